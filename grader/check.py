@@ -1,0 +1,123 @@
+"""What a check plugin is: parameters, declared probes, a pure judge.
+
+A check class is a small declarative value::
+
+    class PackageInstalled(Check):
+        '''Le paquet {package} est installé.'''        # the sentence the jury reads
+
+        id = "linux.package_installed"
+        platform = "linux"
+
+        class Params(CheckParams):
+            package: str
+
+        def probes(self, p):                            # what to collect, never executed here
+            return {"dpkg": ssh("/usr/bin/dpkg-query -W ... " + quote(p.package))}
+
+        def judge(self, p, r):                          # pure: probe results -> Verdict
+            ...
+
+Checks never open connections: the engine batches every probe of a host into one round
+trip per transport, then calls ``judge`` locally. This is what makes the cost of a run grow
+with hosts rather than with checks, and what makes ``rejudge`` possible from stored evidence.
+"""
+
+from __future__ import annotations
+
+import shlex
+import string
+import traceback
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from grader.model import Probe, ProbeResult, Status, Verdict
+
+
+class CheckParams(BaseModel):
+    """Base of every check's parameter model: unknown parameters are errors, not ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Check:
+    """Base class of check plugins. Subclasses set the class attributes and two methods.
+
+    The first line of the docstring is the French sentence shown to the jury; it may use
+    ``{param}`` placeholders filled from the check's parameters.
+    """
+
+    id: ClassVar[str]
+    platform: ClassVar[str] = "linux"  # linux | windows | network
+    transport: ClassVar[str] = "ssh"  # the transport of its main probes (for `checks list`)
+    Params: ClassVar[type[CheckParams]] = CheckParams
+
+    def probes(self, params: Any) -> Mapping[str, Probe]:
+        """Name -> probe the judge needs. Declared only; the engine runs them."""
+        raise NotImplementedError
+
+    def judge(self, params: Any, results: Mapping[str, ProbeResult]) -> Verdict:
+        """Pure function of the parameters and the probe results."""
+        raise NotImplementedError
+
+    # -- helpers shared by every check -------------------------------------------------
+
+    @classmethod
+    def sentence_template(cls) -> str:
+        doc = (cls.__doc__ or "").strip()
+        return doc.splitlines()[0].strip() if doc else cls.id
+
+    @classmethod
+    def sentence(cls, params: Any) -> str:
+        """The jury's sentence with parameters filled in (missing ones left as written)."""
+        values = params.model_dump() if isinstance(params, BaseModel) else dict(params or {})
+        return string.Formatter().vformat(cls.sentence_template(), (), _Lenient(values))
+
+    @classmethod
+    def parameter_summary(cls) -> str:
+        parts = []
+        for name, field in cls.Params.model_fields.items():
+            annotation = getattr(field.annotation, "__name__", str(field.annotation))
+            parts.append(f"{name}: {annotation}" + ("" if field.is_required() else " ?"))
+        return ", ".join(parts)
+
+
+class _Lenient(dict):  # type: ignore[type-arg]
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def ssh(command: str, timeout: float = 10.0) -> Probe:
+    """A passive probe run on the host inside the batch envelope (absolute paths only)."""
+    return Probe("ssh", command, timeout)
+
+
+def http(url: str, timeout: float = 5.0) -> Probe:
+    """A request the grader sends itself: functional proof from the grader's position."""
+    return Probe("http", url, timeout, active=True)
+
+
+def quote(value: str) -> str:
+    """Quote a parameter for the remote POSIX shell. Never interpolate unquoted values."""
+    return shlex.quote(str(value))
+
+
+def evaluate(check: Check, params: Any, results: Mapping[str, ProbeResult]) -> Verdict:
+    """Judge safely: a missing/failed probe or a judge that raises is ``erreur``, never a crash.
+
+    This is the one place where "could not evaluate" is decided, so that no judge can turn
+    a lost or timed-out probe into ``non_conforme`` (or worse, ``conforme``).
+    """
+    for name, result in results.items():
+        if result.timed_out:
+            return Verdict.erreur(f"la sonde « {name} » a dépassé son délai")
+        if result.error:
+            return Verdict.erreur(f"la sonde « {name} » n'a pas de résultat exploitable : {result.error}")
+    try:
+        verdict = check.judge(params, results)
+    except Exception:  # noqa: BLE001 - any judge bug becomes evidence, the run goes on
+        return Verdict.erreur("le juge de la vérification a échoué", observed=traceback.format_exc(limit=8))
+    if not isinstance(verdict, Verdict) or not isinstance(verdict.status, Status):
+        return Verdict.erreur(f"le juge a renvoyé une valeur invalide : {verdict!r}")
+    return verdict

@@ -1,0 +1,59 @@
+"""The exception tree. Everything grader raises on purpose derives from ``GraderError``::
+
+    GraderError
+    ├── UsageError            bad command line, missing file (exit code 2)
+    ├── RubricError           a rubric or roster with located problems (exit code 2)
+    ├── PluginError           a plugin that does not honour the contract (load time)
+    ├── CredentialError       a credential reference that cannot be resolved safely
+    ├── TransportError        a host could not be reached or used
+    │   ├── Unreachable       connection refused/timed out, DNS, auth refused -> injoignable
+    │   └── HostKeyMismatch   the host key changed since it was first seen -> erreur
+    ├── StoreError            the session store is unusable
+    └── LabError              the lab could not be built or torn down
+"""
+
+from __future__ import annotations
+
+
+class GraderError(Exception):
+    """Root of grader's own errors; messages are French and meant for a person."""
+
+
+class UsageError(GraderError):
+    pass
+
+
+class RubricError(GraderError):
+    """Carries every problem found, each already located (``file:line:col: what — how``)."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+class PluginError(GraderError):
+    pass
+
+
+class CredentialError(GraderError):
+    pass
+
+
+class TransportError(GraderError):
+    pass
+
+
+class Unreachable(TransportError):
+    pass
+
+
+class HostKeyMismatch(TransportError):
+    pass
+
+
+class StoreError(GraderError):
+    pass
+
+
+class LabError(GraderError):
+    pass

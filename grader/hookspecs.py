@@ -1,0 +1,37 @@
+"""Every extension point of grader, in one module (the shape of pluggy's "eggsample").
+
+Built-in check packs (``checks.linux``, ...) implement these hooks exactly as a third
+party's package would, and are found through the same entry-point group, ``grader``.
+Calls are keyword-only; an implementation may accept a subset of a spec's arguments.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from grader.check import Check
+
+PROJECT = "grader"
+hookspec = pluggy.HookspecMarker(PROJECT)
+
+
+@hookspec
+def grader_register_checks() -> list[type[Check]]:
+    """Return the check classes this plugin provides.
+
+    Each class must have a unique ``id`` across all plugins; duplicates are refused when
+    the plugin manager is built, naming both providers.
+
+    :return: a list of :class:`grader.check.Check` subclasses.
+    """
+
+
+@hookspec
+def grader_register_reporters() -> list[Any]:
+    """Return report writers: objects with ``name`` and ``write(run, out_dir, lang) -> list[Path]``.
+
+    :return: a list of reporter objects, called after every run to write its reports.
+    """
