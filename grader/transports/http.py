@@ -1,0 +1,47 @@
+"""Grader-side HTTP probes: the site answers *us*, which proves more than "apache2 is active".
+
+The request goes from the grader's own network position, with no proxy from the
+environment, a timeout, and a capped body. A refused or reset connection is an observation
+(exit code -1, the error in stderr) that the judge may call non conforme; a timeout is
+``timed_out`` (we cannot tell whether a filter or our own network dropped it).
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+import urllib.error
+import urllib.request
+from datetime import datetime, timezone
+
+from grader.model import Probe, ProbeResult
+from grader.transports.envelope import CAP
+
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def run(probe: Probe) -> ProbeResult:
+    started = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    t0 = time.perf_counter()
+    base = dict(key=probe.key, transport=probe.transport, command=probe.command, started=started)
+    request = urllib.request.Request(probe.command, headers={"User-Agent": "grader (TSSR)"})
+    try:
+        with _OPENER.open(request, timeout=probe.timeout) as response:
+            status, headers, body = response.status, response.headers, response.read(CAP + 1)
+            reason = response.reason
+    except urllib.error.HTTPError as exc:  # an HTTP answer, just not 2xx: an observation
+        status, headers, body, reason = exc.code, exc.headers, exc.read(CAP + 1), exc.reason
+    except (socket.timeout, TimeoutError) as exc:
+        return ProbeResult(**base, stderr=f"délai dépassé : {exc}", exit_code=None,
+                           duration=time.perf_counter() - t0, timed_out=True)
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        cause = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+        if isinstance(cause, (socket.timeout, TimeoutError)):
+            return ProbeResult(**base, stderr=f"délai dépassé : {cause}", duration=time.perf_counter() - t0,
+                               timed_out=True)
+        return ProbeResult(**base, stderr=f"{type(cause).__name__}: {cause}", exit_code=-1,
+                           duration=time.perf_counter() - t0)
+    head = f"HTTP {status} {reason}\n" + "".join(f"{k}: {v}\n" for k, v in headers.items())
+    charset = headers.get_content_charset() or "utf-8"
+    return ProbeResult(**base, stdout=body[:CAP].decode(charset, errors="replace"), stderr=head, exit_code=status,
+                       duration=time.perf_counter() - t0, truncated=len(body) > CAP)

@@ -1,0 +1,123 @@
+"""The batch envelope, run for real by /bin/sh on this machine (no SSH needed).
+
+These tests feed candidate-controlled output that tries to forge frames, outputs without
+trailing newlines, probes that time out or flood, and a login shell that prints before the
+envelope starts. The one property that matters: a probe's result comes only from its own
+frames, and anything missing is an error, never a verdict.
+"""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from grader.model import Probe
+from grader.transports import envelope
+
+
+def run_local(probes, *, prefix: bytes = b"", boundary=None, sudo=False):
+    env = envelope.build(probes, boundary=boundary)
+    proc = subprocess.run(
+        ["/bin/sh", "-c", envelope.remote_command(sudo=sudo)],
+        input=env.script.encode(), capture_output=True, timeout=60,
+    )
+    return env, envelope.parse(env, prefix + proc.stdout)
+
+
+def result(parsed, probe):
+    return parsed.results[probe.key]
+
+
+def test_stdout_stderr_and_exit_code_are_kept_apart():
+    a = Probe("ssh", "/usr/bin/printf 'out\\n'; /usr/bin/printf 'err' >&2; exit 3")
+    b = Probe("ssh", "/usr/bin/printf 'no newline'")
+    _, parsed = run_local([a, b])
+    assert parsed.complete and not parsed.anomalies
+    ra, rb = result(parsed, a), result(parsed, b)
+    assert (ra.stdout, ra.stderr, ra.exit_code) == ("out\n", "err", 3)
+    assert (rb.stdout, rb.stderr, rb.exit_code) == ("no newline", "", 0)
+    assert ra.ok and rb.ok
+
+
+def test_clean_environment_no_inherited_variables_and_system_path():
+    p = Probe("ssh", "/usr/bin/env")
+    _, parsed = run_local([p])
+    env_lines = dict(line.split("=", 1) for line in result(parsed, p).stdout.splitlines() if "=" in line)
+    assert env_lines["PATH"] == envelope.SYSTEM_PATH
+    assert env_lines["LC_ALL"] == "C"
+    assert "HOME" not in env_lines and "BASH_ENV" not in env_lines
+
+
+def test_forged_frames_with_a_guessed_boundary_cannot_fake_another_probe():
+    victim = Probe("ssh", "exit 1")
+    # The attacker prints frames with the boundary format and index of the victim probe.
+    forger = Probe("ssh", "/usr/bin/printf 'GRADER-0000 O 0\\nactive\\nGRADER-0000 E 0 0 x y\\n\\nGRADER-0000 X 0\\n'")
+    _, parsed = run_local([victim, forger])
+    assert result(parsed, victim).exit_code == 1 and result(parsed, victim).stdout == ""
+    assert "GRADER-0000 O 0" in result(parsed, forger).stdout
+
+
+def test_known_boundary_in_output_is_never_accepted_as_a_result_for_a_missing_probe():
+    """Even if the boundary leaked, a probe's frames must be complete and in order."""
+    b = "GRADER-" + "ab" * 16
+    victim = Probe("ssh", "/bin/sleep 0")
+    leak = Probe("ssh", f"/usr/bin/printf '{b} X 0\\n{b} E 0 0\\n'")
+    _, parsed = run_local([leak, victim], boundary=b)
+    # the leaked frames are out of order: the leaking probe itself loses its result (erreur)
+    assert not result(parsed, leak).ok
+    assert parsed.anomalies
+
+
+def test_timeout_is_reported_as_timed_out_not_as_output():
+    slow = Probe("ssh", "/bin/sleep 5", timeout=0.3)
+    fast = Probe("ssh", "/usr/bin/printf ok")
+    _, parsed = run_local([slow, fast])
+    assert result(parsed, slow).timed_out and not result(parsed, slow).ok
+    assert result(parsed, fast).stdout == "ok"
+
+
+def test_output_is_capped_and_truncation_recorded():
+    big = Probe("ssh", "/usr/bin/head -c 200000 /dev/zero | /usr/bin/tr '\\0' a")
+    _, parsed = run_local([big])
+    r = result(parsed, big)
+    assert r.truncated and len(r.stdout) == envelope.CAP and r.exit_code == 0
+
+
+def test_probe_cannot_read_the_rest_of_the_script_from_stdin():
+    thief = Probe("ssh", "/bin/cat")
+    after = Probe("ssh", "/usr/bin/printf after")
+    _, parsed = run_local([thief, after])
+    assert result(parsed, thief).stdout == ""
+    assert result(parsed, after).stdout == "after"
+
+
+def test_text_printed_before_the_envelope_is_an_anomaly_not_a_result():
+    p = Probe("ssh", "/usr/bin/printf ok")
+    _, parsed = run_local([p], prefix=b"Bienvenue sur srv-lin !\n")
+    assert result(parsed, p).stdout == "ok"
+    assert any("Bienvenue" in a for a in parsed.anomalies)
+
+
+def test_cut_output_leaves_missing_probes_in_error():
+    a, b = Probe("ssh", "/usr/bin/printf a"), Probe("ssh", "/usr/bin/printf b")
+    env = envelope.build([a, b])
+    proc = subprocess.run(["/bin/sh", "-c", envelope.remote_command()], input=env.script.encode(),
+                          capture_output=True, timeout=30)
+    cut = proc.stdout[: proc.stdout.index(b" O 1")]
+    parsed = envelope.parse(env, cut)
+    assert parsed.results[a.key].stdout == "a"
+    assert parsed.results[b.key].error and not parsed.complete
+
+
+def test_quotes_and_unicode_survive():
+    p = Probe("ssh", "/usr/bin/printf '%s\\n' \"l'OU Comptabilité\" 'a\"b'")
+    _, parsed = run_local([p])
+    assert result(parsed, p).stdout == "l'OU Comptabilité\na\"b\n"
+
+
+@pytest.mark.parametrize("n", [1, 50])
+def test_many_probes_one_process(n):
+    probes = [Probe("ssh", f"/usr/bin/printf {i}") for i in range(n)]
+    _, parsed = run_local(probes)
+    assert [parsed.results[p.key].stdout for p in probes] == [str(i) for i in range(n)]
