@@ -1,0 +1,210 @@
+"""The official Référentiel de certification (RC) of the title TSSR, as typed, frozen data.
+
+A grade is only defensible if every piece of evidence points at a criterion the jury itself
+uses. So the blocks, competences, evaluation criteria and modalities live in one YAML file
+(``rubrics/referential/tssr-rc.yaml``) copied verbatim from the RC tables of the title
+(RNCP37454, TP-01351), and every rubric entry must name one of its criterion ids (``CP8.2``,
+``CCS5.1``...). Nothing here is invented or paraphrased: if the RC gives no criterion for a
+competence (``CCS3`` "Superviser les serveurs Linux"), the competence keeps zero criteria and
+says so in its ``note`` rather than borrowing one.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator, Mapping
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from ruamel.yaml import YAML
+
+DEFAULT_PATH = Path(__file__).resolve().parent.parent / "rubrics" / "referential" / "tssr-rc.yaml"
+
+_KEY = r"^[a-z][a-z0-9_]*$"
+_COMPETENCE_CODE = r"^(CP|CCS)[1-9][0-9]*$"
+_CRITERION_ID = r"^(CP|CCS)[1-9][0-9]*\.[1-9][0-9]*$"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Modality(_Frozen):
+    """One way the jury evaluates a competence (a column of the RC table)."""
+
+    key: str = Field(pattern=_KEY)
+    label: str = Field(min_length=1)
+
+
+class Source(_Frozen):
+    """Where the data was copied from (file name of the seed document and its sections)."""
+
+    file: str = Field(min_length=1)
+    sections: tuple[str, ...] = Field(min_length=1)
+
+
+class Criterion(_Frozen):
+    """An evaluation criterion, its text exactly as written in the RC."""
+
+    id: str = Field(pattern=_CRITERION_ID)
+    text: str = Field(min_length=1)
+
+
+class Competence(_Frozen):
+    code: str = Field(pattern=_COMPETENCE_CODE)
+    title: str = Field(min_length=1)
+    modalities: tuple[str, ...] = Field(min_length=1)  # Modality keys, in the RC column order
+    criteria: tuple[Criterion, ...] = ()
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _ids_follow_code(self) -> Competence:
+        expected = [f"{self.code}.{n}" for n in range(1, len(self.criteria) + 1)]
+        actual = [c.id for c in self.criteria]
+        if actual != expected:
+            raise ValueError(f"{self.code} : identifiants de critères {actual} — attendu {expected}")
+        if not self.criteria and not self.note:
+            raise ValueError(f"{self.code} : aucun critère — une « note » doit expliquer pourquoi")
+        if len(set(self.modalities)) != len(self.modalities):
+            raise ValueError(f"{self.code} : modalité répétée {list(self.modalities)}")
+        return self
+
+
+class Block(_Frozen):
+    """A certificate block: one of the three CCP of the title, or the CCS."""
+
+    code: str = Field(pattern=r"^(CCP[1-9]|CCS)$")
+    title: str = Field(min_length=1)
+    competences: tuple[Competence, ...] = Field(min_length=1)
+
+
+class Referential(_Frozen):
+    title: str = Field(min_length=1)
+    rncp: str = Field(pattern=r"^RNCP[0-9]+$")
+    code: str = Field(pattern=r"^TP-[0-9]+$")
+    source: Source
+    modalities: tuple[Modality, ...] = Field(min_length=1)
+    blocks: tuple[Block, ...] = Field(min_length=1)
+
+    _competences: dict[str, Competence] = PrivateAttr(default_factory=dict)
+    _criteria: dict[str, Criterion] = PrivateAttr(default_factory=dict)
+    _owner: dict[str, Competence] = PrivateAttr(default_factory=dict)
+
+    @field_validator("modalities", mode="before")
+    @classmethod
+    def _modalities_from_mapping(cls, value: Any) -> Any:
+        # In the YAML: ``key: "French label"``, in column order.
+        if isinstance(value, Mapping):
+            return [{"key": k, "label": v} for k, v in value.items()]
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Referential:
+        keys = [m.key for m in self.modalities]
+        if len(set(keys)) != len(keys):
+            raise ValueError(f"modalité répétée : {keys}")
+        seen_blocks: set[str] = set()
+        seen: set[str] = set()
+        for block in self.blocks:
+            if block.code in seen_blocks:
+                raise ValueError(f"bloc répété : {block.code}")
+            seen_blocks.add(block.code)
+            for comp in block.competences:
+                if comp.code in seen:
+                    raise ValueError(f"compétence répétée : {comp.code}")
+                seen.add(comp.code)
+                if block.code == "CCS" and not comp.code.startswith("CCS"):
+                    raise ValueError(f"{comp.code} : le bloc CCS ne contient que des compétences CCSn")
+                if block.code != "CCS" and not comp.code.startswith("CP"):
+                    raise ValueError(f"{comp.code} : un bloc CCP ne contient que des compétences CPn")
+                unknown = [m for m in comp.modalities if m not in keys]
+                if unknown:
+                    raise ValueError(f"{comp.code} : modalité inconnue {unknown} — connues : {keys}")
+                order = [keys.index(m) for m in comp.modalities]
+                if order != sorted(order):
+                    raise ValueError(f"{comp.code} : modalités hors de l'ordre des colonnes du RC")
+        return self
+
+    def model_post_init(self, __context: Any) -> None:
+        for comp in self.competences():
+            self._competences[comp.code] = comp
+            for crit in comp.criteria:
+                self._criteria[crit.id] = crit
+                self._owner[crit.id] = comp
+
+    # -- lookups ---------------------------------------------------------------------------
+
+    def competences(self) -> Iterator[Competence]:
+        """Every competence, CP1..CP15 then CCS1..CCS5."""
+        for block in self.blocks:
+            yield from block.competences
+
+    def all_criteria(self) -> list[Criterion]:
+        """Every criterion, in RC order."""
+        return [crit for comp in self.competences() for crit in comp.criteria]
+
+    def criterion_ids(self) -> set[str]:
+        return set(self._criteria)
+
+    def criterion(self, criterion_id: str) -> Criterion:
+        """The criterion ``CP8.2``-style id names; :class:`KeyError` if the RC has none."""
+        try:
+            return self._criteria[criterion_id]
+        except KeyError:
+            raise KeyError(_unknown("critère", criterion_id, self._criteria)) from None
+
+    def competence(self, code: str) -> Competence:
+        """The competence ``CP9`` / ``CCS5``-style code names; :class:`KeyError` if unknown."""
+        try:
+            return self._competences[code]
+        except KeyError:
+            raise KeyError(_unknown("compétence", code, self._competences)) from None
+
+    def competence_of(self, criterion_id: str) -> Competence:
+        """The competence a criterion belongs to; :class:`KeyError` if the criterion is unknown."""
+        try:
+            return self._owner[criterion_id]
+        except KeyError:
+            raise KeyError(_unknown("critère", criterion_id, self._criteria)) from None
+
+    def block_of(self, code: str) -> Block:
+        """The block holding a competence (``CP9``) or a criterion (``CP9.1``)."""
+        comp = self.competence_of(code) if "." in code else self.competence(code)
+        return next(b for b in self.blocks if comp in b.competences)
+
+    def modality(self, key: str) -> Modality:
+        for m in self.modalities:
+            if m.key == key:
+                return m
+        raise KeyError(_unknown("modalité", key, [m.key for m in self.modalities]))
+
+
+def _unknown(what: str, name: str, known: Any) -> str:
+    close = difflib.get_close_matches(name, sorted(known), n=3, cutoff=0.6)
+    hint = f" — vouliez-vous dire {', '.join(close)} ?" if close else ""
+    return f"{what} du RC inconnu(e) « {name} »{hint}"
+
+
+def _read(path: Path) -> Referential:
+    data = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
+    return Referential.model_validate(data)
+
+
+@lru_cache(maxsize=1)
+def _default() -> Referential:
+    return _read(DEFAULT_PATH)
+
+
+def load_referential(path: Path | None = None) -> Referential:
+    """Load the RC; without ``path``, the project's own (read once, then cached)."""
+    if path is None:
+        return _default()
+    return _read(Path(path))
+
+
+__all__ = [
+    "DEFAULT_PATH", "Block", "Competence", "Criterion", "Modality", "Referential", "Source",
+    "load_referential",
+]
