@@ -1,0 +1,112 @@
+"""Local accounts: existence, group membership, login shell (through NSS, as logins see them)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from pydantic import Field, field_validator
+
+from checks.linux._parse import cannot_run, clip, text_lines
+from grader.check import Check, CheckParams, quote, ssh
+from grader.model import Probe, ProbeResult, Verdict
+
+# Not all digits: getent and id would take a number for a uid.
+_NAME = re.compile(r"^(?!\d+$)[A-Za-z_][A-Za-z0-9_.-]*\$?$")
+
+
+def same_shell(expected: str, actual: str) -> bool:
+    """Exact match, a bare name against its basename, or /bin vs /usr/bin (merged /usr)."""
+    if "/" not in expected:
+        return actual.rsplit("/", 1)[-1] == expected
+
+    def norm(path: str) -> str:
+        return path[4:] if path.startswith(("/usr/bin/", "/usr/sbin/")) else path
+
+    return actual == expected or norm(actual) == norm(expected)
+
+
+class UserInGroups(Check):
+    """Le compte {user} existe, avec les groupes et le shell attendus.
+
+    ``getent passwd`` proves that the account exists (local or directory), ``id -Gn`` lists
+    every group it belongs to (primary and supplementary), as a login would get them. Group
+    names are compared exactly ("webadmin" is not "webadmins"). When ``shell`` is given, the
+    login shell must be that one (a bare name such as ``bash`` matches any path ending with
+    it; /bin/x and /usr/bin/x are the same program on a merged-/usr system).
+    """
+
+    id = "linux.user_in_groups"
+    platform = "linux"
+    transport = "ssh"
+
+    class Params(CheckParams):
+        user: str
+        groups: list[str] = Field(default_factory=list)
+        shell: str | None = None
+
+        @field_validator("user")
+        @classmethod
+        def _user(cls, value: str) -> str:
+            if not _NAME.match(value):
+                raise ValueError("nom de compte invalide")
+            return value
+
+        @field_validator("groups")
+        @classmethod
+        def _groups(cls, value: list[str]) -> list[str]:
+            for g in value:
+                if not _NAME.match(g):
+                    raise ValueError(f"nom de groupe invalide : {g!r}")
+            return value
+
+        @field_validator("shell")
+        @classmethod
+        def _shell(cls, value: str | None) -> str | None:
+            if value is not None and (not value or any(c in value for c in ":\n ")):
+                raise ValueError("shell invalide")
+            return value
+
+    def probes(self, params: Params) -> Mapping[str, Probe]:
+        user = quote(params.user)
+        return {
+            "passwd": ssh(f"/usr/bin/getent passwd -- {user}"),
+            "groups": ssh(f"/usr/bin/id -Gn -- {user}"),
+        }
+
+    def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
+        pw, gr = results["passwd"], results["groups"]
+        expected = f"compte {params.user}" + (f", groupes {' '.join(params.groups)}" if params.groups else "") + (
+            f", shell {params.shell}" if params.shell else "")
+        for r, what in ((pw, "getent"), (gr, "id")):
+            reason = cannot_run(r)
+            if reason:
+                return Verdict.erreur(f"{what} n'a pas pu être exécuté : {reason}", expected=expected)
+        if pw.exit_code == 2 and not pw.stdout.strip():
+            return Verdict.non_conforme("compte inexistant", expected, f"Le compte {params.user} n'existe pas.")
+        if pw.exit_code != 0:
+            return Verdict.erreur(f"getent passwd a échoué (code {pw.exit_code})",
+                                  observed=clip(pw.stderr or pw.stdout), expected=expected)
+        entries = [line.split(":") for line in text_lines(pw.stdout)]
+        mine = [e for e in entries if len(e) == 7 and e[0] == params.user]
+        if len(mine) != 1 or len(entries) != 1:
+            return Verdict.erreur("sortie de getent passwd illisible", observed=clip(pw.stdout), expected=expected)
+        entry = mine[0]
+        # id exits 1 when a group id has no name, but still prints the others.
+        group_lines = text_lines(gr.stdout)
+        if gr.exit_code != 0 and not (gr.exit_code == 1 and len(group_lines) == 1 and "cannot find name" in gr.stderr):
+            return Verdict.erreur(f"id a échoué (code {gr.exit_code}) alors que le compte existe",
+                                  observed=clip(gr.stderr or gr.stdout), expected=expected)
+        if len(group_lines) != 1 or not group_lines[0].strip():
+            return Verdict.erreur("sortie de id illisible", observed=clip(gr.stdout or "(vide)"), expected=expected)
+        groups = group_lines[0].split()
+        observed = f"uid={entry[2]}, groupes : {' '.join(groups)}, shell : {entry[6] or '(vide)'}"
+        missing = [g for g in params.groups if g not in groups]
+        problems = []
+        if missing:
+            problems.append(f"n'appartient pas à {', '.join(missing)}")
+        if params.shell and not same_shell(params.shell, entry[6]):
+            problems.append(f"shell {entry[6] or '(vide)'} au lieu de {params.shell}")
+        if problems:
+            return Verdict.non_conforme(observed, expected, f"Le compte {params.user} {' ; '.join(problems)}.")
+        return Verdict.conforme(observed, expected, f"Le compte {params.user} existe avec les groupes attendus.")

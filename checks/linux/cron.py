@@ -1,0 +1,231 @@
+"""Scheduled jobs in the cron tables that the cron daemon actually reads."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from pydantic import field_validator
+
+from checks.linux._parse import DumpedFile, DumpError, cannot_run, clip, dump_command, join_limited, parse_dump
+from grader.check import Check, CheckParams, ssh
+from grader.model import Probe, ProbeResult, Verdict
+
+CRON_PATHS = ("/etc/crontab", "/etc/cron.d/*", "/var/spool/cron/crontabs/*", "/var/spool/cron/*")
+_KEYWORDS = {"reboot", "yearly", "annually", "monthly", "weekly", "daily", "midnight", "hourly"}
+_TIME_FIELD = re.compile(r"^-?[0-9A-Za-z*,/~-]+$")
+_ENV = re.compile(r"""^(?:[A-Za-z_][A-Za-z0-9_]*|"[^"]*"|'[^']*')\s*=""")
+_DEBIAN_CROND_NAME = re.compile(r"^[A-Za-z0-9_-]+$")  # run-parts(8) naming: no dots
+
+
+@dataclass(frozen=True)
+class CronEntry:
+    path: str
+    line: int
+    schedule: str
+    user: str | None
+    command: str
+    commented: bool = False
+
+    def describe(self) -> str:
+        who = f" [{self.user}]" if self.user else ""
+        return f"{self.path}:{self.line}{who} {self.schedule} {clip(self.command, 100)}"
+
+
+def table_kind(f: DumpedFile, family: str, layout: str) -> tuple[str, str | None]:
+    """("system" | "user", reason-if-cron-ignores-it) for a dumped path.
+
+    ``family`` decides the /etc/cron.d naming rules (both sets when unknown); ``layout``
+    (debian or redhat, inferred from the spool when the family is unknown) decides where
+    user tables are read.
+    """
+    if f.path == "/etc/crontab":
+        return "system", None
+    if f.directory == "/etc/cron.d":
+        name = f.name
+        cronie_skip = (name.startswith((".", "#")) or name.endswith(("~", ".rpmsave", ".rpmorig", ".rpmnew")))
+        debian_skip = not _DEBIAN_CROND_NAME.match(name)
+        if family == "debian" and debian_skip:
+            return "system", "nom de fichier ignoré par cron (Debian : lettres, chiffres, _ et - seulement)"
+        if family == "redhat" and cronie_skip:
+            return "system", "nom de fichier ignoré par cronie"
+        if family not in ("debian", "redhat") and (debian_skip or cronie_skip):
+            return "system", "nom de fichier ignoré par cron"
+        return "system", None
+    if f.directory == "/var/spool/cron/crontabs":
+        if layout == "redhat":
+            return "user", "emplacement non lu par cronie (RedHat : /var/spool/cron/UTILISATEUR)"
+        return "user", None
+    if f.directory == "/var/spool/cron":
+        if layout == "debian":
+            return "user", "emplacement non lu par cron sur Debian (/var/spool/cron/crontabs/UTILISATEUR)"
+        return "user", None
+    return "user", "emplacement inconnu"
+
+
+def unread_reasons(f: DumpedFile, kind: str, family: str) -> list[str]:
+    """Why cron would refuse this table (ownership, permissions, type), from cron's own rules."""
+    reasons: list[str] = []
+    if f.stat is None or f.lstat is None:
+        return ["pas un fichier ordinaire"]
+    if not f.stat.regular:
+        return [f"pas un fichier ordinaire ({f.stat.kind})"]
+    mode = f.stat.mode_int
+    debian = family != "redhat"
+    cronie = family != "debian"
+    if kind == "system":
+        if f.stat.owner != "root" or f.lstat.owner != "root":
+            reasons.append(f"propriétaire {f.stat.owner} (root exigé)")
+        if debian and mode & 0o022:
+            reasons.append(f"droits {f.stat.mode} : modifiable par le groupe ou les autres")
+    else:
+        if f.lstat.kind == "symbolic link":
+            reasons.append("lien symbolique")
+        if debian and f.stat.owner != f.name:
+            reasons.append(f"propriétaire {f.stat.owner} (le compte {f.name} exigé)")
+        if cronie and not debian and f.stat.owner not in ("root", f.name):
+            reasons.append(f"propriétaire {f.stat.owner}")
+        if debian and mode & 0o7777 != 0o600:
+            reasons.append(f"droits {f.stat.mode} (600 exigé)")
+    if cronie and mode & 0o7533 != 0o400:
+        reasons.append(f"droits {f.stat.mode} refusés par cronie")
+    if not f.readable:
+        reasons.append("illisible")
+    return reasons
+
+
+def parse_table(f: DumpedFile, system: bool) -> tuple[list[CronEntry], list[CronEntry]]:
+    """(entries, commented-out entries) of one table. Variables and blank lines are skipped."""
+    entries: list[CronEntry] = []
+    commented: list[CronEntry] = []
+    for number, raw in enumerate(f.lines or [], 1):
+        line = raw.strip()
+        if not line:
+            continue
+        if line.startswith("#"):
+            entry = _parse_entry(f, number, line.lstrip("#").strip(), system, commented=True)
+            if entry:
+                commented.append(entry)
+            continue
+        if _ENV.match(line) and not line[0].isdigit() and line[0] not in "*@":
+            continue
+        entry = _parse_entry(f, number, line, system)
+        if entry:
+            entries.append(entry)
+    return entries, commented
+
+
+def _parse_entry(f: DumpedFile, number: int, line: str, system: bool, commented: bool = False) -> CronEntry | None:
+    user_field = 1 if system else 0
+    if line.startswith("@"):
+        parts = line.split(None, 1 + user_field)
+        if len(parts) < 2 + user_field or parts[0][1:].lower() not in _KEYWORDS:
+            return None
+        schedule = parts[0]
+    else:
+        parts = line.split(None, 5 + user_field)
+        if len(parts) < 6 + user_field or not all(_TIME_FIELD.match(p) for p in parts[:5]):
+            return None
+        schedule = " ".join(parts[:5])
+        parts = [schedule, *parts[5:]]
+    user = parts[1] if system else f.name
+    command = parts[-1]
+    return CronEntry(f.path, number, schedule, user, command, commented)
+
+
+class CronEntryExists(Check):
+    """Une tâche planifiée (cron) exécute une commande correspondant à {pattern}.
+
+    One probe prints /etc/crontab, /etc/cron.d/*, /var/spool/cron/crontabs/* (Debian) and
+    /var/spool/cron/* (RedHat family). Only tables the cron daemon reads count: on Debian,
+    /etc/cron.d file names with a dot (``backup.sh``, ``job.bak``) are ignored, tables must
+    be owned by root (system) or by their user with mode 600 (user tables), and a table
+    whose last line lacks its newline is ignored entirely; cronie (RedHat) ignores
+    ``*.rpmsave``/``*~`` names, group/other-writable tables and that last line. System
+    tables carry a user field; user tables belong to the account they are named after.
+    ``pattern`` is a Python regular expression searched in the command part; ``user``, when
+    given, is the account the job runs as. Commented-out entries do not count.
+    """
+
+    id = "linux.cron_entry"
+    platform = "linux"
+    transport = "ssh"
+
+    class Params(CheckParams):
+        pattern: str
+        user: str | None = None
+
+        @field_validator("pattern")
+        @classmethod
+        def _pattern(cls, value: str) -> str:
+            if not value:
+                raise ValueError("motif vide")
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"expression régulière invalide : {exc}") from exc
+            return value
+
+    def probes(self, params: Params) -> Mapping[str, Probe]:
+        return {"crontabs": ssh(dump_command(CRON_PATHS, family=True))}
+
+    def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
+        r = results["crontabs"]
+        expected = f"tâche cron active /{params.pattern}/" + (f" pour {params.user}" if params.user else "")
+        reason = cannot_run(r)
+        if reason:
+            return Verdict.erreur(f"lecture des tables cron impossible : {reason}", expected=expected)
+        try:
+            dump = parse_dump(r.stdout, truncated=r.truncated)
+        except DumpError as exc:
+            return Verdict.erreur(f"sortie illisible : {exc}", observed=clip(r.stdout), expected=expected)
+        if dump.family is None:  # the probe prints it first: without it the output is not ours
+            return Verdict.erreur("sortie incomplète (marqueur de distribution absent)", observed=clip(r.stdout or "(vide)"),
+                                  expected=expected)
+        family = dump.family
+        layout = family if family in ("debian", "redhat") else (
+            "debian" if dump.get("/var/spool/cron/crontabs") else "redhat")
+        regex = re.compile(params.pattern)
+        good: list[CronEntry] = []
+        refused: list[str] = []
+        commented: list[CronEntry] = []
+        for f in dump.files:
+            if f.lines is None:
+                continue  # directories (/var/spool/cron/crontabs itself), dangling links
+            kind, ignored = table_kind(f, family, layout)
+            entries, off = parse_table(f, system=(kind == "system"))
+            wanted = [e for e in entries if regex.search(e.command) and (not params.user or e.user == params.user)]
+            commented += [e for e in off if regex.search(e.command) and (not params.user or e.user == params.user)]
+            if not wanted:
+                continue
+            if ignored:
+                refused += [f"{e.describe()} — {ignored}" for e in wanted]
+                continue
+            reasons = unread_reasons(f, kind, family)
+            if not f.final_newline and f.lines:
+                if family == "redhat":
+                    last = len(f.lines)
+                    refused += [f"{e.describe()} — dernière ligne sans fin de ligne, ignorée"
+                                for e in wanted if e.line == last]
+                    wanted = [e for e in wanted if e.line != last]
+                else:
+                    reasons.append("dernière ligne sans fin de ligne : fichier ignoré par cron")
+            if reasons:
+                refused += [f"{e.describe()} — {', '.join(reasons)}" for e in wanted]
+                continue
+            good += wanted
+        if good:
+            return Verdict.conforme(join_limited([e.describe() for e in good]), expected,
+                                    "La tâche planifiée attendue est présente dans une table lue par cron.")
+        if r.truncated or any(not f.complete for f in dump.files if f.lines is not None):
+            return Verdict.erreur("sortie tronquée : des tables cron n'ont pas été lues en entier", expected=expected)
+        if refused:
+            return Verdict.non_conforme(join_limited(refused), expected,
+                                        "La tâche existe mais dans une table que cron ignore.")
+        if commented:
+            return Verdict.non_conforme("seulement en commentaire : " + join_limited([e.describe() for e in commented]),
+                                        expected, "La tâche planifiée n'existe qu'en commentaire.")
+        read = [f.path for f in dump.files if f.lines is not None]
+        return Verdict.non_conforme(f"aucune tâche correspondante ({len(read)} table(s) lue(s))", expected,
+                                    "Aucune tâche planifiée ne correspond.")

@@ -1,0 +1,186 @@
+"""Files and directories: existence, ownership, permissions, content."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from checks.linux._parse import cannot_run, clip, join_limited, text_lines
+from grader.check import Check, CheckParams, quote, ssh
+from grader.model import Probe, ProbeResult, Verdict
+
+STAT_FORMAT = "%F|%U|%G|%a|%s|%u|%g"
+_MISSING = ("No such file or directory", "Not a directory", "Too many levels of symbolic links")
+_OWNER = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*\$?$")
+
+
+def _absolute_path(value: str) -> str:
+    if not value.startswith("/") or "\n" in value or "\0" in value:
+        raise ValueError("chemin absolu attendu (commençant par /)")
+    return value
+
+
+class FileExists(Check):
+    """Le chemin {path} existe, avec le type, le propriétaire, le groupe et les droits attendus.
+
+    ``stat -L`` follows symbolic links: what is checked is what programs opening the path
+    get. ``kind`` file accepts an empty regular file. ``mode`` is compared as a number
+    ("644" and "0644" are equal; special bits count: 2755 is not 755). ``owner`` and
+    ``group`` may be names or numeric ids.
+    """
+
+    id = "linux.file_exists"
+    platform = "linux"
+    transport = "ssh"
+
+    class Params(CheckParams):
+        path: str
+        kind: Literal["file", "directory"] = "file"
+        owner: str | None = None
+        group: str | None = None
+        mode: str | None = None
+
+        @field_validator("path")
+        @classmethod
+        def _path(cls, value: str) -> str:
+            return _absolute_path(value)
+
+        @field_validator("owner", "group")
+        @classmethod
+        def _owner(cls, value: str | None) -> str | None:
+            if value is not None and not _OWNER.match(value):
+                raise ValueError("nom ou numéro de propriétaire invalide")
+            return value
+
+        @field_validator("mode")
+        @classmethod
+        def _mode(cls, value: str | None) -> str | None:
+            if value is not None and not re.fullmatch(r"[0-7]{3,4}", value):
+                raise ValueError("droits en octal attendus, par ex. 644 ou 0644")
+            return value
+
+    def probes(self, params: Params) -> Mapping[str, Probe]:
+        return {"stat": ssh(f"/usr/bin/stat -L -c '{STAT_FORMAT}' -- {quote(params.path)}")}
+
+    def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
+        r = results["stat"]
+        kind_fr = "fichier" if params.kind == "file" else "répertoire"
+        wanted = [kind_fr]
+        if params.owner:
+            wanted.append(f"propriétaire {params.owner}")
+        if params.group:
+            wanted.append(f"groupe {params.group}")
+        if params.mode:
+            wanted.append(f"droits {params.mode}")
+        expected = ", ".join(wanted)
+        reason = cannot_run(r)
+        if reason:
+            return Verdict.erreur(f"stat n'a pas pu être exécuté : {reason}", expected=expected)
+        if r.exit_code != 0:
+            if r.exit_code == 1 and any(m in r.stderr for m in _MISSING):
+                return Verdict.non_conforme(clip(r.stderr.strip(), 160), expected, f"{params.path} n'existe pas.")
+            return Verdict.erreur(f"stat a échoué (code {r.exit_code})", observed=clip(r.stderr or r.stdout),
+                                  expected=expected)
+        lines = text_lines(r.stdout)
+        parts = lines[0].split("|") if len(lines) == 1 else []
+        if len(parts) != 7 or not re.fullmatch(r"[0-7]+", parts[3]):
+            return Verdict.erreur("sortie de stat illisible", observed=clip(r.stdout or "(vide)"), expected=expected)
+        ftype, owner, group, mode, size, uid, gid = parts
+        observed = f"{ftype}, {owner}:{group}, droits {mode}, {size} octets"
+        problems = []
+        if params.kind == "file" and ftype not in ("regular file", "regular empty file"):
+            problems.append(f"ce n'est pas un fichier ordinaire ({ftype})")
+        if params.kind == "directory" and ftype != "directory":
+            problems.append(f"ce n'est pas un répertoire ({ftype})")
+        if params.owner and params.owner not in (owner, uid):
+            problems.append(f"propriétaire {owner} au lieu de {params.owner}")
+        if params.group and params.group not in (group, gid):
+            problems.append(f"groupe {group} au lieu de {params.group}")
+        if params.mode and int(params.mode, 8) != int(mode, 8):
+            problems.append(f"droits {mode} au lieu de {params.mode}")
+        if problems:
+            return Verdict.non_conforme(observed, expected, f"{params.path} : {' ; '.join(problems)}.")
+        return Verdict.conforme(observed, expected, f"{params.path} existe comme attendu.")
+
+
+class FileContains(Check):
+    """Le fichier {path} contient une ligne active correspondant à {pattern}.
+
+    The pattern is a Python regular expression searched in each line. With
+    ``ignore_comments`` (default), full-line comments (optional blanks, then one of
+    ``comment_prefixes``) are skipped: a directive that is commented out does not count.
+    Trailing comments are not removed (their syntax depends on the program). A missing
+    file is not conforme.
+    """
+
+    id = "linux.file_contains"
+    platform = "linux"
+    transport = "ssh"
+
+    class Params(CheckParams):
+        path: str
+        pattern: str
+        ignore_comments: bool = True
+        comment_prefixes: list[str] = Field(default_factory=lambda: ["#"])
+
+        @field_validator("path")
+        @classmethod
+        def _path(cls, value: str) -> str:
+            return _absolute_path(value)
+
+        @field_validator("pattern")
+        @classmethod
+        def _pattern(cls, value: str) -> str:
+            if not value:
+                raise ValueError("motif vide")
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"expression régulière invalide : {exc}") from exc
+            return value
+
+        @field_validator("comment_prefixes")
+        @classmethod
+        def _prefixes(cls, value: list[str]) -> list[str]:
+            if any(not p for p in value):
+                raise ValueError("préfixe de commentaire vide")
+            return value
+
+    def probes(self, params: Params) -> Mapping[str, Probe]:
+        return {"content": ssh(f"/usr/bin/cat -- {quote(params.path)}")}
+
+    def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
+        r = results["content"]
+        expected = f"une ligne active correspondant à /{params.pattern}/"
+        reason = cannot_run(r)
+        if reason:
+            return Verdict.erreur(f"cat n'a pas pu être exécuté : {reason}", expected=expected)
+        if r.exit_code != 0:
+            if r.exit_code == 1 and any(m in r.stderr for m in (*_MISSING, "Is a directory")):
+                return Verdict.non_conforme(clip(r.stderr.strip(), 160), expected,
+                                            f"Le fichier {params.path} n'existe pas (ou n'est pas un fichier).")
+            return Verdict.erreur(f"lecture impossible (code {r.exit_code})", observed=clip(r.stderr),
+                                  expected=expected)
+        regex = re.compile(params.pattern)
+        prefixes = tuple(params.comment_prefixes)
+        active: list[str] = []
+        commented: list[str] = []
+        for number, line in enumerate(text_lines(r.stdout), 1):
+            if not regex.search(line):
+                continue
+            is_comment = params.ignore_comments and line.lstrip().startswith(prefixes)
+            (commented if is_comment else active).append(f"ligne {number} : {clip(line.strip(), 120)}")
+        if active:
+            return Verdict.conforme(join_limited(active), expected,
+                                    f"Le fichier {params.path} contient la ligne attendue.")
+        if r.truncated:
+            return Verdict.erreur("fichier trop long, lu en partie : motif non trouvé dans la partie lue",
+                                  expected=expected)
+        if commented:
+            return Verdict.non_conforme("seulement en commentaire : " + join_limited(commented), expected,
+                                        f"La ligne attendue n'est présente qu'en commentaire dans {params.path}.")
+        observed = "fichier vide" if not r.stdout else "aucune ligne correspondante"
+        return Verdict.non_conforme(observed, expected, f"Le fichier {params.path} ne contient pas la ligne attendue.")

@@ -1,0 +1,161 @@
+"""Listening sockets, as the kernel reports them through ``ss``."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from checks.linux._parse import cannot_run, clip, join_limited, text_lines
+from grader.check import Check, CheckParams, ssh
+from grader.model import Probe, ProbeResult, Verdict
+
+SS_CANDIDATES = ("/usr/bin/ss", "/usr/sbin/ss", "/bin/ss", "/sbin/ss")
+_LINE = re.compile(
+    r"^(?:(?P<netid>tcp|udp)\s+)?(?P<state>[A-Z][A-Z0-9-]*)\s+(?P<recvq>\d+)\s+(?P<sendq>\d+)\s+"
+    r"(?P<local>\S+)\s+(?P<peer>\S+)(?:\s+(?P<proc>.*?))?\s*$"
+)
+_USER = re.compile(r'\("(?P<name>(?:[^"\\]|\\.)*)",pid=(?P<pid>\d+),fd=(?P<fd>\d+)\)')
+_COMM_LEN = 15  # the kernel's TASK_COMM_LEN - 1: longer process names are cut
+
+
+@dataclass(frozen=True)
+class Socket:
+    """One listening socket line of ``ss``."""
+
+    address: str  # as printed, without the port: 0.0.0.0, [::], *, 127.0.0.53%lo, [fe80::1]%eth0
+    port: int
+    processes: tuple[str, ...]
+
+    @property
+    def host(self) -> str:
+        """The address without brackets and interface suffix."""
+        host = self.address.split("%", 1)[0]
+        return host[1:-1] if host.startswith("[") and host.endswith("]") else host
+
+    @property
+    def interface(self) -> str | None:
+        return self.address.split("%", 1)[1] if "%" in self.address else None
+
+    @property
+    def loopback_only(self) -> bool:
+        if self.host == "*":
+            return False
+        try:
+            ip = ipaddress.ip_address(self.host)
+        except ValueError:
+            return False
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+            ip = ip.ipv4_mapped
+        return ip.is_loopback or self.interface == "lo"
+
+    def describe(self) -> str:
+        procs = ", ".join(sorted(set(self.processes))) if self.processes else "processus non visible"
+        return f"{self.address}:{self.port} ({procs})"
+
+
+class SsOutputError(ValueError):
+    pass
+
+
+def parse_ss(text: str) -> list[Socket]:
+    """Parse ``ss -Hlnp`` output (a header line, if any, is skipped); garbage raises SsOutputError."""
+    sockets = []
+    for line in text_lines(text):
+        if not line.strip():
+            continue
+        if line.startswith(("State ", "Netid ")):
+            continue
+        m = _LINE.match(line)
+        if not m:
+            raise SsOutputError(f"ligne de ss illisible : {clip(line, 100)!r}")
+        address, sep, port = m.group("local").rpartition(":")
+        if not sep or not port.isdigit() or not address:
+            raise SsOutputError(f"adresse locale illisible : {m.group('local')!r}")
+        proc = m.group("proc") or ""
+        if proc and not proc.startswith("users:("):
+            raise SsOutputError(f"colonne processus illisible : {clip(proc, 100)!r}")
+        names = tuple(u.group("name") for u in _USER.finditer(proc))
+        if proc and not names:
+            raise SsOutputError(f"colonne processus illisible : {clip(proc, 100)!r}")
+        sockets.append(Socket(address, int(port), names))
+    return sockets
+
+
+def process_matches(expected: str, actual: str) -> bool:
+    """``ss`` shows the kernel's process name, cut to 15 characters."""
+    if actual == expected:
+        return True
+    return len(actual) == _COMM_LEN and len(expected) > _COMM_LEN and expected.startswith(actual)
+
+
+class PortListening(Check):
+    """Le port {port}/{protocol} est en écoute.
+
+    From ``ss -Hlnp`` (TCP sockets in LISTEN state, or bound UDP sockets). A socket bound
+    only to a loopback address (127.0.0.1, ::1) still listens, but the observation says
+    so: the service is then not reachable from the network. When ``process`` is given,
+    one of the listening sockets must belong to a process of that name (the kernel name,
+    cut to 15 characters).
+    """
+
+    id = "linux.port_listening"
+    platform = "linux"
+    transport = "ssh"
+
+    class Params(CheckParams):
+        port: int = Field(ge=1, le=65535)
+        protocol: Literal["tcp", "udp"] = "tcp"
+        process: str | None = None
+
+        @field_validator("process")
+        @classmethod
+        def _process(cls, value: str | None) -> str | None:
+            if value is not None and (not value or "\n" in value or '"' in value):
+                raise ValueError("nom de processus invalide")
+            return value
+
+    def probes(self, params: Params) -> Mapping[str, Probe]:
+        flag = "-Hlnpt" if params.protocol == "tcp" else "-Hlnpu"
+        loop = "; ".join(f'if [ -x {b} ]; then exec {b} {flag}; fi' for b in SS_CANDIDATES)
+        return {"ss": ssh(f"{loop}; printf 'ss introuvable\\n' >&2; exit 127")}
+
+    def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
+        r = results["ss"]
+        where = f"{params.port}/{params.protocol}"
+        expected = f"en écoute sur {where}" + (f" par {params.process}" if params.process else "")
+        reason = cannot_run(r)
+        if reason:
+            return Verdict.erreur(f"ss n'a pas pu être exécuté : {reason}", expected=expected)
+        if r.exit_code != 0:
+            return Verdict.erreur(f"ss a échoué (code {r.exit_code})", observed=clip(r.stderr or r.stdout),
+                                  expected=expected)
+        try:
+            sockets = parse_ss(r.stdout)
+        except SsOutputError as exc:
+            return Verdict.erreur(f"sortie de ss illisible : {exc}", observed=clip(r.stdout), expected=expected)
+        on_port = [s for s in sockets if s.port == params.port]
+        if not on_port:
+            if r.truncated:
+                return Verdict.erreur("sortie de ss tronquée : le port a pu être omis", expected=expected)
+            return Verdict.non_conforme(f"rien n'écoute sur {where}", expected,
+                                        f"Aucun service n'écoute sur le port {where}.")
+        matching = on_port
+        if params.process:
+            matching = [s for s in on_port if any(process_matches(params.process, p) for p in s.processes)]
+            if not matching:
+                if all(not s.processes for s in on_port):
+                    return Verdict.erreur("le port est en écoute mais le processus n'est pas identifiable",
+                                          observed=join_limited([s.describe() for s in on_port]), expected=expected)
+                return Verdict.non_conforme(join_limited([s.describe() for s in on_port]), expected,
+                                            f"Le port {where} est tenu par un autre processus que {params.process}.")
+        observed = join_limited([s.describe() for s in matching])
+        if all(s.loopback_only for s in matching):
+            observed += " — uniquement en local (boucle locale), injoignable depuis le réseau"
+            return Verdict.conforme(observed, expected,
+                                    f"Le port {where} est en écoute, mais seulement sur l'adresse de boucle locale.")
+        return Verdict.conforme(observed, expected, f"Le port {where} est en écoute.")
