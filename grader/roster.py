@@ -1,0 +1,79 @@
+"""Rosters: the candidates of a session and their per-candidate variables (CSV).
+
+One row per candidate. Column ``candidat`` is the candidate's id (as written on the
+convocation, e.g. ``07``); ``nom`` is optional; every other column is a template variable
+of the rubric (subnet, domain name...). Secrets never go in a roster.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from grader.errors import RubricError
+from grader.rubric import Rubric
+
+_SECRETISH = re.compile(r"(pass|pwd|secret|mot_?de_?passe|token)", re.I)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    id: str
+    name: str = ""
+    variables: dict[str, str] = field(default_factory=dict)
+
+
+def load_roster(path: Path, rubric: Rubric | None = None) -> list[Candidate]:
+    """Read and validate a roster against a rubric's variables; every problem is located."""
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise RubricError([f"{source}:1:1: fichier illisible ({exc.strerror}) — vérifiez le chemin"]) from exc
+    dialect = csv.Sniffer().sniff(text.splitlines()[0] if text else ",", delimiters=",;\t")
+    reader = csv.DictReader(text.splitlines(), dialect=dialect)
+    columns = [c.strip() for c in reader.fieldnames or []]
+    problems: list[str] = []
+    if "candidat" not in columns:
+        problems.append(f"{source}:1:1: colonne « candidat » absente — la première ligne doit nommer les colonnes, "
+                        "dont « candidat » (numéro du candidat)")
+    for i, col in enumerate(columns, start=1):
+        if _SECRETISH.search(col):
+            problems.append(f"{source}:1:{i}: la colonne « {col} » semble contenir un secret — "
+                            "les secrets restent hors de la liste des candidats (password_env, password_file)")
+    if rubric is not None:
+        for name, var in rubric.variables.items():
+            if var.default is None and name not in columns:
+                problems.append(f"{source}:1:1: la variable « {name} » du barème n'a pas de colonne — "
+                                f"ajoutez une colonne « {name} » ({var.description or 'sans description'})")
+    candidates: list[Candidate] = []
+    seen: set[str] = set()
+    for row_number, row in enumerate(reader, start=2):
+        row = {(k or "").strip(): (v or "").strip() for k, v in row.items()}
+        cid = row.get("candidat", "")
+        if not any(row.values()):
+            continue
+        if not cid:
+            problems.append(f"{source}:{row_number}:1: numéro de candidat vide — renseignez la colonne « candidat »")
+            continue
+        if cid in seen:
+            problems.append(f"{source}:{row_number}:1: candidat « {cid} » en double — un numéro par ligne")
+        seen.add(cid)
+        variables = {k: v for k, v in row.items() if k not in ("candidat", "nom")}
+        if rubric is not None:
+            for name, var in rubric.variables.items():
+                if not variables.get(name):
+                    if var.default is None:
+                        col = columns.index(name) + 1 if name in columns else 1
+                        problems.append(f"{source}:{row_number}:{col}: valeur manquante pour « {name} » — "
+                                        "renseignez-la pour ce candidat")
+                    else:
+                        variables[name] = var.default
+        candidates.append(Candidate(cid, row.get("nom", ""), variables))
+    if not candidates and not problems:
+        problems.append(f"{source}:2:1: aucun candidat — ajoutez une ligne par candidat")
+    if problems:
+        raise RubricError(problems)
+    return candidates

@@ -1,0 +1,366 @@
+"""Rubrics (exam scenarios, YAML) and their validation, with every problem located at once.
+
+A trainer writes a rubric; a mistake must cost them one read of one message list, not a
+cycle of fix-one-rerun. So loading never stops at the first error: pydantic's errors, unknown
+check plugins and criteria, parameter models, template variables and cross references are
+all collected, each as ``file:line:column: what is wrong — how to fix it``.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections import defaultdict
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import jinja2
+import jinja2.meta
+import jinja2.sandbox
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError
+
+from grader.check import Check
+from grader.errors import RubricError
+
+SLUG = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+BUILTIN_VARIABLES = {"candidat", "nom", "addr"}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Credential(_Strict):
+    """Where a secret lives. Exactly one source; never the secret itself."""
+
+    username: str = Field(min_length=1)
+    key_file: str | None = None
+    password_env: str | None = None
+    password_file: str | None = None
+    agent: bool = False
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Credential:
+        sources = [bool(self.key_file), bool(self.password_env), bool(self.password_file), self.agent]
+        if sum(sources) != 1:
+            raise ValueError(
+                "indiquez exactement une source de secret parmi key_file, password_env, password_file, agent"
+            )
+        return self
+
+
+class Variable(_Strict):
+    description: str = ""
+    default: str | None = None
+
+
+class Host(_Strict):
+    name: str = Field(pattern=SLUG)
+    role: str = Field(min_length=1)
+    platform: Literal["linux", "windows", "network"]
+    address: str = Field(min_length=1)
+    transport: Literal["ssh"] = "ssh"
+    port: int = Field(default=22, ge=1, le=65535)
+    credential: str
+    sudo: bool = False
+    connect_timeout: float = Field(default=5.0, gt=0)
+
+
+class CheckEntry(_Strict):
+    id: str = Field(pattern=SLUG)
+    check: str
+    host: str | None = None
+    role: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    criterion: str
+    points: float = Field(default=1.0, ge=0)
+    hint: str = ""
+
+    @model_validator(mode="after")
+    def _one_target(self) -> CheckEntry:
+        if (self.host is None) == (self.role is None):
+            raise ValueError("indiquez soit « host » (un hôte), soit « role » (tous les hôtes de ce rôle)")
+        return self
+
+
+class Rubric(_Strict):
+    rubric: str = Field(pattern=SLUG)
+    title: str
+    version: str = "1"
+    description: str = ""
+    variables: dict[str, Variable] = Field(default_factory=dict)
+    credentials: dict[str, Credential] = Field(default_factory=dict)
+    hosts: list[Host]
+    checks: list[CheckEntry]
+
+    # Set by load_rubric: where it came from (for reports and evidence bundles).
+    _source: Path | None = PrivateAttr(default=None)
+    _text: str = PrivateAttr(default="")
+
+    @property
+    def source(self) -> Path | None:
+        return self._source
+
+    @property
+    def text(self) -> str:
+        return self._text
+
+    def host(self, name: str) -> Host:
+        return next(h for h in self.hosts if h.name == name)
+
+    def targets(self, entry: CheckEntry) -> list[Host]:
+        """The hosts a check entry applies to (its host, or every host of its role)."""
+        if entry.host is not None:
+            return [self.host(entry.host)]
+        return [h for h in self.hosts if h.role == entry.role]
+
+
+# --- templates -----------------------------------------------------------------------
+
+_ENV = jinja2.sandbox.SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
+
+
+def template_variables(text: str) -> set[str]:
+    """Variables a template uses (raises jinja2.TemplateSyntaxError on bad syntax)."""
+    return set(jinja2.meta.find_undeclared_variables(_ENV.parse(text)))
+
+
+def render(text: str, variables: Mapping[str, Any]) -> str:
+    if "{" not in text:
+        return text
+    return _ENV.from_string(text).render(**variables)
+
+
+def render_params(params: Mapping[str, Any], variables: Mapping[str, Any]) -> dict[str, Any]:
+    def walk(value: Any) -> Any:
+        if isinstance(value, str):
+            return render(value, variables)
+        if isinstance(value, list):
+            return [walk(v) for v in value]
+        if isinstance(value, dict):
+            return {k: walk(v) for k, v in value.items()}
+        return value
+
+    return {k: walk(v) for k, v in params.items()}
+
+
+# --- loading with positions ----------------------------------------------------------
+
+
+def _position(node: Any, loc: Iterable[Any]) -> tuple[int, int]:
+    """Best (line, column), 1-based, for a pydantic location inside the ruamel tree."""
+    line, col = 0, 0
+    for part in loc:
+        if isinstance(node, CommentedMap) and part in node:
+            line, col = node.lc.key(part)
+            node = node[part]
+        elif isinstance(node, CommentedSeq) and isinstance(part, int) and 0 <= part < len(node):
+            line, col = node.lc.item(part)
+            node = node[part]
+        else:
+            break
+    return line + 1, col + 1
+
+
+def _plain(node: Any) -> Any:
+    if isinstance(node, Mapping):
+        return {str(k): _plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_plain(v) for v in node]
+    return node
+
+
+_HOW = {
+    "missing": "ajoutez ce champ",
+    "extra_forbidden": "supprimez ce champ ou corrigez son nom",
+    "string_pattern_mismatch": "utilisez lettres, chiffres, « - », « _ » ou « . »",
+    "literal_error": "choisissez une des valeurs proposées",
+}
+
+
+def _pydantic_problems(source: str, tree: Any, exc: ValidationError, prefix: tuple[Any, ...] = ()) -> list[str]:
+    problems = []
+    for err in exc.errors():
+        loc = prefix + tuple(err["loc"])
+        line, col = _position(tree, loc)
+        field = ".".join(str(p) for p in loc) or "(racine)"
+        what = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden" and str(loc[-1]).lower() in {"password", "secret", "passwd", "mot_de_passe"}:
+            what = "un secret ne doit jamais figurer dans un barème"
+            how = "référencez-le avec password_env (variable d'environnement) ou password_file (fichier 0600)"
+        else:
+            how = _HOW.get(err["type"], "corrigez la valeur")
+        problems.append(f"{source}:{line}:{col}: {field} : {what} — {how}")
+    return problems
+
+
+def _suggest(name: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, list(choices), n=3, cutoff=0.5)
+    return f"vouliez-vous dire {', '.join(close)} ?" if close else "voir « grader checks list »"
+
+
+def load_rubric(path: Path, catalogue: Mapping[str, type[Check]] | None = None,
+                criterion_ids: set[str] | None = None) -> Rubric:
+    """Load and fully validate a rubric, or raise :class:`RubricError` with every problem."""
+    if catalogue is None:
+        from grader.plugins import default_catalogue
+
+        catalogue = default_catalogue()
+    if criterion_ids is None:
+        from grader.referential import load_referential
+
+        criterion_ids = load_referential().criterion_ids()
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise RubricError([f"{source}:1:1: fichier illisible ({exc.strerror}) — vérifiez le chemin"]) from exc
+    try:
+        tree = YAML(typ="rt").load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        raise RubricError([f"{source}:{line}:{col}: YAML invalide : {exc.problem} — corrigez la syntaxe (indentation, « : », guillemets)"]) from exc
+    if not isinstance(tree, CommentedMap):
+        raise RubricError([f"{source}:1:1: le barème doit être un dictionnaire YAML — commencez par « rubric: <identifiant> »"])
+    try:
+        rubric = Rubric.model_validate(_plain(tree))
+    except ValidationError as exc:
+        problems = _pydantic_problems(source, tree, exc)
+        # Keep going on what did validate so the trainer sees every problem at once.
+        problems += _semantic_problems_partial(source, tree, catalogue, criterion_ids)
+        raise RubricError(problems) from exc
+    problems = _semantic_problems(source, tree, rubric, catalogue, criterion_ids)
+    if problems:
+        raise RubricError(problems)
+    rubric._source = path
+    rubric._text = text
+    return rubric
+
+
+def _semantic_problems_partial(source: str, tree: CommentedMap, catalogue: Mapping[str, type[Check]],
+                               criterion_ids: set[str]) -> list[str]:
+    """Checks that need no valid model: unknown plugins and criteria in the raw tree."""
+    problems = []
+    for i, entry in enumerate(tree.get("checks") or []):
+        if not isinstance(entry, CommentedMap):
+            continue
+        problems += _entry_plugin_problems(source, tree, i, entry, catalogue, criterion_ids)
+    return problems
+
+
+def _entry_plugin_problems(source: str, tree: CommentedMap, i: int, entry: Mapping[str, Any],
+                           catalogue: Mapping[str, type[Check]], criterion_ids: set[str]) -> list[str]:
+    problems = []
+    where = lambda *loc: "{}:{}:{}".format(source, *_position(tree, ("checks", i) + loc))  # noqa: E731
+    plugin = entry.get("check")
+    if isinstance(plugin, str) and plugin not in catalogue:
+        problems.append(f"{where('check')}: vérification inconnue « {plugin} » — {_suggest(plugin, catalogue)}")
+    criterion = entry.get("criterion")
+    if isinstance(criterion, str) and criterion not in criterion_ids:
+        close = difflib.get_close_matches(criterion, sorted(criterion_ids), n=3, cutoff=0.6)
+        hint = f"vouliez-vous dire {', '.join(close)} ?" if close else "voir « grader referential » (ex. CP9.1)"
+        problems.append(f"{where('criterion')}: critère du RC inconnu « {criterion} » — {hint}")
+    return problems
+
+
+def _semantic_problems(source: str, tree: CommentedMap, rubric: Rubric,
+                       catalogue: Mapping[str, type[Check]], criterion_ids: set[str]) -> list[str]:
+    problems: list[str] = []
+
+    def at(*loc: Any) -> str:
+        return "{}:{}:{}".format(source, *_position(tree, loc))
+
+    host_names = [h.name for h in rubric.hosts]
+    roles = {h.role for h in rubric.hosts}
+    for i, h in enumerate(rubric.hosts):
+        if host_names.index(h.name) != i:
+            problems.append(f"{at('hosts', i, 'name')}: hôte déclaré deux fois « {h.name} » — renommez l'un des deux")
+        if h.credential not in rubric.credentials:
+            problems.append(f"{at('hosts', i, 'credential')}: identifiants « {h.credential} » non déclarés — "
+                            f"ajoutez-les sous « credentials: » ({', '.join(rubric.credentials) or 'aucun déclaré'})")
+        problems += _template_problems(at('hosts', i, 'address'), h.address, rubric, with_addr=False)
+
+    seen: set[str] = set()
+    for i, entry in enumerate(rubric.checks):
+        if entry.id in seen:
+            problems.append(f"{at('checks', i, 'id')}: identifiant de vérification en double « {entry.id} » — "
+                            "chaque vérification doit avoir un id unique")
+        seen.add(entry.id)
+        problems += _entry_plugin_problems(source, tree, i, tree["checks"][i], catalogue, criterion_ids)
+        if entry.host is not None and entry.host not in host_names:
+            problems.append(f"{at('checks', i, 'host')}: hôte « {entry.host} » non déclaré — "
+                            f"déclarez-le sous « hosts: » ou choisissez parmi {', '.join(host_names)}")
+        if entry.role is not None and entry.role not in roles:
+            problems.append(f"{at('checks', i, 'role')}: aucun hôte n'a le rôle « {entry.role} » — "
+                            f"rôles déclarés : {', '.join(sorted(roles))}")
+        cls = catalogue.get(entry.check)
+        if cls is None:
+            continue
+        targets = [h for h in rubric.hosts if h.name == entry.host or h.role == entry.role]
+        if targets and cls.platform not in {h.platform for h in targets}:
+            problems.append(f"{at('checks', i, 'check')}: « {entry.check} » est une vérification {cls.platform} "
+                            f"mais l'hôte visé est {targets[0].platform} — visez un hôte {cls.platform}")
+        templated = False
+        for name, value in _strings(entry.params):
+            problems += _template_problems(at('checks', i, 'params', *name), value, rubric, with_addr=True)
+            templated = templated or "{" in value
+        # Validate parameter types with a neutral rendering of templates.
+        sample = render_params(entry.params, _sample_variables(rubric)) if templated else entry.params
+        try:
+            cls.Params.model_validate(sample)
+        except ValidationError as exc:
+            problems += _pydantic_problems(source, tree, exc, prefix=("checks", i, "params"))
+        except jinja2.TemplateError:
+            pass  # already reported by _template_problems
+    return problems
+
+
+def _strings(value: Any, path: tuple[Any, ...] = ()) -> Iterable[tuple[tuple[Any, ...], str]]:
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, Mapping):
+        for k, v in value.items():
+            yield from _strings(v, path + (k,))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _strings(v, path + (i,))
+
+
+def _template_problems(where: str, text: str, rubric: Rubric, *, with_addr: bool) -> list[str]:
+    if "{" not in text:
+        return []
+    try:
+        used = template_variables(text)
+    except jinja2.TemplateSyntaxError as exc:
+        return [f"{where}: modèle invalide ({exc.message}) — écrivez les variables sous la forme {{{{ nom }}}}"]
+    known = set(rubric.variables) | BUILTIN_VARIABLES
+    if not with_addr:
+        known.discard("addr")
+    return [
+        f"{where}: variable de modèle non définie « {name} » — déclarez-la sous « variables: » "
+        f"et donnez-lui une colonne dans la liste des candidats (connues : {', '.join(sorted(known))})"
+        for name in sorted(used - known)
+    ]
+
+
+def _sample_variables(rubric: Rubric) -> dict[str, Any]:
+    """Neutral values to type-check templated parameters before any roster exists."""
+    sample: dict[str, Any] = {name: v.default or "1" for name, v in rubric.variables.items()}
+    sample.update(candidat="01", nom="exemple", addr=defaultdict(lambda: "192.0.2.1"))
+    return sample
+
+
+def rubric_json_schema() -> dict[str, Any]:
+    """JSON Schema for editors (VS Code's YAML extension reads it)."""
+    schema = Rubric.model_json_schema()
+    schema["title"] = "Barème grader (TSSR)"
+    return schema
+
+
+def slugify(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "x"

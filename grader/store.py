@@ -1,0 +1,233 @@
+"""The session store: one SQLite file per session directory, written as each host finishes.
+
+Why SQLite in WAL mode with one transaction per host: a proctor's Ctrl-C, a crash or a
+``kill -9`` in the middle of a run must lose nothing already collected. Each finished host
+is committed whole (host row, its results, its evidence), so the file is always a set of
+complete hosts, and ``--resume`` knows exactly which hosts still need grading.
+
+Secrets never reach this file: hosts record the login *name* and method, never a password
+or key; the rubric is stored as written (rubrics hold references, not secrets).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from grader import __version__
+from grader.errors import StoreError
+from grader.model import ProbeResult, Status
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    started TEXT NOT NULL,
+    finished TEXT,
+    state TEXT NOT NULL DEFAULT 'en_cours',   -- en_cours | termine | interrompu
+    rubric_id TEXT NOT NULL,
+    rubric_title TEXT NOT NULL,
+    rubric_version TEXT NOT NULL,
+    rubric_path TEXT,
+    rubric_text TEXT NOT NULL,
+    roster_text TEXT NOT NULL,
+    grader_version TEXT NOT NULL,
+    resumes INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS candidates (
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    candidate TEXT NOT NULL,
+    name TEXT NOT NULL DEFAULT '',
+    variables TEXT NOT NULL DEFAULT '{}',
+    PRIMARY KEY (run_id, candidate)
+);
+CREATE TABLE IF NOT EXISTS hosts (
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    candidate TEXT NOT NULL,
+    host TEXT NOT NULL,
+    address TEXT NOT NULL,
+    platform TEXT NOT NULL,
+    transport TEXT NOT NULL,
+    status TEXT NOT NULL,           -- conforme (reached) | injoignable | erreur
+    reason TEXT NOT NULL DEFAULT '',
+    host_key TEXT NOT NULL DEFAULT '',
+    login TEXT NOT NULL DEFAULT '',
+    anomalies TEXT NOT NULL DEFAULT '[]',
+    execs INTEGER NOT NULL DEFAULT 0,
+    started TEXT NOT NULL,
+    duration REAL NOT NULL DEFAULT 0,
+    PRIMARY KEY (run_id, candidate, host)
+);
+CREATE TABLE IF NOT EXISTS results (
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    candidate TEXT NOT NULL,
+    check_id TEXT NOT NULL,
+    host TEXT NOT NULL,
+    check_type TEXT NOT NULL,
+    criterion TEXT NOT NULL,
+    points REAL NOT NULL,
+    sentence TEXT NOT NULL,
+    params TEXT NOT NULL DEFAULT '{}',
+    status TEXT NOT NULL,
+    observed TEXT NOT NULL DEFAULT '',
+    expected TEXT NOT NULL DEFAULT '',
+    message TEXT NOT NULL DEFAULT '',
+    hint TEXT NOT NULL DEFAULT '',
+    probe_keys TEXT NOT NULL DEFAULT '{}',
+    judged_at TEXT NOT NULL,
+    PRIMARY KEY (run_id, candidate, check_id, host)
+);
+CREATE TABLE IF NOT EXISTS evidence (
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    candidate TEXT NOT NULL,
+    host TEXT NOT NULL,
+    probe_key TEXT NOT NULL,
+    transport TEXT NOT NULL,
+    command TEXT NOT NULL,
+    stdout TEXT NOT NULL DEFAULT '',
+    stderr TEXT NOT NULL DEFAULT '',
+    exit_code INTEGER,
+    truncated INTEGER NOT NULL DEFAULT 0,
+    timed_out INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    started TEXT NOT NULL DEFAULT '',
+    duration REAL NOT NULL DEFAULT 0,
+    PRIMARY KEY (run_id, candidate, host, probe_key)
+);
+"""
+
+
+def utcnow() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class Store:
+    """Thread-safe access to one session's SQLite file (one connection, one lock)."""
+
+    FILENAME = "grader.sqlite"
+
+    def __init__(self, session_dir: Path):
+        self.session_dir = session_dir
+        session_dir.mkdir(parents=True, exist_ok=True)
+        self.path = session_dir / self.FILENAME
+        try:
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(SCHEMA)
+        except sqlite3.Error as exc:
+            raise StoreError(f"base de la session inutilisable : {self.path} ({exc})") from exc
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # -- writing ---------------------------------------------------------------------
+
+    def _write(self, statements: Iterable[tuple[str, tuple[Any, ...]]]) -> None:
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                for sql, args in statements:
+                    self._db.execute(sql, args)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def new_run(self, *, run_id: str, rubric: Any, roster_text: str, candidates: Iterable[Any]) -> str:
+        stmts: list[tuple[str, tuple[Any, ...]]] = [(
+            "INSERT INTO runs (id, started, rubric_id, rubric_title, rubric_version, rubric_path, rubric_text,"
+            " roster_text, grader_version) VALUES (?,?,?,?,?,?,?,?,?)",
+            (run_id, utcnow(), rubric.rubric, rubric.title, rubric.version, str(rubric.source or ""),
+             rubric.text, roster_text, __version__),
+        )]
+        for c in candidates:
+            stmts.append(("INSERT INTO candidates VALUES (?,?,?,?)",
+                          (run_id, c.id, c.name, json.dumps(c.variables, ensure_ascii=False))))
+        self._write(stmts)
+        return run_id
+
+    def save_host(self, run_id: str, report: Any) -> None:
+        """Commit one host whole: replaces what an earlier attempt stored for it (resume)."""
+        key = (run_id, report.candidate, report.host)
+        o = report.outcome
+        stmts: list[tuple[str, tuple[Any, ...]]] = [
+            ("DELETE FROM results WHERE run_id=? AND candidate=? AND host=?", key),
+            ("DELETE FROM evidence WHERE run_id=? AND candidate=? AND host=?", key),
+            ("INSERT OR REPLACE INTO hosts VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+             key + (report.address, report.platform, report.transport, o.status.value, o.reason, o.host_key,
+                    report.login, json.dumps(list(o.anomalies), ensure_ascii=False), o.execs,
+                    report.started, report.duration)),
+        ]
+        for p in report.probes:
+            stmts.append(("INSERT OR REPLACE INTO evidence VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                          key + (p.key, p.transport, p.command, p.stdout, p.stderr, p.exit_code,
+                                 int(p.truncated), int(p.timed_out), p.error, p.started, p.duration)))
+        for r in report.results:
+            stmts.append(("INSERT OR REPLACE INTO results VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                          (run_id, report.candidate, r.check_id, report.host, r.check_type, r.criterion,
+                           r.points, r.sentence, json.dumps(r.params, ensure_ascii=False, default=str),
+                           r.status.value, r.observed, r.expected, r.message, r.hint,
+                           json.dumps(r.probe_keys), r.judged_at)))
+        self._write(stmts)
+
+    def finish_run(self, run_id: str, state: str) -> None:
+        self._write([("UPDATE runs SET finished=?, state=? WHERE id=?", (utcnow(), state, run_id))])
+
+    def reopen_run(self, run_id: str) -> None:
+        """A resume continues the same run: its conclusive hosts are kept, the rest regraded."""
+        self._write([("UPDATE runs SET state='en_cours', finished=NULL, resumes=resumes+1 WHERE id=?", (run_id,))])
+
+    # -- reading ---------------------------------------------------------------------
+
+    def _rows(self, sql: str, args: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(r) for r in self._db.execute(sql, args).fetchall()]
+
+    def runs(self) -> list[dict[str, Any]]:
+        return self._rows("SELECT * FROM runs ORDER BY started, id")
+
+    def run(self, run_id: str) -> dict[str, Any]:
+        rows = self._rows("SELECT * FROM runs WHERE id=?", (run_id,))
+        if not rows:
+            known = ", ".join(r["id"] for r in self.runs()) or "aucune"
+            raise StoreError(f"correction « {run_id} » introuvable dans {self.path} (connues : {known})")
+        return rows[0]
+
+    def latest_run(self) -> str | None:
+        rows = self._rows("SELECT id FROM runs ORDER BY started DESC, id DESC LIMIT 1")
+        return rows[0]["id"] if rows else None
+
+    def candidates(self, run_id: str) -> list[dict[str, Any]]:
+        return self._rows("SELECT * FROM candidates WHERE run_id=? ORDER BY candidate", (run_id,))
+
+    def hosts(self, run_id: str) -> list[dict[str, Any]]:
+        return self._rows("SELECT * FROM hosts WHERE run_id=? ORDER BY candidate, host", (run_id,))
+
+    def results(self, run_id: str) -> list[dict[str, Any]]:
+        return self._rows("SELECT * FROM results WHERE run_id=? ORDER BY candidate, check_id, host", (run_id,))
+
+    def evidence(self, run_id: str) -> list[dict[str, Any]]:
+        return self._rows("SELECT * FROM evidence WHERE run_id=? ORDER BY candidate, host, probe_key", (run_id,))
+
+    def conclusive_hosts(self, run_id: str) -> set[tuple[str, str]]:
+        """Hosts reached whose every result is conforme/non_conforme: a resume skips them."""
+        done = {(h["candidate"], h["host"]) for h in self.hosts(run_id) if h["status"] == Status.CONFORME.value}
+        for r in self.results(run_id):
+            if not Status(r["status"]).conclusive:
+                done.discard((r["candidate"], r["host"]))
+        return done
+
+
+def probe_result_from_row(row: dict[str, Any]) -> ProbeResult:
+    """Rebuild the exact ProbeResult a judge saw (for rejudge and reports)."""
+    fields = {k: row[k] for k in ("transport", "command", "stdout", "stderr", "exit_code", "error", "started", "duration")}
+    return ProbeResult(key=row["probe_key"], truncated=bool(row["truncated"]), timed_out=bool(row["timed_out"]), **fields)
+
