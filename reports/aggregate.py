@@ -1,0 +1,375 @@
+"""From the session store to the tables the jury reads: evidence per RC criterion, never a verdict.
+
+The store is the only input. :func:`load_frames` reads one run into pandas frames (results
+joined with the host they ran on), and the functions below shape them:
+
+* :func:`criteria_table` — per candidate × competence × criterion: for every competence the
+  rubric touches (at least one result in the run), *every* RC criterion of that competence,
+  with its checks, or one "jury" row when no check observes it;
+* :func:`status_counts`, :func:`competence_counts`, :func:`competence_matrix` — how many checks
+  ended in each status, per candidate and per competence;
+* :func:`points` — points of the conforme checks out of the possible ones, with the points
+  that could not be evaluated kept apart (uncertain is not failed);
+* :func:`host_notes` — one plain line per host that could not be (fully) observed.
+
+"Could not check" (``erreur``, ``injoignable``, ``non_evalue``) is never merged with
+``non_conforme``: every count keeps the five statuses apart.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import lru_cache
+from typing import Any
+
+import pandas as pd
+
+from grader.referential import Referential, load_referential
+from grader.store import SCHEMA, Store
+from reports.labels import INCONCLUSIVE, STATUSES, text
+
+# Columns added to each result from the host it ran on (the join of results with hosts).
+HOST_COLUMNS = {
+    "address": "address", "platform": "platform", "transport": "host_transport", "status": "host_status",
+    "reason": "host_reason", "host_key": "host_key", "login": "login", "anomalies": "anomalies",
+    "execs": "execs", "started": "host_started", "duration": "host_duration",
+}
+ABSENT = "absent"  # host state of a host that has no row in the store (run interrupted before it)
+
+
+@lru_cache(maxsize=1)
+def _schema_columns() -> dict[str, list[str]]:
+    """Column names of each store table, read from the store's own schema (empty runs keep their shape)."""
+    db = sqlite3.connect(":memory:")
+    try:
+        db.executescript(SCHEMA)
+        tables = ("runs", "candidates", "hosts", "results", "evidence")
+        return {t: [row[1] for row in db.execute(f"PRAGMA table_info({t})")] for t in tables}
+    finally:
+        db.close()
+
+
+def _frame(rows: list[dict[str, Any]], table: str) -> pd.DataFrame:
+    cols = _schema_columns()[table]
+    return pd.DataFrame.from_records(rows, columns=cols).astype(object)
+
+
+def _json(value: Any, default: Any) -> Any:
+    if not isinstance(value, str) or not value:
+        return default
+    try:
+        return json.loads(value)
+    except ValueError:
+        return default
+
+
+@dataclass(frozen=True)
+class Frames:
+    """One run of the store as pandas frames (every cell a plain Python object)."""
+
+    run: dict[str, Any]
+    candidates: pd.DataFrame  # candidate, name, variables (dict)
+    hosts: pd.DataFrame  # the hosts table; anomalies as a list; ``ended`` added
+    results: pd.DataFrame  # results ⋈ hosts (see HOST_COLUMNS) + competence, block, orders, stored=True
+    evidence: pd.DataFrame  # the evidence table
+    missing: pd.DataFrame  # results no host produced (run interrupted): same columns, status non_evalue
+    referential: Referential
+
+    def all_results(self) -> pd.DataFrame:
+        """Stored results and the missing ones: what every count is made of."""
+        if self.missing.empty:
+            return self.results
+        return pd.concat([self.results, self.missing], ignore_index=True)
+
+    def candidate_ids(self) -> list[str]:
+        return [str(c) for c in self.candidates["candidate"]]
+
+
+def _rubric_order(rubric_text: str) -> tuple[dict[str, int], dict[str, int]]:
+    """Order of the checks and hosts as the rubric's author wrote them (best effort)."""
+    try:
+        from ruamel.yaml import YAML
+
+        data = YAML(typ="safe").load(rubric_text or "") or {}
+        checks = {str(c["id"]): i for i, c in enumerate(data.get("checks") or []) if isinstance(c, dict) and "id" in c}
+        hosts = {str(h["name"]): i for i, h in enumerate(data.get("hosts") or []) if isinstance(h, dict) and "name" in h}
+        return checks, hosts
+    except Exception:  # noqa: BLE001 - an unreadable rubric only loses the author's order
+        return {}, {}
+
+
+def load_frames(store: Store, run_id: str, referential: Referential | None = None) -> Frames:
+    """Read one run; raises :class:`grader.errors.StoreError` if the run does not exist."""
+    ref = referential or load_referential()
+    run = store.run(run_id)
+
+    candidates = _frame(store.candidates(run_id), "candidates").drop(columns=["run_id"])
+    candidates["variables"] = [_json(v, {}) for v in candidates["variables"]]
+    candidates["name"] = candidates["name"].fillna("")
+
+    hosts = _frame(store.hosts(run_id), "hosts").drop(columns=["run_id"])
+    hosts["anomalies"] = [list(_json(a, [])) for a in hosts["anomalies"]]
+    hosts["ended"] = [_end(s, d) for s, d in zip(hosts["started"], hosts["duration"])]
+
+    results = _frame(store.results(run_id), "results").drop(columns=["run_id"])
+    results["params"] = [_json(p, {}) for p in results["params"]]
+    results["probe_keys"] = [_json(p, {}) for p in results["probe_keys"]]
+    joined = hosts.rename(columns=HOST_COLUMNS)[["candidate", "host", *HOST_COLUMNS.values()]]
+    results = results.merge(joined, on=["candidate", "host"], how="left")
+    results["host_status"] = results["host_status"].fillna(ABSENT)
+    for col in ("address", "host_reason", "host_key", "login", "platform"):
+        results[col] = results[col].fillna("")
+    results["anomalies"] = [a if isinstance(a, list) else [] for a in results["anomalies"]]
+    results["stored"] = True
+
+    check_order, host_order = _rubric_order(run.get("rubric_text", ""))
+    missing = _missing(results, candidates)
+    results = _decorate(results, ref, check_order, host_order)
+    missing = _decorate(missing, ref, check_order, host_order)
+
+    evidence = _frame(store.evidence(run_id), "evidence").drop(columns=["run_id"])
+    evidence["exit_code"] = pd.Series([None if _isnull(v) else int(v) for v in evidence["exit_code"]],
+                                      index=evidence.index, dtype=object)
+    return Frames(run=run, candidates=candidates, hosts=hosts, results=results, evidence=evidence,
+                  missing=missing, referential=ref)
+
+
+def _isnull(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA
+
+
+def _end(started: Any, duration: Any) -> str:
+    try:
+        start = datetime.fromisoformat(str(started))
+        return (start + timedelta(seconds=float(duration or 0))).isoformat(timespec="seconds")
+    except (TypeError, ValueError):
+        return ""
+
+
+def _missing(results: pd.DataFrame, candidates: pd.DataFrame) -> pd.DataFrame:
+    """A (check, host) pair graded for some candidate but not for another: a result nobody produced.
+
+    It happens when a run is interrupted before some hosts; those checks are ``non_evalue`` for
+    the candidate (never silently dropped, which would shrink their possible points).
+    """
+    columns = list(results.columns)
+    if results.empty:
+        return pd.DataFrame(columns=columns).astype(object)
+    template = results.drop_duplicates(["check_id", "host"]).set_index(["check_id", "host"])
+    have = set(zip(results["candidate"], results["check_id"], results["host"]))
+    rows: list[dict[str, Any]] = []
+    for cand in candidates["candidate"]:
+        for (check_id, host), ref_row in template.iterrows():
+            if (cand, check_id, host) in have:
+                continue
+            rows.append({
+                **{c: "" for c in columns},
+                "candidate": cand, "check_id": check_id, "host": host,
+                "check_type": ref_row["check_type"], "criterion": ref_row["criterion"],
+                "points": ref_row["points"], "sentence": ref_row["sentence"], "params": {},
+                "status": "non_evalue", "hint": ref_row["hint"], "probe_keys": {},
+                "anomalies": [], "execs": 0, "host_duration": 0.0, "host_status": ABSENT,
+                "platform": ref_row["platform"], "stored": False,
+            })
+    return pd.DataFrame.from_records(rows, columns=columns).astype(object)
+
+
+def _decorate(results: pd.DataFrame, ref: Referential, check_order: dict[str, int],
+              host_order: dict[str, int]) -> pd.DataFrame:
+    """Add the RC placement (block, competence, orders) of each result's criterion."""
+    crit_index = {c.id: i for i, c in enumerate(ref.all_criteria())}
+    comp_index = {c.code: i for i, c in enumerate(ref.competences())}
+    outside = len(comp_index)  # criteria unknown to the referential go last
+
+    def place(criterion: str) -> tuple[str, str, int, int]:
+        try:
+            comp = ref.competence_of(criterion)
+        except KeyError:
+            return "", "", outside, len(crit_index)
+        return comp.code, ref.block_of(comp.code).code, comp_index[comp.code], crit_index[criterion]
+
+    placed = [place(str(c)) for c in results["criterion"]]
+    out = results.copy()
+    out["competence"] = [p[0] for p in placed]
+    out["block"] = [p[1] for p in placed]
+    out["comp_order"] = [p[2] for p in placed]
+    out["crit_order"] = [p[3] for p in placed]
+    out["check_order"] = [check_order.get(str(c), len(check_order)) for c in results["check_id"]]
+    out["host_order"] = [host_order.get(str(h), len(host_order)) for h in results["host"]]
+    out["points"] = [float(p) if not _isnull(p) and p != "" else 0.0 for p in results["points"]]
+    return out.sort_values(["candidate", "comp_order", "crit_order", "check_order", "check_id", "host_order", "host"],
+                           kind="stable").reset_index(drop=True)
+
+
+# --- aggregations ---------------------------------------------------------------------------
+
+
+def touched_competences(frames: Frames) -> list[str]:
+    """Codes of the competences with at least one result in the run, in RC order."""
+    codes = set(frames.all_results()["competence"])
+    return [c.code for c in frames.referential.competences() if c.code in codes]
+
+
+CRITERIA_COLUMNS = [
+    "candidate", "block", "block_title", "competence", "competence_title", "modalities", "criterion",
+    "criterion_text", "kind", "check_id", "host", "status", "points",
+]
+
+
+def criteria_table(frames: Frames, candidate: str | None = None) -> pd.DataFrame:
+    """One row per (candidate, RC criterion, check result); one ``jury`` row per criterion no check observes.
+
+    ``kind`` is ``check`` (a stored result), ``missing`` (a result no host produced: non_evalue),
+    ``jury`` (no check for this criterion: left to the jury) or ``outside`` (a result whose
+    criterion the referential does not know). Rows carry every result column too (NaN on jury rows).
+    """
+    ref = frames.referential
+    everything = frames.all_results()
+    cands = [candidate] if candidate is not None else frames.candidate_ids()
+    touched = touched_competences(frames)
+    rows: list[dict[str, Any]] = []
+    for cand in cands:
+        mine = everything[everything["candidate"] == cand]
+        by_criterion = {k: g for k, g in mine.groupby("criterion", sort=False)}
+        for code in touched:
+            comp = ref.competence(code)
+            block = ref.block_of(code)
+            base = {"candidate": cand, "block": block.code, "block_title": block.title, "competence": code,
+                    "competence_title": comp.title, "modalities": list(comp.modalities)}
+            for crit in comp.criteria:
+                head = {**base, "criterion": crit.id, "criterion_text": crit.text}
+                group = by_criterion.get(crit.id)
+                if group is None or group.empty:
+                    rows.append({**head, "kind": "jury", "status": "jury", "points": 0.0,
+                                 "check_id": "", "host": ""})
+                    continue
+                for rec in group.to_dict("records"):
+                    rows.append({**rec, **head, "kind": "check" if rec["stored"] else "missing"})
+        for rec in mine[mine["competence"] == ""].to_dict("records"):
+            rows.append({**rec, "block": "", "block_title": "", "competence": "", "competence_title": "",
+                         "modalities": [], "criterion_text": "", "kind": "outside"})
+    extra = [c for c in everything.columns if c not in CRITERIA_COLUMNS]
+    return pd.DataFrame.from_records(rows, columns=CRITERIA_COLUMNS + extra).astype(object)
+
+
+def status_counts(frames: Frames) -> pd.DataFrame:
+    """Checks per status and candidate (every candidate, every status, zeros included) + ``total``."""
+    res = frames.all_results()
+    counts = pd.crosstab(res["candidate"], res["status"]) if not res.empty else pd.DataFrame()
+    counts = counts.reindex(index=frames.candidate_ids(), columns=list(STATUSES), fill_value=0).fillna(0).astype(int)
+    counts["total"] = counts.sum(axis=1)
+    counts.index.name = "candidate"
+    return counts
+
+
+def competence_counts(frames: Frames) -> pd.DataFrame:
+    """Long table: candidate, competence, one column per status, ``total`` and ``inconclusive``.
+
+    Competences are those with results (a competence with only jury criteria is absent);
+    results outside the referential are under competence ``""``.
+    """
+    res = frames.all_results()
+    comps = touched_competences(frames) + ([""] if (res["competence"] == "").any() else [])
+    index = pd.MultiIndex.from_product([frames.candidate_ids(), comps], names=["candidate", "competence"])
+    if res.empty:
+        counts = pd.DataFrame(0, index=index, columns=list(STATUSES))
+    else:
+        counts = (res.groupby(["candidate", "competence", "status"]).size().unstack("status")
+                  .reindex(index=index, columns=list(STATUSES)).fillna(0).astype(int))
+    counts["total"] = counts[list(STATUSES)].sum(axis=1)
+    counts["inconclusive"] = counts[list(INCONCLUSIVE)].sum(axis=1)
+    return counts.reset_index()
+
+
+def matrix_cell(row: Any, lang: str = "fr") -> str:
+    """``3/4 conformes · 1 non conforme`` (+ non conclusive count); ``—`` when the cell is empty."""
+    total = int(row["total"])
+    if total == 0:
+        return text(lang, "mx.none")
+    parts = [text(lang, "mx.conformes", ok=int(row["conforme"]), total=total)]
+    if int(row["non_conforme"]):
+        parts.append(text(lang, "mx.non_conforme", n=int(row["non_conforme"])))
+    if int(row["inconclusive"]):
+        parts.append(text(lang, "mx.inconclusive", n=int(row["inconclusive"])))
+    return " · ".join(parts)
+
+
+def competence_matrix(frames: Frames, lang: str = "fr") -> pd.DataFrame:
+    """Candidates × competences (RC order), each cell a short French sentence (see :func:`matrix_cell`)."""
+    counts = competence_counts(frames)
+    counts["cell"] = [matrix_cell(r, lang) for r in counts.to_dict("records")]
+    comps = list(dict.fromkeys(counts["competence"]))
+    if counts.empty:
+        return pd.DataFrame(index=pd.Index(frames.candidate_ids(), name="candidate"))
+    matrix = counts.pivot(index="candidate", columns="competence", values="cell")
+    return matrix.reindex(index=frames.candidate_ids(), columns=comps)
+
+
+def points(frames: Frames) -> pd.DataFrame:
+    """Per candidate: ``obtained`` (conforme only), ``non_conforme``, ``unsure`` (could not check), ``possible``."""
+    res = frames.all_results()
+    out = pd.DataFrame(0.0, index=pd.Index(frames.candidate_ids(), name="candidate"),
+                       columns=["obtained", "non_conforme", "unsure", "possible"])
+    for cand, group in res.groupby("candidate"):
+        if cand not in out.index:
+            continue
+        pts = group["points"].astype(float)
+        out.loc[cand, "obtained"] = pts[group["status"] == "conforme"].sum()
+        out.loc[cand, "non_conforme"] = pts[group["status"] == "non_conforme"].sum()
+        out.loc[cand, "unsure"] = pts[group["status"].isin(INCONCLUSIVE)].sum()
+        out.loc[cand, "possible"] = pts.sum()
+    return out
+
+
+def host_notes(frames: Frames, lang: str = "fr") -> pd.DataFrame:
+    """One row per host that could not be (fully) observed, with its plain-language lines.
+
+    ``line`` is for the candidate's page ("srv-lin injoignable : 10 vérification(s) non
+    évaluable(s) — <reason>"), ``sentence`` for the session page ("le serveur srv-lin du
+    candidat 03 ne répond pas : <reason>"). Hosts reached whose probe envelope did not
+    complete keep their reason as a ``partial`` note.
+    """
+    res = frames.all_results()
+    counts = res.groupby(["candidate", "host"]).size().to_dict() if not res.empty else {}
+    rows: list[dict[str, Any]] = []
+    for h in frames.hosts.to_dict("records"):
+        n = int(counts.get((h["candidate"], h["host"]), 0))
+        reason = str(h["reason"] or "") or text(lang, "reason.unknown")
+        kind = text(lang, "kind.device" if h["platform"] == "network" else "kind.server")
+        fields = {"host": h["host"], "n": n, "reason": reason, "candidate": h["candidate"],
+                  "address": h["address"], "kind": kind}
+        if h["status"] in ("injoignable", "erreur"):
+            rows.append({**h, "n_checks": n, "kind": h["status"], "line": text(lang, f"dep.{h['status']}", **fields),
+                         "sentence": text(lang, f"unreach.{h['status']}", **fields)})
+        elif h["reason"]:
+            rows.append({**h, "n_checks": n, "kind": "partial", "line": text(lang, "dep.partial", **fields),
+                         "sentence": ""})
+    if not frames.missing.empty:
+        for (cand, host), group in frames.missing.groupby(["candidate", "host"], sort=False):
+            if ((frames.hosts["candidate"] == cand) & (frames.hosts["host"] == host)).any():
+                continue
+            rows.append({"candidate": cand, "host": host, "address": "", "platform": group["platform"].iloc[0],
+                         "status": ABSENT, "reason": text(lang, "check.missing"), "n_checks": len(group),
+                         "kind": ABSENT, "line": text(lang, "dep.absent", host=host, n=len(group)), "sentence": ""})
+    columns = ["candidate", "host", "address", "platform", "status", "reason", "n_checks", "kind", "line", "sentence"]
+    notes = pd.DataFrame.from_records(rows, columns=columns + [c for c in frames.hosts.columns if c not in columns])
+    return notes.astype(object)
+
+
+def collection_window(frames: Frames, candidate: str | None = None) -> tuple[str, str]:
+    """Earliest host start and latest host end (ISO strings; empty when nothing was collected)."""
+    hosts = frames.hosts if candidate is None else frames.hosts[frames.hosts["candidate"] == candidate]
+    starts = [s for s in hosts["started"] if s]
+    ends = [e for e in hosts["ended"] if e]
+    return (min(starts, key=_sort_key) if starts else "", max(ends, key=_sort_key) if ends else "")
+
+
+def _sort_key(iso: str) -> Any:
+    try:
+        return datetime.fromisoformat(iso).timestamp()
+    except ValueError:
+        return 0.0

@@ -1,0 +1,455 @@
+"""The jury's documents: a session page, one evidence record per candidate, and CSV/JSON exports.
+
+Everything is written from the store alone (see :mod:`reports.aggregate`). The HTML pages are
+self-contained (inline CSS, no script, no network), printable on A4, and rendered with jinja2
+autoescaping on: whatever a candidate's machine printed is shown as text, never interpreted.
+Long outputs are trimmed for reading (head and tail kept, with a "(tronqué)" marker); the
+complete stored text stays in ``resultats.json`` and in the SQLite store.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import pandas as pd
+
+from grader import __version__
+from grader.referential import Referential
+from grader.store import Store
+from reports import aggregate
+from reports.aggregate import Frames
+from reports.labels import INCONCLUSIVE, STATUSES, labels, normalize_lang, status_label, text
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+MAX_LINES = 40
+MAX_BYTES = 4096
+SESSION_FILE = "session.html"
+CSV_FILE = "resultats.csv"
+JSON_FILE = "resultats.json"
+_UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9_.-]")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def candidate_filename(candidate: str) -> str:
+    """``candidat-<id>.html``, any character unsafe in a file name replaced by ``_``."""
+    return f"candidat-{_UNSAFE_FILENAME.sub('_', str(candidate)) or '_'}.html"
+
+
+@lru_cache(maxsize=1)
+def environment() -> jinja2.Environment:
+    """Autoescaping is on for every template: candidate output is untrusted."""
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=True, undefined=jinja2.StrictUndefined,
+        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+    )
+
+
+# --- formatting -------------------------------------------------------------------------------
+
+
+def fmt_datetime(iso: Any, lang: str) -> str:
+    """An ISO 8601 time in the report machine's local time, with its UTC offset spelled out."""
+    if not iso or not isinstance(iso, str):
+        return ""
+    try:
+        moment = datetime.fromisoformat(iso)
+    except ValueError:
+        return iso
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    local = moment.astimezone()
+    offset = local.utcoffset()
+    minutes = int(offset.total_seconds() // 60) if offset is not None else 0
+    zone = "UTC" if minutes == 0 else f"UTC{'+' if minutes > 0 else '-'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+    return f"{local.strftime(labels(lang)['fmt.datetime'])} {zone}"
+
+
+def fmt_number(value: Any, lang: str, digits: int = 2) -> str:
+    """``3`` for 3.0, ``2,5`` in French, ``2.5`` in English."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return ""
+    shown = f"{number:.{digits}f}".rstrip("0").rstrip(".") if number != int(number) else str(int(number))
+    return shown.replace(".", labels(lang)["fmt.decimal"])
+
+
+def _cut_head(data: str, budget: int) -> str:
+    return data.encode("utf-8")[:budget].decode("utf-8", errors="ignore")
+
+
+def _cut_tail(data: str, budget: int) -> str:
+    if budget <= 0:
+        return ""
+    return data.encode("utf-8")[-budget:].decode("utf-8", errors="ignore")
+
+
+def trim_output(output: Any, lang: str = "fr", max_lines: int = MAX_LINES, max_bytes: int = MAX_BYTES) -> dict[str, Any]:
+    """Keep the head and the tail of a long output, with a marker saying how much is hidden.
+
+    :return: ``head``, ``marker`` (empty when nothing was cut), ``tail``, ``trimmed``, ``empty``.
+    """
+    full = "" if output is None or (isinstance(output, float)) else str(output)
+    size = len(full.encode("utf-8"))
+    lines = full.splitlines(keepends=True)
+    if len(lines) <= max_lines and size <= max_bytes:
+        return {"head": full, "marker": "", "tail": "", "trimmed": False, "empty": not full}
+    head_lines = max_lines * 3 // 4
+    tail_lines = max_lines - head_lines
+    if len(lines) > max_lines:
+        head = "".join(lines[:head_lines])
+        tail = "".join(lines[-tail_lines:])
+    else:
+        half = len(lines) // 2
+        head, tail = "".join(lines[:half]), "".join(lines[half:])
+    head_budget = max_bytes * 3 // 4
+    head = _cut_head(head, head_budget)
+    tail = _cut_tail(tail, max_bytes - len(head.encode("utf-8")))
+    shown_bytes = len(head.encode("utf-8")) + len(tail.encode("utf-8"))
+    shown_lines = head.count("\n") + tail.count("\n")
+    hidden_lines = max(0, full.count("\n") - shown_lines)
+    marker = text(lang, "probe.trimmed", lines=f"{hidden_lines:,}".replace(",", "\u202f"),
+                  bytes=f"{size - shown_bytes:,}".replace(",", "\u202f"))
+    if head and not head.endswith("\n"):
+        head += "\n"
+    return {"head": head, "marker": marker, "tail": tail, "trimmed": True, "empty": False}
+
+
+# --- view models ------------------------------------------------------------------------------
+
+
+def _status(status: str, lang: str) -> dict[str, str]:
+    return {"code": status, "label": status_label(lang, status)}
+
+
+def _evidence_index(frames: Frames) -> dict[tuple[str, str, str], dict[str, Any]]:
+    return {(e["candidate"], e["host"], e["probe_key"]): e for e in frames.evidence.to_dict("records")}
+
+
+def _probe_view(name: str, key: str, row: dict[str, Any] | None, lang: str) -> dict[str, Any]:
+    if row is None:
+        return {"name": name, "key": key, "missing": True}
+    return {
+        "name": name, "key": key, "missing": False, "transport": row["transport"], "command": row["command"],
+        "exit_code": row["exit_code"], "timed_out": bool(row["timed_out"]), "error": row["error"] or "",
+        "truncated": bool(row["truncated"]), "started": fmt_datetime(row["started"], lang),
+        "duration": fmt_number(row["duration"], lang), "stdout": trim_output(row["stdout"], lang),
+        "stderr": trim_output(row["stderr"], lang),
+    }
+
+
+def _check_view(rec: dict[str, Any], evidence: dict[tuple[str, str, str], dict[str, Any]], lang: str) -> dict[str, Any]:
+    keys = rec.get("probe_keys") or {}
+    probes = [_probe_view(str(name), str(key), evidence.get((rec["candidate"], rec["host"], key)), lang)
+              for name, key in keys.items()]
+    if all(p["missing"] for p in probes):
+        probes = []  # nothing collected at all (host not reached): one sentence says so
+    return {
+        "check_id": rec["check_id"], "check_type": rec["check_type"], "sentence": rec["sentence"],
+        "status": _status(rec["status"], lang), "observed": _text(rec.get("observed")),
+        "expected": _text(rec.get("expected")), "message": _text(rec.get("message")), "hint": _text(rec.get("hint")),
+        "host": rec["host"], "address": _text(rec.get("address")), "judged_at": fmt_datetime(rec.get("judged_at"), lang),
+        "points": fmt_number(rec["points"], lang), "missing": not bool(rec.get("stored", True)),
+        "probes": probes, "declared_probes": len(keys),
+    }
+
+
+def _text(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return str(value)
+
+
+def _modalities(frames: Frames, keys: list[str]) -> list[str]:
+    return [frames.referential.modality(k).label for k in keys]
+
+
+def _jury_text(frames: Frames, keys: list[str], lang: str) -> str:
+    labels_ = [m[:1].lower() + m[1:] for m in _modalities(frames, keys)]
+    return text(lang, "crit.jury", modalities=", ".join(labels_))
+
+
+def _host_rows(frames: Frames, candidate: str, lang: str) -> list[dict[str, Any]]:
+    rows = []
+    for h in frames.hosts[frames.hosts["candidate"] == candidate].to_dict("records"):
+        rows.append({
+            "host": h["host"], "address": h["address"], "platform": h["platform"],
+            "status": h["status"], "status_label": text(lang, f"host.{h['status']}") if h["status"] in
+            ("conforme", "injoignable", "erreur") else h["status"], "reason": h["reason"], "host_key": h["host_key"],
+            "login": h["login"], "execs": h["execs"], "started": fmt_datetime(h["started"], lang),
+            "duration": fmt_number(h["duration"], lang), "anomalies": [trim_output(a, lang, 10, 1024) for a in h["anomalies"]],
+        })
+    missing = frames.missing[frames.missing["candidate"] == candidate]
+    for host, group in missing.groupby("host", sort=False):
+        if any(r["host"] == host for r in rows):
+            continue
+        rows.append({"host": host, "address": "", "platform": group["platform"].iloc[0], "status": aggregate.ABSENT,
+                     "status_label": text(lang, "host.absent"), "reason": text(lang, "check.missing"), "host_key": "",
+                     "login": "", "execs": 0, "started": "", "duration": "", "anomalies": []})
+    return rows
+
+
+def _run_view(frames: Frames, lang: str, candidate: str | None = None) -> dict[str, Any]:
+    run = frames.run
+    start, end = aggregate.collection_window(frames, candidate)
+    state = run.get("state") or ""
+    return {
+        "id": run["id"], "state": state,
+        "state_label": text(lang, f"run.{state}") if f"run.{state}" in labels(lang) else state,
+        "partial": state != "termine", "resumes": run.get("resumes") or 0,
+        "rubric_id": run["rubric_id"], "rubric_title": run["rubric_title"], "rubric_version": run["rubric_version"],
+        "grader_version": run["grader_version"], "started": fmt_datetime(run["started"], lang),
+        "window": text(lang, "meta.window_value", start=fmt_datetime(start, lang), end=fmt_datetime(end, lang))
+        if start else "",
+        "referential": f"{frames.referential.title} ({frames.referential.rncp}, {frames.referential.code})",
+    }
+
+
+def _points_view(frames: Frames, candidate: str, lang: str, pts: pd.DataFrame) -> dict[str, Any]:
+    row = pts.loc[candidate]
+    return {"obtained": fmt_number(row["obtained"], lang), "possible": fmt_number(row["possible"], lang),
+            "non_conforme": fmt_number(row["non_conforme"], lang), "unsure": fmt_number(row["unsure"], lang),
+            "unsure_value": float(row["unsure"]), "non_conforme_value": float(row["non_conforme"])}
+
+
+def _common(lang: str) -> dict[str, Any]:
+    return {
+        "lang": lang, "L": labels(lang), "statuses": [_status(s, lang) | {"help": text(lang, f"status.{s}.help")}
+                                                    for s in STATUSES],
+        "generated": text(lang, "doc.generated", when=fmt_datetime(datetime.now(UTC).isoformat(), lang),
+                          version=__version__),
+    }
+
+
+def candidate_context(frames: Frames, candidate: str, lang: str = "fr") -> dict[str, Any]:
+    """Everything the candidate page shows, as plain data (the template only lays it out)."""
+    lang = normalize_lang(lang)
+    table = aggregate.criteria_table(frames, candidate)
+    evidence = _evidence_index(frames)
+    cand = frames.candidates[frames.candidates["candidate"] == candidate].iloc[0]
+    counts = aggregate.status_counts(frames).loc[candidate]
+    pts = aggregate.points(frames)
+
+    blocks: list[dict[str, Any]] = []
+    jury_count = 0
+    for code in aggregate.touched_competences(frames):
+        comp = frames.referential.competence(code)
+        block = frames.referential.block_of(code)
+        if not blocks or blocks[-1]["code"] != block.code:
+            blocks.append({"code": block.code, "title": block.title, "competences": []})
+        rows = table[table["competence"] == code]
+        criteria = []
+        for crit in comp.criteria:
+            crit_rows = rows[rows["criterion"] == crit.id].to_dict("records")
+            checks = [_check_view(r, evidence, lang) for r in crit_rows if r["kind"] in ("check", "missing")]
+            if not checks:
+                jury_count += 1
+            criteria.append({"id": crit.id, "text": crit.text, "checks": checks,
+                             "jury": _jury_text(frames, list(comp.modalities), lang) if not checks else ""})
+        observed = sum(1 for c in criteria if c["checks"])
+        blocks[-1]["competences"].append({
+            "code": code, "title": comp.title, "modalities": _modalities(frames, list(comp.modalities)),
+            "coverage": text(lang, "comp.coverage", observed=observed, total=len(criteria)),
+            "criteria": criteria, "counts": _count_badges(rows, lang),
+        })
+    outside = [_check_view(r, evidence, lang) for r in table[table["kind"] == "outside"].to_dict("records")]
+    notes = aggregate.host_notes(frames, lang)
+    return {
+        **_common(lang),
+        "candidate": {"id": candidate, "name": cand["name"]},
+        "run": _run_view(frames, lang, candidate),
+        "counts": [_status(s, lang) | {"n": int(counts[s])} for s in STATUSES],
+        "total": int(counts["total"]),
+        "points": _points_view(frames, candidate, lang, pts),
+        "jury_count": jury_count,
+        "hosts": _host_rows(frames, candidate, lang),
+        "notes": [_note_view(n, lang) for n in notes[notes["candidate"] == candidate].to_dict("records")],
+        "blocks": blocks,
+        "outside": outside,
+        "session_href": SESSION_FILE,
+    }
+
+
+def _note_view(note: dict[str, Any], lang: str) -> dict[str, Any]:
+    code = {"partial": "erreur", aggregate.ABSENT: "non_evalue"}.get(note["kind"], note["kind"])
+    return {**note, "badge": code, "badge_label": text(lang, f"host.{note['kind']}")}
+
+
+def _count_badges(rows: pd.DataFrame, lang: str) -> list[dict[str, Any]]:
+    checks = rows[rows["kind"].isin(["check", "missing"])]
+    return [_status(s, lang) | {"n": int((checks["status"] == s).sum())} for s in STATUSES
+            if int((checks["status"] == s).sum())]
+
+
+def session_context(frames: Frames, lang: str = "fr") -> dict[str, Any]:
+    lang = normalize_lang(lang)
+    counts = aggregate.competence_counts(frames)
+    totals = aggregate.status_counts(frames)
+    pts = aggregate.points(frames)
+    comps = list(dict.fromkeys(counts["competence"]))
+    comp_views = []
+    everything = frames.all_results()
+    for code in comps:
+        if code == "":
+            comp_views.append({"code": text(lang, "mx.outside"), "title": "", "coverage": ""})
+            continue
+        comp = frames.referential.competence(code)
+        observed = everything[everything["competence"] == code]["criterion"].nunique()
+        comp_views.append({"code": code, "title": comp.title,
+                           "coverage": text(lang, "comp.coverage", observed=observed, total=len(comp.criteria))})
+    rows = []
+    for cand in frames.candidates.to_dict("records"):
+        cid = cand["candidate"]
+        mine = counts[counts["candidate"] == cid].set_index("competence")
+        cells = [_cell(mine.loc[code], lang) for code in comps]
+        total_row = totals.loc[cid]
+        total_cell = _cell(pd.Series({**{s: int(total_row[s]) for s in STATUSES}, "total": int(total_row["total"]),
+                                      "inconclusive": int(sum(total_row[s] for s in INCONCLUSIVE))}), lang)
+        rows.append({"id": cid, "name": cand["name"], "href": candidate_filename(cid), "cells": cells,
+                     "total": total_cell, "points": _points_view(frames, cid, lang, pts)})
+    notes = aggregate.host_notes(frames, lang)
+    unreachable = [_note_view(n, lang) for n in notes.to_dict("records") if n["sentence"]]
+    others = [_note_view(n, lang) for n in notes.to_dict("records") if not n["sentence"]]
+    return {**_common(lang), "run": _run_view(frames, lang), "competences": comp_views, "rows": rows,
+            "unreachable": unreachable, "other_notes": others}
+
+
+def _cell(row: Any, lang: str) -> dict[str, Any]:
+    total = int(row["total"])
+    detail = [_status(s, lang) | {"n": int(row[s])} for s in STATUSES if s != "conforme" and int(row[s])]
+    return {"text": aggregate.matrix_cell(row, lang), "total": total, "conforme": int(row["conforme"]),
+            "headline": text(lang, "mx.conformes", ok=int(row["conforme"]), total=total) if total else
+            text(lang, "mx.none"), "detail": detail, "inconclusive": int(row["inconclusive"]),
+            "non_conforme": int(row["non_conforme"])}
+
+
+# --- writers ----------------------------------------------------------------------------------
+
+
+def render_candidate(frames: Frames, candidate: str, lang: str = "fr") -> str:
+    return environment().get_template("candidate.html.j2").render(**candidate_context(frames, candidate, lang))
+
+
+def render_session(frames: Frames, lang: str = "fr") -> str:
+    return environment().get_template("session.html.j2").render(**session_context(frames, lang))
+
+
+def _csv_safe(value: Any) -> Any:
+    """Neutralise spreadsheet formulas in untrusted text (``=cmd|...``): a leading ``'`` keeps it text."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def results_table(frames: Frames, lang: str = "fr") -> pd.DataFrame:
+    """One row per stored result, with French (or English) column names, ready for a spreadsheet."""
+    lang = normalize_lang(lang)
+    res = frames.results
+    names = dict(zip(frames.candidates["candidate"], frames.candidates["name"]))
+    host_state = {"conforme": "host.conforme", "injoignable": "host.injoignable", "erreur": "host.erreur",
+                  aggregate.ABSENT: "host.absent"}
+    columns = {
+        "csv.candidate": res["candidate"], "csv.name": [names.get(c, "") for c in res["candidate"]],
+        "csv.host": res["host"], "csv.address": res["address"],
+        "csv.host_state": [text(lang, host_state[s]) if s in host_state else s for s in res["host_status"]],
+        "csv.check_id": res["check_id"], "csv.check_type": res["check_type"], "csv.criterion": res["criterion"],
+        "csv.competence": res["competence"], "csv.sentence": res["sentence"],
+        "csv.status": [status_label(lang, s) for s in res["status"]], "csv.status_code": res["status"],
+        "csv.points": res["points"].astype(float), "csv.observed": res["observed"], "csv.expected": res["expected"],
+        "csv.message": res["message"], "csv.hint": res["hint"], "csv.judged_at": res["judged_at"],
+    }
+    return pd.DataFrame({text(lang, k): list(v) for k, v in columns.items()})
+
+
+def write_csv(frames: Frames, path: Path, lang: str = "fr") -> Path:
+    """``;``-separated, UTF-8 with BOM, CRLF: what French Excel opens without an import dialog."""
+    table = results_table(frames, lang)
+    points_col = text(lang, "csv.points")
+    table[points_col] = [fmt_number(v, lang) for v in table[points_col]]  # 2 and 0,5: numbers to French Excel
+    for col in table.columns:
+        if table[col].dtype == object:
+            table[col] = [_csv_safe(v) for v in table[col]]
+    table.to_csv(path, sep=";", index=False, encoding="utf-8-sig", lineterminator="\r\n")
+    return path
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if hasattr(value, "item") and not isinstance(value, (list, dict, str)):
+        return value.item()
+    return value
+
+
+def results_document(frames: Frames) -> dict[str, Any]:
+    """The machine-readable export: run metadata, hosts, results each with its evidence (full stored text)."""
+    evidence = _evidence_index(frames)
+    run = {k: _plain(v) for k, v in frames.run.items() if k != "roster_text"}
+    hosts = [{k: _plain(v) for k, v in h.items()} for h in frames.hosts.to_dict("records")]
+    results = []
+    for rec in frames.results.to_dict("records"):
+        item = {k: _plain(rec[k]) for k in (
+            "candidate", "host", "address", "host_status", "check_id", "check_type", "criterion", "competence",
+            "block", "points", "sentence", "params", "status", "observed", "expected", "message", "hint", "judged_at")}
+        item["evidence"] = []
+        for name, key in (rec["probe_keys"] or {}).items():
+            ev = evidence.get((rec["candidate"], rec["host"], key))
+            entry: dict[str, Any] = {"name": name, "probe_key": key, "collected": ev is not None}
+            if ev is not None:
+                entry.update({k: _plain(ev[k]) for k in ("transport", "command", "stdout", "stderr", "exit_code",
+                                                          "started", "duration", "error")})
+                entry["truncated"] = bool(ev["truncated"])
+                entry["timed_out"] = bool(ev["timed_out"])
+            item["evidence"].append(entry)
+        results.append(item)
+    missing = [{k: _plain(rec[k]) for k in ("candidate", "host", "check_id", "criterion", "competence", "points",
+                                             "status")} for rec in frames.missing.to_dict("records")]
+    counts = aggregate.status_counts(frames)
+    pts = aggregate.points(frames)
+    return {
+        "format": "grader-resultats/1",
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "generator": f"grader {__version__}",
+        "run": run,
+        "referential": {"title": frames.referential.title, "rncp": frames.referential.rncp,
+                        "code": frames.referential.code},
+        "candidates": [{"candidate": c["candidate"], "name": c["name"]} for c in frames.candidates.to_dict("records")],
+        "hosts": hosts,
+        "counts": {cand: {k: int(v) for k, v in row.items()} for cand, row in counts.iterrows()},
+        "points": {cand: {k: float(v) for k, v in row.items()} for cand, row in pts.iterrows()},
+        "results": results,
+        "missing": missing,
+    }
+
+
+def write_json(frames: Frames, path: Path) -> Path:
+    path.write_text(json.dumps(results_document(frames), ensure_ascii=False, indent=2, default=str) + "\n",
+                    encoding="utf-8")
+    return path
+
+
+def write_reports(store: Store, run_id: str, out_dir: Path, lang: str = "fr",
+                  referential: Referential | None = None) -> list[Path]:
+    """Write ``session.html``, ``candidat-<id>.html`` per candidate, ``resultats.csv`` and ``resultats.json``."""
+    lang = normalize_lang(lang)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    frames = aggregate.load_frames(store, run_id, referential)
+    written: list[Path] = []
+    session = out_dir / SESSION_FILE
+    session.write_text(render_session(frames, lang), encoding="utf-8")
+    written.append(session)
+    for cand in frames.candidate_ids():
+        page = out_dir / candidate_filename(cand)
+        page.write_text(render_candidate(frames, cand, lang), encoding="utf-8")
+        written.append(page)
+    written.append(write_csv(frames, out_dir / CSV_FILE, lang))
+    written.append(write_json(frames, out_dir / JSON_FILE))
+    return written
