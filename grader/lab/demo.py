@@ -1,0 +1,172 @@
+"""The demo room: three candidates' ``srv-lin`` with known, planted states and expected verdicts.
+
+Candidate 01 did everything; candidate 02 made several mistakes and left tricks in the grading
+account (a chatty .bashrc, an alias and fake binaries that answer "active") that a grader
+running bare command names would believe; candidate 03's server is down. ``PLANTED_TRUTH``
+says what an honest grader must conclude, check by check, so the demo doubles as an
+end-to-end test of the whole chain. ``bench_specs`` clones candidate 01 for benchmarks.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from grader.errors import LabError
+from grader.lab.hosts import HostSpec
+
+HOST = "srv-lin"
+DEMO_ROOM: dict[str, dict[str, str]] = {
+    "01": {HOST: "10.77.1.10"},
+    "02": {HOST: "10.77.2.10"},
+    "03": {HOST: "10.77.3.10"},
+}
+
+CHECK_IDS = ("pkg-apache", "svc-apache", "port-http", "user-alice", "file-index", "site-intranet", "sshd-root",
+             "cron-backup", "rsyslog-remote", "snmp-community")
+_C, _N, _I = "conforme", "non_conforme", "injoignable"
+PLANTED_TRUTH: dict[str, dict[str, str]] = {
+    "01": dict.fromkeys(CHECK_IDS, _C),
+    "02": {"pkg-apache": _C, "svc-apache": _N, "port-http": _N, "user-alice": _N, "file-index": _C,
+           "site-intranet": _N, "sshd-root": _N, "cron-backup": _N, "rsyslog-remote": _N, "snmp-community": _N},
+    "03": dict.fromkeys(CHECK_IDS, _I),
+}
+DEMO_RUBRIC_NOTES: dict[str, str] = {
+    "01": "tout est fait : apache2 actif et activé, page « Intranet TSSR », alice dans webadmins, "
+          "PermitRootLogin no, sauvegarde planifiée, journaux vers 10.77.0.1:514/udp, communauté SNMP tssr-ro.",
+    "02": "plusieurs erreurs : apache2 désactivé et arrêté (page Debian par défaut), alice hors de webadmins, "
+          "PermitRootLogin yes, ligne cron commentée, rsyslog vers le port 5514, communauté SNMP public ; "
+          "pièges dans le compte grader (.bashrc bavard, alias et faux systemctl/ss/dpkg-query qui répondent « active »).",
+    "03": "serveur éteint : rien ne répond sur 10.77.3.10.",
+}
+
+INDEX_HTML = """<!DOCTYPE html>
+<html lang="fr">
+<head><meta charset="utf-8"><title>Intranet</title></head>
+<body><h1>Intranet TSSR</h1><p>Bienvenue sur l'intranet de la salle B12.</p></body>
+</html>
+"""
+BACKUP_SCRIPT = """#!/bin/sh
+# Sauvegarde nocturne du site web.
+set -e
+mkdir -p /var/backups/www
+tar -czf "/var/backups/www/www-$(date +%F).tar.gz" -C /var www
+"""
+CRON_LINE = "0 2 * * * root /usr/local/sbin/backup.sh\n"
+SNMPD_GOOD = """# Agent SNMP de srv-lin
+agentaddress udp:161
+sysLocation Salle B12
+sysContact admin@tssr.lan
+rocommunity tssr-ro 10.77.0.0/16
+"""
+FAKE_SYSTEMCTL = """#!/bin/sh
+case "$1" in
+  is-enabled) echo enabled ;;
+  show) printf 'LoadState=loaded\\nActiveState=active\\nSubState=running\\nUnitFileState=enabled\\nMainPID=4242\\n' ;;
+  *) echo active ;;
+esac
+exit 0
+"""
+FAKE_SS = """#!/bin/sh
+echo 'tcp   LISTEN 0      511          0.0.0.0:80        0.0.0.0:*    users:(("apache2",pid=4242,fd=4))'
+exit 0
+"""
+TRICK_BASHRC = """# ~/.bashrc
+echo "Bienvenue sur srv-lin !"
+shopt -s expand_aliases
+alias systemctl='echo active'
+export PATH="/home/grader/bin:$PATH"
+dpkg-query() { echo "ii  apache2"; }
+"""
+
+
+def _write(root: Path, path: str, text: str, mode: int | None = None, owner: tuple[int, int] | None = None) -> Path:
+    """Write a file inside a host's tree (``path`` is absolute in the host).
+
+    An existing file keeps its owner and mode unless they are given (snmpd.conf is
+    root:Debian-snmp 0640 on Debian: a daemon that cannot reread it would fail for the wrong reason).
+    """
+    target = root / path.lstrip("/")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    old = target.lstat() if target.exists() and not target.is_symlink() else None
+    if target.is_symlink():
+        target.unlink()
+    target.write_text(text)
+    uid, gid = owner if owner is not None else ((old.st_uid, old.st_gid) if old else (0, 0))
+    os.chown(target, uid, gid)
+    os.chmod(target, mode if mode is not None else (old.st_mode & 0o7777 if old else 0o644))
+    return target
+
+
+def _chroot(root: Path, *argv: str) -> None:
+    proc = subprocess.run(["chroot", str(root), *argv], check=False, capture_output=True, text=True,
+                          env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C"})
+    if proc.returncode != 0:
+        raise LabError(f"{' '.join(argv)} : {proc.stderr.strip()}")
+
+
+def _ids(root: Path, user: str) -> tuple[int, int]:
+    for line in (root / "etc/passwd").read_text().splitlines():
+        fields = line.split(":")
+        if fields[0] == user:
+            return int(fields[2]), int(fields[3])
+    raise LabError(f"compte {user} absent")
+
+
+def plant_candidate_01(root: Path) -> None:
+    """Everything done as asked."""
+    _write(root, "/var/www/html/index.html", INDEX_HTML, 0o644, (0, 0))
+    _chroot(root, "groupadd", "webadmins")
+    _chroot(root, "useradd", "-m", "-s", "/bin/bash", "-G", "webadmins", "alice")
+    _write(root, "/etc/ssh/sshd_config.d/50-tssr.conf", "PermitRootLogin no\nPasswordAuthentication no\n")
+    _write(root, "/usr/local/sbin/backup.sh", BACKUP_SCRIPT, 0o755)
+    _write(root, "/etc/cron.d/backup", CRON_LINE)
+    _write(root, "/etc/rsyslog.d/50-remote.conf", "*.* @10.77.0.1:514\n")
+    _write(root, "/etc/snmp/snmpd.conf", SNMPD_GOOD)
+
+
+def plant_candidate_02(root: Path) -> None:
+    """Mistakes everywhere, plus tricks in the grading account that lie to a careless grader.
+
+    apache2 is disabled as ``systemctl disable`` does it (wants link removed, SysV links
+    renamed K01) and therefore not started; not masked. The fake /usr/local/bin/systemctl also
+    hijacks systemd-halt.service at poweroff, as it would on a real server (``Lab.down`` copes).
+    """
+    _chroot(root, "systemctl", "disable", "apache2.service")
+    wants = root / "etc/systemd/system/multi-user.target.wants/apache2.service"
+    if wants.is_symlink() or wants.exists():
+        wants.unlink()
+    _chroot(root, "groupadd", "webadmins")
+    _chroot(root, "useradd", "-m", "-s", "/bin/bash", "alice")
+    _write(root, "/etc/ssh/sshd_config.d/50-tssr.conf", "PermitRootLogin yes\n")
+    _write(root, "/usr/local/sbin/backup.sh", BACKUP_SCRIPT, 0o755)
+    _write(root, "/etc/cron.d/backup", "#" + CRON_LINE)
+    _write(root, "/etc/rsyslog.d/50-remote.conf",
+           'action(type="omfwd" target="10.77.0.1" port="5514" protocol="udp")\n')
+    _write(root, "/etc/snmp/snmpd.conf", "rocommunity public\n")
+    grader = _ids(root, "grader")
+    _write(root, "/home/grader/.bashrc", TRICK_BASHRC, 0o644, grader)
+    bin_dir = root / "home/grader/bin"
+    bin_dir.mkdir(exist_ok=True)
+    os.chown(bin_dir, *grader)
+    _write(root, "/home/grader/bin/systemctl", FAKE_SYSTEMCTL, 0o755, grader)
+    _write(root, "/home/grader/bin/ss", FAKE_SS, 0o755, grader)
+    _write(root, "/usr/local/bin/systemctl", FAKE_SYSTEMCTL, 0o755)
+    _write(root, "/etc/profile.d/zz-banner.sh", 'echo "*** srv-lin — accès réservé à l\'équipe TSSR ***"\n')
+
+
+def demo_specs() -> list[HostSpec]:
+    """The three candidates' srv-lin (03 is down)."""
+    return [
+        HostSpec(name="c01-srv-lin", ip=DEMO_ROOM["01"][HOST], plant=plant_candidate_01, hostname=HOST),
+        HostSpec(name="c02-srv-lin", ip=DEMO_ROOM["02"][HOST], plant=plant_candidate_02, hostname=HOST),
+        HostSpec(name="c03-srv-lin", ip=DEMO_ROOM["03"][HOST], boot=False, hostname=HOST),
+    ]
+
+
+def bench_specs(n: int) -> list[HostSpec]:
+    """``n`` hosts ``bench-01``.. at 10.77.200.11.., each planted like candidate 01."""
+    if not 1 <= n <= 99:
+        raise LabError("le banc d'essai accepte de 1 à 99 hôtes")
+    return [HostSpec(name=f"bench-{i:02d}", ip=f"10.77.200.{10 + i}", plant=plant_candidate_01) for i in range(1, n + 1)]

@@ -1,0 +1,142 @@
+"""The lab network: one bridge in the root namespace, one network namespace per host.
+
+Each host gets its own namespace ``grlab-<name>`` with a veth whose outer end (``gv-<hash>``)
+is a port of the bridge ``grlab0`` (10.77.0.1/16, the project's own subnet) and whose inner
+end is renamed ``eth0`` and addressed before the host boots: the grader, in the root
+namespace, reaches every host on its address as it would reach a candidate's VM, and a host
+that is "down" simply has no namespace, so nothing answers on its address. Setup and
+teardown are idempotent, and teardown sweeps every name with the lab prefixes, so a crashed
+run is cleaned up too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+from pathlib import Path
+
+from grader.errors import LabError
+from grader.lab.base import run
+
+BRIDGE = "grlab0"
+GATEWAY = "10.77.0.1"
+SUBNET = ipaddress.ip_network("10.77.0.0/16")
+NETNS_PREFIX = "grlab-"
+VETH_PREFIX = "gv-"
+NETNS_DIR = Path("/run/netns")
+
+
+def netns_name(host: str) -> str:
+    return NETNS_PREFIX + host
+
+
+def netns_path(host: str) -> Path:
+    return NETNS_DIR / netns_name(host)
+
+
+def veth_name(host: str) -> str:
+    """Outer end of a host's veth: ``gv-`` + 8 hex digits (11 characters; the kernel allows 15)."""
+    return VETH_PREFIX + hashlib.sha1(host.encode()).hexdigest()[:8]
+
+
+def _peer_name(host: str) -> str:
+    return "gp-" + hashlib.sha1(host.encode()).hexdigest()[:8]
+
+
+def check_address(ip: str) -> ipaddress.IPv4Address:
+    """A host address: inside 10.77.0.0/16, and neither the gateway nor the network/broadcast address."""
+    try:
+        addr = ipaddress.IPv4Address(ip)
+    except ValueError as exc:
+        raise LabError(f"adresse IPv4 invalide : {ip!r}") from exc
+    if addr not in SUBNET or addr in (SUBNET.network_address, SUBNET.broadcast_address) or str(addr) == GATEWAY:
+        raise LabError(f"adresse {ip} hors du réseau du labo ({SUBNET}, passerelle {GATEWAY} exclue)")
+    return addr
+
+
+def _links(netns: str | None = None) -> list[dict]:
+    argv = ["ip", "-j"] + (["-n", netns] if netns else []) + ["addr", "show"]
+    out = run(argv, check=False).stdout
+    try:
+        return json.loads(out) if out.strip() else []
+    except ValueError:
+        return []
+
+
+def _link_exists(name: str) -> bool:
+    return Path("/sys/class/net", name).exists()
+
+
+def list_netns() -> list[str]:
+    """The lab's namespaces (by their /run/netns entry)."""
+    if not NETNS_DIR.is_dir():
+        return []
+    return sorted(p.name for p in NETNS_DIR.iterdir() if p.name.startswith(NETNS_PREFIX))
+
+
+def list_veths() -> list[str]:
+    return sorted(p.name for p in Path("/sys/class/net").iterdir() if p.name.startswith(VETH_PREFIX))
+
+
+def ensure_bridge() -> None:
+    """The bridge grlab0 with 10.77.0.1/16, up; forwarding stays as the machine has it."""
+    if not _link_exists(BRIDGE):
+        run(["ip", "link", "add", BRIDGE, "type", "bridge"], what=f"création du pont {BRIDGE}")
+    cidr = f"{GATEWAY}/{SUBNET.prefixlen}"
+    have = [f"{a['local']}/{a['prefixlen']}" for link in _links() if link.get("ifname") == BRIDGE
+            for a in link.get("addr_info", []) if a.get("family") == "inet"]
+    if cidr not in have:
+        run(["ip", "addr", "add", cidr, "dev", BRIDGE], what=f"adresse de {BRIDGE}")
+    run(["ip", "link", "set", BRIDGE, "up"], what=f"activation de {BRIDGE}")
+
+
+def setup_host(host: str, ip: str) -> str:
+    """Namespace + veth + eth0 address + default route for one host; returns the netns path.
+
+    Idempotent: what already exists is kept, what is missing is made.
+    """
+    check_address(ip)
+    ns, veth, peer = netns_name(host), veth_name(host), _peer_name(host)
+    what = f"réseau de {host}"
+    if not netns_path(host).exists():
+        run(["ip", "netns", "add", ns], what=what)
+    inside = {link.get("ifname") for link in _links(ns)}
+    if "eth0" not in inside:
+        if _link_exists(veth):
+            run(["ip", "link", "del", veth], what=what)
+        if _link_exists(peer):
+            run(["ip", "link", "del", peer], what=what)
+        run(["ip", "link", "add", veth, "type", "veth", "peer", "name", peer], what=what)
+        run(["ip", "link", "set", peer, "netns", ns], what=what)
+        run(["ip", "-n", ns, "link", "set", peer, "name", "eth0"], what=what)
+    run(["ip", "link", "set", veth, "master", BRIDGE, "up"], what=what)
+    run(["ip", "-n", ns, "addr", "replace", f"{ip}/{SUBNET.prefixlen}", "dev", "eth0"], what=what)
+    run(["ip", "-n", ns, "link", "set", "lo", "up"], what=what)
+    run(["ip", "-n", ns, "link", "set", "eth0", "up"], what=what)
+    run(["ip", "-n", ns, "route", "replace", "default", "via", GATEWAY], what=what)
+    return str(netns_path(host))
+
+
+def teardown_host(host: str) -> None:
+    """Remove one host's veth and namespace (nothing to do if already gone)."""
+    veth = veth_name(host)
+    if _link_exists(veth):
+        run(["ip", "link", "del", veth], check=False)
+    if netns_path(host).exists():
+        run(["ip", "netns", "del", netns_name(host)], check=False)
+
+
+def teardown_all() -> None:
+    """Every lab namespace, veth and the bridge, whoever made them."""
+    for veth in list_veths():
+        run(["ip", "link", "del", veth], check=False)
+    for ns in list_netns():
+        if run(["ip", "netns", "del", ns], check=False).returncode != 0:
+            run(["umount", "-l", NETNS_DIR / ns], check=False)
+            (NETNS_DIR / ns).unlink(missing_ok=True)
+    if _link_exists(BRIDGE):
+        run(["ip", "link", "del", BRIDGE], check=False)
+    left = list_netns() + list_veths() + ([BRIDGE] if _link_exists(BRIDGE) else [])
+    if left:
+        raise LabError(f"réseau du labo non supprimé : {', '.join(left)}")

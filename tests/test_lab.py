@@ -1,0 +1,223 @@
+"""The lab: real systemd-nspawn hosts with real sshd, and the demo room's planted state.
+
+The ``lab`` tests boot candidates 01 and 02 of the demo room (03 stays down) once for the
+session; they need root and systemd-nspawn, and build the base tree on first use (about a
+minute, from the Debian mirror). The last test tears the lab down and checks that nothing
+is left. The other tests are pure and run anywhere.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from pathlib import Path
+
+import paramiko
+import pytest
+
+from grader.errors import LabError
+from grader.lab import base, demo, network
+from grader.lab.hosts import CGROUP_PREFIX, PROPAGATE_DIR, HostSpec, Lab
+
+BOOTED = {"01": "c01-srv-lin", "02": "c02-srv-lin"}
+DOWN_IP = demo.DEMO_ROOM["03"][demo.HOST]
+STATUSES = {"conforme", "non_conforme", "injoignable"}
+
+lab_only = pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("systemd-nspawn") is None,
+    reason="le labo exige root et systemd-nspawn (apt-get install systemd-container)",
+)
+
+
+# --- pure -----------------------------------------------------------------------------------
+
+def test_planted_truth_covers_every_check_for_every_candidate():
+    assert set(demo.PLANTED_TRUTH) == set(demo.DEMO_ROOM) == set(demo.DEMO_RUBRIC_NOTES) == {"01", "02", "03"}
+    for verdicts in demo.PLANTED_TRUTH.values():
+        assert set(verdicts) == set(demo.CHECK_IDS)
+        assert set(verdicts.values()) <= STATUSES
+    assert set(demo.PLANTED_TRUTH["03"].values()) == {"injoignable"}
+
+
+def test_demo_specs_match_the_room():
+    specs = {s.name: s for s in demo.demo_specs()}
+    assert [(s.ip, s.own_hostname, s.boot) for s in specs.values()] == [
+        ("10.77.1.10", "srv-lin", True), ("10.77.2.10", "srv-lin", True), ("10.77.3.10", "srv-lin", False)]
+
+
+def test_bench_specs():
+    specs = demo.bench_specs(16)
+    assert [s.name for s in specs[:2]] == ["bench-01", "bench-02"]
+    assert specs[-1].ip == "10.77.200.26"
+    assert len({s.ip for s in specs}) == 16
+    with pytest.raises(LabError):
+        demo.bench_specs(0)
+
+
+def test_hostspec_rejects_bad_names_and_addresses():
+    for name, ip in (("Srv", "10.77.1.1"), ("a_b", "10.77.1.1"), ("ok", "10.78.0.5"), ("ok", "10.77.0.1"),
+                     ("ok", "10.77.255.255"), ("ok", "nope")):
+        with pytest.raises(LabError):
+            HostSpec(name, ip)
+
+
+def test_interface_names_fit_the_kernel_limit():
+    for host in ("a", "bench-99", "c01-srv-lin", "x" * 32):
+        assert len(network.veth_name(host)) <= 15
+    assert network.veth_name("bench-01") != network.veth_name("bench-02")
+
+
+def test_cache_key_ignores_order_and_follows_the_package_list():
+    assert base.cache_key(["b", "a"]) == base.cache_key(["a", "b"])
+    assert base.cache_key(["a"]) != base.cache_key(["a", "b"])
+
+
+def test_host_mirror_reads_deb822_and_one_line_sources(tmp_path: Path):
+    (tmp_path / "sources.list.d").mkdir()
+    (tmp_path / "sources.list.d" / "debian.sources").write_text(
+        "Types: deb\nURIs: http://mirror.example/debian-security\nSuites: bookworm-security\n\n"
+        "Types: deb deb-src\nURIs: http://mirror.example/debian\nSuites: bookworm bookworm-updates\n")
+    assert base.host_mirror(tmp_path) == "http://mirror.example/debian"
+    (tmp_path / "sources.list.d" / "debian.sources").unlink()
+    (tmp_path / "sources.list").write_text("deb [arch=amd64] http://other.example/debian bookworm main\n")
+    assert base.host_mirror(tmp_path) == "http://other.example/debian"
+
+
+# --- real hosts -----------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def room():
+    if os.geteuid() != 0 or shutil.which("systemd-nspawn") is None:
+        pytest.skip("le labo exige root et systemd-nspawn")
+    lab = Lab()
+    if any(h["state"] == "running" for h in lab.status()):
+        pytest.skip("un labo est déjà démarré sur cette machine : « grader lab down » avant les tests")
+    specs = [s for s in demo.demo_specs() if s.name in BOOTED.values() or not s.boot]
+    info = lab.up(specs, timeout=90)
+    yield lab, {h["name"]: h for h in info}
+    lab.down()
+
+
+def _ssh(lab: Lab, ip: str) -> paramiko.SSHClient:
+    client = paramiko.SSHClient()
+    client.load_host_keys(str(lab.known_hosts_path))  # the fresh host keys the lab recorded at up
+    client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    client.connect(ip, username="grader", key_filename=str(lab.key_path), look_for_keys=False,
+                   allow_agent=False, timeout=10)
+    return client
+
+
+def _run(client: paramiko.SSHClient, command: str) -> tuple[str, str, int]:
+    _, out, err = client.exec_command(command, timeout=20)
+    return out.read().decode(), err.read().decode(), out.channel.recv_exit_status()
+
+
+@pytest.mark.lab
+@lab_only
+def test_systemd_boots_and_sshd_is_active(room):
+    lab, info = room
+    for name in BOOTED.values():
+        assert info[name]["state"] in ("running", "degraded")
+        state = lab.nsenter(name, "/usr/bin/systemctl", "is-system-running").stdout.strip()
+        assert state in ("running", "degraded"), state
+        assert lab.nsenter(name, "/usr/bin/systemctl", "is-active", "ssh").stdout.strip() == "active"
+        assert lab.nsenter(name, "/usr/bin/hostname").stdout.strip() == "srv-lin"
+    states = {h["name"]: h["state"] for h in lab.status()}
+    assert states == {"c01-srv-lin": "running", "c02-srv-lin": "running", "c03-srv-lin": "down"}
+
+
+@pytest.mark.lab
+@lab_only
+def test_sshd_answers_with_a_banner_from_the_root_namespace(room):
+    _, info = room
+    for name in BOOTED.values():
+        with socket.create_connection((info[name]["ip"], 22), timeout=5) as sock:
+            assert sock.recv(64).startswith(b"SSH-2.0-OpenSSH")
+
+
+@pytest.mark.lab
+@lab_only
+def test_lab_key_logs_in_as_grader_with_sudo_and_fresh_host_keys(room):
+    lab, info = room
+    host_keys = set()
+    for name in BOOTED.values():
+        client = _ssh(lab, info[name]["ip"])
+        try:
+            out, err, code = _run(client, "sudo -n /usr/bin/id -u")
+            host_keys.add(client.get_transport().get_remote_server_key().get_base64())
+        finally:
+            client.close()
+        assert code == 0, err
+        assert out.splitlines()[-1] == "0"  # candidate 02's .bashrc prints a banner first
+    assert len(host_keys) == 2
+    assert oct(lab.key_path.stat().st_mode & 0o777) == "0o600"
+
+
+@pytest.mark.lab
+@lab_only
+def test_candidate_02_tricks_are_really_planted(room):
+    lab, info = room
+    client = _ssh(lab, info["c02-srv-lin"]["ip"])
+    try:
+        banner, _, _ = _run(client, "true")  # sshd's bash -c sources ~/.bashrc, interactive or not
+        lie, _, _ = _run(client, "systemctl is-active apache2")
+        fake_ss, _, _ = _run(client, "ss -Hlnt")
+    finally:
+        client.close()
+    assert "Bienvenue sur srv-lin !" in banner
+    assert "active" in lie
+    assert ":80 " in fake_ss
+    truth = lab.nsenter("c02-srv-lin", "/usr/bin/systemctl", "is-active", "apache2").stdout.strip()
+    assert truth == "inactive"
+    client = _ssh(lab, info["c01-srv-lin"]["ip"])
+    try:
+        assert _run(client, "true")[0] == ""
+    finally:
+        client.close()
+
+
+@pytest.mark.lab
+@lab_only
+def test_a_down_host_does_not_answer(room):
+    assert not network.netns_path("c03-srv-lin").exists()
+    with pytest.raises(OSError):
+        socket.create_connection((DOWN_IP, 22), timeout=2).close()
+
+
+def _leftovers(lab: Lab) -> list[str]:
+    left = [f"netns {n}" for n in network.list_netns()] + [f"veth {v}" for v in network.list_veths()]
+    if Path("/sys/class/net", network.BRIDGE).exists():
+        left.append(f"pont {network.BRIDGE}")
+    state_dir = os.path.realpath(lab.state_dir)
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        fields = line.split()
+        if fields[4].startswith(state_dir + "/") or " - overlay " in line and "grader" in line:
+            left.append(f"montage {fields[4]}")
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                argv = (proc / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if argv[0].endswith(b"systemd-nspawn") and any(b"/run/netns/grlab-" in a for a in argv):
+                left.append(f"processus {proc.name}")
+    left += [f"cgroup {p}" for p in Path("/sys/fs/cgroup").glob(f"*/{CGROUP_PREFIX}*")]
+    left += [f"propagate {p}" for p in PROPAGATE_DIR.glob("*-srv-lin")]
+    if lab.hosts_dir.exists() and any(lab.hosts_dir.iterdir()):
+        left.append(f"répertoires {lab.hosts_dir}")
+    return left
+
+
+@pytest.mark.lab
+@lab_only
+def test_down_leaves_nothing_and_can_be_repeated(room):
+    """Runs last: it takes the session's lab down."""
+    lab, _ = room
+    lab.down()
+    assert _leftovers(lab) == []
+    assert lab.status() == []
+    lab.down()
+    assert _leftovers(lab) == []
+    assert lab.key_path.exists()
+    assert any(base.DEFAULT_CACHE.glob("base-*/root"))
