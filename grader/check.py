@@ -103,13 +103,15 @@ def quote(value: str) -> str:
     return shlex.quote(str(value))
 
 
-def evaluate(check: Check, params: Any, results: Mapping[str, ProbeResult]) -> Verdict:
+def evaluate(check: Check, params: Any, results: Mapping[str, ProbeResult | None]) -> Verdict:
     """Judge safely: a missing/failed probe or a judge that raises is ``erreur``, never a crash.
 
     This is the one place where "could not evaluate" is decided, so that no judge can turn
     a lost or timed-out probe into ``non_conforme`` (or worse, ``conforme``).
     """
     for name, result in results.items():
+        if result is None:
+            return Verdict.erreur(f"la sonde « {name} » n'a rapporté aucun résultat")
         if result.timed_out:
             return Verdict.erreur(f"la sonde « {name} » a dépassé son délai")
         if result.error:

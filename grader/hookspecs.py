@@ -31,7 +31,7 @@ def grader_register_checks() -> list[type[Check]]:
 
 @hookspec
 def grader_register_reporters() -> list[Any]:
-    """Return report writers: objects with ``name`` and ``write(run, out_dir, lang) -> list[Path]``.
+    """Return report writers: objects with ``name`` and ``write(store, run_id, out_dir, lang) -> list[Path]``.
 
     :return: a list of reporter objects, called after every run to write its reports.
     """

@@ -32,7 +32,11 @@ def load_roster(path: Path, rubric: Rubric | None = None) -> list[Candidate]:
         text = path.read_text(encoding="utf-8-sig")
     except OSError as exc:
         raise RubricError([f"{source}:1:1: fichier illisible ({exc.strerror}) — vérifiez le chemin"]) from exc
-    dialect = csv.Sniffer().sniff(text.splitlines()[0] if text else ",", delimiters=",;\t")
+    try:
+        dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(text.splitlines()[0] if text else ",",
+                                                                      delimiters=",;\t")
+    except csv.Error:  # a one-column roster has no delimiter to sniff
+        dialect = csv.excel
     reader = csv.DictReader(text.splitlines(), dialect=dialect)
     columns = [c.strip() for c in reader.fieldnames or []]
     problems: list[str] = []

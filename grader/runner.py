@@ -184,7 +184,7 @@ def _judge(job: HostJob, pc: PlannedCheck, results: Mapping[str, ProbeResult], o
     elif not outcome.reached:
         verdict = Verdict(outcome.status, message=outcome.reason)
     else:
-        verdict = evaluate(pc.cls(), pc.params, {name: results[p.key] for name, p in pc.probes.items()})
+        verdict = evaluate(pc.cls(), pc.params, {name: results.get(p.key) for name, p in pc.probes.items()})
     return CheckResult(
         check_id=pc.entry.id, check_type=pc.cls.id, criterion=pc.entry.criterion, points=pc.entry.points,
         sentence=pc.sentence, params=pc.params.model_dump() if pc.params is not None else dict(pc.entry.params),

@@ -71,7 +71,7 @@ def build(probes: Sequence[Probe], *, boundary: str | None = None) -> Envelope:
         "umask 077",
         f"ulimit -f {FILE_LIMIT_BLOCKS} 2>/dev/null",  # a flooding probe cannot fill the disk
         f"B={b}",
-        'T=$(/usr/bin/mktemp -d 2>/dev/null) || { printf "%s FATAL mktemp\\n" "$B"; exit 0; }',
+        'T=$(/usr/bin/mktemp -d 2>/dev/null || /bin/mktemp -d 2>/dev/null) || { printf "%s FATAL mktemp\\n" "$B"; exit 0; }',
         "trap '/bin/rm -rf \"$T\"' EXIT",
         "trap 'exit 130' HUP INT TERM",
         "now() { R=${EPOCHREALTIME:-}; }",
