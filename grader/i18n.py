@@ -78,6 +78,12 @@ CATALOGUE: dict[str, tuple[str, str]] = {
                        "Planted truth: {ok}/{total} statuses match what was planted."),
     "msg.demo_mismatch": ("Écart avec la vérité plantée : candidat {cand}, {check} : attendu {expected}, obtenu {got}",
                           "Mismatch with the planted truth: candidate {cand}, {check}: expected {expected}, got {got}"),
+    "msg.reached": ("joint", "reached"),
+    "msg.lab_kept": ("Labo laissé démarré (--keep) : « grader lab down » pour l'arrêter.",
+                     "Lab left running (--keep): \"grader lab down\" stops it."),
+    "lab.running": ("démarré", "running"),
+    "lab.down": ("éteint (voulu)", "down (on purpose)"),
+    "lab.dead": ("arrêté", "stopped"),
     "msg.no_run": ("Aucune correction dans {path}.", "No run in {path}."),
     # table headings and statuses
     "col.candidate": ("Candidat", "Candidate"),

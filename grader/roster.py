@@ -54,7 +54,13 @@ def load_roster(path: Path, rubric: Rubric | None = None) -> list[Candidate]:
                                 f"ajoutez une colonne « {name} » ({var.description or 'sans description'})")
     candidates: list[Candidate] = []
     seen: set[str] = set()
-    for row_number, row in enumerate(reader, start=2):
+    for row in reader:
+        row_number = reader.line_num  # physical line: DictReader skips blank lines
+        if None in row:  # more values than columns: DictReader puts the surplus in a list under None
+            problems.append(f"{source}:{row_number}:{len(columns) + 1}: {len(columns) + len(row[None])} valeurs "
+                            f"pour {len(columns)} colonnes — mettez entre guillemets une valeur qui contient "
+                            f"le séparateur « {dialect.delimiter} », ou retirez la valeur en trop")
+            continue
         row = {(k or "").strip(): (v or "").strip() for k, v in row.items()}
         cid = row.get("candidat", "")
         if not any(row.values()):

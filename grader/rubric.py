@@ -179,6 +179,10 @@ _HOW = {
     "extra_forbidden": "supprimez ce champ ou corrigez son nom",
     "string_pattern_mismatch": "utilisez lettres, chiffres, « - », « _ » ou « . »",
     "literal_error": "choisissez une des valeurs proposées",
+    "int_parsing": "écrivez un nombre entier en chiffres, sans guillemets (ex. 80)",
+    "int_type": "écrivez un nombre entier en chiffres, sans guillemets (ex. 80)",
+    "float_parsing": "écrivez un nombre en chiffres (ex. 1.5)",
+    "bool_parsing": "écrivez true ou false",
 }
 
 
@@ -310,8 +314,8 @@ def _semantic_problems(source: str, tree: CommentedMap, rubric: Rubric,
             problems += _template_problems(at('checks', i, 'params', *name), value, rubric, with_addr=True)
             templated = templated or "{" in value
         # Validate parameter types with a neutral rendering of templates.
-        sample = render_params(entry.params, _sample_variables(rubric)) if templated else entry.params
         try:
+            sample = render_params(entry.params, _sample_variables(rubric)) if templated else entry.params
             cls.Params.model_validate(sample)
         except ValidationError as exc:
             problems += _pydantic_problems(source, tree, exc, prefix=("checks", i, "params"))

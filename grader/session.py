@@ -1,0 +1,110 @@
+"""A grading session: rubric + roster → stored run → reports, with resume.
+
+This is the orchestration the CLI (and the demo, the tests, the bench) share: load and
+validate, plan, grade every host concurrently, commit each host to the store the moment it
+ends, write the reports through the reporter plugins. The CLI only adds the live view and
+the words; nothing here prints.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from grader.errors import UsageError
+from grader.plugins import default_catalogue, get_plugin_manager
+from grader.roster import Candidate, load_roster
+from grader.rubric import Rubric, load_rubric
+from grader.runner import HostJob, HostReport, plan, run_jobs
+from grader.store import Store
+
+KNOWN_HOSTS = "known_hosts"
+REPORTS_DIR = "rapports"
+
+
+def new_run_id() -> str:
+    """Sortable and readable on a printed page: date, time, and a short random tail."""
+    return f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+
+
+@dataclass
+class Prepared:
+    """Everything decided before the first connection."""
+
+    rubric: Rubric
+    candidates: list[Candidate]
+    roster_text: str
+    store: Store
+    run_id: str
+    jobs: list[HostJob]
+    kept: int = 0  # hosts kept from an earlier attempt (resume)
+    resumed: bool = False
+
+
+@dataclass
+class Outcome:
+    run_id: str
+    reports: list[HostReport] = field(default_factory=list)
+    state: str = "termine"
+
+
+def prepare(rubric_path: Path, roster_path: Path, session_dir: Path, *, resume: str | None = None) -> Prepared:
+    """Validate the inputs, open the store and plan the jobs (all of them, or what a resume lacks)."""
+    catalogue = default_catalogue()
+    rubric = load_rubric(rubric_path, catalogue)
+    candidates = load_roster(roster_path, rubric)
+    roster_text = roster_path.read_text(encoding="utf-8-sig")
+    store = Store(session_dir)
+    if resume:
+        row = store.run(resume)
+        if row["rubric_text"] != rubric.text or row["roster_text"] != roster_text:
+            store.close()
+            raise UsageError(
+                f"la correction {resume} a été faite avec un autre barème ou une autre liste de candidats : "
+                "reprenez-la avec les mêmes fichiers, ou lancez une nouvelle correction sans --resume"
+            )
+        done = store.conclusive_hosts(resume)
+        all_jobs = plan(rubric, candidates, catalogue)
+        jobs = [j for j in all_jobs if (j.candidate.id, j.host.name) not in done]
+        store.reopen_run(resume)
+        return Prepared(rubric, candidates, roster_text, store, resume, jobs, len(all_jobs) - len(jobs), True)
+    run_id = new_run_id()
+    store.new_run(run_id=run_id, rubric=rubric, roster_text=roster_text, candidates=candidates)
+    return Prepared(rubric, candidates, roster_text, store, run_id, plan(rubric, candidates, catalogue))
+
+
+def grade(prepared: Prepared, *, known_hosts: Path, workers: int = 32,
+          on_done: Callable[[HostReport], None] | None = None) -> Outcome:
+    """Run the jobs; each host is committed as it ends. Interrupted or crashed runs are marked so."""
+    outcome = Outcome(prepared.run_id)
+
+    def done(report: HostReport) -> None:
+        prepared.store.save_host(prepared.run_id, report)
+        outcome.reports.append(report)
+        if on_done:
+            on_done(report)
+
+    try:
+        run_jobs(prepared.jobs, known_hosts_path=known_hosts, workers=workers, on_done=done)
+    except BaseException:
+        outcome.state = "interrompu"
+        prepared.store.finish_run(prepared.run_id, "interrompu")
+        raise
+    prepared.store.finish_run(prepared.run_id, "termine")
+    return outcome
+
+
+def write_reports(store: Store, run_id: str, out_dir: Path, lang: str) -> list[Path]:
+    """Every registered reporter writes into ``out_dir`` (the built-in HTML one included)."""
+    written: list[Path] = []
+    for reporters in get_plugin_manager().hook.grader_register_reporters():
+        for reporter in reporters or []:
+            written.extend(reporter.write(store, run_id, out_dir, lang))
+    return written
+
+
+def reports_dir(session_dir: Path, run_id: str) -> Path:
+    return session_dir / REPORTS_DIR / run_id
