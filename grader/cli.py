@@ -14,7 +14,7 @@ import os
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -49,7 +49,7 @@ DEFAULT_SESSIONS = Path("grader-sessions")
 STATUS_STYLE = {"conforme": "green", "non_conforme": "red", "erreur": "yellow", "injoignable": "magenta",
                 "non_evalue": "dim"}
 
-LangOpt = Annotated[Optional[str], typer.Option("--lang", help=t("opt.lang"), show_default=False)]
+LangOpt = Annotated[str | None, typer.Option("--lang", help=t("opt.lang"), show_default=False)]
 
 
 def _lang(lang: str | None) -> None:
@@ -137,13 +137,13 @@ def _summary(store, run_id: str) -> Counter[str]:
         by_cand.setdefault(r["candidate"], []).append(r)
     names = {c["candidate"]: c["name"] for c in store.candidates(run_id)}
     total: Counter[str] = Counter()
-    for cand in sorted(names):
+    for cand, name in sorted(names.items()):
         rows = by_cand.get(cand, [])
         counts = Counter(r["status"] for r in rows)
         total.update(counts)
         got = sum(r["points"] for r in rows if r["status"] == "conforme")
         out_of = sum(r["points"] for r in rows)
-        label = f"{cand} {names[cand]}".strip()
+        label = f"{cand} {name}".strip()
         table.add_row(escape(label), *[str(counts[s]) if counts[s] else "·" for s in STATUS_STYLE],
                       f"{got:g}/{out_of:g}")
     console.print(table)
@@ -156,8 +156,8 @@ def _summary(store, run_id: str) -> Counter[str]:
 def run_cmd(
     rubric: Annotated[Path, typer.Argument(help=t("arg.rubric"), show_default=False)],
     roster: Annotated[Path, typer.Argument(help=t("arg.roster"), show_default=False)],
-    session: Annotated[Optional[Path], typer.Option("--session", help=t("opt.session"), show_default=False)] = None,
-    resume: Annotated[Optional[str], typer.Option("--resume", help=t("opt.resume"), show_default=False)] = None,
+    session: Annotated[Path | None, typer.Option("--session", help=t("opt.session"), show_default=False)] = None,
+    resume: Annotated[str | None, typer.Option("--resume", help=t("opt.resume"), show_default=False)] = None,
     workers: Annotated[int, typer.Option("--workers", min=1, max=256, help=t("opt.workers"))] = 32,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help=t("opt.verbose"))] = False,
     no_report: Annotated[bool, typer.Option("--no-report", help=t("opt.no_report"))] = False,
@@ -186,7 +186,7 @@ def _lab_say(message: str) -> None:
 @app.command("demo", help=t("cmd.demo"), cls=clifr.FrenchCommand)
 def demo_cmd(
     keep: Annotated[bool, typer.Option("--keep", help=t("opt.keep"))] = False,
-    session: Annotated[Optional[Path], typer.Option("--session", help=t("opt.session"), show_default=False)] = None,
+    session: Annotated[Path | None, typer.Option("--session", help=t("opt.session"), show_default=False)] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help=t("opt.verbose"))] = False,
     lang: LangOpt = None,
 ) -> None:
@@ -291,7 +291,7 @@ def _lab_table(lab) -> None:
 
 @checks_app.command("list", help=t("cmd.checks.list"), cls=clifr.FrenchCommand)
 def checks_list(
-    platform: Annotated[Optional[str], typer.Option("--platform", help=t("opt.platform"), show_default=False)] = None,
+    platform: Annotated[str | None, typer.Option("--platform", help=t("opt.platform"), show_default=False)] = None,
     lang: LangOpt = None,
 ) -> None:
     _lang(lang)
@@ -313,7 +313,7 @@ def checks_list(
 @rubric_app.command("validate", help=t("cmd.rubric.validate"), cls=clifr.FrenchCommand)
 def rubric_validate(
     file: Annotated[Path, typer.Argument(help=t("arg.rubric"), show_default=False)],
-    roster: Annotated[Optional[Path], typer.Option("--roster", help=t("opt.roster"), show_default=False)] = None,
+    roster: Annotated[Path | None, typer.Option("--roster", help=t("opt.roster"), show_default=False)] = None,
     lang: LangOpt = None,
 ) -> None:
     _lang(lang)
@@ -338,8 +338,8 @@ def rubric_schema(lang: LangOpt = None) -> None:
 @app.command("report", help=t("cmd.report"), cls=clifr.FrenchCommand)
 def report_cmd(
     session: Annotated[Path, typer.Option("--session", help=t("opt.session"))] = DEFAULT_SESSIONS / "demo",
-    run: Annotated[Optional[str], typer.Option("--run", help=t("opt.run"), show_default=False)] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", help=t("opt.out"), show_default=False)] = None,
+    run: Annotated[str | None, typer.Option("--run", help=t("opt.run"), show_default=False)] = None,
+    out: Annotated[Path | None, typer.Option("--out", help=t("opt.out"), show_default=False)] = None,
     lang: LangOpt = None,
 ) -> None:
     _lang(lang)
@@ -401,6 +401,7 @@ def main() -> None:
         if type(exc).__name__ == "Abort":
             sys.exit(130)
         raise
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":
