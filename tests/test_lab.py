@@ -86,19 +86,6 @@ def test_host_mirror_reads_deb822_and_one_line_sources(tmp_path: Path):
 
 # --- real hosts -----------------------------------------------------------------------------
 
-@pytest.fixture(scope="session")
-def room():
-    if os.geteuid() != 0 or shutil.which("systemd-nspawn") is None:
-        pytest.skip("le labo exige root et systemd-nspawn")
-    lab = Lab()
-    if any(h["state"] == "running" for h in lab.status()):
-        pytest.skip("un labo est déjà démarré sur cette machine : « grader lab down » avant les tests")
-    specs = [s for s in demo.demo_specs() if s.name in BOOTED.values() or not s.boot]
-    info = lab.up(specs, timeout=90)
-    yield lab, {h["name"]: h for h in info}
-    lab.down()
-
-
 def _ssh(lab: Lab, ip: str) -> paramiko.SSHClient:
     client = paramiko.SSHClient()
     client.load_host_keys(str(lab.known_hosts_path))  # the fresh host keys the lab recorded at up
