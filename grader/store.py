@@ -138,7 +138,8 @@ class Store:
                     self._db.execute(sql, args)
                 self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                if self._db.in_transaction:  # BEGIN itself may have failed (locked): keep its error
+                    self._db.execute("ROLLBACK")
                 raise
 
     def new_run(self, *, run_id: str, rubric: Any, roster_text: str, candidates: Iterable[Any]) -> str:

@@ -1,0 +1,243 @@
+"""Rubric validation: every problem of a rubric at once, each ``file:line:col: what — how to fix``.
+
+Expected lines and columns are computed from the fixture's text (never hard-coded), so
+editing the fixture's comments or the demo rubric it copies does not break the tests.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from grader.errors import RubricError
+from grader.plugins import default_catalogue
+from grader.referential import load_referential
+from grader.rubric import load_rubric, rubric_json_schema
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "rubrics" / "demo.yaml"
+FIXTURES = Path(__file__).parent / "fixtures" / "rubrics"
+FIVE_MISTAKES = FIXTURES / "five-mistakes.yaml"
+
+PROBLEM = re.compile(r"^(?P<file>.+?):(?P<line>\d+):(?P<col>\d+): (?P<what>.+?) — (?P<how>.+)$", re.DOTALL)
+
+
+def parse(problem: str) -> dict[str, str]:
+    m = PROBLEM.match(problem)
+    assert m, f"not shaped « file:line:col: what — how to fix »: {problem!r}"
+    return m.groupdict()
+
+
+def locate(text: str, needle: str, key: str, nth: int = 1) -> tuple[int, int]:
+    """(line, column), 1-based, of ``key`` on the nth line containing ``needle``."""
+    hits = [(n, line) for n, line in enumerate(text.splitlines(), start=1) if needle in line]
+    assert len(hits) >= nth, f"{needle!r} occurs {len(hits)} time(s) in the fixture"
+    n, line = hits[nth - 1]
+    assert key in line, f"{key!r} not on line {n}: {line!r}"
+    return n, line.index(key) + 1
+
+
+def problems_of(path: Path) -> list[str]:
+    with pytest.raises(RubricError) as info:
+        load_rubric(path)
+    problems = info.value.problems
+    assert isinstance(problems, list) and all(isinstance(p, str) for p in problems)
+    assert str(info.value) == "\n".join(problems)
+    return problems
+
+
+def demo_variant(tmp_path: Path, old: str, new: str, name: str = "variant.yaml") -> Path:
+    """A copy of the demo rubric with exactly one replacement (asserted to have happened)."""
+    text = DEMO.read_text(encoding="utf-8")
+    assert text.count(old) == 1, f"the demo rubric changed: {old!r} is no longer there exactly once"
+    path = tmp_path / name
+    path.write_text(text.replace(old, new), encoding="utf-8")
+    return path
+
+
+# --- a valid rubric ---------------------------------------------------------------------
+
+
+def test_demo_rubric_loads() -> None:
+    rubric = load_rubric(DEMO)
+    assert rubric.rubric == "demo-srv-lin"
+    assert [h.name for h in rubric.hosts] == ["srv-lin"]
+    assert len(rubric.checks) == 10
+    assert len({c.id for c in rubric.checks}) == len(rubric.checks)
+    assert set(rubric.variables) == {"reseau"}
+    assert rubric.source == DEMO
+    assert rubric.text == DEMO.read_text(encoding="utf-8")
+    catalogue = default_catalogue()
+    criteria = load_referential().criterion_ids()
+    for entry in rubric.checks:
+        assert entry.check in catalogue
+        assert entry.criterion in criteria
+        assert rubric.targets(entry) == [rubric.host("srv-lin")]
+
+
+def test_minimal_rubric_fixture_loads() -> None:
+    rubric = load_rubric(FIXTURES / "candidate-dns.yaml")
+    assert rubric.variables["domaine"].default == "exam.lan"
+    assert rubric.credentials["correcteur"].agent is True
+
+
+# --- five mistakes, five located problems -------------------------------------------------
+
+
+def test_five_mistakes_give_exactly_five_located_problems() -> None:
+    text = FIVE_MISTAKES.read_text(encoding="utf-8")
+    problems = problems_of(FIVE_MISTAKES)
+    assert len(problems) == 5, "\n".join(problems)
+
+    # mistake -> (where it is, words the problem must contain, words its hint must contain)
+    expected = {
+        "unknown plugin": (locate(text, "# erreur 1", "check:"), ["linux.package_instaled"],
+                           ["linux.package_installed"]),
+        "undefined template variable": (locate(text, "# erreur 2", "url:"), ["resau"],
+                                        ["variables:", "reseau"]),
+        "duplicate check id": (locate(text, "# erreur 3", "id:"), ["svc-apache", "double"], ["unique"]),
+        "wrong parameter type": (locate(text, "# erreur 4", "port:"), ["port"], ["entier"]),
+        "unknown criterion": (locate(text, "# erreur 5", "criterion:"), ["CP99.1"], ["CP9.1"]),
+    }
+    # The duplicate is the second « id: svc-apache », the first one stays valid.
+    assert locate(text, "id: svc-apache", "id:", nth=2) == expected["duplicate check id"][0]
+
+    unmatched = list(problems)
+    for kind, ((line, col), what_words, how_words) in expected.items():
+        found = [p for p in unmatched if all(w in parse(p)["what"] for w in what_words)]
+        assert len(found) == 1, f"{kind}: expected one problem mentioning {what_words}, got {found}\n" + "\n".join(problems)
+        problem = found[0]
+        unmatched.remove(problem)
+        parts = parse(problem)
+        assert parts["file"] == str(FIVE_MISTAKES)
+        assert (int(parts["line"]), int(parts["col"])) == (line, col), f"{kind}: {problem}"
+        for word in how_words:
+            assert word in parts["how"], f"{kind}: the hint should mention {word!r}: {problem}"
+    assert unmatched == []
+
+
+def test_the_unknown_plugin_hint_suggests_the_right_plugin_first() -> None:
+    problem = next(p for p in problems_of(FIVE_MISTAKES) if "package_instaled" in p)
+    how = parse(problem)["how"]
+    assert how.startswith("vouliez-vous dire linux.package_installed")
+
+
+def test_the_unknown_criterion_hint_suggests_real_criteria() -> None:
+    problem = next(p for p in problems_of(FIVE_MISTAKES) if "CP99.1" in p)
+    suggested = re.findall(r"C[A-Z]*\d+\.\d+", parse(problem)["how"])
+    assert suggested, problem
+    assert set(suggested) <= load_referential().criterion_ids()
+
+
+def test_undefined_template_variable_in_params_is_a_problem_not_a_crash(tmp_path: Path) -> None:
+    # Regression: rendering the parameters for type checking raised jinja2.UndefinedError.
+    path = demo_variant(tmp_path, "params: {package: apache2}", 'params: {package: "{{ paquet }}"}')
+    problems = problems_of(path)
+    assert len(problems) == 1, problems
+    line, col = locate(path.read_text(encoding="utf-8"), "{{ paquet }}", "package:")
+    parts = parse(problems[0])
+    assert (int(parts["line"]), int(parts["col"])) == (line, col)
+    assert "paquet" in parts["what"]
+
+
+def test_host_referenced_but_not_declared(tmp_path: Path) -> None:
+    old = "    role: serveur-linux\n    params: {package: apache2}"
+    path = demo_variant(tmp_path, old, "    host: srv-win\n    params: {package: apache2}")
+    problems = problems_of(path)
+    assert len(problems) == 1, problems
+    parts = parse(problems[0])
+    assert (int(parts["line"]), int(parts["col"])) == locate(path.read_text(encoding="utf-8"), "host: srv-win", "host:")
+    assert "srv-win" in parts["what"]
+    assert "srv-lin" in parts["how"] and "hosts:" in parts["how"]
+
+
+# --- YAML syntax ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "needle"),
+    [
+        # a key indented one space less than its siblings
+        ("    role: serveur-linux\n    platform: linux", "    role: serveur-linux\n   platform: linux", "   platform:"),
+        # a tab used for indentation
+        ("  - id: pkg-apache\n", "\t- id: pkg-apache\n", "\t- id: pkg-apache"),
+    ],
+    ids=["indentation", "tab"],
+)
+def test_yaml_syntax_error_is_located(tmp_path: Path, old: str, new: str, needle: str) -> None:
+    path = demo_variant(tmp_path, old, new)
+    problems = problems_of(path)
+    assert len(problems) == 1, problems
+    parts = parse(problems[0])
+    line, _ = locate(path.read_text(encoding="utf-8"), needle, needle)
+    assert int(parts["line"]) == line, problems[0]
+    assert int(parts["col"]) >= 1
+    assert "YAML" in parts["what"]
+    assert "syntaxe" in parts["how"]
+
+
+def test_a_rubric_that_is_not_a_mapping_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "list.yaml"
+    path.write_text("- srv-lin\n- srv-win\n", encoding="utf-8")
+    problems = problems_of(path)
+    assert len(problems) == 1
+    assert parse(problems[0])["line"] == "1" and "rubric:" in parse(problems[0])["how"]
+
+
+def test_missing_file_is_a_located_problem(tmp_path: Path) -> None:
+    problems = problems_of(tmp_path / "absent.yaml")
+    assert len(problems) == 1 and "chemin" in parse(problems[0])["how"]
+
+
+# --- secrets ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("alone", [True, False], ids=["instead-of-key", "next-to-key"])
+def test_inline_password_is_refused_with_the_way_to_reference_it(tmp_path: Path, alone: bool) -> None:
+    secret = "Hunter2-tssr-Zq9"
+    old = "    key_file: /var/lib/grader/lab/id_ed25519\n"
+    new = f"    password: {secret}\n" if alone else old + f"    password: {secret}\n"
+    path = demo_variant(tmp_path, old, new)
+    problems = problems_of(path)
+    assert len(problems) == 1, problems
+    parts = parse(problems[0])
+    assert (int(parts["line"]), int(parts["col"])) == locate(path.read_text(encoding="utf-8"), "password:", "password:")
+    assert "secret" in parts["what"]
+    assert "password_env" in parts["how"] and "password_file" in parts["how"]
+    assert secret not in problems[0], "the error message must not repeat the secret"
+
+
+def test_password_env_reference_is_accepted(tmp_path: Path) -> None:
+    path = demo_variant(tmp_path, "    key_file: /var/lib/grader/lab/id_ed25519\n", "    password_env: GRADER_PW\n")
+    rubric = load_rubric(path)
+    assert rubric.credentials["correcteur"].password_env == "GRADER_PW"
+
+
+def test_two_secret_sources_are_refused(tmp_path: Path) -> None:
+    path = demo_variant(tmp_path, "    key_file: /var/lib/grader/lab/id_ed25519\n",
+                        "    key_file: /var/lib/grader/lab/id_ed25519\n    password_env: GRADER_PW\n")
+    problems = problems_of(path)
+    assert len(problems) == 1
+    assert "exactement une source" in parse(problems[0])["what"]
+    assert int(parse(problems[0])["line"]) == locate(path.read_text(encoding="utf-8"), "correcteur:", "correcteur:")[0]
+
+
+# --- schema -----------------------------------------------------------------------------
+
+
+def test_rubric_json_schema() -> None:
+    schema = rubric_json_schema()
+    json.loads(json.dumps(schema))  # plain JSON, nothing Python-only inside
+    assert schema["type"] == "object"
+    assert {"hosts", "checks", "rubric", "title", "credentials", "variables"} <= set(schema["properties"])
+    assert {"rubric", "title", "hosts", "checks"} <= set(schema["required"])
+    assert schema["properties"]["hosts"]["type"] == "array"
+    assert schema["properties"]["checks"]["type"] == "array"
+    assert schema.get("additionalProperties") is False  # editors flag misspelt keys
+    defs = schema["$defs"]
+    assert "password" not in defs["Credential"]["properties"]
+    assert {"password_env", "password_file", "key_file", "agent"} <= set(defs["Credential"]["properties"])
+    assert set(defs["Host"]["properties"]["platform"]["enum"]) == {"linux", "windows", "network"}
