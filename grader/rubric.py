@@ -184,6 +184,36 @@ _HOW = {
     "float_parsing": "écrivez un nombre en chiffres (ex. 1.5)",
     "bool_parsing": "écrivez true ou false",
 }
+# What pydantic says, in the trainer's language (its own text is kept for unknown kinds).
+_WHAT = {
+    "missing": "champ obligatoire absent",
+    "extra_forbidden": "champ inconnu",
+    "string_pattern_mismatch": "caractères non permis",
+    "literal_error": "valeur non permise ({expected})",
+    "int_parsing": "un nombre entier est attendu, pas {input!r}",
+    "int_type": "un nombre entier est attendu, pas {input!r}",
+    "int_from_float": "un nombre entier est attendu, pas {input!r}",
+    "float_parsing": "un nombre est attendu, pas {input!r}",
+    "bool_parsing": "true ou false est attendu, pas {input!r}",
+    "string_type": "un texte est attendu, pas {input!r}",
+    "list_type": "une liste est attendue",
+    "dict_type": "une table (clé: valeur) est attendue",
+    "model_type": "une table (clé: valeur) est attendue",
+    "greater_than_equal": "la valeur doit être au moins {ge}",
+    "less_than_equal": "la valeur doit être au plus {le}",
+    "greater_than": "la valeur doit être supérieure à {gt}",
+    "string_too_short": "texte vide",
+}
+
+
+def _what(err: Any) -> str:
+    template = _WHAT.get(err["type"])
+    if template is None:
+        return err["msg"].removeprefix("Value error, ")
+    try:
+        return template.format(input=err.get("input"), **(err.get("ctx") or {}))
+    except (KeyError, IndexError, ValueError):
+        return err["msg"].removeprefix("Value error, ")
 
 
 def _pydantic_problems(source: str, tree: Any, exc: ValidationError, prefix: tuple[Any, ...] = ()) -> list[str]:
@@ -192,7 +222,7 @@ def _pydantic_problems(source: str, tree: Any, exc: ValidationError, prefix: tup
         loc = prefix + tuple(err["loc"])
         line, col = _position(tree, loc)
         field = ".".join(str(p) for p in loc) or "(racine)"
-        what = err["msg"].removeprefix("Value error, ")
+        what = _what(err)
         if err["type"] == "extra_forbidden" and str(loc[-1]).lower() in {"password", "secret", "passwd", "mot_de_passe"}:
             what = "un secret ne doit jamais figurer dans un barème"
             how = "référencez-le avec password_env (variable d'environnement) ou password_file (fichier 0600)"

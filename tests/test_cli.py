@@ -1,0 +1,117 @@
+"""The ``grader`` command as a proctor or a trainer meets it: French help, located errors, exit codes.
+
+Run as a subprocess (the installed module, a real interpreter, real argv and environment), so
+the language detection, the exit codes and what reaches stdout/stderr are what a user gets.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import rubrics
+
+FIXTURES = Path(__file__).parent / "fixtures" / "rubrics"
+SUBCOMMANDS = (["run"], ["demo"], ["report"], ["referential"], ["lab", "up"], ["lab", "down"], ["lab", "status"],
+               ["checks", "list"], ["rubric", "validate"], ["rubric", "schema"])
+
+
+def grader(*args: str, lang: str | None = None, cwd: Path | None = None, timeout: float = 60):
+    env = {k: v for k, v in os.environ.items() if k not in ("LANG", "LC_ALL", "GRADER_LANG")}
+    env["COLUMNS"] = "200"
+    if lang:
+        env["LANG"] = lang
+    return subprocess.run([sys.executable, "-m", "grader.cli", *args], capture_output=True, text=True, env=env,
+                          cwd=cwd, timeout=timeout)
+
+
+def test_help_is_french_by_default_and_english_on_demand():
+    fr = grader("--help")
+    assert fr.returncode == 0
+    assert "Utilisation :" in fr.stdout and "Corriger une session" in fr.stdout
+    assert "Show this message" not in fr.stdout
+    en = grader("--lang", "en", "--help")
+    assert "Usage:" in en.stdout and "Grade a session" in en.stdout
+    by_env = grader("--help", lang="en_US.UTF-8")
+    assert "Grade a session" in by_env.stdout
+
+
+@pytest.mark.parametrize("words", SUBCOMMANDS, ids=" ".join)
+def test_every_subcommand_has_a_french_help(words):
+    result = grader(*words, "--help")
+    assert result.returncode == 0, result.stderr
+    assert "Afficher cette aide et quitter." in result.stdout
+    assert "Show this message" not in result.stdout
+    english = grader(*words, "--help", "--lang", "en")
+    assert "Show this message and exit." in english.stdout
+
+
+def test_usage_errors_are_french_and_exit_2():
+    result = grader("run", "seul.yaml")
+    assert result.returncode == 2
+    assert "Argument manquant" in result.stderr and "Utilisation :" in result.stderr
+
+
+def test_five_mistakes_give_five_located_messages():
+    result = grader("rubric", "validate", str(FIXTURES / "five-mistakes.yaml"))
+    assert result.returncode == 2
+    located = [line for line in result.stderr.splitlines()
+               if re.match(r".*five-mistakes\.yaml:\d+:\d+: .+ — .+", line)]
+    assert len(located) == 5, result.stderr
+    assert "5 problème(s)" in result.stderr
+
+
+def test_valid_rubric_and_roster():
+    result = grader("rubric", "validate", str(rubrics.demo_rubric()), "--roster", str(rubrics.demo_roster()))
+    assert result.returncode == 0, result.stderr
+    assert "Barème valide : 10 vérifications" in result.stdout and "3 candidats" in result.stdout
+
+
+def test_checks_list_filters_by_platform():
+    linux = grader("checks", "list", "--platform", "linux")
+    ids = set(re.findall(r"linux\.[a-z_0-9]+", linux.stdout))
+    assert {"linux.service_active", "linux.http_answers", "linux.rsyslog_forward"} <= ids
+    assert "Le service {service} est actif." in linux.stdout
+    assert "linux." not in grader("checks", "list", "--platform", "windows").stdout
+
+
+def test_schema_is_json():
+    schema = json.loads(grader("rubric", "schema").stdout)
+    assert {"hosts", "checks"} <= set(schema["properties"])
+
+
+def test_report_without_a_session_is_a_clear_error(tmp_path):
+    result = grader("report", "--session", str(tmp_path / "nulle-part"))
+    assert result.returncode == 2
+    assert "Aucune correction" in result.stderr
+
+
+def test_run_against_a_closed_port_is_injoignable_with_reports(tmp_path):
+    """A whole run without the lab: the host refuses connections, every check is injoignable."""
+    key = tmp_path / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    rubric = tmp_path / "bareme.yaml"
+    text = rubrics.demo_rubric().read_text(encoding="utf-8")
+    text = text.replace("/var/lib/grader/lab/id_ed25519", str(key)).replace('address: "{{ reseau }}.10"',
+                                                                             'address: "127.0.0.1"\n    port: 9')
+    rubric.write_text(text, encoding="utf-8")
+    roster = tmp_path / "candidats.csv"
+    roster.write_text("candidat;nom;reseau\n07;Test;10.0.0\n", encoding="utf-8")
+    session = tmp_path / "session"
+    result = grader("run", str(rubric), str(roster), "--session", str(session))
+    assert result.returncode == 1, result.stdout + result.stderr  # finished, not conclusive
+    assert "10 injoignable" in result.stdout
+    assert "non conforme" not in result.stdout.split("Résumé")[0]
+    run_dirs = list((session / "rapports").iterdir())
+    assert len(run_dirs) == 1
+    page = (run_dirs[0] / "candidat-07.html").read_text(encoding="utf-8")
+    assert "injoignable" in page
+    assert str(key) not in page  # where the secret lives is not the secret, but keep reports free of it
+    again = grader("report", "--session", str(session), "--lang", "en")
+    assert again.returncode == 0 and "session.html" in again.stdout
