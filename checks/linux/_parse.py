@@ -30,7 +30,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from grader.model import ProbeResult
+from grader.model import ProbeResult, Verdict
 
 # Characters allowed in the fixed paths and globs a check may dump (never parameters).
 _SAFE_GLOB = re.compile(r"^/[A-Za-z0-9_./*-]+$")
@@ -208,6 +208,33 @@ def cannot_run(result: ProbeResult) -> str | None:
     if result.exit_code in (126, 127):
         return clip(result.stderr.strip() or f"code de sortie {result.exit_code}", 200)
     return None
+
+
+def read_dump(result: ProbeResult, expected: str, *, what: str = "lecture de la configuration impossible",
+              need_family: bool = False) -> Dump | Verdict:
+    """The dump of a file-dump probe, or the ``erreur`` verdict saying why it cannot be judged."""
+    reason = cannot_run(result)
+    if reason:
+        return Verdict.erreur(f"{what} : {reason}", expected=expected)
+    try:
+        dump = parse_dump(result.stdout, truncated=result.truncated)
+    except DumpError as exc:
+        return Verdict.erreur(f"sortie illisible : {exc}", observed=clip(result.stdout), expected=expected)
+    if need_family and dump.family is None:  # the probe prints it first: without it the output is not ours
+        return Verdict.erreur("sortie incomplète (marqueur de distribution absent)",
+                              observed=clip(result.stdout or "(vide)"), expected=expected)
+    return dump
+
+
+def valid_regex(value: str) -> str:
+    """Parameter validator: a non-empty regular expression that compiles."""
+    if not value:
+        raise ValueError("motif vide")
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"expression régulière invalide : {exc}") from exc
+    return value
 
 
 def clip(text: str, limit: int = 200) -> str:

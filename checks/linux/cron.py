@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from pydantic import field_validator
 
-from checks.linux._parse import DumpedFile, DumpError, cannot_run, clip, dump_command, join_limited, parse_dump
+from checks.linux._parse import DumpedFile, clip, dump_command, join_limited, read_dump, valid_regex
 from grader.check import Check, CheckParams, ssh
 from grader.model import Probe, ProbeResult, Verdict
 
@@ -159,13 +159,7 @@ class CronEntryExists(Check):
         @field_validator("pattern")
         @classmethod
         def _pattern(cls, value: str) -> str:
-            if not value:
-                raise ValueError("motif vide")
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"expression régulière invalide : {exc}") from exc
-            return value
+            return valid_regex(value)
 
     def probes(self, params: Params) -> Mapping[str, Probe]:
         return {"crontabs": ssh(dump_command(CRON_PATHS, family=True))}
@@ -173,16 +167,9 @@ class CronEntryExists(Check):
     def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
         r = results["crontabs"]
         expected = f"tâche cron active /{params.pattern}/" + (f" pour {params.user}" if params.user else "")
-        reason = cannot_run(r)
-        if reason:
-            return Verdict.erreur(f"lecture des tables cron impossible : {reason}", expected=expected)
-        try:
-            dump = parse_dump(r.stdout, truncated=r.truncated)
-        except DumpError as exc:
-            return Verdict.erreur(f"sortie illisible : {exc}", observed=clip(r.stdout), expected=expected)
-        if dump.family is None:  # the probe prints it first: without it the output is not ours
-            return Verdict.erreur("sortie incomplète (marqueur de distribution absent)", observed=clip(r.stdout or "(vide)"),
-                                  expected=expected)
+        dump = read_dump(r, expected, what="lecture des tables cron impossible", need_family=True)
+        if isinstance(dump, Verdict):
+            return dump
         family = dump.family
         layout = family if family in ("debian", "redhat") else (
             "debian" if dump.get("/var/spool/cron/crontabs") else "redhat")

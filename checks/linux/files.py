@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from checks.linux._parse import cannot_run, clip, join_limited, text_lines
+from checks.linux._parse import cannot_run, clip, join_limited, text_lines, valid_regex
 from grader.check import Check, CheckParams, quote, ssh
 from grader.model import Probe, ProbeResult, Verdict
 
@@ -134,13 +134,7 @@ class FileContains(Check):
         @field_validator("pattern")
         @classmethod
         def _pattern(cls, value: str) -> str:
-            if not value:
-                raise ValueError("motif vide")
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"expression régulière invalide : {exc}") from exc
-            return value
+            return valid_regex(value)
 
         @field_validator("comment_prefixes")
         @classmethod

@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from checks.linux._parse import Dump, DumpedFile, DumpError, cannot_run, clip, dump_command, join_limited, parse_dump
+from checks.linux._parse import Dump, DumpedFile, clip, dump_command, join_limited, read_dump
 from grader.check import Check, CheckParams, ssh
 from grader.model import Probe, ProbeResult, Verdict
 
@@ -371,13 +371,9 @@ class RsyslogForward(Check):
     def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
         r = results["rsyslog"]
         expected = f"transfert vers {params.target}:{params.port}/{params.protocol}"
-        reason = cannot_run(r)
-        if reason:
-            return Verdict.erreur(f"lecture de la configuration impossible : {reason}", expected=expected)
-        try:
-            dump = parse_dump(r.stdout, truncated=r.truncated)
-        except DumpError as exc:
-            return Verdict.erreur(f"sortie illisible : {exc}", observed=clip(r.stdout), expected=expected)
+        dump = read_dump(r, expected)
+        if isinstance(dump, Verdict):
+            return dump
         if MAIN in dump.absent:
             return Verdict.non_conforme(f"{MAIN} absent", expected, "rsyslog n'est pas configuré sur cet hôte.")
         result = scan(dump)

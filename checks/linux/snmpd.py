@@ -10,12 +10,9 @@ from pydantic import field_validator
 
 from checks.linux._parse import (
     Dump,
-    DumpError,
-    cannot_run,
-    clip,
     dump_command,
     join_limited,
-    parse_dump,
+    read_dump,
     split_words,
 )
 from grader.check import Check, CheckParams, ssh
@@ -230,16 +227,9 @@ def users(config: Config) -> list[UsmUser]:
 
 
 def _load(r: ProbeResult, expected: str) -> Config | Verdict:
-    reason = cannot_run(r)
-    if reason:
-        return Verdict.erreur(f"lecture de la configuration impossible : {reason}", expected=expected)
-    try:
-        dump = parse_dump(r.stdout, truncated=r.truncated)
-    except DumpError as exc:
-        return Verdict.erreur(f"sortie illisible : {exc}", observed=clip(r.stdout), expected=expected)
-    if dump.family is None:  # the probe prints it first: without it the output is not ours
-        return Verdict.erreur("sortie incomplète (marqueur de distribution absent)", observed=clip(r.stdout or "(vide)"),
-                              expected=expected)
+    dump = read_dump(r, expected, need_family=True)
+    if isinstance(dump, Verdict):
+        return dump
     config = read_config(dump)
     if not config.read:
         return Verdict.non_conforme("aucun fichier de configuration snmpd", expected,
