@@ -35,3 +35,15 @@ def grader_register_reporters() -> list[Any]:
 
     :return: a list of reporter objects, called after every run to write its reports.
     """
+
+
+@hookspec
+def grader_register_transports() -> list[Any]:
+    """Return channel classes (subclasses of :class:`grader.transports.base.Channel`).
+
+    Each channel has a unique ``name`` (the ``transport`` of the probes it carries, and of the
+    rubric hosts it is the primary transport of) and an ``Options`` model for its per-host
+    settings under ``hosts[].options.<name>`` in a rubric.
+
+    :return: a list of channel classes; the runner instantiates each once per run.
+    """

@@ -63,9 +63,10 @@ class Host(_Strict):
     role: str = Field(min_length=1)
     platform: Literal["linux", "windows", "network"]
     address: str = Field(min_length=1)
-    transport: Literal["ssh"] = "ssh"
-    port: int = Field(default=22, ge=1, le=65535)
-    credential: str
+    transport: str = Field(default="ssh", min_length=1)  # the primary channel: its failure is "injoignable"
+    port: int | None = Field(default=None, ge=1, le=65535)  # None: the transport's usual port
+    credential: str | None = None
+    options: dict[str, dict[str, Any]] = Field(default_factory=dict)  # per-channel settings, by channel name
     sudo: bool = False
     connect_timeout: float = Field(default=5.0, gt=0)
 
@@ -238,12 +239,16 @@ def _suggest(name: str, choices: Iterable[str]) -> str:
 
 
 def load_rubric(path: Path, catalogue: Mapping[str, type[Check]] | None = None,
-                criterion_ids: set[str] | None = None) -> Rubric:
+                criterion_ids: set[str] | None = None, transports: Mapping[str, type[Any]] | None = None) -> Rubric:
     """Load and fully validate a rubric, or raise :class:`RubricError` with every problem."""
     if catalogue is None:
         from grader.plugins import default_catalogue
 
         catalogue = default_catalogue()
+    if transports is None:
+        from grader.plugins import default_transports
+
+        transports = default_transports()
     if criterion_ids is None:
         from grader.referential import load_referential
 
@@ -269,6 +274,7 @@ def load_rubric(path: Path, catalogue: Mapping[str, type[Check]] | None = None,
         problems += _semantic_problems_partial(source, tree, catalogue, criterion_ids)
         raise RubricError(problems) from exc
     problems = _semantic_problems(source, tree, rubric, catalogue, criterion_ids)
+    problems += _transport_problems(source, tree, rubric, catalogue, transports)
     if problems:
         raise RubricError(problems)
     rubric._source = path
@@ -314,7 +320,7 @@ def _semantic_problems(source: str, tree: CommentedMap, rubric: Rubric,
     for i, h in enumerate(rubric.hosts):
         if host_names.index(h.name) != i:
             problems.append(f"{at('hosts', i, 'name')}: hôte déclaré deux fois « {h.name} » — renommez l'un des deux")
-        if h.credential not in rubric.credentials:
+        if h.credential is not None and h.credential not in rubric.credentials:
             problems.append(f"{at('hosts', i, 'credential')}: identifiants « {h.credential} » non déclarés — "
                             f"ajoutez-les sous « credentials: » ({', '.join(rubric.credentials) or 'aucun déclaré'})")
         problems += _template_problems(at('hosts', i, 'address'), h.address, rubric, with_addr=False)
@@ -351,6 +357,54 @@ def _semantic_problems(source: str, tree: CommentedMap, rubric: Rubric,
             problems += _pydantic_problems(source, tree, exc, prefix=("checks", i, "params"))
         except jinja2.TemplateError:
             pass  # already reported by _template_problems
+    return problems
+
+
+def _transport_problems(source: str, tree: CommentedMap, rubric: Rubric, catalogue: Mapping[str, type[Check]],
+                        transports: Mapping[str, type[Any]]) -> list[str]:
+    """Hosts' transports and channel options, and that each check's channel is configured on its hosts."""
+    problems: list[str] = []
+
+    def at(*loc: Any) -> str:
+        return "{}:{}:{}".format(source, *_position(tree, loc))
+
+    known = ", ".join(sorted(transports))
+    for i, h in enumerate(rubric.hosts):
+        channel = transports.get(h.transport)
+        if channel is None:
+            problems.append(f"{at('hosts', i, 'transport')}: transport inconnu « {h.transport} » — transports "
+                            f"disponibles : {known}")
+        elif getattr(channel, "needs_credential", False) and h.credential is None:
+            problems.append(f"{at('hosts', i, 'name')}: l'hôte « {h.name} » (transport {h.transport}) n'a pas "
+                            "d'identifiants — ajoutez « credential: <nom déclaré sous credentials:> »")
+        for name, values in h.options.items():
+            option_channel = transports.get(name)
+            if option_channel is None:
+                problems.append(f"{at('hosts', i, 'options', name)}: options pour un transport inconnu « {name} » — "
+                                f"transports disponibles : {known}")
+                continue
+            try:
+                parsed = option_channel.Options.model_validate(values)
+            except ValidationError as exc:
+                problems += _pydantic_problems(source, tree, exc, prefix=("hosts", i, "options", name))
+                continue
+            for field_name, value in parsed:
+                if (field_name == "credential" or field_name.endswith("_credential")) and value is not None \
+                        and value not in rubric.credentials:
+                    problems.append(f"{at('hosts', i, 'options', name, field_name)}: identifiants « {value} » non "
+                                    "déclarés — ajoutez-les sous « credentials: »")
+    for i, entry in enumerate(rubric.checks):
+        cls = catalogue.get(entry.check)
+        if cls is None:
+            continue
+        channel = transports.get(cls.transport)
+        if channel is None or getattr(channel, "grader_side", False):
+            continue
+        for h in rubric.targets(entry) if (entry.host in {x.name for x in rubric.hosts} or entry.role) else []:
+            if cls.transport != h.transport and cls.transport not in h.options:
+                problems.append(f"{at('checks', i, 'check')}: « {entry.check} » passe par {cls.transport} mais l'hôte "
+                                f"« {h.name} » utilise {h.transport} — ajoutez « options: {{{cls.transport}: ...}} » "
+                                "à cet hôte ou visez un autre hôte")
     return problems
 
 

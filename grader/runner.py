@@ -24,13 +24,11 @@ import jinja2
 from pydantic import ValidationError
 
 from grader.check import Check, evaluate
-from grader.credentials import resolve_ssh
 from grader.errors import CredentialError, HostKeyMismatch, TransportError, Unreachable
 from grader.model import HostOutcome, Probe, ProbeResult, Status, Verdict
 from grader.roster import Candidate
 from grader.rubric import CheckEntry, Host, Rubric, render, render_params
-from grader.transports import http as http_transport
-from grader.transports import ssh as ssh_transport
+from grader.transports.base import Channel, HostContext
 
 log = logging.getLogger("grader.runner")
 
@@ -55,6 +53,7 @@ class HostJob:
     address: str
     checks: tuple[PlannedCheck, ...]
     credential: Any
+    credentials: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -127,7 +126,9 @@ def plan(rubric: Rubric, candidates: Iterable[Candidate], catalogue: Mapping[str
             planned = [_plan_check(e, catalogue[e.check], variables) for e in rubric.checks
                        if h in rubric.targets(e)]
             if planned:
-                jobs.append(HostJob(cand, h, addresses[h.name], tuple(planned), rubric.credentials.get(h.credential)))
+                jobs.append(HostJob(cand, h, addresses[h.name], tuple(planned),
+                                    rubric.credentials.get(h.credential) if h.credential else None,
+                                    rubric.credentials))
     return jobs
 
 
@@ -146,43 +147,83 @@ def _plan_check(entry: CheckEntry, cls: type[Check], variables: Mapping[str, Any
 # --- running one host -----------------------------------------------------------------
 
 
-def grade_host(job: HostJob, known_hosts: ssh_transport.KnownHosts) -> HostReport:
-    """Collect everything for one host in one round trip per transport, then judge locally."""
+def grade_host(job: HostJob, known_hosts: Path | None, channels: Mapping[str, Channel] | None = None) -> HostReport:
+    """Collect everything for one host in one round trip per channel, then judge locally.
+
+    The host's primary channel (``hosts[].transport``) goes first: if it cannot reach the
+    host, every check on the host takes that status (``injoignable``, or ``erreur`` for a
+    changed host key or a broken credential) — a grader-side request to a host that is down
+    must not become ``non_conforme``. Other channels run after it; one that fails makes only
+    its own checks ``injoignable``/``erreur``.
+    """
+    channels = channels if channels is not None else default_channels()
     started, t0 = now(), time.perf_counter()
-    probes = job.unique_probes()
-    ssh_probes = [p for p in probes if p.transport == "ssh"]
-    http_probes = [p for p in probes if p.transport == "http"]
+    by_channel: dict[str, list[Probe]] = {}
+    for probe in job.unique_probes():
+        by_channel.setdefault(probe.transport, []).append(probe)
+    primary = job.host.transport
+    order = [primary] + sorted(t for t in by_channel if t != primary)
     results: dict[str, ProbeResult] = {}
-    login = ""
-    outcome = HostOutcome(reached=True, status=Status.CONFORME)
-    try:
-        if job.credential is None:
-            raise CredentialError(f"aucun identifiant pour l'hôte {job.host.name}")
-        secret = resolve_ssh(job.credential)
-        login = secret.describe()
-        target = ssh_transport.SshTarget(job.address, job.host.port, job.host.sudo, job.host.connect_timeout)
-        answer = ssh_transport.run_batch(target, secret, ssh_probes, known_hosts)
-        results.update(answer.parsed.results)
-        outcome = HostOutcome(reached=True, host_key=answer.host_key, anomalies=tuple(answer.parsed.anomalies),
-                              execs=1, status=Status.CONFORME)
-        if not answer.parsed.complete:
-            outcome = HostOutcome(True, "l'enveloppe de sondes n'est pas allée à son terme", answer.host_key,
-                                  tuple(answer.parsed.anomalies), 1, Status.CONFORME)
-        results.update({p.key: http_transport.run(p) for p in http_probes})
-    except Unreachable as exc:
-        outcome = HostOutcome(False, str(exc), status=Status.INJOIGNABLE)
-    except (HostKeyMismatch, CredentialError, TransportError) as exc:
-        outcome = HostOutcome(False, str(exc), status=Status.ERREUR)
-    judged = [_judge(job, pc, results, outcome) for pc in job.checks]
+    failed: dict[str, Verdict] = {}
+    login, host_key, anomalies, execs = "", "", [], 0
+    outcome: HostOutcome | None = None
+    for name in order:
+        probes = by_channel.get(name, [])
+        if name != primary and not probes:
+            continue
+        channel = channels.get(name)
+        if channel is None:
+            failed[name] = Verdict.erreur(f"aucun transport « {name} » n'est installé")
+            continue
+        try:
+            if name == primary or probes:
+                got = channel.collect(_context(job, channel, name == primary, known_hosts), probes)
+        except Unreachable as exc:
+            failed[name] = Verdict(Status.INJOIGNABLE, message=str(exc))
+        except (HostKeyMismatch, CredentialError, TransportError) as exc:
+            failed[name] = Verdict.erreur(str(exc))
+        else:
+            results.update(got.results)
+            anomalies += got.anomalies
+            execs += got.execs if not channel.grader_side else 0
+            login = login or got.login
+            host_key = host_key or got.host_key
+        if name == primary and name in failed:
+            verdict = failed[name]
+            outcome = HostOutcome(False, verdict.message, status=verdict.status)
+            break
+    if outcome is None:
+        outcome = HostOutcome(True, host_key=host_key, anomalies=tuple(anomalies), execs=execs,
+                              status=Status.CONFORME)
+    judged = [_judge(job, pc, results, outcome, failed) for pc in job.checks]
     return HostReport(job.candidate.id, job.host.name, job.address, job.host.platform, job.host.transport, login,
                       outcome, started, time.perf_counter() - t0, list(results.values()), judged)
 
 
-def _judge(job: HostJob, pc: PlannedCheck, results: Mapping[str, ProbeResult], outcome: HostOutcome) -> CheckResult:
+def _context(job: HostJob, channel: Channel, primary: bool, known_hosts: Path | None) -> HostContext:
+    host = job.host
+    raw = host.options.get(channel.name, {})
+    return HostContext(name=host.name, address=job.address, platform=host.platform, port=host.port if primary else None,
+                       credential=job.credential, credentials=job.credentials,
+                       options=channel.Options.model_validate(raw), sudo=host.sudo,
+                       connect_timeout=host.connect_timeout, known_hosts=known_hosts)
+
+
+def default_channels() -> dict[str, Channel]:
+    from grader.plugins import default_transports
+
+    return {name: cls() for name, cls in default_transports().items()}
+
+
+def _judge(job: HostJob, pc: PlannedCheck, results: Mapping[str, ProbeResult], outcome: HostOutcome,
+           failed: Mapping[str, Verdict]) -> CheckResult:
+    channel_failure = next((failed[p.transport] for p in pc.probes.values() if p.transport in failed), None)
     if pc.problem:
         verdict = Verdict.erreur(pc.problem)
     elif not outcome.reached:
         verdict = Verdict(outcome.status, message=outcome.reason)
+    elif channel_failure is not None:
+        verdict = channel_failure
     else:
         verdict = evaluate(pc.cls(), pc.params, {name: results.get(p.key) for name, p in pc.probes.items()})
     return CheckResult(
@@ -203,11 +244,11 @@ def run_jobs(jobs: list[HostJob], *, known_hosts_path: Path | None, workers: int
     On Ctrl-C, pending hosts are cancelled and the interrupt propagates after what was done
     has been handed to ``on_done``.
     """
-    known = ssh_transport.KnownHosts(known_hosts_path)
+    channels = default_channels()
     reports: list[HostReport] = []
     pool = ThreadPoolExecutor(max_workers=max(1, min(workers, len(jobs) or 1)), thread_name_prefix="grader-host")
     try:
-        futures: dict[Future[HostReport], HostJob] = {pool.submit(grade_host, j, known): j for j in jobs}
+        futures: dict[Future[HostReport], HostJob] = {pool.submit(grade_host, j, known_hosts_path, channels): j for j in jobs}
         for fut in as_completed(futures):
             report = fut.result()
             reports.append(report)

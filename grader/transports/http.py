@@ -12,9 +12,12 @@ import socket
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
 from grader.model import Probe, ProbeResult
+from grader.transports.base import Channel, Collected, HostContext
 from grader.transports.envelope import CAP
 
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -45,3 +48,18 @@ def run(probe: Probe) -> ProbeResult:
     charset = headers.get_content_charset() or "utf-8"
     return ProbeResult(**base, stdout=body[:CAP].decode(charset, errors="replace"), stderr=head, exit_code=status,
                        duration=time.perf_counter() - t0, truncated=len(body) > CAP)
+
+
+class HttpChannel(Channel):
+    """The ``http`` channel: requests sent by the grader itself, concurrently, one per distinct URL."""
+
+    name = "http"
+    grader_side = True
+
+    def collect(self, host: HostContext, probes: Sequence[Probe]) -> Collected:
+        if len(probes) <= 1:
+            results = [run(p) for p in probes]
+        else:
+            with ThreadPoolExecutor(max_workers=min(8, len(probes)), thread_name_prefix="grader-http") as pool:
+                results = list(pool.map(run, probes))
+        return Collected({r.key: r for r in results}, execs=len(results))

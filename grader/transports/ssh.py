@@ -23,10 +23,11 @@ from pathlib import Path
 
 import paramiko
 
-from grader.credentials import SshSecret
-from grader.errors import HostKeyMismatch, TransportError, Unreachable
+from grader.credentials import SshSecret, resolve_ssh
+from grader.errors import CredentialError, HostKeyMismatch, TransportError, Unreachable
 from grader.model import Probe
 from grader.transports import envelope
+from grader.transports.base import Channel, Collected, HostContext
 
 _KNOWN_HOSTS_LOCK = threading.Lock()
 
@@ -188,3 +189,22 @@ def _exec(transport: paramiko.Transport, target: SshTarget, command: str, script
         raise TransportError(f"délai d'exécution de {target.exec_timeout:g} s dépassé sur {target.address}") from exc
     except (paramiko.SSHException, OSError, EOFError) as exc:
         raise TransportError(f"la session SSH avec {target.address} a été coupée pendant l'exécution ({exc})") from exc
+
+
+class SshChannel(Channel):
+    """The ``ssh`` channel: the host's whole batch in one exec (see :mod:`grader.transports.envelope`)."""
+
+    name = "ssh"
+    needs_credential = True
+
+    def collect(self, host: HostContext, probes: Sequence[Probe]) -> Collected:
+        if host.credential is None:
+            raise CredentialError(f"aucun identifiant SSH pour l'hôte {host.name}")
+        secret = resolve_ssh(host.credential)
+        target = SshTarget(host.address, host.port or 22, host.sudo, host.connect_timeout)
+        answer = run_batch(target, secret, probes, KnownHosts(host.known_hosts))
+        anomalies = list(answer.parsed.anomalies)
+        if not answer.parsed.complete:
+            anomalies.append("l'enveloppe de sondes n'est pas allée à son terme")
+        return Collected(dict(answer.parsed.results), login=secret.describe(), host_key=answer.host_key,
+                         anomalies=anomalies, execs=answer.execs, complete=answer.parsed.complete)

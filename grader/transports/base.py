@@ -1,0 +1,74 @@
+"""The contract every transport (channel) honours, built-in or a third party's.
+
+A *channel* carries a host's declared probes over one protocol and brings raw results back:
+``ssh`` (one exec), ``winrm`` (one PowerShell run), ``ldap`` (one bind, a few searches),
+``snmp`` (one request per batch), ``http`` (requests sent by the grader itself)... The
+runner groups a host's probes by channel and calls each channel once per host, so the
+batching contract "one round trip per transport per host" lives in one place.
+
+A channel never judges. It raises :class:`~grader.errors.Unreachable` when it could not
+reach the host at all (every probe it carried becomes ``injoignable``) and
+:class:`~grader.errors.TransportError` when it reached the host but could not run the
+batch (``erreur``). A probe that ran badly is a :class:`~grader.model.ProbeResult` with
+``error`` or ``timed_out`` set, judged ``erreur`` by :func:`grader.check.evaluate`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from grader.model import Probe, ProbeResult
+
+
+class ChannelOptions(BaseModel):
+    """Per-host settings of a channel, written in a rubric under ``hosts[].options.<channel>``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True)
+class HostContext:
+    """What a channel may know of the host it talks to. Secrets are resolved by the channel itself."""
+
+    name: str
+    address: str
+    platform: str
+    port: int | None  # the host's primary port (``hosts[].port``), when the channel is the primary one
+    credential: Any  # grader.rubric.Credential of the host's primary transport, or None
+    credentials: Mapping[str, Any]  # every credential of the rubric, by name (for option references)
+    options: Any  # this channel's validated ChannelOptions (or the defaults)
+    sudo: bool = False
+    connect_timeout: float = 5.0
+    known_hosts: Path | None = None
+
+
+@dataclass
+class Collected:
+    """What one channel brought back from one host."""
+
+    results: dict[str, ProbeResult]
+    login: str = ""  # which account was used, never the secret ("grader (clé)")
+    host_key: str = ""  # identity of the host as the protocol proved it (SSH key, TLS certificate)
+    anomalies: list[str] = field(default_factory=list)  # output outside the framing, warnings
+    execs: int = 0  # remote executions / requests this channel used
+    complete: bool = True  # False when the batch did not run to its end
+
+
+class Channel:
+    """Base of channels. Subclasses set ``name`` and implement :meth:`collect`."""
+
+    name: ClassVar[str] = ""
+    #: True for the grader's own probes (http, dns...): no host login, the host's reachability
+    #: over the primary transport does not gate them.
+    grader_side: ClassVar[bool] = False
+    #: True when the host must name a credential to use this channel as its primary transport.
+    needs_credential: ClassVar[bool] = False
+    Options: ClassVar[type[ChannelOptions]] = ChannelOptions
+
+    def collect(self, host: HostContext, probes: Sequence[Probe]) -> Collected:  # pragma: no cover - abstract
+        raise NotImplementedError

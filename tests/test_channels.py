@@ -1,0 +1,206 @@
+"""The channel contract: probes grouped per transport, one collect per channel per host, failures kept apart.
+
+Fake channels stand in for a third party's transport (registered the same way: a class with a
+``name``, an ``Options`` model and ``collect``); the real SSH and HTTP channels are covered by the
+lab and CLI tests.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import pytest
+from pydantic import Field
+
+from grader.check import Check, CheckParams
+from grader.errors import RubricError, TransportError, Unreachable
+from grader.model import Probe, ProbeResult, Status, Verdict
+from grader.plugins import default_transports
+from grader.roster import Candidate
+from grader.rubric import load_rubric
+from grader.runner import grade_host, plan
+from grader.transports.base import Channel, ChannelOptions, Collected, HostContext
+
+
+class EchoCheck(Check):
+    """La valeur {value} est renvoyée par le canal."""
+
+    id = "test.echo"
+    platform = "network"
+    transport = "fake"
+
+    class Params(CheckParams):
+        value: str
+
+    def probes(self, params):
+        return {"echo": Probe(self.transport, f"echo {params.value}")}
+
+    def judge(self, params, results):
+        out = results["echo"].stdout
+        return Verdict.conforme(out) if out == params.value else Verdict.non_conforme(out, params.value)
+
+
+class SideCheck(EchoCheck):
+    """La valeur {value} est renvoyée par le canal secondaire."""
+
+    id = "test.side"
+    transport = "side"
+
+    def probes(self, params):
+        return {"echo": Probe("side", f"echo {params.value}")}
+
+
+class GraderSideCheck(EchoCheck):
+    """Le correcteur obtient {value}."""
+
+    id = "test.local"
+    transport = "local"
+
+    def probes(self, params):
+        return {"echo": Probe("local", f"echo {params.value}")}
+
+
+class FakeOptions(ChannelOptions):
+    community_credential: str | None = None
+    retries: int = Field(default=1, ge=0)
+
+
+def make_channel(name: str, *, fail: Exception | None = None, grader_side: bool = False):
+    calls: list[tuple[str, list[str]]] = []
+
+    class Fake(Channel):
+        Options = FakeOptions
+
+        def collect(self, host: HostContext, probes: Sequence[Probe]) -> Collected:
+            calls.append((host.address, [p.command for p in probes]))
+            if fail is not None:
+                raise fail
+            return Collected({p.key: ProbeResult(p.key, p.transport, p.command, stdout=p.command.split()[-1],
+                                                 exit_code=0) for p in probes}, execs=1, login="lecteur")
+
+    Fake.name = name
+    Fake.grader_side = grader_side
+    return Fake, calls
+
+
+CATALOGUE = {c.id: c for c in (EchoCheck, SideCheck, GraderSideCheck)}
+RUBRIC = """\
+rubric: canaux
+title: Canaux
+credentials:
+  lecteur: {username: lecteur, password_env: GRADER_TEST_SECRET}
+hosts:
+  - name: sw
+    role: switch
+    platform: network
+    address: 10.0.0.{{ candidat }}
+    transport: fake
+    options:
+      side: {community_credential: lecteur}
+checks:
+  - {id: a, check: test.echo, host: sw, params: {value: "1"}, criterion: CP5.1}
+  - {id: b, check: test.echo, host: sw, params: {value: "2"}, criterion: CP5.1}
+  - {id: c, check: test.side, host: sw, params: {value: "3"}, criterion: CP5.1}
+  - {id: d, check: test.local, host: sw, params: {value: "4"}, criterion: CP5.1}
+"""
+
+
+def load(tmp_path: Path, text: str, transports: Mapping[str, type]):
+    path = tmp_path / "bareme.yaml"
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return load_rubric(path, CATALOGUE, {"CP5.1"}, transports)
+
+
+def grade(tmp_path, channels: dict[str, type]):
+    rubric = load(tmp_path, RUBRIC, channels)
+    [job] = plan(rubric, [Candidate("7")], CATALOGUE)
+    report = grade_host(job, None, {name: cls() for name, cls in channels.items()})
+    return report, {r.check_id: r for r in report.results}
+
+
+def test_one_collect_per_channel_with_every_probe_of_that_channel(tmp_path):
+    fake, fake_calls = make_channel("fake")
+    side, side_calls = make_channel("side")
+    local, local_calls = make_channel("local", grader_side=True)
+    report, results = grade(tmp_path, {"fake": fake, "side": side, "local": local})
+    assert fake_calls == [("10.0.0.7", ["echo 1", "echo 2"])]
+    assert side_calls == [("10.0.0.7", ["echo 3"])] and local_calls == [("10.0.0.7", ["echo 4"])]
+    assert {k: r.status for k, r in results.items()} == dict.fromkeys("abcd", Status.CONFORME)
+    assert report.outcome.reached and report.outcome.execs == 2  # host-side channels only
+    assert report.login == "lecteur"
+
+
+def test_primary_unreachable_makes_every_check_injoignable_even_grader_side(tmp_path):
+    fake, _ = make_channel("fake", fail=Unreachable("10.0.0.7 ne répond pas"))
+    side, side_calls = make_channel("side")
+    local, local_calls = make_channel("local", grader_side=True)
+    report, results = grade(tmp_path, {"fake": fake, "side": side, "local": local})
+    assert {r.status for r in results.values()} == {Status.INJOIGNABLE}
+    assert not report.outcome.reached and "ne répond pas" in report.outcome.reason
+    assert side_calls == [] and local_calls == []  # nothing else is tried on a host that is down
+
+
+def test_secondary_channel_failure_touches_only_its_checks(tmp_path):
+    fake, _ = make_channel("fake")
+    side, _ = make_channel("side", fail=TransportError("mauvais mot de passe SNMPv3 (wrong digest)"))
+    local, _ = make_channel("local", grader_side=True)
+    _, results = grade(tmp_path, {"fake": fake, "side": side, "local": local})
+    assert results["c"].status is Status.ERREUR and "wrong digest" in results["c"].message
+    assert {results[k].status for k in "abd"} == {Status.CONFORME}
+
+
+def test_missing_channel_is_erreur_not_a_crash(tmp_path):
+    fake, _ = make_channel("fake")
+    side, _ = make_channel("side")
+    local, _ = make_channel("local", grader_side=True)
+    rubric = load(tmp_path, RUBRIC, {"fake": fake, "side": side, "local": local})
+    [job] = plan(rubric, [Candidate("7")], CATALOGUE)
+    report = grade_host(job, None, {"fake": fake(), "local": local()})
+    statuses = {r.check_id: r.status for r in report.results}
+    assert statuses["c"] is Status.ERREUR and statuses["a"] is Status.CONFORME
+
+
+def test_rubric_transport_problems_are_located(tmp_path):
+    fake, _ = make_channel("fake")
+    side, _ = make_channel("side")
+    bad = RUBRIC.replace("transport: fake", "transport: fak") \
+                .replace("side: {community_credential: lecteur}",
+                         "side: {community_credential: inconnu, retries: -1}\n      snpm: {}")
+    with pytest.raises(RubricError) as info:
+        load(tmp_path, bad, {"fake": fake, "side": side})
+    problems = info.value.problems
+    text = "\n".join(problems)
+    assert "transport inconnu « fak »" in text
+    assert "options pour un transport inconnu « snpm »" in text
+    assert "retries" in text  # option validated by the channel's own model
+    assert all(p.startswith(str(tmp_path / "bareme.yaml") + ":") for p in problems)
+    lines = bad.splitlines()
+    assert any(f":{lines.index('    transport: fak') + 1}:" in p for p in problems if "fak »" in p)
+
+
+def test_check_on_a_host_without_its_channel_is_refused(tmp_path):
+    fake, _ = make_channel("fake")
+    side, _ = make_channel("side")
+    no_side = RUBRIC.replace("    options:\n      side: {community_credential: lecteur}\n", "")
+    with pytest.raises(RubricError) as info:
+        load(tmp_path, no_side, {"fake": fake, "side": side, "local": make_channel("local", grader_side=True)[0]})
+    [problem] = info.value.problems
+    assert "« test.side » passe par side" in problem and "options:" in problem
+
+
+def test_undeclared_credential_in_channel_options(tmp_path):
+    fake, _ = make_channel("fake")
+    side, _ = make_channel("side")
+    local, _ = make_channel("local", grader_side=True)
+    text = RUBRIC.replace("community_credential: lecteur", "community_credential: absent")
+    with pytest.raises(RubricError) as info:
+        load(tmp_path, text, {"fake": fake, "side": side, "local": local})
+    assert any("identifiants « absent » non déclarés" in p for p in info.value.problems)
+
+
+def test_builtin_channels_are_registered_through_the_plugin_hook():
+    transports = default_transports()
+    assert {"ssh", "http"} <= set(transports)
+    assert transports["ssh"].needs_credential and transports["http"].grader_side
