@@ -60,14 +60,34 @@ def resolve_ssh(ref: object) -> SshSecret:
         except (paramiko.SSHException, OSError, ValueError) as exc:
             raise CredentialError(f"la clé privée {path} est illisible ({exc})") from exc
         return SshSecret(username, pkey=pkey)
+    if getattr(ref, "password_env", None) or getattr(ref, "password_file", None):
+        return SshSecret(username, password=resolve_password(ref).password)
+    if getattr(ref, "agent", False):
+        return SshSecret(username, agent=True)
+    raise CredentialError(f"aucune source de secret pour le compte {username}")
+
+
+@dataclass(frozen=True)
+class PasswordSecret:
+    """A username and password (WinRM, LDAP bind, SNMPv3, a community string as the password)."""
+
+    username: str
+    password: str = field(repr=False)
+
+    def describe(self) -> str:
+        return f"{self.username} (mot de passe)"
+
+
+def resolve_password(ref: object) -> PasswordSecret:
+    """A rubric credential that must be a password (``password_env`` or ``password_file``)."""
+    username = getattr(ref, "username")
     if getattr(ref, "password_env", None):
         value = os.environ.get(ref.password_env)
         if value is None:
             raise CredentialError(f"la variable d'environnement {ref.password_env} n'est pas définie")
-        return SshSecret(username, password=value)
+        return PasswordSecret(username, value)
     if getattr(ref, "password_file", None):
         path = _private_file(Path(str(ref.password_file)), "le fichier de mot de passe")
-        return SshSecret(username, password=path.read_text(encoding="utf-8").splitlines()[0] if path.stat().st_size else "")
-    if getattr(ref, "agent", False):
-        return SshSecret(username, agent=True)
-    raise CredentialError(f"aucune source de secret pour le compte {username}")
+        text = path.read_text(encoding="utf-8")
+        return PasswordSecret(username, text.splitlines()[0] if text else "")
+    raise CredentialError(f"le compte {username} doit avoir un mot de passe (password_env ou password_file)")
