@@ -88,6 +88,13 @@ class _Lenient(dict):  # type: ignore[type-arg]
         return "{" + key + "}"
 
 
+#: Placeholder a check may put in its probes' commands; the runner replaces it with a fresh
+#: random token per host and per run, so that an active probe (a syslog line, a marker file
+#: served over HTTP) carries a value the candidate could not have prepared in advance. The
+#: judge reads the token back from ``ProbeResult.command``.
+TOKEN = "@@GRADER_TOKEN@@"
+
+
 def ssh(command: str, timeout: float = 10.0) -> Probe:
     """A passive probe run on the host inside the batch envelope (absolute paths only)."""
     return Probe("ssh", command, timeout)

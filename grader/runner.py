@@ -15,7 +15,8 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
+import secrets
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from typing import Any
 import jinja2
 from pydantic import ValidationError
 
-from grader.check import Check, evaluate
+from grader.check import TOKEN, Check, evaluate
 from grader.errors import CredentialError, HostKeyMismatch, TransportError, Unreachable
 from grader.model import HostOutcome, Probe, ProbeResult, Status, Verdict
 from grader.roster import Candidate
@@ -123,7 +124,8 @@ def plan(rubric: Rubric, candidates: Iterable[Candidate], catalogue: Mapping[str
         for h in rubric.hosts:
             if only_hosts is not None and (cand.id, h.name) not in only_hosts:
                 continue
-            planned = [_plan_check(e, catalogue[e.check], variables) for e in rubric.checks
+            token = secrets.token_hex(8)
+            planned = [_plan_check(e, catalogue[e.check], variables, token) for e in rubric.checks
                        if h in rubric.targets(e)]
             if planned:
                 jobs.append(HostJob(cand, h, addresses[h.name], tuple(planned),
@@ -132,7 +134,7 @@ def plan(rubric: Rubric, candidates: Iterable[Candidate], catalogue: Mapping[str
     return jobs
 
 
-def _plan_check(entry: CheckEntry, cls: type[Check], variables: Mapping[str, Any]) -> PlannedCheck:
+def _plan_check(entry: CheckEntry, cls: type[Check], variables: Mapping[str, Any], token: str = "") -> PlannedCheck:
     try:
         params = cls.Params.model_validate(render_params(entry.params, variables))
     except (ValidationError, jinja2.TemplateError) as exc:
@@ -141,6 +143,9 @@ def _plan_check(entry: CheckEntry, cls: type[Check], variables: Mapping[str, Any
         probes = dict(cls().probes(params))
     except Exception as exc:  # noqa: BLE001 - a plugin bug is this check's erreur, not the run's
         return PlannedCheck(entry, cls, params, problem=f"la vérification n'a pas pu déclarer ses sondes : {exc!r}")
+    if token:
+        probes = {name: replace(p, command=p.command.replace(TOKEN, token)) if TOKEN in p.command else p
+                  for name, p in probes.items()}
     return PlannedCheck(entry, cls, params, probes)
 
 
@@ -245,9 +250,14 @@ def run_jobs(jobs: list[HostJob], *, known_hosts_path: Path | None, workers: int
     has been handed to ``on_done``.
     """
     channels = default_channels()
+    used = {p.transport for j in jobs for p in j.unique_probes()} | {j.host.transport for j in jobs}
+    started: list[Channel] = []
     reports: list[HostReport] = []
     pool = ThreadPoolExecutor(max_workers=max(1, min(workers, len(jobs) or 1)), thread_name_prefix="grader-host")
     try:
+        for name in sorted(used & set(channels)):  # run-level resources (a syslog collector...) first
+            channels[name].start(jobs)
+            started.append(channels[name])
         futures: dict[Future[HostReport], HostJob] = {pool.submit(grade_host, j, known_hosts_path, channels): j for j in jobs}
         for fut in as_completed(futures):
             report = fut.result()
@@ -257,5 +267,8 @@ def run_jobs(jobs: list[HostJob], *, known_hosts_path: Path | None, workers: int
     except BaseException:
         pool.shutdown(wait=False, cancel_futures=True)
         raise
+    finally:
+        for channel in started:
+            channel.stop()
     pool.shutdown(wait=True)
     return reports

@@ -204,3 +204,53 @@ def test_builtin_channels_are_registered_through_the_plugin_hook():
     transports = default_transports()
     assert {"ssh", "http"} <= set(transports)
     assert transports["ssh"].needs_credential and transports["http"].grader_side
+
+
+class TokenCheck(EchoCheck):
+    """Le jeton revient."""
+
+    id = "test.token"
+
+    def probes(self, params):
+        from grader.check import TOKEN
+
+        return {"echo": Probe(self.transport, f"echo {TOKEN}")}
+
+    def judge(self, params, results):
+        r = results["echo"]
+        return Verdict.conforme(r.stdout) if r.command.endswith(r.stdout) and "@@" not in r.stdout else \
+            Verdict.non_conforme(r.stdout)
+
+
+def test_token_is_fresh_per_host_and_run_and_channels_start_and_stop(tmp_path):
+    from grader.runner import run_jobs
+
+    events: list[str] = []
+    fake, calls = make_channel("fake")
+
+    class Lifecycle(fake):
+        def start(self, jobs):
+            events.append(f"start {len(jobs)}")
+
+        def stop(self):
+            events.append("stop")
+
+    catalogue = {**CATALOGUE, "test.token": TokenCheck}
+    path = tmp_path / "r.yaml"
+    path.write_text("rubric: t\ntitle: t\nhosts:\n  - {name: sw, role: s, platform: network, address: '10.0.0.{{ candidat }}',"
+                    " transport: fake}\nchecks:\n  - {id: t, check: test.token, host: sw, criterion: CP5.1}\n")
+    rubric = load_rubric(path, catalogue, {"CP5.1"}, {"fake": Lifecycle})
+    jobs = plan(rubric, [Candidate("1"), Candidate("2")], catalogue)
+    tokens = {j.checks[0].probes["echo"].command for j in jobs}
+    assert len(tokens) == 2 and not any("@@" in t for t in tokens)
+    assert tokens.isdisjoint({j.checks[0].probes["echo"].command for j in plan(rubric, [Candidate("1")], catalogue)})
+    import grader.runner as runner
+
+    original = runner.default_channels
+    runner.default_channels = lambda: {"fake": Lifecycle()}
+    try:
+        reports = run_jobs(jobs, known_hosts_path=None, workers=2)
+    finally:
+        runner.default_channels = original
+    assert events == ["start 2", "stop"]
+    assert {r.results[0].status for r in reports} == {Status.CONFORME}

@@ -70,5 +70,15 @@ class Channel:
     needs_credential: ClassVar[bool] = False
     Options: ClassVar[type[ChannelOptions]] = ChannelOptions
 
+    def start(self, jobs: Sequence[Any]) -> None:
+        """Run-level set-up before any host is graded (e.g. a syslog collector starts listening).
+
+        Called once per run, only when some job uses this channel; ``jobs`` are the run's
+        :class:`grader.runner.HostJob` (their probes and hosts' options say what to prepare).
+        """
+
+    def stop(self) -> None:
+        """Run-level tear-down, always called after the run (also on Ctrl-C or a crash)."""
+
     def collect(self, host: HostContext, probes: Sequence[Probe]) -> Collected:  # pragma: no cover - abstract
         raise NotImplementedError
