@@ -238,7 +238,7 @@ def test_token_is_fresh_per_host_and_run_and_channels_start_and_stop(tmp_path):
     catalogue = {**CATALOGUE, "test.token": TokenCheck}
     path = tmp_path / "r.yaml"
     path.write_text("rubric: t\ntitle: t\nhosts:\n  - {name: sw, role: s, platform: network, address: '10.0.0.{{ candidat }}',"
-                    " transport: fake}\nchecks:\n  - {id: t, check: test.token, host: sw, criterion: CP5.1}\n")
+                    " transport: fake}\nchecks:\n  - {id: t, check: test.token, host: sw, params: {value: x}, criterion: CP5.1}\n")
     rubric = load_rubric(path, catalogue, {"CP5.1"}, {"fake": Lifecycle})
     jobs = plan(rubric, [Candidate("1"), Candidate("2")], catalogue)
     tokens = {j.checks[0].probes["echo"].command for j in jobs}
