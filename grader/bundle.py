@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Self
 
 from pydantic import ValidationError
 
@@ -50,8 +50,8 @@ EVIDENCE = "evidence.json"
 REPORTS = "rapports"
 REQUIRED = (RUBRIC, ROSTER, EVIDENCE)
 TABLES = ("candidates", "hosts", "results", "evidence")
-_SECRET_COLUMN = re.compile(r"(pass|pwd|secret|mot_?de_?passe|token|private|priv_?key|cle_?priv|api_?key)", re.I)
-_SECRET_KEY = re.compile(r"^(password|passwd|secret|mot_de_passe|token|private_key|passphrase)$", re.I)
+_SECRET_COLUMN = re.compile(r"(pass|pwd|secret|mot_?de_?passe|token|private|priv_?key|cle_?priv|api_?key)", re.IGNORECASE)
+_SECRET_KEY = re.compile(r"^(password|passwd|secret|mot_de_passe|token|private_key|passphrase)$", re.IGNORECASE)
 
 
 class BundleError(GraderError):
@@ -198,6 +198,8 @@ def read_manifest(zf: zipfile.ZipFile) -> dict[str, Any]:
 def verify(bundle: Path) -> list[str]:
     """Every problem found in ``bundle``, each naming its file; an empty list means intact."""
     bundle = Path(bundle)
+    if not bundle.is_file():
+        return [f"{bundle} : paquet de preuves introuvable"]
     try:
         zf = zipfile.ZipFile(bundle)
     except (OSError, zipfile.BadZipFile) as exc:
@@ -253,7 +255,7 @@ class BundleStore(Store):
         finally:
             self._tmp.cleanup()
 
-    def __enter__(self) -> BundleStore:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -22,7 +22,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from grader import clifr, i18n
+from grader import cli_reports, clifr, i18n
 from grader.errors import GraderError, LabError, RubricError, UsageError
 from grader.i18n import t
 from grader.model import Status
@@ -371,6 +371,9 @@ def referential_cmd(lang: LangOpt = None) -> None:
             console.print(f"  [bold]{comp.code}[/] {escape(comp.title)}")
             for crit in comp.criteria:
                 console.print(f"    {crit.id}  {escape(crit.text)}")
+
+
+cli_reports.register(app)  # export, verify, rejudge, junit, moodle
 
 
 # --- entry point ----------------------------------------------------------------------------

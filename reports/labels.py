@@ -181,6 +181,42 @@ LABELS: dict[str, dict[str, str]] = {
         # formats
         "fmt.datetime": "%d/%m/%Y %H:%M:%S",
         "fmt.decimal": ",",
+        # workbook (resultats.xlsx)
+        "xlsx.sheet_session": "Session",
+        "xlsx.sheet_candidate": "Candidat {id}",
+        "xlsx.grid_title": "Grille d'évaluation — critères du référentiel de certification",
+        "xlsx.col.competence": "Compétence",
+        "xlsx.col.competence_title": "Intitulé de la compétence",
+        "xlsx.col.criterion": "Critère",
+        "xlsx.col.criterion_text": "Critère d'évaluation (texte du RC)",
+        "xlsx.col.modalities": "Modalités d'évaluation",
+        "xlsx.col.check": "Vérification",
+        "xlsx.col.sentence": "Fait vérifié",
+        "xlsx.col.status": "Statut",
+        "xlsx.col.points": "Points",
+        "xlsx.col.time": "Jugé le",
+        "xlsx.all": "Toutes compétences",
+        "xlsx.jury_interview": "Non évaluable automatiquement — à évaluer en entretien technique",
+        "xlsx.jury_other": "Non évaluable automatiquement — à évaluer par le jury ({modalities})",
+        "xlsx.counts_note": ("Nombre de vérifications par statut, par candidat et par compétence. « erreur », "
+                             "« injoignable » et « non évalué » ne sont ni conformes ni non conformes."),
+        # PDF
+        "pdf.no_chromium": ("PDF non produits : Chromium est introuvable (paquet Debian « chromium » : "
+                            "apt-get install chromium). Les autres formats sont écrits ; les pages HTML "
+                            "s'impriment aussi depuis un navigateur (Ctrl+P, format A4)."),
+        "pdf.failed": "PDF non produit pour {page} : {reason}",
+        "pdf.timeout": "Chromium n'a pas terminé en {s} s",
+        "pdf.exit": "Chromium s'est arrêté avec le code {code} : {stderr}",
+        "pdf.empty": "Chromium n'a écrit aucun fichier PDF",
+        # JUnit XML and Moodle CSV
+        "junit.criterion": "Critère",
+        "junit.sentence": "Fait vérifié",
+        "moodle.idnumber": "Numéro d'identification",
+        "moodle.item": "Correction automatique — {rubric}",
+        "moodle.feedback": "Commentaire",
+        "moodle.feedback_text": ("{got} point(s) conforme(s) sur {possible} ; {nc} point(s) non conforme(s) ; "
+                                 "{unsure} point(s) non évalué(s) (erreur, injoignable, non évalué). "
+                                 "Constats automatiques de la correction {run}, à apprécier par le jury."),
         "colon": " :",
     },
     "en": {
@@ -334,6 +370,40 @@ LABELS: dict[str, dict[str, str]] = {
         "csv.judged_at": "judged_at",
         "fmt.datetime": "%Y-%m-%d %H:%M:%S",
         "fmt.decimal": ".",
+        "xlsx.sheet_session": "Session",
+        "xlsx.sheet_candidate": "Candidate {id}",
+        "xlsx.grid_title": "Assessment grid — criteria of the certification referential",
+        "xlsx.col.competence": "Competence",
+        "xlsx.col.competence_title": "Competence title",
+        "xlsx.col.criterion": "Criterion",
+        "xlsx.col.criterion_text": "Assessment criterion (RC text)",
+        "xlsx.col.modalities": "Assessment modalities",
+        "xlsx.col.check": "Check",
+        "xlsx.col.sentence": "Fact checked",
+        "xlsx.col.status": "Status",
+        "xlsx.col.points": "Points",
+        "xlsx.col.time": "Judged on",
+        "xlsx.all": "All competences",
+        "xlsx.jury_interview": "Not assessable automatically — to be assessed in the technical interview",
+        "xlsx.jury_other": "Not assessable automatically — to be assessed by the jury ({modalities})",
+        "xlsx.counts_note": ("Number of checks per status, per candidate and competence. \u201cerror\u201d, "
+                             "\u201cunreachable\u201d and \u201cnot evaluated\u201d are neither compliant nor "
+                             "not compliant."),
+        "pdf.no_chromium": ("PDFs not produced: Chromium was not found (Debian package \u201cchromium\u201d: "
+                            "apt-get install chromium). The other formats are written; the HTML pages also "
+                            "print from a browser (Ctrl+P, A4)."),
+        "pdf.failed": "PDF not produced for {page}: {reason}",
+        "pdf.timeout": "Chromium did not finish within {s} s",
+        "pdf.exit": "Chromium exited with code {code}: {stderr}",
+        "pdf.empty": "Chromium wrote no PDF file",
+        "junit.criterion": "Criterion",
+        "junit.sentence": "Fact checked",
+        "moodle.idnumber": "ID number",
+        "moodle.item": "Automated grading — {rubric}",
+        "moodle.feedback": "Feedback",
+        "moodle.feedback_text": ("{got} compliant point(s) out of {possible}; {nc} point(s) not compliant; "
+                                 "{unsure} point(s) not evaluated (error, unreachable, not evaluated). "
+                                 "Automated observations of run {run}, for the jury to weigh."),
         "colon": ":",
     },
 }

@@ -1,4 +1,4 @@
-"""The HTML/CSV/JSON reports, registered as a plugin exactly as a third party's reporter would be."""
+"""The jury's reports, registered as a plugin exactly as a third party's reporter would be."""
 
 from __future__ import annotations
 
@@ -9,14 +9,39 @@ from grader.plugins import hookimpl
 
 
 class HtmlReporter:
-    """Writes ``session.html``, ``candidat-<id>.html``, ``resultats.csv`` and ``resultats.json``."""
+    """Writes the jury's report set of one run into ``out_dir``.
+
+    ``session.html``, ``candidat-<id>.html``, ``resultats.csv`` and ``resultats.json`` (see
+    :mod:`reports.html`), ``resultats.xlsx`` (:mod:`reports.xlsx`), ``resultats-junit.xml`` and
+    ``notes-moodle.csv`` (:mod:`reports.exports`), and ``candidat-<id>.pdf`` printed by headless
+    Chromium (:mod:`reports.pdf`). When Chromium is missing or fails, the other files are still
+    written and ``pdf-non-produits.txt`` says in plain French why the PDFs are not there.
+    """
 
     name = "html"
 
-    def write(self, store: Any, run_id: str, out_dir: Path, lang: str = "fr") -> list[Path]:
-        from reports.html import write_reports  # pandas and jinja2 only when reports are written
+    def __init__(self) -> None:
+        self.notes: list[str] = []  # what could not be produced by the last write, in the report's language
 
-        return write_reports(store, run_id, Path(out_dir), lang=lang)
+    def write(self, store: Any, run_id: str, out_dir: Path, lang: str = "fr") -> list[Path]:
+        # pandas, jinja2 and openpyxl only when reports are written
+        from reports import aggregate, exports, pdf, xlsx
+        from reports.html import write_reports
+
+        out_dir = Path(out_dir)
+        written = write_reports(store, run_id, out_dir, lang=lang)
+        frames = aggregate.load_frames(store, run_id)
+        written.append(xlsx.write_xlsx(frames, out_dir / xlsx.XLSX_FILE, lang))
+        written.append(exports.write_junit(frames, out_dir / exports.JUNIT_FILE, lang))
+        written.append(exports.write_moodle_csv(frames, out_dir / exports.MOODLE_FILE, lang))
+        pages = [p for p in written if p.suffix == ".html" and p.name.startswith("candidat-")]
+        printed = pdf.write_pdfs(pages, out_dir, lang=lang)
+        written.extend(printed.written)
+        self.notes = printed.notes
+        note = pdf.write_note(out_dir, printed.notes)
+        if note is not None:
+            written.append(note)
+        return written
 
 
 @hookimpl

@@ -19,7 +19,8 @@ import rubrics
 
 FIXTURES = Path(__file__).parent / "fixtures" / "rubrics"
 SUBCOMMANDS = (["run"], ["demo"], ["report"], ["referential"], ["lab", "up"], ["lab", "down"], ["lab", "status"],
-               ["checks", "list"], ["rubric", "validate"], ["rubric", "schema"])
+               ["checks", "list"], ["rubric", "validate"], ["rubric", "schema"], ["export"], ["verify"], ["rejudge"],
+               ["junit"], ["moodle"])
 
 
 def grader(*args: str, lang: str | None = None, cwd: Path | None = None, timeout: float = 60):

@@ -1,0 +1,365 @@
+"""The jury's workbook, ``resultats.xlsx``: one session sheet and one RC grid per candidate.
+
+* **Session** — candidates × competences: for every competence the rubric touches, the number
+  of checks in each of the five statuses (never merged: ``erreur``, ``injoignable`` and
+  ``non évalué`` are kept apart from ``non conforme``), the same over all competences, and the
+  points (conformes, non conformes, non évalués, possibles).
+* **Candidat <id>** — laid out like the grid of the certification referential (RC): for each
+  touched competence, *every* RC criterion (id, exact French text, modalities), under it the
+  checks that observe it (sentence, status, observed, expected, explanation, host, time,
+  points) or "non évaluable automatiquement — à évaluer en entretien technique", and an
+  empty "Observations du jury" column to fill in by hand.
+
+Everything comes from :mod:`reports.aggregate` (``criteria_table``, ``competence_counts``,
+``status_counts``, ``points``); nothing is recomputed here. Candidate output is untrusted: a
+value that starts with ``=`` is stored as text, never as a formula, and characters a
+workbook cannot hold are dropped.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.worksheet import Worksheet
+
+from grader.store import Store
+from reports import aggregate
+from reports.aggregate import Frames
+from reports.html import fmt_datetime
+from reports.labels import STATUSES, labels, normalize_lang, status_label, text
+
+XLSX_FILE = "resultats.xlsx"
+MAX_CELL = 32_767  # Excel's limit on the characters of one cell
+SESSION_HEADER_ROW = 5  # first of the two heading rows of the session table (the second names the statuses)
+
+# Columns of a candidate's grid, in order (label keys).
+GRID_COLUMNS = (
+    ("competence", "xlsx.col.competence", 11), ("criterion", "xlsx.col.criterion", 9),
+    ("criterion_text", "xlsx.col.criterion_text", 38), ("modalities", "xlsx.col.modalities", 20),
+    ("check_id", "xlsx.col.check", 16), ("sentence", "xlsx.col.sentence", 36), ("status", "xlsx.col.status", 14),
+    ("observed", "check.observed", 30), ("expected", "check.expected", 26), ("message", "check.message", 30),
+    ("host", "check.host", 16), ("time", "xlsx.col.time", 19), ("points", "xlsx.col.points", 8),
+    ("observations", "crit.observations", 40),
+)
+COL = {key: i + 1 for i, (key, _, _) in enumerate(GRID_COLUMNS)}
+# Cells shared by every check row of one criterion (merged vertically).
+CRITERION_CELLS = ("competence", "criterion", "criterion_text", "modalities", "observations")
+
+ACCENT = "1F3A5F"
+STATUS_COLOURS = {  # (text, background): the report's palette
+    "conforme": ("1E5631", "E5F1E7"), "non_conforme": ("9B1C1C", "FAE8E8"), "erreur": ("7A4300", "FDF0DC"),
+    "injoignable": ("4F2A7A", "EFE8F7"), "non_evalue": ("444444", "ECECEC"), "jury": ("1F3A5F", "E8EEF6"),
+}
+THIN = Side(style="thin", color="C8C8C8")
+BOX = Border(left=THIN, right=THIN, top=THIN, bottom=THIN)
+WRAP = Alignment(wrap_text=True, vertical="top")
+HEAD_FILL = PatternFill("solid", fgColor="F4F4F2")
+BANNER_FILL = PatternFill("solid", fgColor="E8EEF6")
+_SHEET_UNSAFE = re.compile(r"[\[\]:*?/\\]")
+
+
+def cell_text(value: Any) -> str:
+    """Untrusted text as a workbook can hold it: no control characters, at most 32,767 characters."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    shown = ILLEGAL_CHARACTERS_RE.sub("", str(value))
+    if len(shown) > MAX_CELL:
+        marker = " […]"
+        shown = shown[: MAX_CELL - len(marker)] + marker
+    return shown
+
+
+def _put(ws: Worksheet, row: int, col: int, value: Any, **style: Any) -> Any:
+    """Write one cell; strings are always text (a leading ``=`` never becomes a formula)."""
+    if isinstance(value, str) or value is None:
+        cell = ws.cell(row=row, column=col, value=cell_text(value))
+        cell.data_type = "s"
+    else:
+        cell = ws.cell(row=row, column=col, value=value)
+    for name, val in style.items():
+        setattr(cell, name, val)
+    return cell
+
+
+def _status_style(status: str) -> dict[str, Any]:
+    ink, bg = STATUS_COLOURS.get(status, ("1A1A1A", "FFFFFF"))
+    return {"font": Font(bold=True, color=ink), "fill": PatternFill("solid", fgColor=bg), "border": BOX,
+            "alignment": WRAP}
+
+
+def sheet_name(title: str, taken: set[str]) -> str:
+    """A valid, unique sheet name: no ``[]:*?/\\``, at most 31 characters, unique ignoring case."""
+    base = _SHEET_UNSAFE.sub("_", title).strip("'") or "_"
+    base = base[:31]
+    name, n = base, 2
+    while name.lower() in taken:
+        suffix = f" ({n})"
+        name = base[: 31 - len(suffix)] + suffix
+        n += 1
+    taken.add(name.lower())
+    return name
+
+
+def _modality_labels(frames: Frames, keys: Any) -> list[str]:
+    return [frames.referential.modality(k).label for k in (keys or [])]
+
+
+def jury_sentence(frames: Frames, modality_keys: Any, lang: str) -> str:
+    """What a criterion no check observes says: the technical interview when the RC lists it."""
+    keys = list(modality_keys or [])
+    if "entretien_technique" in keys:
+        return text(lang, "xlsx.jury_interview")
+    shown = [m[:1].lower() + m[1:] for m in _modality_labels(frames, keys)]
+    return text(lang, "xlsx.jury_other", modalities=", ".join(shown))
+
+
+def _run_lines(frames: Frames, lang: str, candidate: str | None = None) -> list[tuple[str, str]]:
+    run, L = frames.run, labels(lang)
+    state = run.get("state") or ""
+    start, end = aggregate.collection_window(frames, candidate)
+    lines = [
+        (L["meta.rubric"], f"{run['rubric_title']} ({run['rubric_id']}, {L['meta.version']} {run['rubric_version']})"),
+        (L["meta.run"], f"{run['id']} — " + (text(lang, f"run.{state}") if f"run.{state}" in L else state)),
+    ]
+    if start:
+        lines.append((L["meta.window"], text(lang, "meta.window_value", start=fmt_datetime(start, lang),
+                                             end=fmt_datetime(end, lang))))
+    lines.append((L["meta.grader"], str(run["grader_version"])))
+    ref = frames.referential
+    lines.append((L["meta.referential"], f"{ref.title} ({ref.rncp}, {ref.code})"))
+    return lines
+
+
+# --- session sheet ------------------------------------------------------------------------------
+
+
+def _session_sheet(ws: Worksheet, frames: Frames, lang: str) -> None:
+    L = labels(lang)
+    _put(ws, 1, 1, L["doc.session_title"], font=Font(bold=True, size=14, color=ACCENT))
+    meta = " · ".join(f"{k}{L['colon']} {v}" for k, v in _run_lines(frames, lang)[:3])
+    _put(ws, 2, 1, meta)
+    _put(ws, 3, 1, L["doc.notice_session"])
+    _put(ws, 4, 1, L["xlsx.counts_note"], font=Font(italic=True, color="5A5A5A"))
+
+    counts = aggregate.competence_counts(frames)
+    totals = aggregate.status_counts(frames)
+    pts = aggregate.points(frames)
+    comps = list(dict.fromkeys(counts["competence"]))
+    top, sub = SESSION_HEADER_ROW, SESSION_HEADER_ROW + 1
+    head = {"font": Font(bold=True), "fill": HEAD_FILL, "border": BOX, "alignment": WRAP}
+    _put(ws, top, 1, L["col.candidate"], **head)
+    _put(ws, top, 2, L["col.name"], **head)
+    ws.merge_cells(start_row=top, start_column=1, end_row=sub, end_column=1)
+    ws.merge_cells(start_row=top, start_column=2, end_row=sub, end_column=2)
+    col = 3
+    groups: list[tuple[str, str, int]] = []  # (code, heading, first column)
+    for code in comps:
+        if code:
+            heading = f"{code} — {frames.referential.competence(code).title}"
+        else:
+            heading = text(lang, "mx.outside")
+        groups.append((code, heading, col))
+        col += len(STATUSES)
+    all_col = col
+    points_col = all_col + len(STATUSES) + 1
+    for _, heading, first in groups:
+        _put(ws, top, first, heading, **head)
+        ws.merge_cells(start_row=top, start_column=first, end_row=top, end_column=first + len(STATUSES) - 1)
+        for i, status in enumerate(STATUSES):
+            _put(ws, sub, first + i, status_label(lang, status), **_status_style(status))
+    _put(ws, top, all_col, L["xlsx.all"], **head)
+    ws.merge_cells(start_row=top, start_column=all_col, end_row=top, end_column=all_col + len(STATUSES))
+    for i, status in enumerate(STATUSES):
+        _put(ws, sub, all_col + i, status_label(lang, status), **_status_style(status))
+    _put(ws, sub, all_col + len(STATUSES), L["col.total"], **head)
+    _put(ws, top, points_col, L["sum.points"], **head)
+    ws.merge_cells(start_row=top, start_column=points_col, end_row=top, end_column=points_col + 3)
+    for i, key in enumerate(("pts.conforme", "pts.non_conforme", "pts.unsure", "pts.possible")):
+        _put(ws, sub, points_col + i, L[key], **head)
+
+    by_key = {(r["candidate"], r["competence"]): r for r in counts.to_dict("records")}
+    row = sub + 1
+    for cand in frames.candidates.to_dict("records"):
+        cid = str(cand["candidate"])
+        _put(ws, row, 1, cid, border=BOX, font=Font(bold=True))
+        _put(ws, row, 2, cand["name"], border=BOX)
+        for code, _, first in groups:
+            rec = by_key.get((cid, code), {})
+            for i, status in enumerate(STATUSES):
+                _put(ws, row, first + i, int(rec.get(status, 0)), border=BOX)
+        for i, status in enumerate(STATUSES):
+            _put(ws, row, all_col + i, int(totals.loc[cid, status]), border=BOX)
+        _put(ws, row, all_col + len(STATUSES), int(totals.loc[cid, "total"]), border=BOX, font=Font(bold=True))
+        for i, key in enumerate(("obtained", "non_conforme", "unsure", "possible")):
+            _put(ws, row, points_col + i, float(pts.loc[cid, key]), border=BOX)
+        row += 1
+
+    ws.column_dimensions["A"].width = 11
+    ws.column_dimensions["B"].width = 24
+    for c in range(3, points_col + 4):
+        ws.column_dimensions[get_column_letter(c)].width = 11
+    ws.row_dimensions[top].height = 45
+    ws.row_dimensions[sub].height = 30
+    ws.freeze_panes = f"C{sub + 1}"
+    _print_setup(ws, title_rows=f"{top}:{sub}")
+
+
+# --- candidate sheets ---------------------------------------------------------------------------
+
+
+def _grid_row(ws: Worksheet, row: int, rec: dict[str, Any], lang: str) -> None:
+    host = cell_text(rec.get("host"))
+    address = cell_text(rec.get("address"))
+    values = {
+        "check_id": rec.get("check_id"), "sentence": rec.get("sentence"), "observed": rec.get("observed"),
+        "expected": rec.get("expected"), "message": rec.get("message"),
+        "host": f"{host} ({address})" if address else host, "time": fmt_datetime(rec.get("judged_at"), lang),
+    }
+    for key, value in values.items():
+        _put(ws, row, COL[key], value, border=BOX, alignment=WRAP)
+    _put(ws, row, COL["status"], status_label(lang, str(rec["status"])), **_status_style(str(rec["status"])))
+    _put(ws, row, COL["points"], float(rec.get("points") or 0.0), border=BOX, alignment=WRAP)
+
+
+def _criterion_cells(ws: Worksheet, first: int, last: int, values: dict[str, Any]) -> None:
+    for key in CRITERION_CELLS:
+        style: dict[str, Any] = {"border": BOX, "alignment": WRAP}
+        if key == "criterion":
+            style["font"] = Font(bold=True, color=ACCENT)
+        _put(ws, first, COL[key], values.get(key, ""), **style)
+        for r in range(first + 1, last + 1):
+            ws.cell(row=r, column=COL[key]).border = BOX
+        if last > first:
+            ws.merge_cells(start_row=first, start_column=COL[key], end_row=last, end_column=COL[key])
+
+
+def _candidate_sheet(ws: Worksheet, frames: Frames, candidate: str, lang: str) -> None:
+    L = labels(lang)
+    cand = frames.candidates[frames.candidates["candidate"] == candidate].iloc[0]
+    name = cell_text(cand["name"])
+    title = f"{L['doc.candidate_title']} — {L['meta.candidate']} {candidate}" + (f" — {name}" if name else "")
+    _put(ws, 1, 1, title, font=Font(bold=True, size=14, color=ACCENT))
+    row = 2
+    for label, value in _run_lines(frames, lang, candidate):
+        _put(ws, row, 1, label, font=Font(color="5A5A5A"))
+        _put(ws, row, 3, value)
+        row += 1
+    pts = aggregate.points(frames).loc[candidate]
+    _put(ws, row, 1, L["sum.points"], font=Font(color="5A5A5A"))
+    _put(ws, row, 3, f"{L['pts.conforme']} {pts['obtained']:g} · {L['pts.non_conforme']} {pts['non_conforme']:g} · "
+                     f"{L['pts.unsure']} {pts['unsure']:g} · {L['pts.possible']} {pts['possible']:g}")
+    row += 1
+    notes = aggregate.host_notes(frames, lang)
+    for note in notes[notes["candidate"] == candidate].to_dict("records"):
+        _put(ws, row, 1, L["h.dependencies"], font=Font(color="7A4300"))
+        _put(ws, row, 3, note["line"], font=Font(color="7A4300"))
+        row += 1
+    _put(ws, row, 1, f"{L['doc.notice']} {L['doc.notice_status']}", font=Font(italic=True), alignment=WRAP)
+    ws.merge_cells(start_row=row, start_column=1, end_row=row, end_column=len(GRID_COLUMNS))
+    ws.row_dimensions[row].height = 30
+    row += 2
+
+    header = row
+    for key, label_key, width in GRID_COLUMNS:
+        _put(ws, header, COL[key], L[label_key], font=Font(bold=True), fill=HEAD_FILL, border=BOX, alignment=WRAP)
+        ws.column_dimensions[get_column_letter(COL[key])].width = width
+    row += 1
+
+    table = aggregate.criteria_table(frames, candidate)
+    for code in dict.fromkeys(c for c in table["competence"] if c):
+        comp = frames.referential.competence(code)
+        rows = table[table["competence"] == code]
+        modalities = _modality_labels(frames, comp.modalities)
+        observed = sum(1 for crit in comp.criteria if (rows[rows["criterion"] == crit.id]["kind"] != "jury").any())
+        banner = (f"{code} — {comp.title} · {L['comp.modalities']}{L['colon']} {', '.join(modalities)} · "
+                  + text(lang, "comp.coverage", observed=observed, total=len(comp.criteria)))
+        _put(ws, row, 1, banner, font=Font(bold=True, color=ACCENT), fill=BANNER_FILL, alignment=WRAP)
+        ws.merge_cells(start_row=row, start_column=1, end_row=row, end_column=len(GRID_COLUMNS))
+        ws.row_dimensions[row].height = 30
+        row += 1
+        if not comp.criteria:
+            _put(ws, row, 1, L["crit.no_criteria"], alignment=WRAP)
+            ws.merge_cells(start_row=row, start_column=1, end_row=row, end_column=len(GRID_COLUMNS))
+            row += 1
+            continue
+        for crit in comp.criteria:
+            crit_rows = rows[rows["criterion"] == crit.id].to_dict("records")
+            checks = [r for r in crit_rows if r["kind"] in ("check", "missing")]
+            shared = {"competence": code, "criterion": crit.id, "criterion_text": crit.text,
+                      "modalities": ", ".join(modalities), "observations": ""}
+            if not checks:
+                _put(ws, row, COL["check_id"], "", border=BOX)
+                _put(ws, row, COL["sentence"], jury_sentence(frames, comp.modalities, lang),
+                     font=Font(italic=True, color=ACCENT), fill=BANNER_FILL, border=BOX, alignment=WRAP)
+                ws.merge_cells(start_row=row, start_column=COL["sentence"], end_row=row, end_column=COL["points"])
+                _criterion_cells(ws, row, row, shared)
+                row += 1
+                continue
+            for i, rec in enumerate(checks):
+                _grid_row(ws, row + i, rec, lang)
+            _criterion_cells(ws, row, row + len(checks) - 1, shared)
+            row += len(checks)
+
+    outside = table[table["kind"] == "outside"].to_dict("records")
+    if outside:
+        _put(ws, row, 1, f"{L['h.outside_rc']} — {L['crit.outside_rc']}", font=Font(bold=True, color="7A4300"),
+             fill=PatternFill("solid", fgColor="FDF0DC"), alignment=WRAP)
+        ws.merge_cells(start_row=row, start_column=1, end_row=row, end_column=len(GRID_COLUMNS))
+        row += 1
+        for rec in outside:
+            _grid_row(ws, row, rec, lang)
+            _criterion_cells(ws, row, row, {"criterion": rec["criterion"]})
+            row += 1
+
+    ws.freeze_panes = f"{get_column_letter(COL['check_id'])}{header + 1}"
+    _print_setup(ws, title_rows=f"{header}:{header}")
+
+
+def _print_setup(ws: Worksheet, title_rows: str) -> None:
+    """A4 landscape, one page wide, headings repeated on every page."""
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.page_setup.orientation = ws.ORIENTATION_LANDSCAPE
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.print_title_rows = title_rows
+    ws.page_margins.left = ws.page_margins.right = 0.4
+    ws.page_margins.top = ws.page_margins.bottom = 0.5
+
+
+# --- writer -------------------------------------------------------------------------------------
+
+
+def build_workbook(frames: Frames, lang: str = "fr") -> Workbook:
+    lang = normalize_lang(lang)
+    wb = Workbook()
+    taken: set[str] = set()
+    session = wb.active
+    session.title = sheet_name(text(lang, "xlsx.sheet_session"), taken)
+    _session_sheet(session, frames, lang)
+    for cand in frames.candidate_ids():
+        ws = wb.create_sheet(sheet_name(text(lang, "xlsx.sheet_candidate", id=cand), taken))
+        _candidate_sheet(ws, frames, cand, lang)
+    wb.properties.creator = f"grader {frames.run['grader_version']}"
+    wb.properties.title = f"{frames.run['rubric_title']} — {frames.run['id']}"
+    return wb
+
+
+def write_xlsx(frames: Frames, path: Path, lang: str = "fr") -> Path:
+    build_workbook(frames, lang).save(path)
+    return path
+
+
+def write_workbook(store: Store, run_id: str, out_dir: Path, lang: str = "fr", frames: Frames | None = None) -> Path:
+    """``resultats.xlsx`` of one run in ``out_dir``."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    frames = frames if frames is not None else aggregate.load_frames(store, run_id)
+    return write_xlsx(frames, out_dir / XLSX_FILE, lang)
