@@ -340,12 +340,19 @@ def report_cmd(
     session: Annotated[Path, typer.Option("--session", help=t("opt.session"))] = DEFAULT_SESSIONS / "demo",
     run: Annotated[str | None, typer.Option("--run", help=t("opt.run"), show_default=False)] = None,
     out: Annotated[Path | None, typer.Option("--out", help=t("opt.out"), show_default=False)] = None,
+    bundle: cli_reports.FromOpt = None,
     lang: LangOpt = None,
 ) -> None:
     _lang(lang)
     from grader import session as sess
     from grader.store import Store
 
+    if bundle is not None:  # offline: re-render from an evidence bundle, no store, no host
+        from grader.bundle import render_reports
+
+        for path in render_reports(bundle, out or Path(bundle.stem), i18n.get_lang()):
+            console.print(t("msg.reports", path=path))
+        return
     if not (session / Store.FILENAME).exists():
         raise UsageError(t("msg.no_run", path=session))
     store = Store(session)
