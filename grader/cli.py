@@ -19,12 +19,12 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from grader import cli_reports, clifr, i18n
+from grader import cli_history, cli_reports, clifr, i18n
 from grader.errors import GraderError, LabError, RubricError, UsageError
 from grader.i18n import t
+from grader.liveview import LiveView
 from grader.model import Status
 
 console = Console(highlight=False)
@@ -71,7 +71,8 @@ def root(lang: LangOpt = None) -> None:
 
 
 def _grade_session(rubric_path: Path, roster_path: Path, session: Path, *, resume: str | None, workers: int,
-                   verbose: bool, report: bool, known_hosts: Path | None = None) -> tuple[str, Counter[str]]:
+                   verbose: bool, report: bool, known_hosts: Path | None = None,
+                   snapshot: bool = False) -> tuple[str, Counter[str]]:
     """Grade with a live view; returns the run id and the count of statuses over the whole run."""
     from grader import session as sess
 
@@ -84,32 +85,11 @@ def _grade_session(rubric_path: Path, roster_path: Path, session: Path, *, resum
         console.print(t("msg.run_start", run=run_id, cands=len(prepared.candidates), hosts=len(prepared.jobs),
                         checks=n_checks))
     known = known_hosts or session / sess.KNOWN_HOSTS
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                        console=console, transient=True)
-
-    def on_done(rep) -> None:  # one line per host, as it ends
-        counts = Counter(r.status.value for r in rep.results)
-        parts = ", ".join(f"[{STATUS_STYLE[s]}]{counts[s]} {status_label(s)}[/]" for s in STATUS_STYLE if counts[s])
-        line = f"{escape(rep.candidate)}/{escape(rep.host)} ({escape(rep.address)}) : {parts}"
-        if not rep.outcome.reached:
-            line += f" — {escape(rep.outcome.reason)}"
-        progress.console.print(line)
-        if verbose:
-            o = rep.outcome
-            progress.console.print(
-                "    " + t("msg.host_line", label=f"{rep.candidate}/{rep.host}", status=t("msg.reached") if o.reached else status_label(o.status.value),
-                               execs=o.execs, probes=len(rep.probes), dur=rep.duration)
-                + (f" — clé {o.host_key}" if o.host_key else "")
-                + (f" — {len(o.anomalies)} anomalie(s) avant les sondes" if o.anomalies else ""),
-                style="dim")
-        progress.advance(task)
-
-    with progress:
-        task = progress.add_task(t("msg.grading"), total=len(prepared.jobs))
+    view = LiveView(console, prepared.jobs, verbose=verbose)
+    with view.live():
         try:
-            sess.grade(prepared, known_hosts=known, workers=workers, on_done=on_done)
+            sess.grade(prepared, known_hosts=known, workers=workers, on_done=view.host_done, snapshot=snapshot)
         except KeyboardInterrupt:
-            progress.stop()
             err.print(t("msg.interrupted", rubric=rubric_path, roster=roster_path, session=session, run=run_id),
                       style="yellow")
             raise typer.Exit(130) from None
@@ -147,9 +127,30 @@ def _summary(store, run_id: str) -> Counter[str]:
         table.add_row(escape(label), *[str(counts[s]) if counts[s] else "·" for s in STATUS_STYLE],
                       f"{got:g}/{out_of:g}")
     console.print(table)
+    window = _window(store.hosts(run_id))
+    if window:
+        console.print(t("msg.window", **window), style="dim")
     inconclusive = sum(n for s, n in total.items() if not Status(s).conclusive)
     console.print(t("msg.some_inconclusive", n=inconclusive) if inconclusive else t("msg.all_conclusive"))
     return total
+
+
+def _window(hosts: list[dict]) -> dict | None:
+    """First connection to last answer over the whole room (evidence times are UTC ISO 8601)."""
+    from datetime import datetime, timedelta
+
+    spans = []
+    for h in hosts:
+        try:
+            start = datetime.fromisoformat(h["started"])
+        except (TypeError, ValueError):
+            continue
+        spans.append((start, start + timedelta(seconds=float(h["duration"] or 0))))
+    if not spans:
+        return None
+    first, last = min(a for a, _ in spans), max(b for _, b in spans)
+    fmt = "%H:%M:%S.%f"
+    return {"start": first.strftime(fmt)[:-3], "end": last.strftime(fmt)[:-3], "span": (last - first).total_seconds()}
 
 
 @app.command("run", help=t("cmd.run"), cls=clifr.FrenchCommand)
@@ -161,13 +162,14 @@ def run_cmd(
     workers: Annotated[int, typer.Option("--workers", min=1, max=256, help=t("opt.workers"))] = 32,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help=t("opt.verbose"))] = False,
     no_report: Annotated[bool, typer.Option("--no-report", help=t("opt.no_report"))] = False,
+    snapshot: Annotated[bool, typer.Option("--snapshot", help=t("opt.snapshot"))] = False,
     lang: LangOpt = None,
 ) -> None:
     _lang(lang)
     if session is None:
         session = DEFAULT_SESSIONS / rubric.stem
     _, counts = _grade_session(rubric, roster, session, resume=resume, workers=workers, verbose=verbose,
-                               report=not no_report)
+                               report=not no_report, snapshot=snapshot)
     raise typer.Exit(1 if any(not Status(s).conclusive for s in counts) else 0)
 
 
@@ -381,6 +383,7 @@ def referential_cmd(lang: LangOpt = None) -> None:
 
 
 cli_reports.register(app)  # export, verify, rejudge, junit, moodle
+cli_history.register(app)  # history, diff
 
 
 # --- entry point ----------------------------------------------------------------------------

@@ -12,12 +12,13 @@ nothing already collected.
 from __future__ import annotations
 
 import logging
+import secrets
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
-import secrets
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -102,7 +103,7 @@ class HostReport:
 
 
 def now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 # --- planning -------------------------------------------------------------------------
@@ -243,12 +244,28 @@ def _judge(job: HostJob, pc: PlannedCheck, results: Mapping[str, ProbeResult], o
 
 
 def run_jobs(jobs: list[HostJob], *, known_hosts_path: Path | None, workers: int = 32,
-             on_done: Callable[[HostReport], None] | None = None) -> list[HostReport]:
+             on_done: Callable[[HostReport], None] | None = None, snapshot: bool = False) -> list[HostReport]:
     """Grade every job concurrently; ``on_done`` (the store, the live view) sees each host as it ends.
+
+    ``snapshot``: one thread per host and a barrier before the first connection, so every
+    machine of the room is read as close as possible to the same instant (the end of the
+    timed phase); judging is local and comes after each host's collection anyway.
 
     On Ctrl-C, pending hosts are cancelled and the interrupt propagates after what was done
     has been handed to ``on_done``.
     """
+    if snapshot:
+        workers = max(workers, len(jobs))
+        barrier = threading.Barrier(len(jobs) or 1)
+
+        def task(job: HostJob, known: Path | None, chans: Mapping[str, Channel]) -> HostReport:
+            try:
+                barrier.wait(timeout=30)
+            except threading.BrokenBarrierError:
+                pass  # a thread that could not start in time must not hold the others
+            return grade_host(job, known, chans)
+    else:
+        task = grade_host
     channels = default_channels()
     used = {p.transport for j in jobs for p in j.unique_probes()} | {j.host.transport for j in jobs}
     started: list[Channel] = []
@@ -258,7 +275,7 @@ def run_jobs(jobs: list[HostJob], *, known_hosts_path: Path | None, workers: int
         for name in sorted(used & set(channels)):  # run-level resources (a syslog collector...) first
             channels[name].start(jobs)
             started.append(channels[name])
-        futures: dict[Future[HostReport], HostJob] = {pool.submit(grade_host, j, known_hosts_path, channels): j for j in jobs}
+        futures: dict[Future[HostReport], HostJob] = {pool.submit(task, j, known_hosts_path, channels): j for j in jobs}
         for fut in as_completed(futures):
             report = fut.result()
             reports.append(report)

@@ -77,7 +77,7 @@ def prepare(rubric_path: Path, roster_path: Path, session_dir: Path, *, resume: 
 
 
 def grade(prepared: Prepared, *, known_hosts: Path, workers: int = 32,
-          on_done: Callable[[HostReport], None] | None = None) -> Outcome:
+          on_done: Callable[[HostReport], None] | None = None, snapshot: bool = False) -> Outcome:
     """Run the jobs; each host is committed as it ends. Interrupted or crashed runs are marked so."""
     outcome = Outcome(prepared.run_id)
 
@@ -88,7 +88,7 @@ def grade(prepared: Prepared, *, known_hosts: Path, workers: int = 32,
             on_done(report)
 
     try:
-        run_jobs(prepared.jobs, known_hosts_path=known_hosts, workers=workers, on_done=done)
+        run_jobs(prepared.jobs, known_hosts_path=known_hosts, workers=workers, on_done=done, snapshot=snapshot)
     except BaseException:
         outcome.state = "interrompu"
         prepared.store.finish_run(prepared.run_id, "interrompu")

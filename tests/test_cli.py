@@ -20,7 +20,7 @@ import rubrics
 FIXTURES = Path(__file__).parent / "fixtures" / "rubrics"
 SUBCOMMANDS = (["run"], ["demo"], ["report"], ["referential"], ["lab", "up"], ["lab", "down"], ["lab", "status"],
                ["checks", "list"], ["rubric", "validate"], ["rubric", "schema"], ["export"], ["verify"], ["rejudge"],
-               ["junit"], ["moodle"])
+               ["junit"], ["moodle"], ["history"], ["diff"])
 
 
 def grader(*args: str, lang: str | None = None, cwd: Path | None = None, timeout: float = 60):
@@ -105,10 +105,12 @@ def test_run_against_a_closed_port_is_injoignable_with_reports(tmp_path):
     roster = tmp_path / "candidats.csv"
     roster.write_text("candidat;nom;reseau\n07;Test;10.0.0\n", encoding="utf-8")
     session = tmp_path / "session"
-    result = grader("run", str(rubric), str(roster), "--session", str(session))
+    result = grader("run", str(rubric), str(roster), "--session", str(session), "--snapshot")
     assert result.returncode == 1, result.stdout + result.stderr  # finished, not conclusive
-    assert "10 injoignable" in result.stdout
-    assert "non conforme" not in result.stdout.split("Résumé")[0]
+    assert "l'hôte srv-lin du candidat 07 (127.0.0.1) : 127.0.0.1 refuse la connexion sur le port 9" in result.stdout
+    summary_row = next(line for line in result.stdout.splitlines() if "07 Test" in line)
+    assert [cell.strip() for cell in summary_row.split("│")[2:8]] == ["·", "·", "·", "10", "·", "0/15"]
+    assert "Fenêtre de collecte" in result.stdout
     run_dirs = list((session / "rapports").iterdir())
     assert len(run_dirs) == 1
     page = (run_dirs[0] / "candidat-07.html").read_text(encoding="utf-8")
