@@ -9,7 +9,8 @@ the session directory::
                     to credentials, never secrets)
     roster.csv      the roster exactly as graded (``runs.roster_text``); refused if a column
                     looks like a secret (rosters never hold any: this is a second look)
-    evidence.json   every stored row of the run: the run, candidates, hosts, results, evidence
+    evidence.json   every stored row of the run: the run, candidates, hosts, results, evidence,
+                    and the jury's annotations (observations, overrides) recorded so far
     rapports/…      the reports, as the registered reporters wrote them
 
 :func:`verify` recomputes every hash and names each modified, missing or extra file;
@@ -49,7 +50,7 @@ ROSTER = "roster.csv"
 EVIDENCE = "evidence.json"
 REPORTS = "rapports"
 REQUIRED = (RUBRIC, ROSTER, EVIDENCE)
-TABLES = ("candidates", "hosts", "results", "evidence")
+TABLES = ("candidates", "hosts", "results", "evidence", "annotations")  # a bundle without one: none
 _SECRET_COLUMN = re.compile(r"(pass|pwd|secret|mot_?de_?passe|token|private|priv_?key|cle_?priv|api_?key)", re.IGNORECASE)
 _SECRET_KEY = re.compile(r"^(password|passwd|secret|mot_de_passe|token|private_key|passphrase)$", re.IGNORECASE)
 
@@ -117,6 +118,7 @@ def evidence_document(store: Store, run_id: str) -> dict[str, Any]:
         "hosts": store.hosts(run_id),
         "results": store.results(run_id),
         "evidence": store.evidence(run_id),
+        "annotations": store.annotations(run_id),
     }
 
 

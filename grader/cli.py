@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from grader import cli_history, cli_reports, clifr, i18n
+from grader import cli_history, cli_jury, cli_reports, clifr, i18n
 from grader.errors import GraderError, LabError, RubricError, UsageError
 from grader.i18n import t
 from grader.liveview import LiveView
@@ -384,6 +384,7 @@ def referential_cmd(lang: LangOpt = None) -> None:
 
 cli_reports.register(app)  # export, verify, rejudge, junit, moodle
 cli_history.register(app)  # history, diff
+cli_jury.register(app)  # jury note/override/list, serve
 
 
 # --- entry point ----------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
     GraderError
     ├── UsageError            bad command line, missing file (exit code 2)
+    │   └── AnnotationError   a jury annotation the store refuses (unknown target, no justification)
     ├── RubricError           a rubric or roster with located problems (exit code 2)
     ├── PluginError           a plugin that does not honour the contract (load time)
     ├── CredentialError       a credential reference that cannot be resolved safely
@@ -21,6 +22,10 @@ class GraderError(Exception):
 
 class UsageError(GraderError):
     pass
+
+
+class AnnotationError(UsageError):
+    """A jury observation or override that cannot be recorded; the message says what to fix."""
 
 
 class RubricError(GraderError):

@@ -7,6 +7,11 @@ complete hosts, and ``--resume`` knows exactly which hosts still need grading.
 
 Secrets never reach this file: hosts record the login *name* and method, never a password
 or key; the rubric is stored as written (rubrics hold references, not secrets).
+
+The jury's observations and overrides live in their own table, ``annotations``, appended to
+and never updated: an override records the status the jury decided, who decided it, when and
+why, and leaves the automated ``results`` row exactly as the judge wrote it, so reports show
+both side by side. A resume replaces a host's results, never its annotations.
 """
 
 from __future__ import annotations
@@ -15,12 +20,12 @@ import json
 import sqlite3
 import threading
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from grader import __version__
-from grader.errors import StoreError
+from grader.errors import AnnotationError, StoreError
 from grader.model import ProbeResult, Status
 
 SCHEMA = """
@@ -98,11 +103,29 @@ CREATE TABLE IF NOT EXISTS evidence (
     duration REAL NOT NULL DEFAULT 0,
     PRIMARY KEY (run_id, candidate, host, probe_key)
 );
+CREATE TABLE IF NOT EXISTS annotations (      -- the jury's words; never changes a results row
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    candidate TEXT NOT NULL,
+    check_id TEXT,                  -- NULL: a note on the candidate or on a criterion
+    host TEXT,
+    criterion TEXT,
+    kind TEXT NOT NULL CHECK (kind IN ('observation', 'override')),
+    status TEXT,                    -- override: the status the jury decides; observation: NULL
+    text TEXT NOT NULL,             -- the observation, or the override's justification
+    author TEXT NOT NULL,
+    created TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS annotations_by_candidate ON annotations (run_id, candidate);
 """
+
+ANNOTATION_KINDS = ("observation", "override")
+MAX_ANNOTATION_TEXT = 20_000
+MAX_AUTHOR = 200
 
 
 def utcnow() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 class Store:
@@ -144,8 +167,8 @@ class Store:
 
     def new_run(self, *, run_id: str, rubric: Any, roster_text: str, candidates: Iterable[Any]) -> str:
         stmts: list[tuple[str, tuple[Any, ...]]] = [(
-            "INSERT INTO runs (id, started, rubric_id, rubric_title, rubric_version, rubric_path, rubric_text,"
-            " roster_text, grader_version) VALUES (?,?,?,?,?,?,?,?,?)",
+            ("INSERT INTO runs (id, started, rubric_id, rubric_title, rubric_version, rubric_path, rubric_text,"
+             " roster_text, grader_version) VALUES (?,?,?,?,?,?,?,?,?)"),
             (run_id, utcnow(), rubric.rubric, rubric.title, rubric.version, str(rubric.source or ""),
              rubric.text, roster_text, __version__),
         )]
@@ -225,6 +248,120 @@ class Store:
             if not Status(r["status"]).conclusive:
                 done.discard((r["candidate"], r["host"]))
         return done
+
+    # -- the jury's annotations --------------------------------------------------------
+
+    def add_annotation(self, run_id: str, candidate: str, *, kind: str, text: str, author: str,
+                       check_id: str | None = None, host: str | None = None, criterion: str | None = None,
+                       status: str | Status | None = None) -> dict[str, Any]:
+        """Record one observation or override of the jury and return the stored row (with its ``id``).
+
+        The target is a check on one host (``check_id``, and ``host`` unless the check ran on a
+        single host of the run), an RC criterion (``criterion``), or the candidate as a whole
+        (neither). An override targets a check, names one of the five statuses and carries a
+        non-empty justification in ``text``. Nothing else in the store changes.
+
+        :raises AnnotationError: the target does not exist in the run, the text or the author
+            is empty, the status is not one of :class:`grader.model.Status`...
+        """
+        kind = (kind or "").strip()
+        text = (text or "").strip()
+        author = " ".join((author or "").split())
+        check_id, host, criterion = (str(v).strip() or None if v is not None else None
+                                     for v in (check_id, host, criterion))
+        if kind not in ANNOTATION_KINDS:
+            raise AnnotationError(f"type d'annotation inconnu « {kind} » : observation ou override")
+        if not text:
+            raise AnnotationError("une décision du jury doit être justifiée : le texte de la justification est vide"
+                                  if kind == "override" else "observation vide : écrivez le texte de l'observation")
+        if len(text) > MAX_ANNOTATION_TEXT:
+            raise AnnotationError(f"texte trop long ({len(text)} caractères, au plus {MAX_ANNOTATION_TEXT})")
+        if not author:
+            raise AnnotationError("auteur manquant : chaque annotation est signée par un membre du jury")
+        if len(author) > MAX_AUTHOR:
+            raise AnnotationError(f"nom d'auteur trop long (au plus {MAX_AUTHOR} caractères)")
+        self.run(run_id)  # a clear error for an unknown run
+        known = [c["candidate"] for c in self.candidates(run_id)]
+        if candidate not in known:
+            raise AnnotationError(f"candidat « {candidate} » absent de la correction {run_id} "
+                                  f"(candidats : {', '.join(known) or 'aucun'})")
+        if check_id and criterion:
+            raise AnnotationError("une annotation vise soit une vérification (et son hôte), soit un critère, "
+                                  "pas les deux")
+        if host and not check_id:
+            raise AnnotationError("un hôte ne s'annote pas seul : précisez la vérification")
+        results = self.results(run_id)
+        if check_id:
+            host = self._annotated_host(run_id, results, check_id, host)
+        if criterion:
+            self._check_criterion(results, criterion)
+        value: str | None = None
+        if kind == "override":
+            if not check_id:
+                raise AnnotationError("une décision du jury change le statut d'une vérification : précisez-la")
+            value = _status_value(status)
+        elif status is not None and str(status).strip():
+            raise AnnotationError("une observation ne change aucun statut : utilisez une décision (override)")
+        row = {"run_id": run_id, "candidate": candidate, "check_id": check_id, "host": host,
+               "criterion": criterion, "kind": kind, "status": value, "text": text, "author": author,
+               "created": utcnow()}
+        with self._lock:
+            try:
+                cur = self._db.execute(
+                    "INSERT INTO annotations (run_id, candidate, check_id, host, criterion, kind, status, text,"
+                    " author, created) VALUES (?,?,?,?,?,?,?,?,?,?)", tuple(row.values()))
+            except sqlite3.Error as exc:
+                raise StoreError(f"annotation non enregistrée dans {self.path} ({exc})") from exc
+        return {"id": cur.lastrowid, **row}
+
+    @staticmethod
+    def _annotated_host(run_id: str, results: list[dict[str, Any]], check_id: str, host: str | None) -> str:
+        """The host of an annotated check; any candidate's result names the check's hosts (a missing one too)."""
+        hosts = sorted({r["host"] for r in results if r["check_id"] == check_id})
+        if not hosts:
+            checks = sorted({r["check_id"] for r in results})
+            raise AnnotationError(f"vérification « {check_id} » absente de la correction {run_id} "
+                                  f"(vérifications : {', '.join(checks) or 'aucune'})")
+        if host is None:
+            if len(hosts) > 1:
+                raise AnnotationError(f"la vérification « {check_id} » porte sur plusieurs hôtes : précisez lequel "
+                                      f"({', '.join(hosts)})")
+            return hosts[0]
+        if host not in hosts:
+            raise AnnotationError(f"la vérification « {check_id} » ne porte pas sur l'hôte « {host} » "
+                                  f"(hôtes : {', '.join(hosts)})")
+        return host
+
+    @staticmethod
+    def _check_criterion(results: list[dict[str, Any]], criterion: str) -> None:
+        from grader.referential import load_referential
+
+        known = {c.id for c in load_referential().all_criteria()} | {r["criterion"] for r in results}
+        if criterion not in known:
+            raise AnnotationError(f"critère « {criterion} » inconnu du référentiel et de la correction "
+                                  "(voir « grader referential »)")
+
+    def annotations(self, run_id: str, candidate: str | None = None) -> list[dict[str, Any]]:
+        """The run's annotations (one candidate's when given), oldest first."""
+        if candidate is None:
+            return self._rows("SELECT * FROM annotations WHERE run_id=? ORDER BY created, id", (run_id,))
+        return self._rows("SELECT * FROM annotations WHERE run_id=? AND candidate=? ORDER BY created, id",
+                          (run_id, candidate))
+
+
+def _status_value(status: str | Status | None) -> str:
+    """A status as stored (``non_conforme``), from its value, its French label or a near spelling."""
+    if isinstance(status, Status):
+        return status.value
+    raw = str(status or "").strip().lower()
+    spelled = raw.replace("é", "e").replace("-", "_").replace(" ", "_")
+    for s in Status:
+        if spelled == s.value:
+            return s.value
+    choices = ", ".join(s.value for s in Status)
+    if not raw:
+        raise AnnotationError(f"une décision du jury nomme le statut retenu : {choices}")
+    raise AnnotationError(f"statut « {status} » inconnu : {choices}")
 
 
 def probe_result_from_row(row: dict[str, Any]) -> ProbeResult:

@@ -10,7 +10,10 @@ joined with the host they ran on), and the functions below shape them:
   ended in each status, per candidate and per competence;
 * :func:`points` — points of the conforme checks out of the possible ones, with the points
   that could not be evaluated kept apart (uncertain is not failed);
-* :func:`host_notes` — one plain line per host that could not be (fully) observed.
+* :func:`host_notes` — one plain line per host that could not be (fully) observed;
+* :func:`overrides`, :func:`override_counts`, :func:`annotation_counts` — the jury's decisions
+  and observations (the ``annotations`` table), always *beside* the automated results: every
+  count and every point above is the automated one, and the overrides are counted apart.
 
 "Could not check" (``erreur``, ``injoignable``, ``non_evalue``) is never merged with
 ``non_conforme``: every count keeps the five statuses apart.
@@ -21,7 +24,7 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -47,7 +50,7 @@ def _schema_columns() -> dict[str, list[str]]:
     db = sqlite3.connect(":memory:")
     try:
         db.executescript(SCHEMA)
-        tables = ("runs", "candidates", "hosts", "results", "evidence")
+        tables = ("runs", "candidates", "hosts", "results", "evidence", "annotations")
         return {t: [row[1] for row in db.execute(f"PRAGMA table_info({t})")] for t in tables}
     finally:
         db.close()
@@ -78,6 +81,7 @@ class Frames:
     evidence: pd.DataFrame  # the evidence table
     missing: pd.DataFrame  # results no host produced (run interrupted): same columns, status non_evalue
     referential: Referential
+    annotations: pd.DataFrame = field(default_factory=lambda: _frame([], "annotations"))  # the jury's, oldest first
 
     def all_results(self) -> pd.DataFrame:
         """Stored results and the missing ones: what every count is made of."""
@@ -134,8 +138,12 @@ def load_frames(store: Store, run_id: str, referential: Referential | None = Non
     evidence = _frame(store.evidence(run_id), "evidence").drop(columns=["run_id"])
     evidence["exit_code"] = pd.Series([None if _isnull(v) else int(v) for v in evidence["exit_code"]],
                                       index=evidence.index, dtype=object)
+    annotations = _frame(store.annotations(run_id), "annotations").drop(columns=["run_id"])
+    for col in ("check_id", "host", "criterion", "status"):  # NULL in the store: None here, never NaN
+        annotations[col] = pd.Series([None if _isnull(v) else str(v) for v in annotations[col]],
+                                     index=annotations.index, dtype=object)
     return Frames(run=run, candidates=candidates, hosts=hosts, results=results, evidence=evidence,
-                  missing=missing, referential=ref)
+                  missing=missing, referential=ref, annotations=annotations)
 
 
 def _isnull(value: Any) -> bool:
@@ -373,3 +381,51 @@ def _sort_key(iso: str) -> Any:
         return datetime.fromisoformat(iso).timestamp()
     except ValueError:
         return 0.0
+
+
+# --- the jury's annotations ---------------------------------------------------------------------
+
+OVERRIDE_COLUMNS = ["candidate", "check_id", "host", "criterion", "status", "automated", "text", "author", "created",
+                    "id", "earlier"]
+
+
+def overrides(frames: Frames) -> pd.DataFrame:
+    """The jury's decision in force on each overridden check: the latest override of (candidate, check, host).
+
+    ``status`` is the jury's, ``automated`` the judge's (never changed); ``criterion`` is the
+    check's; ``earlier`` is the number of earlier overrides it replaced (kept in the store).
+    """
+    ann = frames.annotations
+    decided = ann[ann["kind"] == "override"] if not ann.empty else ann
+    if decided.empty:
+        return pd.DataFrame(columns=OVERRIDE_COLUMNS).astype(object)
+    res = frames.all_results()
+    automated = {(r["candidate"], r["check_id"], r["host"]): r for r in res.to_dict("records")}
+    rows: list[dict[str, Any]] = []
+    for (cand, check_id, host), group in decided.groupby(["candidate", "check_id", "host"], sort=False):
+        latest = group.iloc[-1]  # annotations come oldest first
+        result = automated.get((cand, check_id, host), {})
+        rows.append({"candidate": cand, "check_id": check_id, "host": host,
+                     "criterion": result.get("criterion", ""), "status": latest["status"],
+                     "automated": result.get("status", ""), "text": latest["text"], "author": latest["author"],
+                     "created": latest["created"], "id": int(latest["id"]), "earlier": len(group) - 1})
+    return pd.DataFrame.from_records(rows, columns=OVERRIDE_COLUMNS).astype(object)
+
+
+def override_counts(frames: Frames) -> pd.DataFrame:
+    """Per candidate: ``overridden`` (checks carrying a jury decision) and ``changed`` (whose status it changes)."""
+    out = pd.DataFrame(0, index=pd.Index(frames.candidate_ids(), name="candidate"), columns=["overridden", "changed"])
+    for rec in overrides(frames).to_dict("records"):
+        if rec["candidate"] in out.index:
+            out.loc[rec["candidate"], "overridden"] += 1
+            out.loc[rec["candidate"], "changed"] += int(rec["status"] != rec["automated"])
+    return out
+
+
+def annotation_counts(frames: Frames) -> pd.DataFrame:
+    """Per candidate: ``observations`` written and checks ``overridden`` by the jury."""
+    out = override_counts(frames)[["overridden"]].copy()
+    ann = frames.annotations
+    observed = ann[ann["kind"] == "observation"].groupby("candidate").size() if not ann.empty else pd.Series(dtype=int)
+    out["observations"] = [int(observed.get(c, 0)) for c in out.index]
+    return out

@@ -5,6 +5,12 @@ self-contained (inline CSS, no script, no network), printable on A4, and rendere
 autoescaping on: whatever a candidate's machine printed is shown as text, never interpreted.
 Long outputs are trimmed for reading (head and tail kept, with a "(tronqué)" marker); the
 complete stored text stays in ``resultats.json`` and in the SQLite store.
+
+The jury's annotations are shown beside the automated results, never in their place: under a
+check, the decision in force (the jury's status, who, when, the justification) next to the
+automated status, and the observations; under a criterion, the observations written on it.
+The local web view (:mod:`grader.web`) renders the same pages with ``web`` set: links to its
+own URLs and the annotation forms. Written files never carry a form.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -145,7 +152,8 @@ def _probe_view(name: str, key: str, row: dict[str, Any] | None, lang: str) -> d
     }
 
 
-def _check_view(rec: dict[str, Any], evidence: dict[tuple[str, str, str], dict[str, Any]], lang: str) -> dict[str, Any]:
+def _check_view(rec: dict[str, Any], evidence: dict[tuple[str, str, str], dict[str, Any]], lang: str,
+                jury: JuryIndex | None = None) -> dict[str, Any]:
     keys = rec.get("probe_keys") or {}
     probes = [_probe_view(str(name), str(key), evidence.get((rec["candidate"], rec["host"], key)), lang)
               for name, key in keys.items()]
@@ -158,7 +166,59 @@ def _check_view(rec: dict[str, Any], evidence: dict[tuple[str, str, str], dict[s
         "host": rec["host"], "address": _text(rec.get("address")), "judged_at": fmt_datetime(rec.get("judged_at"), lang),
         "points": fmt_number(rec["points"], lang), "missing": not bool(rec.get("stored", True)),
         "probes": probes, "declared_probes": len(keys),
+        **(jury or JuryIndex()).for_check(str(rec["check_id"]), str(rec["host"]), lang),
     }
+
+
+class JuryIndex:
+    """One candidate's annotations, by what they are about (a check on a host, a criterion, the candidate)."""
+
+    def __init__(self, rows: list[dict[str, Any]] | None = None, lang: str = "fr"):
+        self.checks: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self.criteria: dict[str, list[dict[str, Any]]] = {}
+        self.candidate: list[dict[str, Any]] = []
+        for row in rows or []:
+            view = annotation_view(row, lang)
+            if _text(row.get("check_id")):
+                self.checks.setdefault((str(row["check_id"]), _text(row.get("host"))), []).append(view)
+            elif _text(row.get("criterion")):
+                self.criteria.setdefault(str(row["criterion"]), []).append(view)
+            else:
+                self.candidate.append(view)
+
+    def for_check(self, check_id: str, host: str, lang: str) -> dict[str, Any]:
+        """``decision`` (the latest override, or None), ``earlier`` (text), ``observations``."""
+        views = self.checks.get((check_id, host), [])
+        decisions = [v for v in views if v["kind"] == "override"]
+        earlier = len(decisions) - 1
+        return {"decision": decisions[-1] if decisions else None,
+                "earlier": text(lang, "jury.earlier", n=earlier) if earlier > 0 else "",
+                "observations": [v for v in views if v["kind"] == "observation"]}
+
+    def take_criterion(self, criterion: str) -> list[dict[str, Any]]:
+        """The observations on ``criterion``, removed: those never taken are listed with the candidate's."""
+        return self.criteria.pop(criterion, [])
+
+    def leftovers(self, lang: str) -> list[dict[str, Any]]:
+        """Notes on the candidate, then notes on criteria the page does not show (each says which)."""
+        rest = [v | {"target": text(lang, "jury.on_criterion", id=crit)}
+                for crit, views in self.criteria.items() for v in views]
+        return self.candidate + rest
+
+
+def annotation_view(row: Mapping[str, Any], lang: str) -> dict[str, Any]:
+    """One annotation as the pages show it; ``anchor`` is its element id (the web view links to it)."""
+    ident = int(row["id"])
+    when = fmt_datetime(row.get("created"), lang)
+    return {"id": ident, "anchor": f"annotation-{ident}", "kind": row["kind"],
+            "status": _status(str(row["status"]), lang) if row["kind"] == "override" else None,
+            "text": _text(row.get("text")), "author": _text(row.get("author")), "when": when,
+            "by": text(lang, "jury.by", author=_text(row.get("author")), when=when), "target": ""}
+
+
+def jury_index(frames: Frames, candidate: str, lang: str = "fr") -> JuryIndex:
+    ann = frames.annotations
+    return JuryIndex(ann[ann["candidate"] == candidate].to_dict("records") if not ann.empty else [], lang)
 
 
 def _text(value: Any) -> str:
@@ -228,11 +288,17 @@ def _common(lang: str) -> dict[str, Any]:
     }
 
 
-def candidate_context(frames: Frames, candidate: str, lang: str = "fr") -> dict[str, Any]:
-    """Everything the candidate page shows, as plain data (the template only lays it out)."""
+def candidate_context(frames: Frames, candidate: str, lang: str = "fr",
+                      web: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Everything the candidate page shows, as plain data (the template only lays it out).
+
+    :param web: set by the web view only: ``run_href``, ``home_href``, ``action`` (where the
+        annotation forms post), ``csrf`` (the form token) and ``author`` (pre-filled name).
+    """
     lang = normalize_lang(lang)
     table = aggregate.criteria_table(frames, candidate)
     evidence = _evidence_index(frames)
+    jury = jury_index(frames, candidate, lang)
     cand = frames.candidates[frames.candidates["candidate"] == candidate].iloc[0]
     counts = aggregate.status_counts(frames).loc[candidate]
     pts = aggregate.points(frames)
@@ -248,19 +314,21 @@ def candidate_context(frames: Frames, candidate: str, lang: str = "fr") -> dict[
         criteria = []
         for crit in comp.criteria:
             crit_rows = rows[rows["criterion"] == crit.id].to_dict("records")
-            checks = [_check_view(r, evidence, lang) for r in crit_rows if r["kind"] in ("check", "missing")]
+            checks = [_check_view(r, evidence, lang, jury) for r in crit_rows if r["kind"] in ("check", "missing")]
             if not checks:
                 jury_count += 1
             criteria.append({"id": crit.id, "text": crit.text, "checks": checks,
-                             "jury": _jury_text(frames, list(comp.modalities), lang) if not checks else ""})
+                             "jury": _jury_text(frames, list(comp.modalities), lang) if not checks else "",
+                             "observations": jury.take_criterion(crit.id)})
         observed = sum(1 for c in criteria if c["checks"])
         blocks[-1]["competences"].append({
             "code": code, "title": comp.title, "modalities": _modalities(frames, list(comp.modalities)),
             "coverage": text(lang, "comp.coverage", observed=observed, total=len(criteria)),
             "criteria": criteria, "counts": _count_badges(rows, lang),
         })
-    outside = [_check_view(r, evidence, lang) for r in table[table["kind"] == "outside"].to_dict("records")]
+    outside = [_check_view(r, evidence, lang, jury) for r in table[table["kind"] == "outside"].to_dict("records")]
     notes = aggregate.host_notes(frames, lang)
+    decided = aggregate.override_counts(frames).loc[candidate]
     return {
         **_common(lang),
         "candidate": {"id": candidate, "name": cand["name"]},
@@ -273,7 +341,11 @@ def candidate_context(frames: Frames, candidate: str, lang: str = "fr") -> dict[
         "notes": [_note_view(n, lang) for n in notes[notes["candidate"] == candidate].to_dict("records")],
         "blocks": blocks,
         "outside": outside,
-        "session_href": SESSION_FILE,
+        "session_href": web["run_href"] if web else SESSION_FILE,
+        "jury_notes": jury.leftovers(lang),
+        "jury_summary": text(lang, "jury.overridden_note", n=int(decided["overridden"]),
+                             changed=int(decided["changed"])) if int(decided["overridden"]) else "",
+        "web": web,
     }
 
 
@@ -288,7 +360,8 @@ def _count_badges(rows: pd.DataFrame, lang: str) -> list[dict[str, Any]]:
             if int((checks["status"] == s).sum())]
 
 
-def session_context(frames: Frames, lang: str = "fr") -> dict[str, Any]:
+def session_context(frames: Frames, lang: str = "fr", web: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The session page as plain data; ``web`` (web view only) has ``home_href`` and ``candidate_href(id)``."""
     lang = normalize_lang(lang)
     counts = aggregate.competence_counts(frames)
     totals = aggregate.status_counts(frames)
@@ -304,6 +377,7 @@ def session_context(frames: Frames, lang: str = "fr") -> dict[str, Any]:
         observed = everything[everything["competence"] == code]["criterion"].nunique()
         comp_views.append({"code": code, "title": comp.title,
                            "coverage": text(lang, "comp.coverage", observed=observed, total=len(comp.criteria))})
+    jury = aggregate.annotation_counts(frames)
     rows = []
     for cand in frames.candidates.to_dict("records"):
         cid = cand["candidate"]
@@ -312,13 +386,20 @@ def session_context(frames: Frames, lang: str = "fr") -> dict[str, Any]:
         total_row = totals.loc[cid]
         total_cell = _cell(pd.Series({**{s: int(total_row[s]) for s in STATUSES}, "total": int(total_row["total"]),
                                       "inconclusive": int(sum(total_row[s] for s in INCONCLUSIVE))}), lang)
-        rows.append({"id": cid, "name": cand["name"], "href": candidate_filename(cid), "cells": cells,
-                     "total": total_cell, "points": _points_view(frames, cid, lang, pts)})
+        counted = jury.loc[cid]
+        rows.append({"id": cid, "name": cand["name"],
+                     "href": web["candidate_href"](cid) if web else candidate_filename(cid), "cells": cells,
+                     "total": total_cell, "points": _points_view(frames, cid, lang, pts),
+                     "jury": text(lang, "jury.cell", overridden=int(counted["overridden"]),
+                                  observations=int(counted["observations"]))
+                     if int(counted["overridden"]) or int(counted["observations"]) else ""})
     notes = aggregate.host_notes(frames, lang)
     unreachable = [_note_view(n, lang) for n in notes.to_dict("records") if n["sentence"]]
     others = [_note_view(n, lang) for n in notes.to_dict("records") if not n["sentence"]]
+    overridden = int(jury["overridden"].sum())
     return {**_common(lang), "run": _run_view(frames, lang), "competences": comp_views, "rows": rows,
-            "unreachable": unreachable, "other_notes": others}
+            "unreachable": unreachable, "other_notes": others, "jury_column": not frames.annotations.empty,
+            "jury_note": text(lang, "jury.session_note", n=overridden) if overridden else "", "web": web}
 
 
 def _cell(row: Any, lang: str) -> dict[str, Any]:
@@ -333,12 +414,12 @@ def _cell(row: Any, lang: str) -> dict[str, Any]:
 # --- writers ----------------------------------------------------------------------------------
 
 
-def render_candidate(frames: Frames, candidate: str, lang: str = "fr") -> str:
-    return environment().get_template("candidate.html.j2").render(**candidate_context(frames, candidate, lang))
+def render_candidate(frames: Frames, candidate: str, lang: str = "fr", web: Mapping[str, Any] | None = None) -> str:
+    return environment().get_template("candidate.html.j2").render(**candidate_context(frames, candidate, lang, web))
 
 
-def render_session(frames: Frames, lang: str = "fr") -> str:
-    return environment().get_template("session.html.j2").render(**session_context(frames, lang))
+def render_session(frames: Frames, lang: str = "fr", web: Mapping[str, Any] | None = None) -> str:
+    return environment().get_template("session.html.j2").render(**session_context(frames, lang, web))
 
 
 def _csv_safe(value: Any) -> Any:
@@ -426,6 +507,7 @@ def results_document(frames: Frames) -> dict[str, Any]:
         "points": {cand: {k: float(v) for k, v in row.items()} for cand, row in pts.iterrows()},
         "results": results,
         "missing": missing,
+        "annotations": [{k: _plain(v) for k, v in a.items()} for a in frames.annotations.to_dict("records")],
     }
 
 

@@ -7,8 +7,10 @@
 * **Candidat <id>** — laid out like the grid of the certification referential (RC): for each
   touched competence, *every* RC criterion (id, exact French text, modalities), under it the
   checks that observe it (sentence, status, observed, expected, explanation, host, time,
-  points) or "non évaluable automatiquement — à évaluer en entretien technique", and an
-  empty "Observations du jury" column to fill in by hand.
+  points) or "non évaluable automatiquement — à évaluer en entretien technique", and the
+  "Observations du jury" column: the jury's observations and decisions recorded in the store
+  (``grader jury``, the web view), else empty to fill in by hand. The status column always
+  holds the automated status; a decision of the jury is written beside it, never over it.
 
 Everything comes from :mod:`reports.aggregate` (``criteria_table``, ``competence_counts``,
 ``status_counts``, ``points``); nothing is recomputed here. Candidate output is untrusted: a
@@ -183,6 +185,10 @@ def _session_sheet(ws: Worksheet, frames: Frames, lang: str) -> None:
     ws.merge_cells(start_row=top, start_column=points_col, end_row=top, end_column=points_col + 3)
     for i, key in enumerate(("pts.conforme", "pts.non_conforme", "pts.unsure", "pts.possible")):
         _put(ws, sub, points_col + i, L[key], **head)
+    jury_col = points_col + 4  # checks with a jury decision: counted apart, the counts stay automated
+    _put(ws, top, jury_col, L["xlsx.col.jury_decisions"], **head)
+    ws.merge_cells(start_row=top, start_column=jury_col, end_row=sub, end_column=jury_col)
+    decided = aggregate.override_counts(frames)
 
     by_key = {(r["candidate"], r["competence"]): r for r in counts.to_dict("records")}
     row = sub + 1
@@ -199,11 +205,12 @@ def _session_sheet(ws: Worksheet, frames: Frames, lang: str) -> None:
         _put(ws, row, all_col + len(STATUSES), int(totals.loc[cid, "total"]), border=BOX, font=Font(bold=True))
         for i, key in enumerate(("obtained", "non_conforme", "unsure", "possible")):
             _put(ws, row, points_col + i, float(pts.loc[cid, key]), border=BOX)
+        _put(ws, row, jury_col, int(decided.loc[cid, "overridden"]), border=BOX)
         row += 1
 
     ws.column_dimensions["A"].width = 11
     ws.column_dimensions["B"].width = 24
-    for c in range(3, points_col + 4):
+    for c in range(3, jury_col + 1):
         ws.column_dimensions[get_column_letter(c)].width = 11
     ws.row_dimensions[top].height = 45
     ws.row_dimensions[sub].height = 30
@@ -261,6 +268,11 @@ def _candidate_sheet(ws: Worksheet, frames: Frames, candidate: str, lang: str) -
         _put(ws, row, 1, L["h.dependencies"], font=Font(color="7A4300"))
         _put(ws, row, 3, note["line"], font=Font(color="7A4300"))
         row += 1
+    jury = JuryNotes(frames, candidate, lang)
+    for line in jury.candidate_lines():
+        _put(ws, row, 1, L["h.jury_notes"], font=Font(color=ACCENT))
+        _put(ws, row, 3, line, font=Font(color=ACCENT), alignment=WRAP)
+        row += 1
     _put(ws, row, 1, f"{L['doc.notice']} {L['doc.notice_status']}", font=Font(italic=True), alignment=WRAP)
     ws.merge_cells(start_row=row, start_column=1, end_row=row, end_column=len(GRID_COLUMNS))
     ws.row_dimensions[row].height = 30
@@ -293,7 +305,7 @@ def _candidate_sheet(ws: Worksheet, frames: Frames, candidate: str, lang: str) -
             crit_rows = rows[rows["criterion"] == crit.id].to_dict("records")
             checks = [r for r in crit_rows if r["kind"] in ("check", "missing")]
             shared = {"competence": code, "criterion": crit.id, "criterion_text": crit.text,
-                      "modalities": ", ".join(modalities), "observations": ""}
+                      "modalities": ", ".join(modalities), "observations": jury.criterion_text(crit.id, checks)}
             if not checks:
                 _put(ws, row, COL["check_id"], "", border=BOX)
                 _put(ws, row, COL["sentence"], jury_sentence(frames, comp.modalities, lang),
@@ -315,11 +327,54 @@ def _candidate_sheet(ws: Worksheet, frames: Frames, candidate: str, lang: str) -
         row += 1
         for rec in outside:
             _grid_row(ws, row, rec, lang)
-            _criterion_cells(ws, row, row, {"criterion": rec["criterion"]})
+            _criterion_cells(ws, row, row, {"criterion": rec["criterion"],
+                                            "observations": jury.criterion_text(None, [rec])})
             row += 1
 
     ws.freeze_panes = f"{get_column_letter(COL['check_id'])}{header + 1}"
     _print_setup(ws, title_rows=f"{header}:{header}")
+
+
+class JuryNotes:
+    """One candidate's annotations as the text of the "Observations du jury" cells."""
+
+    def __init__(self, frames: Frames, candidate: str, lang: str):
+        self.lang = lang
+        ann = frames.annotations
+        self.rows = ann[ann["candidate"] == candidate].to_dict("records") if not ann.empty else []
+        self.automated = {(r["check_id"], r["host"]): str(r["status"])
+                          for r in frames.all_results().to_dict("records") if r["candidate"] == candidate}
+        ref = frames.referential
+        self.gridded = {c.id for code in aggregate.touched_competences(frames) for c in ref.competence(code).criteria}
+
+    def _line(self, a: dict[str, Any]) -> str:
+        fields = {"text": a["text"], "author": a["author"], "when": fmt_datetime(a["created"], self.lang),
+                  "check": a.get("check_id") or "", "host": a.get("host") or ""}
+        if a["kind"] == "override":
+            automated = self.automated.get((a["check_id"], a["host"]), "")
+            return text(self.lang, "xlsx.decision", status=status_label(self.lang, str(a["status"])),
+                        automated=status_label(self.lang, automated) if automated else "—", **fields)
+        return text(self.lang, "xlsx.check_note" if a.get("check_id") else "xlsx.note", **fields)
+
+    def criterion_text(self, criterion: str | None, checks: list[dict[str, Any]]) -> str:
+        """Observations on the criterion, then the observations and decisions on each of its checks."""
+        lines = [self._line(a) for a in self.rows if criterion and a.get("criterion") == criterion
+                 and not a.get("check_id")]
+        targets = {(c["check_id"], c["host"]) for c in checks}
+        lines += [self._line(a) for a in self.rows if a.get("check_id") and (a["check_id"], a["host"]) in targets]
+        return "\n".join(lines)
+
+    def candidate_lines(self) -> list[str]:
+        """Notes on the candidate, and on criteria the grid does not list (prefixed with the criterion)."""
+        lines = []
+        for a in self.rows:
+            if a.get("check_id") or (a.get("criterion") and a["criterion"] in self.gridded):
+                continue
+            line = self._line(a)
+            if a.get("criterion"):
+                line = f"{text(self.lang, 'jury.on_criterion', id=a['criterion'])} — {line}"
+            lines.append(line)
+        return lines
 
 
 def _print_setup(ws: Worksheet, title_rows: str) -> None:

@@ -20,7 +20,8 @@ import rubrics
 FIXTURES = Path(__file__).parent / "fixtures" / "rubrics"
 SUBCOMMANDS = (["run"], ["demo"], ["report"], ["referential"], ["lab", "up"], ["lab", "down"], ["lab", "status"],
                ["checks", "list"], ["rubric", "validate"], ["rubric", "schema"], ["export"], ["verify"], ["rejudge"],
-               ["junit"], ["moodle"], ["history"], ["diff"])
+               ["junit"], ["moodle"], ["history"], ["diff"],
+               ["jury", "note"], ["jury", "override"], ["jury", "list"], ["serve"])
 
 
 def grader(*args: str, lang: str | None = None, cwd: Path | None = None, timeout: float = 60):
@@ -71,7 +72,7 @@ def test_five_mistakes_give_five_located_messages():
 def test_valid_rubric_and_roster():
     result = grader("rubric", "validate", str(rubrics.demo_rubric()), "--roster", str(rubrics.demo_roster()))
     assert result.returncode == 0, result.stderr
-    assert "Barème valide : 10 vérifications" in result.stdout and "3 candidats" in result.stdout
+    assert "Barème valide : 19 vérifications" in result.stdout and "3 candidats" in result.stdout
 
 
 def test_checks_list_filters_by_platform():
@@ -101,6 +102,7 @@ def test_run_against_a_closed_port_is_injoignable_with_reports(tmp_path):
     text = rubrics.demo_rubric().read_text(encoding="utf-8")
     text = text.replace("/var/lib/grader/lab/id_ed25519", str(key)).replace('address: "{{ reseau }}.10"',
                                                                              'address: "127.0.0.1"\n    port: 9')
+    text = text.replace('address: "{{ reseau }}.20"', 'address: "127.0.0.1"\n    port: 9')  # the DC too
     rubric.write_text(text, encoding="utf-8")
     roster = tmp_path / "candidats.csv"
     roster.write_text("candidat;nom;reseau\n07;Test;10.0.0\n", encoding="utf-8")
@@ -109,7 +111,8 @@ def test_run_against_a_closed_port_is_injoignable_with_reports(tmp_path):
     assert result.returncode == 1, result.stdout + result.stderr  # finished, not conclusive
     assert "l'hôte srv-lin du candidat 07 (127.0.0.1) : 127.0.0.1 refuse la connexion sur le port 9" in result.stdout
     summary_row = next(line for line in result.stdout.splitlines() if "07 Test" in line)
-    assert [cell.strip() for cell in summary_row.split("│")[2:8]] == ["·", "·", "·", "10", "·", "0/15"]
+    assert [cell.strip() for cell in summary_row.split("│")[2:8]] == ["·", "·", "·", "19", "·", "0/29"]
+    assert "l'hôte dc du candidat 07 (127.0.0.1) : 127.0.0.1:9 refuse la connexion" in result.stdout
     assert "Fenêtre de collecte" in result.stdout
     run_dirs = list((session / "rapports").iterdir())
     assert len(run_dirs) == 1
