@@ -49,7 +49,7 @@ class Check:
     """
 
     id: ClassVar[str]
-    platform: ClassVar[str] = "linux"  # linux | windows | network
+    platform: ClassVar[str] = "linux"  # linux | windows | network | any (a protocol any host may speak)
     transport: ClassVar[str] = "ssh"  # the transport of its main probes (for `checks list`)
     Params: ClassVar[type[CheckParams]] = CheckParams
 

@@ -342,7 +342,7 @@ def _semantic_problems(source: str, tree: CommentedMap, rubric: Rubric,
         if cls is None:
             continue
         targets = [h for h in rubric.hosts if h.name == entry.host or h.role == entry.role]
-        if targets and cls.platform not in {h.platform for h in targets}:
+        if targets and cls.platform != "any" and cls.platform not in {h.platform for h in targets}:
             problems.append(f"{at('checks', i, 'check')}: « {entry.check} » est une vérification {cls.platform} "
                             f"mais l'hôte visé est {targets[0].platform} — visez un hôte {cls.platform}")
         templated = False

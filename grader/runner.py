@@ -212,7 +212,7 @@ def _context(job: HostJob, channel: Channel, primary: bool, known_hosts: Path | 
     return HostContext(name=host.name, address=job.address, platform=host.platform, port=host.port if primary else None,
                        credential=job.credential, credentials=job.credentials,
                        options=channel.Options.model_validate(raw), sudo=host.sudo,
-                       connect_timeout=host.connect_timeout, known_hosts=known_hosts)
+                       connect_timeout=host.connect_timeout, known_hosts=known_hosts, primary=primary)
 
 
 def default_channels() -> dict[str, Channel]:

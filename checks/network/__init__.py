@@ -1,0 +1,30 @@
+"""The built-in network pack (entry point ``network``): SNMP agents, syslog delivery, routers' NAT.
+
+Functional checks ask the service itself from the grader's position (the ``snmp`` channel,
+the grader's ``syslog`` collector); configuration checks read a device's rules over SSH.
+Parsers for configurations read by other means live beside them: :mod:`checks.network.pfsense`
+(pfSense ``config.xml``) and :mod:`checks.network.cisco` (Cisco IOS outputs).
+"""
+
+from __future__ import annotations
+
+from checks.network.nftables import NftMasquerade
+from checks.network.snmp import SnmpAgent, SnmpInterfaces, SnmpRefusesCommunity, SnmpVlans
+from checks.network.syslog import SyslogDelivered
+from grader.check import Check
+from grader.plugins import hookimpl
+
+CHECKS: tuple[type[Check], ...] = (
+    SnmpAgent,
+    SnmpRefusesCommunity,
+    SnmpInterfaces,
+    SnmpVlans,
+    SyslogDelivered,
+    NftMasquerade,
+)
+
+
+@hookimpl
+def grader_register_checks() -> list[type[Check]]:
+    """Every check of the network pack."""
+    return list(CHECKS)

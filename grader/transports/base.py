@@ -45,6 +45,9 @@ class HostContext:
     sudo: bool = False
     connect_timeout: float = 5.0
     known_hosts: Path | None = None
+    #: True when this channel is the host's primary transport: its silence means "host down"
+    #: (injoignable); a secondary channel's silence on a host already reached is an observation.
+    primary: bool = False
 
 
 @dataclass

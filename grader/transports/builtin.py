@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from grader.plugins import hookimpl
 from grader.transports.http import HttpChannel
+from grader.transports.snmp import SnmpChannel
 from grader.transports.ssh import SshChannel
+from grader.transports.syslog import SyslogChannel
 
 
 @hookimpl
 def grader_register_transports() -> list[type]:
-    return [SshChannel, HttpChannel]
+    return [SshChannel, HttpChannel, SnmpChannel, SyslogChannel]

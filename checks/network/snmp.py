@@ -1,0 +1,300 @@
+"""SNMP agents seen from the grader (functional evidence over the ``snmp`` channel).
+
+The configuration side of net-snmp lives in :mod:`checks.linux.snmpd`; these checks ask the
+agent itself, with the community or SNMPv3 user given in the host's ``options.snmp``.
+Every check of a host shares the same few requests (one GET for the system group, one
+GETBULK stream for the interface columns and VLANs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from checks.linux._parse import clip, join_limited
+from checks.network._snmp import (
+    DOT1Q_VLAN_STATIC_NAME,
+    IF_ADMIN,
+    IF_ALIAS,
+    IF_DESCR,
+    IF_NAME,
+    IF_OPER,
+    IF_STATUS,
+    INTERFACES_WALK,
+    SYS_CONTACT,
+    SYS_DESCR,
+    SYS_LOCATION,
+    SYS_NAME,
+    SYS_UPTIME,
+    SYSTEM_GET,
+    VLANS_WALK,
+    VarBind,
+    by_oid,
+    column,
+    norm,
+    silent,
+)
+from grader.check import TOKEN, Check, CheckParams
+from grader.model import Probe, ProbeResult, Verdict
+
+
+def snmp(request: str, *, active: bool = False) -> Probe:
+    """A request carried by the ``snmp`` channel (``get``/``walk`` numeric OIDs, see grader.transports.snmp)."""
+    return Probe("snmp", request, 15.0, active=active)
+
+
+def _read(r: ProbeResult, expected: str, what: str) -> dict[str, VarBind] | Verdict:
+    """The varbinds of a probe, or the verdict that ends the judgement (silence, unreadable output)."""
+    if silent(r):
+        return Verdict.non_conforme(clip(r.stderr.strip() or "aucune réponse", 300), expected,
+                                    f"L'agent SNMP ne répond pas au correcteur ({what}).")
+    if r.exit_code != 0:
+        return Verdict.erreur(f"requête SNMP en échec (code {r.exit_code})", observed=clip(r.stderr), expected=expected)
+    try:
+        return by_oid(r)
+    except ValueError as exc:
+        return Verdict.erreur(f"réponse SNMP illisible : {exc}", observed=clip(r.stdout), expected=expected)
+
+
+_SYSTEM_FIELDS = (("sys_name", SYS_NAME, "sysName"), ("sys_contact", SYS_CONTACT, "sysContact"),
+                  ("sys_location", SYS_LOCATION, "sysLocation"))
+
+
+class SnmpAgent(Check):
+    """L'agent SNMP répond au correcteur avec les identifiants prévus par le barème.
+
+    One GET of the system group (sysDescr, sysUpTime, sysContact, sysName, sysLocation), sent
+    with the community or SNMPv3 user of the host's ``options.snmp``. When ``sys_name``,
+    ``sys_contact`` or ``sys_location`` are given, the agent's values must equal them (case
+    and runs of blanks ignored). An agent that never answers is ``injoignable`` unless the
+    host's ``options.snmp.silence`` is ``non_conforme`` (host reached over SSH: the agent is
+    deaf to the grader); refused SNMPv3 credentials are ``erreur`` (the rubric's may be wrong).
+    """
+
+    id = "network.snmp_agent"
+    platform = "any"
+    transport = "snmp"
+
+    class Params(CheckParams):
+        sys_name: str | None = None
+        sys_contact: str | None = None
+        sys_location: str | None = None
+
+    def probes(self, params: Params) -> Mapping[str, Probe]:
+        return {"system": snmp(SYSTEM_GET)}
+
+    def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
+        wanted = {label: getattr(params, name) for name, _, label in _SYSTEM_FIELDS if getattr(params, name)}
+        expected = "réponse de l'agent" + "".join(f", {label} = « {value} »" for label, value in wanted.items())
+        got = _read(results["system"], expected, "identifiants du barème")
+        if isinstance(got, Verdict):
+            return got
+        values = {label: got.get(oid) for _, oid, label in _SYSTEM_FIELDS}
+        values["sysDescr"] = got.get(SYS_DESCR)
+        shown = [f"{label} = « {clip(vb.text(), 80)} »" if vb is not None and vb.present else f"{label} absent"
+                 for label, vb in values.items()]
+        uptime = got.get(SYS_UPTIME)
+        if uptime is not None and uptime.present:
+            shown.append(f"sysUpTime = {uptime.value}")
+        observed = join_limited(shown)
+        if not any(vb.present for vb in got.values()):
+            return Verdict.non_conforme(observed or "aucune valeur", expected,
+                                        "L'agent SNMP répond mais ne donne aucune valeur du groupe system "
+                                        "(vue trop restreinte pour ces identifiants).")
+        wrong = []
+        for label, value in wanted.items():
+            vb = values[label]
+            if vb is None or not vb.present:
+                wrong.append(f"{label} n'est pas renseigné")
+            elif norm(vb.text()) != norm(value):
+                wrong.append(f"{label} vaut « {clip(vb.text(), 80)} » au lieu de « {value} »")
+        if wrong:
+            return Verdict.non_conforme(observed, expected, "L'agent SNMP répond, mais " + " ; ".join(wrong) + ".")
+        return Verdict.conforme(observed, expected, "L'agent SNMP répond au correcteur avec les identifiants du barème"
+                                + (" et les valeurs attendues." if wanted else "."))
+
+
+class SnmpRefusesCommunity(Check):
+    """L'agent SNMP ne répond pas à une communauté qui ne lui a pas été donnée.
+
+    Active probe: the grader sends one SNMPv2c GET of sysUpTime with a wrong community —
+    ``community`` when the rubric names one (``public``, say), otherwise ``grader-`` followed
+    by a token drawn for this host and run, that no candidate can have configured. No answer
+    is conforme; an answer is not. The agent must answer the rubric's identifiers in the same
+    run (same GET as network.snmp_agent): an agent that answers nothing at all proves no
+    refusal (``erreur``).
+    """
+
+    id = "network.snmp_refuses"
+    platform = "any"
+    transport = "snmp"
+
+    class Params(CheckParams):
+        community: str | None = None
+
+        @field_validator("community")
+        @classmethod
+        def _community(cls, value: str | None) -> str | None:
+            if value is not None and (not value or any(c.isspace() for c in value)):
+                raise ValueError("communauté invalide (non vide, sans espace)")
+            return value
+
+    def probes(self, params: Params) -> Mapping[str, Probe]:
+        wrong = params.community or f"grader-{TOKEN}"
+        return {"control": snmp(SYSTEM_GET), "wrong": snmp(f"get {SYS_UPTIME} community={wrong}", active=True)}
+
+    def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
+        wrong = results["wrong"]
+        community = wrong.command.rpartition("community=")[2] or "?"
+        expected = f"aucune réponse à la communauté {community}"
+        control = results["control"]
+        if silent(control) or control.exit_code != 0:
+            return Verdict.erreur("l'agent ne répond pas non plus avec les identifiants du barème : le refus d'une "
+                                  "mauvaise communauté ne peut pas être démontré",
+                                  observed=clip(control.stderr), expected=expected)
+        if silent(wrong):
+            return Verdict.conforme(f"aucune réponse à {community} ; réponse avec les identifiants du barème", expected,
+                                    f"L'agent SNMP ignore la communauté {community}.")
+        if wrong.exit_code != 0:
+            return Verdict.erreur(f"requête SNMP en échec (code {wrong.exit_code})", observed=clip(wrong.stderr),
+                                  expected=expected)
+        shown = clip(wrong.stdout.strip() or "réponse vide", 200)
+        return Verdict.non_conforme(f"réponse à {community} : {shown}", expected,
+                                    f"L'agent SNMP répond à la communauté {community}, qui ne lui a pas été donnée.")
+
+
+class SnmpInterfaces(Check):
+    """Les interfaces attendues sont publiées par l'agent SNMP (IF-MIB), dans l'état {status}.
+
+    One GETBULK walk of ifDescr, ifName, ifAlias, ifAdminStatus and ifOperStatus. Each name
+    of ``interfaces`` must match an interface's ifName, ifDescr or ifAlias (case ignored).
+    ``status: up`` needs ifOperStatus up(1); ``down`` needs anything else (an administratively
+    shut port is down); ``any`` only needs the interface to exist.
+    """
+
+    id = "network.snmp_interfaces"
+    platform = "any"
+    transport = "snmp"
+
+    class Params(CheckParams):
+        interfaces: list[str] = Field(min_length=1)
+        status: Literal["up", "down", "any"] = "up"
+
+        @field_validator("interfaces")
+        @classmethod
+        def _names(cls, value: list[str]) -> list[str]:
+            if any(not name.strip() for name in value):
+                raise ValueError("nom d'interface vide")
+            return value
+
+    def probes(self, params: Params) -> Mapping[str, Probe]:
+        return {"interfaces": snmp(INTERFACES_WALK)}
+
+    def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
+        expected = ", ".join(params.interfaces) + ("" if params.status == "any" else f" : {params.status}")
+        got = _read(results["interfaces"], expected, "table des interfaces")
+        if isinstance(got, Verdict):
+            return got
+        rows = interface_rows(got)
+        if not rows:
+            return Verdict.non_conforme("aucune interface publiée (ifTable vide)", expected,
+                                        "L'agent SNMP ne publie aucune interface.")
+        missing, wrong, good = [], [], []
+        for name in params.interfaces:
+            row = find_interface(rows, name)
+            if row is None:
+                missing.append(name)
+                continue
+            state = row["oper"]
+            text = f"{name} : {state}" + (f" (admin {row['admin']})" if row["admin"] not in ("up", "?") else "")
+            ok = params.status == "any" or (state == "up") == (params.status == "up")
+            (good if ok else wrong).append(text)
+        known = join_limited([r["label"] for r in rows.values()], limit=300)
+        observed = join_limited(good + wrong + [f"{m} : absente" for m in missing])
+        if missing:
+            return Verdict.non_conforme(f"{observed} ; interfaces publiées : {known}", expected,
+                                        f"Interface(s) introuvable(s) sur l'agent SNMP : {', '.join(missing)}.")
+        if wrong:
+            return Verdict.non_conforme(observed, expected,
+                                        f"Interface(s) qui ne sont pas dans l'état {params.status} : "
+                                        f"{', '.join(w.split(' : ')[0] for w in wrong)}.")
+        return Verdict.conforme(observed, expected, "Les interfaces attendues sont publiées"
+                                + ("." if params.status == "any" else f" et {params.status}."))
+
+
+def interface_rows(got: Mapping[str, VarBind]) -> dict[str, dict[str, str]]:
+    """ifIndex -> descr, name, alias, admin, oper, label."""
+    descr, name, alias = column(got, IF_DESCR), column(got, IF_NAME), column(got, IF_ALIAS)
+    admin, oper = column(got, IF_ADMIN), column(got, IF_OPER)
+    rows: dict[str, dict[str, str]] = {}
+    for index in sorted(set(descr) | set(name), key=lambda i: tuple(int(x) for x in i.split("."))):
+        def state(col: Mapping[str, VarBind], index: str = index) -> str:
+            vb = col.get(index)
+            return IF_STATUS.get(vb.value, str(vb.value)) if vb is not None and isinstance(vb.value, int) else "?"
+
+        row = {"descr": descr[index].text() if index in descr else "", "name": name[index].text() if index in name else "",
+               "alias": alias[index].text() if index in alias else "", "admin": state(admin), "oper": state(oper)}
+        row["label"] = f"{row['name'] or row['descr']} ({row['oper']})"
+        rows[index] = row
+    return rows
+
+
+def find_interface(rows: Mapping[str, Mapping[str, str]], wanted: str) -> Mapping[str, str] | None:
+    """The row whose ifName, then ifDescr, then ifAlias equals ``wanted`` (case ignored)."""
+    key = norm(wanted)
+    for field_name in ("name", "descr", "alias"):
+        for row in rows.values():
+            if row[field_name] and norm(row[field_name]) == key:
+                return row
+    return None
+
+
+class SnmpVlans(Check):
+    """Les VLAN attendus sont déclarés sur le commutateur (Q-BRIDGE-MIB).
+
+    One GETBULK walk of dot1qVlanStaticName (the configured VLANs, indexed by VLAN id).
+    ``vlans`` maps each expected VLAN id to its expected name, or to nothing when any name
+    will do (names compared without case). An agent without Q-BRIDGE-MIB (an empty table)
+    cannot be judged this way (``erreur``): Cisco IOS publishes its VLANs in CISCO-VTP-MIB.
+    """
+
+    id = "network.snmp_vlans"
+    platform = "any"
+    transport = "snmp"
+
+    class Params(CheckParams):
+        vlans: dict[int, str | None] = Field(min_length=1)
+
+        @field_validator("vlans")
+        @classmethod
+        def _ids(cls, value: dict[int, str | None]) -> dict[int, str | None]:
+            bad = [v for v in value if not 1 <= v <= 4094]
+            if bad:
+                raise ValueError(f"identifiant de VLAN hors de 1-4094 : {bad}")
+            return value
+
+    def probes(self, params: Params) -> Mapping[str, Probe]:
+        return {"vlans": snmp(VLANS_WALK)}
+
+    def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
+        expected = ", ".join(f"{vid}" + (f" « {name} »" if name else "") for vid, name in sorted(params.vlans.items()))
+        got = _read(results["vlans"], expected, "table des VLAN")
+        if isinstance(got, Verdict):
+            return got
+        table: dict[int, str] = {}
+        for index, vb in column(got, DOT1Q_VLAN_STATIC_NAME).items():
+            if index.isdigit():
+                table[int(index)] = vb.text()
+        if not table:
+            return Verdict.erreur("l'agent ne publie pas dot1qVlanStaticName (Q-BRIDGE-MIB) : VLAN illisibles ainsi",
+                                  observed="table dot1qVlanStaticTable vide", expected=expected)
+        observed = join_limited([f"{vid} « {name} »" for vid, name in sorted(table.items())], limit=300)
+        missing = [vid for vid in params.vlans if vid not in table]
+        renamed = [f"{vid} s'appelle « {table[vid]} » et non « {name} »" for vid, name in sorted(params.vlans.items())
+                   if name and vid in table and norm(table[vid]) != norm(name)]
+        if missing or renamed:
+            parts = ([f"VLAN absent(s) : {', '.join(map(str, sorted(missing)))}"] if missing else []) + renamed
+            return Verdict.non_conforme(observed, expected, "Les VLAN ne sont pas ceux attendus : " + " ; ".join(parts) + ".")
+        return Verdict.conforme(observed, expected, "Les VLAN attendus sont déclarés sur le commutateur.")

@@ -1,0 +1,120 @@
+"""Syslog forwarding proved end to end: a line logged on the host reaches the grader's collector.
+
+The configuration side (which rsyslog action forwards where) is :mod:`checks.linux.rsyslog`;
+this check is the functional proof. Two probes: an active SSH probe runs ``logger`` on the
+host with a token drawn for this host and run; then the grader-side ``syslog`` channel (its
+collector listens from the start of the run, see :mod:`grader.transports.syslog`) waits
+for a line carrying that token.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from pydantic import field_validator
+
+from checks.linux._parse import clip, join_limited
+from grader.check import TOKEN, Check, CheckParams
+from grader.model import Probe, ProbeResult, Verdict
+
+TAG = "grader-probe"
+_HEADER = re.compile(r"^écoute (?P<listen>.+?) ; source attendue (?P<source>\S+) ; attente (?P<wait>\S+) s$")
+
+
+@dataclass(frozen=True)
+class Arrival:
+    kind: str  # jeton | autre
+    when: str
+    source: str
+    port: str
+    channel: str  # udp/514
+    text: str
+
+
+@dataclass(frozen=True)
+class CollectorReport:
+    listen: str
+    source: str
+    wait: str
+    lines: tuple[Arrival, ...]
+
+
+def parse_arrivals(stdout: str) -> CollectorReport:
+    """The syslog channel's report (ValueError when it does not follow the grammar)."""
+    lines = stdout.splitlines()
+    header = _HEADER.match(lines[0]) if lines else None
+    if header is None:
+        raise ValueError("en-tête du collecteur absent")
+    arrivals = []
+    for line in lines[1:]:
+        parts = line.split(" ", 4)
+        if len(parts) < 4 or parts[0] not in ("jeton", "autre") or ":" not in parts[2]:
+            raise ValueError(f"ligne du collecteur illisible : {line[:120]!r}")
+        source, _, port = parts[2].rpartition(":")
+        arrivals.append(Arrival(parts[0], parts[1], source, port, parts[3], parts[4] if len(parts) > 4 else ""))
+    return CollectorReport(header["listen"], header["source"], header["wait"], tuple(arrivals))
+
+
+class SyslogDelivered(Check):
+    """Une ligne de journal émise sur l'hôte arrive au collecteur syslog du correcteur.
+
+    Active probes: ``/usr/bin/logger -t grader-probe <jeton>`` on the host (over SSH, in the
+    batch), then the grader's collector (``options.syslog`` of the host: listening address,
+    port, udp/tcp, wait) waits for a line containing the token. Conforme when the line arrives
+    from the host's address (or from ``source`` when the rubric names a relay); a line that
+    never arrives is not conforme, whatever the configuration says; the evidence lists what
+    did arrive from the host meanwhile.
+    """
+
+    id = "network.syslog_delivered"
+    platform = "linux"
+    transport = "syslog"
+
+    class Params(CheckParams):
+        source: str | None = None
+
+        @field_validator("source")
+        @classmethod
+        def _address(cls, value: str | None) -> str | None:
+            if value is not None:
+                ipaddress.ip_address(value)
+            return value
+
+    def probes(self, params: Params) -> Mapping[str, Probe]:
+        return {"logger": Probe("ssh", f"/usr/bin/logger -t {TAG} {TOKEN}", 10.0, active=True),
+                "arrival": Probe("syslog", TOKEN, 30.0, active=True)}
+
+    def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
+        logger, arrival = results["logger"], results["arrival"]
+        token = arrival.command.strip()
+        if logger.exit_code != 0:
+            return Verdict.erreur(f"la ligne de test n'a pas pu être émise sur l'hôte (logger, code {logger.exit_code})",
+                                  observed=clip(logger.stderr or logger.stdout))
+        try:
+            report = parse_arrivals(arrival.stdout)
+        except ValueError as exc:
+            return Verdict.erreur(f"rapport du collecteur illisible : {exc}", observed=clip(arrival.stdout))
+        source = params.source or report.source
+        expected = f"ligne « {TAG}: {clip(token, 40)} » reçue de {source} ({report.listen})"
+        mine = [a for a in report.lines if a.kind == "jeton" and token in a.text]
+        good = [a for a in mine if a.source == source]
+        if good:
+            a = good[0]
+            return Verdict.conforme(f"reçue de {a.source} en {a.channel} à {a.when} : {clip(a.text, 160)}", expected,
+                                    "La ligne de test émise sur l'hôte est arrivée au collecteur.")
+        if mine:
+            froms = ", ".join(sorted({a.source for a in mine}))
+            return Verdict.non_conforme(f"reçue de {froms}, pas de {source} : {clip(mine[0].text, 160)}", expected,
+                                        f"La ligne de test arrive, mais depuis {froms} au lieu de {source}.")
+        others = [a for a in report.lines if a.kind == "autre"]
+        if others:
+            seen = join_limited([f"{a.when} {a.channel} : {clip(a.text, 100)}" for a in others])
+            observed = f"aucune ligne du jeton en {report.wait} s ; autres lignes reçues de {report.source} : {seen}"
+        else:
+            observed = f"aucune ligne reçue de {report.source} sur {report.listen} en {report.wait} s"
+        return Verdict.non_conforme(observed, expected,
+                                    "Configuré ou non, l'envoi des journaux ne fonctionne pas : la ligne de test "
+                                    "n'arrive jamais au collecteur.")

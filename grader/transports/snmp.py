@@ -1,0 +1,531 @@
+"""SNMP transport (pysnmp 7, asyncio): a host's OIDs in as few PDUs as its agent allows.
+
+A probe's command is a small declarative request, never a shell command::
+
+    get 1.3.6.1.2.1.1.5.0 1.3.6.1.2.1.1.6.0      scalars (instances), read with GET
+    walk 1.3.6.1.2.1.2.2.1.2 1.3.6.1.2.1.2.2.1.8  subtrees (table columns), read with GETBULK
+    get 1.3.6.1.2.1.1.3.0 community=grader-x1y2  the same, sent (SNMPv2c) with that community
+                                                 instead of the host's: a refusal test
+
+OIDs are numeric (no MIB is needed to read the evidence back). The channel merges every
+``get`` of the host into one GET carrying all the varbinds (split only when the agent says
+``tooBig`` or past ``max_varbinds``), and walks every ``walk`` subtree side by side in one
+GETBULK stream (each PDU asks the next rows of all unfinished columns). A probe with its own
+community is sent on its own. ``Collected.execs`` counts the request PDUs sent (a SNMPv3
+session also counts the engine discovery exchange).
+
+Output (``ProbeResult.stdout``), one line per varbind, in the order received::
+
+    1.3.6.1.2.1.1.5.0 = STRING: "srv-lin"           (JSON-quoted text)
+    1.3.6.1.2.1.2.2.1.6.2 = Hex-STRING: 00 1A 2B 3C 4D 5E
+    1.3.6.1.2.1.1.3.0 = Timeticks: 1084104545
+    1.3.6.1.2.1.1.9.9.0 = No Such Object
+
+Outcomes are kept apart as the contract asks: no answer at all is :class:`Unreachable`
+(``injoignable``; with the option ``silence: non_conforme`` the probes come back with exit
+code 1 and the reason instead, for a host already reached over its primary transport whose
+agent is deaf to the grader); an agent that answers but refuses the SNMPv3 credentials
+("wrong digest", unknown user, decryption error) is :class:`TransportError` (``erreur``); an
+answer with other values than expected is judged by the checks. Secrets (community, keys)
+never appear in the evidence: the login names the rubric's credential.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from grader.credentials import resolve_password
+from grader.errors import CredentialError, TransportError, Unreachable
+from grader.model import Probe, ProbeResult
+from grader.transports.base import Channel, ChannelOptions, Collected, HostContext
+
+_OID = re.compile(r"^\.?(\d+(?:\.\d+)+)$")
+_MAX_ROWS = 20000  # per walked column: a bound against agents that never end a table
+_MAX_PDUS = 2000  # per host
+
+
+class SnmpOptions(ChannelOptions):
+    """``hosts[].options.snmp`` in a rubric."""
+
+    version: Literal["v2c", "v3"] = "v2c"
+    port: int = Field(default=161, ge=1, le=65535)
+    #: v2c: a rubric credential whose password is the community (default: the host's credential).
+    community_credential: str | None = None
+    #: v3: a rubric credential, username = USM user, password = authentication passphrase
+    #: (default: the host's credential).
+    credential: str | None = None
+    auth_protocol: Literal["MD5", "SHA", "SHA-224", "SHA-256", "SHA-384", "SHA-512"] = "SHA"
+    priv_protocol: Literal["none", "DES", "AES", "AES-192", "AES-256"] = "AES"
+    #: v3: a rubric credential whose password is the privacy passphrase (default: the
+    #: authentication passphrase, as net-snmp's createUser does when only one is given).
+    priv_credential: str | None = None
+    context_name: str = ""
+    timeout: float = Field(default=2.0, gt=0, le=60)
+    retries: int = Field(default=1, ge=0, le=5)
+    max_repetitions: int = Field(default=25, ge=1, le=200)
+    max_varbinds: int = Field(default=50, ge=1, le=500)
+    #: What an agent that never answers means: ``injoignable`` (the host may be off: always
+    #: right when snmp is the host's primary transport) or ``non_conforme`` (the host is
+    #: reached over its primary transport, so the agent is deaf to the grader: wrong
+    #: community, bound to 127.0.0.1, filtered...). ``auto`` (default): ``injoignable`` when
+    #: snmp is the host's primary transport, ``non_conforme`` when the host was reached first.
+    silence: Literal["auto", "injoignable", "non_conforme"] = "auto"
+
+    @model_validator(mode="after")
+    def _coherent(self) -> SnmpOptions:
+        if self.version == "v2c" and self.priv_credential is not None:
+            raise ValueError("priv_credential ne sert qu'en SNMPv3 (version: v3)")
+        return self
+
+
+# --- the probe language ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Request:
+    verb: Literal["get", "walk"]
+    oids: tuple[str, ...]
+    community: str | None = None
+
+
+def parse_request(command: str) -> Request:
+    """``get|walk OID... [community=NAME]`` -> Request (ValueError with a French reason)."""
+    words = command.split()
+    if not words or words[0] not in ("get", "walk"):
+        raise ValueError("la requête SNMP doit commencer par « get » ou « walk »")
+    oids: list[str] = []
+    community = None
+    for word in words[1:]:
+        if word.startswith("community="):
+            community = word.partition("=")[2]
+            if not community:
+                raise ValueError("communauté vide")
+            continue
+        match = _OID.match(word)
+        if not match:
+            raise ValueError(f"OID numérique attendu, pas {word!r}")
+        oids.append(match.group(1))
+    if not oids:
+        raise ValueError("aucun OID dans la requête")
+    return Request(words[0], tuple(dict.fromkeys(oids)), community)  # type: ignore[arg-type]
+
+
+def oid_tuple(oid: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in oid.split("."))
+
+
+def in_subtree(oid: str, root: str) -> bool:
+    return oid.startswith(root + ".")
+
+
+# --- values -> text ---------------------------------------------------------------------
+
+
+def format_varbind(oid: str, value: Any) -> str:
+    """One line of evidence for a varbind (see the module docstring for the grammar)."""
+    from pyasn1.type import univ
+    from pysnmp.proto import rfc1902, rfc1905
+
+    tag = value.tagSet
+    if tag == rfc1905.NoSuchObject.tagSet:
+        return f"{oid} = No Such Object"
+    if tag == rfc1905.NoSuchInstance.tagSet:
+        return f"{oid} = No Such Instance"
+    if tag == rfc1905.EndOfMibView.tagSet:
+        return f"{oid} = End of MIB"
+    if tag == univ.Null.tagSet:
+        return f"{oid} = NULL"
+    if tag == rfc1902.IpAddress.tagSet:
+        return f"{oid} = IpAddress: " + ".".join(str(b) for b in value.asNumbers())
+    if tag == rfc1902.Opaque.tagSet:
+        return f"{oid} = Opaque: " + value.asOctets().hex(" ").upper()
+    if tag == univ.OctetString.tagSet:
+        raw = value.asOctets()
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            text = None
+        if text is not None and all(c.isprintable() or c in "\t\r\n" for c in text.rstrip("\0")):
+            return f"{oid} = STRING: " + json.dumps(text.rstrip("\0"), ensure_ascii=False)
+        return f"{oid} = Hex-STRING: " + raw.hex(" ").upper()
+    if tag == univ.ObjectIdentifier.tagSet:
+        return f"{oid} = OID: {value.prettyPrint()}"
+    names = ((rfc1902.Counter32, "Counter32"), (rfc1902.Gauge32, "Gauge32"), (rfc1902.TimeTicks, "Timeticks"),
+             (rfc1902.Counter64, "Counter64"), (univ.Integer, "INTEGER"))
+    for cls, name in names:
+        if tag == cls.tagSet:
+            return f"{oid} = {name}: {int(value)}"
+    return f"{oid} = {type(value).__name__}: {value.prettyPrint()}"
+
+
+def _is_end(value: Any) -> bool:
+    from pysnmp.proto import rfc1905
+
+    return value.tagSet == rfc1905.EndOfMibView.tagSet
+
+
+# --- the session ------------------------------------------------------------------------
+
+_VIEW_LOCK = threading.Lock()
+_VIEW: Any = None
+
+
+def _shared_view() -> Any:
+    """One MIB view controller for every engine: building it costs ~0.4 s, per engine otherwise.
+
+    Our requests use numeric OIDs only; once the base MIBs are loaded (here, under a lock)
+    the controller is only read.
+    """
+    global _VIEW
+    with _VIEW_LOCK:
+        if _VIEW is None:
+            from pysnmp.hlapi.v3arch.asyncio import ObjectIdentity, ObjectType
+            from pysnmp.smi import builder, view
+
+            controller = view.MibViewController(builder.MibBuilder())
+            ObjectType(ObjectIdentity("1.3.6.1.2.1.1.1.0")).resolve_with_mib(controller)
+            _VIEW = controller
+        return _VIEW
+
+
+class _Silent(Exception):
+    """The agent never answered the first request."""
+
+
+@dataclass
+class _Secret:
+    version: str
+    login: str
+    community: str | None = field(default=None, repr=False)
+    user: str = ""
+    auth_key: str | None = field(default=None, repr=False)
+    priv_key: str | None = field(default=None, repr=False)
+
+
+_AUTH_FAILURES = ("WrongDigest", "UnknownUserName", "UnknownSecurityName", "DecryptionError", "UnsupportedSecurityLevel",
+                  "AuthenticationError", "AuthenticationFailure", "NotInTimeWindow", "UnknownEngineID",
+                  "UnsupportedAuthProtocol", "UnsupportedPrivProtocol", "NoSuchContext")
+
+
+class _Session:
+    """One host: one engine, one target; counts PDUs; maps pysnmp's indications to our errors."""
+
+    def __init__(self, host: HostContext, options: SnmpOptions, secret: _Secret):
+        self.host, self.options, self.secret = host, options, secret
+        self.pdus = 0
+        self.answered = False
+        self.engine: Any = None
+        self.target: Any = None
+
+    @property
+    def where(self) -> str:
+        return f"{self.host.address}:{self.options.port}/udp"
+
+    async def open(self) -> None:
+        from pysnmp.hlapi.v3arch.asyncio import SnmpEngine, UdpTransportTarget
+
+        self.engine = SnmpEngine()
+        self.engine.cache["mibViewController"] = _shared_view()
+        try:
+            self.target = await UdpTransportTarget.create((self.host.address, self.options.port),
+                                                          timeout=self.options.timeout, retries=self.options.retries)
+        except Exception as exc:  # name resolution and socket errors, as pysnmp raises them
+            raise Unreachable(f"adresse SNMP inutilisable {self.host.address}:{self.options.port} ({exc})") from exc
+
+    def close(self) -> None:
+        if self.engine is not None:
+            self.engine.close_dispatcher()
+
+    def _auth(self, community: str | None) -> Any:
+        from pysnmp.hlapi.v3arch import asyncio as hl
+
+        if community is not None:
+            return hl.CommunityData(community, mpModel=1)
+        if self.secret.version == "v2c":
+            return hl.CommunityData(self.secret.community, mpModel=1)
+        o = self.options
+        auth = {"MD5": hl.usmHMACMD5AuthProtocol, "SHA": hl.usmHMACSHAAuthProtocol,
+                "SHA-224": hl.usmHMAC128SHA224AuthProtocol, "SHA-256": hl.usmHMAC192SHA256AuthProtocol,
+                "SHA-384": hl.usmHMAC256SHA384AuthProtocol, "SHA-512": hl.usmHMAC384SHA512AuthProtocol}[o.auth_protocol]
+        priv = {"none": hl.usmNoPrivProtocol, "DES": hl.usmDESPrivProtocol, "AES": hl.usmAesCfb128Protocol,
+                "AES-192": hl.usmAesCfb192Protocol, "AES-256": hl.usmAesCfb256Protocol}[o.priv_protocol]
+        priv_key = None if o.priv_protocol == "none" else self.secret.priv_key
+        return hl.UsmUserData(self.secret.user, self.secret.auth_key, priv_key, authProtocol=auth, privProtocol=priv)
+
+    async def request(self, kind: str, oids: Sequence[str], *, repetitions: int = 0,
+                      community: str | None = None) -> tuple[str | None, list[tuple[str, Any]]]:
+        """One PDU. Returns (error status or None, varbinds); raises _Silent/TransportError."""
+        from pysnmp.hlapi.v3arch import asyncio as hl
+
+        if self.pdus >= _MAX_PDUS:
+            raise TransportError(f"plus de {_MAX_PDUS} requêtes SNMP pour un seul hôte : collecte arrêtée")
+        self.pdus += 1
+        varbinds = [hl.ObjectType(hl.ObjectIdentity(oid)) for oid in oids]
+        context = hl.ContextData(contextName=self.options.context_name if community is None else "")
+        auth = self._auth(community)
+        if kind == "get":
+            indication, status, index, answer = await hl.get_cmd(self.engine, auth, self.target, context, *varbinds,
+                                                                 lookupMib=False)
+        else:
+            indication, status, index, answer = await hl.bulk_cmd(self.engine, auth, self.target, context, 0,
+                                                                  repetitions, *varbinds, lookupMib=False)
+        if indication:
+            name = type(indication).__name__
+            if name == "RequestTimedOut":
+                raise _Silent(str(indication))
+            if name in _AUTH_FAILURES:
+                raise TransportError(f"l'agent SNMP de {self.where} refuse les identifiants SNMPv3 de "
+                                     f"« {self.secret.login} » : {indication}")
+            raise TransportError(f"échange SNMP impossible avec {self.where} : {indication}")
+        if community is None:
+            self.answered = True
+        if status and int(status) != 0:
+            return f"{status.prettyPrint() if hasattr(status, 'prettyPrint') else status} (varbind {int(index)})", []
+        return None, [(str(o), v) for o, v in answer]
+
+
+@dataclass
+class _Outcome:
+    lines: list[str] = field(default_factory=list)
+    error: str | None = None
+    silent: str | None = None
+    timed_out: bool = False
+    started: str = ""
+    duration: float = 0.0
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+async def _get_all(session: _Session, oids: list[str], community: str | None = None) -> tuple[dict[str, str], dict[str, str]]:
+    """GET every OID in as few PDUs as possible: oid -> line, oid -> error."""
+    lines: dict[str, str] = {}
+    errors: dict[str, str] = {}
+    size = session.options.max_varbinds
+    queue = [oids[i:i + size] for i in range(0, len(oids), size)]
+    while queue:
+        chunk = queue.pop(0)
+        status, answer = await session.request("get", chunk, community=community)
+        if status is None:
+            for oid, value in answer:
+                lines[oid] = format_varbind(oid, value)
+            continue
+        if status.startswith("tooBig") and len(chunk) > 1:
+            half = len(chunk) // 2
+            queue[:0] = [chunk[:half], chunk[half:]]
+            continue
+        for oid in chunk:
+            errors[oid] = f"l'agent a répondu par une erreur : {status}"
+    return lines, errors
+
+
+async def _walk_all(session: _Session, roots: list[str], community: str | None = None) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """Walk every subtree side by side with GETBULK: root -> lines, root -> error."""
+    lines: dict[str, list[str]] = {root: [] for root in roots}
+    errors: dict[str, str] = {}
+    cursor = {root: root for root in roots}
+    while cursor:
+        columns = list(cursor)
+        repetitions = max(1, min(session.options.max_repetitions, session.options.max_varbinds // len(columns)))
+        status, answer = await session.request("bulk", [cursor[c] for c in columns], repetitions=repetitions,
+                                               community=community)
+        if status is not None:
+            if status.startswith("tooBig") and session.options.max_varbinds > len(columns):
+                session.options = session.options.model_copy(update={"max_varbinds": max(len(columns),
+                                                                                         session.options.max_varbinds // 2)})
+                continue
+            for c in columns:
+                errors[c] = f"l'agent a répondu par une erreur : {status}"
+                del cursor[c]
+            continue
+        if not answer:
+            for c in columns:
+                errors[c] = "réponse GETBULK vide"
+                del cursor[c]
+            continue
+        done: set[str] = set()
+        for k, (oid, value) in enumerate(answer):
+            root = columns[k % len(columns)]
+            if root in done or root not in cursor:
+                continue
+            if _is_end(value) or not in_subtree(oid, root):
+                done.add(root)
+                continue
+            if oid_tuple(oid) <= oid_tuple(cursor[root]):
+                errors[root] = f"l'agent renvoie des OID non croissants ({oid} après {cursor[root]})"
+                done.add(root)
+                continue
+            lines[root].append(format_varbind(oid, value))
+            cursor[root] = oid
+            if len(lines[root]) >= _MAX_ROWS:
+                errors[root] = f"plus de {_MAX_ROWS} lignes sous {root} : lecture arrêtée"
+                done.add(root)
+        for root in done:
+            cursor.pop(root, None)
+    return lines, errors
+
+
+async def _collect(host: HostContext, options: SnmpOptions, secret: _Secret,
+                   requests: Mapping[str, Request]) -> tuple[dict[str, _Outcome], int, list[str]]:
+    session = _Session(host, options, secret)
+    outcomes = {key: _Outcome() for key in requests}
+    anomalies: list[str] = []
+    main = {k: r for k, r in requests.items() if r.community is None}
+    await session.open()
+    try:
+        await _collect_main(session, main, outcomes, anomalies)
+        for key, req in requests.items():  # refusal tests: one exchange each, after the main batch
+            if req.community is None:
+                continue
+            started, t0 = _now(), time.perf_counter()
+            try:
+                if req.verb == "get":
+                    got, errors = await _get_all(session, list(req.oids), req.community)
+                    outcomes[key].lines = [got[o] for o in req.oids if o in got]
+                else:
+                    walked, errors = await _walk_all(session, list(req.oids), req.community)
+                    outcomes[key].lines = [line for o in req.oids for line in walked[o]]
+                if errors:
+                    outcomes[key].error = "; ".join(sorted(set(errors.values())))
+            except _Silent as exc:
+                outcomes[key].silent = (f"aucune réponse de {session.where} avec la communauté {req.community} "
+                                        f"({exc}; délai {options.timeout:g} s, {options.retries} nouvel(s) essai(s))")
+            outcomes[key].started, outcomes[key].duration = started, time.perf_counter() - t0
+    finally:
+        session.close()
+    pdus = session.pdus + (1 if secret.version == "v3" and session.answered else 0)
+    return outcomes, pdus, anomalies
+
+
+async def _collect_main(session: _Session, main: Mapping[str, Request], outcomes: dict[str, _Outcome],
+                        anomalies: list[str]) -> None:
+    if not main:
+        return
+    get_oids = list(dict.fromkeys(o for r in main.values() if r.verb == "get" for o in r.oids))
+    walk_roots = list(dict.fromkeys(o for r in main.values() if r.verb == "walk" for o in r.oids))
+    started, t0 = _now(), time.perf_counter()
+    got: dict[str, str] = {}
+    walked: dict[str, list[str]] = {}
+    errors: dict[str, str] = {}
+    try:
+        if get_oids:
+            got, get_errors = await _get_all(session, get_oids)
+            errors.update(get_errors)
+        if walk_roots:
+            walked, walk_errors = await _walk_all(session, walk_roots)
+            errors.update(walk_errors)
+    except _Silent as exc:
+        if not session.answered:
+            reason = (f"l'agent SNMP de {session.where} ne répond pas ({session.secret.login} ; délai "
+                      f"{session.options.timeout:g} s, {session.options.retries} nouvel(s) essai(s))")
+            if session.options.silence == "injoignable":
+                raise Unreachable(reason) from exc
+            for key in main:
+                outcomes[key].silent = reason
+                outcomes[key].started, outcomes[key].duration = started, time.perf_counter() - t0
+            return
+        anomalies.append(f"l'agent SNMP a cessé de répondre en cours de collecte ({exc})")
+        for key, req in main.items():
+            missing = [o for o in req.oids if (o not in got and o not in walked and o not in errors)]
+            if missing:
+                outcomes[key].timed_out = True
+                outcomes[key].error = "l'agent a cessé de répondre avant la fin de cette requête"
+    duration = time.perf_counter() - t0
+    for key, req in main.items():
+        out = outcomes[key]
+        out.started, out.duration = started, duration
+        if out.timed_out:
+            continue
+        if req.verb == "get":
+            out.lines = [got[o] for o in req.oids if o in got]
+        else:
+            out.lines = [line for o in req.oids for line in walked.get(o, [])]
+        problems = sorted({errors[o] for o in req.oids if o in errors})
+        if problems:
+            out.error = "; ".join(problems)
+
+
+class SnmpChannel(Channel):
+    """The ``snmp`` channel: one GET for the scalars, one GETBULK stream for the tables."""
+
+    name = "snmp"
+    grader_side = False
+    needs_credential = True
+    Options = SnmpOptions
+
+    def collect(self, host: HostContext, probes: Sequence[Probe]) -> Collected:
+        options = host.options if isinstance(host.options, SnmpOptions) else SnmpOptions.model_validate(
+            host.options or {})
+        if options.silence == "auto":
+            options = options.model_copy(update={"silence": "injoignable" if host.primary else "non_conforme"})
+        secret = _secret(host, options)
+        requests: dict[str, Request] = {}
+        results: dict[str, ProbeResult] = {}
+        for probe in probes:
+            try:
+                requests[probe.key] = parse_request(probe.command)
+            except ValueError as exc:
+                results[probe.key] = ProbeResult(probe.key, probe.transport, probe.command, started=_now(),
+                                                 error=f"requête SNMP invalide : {exc}")
+        outcomes, pdus, anomalies = asyncio.run(_collect(host, options, secret, requests)) if requests else ({}, 0, [])
+        complete = True
+        for probe in probes:
+            if probe.key not in outcomes:
+                continue
+            out = outcomes[probe.key]
+            complete = complete and not out.timed_out
+            if out.silent:
+                results[probe.key] = ProbeResult(probe.key, probe.transport, probe.command, stderr=out.silent,
+                                                 exit_code=1, started=out.started, duration=out.duration)
+            else:
+                results[probe.key] = ProbeResult(probe.key, probe.transport, probe.command,
+                                                 stdout="".join(line + "\n" for line in out.lines), exit_code=0,
+                                                 started=out.started, duration=out.duration,
+                                                 timed_out=out.timed_out, error=out.error)
+        return Collected(results, login=secret.login, anomalies=anomalies, execs=pdus, complete=complete)
+
+
+def _secret(host: HostContext, options: SnmpOptions) -> _Secret:
+    def credential(name: str | None, what: str) -> Any:
+        if name is None:
+            if host.credential is None:
+                raise CredentialError(f"aucun identifiant SNMP ({what}) pour l'hôte {host.name} : indiquez-le dans "
+                                      "options.snmp ou dans « credential: » de l'hôte")
+            return host.credential
+        ref = host.credentials.get(name)
+        if ref is None:
+            raise CredentialError(f"identifiants « {name} » non déclarés (options.snmp de l'hôte {host.name})")
+        return ref
+
+    if options.version == "v2c":
+        name = options.community_credential
+        ref = credential(name, "communauté")
+        if name is None and not (getattr(ref, "password_env", None) or getattr(ref, "password_file", None)):
+            raise CredentialError(f"aucune communauté SNMP pour l'hôte {host.name} : indiquez community_credential "
+                                  "dans options.snmp (les identifiants de l'hôte n'ont pas de mot de passe)")
+        secret = resolve_password(ref)
+        label = name or "identifiants de l'hôte"
+        return _Secret("v2c", f"communauté « {label} » (SNMPv2c)", community=secret.password)
+    user = resolve_password(credential(options.credential, "utilisateur SNMPv3"))
+    priv = user.password
+    if options.priv_credential is not None:
+        priv = resolve_password(credential(options.priv_credential, "clé de chiffrement SNMPv3")).password
+    level = "authNoPriv" if options.priv_protocol == "none" else "authPriv"
+    for what, key in (("d'authentification", user.password), ("de chiffrement", priv)):
+        if len(key) < 8 and not (what == "de chiffrement" and options.priv_protocol == "none"):
+            raise CredentialError(f"la phrase secrète SNMPv3 {what} de « {user.username} » fait moins de 8 caractères "
+                                  "(refusée par les agents, RFC 3414)")
+    suite = options.auth_protocol + ("" if options.priv_protocol == "none" else "/" + options.priv_protocol)
+    return _Secret("v3", f"{user.username} (SNMPv3 {level} {suite})", user=user.username, auth_key=user.password,
+                   priv_key=priv)

@@ -1,0 +1,121 @@
+"""Meta-tests of the network pack: every check honours the contract of grader.check.
+
+Registered through pluggy as the entry point ``network = "checks.network"`` loads it; unique
+``network.*`` ids; a French one-line sentence; a Params model refusing unknown parameters;
+deterministic probes on the transports the engine knows (ssh probes with absolute paths);
+a test module naming each check; never conforme on empty or garbage output; lost probes erreur.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pydantic
+import pytest
+
+import checks.network
+from grader.check import TOKEN, CheckParams, evaluate
+from grader.model import ProbeResult, Status, Verdict
+from grader.plugins import collect_checks, default_transports, get_plugin_manager
+from tests.checks.test_linux_pack import command_heads
+
+ROOT = Path(__file__).resolve().parents[2]
+TESTS = Path(__file__).parent
+
+SAMPLES: dict[str, dict[str, Any]] = {
+    "network.snmp_agent": {"sys_location": "Salle B12"},
+    "network.snmp_refuses": {},
+    "network.snmp_interfaces": {"interfaces": ["eth0"]},
+    "network.snmp_vlans": {"vlans": {10: "SERVEURS", 20: None}},
+    "network.syslog_delivered": {},
+    "network.nft_masquerade": {"oifname": "eth2", "source": "192.168.10.0/24"},
+}
+
+CATALOGUE = collect_checks(get_plugin_manager(load_entrypoints=False, extra=(checks.network,)))
+IDS = sorted(CATALOGUE)
+
+
+def test_pack_is_registered_through_the_entry_point():
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert pyproject["project"]["entry-points"]["grader"]["network"] == "checks.network"
+    assert IDS == sorted(SAMPLES) and len(IDS) == len(checks.network.CHECKS)
+
+
+@pytest.mark.parametrize("check_id", IDS)
+def test_identity_and_sentence(check_id):
+    cls = CATALOGUE[check_id]
+    assert check_id.startswith("network.") and cls.id == check_id
+    assert cls.platform in ("linux", "network", "any") and cls.transport in default_transports()
+    sentence = cls.sentence_template()
+    assert sentence.endswith(".") and "\n" not in sentence
+    assert re.match(r"^(Le |La |Les |L'|Un |Une |Aucun |Aucune )", sentence), sentence
+    assert not re.search(r"\b(the|is|and|must|with)\b", sentence), sentence
+    fields = {name for _, name, _, _ in string.Formatter().parse(sentence) if name}
+    assert fields <= set(cls.Params.model_fields)
+    assert "{" not in cls.sentence(cls.Params(**SAMPLES[check_id]))
+
+
+@pytest.mark.parametrize("check_id", IDS)
+def test_params_model(check_id):
+    cls = CATALOGUE[check_id]
+    assert issubclass(cls.Params, CheckParams) and cls.Params is not CheckParams
+    with pytest.raises(pydantic.ValidationError):
+        cls.Params(**SAMPLES[check_id], unexpected_parameter=1)
+
+
+@pytest.mark.parametrize("check_id", IDS)
+def test_probes_are_deterministic_on_known_transports(check_id):
+    cls = CATALOGUE[check_id]
+    params = cls.Params(**SAMPLES[check_id])
+    first, second = cls().probes(params), cls().probes(params)
+    assert first == second and first
+    for name, probe in first.items():
+        assert re.fullmatch(r"[a-z][a-z0-9_]*", name) and probe.timeout > 0
+        assert probe.transport in default_transports()
+        if probe.transport == "ssh":
+            assert all(head.startswith("/") for head in command_heads(probe.command)), probe.command
+        if probe.transport == "snmp":
+            from grader.transports.snmp import parse_request
+
+            parse_request(probe.command.replace(TOKEN, "0123456789abcdef"))
+        if TOKEN in probe.command:
+            assert probe.active, "a probe carrying the run's token has an effect: it is active"
+
+
+@pytest.mark.parametrize("check_id", IDS)
+def test_a_test_module_names_the_check(check_id):
+    mentioned = [p.name for p in TESTS.glob("test_network_*.py")
+                 if p.name != Path(__file__).name and f'"{check_id}"' in p.read_text(encoding="utf-8")]
+    assert mentioned, f"no test module mentions {check_id}"
+
+
+@pytest.mark.parametrize("stdout", ["", "Bienvenue sur le serveur du candidat !\n", "\x00\x01garbage\n"])
+@pytest.mark.parametrize("exit_code", [0, 1])
+@pytest.mark.parametrize("check_id", IDS)
+def test_empty_or_garbage_output_is_never_conforme(check_id, stdout, exit_code):
+    cls = CATALOGUE[check_id]
+    params = cls.Params(**SAMPLES[check_id])
+    results = {name: ProbeResult(key=p.key, transport=p.transport, command=p.command, stdout=stdout,
+                                 exit_code=exit_code) for name, p in cls().probes(params).items()}
+    verdict = cls().judge(params, results)
+    assert isinstance(verdict, Verdict) and verdict.message
+    assert verdict.status is not Status.CONFORME
+
+
+@pytest.mark.parametrize("check_id", IDS)
+def test_lost_or_timed_out_probes_are_erreur_before_the_judge(check_id):
+    cls = CATALOGUE[check_id]
+    params = cls.Params(**SAMPLES[check_id])
+    results = {name: ProbeResult(key=p.key, transport=p.transport, command=p.command, timed_out=True)
+               for name, p in cls().probes(params).items()}
+    assert evaluate(cls(), params, results).status is Status.ERREUR
+
+
+def test_checks_list_shows_the_pack():
+    from grader.plugins import default_catalogue
+
+    assert set(IDS) <= set(default_catalogue())
