@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 import rubrics
+from grader.rubric import load_rubric
 
 FIXTURES = Path(__file__).parent / "fixtures" / "rubrics"
 SUBCOMMANDS = (["run"], ["demo"], ["report"], ["referential"], ["lab", "up"], ["lab", "down"], ["lab", "status"],
@@ -72,7 +73,8 @@ def test_five_mistakes_give_five_located_messages():
 def test_valid_rubric_and_roster():
     result = grader("rubric", "validate", str(rubrics.demo_rubric()), "--roster", str(rubrics.demo_roster()))
     assert result.returncode == 0, result.stderr
-    assert "Barème valide : 19 vérifications" in result.stdout and "3 candidats" in result.stdout
+    demo = load_rubric(rubrics.demo_rubric())
+    assert f"Barème valide : {len(demo.checks)} vérifications" in result.stdout and "3 candidats" in result.stdout
 
 
 def test_checks_list_filters_by_platform():
@@ -111,8 +113,12 @@ def test_run_against_a_closed_port_is_injoignable_with_reports(tmp_path):
     assert result.returncode == 1, result.stdout + result.stderr  # finished, not conclusive
     assert "l'hôte srv-lin du candidat 07 (127.0.0.1) : 127.0.0.1 refuse la connexion sur le port 9" in result.stdout
     summary_row = next(line for line in result.stdout.splitlines() if "07 Test" in line)
-    assert [cell.strip() for cell in summary_row.split("│")[2:8]] == ["·", "·", "·", "19", "·", "0/29"]
-    assert "l'hôte dc du candidat 07 (127.0.0.1) : 127.0.0.1:9 refuse la connexion" in result.stdout
+    demo = load_rubric(rubric)
+    points = sum(c.points * len(demo.targets(c)) for c in demo.checks)
+    n_checks = sum(len(demo.targets(c)) for c in demo.checks)
+    assert [cell.strip() for cell in summary_row.split("│")[2:8]] == ["·", "·", "·", str(n_checks), "·", f"0/{points:g}"]
+    for host in demo.hosts:  # every host of the rubric is said unreachable in plain words
+        assert f"l'hôte {host.name} du candidat 07 (127.0.0.1) : 127.0.0.1" in result.stdout
     assert "Fenêtre de collecte" in result.stdout
     run_dirs = list((session / "rapports").iterdir())
     assert len(run_dirs) == 1
