@@ -7,8 +7,9 @@ from grader.transports.http import HttpChannel
 from grader.transports.snmp import SnmpChannel
 from grader.transports.ssh import SshChannel
 from grader.transports.syslog import SyslogChannel
+from grader.transports.winrm import WinrmChannel
 
 
 @hookimpl
 def grader_register_transports() -> list[type]:
-    return [SshChannel, HttpChannel, SnmpChannel, SyslogChannel]
+    return [SshChannel, HttpChannel, SnmpChannel, SyslogChannel, WinrmChannel]

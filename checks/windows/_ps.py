@@ -1,0 +1,183 @@
+"""Helpers shared by the Windows checks: PowerShell quoting, probe results, Windows PowerShell 5.1 JSON.
+
+Probes are PowerShell text run by the WinRM channel's batch (one ``powershell.exe`` per host,
+see :mod:`grader.transports.psenvelope`). They use full cmdlet names (no aliases: a
+candidate's profile is not loaded, and aliases are not guaranteed), ``-ErrorAction Stop`` on
+the cmdlet that decides (so "not found" is an error record the judge can read, not an empty
+answer), and end with ``ConvertTo-Json -Depth 4``, whose Windows PowerShell 5.1 output the
+judges read: two spaces after colons, CRLF, enums as integers, dates as ``/Date(ms)/``, one
+object *not* wrapped in an array, and nothing at all for an empty pipeline.
+
+How a failed probe is judged (``exit_code`` 1, error records in ``stderr``):
+
+* the cmdlet does not exist (``CommandNotFoundException``: role, feature or RSAT module not
+  installed, or a client Windows) → ``erreur``, unless the check can prove the role is absent
+  (then ``non_conforme``); note that this exception's *category* is ObjectNotFound too;
+* the object asked for does not exist (category ``ObjectNotFound``: no such service, task,
+  share, scope, record...) → the check's own ``non_conforme``;
+* anything else (access denied, WMI/CIM failure, RPC server unavailable...) → ``erreur``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from grader.model import Probe, ProbeResult, Verdict
+from grader.transports.psenvelope import error_records
+
+_SINGLE_QUOTES = "'\u2018\u2019\u201a\u201b"  # PowerShell treats all of these as single quotes
+
+
+def winrm(command: str, timeout: float = 20.0) -> Probe:
+    """A passive probe run on the Windows host inside the PowerShell batch."""
+    return Probe("winrm", command, timeout)
+
+
+def ps_quote(value: str) -> str:
+    """A PowerShell single-quoted literal (no expansion); every kind of single quote is doubled."""
+    text = str(value)
+    if any(ord(c) < 32 for c in text):
+        raise ValueError("caractère de contrôle interdit dans un paramètre")
+    return "'" + "".join(c + c if c in _SINGLE_QUOTES else c for c in text) + "'"
+
+
+def no_wildcards(value: str) -> str:
+    """Parameter validator: cmdlets such as Get-Service -Name take wildcards; a parameter must not."""
+    if not value or not value.strip():
+        raise ValueError("valeur vide")
+    if any(c in value for c in "*?[]`"):
+        raise ValueError("les caractères * ? [ ] ` ne sont pas permis (pas de motif)")
+    if any(ord(c) < 32 for c in value):
+        raise ValueError("caractère de contrôle interdit")
+    return value
+
+
+# --- ConvertTo-Json output ---------------------------------------------------------------
+
+class JsonError(ValueError):
+    """The probe's output is not the JSON ConvertTo-Json writes."""
+
+
+def items(text: str) -> list[dict[str, Any]]:
+    """Objects from ConvertTo-Json output: nothing → [], one object → [it], an array → its objects."""
+    if not text.strip():
+        return []
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise JsonError(f"JSON invalide ({exc.msg}, ligne {exc.lineno})") from exc
+    if isinstance(data, dict):
+        return [data]
+    if isinstance(data, list) and all(isinstance(x, dict) for x in data):
+        return data
+    raise JsonError("objets attendus")
+
+
+def as_list(value: Any) -> list[Any]:
+    """A property that ConvertTo-Json may have written as a value, an array or null."""
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+_DATE = re.compile(r"^/Date\((-?\d+)(?:[+-]\d{4})?\)/$")
+
+
+def ps_date(value: Any) -> datetime | None:
+    """``/Date(1717200000000)/`` (milliseconds since 1970, UTC) as a datetime; None otherwise."""
+    if isinstance(value, str):
+        m = _DATE.match(value)
+        if m:
+            return datetime.fromtimestamp(int(m.group(1)) / 1000, tz=UTC)
+    return None
+
+
+def enum_name(value: Any, names: dict[int, str]) -> str:
+    """An enum ConvertTo-Json wrote as an integer (or, from a newer PowerShell, as its name)."""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int):
+        return names.get(value, str(value))
+    return str(value) if value is not None else "(vide)"
+
+
+# --- failed probes -----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Failure:
+    kind: str  # missing_command | not_found | denied | other
+    error_id: str
+    message: str
+
+    def describe(self) -> str:
+        return clip(self.message or self.error_id, 240)
+
+
+def failure(result: ProbeResult) -> Failure | None:
+    """Why the probe did not answer (its first error record), or None when it answered."""
+    if result.exit_code in (0, None):
+        return None
+    records = error_records(result)
+    if not records:
+        return Failure("other", "", clip(result.stderr or f"code {result.exit_code}", 240))
+    first = records[0]
+    kind = "other"
+    exc_type, category, error_id = first.get("type", ""), first.get("category", ""), first.get("id", "")
+    if exc_type.endswith("CommandNotFoundException") or error_id.startswith("CommandNotFoundException"):
+        kind = "missing_command"
+    elif category == "ObjectNotFound":
+        kind = "not_found"
+    elif category in ("PermissionDenied", "SecurityError") or "UnauthorizedAccess" in exc_type:
+        kind = "denied"
+    return Failure(kind, error_id, first.get("message", ""))
+
+
+def unusable(result: ProbeResult, what: str, expected: str) -> Verdict:
+    """The erreur verdict for a probe that failed for a reason the check does not interpret."""
+    f = failure(result)
+    if f is None:
+        return Verdict.erreur(f"{what} : réponse inattendue", expected=expected)
+    if f.kind == "missing_command":
+        return Verdict.erreur(f"{what} : la commande PowerShell n'existe pas sur cet hôte ({f.describe()})",
+                              expected=expected)
+    if f.kind == "denied":
+        return Verdict.erreur(f"{what} : accès refusé au compte du correcteur ({f.describe()})", expected=expected)
+    return Verdict.erreur(f"{what} : {f.describe()}", expected=expected)
+
+
+def read_items(result: ProbeResult, what: str, expected: str) -> list[dict[str, Any]] | Verdict:
+    """The objects of a probe that must have answered (exit code 0), or the erreur verdict."""
+    if result.exit_code != 0:
+        return unusable(result, what, expected)
+    if result.truncated:
+        return Verdict.erreur(f"{what} : sortie tronquée", observed=clip(result.stdout), expected=expected)
+    try:
+        return items(result.stdout)
+    except JsonError as exc:
+        return Verdict.erreur(f"{what} : sortie illisible ({exc})", observed=clip(result.stdout or "(vide)"),
+                              expected=expected)
+
+
+# --- comparing names as Windows does ---------------------------------------------------------
+
+def same_name(a: str | None, b: str | None) -> bool:
+    """Windows account/object names: case-insensitive, accents exact, surrounding spaces significant."""
+    return a is not None and b is not None and a.casefold() == b.casefold()
+
+
+def account_matches(account: str | None, wanted: str) -> bool:
+    """``TSSR\\Comptabilité`` matches ``Comptabilité`` and ``tssr\\comptabilité`` (not ``Comptabilite``)."""
+    if account is None:
+        return False
+    if "\\" in wanted:
+        return same_name(account, wanted)
+    return same_name(account.rpartition("\\")[2], wanted)
+
+
+def clip(text: str, limit: int = 200) -> str:
+    text = text.replace("\r\n", "\n").replace("\n", " ⏎ ")
+    return text if len(text) <= limit else text[: limit - 1] + "…"

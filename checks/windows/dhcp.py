@@ -1,0 +1,213 @@
+"""DHCP server (Windows Server DHCP role, ``DhcpServer`` module): scope, range, options, reservations."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, field_validator
+
+from checks.windows._ps import as_list, failure, ps_quote, read_items, winrm
+from checks.windows.services import service_missing, service_probe
+from grader.check import Check, CheckParams
+from grader.model import Probe, ProbeResult, Verdict
+
+SCOPE_MISSING = "WIN32 20022"  # ERROR_DHCP_SUBNET_NOT_PRESENT
+_IP = "@{{Name='{0}'; Expression={{$_.{0}.IPAddressToString}}}}"
+
+
+def _ipv4(value: str) -> str:
+    try:
+        return str(ipaddress.IPv4Address(value.strip()))
+    except ValueError as exc:
+        raise ValueError(f"adresse IPv4 invalide : {value!r}") from exc
+
+
+def normalize_mac(value: str) -> str:
+    """``00-15-5D-01-02-03``, ``00:15:5d:01:02:03`` and ``00155d010203`` are the same client id."""
+    digits = re.sub(r"[^0-9A-Fa-f]", "", value)
+    return digits.lower()
+
+
+class Reservation(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ip: str
+    mac: str
+
+    @field_validator("ip")
+    @classmethod
+    def _ip(cls, value: str) -> str:
+        return _ipv4(value)
+
+    @field_validator("mac")
+    @classmethod
+    def _mac(cls, value: str) -> str:
+        if len(normalize_mac(value)) != 12 or re.search(r"[^0-9A-Fa-f:.-]", value):
+            raise ValueError("adresse MAC attendue (ex. 00-15-5D-01-02-03)")
+        return value
+
+
+class DhcpScope(Check):
+    """L'étendue DHCP {scope} est configurée comme attendu.
+
+    From ``Get-DhcpServerv4Scope``, ``Get-DhcpServerv4OptionValue`` (scope and server level:
+    an option set on the server applies to the scope unless the scope overrides it) and
+    ``Get-DhcpServerv4Reservation``. Conforme when the scope exists, is active (when
+    ``active``), and each given parameter matches: ``start``/``end`` of its range, ``mask``,
+    ``router`` (option 3 contains it), ``dns_servers`` (option 6 contains each, any order),
+    ``reservations`` (each IP reserved for that MAC address). No scope: non conforme; no DHCP
+    Server service at all: non conforme (the role is not installed); the DhcpServer module
+    missing while the service exists: erreur (management tools not installed).
+    """
+
+    id = "windows.dhcp_scope"
+    platform = "windows"
+    transport = "winrm"
+
+    class Params(CheckParams):
+        scope: str
+        start: str | None = None
+        end: str | None = None
+        mask: str | None = None
+        router: str | None = None
+        dns_servers: list[str] | None = None
+        reservations: list[Reservation] | None = None
+        active: bool = True
+
+        @field_validator("scope", "start", "end", "mask", "router")
+        @classmethod
+        def _ip(cls, value: str | None) -> str | None:
+            return None if value is None else _ipv4(value)
+
+        @field_validator("dns_servers")
+        @classmethod
+        def _ips(cls, value: list[str] | None) -> list[str] | None:
+            return None if value is None else [_ipv4(v) for v in value]
+
+    def probes(self, params: Params) -> Mapping[str, Probe]:
+        scope = ps_quote(params.scope)
+        probes = {
+            "scope": winrm(f"Get-DhcpServerv4Scope -ScopeId {scope} -ErrorAction Stop | Select-Object -Property "
+                           f"{_IP.format('ScopeId')}, {_IP.format('SubnetMask')}, 'Name', "
+                           "@{Name='State'; Expression={[string]$_.State}}, "
+                           f"{_IP.format('StartRange')}, {_IP.format('EndRange')}, "
+                           "@{Name='LeaseDuration'; Expression={[string]$_.LeaseDuration}} | ConvertTo-Json -Depth 4"),
+            "service": service_probe("DHCPServer"),
+        }
+        if params.router or params.dns_servers:
+            row = "[pscustomobject]@{{ Level = '{0}'; OptionId = $_.OptionId; Name = $_.Name; Value = @($_.Value) }}"
+            probes["options"] = winrm(
+                f"$scope = @(Get-DhcpServerv4OptionValue -ScopeId {scope} -ErrorAction Stop | "
+                f"ForEach-Object -Process {{ {row.format('Scope')} }}); "
+                "$server = @(Get-DhcpServerv4OptionValue -ErrorAction Stop | "
+                f"ForEach-Object -Process {{ {row.format('Server')} }}); "
+                "ConvertTo-Json -InputObject @($scope + $server) -Depth 4")
+        if params.reservations:
+            probes["reservations"] = winrm(
+                f"Get-DhcpServerv4Reservation -ScopeId {scope} -ErrorAction Stop | Select-Object -Property "
+                f"{_IP.format('IPAddress')}, 'ClientId', 'Name', 'Description' | ConvertTo-Json -Depth 4")
+        return probes
+
+    def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
+        expected = self._expected(params)
+        r = results["scope"]
+        f = failure(r)
+        if f is not None and f.kind == "missing_command":
+            if service_missing(results["service"]):
+                return Verdict.non_conforme("rôle DHCP absent (pas de service DHCPServer)", expected,
+                                            "Le rôle Serveur DHCP n'est pas installé sur cet hôte.")
+            return Verdict.erreur("le module PowerShell DhcpServer est absent alors que le rôle est peut-être installé "
+                                  "(Install-WindowsFeature DHCP -IncludeManagementTools)", expected=expected)
+        if f is not None and (f.kind == "not_found" or f.error_id.startswith(SCOPE_MISSING)):
+            return Verdict.non_conforme("étendue inexistante", expected,
+                                        f"Aucune étendue DHCP {params.scope} sur ce serveur.")
+        found = read_items(r, "Get-DhcpServerv4Scope", expected)
+        if isinstance(found, Verdict):
+            return found
+        scopes = [s for s in found if s.get("ScopeId") == params.scope]
+        if len(scopes) != 1:
+            return Verdict.non_conforme("étendue inexistante", expected,
+                                        f"Aucune étendue DHCP {params.scope} sur ce serveur.")
+        scope = scopes[0]
+        observed = [(f"étendue {scope.get('ScopeId')} « {scope.get('Name')} » {scope.get('State')}, "
+                     f"{scope.get('StartRange')} – {scope.get('EndRange')} / {scope.get('SubnetMask')}")]
+        problems: list[str] = []
+        if params.active and scope.get("State") != "Active":
+            problems.append(f"L'étendue n'est pas active ({scope.get('State')}).")
+        for name, key, label in (("start", "StartRange", "début de plage"), ("end", "EndRange", "fin de plage"),
+                                 ("mask", "SubnetMask", "masque")):
+            want = getattr(params, name)
+            if want and scope.get(key) != want:
+                problems.append(f"Le {label} est {scope.get(key)}, {want} attendu.")
+        if params.router or params.dns_servers:
+            verdict = self._options(params, results["options"], observed, problems, expected)
+            if verdict is not None:
+                return verdict
+        if params.reservations:
+            verdict = self._reservations(params, results["reservations"], observed, problems, expected)
+            if verdict is not None:
+                return verdict
+        text = " ; ".join(observed)
+        if problems:
+            return Verdict.non_conforme(text, expected, " ".join(problems))
+        return Verdict.conforme(text, expected, f"L'étendue {params.scope} est configurée comme attendu.")
+
+    def _expected(self, p: Params) -> str:
+        parts = [f"étendue {p.scope}" + (" active" if p.active else "")]
+        if p.start or p.end:
+            parts.append(f"plage {p.start or '?'} – {p.end or '?'}")
+        if p.mask:
+            parts.append(f"masque {p.mask}")
+        if p.router:
+            parts.append(f"routeur (option 3) {p.router}")
+        if p.dns_servers:
+            parts.append(f"DNS (option 6) {', '.join(p.dns_servers)}")
+        if p.reservations:
+            parts.append("réservations " + ", ".join(f"{x.ip} → {x.mac}" for x in p.reservations))
+        return ", ".join(parts)
+
+    def _options(self, p: Params, r: ProbeResult, observed: list[str], problems: list[str],
+                 expected: str) -> Verdict | None:
+        rows = read_items(r, "Get-DhcpServerv4OptionValue", expected)
+        if isinstance(rows, Verdict):
+            return rows
+        effective: dict[int, tuple[str, list[str]]] = {}
+        for level in ("Server", "Scope"):  # the scope's value overrides the server's
+            for row in rows:
+                if row.get("Level") == level and isinstance(row.get("OptionId"), int):
+                    effective[row["OptionId"]] = (level, [str(v) for v in as_list(row.get("Value"))])
+        for option, label in ((3, "routeur"), (6, "DNS")):
+            if option in effective:
+                level, values = effective[option]
+                where = "étendue" if level == "Scope" else "serveur"
+                observed.append(f"option {option} ({label}, {where}) : {', '.join(values)}")
+        if p.router:
+            values = effective.get(3, ("", []))[1]
+            if p.router not in values:
+                problems.append(f"L'option routeur (3) ne contient pas {p.router} ({', '.join(values) or 'absente'}).")
+        if p.dns_servers:
+            values = effective.get(6, ("", []))[1]
+            missing = [d for d in p.dns_servers if d not in values]
+            if missing:
+                problems.append(f"L'option DNS (6) ne contient pas {', '.join(missing)} "
+                                f"({', '.join(values) or 'absente'}).")
+        return None
+
+    def _reservations(self, p: Params, r: ProbeResult, observed: list[str], problems: list[str],
+                      expected: str) -> Verdict | None:
+        rows = read_items(r, "Get-DhcpServerv4Reservation", expected)
+        if isinstance(rows, Verdict):
+            return rows
+        by_ip: dict[str, Any] = {str(row.get("IPAddress")): row for row in rows}
+        observed.append("réservations : " + (", ".join(f"{row.get('IPAddress')} → {row.get('ClientId')}"
+                                                     f" ({row.get('Name')})" for row in rows) or "aucune"))
+        for wanted in p.reservations or []:
+            row = by_ip.get(wanted.ip)
+            if row is None:
+                problems.append(f"Aucune réservation pour {wanted.ip}.")
+            elif normalize_mac(str(row.get("ClientId"))) != normalize_mac(wanted.mac):
+                problems.append(f"{wanted.ip} est réservée pour {row.get('ClientId')}, {wanted.mac} attendue.")
+        return None

@@ -1,0 +1,131 @@
+"""DNS server (Windows Server DNS role, ``DnsServer`` module): a record in a zone, as the server holds it."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping
+from typing import Literal
+
+from pydantic import field_validator
+
+from checks.windows._ps import clip, failure, no_wildcards, ps_quote, read_items, winrm
+from checks.windows.services import service_missing, service_probe
+from grader.check import Check, CheckParams
+from grader.model import Probe, ProbeResult, Verdict
+
+# How each record type's data is read from its RecordData (DnsServerResourceRecord* CIM classes).
+DATA = {
+    "A": "$_.RecordData.IPv4Address.IPAddressToString",
+    "AAAA": "$_.RecordData.IPv6Address.IPAddressToString",
+    "CNAME": "$_.RecordData.HostNameAlias",
+    "PTR": "$_.RecordData.PtrDomainName",
+    "NS": "$_.RecordData.NameServer",
+    "MX": "[string]$_.RecordData.Preference + ' ' + $_.RecordData.MailExchange",
+    "SRV": ("[string]$_.RecordData.Priority + ' ' + [string]$_.RecordData.Weight + ' ' + "
+            "[string]$_.RecordData.Port + ' ' + $_.RecordData.DomainName"),
+    "TXT": "$_.RecordData.DescriptiveText",
+}
+_LABEL = re.compile(r"^(@|[A-Za-z0-9_*]([A-Za-z0-9_-]*[A-Za-z0-9_])?(\.[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?)*)$")
+_ZONE = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?\.?$")
+# Win32 errors the DnsServer cmdlets put in FullyQualifiedErrorId (winerror.h).
+ZONE_MISSING = "WIN32 9601"  # DNS_ERROR_ZONE_DOES_NOT_EXIST
+NAME_MISSING = "WIN32 9714"  # DNS_ERROR_NAME_DOES_NOT_EXIST
+
+
+def normalize(rr_type: str, value: str) -> str:
+    """Values compared as DNS does: names case-insensitive without the final dot, addresses canonical."""
+    value = value.strip()
+    if rr_type in ("A", "AAAA"):
+        try:
+            return str(ipaddress.ip_address(value))
+        except ValueError:
+            return value
+    if rr_type == "TXT":
+        return value
+    return " ".join(part.rstrip(".").casefold() for part in value.split())
+
+
+class DnsRecord(Check):
+    """L'enregistrement DNS {name} de type {type} existe dans la zone {zone}.
+
+    From ``Get-DnsServerResourceRecord`` on the Windows DNS server itself (what the zone
+    holds, independently of any client's cache). ``name`` is relative to the zone (``intranet``,
+    ``@`` for the zone's apex). Conforme when a record of that type exists, and, when ``value``
+    is given, one of them has that data (an IP address for A/AAAA, a host name for CNAME, NS,
+    PTR — compared without case or final dot —, ``preference host`` for MX,
+    ``priority weight port host`` for SRV). No zone or no record: non conforme.
+    """
+
+    id = "windows.dns_record"
+    platform = "windows"
+    transport = "winrm"
+
+    class Params(CheckParams):
+        zone: str
+        name: str
+        type: Literal["A", "AAAA", "CNAME", "MX", "NS", "PTR", "SRV", "TXT"] = "A"
+        value: str | None = None
+
+        @field_validator("zone")
+        @classmethod
+        def _zone(cls, value: str) -> str:
+            if not _ZONE.match(value):
+                raise ValueError("nom de zone invalide (ex. tssr.lan ou 10.168.192.in-addr.arpa)")
+            return value
+
+        @field_validator("name")
+        @classmethod
+        def _name(cls, value: str) -> str:
+            if not _LABEL.match(value) or "*" in value:
+                raise ValueError("nom relatif à la zone attendu (ex. intranet, ou @ pour la zone elle-même)")
+            return no_wildcards(value)
+
+        @field_validator("type", mode="before")
+        @classmethod
+        def _upper(cls, value: object) -> object:
+            return value.upper() if isinstance(value, str) else value
+
+    def probes(self, params: Params) -> Mapping[str, Probe]:
+        return {
+            "records": winrm(
+                f"Get-DnsServerResourceRecord -ZoneName {ps_quote(params.zone)} -Name {ps_quote(params.name)} "
+                f"-RRType {params.type} -ErrorAction Stop | ForEach-Object -Process {{ [pscustomobject]@{{ "
+                "HostName = $_.HostName; RecordType = [string]$_.RecordType; TimeToLive = [string]$_.TimeToLive; "
+                f"Data = {DATA[params.type]} }} }} | ConvertTo-Json -Depth 4"),
+            "service": service_probe("DNS"),
+        }
+
+    def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
+        fqdn = params.zone if params.name == "@" else f"{params.name}.{params.zone}"
+        expected = f"{fqdn} {params.type}" + (f" {params.value}" if params.value else "")
+        r = results["records"]
+        f = failure(r)
+        if f is not None and f.kind == "missing_command":
+            if service_missing(results["service"]):
+                return Verdict.non_conforme("rôle DNS absent (pas de service DNS)", expected,
+                                            "Le rôle Serveur DNS n'est pas installé sur cet hôte.")
+            return Verdict.erreur("le module PowerShell DnsServer est absent (outils de gestion DNS non installés)",
+                                  expected=expected)
+        if f is not None and (f.kind == "not_found" or f.error_id.startswith((ZONE_MISSING, NAME_MISSING))):
+            if f.error_id.startswith(ZONE_MISSING):
+                return Verdict.non_conforme(f"zone {params.zone} inexistante", expected,
+                                            f"La zone {params.zone} n'existe pas sur ce serveur DNS.")
+            return Verdict.non_conforme(f"aucun enregistrement {params.type} pour {fqdn}", expected,
+                                        f"La zone {params.zone} n'a pas d'enregistrement {params.type} « {params.name} ».")
+        found = read_items(r, "Get-DnsServerResourceRecord", expected)
+        if isinstance(found, Verdict):
+            return found
+        records = [x for x in found if str(x.get("RecordType", "")).upper() == params.type]
+        if not records:
+            return Verdict.non_conforme(f"aucun enregistrement {params.type} pour {fqdn}", expected,
+                                        f"La zone {params.zone} n'a pas d'enregistrement {params.type} « {params.name} ».")
+        values = [str(x.get("Data") or "") for x in records]
+        observed = clip(f"{fqdn} {params.type} " + ", ".join(values), 300)
+        if params.value is None:
+            return Verdict.conforme(observed, expected, f"L'enregistrement {params.type} {fqdn} existe.")
+        want = normalize(params.type, params.value)
+        if any(normalize(params.type, v) == want for v in values):
+            return Verdict.conforme(observed, expected, f"{fqdn} pointe vers {params.value}.")
+        return Verdict.non_conforme(observed, expected,
+                                    f"{fqdn} ({params.type}) vaut {', '.join(values)}, {params.value} attendu.")

@@ -1,0 +1,141 @@
+"""PowerShell scripts written by the candidate: present, documented with comment-based help, scheduled."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import field_validator
+
+from checks.windows._ps import as_list, clip, failure, no_wildcards, ps_date, ps_quote, read_items, same_name, winrm
+from checks.windows.tasks import describe_trigger, task_enabled
+from grader.check import Check, CheckParams
+from grader.model import Probe, ProbeResult, Verdict
+
+_WINDOWS_PATH = re.compile(r"^[A-Za-z]:\\([^\\/:*?\"<>|\r\n]+\\)*[^\\/:*?\"<>|\r\n]+\.ps1$", re.IGNORECASE)
+
+
+def _help_text(value: Any) -> str:
+    return value.strip() if isinstance(value, str) else ""
+
+
+class PsScriptDocumented(Check):
+    """Le script PowerShell {path} existe, est documenté et est planifié.
+
+    The script is read by PowerShell's own parser (``Parser.ParseFile`` and
+    ``GetHelpContent()``: the rules ``Get-Help`` applies), never run. Conforme when the file
+    exists, parses without error, has comment-based help with a non-empty ``.SYNOPSIS`` and
+    ``.DESCRIPTION``, and, when ``scheduled`` is true, an enabled scheduled task (named
+    ``task`` when given) has an action that runs this path and at least one enabled trigger.
+    """
+
+    id = "windows.ps_script_documented"
+    platform = "windows"
+    transport = "winrm"
+
+    class Params(CheckParams):
+        path: str
+        scheduled: bool = True
+        task: str | None = None
+
+        @field_validator("path")
+        @classmethod
+        def _path(cls, value: str) -> str:
+            if not _WINDOWS_PATH.match(value):
+                raise ValueError("chemin Windows complet d'un fichier .ps1 attendu (ex. C:\\Scripts\\sauvegarde.ps1)")
+            return value
+
+        @field_validator("task")
+        @classmethod
+        def _task(cls, value: str | None) -> str | None:
+            return None if value is None else no_wildcards(value)
+
+    def probes(self, params: Params) -> Mapping[str, Probe]:
+        probes = {"script": winrm(
+            f"$item = Get-Item -LiteralPath {ps_quote(params.path)} -ErrorAction Stop; "
+            "$tokens = $null; $problems = $null; "
+            "$ast = [System.Management.Automation.Language.Parser]::ParseFile($item.FullName, [ref]$tokens, "
+            "[ref]$problems); $help = $ast.GetHelpContent(); "
+            "[pscustomobject]@{ FullName = $item.FullName; Length = $item.Length; LastWriteTime = $item.LastWriteTime; "
+            "ParseErrors = @($problems).Count; "
+            "Synopsis = $(if ($null -ne $help) { $help.Synopsis } else { $null }); "
+            "Description = $(if ($null -ne $help) { $help.Description } else { $null }); "
+            "Examples = $(if ($null -ne $help) { @($help.Examples).Count } else { 0 }) } | ConvertTo-Json -Depth 4")}
+        if params.scheduled:
+            leaf = params.path.rpartition("\\")[2]
+            probes["tasks"] = winrm(
+                f"$leaf = {ps_quote(leaf)}; Get-ScheduledTask -ErrorAction Stop | ForEach-Object -Process {{ "
+                "$task = $_; foreach ($action in @($task.Actions)) { "
+                "$line = [string]$action.Execute + ' ' + [string]$action.Arguments; "
+                "if ($line.IndexOf($leaf, [System.StringComparison]::OrdinalIgnoreCase) -ge 0) { [pscustomobject]@{ "
+                "TaskName = $task.TaskName; TaskPath = $task.TaskPath; State = $task.State; "
+                "Enabled = $task.Settings.Enabled; Execute = $action.Execute; Arguments = $action.Arguments; "
+                "Triggers = @($task.Triggers | ForEach-Object -Process { [pscustomobject]@{ "
+                "Type = $_.CimClass.CimClassName; Enabled = $_.Enabled; StartBoundary = $_.StartBoundary; "
+                "DaysOfWeek = $_.DaysOfWeek } }) } } } } | ConvertTo-Json -Depth 4", timeout=30)
+        return probes
+
+    def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
+        expected = ".SYNOPSIS et .DESCRIPTION renseignés" + (
+            ", lancé par une tâche planifiée active" + (f" ({params.task})" if params.task else "")
+            if params.scheduled else "")
+        r = results["script"]
+        f = failure(r)
+        if f is not None and f.kind == "not_found" and "PathNotFound" in f.error_id:
+            return Verdict.non_conforme("fichier absent", expected, f"Le script {params.path} n'existe pas.")
+        found = read_items(r, "lecture du script", expected)
+        if isinstance(found, Verdict):
+            return found
+        if len(found) != 1:
+            return Verdict.erreur("réponse inattendue à la lecture du script", expected=expected)
+        script = found[0]
+        synopsis, description = _help_text(script.get("Synopsis")), _help_text(script.get("Description"))
+        written = ps_date(script.get("LastWriteTime"))
+        observed = [f"{script.get('FullName')} ({script.get('Length')} octets"
+                    + (f", modifié le {written:%Y-%m-%d %H:%M} UTC" if written else "") + ")",
+                    f".SYNOPSIS : {clip(synopsis, 80) or '(absent)'}",
+                    f".DESCRIPTION : {clip(description, 80) or '(absente)'}"]
+        problems = []
+        if script.get("ParseErrors"):
+            problems.append(f"Le script contient {script.get('ParseErrors')} erreur(s) de syntaxe.")
+        if not synopsis or not description:
+            missing = [name for name, text in ((".SYNOPSIS", synopsis), (".DESCRIPTION", description)) if not text]
+            problems.append(f"L'aide intégrée du script n'a pas de {' ni de '.join(missing)}.")
+        if params.scheduled:
+            verdict = self._scheduled(params, results["tasks"], observed, problems, expected)
+            if verdict is not None:
+                return verdict
+        text = " ; ".join(observed)
+        if problems:
+            return Verdict.non_conforme(text, expected, " ".join(problems))
+        how = " et planifié" if params.scheduled else ""
+        return Verdict.conforme(text, expected, f"Le script est documenté{how}.")
+
+    def _scheduled(self, p: Params, r: ProbeResult, observed: list[str], problems: list[str],
+                   expected: str) -> Verdict | None:
+        found = read_items(r, "Get-ScheduledTask", expected)
+        if isinstance(found, Verdict):
+            return found
+        runs = [t for t in found if _runs(t, p.path)]
+        if p.task:
+            runs = [t for t in runs if same_name(t.get("TaskName"), p.task)]
+        described = []
+        for t in runs:
+            triggers = [describe_trigger(x) for x in as_list(t.get("Triggers")) if isinstance(x, dict)]
+            described.append(f"{t.get('TaskPath') or ''}{t.get('TaskName')} "
+                             f"({'active' if task_enabled(t) else 'désactivée'}, {', '.join(triggers) or 'sans déclencheur'})")
+        observed.append("tâches : " + (", ".join(described) or "aucune ne lance ce script"))
+        active = [t for t in runs if task_enabled(t)
+                  and any(isinstance(x, dict) and x.get("Enabled") is not False for x in as_list(t.get("Triggers")))]
+        if not active:
+            which = f"la tâche {p.task}" if p.task else "aucune tâche planifiée active"
+            problems.append(f"Le script n'est pas lancé par {which}" + (" active avec un déclencheur." if p.task else "."))
+        return None
+
+
+def _runs(task: dict[str, Any], path: str) -> bool:
+    """The task's action runs ``path``: as the program, or in powershell.exe's arguments (quoted or not)."""
+    line = f"{task.get('Execute') or ''} {task.get('Arguments') or ''}".replace('"', " ").replace("'", " ")
+    target = path.casefold()
+    return any(word.casefold() == target for word in line.split()) or f" {target} " in f" {line.casefold()} "

@@ -1,0 +1,107 @@
+"""Windows services: running (or stopped) now, and how they start at boot."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Literal
+
+from pydantic import field_validator
+
+from checks.windows._ps import (
+    enum_name,
+    failure,
+    no_wildcards,
+    ps_quote,
+    read_items,
+    same_name,
+    winrm,
+)
+from grader.check import Check, CheckParams
+from grader.model import Probe, ProbeResult, Verdict
+
+# System.ServiceProcess.ServiceControllerStatus and ServiceStartMode (.NET), as ConvertTo-Json writes them.
+STATUS = {1: "Stopped", 2: "StartPending", 3: "StopPending", 4: "Running", 5: "ContinuePending", 6: "PausePending",
+          7: "Paused"}
+START_MODE = {0: "Boot", 1: "System", 2: "Automatic", 3: "Manual", 4: "Disabled"}
+FRENCH_MODE = {"Automatic": "automatique", "Manual": "manuel", "Disabled": "désactivé", "Boot": "démarrage",
+               "System": "système"}
+
+
+def service_probe(name: str) -> Probe:
+    """``Get-Service`` for one service; shared with checks that need to know whether a role's service exists."""
+    return winrm(f"Get-Service -Name {ps_quote(name)} -ErrorAction Stop | "
+                 "Select-Object -Property 'Name', 'DisplayName', 'Status', 'StartType' | ConvertTo-Json -Depth 4")
+
+
+def service_missing(result: ProbeResult) -> bool:
+    """True when ``service_probe`` proved that the service does not exist on the host."""
+    f = failure(result)
+    return f is not None and f.kind == "not_found" and "NoServiceFoundForGivenName" in f.error_id
+
+
+class ServiceRunning(Check):
+    """Le service Windows {service} a l'état et le type de démarrage attendus.
+
+    From ``Get-Service``: conforme when the service exists, its status is Running (or Stopped
+    when ``running`` is false) and, when ``start_mode`` is given, its start type is that one
+    (a delayed automatic start counts as automatic). The name is the service's short name
+    (``Spooler``) or its display name, compared without regard to case. A service that does
+    not exist is non conforme; a ``Get-Service`` that fails otherwise is erreur.
+    """
+
+    id = "windows.service_running"
+    platform = "windows"
+    transport = "winrm"
+
+    class Params(CheckParams):
+        service: str
+        running: bool = True
+        start_mode: Literal["automatic", "manual", "disabled"] | None = "automatic"
+
+        @field_validator("service")
+        @classmethod
+        def _name(cls, value: str) -> str:
+            return no_wildcards(value)
+
+        @field_validator("start_mode", mode="before")
+        @classmethod
+        def _lower(cls, value: object) -> object:
+            return value.lower() if isinstance(value, str) else value
+
+    def probes(self, params: Params) -> Mapping[str, Probe]:
+        return {"service": service_probe(params.service)}
+
+    def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
+        r = results["service"]
+        want_status = "Running" if params.running else "Stopped"
+        expected = f"Status={want_status}" + (f", StartType={params.start_mode.capitalize()}" if params.start_mode else "")
+        if service_missing(r):
+            return Verdict.non_conforme("service inexistant", expected,
+                                        f"Aucun service nommé « {params.service} » sur cet hôte.")
+        found = read_items(r, "Get-Service", expected)
+        if isinstance(found, Verdict):
+            return found
+        matching = [s for s in found if same_name(s.get("Name"), params.service)
+                    or same_name(s.get("DisplayName"), params.service)]
+        if len(matching) != 1:
+            return Verdict.erreur(f"Get-Service a renvoyé {len(found)} service(s), dont {len(matching)} de ce nom",
+                                  expected=expected)
+        svc = matching[0]
+        status = enum_name(svc.get("Status"), STATUS)
+        mode = enum_name(svc.get("StartType"), START_MODE) if svc.get("StartType") is not None else None
+        observed = f"{svc.get('Name')} ({svc.get('DisplayName')}) : Status={status}, StartType={mode or '(inconnu)'}"
+        if status != want_status:
+            state = "n'est pas démarré" if params.running else "n'est pas arrêté"
+            return Verdict.non_conforme(observed, expected, f"Le service {svc.get('Name')} {state} ({status}).")
+        if params.start_mode:
+            if mode is None:
+                return Verdict.erreur("le type de démarrage n'est pas lisible avec ce PowerShell (StartType absent)",
+                                      observed=observed, expected=expected)
+            if mode.lower() != params.start_mode:
+                return Verdict.non_conforme(observed, expected,
+                                            f"Le service {svc.get('Name')} est en démarrage "
+                                            f"{FRENCH_MODE.get(mode, mode)}, {FRENCH_MODE[params.start_mode.capitalize()]} "
+                                            "attendu.")
+        how = f", démarrage {FRENCH_MODE[params.start_mode.capitalize()]}" if params.start_mode else ""
+        state = "démarré" if params.running else "arrêté"
+        return Verdict.conforme(observed, expected, f"Le service {svc.get('Name')} est {state}{how}.")

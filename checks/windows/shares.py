@@ -1,0 +1,212 @@
+"""SMB shares: the share exists, its share permission and the NTFS permission of its folder for a group."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import field_validator, model_validator
+
+from checks.windows._ps import account_matches, clip, enum_name, failure, no_wildcards, ps_quote, read_items, winrm
+from grader.check import Check, CheckParams
+from grader.model import Probe, ProbeResult, Verdict
+
+# MSFT_SmbShareAccessControlEntry: AccessControlType Allow (0) / Deny (1); AccessRight Full (0),
+# Change (1), Read (2), Custom (3). MSFT_SmbShare.ShareState: Pending (0), Online (1), Offline (2).
+SHARE_RIGHT = {0: "Full", 1: "Change", 2: "Read", 3: "Custom"}
+SHARE_LEVEL = {"Read": 1, "Change": 2, "Full": 3}
+SHARE_STATE = {0: "Pending", 1: "Online", 2: "Offline"}
+ACCESS_TYPE = {0: "Allow", 1: "Deny"}
+
+# System.Security.AccessControl.FileSystemRights (winnt.h access masks).
+SYNCHRONIZE = 0x100000
+RIGHTS = {
+    "read": 0x20089,  # ReadData | ReadExtendedAttributes | ReadAttributes | ReadPermissions
+    "read_execute": 0x200A9,  # Read | ExecuteFile
+    "write": 0x116,  # WriteData | AppendData | WriteExtendedAttributes | WriteAttributes
+    "modify": 0x301BF,  # ReadAndExecute | Write | Delete
+    "full_control": 0x1F01FF,
+}
+NAMED_MASKS = {0x1F01FF: "FullControl", 0x301BF: "Modify", 0x200A9: "ReadAndExecute", 0x20089: "Read", 0x116: "Write",
+               0x1: "ListDirectory"}
+FRENCH_RIGHT = {"read": "lecture", "read_execute": "lecture et exécution", "write": "écriture",
+                "modify": "modification", "full_control": "contrôle total"}
+# Generic rights (seen on inherited ACEs such as CREATOR OWNER's) mapped as for files (FILE_GENERIC_*).
+GENERIC = {0x80000000: 0x120089, 0x40000000: 0x120116, 0x20000000: 0x1200A0, 0x10000000: 0x1F01FF}
+INHERIT_ONLY = 2  # PropagationFlags.InheritOnly: the ACE does not apply to the folder itself
+
+
+def effective_mask(value: Any) -> int:
+    """A FileSystemRights value (an Int32: generic bits make it negative) as specific rights."""
+    mask = int(value) & 0xFFFFFFFF
+    for generic, specific in GENERIC.items():
+        if mask & generic:
+            mask = (mask & ~generic) | specific
+    return mask
+
+
+def rights_name(value: Any) -> str:
+    try:
+        mask = effective_mask(value)
+    except (TypeError, ValueError):
+        return str(value)
+    for candidate in (mask, mask & ~SYNCHRONIZE, mask | SYNCHRONIZE):
+        if candidate in NAMED_MASKS:
+            return NAMED_MASKS[candidate]
+    return f"0x{mask:X}"
+
+
+class SmbShare(Check):
+    """Le partage {share} existe avec les permissions attendues.
+
+    From ``Get-SmbShare``, ``Get-SmbShareAccess`` and ``Get-Acl`` on the shared folder.
+    Conforme when the share exists (and is shared from ``path`` when given), and, for
+    ``group``: its share permission reaches ``share_access`` (read < change < full) with no
+    Deny entry for it, and the NTFS permissions of the folder that apply to the folder itself
+    (explicit or inherited, not inherit-only) give it at least ``ntfs_access`` with nothing of
+    it denied. The group is compared as Windows does (case-insensitive, accents exact), with
+    or without its domain (``TSSR\\Comptabilité`` or ``Comptabilité``). Only the group's own
+    entries count, not those of groups it belongs to (``Tout le monde``...).
+    """
+
+    id = "windows.smb_share"
+    platform = "windows"
+    transport = "winrm"
+
+    class Params(CheckParams):
+        share: str
+        path: str | None = None
+        group: str | None = None
+        share_access: Literal["read", "change", "full"] | None = None
+        ntfs_access: Literal["read", "read_execute", "write", "modify", "full_control"] | None = None
+
+        @field_validator("share", "group")
+        @classmethod
+        def _names(cls, value: str | None) -> str | None:
+            return None if value is None else no_wildcards(value)
+
+        @model_validator(mode="after")
+        def _group_for_rights(self) -> SmbShare.Params:
+            if (self.share_access or self.ntfs_access) and not self.group:
+                raise ValueError("share_access et ntfs_access demandent « group » (le groupe concerné)")
+            return self
+
+    def probes(self, params: Params) -> Mapping[str, Probe]:
+        name = ps_quote(params.share)
+        probes = {"share": winrm(f"Get-SmbShare -Name {name} -ErrorAction Stop | "
+                                 "Select-Object -Property 'Name', 'Path', 'Description', 'ShareState' | "
+                                 "ConvertTo-Json -Depth 4")}
+        if params.share_access:
+            probes["access"] = winrm(f"Get-SmbShareAccess -Name {name} -ErrorAction Stop | Select-Object -Property "
+                                     "'Name', 'ScopeName', 'AccountName', 'AccessControlType', 'AccessRight' | "
+                                     "ConvertTo-Json -Depth 4")
+        if params.ntfs_access:
+            probes["ntfs"] = winrm(
+                f"$share = Get-SmbShare -Name {name} -ErrorAction Stop; "
+                "(Get-Acl -LiteralPath $share.Path -ErrorAction Stop).Access | ForEach-Object -Process { "
+                "[pscustomobject]@{ IdentityReference = [string]$_.IdentityReference; "
+                "FileSystemRights = $_.FileSystemRights; AccessControlType = $_.AccessControlType; "
+                "IsInherited = $_.IsInherited; InheritanceFlags = $_.InheritanceFlags; "
+                "PropagationFlags = $_.PropagationFlags } } | ConvertTo-Json -Depth 4")
+        return probes
+
+    def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
+        expected = self._expected(params)
+        r = results["share"]
+        f = failure(r)
+        if f is not None and f.kind == "not_found" and "NotFound" in f.error_id:
+            return Verdict.non_conforme("partage inexistant", expected, f"Aucun partage nommé « {params.share} ».")
+        found = read_items(r, "Get-SmbShare", expected)
+        if isinstance(found, Verdict):
+            return found
+        if len(found) != 1:
+            return Verdict.erreur(f"Get-SmbShare a renvoyé {len(found)} partages", expected=expected)
+        share = found[0]
+        observed = [f"{share.get('Name')} → {share.get('Path')} ({enum_name(share.get('ShareState'), SHARE_STATE)})"]
+        if params.path and not _same_path(share.get("Path"), params.path):
+            return Verdict.non_conforme(observed[0], expected,
+                                        f"Le partage {params.share} partage {share.get('Path')}, pas {params.path}.")
+        problems: list[str] = []
+        if params.share_access:
+            verdict = self._share_access(params, results["access"], observed, problems, expected)
+            if verdict is not None:
+                return verdict
+        if params.ntfs_access:
+            verdict = self._ntfs(params, results["ntfs"], observed, problems, expected)
+            if verdict is not None:
+                return verdict
+        text = " ; ".join(observed)
+        if problems:
+            return Verdict.non_conforme(text, expected, " ".join(problems))
+        return Verdict.conforme(text, expected, f"Le partage {params.share} est configuré comme attendu.")
+
+    def _expected(self, p: Params) -> str:
+        parts = [f"partage {p.share}" + (f" de {p.path}" if p.path else "")]
+        if p.share_access:
+            parts.append(f"partage : {p.share_access} pour {p.group}")
+        if p.ntfs_access:
+            parts.append(f"NTFS : {FRENCH_RIGHT[p.ntfs_access]} pour {p.group}")
+        return ", ".join(parts)
+
+    def _share_access(self, p: Params, r: ProbeResult, observed: list[str], problems: list[str],
+                      expected: str) -> Verdict | None:
+        entries = read_items(r, "Get-SmbShareAccess", expected)
+        if isinstance(entries, Verdict):
+            return entries
+        mine = [e for e in entries if account_matches(e.get("AccountName"), p.group or "")]
+        observed.append("partage : " + (", ".join(f"{e.get('AccountName')} {enum_name(e.get('AccessControlType'), ACCESS_TYPE)} "
+                                                  f"{enum_name(e.get('AccessRight'), SHARE_RIGHT)}" for e in entries)
+                                        or "aucune entrée"))
+        if any(enum_name(e.get("AccessControlType"), ACCESS_TYPE) == "Deny" for e in mine):
+            problems.append(f"Une autorisation de partage « Refuser » vise {p.group}.")
+            return None
+        allowed = [enum_name(e.get("AccessRight"), SHARE_RIGHT) for e in mine]
+        want = SHARE_LEVEL[p.share_access.capitalize()]  # type: ignore[union-attr]
+        if any(SHARE_LEVEL.get(a, 0) >= want for a in allowed):
+            return None
+        if "Custom" in allowed:
+            return Verdict.erreur(f"droit de partage personnalisé (Custom) pour {p.group} : à vérifier à la main",
+                                  observed=" ; ".join(observed), expected=expected)
+        problems.append(f"Le groupe {p.group} n'a pas le droit de partage {p.share_access} "
+                        f"({', '.join(allowed) or 'aucune entrée'}).")
+        return None
+
+    def _ntfs(self, p: Params, r: ProbeResult, observed: list[str], problems: list[str],
+              expected: str) -> Verdict | None:
+        aces = read_items(r, "Get-Acl", expected)
+        if isinstance(aces, Verdict):
+            return aces
+        allowed = denied = 0
+        seen = []
+        for ace in aces:
+            if not account_matches(ace.get("IdentityReference"), p.group or ""):
+                continue
+            try:
+                mask = effective_mask(ace.get("FileSystemRights"))
+                propagation = int(ace.get("PropagationFlags") or 0)
+            except (TypeError, ValueError):
+                return Verdict.erreur("entrée NTFS illisible", observed=clip(str(ace)), expected=expected)
+            kind = enum_name(ace.get("AccessControlType"), ACCESS_TYPE)
+            origin = "héritée" if ace.get("IsInherited") else "explicite"
+            seen.append(f"{ace.get('IdentityReference')} {kind} {rights_name(ace.get('FileSystemRights'))} ({origin}"
+                        + (", sous-dossiers seulement)" if propagation & INHERIT_ONLY else ")"))
+            if propagation & INHERIT_ONLY:
+                continue
+            if kind == "Deny":
+                denied |= mask
+            elif kind == "Allow":
+                allowed |= mask
+        observed.append("NTFS : " + (", ".join(seen) or f"aucune entrée pour {p.group}"))
+        required = RIGHTS[p.ntfs_access]  # type: ignore[index]
+        if denied & required:
+            problems.append(f"Des droits NTFS sont refusés à {p.group} ({rights_name(denied)}).")
+        elif allowed & required != required:
+            problems.append(f"Le groupe {p.group} n'a pas le droit NTFS « {FRENCH_RIGHT[p.ntfs_access]} » "  # type: ignore[index]
+                            f"sur le dossier partagé.")
+        return None
+
+
+def _same_path(actual: Any, wanted: str) -> bool:
+    if not isinstance(actual, str):
+        return False
+    return actual.rstrip("\\").casefold() == wanted.rstrip("\\").casefold()

@@ -1,0 +1,229 @@
+"""Scheduled tasks (``Get-ScheduledTask``): exists, enabled, when it runs, what it runs."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import field_validator
+
+from checks.windows._ps import (
+    as_list,
+    clip,
+    enum_name,
+    failure,
+    no_wildcards,
+    ps_date,
+    ps_quote,
+    read_items,
+    same_name,
+    winrm,
+)
+from grader.check import Check, CheckParams
+from grader.model import Probe, ProbeResult, Status, Verdict
+
+# TASK_STATE (taskschd.h): the State of MSFT_ScheduledTask.
+STATE = {0: "Unknown", 1: "Disabled", 2: "Queued", 3: "Ready", 4: "Running"}
+# The CIM class of each trigger, as the ScheduledTasks module returns them.
+TRIGGERS = {
+    "MSFT_TaskDailyTrigger": "daily",
+    "MSFT_TaskWeeklyTrigger": "weekly",
+    "MSFT_TaskTimeTrigger": "once",
+    "MSFT_TaskBootTrigger": "at_startup",
+    "MSFT_TaskLogonTrigger": "at_logon",
+    "MSFT_TaskIdleTrigger": "on_idle",
+    "MSFT_TaskEventTrigger": "on_event",
+    "MSFT_TaskSessionStateChangeTrigger": "on_session_change",
+    "MSFT_TaskRegistrationTrigger": "at_creation",
+    "MSFT_TaskTrigger": "other",  # monthly triggers have no class of their own in the ScheduledTasks module
+}
+FRENCH_TRIGGER = {"daily": "quotidien", "weekly": "hebdomadaire", "once": "une fois", "at_startup": "au démarrage",
+                  "at_logon": "à l'ouverture de session", "on_idle": "au repos", "on_event": "sur événement",
+                  "on_session_change": "changement de session", "at_creation": "à la création",
+                  "other": "autre (mensuel ?)"}
+# MSFT_TaskWeeklyTrigger.DaysOfWeek bit mask (TASK_SUNDAY = 0x1 ... TASK_SATURDAY = 0x40).
+DAYS = {"sunday": 1, "monday": 2, "tuesday": 4, "wednesday": 8, "thursday": 16, "friday": 32, "saturday": 64}
+FRENCH_DAYS = {"sunday": "dimanche", "monday": "lundi", "tuesday": "mardi", "wednesday": "mercredi",
+               "thursday": "jeudi", "friday": "vendredi", "saturday": "samedi"}
+
+# One task as an object the judges read (CIM instances themselves serialise to pages of CimClass data).
+TASK_PROJECTION = (
+    "ForEach-Object -Process { $task = $_; $info = Get-ScheduledTaskInfo -InputObject $task -ErrorAction Stop; "
+    "[pscustomobject]@{ TaskName = $task.TaskName; TaskPath = $task.TaskPath; State = $task.State; "
+    "Enabled = $task.Settings.Enabled; UserId = $task.Principal.UserId; "
+    "Triggers = @($task.Triggers | ForEach-Object -Process { [pscustomobject]@{ "
+    "Type = $_.CimClass.CimClassName; Enabled = $_.Enabled; StartBoundary = $_.StartBoundary; "
+    "DaysInterval = $_.DaysInterval; DaysOfWeek = $_.DaysOfWeek; WeeksInterval = $_.WeeksInterval; "
+    "RepetitionInterval = $_.Repetition.Interval } }); "
+    "Actions = @($task.Actions | ForEach-Object -Process { [pscustomobject]@{ "
+    "Type = $_.CimClass.CimClassName; Execute = $_.Execute; Arguments = $_.Arguments; "
+    "WorkingDirectory = $_.WorkingDirectory } }); "
+    "LastRunTime = $info.LastRunTime; LastTaskResult = $info.LastTaskResult; NextRunTime = $info.NextRunTime } }"
+)
+
+
+def task_enabled(task: dict[str, Any]) -> bool:
+    return task.get("State") not in (1, "Disabled") and task.get("Enabled") is not False
+
+
+def trigger_kind(trigger: dict[str, Any]) -> str:
+    return TRIGGERS.get(str(trigger.get("Type")), "other")
+
+
+def trigger_time(trigger: dict[str, Any]) -> str | None:
+    """``HH:MM`` of a trigger's StartBoundary (``2024-06-01T02:00:00`` or with an offset)."""
+    m = re.match(r"^\d{4}-\d{2}-\d{2}T(\d{2}):(\d{2})", str(trigger.get("StartBoundary") or ""))
+    return f"{m.group(1)}:{m.group(2)}" if m else None
+
+
+def trigger_days(trigger: dict[str, Any]) -> list[str]:
+    mask = trigger.get("DaysOfWeek")
+    if not isinstance(mask, int):
+        return []
+    return [day for day, bit in DAYS.items() if mask & bit]
+
+
+def describe_trigger(trigger: dict[str, Any]) -> str:
+    kind = trigger_kind(trigger)
+    text = FRENCH_TRIGGER.get(kind, kind)
+    if kind == "weekly" and trigger_days(trigger):
+        text += " (" + ", ".join(FRENCH_DAYS[d] for d in trigger_days(trigger)) + ")"
+    when = trigger_time(trigger)
+    if when and kind in ("daily", "weekly", "once", "other"):
+        text += f" à {when}"
+    if trigger.get("Enabled") is False:
+        text += " [désactivé]"
+    return text
+
+
+def describe_action(action: dict[str, Any]) -> str:
+    return f"{action.get('Execute') or ''} {action.get('Arguments') or ''}".strip() or "(action sans programme)"
+
+
+def describe_task(task: dict[str, Any]) -> str:
+    triggers = [describe_trigger(t) for t in as_list(task.get("Triggers")) if isinstance(t, dict)]
+    actions = [describe_action(a) for a in as_list(task.get("Actions")) if isinstance(a, dict)]
+    last = ps_date(task.get("LastRunTime"))
+    text = (f"{task.get('TaskPath') or ''}{task.get('TaskName')} : {enum_name(task.get('State'), STATE)}, "
+            f"déclencheurs : {', '.join(triggers) or 'aucun'} ; actions : {clip(' | '.join(actions) or 'aucune', 160)}")
+    if last is not None and last.year >= 2000:
+        text += f" ; dernière exécution {last:%Y-%m-%d %H:%M} UTC (résultat {task.get('LastTaskResult')})"
+    return text
+
+
+class ScheduledTask(Check):
+    """La tâche planifiée {task} existe, est activée et s'exécute comme attendu.
+
+    From ``Get-ScheduledTask`` (and ``Get-ScheduledTaskInfo`` for the evidence). Conforme when
+    a task of that name exists (in ``path`` when given, e.g. ``\\TSSR\\``), is enabled when
+    ``enabled`` is true (state not Disabled), and, for each criterion given: has an enabled
+    trigger of that kind (daily, weekly, once, at_startup, at_logon), starting at ``at``
+    (``HH:MM``) and on ``days`` (weekly); has an action whose program and arguments contain
+    ``command_contains`` (case-insensitive); runs as ``run_as``. A task that does not exist
+    is non conforme.
+    """
+
+    id = "windows.scheduled_task"
+    platform = "windows"
+    transport = "winrm"
+
+    class Params(CheckParams):
+        task: str
+        path: str | None = None
+        enabled: bool = True
+        trigger: Literal["daily", "weekly", "once", "at_startup", "at_logon"] | None = None
+        at: str | None = None
+        days: list[Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]] | None = None
+        command_contains: str | None = None
+        run_as: str | None = None
+
+        @field_validator("task")
+        @classmethod
+        def _name(cls, value: str) -> str:
+            return no_wildcards(value)
+
+        @field_validator("path")
+        @classmethod
+        def _path(cls, value: str | None) -> str | None:
+            if value is None:
+                return None
+            no_wildcards(value)
+            if not (value.startswith("\\") and value.endswith("\\")):
+                raise ValueError("le dossier de tâches commence et finit par \\ (ex. \\TSSR\\)")
+            return value
+
+        @field_validator("at")
+        @classmethod
+        def _at(cls, value: str | None) -> str | None:
+            if value is not None and not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
+                raise ValueError("heure attendue au format HH:MM (ex. 02:00)")
+            return value
+
+    def probes(self, params: Params) -> Mapping[str, Probe]:
+        where = f" -TaskPath {ps_quote(params.path)}" if params.path else ""
+        return {"task": winrm(f"Get-ScheduledTask -TaskName {ps_quote(params.task)}{where} -ErrorAction Stop | "
+                              f"{TASK_PROJECTION} | ConvertTo-Json -Depth 4", timeout=30)}
+
+    def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
+        expected = self._expected(params)
+        r = results["task"]
+        f = failure(r)
+        if f is not None and f.kind == "not_found" and "NotFound" in f.error_id:
+            where = f" dans {params.path}" if params.path else ""
+            return Verdict.non_conforme("tâche inexistante", expected,
+                                        f"Aucune tâche planifiée nommée « {params.task} »{where}.")
+        found = read_items(r, "Get-ScheduledTask", expected)
+        if isinstance(found, Verdict):
+            return found
+        tasks = [t for t in found if same_name(t.get("TaskName"), params.task)]
+        if not tasks:
+            return Verdict.non_conforme("tâche inexistante", expected,
+                                        f"Aucune tâche planifiée nommée « {params.task} ».")
+        verdicts = [self._one(params, t, expected) for t in tasks]
+        return next((v for v in verdicts if v.status is Status.CONFORME), verdicts[0])
+
+    def _expected(self, p: Params) -> str:
+        parts = ["activée" if p.enabled else "désactivée"]
+        if p.trigger:
+            when = FRENCH_TRIGGER[p.trigger]
+            if p.days:
+                when += " (" + ", ".join(FRENCH_DAYS[d] for d in p.days) + ")"
+            if p.at:
+                when += f" à {p.at}"
+            parts.append(f"déclencheur {when}")
+        elif p.at:
+            parts.append(f"déclencheur à {p.at}")
+        if p.command_contains:
+            parts.append(f"action contenant « {p.command_contains} »")
+        if p.run_as:
+            parts.append(f"exécutée en tant que {p.run_as}")
+        return f"{p.task} : " + ", ".join(parts)
+
+    def _one(self, p: Params, task: dict[str, Any], expected: str) -> Verdict:
+        observed = describe_task(task)
+        name = task.get("TaskName")
+        if task_enabled(task) != p.enabled:
+            state = "désactivée" if p.enabled else "activée"
+            return Verdict.non_conforme(observed, expected, f"La tâche {name} est {state}.")
+        if p.trigger or p.at or p.days:
+            triggers = [t for t in as_list(task.get("Triggers")) if isinstance(t, dict) and t.get("Enabled") is not False]
+            good = [t for t in triggers
+                    if (not p.trigger or trigger_kind(t) == p.trigger)
+                    and (not p.at or trigger_time(t) == p.at)
+                    and (not p.days or set(p.days) <= set(trigger_days(t)))]
+            if not good:
+                return Verdict.non_conforme(observed, expected,
+                                            f"La tâche {name} n'a pas de déclencheur actif comme attendu.")
+        if p.command_contains:
+            needle = p.command_contains.casefold()
+            actions = [a for a in as_list(task.get("Actions")) if isinstance(a, dict)]
+            if not any(needle in describe_action(a).casefold() for a in actions):
+                return Verdict.non_conforme(observed, expected,
+                                            f"Aucune action de la tâche {name} ne contient « {p.command_contains} ».")
+        if p.run_as:
+            user = str(task.get("UserId") or "")
+            if not (same_name(user, p.run_as) or same_name(user.rpartition("\\")[2], p.run_as.rpartition("\\")[2])):
+                return Verdict.non_conforme(observed + f" ; compte {user or '(aucun)'}", expected,
+                                            f"La tâche {name} s'exécute en tant que {user or '(aucun)'}.")
+        return Verdict.conforme(observed, expected, f"La tâche {name} est planifiée comme attendu.")

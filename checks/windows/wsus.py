@@ -1,0 +1,100 @@
+"""WSUS for clients: the Windows Update policy values a GPO (or local policy) wrote in the registry."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import field_validator
+
+from checks.windows._ps import read_items, winrm
+from grader.check import Check, CheckParams
+from grader.model import Probe, ProbeResult, Verdict
+
+KEY = "HKLM:\\SOFTWARE\\Policies\\Microsoft\\Windows\\WindowsUpdate"
+# AUOptions of "Configure Automatic Updates" (Microsoft: "Configure Automatic Updates" policy, 2 to 5, 7).
+AU_OPTIONS = {2: "notifier avant téléchargement", 3: "téléchargement automatique, notification d'installation",
+              4: "téléchargement et installation planifiée", 5: "l'administrateur local choisit",
+              7: "téléchargement automatique, redémarrage notifié"}
+
+
+def _url(value: Any) -> str:
+    return str(value or "").strip().rstrip("/").casefold()
+
+
+class WsusClientPolicy(Check):
+    """Le poste est configuré pour prendre ses mises à jour sur le serveur WSUS {server}.
+
+    Reads ``HKLM:\\SOFTWARE\\Policies\\Microsoft\\Windows\\WindowsUpdate`` and its ``AU`` subkey,
+    where the "Specify intranet Microsoft update service location" and "Configure Automatic
+    Updates" policies write. Conforme when ``WUServer`` and ``WUStatusServer`` are the server's
+    URL (``http://srv-wsus:8530``; case and final ``/`` ignored), ``AU\\UseWUServer`` is 1, and
+    when given ``AU\\AUOptions`` is ``au_options`` and client-side targeting
+    (``TargetGroupEnabled`` = 1) names ``target_group``. No policy key: non conforme (no GPO
+    applied, or not yet: ``gpupdate /force`` on the client).
+    """
+
+    id = "windows.wsus_client_policy"
+    platform = "windows"
+    transport = "winrm"
+
+    class Params(CheckParams):
+        server: str
+        au_options: Literal[2, 3, 4, 5, 7] | None = None
+        target_group: str | None = None
+
+        @field_validator("server")
+        @classmethod
+        def _server(cls, value: str) -> str:
+            if not re.fullmatch(r"https?://[A-Za-z0-9.-]+(:\d{1,5})?/?", value):
+                raise ValueError("URL du serveur WSUS attendue (ex. http://srv-wsus:8530)")
+            return value
+
+    def probes(self, params: Params) -> Mapping[str, Probe]:
+        return {"policy": winrm(
+            f"$base = '{KEY}'; $result = [ordered]@{{}}; "
+            "foreach ($name in @('WindowsUpdate', 'AU')) { "
+            "$path = $(if ($name -eq 'AU') { $base + '\\AU' } else { $base }); $values = $null; "
+            "if (Test-Path -LiteralPath $path) { $key = Get-Item -LiteralPath $path -ErrorAction Stop; "
+            "$values = [ordered]@{}; foreach ($value in $key.GetValueNames()) { $values[$value] = $key.GetValue($value) } }; "
+            "$result[$name] = $values }; ConvertTo-Json -InputObject $result -Depth 4")}
+
+    def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
+        expected = f"WUServer = WUStatusServer = {params.server}, AU\\UseWUServer = 1"
+        if params.au_options:
+            expected += f", AU\\AUOptions = {params.au_options}"
+        if params.target_group:
+            expected += f", TargetGroup = {params.target_group}"
+        found = read_items(results["policy"], "lecture du registre", expected)
+        if isinstance(found, Verdict):
+            return found
+        if len(found) != 1 or "WindowsUpdate" not in found[0]:
+            return Verdict.erreur("réponse inattendue à la lecture du registre", expected=expected)
+        wu, au = found[0].get("WindowsUpdate"), found[0].get("AU")
+        if not isinstance(wu, dict):
+            return Verdict.non_conforme("clé de stratégie WindowsUpdate absente", expected,
+                                        "Aucune stratégie Windows Update n'est appliquée sur ce poste.")
+        au = au if isinstance(au, dict) else {}
+        observed = (f"WUServer={wu.get('WUServer')}, WUStatusServer={wu.get('WUStatusServer')}, "
+                    f"UseWUServer={au.get('UseWUServer')}, AUOptions={au.get('AUOptions')}"
+                    + (f", TargetGroup={wu.get('TargetGroup')} (activé={wu.get('TargetGroupEnabled')})"
+                       if "TargetGroup" in wu or params.target_group else ""))
+        problems = []
+        if _url(wu.get("WUServer")) != _url(params.server):
+            problems.append(f"WUServer vaut {wu.get('WUServer') or '(absent)'}.")
+        if _url(wu.get("WUStatusServer")) != _url(params.server):
+            problems.append(f"WUStatusServer vaut {wu.get('WUStatusServer') or '(absent)'}.")
+        if au.get("UseWUServer") != 1:
+            problems.append("AU\\UseWUServer n'est pas à 1 : le poste n'utilise pas le serveur WSUS.")
+        if params.au_options and au.get("AUOptions") != params.au_options:
+            problems.append(f"AUOptions vaut {au.get('AUOptions')}, {params.au_options} "
+                            f"({AU_OPTIONS[params.au_options]}) attendu.")
+        if params.target_group:
+            if wu.get("TargetGroupEnabled") != 1:
+                problems.append("Le ciblage côté client n'est pas activé (TargetGroupEnabled).")
+            elif str(wu.get("TargetGroup") or "").casefold() != params.target_group.casefold():
+                problems.append(f"Le groupe cible est {wu.get('TargetGroup')}, {params.target_group} attendu.")
+        if problems:
+            return Verdict.non_conforme(observed, expected, " ".join(problems))
+        return Verdict.conforme(observed, expected, f"Le poste prend ses mises à jour sur {params.server}.")

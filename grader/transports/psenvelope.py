@@ -1,0 +1,409 @@
+"""The PowerShell batch envelope: every probe of a Windows host in one ``powershell.exe`` run.
+
+The WinRM counterpart of :mod:`grader.transports.envelope` (read that one first). One shell,
+one command per host::
+
+    powershell.exe -NoProfile -NonInteractive -ExecutionPolicy Bypass -EncodedCommand <bootstrap, UTF-16LE base64>
+    stdin: <the script, UTF-8, base64>  (ASCII only: no console code page can alter it)
+
+``-ExecutionPolicy Bypass`` applies to this process only: the modules the probes load
+(ScheduledTasks, DhcpServer...) carry ``.ps1xml`` files that the ``Restricted`` default of a
+client Windows would refuse; a policy enforced by GPO (MachinePolicy) still wins, and then
+the probes fail as ``erreur`` with PowerShell's own message.
+
+Why the script travels on stdin: a Windows command line is at most 32,767 characters and
+``-EncodedCommand`` costs 2.7 characters per script character, so 30 probes (about 12,000
+characters) would not fit. The *bootstrap* is small and fixed; it reads stdin (``$input``,
+as Ansible's WinRM bootstrap does), decodes it and runs it. It also carries the boundary, so
+that even a bootstrap failure is reported in a frame.
+
+The script runs each probe
+
+* in a runspace of its own process (``[PowerShell]::Create()``, ``BeginInvoke``), with its
+  own time budget (``AsyncWaitHandle.WaitOne``); a probe that overruns is stopped and its
+  runspace abandoned, the next probe gets a fresh one (modules already loaded are kept
+  while no probe times out: a second ``Get-WindowsFeature`` costs nothing);
+* inside ``try/catch``: a terminating error (``-ErrorAction Stop``) becomes the probe's error
+  record (exception type, ``FullyQualifiedErrorId``, category, message), never the batch's;
+* with its output converted to text (strings kept as is, other objects through
+  ``Out-String``) and capped at ``CAP`` characters;
+
+and writes one record per probe, as soon as it is known, framed by a random per-run boundary
+(128 bits)::
+
+    <B> START
+    <B> R <index> <base64 of the UTF-8 JSON record>
+    ...
+    <B> END
+
+A record is ``{"i": index, "k": probe key, "status": "ok|error|timeout|fault", "out": text,
+"trunc": bool, "errors": [error records], "ms": duration}``. Everything a candidate controls
+(service names, file contents, task arguments...) is inside base64, so it cannot start a
+line, let alone a frame; text that reaches the console outside the frames (a native program
+writing to the console, a module printing at import) is kept as an anomaly. The parser
+accepts a record only under the run's boundary, with the index of the frame, the index and
+key of the probe inside, and only once: anything else is an ``error`` on that probe
+(``erreur``, never a verdict). Records are streamed rather than gathered into one document
+at the end so that a run cut short (deadline, lost connection) keeps the probes it finished,
+as the SSH envelope does.
+
+Threat model, as for SSH: this defeats forged text in anything a probe reads, profiles
+(``-NoProfile``) and console noise; it does not defend against an administrator of the
+candidate's own VM who replaced PowerShell itself.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import secrets
+import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from grader.model import Probe, ProbeResult
+from grader.transports.envelope import Parsed
+
+CAP = 64 * 1024  # characters of output kept per probe (beyond: truncated)
+EXECUTABLE = "powershell.exe"  # Windows PowerShell 5.1, present on every supported Windows
+
+# {B} is the boundary. $input is the process's stdin as lines (PowerShell reads it when it
+# is redirected and the command comes from -EncodedCommand).
+_BOOTSTRAP = (
+    "$ErrorActionPreference='Stop';$ProgressPreference='SilentlyContinue';$B='{B}';"
+    "try{{$s=[Text.Encoding]::UTF8.GetString([Convert]::FromBase64String((@($input)-join'').Trim()));"
+    "$f=[ScriptBlock]::Create($s)}}catch{{[Console]::Out.Write($B+' FATAL '+[Convert]::ToBase64String("
+    "[Text.Encoding]::UTF8.GetBytes([string]$_))+[char]13+[char]10);[Console]::Out.Flush();exit 3}};"
+    "& $f"
+)
+
+# The script proper. Written for Windows PowerShell 5.1 (no ternary, no ?? , no -AsHashtable).
+_RUNTIME = r"""
+$ErrorActionPreference = 'Stop'
+$ProgressPreference = 'SilentlyContinue'
+try { [Console]::OutputEncoding = New-Object -TypeName System.Text.UTF8Encoding -ArgumentList $false } catch { }
+$B = '{B}'
+$CAP = {CAP}
+$U8 = New-Object -TypeName System.Text.UTF8Encoding -ArgumentList $false
+$script:GraderRunspace = $null
+$script:GraderAbandoned = $false
+
+function Write-GraderLine([string]$Line) {
+    [Console]::Out.Write($Line + [char]13 + [char]10)
+    [Console]::Out.Flush()
+}
+
+function ConvertTo-GraderBase64([string]$Text) {
+    [Convert]::ToBase64String($U8.GetBytes($Text))
+}
+
+function ConvertTo-GraderError($Record) {
+    $exception = $Record.Exception
+    [ordered]@{
+        type = $exception.GetType().FullName
+        id = [string]$Record.FullyQualifiedErrorId
+        category = [string]$Record.CategoryInfo.Category
+        message = [string]$exception.Message
+        target = [string]$Record.TargetObject
+    }
+}
+
+function ConvertTo-GraderException($Exception) {
+    if ($Exception -is [System.Management.Automation.IContainsErrorRecord] -and $Exception.ErrorRecord) {
+        return (ConvertTo-GraderError -Record $Exception.ErrorRecord)
+    }
+    [ordered]@{ type = $Exception.GetType().FullName; id = ''; category = ''; message = [string]$Exception.Message; target = '' }
+}
+
+function Invoke-GraderProbe([int]$Index, [string]$Key, [int]$BudgetMs, [string]$Code) {
+    $clock = [System.Diagnostics.Stopwatch]::StartNew()
+    $record = [ordered]@{ i = $Index; k = $Key; status = 'ok'; out = ''; trunc = $false; errors = @(); ms = 0 }
+    $shell = $null
+    try {
+        $text = $U8.GetString([Convert]::FromBase64String($Code))
+        if ($null -eq $script:GraderRunspace) {
+            $script:GraderRunspace = [System.Management.Automation.Runspaces.RunspaceFactory]::CreateRunspace()
+            $script:GraderRunspace.Open()
+        }
+        $shell = [System.Management.Automation.PowerShell]::Create()
+        $shell.Runspace = $script:GraderRunspace
+        [void]$shell.AddScript($text)
+        $in = New-Object -TypeName 'System.Management.Automation.PSDataCollection[psobject]'
+        $in.Complete()
+        $out = New-Object -TypeName 'System.Management.Automation.PSDataCollection[psobject]'
+        $handle = $shell.BeginInvoke($in, $out)
+        if (-not $handle.AsyncWaitHandle.WaitOne($BudgetMs)) {
+            $record.status = 'timeout'
+            try { [void]$shell.BeginStop($null, $null) } catch { }
+            $script:GraderRunspace = $null
+            $script:GraderAbandoned = $true
+            $shell = $null
+        } else {
+            $lines = New-Object -TypeName 'System.Collections.Generic.List[string]'
+            foreach ($item in $out) {
+                if ($null -eq $item) { continue }
+                if ($item.BaseObject -is [string]) { $lines.Add($item.BaseObject) }
+                else { $lines.Add(($item | Out-String -Width 4096).TrimEnd()) }
+            }
+            $joined = [string]::Join("`n", $lines)
+            if ($joined.Length -gt $CAP) { $joined = $joined.Substring(0, $CAP); $record.trunc = $true }
+            $record.out = $joined
+            $errors = New-Object -TypeName 'System.Collections.ArrayList'
+            if ($shell.InvocationStateInfo.State -eq 'Failed') {
+                $record.status = 'error'
+                [void]$errors.Add((ConvertTo-GraderException -Exception $shell.InvocationStateInfo.Reason))
+            }
+            foreach ($e in $shell.Streams.Error) { [void]$errors.Add((ConvertTo-GraderError -Record $e)) }
+            $record.errors = @($errors)
+        }
+    } catch {
+        $record.status = 'fault'
+        $record.errors = @((ConvertTo-GraderError -Record $_))
+    } finally {
+        $record.ms = [int]$clock.ElapsedMilliseconds
+        if ($null -ne $shell) { $shell.Dispose() }
+    }
+    $json = ConvertTo-Json -InputObject $record -Depth 4 -Compress
+    Write-GraderLine -Line ($B + ' R ' + $Index + ' ' + (ConvertTo-GraderBase64 -Text $json))
+}
+
+Write-GraderLine -Line ($B + ' START')
+"""
+
+_EPILOGUE = r"""
+Write-GraderLine -Line ($B + ' END')
+if ($script:GraderAbandoned) { [Environment]::Exit(0) }
+"""
+
+_CALL = "Invoke-GraderProbe -Index {i} -Key '{key}' -BudgetMs {ms} -Code '{code}'"
+
+
+@dataclass(frozen=True)
+class PsEnvelope:
+    """A rendered batch: what to run, what to send on stdin, and what is needed to read the answer."""
+
+    boundary: str
+    bootstrap: str  # the text given to -EncodedCommand
+    script: str  # the text the bootstrap runs
+    probes: tuple[Probe, ...]
+
+    @property
+    def arguments(self) -> list[str]:
+        """The arguments of ``powershell.exe`` (the command itself is :data:`EXECUTABLE`)."""
+        return ["-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Bypass", "-EncodedCommand",
+                encode_command(self.bootstrap)]
+
+    @property
+    def stdin(self) -> bytes:
+        """The script as the bootstrap expects it: UTF-8, base64, one line (ASCII only)."""
+        return base64.b64encode(self.script.encode("utf-8")) + b"\r\n"
+
+
+def encode_command(text: str) -> str:
+    """``-EncodedCommand``'s format: base64 of the UTF-16LE text."""
+    return base64.b64encode(text.encode("utf-16-le")).decode("ascii")
+
+
+def build(probes: Sequence[Probe], *, boundary: str | None = None) -> PsEnvelope:
+    """Render the batch for already-deduplicated probes (order kept, index = position)."""
+    b = boundary or "GRADER-" + secrets.token_hex(16)
+    if not re.fullmatch(r"[A-Za-z0-9-]+", b):
+        raise ValueError(f"invalid boundary {b!r}")
+    lines = [_RUNTIME.replace("{B}", b).replace("{CAP}", str(CAP)).strip("\n")]
+    for index, probe in enumerate(probes):
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", probe.key):
+            raise ValueError(f"invalid probe key {probe.key!r}")
+        code = base64.b64encode(probe.command.encode("utf-8")).decode("ascii")
+        budget = max(100, round(probe.timeout * 1000))
+        lines.append(_CALL.format(i=index, key=probe.key, ms=budget, code=code))
+    lines.append(_EPILOGUE.strip("\n"))
+    script = "\r\n".join("\n".join(lines).split("\n")) + "\r\n"
+    return PsEnvelope(b, _BOOTSTRAP.format(B=b), script, tuple(probes))
+
+
+# --- reading the answer -----------------------------------------------------------------
+
+_FRAME_KINDS = ("START", "R", "END", "FATAL")
+
+
+def parse(env: PsEnvelope, stdout: bytes, *, started: str = "") -> Parsed:
+    """Read the framed output (CRLF or LF). Never trusts a record whose frame, index or key is wrong."""
+    out = Parsed()
+    b = env.boundary
+    text = stdout.decode("utf-8", errors="replace")
+    frame = re.compile(r"^" + re.escape(b) + r" (START|R|END|FATAL)(?: (.*))?$")
+    seen_start = False
+    stray: list[str] = []
+    conflicts: set[int] = set()
+
+    def flush_stray() -> None:
+        if stray:
+            where = "avant l'enveloppe" if not seen_start else "hors cadre"
+            out.anomalies.append(f"texte {where} : {_clip(chr(10).join(stray))!r}")
+            stray.clear()
+
+    for line in re.split(r"\r?\n", text):
+        m = frame.match(line.rstrip("\r"))
+        if not m:
+            if line.strip():
+                stray.append(line.rstrip("\r"))
+            continue
+        flush_stray()
+        kind, arg = m.group(1), m.group(2) or ""
+        if kind == "START":
+            seen_start = True
+        elif kind == "FATAL":
+            out.anomalies.append(f"le lot PowerShell n'a pas pu démarrer : {_b64_text(arg)}")
+        elif kind == "END":
+            out.complete = seen_start
+        elif kind == "R":
+            _record(out, env, arg, started, conflicts)
+    flush_stray()
+    for index in conflicts:
+        probe = env.probes[index]
+        out.results[probe.key] = ProbeResult(key=probe.key, transport=probe.transport, command=probe.command,
+                                             started=started, error="résultat en double (sortie falsifiée ?)")
+    for probe in env.probes:
+        if probe.key not in out.results:
+            out.results[probe.key] = ProbeResult(
+                key=probe.key, transport=probe.transport, command=probe.command, started=started,
+                error="résultat absent du lot PowerShell (sortie interrompue ou falsifiée)",
+            )
+    return out
+
+
+def _record(out: Parsed, env: PsEnvelope, arg: str, started: str, conflicts: set[int]) -> None:
+    index_text, _, payload = arg.partition(" ")
+    try:
+        index = int(index_text)
+        probe = env.probes[index]
+    except (ValueError, IndexError):
+        out.anomalies.append(f"cadre R pour une sonde inconnue : {_clip(arg)!r}")
+        return
+    try:
+        record = json.loads(base64.b64decode(payload, validate=True).decode("utf-8"))
+    except (binascii.Error, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        out.anomalies.append(f"enregistrement illisible pour la sonde {index} ({type(exc).__name__})")
+        return
+    if not isinstance(record, dict) or record.get("i") != index or record.get("k") != probe.key:
+        out.anomalies.append(f"enregistrement de la sonde {index} incohérent (index ou clé)")
+        return
+    if probe.key in out.results or index in conflicts:
+        conflicts.add(index)
+        out.anomalies.append(f"deux enregistrements pour la sonde {index}")
+        return
+    out.results[probe.key] = to_result(probe, record, started)
+
+
+def to_result(probe: Probe, record: dict[str, object], started: str = "") -> ProbeResult:
+    """One record as a ProbeResult.
+
+    ``exit_code`` is 0 when the probe ran without any error, 1 when it ended on a terminating
+    error (``-ErrorAction Stop``), 2 when it completed but wrote non-terminating errors;
+    ``stderr`` is then the JSON list of error records (see :func:`error_records`).
+    """
+    status = record.get("status")
+    errors = record.get("errors") or []
+    if not isinstance(errors, list):
+        errors = [errors]
+    errors = _dedup([e for e in errors if isinstance(e, dict)])
+    try:
+        duration = max(0.0, float(record.get("ms") or 0) / 1000)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        duration = 0.0
+    base = {"key": probe.key, "transport": probe.transport, "command": probe.command, "started": started,
+            "duration": duration}
+    stderr = json.dumps(errors, ensure_ascii=False) if errors else ""
+    out = record.get("out")
+    stdout = out if isinstance(out, str) else ""
+    if status == "timeout":
+        return ProbeResult(**base, stdout=stdout, stderr=stderr, timed_out=True)  # type: ignore[arg-type]
+    if status == "fault":
+        why = errors[0].get("message", "") if errors else ""
+        return ProbeResult(**base, stderr=stderr,  # type: ignore[arg-type]
+                           error=f"la sonde n'a pas pu être lancée : {_clip(str(why))}")
+    if status not in ("ok", "error"):
+        return ProbeResult(**base, error=f"statut de sonde inconnu : {status!r}")  # type: ignore[arg-type]
+    exit_code = 1 if status == "error" else (2 if errors else 0)
+    return ProbeResult(**base, stdout=stdout, stderr=stderr, exit_code=exit_code,  # type: ignore[arg-type]
+                       truncated=bool(record.get("trunc")))
+
+
+def _dedup(errors: list[dict[str, object]]) -> list[dict[str, object]]:
+    # With -ErrorAction Stop, PowerShell may report the same error as the failure's reason and
+    # in the error stream: keep it once.
+    seen: set[tuple[str, str]] = set()
+    kept = []
+    for e in errors:
+        ident = (str(e.get("id", "")), str(e.get("message", "")))
+        if ident in seen:
+            continue
+        seen.add(ident)
+        kept.append(e)
+    return kept
+
+
+def error_records(result: ProbeResult) -> list[dict[str, str]]:
+    """The error records of a WinRM probe result (empty when it had none or is not ours)."""
+    if not result.stderr.strip():
+        return []
+    try:
+        data = json.loads(result.stderr)
+    except json.JSONDecodeError:
+        return []
+    if not isinstance(data, list):
+        return []
+    return [{k: str(v) for k, v in e.items()} for e in data if isinstance(e, dict)]
+
+
+def _b64_text(value: str) -> str:
+    try:
+        return _clip(base64.b64decode(value, validate=True).decode("utf-8", errors="replace"))
+    except binascii.Error:
+        return _clip(value)
+
+
+def _clip(text: str, limit: int = 300) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# --- CLIXML (what powershell.exe writes on stderr when its output is redirected) ----------
+
+_CLIXML_ESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")
+
+
+def decode_clixml(data: bytes | str) -> str:
+    """Readable text from a ``#< CLIXML`` stderr stream; other text is returned as is.
+
+    Error, warning, verbose and debug strings are kept with their stream name; progress
+    records ("Preparing modules for first use.") are noise and dropped.
+    """
+    text = data.decode("utf-8", errors="replace") if isinstance(data, bytes) else data
+    text = text.lstrip("\ufeff")
+    if not text.startswith("#< CLIXML"):
+        return text.strip()
+    parts: list[str] = []
+    for chunk in re.split(r"#< CLIXML\r?\n?", text):
+        chunk = chunk.strip()
+        if not chunk:
+            continue
+        try:
+            root = ET.fromstring(chunk)
+        except ET.ParseError:
+            parts.append(chunk)
+            continue
+        line: list[str] = []
+        for node in root:
+            tag = node.tag.rsplit("}", 1)[-1]
+            if tag != "S":
+                continue  # progress records and other objects
+            stream = (node.get("S") or "").lower()
+            value = _CLIXML_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), node.text or "")
+            if stream == "error" or not stream:
+                line.append(value)
+            else:
+                line.append(f"[{stream}] {value}")
+        parts.append("".join(line))
+    return "\n".join(p.replace("\r\n", "\n").strip() for p in parts if p.strip())

@@ -1,0 +1,356 @@
+"""WinRM transport (pywinrm): one shell, one PowerShell run per host, carrying the whole batch.
+
+The Windows counterpart of :mod:`grader.transports.ssh`. For each host::
+
+    Create (shell, UTF-8 code page 65001)
+    Command  powershell.exe -NoProfile -NonInteractive -ExecutionPolicy Bypass -EncodedCommand <bootstrap>
+    Send     the script on stdin (see grader.transports.psenvelope)
+    Receive  ... until the command is done or the run's deadline passes
+    Signal   terminate
+    Delete   the shell (always, even after an error: Windows caps shells per user)
+
+pywinrm's ``Protocol`` is used directly rather than ``Session.run_ps``: ``run_ps`` opens and
+closes a shell per command and puts the whole script on the command line, which is exactly
+the per-check cost and the 32,767-character ceiling the envelope avoids.
+
+Errors are mapped at the boundary, as for SSH: anything that means "we never got to run the
+batch" is :class:`~grader.errors.Unreachable` (``injoignable``): port closed or filtered, no
+route, TLS handshake or certificate refused, HTTP 401 (authentication refused), WinRM access
+denied. Once the shell exists, a WinRM fault, a cut connection or a PowerShell that cannot
+start the batch is :class:`~grader.errors.TransportError` (``erreur``), with the reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import socket
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import Field
+
+from grader.credentials import PasswordSecret, resolve_password
+from grader.errors import CredentialError, TransportError, Unreachable
+from grader.model import Probe
+from grader.transports import psenvelope
+from grader.transports.base import Channel, ChannelOptions, Collected, HostContext
+from grader.transports.envelope import Parsed
+
+if TYPE_CHECKING:
+    import requests
+
+log = logging.getLogger("grader.winrm")
+
+STARTUP_MARGIN = 30.0  # seconds for powershell.exe to start and load its first modules
+STDIN_CHUNK = 48 * 1024  # bytes of stdin per Send message (well under MaxEnvelopeSize)
+
+
+class WinrmOptions(ChannelOptions):
+    """``hosts[].options.winrm`` in a rubric."""
+
+    scheme: Literal["http", "https"] = "http"
+    port: int | None = Field(default=None, ge=1, le=65535)  # default: 5985 (http), 5986 (https)
+    auth: Literal["basic", "ntlm", "kerberos"] = "ntlm"
+    verify_tls: bool = True  # https: check the certificate (false = accepted, with a warning in the evidence)
+    ca_file: str | None = None  # https: CA bundle that signed the hosts' certificates (a lab CA)
+    credential: str | None = None  # another rubric credential than the host's
+    operation_timeout: int = Field(default=20, ge=1, le=300)  # WS-Management OperationTimeout of each request
+    run_timeout: float | None = Field(default=None, gt=0)  # whole batch; default: the probes' budgets + 30 s
+
+
+@dataclass(frozen=True)
+class WinrmTarget:
+    address: str
+    port: int
+    scheme: str = "http"
+    auth: str = "ntlm"
+    verify_tls: bool = True
+    ca_file: str | None = None
+    connect_timeout: float = 5.0
+    operation_timeout: int = 20
+    run_timeout: float | None = None
+
+    @property
+    def endpoint(self) -> str:
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        return f"{self.scheme}://{host}:{self.port}/wsman"
+
+    @property
+    def where(self) -> str:
+        return f"{self.address}:{self.port}"
+
+
+@dataclass
+class WinrmAnswer:
+    """What one batch returned, with the facts the evidence records."""
+
+    parsed: Parsed
+    host_key: str
+    exit_code: int | None
+    stderr: str  # decoded from CLIXML
+    started: str
+    duration: float
+    anomalies: list[str] = field(default_factory=list)
+    actions: int = 0  # WS-Management requests sent (Create, Command, Send, Receive..., Signal, Delete)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def run_batch(target: WinrmTarget, secret: PasswordSecret, probes: Sequence[Probe]) -> WinrmAnswer:
+    """Open one shell, run the envelope in one command, read it back, always close the shell."""
+    import requests  # imported here: the CLI starts without pywinrm's import cost
+    import winrm.exceptions as wexc
+    from winrm.protocol import Protocol
+    from winrm.transport import HAVE_KERBEROS
+
+    started = datetime.now(UTC).isoformat(timespec="milliseconds")
+    t0 = time.perf_counter()
+    anomalies: list[str] = []
+    if target.auth == "kerberos" and not HAVE_KERBEROS:
+        raise TransportError("authentification Kerberos demandée mais indisponible sur le poste du correcteur "
+                             "(installez pywinrm[kerberos] et obtenez un ticket avec kinit)")
+    if target.auth == "basic" and target.scheme == "http":
+        anomalies.append("authentification Basic sur HTTP : le mot de passe a circulé en clair sur le réseau")
+    if target.scheme == "https" and not target.verify_tls:
+        anomalies.append("certificat TLS non vérifié (verify_tls: false) : l'identité de l'hôte n'est pas prouvée")
+    _check_port(target)
+    env = psenvelope.build(probes)
+    budget = sum(max(0.1, p.timeout) for p in probes)
+    deadline_s = target.run_timeout if target.run_timeout is not None else budget + STARTUP_MARGIN
+    protocol = Protocol(
+        target.endpoint,
+        transport=target.auth,  # type: ignore[arg-type]
+        username=secret.username,
+        password=secret.password,
+        server_cert_validation="validate" if target.verify_tls else "ignore",
+        ca_trust_path=target.ca_file,  # type: ignore[arg-type]  # None: the system's CAs only, never $REQUESTS_CA_BUNDLE
+        read_timeout_sec=target.operation_timeout + 10,
+        operation_timeout_sec=target.operation_timeout,
+        message_encryption="auto",  # NTLM/Kerberos over http: encrypted; over https: TLS
+        proxy=None,  # never an environment proxy
+    )
+    counter = _Counter()
+    certificate: list[bytes] = []
+    shell_id = command_id = None
+    phase = "connect"
+    timings: dict[str, float] = {}
+    try:
+        try:
+            session = protocol.transport.build_session()  # NTLM over http authenticates here
+            session.hooks["response"].append(_capture_certificate(certificate))
+            counter.wrap(protocol)
+            shell_id = protocol.open_shell(codepage=65001)
+            timings["connexion"] = time.perf_counter() - t0
+            phase = "run"
+            t1 = time.perf_counter()
+            command_id = protocol.run_command(shell_id, psenvelope.EXECUTABLE, env.arguments,
+                                              console_mode_stdin=False, skip_cmd_shell=True)
+            data = env.stdin
+            for offset in range(0, len(data), STDIN_CHUNK):
+                chunk = data[offset:offset + STDIN_CHUNK]
+                protocol.send_command_input(shell_id, command_id, chunk, end=offset + STDIN_CHUNK >= len(data))
+            stdout, stderr, exit_code, done, stop_reason = _receive(protocol, shell_id, command_id, deadline_s,
+                                                                    len(probes), wexc.WinRMOperationTimeoutError)
+            timings["exécution"] = time.perf_counter() - t1
+        except requests.exceptions.SSLError as exc:
+            raise Unreachable(f"négociation TLS impossible avec {target.where} : certificat refusé ou TLS "
+                              f"incompatible ({_reason(exc)})") from exc
+        except requests.exceptions.ConnectTimeout as exc:
+            raise Unreachable(f"pas de réponse de {target.address} sur le port {target.port} (WinRM)") from exc
+        except requests.exceptions.ConnectionError as exc:
+            if phase == "connect":
+                raise Unreachable(f"connexion WinRM impossible avec {target.where} ({_reason(exc)})") from exc
+            raise TransportError(f"la connexion WinRM avec {target.where} a été coupée pendant l'exécution "
+                                 f"({_reason(exc)})") from exc
+        except requests.exceptions.ReadTimeout as exc:
+            if phase == "connect":
+                raise Unreachable(f"le service WinRM de {target.where} ne répond pas (délai de lecture dépassé)") from exc
+            raise TransportError(f"le service WinRM de {target.where} ne répond plus pendant l'exécution "
+                                 "(délai de lecture dépassé)") from exc
+        except wexc.InvalidCredentialsError as exc:
+            raise Unreachable(f"authentification refusée par {target.where} pour « {secret.username} » "
+                              f"(WinRM, {target.auth}, HTTP 401) — vérifiez le compte, le mot de passe et "
+                              "que la méthode d'authentification est activée sur l'hôte") from exc
+        except wexc.WSManFaultError as exc:
+            if exc.wsman_fault_code == 5 or "access is denied" in (exc.reason or "").lower():
+                raise Unreachable(f"accès WinRM refusé à « {secret.username} » sur {target.where} : le compte "
+                                  "doit être administrateur ou membre de « Utilisateurs de gestion à distance »") from exc
+            raise TransportError(f"erreur WinRM de {target.where} : {(exc.reason or '').strip()} "
+                                 f"(code {exc.wsman_fault_code})") from exc
+        except wexc.WinRMTransportError as exc:
+            raise TransportError(f"réponse HTTP {exc.code} inattendue du service WinRM de {target.where}") from exc
+        except (wexc.WinRMError, PermissionError) as exc:
+            if phase == "connect":
+                raise Unreachable(f"authentification WinRM impossible avec {target.where} ({_reason(exc)})") from exc
+            raise TransportError(f"erreur WinRM avec {target.where} : {_reason(exc)}") from exc
+        except (Unreachable, TransportError):
+            raise
+        except Exception as exc:
+            if phase == "connect" and type(exc).__module__.startswith("spnego"):
+                raise Unreachable(f"authentification refusée par {target.where} pour « {secret.username} » "
+                                  f"(NTLM : {_reason(exc)})") from exc
+            raise TransportError(f"échec inattendu du transport WinRM avec {target.where} "
+                                 f"({type(exc).__name__} : {_reason(exc)})") from exc
+    finally:
+        _close(protocol, shell_id, command_id)
+    parsed = psenvelope.parse(env, stdout, started=started)
+    stderr_text = psenvelope.decode_clixml(stderr)
+    if f"{env.boundary} START".encode() not in stdout:  # the script never ran: nothing to judge
+        fatal = [a for a in parsed.anomalies if "n'a pas pu démarrer" in a]
+        why = fatal[0] if fatal else (stderr_text or (done and "aucune sortie")
+                                      or f"rien reçu en {deadline_s:g} s")
+        raise TransportError(f"PowerShell n'a pas exécuté le lot de sondes sur {target.where} "
+                             f"(code {exit_code}) : {str(why)[:500]}")
+    if stderr_text:
+        anomalies.append(f"PowerShell a écrit sur stderr : {stderr_text[:500]}")
+    if not done:
+        anomalies.append(f"lot interrompu ({stop_reason}) : sortie partielle")
+    host_key = ""
+    if target.scheme == "https" and certificate:
+        host_key = "x509 SHA256:" + hashlib.sha256(certificate[0]).hexdigest().upper()
+    return WinrmAnswer(parsed, host_key, exit_code, stderr_text, started, time.perf_counter() - t0,
+                       anomalies, counter.count, timings)
+
+
+def _check_port(target: WinrmTarget) -> None:
+    """A plain TCP connect first: refused / filtered / no route get the same words as for SSH."""
+    try:
+        sock = socket.create_connection((target.address, target.port), timeout=target.connect_timeout)
+    except TimeoutError as exc:
+        raise Unreachable(f"pas de réponse de {target.address} sur le port {target.port} "
+                          f"(délai de {target.connect_timeout:g} s dépassé)") from exc
+    except ConnectionRefusedError as exc:
+        raise Unreachable(f"{target.address} refuse la connexion sur le port {target.port} (WinRM)") from exc
+    except OSError as exc:
+        raise Unreachable(f"{target.address} injoignable sur le port {target.port} ({exc.strerror or exc})") from exc
+    sock.close()
+
+
+def _receive(protocol: Any, shell_id: str, command_id: str, deadline_s: float, n: int,
+             timeout_error: type[Exception]) -> tuple[bytes, bytes, int | None, bool, str]:
+    """Receive until the command is done, the deadline passes or too much came back (then why it stopped)."""
+    limit = (n + 1) * (psenvelope.CAP * 4 + 4096) + 1024 * 1024
+    deadline = time.monotonic() + deadline_s
+    out: list[bytes] = []
+    err: list[bytes] = []
+    size = 0
+    while time.monotonic() < deadline and size <= limit:
+        try:
+            stdout, stderr, code, done = protocol.get_command_output_raw(shell_id, command_id)
+        except timeout_error:  # the server's OperationTimeout with nothing to say: ask again
+            continue
+        out.append(stdout)
+        err.append(stderr)
+        size += len(stdout) + len(stderr)
+        if done:
+            return b"".join(out), b"".join(err), code, True, ""
+    why = f"délai de {deadline_s:g} s dépassé" if size <= limit else f"plus de {limit // 1024} Kio de sortie"
+    return b"".join(out), b"".join(err), None, False, why
+
+
+def _close(protocol: Any, shell_id: str | None, command_id: str | None) -> None:
+    """Best effort: terminate the command and delete the shell, then drop the HTTP session.
+
+    Cleanup never hides the batch's own outcome; a failure here is only logged (a shell left
+    behind expires on the host after its idle timeout).
+    """
+    steps = []
+    if shell_id and command_id:
+        steps.append(("Signal", lambda: protocol.cleanup_command(shell_id, command_id)))
+    if shell_id:
+        steps.append(("Delete", lambda: protocol.close_shell(shell_id, close_session=False)))
+    steps.append(("close", protocol.transport.close_session))
+    for what, step in steps:
+        try:
+            step()
+        except Exception as exc:  # noqa: BLE001 - see the docstring
+            log.debug("WinRM cleanup %s failed: %r", what, exc)
+
+
+class _Counter:
+    """Counts WS-Management requests (the evidence says how many round trips a host cost)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def wrap(self, protocol: Any) -> None:
+        send = protocol.send_message
+
+        def counted(message: str) -> bytes:
+            self.count += 1
+            return send(message)
+
+        protocol.send_message = counted
+
+
+def _capture_certificate(holder: list[bytes]) -> Any:
+    def hook(response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
+        if not holder:
+            sock = _peer_socket(response)
+            if sock is not None and hasattr(sock, "getpeercert"):
+                try:
+                    der = sock.getpeercert(binary_form=True)
+                except (OSError, ValueError):
+                    der = None
+                if der:
+                    holder.append(der)
+        return response
+
+    return hook
+
+
+def _peer_socket(response: requests.Response) -> Any:
+    raw = response.raw
+    for path in (("connection", "sock"), ("_connection", "sock"), ("_fp", "fp", "raw", "_sock")):
+        node: Any = raw
+        for attr in path:
+            node = getattr(node, attr, None)
+            if node is None:
+                break
+        if node is not None:
+            return node
+    return None
+
+
+def _reason(exc: BaseException) -> str:
+    """The innermost readable cause (urllib3 wraps a refused connection three times)."""
+    seen = exc
+    while True:
+        inner = seen.__cause__ or seen.__context__ or (seen.args[0] if seen.args and isinstance(seen.args[0],
+                                                                                                 BaseException) else None)
+        reason = getattr(seen, "reason", None)
+        if isinstance(reason, BaseException):
+            inner = reason
+        if inner is None or inner is seen:
+            break
+        seen = inner
+    text = str(seen) or type(seen).__name__
+    return text[:300]
+
+
+class WinrmChannel(Channel):
+    """The ``winrm`` channel: a Windows host's whole batch in one PowerShell run (see :mod:`psenvelope`)."""
+
+    name = "winrm"
+    needs_credential = True
+    Options = WinrmOptions
+
+    def collect(self, host: HostContext, probes: Sequence[Probe]) -> Collected:
+        options: WinrmOptions = host.options if isinstance(host.options, WinrmOptions) else WinrmOptions()
+        ref = host.credentials.get(options.credential) if options.credential else host.credential
+        if ref is None:
+            raise CredentialError(f"aucun identifiant WinRM pour l'hôte {host.name}")
+        secret = resolve_password(ref)
+        port = host.port or options.port or (5986 if options.scheme == "https" else 5985)
+        target = WinrmTarget(host.address, port, options.scheme, options.auth, options.verify_tls, options.ca_file,
+                             host.connect_timeout, options.operation_timeout, options.run_timeout)
+        answer = run_batch(target, secret, probes)
+        anomalies = list(answer.anomalies) + list(answer.parsed.anomalies)
+        if not answer.parsed.complete:
+            anomalies.append("le lot PowerShell n'est pas allé à son terme")
+        login = f"{secret.username} (Kerberos)" if options.auth == "kerberos" else secret.describe()
+        return Collected(dict(answer.parsed.results), login=login, host_key=answer.host_key, anomalies=anomalies,
+                         execs=1, complete=answer.parsed.complete)

@@ -1,0 +1,70 @@
+"""windows.dns_record: ``Get-DnsServerResourceRecord`` outputs recorded in tests/winrm_standin/recordings."""
+
+from __future__ import annotations
+
+import pydantic
+import pytest
+
+from checks.windows.dns import DnsRecord
+from grader.model import Status
+from tests.winrm_standin.recordings import result as rec
+
+CHECK = "windows.dns_record"
+RUNNING = "get_service_dns_running"
+
+
+def test_a_record_with_its_address(judge):
+    v = judge(DnsRecord, {"zone": "tssr.lan", "name": "intranet", "value": "192.168.10.20"},
+              records=rec("get_dnsserverresourcerecord_intranet_a"), service=rec(RUNNING))
+    assert v.status is Status.CONFORME and v.observed == "intranet.tssr.lan A 192.168.10.20"
+
+
+def test_one_of_two_addresses_is_enough_a_wrong_one_is_not(judge):
+    params = {"zone": "tssr.lan", "name": "intranet", "value": "192.168.10.20"}
+    assert judge(DnsRecord, params, records=rec("get_dnsserverresourcerecord_intranet_a_two"),
+                 service=rec(RUNNING)).status is Status.CONFORME
+    v = judge(DnsRecord, {**params, "value": "192.168.10.30"}, records=rec("get_dnsserverresourcerecord_intranet_a_two"),
+              service=rec(RUNNING))
+    assert v.status is Status.NON_CONFORME and "192.168.10.21, 192.168.10.20" in v.message
+
+
+def test_cname_compared_without_case_or_final_dot(judge):
+    v = judge(DnsRecord, {"zone": "tssr.lan", "name": "www", "type": "cname", "value": "Intranet.TSSR.lan"},
+              records=rec("get_dnsserverresourcerecord_www_cname"), service=rec(RUNNING))
+    assert v.status is Status.CONFORME
+
+
+def test_existence_only(judge):
+    v = judge(DnsRecord, {"zone": "tssr.lan", "name": "intranet"}, records=rec("get_dnsserverresourcerecord_intranet_a"),
+              service=rec(RUNNING))
+    assert v.status is Status.CONFORME
+
+
+def test_missing_name_and_missing_zone_are_told_apart(judge):
+    v = judge(DnsRecord, {"zone": "tssr.lan", "name": "intranet"}, records=rec("get_dnsserverresourcerecord_name_missing"),
+              service=rec(RUNNING))
+    assert v.status is Status.NON_CONFORME and "aucun enregistrement A" in v.observed
+    v = judge(DnsRecord, {"zone": "tssr.lan", "name": "intranet"}, records=rec("get_dnsserverresourcerecord_zone_missing"),
+              service=rec(RUNNING))
+    assert v.status is Status.NON_CONFORME and "zone tssr.lan inexistante" in v.observed
+
+
+def test_module_missing_role_missing(judge):
+    v = judge(DnsRecord, {"zone": "tssr.lan", "name": "intranet"}, records=rec("command_not_found_dns"),
+              service=rec("get_service_dns_not_found"))
+    assert v.status is Status.NON_CONFORME and "rôle DNS absent" in v.observed
+    v = judge(DnsRecord, {"zone": "tssr.lan", "name": "intranet"}, records=rec("command_not_found_dns"),
+              service=rec(RUNNING))
+    assert v.status is Status.ERREUR
+
+
+@pytest.mark.parametrize("params", [{"zone": "tssr.lan", "name": "*"}, {"zone": "tssr lan", "name": "a"},
+                                    {"zone": "tssr.lan", "name": "a", "type": "SOA"}])
+def test_parameters_are_validated(params):
+    with pytest.raises(pydantic.ValidationError):
+        DnsRecord.Params(**params)
+
+
+def test_apex_and_record_types_in_the_probe():
+    probe = DnsRecord().probes(DnsRecord.Params(zone="tssr.lan", name="@", type="MX"))["records"]
+    assert "-Name '@' -RRType MX" in probe.command and "MailExchange" in probe.command

@@ -1,0 +1,91 @@
+"""windows.smb_share: ``Get-SmbShare``, ``Get-SmbShareAccess`` and ``Get-Acl`` outputs recorded in tests/winrm_standin/recordings."""
+
+from __future__ import annotations
+
+import pydantic
+import pytest
+
+from checks.windows.shares import SmbShare, effective_mask, rights_name
+from grader.model import Status
+from tests.winrm_standin.recordings import result as rec
+
+CHECK = "windows.smb_share"
+FULL = {"share": "Commun", "path": "D:\\Partages\\Commun\\", "group": "Comptabilité", "share_access": "change",
+        "ntfs_access": "modify"}
+
+
+def test_share_and_ntfs_permissions_for_the_group(judge):
+    v = judge(SmbShare, FULL, share=rec("get_smbshare_commun"), access=rec("get_smbshareaccess_commun"),
+              ntfs=rec("get_acl_commun"))
+    assert v.status is Status.CONFORME
+    assert "TSSR\\Comptabilité Allow Change" in v.observed and "TSSR\\Comptabilité Allow Modify (explicite)" in v.observed
+
+
+def test_the_group_with_its_domain_and_another_case(judge):
+    v = judge(SmbShare, {**FULL, "group": "tssr\\COMPTABILITÉ"}, share=rec("get_smbshare_commun"),
+              access=rec("get_smbshareaccess_commun"), ntfs=rec("get_acl_commun"))
+    assert v.status is Status.CONFORME
+
+
+def test_change_is_not_full(judge):
+    v = judge(SmbShare, {**FULL, "share_access": "full"}, share=rec("get_smbshare_commun"),
+              access=rec("get_smbshareaccess_commun"), ntfs=rec("get_acl_commun"))
+    assert v.status is Status.NON_CONFORME and "droit de partage full" in v.message
+
+
+def test_a_deny_entry_wins_over_everyone_full(judge):
+    v = judge(SmbShare, {"share": "Commun", "group": "Comptabilité", "share_access": "read"},
+              share=rec("get_smbshare_commun"), access=rec("get_smbshareaccess_deny"))
+    assert v.status is Status.NON_CONFORME and "Refuser" in v.message
+
+
+def test_accents_are_exact_and_a_single_entry_is_not_wrapped(judge):
+    v = judge(SmbShare, {"share": "Commun", "group": "Comptabilité", "share_access": "read"},
+              share=rec("get_smbshare_commun"), access=rec("get_smbshareaccess_read_only"))
+    assert v.status is Status.NON_CONFORME and "TSSR\\Comptabilite Allow Read" in v.observed
+    v = judge(SmbShare, {"share": "Commun", "group": "Comptabilite", "share_access": "read"},
+              share=rec("get_smbshare_commun"), access=rec("get_smbshareaccess_read_only"))
+    assert v.status is Status.CONFORME
+
+
+def test_generic_rights_and_inherit_only_entries(judge):
+    params = {"share": "Commun", "group": "Comptabilité", "ntfs_access": "modify"}
+    v = judge(SmbShare, params, share=rec("get_smbshare_commun"), ntfs=rec("get_acl_generic_read"))
+    assert v.status is Status.NON_CONFORME, "GENERIC_READ|GENERIC_EXECUTE is not modify; inherit-only does not apply"
+    assert "sous-dossiers seulement" in v.observed
+    v = judge(SmbShare, {**params, "ntfs_access": "read_execute"}, share=rec("get_smbshare_commun"),
+              ntfs=rec("get_acl_generic_read"))
+    assert v.status is Status.CONFORME
+
+
+def test_ntfs_deny_wins(judge):
+    v = judge(SmbShare, {"share": "Commun", "group": "Comptabilité", "ntfs_access": "modify"},
+              share=rec("get_smbshare_commun"), ntfs=rec("get_acl_deny_write"))
+    assert v.status is Status.NON_CONFORME and "refusés" in v.message
+    v = judge(SmbShare, {"share": "Commun", "group": "Comptabilité", "ntfs_access": "read"},
+              share=rec("get_smbshare_commun"), ntfs=rec("get_acl_deny_write"))
+    assert v.status is Status.CONFORME, "a denied write does not remove read"
+
+
+def test_wrong_path_and_missing_share(judge):
+    v = judge(SmbShare, {"share": "Commun", "path": "C:\\Commun"}, share=rec("get_smbshare_commun"))
+    assert v.status is Status.NON_CONFORME and "D:\\Partages\\Commun" in v.message
+    v = judge(SmbShare, FULL, share=rec("get_smbshare_not_found"), access=rec("get_smbshare_not_found"),
+              ntfs=rec("get_smbshare_not_found"))
+    assert v.status is Status.NON_CONFORME and v.observed == "partage inexistant"
+
+
+def test_rights_arithmetic():
+    assert rights_name(1245631) == "Modify" and rights_name(2032127) == "FullControl"
+    assert rights_name(1179817) == "ReadAndExecute" and rights_name(268435456) == "FullControl"
+    assert effective_mask(-1610612736) & 0x200A9 == 0x200A9 and effective_mask(-1610612736) & 0x10000 == 0
+
+
+def test_rights_need_a_group():
+    with pytest.raises(pydantic.ValidationError):
+        SmbShare.Params(share="Commun", ntfs_access="read")
+
+
+def test_only_the_probes_needed_are_declared():
+    assert set(SmbShare().probes(SmbShare.Params(share="Commun"))) == {"share"}
+    assert set(SmbShare().probes(SmbShare.Params(**FULL))) == {"share", "access", "ntfs"}

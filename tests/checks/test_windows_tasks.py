@@ -1,0 +1,75 @@
+"""windows.scheduled_task: ``Get-ScheduledTask`` + ``Get-ScheduledTaskInfo`` outputs recorded in tests/winrm_standin/recordings."""
+
+from __future__ import annotations
+
+import pydantic
+import pytest
+
+from checks.windows.tasks import ScheduledTask
+from grader.model import Status
+from tests.winrm_standin.recordings import result as rec
+
+CHECK = "windows.scheduled_task"
+DAILY = "get_scheduledtask_sauvegarde_daily"
+
+
+def test_daily_task_at_two_running_the_script(judge):
+    params = {"task": "Sauvegarde Comptabilité", "path": "\\TSSR\\", "trigger": "daily", "at": "02:00",
+              "command_contains": "sauvegarde.ps1", "run_as": "SYSTEM"}
+    v = judge(ScheduledTask, params, task=rec(DAILY))
+    assert v.status is Status.CONFORME
+    assert "quotidien à 02:00" in v.observed and "dernière exécution 2026-11-28 02:00 UTC (résultat 0)" in v.observed
+
+
+@pytest.mark.parametrize("params,why", [
+    ({"trigger": "weekly"}, "déclencheur"),
+    ({"at": "03:00"}, "déclencheur"),
+    ({"command_contains": "robocopy"}, "robocopy"),
+    ({"run_as": "TSSR\\adm-compta"}, "SYSTEM"),
+    ({"enabled": False}, "activée"),
+])
+def test_each_criterion_can_fail(judge, params, why):
+    v = judge(ScheduledTask, {"task": "Sauvegarde Comptabilité", **params}, task=rec(DAILY))
+    assert v.status is Status.NON_CONFORME and why in v.message
+
+
+def test_disabled_weekly_task_never_run(judge):
+    v = judge(ScheduledTask, {"task": "Nettoyage"}, task=rec("get_scheduledtask_weekly_disabled"))
+    assert v.status is Status.NON_CONFORME and "désactivée" in v.message
+    assert "hebdomadaire (lundi, vendredi) à 22:30" in v.observed
+    assert "dernière exécution" not in v.observed, "1999-11-30 means never run"
+    v = judge(ScheduledTask, {"task": "Nettoyage", "enabled": False, "trigger": "weekly", "days": ["monday", "friday"],
+                              "at": "22:30"}, task=rec("get_scheduledtask_weekly_disabled"))
+    assert v.status is Status.CONFORME
+    v = judge(ScheduledTask, {"task": "Nettoyage", "enabled": False, "days": ["tuesday"]},
+              task=rec("get_scheduledtask_weekly_disabled"))
+    assert v.status is Status.NON_CONFORME
+
+
+def test_same_name_in_two_folders_any_matching_one_counts(judge):
+    v = judge(ScheduledTask, {"task": "Sauvegarde", "trigger": "daily", "command_contains": "sauvegarde.ps1"},
+              task=rec("get_scheduledtask_two_folders"))
+    assert v.status is Status.CONFORME and "\\TSSR\\Sauvegarde" in v.observed
+
+
+def test_a_disabled_trigger_does_not_count(judge):
+    v = judge(ScheduledTask, {"task": "Sauvegarde", "trigger": "daily", "command_contains": "ancien.ps1"},
+              task=rec("get_scheduledtask_two_folders"))
+    assert v.status is Status.NON_CONFORME
+
+
+def test_task_that_does_not_exist(judge):
+    v = judge(ScheduledTask, {"task": "Sauvegarde Comptabilité"}, task=rec("get_scheduledtask_not_found"))
+    assert v.status is Status.NON_CONFORME and "inexistante" in v.observed
+
+
+@pytest.mark.parametrize("params", [{"task": "Sauve*"}, {"task": "x", "path": "TSSR"}, {"task": "x", "at": "2h00"},
+                                    {"task": "x", "trigger": "monthly"}])
+def test_parameters_are_validated(params):
+    with pytest.raises(pydantic.ValidationError):
+        ScheduledTask.Params(**params)
+
+
+def test_probe_names_the_folder_only_when_given():
+    assert "-TaskPath" not in ScheduledTask().probes(ScheduledTask.Params(task="x"))["task"].command
+    assert "-TaskPath '\\TSSR\\'" in ScheduledTask().probes(ScheduledTask.Params(task="x", path="\\TSSR\\"))["task"].command
