@@ -47,11 +47,15 @@ def test_demo_room_graded_as_planted(room, tmp_path):
         got.setdefault(r["candidate"], {})[r["check_id"]] = r["status"]
     assert got == demo.PLANTED_TRUTH
     assert "non_conforme" not in got["03"].values()
-    hosts = {h["candidate"]: h for h in store.hosts(prepared.run_id)}
+    everything = {(h["candidate"], h["host"]): h for h in store.hosts(prepared.run_id)}
+    hosts = {c: h for (c, name), h in everything.items() if name == "srv-lin"}
     # One SSH exec per reached host, carrying every probe of its ten checks.
     assert hosts["01"]["execs"] == hosts["02"]["execs"] == 1
     assert hosts["03"]["execs"] == 0 and "10.77.3.10" in hosts["03"]["reason"]
-    report01 = next(r for r in outcome.reports if r.candidate == "01")
+    # One LDAPS session per reached DC; 03's DC is down.
+    assert everything[("01", "dc")]["execs"] == everything[("02", "dc")]["execs"] == 1
+    assert everything[("03", "dc")]["execs"] == 0 and "10.77.3.20" in everything[("03", "dc")]["reason"]
+    report01 = next(r for r in outcome.reports if r.candidate == "01" and r.host == "srv-lin")
     assert len([p for p in report01.probes if p.transport == "ssh"]) >= 9
     # The host key fingerprint is in the evidence, and it is the key the lab recorded at boot.
     known = paramiko.HostKeys(str(lab.known_hosts_path))
@@ -98,9 +102,9 @@ def test_changed_host_key_is_reported_not_accepted(room, tmp_path):
     else:
         forged.write_text(f"10.77.1.10 {other.get_name()} {other.get_base64()}\n")
     prepared, _ = _grade(tmp_path, forged)
-    results = [r for r in prepared.store.results(prepared.run_id) if r["candidate"] == "01"]
+    results = [r for r in prepared.store.results(prepared.run_id) if r["candidate"] == "01" and r["host"] == "srv-lin"]
     assert {r["status"] for r in results} == {"erreur"}
-    host = next(h for h in prepared.store.hosts(prepared.run_id) if h["candidate"] == "01")
+    host = next(h for h in prepared.store.hosts(prepared.run_id) if h["candidate"] == "01" and h["host"] == "srv-lin")
     assert "clé" in host["reason"]
     # Candidate 02 (unknown key, first use) is still graded.
     assert any(r["status"] == "conforme" for r in prepared.store.results(prepared.run_id) if r["candidate"] == "02")
@@ -111,8 +115,12 @@ def test_refused_login_is_injoignable_not_non_conforme(room, tmp_path):
     wrong_key = tmp_path / "wrong_key"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", wrong_key], check=True)
     os.chmod(wrong_key, 0o600)
+    wrong_password = tmp_path / "wrong_password"  # and the DC's reader account gets a wrong password
+    wrong_password.write_text("not-the-password\n")
+    os.chmod(wrong_password, 0o600)
     rubric = tmp_path / "rubric.yaml"
-    rubric.write_text(RUBRIC.read_text(encoding="utf-8").replace(str(lab.key_path), str(wrong_key)), encoding="utf-8")
+    rubric.write_text(RUBRIC.read_text(encoding="utf-8").replace(str(lab.key_path), str(wrong_key))
+                      .replace(str(lab.state_dir / "ad-lecteur.password"), str(wrong_password)), encoding="utf-8")
     prepared, _ = _grade(tmp_path, lab.known_hosts_path, rubric)
     statuses = {r["status"] for r in prepared.store.results(prepared.run_id)}
     assert statuses == {"injoignable"}
@@ -127,7 +135,7 @@ def _stored_hosts(db: Path) -> list[tuple[str, str]]:
 
 
 def test_kill_9_midway_then_resume_completes_the_same_run(room, tmp_path):
-    """One worker grades 01, 02, then waits 3 s on 03 (down): kill -9 there, then --resume."""
+    """One worker grades 01's and 02's two hosts, then waits 3 s on 03's (down): kill -9 there, then --resume."""
     lab, _ = room
     session = tmp_path / "session"
     session.mkdir()
@@ -137,7 +145,7 @@ def test_kill_9_midway_then_resume_completes_the_same_run(room, tmp_path):
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     db = session / Store.FILENAME
     deadline = time.monotonic() + 60
-    while len(_stored_hosts(db)) < 2 and time.monotonic() < deadline and proc.poll() is None:
+    while len(_stored_hosts(db)) < 4 and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.05)
     assert proc.poll() is None, "grader run ended before it could be killed"
     proc.send_signal(signal.SIGKILL)
@@ -146,18 +154,19 @@ def test_kill_9_midway_then_resume_completes_the_same_run(room, tmp_path):
     run_id = store.latest_run()
     assert run_id is not None
     kept = {(r["candidate"], r["check_id"]): r["judged_at"] for r in store.results(run_id)}
-    assert {c for c, _ in kept} == {"01", "02"} and len(kept) == 20
+    per_candidate = len(demo.CHECK_IDS)
+    assert {c for c, _ in kept} == {"01", "02"} and len(kept) == 2 * per_candidate
     assert store.run(run_id)["state"] == "en_cours"  # killed: nobody could mark it
     store.close()
 
     done = subprocess.run(cmd + ["--resume", run_id], capture_output=True, text=True, timeout=120)
     assert done.returncode == 1, done.stdout + done.stderr  # 03 is injoignable: finished, not all conclusive
-    assert "1 hôte(s) à recorriger, 2 conservé(s)" in done.stdout
+    assert "2 hôte(s) à recorriger, 4 conservé(s)" in done.stdout
     store = Store(session)
     row = store.run(run_id)
     assert row["state"] == "termine" and row["resumes"] == 1
     results = store.results(run_id)
-    assert len(results) == 30
+    assert len(results) == 3 * per_candidate
     for r in results:  # the kept hosts were not graded again
         if r["candidate"] in ("01", "02"):
             assert r["judged_at"] == kept[(r["candidate"], r["check_id"])]

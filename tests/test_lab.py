@@ -42,8 +42,25 @@ def test_planted_truth_covers_every_check_for_every_candidate():
 
 def test_demo_specs_match_the_room():
     specs = {s.name: s for s in demo.demo_specs()}
-    assert [(s.ip, s.own_hostname, s.boot) for s in specs.values()] == [
-        ("10.77.1.10", "srv-lin", True), ("10.77.2.10", "srv-lin", True), ("10.77.3.10", "srv-lin", False)]
+    assert [(s.ip, s.own_hostname, s.boot, s.flavor) for s in specs.values()] == [
+        ("10.77.1.10", "srv-lin", True, "linux"), ("10.77.2.10", "srv-lin", True, "linux"),
+        ("10.77.3.10", "srv-lin", False, "linux"),
+        ("10.77.1.20", "dc", True, "dc"), ("10.77.2.20", "dc", True, "dc"), ("10.77.3.20", "dc", False, "dc")]
+    assert all(s.setup is not None for s in specs.values() if s.flavor == "dc" and s.boot)
+
+
+def test_flavors_have_their_own_cache_keys_and_unknown_ones_are_refused():
+    from grader.lab import samba
+    from grader.lab.hosts import FLAVORS
+
+    assert set(FLAVORS) == {"linux", "dc"}
+    assert base.cache_key(samba.PACKAGES) != base.cache_key(base.PACKAGES)
+    assert FLAVORS["dc"].provision is not None and FLAVORS["linux"].provision is None
+    assert base.layer_dir(samba.DC).name.startswith("dc-")
+    # The Linux base keeps the key it always had: an existing cache is reused, not rebuilt.
+    assert base.cache_key() == base.cache_key(base.PACKAGES)
+    with pytest.raises(LabError, match="type d'hôte inconnu"):
+        HostSpec("x", "10.77.9.9", flavor="windows")
 
 
 def test_bench_specs():
@@ -111,7 +128,8 @@ def test_systemd_boots_and_sshd_is_active(room):
         assert lab.nsenter(name, "/usr/bin/systemctl", "is-active", "ssh").stdout.strip() == "active"
         assert lab.nsenter(name, "/usr/bin/hostname").stdout.strip() == "srv-lin"
     states = {h["name"]: h["state"] for h in lab.status()}
-    assert states == {"c01-srv-lin": "running", "c02-srv-lin": "running", "c03-srv-lin": "down"}
+    assert states == {"c01-srv-lin": "running", "c02-srv-lin": "running", "c03-srv-lin": "down",
+                      "c01-dc": "running", "c02-dc": "running", "c03-dc": "down"}
 
 
 @pytest.mark.lab
@@ -190,7 +208,8 @@ def _leftovers(lab: Lab) -> list[str]:
             if argv[0].endswith(b"systemd-nspawn") and any(b"/run/netns/grlab-" in a for a in argv):
                 left.append(f"processus {proc.name}")
     left += [f"cgroup {p}" for p in Path("/sys/fs/cgroup").glob(f"*/{CGROUP_PREFIX}*")]
-    left += [f"propagate {p}" for p in PROPAGATE_DIR.glob("*-srv-lin")]
+    left += [f"propagate {p}" for p in PROPAGATE_DIR.glob("*-srv-lin")] + [
+        f"propagate {p}" for p in PROPAGATE_DIR.glob("c0*-dc")]
     if lab.hosts_dir.exists() and any(lab.hosts_dir.iterdir()):
         left.append(f"répertoires {lab.hosts_dir}")
     return left
@@ -208,3 +227,4 @@ def test_down_leaves_nothing_and_can_be_repeated(room):
     assert _leftovers(lab) == []
     assert lab.key_path.exists()
     assert any(base.DEFAULT_CACHE.glob("base-*/root"))
+    assert any(base.DEFAULT_CACHE.glob("dc-*/layer"))  # the provisioned DC layer is kept too

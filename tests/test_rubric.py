@@ -64,8 +64,8 @@ def demo_variant(tmp_path: Path, old: str, new: str, name: str = "variant.yaml")
 def test_demo_rubric_loads() -> None:
     rubric = load_rubric(DEMO)
     assert rubric.rubric == "demo-srv-lin"
-    assert [h.name for h in rubric.hosts] == ["srv-lin"]
-    assert len(rubric.checks) == 10
+    assert [h.name for h in rubric.hosts] == ["srv-lin", "dc"]
+    assert len(rubric.checks) == 20
     assert len({c.id for c in rubric.checks}) == len(rubric.checks)
     assert set(rubric.variables) == {"reseau"}
     assert rubric.source == DEMO
@@ -75,7 +75,8 @@ def test_demo_rubric_loads() -> None:
     for entry in rubric.checks:
         assert entry.check in catalogue
         assert entry.criterion in criteria
-        assert rubric.targets(entry) == [rubric.host("srv-lin")]
+        host = "dc" if entry.check.startswith("ad.") else "srv-lin"
+        assert rubric.targets(entry) == [rubric.host(host)]
 
 
 def test_minimal_rubric_fixture_loads() -> None:

@@ -6,10 +6,14 @@ namespace on the lab bridge ``grlab0`` (10.77.0.0/16). Planting a candidate's st
 writing files into the host's tree before boot; grading it is what the real grader does
 over SSH. One lab per machine: everything is named ``grlab-*``/``gv-*`` and ``down`` sweeps it all.
 
-- ``base``: host tools and the cached base tree;
+- ``base``: host tools, the cached base trees and the *flavors* (a package set, optionally a
+  layer provisioned once on top of its base);
+- ``samba``: the ``dc`` flavor, a Samba AD domain controller (tssr.lan) provisioned once, and
+  the tools to plant a candidate's directory (samba-tool offline before boot, online after);
 - ``network``: the bridge and one namespace + veth per host;
-- ``hosts``: ``HostSpec`` and ``Lab`` (up, down, status, nsenter);
-- ``demo``: the demo room (three candidates) and its expected verdicts.
+- ``hosts``: ``HostSpec`` (``flavor``, ``plant`` before boot, ``setup`` after) and ``Lab``
+  (up, down, status, nsenter);
+- ``demo``: the demo room (three candidates, a Linux server and a DC each) and its expected verdicts.
 """
 
 from __future__ import annotations

@@ -19,7 +19,9 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from grader.errors import LabError
 
@@ -210,7 +212,7 @@ def _chroot(root: Path, *argv: str, what: str) -> None:
     run(["chroot", root, *argv], what=what, timeout=300)
 
 
-def customize(root: Path, progress: Progress = None) -> None:
+def customize(root: Path, progress: Progress = None, required: Sequence[str] = REQUIRED_FILES) -> None:
     """What every candidate host shares: the grading account, no host keys, no machine identity."""
     say(progress, "Préparation de la base : compte grader, sudo, identité vide…")
     passwd = (root / "etc/passwd").read_text()
@@ -243,13 +245,14 @@ def customize(root: Path, progress: Progress = None) -> None:
     policy = root / "usr/sbin/policy-rc.d"
     if policy.exists():
         policy.unlink()
-    missing = [f for f in REQUIRED_FILES if not (root / f).exists()]
+    missing = [f for f in required if not (root / f).exists()]
     if missing:
         raise LabError(f"base incomplète : fichiers absents {', '.join(missing)}")
 
 
 def ensure_base(cache_dir: Path = DEFAULT_CACHE, *, packages: Sequence[str] = PACKAGES,
-                mirror: str | None = None, progress: Progress = None) -> Path:
+                mirror: str | None = None, progress: Progress = None,
+                required: Sequence[str] = REQUIRED_FILES) -> Path:
     """The root of a ready base tree, built once (debootstrap minbase + customisation).
 
     A lock serialises concurrent callers; the tree is built in ``.build-*`` and renamed to
@@ -282,7 +285,7 @@ def ensure_base(cache_dir: Path = DEFAULT_CACHE, *, packages: Sequence[str] = PA
             run(["debootstrap", "--variant=minbase", f"--include={','.join(packages)}", SUITE, build_root, mirror],
                 timeout=1800, what="debootstrap")
             _kill_chrooted(build_root)
-            customize(build_root, progress)
+            customize(build_root, progress, required)
             unmount_all(build_root)
             meta = {"suite": SUITE, "packages": sorted(packages), "recipe": RECIPE, "mirror": mirror,
                     "built": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "seconds": round(time.monotonic() - started, 1)}
@@ -294,3 +297,88 @@ def ensure_base(cache_dir: Path = DEFAULT_CACHE, *, packages: Sequence[str] = PA
             raise
         say(progress, f"Base prête en {time.monotonic() - started:.0f} s : {root}")
     return root
+
+
+# --- flavors: a package set, and optionally a layer made once on top of its base -----------------
+
+@dataclass(frozen=True)
+class Flavor:
+    """A kind of lab host: its Debian packages and, optionally, a *provisioned layer*.
+
+    ``provision`` runs once (in a chroot, on an overlay over the base tree, ``/proc`` mounted)
+    and its changes are kept as a cached layer: a domain controller is provisioned once, not
+    once per candidate. Hosts of the flavor mount ``layer:base`` as their lower layers.
+    ``prepare`` is called for each host before boot with (its root, its spec, the lab);
+    ``ports`` must accept TCP connections before the host counts as ready.
+    """
+
+    name: str
+    packages: tuple[str, ...]
+    required: tuple[str, ...]
+    recipe: int = 1
+    provision: Callable[[Path, Progress], None] | None = None
+    prepare: Callable[[Path, Any, Any], None] | None = None
+    ports: tuple[int, ...] = ()
+    description: str = ""
+
+    @property
+    def layer_key(self) -> str:
+        text = json.dumps({"base": cache_key(self.packages), "flavor": self.name, "recipe": self.recipe})
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+LINUX = Flavor("linux", PACKAGES, REQUIRED_FILES, description="serveur Debian (sshd, apache2, snmpd, rsyslog, cron)")
+
+
+def layer_dir(flavor: Flavor, cache_dir: Path = DEFAULT_CACHE) -> Path:
+    """Where a flavor's provisioned layer lives once ready (``<dir>/layer``, with ``layer.json`` beside)."""
+    return cache_dir / f"{flavor.name}-{flavor.layer_key}"
+
+
+def ensure_flavor(flavor: Flavor, cache_dir: Path = DEFAULT_CACHE, *, mirror: str | None = None,
+                  progress: Progress = None) -> list[Path]:
+    """The lower layers (top first) of a host of this flavor, built once and cached.
+
+    The provisioned layer is made like the base tree: in ``.build-*``, renamed into place only
+    when complete, under a lock; its build time is in ``layer.json``.
+    """
+    base = ensure_base(cache_dir, packages=flavor.packages, mirror=mirror, progress=progress,
+                       required=flavor.required)
+    if flavor.provision is None:
+        return [base]
+    final = layer_dir(flavor, cache_dir)
+    if (final / "layer").is_dir():
+        return [final / "layer", base]
+    with open(cache_dir / f"{final.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (final / "layer").is_dir():
+            return [final / "layer", base]
+        for stale in cache_dir.glob(f".build-{final.name}-*"):
+            remove_tree(stale)
+        build = cache_dir / f".build-{final.name}-{os.getpid()}"
+        for sub in ("layer", "work", "merged"):
+            (build / sub).mkdir(parents=True)
+        merged = build / "merged"
+        say(progress, f"Préparation unique de la couche « {flavor.name} » ({flavor.description or flavor.name})…")
+        started = time.monotonic()
+        try:
+            run(["mount", "-t", "overlay", "overlay", "-o",
+                 f"lowerdir={base},upperdir={build / 'layer'},workdir={build / 'work'}", merged],
+                what=f"montage de la couche {flavor.name}")
+            run(["mount", "-t", "proc", "proc", merged / "proc"], what="montage de /proc")
+            flavor.provision(merged, progress)
+            seconds = round(time.monotonic() - started, 1)
+            _kill_chrooted(merged)
+            unmount_all(merged)
+            remove_tree(build / "work")
+            merged.rmdir()
+            meta = {"flavor": flavor.name, "recipe": flavor.recipe, "base": str(base), "seconds": seconds,
+                    "built": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+            (build / "layer.json").write_text(json.dumps(meta, indent=2) + "\n")
+            os.rename(build, final)
+        except BaseException:
+            _kill_chrooted(merged)
+            remove_tree(build)
+            raise
+        say(progress, f"Couche « {flavor.name} » prête en {seconds:.1f} s")
+    return [final / "layer", base]

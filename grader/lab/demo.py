@@ -1,8 +1,12 @@
-"""The demo room: three candidates' ``srv-lin`` with known, planted states and expected verdicts.
+"""The demo room: three candidates' ``srv-lin`` and ``dc`` with known, planted states and expected verdicts.
 
 Candidate 01 did everything; candidate 02 made several mistakes and left tricks in the grading
 account (a chatty .bashrc, an alias and fake binaries that answer "active") that a grader
-running bare command names would believe; candidate 03's server is down. ``PLANTED_TRUTH``
+running bare command names would believe; candidate 03's server is down. Each candidate also
+has a Samba AD domain controller ``dc`` (domain tssr.lan, at .20): 01's directory is as asked,
+02's has an OU « Comptabilite » without its accent, a GPO created but linked nowhere, a link
+disabled, inheritance not blocked, the default password policy and a computer left in
+CN=Computers; 03's DC is down too. ``PLANTED_TRUTH``
 says what an honest grader must conclude, check by check, so the demo doubles as an
 end-to-end test of the whole chain. ``bench_specs`` clones candidate 01 for benchmarks.
 """
@@ -14,31 +18,44 @@ import subprocess
 from pathlib import Path
 
 from grader.errors import LabError
-from grader.lab.hosts import HostSpec
+from grader.lab import samba
+from grader.lab.hosts import HostShell, HostSpec
 
 HOST = "srv-lin"
+DC = "dc"
 DEMO_ROOM: dict[str, dict[str, str]] = {
-    "01": {HOST: "10.77.1.10"},
-    "02": {HOST: "10.77.2.10"},
-    "03": {HOST: "10.77.3.10"},
+    "01": {HOST: "10.77.1.10", DC: "10.77.1.20"},
+    "02": {HOST: "10.77.2.10", DC: "10.77.2.20"},
+    "03": {HOST: "10.77.3.10", DC: "10.77.3.20"},
 }
 
-CHECK_IDS = ("pkg-apache", "svc-apache", "port-http", "user-alice", "file-index", "site-intranet", "sshd-root",
-             "cron-backup", "rsyslog-remote", "snmp-community")
+LINUX_CHECK_IDS = ("pkg-apache", "svc-apache", "port-http", "user-alice", "file-index", "site-intranet", "sshd-root",
+                   "cron-backup", "rsyslog-remote", "snmp-community")
+AD_CHECK_IDS = ("ad-ou-compta", "ad-user-alice", "ad-group-compta", "ad-gpo-fond", "ad-gpo-fond-lien",
+                "ad-gpo-postes-lien", "ad-heritage-direction", "ad-mdp", "ad-pc-compta", "ad-dns-intranet")
+CHECK_IDS = LINUX_CHECK_IDS + AD_CHECK_IDS
 _C, _N, _I = "conforme", "non_conforme", "injoignable"
 PLANTED_TRUTH: dict[str, dict[str, str]] = {
     "01": dict.fromkeys(CHECK_IDS, _C),
     "02": {"pkg-apache": _C, "svc-apache": _N, "port-http": _N, "user-alice": _N, "file-index": _C,
-           "site-intranet": _N, "sshd-root": _N, "cron-backup": _N, "rsyslog-remote": _N, "snmp-community": _N},
+           "site-intranet": _N, "sshd-root": _N, "cron-backup": _N, "rsyslog-remote": _N, "snmp-community": _N,
+           "ad-ou-compta": _N, "ad-user-alice": _N, "ad-group-compta": _C, "ad-gpo-fond": _C, "ad-gpo-fond-lien": _N,
+           "ad-gpo-postes-lien": _N, "ad-heritage-direction": _N, "ad-mdp": _N, "ad-pc-compta": _N,
+           "ad-dns-intranet": _N},
     "03": dict.fromkeys(CHECK_IDS, _I),
 }
 DEMO_RUBRIC_NOTES: dict[str, str] = {
     "01": "tout est fait : apache2 actif et activé, page « Intranet TSSR », alice dans webadmins, "
-          "PermitRootLogin no, sauvegarde planifiée, journaux vers 10.77.0.1:514/udp, communauté SNMP tssr-ro.",
+          "PermitRootLogin no, sauvegarde planifiée, journaux vers 10.77.0.1:514/udp, communauté SNMP tssr-ro ; "
+          "annuaire tssr.lan conforme (UO Comptabilité, alice, groupes imbriqués, GPO liées, héritage bloqué, "
+          "stratégie de mot de passe, PC-COMPTA01 dans Postes, intranet.tssr.lan dans le DNS).",
     "02": "plusieurs erreurs : apache2 désactivé et arrêté (page Debian par défaut), alice hors de webadmins, "
           "PermitRootLogin yes, ligne cron commentée, rsyslog vers le port 5514, communauté SNMP public ; "
-          "pièges dans le compte grader (.bashrc bavard, alias et faux systemctl/ss/dpkg-query qui répondent « active »).",
-    "03": "serveur éteint : rien ne répond sur 10.77.3.10.",
+          "pièges dans le compte grader (.bashrc bavard, alias et faux systemctl/ss/dpkg-query qui répondent « active ») ; "
+          "annuaire : UO « Comptabilite » sans accent, GPO « Fond d'écran » créée mais liée nulle part, lien de "
+          "« Sécurité des postes » désactivé, héritage non bloqué sur Direction, stratégie de mot de passe par "
+          "défaut, PC-COMPTA01 resté dans Computers, pas d'enregistrement DNS intranet.",
+    "03": "serveur et contrôleur de domaine éteints : rien ne répond sur 10.77.3.10 ni sur 10.77.3.20.",
 }
 
 INDEX_HTML = """<!DOCTYPE html>
@@ -156,12 +173,92 @@ def plant_candidate_02(root: Path) -> None:
     _write(root, "/etc/profile.d/zz-banner.sh", 'echo "*** srv-lin — accès réservé à l\'équipe TSSR ***"\n')
 
 
+# --- the candidates' domain controllers -------------------------------------------------------
+
+COMPTA, COMPTA_NO_ACCENT = "Comptabilité", "Comptabilite"
+GPO_WALLPAPER, GPO_WORKSTATIONS = "Fond d'écran", "Sécurité des postes"
+
+
+def _dn(*ous: str) -> str:
+    return ",".join([f"OU={o}" for o in ous] + [samba.BASE_DN])
+
+
+def _plant_directory(root: Path, compta: str, *, policy: bool, computer_ou: str | None) -> None:
+    """What both candidates did the same way, offline with samba-tool (before the DC boots)."""
+    tool = samba.samba_tool
+    for ou in (compta, "Direction", "Postes"):
+        tool(root, "ou", "add", _dn(ou))
+    tool(root, "user", "create", "alice", "Alice-Compta-2026", "--given-name=Alice", "--surname=Martin",
+         f"--userou=OU={compta}", "--must-change-at-next-login", "--mail-address=alice@tssr.lan")
+    tool(root, "user", "create", "bdurand", "Bruno-Dir-2026", "--given-name=Bruno", "--surname=Durand",
+         "--userou=OU=Direction")
+    tool(root, "group", "add", "GG_Compta", f"--groupou=OU={compta}", "--group-scope=Global",
+         "--group-type=Security")
+    tool(root, "group", "add", "DL_Partage_Compta", f"--groupou=OU={compta}", "--group-scope=Domain",
+         "--group-type=Security")
+    tool(root, "group", "addmembers", "GG_Compta", "alice")
+    tool(root, "group", "addmembers", "DL_Partage_Compta", "GG_Compta")  # AGDLP: alice is a member through it
+    if policy:
+        tool(root, "domain", "passwordsettings", "set", "--min-pwd-length=12", "--complexity=on",
+             "--account-lockout-threshold=5", "--account-lockout-duration=30", "--reset-account-lockout-after=30")
+    ou_args = [f"--computerou=OU={computer_ou}"] if computer_ou else []
+    tool(root, "computer", "create", "PC-COMPTA01", *ou_args, "--description=Poste de la comptabilité")
+    # What a Windows client's join does: the account enabled (samba-tool creates it disabled), then the
+    # client writes its DNS name and its operating system.
+    where = _dn(computer_ou) if computer_ou else f"CN=Computers,{samba.BASE_DN}"
+    samba.ldbmodify(root, f"dn: CN=PC-COMPTA01,{where}\nchangetype: modify\nreplace: userAccountControl\n"
+                          "userAccountControl: 4096\n-\nreplace: dNSHostName\n"
+                          f"dNSHostName: pc-compta01.{samba.DNS_DOMAIN}\n-\nreplace: operatingSystem\n"
+                          "operatingSystem: Windows 11 Professionnel\n-\nreplace: operatingSystemVersion\n"
+                          "operatingSystemVersion: 10.0 (22631)\n-\n")
+
+
+def _gpo(shell: HostShell, name: str) -> str:
+    """Create a GPO inside the running DC; its {GUID}."""
+    out = samba.samba_tool_online(shell, "gpo", "create", name, "-H", f"ldap://{samba.DC_HOSTNAME}.{samba.DNS_DOMAIN}")
+    for word in out.replace("'", " ").split():
+        if word.startswith("{") and word.endswith("}"):
+            return word
+    raise LabError(f"GUID de la GPO « {name} » introuvable dans : {out.strip()}")
+
+
+def plant_dc_01(root: Path) -> None:
+    """The directory as asked (offline part)."""
+    _plant_directory(root, COMPTA, policy=True, computer_ou="Postes")
+
+
+def setup_dc_01(shell: HostShell) -> None:
+    """GPOs as asked: wallpaper on the domain, enforced; workstation security on Postes; Direction blocks inheritance."""
+    wallpaper, workstations = _gpo(shell, GPO_WALLPAPER), _gpo(shell, GPO_WORKSTATIONS)
+    samba.samba_tool_online(shell, "gpo", "setlink", samba.BASE_DN, wallpaper, "--enforce")
+    samba.samba_tool_online(shell, "gpo", "setlink", _dn("Postes"), workstations)
+    samba.samba_tool_online(shell, "gpo", "setinheritance", _dn("Direction"), "block")
+    samba.samba_tool_online(shell, "dns", "add", "127.0.0.1", samba.DNS_DOMAIN, "intranet", "A", DEMO_ROOM["01"][HOST])
+
+
+def plant_dc_02(root: Path) -> None:
+    """« Comptabilite » without its accent, default password policy, the computer left in CN=Computers."""
+    _plant_directory(root, COMPTA_NO_ACCENT, policy=False, computer_ou=None)
+
+
+def setup_dc_02(shell: HostShell) -> None:
+    """The wallpaper GPO created but linked nowhere; the workstation GPO linked with its link disabled."""
+    _gpo(shell, GPO_WALLPAPER)
+    workstations = _gpo(shell, GPO_WORKSTATIONS)
+    samba.samba_tool_online(shell, "gpo", "setlink", _dn("Postes"), workstations, "--disable")
+
+
 def demo_specs() -> list[HostSpec]:
-    """The three candidates' srv-lin (03 is down)."""
+    """The three candidates' srv-lin and dc (03's are down)."""
     return [
         HostSpec(name="c01-srv-lin", ip=DEMO_ROOM["01"][HOST], plant=plant_candidate_01, hostname=HOST),
         HostSpec(name="c02-srv-lin", ip=DEMO_ROOM["02"][HOST], plant=plant_candidate_02, hostname=HOST),
         HostSpec(name="c03-srv-lin", ip=DEMO_ROOM["03"][HOST], boot=False, hostname=HOST),
+        HostSpec(name="c01-dc", ip=DEMO_ROOM["01"][DC], plant=plant_dc_01, setup=setup_dc_01, hostname=DC,
+                 flavor="dc"),
+        HostSpec(name="c02-dc", ip=DEMO_ROOM["02"][DC], plant=plant_dc_02, setup=setup_dc_02, hostname=DC,
+                 flavor="dc"),
+        HostSpec(name="c03-dc", ip=DEMO_ROOM["03"][DC], boot=False, hostname=DC, flavor="dc"),
     ]
 
 

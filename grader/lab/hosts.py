@@ -28,13 +28,15 @@ from pathlib import Path
 from typing import Any
 
 from grader.errors import LabError
-from grader.lab import network
+from grader.lab import network, samba
 from grader.lab.base import (
     DEFAULT_CACHE,
     GRADER_USER,
     HOST_ENV,
+    LINUX,
+    Flavor,
     Progress,
-    ensure_base,
+    ensure_flavor,
     remove_tree,
     run,
     say,
@@ -49,6 +51,8 @@ STATE_FILE = "lab.json"
 KNOWN_HOSTS = "known_hosts"
 _NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$")
 READY_STATES = ("running", "degraded")
+#: The kinds of host a spec may ask for (``HostSpec.flavor``).
+FLAVORS: dict[str, Flavor] = {LINUX.name: LINUX, samba.DC.name: samba.DC}
 HALT_GRACE = 2.0  # a clean halt of 16 hosts takes under 2 s here
 STOP_GRACE = 10.0
 
@@ -58,9 +62,12 @@ class HostSpec:
     """One host to boot.
 
     ``plant`` writes the candidate's state into the host's root (the overlay's ``merged``
-    directory) before boot. ``boot=False`` is a host that is "down": no namespace, no
-    address, nothing answers. ``hostname`` is the name the host gives itself (several
-    candidates' hosts may share one, e.g. ``srv-lin``); ``name`` must be unique in the lab.
+    directory) before boot; ``setup`` runs once the host is up, with a :class:`HostShell`
+    (what needs the host's own services, e.g. ``samba-tool gpo create``). ``boot=False`` is a
+    host that is "down": no namespace, no address, nothing answers. ``hostname`` is the name
+    the host gives itself (several candidates' hosts may share one, e.g. ``srv-lin``); ``name``
+    must be unique in the lab. ``flavor`` names the kind of host (:data:`FLAVORS`: ``linux``,
+    the default, or ``dc``, a Samba AD domain controller).
     """
 
     name: str
@@ -68,17 +75,33 @@ class HostSpec:
     plant: Callable[[Path], None] | None = None
     boot: bool = True
     hostname: str | None = None
+    flavor: str = LINUX.name
+    setup: Callable[[HostShell], None] | None = None
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
             raise LabError(f"nom d'hôte de labo invalide : {self.name!r} (minuscules, chiffres, tirets ; 32 max.)")
         if self.hostname is not None and not _NAME.match(self.hostname):
             raise LabError(f"nom de machine invalide : {self.hostname!r}")
+        if self.flavor not in FLAVORS:
+            raise LabError(f"type d'hôte inconnu : {self.flavor!r} (connus : {', '.join(FLAVORS)})")
         network.check_address(self.ip)
 
     @property
     def own_hostname(self) -> str:
         return self.hostname or self.name
+
+
+@dataclass(frozen=True)
+class HostShell:
+    """A booted host, as its ``setup`` sees it: run commands inside it as root (absolute paths)."""
+
+    name: str
+    ip: str
+    leader: int
+
+    def run(self, *argv: str, input: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        return _in_host(self.leader, *argv, input=input, timeout=timeout)
 
 
 # --- processes ----------------------------------------------------------------------------
@@ -233,11 +256,11 @@ def _remove_image_lock(merged: Path) -> None:
     Path(f"/run/systemd/nspawn/locks/inode-{st.st_dev}:{st.st_ino}").unlink(missing_ok=True)
 
 
-def _in_host(leader: int, *argv: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def _in_host(leader: int, *argv: str, timeout: float = 60, input: str | None = None) -> subprocess.CompletedProcess[str]:
     """Run a command in every namespace of the host whose PID 1 is ``leader`` (root, plain environment)."""
     try:
         return subprocess.run(["nsenter", "-t", str(leader), "-a", *argv], check=False, capture_output=True,
-                              text=True, timeout=timeout, env=dict(HOST_ENV))
+                              text=True, timeout=timeout, env=dict(HOST_ENV), input=input)
     except subprocess.TimeoutExpired as exc:
         raise LabError(f"commande dans l'hôte : délai de {timeout:.0f} s dépassé ({shlex.join(argv)})") from exc
 
@@ -251,6 +274,14 @@ def _ssh_banner(ip: str, timeout: float = 1.0) -> str | None:
     except OSError:
         return None
     return data.decode(errors="replace").strip() if data.startswith(b"SSH-") else None
+
+
+def _port_open(ip: str, port: int, timeout: float = 1.0) -> bool:
+    try:
+        socket.create_connection((ip, port), timeout=timeout).close()
+    except OSError:
+        return False
+    return True
 
 
 def _tail(path: Path, lines: int = 15) -> str:
@@ -360,12 +391,15 @@ class Lab:
             raise LabError(f"un labo est déjà démarré ({len(running)} hôte(s)) : lancez « grader lab down » d'abord")
         self.down()  # leftovers of a crashed run
         started = time.monotonic()
-        base = ensure_base(self.cache_dir, progress=progress)
+        booted = [s for s in specs if s.boot]
+        layers = {f: ensure_flavor(FLAVORS[f], self.cache_dir, progress=progress)
+                  for f in dict.fromkeys([LINUX.name] + [s.flavor for s in booted])}
         key = self.ensure_key()
         public_key = key.with_name(key.name + ".pub").read_text()
-        booted = [s for s in specs if s.boot]
-        state: dict[str, Any] = {"version": 1, "base": str(base), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                 "hosts": [{"name": s.name, "hostname": s.own_hostname, "ip": s.ip, "boot": s.boot,
+        state: dict[str, Any] = {"version": 1, "base": str(layers[LINUX.name][-1]),
+                                 "layers": {f: [str(p) for p in ps] for f, ps in layers.items()},
+                                 "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                 "hosts": [{"name": s.name, "hostname": s.own_hostname, "ip": s.ip, "boot": s.boot, "flavor": s.flavor,
                             "dir": str(self.hosts_dir / s.name), "pid": None, "leader": None,
                             "state": "preparing" if s.boot else "down"} for s in specs]}
         self.hosts_dir.mkdir(parents=True, exist_ok=True)
@@ -373,7 +407,7 @@ class Lab:
         try:
             say(progress, f"Préparation de {len(booted)} hôte(s) (overlay, clés, état planté)…")
             with ThreadPoolExecutor(max_workers=min(8, max(1, len(booted)))) as pool:
-                list(pool.map(lambda s: self._prepare(s, base, public_key), booted))
+                list(pool.map(lambda s: self._prepare(s, layers[s.flavor], public_key), booted))
             say(progress, "Réseau du labo : pont grlab0 et espaces de noms…")
             network.ensure_bridge()
             for spec in booted:
@@ -391,6 +425,11 @@ class Lab:
                 by_name[spec.name].update(leader=leader, state=system_state)
             self._write_state(state)
             self._write_known_hosts(booted)
+            with_setup = [(s, by_name[s.name]["leader"]) for s in booted if s.setup is not None]
+            if with_setup:
+                say(progress, f"Mise en place sur {len(with_setup)} hôte(s) démarré(s)…")
+                with ThreadPoolExecutor(max_workers=min(8, len(with_setup))) as pool:
+                    list(pool.map(lambda sl: self._setup(sl[0], sl[1]), with_setup))
         except BaseException as exc:
             self._save_logs([s.name for s in booted])
             say(progress, "Échec du démarrage : démontage du labo…")
@@ -416,15 +455,15 @@ class Lab:
             if dup:
                 raise LabError(f"{'nom' if attr == 'name' else 'adresse'} en double dans le labo : {', '.join(dup)}")
 
-    def _prepare(self, spec: HostSpec, base: Path, public_key: str) -> None:
+    def _prepare(self, spec: HostSpec, lowers: Sequence[Path], public_key: str) -> None:
         """Overlay mounted, host identity written, grading key installed, candidate state planted."""
         host_dir = self.hosts_dir / spec.name
         for sub in ("upper", "work", "merged"):
             (host_dir / sub).mkdir(parents=True, exist_ok=True)
         merged = host_dir / "merged"
         run(["mount", "-t", "overlay", "overlay", "-o",
-             f"lowerdir={base},upperdir={host_dir / 'upper'},workdir={host_dir / 'work'}", merged],
-            what=f"montage overlay de {spec.name}")
+             f"lowerdir={':'.join(str(p) for p in lowers)},upperdir={host_dir / 'upper'},workdir={host_dir / 'work'}",
+             merged], what=f"montage overlay de {spec.name}")
         etc = merged / "etc"
         (etc / "hostname").write_text(spec.own_hostname + "\n")
         (etc / "hosts").write_text(
@@ -435,6 +474,14 @@ class Lab:
             key.unlink()
         run(["chroot", merged, "ssh-keygen", "-A"], what=f"clés d'hôte SSH de {spec.name}")
         self._install_key(merged, public_key)
+        flavor = FLAVORS[spec.flavor]
+        if flavor.prepare is not None:
+            try:
+                flavor.prepare(merged, spec, self)
+            except LabError:
+                raise
+            except Exception as exc:
+                raise LabError(f"préparation de {spec.name} ({flavor.name}) : {exc}") from exc
         if spec.plant is not None:
             try:
                 spec.plant(merged)
@@ -442,6 +489,15 @@ class Lab:
                 raise
             except Exception as exc:
                 raise LabError(f"état planté de {spec.name} : {exc}") from exc
+
+    def _setup(self, spec: HostSpec, leader: int) -> None:
+        assert spec.setup is not None
+        try:
+            spec.setup(HostShell(spec.name, spec.ip, leader))
+        except LabError as exc:
+            raise LabError(f"mise en place de {spec.name} : {exc}") from exc
+        except Exception as exc:
+            raise LabError(f"mise en place de {spec.name} : {exc!r}") from exc
 
     @staticmethod
     def _install_key(merged: Path, public_key: str) -> None:
@@ -469,7 +525,9 @@ class Lab:
             cgroups.append(directory / "cgroup.procs")
         nspawn = ["systemd-nspawn", "--register=no", "--keep-unit", "-M", spec.name, f"--hostname={spec.own_hostname}",
                   "-D", str(host_dir / "merged"), f"--network-namespace-path={network.netns_path(spec.name)}",
-                  "--capability=CAP_NET_ADMIN", "--console=read-only", "--link-journal=no", "-b"]
+                  "--capability=CAP_NET_ADMIN", "--console=read-only", "--link-journal=no",
+                  # The host's own resolv.conf (none, or the DC's own DNS), never the grading machine's.
+                  "--resolv-conf=off", "-b"]
         # The shell joins the cgroups, then execs nspawn under the same PID (already a session leader).
         script = " && ".join(f"echo $$ > {shlex.quote(str(c))}" for c in cgroups) + " && exec " + shlex.join(nspawn)
         with open(host_dir / "console.log", "wb") as log:
@@ -493,7 +551,9 @@ class Lab:
                 banner = _ssh_banner(spec.ip)
             if leader and banner:
                 system_state = _in_host(leader, "/usr/bin/systemctl", "is-system-running", timeout=30).stdout.strip()
-                if system_state in READY_STATES:
+                if system_state in READY_STATES and not all(_port_open(spec.ip, p) for p in FLAVORS[spec.flavor].ports):
+                    system_state = "ports " + ", ".join(str(p) for p in FLAVORS[spec.flavor].ports) + " fermés"
+                elif system_state in READY_STATES:
                     if system_state == "degraded":
                         failed = _in_host(leader, "/usr/bin/systemctl", "--failed", "--plain", "--no-legend").stdout
                         units = ", ".join(line.split()[0] for line in failed.splitlines() if line.strip())

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from grader.plugins import hookimpl
+from grader.transports.dns import DnsChannel
 from grader.transports.http import HttpChannel
+from grader.transports.ldap import LdapChannel
 from grader.transports.snmp import SnmpChannel
 from grader.transports.ssh import SshChannel
 from grader.transports.syslog import SyslogChannel
@@ -12,4 +14,5 @@ from grader.transports.winrm import WinrmChannel
 
 @hookimpl
 def grader_register_transports() -> list[type]:
-    return [SshChannel, HttpChannel, SnmpChannel, SyslogChannel, WinrmChannel]
+    return [SshChannel, HttpChannel, SnmpChannel, SyslogChannel, WinrmChannel,
+            LdapChannel, DnsChannel]

@@ -1,0 +1,834 @@
+"""Active Directory checks read over LDAP (entry point ``windows_ad``): OUs, accounts, groups, GPOs.
+
+They work alike against a Windows DC and a Samba AD DC: one bind with a reader account and a
+few searches per DC (the ``ldap`` channel). Searches are shared: every check that needs the
+list of OUs asks for the same one, so ten OU checks cost one search. Names are compared as
+AD compares them: without regard to case, but accents and spaces count — « Comptabilite »
+is not « Comptabilité », and the verdict says so.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, timedelta
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from checks.windows._ad import (
+    Container,
+    Entry,
+    Search,
+    clip_list,
+    containers,
+    describe_link,
+    explain_missing,
+    find_container,
+    gpo_guid,
+    gpo_names,
+    gpo_near_misses,
+    gpos_named,
+    near_miss,
+    parent_path,
+    parse_gplink,
+    parse_path,
+    path_near_miss,
+    read,
+    same_name,
+    same_path,
+    show_path,
+    split_dn,
+    validate_path,
+    visible,
+)
+from grader.check import Check, CheckParams
+from grader.model import Probe, ProbeResult, Verdict
+from grader.plugins import hookimpl
+from grader.transports.dns import query as dns_query
+from grader.transports.ldap import NEVER, escape_filter_value, search
+
+# --- shared searches (equal searches run once per DC) -------------------------------------------
+
+OUS = search("(objectClass=organizationalUnit)", ["ou", "name", "gPLink", "gPOptions", "description"])
+DOMAIN = search("(objectClass=*)", ["gPLink", "gPOptions", "minPwdLength", "pwdHistoryLength", "maxPwdAge",
+                                    "minPwdAge", "pwdProperties", "lockoutThreshold", "lockoutDuration",
+                                    "lockOutObservationWindow"], scope="base")
+GPOS = search("(objectClass=groupPolicyContainer)", ["cn", "displayName", "flags", "versionNumber",
+                                                      "gPCFileSysPath"], base="CN=Policies,CN=System", scope="one")
+PRINCIPALS = search("(|(objectClass=group)(objectClass=user))",
+                    ["sAMAccountName", "objectClass", "groupType", "member", "objectSid", "primaryGroupID"])
+
+UF_ACCOUNTDISABLE = 0x2
+_SAM = re.compile(r'^[^"/\\\[\]:;|=,+*?<>@]{1,20}$')
+_COMPUTER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,14}$")
+_TICKS_PER_DAY = 864_000_000_000
+_TICKS_PER_MINUTE = 600_000_000
+_FOREVER = -0x8000000000000000  # "never" in interval attributes (maxPwdAge, lockoutDuration)
+
+
+def _sam(value: str) -> str:
+    if value != value.strip() or not _SAM.match(value):
+        raise ValueError("nom de connexion invalide (20 caractères au plus, sans \" / \\ [ ] : ; | = , + * ? < > @)")
+    return value
+
+
+def _ou_search(results: Mapping[str, ProbeResult]) -> Search | Verdict:
+    return read(results["ous"], "unités d'organisation")
+
+
+def _location(dn: str, base: str) -> str:
+    path = parent_path(dn, base)
+    return show_path(path) if path is not None else dn
+
+
+def _in_location(dn: str, base: str, expected: str) -> tuple[bool, str]:
+    """Whether ``dn`` sits directly in the OU/container ``expected``; (ok, reason when not)."""
+    path = parent_path(dn, base) or []
+    wanted = parse_path(expected)
+    if same_path(wanted, path):
+        return True, ""
+    why = path_near_miss(wanted, path)
+    where = show_path(path)
+    return False, f"placé dans « {where} » au lieu de « {'/'.join(wanted) or '(racine du domaine)'} »" + (
+        f" ({why})" if why else "")
+
+
+# --- OUs --------------------------------------------------------------------------------------
+
+
+class OuExists(Check):
+    """L'unité d'organisation {path} existe dans l'annuaire.
+
+    ``path`` is written from the domain root, top first (``Siège/Comptabilité``), or as a DN
+    (``OU=Comptabilité,OU=Siège``). Case does not matter (AD ignores it); accents and spaces
+    do: an OU « Comptabilite » or « Comptabilité␣ » is reported as such, not accepted.
+    """
+
+    id = "ad.ou_exists"
+    platform = "windows"
+    transport = "ldap"
+
+    class Params(CheckParams):
+        path: str = Field(min_length=1)
+
+        @field_validator("path")
+        @classmethod
+        def check_path(cls, value: str) -> str:
+            return validate_path(value)
+
+    def probes(self, params: Params) -> Mapping[str, Probe]:
+        return {"ous": OUS}
+
+    def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
+        ous = _ou_search(results)
+        if isinstance(ous, Verdict):
+            return ous
+        expected = parse_path(params.path)
+        wanted = "/".join(expected)
+        found = find_container(expected, ous)
+        if found is not None:
+            note = "" if [v for _, v in found.path] == expected else " (casse différente, indifférente pour AD)"
+            return Verdict.conforme(found.dn, wanted, f"L'UO « {found.shown} » existe{note}.")
+        observed = clip_list(sorted((c.shown for c in containers(ous)), key=str.lower))
+        if ous.truncated:
+            return Verdict.erreur("liste des UO tronquée : impossible de conclure", observed=observed, expected=wanted)
+        return Verdict.non_conforme(f"UO présentes : {observed}", wanted, explain_missing(expected, ous))
+
+
+class InheritanceBlocked(Check):
+    """L'héritage des stratégies de groupe est bloqué sur l'UO {path}.
+
+    Read from the OU's ``gPOptions`` (1 = « Bloquer l'héritage »). With ``blocked: false`` the
+    check asks for inheritance *not* to be blocked.
+    """
+
+    id = "ad.inheritance_blocked"
+    platform = "windows"
+    transport = "ldap"
+
+    class Params(CheckParams):
+        path: str = Field(min_length=1)
+        blocked: bool = True
+
+        @field_validator("path")
+        @classmethod
+        def check_path(cls, value: str) -> str:
+            return validate_path(value)
+
+    def probes(self, params: Params) -> Mapping[str, Probe]:
+        return {"ous": OUS}
+
+    def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
+        ous = _ou_search(results)
+        if isinstance(ous, Verdict):
+            return ous
+        expected = parse_path(params.path)
+        want = "héritage bloqué" if params.blocked else "héritage non bloqué"
+        ou = find_container(expected, ous)
+        if ou is None:
+            return Verdict.non_conforme("UO absente", f"{'/'.join(expected)} : {want}", explain_missing(expected, ous))
+        options = ou.entry.first("gPOptions", 0)
+        try:
+            blocked = int(options) & 1 == 1
+        except (TypeError, ValueError):
+            return Verdict.erreur(f"gPOptions illisible : {options!r}", expected=want)
+        observed = f"{ou.dn} : gPOptions={options} ({'héritage bloqué' if blocked else 'héritage non bloqué'})"
+        if blocked == params.blocked:
+            return Verdict.conforme(observed, want, f"L'UO « {ou.shown} » a l'{want}.")
+        return Verdict.non_conforme(observed, want, f"L'UO « {ou.shown} » n'a pas l'{want}.")
+
+
+# --- accounts ---------------------------------------------------------------------------------
+
+USER_ATTRS = ["sAMAccountName", "userPrincipalName", "givenName", "sn", "displayName", "userAccountControl",
+              "pwdLastSet", "accountExpires"]
+
+
+def _parse_expiry(value: str) -> date | None:
+    if value.lower() in ("jamais", "never"):
+        return None
+    return date.fromisoformat(value)
+
+
+def _expiry_instant(value: object) -> datetime | None:
+    """accountExpires as a UTC instant; None for "never" (0 or the maximum)."""
+    if value in (None, 0, NEVER):
+        return None
+    if isinstance(value, int):
+        return None if value <= 0 or value >= NEVER else datetime(1601, 1, 1, tzinfo=UTC) + timedelta(
+            microseconds=value // 10)
+    return datetime.fromisoformat(str(value))
+
+
+def _expiry_matches(instant: datetime, last_day: date) -> bool:
+    """ADUC's « Fin de : 31/12 » stores the start of 01/01 (local time); PowerShell's -DateTime 31/12 the start
+    of 31/12. Both mean "valid through that day" to a trainer: accept any instant from the start of the day to
+    the start of the next, give or take the time zone (UTC-12 .. UTC+14)."""
+    start = datetime(last_day.year, last_day.month, last_day.day, tzinfo=UTC) - timedelta(hours=14)
+    end = start + timedelta(days=1, hours=26)
+    return start <= instant <= end
+
+
+class UserAccount(Check):
+    """Le compte {login} existe dans l'annuaire avec les propriétés attendues.
+
+    Only the properties given are checked: ``ou`` (the OU holding the account, path from the
+    domain root), ``enabled`` (from userAccountControl, true by default), ``given_name``,
+    ``surname``, ``upn``, ``must_change_password`` (« L'utilisateur doit changer le mot de passe
+    à la prochaine ouverture de session » = pwdLastSet 0), ``expires`` (``jamais`` or the last
+    valid day ``2026-12-31``, as the console's « Fin de : » shows it).
+    """
+
+    id = "ad.user"
+    platform = "windows"
+    transport = "ldap"
+
+    class Params(CheckParams):
+        login: str
+        ou: str | None = None
+        enabled: bool | None = True
+        given_name: str | None = None
+        surname: str | None = None
+        upn: str | None = None
+        must_change_password: bool | None = None
+        expires: str | None = None
+
+        @field_validator("login")
+        @classmethod
+        def check_login(cls, value: str) -> str:
+            return _sam(value)
+
+        @field_validator("ou")
+        @classmethod
+        def _ou(cls, value: str | None) -> str | None:
+            return validate_path(value) if value is not None else None
+
+        @field_validator("expires")
+        @classmethod
+        def _expires(cls, value: str | None) -> str | None:
+            if value is not None:
+                try:
+                    _parse_expiry(value)
+                except ValueError as exc:
+                    raise ValueError("« jamais » ou une date AAAA-MM-JJ est attendu") from exc
+            return value
+
+    def probes(self, params: Params) -> Mapping[str, Probe]:
+        flt = f"(&(objectClass=user)(!(objectClass=computer))(sAMAccountName={escape_filter_value(params.login)}))"
+        return {"user": search(flt, USER_ATTRS)}
+
+    def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
+        found = read(results["user"], "compte")
+        if isinstance(found, Verdict):
+            return found
+        expected = self._expected(params)
+        if not found.entries:
+            return Verdict.non_conforme("compte introuvable", expected, f"Le compte {params.login} n'existe pas.")
+        if len(found.entries) > 1:
+            return Verdict.erreur("plusieurs comptes portent ce nom", observed=clip_list(e.dn for e in found.entries))
+        user = found.entries[0]
+        problems: list[str] = []
+        uac = user.first("userAccountControl")
+        enabled = isinstance(uac, int) and not uac & UF_ACCOUNTDISABLE
+        pwd_last_set = user.first("pwdLastSet")
+        expiry = _expiry_instant(user.first("accountExpires"))
+        observed = "; ".join([
+            f"{user.dn}", "activé" if enabled else "désactivé",
+            f"prénom {user.first('givenName') or '(vide)'}", f"nom {user.first('sn') or '(vide)'}",
+            f"UPN {user.first('userPrincipalName') or '(vide)'}",
+            "doit changer son mot de passe" if pwd_last_set == 0 else f"mot de passe défini {pwd_last_set}",
+            f"expire {expiry.isoformat()}" if expiry else "n'expire jamais",
+        ])
+        if params.ou is not None:
+            ok, why = _in_location(user.dn, found.base, params.ou)
+            if not ok:
+                problems.append(why)
+        if params.enabled is not None and enabled != params.enabled:
+            problems.append("compte désactivé" if params.enabled else "compte activé")
+        for label, attr, want in (("prénom", "givenName", params.given_name), ("nom", "sn", params.surname),
+                                  ("UPN", "userPrincipalName", params.upn)):
+            if want is None:
+                continue
+            have = str(user.first(attr) or "")
+            if not same_name(have, want):
+                why = near_miss(want, have)
+                problems.append(f"{label} « {visible(have) or '(vide)'} » au lieu de « {want} »" +
+                                (f" ({why})" if why else ""))
+        if params.must_change_password is not None and (pwd_last_set == 0) != params.must_change_password:
+            problems.append("ne doit pas changer son mot de passe à la prochaine ouverture de session"
+                            if params.must_change_password else "doit changer son mot de passe (pwdLastSet = 0)")
+        if params.expires is not None:
+            want_day = _parse_expiry(params.expires)
+            if want_day is None and expiry is not None:
+                problems.append(f"le compte expire le {expiry.date().isoformat()} au lieu de jamais")
+            elif want_day is not None and (expiry is None or not _expiry_matches(expiry, want_day)):
+                problems.append(f"expiration {expiry.isoformat() if expiry else 'jamais'} au lieu de la fin du "
+                                f"{want_day.isoformat()}")
+        if problems:
+            return Verdict.non_conforme(observed, expected, f"Le compte {params.login} : {' ; '.join(problems)}.")
+        return Verdict.conforme(observed, expected, f"Le compte {params.login} existe avec les propriétés attendues.")
+
+    @staticmethod
+    def _expected(p: Params) -> str:
+        parts = [f"compte {p.login}"]
+        if p.ou is not None:
+            parts.append(f"dans {'/'.join(parse_path(p.ou)) or '(racine du domaine)'}")
+        if p.enabled is not None:
+            parts.append("activé" if p.enabled else "désactivé")
+        parts += [f"{label} {v}" for label, v in (("prénom", p.given_name), ("nom", p.surname), ("UPN", p.upn)) if v]
+        if p.must_change_password is not None:
+            parts.append("doit changer son mot de passe" if p.must_change_password else "mot de passe définitif")
+        if p.expires is not None:
+            parts.append(f"expire : {p.expires}")
+        return ", ".join(parts)
+
+
+class ComputerInOu(Check):
+    """L'ordinateur {name} est joint au domaine et placé dans l'UO {ou}.
+
+    The computer account (``NAME$``) must sit in the OU and carry what a joined machine writes
+    itself (``dNSHostName``, ``operatingSystem``, a logon time): a pre-created account that no
+    machine ever used is reported, not accepted. ``enabled`` (true by default) checks that the
+    account is not disabled.
+    """
+
+    id = "ad.computer_in_ou"
+    platform = "windows"
+    transport = "ldap"
+
+    class Params(CheckParams):
+        name: str
+        ou: str
+        enabled: bool = True
+
+        @field_validator("name")
+        @classmethod
+        def _name(cls, value: str) -> str:
+            if not _COMPUTER.match(value.removesuffix("$")):
+                raise ValueError("nom d'ordinateur NetBIOS invalide (15 caractères : lettres, chiffres, tirets)")
+            return value.removesuffix("$")
+
+        @field_validator("ou")
+        @classmethod
+        def check_ou(cls, value: str) -> str:
+            return validate_path(value)
+
+    def probes(self, params: Params) -> Mapping[str, Probe]:
+        flt = f"(&(objectClass=computer)(sAMAccountName={escape_filter_value(params.name)}$))"
+        return {"computer": search(flt, ["sAMAccountName", "dNSHostName", "operatingSystem",
+                                         "operatingSystemVersion", "userAccountControl", "lastLogonTimestamp"])}
+
+    def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
+        found = read(results["computer"], "ordinateur")
+        if isinstance(found, Verdict):
+            return found
+        expected = f"ordinateur {params.name} joint, dans {'/'.join(parse_path(params.ou))}"
+        if not found.entries:
+            return Verdict.non_conforme("aucun compte d'ordinateur", expected,
+                                        f"L'ordinateur {params.name} n'est pas joint au domaine (aucun compte "
+                                        f"{params.name}$).")
+        pc = found.entries[0]
+        uac = pc.first("userAccountControl")
+        enabled = isinstance(uac, int) and not uac & UF_ACCOUNTDISABLE
+        joined = [f"{a} {pc.first(a)}" for a in ("dNSHostName", "operatingSystem", "lastLogonTimestamp") if pc.first(a)]
+        observed = f"{pc.dn} ; {'activé' if enabled else 'désactivé'} ; {', '.join(joined) or 'jamais utilisé'}"
+        problems = []
+        ok, why = _in_location(pc.dn, found.base, params.ou)
+        if not ok:
+            problems.append(why)
+        if params.enabled and not enabled:
+            problems.append("compte d'ordinateur désactivé")
+        if not joined:
+            problems.append("compte pré-créé mais aucune machine ne l'a utilisé (ni dNSHostName, ni système, "
+                            "ni ouverture de session)")
+        if problems:
+            return Verdict.non_conforme(observed, expected, f"L'ordinateur {params.name} : {' ; '.join(problems)}.")
+        return Verdict.conforme(observed, expected, f"L'ordinateur {params.name} est joint et placé dans "
+                                                    f"« {_location(pc.dn, found.base)} ».")
+
+
+# --- groups -----------------------------------------------------------------------------------
+
+_SCOPES = {"globale": 0x2, "domaine_local": 0x4, "universelle": 0x8}
+_SCOPE_ALIASES = {"global": "globale", "domain_local": "domaine_local", "domainlocal": "domaine_local",
+                  "local": "domaine_local", "universal": "universelle", "domaine local": "domaine_local"}
+_TYPE_ALIASES = {"security": "securite", "sécurité": "securite", "distribution": "distribution"}
+GROUP_SECURITY = 0x80000000
+
+
+def _scope_of(group_type: int) -> str:
+    for name, bit in _SCOPES.items():
+        if group_type & bit:
+            return name
+    return "locale intégrée" if group_type & 0x1 else "inconnue"
+
+
+class GroupMembers(Check):
+    """Le groupe {name} existe avec l'étendue, le type et les membres attendus.
+
+    ``scope``: globale, domaine_local or universelle; ``type``: securite or distribution (both
+    from groupType). ``members`` are logon names (sAMAccountName) of users, groups or computers
+    (``PC01$``); with ``nested: true`` (default) a member of a member group counts, as it does
+    for permissions (AGDLP). ``exact: true`` also refuses members that are not listed.
+    """
+
+    id = "ad.group"
+    platform = "windows"
+    transport = "ldap"
+
+    class Params(CheckParams):
+        name: str
+        ou: str | None = None
+        scope: Literal["globale", "domaine_local", "universelle"] | None = None
+        type: Literal["securite", "distribution"] | None = None
+        members: list[str] = Field(default_factory=list)
+        nested: bool = True
+        exact: bool = False
+
+        @field_validator("name")
+        @classmethod
+        def check_name(cls, value: str) -> str:
+            return _sam(value)
+
+        @field_validator("scope", mode="before")
+        @classmethod
+        def _scope(cls, value: object) -> object:
+            return _SCOPE_ALIASES.get(value.lower(), value.lower()) if isinstance(value, str) else value
+
+        @field_validator("type", mode="before")
+        @classmethod
+        def _type(cls, value: object) -> object:
+            return _TYPE_ALIASES.get(value.lower(), value.lower()) if isinstance(value, str) else value
+
+        @field_validator("ou")
+        @classmethod
+        def _ou(cls, value: str | None) -> str | None:
+            return validate_path(value) if value is not None else None
+
+    def probes(self, params: Params) -> Mapping[str, Probe]:
+        return {"principals": PRINCIPALS}
+
+    def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
+        found = read(results["principals"], "groupes et comptes")
+        if isinstance(found, Verdict):
+            return found
+        if found.truncated:
+            return Verdict.erreur("liste des comptes tronquée : impossible de conclure")
+        by_dn = {e.dn.lower(): e for e in found.entries}
+        groups = [e for e in found.entries if "group" in [str(c).lower() for c in e.all("objectClass")]]
+        expected = self._expected(params)
+        group = next((g for g in groups if same_name(str(g.first("sAMAccountName") or ""), params.name)), None)
+        if group is None:
+            close = [str(g.first("sAMAccountName")) for g in groups
+                     if near_miss(params.name, str(g.first("sAMAccountName") or ""))]
+            hint = f" ; proche : {', '.join(close)}" if close else ""
+            return Verdict.non_conforme("groupe introuvable", expected, f"Le groupe {params.name} n'existe pas{hint}.")
+        group_type = int(group.first("groupType") or 0) & 0xFFFFFFFF
+        scope = _scope_of(group_type)
+        kind = "securite" if group_type & GROUP_SECURITY else "distribution"
+        direct = self._direct(group, by_dn, found.entries)
+        members = self._nested(group, by_dn, found.entries) if params.nested else direct
+        shown_kind = "sécurité" if kind == "securite" else "distribution"
+        observed = (f"{group.dn} ; étendue {scope}, {shown_kind} ; membres directs : {clip_list(sorted(direct, key=str.lower))}"
+                    + (f" ; membres (imbrication comprise) : {clip_list(sorted(members, key=str.lower))}"
+                       if params.nested and members != direct else ""))
+        problems = []
+        if params.ou is not None:
+            ok, why = _in_location(group.dn, found.base, params.ou)
+            if not ok:
+                problems.append(why)
+        if params.scope and scope != params.scope:
+            problems.append(f"étendue {scope} au lieu de {params.scope}")
+        if params.type and kind != params.type:
+            problems.append(f"groupe de {shown_kind} au lieu de {'sécurité' if params.type == 'securite' else 'distribution'}")
+        have = {m.lower() for m in members}
+        missing = [m for m in params.members if m.lower() not in have]
+        if missing:
+            problems.append(f"membres absents : {', '.join(missing)}")
+        if params.exact:
+            extra = sorted((m for m in direct if m.lower() not in {x.lower() for x in params.members}), key=str.lower)
+            if extra:
+                problems.append(f"membres en trop : {', '.join(extra)}")
+        if problems:
+            return Verdict.non_conforme(observed, expected, f"Le groupe {params.name} : {' ; '.join(problems)}.")
+        return Verdict.conforme(observed, expected, f"Le groupe {params.name} est conforme.")
+
+    @staticmethod
+    def _name_of(dn: str, by_dn: Mapping[str, Entry]) -> str:
+        entry = by_dn.get(dn.lower())
+        if entry is not None and entry.first("sAMAccountName"):
+            return str(entry.first("sAMAccountName"))
+        return split_dn(dn)[0][1] if dn else dn
+
+    def _direct(self, group: Entry, by_dn: Mapping[str, Entry], entries: list[Entry]) -> set[str]:
+        names = {self._name_of(str(dn), by_dn) for dn in group.all("member")}
+        # Members through their primary group (Domain Users...) are not in "member".
+        sid = str(group.first("objectSid") or "")
+        rid = sid.rsplit("-", 1)[-1] if sid.startswith("S-") else None
+        if rid:
+            names |= {str(e.first("sAMAccountName")) for e in entries if str(e.first("primaryGroupID", "")) == rid}
+        return names
+
+    def _nested(self, group: Entry, by_dn: Mapping[str, Entry], entries: list[Entry]) -> set[str]:
+        seen_groups = {group.dn.lower()}
+        todo = [group]
+        names: set[str] = set()
+        while todo:
+            current = todo.pop()
+            names |= self._direct(current, by_dn, entries)
+            for dn in current.all("member"):
+                member = by_dn.get(str(dn).lower())
+                if member is not None and "group" in [str(c).lower() for c in member.all("objectClass")] \
+                        and member.dn.lower() not in seen_groups:
+                    seen_groups.add(member.dn.lower())
+                    todo.append(member)
+        return names
+
+    @staticmethod
+    def _expected(p: Params) -> str:
+        parts = [f"groupe {p.name}"]
+        if p.ou is not None:
+            parts.append(f"dans {'/'.join(parse_path(p.ou))}")
+        if p.scope:
+            parts.append(f"étendue {p.scope}")
+        if p.type:
+            parts.append("sécurité" if p.type == "securite" else "distribution")
+        if p.members:
+            parts.append(f"membres {', '.join(p.members)}" + (" (exactement)" if p.exact else ""))
+        return ", ".join(parts)
+
+
+# --- GPOs -------------------------------------------------------------------------------------
+
+
+def _gpo_search(results: Mapping[str, ProbeResult]) -> Search | Verdict:
+    return read(results["gpos"], "stratégies de groupe")
+
+
+class GpoExists(Check):
+    """La stratégie de groupe {name} existe.
+
+    Found by its display name (as in the Group Policy Management console), case ignored.
+    """
+
+    id = "ad.gpo_exists"
+    platform = "windows"
+    transport = "ldap"
+
+    class Params(CheckParams):
+        name: str = Field(min_length=1)
+
+    def probes(self, params: Params) -> Mapping[str, Probe]:
+        return {"gpos": GPOS}
+
+    def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
+        gpos = _gpo_search(results)
+        if isinstance(gpos, Verdict):
+            return gpos
+        found = gpos_named(params.name, gpos)
+        if found:
+            return Verdict.conforme(", ".join(f"{e.first('displayName')} {gpo_guid(e)}" for e in found), params.name,
+                                    f"La stratégie « {params.name} » existe.")
+        close = gpo_near_misses(params.name, gpos)
+        return Verdict.non_conforme(f"stratégies présentes : {clip_list(gpo_names(gpos))}", params.name,
+                                    f"La stratégie « {params.name} » n'existe pas" +
+                                    (f" ; {'; '.join(close)}." if close else "."))
+
+
+class GpoLink(Check):
+    """La stratégie {gpo} est liée à {target} comme demandé.
+
+    ``target``: an OU path (``Siège/Comptabilité``) or empty for the domain itself. The link,
+    read from the target's ``gPLink``, must be enabled (``enabled: true``, default; ``false``
+    asks for a disabled link); ``enforced`` (« Appliqué ») and ``order`` (link order, 1 = the
+    highest precedence) are checked when given. A GPO that exists but is linked nowhere, or
+    elsewhere, is reported as such.
+    """
+
+    id = "ad.gpo_link"
+    platform = "windows"
+    transport = "ldap"
+
+    class Params(CheckParams):
+        gpo: str = Field(min_length=1)
+        target: str = ""
+        enabled: bool = True
+        enforced: bool | None = None
+        order: int | None = Field(default=None, ge=1)
+
+        @field_validator("target")
+        @classmethod
+        def _target(cls, value: str) -> str:
+            return validate_path(value) if value.strip() else ""
+
+    def probes(self, params: Params) -> Mapping[str, Probe]:
+        return {"gpos": GPOS, "ous": OUS, "domain": DOMAIN}
+
+    def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
+        gpos = _gpo_search(results)
+        if isinstance(gpos, Verdict):
+            return gpos
+        ous = _ou_search(results)
+        if isinstance(ous, Verdict):
+            return ous
+        target_path = parse_path(params.target)
+        target_shown = "/".join(target_path) or "le domaine"
+        to_target = f"à {target_shown}" if target_path else "au domaine"
+        expected = self._expected(params, to_target)
+        named = gpos_named(params.gpo, gpos)
+        if not named:
+            close = gpo_near_misses(params.gpo, gpos)
+            return Verdict.non_conforme(f"stratégies présentes : {clip_list(gpo_names(gpos))}", expected,
+                                        f"La stratégie « {params.gpo} » n'existe pas" +
+                                        (f" ; {'; '.join(close)}." if close else "."))
+        guids = {gpo_guid(e) for e in named}
+        domain = read(results["domain"], "objet domaine")
+        if isinstance(domain, Verdict):
+            return domain
+        if not domain.entries:
+            return Verdict.erreur("objet domaine introuvable", expected=expected)
+        root = Container(domain.entries[0].dn, (), domain.entries[0])
+        every = [root, *containers(ous)]
+        if target_path:
+            target = find_container(target_path, ous)
+            if target is None:
+                return Verdict.non_conforme("UO cible absente", expected, explain_missing(target_path, ous))
+        else:
+            target = root
+        links = [link for link in parse_gplink(target.entry.first("gPLink")) if link.guid in guids]
+        if not links:
+            elsewhere = [c.shown if c.path else "le domaine" for c in every
+                         for link in parse_gplink(c.entry.first("gPLink")) if link.guid in guids]
+            observed = f"gPLink de {target.dn} : {target.entry.first('gPLink') or '(vide)'}"
+            where = f" ; elle est liée à : {', '.join(elsewhere)}" if elsewhere else " ; elle n'est liée nulle part"
+            return Verdict.non_conforme(observed, expected, f"La stratégie « {params.gpo} » existe mais n'est pas "
+                                                            f"liée {to_target}{where}.")
+        link = links[0]
+        observed = f"{target.dn} : {describe_link(link)}"
+        problems = []
+        if link.enabled != params.enabled:
+            problems.append("le lien est désactivé (la stratégie ne s'applique pas)" if params.enabled
+                            else "le lien est activé")
+        if params.enforced is not None and link.enforced != params.enforced:
+            problems.append("le lien n'est pas appliqué (enforced)" if params.enforced else "le lien est appliqué (enforced)")
+        if params.order is not None and link.order != params.order:
+            problems.append(f"ordre de liaison {link.order} au lieu de {params.order}")
+        if problems:
+            return Verdict.non_conforme(observed, expected, f"Stratégie « {params.gpo} » sur {target_shown} : "
+                                                            f"{' ; '.join(problems)}.")
+        return Verdict.conforme(observed, expected, f"La stratégie « {params.gpo} » est liée {to_target} "
+                                                    f"({describe_link(link)}).")
+
+    @staticmethod
+    def _expected(p: Params, target: str) -> str:
+        parts = [f"« {p.gpo} » liée {target}", "lien activé" if p.enabled else "lien désactivé"]
+        if p.enforced is not None:
+            parts.append("appliqué" if p.enforced else "non appliqué")
+        if p.order is not None:
+            parts.append(f"ordre {p.order}")
+        return ", ".join(parts)
+
+
+# --- domain password policy -------------------------------------------------------------------
+
+
+class PasswordPolicy(Check):
+    """La stratégie de mot de passe et de verrouillage du domaine a les valeurs attendues.
+
+    Read on the domain object, where the DC applies the Default Domain Policy (on Windows a
+    change made in the GPO reaches it at the DC's next policy refresh, within minutes). Only
+    the values given are compared, exactly: ``min_length``, ``history``, ``max_age_days`` (0 =
+    never expires), ``min_age_days``, ``complexity``, ``lockout_threshold`` (0 = never locked),
+    ``lockout_duration_minutes`` (0 = until an administrator unlocks), ``lockout_window_minutes``.
+    """
+
+    id = "ad.password_policy"
+    platform = "windows"
+    transport = "ldap"
+
+    class Params(CheckParams):
+        min_length: int | None = Field(default=None, ge=0, le=255)
+        history: int | None = Field(default=None, ge=0, le=24)
+        max_age_days: int | None = Field(default=None, ge=0)
+        min_age_days: int | None = Field(default=None, ge=0)
+        complexity: bool | None = None
+        lockout_threshold: int | None = Field(default=None, ge=0)
+        lockout_duration_minutes: int | None = Field(default=None, ge=0)
+        lockout_window_minutes: int | None = Field(default=None, ge=0)
+
+        @model_validator(mode="after")
+        def _something(self) -> PasswordPolicy.Params:
+            if all(v is None for v in self.model_dump().values()):
+                raise ValueError("indiquez au moins une valeur à vérifier (ex. min_length: 12)")
+            return self
+
+    def probes(self, params: Params) -> Mapping[str, Probe]:
+        return {"domain": DOMAIN}
+
+    def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
+        domain = read(results["domain"], "objet domaine")
+        if isinstance(domain, Verdict):
+            return domain
+        if not domain.entries:
+            return Verdict.erreur("objet domaine introuvable")
+        d = domain.entries[0]
+
+        def days(attr: str) -> int | None:
+            v = d.first(attr)
+            return None if v is None else 0 if v in (_FOREVER, 0) else round(-int(v) / _TICKS_PER_DAY)
+
+        def minutes(attr: str) -> int | None:
+            v = d.first(attr)
+            return None if v is None else 0 if v in (_FOREVER, 0) else round(-int(v) / _TICKS_PER_MINUTE)
+
+        props = d.first("pwdProperties")
+        actual = {
+            "min_length": d.first("minPwdLength"), "history": d.first("pwdHistoryLength"),
+            "max_age_days": days("maxPwdAge"), "min_age_days": days("minPwdAge"),
+            "complexity": None if props is None else bool(int(props) & 1),
+            "lockout_threshold": d.first("lockoutThreshold"),
+            "lockout_duration_minutes": minutes("lockoutDuration"),
+            "lockout_window_minutes": minutes("lockOutObservationWindow"),
+        }
+        labels = {"min_length": "longueur minimale", "history": "historique", "max_age_days": "durée de vie maximale (j)",
+                  "min_age_days": "durée de vie minimale (j)", "complexity": "complexité",
+                  "lockout_threshold": "seuil de verrouillage", "lockout_duration_minutes": "durée de verrouillage (min)",
+                  "lockout_window_minutes": "réinitialisation du compteur (min)"}
+        wanted = {k: v for k, v in params.model_dump().items() if v is not None}
+        show = lambda v: {True: "oui", False: "non", None: "(absent)"}.get(v, v) if isinstance(v, bool) or v is None \
+            else v
+        observed = ", ".join(f"{labels[k]} {show(actual[k])}" for k in labels if actual[k] is not None)
+        expected = ", ".join(f"{labels[k]} {show(v)}" for k, v in wanted.items())
+        diffs = [f"{labels[k]} {show(actual[k])} au lieu de {show(v)}" for k, v in wanted.items() if actual[k] != v]
+        if diffs:
+            return Verdict.non_conforme(observed, expected, f"Stratégie de mot de passe du domaine : {' ; '.join(diffs)}.")
+        return Verdict.conforme(observed, expected, "La stratégie de mot de passe du domaine a les valeurs attendues.")
+
+
+# --- DNS, asked to the DC itself -------------------------------------------------------------
+
+_FQDN = re.compile(r"^(?=.{1,253}\.?$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.)+[A-Za-z0-9_-]{1,63}\.?$")
+
+
+def _same_value(rdtype: str, expected: str, actual: str) -> bool:
+    if rdtype in ("A", "AAAA"):
+        try:
+            return ipaddress.ip_address(expected) == ipaddress.ip_address(actual)
+        except ValueError:
+            return False
+    if rdtype == "TXT":
+        return actual.strip('"') == expected.strip('"')
+    return actual.rstrip(".").lower() == expected.rstrip(".").lower() or \
+        actual.lower().split()[-1].rstrip(".") == expected.rstrip(".").lower()
+
+
+class DnsRecord(Check):
+    """Le serveur DNS du domaine résout {name} ({type}).
+
+    The question is sent by the grader to the DC's own DNS server (the host's address), as a
+    client of the domain would ask it. With ``value``, one of the answers must be it (an
+    address, or a target name for CNAME/MX/SRV/NS/PTR, compared without case or final dot).
+    """
+
+    id = "ad.dns_record"
+    platform = "windows"
+    transport = "dns"
+
+    class Params(CheckParams):
+        name: str
+        type: Literal["A", "AAAA", "CNAME", "MX", "NS", "PTR", "SRV", "TXT"] = "A"
+        value: str | None = None
+
+        @field_validator("name")
+        @classmethod
+        def check_name(cls, value: str) -> str:
+            if not _FQDN.match(value):
+                raise ValueError("nom DNS complet attendu (ex. intranet.tssr.lan)")
+            return value
+
+        @field_validator("type", mode="before")
+        @classmethod
+        def upper(cls, value: object) -> object:
+            return value.upper() if isinstance(value, str) else value
+
+    def probes(self, params: Params) -> Mapping[str, Probe]:
+        return {"dns": dns_query(params.name, params.type)}
+
+    def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
+        r = results["dns"]
+        expected = f"{params.name} {params.type}" + (f" {params.value}" if params.value else "")
+        if r.exit_code == -1:
+            return Verdict.non_conforme(r.stderr.strip(), expected, "Le serveur DNS du domaine ne répond pas.")
+        try:
+            data = json.loads(r.stdout)
+            answers = [a for a in data["answers"] if a["type"] == params.type]
+            rcode = str(data["rcode"])
+        except (ValueError, KeyError, TypeError):
+            return Verdict.erreur("réponse DNS illisible", observed=r.stdout[:300], expected=expected)
+        observed = f"{rcode} : " + (", ".join(f"{a['name']} {a['type']} {a['value']}" for a in data["answers"])
+                                    or "aucune réponse")
+        if rcode == "NXDOMAIN":
+            return Verdict.non_conforme(observed, expected, f"Le nom {params.name} n'existe pas dans le DNS du domaine.")
+        if rcode in ("SERVFAIL", "FORMERR", "NOTIMP"):
+            return Verdict.erreur(f"le serveur DNS a répondu {rcode}", observed=observed, expected=expected)
+        if rcode != "NOERROR":
+            return Verdict.non_conforme(observed, expected, f"Le serveur DNS refuse la question ({rcode}).")
+        if not answers:
+            return Verdict.non_conforme(observed, expected, f"Aucun enregistrement {params.type} pour {params.name}.")
+        if params.value and not any(_same_value(params.type, params.value, str(a["value"])) for a in answers):
+            return Verdict.non_conforme(observed, expected, f"{params.name} ({params.type}) ne pointe pas vers "
+                                                            f"{params.value}.")
+        return Verdict.conforme(observed, expected, f"Le DNS du domaine résout {params.name} ({params.type}).")
+
+
+CHECKS: tuple[type[Check], ...] = (OuExists, UserAccount, GroupMembers, GpoExists, GpoLink, InheritanceBlocked,
+                                   PasswordPolicy, ComputerInOu, DnsRecord)
+
+
+@hookimpl
+def grader_register_checks() -> list[type[Check]]:
+    """The Active Directory checks read over LDAP."""
+    return list(CHECKS)

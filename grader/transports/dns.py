@@ -1,0 +1,89 @@
+"""Grader-side DNS queries: the candidate's DNS server answers *us* (dnspython, no system resolver).
+
+A probe's ``command`` is canonical JSON written by :func:`query`: ``{"name": "intranet.tssr.lan.",
+"type": "A"}``. The question goes to the host's address (or ``options.dns.server``), UDP first and
+TCP when the answer is truncated, with recursion desired as a client would ask. The result's
+``stdout`` is JSON ``{"rcode": "NOERROR", "authoritative": true, "answers": [{"name", "type",
+"ttl", "value"}]}`` (values in presentation format), ``exit_code`` the DNS rcode (0 NOERROR,
+3 NXDOMAIN, 5 REFUSED...). No answer in time is ``timed_out`` (over UDP a closed port, a
+filter and a dead server look alike: we cannot tell); a local socket error (no route) is an
+observation with exit code -1 and the reason in stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from pydantic import Field
+
+from grader.model import Probe, ProbeResult
+from grader.transports.base import Channel, ChannelOptions, Collected, HostContext
+
+TYPES = ("A", "AAAA", "CNAME", "MX", "NS", "PTR", "SRV", "TXT", "SOA")
+
+
+def query(name: str, rdtype: str = "A", timeout: float = 3.0) -> Probe:
+    """A DNS question for the ``dns`` channel (fully qualified name, one record type)."""
+    rdtype = rdtype.upper()
+    if rdtype not in TYPES:
+        raise ValueError(f"type d'enregistrement non pris en charge : {rdtype}")
+    fqdn = name.rstrip(".") + "."
+    return Probe("dns", json.dumps({"name": fqdn, "type": rdtype}, sort_keys=True, separators=(",", ":")), timeout,
+                 active=False)
+
+
+class DnsOptions(ChannelOptions):
+    """``hosts[].options.dns`` in a rubric."""
+
+    server: str | None = None  # ask this server instead of the host's address
+    port: int = Field(default=53, ge=1, le=65535)
+
+
+class DnsChannel(Channel):
+    """The ``dns`` channel: one query per distinct question, sent by the grader to the host's DNS server."""
+
+    name = "dns"
+    grader_side = True
+    Options = DnsOptions
+
+    def collect(self, host: HostContext, probes: Sequence[Probe]) -> Collected:
+        opts: DnsOptions = host.options if isinstance(host.options, DnsOptions) else DnsOptions()
+        server = opts.server or host.address
+        results = {p.key: ask(p, server, opts.port) for p in probes}
+        return Collected(results, execs=len(results))
+
+
+def ask(probe: Probe, server: str, port: int = 53) -> ProbeResult:
+    import dns.exception
+    import dns.flags
+    import dns.message
+    import dns.query
+    import dns.rcode
+    import dns.rdatatype
+
+    started = datetime.now(UTC).isoformat(timespec="milliseconds")
+    t0 = time.perf_counter()
+    base = {"key": probe.key, "transport": probe.transport, "command": probe.command, "started": started}
+    try:
+        spec = json.loads(probe.command)
+        request = dns.message.make_query(spec["name"], dns.rdatatype.from_text(spec["type"]))
+    except (ValueError, KeyError, TypeError, dns.exception.DNSException) as exc:
+        return ProbeResult(**base, error=f"question DNS invalide : {exc}")
+    try:
+        answer = dns.query.udp(request, server, timeout=probe.timeout, port=port)
+        if answer.flags & dns.flags.TC:
+            answer = dns.query.tcp(request, server, timeout=probe.timeout, port=port)
+    except (dns.exception.Timeout, TimeoutError) as exc:
+        return ProbeResult(**base, stderr=f"délai dépassé : {exc}", duration=time.perf_counter() - t0, timed_out=True)
+    except (OSError, dns.exception.DNSException) as exc:
+        return ProbeResult(**base, stderr=f"{type(exc).__name__}: {exc}", exit_code=-1,
+                           duration=time.perf_counter() - t0)
+    records = [{"name": rrset.name.to_text(), "type": dns.rdatatype.to_text(rrset.rdtype), "ttl": rrset.ttl,
+                "value": rdata.to_text()} for rrset in answer.answer for rdata in rrset]
+    rcode = answer.rcode()
+    out = {"rcode": dns.rcode.to_text(rcode), "authoritative": bool(answer.flags & dns.flags.AA), "answers": records}
+    return ProbeResult(**base, stdout=json.dumps(out, ensure_ascii=False, sort_keys=True), exit_code=int(rcode),
+                       duration=time.perf_counter() - t0)

@@ -1,0 +1,451 @@
+"""LDAP channel: directory facts read with one bind and a few paged searches per host.
+
+Active Directory (Windows or Samba) is read over LDAPS (636) or StartTLS (389): both refuse a
+simple bind over plain LDAP when signing is enforced (Samba's default ``ldap server require
+strong auth = yes``), and a password must never cross the network in clear anyway. The
+channel binds once with a reader account (a rubric credential, resolved here), reads the
+RootDSE for the default naming context, then runs each *distinct* search of the host's
+probes once, paged (``1.2.840.113556.1.4.319``, 500 entries a page).
+
+A probe's ``command`` is a declarative search, canonical JSON written by :func:`search`::
+
+    {"attributes":["ou","gPLink"],"base":"","filter":"(objectClass=organizationalUnit)","scope":"sub"}
+
+``base`` is relative to the naming context (``""`` is the domain itself, ``CN=Policies,CN=System``
+the GPO container). The result's ``stdout`` is JSON: ``{"base": <absolute base DN>,
+"entries": [{"dn": ..., "attributes": {name: [values]}}]}``, every attribute a list, named as
+the probe asked; values normalised so that judges stay pure and simple: ``objectGUID`` and
+friends as ``xxxxxxxx-xxxx-...`` strings, SIDs as ``S-1-5-21-...``, integer attributes as
+ints, FILETIME dates (``pwdLastSet``, ``accountExpires``...) as ISO 8601 UTC strings except
+their special values 0 and 9223372036854775807 kept as integers, generalized times as ISO,
+other binary values as ``{"base64": ...}``. ``exit_code`` is the LDAP result code (0 success,
+32 noSuchObject: the base does not exist), ``stderr`` the server's diagnostic message.
+
+Failures are mapped at the boundary: no answer, connection refused, a TLS failure (untrusted
+or misnamed certificate) and a refused bind raise :class:`~grader.errors.Unreachable`
+(``injoignable``, reason in French); a bound session that cannot read the RootDSE raises
+:class:`~grader.errors.TransportError`; a search that fails alone is that probe's ``error``.
+``verify_tls: false`` is allowed (a lab DC with a self-signed certificate) and recorded as an
+anomaly in the evidence of every host it applies to.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import ipaddress
+import json
+import ssl
+import struct
+import time
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+
+from grader.credentials import PasswordSecret, resolve_password
+from grader.errors import CredentialError, TransportError, Unreachable
+from grader.model import Probe, ProbeResult
+from grader.transports.base import Channel, ChannelOptions, Collected, HostContext
+
+#: Output cap of one search (JSON text). Entries past it are dropped and the result marked truncated.
+LDAP_CAP = 512 * 1024
+PAGE_SIZE = 500
+SCOPES = ("base", "one", "sub")
+NEVER = 0x7FFFFFFFFFFFFFFF
+
+# --- declaring searches (used by checks; pure) ------------------------------------------------
+
+
+def search(filter: str, attributes: Iterable[str], *, base: str = "", scope: str = "sub",
+           timeout: float = 10.0) -> Probe:
+    """A probe for the ``ldap`` channel: one search, as canonical JSON (so equal searches share one run).
+
+    :param filter: an RFC 4515 filter; values coming from parameters must be escaped with
+        :func:`escape_filter_value`.
+    :param attributes: attribute names to return.
+    :param base: DN relative to the naming context (``""``: the domain object itself).
+    :param scope: ``base``, ``one`` (children) or ``sub`` (the whole subtree).
+    """
+    spec = {"base": base, "scope": scope, "filter": filter, "attributes": sorted(set(attributes), key=str.lower)}
+    validate_spec(spec)
+    return Probe("ldap", json.dumps(spec, sort_keys=True, ensure_ascii=False, separators=(",", ":")), timeout)
+
+
+def escape_filter_value(value: str) -> str:
+    """RFC 4515 escaping of a value placed in a filter (``*``, ``(``, ``)``, ``\\`` and NUL)."""
+    out = []
+    for ch in value:
+        if ch in "*()\\\0":
+            out.append(f"\\{ord(ch):02x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def validate_spec(spec: Any) -> dict[str, Any]:
+    """The search spec, checked; raises ValueError with a French reason."""
+    if not isinstance(spec, dict):
+        raise ValueError("la recherche doit être un objet JSON")  # noqa: TRY004 - one error type for callers
+    extra = set(spec) - {"base", "scope", "filter", "attributes"}
+    if extra:
+        raise ValueError(f"champs inconnus dans la recherche : {', '.join(sorted(extra))}")
+    if not isinstance(spec.get("base", ""), str):
+        raise ValueError("« base » doit être un texte")  # noqa: TRY004
+    if spec.get("scope", "sub") not in SCOPES:
+        raise ValueError(f"« scope » doit valoir {', '.join(SCOPES)}")
+    flt = spec.get("filter")
+    if not isinstance(flt, str) or not flt.startswith("(") or not flt.endswith(")") or flt.count("(") != flt.count(")"):
+        raise ValueError("« filter » doit être un filtre LDAP entre parenthèses")
+    attrs = spec.get("attributes", [])
+    if not isinstance(attrs, list) or not all(isinstance(a, str) and a for a in attrs):
+        raise ValueError("« attributes » doit être une liste de noms d'attributs")
+    return spec
+
+
+def parse_output(result: ProbeResult) -> tuple[str, list[dict[str, Any]]]:
+    """(absolute base DN, entries) of an ldap probe's stdout; raises ValueError when it is not ours."""
+    data = json.loads(result.stdout)
+    if not isinstance(data, dict) or not isinstance(data.get("entries"), list):
+        raise ValueError("sortie LDAP illisible")  # noqa: TRY004
+    return str(data.get("base", "")), data["entries"]
+
+
+# --- normalisation (pure) -----------------------------------------------------------------------
+
+GUID_ATTRS = {"objectguid", "schemaidguid", "attributesecurityguid", "invocationid", "ms-ds-consistencyguid",
+              "netbootguid", "msds-optionalfeatureguid"}
+SID_ATTRS = {"objectsid", "sidhistory", "tokengroups", "tokengroupsglobalanduniversal", "tokengroupsnogcacceptable",
+             "securityidentifier", "ms-ds-creatorsid"}
+FILETIME_ATTRS = {"pwdlastset", "accountexpires", "lastlogon", "lastlogontimestamp", "badpasswordtime", "lockouttime",
+                  "lastlogoff", "creationtime", "msds-userpasswordexpirytimecomputed"}
+GENERALIZED_TIME_ATTRS = {"whencreated", "whenchanged", "dscorepropagationdata", "createtimestamp", "modifytimestamp"}
+INTEGER_ATTRS = {
+    "useraccountcontrol", "grouptype", "gpoptions", "minpwdlength", "pwdhistorylength", "pwdproperties",
+    "lockoutthreshold", "samaccounttype", "primarygroupid", "admincount", "badpwdcount", "logoncount", "flags",
+    "versionnumber", "instancetype", "systemflags", "ms-ds-machineaccountquota", "msds-behavior-version",
+    "countrycode", "usncreated", "usnchanged", "maxpwdage", "minpwdage", "lockoutduration",
+    "lockoutobservationwindow", "forcelogoff", "msds-supportedencryptiontypes", "useraccountcontrolcomputed",
+    "msds-user-account-control-computed", "domainfunctionality", "forestfunctionality",
+    "domaincontrollerfunctionality", "gpcfunctionalityversion", "msds-minimumpasswordlength",
+    "msds-passwordhistorylength", "msds-lockoutthreshold", "msds-passwordsettingsprecedence",
+} | FILETIME_ATTRS
+BINARY_ATTRS = {"ntsecuritydescriptor", "usercertificate", "cacertificate", "thumbnailphoto", "jpegphoto",
+                "logonhours", "dnsrecord", "msds-generationid", "replpropertymetadata", "repluptodatevector",
+                "repsfrom", "repsto", "supplementalcredentials", "unicodepwd", "dbcspwd", "ntpwdhistory",
+                "lmpwdhistory", "msds-allowedtoactonbehalfofotheridentity", "dnsproperty"}
+_FILETIME_EPOCH = datetime(1601, 1, 1, tzinfo=UTC)
+
+
+def sid_to_str(raw: bytes) -> str:
+    """Binary SID (MS-DTYP 2.4.2) to ``S-1-5-21-...``."""
+    if len(raw) < 8:
+        raise ValueError("SID trop court")
+    revision, count = raw[0], raw[1]
+    authority = int.from_bytes(raw[2:8], "big")
+    if len(raw) != 8 + 4 * count:
+        raise ValueError("SID de longueur incohérente")
+    subs = struct.unpack("<" + "I" * count, raw[8:8 + 4 * count])
+    return "S-" + "-".join([str(revision), str(authority), *map(str, subs)])
+
+
+def filetime_to_iso(value: int) -> str | int:
+    """FILETIME (100 ns since 1601) to ISO 8601 UTC; 0 and the "never" value stay integers."""
+    if value <= 0 or value >= NEVER:
+        return value
+    try:
+        moment = _FILETIME_EPOCH + timedelta(microseconds=value // 10)
+    except OverflowError:
+        return value
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def generalized_time_to_iso(text: str) -> str:
+    """``20261129014647.0Z`` to ``2026-11-29T01:46:47Z`` (left as is when not in that shape)."""
+    head = text.split(".")[0].rstrip("Z")
+    try:
+        moment = datetime.strptime(head, "%Y%m%d%H%M%S").replace(tzinfo=UTC)
+    except ValueError:
+        return text
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def normalise_value(name: str, raw: bytes) -> Any:
+    """One raw attribute value (bytes, as on the wire) to its JSON form; see the module docstring."""
+    key = name.lower().split(";", 1)[0]
+    if key in GUID_ATTRS and len(raw) == 16:
+        return str(uuid.UUID(bytes_le=bytes(raw)))
+    if key in SID_ATTRS:
+        try:
+            return sid_to_str(bytes(raw))
+        except ValueError:
+            return {"base64": base64.b64encode(raw).decode()}
+    if key in BINARY_ATTRS:
+        return {"base64": base64.b64encode(raw).decode()}
+    try:
+        text = bytes(raw).decode("utf-8")
+    except UnicodeDecodeError:
+        return {"base64": base64.b64encode(raw).decode()}
+    if key in INTEGER_ATTRS:
+        try:
+            number = int(text)
+        except ValueError:
+            return text
+        return filetime_to_iso(number) if key in FILETIME_ATTRS else number
+    if key in GENERALIZED_TIME_ATTRS:
+        return generalized_time_to_iso(text)
+    return text
+
+
+def normalise_entry(dn: str, raw_attributes: Mapping[str, Sequence[bytes]], requested: Sequence[str]) -> dict[str, Any]:
+    """An entry as judges see it: attribute names spelled as requested, every value normalised."""
+    spelling = {a.lower(): a for a in requested}
+    attributes: dict[str, list[Any]] = {}
+    for name, values in raw_attributes.items():
+        if not values:
+            continue
+        base_name = name.split(";", 1)[0]  # "member;range=0-*" after auto-ranging
+        shown = spelling.get(base_name.lower(), base_name)
+        attributes.setdefault(shown, []).extend(normalise_value(base_name, v) for v in values)
+    return {"dn": dn, "attributes": attributes}
+
+
+# --- certificate names (pure) -------------------------------------------------------------------
+
+
+def certificate_names(der: bytes) -> tuple[list[str], list[str]]:
+    """(DNS names, IP addresses) a certificate is valid for: its SAN, else its subject CN."""
+    from cryptography import x509
+    from cryptography.x509.oid import ExtensionOID, NameOID
+
+    cert = x509.load_der_x509_certificate(der)
+    try:
+        san = cert.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME).value
+    except x509.ExtensionNotFound:
+        cns = [str(a.value) for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
+        return cns, []
+    return list(san.get_values_for_type(x509.DNSName)), [str(ip) for ip in san.get_values_for_type(x509.IPAddress)]
+
+
+def name_matches(expected: str, dns_names: Sequence[str], ips: Sequence[str]) -> bool:
+    """RFC 6125 matching: an IP against IP SANs only; a name against DNS names (one left-most ``*``)."""
+    try:
+        ip = ipaddress.ip_address(expected)
+    except ValueError:
+        ip = None
+    if ip is not None:
+        return any(ipaddress.ip_address(x) == ip for x in ips)
+    wanted = expected.lower().rstrip(".")
+    for pattern in dns_names:
+        pattern = pattern.lower().rstrip(".")
+        if pattern == wanted:
+            return True
+        if pattern.startswith("*.") and "." in wanted and wanted.split(".", 1)[1] == pattern[2:]:
+            return True
+    return False
+
+
+# --- the channel ----------------------------------------------------------------------------
+
+
+class LdapOptions(ChannelOptions):
+    """``hosts[].options.ldap`` in a rubric."""
+
+    credential: str | None = None  # reader account (a rubric credential); else the host's own credential
+    port: int | None = Field(default=None, ge=1, le=65535)  # default 636 (ldaps) or 389 (starttls)
+    tls: Literal["ldaps", "starttls"] = "ldaps"
+    verify_tls: bool = True  # false: certificate not checked, recorded as an anomaly
+    ca_file: str | None = None  # CA certificate(s) to trust (PEM), else the system's store
+    tls_name: str | None = None  # name the certificate must carry, else the host's address
+    base_dn: str | None = None  # else the RootDSE's defaultNamingContext
+
+    @field_validator("base_dn")
+    @classmethod
+    def _dn(cls, value: str | None) -> str | None:
+        if value is not None and "=" not in value:
+            raise ValueError("un DN est attendu (ex. DC=tssr,DC=lan)")
+        return value
+
+
+class LdapChannel(Channel):
+    """The ``ldap`` channel: one TLS connection and one simple bind per host, each distinct search once."""
+
+    name = "ldap"
+    needs_credential = False  # the reader account may come from options.ldap.credential
+    Options = LdapOptions
+
+    def collect(self, host: HostContext, probes: Sequence[Probe]) -> Collected:
+        import ldap3
+        from ldap3.core import exceptions as lx
+
+        opts: LdapOptions = host.options if isinstance(host.options, LdapOptions) else LdapOptions()
+        secret = _secret(host, opts)
+        port = opts.port or host.port or (636 if opts.tls == "ldaps" else 389)
+        where = f"{host.address}:{port}"
+        anomalies: list[str] = []
+        if not opts.verify_tls:
+            anomalies.append(f"certificat TLS de {where} non vérifié (verify_tls: false dans le barème)")
+        tls = ldap3.Tls(validate=ssl.CERT_REQUIRED if opts.verify_tls else ssl.CERT_NONE,
+                        ca_certs_file=opts.ca_file if opts.verify_tls else None,
+                        valid_names=["*"])  # names are checked below, the same way on every Python
+        timeout = int(max([p.timeout for p in probes] + [10.0])) + 5  # ldap3 packs it as an integer
+        server = ldap3.Server(host.address, port=port, use_ssl=opts.tls == "ldaps", tls=tls, get_info=ldap3.NONE,
+                              connect_timeout=host.connect_timeout)
+        conn = ldap3.Connection(server, user=secret.username, password=secret.password,
+                                authentication=ldap3.SIMPLE, auto_bind=ldap3.AUTO_BIND_NONE, read_only=True,
+                                raise_exceptions=False, receive_timeout=timeout, auto_range=True,
+                                check_names=False, return_empty_attributes=False)
+        try:
+            try:
+                conn.open()
+                if opts.tls == "starttls" and not conn.start_tls():
+                    raise Unreachable(f"{where} refuse StartTLS ({_diagnostic(conn)})")
+            except lx.LDAPException as exc:
+                raise Unreachable(_open_failure(where, exc)) from exc
+            der = conn.socket.getpeercert(binary_form=True) if conn.socket is not None else None
+            host_key = ""
+            if der:
+                host_key = "TLS SHA256:" + base64.b64encode(hashlib.sha256(der).digest()).decode().rstrip("=")
+                if opts.verify_tls:
+                    expected = opts.tls_name or host.address
+                    dns_names, ips = certificate_names(der)
+                    if not name_matches(expected, dns_names, ips):
+                        raise Unreachable(f"le certificat TLS de {where} n'est pas établi pour « {expected} » "
+                                          f"(noms du certificat : {', '.join(dns_names + ips) or 'aucun'}) ; "
+                                          "connexion refusée — indiquez options.ldap.tls_name si le barème "
+                                          "vise l'hôte par son adresse")
+            try:
+                bound = conn.bind()
+            except lx.LDAPException as exc:
+                raise Unreachable(f"liaison LDAP impossible avec {where} ({exc})") from exc
+            if not bound:
+                raise Unreachable(_bind_failure(where, secret.username, conn))
+            base_dn = opts.base_dn or _naming_context(conn, where)
+            results: dict[str, ProbeResult] = {}
+            lost: str | None = None
+            for probe in probes:
+                if lost:
+                    results[probe.key] = _failed(probe, f"connexion LDAP perdue : {lost}")
+                    continue
+                try:
+                    results[probe.key] = _run_search(conn, probe, base_dn)
+                except lx.LDAPException as exc:
+                    lost = f"{type(exc).__name__}: {exc}"
+                    results[probe.key] = _failed(probe, f"connexion LDAP perdue : {lost}")
+            return Collected(results, login=f"{secret.username} (mot de passe, {opts.tls.upper()})", host_key=host_key,
+                             anomalies=anomalies, execs=1, complete=lost is None)
+        finally:
+            with contextlib.suppress(Exception):  # closing a dead socket must not hide the real outcome
+                conn.unbind()
+
+
+def _secret(host: HostContext, opts: LdapOptions) -> PasswordSecret:
+    if opts.credential is not None:
+        ref = host.credentials.get(opts.credential)
+        if ref is None:
+            raise CredentialError(f"identifiants « {opts.credential} » non déclarés dans le barème")
+    elif host.credential is not None:
+        ref = host.credential
+    else:
+        raise CredentialError(f"aucun compte de lecture LDAP pour {host.name} : ajoutez "
+                              "« options: {ldap: {credential: <nom>}} » à l'hôte")
+    return resolve_password(ref)
+
+
+def _diagnostic(conn: Any) -> str:
+    result = conn.result or {}
+    return f"{result.get('description', '?')} : {result.get('message', '').strip() or 'sans message'}"
+
+
+def _open_failure(where: str, exc: Exception) -> str:
+    text = str(exc)
+    low = text.lower()
+    if "certificate" in low or "ssl" in low or "tls" in low or "wrong version number" in low:
+        return f"échec de la négociation TLS avec {where} ({text.strip()[:300]})"
+    if "refused" in low:
+        return f"{where} refuse la connexion"
+    if "timed out" in low or "timeout" in low:
+        return f"pas de réponse de {where} (délai dépassé)"
+    if "no route" in low or "unreachable" in low:
+        return f"{where} injoignable (aucune route)"
+    return f"{where} injoignable ({text.strip()[:300]})"
+
+
+def _bind_failure(where: str, username: str, conn: Any) -> str:
+    result = conn.result or {}
+    code = result.get("result")
+    if code == 49:
+        return f"authentification LDAP refusée pour {username} sur {where} (identifiants invalides ou compte désactivé)"
+    if code == 8:
+        return f"{where} exige une authentification plus forte (strongerAuthRequired) : utilisez ldaps ou starttls"
+    return f"liaison LDAP refusée par {where} pour {username} ({_diagnostic(conn)})"
+
+
+def _naming_context(conn: Any, where: str) -> str:
+    import ldap3
+
+    ok = conn.search("", "(objectClass=*)", search_scope=ldap3.BASE, attributes=["defaultNamingContext"])
+    if not ok or not conn.response:
+        raise TransportError(f"RootDSE illisible sur {where} ({_diagnostic(conn)}) : indiquez options.ldap.base_dn")
+    raw = next((e.get("raw_attributes", {}) for e in conn.response if e.get("type") == "searchResEntry"), {})
+    values = next((v for k, v in raw.items() if k.lower() == "defaultnamingcontext"), [])
+    if not values:
+        raise TransportError(f"{where} n'annonce pas de defaultNamingContext : indiquez options.ldap.base_dn")
+    return bytes(values[0]).decode("utf-8")
+
+
+def _absolute(base: str, naming_context: str) -> str:
+    return f"{base},{naming_context}" if base else naming_context
+
+
+def _failed(probe: Probe, reason: str) -> ProbeResult:
+    return ProbeResult(probe.key, probe.transport, probe.command, error=reason,
+                       started=datetime.now(UTC).isoformat(timespec="milliseconds"))
+
+
+def _run_search(conn: Any, probe: Probe, naming_context: str) -> ProbeResult:
+    """One paged search; the LDAP result code is the exit code. Raises ldap3 errors when the session is lost."""
+    import ldap3
+
+    started = datetime.now(UTC).isoformat(timespec="milliseconds")
+    t0 = time.perf_counter()
+    common = {"key": probe.key, "transport": probe.transport, "command": probe.command, "started": started}
+    try:
+        spec = validate_spec(json.loads(probe.command))
+    except ValueError as exc:
+        return ProbeResult(**common, error=f"recherche LDAP invalide : {exc}")
+    base_dn = _absolute(spec.get("base", ""), naming_context)
+    scope = {"base": ldap3.BASE, "one": ldap3.LEVEL, "sub": ldap3.SUBTREE}[spec.get("scope", "sub")]
+    attributes = spec.get("attributes") or [ldap3.NO_ATTRIBUTES]
+    entries: list[dict[str, Any]] = []
+    size, truncated, cookie = 0, False, None
+    code, message = 0, ""
+    time_limit = max(1, int(probe.timeout))
+    while True:
+        conn.search(base_dn, spec["filter"], search_scope=scope, attributes=attributes, paged_size=PAGE_SIZE,
+                    paged_cookie=cookie, time_limit=time_limit)
+        result = conn.result or {}
+        code, message = int(result.get("result", 0) or 0), str(result.get("message", "") or "")
+        for item in conn.response or []:
+            if item.get("type") != "searchResEntry":
+                continue  # continuation references (DomainDnsZones...) are not followed
+            entry = normalise_entry(item.get("dn", ""), item.get("raw_attributes", {}), spec.get("attributes") or [])
+            cost = len(json.dumps(entry, ensure_ascii=False))
+            if size + cost > LDAP_CAP:
+                truncated = True
+                break
+            entries.append(entry)
+            size += cost
+        if code == 3:  # timeLimitExceeded
+            return ProbeResult(**common, stderr=message, exit_code=code, duration=time.perf_counter() - t0,
+                               timed_out=True)
+        controls = result.get("controls", {}) or {}
+        cookie = controls.get("1.2.840.113556.1.4.319", {}).get("value", {}).get("cookie")
+        if truncated or code != 0 or not cookie:
+            break
+    stdout = json.dumps({"base": base_dn, "entries": entries}, ensure_ascii=False, sort_keys=True)
+    return ProbeResult(**common, stdout=stdout, stderr=message, exit_code=code, duration=time.perf_counter() - t0,
+                       truncated=truncated)
