@@ -191,7 +191,7 @@ def grade_host(job: HostJob, known_hosts: Path | None, channels: Mapping[str, Ch
         else:
             results.update(got.results)
             anomalies += got.anomalies
-            execs += got.execs if not channel.grader_side else 0
+            execs += got.execs if name == primary else 0  # the primary channel's round trips (SSH execs...)
             login = login or got.login
             host_key = host_key or got.host_key
         if name == primary and name in failed:

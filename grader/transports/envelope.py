@@ -4,26 +4,33 @@ Why it exists: one SSH exec per check costs a round trip each (50 ms with parami
 defaults); one exec per host makes the cost of a run grow with hosts, not with checks.
 The envelope is a POSIX sh script sent on the exec's stdin. It runs every probe
 
-* in its own subshell, under ``/usr/bin/timeout`` (per-probe budget, then KILL);
+* in its own shell, under ``/usr/bin/timeout`` (per-probe budget, then KILL);
 * in a clean environment: the exec command is ``/usr/bin/env -i PATH=<system dirs> LC_ALL=C
   /bin/sh -c ...`` so no alias, function, PATH entry or profile of the login account applies
   (the login shell only ever sees absolute paths, and anything it prints lands *before* the
   first frame, where it is recorded as an anomaly);
-* with stdin from /dev/null, stdout and stderr written to a private temporary directory
-  (mode 0700, removed on exit, 16 MiB file-size limit) and sent back capped at ``CAP`` bytes
-  (+1 to detect truncation);
+* with stdin from /dev/null, stdout and stderr written to a private directory named after
+  the boundary (mode 0700, removed on exit, 16 MiB file-size limit), sent back capped at
+  ``CAP`` bytes (+1 to detect truncation) by one ``head`` per group of probes;
 
 and frames each result with a random per-run boundary (128 bits) that candidate-controlled
 data cannot guess::
 
-    <B> START
-    <B> O <index>\\n<stdout>\\n<B> E <index> <rc> <t0> <t1>\\n<stderr>\\n<B> X <index>
-    ...
+    <B> START <uptime>
+    <B> R <index> <rc> <t0> <t1>          (as each probe ends: exit code, host clock)
+    <B> F <index> <index>...              (a group's outputs follow, one head call)
+    ==> /tmp/<B>/<index>.o <==            (head's own header, naming the secret directory)
+    <stdout>
+    ==> /tmp/<B>/<index>.e <==
+    <stderr>
+    <B> G
     <B> END
 
-The parser accepts a probe's result only if its O, E and X frames are all present, in
-order, with the same index; anything else is an ``error`` on that probe (``erreur``, never a
-verdict). Text outside frames is kept as anomalies. Threat model: this defeats aliases, PATH
+The parser accepts a probe's result only if its R frame came first and a later F...G block
+carried both its files under the expected headers in the announced order; anything else is
+an ``error`` on that probe (``erreur``, never a verdict). Process starts dominate the cost
+of a batch (bench/envelope_costs.py), so a probe costs two (``timeout`` and ``sh -c``) plus
+a share of one ``head``, and the clock is read from /proc/uptime by a shell builtin. Text outside frames is kept as anomalies. Threat model: this defeats aliases, PATH
 tricks, rc-file output and forged text in files; it does not defend against a candidate who
 replaced /bin/sh or /usr/bin/timeout themselves (root on their own VM can do that) — such a
 host is beyond any remote grader, and functional probes from the grader's side are the
@@ -36,21 +43,22 @@ import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from grader.model import Probe, ProbeResult
 
 CAP = 64 * 1024
 SYSTEM_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 FILE_LIMIT_BLOCKS = 32768  # 16 MiB in 512-byte blocks: beyond it the probe gets SIGXFSZ
-
-# Prefer bash when present, only for $EPOCHREALTIME (per-probe timing); the script is POSIX.
-_SHELL_PICKER = "if [ -x /bin/bash ]; then exec /bin/bash --noprofile --norc -s; fi; exec /bin/sh -s"
+FLUSH_EVERY = 16  # probes whose outputs are sent by one `head` (fewer processes, partial results kept)
 
 
 def remote_command(*, sudo: bool = False) -> str:
     """The one command line given to sshd. Only absolute paths: nothing the login shell's rc
-    files define (aliases, functions, PATH) can stand in for it."""
-    clean = f"/usr/bin/env -i PATH={SYSTEM_PATH} LC_ALL=C /bin/sh -c '{_SHELL_PICKER}'"
+    files define (aliases, functions, PATH) can stand in for it. ``/bin/sh -s`` (dash on
+    Debian) reads the script from stdin in blocks and starts fast: a process start is the
+    envelope's main cost (measured in bench/envelope_costs.py)."""
+    clean = f"/usr/bin/env -i PATH={SYSTEM_PATH} LC_ALL=C /bin/sh -s"
     return f"/usr/bin/sudo -n -- {clean}" if sudo else clean
 
 
@@ -62,6 +70,12 @@ class Envelope:
     script: str
     probes: tuple[Probe, ...]
 
+    @property
+    def directory(self) -> str:
+        """The private directory of the outputs; its name holds the boundary, so head's file
+        headers that name it are as unforgeable as the frames."""
+        return f"/tmp/{self.boundary}"
+
 
 def build(probes: Sequence[Probe], *, boundary: str | None = None) -> Envelope:
     """Render the script for already-deduplicated probes (order kept, index = position)."""
@@ -71,26 +85,40 @@ def build(probes: Sequence[Probe], *, boundary: str | None = None) -> Envelope:
         "umask 077",
         f"ulimit -f {FILE_LIMIT_BLOCKS} 2>/dev/null",  # a flooding probe cannot fill the disk
         f"B={b}",
-        'T=$(/usr/bin/mktemp -d 2>/dev/null || /bin/mktemp -d 2>/dev/null) || { printf "%s FATAL mktemp\\n" "$B"; exit 0; }',
-        "trap '/bin/rm -rf \"$T\"' EXIT",
+        'D=/tmp/$B',
+        '/bin/mkdir -m 700 -- "$D" 2>/dev/null || { printf "%s FATAL mkdir\\n" "$B"; exit 0; }',
+        "trap '/bin/rm -rf -- \"$D\"' EXIT",
         "trap 'exit 130' HUP INT TERM",
-        "now() { R=${EPOCHREALTIME:-}; }",
-        # p INDEX TIMEOUT COMMAND: outputs go to private files first (no pipe, so a capped
-        # output never turns into SIGPIPE and a changed exit code), then are sent capped.
+        # Clock without a process: /proc/uptime (centiseconds); empty where it does not exist.
+        "now() { R=; { read R _ </proc/uptime; } 2>/dev/null; }",
+        # p INDEX TIMEOUT COMMAND: outputs go to private files (no pipe, so a large output never
+        # turns into SIGPIPE and a changed exit code); the R frame says how it ended.
         "p() {",
-        '  printf "%s O %s\\n" "$B" "$1"; now; s=$R',
-        '  /usr/bin/timeout -k 2 "$2" /bin/sh -c "$3" </dev/null >"$T/o" 2>"$T/e"',
-        '  rc=$?; now',
-        f'  if [ -s "$T/o" ]; then /usr/bin/head -c {CAP + 1} "$T/o"; fi',
-        '  printf "\\n%s E %s %s %s %s\\n" "$B" "$1" "$rc" "$s" "$R"',
-        f'  if [ -s "$T/e" ]; then /usr/bin/head -c {CAP + 1} "$T/e"; fi',
-        '  printf "\\n%s X %s\\n" "$B" "$1"',
+        "  now; s=$R",
+        '  /usr/bin/timeout -k 2 "$2" /bin/sh -c "$3" </dev/null >"$D/$1.o" 2>"$D/$1.e"',
+        "  rc=$?; now",
+        '  printf "%s R %s %s %s %s\\n" "$B" "$1" "$rc" "$s" "$R"',
         "}",
-        'printf "%s START\\n" "$B"',
+        # f INDEX...: one head sends the capped outputs of several probes; head names each file
+        # in a header line ("==> /tmp/<boundary>/<index>.o <=="), which frames each output.
+        "f() {",
+        '  printf "%s F %s\\n" "$B" "$*"',
+        "  a=; for i in \"$@\"; do a=\"$a $D/$i.o $D/$i.e\"; done",
+        f"  /usr/bin/head -c {CAP + 1} -- $a",
+        '  printf "\\n%s G\\n" "$B"',
+        "}",
+        'now; printf "%s START %s\\n" "$B" "$R"',
     ]
+    pending: list[str] = []
     for index, probe in enumerate(probes):
         timeout = f"{max(probe.timeout, 0.1):g}"
         lines.append(f"p {index} {timeout} {_sh_quote(probe.command)}")
+        pending.append(str(index))
+        if len(pending) == FLUSH_EVERY:
+            lines.append("f " + " ".join(pending))
+            pending = []
+    if pending:
+        lines.append("f " + " ".join(pending))
     lines.append('printf "%s END\\n" "$B"')
     return Envelope(b, "\n".join(lines) + "\n", tuple(probes))
 
@@ -109,19 +137,30 @@ class Parsed:
 
 
 def parse(envelope: Envelope, raw: bytes, *, started: str = "") -> Parsed:
-    """Read the framed output. Never trusts a frame whose boundary or order is wrong."""
+    """Read the framed output. Never trusts a frame whose boundary, order or file header is wrong.
+
+    A probe has a result only if its ``R`` frame (exit code, clock) came first and a later
+    ``F``…``G`` block carried both of its files under headers naming the private directory,
+    in the order the ``F`` frame announced. Anything else is an ``error`` on that probe.
+    """
     b = envelope.boundary.encode()
     out = Parsed()
-    frame = re.compile(rb"^" + re.escape(b) + rb" (START|END|FATAL|O|E|X)(?: (.*))?$")
-    # Split keeping the line structure: every frame line starts at the beginning of a line.
+    frame = re.compile(rb"^" + re.escape(b) + rb" (START|END|FATAL|R|F|G)(?: (.*))?$")
     pieces = re.split(rb"(?m)^(" + re.escape(b) + rb" [^\n]*)\n?", raw)
-    # pieces = [text, frame, text, frame, text, ...]
-    state: dict[str, object] = {}
+    ends: dict[int, tuple[str, str, str]] = {}  # index -> (rc, t0, t1)
+    bad: set[int] = set()
+    files: dict[int, tuple[bytes, bytes]] = {}
+    u0 = ""
     seen_start = False
+    block: list[int] | None = None  # indices announced by the open F frame
     for i, piece in enumerate(pieces):
         if i % 2 == 0:
-            if piece.strip() or (piece and state.get("expect") in ("stdout", "stderr")):
-                _text(out, state, piece, seen_start)
+            if block is not None:
+                _read_block(envelope, piece, block, files, bad, out)
+                block = []  # the block's text is consumed; G must follow
+            elif piece.strip():
+                where = "avant l'enveloppe" if not seen_start else "hors cadre"
+                out.anomalies.append(f"texte {where} : {piece[:300].decode(errors='replace')!r}")
             continue
         m = frame.match(piece)
         if not m:
@@ -129,75 +168,103 @@ def parse(envelope: Envelope, raw: bytes, *, started: str = "") -> Parsed:
             continue
         kind, arg = m.group(1).decode(), (m.group(2) or b"").decode(errors="replace")
         if kind == "START":
-            seen_start = True
+            seen_start, u0 = True, arg
         elif kind == "FATAL":
             out.anomalies.append(f"l'enveloppe n'a pas pu démarrer : {arg}")
         elif kind == "END":
-            out.complete = seen_start
-        elif kind == "O":
-            state = {"index": arg, "expect": "stdout", "stdout": b"", "stderr": b""}
-        elif kind == "E":
+            out.complete = seen_start and block is None
+        elif kind == "R":
             fields = arg.split(" ")
-            if state.get("index") != fields[0] or state.get("expect") != "stdout":
-                out.anomalies.append(f"cadre E inattendu pour la sonde {fields[0]}")
-                state = {}
+            try:
+                index = int(fields[0])
+            except ValueError:
+                out.anomalies.append(f"cadre R illisible : {arg!r}")
                 continue
-            state.update(expect="stderr", rc=fields[1] if len(fields) > 1 else "",
-                         t0=fields[2] if len(fields) > 2 else "", t1=fields[3] if len(fields) > 3 else "")
-        elif kind == "X":
-            if state.get("index") != arg or state.get("expect") != "stderr":
-                out.anomalies.append(f"cadre X inattendu pour la sonde {arg}")
-                state = {}
-                continue
-            _finish(out, envelope, state, started)
-            state = {}
+            if index in ends:
+                bad.add(index)
+                out.anomalies.append(f"cadre R en double pour la sonde {index}")
+            ends[index] = (fields[1] if len(fields) > 1 else "", fields[2] if len(fields) > 2 else "",
+                           fields[3] if len(fields) > 3 else "")
+        elif kind == "F":
+            try:
+                announced = [int(x) for x in arg.split()]
+            except ValueError:
+                out.anomalies.append(f"cadre F illisible : {arg!r}")
+                announced = []
+            missing = [x for x in announced if x not in ends]
+            if missing:  # outputs before their exit code: not the order the script writes
+                bad.update(missing)
+                out.anomalies.append(f"sorties sans code de sortie pour les sondes {missing}")
+            block = announced
+        elif kind == "G":
+            if block is None:
+                out.anomalies.append("cadre G inattendu")
+            elif block:  # F announced files but no text came: every file lost its header
+                bad.update(block)
+            block = None
     for index, probe in enumerate(envelope.probes):
-        if probe.key not in out.results:
+        if index in bad or index not in ends or index not in files:
             out.results[probe.key] = ProbeResult(
                 key=probe.key, transport=probe.transport, command=probe.command, started=started,
-                error="résultat absent de l'enveloppe (sortie interrompue ou falsifiée)",
+                error="résultat absent ou incohérent dans l'enveloppe (sortie interrompue ou falsifiée)",
             )
+            continue
+        out.results[probe.key] = _result(probe, ends[index], files[index], u0, started)
     return out
 
 
-def _text(out: Parsed, state: dict[str, object], piece: bytes, seen_start: bool) -> None:
-    expect = state.get("expect")
-    if expect in ("stdout", "stderr"):
-        state[expect] = bytes(state[expect]) + piece  # type: ignore[arg-type]
-    else:
-        where = "avant l'enveloppe" if not seen_start else "hors cadre"
-        out.anomalies.append(f"texte {where} : {piece[:300].decode(errors='replace')!r}")
-
-
-def _cap(data: bytes) -> tuple[str, bool]:
-    # The envelope printed one "\n" before the closing frame: remove exactly that one.
-    if data.endswith(b"\n"):
-        data = data[:-1]
-    truncated = len(data) > CAP
-    return data[:CAP].decode("utf-8", errors="replace"), truncated
-
-
-def _finish(out: Parsed, envelope: Envelope, state: dict[str, object], started: str) -> None:
-    try:
-        probe = envelope.probes[int(str(state["index"]))]
-    except (ValueError, IndexError):
-        out.anomalies.append(f"index de sonde inconnu : {state.get('index')!r}")
+def _read_block(envelope: Envelope, text: bytes, block: list[int], files: dict[int, tuple[bytes, bytes]],
+                bad: set[int], out: Parsed) -> None:
+    """Split one head output into its files, checking every header is the expected one, in order."""
+    directory = re.escape(envelope.directory.encode())
+    header = re.compile(rb"(?:^|\n)==> " + directory + rb"/(\d+)\.([oe]) <==\n")
+    # Each block's text ends with the "\n" printed before the G frame: remove exactly that one.
+    if text.endswith(b"\n"):
+        text = text[:-1]
+    marks = list(header.finditer(text))
+    expected = [(str(x).encode(), kind) for x in block for kind in (b"o", b"e")]
+    got = [(m.group(1), m.group(2)) for m in marks]
+    if got != expected or (marks and marks[0].start() != 0):
+        bad.update(block)
+        out.anomalies.append(f"bloc de sorties incohérent pour les sondes {block}")
         return
-    stdout, t_out = _cap(bytes(state["stdout"]))  # type: ignore[arg-type]
-    stderr, t_err = _cap(bytes(state["stderr"]))  # type: ignore[arg-type]
+    contents = [text[m.end(): marks[k + 1].start() if k + 1 < len(marks) else len(text)]
+                for k, m in enumerate(marks)]
+    for k, index in enumerate(block):
+        files[index] = (contents[2 * k], contents[2 * k + 1])
+
+
+def _result(probe: Probe, end: tuple[str, str, str], outputs: tuple[bytes, bytes], u0: str,
+            started: str) -> ProbeResult:
+    rc_text, t0, t1 = end
     try:
-        rc: int | None = int(str(state.get("rc")))
+        rc: int | None = int(rc_text)
     except ValueError:
         rc = None
     try:
-        duration = max(0.0, float(str(state["t1"])) - float(str(state["t0"])))
-    except (KeyError, ValueError):
+        duration = max(0.0, float(t1) - float(t0))
+    except ValueError:
         duration = 0.0
+    stdout, t_out = _cap(outputs[0])
+    stderr, t_err = _cap(outputs[1])
     timed_out = rc in (124, 137)  # timeout(1): 124 on TERM, 128+9 after -k KILL
     truncated = t_out or t_err or rc == 153  # 128+SIGXFSZ: the output exceeded the file limit
-    out.results[probe.key] = ProbeResult(
-        key=probe.key, transport=probe.transport, command=probe.command,
-        stdout=stdout, stderr=stderr, exit_code=rc, started=started, duration=duration,
-        truncated=truncated, timed_out=timed_out,
-        error=None if rc is not None else "code de sortie illisible",
+    return ProbeResult(
+        key=probe.key, transport=probe.transport, command=probe.command, stdout=stdout, stderr=stderr,
+        exit_code=rc, started=_offset(started, u0, t0), duration=duration, truncated=truncated,
+        timed_out=timed_out, error=None if rc is not None else "code de sortie illisible",
     )
+
+
+def _offset(started: str, u0: str, t0: str) -> str:
+    """The probe's start: the batch's start plus the host clock's offset since START."""
+    try:
+        base = datetime.fromisoformat(started)
+        return (base + timedelta(seconds=max(0.0, float(t0) - float(u0)))).isoformat(timespec="milliseconds")
+    except ValueError:
+        return started
+
+
+def _cap(data: bytes) -> tuple[str, bool]:
+    truncated = len(data) > CAP
+    return data[:CAP].decode("utf-8", errors="replace"), truncated

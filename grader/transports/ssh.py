@@ -66,15 +66,21 @@ class KnownHosts:
 
     def __init__(self, path: Path | None):
         self.path = path
+        self._store: paramiko.HostKeys | None = None  # parsed once per run, not once per host
+
+    def _load(self) -> paramiko.HostKeys:
+        if self._store is None:
+            self._store = paramiko.HostKeys()
+            if self.path is not None and self.path.exists():
+                self._store.load(str(self.path))
+        return self._store
 
     def check(self, host: str, port: int, key: paramiko.PKey) -> None:
         if self.path is None:
             return
         name = host if port == 22 else f"[{host}]:{port}"
         with _KNOWN_HOSTS_LOCK:
-            store = paramiko.HostKeys()
-            if self.path.exists():
-                store.load(str(self.path))
+            store = self._load()
             known = store.lookup(name)
             if known and key.get_name() in known:
                 if known[key.get_name()] != key:
@@ -86,7 +92,8 @@ class KnownHosts:
                 return
             store.add(name, key.get_name(), key)
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            store.save(str(self.path))
+            with self.path.open("a", encoding="ascii") as known_hosts:  # append: first use of this host
+                known_hosts.write(f"{name} {key.get_name()} {key.get_base64()}\n")
 
 
 def run_batch(target: SshTarget, secret: SshSecret, probes: Sequence[Probe], known_hosts: KnownHosts) -> BatchAnswer:
@@ -177,12 +184,19 @@ def _exec(transport: paramiko.Transport, target: SshTarget, command: str, script
                 break
             chunks.append(data)
             size += len(data)
-            if size > limit or time.monotonic() > deadline:
+            if size > limit:
                 break
+            if time.monotonic() > deadline:
+                note = f"délai d'exécution de {target.exec_timeout:g} s dépassé : sortie partielle"
+                channel.close()
+                return b"".join(chunks), note, -1
         err = b""
         while channel.recv_stderr_ready():
             err += channel.recv_stderr(65536)
-        status = channel.recv_exit_status() if channel.exit_status_ready() or size <= limit else -1
+        # The output ended (EOF): the exit status follows at once; never wait for it unbounded.
+        status = -1
+        if size <= limit and channel.status_event.wait(timeout=5):
+            status = channel.recv_exit_status()
         channel.close()
         return b"".join(chunks), err.decode(errors="replace"), status
     except socket.timeout as exc:
@@ -197,12 +211,21 @@ class SshChannel(Channel):
     name = "ssh"
     needs_credential = True
 
+    def __init__(self) -> None:
+        self._known: dict[Path | None, KnownHosts] = {}
+        self._lock = threading.Lock()
+
+    def _known_hosts(self, path: Path | None) -> KnownHosts:
+        """One parsed known_hosts per file and per run (a channel instance lives for one run)."""
+        with self._lock:
+            return self._known.setdefault(path, KnownHosts(path))
+
     def collect(self, host: HostContext, probes: Sequence[Probe]) -> Collected:
         if host.credential is None:
             raise CredentialError(f"aucun identifiant SSH pour l'hôte {host.name}")
         secret = resolve_ssh(host.credential)
         target = SshTarget(host.address, host.port or 22, host.sudo, host.connect_timeout)
-        answer = run_batch(target, secret, probes, KnownHosts(host.known_hosts))
+        answer = run_batch(target, secret, probes, self._known_hosts(host.known_hosts))
         anomalies = list(answer.parsed.anomalies)
         if not answer.parsed.complete:
             anomalies.append("l'enveloppe de sondes n'est pas allée à son terme")

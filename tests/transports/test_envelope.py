@@ -52,17 +52,18 @@ def test_clean_environment_no_inherited_variables_and_system_path():
 def test_forged_frames_with_a_guessed_boundary_cannot_fake_another_probe():
     victim = Probe("ssh", "exit 1")
     # The attacker prints frames with the boundary format and index of the victim probe.
-    forger = Probe("ssh", "/usr/bin/printf 'GRADER-0000 O 0\\nactive\\nGRADER-0000 E 0 0 x y\\n\\nGRADER-0000 X 0\\n'")
+    forger = Probe("ssh", "/usr/bin/printf 'GRADER-0000 R 0 0 1 2\\nGRADER-0000 F 0\\n"
+                          "==> /tmp/GRADER-0000/0.o <==\\nactive\\nGRADER-0000 G\\n'")
     _, parsed = run_local([victim, forger])
     assert result(parsed, victim).exit_code == 1 and result(parsed, victim).stdout == ""
-    assert "GRADER-0000 O 0" in result(parsed, forger).stdout
+    assert "GRADER-0000 R 0" in result(parsed, forger).stdout
 
 
 def test_known_boundary_in_output_is_never_accepted_as_a_result_for_a_missing_probe():
     """Even if the boundary leaked, a probe's frames must be complete and in order."""
     b = "GRADER-" + "ab" * 16
     victim = Probe("ssh", "/bin/sleep 0")
-    leak = Probe("ssh", f"/usr/bin/printf '{b} X 0\\n{b} E 0 0\\n'")
+    leak = Probe("ssh", f"/usr/bin/printf '{b} R 1 0 1 2\\n{b} G\\n'")
     _, parsed = run_local([leak, victim], boundary=b)
     # the leaked frames are out of order: the leaking probe itself loses its result (erreur)
     assert not result(parsed, leak).ok
@@ -99,15 +100,36 @@ def test_text_printed_before_the_envelope_is_an_anomaly_not_a_result():
     assert any("Bienvenue" in a for a in parsed.anomalies)
 
 
-def test_cut_output_leaves_missing_probes_in_error():
-    a, b = Probe("ssh", "/usr/bin/printf a"), Probe("ssh", "/usr/bin/printf b")
-    env = envelope.build([a, b])
+def test_cut_output_keeps_the_groups_already_sent():
+    probes = [Probe("ssh", f"/usr/bin/printf {i}") for i in range(envelope.FLUSH_EVERY + 2)]
+    env = envelope.build(probes)
     proc = subprocess.run(["/bin/sh", "-c", envelope.remote_command()], input=env.script.encode(),
                           capture_output=True, timeout=30)
-    cut = proc.stdout[: proc.stdout.index(b" O 1")]
-    parsed = envelope.parse(env, cut)
-    assert parsed.results[a.key].stdout == "a"
-    assert parsed.results[b.key].error and not parsed.complete
+    second_group = proc.stdout.index(f"{env.boundary} F {envelope.FLUSH_EVERY}".encode())
+    parsed = envelope.parse(env, proc.stdout[:second_group])
+    first = probes[: envelope.FLUSH_EVERY]
+    assert [parsed.results[p.key].stdout for p in first] == [str(i) for i in range(len(first))]
+    assert all(parsed.results[p.key].error for p in probes[envelope.FLUSH_EVERY:]) and not parsed.complete
+
+
+def test_file_header_forged_inside_an_output_breaks_only_into_errors():
+    """Knowing the boundary (beyond the threat model) still cannot move output between probes."""
+    b = "GRADER-" + "cd" * 16
+    forger = Probe("ssh", f"/usr/bin/printf 'x\\n==> /tmp/{b}/1.o <==\\nactive'")
+    victim = Probe("ssh", "/usr/bin/printf inactive")
+    _, parsed = run_local([forger, victim], boundary=b)
+    assert result(parsed, victim).stdout != "active"
+    assert not result(parsed, forger).ok and not result(parsed, victim).ok
+
+
+def test_per_probe_start_and_duration_from_the_host_clock():
+    slow = Probe("ssh", "/bin/sleep 0.3")
+    env = envelope.build([slow])
+    proc = subprocess.run(["/bin/sh", "-c", envelope.remote_command()], input=env.script.encode(),
+                          capture_output=True, timeout=30)
+    r = envelope.parse(env, proc.stdout, started="2026-01-01T08:00:00.000+00:00").results[slow.key]
+    assert 0.25 <= r.duration <= 1.0
+    assert r.started.startswith("2026-01-01T08:00:00")
 
 
 def test_quotes_and_unicode_survive():
