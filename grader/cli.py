@@ -26,6 +26,7 @@ from grader.errors import GraderError, LabError, RubricError, UsageError
 from grader.i18n import t
 from grader.liveview import LiveView
 from grader.model import Status
+from reports.labels import text as report_text
 
 console = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -343,6 +344,7 @@ def report_cmd(
     run: Annotated[str | None, typer.Option("--run", help=t("opt.run"), show_default=False)] = None,
     out: Annotated[Path | None, typer.Option("--out", help=t("opt.out"), show_default=False)] = None,
     bundle: cli_reports.FromOpt = None,
+    trainee: Annotated[bool, typer.Option("--trainee", help=report_text(i18n.get_lang(), "cli.trainee"))] = False,
     lang: LangOpt = None,
 ) -> None:
     _lang(lang)
@@ -352,7 +354,16 @@ def report_cmd(
     if bundle is not None:  # offline: re-render from an evidence bundle, no store, no host
         from grader.bundle import render_reports
 
-        for path in render_reports(bundle, out or Path(bundle.stem), i18n.get_lang()):
+        if trainee:
+            from grader import bundle as bundles
+            from reports.html import TRAINEE_DIR, write_reports
+
+            with bundles.load(bundle) as store:
+                written = write_reports(store, store.run_id, out or Path(bundle.stem) / TRAINEE_DIR,
+                                        i18n.get_lang(), audience="trainee")
+        else:
+            written = render_reports(bundle, out or Path(bundle.stem), i18n.get_lang())
+        for path in written:
             console.print(t("msg.reports", path=path))
         return
     if not (session / Store.FILENAME).exists():
@@ -362,7 +373,13 @@ def report_cmd(
     if run is None:
         raise UsageError(t("msg.no_run", path=session))
     store.run(run)  # a clear error for an unknown id
-    written = sess.write_reports(store, run, out or sess.reports_dir(session, run), i18n.get_lang())
+    if trainee:  # the trainee's pages only (hints forward, no jury-only part), beside the jury's reports
+        from reports.html import TRAINEE_DIR, write_reports
+
+        written = write_reports(store, run, out or sess.reports_dir(session, run) / TRAINEE_DIR, i18n.get_lang(),
+                                audience="trainee")
+    else:
+        written = sess.write_reports(store, run, out or sess.reports_dir(session, run), i18n.get_lang())
     store.close()
     for path in written:
         console.print(t("msg.reports", path=path))

@@ -429,3 +429,59 @@ def annotation_counts(frames: Frames) -> pd.DataFrame:
     observed = ann[ann["kind"] == "observation"].groupby("candidate").size() if not ann.empty else pd.Series(dtype=int)
     out["observations"] = [int(observed.get(c, 0)) for c in out.index]
     return out
+
+
+# --- dependency chains ----------------------------------------------------------------------------
+
+UNREACHED = ("injoignable", "erreur", ABSENT)  # host states that leave every check of the host without a fact
+
+DEPENDENCY_COLUMNS = ["candidate", "host", "host_status", "reason", "competence", "n"]
+
+
+def dependency_chains(frames: Frames) -> pd.DataFrame:
+    """Checks left without a fact because their host was not reached, per candidate × host × competence.
+
+    One row per (candidate, unreached host, competence) with ``n`` the number of that host's
+    checks in that competence that ended inconclusive (``erreur``, ``injoignable``,
+    ``non_evalue``): the chain "host not reached → these checks not evaluated" made explicit.
+    A host is unreached when the store says ``injoignable`` or ``erreur`` at host level, or
+    has no row at all (``absent``: run interrupted before it). Competence ``""`` collects the
+    results outside the referential. Rows follow RC order, then the rubric's host order.
+    """
+    res = frames.all_results()
+    if res.empty:
+        return pd.DataFrame(columns=DEPENDENCY_COLUMNS).astype(object)
+    cut = res[res["host_status"].isin(UNREACHED) & res["status"].isin(INCONCLUSIVE)]
+    rows: list[dict[str, Any]] = []
+    keys = ["candidate", "comp_order", "competence", "host_order", "host", "host_status"]
+    for (cand, _, comp, _, host, state), group in cut.groupby(keys, sort=True):
+        reason = next((str(r) for r in group["host_reason"] if isinstance(r, str) and r), "")
+        rows.append({"candidate": cand, "host": host, "host_status": state, "reason": reason,
+                     "competence": comp, "n": len(group)})
+    return pd.DataFrame.from_records(rows, columns=DEPENDENCY_COLUMNS).astype(object)
+
+
+def dependency_totals(frames: Frames) -> pd.DataFrame:
+    """:func:`dependency_chains` summed over competences: one row per (candidate, unreached host)."""
+    chains = dependency_chains(frames)
+    if chains.empty:
+        return pd.DataFrame(columns=[*DEPENDENCY_COLUMNS, "competences"]).astype(object)
+    rows: list[dict[str, Any]] = []
+    for (cand, host), group in chains.groupby(["candidate", "host"], sort=False):
+        first = group.iloc[0]
+        rows.append({"candidate": cand, "host": host, "host_status": first["host_status"], "reason": first["reason"],
+                     "competence": "", "n": int(group["n"].sum()),
+                     "competences": [c for c in group["competence"] if c]})
+    order = {c: i for i, c in enumerate(frames.candidate_ids())}
+    out = pd.DataFrame.from_records(rows, columns=[*DEPENDENCY_COLUMNS, "competences"])
+    out["_o"] = [order.get(c, len(order)) for c in out["candidate"]]
+    return out.sort_values("_o", kind="stable").drop(columns="_o").reset_index(drop=True).astype(object)
+
+
+# --- pictures: the session heatmap and the candidate's bars -------------------------------------
+
+
+def share_conforme(conforme: int, non_conforme: int) -> float | None:
+    """Share of conforme among the conclusive checks; ``None`` when none concluded."""
+    conclusive = int(conforme) + int(non_conforme)
+    return None if conclusive == 0 else int(conforme) / conclusive

@@ -11,6 +11,13 @@ check, the decision in force (the jury's status, who, when, the justification) n
 automated status, and the observations; under a criterion, the observations written on it.
 The local web view (:mod:`grader.web`) renders the same pages with ``web`` set: links to its
 own URLs and the annotation forms. Written files never carry a form.
+
+Two audiences: ``jury`` (the default, everything above) and ``trainee`` (the trainer's
+follow-up): the trainer's note of each check is put forward and every jury-only part is left
+out (observation boxes, the jury's observations and decisions; the JSON export carries no
+annotation). Both show the pictures (the session's candidates × competences heatmap, each
+candidate's bar per competence) and spell out the dependency chains ("srv-lin injoignable :
+3 vérifications non évaluées") at the top of the host section and of each affected competence.
 """
 
 from __future__ import annotations
@@ -42,6 +49,16 @@ CSV_FILE = "resultats.csv"
 JSON_FILE = "resultats.json"
 _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9_.-]")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+AUDIENCES = ("jury", "trainee")
+TRAINEE_DIR = "stagiaire"  # where ``grader report --trainee`` writes by default, inside the run's reports
+HEAT_BUCKETS = 5  # shades of the heatmap: 0-19 %, 20-39 %, ... 80-100 %
+
+
+def check_audience(audience: str) -> str:
+    """``jury`` or ``trainee``; anything else is a programming error (:class:`ValueError`)."""
+    if audience not in AUDIENCES:
+        raise ValueError(f"unknown audience {audience!r}: expected one of {', '.join(AUDIENCES)}")
+    return audience
 
 
 def candidate_filename(candidate: str) -> str:
@@ -279,9 +296,9 @@ def _points_view(frames: Frames, candidate: str, lang: str, pts: pd.DataFrame) -
             "unsure_value": float(row["unsure"]), "non_conforme_value": float(row["non_conforme"])}
 
 
-def _common(lang: str) -> dict[str, Any]:
+def _common(lang: str, audience: str = "jury") -> dict[str, Any]:
     return {
-        "lang": lang, "L": labels(lang), "statuses": [_status(s, lang) | {"help": text(lang, f"status.{s}.help")}
+        "lang": lang, "L": labels(lang), "audience": audience, "trainee": audience == "trainee", "statuses": [_status(s, lang) | {"help": text(lang, f"status.{s}.help")}
                                                     for s in STATUSES],
         "generated": text(lang, "doc.generated", when=fmt_datetime(datetime.now(UTC).isoformat(), lang),
                           version=__version__),
@@ -289,16 +306,20 @@ def _common(lang: str) -> dict[str, Any]:
 
 
 def candidate_context(frames: Frames, candidate: str, lang: str = "fr",
-                      web: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                      web: Mapping[str, Any] | None = None, audience: str = "jury") -> dict[str, Any]:
     """Everything the candidate page shows, as plain data (the template only lays it out).
 
     :param web: set by the web view only: ``run_href``, ``home_href``, ``action`` (where the
         annotation forms post), ``csrf`` (the form token) and ``author`` (pre-filled name).
+    :param audience: ``jury`` (default) or ``trainee`` (hints forward, no jury-only part).
     """
     lang = normalize_lang(lang)
+    trainee = check_audience(audience) == "trainee"
     table = aggregate.criteria_table(frames, candidate)
     evidence = _evidence_index(frames)
-    jury = jury_index(frames, candidate, lang)
+    jury = JuryIndex() if trainee else jury_index(frames, candidate, lang)
+    chains = aggregate.dependency_chains(frames)
+    chains = chains[chains["candidate"] == candidate]
     cand = frames.candidates[frames.candidates["candidate"] == candidate].iloc[0]
     counts = aggregate.status_counts(frames).loc[candidate]
     pts = aggregate.points(frames)
@@ -325,12 +346,22 @@ def candidate_context(frames: Frames, candidate: str, lang: str = "fr",
             "code": code, "title": comp.title, "modalities": _modalities(frames, list(comp.modalities)),
             "coverage": text(lang, "comp.coverage", observed=observed, total=len(criteria)),
             "criteria": criteria, "counts": _count_badges(rows, lang),
+            "chains": [_chain_view(r, lang) for r in chains[chains["competence"] == code].to_dict("records")],
+            "bar": _bar_view(code, comp.title, rows, lang),
         })
     outside = [_check_view(r, evidence, lang, jury) for r in table[table["kind"] == "outside"].to_dict("records")]
     notes = aggregate.host_notes(frames, lang)
+    notes = notes[notes["candidate"] == candidate]
+    totals = aggregate.dependency_totals(frames)
+    host_chains = [_chain_view(r, lang) for r in totals[totals["candidate"] == candidate].to_dict("records")]
+    chained = {c["host"] for c in host_chains}  # said by a chain line: not said twice
     decided = aggregate.override_counts(frames).loc[candidate]
+    bars = [comp["bar"] for b in blocks for comp in b["competences"]]
+    outside_rows = table[table["kind"] == "outside"]
+    if not outside_rows.empty:
+        bars.append(_bar_view("", text(lang, "mx.outside"), outside_rows, lang))
     return {
-        **_common(lang),
+        **_common(lang, audience),
         "candidate": {"id": candidate, "name": cand["name"]},
         "run": _run_view(frames, lang, candidate),
         "counts": [_status(s, lang) | {"n": int(counts[s])} for s in STATUSES],
@@ -338,13 +369,16 @@ def candidate_context(frames: Frames, candidate: str, lang: str = "fr",
         "points": _points_view(frames, candidate, lang, pts),
         "jury_count": jury_count,
         "hosts": _host_rows(frames, candidate, lang),
-        "notes": [_note_view(n, lang) for n in notes[notes["candidate"] == candidate].to_dict("records")],
+        "notes": [_note_view(n, lang) for n in notes.to_dict("records")
+                  if not (n["kind"] in aggregate.UNREACHED and n["host"] in chained)],
+        "host_chains": host_chains,
+        "bars": bars,
         "blocks": blocks,
         "outside": outside,
         "session_href": web["run_href"] if web else SESSION_FILE,
         "jury_notes": jury.leftovers(lang),
         "jury_summary": text(lang, "jury.overridden_note", n=int(decided["overridden"]),
-                             changed=int(decided["changed"])) if int(decided["overridden"]) else "",
+                             changed=int(decided["changed"])) if int(decided["overridden"]) and not trainee else "",
         "web": web,
     }
 
@@ -354,15 +388,83 @@ def _note_view(note: dict[str, Any], lang: str) -> dict[str, Any]:
     return {**note, "badge": code, "badge_label": text(lang, f"host.{note['kind']}")}
 
 
+def chain_line(lang: str, host: str, state: str, n: int) -> str:
+    """« srv-lin injoignable : 3 vérifications non évaluées » (the host's state label, singular or plural)."""
+    return text(lang, "chain.one" if int(n) == 1 else "chain.many", host=host, state=text(lang, f"host.{state}"),
+                n=int(n))
+
+
+def _chain_view(row: Mapping[str, Any], lang: str) -> dict[str, Any]:
+    """A dependency chain (:func:`reports.aggregate.dependency_chains` row) as the pages show it."""
+    state = str(row["host_status"])
+    codes = [c for c in (row.get("competences") or []) if c]
+    return {"candidate": row["candidate"], "host": row["host"], "state": state, "n": int(row["n"]),
+            "badge": {aggregate.ABSENT: "non_evalue"}.get(state, state), "badge_label": text(lang, f"host.{state}"),
+            "line": chain_line(lang, str(row["host"]), state, int(row["n"])),
+            "reason": text(lang, "chain.reason", reason=row["reason"]) if row["reason"] else "",
+            "competences": text(lang, "chain.competences", codes=", ".join(codes)) if codes else "",
+            "heat": text(lang, "chain.heat", host=row["host"], state=text(lang, f"host.{state}"))}
+
+
+SEGMENT_MARKS = {"conforme": "✓", "non_conforme": "✗", "inconclusive": "?"}
+
+
+def _bar_view(code: str, title: str, rows: pd.DataFrame, lang: str) -> dict[str, Any]:
+    """One competence's horizontal bar: conforme / non conforme / inconclusive segments, each with its number."""
+    checks = rows[rows["kind"].isin(["check", "missing", "outside"])]
+    n = {"conforme": int((checks["status"] == "conforme").sum()),
+         "non_conforme": int((checks["status"] == "non_conforme").sum()),
+         "inconclusive": int(checks["status"].isin(INCONCLUSIVE).sum())}
+    words = {"conforme": text(lang, "bar.conforme", n=n["conforme"]),
+             "non_conforme": text(lang, "mx.non_conforme", n=n["non_conforme"]),
+             "inconclusive": text(lang, "mx.inconclusive", n=n["inconclusive"])}
+    segments = [{"kind": k, "n": v, "mark": SEGMENT_MARKS[k], "label": words[k]} for k, v in n.items() if v]
+    total = sum(n.values())
+    return {"code": code, "label": code or title, "title": title, **n, "total": total, "segments": segments,
+            "text": " · ".join(s["label"] for s in segments) if segments else text(lang, "mx.none"),
+            "total_text": text(lang, "bar.total", n=total)}
+
+
+def _heat_cell(cid: str, code: str, label: str, row: Any, hosts: list[str], lang: str) -> dict[str, Any]:
+    """One heatmap cell: share of conforme among conclusive checks, the counts, and "?" for the inconclusive."""
+    ok, nc, inc = int(row["conforme"]), int(row["non_conforme"]), int(row["inconclusive"])
+    share = aggregate.share_conforme(ok, nc)
+    if share is None:
+        bucket, pct, shown = ("unknown" if inc else "empty"), None, (text(lang, "heat.unknown") if inc else
+                                                                     text(lang, "mx.none"))
+    else:
+        pct = round(share * 100)
+        bucket, shown = str(min(int(share * HEAT_BUCKETS), HEAT_BUCKETS - 1)), text(lang, "heat.share", pct=pct)
+    return {"competence": code, "conforme": ok, "non_conforme": nc, "inconclusive": inc, "conclusive": ok + nc,
+            "share": share, "pct": pct, "bucket": bucket, "shown": shown,
+            "counts": text(lang, "heat.counts", ok=ok, conclusive=ok + nc) if ok + nc else "",
+            "inconclusive_text": text(lang, "heat.inconclusive", n=inc) if inc and share is not None else "",
+            "hosts": hosts,
+            "title": text(lang, "heat.title", candidate=cid, competence=label, ok=ok, nc=nc, inc=inc)}
+
+
+def _heat_legend(lang: str) -> list[dict[str, str]]:
+    step = 100 // HEAT_BUCKETS
+    return [{"bucket": str(i), "label": text(lang, "heat.bucket", low=i * step,
+                                              high=100 if i == HEAT_BUCKETS - 1 else (i + 1) * step - 1)}
+            for i in range(HEAT_BUCKETS)]
+
+
 def _count_badges(rows: pd.DataFrame, lang: str) -> list[dict[str, Any]]:
     checks = rows[rows["kind"].isin(["check", "missing"])]
     return [_status(s, lang) | {"n": int((checks["status"] == s).sum())} for s in STATUSES
             if int((checks["status"] == s).sum())]
 
 
-def session_context(frames: Frames, lang: str = "fr", web: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def session_context(frames: Frames, lang: str = "fr", web: Mapping[str, Any] | None = None,
+                    audience: str = "jury") -> dict[str, Any]:
     """The session page as plain data; ``web`` (web view only) has ``home_href`` and ``candidate_href(id)``."""
     lang = normalize_lang(lang)
+    trainee = check_audience(audience) == "trainee"
+    chains = aggregate.dependency_chains(frames)
+    heat_hosts: dict[tuple[str, str], list[str]] = {}
+    for r in chains.to_dict("records"):
+        heat_hosts.setdefault((r["candidate"], r["competence"]), []).append(_chain_view(r, lang)["heat"])
     counts = aggregate.competence_counts(frames)
     totals = aggregate.status_counts(frames)
     pts = aggregate.points(frames)
@@ -383,23 +485,39 @@ def session_context(frames: Frames, lang: str = "fr", web: Mapping[str, Any] | N
         cid = cand["candidate"]
         mine = counts[counts["candidate"] == cid].set_index("competence")
         cells = [_cell(mine.loc[code], lang) for code in comps]
+        heat = [_heat_cell(cid, code, view["code"], mine.loc[code], heat_hosts.get((cid, code), []), lang)
+                for code, view in zip(comps, comp_views)]
         total_row = totals.loc[cid]
         total_cell = _cell(pd.Series({**{s: int(total_row[s]) for s in STATUSES}, "total": int(total_row["total"]),
                                       "inconclusive": int(sum(total_row[s] for s in INCONCLUSIVE))}), lang)
         counted = jury.loc[cid]
         rows.append({"id": cid, "name": cand["name"],
                      "href": web["candidate_href"](cid) if web else candidate_filename(cid), "cells": cells,
+                     "heat": heat,
                      "total": total_cell, "points": _points_view(frames, cid, lang, pts),
                      "jury": text(lang, "jury.cell", overridden=int(counted["overridden"]),
                                   observations=int(counted["observations"]))
                      if int(counted["overridden"]) or int(counted["observations"]) else ""})
     notes = aggregate.host_notes(frames, lang)
-    unreachable = [_note_view(n, lang) for n in notes.to_dict("records") if n["sentence"]]
-    others = [_note_view(n, lang) for n in notes.to_dict("records") if not n["sentence"]]
+    totals = {(r["candidate"], r["host"]): _chain_view(r, lang)
+              for r in aggregate.dependency_totals(frames).to_dict("records")}
+    unreachable = []
+    for n in notes.to_dict("records"):
+        if n["sentence"]:
+            chain = totals.get((n["candidate"], n["host"]))
+            unreachable.append(_note_view(n, lang) | {"chain": chain, "chain_line": text(
+                lang, "chain.candidate", candidate=n["candidate"], line=chain["line"]) if chain else ""})
+    said = {(n["candidate"], n["host"]) for n in unreachable}
+    absent = [c | {"chain_line": text(lang, "chain.candidate", candidate=c["candidate"], line=c["line"])}
+              for key, c in totals.items() if key not in said]
+    others = [_note_view(n, lang) for n in notes.to_dict("records")
+              if not n["sentence"] and (n["candidate"], n["host"]) not in totals]
     overridden = int(jury["overridden"].sum())
-    return {**_common(lang), "run": _run_view(frames, lang), "competences": comp_views, "rows": rows,
-            "unreachable": unreachable, "other_notes": others, "jury_column": not frames.annotations.empty,
-            "jury_note": text(lang, "jury.session_note", n=overridden) if overridden else "", "web": web}
+    return {**_common(lang, audience), "run": _run_view(frames, lang), "competences": comp_views, "rows": rows,
+            "unreachable": unreachable, "absent": absent, "other_notes": others,
+            "jury_column": not frames.annotations.empty and not trainee,
+            "jury_note": text(lang, "jury.session_note", n=overridden) if overridden and not trainee else "",
+            "heat_legend": _heat_legend(lang), "web": web}
 
 
 def _cell(row: Any, lang: str) -> dict[str, Any]:
@@ -414,12 +532,15 @@ def _cell(row: Any, lang: str) -> dict[str, Any]:
 # --- writers ----------------------------------------------------------------------------------
 
 
-def render_candidate(frames: Frames, candidate: str, lang: str = "fr", web: Mapping[str, Any] | None = None) -> str:
-    return environment().get_template("candidate.html.j2").render(**candidate_context(frames, candidate, lang, web))
+def render_candidate(frames: Frames, candidate: str, lang: str = "fr", web: Mapping[str, Any] | None = None,
+                     audience: str = "jury") -> str:
+    context = candidate_context(frames, candidate, lang, web, audience)
+    return environment().get_template("candidate.html.j2").render(**context)
 
 
-def render_session(frames: Frames, lang: str = "fr", web: Mapping[str, Any] | None = None) -> str:
-    return environment().get_template("session.html.j2").render(**session_context(frames, lang, web))
+def render_session(frames: Frames, lang: str = "fr", web: Mapping[str, Any] | None = None,
+                   audience: str = "jury") -> str:
+    return environment().get_template("session.html.j2").render(**session_context(frames, lang, web, audience))
 
 
 def _csv_safe(value: Any) -> Any:
@@ -469,8 +590,11 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def results_document(frames: Frames) -> dict[str, Any]:
-    """The machine-readable export: run metadata, hosts, results each with its evidence (full stored text)."""
+def results_document(frames: Frames, annotations: bool = True) -> dict[str, Any]:
+    """The machine-readable export: run metadata, hosts, results each with its evidence (full stored text).
+
+    :param annotations: include the jury's annotations (left out of the trainee's export).
+    """
     evidence = _evidence_index(frames)
     run = {k: _plain(v) for k, v in frames.run.items() if k != "roster_text"}
     hosts = [{k: _plain(v) for k, v in h.items()} for h in frames.hosts.to_dict("records")]
@@ -507,31 +631,37 @@ def results_document(frames: Frames) -> dict[str, Any]:
         "points": {cand: {k: float(v) for k, v in row.items()} for cand, row in pts.iterrows()},
         "results": results,
         "missing": missing,
-        "annotations": [{k: _plain(v) for k, v in a.items()} for a in frames.annotations.to_dict("records")],
+        "annotations": [{k: _plain(v) for k, v in a.items()} for a in frames.annotations.to_dict("records")]
+        if annotations else [],
     }
 
 
-def write_json(frames: Frames, path: Path) -> Path:
-    path.write_text(json.dumps(results_document(frames), ensure_ascii=False, indent=2, default=str) + "\n",
+def write_json(frames: Frames, path: Path, annotations: bool = True) -> Path:
+    path.write_text(json.dumps(results_document(frames, annotations), ensure_ascii=False, indent=2, default=str) + "\n",
                     encoding="utf-8")
     return path
 
 
 def write_reports(store: Store, run_id: str, out_dir: Path, lang: str = "fr",
-                  referential: Referential | None = None) -> list[Path]:
-    """Write ``session.html``, ``candidat-<id>.html`` per candidate, ``resultats.csv`` and ``resultats.json``."""
+                  referential: Referential | None = None, audience: str = "jury") -> list[Path]:
+    """Write ``session.html``, ``candidat-<id>.html`` per candidate, ``resultats.csv`` and ``resultats.json``.
+
+    ``audience="trainee"`` writes the trainee's version of the same files: hints forward, no
+    jury-only part, and a JSON export without the jury's annotations.
+    """
     lang = normalize_lang(lang)
+    check_audience(audience)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     frames = aggregate.load_frames(store, run_id, referential)
     written: list[Path] = []
     session = out_dir / SESSION_FILE
-    session.write_text(render_session(frames, lang), encoding="utf-8")
+    session.write_text(render_session(frames, lang, audience=audience), encoding="utf-8")
     written.append(session)
     for cand in frames.candidate_ids():
         page = out_dir / candidate_filename(cand)
-        page.write_text(render_candidate(frames, cand, lang), encoding="utf-8")
+        page.write_text(render_candidate(frames, cand, lang, audience=audience), encoding="utf-8")
         written.append(page)
     written.append(write_csv(frames, out_dir / CSV_FILE, lang))
-    written.append(write_json(frames, out_dir / JSON_FILE))
+    written.append(write_json(frames, out_dir / JSON_FILE, annotations=audience == "jury"))
     return written

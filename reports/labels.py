@@ -274,6 +274,41 @@ LABELS: dict[str, dict[str, str]] = {
         "web.host_text": "Nom d'hôte refusé : ouvrez la vue par http://127.0.0.1:{port}/.",
         "web.back": "Retour",
         "web.too_large": "Formulaire trop volumineux.",
+        # pictures: the session heatmap and the candidate's bars
+        "h.heatmap": "Carte des compétences : part des vérifications conformes",
+        "heat.intro": ("Chaque case : part des vérifications conformes parmi celles qui ont conclu (conformes et "
+                       "non conformes), avec les nombres. « ? » compte les vérifications non concluantes (erreur, "
+                       "injoignable, non évalué) ; une case hachurée n'a aucune vérification qui ait conclu."),
+        "heat.share": "{pct} %",
+        "heat.counts": "{ok}/{conclusive} conformes",
+        "heat.inconclusive": "? {n} non concluante(s)",
+        "heat.unknown": "? rien n'a conclu",
+        "heat.title": "{candidate} · {competence} : {ok} conforme(s), {nc} non conforme(s), {inc} non concluante(s)",
+        "heat.scale": "Échelle",
+        "heat.bucket": "{low} à {high} %",
+        "heat.hatched": "aucune vérification n'a conclu",
+        "h.bars": "Vérifications par compétence",
+        "bar.intro": ("Une barre par compétence : conformes (✓, plein), non conformes (✗, blanc bordé), "
+                      "non concluantes (?, hachuré : erreur, injoignable, non évalué)."),
+        "bar.conforme": "{n} conforme(s)",
+        "bar.total": "{n} vérification(s)",
+        # dependency chains: a machine not reached leaves its checks without a fact
+        "chain.one": "{host} {state} : {n} vérification non évaluée",
+        "chain.many": "{host} {state} : {n} vérifications non évaluées",
+        "chain.reason": "Motif : {reason}",
+        "chain.competences": "compétences concernées : {codes}",
+        "chain.candidate": "Candidat {candidate} — {line}",
+        "chain.heat": "⊘ {host} {state}",
+        # trainee view
+        "doc.trainee_kind": "Version stagiaire",
+        "doc.notice_trainee": ("Ce relevé présente les constats relevés automatiquement sur vos machines, avec la "
+                               "note du formateur pour chaque vérification. Il sert à progresser : ce n'est ni une "
+                               "note ni une décision du jury."),
+        "doc.notice_session_trainee": ("Cette synthèse présente les constats relevés automatiquement sur les "
+                                       "machines des stagiaires. Elle sert à progresser : ce n'est ni une note "
+                                       "ni une décision du jury."),
+        "cli.trainee": ("version stagiaire : notes du formateur mises en avant, parties réservées au jury masquées "
+                        "(par défaut dans le sous-dossier « stagiaire » des rapports)"),
         "colon": " :",
     },
     "en": {
@@ -516,6 +551,38 @@ LABELS: dict[str, dict[str, str]] = {
         "web.host_text": "Host name refused: open the view at http://127.0.0.1:{port}/.",
         "web.back": "Back",
         "web.too_large": "Form too large.",
+        "h.heatmap": "Competence map: share of compliant checks",
+        "heat.intro": ("Each cell: share of compliant checks among those that concluded (compliant and not "
+                       "compliant), with the counts. \u201c?\u201d counts the inconclusive checks (error, "
+                       "unreachable, not evaluated); a hatched cell has no check that concluded."),
+        "heat.share": "{pct}%",
+        "heat.counts": "{ok}/{conclusive} compliant",
+        "heat.inconclusive": "? {n} inconclusive",
+        "heat.unknown": "? nothing concluded",
+        "heat.title": "{candidate} · {competence}: {ok} compliant, {nc} not compliant, {inc} inconclusive",
+        "heat.scale": "Scale",
+        "heat.bucket": "{low} to {high}%",
+        "heat.hatched": "no check concluded",
+        "h.bars": "Checks per competence",
+        "bar.intro": ("One bar per competence: compliant (✓, solid), not compliant (✗, white with a border), "
+                      "inconclusive (?, hatched: error, unreachable, not evaluated)."),
+        "bar.conforme": "{n} compliant",
+        "bar.total": "{n} check(s)",
+        "chain.one": "{host} {state}: {n} check not evaluated",
+        "chain.many": "{host} {state}: {n} checks not evaluated",
+        "chain.reason": "Reason: {reason}",
+        "chain.competences": "competences affected: {codes}",
+        "chain.candidate": "Candidate {candidate} — {line}",
+        "chain.heat": "⊘ {host} {state}",
+        "doc.trainee_kind": "Trainee version",
+        "doc.notice_trainee": ("This record shows the facts observed automatically on your machines, with the "
+                               "trainer's note for each check. It is meant to help you progress: it is neither a "
+                               "grade nor a jury's decision."),
+        "doc.notice_session_trainee": ("This summary shows the facts observed automatically on the trainees' "
+                                       "machines. It is meant to help them progress: it is neither a grade nor a "
+                                       "jury's decision."),
+        "cli.trainee": ("trainee version: trainer's notes shown prominently, the jury's parts hidden (by default "
+                        "in the \u201cstagiaire\u201d subfolder of the reports)"),
         "colon": ":",
     },
 }

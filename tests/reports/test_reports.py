@@ -225,7 +225,7 @@ def test_unreachable_is_never_labelled_non_conforme(session) -> None:
         assert attrs["status"] == "injoignable"
         assert "injoignable</span>" in inner and "non conforme" not in inner
         assert "Aucune sortie collectée" in inner
-    assert "srv-lin injoignable : 3 vérification(s) non évaluable(s)" in html and UNREACHABLE_REASON in html
+    assert "srv-lin injoignable : 3 vérifications non évaluées" in html and UNREACHABLE_REASON in html
     assert "Bienvenue sur srv-web ! &lt;b&gt;rc&lt;/b&gt;" in html  # the rc-file banner, as text
     # points: what was not evaluated is shown apart, not counted as failed
     pts = aggregate.points(aggregate.load_frames(*session[:2]))
@@ -306,7 +306,7 @@ def test_interrupted_run_shows_missing_checks_as_not_evaluated(tmp_path: Path) -
     pts = aggregate.points(frames)
     assert pts.loc["02", "possible"] == pts.loc["01", "possible"] == 6.0
     html = (out / "candidat-02.html").read_text(encoding="utf-8")
-    assert "srv-web non corrigé : 2 vérification(s) non évaluée(s)" in html
+    assert "srv-web non corrigé : 2 vérifications non évaluées" in html
     assert "interrompue" in html
     assert len(pd.read_csv(out / "resultats.csv", sep=";", encoding="utf-8-sig")) == N_RESULTS - 2
 
