@@ -18,7 +18,7 @@ import pytest
 
 from grader.errors import LabError
 from grader.lab import base, demo, network
-from grader.lab.hosts import CGROUP_PREFIX, PROPAGATE_DIR, HostSpec, Lab
+from grader.lab.hosts import CGROUP_PREFIX, FLAVORS, PROPAGATE_DIR, HostSpec, Lab
 
 BOOTED = {"01": "c01-srv-lin", "02": "c02-srv-lin"}
 DOWN_IP = demo.DEMO_ROOM["03"][demo.HOST]
@@ -42,18 +42,40 @@ def test_planted_truth_covers_every_check_for_every_candidate():
 
 def test_demo_specs_match_the_room():
     specs = {s.name: s for s in demo.demo_specs()}
-    assert [(s.ip, s.own_hostname, s.boot, s.flavor) for s in specs.values()] == [
+    assert [(s.ip, s.own_hostname, s.boot, s.flavor) for s in specs.values()][:6] == [
         ("10.77.1.10", "srv-lin", True, "linux"), ("10.77.2.10", "srv-lin", True, "linux"),
         ("10.77.3.10", "srv-lin", False, "linux"),
         ("10.77.1.20", "dc", True, "dc"), ("10.77.2.20", "dc", True, "dc"), ("10.77.3.20", "dc", False, "dc")]
     assert all(s.setup is not None for s in specs.values() if s.flavor == "dc" and s.boot)
+    for c in ("01", "02", "03"):
+        routeur, lan, wan = specs[f"c{c}-routeur"], specs[f"c{c}-pc-lan"], specs[f"c{c}-srv-wan"]
+        assert (routeur.flavor, routeur.boot, lan.boot, wan.boot) == ("router", c != "03", c != "03", c != "03")
+        n = int(c)
+        assert [(k.ifname, k.segment, k.cidr) for k in routeur.links] == [
+            ("eth1", f"c{c}-lan", f"10.77.{n}.65/27"), ("eth2", f"c{c}-wan", f"10.77.{n}.129/27")]
+        assert lan.links[0].segment == f"c{c}-lan" and wan.links[0].segment == f"c{c}-wan"
+        assert lan.routes == ((f"10.77.{n}.128/27", f"10.77.{n}.65"),) and wan.routes == ()
+
+
+def test_links_are_checked():
+    from grader.lab.hosts import Link
+
+    for ifname, segment, cidr in (("eth0", "c01-lan", "10.77.1.65/27"), ("eth1", "x" * 12, "10.77.1.65/27"),
+                                  ("eth1", "c01-lan", "10.77.1.65"), ("eth1", "c01-lan", "10.78.1.65/27"),
+                                  ("eth1", "c01-lan", "10.77.1.64/27"), ("eth1", "c01 lan", "10.77.1.65/27")):
+        with pytest.raises(LabError):
+            Link(ifname, segment, cidr)
+    with pytest.raises(LabError, match="en double"):
+        HostSpec("r", "10.77.9.2", links=(Link("eth1", "a", "10.77.9.65/27"), Link("eth1", "b", "10.77.9.129/27")))
+    assert network.segment_bridge("c01-lan") == "grs-c01-lan"
 
 
 def test_flavors_have_their_own_cache_keys_and_unknown_ones_are_refused():
     from grader.lab import samba
     from grader.lab.hosts import FLAVORS
 
-    assert set(FLAVORS) == {"linux", "dc"}
+    assert set(FLAVORS) == {"linux", "dc", "router"}
+    assert base.cache_key(FLAVORS["router"].packages) != base.cache_key(base.PACKAGES)
     assert base.cache_key(samba.PACKAGES) != base.cache_key(base.PACKAGES)
     assert FLAVORS["dc"].provision is not None and FLAVORS["linux"].provision is None
     assert base.layer_dir(samba.DC).name.startswith("dc-")
@@ -129,7 +151,9 @@ def test_systemd_boots_and_sshd_is_active(room):
         assert lab.nsenter(name, "/usr/bin/hostname").stdout.strip() == "srv-lin"
     states = {h["name"]: h["state"] for h in lab.status()}
     assert states == {"c01-srv-lin": "running", "c02-srv-lin": "running", "c03-srv-lin": "down",
-                      "c01-dc": "running", "c02-dc": "running", "c03-dc": "down"}
+                      "c01-dc": "running", "c02-dc": "running", "c03-dc": "down",
+                      **{f"c{c}-{h}": "down" if c == "03" else "running" for c in ("01", "02", "03")
+                         for h in ("routeur", "pc-lan", "srv-wan")}}
 
 
 @pytest.mark.lab
@@ -194,6 +218,8 @@ def _leftovers(lab: Lab) -> list[str]:
     left = [f"netns {n}" for n in network.list_netns()] + [f"veth {v}" for v in network.list_veths()]
     if Path("/sys/class/net", network.BRIDGE).exists():
         left.append(f"pont {network.BRIDGE}")
+    left += [f"segment {b}" for b in network.list_segments()]
+    left += [f"interface {p.name}" for p in Path("/sys/class/net").iterdir() if p.name.startswith(("gx-", "gy-", "grs-"))]
     state_dir = os.path.realpath(lab.state_dir)
     for line in Path("/proc/self/mountinfo").read_text().splitlines():
         fields = line.split()
@@ -209,7 +235,8 @@ def _leftovers(lab: Lab) -> list[str]:
                 left.append(f"processus {proc.name}")
     left += [f"cgroup {p}" for p in Path("/sys/fs/cgroup").glob(f"*/{CGROUP_PREFIX}*")]
     left += [f"propagate {p}" for p in PROPAGATE_DIR.glob("*-srv-lin")] + [
-        f"propagate {p}" for p in PROPAGATE_DIR.glob("c0*-dc")]
+        f"propagate {p}" for p in PROPAGATE_DIR.glob("c0*-dc")] + [
+        f"propagate {p}" for pattern in ("c0*-routeur", "c0*-pc-lan", "c0*-srv-wan") for p in PROPAGATE_DIR.glob(pattern)]
     if lab.hosts_dir.exists() and any(lab.hosts_dir.iterdir()):
         left.append(f"répertoires {lab.hosts_dir}")
     return left
@@ -228,3 +255,4 @@ def test_down_leaves_nothing_and_can_be_repeated(room):
     assert lab.key_path.exists()
     assert any(base.DEFAULT_CACHE.glob("base-*/root"))
     assert any(base.DEFAULT_CACHE.glob("dc-*/layer"))  # the provisioned DC layer is kept too
+    assert base.base_root(packages=FLAVORS["router"].packages).is_dir()  # and the router's base tree

@@ -7,8 +7,12 @@ never arrives: non_conforme), c03 is down (injoignable, never non_conforme).
 
 SNMP: the real agent of each srv-lin asked by the grader with the community the rubric
 names (tssr-ro). c01 answers with its sysLocation/sysContact and ignores a wrong community;
-c02's agent only knows ``public``, so it is deaf to the grader: non_conforme, since the host
-is reached over SSH and its options say ``silence: non_conforme``.
+c02's agent only knows ``public`` and listens on 127.0.0.1 only, so it is deaf to the grader:
+non_conforme, since the host is reached over SSH and its options say ``silence: non_conforme``.
+
+Routed network (the demo rubric's CP6 checks): each candidate's router between its LAN
+(pc-lan) and WAN (srv-wan, the witness); NAT, port forwarding and filtering are proved from
+the host on the side the rubric names, the far side's witness reporting the source it saw.
 
 Set GRADER_RECORD_DIR to a directory to keep the channels' outputs (they refresh the recorded
 outputs of tests/checks/data/snmp_netsnmp_* and syslog_lab_*).
@@ -162,3 +166,60 @@ def test_snmp_agents_of_the_room(room, monkeypatch):
         elif p.command.startswith("walk"):
             _record("snmp_netsnmp_c01_interfaces", "the grader's snmp channel (SNMPv2c, community tssr-ro) against "
                     "net-snmp 5.9 snmpd of the demo room's c01-srv-lin (Debian 12)", p)
+
+
+NETWORK_HOSTS = ("routeur", "pc-lan", "srv-wan")
+
+
+def _demo_network_reports(lab):
+    import rubrics
+    from grader.roster import load_roster
+
+    rubric = load_rubric(rubrics.demo_rubric())
+    candidates = load_roster(rubrics.demo_roster(), rubric)
+    only = {(c.id, h) for c in candidates for h in NETWORK_HOSTS}
+    jobs = plan(rubric, candidates, default_catalogue(), only_hosts=only)
+    return run_jobs(jobs, known_hosts_path=lab.known_hosts_path, workers=9)
+
+
+def test_routed_network_proved_from_both_sides(room):
+    from grader.lab import demo
+
+    lab, _ = room
+    reports = _demo_network_reports(lab)
+    got = {k: v.value for k, v in _statuses(reports).items()}
+    want = {(c, k): v for c, checks in demo.PLANTED_TRUTH.items() for k, v in checks.items()
+            if (c, k) in got}
+    assert got == want and len(got) == 3 * 5
+    assert {r.host: r.outcome.execs for r in reports if r.candidate == "01"} == {"routeur": 1, "pc-lan": 1, "srv-wan": 1}
+    res = {(r.candidate, c.check_id): c for r in reports for c in r.results}
+    nat01, nat02 = res[("01", "nat-fonctionne")], res[("02", "nat-fonctionne")]
+    assert "le témoin srv-wan (10.77.1.140:7777) a reçu le jeton depuis l'adresse 10.77.1.129" in nat01.observed
+    assert "aucune réponse de 10.77.2.140:7777" in nat02.observed and "n'a rien reçu" in nat02.observed
+    assert res[("02", "nat-regle")].status is Status.CONFORME  # the rule is there; it just does not work
+    assert "le témoin pc-lan a reçu le jeton depuis 10.77.1.140" in res[("01", "redirection-web")].observed
+    assert "le port témoin 8080 répond" in res[("01", "filtrage-ssh-wan")].observed
+    assert "bannière : SSH-2.0-OpenSSH" in res[("02", "filtrage-ssh-wan")].observed
+    assert res[("01", "dns-intranet")].observed == "NOERROR : 10.77.1.10"
+    assert "10.77.2.100" in res[("02", "dns-intranet")].observed
+    # the token is fresh per host and run: it is in the evidence, and differs between candidates
+    tokens = {r.candidate: next(p.command for p in r.probes if "7777" in p.command).split(";")[0]
+              for r in reports if r.host == "pc-lan" and r.outcome.reached}
+    assert len(set(tokens.values())) == 2 and TOKEN not in "".join(tokens.values())
+    assert {res[("03", k)].status for k in ("nat-fonctionne", "redirection-web", "dns-intranet")} == {Status.INJOIGNABLE}
+
+
+def test_nat_missing_shows_the_lan_source_on_the_wan_side(room):
+    """02's router with forwarding on but its masquerade removed: the witness sees the LAN address."""
+    lab, _ = room
+    router = "c02-routeur"
+    lab.nsenter(router, "/usr/sbin/sysctl", "-w", "net.ipv4.ip_forward=1")
+    lab.nsenter(router, "/usr/sbin/nft", "flush", "chain", "ip", "nat", "postrouting")
+    try:
+        reports = [r for r in _demo_network_reports(lab) if r.candidate == "02" and r.host == "pc-lan"]
+    finally:
+        lab.nsenter(router, "/usr/sbin/sysctl", "-w", "net.ipv4.ip_forward=0")
+        assert lab.nsenter(router, "/usr/bin/systemctl", "restart", "nftables").returncode == 0
+    nat = next(c for c in reports[0].results if c.check_id == "nat-fonctionne")
+    assert nat.status is Status.NON_CONFORME
+    assert "depuis l'adresse 10.77.2.70" in nat.observed and "n'est pas traduite" in nat.message

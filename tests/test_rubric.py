@@ -64,8 +64,8 @@ def demo_variant(tmp_path: Path, old: str, new: str, name: str = "variant.yaml")
 def test_demo_rubric_loads() -> None:
     rubric = load_rubric(DEMO)
     assert rubric.rubric == "demo-srv-lin"
-    assert [h.name for h in rubric.hosts] == ["srv-lin", "dc"]
-    assert len(rubric.checks) == 20
+    assert [h.name for h in rubric.hosts] == ["srv-lin", "dc", "routeur", "pc-lan", "srv-wan"]
+    assert len(rubric.checks) == 27
     assert len({c.id for c in rubric.checks}) == len(rubric.checks)
     assert set(rubric.variables) == {"reseau"}
     assert rubric.source == DEMO
@@ -75,8 +75,11 @@ def test_demo_rubric_loads() -> None:
     for entry in rubric.checks:
         assert entry.check in catalogue
         assert entry.criterion in criteria
-        host = "dc" if entry.check.startswith("ad.") else "srv-lin"
-        assert rubric.targets(entry) == [rubric.host(host)]
+        host = {"ad": "dc", "network.nat_works": "pc-lan", "network.port_forward": "srv-wan",
+                "network.port_filtered": "srv-wan", "network.nft_masquerade": "routeur",
+                "network.dns_resolves": "routeur"}
+        name = host.get(entry.check, host.get(entry.check.split(".")[0], "srv-lin"))
+        assert rubric.targets(entry) == [rubric.host(name)]
 
 
 def test_minimal_rubric_fixture_loads() -> None:

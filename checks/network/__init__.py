@@ -1,5 +1,8 @@
 """The built-in network pack (entry point ``network``): SNMP agents, syslog delivery, routers' NAT.
 
+Cross-host functional proofs (NAT, port forwarding, filtering: :mod:`checks.network.reach`)
+run from the host on the side the rubric names, against a witness on the far side.
+
 Functional checks ask the service itself from the grader's position (the ``snmp`` channel,
 the grader's ``syslog`` collector); configuration checks read a device's rules over SSH.
 Parsers for configurations read by other means live beside them: :mod:`checks.network.pfsense`
@@ -9,6 +12,7 @@ Parsers for configurations read by other means live beside them: :mod:`checks.ne
 from __future__ import annotations
 
 from checks.network.nftables import NftMasquerade
+from checks.network.reach import DnsResolves, NatWorks, PortFiltered, PortForward
 from checks.network.snmp import SnmpAgent, SnmpInterfaces, SnmpRefusesCommunity, SnmpVlans
 from checks.network.syslog import SyslogDelivered
 from grader.check import Check
@@ -21,6 +25,10 @@ CHECKS: tuple[type[Check], ...] = (
     SnmpVlans,
     SyslogDelivered,
     NftMasquerade,
+    NatWorks,
+    PortForward,
+    PortFiltered,
+    DnsResolves,
 )
 
 

@@ -6,7 +6,13 @@ running bare command names would believe; candidate 03's server is down. Each ca
 has a Samba AD domain controller ``dc`` (domain tssr.lan, at .20): 01's directory is as asked,
 02's has an OU « Comptabilite » without its accent, a GPO created but linked nowhere, a link
 disabled, inheritance not blocked, the default password policy and a computer left in
-CN=Computers; 03's DC is down too. ``PLANTED_TRUTH``
+CN=Computers; 03's DC is down too. Each candidate also has a small routed network: a
+``routeur`` (nftables, dnsmasq) between a LAN segment (``pc-lan``, which also serves the
+port-forwarded service) and a WAN segment (``srv-wan``, the exam's WAN server with its
+witness); 01's router translates, forwards port 8080, filters SSH from the WAN and resolves
+intranet.tssr.lan; 02's has the masquerade and forward rules but IPv4 forwarding off, no
+filtering and a wrong DNS record, and 02's srv-lin has snmpd bound to 127.0.0.1 and rsyslog
+sending to the wrong port; 03's router, LAN client and WAN server are down. ``PLANTED_TRUTH``
 says what an honest grader must conclude, check by check, so the demo doubles as an
 end-to-end test of the whole chain. ``bench_specs`` clones candidate 01 for benchmarks.
 """
@@ -15,25 +21,41 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 from grader.errors import LabError
-from grader.lab import samba
-from grader.lab.hosts import HostShell, HostSpec
+from grader.lab import router, samba
+from grader.lab.hosts import HostShell, HostSpec, Link
 
 HOST = "srv-lin"
 DC = "dc"
+ROUTER, LAN_CLIENT, WAN_SERVER = "routeur", "pc-lan", "srv-wan"
 DEMO_ROOM: dict[str, dict[str, str]] = {
-    "01": {HOST: "10.77.1.10", DC: "10.77.1.20"},
-    "02": {HOST: "10.77.2.10", DC: "10.77.2.20"},
-    "03": {HOST: "10.77.3.10", DC: "10.77.3.20"},
+    c: {HOST: f"10.77.{n}.10", DC: f"10.77.{n}.20", ROUTER: f"10.77.{n}.2", LAN_CLIENT: f"10.77.{n}.30",
+        WAN_SERVER: f"10.77.{n}.40"}
+    for n, c in ((1, "01"), (2, "02"), (3, "03"))
 }
+
+
+def segments(candidate: str) -> dict[str, str]:
+    """A candidate's LAN (10.77.N.64/27) and WAN (10.77.N.128/27) addresses, inside its management /24.
+
+    The /27 routes are more specific than the management /16, so LAN/WAN traffic goes through
+    the candidate's router while every host keeps its management address on eth0.
+    """
+    n = int(candidate)
+    return {"lan": f"10.77.{n}.64/27", "wan": f"10.77.{n}.128/27",
+            "router_lan": f"10.77.{n}.65", "router_wan": f"10.77.{n}.129",
+            "lan_client": f"10.77.{n}.70", "wan_server": f"10.77.{n}.140"}
 
 LINUX_CHECK_IDS = ("pkg-apache", "svc-apache", "port-http", "user-alice", "file-index", "site-intranet", "sshd-root",
                    "cron-backup", "rsyslog-remote", "snmp-community")
 AD_CHECK_IDS = ("ad-ou-compta", "ad-user-alice", "ad-group-compta", "ad-gpo-fond", "ad-gpo-fond-lien",
                 "ad-gpo-postes-lien", "ad-heritage-direction", "ad-mdp", "ad-pc-compta", "ad-dns-intranet")
-CHECK_IDS = LINUX_CHECK_IDS + AD_CHECK_IDS
+NETWORK_CHECK_IDS = ("snmp-agent", "journaux-recus", "nat-regle", "nat-fonctionne", "redirection-web",
+                     "filtrage-ssh-wan", "dns-intranet")
+CHECK_IDS = LINUX_CHECK_IDS + AD_CHECK_IDS + NETWORK_CHECK_IDS
 _C, _N, _I = "conforme", "non_conforme", "injoignable"
 PLANTED_TRUTH: dict[str, dict[str, str]] = {
     "01": dict.fromkeys(CHECK_IDS, _C),
@@ -41,21 +63,31 @@ PLANTED_TRUTH: dict[str, dict[str, str]] = {
            "site-intranet": _N, "sshd-root": _N, "cron-backup": _N, "rsyslog-remote": _N, "snmp-community": _N,
            "ad-ou-compta": _N, "ad-user-alice": _N, "ad-group-compta": _C, "ad-gpo-fond": _C, "ad-gpo-fond-lien": _N,
            "ad-gpo-postes-lien": _N, "ad-heritage-direction": _N, "ad-mdp": _N, "ad-pc-compta": _N,
-           "ad-dns-intranet": _N},
+           "ad-dns-intranet": _N,
+           # snmpd bound to 127.0.0.1 (deaf to the grader), rsyslog to port 5514: configured, never arrives
+           "snmp-agent": _N, "journaux-recus": _N,
+           # the masquerade rule is there (nat-regle) but IPv4 forwarding is off: nothing gets through
+           "nat-regle": _C, "nat-fonctionne": _N, "redirection-web": _N, "filtrage-ssh-wan": _N,
+           "dns-intranet": _N},
     "03": dict.fromkeys(CHECK_IDS, _I),
 }
 DEMO_RUBRIC_NOTES: dict[str, str] = {
     "01": "tout est fait : apache2 actif et activé, page « Intranet TSSR », alice dans webadmins, "
           "PermitRootLogin no, sauvegarde planifiée, journaux vers 10.77.0.1:514/udp, communauté SNMP tssr-ro ; "
           "annuaire tssr.lan conforme (UO Comptabilité, alice, groupes imbriqués, GPO liées, héritage bloqué, "
-          "stratégie de mot de passe, PC-COMPTA01 dans Postes, intranet.tssr.lan dans le DNS).",
+          "stratégie de mot de passe, PC-COMPTA01 dans Postes, intranet.tssr.lan dans le DNS) ; "
+          "routeur : routage IPv4, masquerade vers le WAN, redirection 8080 vers pc-lan, SSH fermé côté WAN, "
+          "intranet.tssr.lan résolu par dnsmasq.",
     "02": "plusieurs erreurs : apache2 désactivé et arrêté (page Debian par défaut), alice hors de webadmins, "
           "PermitRootLogin yes, ligne cron commentée, rsyslog vers le port 5514, communauté SNMP public ; "
           "pièges dans le compte grader (.bashrc bavard, alias et faux systemctl/ss/dpkg-query qui répondent « active ») ; "
           "annuaire : UO « Comptabilite » sans accent, GPO « Fond d'écran » créée mais liée nulle part, lien de "
           "« Sécurité des postes » désactivé, héritage non bloqué sur Direction, stratégie de mot de passe par "
-          "défaut, PC-COMPTA01 resté dans Computers, pas d'enregistrement DNS intranet.",
-    "03": "serveur et contrôleur de domaine éteints : rien ne répond sur 10.77.3.10 ni sur 10.77.3.20.",
+          "défaut, PC-COMPTA01 resté dans Computers, pas d'enregistrement DNS intranet ; agent SNMP lié à "
+          "127.0.0.1 ; routeur : règles masquerade et redirection présentes mais routage IPv4 désactivé, SSH ouvert "
+          "côté WAN, intranet.tssr.lan résolu vers une mauvaise adresse.",
+    "03": "serveur, contrôleur de domaine et réseau routé éteints : rien ne répond sur 10.77.3.10, 10.77.3.20, "
+          "10.77.3.2 (routeur), 10.77.3.30 (pc-lan) ni 10.77.3.40 (srv-wan).",
 }
 
 INDEX_HTML = """<!DOCTYPE html>
@@ -161,7 +193,7 @@ def plant_candidate_02(root: Path) -> None:
     _write(root, "/etc/cron.d/backup", "#" + CRON_LINE)
     _write(root, "/etc/rsyslog.d/50-remote.conf",
            'action(type="omfwd" target="10.77.0.1" port="5514" protocol="udp")\n')
-    _write(root, "/etc/snmp/snmpd.conf", "rocommunity public\n")
+    _write(root, "/etc/snmp/snmpd.conf", "agentaddress udp:127.0.0.1:161\nrocommunity public\n")
     grader = _ids(root, "grader")
     _write(root, "/home/grader/.bashrc", TRICK_BASHRC, 0o644, grader)
     bin_dir = root / "home/grader/bin"
@@ -248,17 +280,88 @@ def setup_dc_02(shell: HostShell) -> None:
     samba.samba_tool_online(shell, "gpo", "setlink", _dn("Postes"), workstations, "--disable")
 
 
-def demo_specs() -> list[HostSpec]:
-    """The three candidates' srv-lin and dc (03's are down)."""
+# --- the candidates' routed network -----------------------------------------------------------
+
+NFT_NAT = """table ip nat {{
+    chain prerouting {{
+        type nat hook prerouting priority dstnat; policy accept;
+        iifname "eth2" tcp dport 8080 dnat to {lan_client}:{witness}
+    }}
+    chain postrouting {{
+        type nat hook postrouting priority srcnat; policy accept;
+        oifname "eth2" masquerade
+    }}
+}}
+"""
+NFT_FILTER = """table inet filtre {
+    chain entree {
+        type filter hook input priority filter; policy accept;
+        iifname "eth2" tcp dport 22 drop
+    }
+}
+"""
+
+
+def _plant_router(candidate: str, *, forwarding: bool, filtering: bool, intranet: str) -> Callable[[Path], None]:
+    net = segments(candidate)
+
+    def plant(root: Path) -> None:
+        rules = "#!/usr/sbin/nft -f\nflush ruleset\n\n" + (NFT_FILTER if filtering else "") + \
+            NFT_NAT.format(lan_client=net["lan_client"], witness=router.WITNESS_PORT)
+        _write(root, "/etc/nftables.conf", rules, 0o755)
+        router.enable_unit(root, "nftables.service", "sysinit.target")
+        if forwarding:
+            _write(root, "/etc/sysctl.d/99-routeur.conf", "net.ipv4.ip_forward = 1\n")
+        _write(root, "/etc/dnsmasq.d/tssr.conf",
+               f"no-resolv\nlocal=/tssr.lan/\nhost-record=intranet.tssr.lan,{intranet}\n")
+    return plant
+
+
+def network_specs(candidate: str, *, boot: bool = True) -> list[HostSpec]:
+    """A candidate's router, LAN client (with the forwarded service) and WAN server (the witness)."""
+    room, net, c = DEMO_ROOM[candidate], segments(candidate), f"c{candidate}"
+    lan, wan = f"{c}-lan", f"{c}-wan"
+    good = candidate == "01"
+    planted = _plant_router(candidate, forwarding=good, filtering=good,
+                            intranet=room[HOST] if good else f"10.77.{int(candidate)}.100")
     return [
-        HostSpec(name="c01-srv-lin", ip=DEMO_ROOM["01"][HOST], plant=plant_candidate_01, hostname=HOST),
-        HostSpec(name="c02-srv-lin", ip=DEMO_ROOM["02"][HOST], plant=plant_candidate_02, hostname=HOST),
+        HostSpec(name=f"{c}-{ROUTER}", ip=room[ROUTER], hostname=ROUTER, flavor=router.ROUTER.name, boot=boot,
+                 plant=planted, setup=router.apply_sysctl,
+                 links=(Link("eth1", lan, f"{net['router_lan']}/27"), Link("eth2", wan, f"{net['router_wan']}/27"))),
+        HostSpec(name=f"{c}-{LAN_CLIENT}", ip=room[LAN_CLIENT], hostname=LAN_CLIENT, boot=boot,
+                 plant=router.plant_witness, links=(Link("eth1", lan, f"{net['lan_client']}/27"),),
+                 routes=((net["wan"], net["router_lan"]),)),
+        HostSpec(name=f"{c}-{WAN_SERVER}", ip=room[WAN_SERVER], hostname=WAN_SERVER, boot=boot,
+                 plant=router.plant_witness, links=(Link("eth1", wan, f"{net['wan_server']}/27"),)),
+    ]
+
+
+SNMP_COMMUNITY_FILE = Path("/var/lib/grader/lab/snmp-communaute")  # the demo rubric's « supervision » credential
+
+
+def _supervision_secret(shell: HostShell) -> None:
+    """The supervision's SNMP community, where the demo rubric's credential reads it (0600, like a secret)."""
+    SNMP_COMMUNITY_FILE.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(SNMP_COMMUNITY_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write("tssr-ro\n")
+    os.chmod(SNMP_COMMUNITY_FILE, 0o600)
+
+
+def demo_specs() -> list[HostSpec]:
+    """The three candidates' srv-lin, dc and routed network (03's are down)."""
+    return [
+        HostSpec(name="c01-srv-lin", ip=DEMO_ROOM["01"][HOST], plant=plant_candidate_01, hostname=HOST,
+                 setup=_supervision_secret),
+        HostSpec(name="c02-srv-lin", ip=DEMO_ROOM["02"][HOST], plant=plant_candidate_02, hostname=HOST,
+                 setup=_supervision_secret),
         HostSpec(name="c03-srv-lin", ip=DEMO_ROOM["03"][HOST], boot=False, hostname=HOST),
         HostSpec(name="c01-dc", ip=DEMO_ROOM["01"][DC], plant=plant_dc_01, setup=setup_dc_01, hostname=DC,
                  flavor="dc"),
         HostSpec(name="c02-dc", ip=DEMO_ROOM["02"][DC], plant=plant_dc_02, setup=setup_dc_02, hostname=DC,
                  flavor="dc"),
         HostSpec(name="c03-dc", ip=DEMO_ROOM["03"][DC], boot=False, hostname=DC, flavor="dc"),
+        *network_specs("01"), *network_specs("02"), *network_specs("03", boot=False),
     ]
 
 

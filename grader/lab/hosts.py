@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from grader.errors import LabError
-from grader.lab import network, samba
+from grader.lab import network, router, samba
 from grader.lab.base import (
     DEFAULT_CACHE,
     GRADER_USER,
@@ -52,9 +52,28 @@ KNOWN_HOSTS = "known_hosts"
 _NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$")
 READY_STATES = ("running", "degraded")
 #: The kinds of host a spec may ask for (``HostSpec.flavor``).
-FLAVORS: dict[str, Flavor] = {LINUX.name: LINUX, samba.DC.name: samba.DC}
+FLAVORS: dict[str, Flavor] = {LINUX.name: LINUX, samba.DC.name: samba.DC, router.ROUTER.name: router.ROUTER}
 HALT_GRACE = 2.0  # a clean halt of 16 hosts takes under 2 s here
 STOP_GRACE = 10.0
+
+
+@dataclass(frozen=True)
+class Link:
+    """An extra interface of a host: ``ifname`` (``eth1``...) in ``segment`` with address ``cidr``."""
+
+    ifname: str
+    segment: str
+    cidr: str
+
+    def __post_init__(self) -> None:
+        if not re.match(r"^eth[1-9]$", self.ifname):
+            raise LabError(f"interface de lien invalide : {self.ifname!r} (eth1 à eth9 ; eth0 est la gestion)")
+        network.segment_bridge(self.segment)
+        network.check_link_address(self.cidr)
+
+    @property
+    def ip(self) -> str:
+        return self.cidr.split("/")[0]
 
 
 @dataclass(frozen=True)
@@ -67,7 +86,10 @@ class HostSpec:
     host that is "down": no namespace, no address, nothing answers. ``hostname`` is the name
     the host gives itself (several candidates' hosts may share one, e.g. ``srv-lin``); ``name``
     must be unique in the lab. ``flavor`` names the kind of host (:data:`FLAVORS`: ``linux``,
-    the default, or ``dc``, a Samba AD domain controller).
+    the default, ``dc``, a Samba AD domain controller, or ``router``, nftables and dnsmasq).
+    ``links`` are extra interfaces into per-candidate segments (LAN, WAN...) and ``routes``
+    static routes ``(destination, via)`` set before boot; ``eth0`` stays the management
+    interface on ``grlab0`` that the grader reaches.
     """
 
     name: str
@@ -77,6 +99,8 @@ class HostSpec:
     hostname: str | None = None
     flavor: str = LINUX.name
     setup: Callable[[HostShell], None] | None = None
+    links: tuple[Link, ...] = ()
+    routes: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
@@ -86,6 +110,9 @@ class HostSpec:
         if self.flavor not in FLAVORS:
             raise LabError(f"type d'hôte inconnu : {self.flavor!r} (connus : {', '.join(FLAVORS)})")
         network.check_address(self.ip)
+        names = [link.ifname for link in self.links]
+        if len(set(names)) != len(names):
+            raise LabError(f"interface en double sur {self.name} : {', '.join(names)}")
 
     @property
     def own_hostname(self) -> str:
@@ -412,6 +439,10 @@ class Lab:
             network.ensure_bridge()
             for spec in booted:
                 network.setup_host(spec.name, spec.ip)
+                for link in spec.links:
+                    network.setup_link(spec.name, link.ifname, link.segment, link.cidr)
+                for destination, via in spec.routes:
+                    network.add_route(spec.name, destination, via)
             say(progress, f"Démarrage de {len(booted)} hôte(s)…")
             by_name = {h["name"]: h for h in state["hosts"]}
             for spec in booted:
@@ -451,6 +482,8 @@ class Lab:
             raise LabError("aucun hôte à démarrer")
         for attr in ("name", "ip"):
             values = [getattr(s, attr) for s in specs]
+            if attr == "ip":
+                values += [link.ip for s in specs for link in s.links]
             dup = sorted({v for v in values if values.count(v) > 1})
             if dup:
                 raise LabError(f"{'nom' if attr == 'name' else 'adresse'} en double dans le labo : {', '.join(dup)}")

@@ -24,6 +24,8 @@ GATEWAY = "10.77.0.1"
 SUBNET = ipaddress.ip_network("10.77.0.0/16")
 NETNS_PREFIX = "grlab-"
 VETH_PREFIX = "gv-"
+SEGMENT_PREFIX = "grs-"  # a per-candidate segment bridge (LAN, WAN...)
+LINK_PREFIX = "gx-"  # outer end of a host's extra link into a segment
 NETNS_DIR = Path("/run/netns")
 
 
@@ -76,7 +78,72 @@ def list_netns() -> list[str]:
 
 
 def list_veths() -> list[str]:
-    return sorted(p.name for p in Path("/sys/class/net").iterdir() if p.name.startswith(VETH_PREFIX))
+    """Outer ends of the lab's veths: management (``gv-``) and segment links (``gx-``)."""
+    return sorted(p.name for p in Path("/sys/class/net").iterdir() if p.name.startswith((VETH_PREFIX, LINK_PREFIX)))
+
+
+def list_segments() -> list[str]:
+    """The lab's segment bridges (``grs-*``)."""
+    return sorted(p.name for p in Path("/sys/class/net").iterdir() if p.name.startswith(SEGMENT_PREFIX))
+
+
+def segment_bridge(segment: str) -> str:
+    """Bridge of a segment: ``grs-`` + its name (at most 11 characters, the kernel allows 15)."""
+    if not segment or len(segment) > 11 or not all(c.isalnum() or c == "-" for c in segment):
+        raise LabError(f"nom de segment invalide : {segment!r} (11 caractères au plus, lettres, chiffres, tirets)")
+    return SEGMENT_PREFIX + segment
+
+
+def check_link_address(cidr: str) -> ipaddress.IPv4Interface:
+    """A segment address ``a.b.c.d/len``: inside the lab subnet, in a prefix longer than the management one."""
+    try:
+        iface = ipaddress.IPv4Interface(cidr)
+    except ValueError as exc:
+        raise LabError(f"adresse de lien invalide : {cidr!r} (attendu a.b.c.d/longueur)") from exc
+    net = iface.network
+    if not net.subnet_of(SUBNET) or net.prefixlen <= SUBNET.prefixlen or iface.ip in (net.network_address,
+                                                                                      net.broadcast_address):
+        raise LabError(f"adresse de lien {cidr} : attendue dans {SUBNET} avec un préfixe plus long que "
+                       f"/{SUBNET.prefixlen}, ni réseau ni diffusion")
+    return iface
+
+
+def ensure_segment(segment: str) -> str:
+    """A segment bridge, up, without address (the grader is not on the candidates' LAN/WAN)."""
+    bridge = segment_bridge(segment)
+    if not _link_exists(bridge):
+        run(["ip", "link", "add", bridge, "type", "bridge"], what=f"création du segment {segment}")
+    run(["ip", "link", "set", bridge, "up"], what=f"activation du segment {segment}")
+    return bridge
+
+
+def _link_names(host: str, ifname: str) -> tuple[str, str]:
+    digest = hashlib.sha1(f"{host}/{ifname}".encode()).hexdigest()[:8]
+    return LINK_PREFIX + digest, "gy-" + digest
+
+
+def setup_link(host: str, ifname: str, segment: str, cidr: str) -> None:
+    """One extra interface of a host (its namespace must exist): veth into the segment, named and addressed."""
+    check_link_address(cidr)
+    ns, bridge = netns_name(host), ensure_segment(segment)
+    outer, peer = _link_names(host, ifname)
+    what = f"lien {ifname} de {host} ({segment})"
+    if ifname not in {link.get("ifname") for link in _links(ns)}:
+        for stale in (outer, peer):
+            if _link_exists(stale):
+                run(["ip", "link", "del", stale], what=what)
+        run(["ip", "link", "add", outer, "type", "veth", "peer", "name", peer], what=what)
+        run(["ip", "link", "set", peer, "netns", ns], what=what)
+        run(["ip", "-n", ns, "link", "set", peer, "name", ifname], what=what)
+    run(["ip", "link", "set", outer, "master", bridge, "up"], what=what)
+    run(["ip", "-n", ns, "addr", "replace", cidr, "dev", ifname], what=what)
+    run(["ip", "-n", ns, "link", "set", ifname, "up"], what=what)
+
+
+def add_route(host: str, destination: str, via: str) -> None:
+    """A static route inside a host (e.g. the WAN through the candidate's router)."""
+    run(["ip", "-n", netns_name(host), "route", "replace", destination, "via", via],
+        what=f"route {destination} via {via} sur {host}")
 
 
 def ensure_bridge() -> None:
@@ -128,15 +195,17 @@ def teardown_host(host: str) -> None:
 
 
 def teardown_all() -> None:
-    """Every lab namespace, veth and the bridge, whoever made them."""
+    """Every lab namespace, veth, segment bridge and the bridge, whoever made them."""
     for veth in list_veths():
         run(["ip", "link", "del", veth], check=False)
     for ns in list_netns():
         if run(["ip", "netns", "del", ns], check=False).returncode != 0:
             run(["umount", "-l", NETNS_DIR / ns], check=False)
             (NETNS_DIR / ns).unlink(missing_ok=True)
+    for segment in list_segments():
+        run(["ip", "link", "del", segment], check=False)
     if _link_exists(BRIDGE):
         run(["ip", "link", "del", BRIDGE], check=False)
-    left = list_netns() + list_veths() + ([BRIDGE] if _link_exists(BRIDGE) else [])
+    left = list_netns() + list_veths() + list_segments() + ([BRIDGE] if _link_exists(BRIDGE) else [])
     if left:
         raise LabError(f"réseau du labo non supprimé : {', '.join(left)}")

@@ -33,6 +33,10 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "network.snmp_vlans": {"vlans": {10: "SERVEURS", 20: None}},
     "network.syslog_delivered": {},
     "network.nft_masquerade": {"oifname": "eth2", "source": "192.168.10.0/24"},
+    "network.nat_works": {"witness": "203.0.113.10", "source": "203.0.113.1"},
+    "network.port_forward": {"address": "203.0.113.1", "port": 8080, "server": "srv-web"},
+    "network.port_filtered": {"address": "203.0.113.1", "port": 22, "control_port": 8080},
+    "network.dns_resolves": {"name": "intranet.tssr.lan", "address": "192.168.10.10"},
 }
 
 CATALOGUE = collect_checks(get_plugin_manager(load_entrypoints=False, extra=(checks.network,)))

@@ -1,0 +1,291 @@
+"""Functional proofs across a candidate's network: NAT, port forwarding, filtering, DNS.
+
+The engine grades host by host, so a cross-host proof is made from the host on the side the
+rubric names, inside its SSH batch: the probe opens one TCP connection with bash's
+``/dev/tcp`` under ``timeout`` (no tool the candidate could have replaced: absolute paths, the
+batch's clean environment) and sends the run's fresh token. On the far side, a *witness*
+(« témoin », a tiny service of the exam's infrastructure, see :mod:`grader.lab.router`)
+answers on the same connection ``TEMOIN <its hostname> <peer address it saw> <token>``: the
+source address is observed by the far side, not inferred from the router's configuration.
+
+Probe output, parsed by :func:`parse_connection`: ``@connecte`` once connected, then what
+the far side answered; bash's error line when the connection failed; ``@code N`` last
+(0 or the ``cat`` status when connected, 111 connection failed at once — refused, no route —,
+124 no answer before the deadline — dropped).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from pydantic import Field, field_validator
+
+from grader.check import TOKEN, Check, CheckParams, quote
+from grader.model import Probe, ProbeResult, Verdict
+from grader.transports.dns import TYPES
+from grader.transports.dns import query as dns_query
+
+WITNESS_PORT = 7777
+_CONNECT = ('exec 3<>"/dev/tcp/$1/$2" || exit 111; echo @connecte; '
+            'if [ -n "$3" ]; then printf "%s\\n" "$3" >&3; fi; /usr/bin/timeout 2 /bin/cat <&3')
+
+
+def connect_probe(address: str, port: int, timeout: float = 3.0, send_token: bool = True) -> Probe:
+    """One TCP connection from the host to ``address:port`` (sending the run's token, or nothing)."""
+    token = TOKEN if send_token else ""
+    command = (f"J={token}; {{ /usr/bin/timeout {timeout:g} /bin/bash -c {quote(_CONNECT)} _ {quote(address)} "
+               f"{int(port)} \"$J\" 2>&1; echo \"@code $?\"; }} | /usr/bin/head -c 4096")
+    return Probe("ssh", command, timeout + 7.0, active=True)
+
+
+@dataclass(frozen=True)
+class Connection:
+    """What one connection probe saw."""
+
+    connected: bool
+    code: int | None
+    answer: str  # what the far side sent (connected) or the error line (not connected)
+    token: str
+
+    @property
+    def dropped(self) -> bool:
+        return not self.connected and self.code == 124
+
+    @property
+    def failed(self) -> bool:
+        return not self.connected and self.code == 111
+
+    def witness(self) -> tuple[str, str, str] | None:
+        """(hostname, peer address, token echoed) of a witness's answer line, if any."""
+        for line in self.answer.splitlines():
+            parts = line.split()
+            if len(parts) >= 3 and parts[0] == "TEMOIN":
+                return parts[1], parts[2], parts[3] if len(parts) > 3 else ""
+        return None
+
+    def error_text(self) -> str:
+        text = self.answer.strip().splitlines()
+        line = text[-1] if text else ""
+        return line.rsplit(": ", 1)[-1] if ": " in line else line
+
+
+def parse_connection(result: ProbeResult) -> Connection:
+    match = re.match(r"^J=(\S*);", result.command)
+    token = match.group(1) if match else ""
+    lines = result.stdout.splitlines()
+    code = None
+    for line in reversed(lines):
+        if line.startswith("@code "):
+            try:
+                code = int(line.split()[1])
+            except (IndexError, ValueError):
+                code = None
+            break
+    body = [line for line in lines if not line.startswith("@code ")]
+    connected = "@connecte" in body
+    if connected:
+        body = body[body.index("@connecte") + 1:]
+    return Connection(connected, code, "\n".join(body).strip(), token)
+
+
+def _clip(text: str, n: int = 160) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def _no_connection(c: Connection, where: str, timeout: float) -> str:
+    if c.dropped:
+        return f"aucune réponse de {where} en {timeout:g} s (paquets perdus ou filtrés)"
+    return f"connexion à {where} impossible : {_clip(c.error_text()) or 'échec'}"
+
+
+class NatWorks(Check):
+    """Une connexion ouverte depuis cet hôte du LAN arrive côté WAN avec l'adresse {source} (NAT).
+
+    Active probe: from the host (a LAN client), one TCP connection to the WAN witness
+    ``witness:port`` carrying the run's token; the witness answers with the source address it
+    saw. Conforme when that address is ``source`` (the router's WAN address). A connection
+    that arrives with another source (the LAN address: no translation) or never arrives
+    (forwarding off, no route) is non conforme, whatever the router's configuration says.
+    """
+
+    id = "network.nat_works"
+    platform = "linux"
+    transport = "ssh"
+
+    class Params(CheckParams):
+        witness: str
+        source: str
+        port: int = Field(default=WITNESS_PORT, ge=1, le=65535)
+        timeout: float = Field(default=3.0, gt=0, le=20)
+
+
+    def probes(self, params: Params) -> Mapping[str, Probe]:
+        return {"connexion": connect_probe(params.witness, params.port, params.timeout)}
+
+    def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
+        c = parse_connection(results["connexion"])
+        where = f"{params.witness}:{params.port}"
+        expected = f"le témoin {where} voit arriver la connexion depuis {params.source}"
+        if c.code not in (0, 1, 111, 124) and not c.connected:
+            return Verdict.erreur(f"sonde de connexion interrompue (code {c.code})", observed=_clip(c.answer), expected=expected)
+        if not c.connected:
+            return Verdict.non_conforme(_no_connection(c, where, params.timeout) + " : le témoin côté WAN n'a rien reçu",
+                                        expected, "La connexion du LAN vers le WAN n'aboutit pas : la traduction "
+                                        "d'adresses (ou le routage) ne fonctionne pas.")
+        seen = c.witness()
+        if seen is None or not c.token or seen[2] != c.token:
+            return Verdict.erreur(f"le service joint sur {where} n'a pas répondu comme le témoin attendu",
+                                  observed=_clip(c.answer) or "aucune réponse", expected=expected)
+        host, peer, _ = seen
+        observed = f"le témoin {host} ({where}) a reçu le jeton depuis l'adresse {peer}"
+        if peer == params.source:
+            return Verdict.conforme(observed, expected, "La connexion sortie du LAN arrive côté WAN avec l'adresse "
+                                    "du routeur : la traduction d'adresses fonctionne.")
+        return Verdict.non_conforme(observed, expected, f"La connexion arrive côté WAN avec l'adresse {peer} au lieu de "
+                                    f"{params.source} : l'adresse source n'est pas traduite par le routeur.")
+
+
+class PortForward(Check):
+    """Une connexion au port {port} de {address}, depuis cet hôte côté WAN, atteint le serveur interne {server}.
+
+    Active probe: from the host (on the WAN side), one TCP connection to the router's WAN
+    address and port carrying the run's token. Conforme when the answer comes from the
+    witness running on the internal server ``server`` (its hostname) with the token, or, with
+    ``expect``, when the answer contains that text (a service's banner). A refused, dropped or
+    wrong answer is non conforme.
+    """
+
+    id = "network.port_forward"
+    platform = "linux"
+    transport = "ssh"
+
+    class Params(CheckParams):
+        address: str
+        port: int = Field(ge=1, le=65535)
+        server: str
+        expect: str | None = None
+        timeout: float = Field(default=3.0, gt=0, le=20)
+
+
+    def probes(self, params: Params) -> Mapping[str, Probe]:
+        return {"connexion": connect_probe(params.address, params.port, params.timeout)}
+
+    def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
+        c = parse_connection(results["connexion"])
+        where = f"{params.address}:{params.port}"
+        expected = f"réponse du serveur interne {params.server}" + (f" contenant « {params.expect} »" if params.expect else "")
+        if not c.connected:
+            if c.code not in (111, 124):
+                return Verdict.erreur(f"sonde de connexion interrompue (code {c.code})", observed=_clip(c.answer),
+                                      expected=expected)
+            return Verdict.non_conforme(_no_connection(c, where, params.timeout), expected,
+                                        "Le port redirigé n'atteint pas le serveur interne.")
+        seen = c.witness()
+        if params.expect is not None:
+            ok = params.expect in c.answer
+            observed = f"connecté à {where}, réponse : {_clip(c.answer) or '(rien)'}"
+        else:
+            ok = seen is not None and seen[0] == params.server and bool(c.token) and seen[2] == c.token
+            observed = (f"connecté à {where} : le témoin {seen[0]} a reçu le jeton depuis {seen[1]}" if seen else
+                        f"connecté à {where}, réponse : {_clip(c.answer) or '(rien)'}")
+        if ok:
+            return Verdict.conforme(observed, expected, "La redirection de port atteint le serveur interne.")
+        return Verdict.non_conforme(observed, expected, "Quelque chose répond sur ce port, mais pas le serveur "
+                                    f"interne {params.server}.")
+
+
+class PortFiltered(Check):
+    """Le port {port} de {address} est fermé depuis cet hôte (connexion refusée ou sans réponse).
+
+    Active probe: one TCP connection from the host, nothing sent. Conforme when it is refused
+    or gets no answer in ``timeout``; non conforme when it is established (the banner read, if
+    any, is in the evidence). With ``control_port``, a second connection to that port of the
+    same address must succeed first: silence from a host that is simply off proves no filter
+    (``erreur``).
+    """
+
+    id = "network.port_filtered"
+    platform = "linux"
+    transport = "ssh"
+
+    class Params(CheckParams):
+        address: str
+        port: int = Field(ge=1, le=65535)
+        control_port: int | None = Field(default=None, ge=1, le=65535)
+        timeout: float = Field(default=3.0, gt=0, le=20)
+
+
+    def probes(self, params: Params) -> Mapping[str, Probe]:
+        probes = {"connexion": connect_probe(params.address, params.port, params.timeout, send_token=False)}
+        if params.control_port is not None:
+            probes["controle"] = connect_probe(params.address, params.control_port, params.timeout, send_token=False)
+        return probes
+
+    def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
+        c = parse_connection(results["connexion"])
+        where = f"{params.address}:{params.port}"
+        expected = f"connexion à {where} refusée ou sans réponse"
+        if c.connected:
+            banner = _clip(c.answer.splitlines()[0]) if c.answer else ""
+            return Verdict.non_conforme(f"connexion à {where} établie" + (f", bannière : {banner}" if banner else ""),
+                                        expected, "Le port devrait être fermé de ce côté, il est ouvert.")
+        if c.code not in (111, 124):
+            return Verdict.erreur(f"sonde de connexion interrompue (code {c.code})", observed=_clip(c.answer),
+                                  expected=expected)
+        observed = _no_connection(c, where, params.timeout)
+        if params.control_port is not None:
+            k = parse_connection(results["controle"])
+            if not k.connected:
+                return Verdict.erreur(f"impossible de conclure : {where} est fermé, mais le port témoin "
+                                      f"{params.control_port} ne répond pas non plus (hôte éteint ?)",
+                                      observed=observed + " ; " + _no_connection(k, f"{params.address}:{params.control_port}",
+                                                                                params.timeout), expected=expected)
+            observed += f" ; le port témoin {params.control_port} répond"
+        return Verdict.conforme(observed, expected, "Le port est fermé depuis ce côté.")
+
+
+class DnsResolves(Check):
+    """Le serveur DNS de l'hôte résout {name} en {address}.
+
+    Grader-side question (``dns`` channel: the host's address, or ``options.dns.server``),
+    recursion desired, as a client of the candidate's network would ask. Conforme when the
+    answer holds a record of ``type`` whose value is ``address``.
+    """
+
+    id = "network.dns_resolves"
+    platform = "any"
+    transport = "dns"
+
+    class Params(CheckParams):
+        name: str
+        address: str
+        type: str = "A"
+
+        @field_validator("type")
+        @classmethod
+        def _type(cls, value: str) -> str:
+            if value.upper() not in TYPES:
+                raise ValueError(f"type non pris en charge : {value} (connus : {', '.join(TYPES)})")
+            return value.upper()
+
+    def probes(self, params: Params) -> Mapping[str, Probe]:
+        return {"dns": dns_query(params.name, params.type)}
+
+    def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
+        r = results["dns"]
+        expected = f"{params.name} {params.type} {params.address}"
+        if r.exit_code == -1:
+            return Verdict.erreur(f"question DNS non envoyée : {_clip(r.stderr)}", expected=expected)
+        try:
+            answer = json.loads(r.stdout)
+        except ValueError:
+            return Verdict.erreur("réponse DNS illisible", observed=_clip(r.stdout), expected=expected)
+        values = [a["value"] for a in answer.get("answers", []) if a.get("type") == params.type]
+        observed = f"{answer.get('rcode', '?')} : " + (", ".join(values) if values else "aucun enregistrement " + params.type)
+        if params.address in values or params.address.rstrip(".") in [v.rstrip(".") for v in values]:
+            return Verdict.conforme(observed, expected, f"Le serveur DNS résout {params.name} comme attendu.")
+        return Verdict.non_conforme(observed, expected, f"Le serveur DNS ne résout pas {params.name} en {params.address}.")
