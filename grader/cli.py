@@ -110,8 +110,8 @@ def _summary(store, run_id: str) -> Counter[str]:
     results = store.results(run_id)
     table = Table(title=t("msg.summary", run=run_id), title_justify="left")
     table.add_column(t("col.candidate"))
-    for s in STATUS_STYLE:
-        table.add_column(status_label(s), justify="right", style=STATUS_STYLE[s])
+    for status, style in STATUS_STYLE.items():
+        table.add_column(status_label(status), justify="right", style=style)
     table.add_column(t("col.points"), justify="right")
     by_cand: dict[str, list[dict]] = {}
     for r in results:
