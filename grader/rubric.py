@@ -80,6 +80,10 @@ class CheckEntry(_Strict):
     criterion: str
     points: float = Field(default=1.0, ge=0)
     hint: str = ""
+    #: Hosts (of the same candidate) this check's proof passes through, e.g. the router for a
+    #: NAT check run from the LAN client: if one of them is not reached, the check is
+    #: ``injoignable`` ("could not check"), never ``non_conforme``.
+    depends_on: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _one_target(self) -> CheckEntry:
@@ -335,6 +339,13 @@ def _semantic_problems(source: str, tree: CommentedMap, rubric: Rubric,
         if entry.host is not None and entry.host not in host_names:
             problems.append(f"{at('checks', i, 'host')}: hôte « {entry.host} » non déclaré — "
                             f"déclarez-le sous « hosts: » ou choisissez parmi {', '.join(host_names)}")
+        for k, dep in enumerate(entry.depends_on):
+            if dep not in host_names:
+                problems.append(f"{at('checks', i, 'depends_on', k)}: hôte « {dep} » non déclaré — "
+                                f"choisissez parmi {', '.join(host_names)}")
+            elif dep == entry.host or (entry.role is not None and rubric.host(dep).role == entry.role):
+                problems.append(f"{at('checks', i, 'depends_on', k)}: « {dep} » est l'hôte visé lui-même — "
+                                "retirez-le de depends_on")
         if entry.role is not None and entry.role not in roles:
             problems.append(f"{at('checks', i, 'role')}: aucun hôte n'a le rôle « {entry.role} » — "
                             f"rôles déclarés : {', '.join(sorted(roles))}")

@@ -240,6 +240,61 @@ def _judge(job: HostJob, pc: PlannedCheck, results: Mapping[str, ProbeResult], o
     )
 
 
+class DependencyGate:
+    """Holds a finished host until the hosts its checks depend on (``depends_on``) have ended.
+
+    Runs in the thread that hands reports to the store, so no worker ever waits and cycles
+    between hosts cannot deadlock. When a dependency was not reached, the checks whose proof
+    passes through it become ``injoignable`` ("could not check"), never ``non_conforme``. A
+    dependency outside this run (kept by a resume: it was reached) is not waited for.
+    """
+
+    def __init__(self, jobs: Iterable[HostJob]):
+        self.jobs = {(j.candidate.id, j.host.name): j for j in jobs}
+        self.outcomes: dict[tuple[str, str], HostOutcome] = {}
+        self.held: list[HostReport] = []
+
+    def _needs(self, report: HostReport) -> set[tuple[str, str]]:
+        job = self.jobs.get((report.candidate, report.host))
+        if job is None:
+            return set()
+        return {(report.candidate, d) for pc in job.checks for d in pc.entry.depends_on} & self.jobs.keys()
+
+    def arrived(self, report: HostReport) -> list[HostReport]:
+        """Record a finished host; return the reports (this one or held ones) now complete."""
+        self.outcomes[(report.candidate, report.host)] = report.outcome
+        self.held.append(report)
+        ready = [r for r in self.held if self._needs(r) <= self.outcomes.keys()]
+        self.held = [r for r in self.held if r not in ready]
+        return [self._settle(r) for r in ready]
+
+    def flush(self) -> list[HostReport]:
+        """On interruption: release what is held, marking checks whose dependency never ended."""
+        held, self.held = self.held, []
+        return [self._settle(r) for r in held]
+
+    def _settle(self, report: HostReport) -> HostReport:
+        job = self.jobs.get((report.candidate, report.host))
+        if job is None or not report.outcome.reached:
+            return report
+        depends = {pc.entry.id: pc.entry.depends_on for pc in job.checks}
+        for result in report.results:
+            for dep in depends.get(result.check_id, []):
+                if (report.candidate, dep) not in self.jobs:
+                    continue
+                outcome = self.outcomes.get((report.candidate, dep))
+                if outcome is None:
+                    result.status = Status.ERREUR
+                    result.message = f"la preuve passe par l'hôte {dep}, qui n'a pas été corrigé (correction interrompue)"
+                elif not outcome.reached:
+                    result.status = Status.INJOIGNABLE
+                    result.message = f"la preuve passe par l'hôte {dep}, qui n'a pas été joint : {outcome.reason}"
+                else:
+                    continue
+                break
+        return report
+
+
 # --- running many hosts ---------------------------------------------------------------
 
 
@@ -266,6 +321,7 @@ def run_jobs(jobs: list[HostJob], *, known_hosts_path: Path | None, workers: int
             return grade_host(job, known, chans)
     else:
         task = grade_host
+    gate = DependencyGate(jobs)
     channels = default_channels()
     used = {p.transport for j in jobs for p in j.unique_probes()} | {j.host.transport for j in jobs}
     started: list[Channel] = []
@@ -277,12 +333,16 @@ def run_jobs(jobs: list[HostJob], *, known_hosts_path: Path | None, workers: int
             started.append(channels[name])
         futures: dict[Future[HostReport], HostJob] = {pool.submit(task, j, known_hosts_path, channels): j for j in jobs}
         for fut in as_completed(futures):
-            report = fut.result()
+            for report in gate.arrived(fut.result()):
+                reports.append(report)
+                if on_done:
+                    on_done(report)
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        for report in gate.flush():  # nothing collected is lost; unknown dependencies say so
             reports.append(report)
             if on_done:
                 on_done(report)
-    except BaseException:
-        pool.shutdown(wait=False, cancel_futures=True)
         raise
     finally:
         for channel in started:

@@ -254,3 +254,72 @@ def test_token_is_fresh_per_host_and_run_and_channels_start_and_stop(tmp_path):
         runner.default_channels = original
     assert events == ["start 2", "stop"]
     assert {r.results[0].status for r in reports} == {Status.CONFORME}
+
+
+DEPENDENT = """\
+rubric: dependances
+title: Dépendances
+hosts:
+  - {name: routeur, role: r, platform: network, address: "10.0.{{ candidat }}.1", transport: fake}
+  - {name: client, role: c, platform: network, address: "10.0.{{ candidat }}.2", transport: fake}
+checks:
+  - {id: nat, check: test.echo, host: client, params: {value: "1"}, criterion: CP5.1, depends_on: [routeur]}
+  - {id: local, check: test.echo, host: client, params: {value: "1"}, criterion: CP5.1}
+  - {id: route, check: test.echo, host: routeur, params: {value: "1"}, criterion: CP5.1}
+"""
+
+
+def test_a_check_whose_proof_passes_through_a_host_that_is_down_is_injoignable(tmp_path):
+    from grader.runner import run_jobs
+
+    class Selective(make_channel("fake")[0]):
+        def collect(self, host, probes):
+            if host.address.endswith(".1"):
+                raise Unreachable(f"{host.address} ne répond pas")
+            return super().collect(host, probes)
+
+    rubric = load(tmp_path, DEPENDENT, {"fake": Selective})
+    jobs = plan(rubric, [Candidate("7")], CATALOGUE)
+    jobs.reverse()  # the client first: it is held until the router has ended
+    import grader.runner as runner
+
+    original = runner.default_channels
+    runner.default_channels = lambda: {"fake": Selective()}
+    try:
+        reports = run_jobs(jobs, known_hosts_path=None, workers=1)
+    finally:
+        runner.default_channels = original
+    got = {r.check_id: r for rep in reports for r in rep.results}
+    assert got["nat"].status is Status.INJOIGNABLE and "routeur" in got["nat"].message
+    assert got["local"].status is Status.CONFORME  # the client itself was reached
+    assert got["route"].status is Status.INJOIGNABLE
+
+
+def test_dependency_problems_are_located(tmp_path):
+    fake, _ = make_channel("fake")
+    bad = DEPENDENT.replace("depends_on: [routeur]", "depends_on: [routeu, client]")
+    with pytest.raises(RubricError) as info:
+        load(tmp_path, bad, {"fake": fake})
+    text = "\n".join(info.value.problems)
+    assert "hôte « routeu » non déclaré" in text and "« client » est l'hôte visé lui-même" in text
+
+
+
+def test_hosts_depending_on_each_other_do_not_deadlock_a_one_worker_pool(tmp_path):
+    from grader.runner import run_jobs
+
+    fake, _ = make_channel("fake")
+    text = DEPENDENT.replace("check: test.echo, host: routeur, params: {value: \"1\"}, criterion: CP5.1}",
+                             "check: test.echo, host: routeur, params: {value: \"1\"}, criterion: CP5.1,"
+                             " depends_on: [client]}")
+    rubric = load(tmp_path, text, {"fake": fake})
+    import grader.runner as runner
+
+    original = runner.default_channels
+    runner.default_channels = lambda: {"fake": fake()}
+    try:
+        reports = run_jobs(plan(rubric, [Candidate("7")], CATALOGUE), known_hosts_path=None, workers=1)
+    finally:
+        runner.default_channels = original
+    assert {r.check_id: r.status for rep in reports for r in rep.results} == dict.fromkeys(
+        ("nat", "local", "route"), Status.CONFORME)
