@@ -29,8 +29,9 @@ data cannot guess::
 The parser accepts a probe's result only if its R frame came first and a later F...G block
 carried both its files under the expected headers in the announced order; anything else is
 an ``error`` on that probe (``erreur``, never a verdict). Process starts dominate the cost
-of a batch (bench/envelope_costs.py), so a probe costs two (``timeout`` and ``sh -c``) plus
-a share of one ``head``, and the clock is read from /proc/uptime by a shell builtin. Text outside frames is kept as anomalies. Threat model: this defeats aliases, PATH
+of a batch, so a probe costs ``timeout`` (plus ``sh -c`` when it is not a simple command,
+see :func:`is_simple`) and a share of one ``head``, and the clock is read from /proc/uptime
+by a shell builtin. Text outside frames is kept as anomalies. Threat model: this defeats aliases, PATH
 tricks, rc-file output and forged text in files; it does not defend against a candidate who
 replaced /bin/sh or /usr/bin/timeout themselves (root on their own VM can do that) — such a
 host is beyond any remote grader, and functional probes from the grader's side are the
@@ -99,6 +100,14 @@ def build(probes: Sequence[Probe], *, boundary: str | None = None) -> Envelope:
         "  rc=$?; now",
         '  printf "%s R %s %s %s %s\\n" "$B" "$1" "$rc" "$s" "$R"',
         "}",
+        # q INDEX TIMEOUT WORD...: a simple command (see is_simple) is exec'd by timeout itself,
+        # sparing the /bin/sh -c that a compound one needs.
+        "q() {",
+        "  i=$1; t=$2; shift 2; now; s=$R",
+        '  /usr/bin/timeout -k 2 "$t" "$@" </dev/null >"$D/$i.o" 2>"$D/$i.e"',
+        "  rc=$?; now",
+        '  printf "%s R %s %s %s %s\\n" "$B" "$i" "$rc" "$s" "$R"',
+        "}",
         # f INDEX...: one head sends the capped outputs of several probes; head names each file
         # in a header line ("==> /tmp/<boundary>/<index>.o <=="), which frames each output.
         "f() {",
@@ -112,7 +121,10 @@ def build(probes: Sequence[Probe], *, boundary: str | None = None) -> Envelope:
     pending: list[str] = []
     for index, probe in enumerate(probes):
         timeout = f"{max(probe.timeout, 0.1):g}"
-        lines.append(f"p {index} {timeout} {_sh_quote(probe.command)}")
+        if is_simple(probe.command):
+            lines.append(f"q {index} {timeout} {probe.command}")
+        else:
+            lines.append(f"p {index} {timeout} {_sh_quote(probe.command)}")
         pending.append(str(index))
         if len(pending) == FLUSH_EVERY:
             lines.append("f " + " ".join(pending))
@@ -121,6 +133,30 @@ def build(probes: Sequence[Probe], *, boundary: str | None = None) -> Envelope:
         lines.append("f " + " ".join(pending))
     lines.append('printf "%s END\\n" "$B"')
     return Envelope(b, "\n".join(lines) + "\n", tuple(probes))
+
+
+_PLAIN = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/_.,:+-@%= ")
+
+
+def is_simple(command: str) -> bool:
+    """True when ``command`` is one absolute-path program with plain or single-quoted words.
+
+    Such a command means the same words whether the envelope's shell or a ``sh -c`` parses
+    it: no expansion, operator, redirection, glob, escape or double quote outside single
+    quotes, no newline, and an absolute program path that is not an assignment.
+    """
+    if not command.startswith("/") or "\n" in command:
+        return False
+    first = command.split(" ", 1)[0]
+    if "=" in first or "'" in first:
+        return False
+    quoted = False
+    for char in command:
+        if char == "'":
+            quoted = not quoted
+        elif not quoted and char not in _PLAIN:
+            return False
+    return not quoted
 
 
 def _sh_quote(text: str) -> str:

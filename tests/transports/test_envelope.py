@@ -143,3 +143,32 @@ def test_many_probes_one_process(n):
     probes = [Probe("ssh", f"/usr/bin/printf {i}") for i in range(n)]
     _, parsed = run_local(probes)
     assert [parsed.results[p.key].stdout for p in probes] == [str(i) for i in range(n)]
+
+
+@pytest.mark.parametrize("command, simple", [
+    ("/usr/bin/getent passwd -- alice", True),
+    ("/usr/bin/stat -L -c '%F|%U' -- /etc/passwd", True),
+    ("/usr/bin/printf '%s\\n' 'a;b'", True),
+    ("/usr/bin/cat /etc/*", False),            # a glob: leave it to sh -c
+    ("/usr/bin/printf $HOME", False),           # an expansion
+    ("/usr/bin/printf ok; /bin/true", False),   # an operator
+    ("/usr/bin/printf \"a\"", False),           # double quotes
+    ("X=1 /usr/bin/env", False),                # an assignment
+    ("printf ok", False),                       # not an absolute program
+    ("/usr/bin/printf 'open", False),           # an unclosed quote
+])
+def test_is_simple(command, simple):
+    assert envelope.is_simple(command) is simple
+
+
+def test_simple_and_compound_probes_give_the_same_results():
+    probes = [Probe("ssh", "/usr/bin/printf '%s|%s\\n' 'a;b' \"c\""),   # compound (double quotes)
+              Probe("ssh", "/usr/bin/printf '%s|%s\\n' 'a;b' c"),       # simple
+              Probe("ssh", "/nonexistent/binary --flag"),              # simple, missing program
+              Probe("ssh", "/bin/sleep 5", timeout=0.3)]                # simple, times out
+    env, parsed = run_local(probes)
+    assert "q 1 " in env.script and "q 2 " in env.script and "p 0 " in env.script
+    outs = [result(parsed, p) for p in probes]
+    assert outs[0].stdout == outs[1].stdout == "a;b|c\n"
+    assert outs[2].exit_code == 127 and not outs[2].timed_out
+    assert outs[3].timed_out
