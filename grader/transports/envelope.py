@@ -4,7 +4,9 @@ Why it exists: one SSH exec per check costs a round trip each (50 ms with parami
 defaults); one exec per host makes the cost of a run grow with hosts, not with checks.
 The envelope is a POSIX sh script sent on the exec's stdin. It runs every probe
 
-* in its own shell, under ``/usr/bin/timeout`` (per-probe budget, then KILL);
+* in its own subshell (or, for a simple command, its own process), with its own time budget:
+  one watchdog per batch kills a probe (and its children) past its deadline — a ``timeout``
+  process per probe cost more than the probes themselves (bench/README.md);
 * in a clean environment: the exec command is ``/usr/bin/env -i PATH=<system dirs> LC_ALL=C
   /bin/sh -c ...`` so no alias, function, PATH entry or profile of the login account applies
   (the login shell only ever sees absolute paths, and anything it prints lands *before* the
@@ -29,11 +31,11 @@ data cannot guess::
 The parser accepts a probe's result only if its R frame came first and a later F...G block
 carried both its files under the expected headers in the announced order; anything else is
 an ``error`` on that probe (``erreur``, never a verdict). Process starts dominate the cost
-of a batch, so a probe costs ``timeout`` (plus ``sh -c`` when it is not a simple command,
-see :func:`is_simple`) and a share of one ``head``, and the clock is read from /proc/uptime
-by a shell builtin. Text outside frames is kept as anomalies. Threat model: this defeats aliases, PATH
+of a batch, so a probe costs one fork (plus the exec of its program when it is a simple
+command, see :func:`is_simple`) and a share of one ``head``; the clock is read from
+/proc/uptime by a shell builtin, and a killed probe exits 137 (``timed_out``). Text outside frames is kept as anomalies. Threat model: this defeats aliases, PATH
 tricks, rc-file output and forged text in files; it does not defend against a candidate who
-replaced /bin/sh or /usr/bin/timeout themselves (root on their own VM can do that) — such a
+replaced /bin/sh or /usr/bin/head themselves (root on their own VM can do that) — such a
 host is beyond any remote grader, and functional probes from the grader's side are the
 counter-measure.
 """
@@ -90,23 +92,33 @@ def build(probes: Sequence[Probe], *, boundary: str | None = None) -> Envelope:
         '/bin/mkdir -m 700 -- "$D" 2>/dev/null || { printf "%s FATAL mkdir\\n" "$B"; exit 0; }',
         "trap '/bin/rm -rf -- \"$D\"' EXIT",
         "trap 'exit 130' HUP INT TERM",
-        # Clock without a process: /proc/uptime (centiseconds); empty where it does not exist.
-        "now() { R=; { read R _ </proc/uptime; } 2>/dev/null; }",
-        # p INDEX TIMEOUT COMMAND: outputs go to private files (no pipe, so a large output never
-        # turns into SIGPIPE and a changed exit code); the R frame says how it ended.
-        "p() {",
-        "  now; s=$R",
-        '  /usr/bin/timeout -k 2 "$2" /bin/sh -c "$3" </dev/null >"$D/$1.o" 2>"$D/$1.e"',
-        "  rc=$?; now",
+        # Clock without a process: /proc/uptime (centiseconds); 0.00 where it does not exist
+        # (then no probe is ever past its deadline: only the exec's own deadline applies).
+        "now() { R=; { read R _ </proc/uptime; } 2>/dev/null; case $R in *.??) ;; *) R=0.00 ;; esac; }",
+        'cs() { C=$(( ${R%.*} * 100 + 1${R#*.} - 100 )); }',
+        # One watchdog for the whole batch instead of a timeout(1) per probe (a process start per
+        # probe is the envelope's main cost): every 0.2 s it reads the running probe's pid and
+        # deadline and kills it (and its children) when the deadline has passed.
+        "( while [ -d \"$D\" ]; do /bin/sleep 0.2; c=; d=; { read c d <\"$D/w\"; } 2>/dev/null;"
+        " [ -n \"$c\" ] || continue; now; cs; if [ \"$C\" -gt \"$d\" ]; then"
+        " /usr/bin/pkill -KILL -P \"$c\"; kill -KILL \"$c\"; fi; done ) </dev/null >/dev/null 2>&1 &",
+        # run INDEX: wait for the probe started in the background, say how it ended (R frame).
+        "run() {",
+        '  c=$!; echo "$c $d" >"$D/w"; wait "$c"; rc=$?; : >"$D/w"; now',
         '  printf "%s R %s %s %s %s\\n" "$B" "$1" "$rc" "$s" "$R"',
         "}",
-        # q INDEX TIMEOUT WORD...: a simple command (see is_simple) is exec'd by timeout itself,
-        # sparing the /bin/sh -c that a compound one needs.
+        # p INDEX CENTISECONDS COMMAND: a compound command, in its own subshell. Outputs go to
+        # private files (no pipe, so a large output never turns into SIGPIPE and a changed exit code).
+        "p() {",
+        '  now; s=$R; cs; d=$(( C + $2 ))',
+        '  ( set +u; eval "$3" ) </dev/null >"$D/$1.o" 2>"$D/$1.e" &',
+        '  run "$1"',
+        "}",
+        # q INDEX CENTISECONDS WORD...: a simple command (see is_simple), started directly.
         "q() {",
-        "  i=$1; t=$2; shift 2; now; s=$R",
-        '  /usr/bin/timeout -k 2 "$t" "$@" </dev/null >"$D/$i.o" 2>"$D/$i.e"',
-        "  rc=$?; now",
-        '  printf "%s R %s %s %s %s\\n" "$B" "$i" "$rc" "$s" "$R"',
+        '  i=$1; now; s=$R; cs; d=$(( C + $2 )); shift 2',
+        '  "$@" </dev/null >"$D/$i.o" 2>"$D/$i.e" &',
+        '  run "$i"',
         "}",
         # f INDEX...: one head sends the capped outputs of several probes; head names each file
         # in a header line ("==> /tmp/<boundary>/<index>.o <=="), which frames each output.
@@ -120,7 +132,7 @@ def build(probes: Sequence[Probe], *, boundary: str | None = None) -> Envelope:
     ]
     pending: list[str] = []
     for index, probe in enumerate(probes):
-        timeout = f"{max(probe.timeout, 0.1):g}"
+        timeout = str(max(10, round(probe.timeout * 100)))  # centiseconds
         if is_simple(probe.command):
             lines.append(f"q {index} {timeout} {probe.command}")
         else:
