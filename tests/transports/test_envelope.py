@@ -172,3 +172,16 @@ def test_simple_and_compound_probes_give_the_same_results():
     assert outs[0].stdout == outs[1].stdout == "a;b|c\n"
     assert outs[2].exit_code == 127 and not outs[2].timed_out
     assert outs[3].timed_out
+
+
+def test_the_watchdog_kills_a_compound_probe_and_its_children():
+    import time
+
+    hung = Probe("ssh", "if true; then /bin/sleep 7.25; fi", timeout=0.3)
+    after = Probe("ssh", "/usr/bin/printf after")
+    started = time.monotonic()
+    _, parsed = run_local([hung, after])
+    assert time.monotonic() - started < 5
+    assert result(parsed, hung).timed_out and result(parsed, after).stdout == "after"
+    left = subprocess.run(["/usr/bin/pgrep", "-f", "sleep 7.25"], capture_output=True, text=True).stdout
+    assert left == ""
