@@ -10,17 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from grader.i18n import CATALOGUE
+
 STATUSES = ("conforme", "non_conforme", "erreur", "injoignable", "non_evalue")
 INCONCLUSIVE = ("erreur", "injoignable", "non_evalue")
 
 LABELS: dict[str, dict[str, str]] = {
     "fr": {
         # statuses (one verdict per check) and their one-character marks (never colour alone)
-        "status.conforme": "conforme",
-        "status.non_conforme": "non conforme",
-        "status.erreur": "erreur",
-        "status.injoignable": "injoignable",
-        "status.non_evalue": "non évalué",
         "status.jury": "jury",
         "status.conforme.help": "le fait demandé a été observé",
         "status.non_conforme.help": "le fait demandé a été observé absent ou différent",
@@ -312,11 +309,6 @@ LABELS: dict[str, dict[str, str]] = {
         "colon": " :",
     },
     "en": {
-        "status.conforme": "compliant",
-        "status.non_conforme": "not compliant",
-        "status.erreur": "error",
-        "status.injoignable": "unreachable",
-        "status.non_evalue": "not evaluated",
         "status.jury": "jury",
         "status.conforme.help": "the required fact was observed",
         "status.non_conforme.help": "the required fact was observed missing or different",
@@ -586,6 +578,13 @@ LABELS: dict[str, dict[str, str]] = {
         "colon": ":",
     },
 }
+
+
+# The five status names are the engine's (grader/i18n.py): one definition for the command line
+# and the reports, so a proctor and a jury member never read two words for one status.
+for _status in STATUSES:
+    _fr, _en = CATALOGUE[f"status.{_status}"]
+    LABELS["fr"][f"status.{_status}"], LABELS["en"][f"status.{_status}"] = _fr, _en
 
 
 def normalize_lang(lang: str | None) -> str:
