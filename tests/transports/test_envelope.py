@@ -123,13 +123,15 @@ def test_file_header_forged_inside_an_output_breaks_only_into_errors():
 
 
 def test_per_probe_start_and_duration_from_the_host_clock():
-    slow = Probe("ssh", "/bin/sleep 0.3")
-    env = envelope.build([slow])
-    proc = subprocess.run(["/bin/sh", "-c", envelope.remote_command()], input=env.script.encode(),
-                          capture_output=True, timeout=30)
-    r = envelope.parse(env, proc.stdout, started="2026-01-01T08:00:00.000+00:00").results[slow.key]
-    assert 0.25 <= r.duration <= 1.0
-    assert r.started.startswith("2026-01-01T08:00:00")
+    """Start and duration come from the R frame's host clock readings, offset from START."""
+    probe = Probe("ssh", "/bin/sleep 0.3")
+    env = envelope.build([probe])
+    b, d = env.boundary, env.directory
+    raw = (f"{b} START 100.00\n{b} R 0 0 101.50 101.80\n{b} F 0\n==> {d}/0.o <==\n\n==> {d}/0.e <==\n\n{b} G\n"
+           f"{b} END\n").encode()
+    r = envelope.parse(env, raw, started="2026-01-01T08:00:00.000+00:00").results[probe.key]
+    assert r.ok and r.duration == pytest.approx(0.3)
+    assert r.started == "2026-01-01T08:00:01.500+00:00"
 
 
 def test_quotes_and_unicode_survive():
@@ -175,13 +177,9 @@ def test_simple_and_compound_probes_give_the_same_results():
 
 
 def test_the_watchdog_kills_a_compound_probe_and_its_children():
-    import time
-
     hung = Probe("ssh", "if true; then /bin/sleep 7.25; fi", timeout=0.3)
     after = Probe("ssh", "/usr/bin/printf after")
-    started = time.monotonic()
     _, parsed = run_local([hung, after])
-    assert time.monotonic() - started < 5
     assert result(parsed, hung).timed_out and result(parsed, after).stdout == "after"
     left = subprocess.run(["/usr/bin/pgrep", "-f", "sleep 7.25"], capture_output=True, text=True).stdout
     assert left == ""
