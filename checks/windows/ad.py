@@ -14,9 +14,9 @@ import json
 import re
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from checks.windows._ad import (
     Container,
@@ -49,6 +49,9 @@ from grader.model import Probe, ProbeResult, Verdict
 from grader.plugins import hookimpl
 from grader.transports.dns import query as dns_query
 from grader.transports.ldap import NEVER, escape_filter_value, search
+
+#: An OU written from the domain root ("Siège/Comptabilité") or as a DN, validated in one place.
+OuPath = Annotated[str, Field(min_length=1), AfterValidator(validate_path)]
 
 # --- shared searches (equal searches run once per DC) -------------------------------------------
 
@@ -112,12 +115,7 @@ class OuExists(Check):
     transport = "ldap"
 
     class Params(CheckParams):
-        path: str = Field(min_length=1)
-
-        @field_validator("path")
-        @classmethod
-        def check_path(cls, value: str) -> str:
-            return validate_path(value)
+        path: OuPath
 
     def probes(self, params: Params) -> Mapping[str, Probe]:
         return {"ous": OUS}
@@ -150,13 +148,8 @@ class InheritanceBlocked(Check):
     transport = "ldap"
 
     class Params(CheckParams):
-        path: str = Field(min_length=1)
+        path: OuPath
         blocked: bool = True
-
-        @field_validator("path")
-        @classmethod
-        def check_path(cls, value: str) -> str:
-            return validate_path(value)
 
     def probes(self, params: Params) -> Mapping[str, Probe]:
         return {"ous": OUS}
@@ -228,7 +221,7 @@ class UserAccount(Check):
 
     class Params(CheckParams):
         login: str
-        ou: str | None = None
+        ou: OuPath | None = None
         enabled: bool | None = True
         given_name: str | None = None
         surname: str | None = None
@@ -241,10 +234,6 @@ class UserAccount(Check):
         def check_login(cls, value: str) -> str:
             return _sam(value)
 
-        @field_validator("ou")
-        @classmethod
-        def _ou(cls, value: str | None) -> str | None:
-            return validate_path(value) if value is not None else None
 
         @field_validator("expires")
         @classmethod
@@ -341,7 +330,7 @@ class ComputerInOu(Check):
 
     class Params(CheckParams):
         name: str
-        ou: str
+        ou: OuPath
         enabled: bool = True
 
         @field_validator("name")
@@ -351,10 +340,6 @@ class ComputerInOu(Check):
                 raise ValueError("nom d'ordinateur NetBIOS invalide (15 caractères : lettres, chiffres, tirets)")
             return value.removesuffix("$")
 
-        @field_validator("ou")
-        @classmethod
-        def check_ou(cls, value: str) -> str:
-            return validate_path(value)
 
     def probes(self, params: Params) -> Mapping[str, Probe]:
         flt = f"(&(objectClass=computer)(sAMAccountName={escape_filter_value(params.name)}$))"
@@ -421,7 +406,7 @@ class GroupMembers(Check):
 
     class Params(CheckParams):
         name: str
-        ou: str | None = None
+        ou: OuPath | None = None
         scope: Literal["globale", "domaine_local", "universelle"] | None = None
         type: Literal["securite", "distribution"] | None = None
         members: list[str] = Field(default_factory=list)
@@ -443,10 +428,6 @@ class GroupMembers(Check):
         def _type(cls, value: object) -> object:
             return _TYPE_ALIASES.get(value.lower(), value.lower()) if isinstance(value, str) else value
 
-        @field_validator("ou")
-        @classmethod
-        def _ou(cls, value: str | None) -> str | None:
-            return validate_path(value) if value is not None else None
 
     def probes(self, params: Params) -> Mapping[str, Probe]:
         return {"principals": PRINCIPALS}
