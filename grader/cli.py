@@ -22,7 +22,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from grader import cli_history, cli_jury, cli_reports, clifr, i18n
-from grader.errors import GraderError, LabError, RubricError, UsageError
+from grader.cli_common import DEFAULT_SESSION, DEFAULT_SESSIONS, LangOpt, RunOpt, SessionOpt, apply_lang, session_run
+from grader.errors import GraderError, LabError, RubricError
 from grader.i18n import t
 from grader.liveview import LiveView
 from grader.model import Status
@@ -46,17 +47,8 @@ app.add_typer(lab_app, name="lab")
 app.add_typer(checks_app, name="checks")
 app.add_typer(rubric_app, name="rubric")
 
-DEFAULT_SESSIONS = Path("grader-sessions")
 STATUS_STYLE = {"conforme": "green", "non_conforme": "red", "erreur": "yellow", "injoignable": "magenta",
                 "non_evalue": "dim"}
-
-LangOpt = Annotated[str | None, typer.Option("--lang", help=t("opt.lang"), show_default=False)]
-
-
-def _lang(lang: str | None) -> None:
-    if lang:
-        i18n.set_lang(lang)
-
 
 def status_label(status: str) -> str:
     return t(f"status.{status}")
@@ -65,7 +57,7 @@ def status_label(status: str) -> str:
 @app.callback()
 def root(lang: LangOpt = None) -> None:
     """Global options (``--lang`` is also accepted after the subcommand)."""
-    _lang(lang)
+    apply_lang(lang)
 
 
 # --- grading --------------------------------------------------------------------------------
@@ -166,7 +158,7 @@ def run_cmd(
     snapshot: Annotated[bool, typer.Option("--snapshot", help=t("opt.snapshot"))] = False,
     lang: LangOpt = None,
 ) -> None:
-    _lang(lang)
+    apply_lang(lang)
     if session is None:
         session = DEFAULT_SESSIONS / rubric.stem
     _, counts = _grade_session(rubric, roster, session, resume=resume, workers=workers, verbose=verbose,
@@ -193,13 +185,13 @@ def demo_cmd(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help=t("opt.verbose"))] = False,
     lang: LangOpt = None,
 ) -> None:
-    _lang(lang)
+    apply_lang(lang)
     _need_root()
     import rubrics
     from grader.lab import base, demo
     from grader.lab.hosts import Lab
 
-    session = session or DEFAULT_SESSIONS / "demo"
+    session = session or DEFAULT_SESSION
     lab = Lab()
     base.ensure_host_tools(_lab_say)
     base.ensure_base(progress=_lab_say)
@@ -220,11 +212,8 @@ def demo_cmd(
 
 
 def _compare_truth(session: Path, run_id: str, truth: dict[str, dict[str, str]]) -> bool:
-    from grader.store import Store
-
-    store = Store(session)
-    got = {(r["candidate"], r["check_id"]): r["status"] for r in store.results(run_id)}
-    store.close()
+    with session_run(session, run_id) as (store, _):
+        got = {(r["candidate"], r["check_id"]): r["status"] for r in store.results(run_id)}
     total = sum(len(v) for v in truth.values())
     ok = 0
     for cand, checks in truth.items():
@@ -243,7 +232,7 @@ def _compare_truth(session: Path, run_id: str, truth: dict[str, dict[str, str]])
 
 @lab_app.command("up", help=t("cmd.lab.up"), cls=clifr.FrenchCommand)
 def lab_up(lang: LangOpt = None) -> None:
-    _lang(lang)
+    apply_lang(lang)
     _need_root()
     from grader.lab import base, demo
     from grader.lab.hosts import Lab
@@ -259,7 +248,7 @@ def lab_up(lang: LangOpt = None) -> None:
 
 @lab_app.command("down", help=t("cmd.lab.down"), cls=clifr.FrenchCommand)
 def lab_down(lang: LangOpt = None) -> None:
-    _lang(lang)
+    apply_lang(lang)
     _need_root()
     from grader.lab.hosts import Lab
 
@@ -269,7 +258,7 @@ def lab_down(lang: LangOpt = None) -> None:
 
 @lab_app.command("status", help=t("cmd.lab.status"), cls=clifr.FrenchCommand)
 def lab_status(lang: LangOpt = None) -> None:
-    _lang(lang)
+    apply_lang(lang)
     from grader.lab.hosts import Lab
 
     _lab_table(Lab())
@@ -297,7 +286,7 @@ def checks_list(
     platform: Annotated[str | None, typer.Option("--platform", help=t("opt.platform"), show_default=False)] = None,
     lang: LangOpt = None,
 ) -> None:
-    _lang(lang)
+    apply_lang(lang)
     from grader.plugins import default_catalogue
 
     table = Table(show_lines=False)
@@ -319,7 +308,7 @@ def rubric_validate(
     roster: Annotated[Path | None, typer.Option("--roster", help=t("opt.roster"), show_default=False)] = None,
     lang: LangOpt = None,
 ) -> None:
-    _lang(lang)
+    apply_lang(lang)
     from grader.roster import load_roster
     from grader.rubric import load_rubric
 
@@ -332,7 +321,7 @@ def rubric_validate(
 
 @rubric_app.command("schema", help=t("cmd.rubric.schema"), cls=clifr.FrenchCommand)
 def rubric_schema(lang: LangOpt = None) -> None:
-    _lang(lang)
+    apply_lang(lang)
     from grader.rubric import rubric_json_schema
 
     sys.stdout.write(json.dumps(rubric_json_schema(), ensure_ascii=False, indent=2) + "\n")
@@ -340,16 +329,15 @@ def rubric_schema(lang: LangOpt = None) -> None:
 
 @app.command("report", help=t("cmd.report"), cls=clifr.FrenchCommand)
 def report_cmd(
-    session: Annotated[Path, typer.Option("--session", help=t("opt.session"))] = DEFAULT_SESSIONS / "demo",
-    run: Annotated[str | None, typer.Option("--run", help=t("opt.run"), show_default=False)] = None,
+    session: SessionOpt = DEFAULT_SESSION,
+    run: RunOpt = None,
     out: Annotated[Path | None, typer.Option("--out", help=t("opt.out"), show_default=False)] = None,
     bundle: cli_reports.FromOpt = None,
     trainee: Annotated[bool, typer.Option("--trainee", help=report_text(i18n.get_lang(), "cli.trainee"))] = False,
     lang: LangOpt = None,
 ) -> None:
-    _lang(lang)
+    apply_lang(lang)
     from grader import session as sess
-    from grader.store import Store
 
     if bundle is not None:  # offline: re-render from an evidence bundle, no store, no host
         from grader.bundle import render_reports
@@ -366,28 +354,21 @@ def report_cmd(
         for path in written:
             console.print(t("msg.reports", path=path))
         return
-    if not (session / Store.FILENAME).exists():
-        raise UsageError(t("msg.no_run", path=session))
-    store = Store(session)
-    run = run or store.latest_run()
-    if run is None:
-        raise UsageError(t("msg.no_run", path=session))
-    store.run(run)  # a clear error for an unknown id
-    if trainee:  # the trainee's pages only (hints forward, no jury-only part), beside the jury's reports
-        from reports.html import TRAINEE_DIR, write_reports
+    with session_run(session, run) as (store, run_id):
+        if trainee:  # the trainee's pages only (hints forward, no jury-only part), beside the jury's reports
+            from reports.html import TRAINEE_DIR, write_reports
 
-        written = write_reports(store, run, out or sess.reports_dir(session, run) / TRAINEE_DIR, i18n.get_lang(),
-                                audience="trainee")
-    else:
-        written = sess.write_reports(store, run, out or sess.reports_dir(session, run), i18n.get_lang())
-    store.close()
+            written = write_reports(store, run_id, out or sess.reports_dir(session, run_id) / TRAINEE_DIR,
+                                    i18n.get_lang(), audience="trainee")
+        else:
+            written = sess.write_reports(store, run_id, out or sess.reports_dir(session, run_id), i18n.get_lang())
     for path in written:
         console.print(t("msg.reports", path=path))
 
 
 @app.command("referential", help=t("cmd.referential"), cls=clifr.FrenchCommand)
 def referential_cmd(lang: LangOpt = None) -> None:
-    _lang(lang)
+    apply_lang(lang)
     from grader.referential import load_referential
 
     ref = load_referential()

@@ -17,6 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from grader import clifr, i18n
+from grader.cli_common import DEFAULT_SESSION, LangOpt, SessionOpt, apply_lang, open_store
 from grader.errors import UsageError
 from grader.i18n import t
 
@@ -46,19 +47,8 @@ i18n.CATALOGUE.update({
 })
 
 console = Console(highlight=False)
-DEFAULT_SESSION = Path("grader-sessions/demo")
-SessionOpt = Annotated[Path, typer.Option("--session", help=t("opt.session"))]
-LangOpt = Annotated[str | None, typer.Option("--lang", help=t("opt.lang"), show_default=False)]
 # How good a status is, for "better"/"worse" in a diff (conclusive outcomes only are ranked).
 _RANK = {"conforme": 2, "non_conforme": 1}
-
-
-def _store(session: Path):
-    from grader.store import Store
-
-    if not (session / Store.FILENAME).exists():
-        raise UsageError(t("msg.no_run", path=session))
-    return Store(session)
 
 
 def bar(fraction: float, width: int = 20) -> str:
@@ -70,7 +60,7 @@ def bar(fraction: float, width: int = 20) -> str:
 
 def history(session: Path, candidate: str) -> list[dict]:
     """One row per run that graded ``candidate``: counts per status and points, oldest first."""
-    store = _store(session)
+    store = open_store(session)
     try:
         rows = []
         for run in store.runs():
@@ -89,7 +79,12 @@ def history(session: Path, candidate: str) -> list[dict]:
 
 def diff(session: Path, run_a: str, run_b: str) -> list[dict]:
     """Every (candidate, check, host) whose status differs between two runs (absent counts as a status)."""
-    store = _store(session)
+    return _compare(session, run_a, run_b)[0]
+
+
+def _compare(session: Path, run_a: str, run_b: str) -> tuple[list[dict], int]:
+    """The changes between two runs and how many (candidate, check, host) were compared, in one read."""
+    store = open_store(session)
     try:
         store.run(run_a)
         store.run(run_b)
@@ -105,7 +100,7 @@ def diff(session: Path, run_a: str, run_b: str) -> list[dict]:
             change = _RANK.get(after or "", 0) - _RANK.get(before or "", 0)
             out.append({"candidate": key[0], "check_id": key[1], "host": key[2], "before": before, "after": after,
                         "change": change, "observed": (b.get(key) or {}).get("observed", "")})
-    return out
+    return out, len(a.keys() | b.keys())
 
 
 def register(app: typer.Typer) -> None:
@@ -115,8 +110,7 @@ def register(app: typer.Typer) -> None:
         session: SessionOpt = DEFAULT_SESSION,
         lang: LangOpt = None,
     ) -> None:
-        if lang:
-            i18n.set_lang(lang)
+        apply_lang(lang)
         rows = history(session, candidate)
         if not rows:
             raise UsageError(t("hist.none", cand=candidate, path=session))
@@ -142,13 +136,8 @@ def register(app: typer.Typer) -> None:
         session: SessionOpt = DEFAULT_SESSION,
         lang: LangOpt = None,
     ) -> None:
-        if lang:
-            i18n.set_lang(lang)
-        changes = diff(session, run_a, run_b)
-        store = _store(session)
-        compared = len({(r["candidate"], r["check_id"], r["host"]) for r in store.results(run_a)}
-                       | {(r["candidate"], r["check_id"], r["host"]) for r in store.results(run_b)})
-        store.close()
+        apply_lang(lang)
+        changes, compared = _compare(session, run_a, run_b)
         if not changes:
             console.print(t("diff.none", a=run_a, b=run_b, n=compared))
             return

@@ -27,6 +27,16 @@ import typer
 from rich.console import Console
 
 from grader import clifr, i18n
+from grader.cli_common import (
+    DEFAULT_SESSION,
+    DEFAULT_SESSIONS,
+    LangOpt,
+    RunOpt,
+    SessionOpt,
+    apply_lang,
+    session_run,
+    status_name,
+)
 from grader.errors import UsageError
 from grader.i18n import t
 
@@ -76,7 +86,6 @@ EXTRA_CATALOGUE: dict[str, tuple[str, str]] = {
     "jury.msg.regenerate": ("Pour l'inclure dans les rapports écrits : grader report --session {session} --run {run}",
                             "To include it in the written reports: grader report --session {session} --run {run}"),
     "jury.msg.none": ("Aucune annotation du jury dans la correction {run}.", "No jury annotation in run {run}."),
-    "jury.msg.no_run": ("Aucune correction dans {path}.", "No run in {path}."),
     "jury.msg.title": ("Annotations du jury — correction {run}", "Jury's annotations — run {run}"),
     "jury.target.check": ("{check} sur {host}", "{check} on {host}"),
     "jury.target.criterion": ("critère {criterion}", "criterion {criterion}"),
@@ -105,31 +114,15 @@ EXTRA_CATALOGUE: dict[str, tuple[str, str]] = {
 }
 i18n.CATALOGUE.update(EXTRA_CATALOGUE)
 
-DEFAULT_SESSION = Path("grader-sessions") / "demo"  # as ``grader report``
-DEFAULT_SESSIONS = Path("grader-sessions")  # ``grader serve`` lists every session in it
 AUTHOR_ENV = "GRADER_JURY"
 
 console = Console(highlight=False)
 
-LangOpt = Annotated[str | None, typer.Option("--lang", help=t("opt.lang"), show_default=False)]
-SessionOpt = Annotated[Path, typer.Option("--session", help=t("opt.session"))]
-RunOpt = Annotated[str | None, typer.Option("--run", help=t("opt.run"), show_default=False)]
 CandidateOpt = Annotated[str, typer.Option("--candidate", help=t("jury.opt.candidate"), show_default=False)]
 CheckOpt = Annotated[str | None, typer.Option("--check", help=t("jury.opt.check"), show_default=False)]
 HostOpt = Annotated[str | None, typer.Option("--host", help=t("jury.opt.host"), show_default=False)]
 AuthorOpt = Annotated[str, typer.Option("--author", envvar=AUTHOR_ENV, help=t("jury.opt.author"), show_default=False,
                                         show_envvar=False)]
-
-
-def _lang(lang: str | None) -> None:
-    if lang:
-        i18n.set_lang(lang)
-
-
-def _status(status: str | None) -> str:
-    if not status:
-        return "—"
-    return t(f"status.{status}") if f"status.{status}" in i18n.CATALOGUE else status
 
 
 def _target(row: dict[str, Any]) -> str:
@@ -138,24 +131,6 @@ def _target(row: dict[str, Any]) -> str:
     if row.get("criterion"):
         return t("jury.target.criterion", criterion=row["criterion"])
     return t("jury.target.candidate")
-
-
-def _open(session: Path, run: str | None):
-    """(store, run id): the latest run unless ``run`` is given; a clear error when there is none."""
-    from grader.store import Store
-
-    if not (session / Store.FILENAME).exists():
-        raise UsageError(t("jury.msg.no_run", path=session))
-    store = Store(session)
-    try:
-        run = run or store.latest_run()
-        if run is None:
-            raise UsageError(t("jury.msg.no_run", path=session))
-        store.run(run)  # a clear error for an unknown id
-    except BaseException:
-        store.close()
-        raise
-    return store, run
 
 
 def _automated(store: Any, run_id: str, row: dict[str, Any]) -> str:
@@ -177,13 +152,10 @@ def note_cmd(
     run: RunOpt = None,
     lang: LangOpt = None,
 ) -> None:
-    _lang(lang)
-    store, run_id = _open(session, run)
-    try:
+    apply_lang(lang)
+    with session_run(session, run) as (store, run_id):
         row = store.add_annotation(run_id, candidate, kind="observation", text=text, author=author, check_id=check,
                                    host=host, criterion=criterion)
-    finally:
-        store.close()
     typer.echo(t("jury.msg.note", id=row["id"], cand=candidate, target=_target(row), author=row["author"]))
     typer.echo(t("jury.msg.regenerate", session=session, run=run_id))
 
@@ -199,16 +171,13 @@ def override_cmd(
     run: RunOpt = None,
     lang: LangOpt = None,
 ) -> None:
-    _lang(lang)
-    store, run_id = _open(session, run)
-    try:
+    apply_lang(lang)
+    with session_run(session, run) as (store, run_id):
         row = store.add_annotation(run_id, candidate, kind="override", status=status, text=text, author=author,
                                    check_id=check, host=host)
         automated = _automated(store, run_id, row)
-    finally:
-        store.close()
-    typer.echo(t("jury.msg.override", id=row["id"], cand=candidate, target=_target(row), status=_status(row["status"]),
-                 automated=_status(automated), author=row["author"]))
+    typer.echo(t("jury.msg.override", id=row["id"], cand=candidate, target=_target(row), status=status_name(row["status"]),
+                 automated=status_name(automated), author=row["author"]))
     typer.echo(t("jury.msg.regenerate", session=session, run=run_id))
 
 
@@ -219,13 +188,10 @@ def list_cmd(
     run: RunOpt = None,
     lang: LangOpt = None,
 ) -> None:
-    _lang(lang)
-    store, run_id = _open(session, run)
-    try:
+    apply_lang(lang)
+    with session_run(session, run) as (store, run_id):
         rows = store.annotations(run_id, candidate)
         automated = {(r["candidate"], r["check_id"], r["host"]): str(r["status"]) for r in store.results(run_id)}
-    finally:
-        store.close()
     if not rows:
         typer.echo(t("jury.msg.none", run=run_id))
         return
@@ -236,7 +202,7 @@ def list_cmd(
         kind = t(f"jury.kind.{row['kind']}")
         if row["kind"] == "override":
             auto = automated.get((row["candidate"], row["check_id"], row["host"]), "non_evalue")
-            kind = t("jury.msg.line_decision", automated=_status(auto), status=_status(row["status"]))
+            kind = t("jury.msg.line_decision", automated=status_name(auto), status=status_name(row["status"]))
         typer.echo(t("jury.msg.line", id=row["id"], cand=row["candidate"], target=_target(row), kind=kind,
                      author=row["author"], when=fmt_datetime(row["created"], i18n.get_lang())))
         for line in row["text"].splitlines() or [""]:
@@ -249,7 +215,7 @@ def serve_cmd(
     port: Annotated[int, typer.Option("--port", min=0, max=65535, help=t("jury.opt.port"))] = 8765,
     lang: LangOpt = None,
 ) -> None:
-    _lang(lang)
+    apply_lang(lang)
     from grader import web
 
     try:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from grader import clifr, i18n
+from grader.cli_common import DEFAULT_SESSION, LangOpt, RunOpt, SessionOpt, apply_lang, session_run, status_name
 from grader.errors import UsageError
 from grader.i18n import t
 
@@ -85,46 +86,13 @@ EXTRA_CATALOGUE: dict[str, tuple[str, str]] = {
                         "{n} status(es) differ from run {run}: a judge has changed since."),
     "rep.msg.export": ("Export : {path}",
                        "Export: {path}"),
-    "rep.msg.no_run": ("Aucune correction dans {path}.",
-                       "No run in {path}."),
     "rep.msg.two_sources": ("--from et --run s'excluent : la correction vient soit du paquet, soit de la session.",
                             "--from and --run exclude each other: the run comes from the bundle or the session."),
 }
 i18n.CATALOGUE.update(EXTRA_CATALOGUE)
 
-DEFAULT_SESSION = Path("grader-sessions") / "demo"  # as ``grader report``
-
-LangOpt = Annotated[str | None, typer.Option("--lang", help=t("opt.lang"), show_default=False)]
-SessionOpt = Annotated[Path, typer.Option("--session", help=t("opt.session"))]
 FromOpt = Annotated[Path | None, typer.Option("--from", help=t("rep.opt.from"), show_default=False)]
-RunOpt = Annotated[str | None, typer.Option("--run", help=t("opt.run"), show_default=False)]
 OutOpt = Annotated[Path | None, typer.Option("--out", help=t("rep.opt.out"), show_default=False)]
-
-
-def _lang(lang: str | None) -> None:
-    if lang:
-        i18n.set_lang(lang)
-
-
-def _status(status: str) -> str:
-    return t(f"status.{status}") if f"status.{status}" in i18n.CATALOGUE else status
-
-
-@contextmanager
-def _session_store(session: Path, run: str | None) -> Iterator[tuple[Store, str]]:
-    from grader.store import Store
-
-    if not (session / Store.FILENAME).exists():
-        raise UsageError(t("rep.msg.no_run", path=session))
-    store = Store(session)
-    try:
-        run = run or store.latest_run()
-        if run is None:
-            raise UsageError(t("rep.msg.no_run", path=session))
-        store.run(run)  # a clear error for an unknown id
-        yield store, run
-    finally:
-        store.close()
 
 
 @contextmanager
@@ -140,7 +108,7 @@ def _source(session: Path, run: str | None, bundle: Path | None) -> Iterator[tup
         return
     from grader.session import reports_dir
 
-    with _session_store(session, run) as (store, run_id):
+    with session_run(session, run) as (store, run_id):
         yield store, run_id, reports_dir(session, run_id)
 
 
@@ -150,10 +118,10 @@ def export_cmd(
     out: Annotated[Path | None, typer.Option("--out", help=t("rep.opt.bundle_out"), show_default=False)] = None,
     lang: LangOpt = None,
 ) -> None:
-    _lang(lang)
+    apply_lang(lang)
     from grader import bundle
 
-    with _session_store(session, run) as (store, run_id):
+    with session_run(session, run) as (store, run_id):
         target = out or session / f"preuves-{run_id}.zip"
         path = bundle.export(store, run_id, target, lang=i18n.get_lang())
     typer.echo(t("rep.msg.written", path=path, n=len(_manifest(path)["files"])))
@@ -172,7 +140,7 @@ def verify_cmd(
     bundle_path: Annotated[Path, typer.Argument(metavar="BUNDLE", help=t("rep.arg.bundle"), show_default=False)],
     lang: LangOpt = None,
 ) -> None:
-    _lang(lang)
+    apply_lang(lang)
     from grader import bundle
 
     problems = bundle.verify(bundle_path)
@@ -194,7 +162,7 @@ def rejudge_cmd(
     show_all: Annotated[bool, typer.Option("--all", help=t("rep.opt.all"))] = False,
     lang: LangOpt = None,
 ) -> None:
-    _lang(lang)
+    apply_lang(lang)
     from grader import bundle
 
     with bundle.load(bundle_path) as store:
@@ -204,10 +172,10 @@ def rejudge_cmd(
     changed = [r for r in rows if r.changed]
     for r in rows:
         if r.rejudged and (show_all or r.changed):
-            typer.echo(t("rep.msg.line", cand=r.candidate, host=r.host, check=r.check_id, old=_status(r.stored),
-                         new=_status(r.status)) + (f" — {r.message}" if r.changed and r.message else ""))
+            typer.echo(t("rep.msg.line", cand=r.candidate, host=r.host, check=r.check_id, old=status_name(r.stored),
+                         new=status_name(r.status)) + (f" — {r.message}" if r.changed and r.message else ""))
         elif not r.rejudged and show_all:
-            typer.echo(t("rep.msg.kept", cand=r.candidate, host=r.host, check=r.check_id, status=_status(r.status),
+            typer.echo(t("rep.msg.kept", cand=r.candidate, host=r.host, check=r.check_id, status=status_name(r.status),
                          reason=r.reason))
     typer.echo(t("rep.msg.summary", n=len(rows), judged=len(judged), diff=len(changed), kept=len(rows) - len(judged)))
     if changed:
@@ -218,7 +186,7 @@ def rejudge_cmd(
 
 def junit_cmd(session: SessionOpt = DEFAULT_SESSION, run: RunOpt = None, bundle_path: FromOpt = None,
               out: OutOpt = None, lang: LangOpt = None) -> None:
-    _lang(lang)
+    apply_lang(lang)
     from reports import aggregate, exports
 
     with _source(session, run, bundle_path) as (store, run_id, default_dir):
@@ -232,7 +200,7 @@ def moodle_cmd(session: SessionOpt = DEFAULT_SESSION, run: RunOpt = None, bundle
                out: OutOpt = None,
                item: Annotated[str | None, typer.Option("--item", help=t("rep.opt.item"), show_default=False)] = None,
                lang: LangOpt = None) -> None:
-    _lang(lang)
+    apply_lang(lang)
     from reports import aggregate, exports
 
     with _source(session, run, bundle_path) as (store, run_id, default_dir):
