@@ -643,17 +643,20 @@ def write_json(frames: Frames, path: Path, annotations: bool = True) -> Path:
 
 
 def write_reports(store: Store, run_id: str, out_dir: Path, lang: str = "fr",
-                  referential: Referential | None = None, audience: str = "jury") -> list[Path]:
+                  referential: Referential | None = None, audience: str = "jury",
+                  frames: aggregate.Frames | None = None) -> list[Path]:
     """Write ``session.html``, ``candidat-<id>.html`` per candidate, ``resultats.csv`` and ``resultats.json``.
 
     ``audience="trainee"`` writes the trainee's version of the same files: hints forward, no
-    jury-only part, and a JSON export without the jury's annotations.
+    jury-only part, and a JSON export without the jury's annotations. ``frames``: the run
+    already loaded by the caller (the reporter writes several formats from one read).
     """
     lang = normalize_lang(lang)
     check_audience(audience)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    frames = aggregate.load_frames(store, run_id, referential)
+    if frames is None:
+        frames = aggregate.load_frames(store, run_id, referential)
     written: list[Path] = []
     session = out_dir / SESSION_FILE
     session.write_text(render_session(frames, lang, audience=audience), encoding="utf-8")
