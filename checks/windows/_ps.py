@@ -181,3 +181,11 @@ def account_matches(account: str | None, wanted: str) -> bool:
 def clip(text: str, limit: int = 200) -> str:
     text = text.replace("\r\n", "\n").replace("\n", " ⏎ ")
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def settle(observed: list[str], problems: list[str], expected: str, success: str) -> Verdict:
+    """The end of a multi-part judge: every problem found makes it non conforme, none makes it conforme."""
+    text = " ; ".join(observed)
+    if problems:
+        return Verdict.non_conforme(text, expected, " ".join(problems))
+    return Verdict.conforme(text, expected, success)

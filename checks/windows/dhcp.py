@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from checks.windows._ps import as_list, failure, ps_quote, read_items, winrm
+from checks.windows._ps import as_list, failure, ps_quote, read_items, settle, winrm
 from checks.windows.services import service_missing, service_probe
 from grader.check import Check, CheckParams
 from grader.model import Probe, ProbeResult, Verdict
@@ -150,10 +150,7 @@ class DhcpScope(Check):
             verdict = self._reservations(params, results["reservations"], observed, problems, expected)
             if verdict is not None:
                 return verdict
-        text = " ; ".join(observed)
-        if problems:
-            return Verdict.non_conforme(text, expected, " ".join(problems))
-        return Verdict.conforme(text, expected, f"L'étendue {params.scope} est configurée comme attendu.")
+        return settle(observed, problems, expected, f"L'étendue {params.scope} est configurée comme attendu.")
 
     def _expected(self, p: Params) -> str:
         parts = [f"étendue {p.scope}" + (" active" if p.active else "")]

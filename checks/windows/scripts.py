@@ -8,7 +8,18 @@ from typing import Any
 
 from pydantic import field_validator
 
-from checks.windows._ps import as_list, clip, failure, no_wildcards, ps_date, ps_quote, read_items, same_name, winrm
+from checks.windows._ps import (
+    as_list,
+    clip,
+    failure,
+    no_wildcards,
+    ps_date,
+    ps_quote,
+    read_items,
+    same_name,
+    settle,
+    winrm,
+)
 from checks.windows.tasks import describe_trigger, task_enabled
 from grader.check import Check, CheckParams
 from grader.model import Probe, ProbeResult, Verdict
@@ -106,11 +117,8 @@ class PsScriptDocumented(Check):
             verdict = self._scheduled(params, results["tasks"], observed, problems, expected)
             if verdict is not None:
                 return verdict
-        text = " ; ".join(observed)
-        if problems:
-            return Verdict.non_conforme(text, expected, " ".join(problems))
         how = " et planifié" if params.scheduled else ""
-        return Verdict.conforme(text, expected, f"Le script est documenté{how}.")
+        return settle(observed, problems, expected, f"Le script est documenté{how}.")
 
     def _scheduled(self, p: Params, r: ProbeResult, observed: list[str], problems: list[str],
                    expected: str) -> Verdict | None:

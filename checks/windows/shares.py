@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import field_validator, model_validator
 
-from checks.windows._ps import account_matches, clip, enum_name, failure, no_wildcards, ps_quote, read_items, winrm
+from checks.windows._ps import account_matches, clip, enum_name, failure, no_wildcards, ps_quote, read_items, settle, winrm
 from grader.check import Check, CheckParams
 from grader.model import Probe, ProbeResult, Verdict
 
@@ -135,10 +135,7 @@ class SmbShare(Check):
             verdict = self._ntfs(params, results["ntfs"], observed, problems, expected)
             if verdict is not None:
                 return verdict
-        text = " ; ".join(observed)
-        if problems:
-            return Verdict.non_conforme(text, expected, " ".join(problems))
-        return Verdict.conforme(text, expected, f"Le partage {params.share} est configuré comme attendu.")
+        return settle(observed, problems, expected, f"Le partage {params.share} est configuré comme attendu.")
 
     def _expected(self, p: Params) -> str:
         parts = [f"partage {p.share}" + (f" de {p.path}" if p.path else "")]
