@@ -182,8 +182,7 @@ def grade_host(job: HostJob, known_hosts: Path | None, channels: Mapping[str, Ch
             failed[name] = Verdict.erreur(f"aucun transport « {name} » n'est installé")
             continue
         try:
-            if name == primary or probes:
-                got = channel.collect(_context(job, channel, name == primary, known_hosts), probes)
+            got = channel.collect(_context(job, channel, name == primary, known_hosts), probes)
         except Unreachable as exc:
             failed[name] = Verdict(Status.INJOIGNABLE, message=str(exc))
         except (HostKeyMismatch, CredentialError, TransportError) as exc:
