@@ -10,7 +10,7 @@ Windows PowerShell 5.1 JSON, how a failed probe is judged) live in ``_ps``. Dire
 from __future__ import annotations
 
 from checks.windows.dhcp import DhcpScope
-from checks.windows.dns import DnsRecord
+from checks.windows.dns import DnsRecord, DnsZone
 from checks.windows.features import FeatureInstalled
 from checks.windows.scripts import PsScriptDocumented
 from checks.windows.services import ServiceRunning
@@ -27,6 +27,7 @@ CHECKS: tuple[type[Check], ...] = (
     SmbShare,
     DhcpScope,
     DnsRecord,
+    DnsZone,
     PsScriptDocumented,
     WsusClientPolicy,
 )

@@ -46,6 +46,15 @@ def normalize(rr_type: str, value: str) -> str:
     return " ".join(part.rstrip(".").casefold() for part in value.split())
 
 
+def _without_module(service: ProbeResult, expected: str) -> Verdict:
+    """The DnsServer cmdlets are missing: no DNS role at all (non conforme), or only its tools (erreur)."""
+    if service_missing(service):
+        return Verdict.non_conforme("rôle DNS absent (pas de service DNS)", expected,
+                                    "Le rôle Serveur DNS n'est pas installé sur cet hôte.")
+    return Verdict.erreur("le module PowerShell DnsServer est absent (outils de gestion DNS non installés)",
+                          expected=expected)
+
+
 class DnsRecord(Check):
     """L'enregistrement DNS {name} de type {type} existe dans la zone {zone}.
 
@@ -102,11 +111,7 @@ class DnsRecord(Check):
         r = results["records"]
         f = failure(r)
         if f is not None and f.kind == "missing_command":
-            if service_missing(results["service"]):
-                return Verdict.non_conforme("rôle DNS absent (pas de service DNS)", expected,
-                                            "Le rôle Serveur DNS n'est pas installé sur cet hôte.")
-            return Verdict.erreur("le module PowerShell DnsServer est absent (outils de gestion DNS non installés)",
-                                  expected=expected)
+            return _without_module(results["service"], expected)
         if f is not None and (f.kind == "not_found" or f.error_id.startswith((ZONE_MISSING, NAME_MISSING))):
             if f.error_id.startswith(ZONE_MISSING):
                 return Verdict.non_conforme(f"zone {params.zone} inexistante", expected,
@@ -129,3 +134,129 @@ class DnsRecord(Check):
             return Verdict.conforme(observed, expected, f"{fqdn} pointe vers {params.value}.")
         return Verdict.non_conforme(observed, expected,
                                     f"{fqdn} ({params.type}) vaut {', '.join(values)}, {params.value} attendu.")
+
+
+ZONE_TYPES = ("Primary", "Secondary", "Stub", "Forwarder")
+DYNAMIC_UPDATES = ("None", "NonsecureAndSecure", "Secure")
+
+
+class DnsZone(Check):
+    """La zone DNS {zone} existe sur le serveur DNS Windows.
+
+    From ``Get-DnsServerZone`` on the Windows DNS server itself: the zone as the server holds it
+    (type, Active Directory integration, dynamic updates, reverse lookup, masters of a secondary
+    or forwarder zone). Each optional parameter the rubric gives is compared; a zone that exists
+    with another type (a secondary where a primary integrated in AD was asked) is non conforme
+    with what differs. No zone: non conforme. The DNS role absent: non conforme; its PowerShell
+    module absent while the service runs: erreur (nothing could be read).
+    """
+
+    id = "windows.dns_zone"
+    platform = "windows"
+    transport = "winrm"
+
+    class Params(CheckParams):
+        zone: str
+        type: Literal["Primary", "Secondary", "Stub", "Forwarder"] | None = None
+        ad_integrated: bool | None = None
+        dynamic_update: Literal["None", "NonsecureAndSecure", "Secure"] | None = None
+        reverse: bool | None = None
+        masters: list[str] | None = None
+
+        @field_validator("zone")
+        @classmethod
+        def _zone(cls, value: str) -> str:
+            if not _ZONE.match(value):
+                raise ValueError("nom de zone invalide (ex. tssr.lan ou 10.168.192.in-addr.arpa)")
+            return value.rstrip(".")
+
+        @field_validator("type", "dynamic_update", mode="before")
+        @classmethod
+        def _case(cls, value: object) -> object:
+            if isinstance(value, str):
+                for known in ZONE_TYPES + DYNAMIC_UPDATES:
+                    if value.casefold() == known.casefold():
+                        return known
+            return value
+
+        @field_validator("masters")
+        @classmethod
+        def _addresses(cls, value: list[str] | None) -> list[str] | None:
+            if value is not None:
+                for address in value:
+                    ipaddress.ip_address(address)
+            return value
+
+    def probes(self, params: Params) -> Mapping[str, Probe]:
+        return {
+            "zone": winrm(
+                f"Get-DnsServerZone -Name {ps_quote(params.zone)} -ErrorAction Stop | ForEach-Object -Process {{ "
+                "[pscustomobject]@{ ZoneName = $_.ZoneName; ZoneType = [string]$_.ZoneType; "
+                "IsDsIntegrated = $_.IsDsIntegrated; IsReverseLookupZone = $_.IsReverseLookupZone; "
+                "DynamicUpdate = [string]$_.DynamicUpdate; ReplicationScope = [string]$_.ReplicationScope; "
+                "MasterServers = @($_.MasterServers | ForEach-Object -Process { [string]$_ }) } } | "
+                "ConvertTo-Json -Depth 4"),
+            "service": service_probe("DNS"),
+        }
+
+    def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
+        wanted = [f"zone {params.zone}"]
+        if params.type:
+            wanted.append(f"type {params.type}")
+        if params.ad_integrated is not None:
+            wanted.append("intégrée à AD" if params.ad_integrated else "non intégrée à AD")
+        if params.dynamic_update:
+            wanted.append(f"mises à jour dynamiques {params.dynamic_update}")
+        if params.reverse is not None:
+            wanted.append("recherche inversée" if params.reverse else "recherche directe")
+        if params.masters:
+            wanted.append("maîtres " + ", ".join(params.masters))
+        expected = ", ".join(wanted)
+        r = results["zone"]
+        f = failure(r)
+        if f is not None and f.kind == "missing_command":
+            return _without_module(results["service"], expected)
+        if f is not None and (f.kind == "not_found" or f.error_id.startswith(ZONE_MISSING)):
+            return Verdict.non_conforme(f"zone {params.zone} inexistante", expected,
+                                        f"La zone {params.zone} n'existe pas sur ce serveur DNS.")
+        found = read_items(r, "Get-DnsServerZone", expected)
+        if isinstance(found, Verdict):
+            return found
+        zones = [z for z in found if str(z.get("ZoneName", "")).rstrip(".").casefold() == params.zone.casefold()]
+        if not zones:
+            return Verdict.non_conforme(f"zone {params.zone} inexistante", expected,
+                                        f"La zone {params.zone} n'existe pas sur ce serveur DNS.")
+        zone = zones[0]
+        masters = [str(m) for m in (zone.get("MasterServers") or []) if m]
+        observed = clip(
+            f"zone {zone.get('ZoneName')} : type {zone.get('ZoneType')}, IsDsIntegrated={zone.get('IsDsIntegrated')}"
+            f" ({zone.get('ReplicationScope') or 'fichier'}), DynamicUpdate={zone.get('DynamicUpdate')}, "
+            f"IsReverseLookupZone={zone.get('IsReverseLookupZone')}"
+            + (f", maîtres {', '.join(masters)}" if masters else ""), 300)
+        problems: list[str] = []
+        if params.type and str(zone.get("ZoneType")) != params.type:
+            problems.append(f"la zone est de type {zone.get('ZoneType')}, {params.type} attendu")
+        if params.ad_integrated is not None and zone.get("IsDsIntegrated") is not params.ad_integrated:
+            problems.append("la zone n'est pas intégrée à Active Directory" if params.ad_integrated
+                            else "la zone est intégrée à Active Directory")
+        if params.dynamic_update and str(zone.get("DynamicUpdate")) != params.dynamic_update:
+            problems.append(f"mises à jour dynamiques {zone.get('DynamicUpdate')}, {params.dynamic_update} attendu")
+        if params.reverse is not None and zone.get("IsReverseLookupZone") is not params.reverse:
+            problems.append("la zone n'est pas une zone de recherche inversée" if params.reverse
+                            else "la zone est une zone de recherche inversée")
+        if params.masters:
+            have = {str(ipaddress.ip_address(m)) for m in masters if _is_address(m)}
+            missing = [m for m in params.masters if str(ipaddress.ip_address(m)) not in have]
+            if missing:
+                problems.append(f"serveur(s) maître(s) absent(s) : {', '.join(missing)}")
+        if problems:
+            return Verdict.non_conforme(observed, expected, f"Zone {params.zone} : " + " ; ".join(problems) + ".")
+        return Verdict.conforme(observed, expected, f"La zone {params.zone} existe comme demandé.")
+
+
+def _is_address(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pydantic
 import pytest
 
-from checks.windows.dns import DnsRecord
+from checks.windows.dns import DnsRecord, DnsZone
 from grader.model import Status
 from tests.winrm_standin.recordings import result as rec
 
@@ -68,3 +68,53 @@ def test_parameters_are_validated(params):
 def test_apex_and_record_types_in_the_probe():
     probe = DnsRecord().probes(DnsRecord.Params(zone="tssr.lan", name="@", type="MX"))["records"]
     assert "-Name '@' -RRType MX" in probe.command and "MailExchange" in probe.command
+
+
+# --- windows.dns_zone ----------------------------------------------------------------------------
+
+def test_zone_integrated_in_ad_with_secure_updates(judge):
+    assert DnsZone.id == "windows.dns_zone"
+    v = judge(DnsZone, {"zone": "tssr.lan", "type": "primary", "ad_integrated": True, "dynamic_update": "secure",
+                        "reverse": False},
+              zone=rec("get_dnsserverzone_tssr_lan"), service=rec(RUNNING))
+    assert v.status is Status.CONFORME, v.message
+    assert "type Primary" in v.observed and "IsDsIntegrated=True (Domain)" in v.observed
+
+
+def test_a_secondary_zone_where_an_ad_primary_was_asked_says_what_differs(judge):
+    v = judge(DnsZone, {"zone": "tssr.lan", "type": "Primary", "ad_integrated": True, "dynamic_update": "Secure"},
+              zone=rec("get_dnsserverzone_secondary_file"), service=rec(RUNNING))
+    assert v.status is Status.NON_CONFORME
+    for part in ("de type Secondary, Primary attendu", "pas intégrée à Active Directory", "dynamiques None"):
+        assert part in v.message, v.message
+
+
+def test_masters_of_a_secondary_zone(judge):
+    params = {"zone": "tssr.lan", "type": "Secondary", "masters": ["192.168.10.10"]}
+    assert judge(DnsZone, params, zone=rec("get_dnsserverzone_secondary_file"),
+                 service=rec(RUNNING)).status is Status.CONFORME
+    v = judge(DnsZone, {**params, "masters": ["192.168.10.11"]}, zone=rec("get_dnsserverzone_secondary_file"),
+              service=rec(RUNNING))
+    assert v.status is Status.NON_CONFORME and "192.168.10.11" in v.message
+
+
+def test_existence_only_and_zone_missing(judge):
+    assert judge(DnsZone, {"zone": "tssr.lan."}, zone=rec("get_dnsserverzone_tssr_lan"),
+                 service=rec(RUNNING)).status is Status.CONFORME
+    v = judge(DnsZone, {"zone": "10.168.192.in-addr.arpa"}, zone=rec("get_dnsserverzone_zone_missing"),
+              service=rec(RUNNING))
+    assert v.status is Status.NON_CONFORME and "inexistante" in v.observed
+
+
+def test_zone_without_dns_role_or_without_its_module(judge):
+    v = judge(DnsZone, {"zone": "tssr.lan"}, zone=rec("command_not_found_dns"), service=rec("get_service_dns_not_found"))
+    assert v.status is Status.NON_CONFORME and "rôle DNS absent" in v.observed
+    v = judge(DnsZone, {"zone": "tssr.lan"}, zone=rec("command_not_found_dns"), service=rec(RUNNING))
+    assert v.status is Status.ERREUR
+
+
+@pytest.mark.parametrize("params", [{"zone": "tssr lan"}, {"zone": "tssr.lan", "type": "Master"},
+                                    {"zone": "tssr.lan", "masters": ["dc1"]}])
+def test_zone_parameters_are_validated(params):
+    with pytest.raises(pydantic.ValidationError):
+        DnsZone.Params(**params)

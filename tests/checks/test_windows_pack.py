@@ -42,6 +42,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
                            "mask": "255.255.255.0", "router": "192.168.10.254", "dns_servers": ["192.168.10.10"],
                            "reservations": [{"ip": "192.168.10.50", "mac": "00-15-5D-0A-01-32"}]},
     "windows.dns_record": {"zone": "tssr.lan", "name": "intranet", "type": "A", "value": "192.168.10.20"},
+    "windows.dns_zone": {"zone": "tssr.lan", "type": "Primary", "ad_integrated": True},
     "windows.ps_script_documented": {"path": "C:\\Scripts\\sauvegarde.ps1", "task": "Sauvegarde"},
     "windows.wsus_client_policy": {"server": "http://srv-wsus:8530", "au_options": 4, "target_group": "Postes"},
 }
