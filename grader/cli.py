@@ -24,10 +24,9 @@ from rich.table import Table
 from grader import cli_history, cli_jury, cli_reports, clifr, i18n
 from grader.cli_common import DEFAULT_SESSION, DEFAULT_SESSIONS, LangOpt, RunOpt, SessionOpt, apply_lang, session_run
 from grader.errors import GraderError, LabError, RubricError
-from grader.i18n import t
+from grader.i18n import N_, status_text, t
 from grader.liveview import LiveView
 from grader.model import Status
-from reports.labels import text as report_text
 
 console = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -39,19 +38,20 @@ def _typer(help_key: str, **extra: object) -> typer.Typer:
                        context_settings={"help_option_names": ["-h", "--help"]}, **extra)
 
 
-app = _typer("app.help", add_completion=False)
-lab_app = _typer("cmd.lab")
-checks_app = _typer("cmd.checks")
-rubric_app = _typer("cmd.rubric")
+app = _typer(N_("app.help"), add_completion=False)
+lab_app = _typer(N_("cmd.lab"))
+checks_app = _typer(N_("cmd.checks"))
+rubric_app = _typer(N_("cmd.rubric"))
 app.add_typer(lab_app, name="lab")
 app.add_typer(checks_app, name="checks")
 app.add_typer(rubric_app, name="rubric")
 
 STATUS_STYLE = {"conforme": "green", "non_conforme": "red", "erreur": "yellow", "injoignable": "magenta",
                 "non_evalue": "dim"}
+LAB_STATES = {"running": N_("lab.running"), "down": N_("lab.down"), "dead": N_("lab.dead")}
 
 def status_label(status: str) -> str:
-    return t(f"status.{status}")
+    return status_text(status)
 
 
 @app.callback()
@@ -104,7 +104,7 @@ def _summary(store, run_id: str) -> Counter[str]:
     table.add_column(t("col.candidate"))
     for status, style in STATUS_STYLE.items():
         table.add_column(status_label(status), justify="right", style=style)
-    table.add_column(t("col.points"), justify="right")
+    table.add_column(t("cli.col.points"), justify="right")
     by_cand: dict[str, list[dict]] = {}
     for r in results:
         by_cand.setdefault(r["candidate"], []).append(r)
@@ -270,11 +270,11 @@ def _lab_table(lab) -> None:
         console.print(t("msg.lab_empty"))
         return
     table = Table()
-    for col in ("col.host", "col.address", "col.state"):
+    for col in (N_("cli.col.host"), N_("col.address"), N_("col.state")):
         table.add_column(t(col))
     for h in hosts:
         style = {"running": "green", "down": "dim", "dead": "red"}.get(h["state"], "")
-        table.add_row(h["name"], h["ip"], f"[{style}]{t('lab.' + h['state'])}[/]")
+        table.add_row(h["name"], h["ip"], f"[{style}]{t(LAB_STATES[h['state']]) if h['state'] in LAB_STATES else h['state']}[/]")
     console.print(table)
 
 
@@ -290,7 +290,7 @@ def checks_list(
     from grader.plugins import default_catalogue
 
     table = Table(show_lines=False)
-    for col in ("col.id", "col.transport", "col.params", "col.sentence"):
+    for col in (N_("col.id"), N_("col.transport"), N_("col.params"), N_("col.sentence")):
         table.add_column(t(col), overflow="fold")
     for cid, cls in default_catalogue().items():
         if platform and cls.platform != platform:
@@ -333,7 +333,7 @@ def report_cmd(
     run: RunOpt = None,
     out: Annotated[Path | None, typer.Option("--out", help=t("opt.out"), show_default=False)] = None,
     bundle: cli_reports.FromOpt = None,
-    trainee: Annotated[bool, typer.Option("--trainee", help=report_text(i18n.get_lang(), "cli.trainee"))] = False,
+    trainee: Annotated[bool, typer.Option("--trainee", help=t("cli.trainee"))] = False,
     lang: LangOpt = None,
 ) -> None:
     apply_lang(lang)

@@ -39,7 +39,7 @@ def status_name(status: str | None) -> str:
     """A status as people read it ("non conforme"), or the raw value when it is not one."""
     if not status:
         return "—"
-    return t(f"status.{status}") if f"status.{status}" in i18n.CATALOGUE else status
+    return i18n.status_text(status)
 
 
 def open_store(session: Path) -> Store:

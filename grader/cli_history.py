@@ -16,35 +16,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from grader import clifr, i18n
+from grader import clifr
 from grader.cli_common import DEFAULT_SESSION, LangOpt, SessionOpt, apply_lang, open_store
 from grader.errors import UsageError
-from grader.i18n import t
-
-i18n.CATALOGUE.update({
-    "cmd.history": ("Historique d'un candidat : ses tentatives, correction par correction, et sa progression.",
-                    "A candidate's history: their attempts run by run, and their progress."),
-    "cmd.diff": ("Ce qui a changé entre deux corrections, vérification par vérification.",
-                 "What changed between two runs, check by check."),
-    "arg.candidate": ("Identifiant du candidat (colonne « candidat » de la liste).", "Candidate id (roster column)."),
-    "arg.run_a": ("Correction de référence.", "Reference run."),
-    "arg.run_b": ("Correction à comparer.", "Run to compare."),
-    "hist.title": ("Historique du candidat {cand}", "History of candidate {cand}"),
-    "hist.run": ("Correction", "Run"),
-    "hist.date": ("Date", "Date"),
-    "hist.rubric": ("Barème", "Rubric"),
-    "hist.progress": ("Progression", "Progress"),
-    "hist.none": ("Aucune correction du candidat {cand} dans {path}.", "No run of candidate {cand} in {path}."),
-    "diff.title": ("Différences entre {a} et {b}", "Differences between {a} and {b}"),
-    "diff.check": ("Vérification", "Check"),
-    "diff.before": ("Avant", "Before"),
-    "diff.after": ("Après", "After"),
-    "diff.none": ("Aucune différence de statut entre {a} et {b} ({n} vérifications comparées).",
-                  "No status difference between {a} and {b} ({n} checks compared)."),
-    "diff.count": ("{changed} vérification(s) changée(s) sur {n} comparée(s) ; {better} en mieux, {worse} en moins bien.",
-                   "{changed} check(s) changed out of {n} compared; {better} better, {worse} worse."),
-    "diff.absent": ("absent", "absent"),
-})
+from grader.i18n import N_, status_text, t
 
 console = Console(highlight=False)
 # How good a status is, for "better"/"worse" in a diff (conclusive outcomes only are ranked).
@@ -115,11 +90,11 @@ def register(app: typer.Typer) -> None:
         if not rows:
             raise UsageError(t("hist.none", cand=candidate, path=session))
         table = Table(title=t("hist.title", cand=candidate), title_justify="left")
-        for key in ("hist.run", "hist.date", "hist.rubric"):
+        for key in (N_("hist.run"), N_("hist.date"), N_("hist.rubric")):
             table.add_column(t(key))
         for status in ("conforme", "non_conforme", "erreur", "injoignable"):
-            table.add_column(t(f"status.{status}"), justify="right")
-        table.add_column(t("col.points"), justify="right")
+            table.add_column(status_text(status), justify="right")
+        table.add_column(t("cli.col.points"), justify="right")
         table.add_column(t("hist.progress"))
         for row in rows:
             c = row["counts"]
@@ -142,11 +117,11 @@ def register(app: typer.Typer) -> None:
             console.print(t("diff.none", a=run_a, b=run_b, n=compared))
             return
         table = Table(title=t("diff.title", a=run_a, b=run_b), title_justify="left")
-        for key in ("col.candidate", "col.host", "diff.check", "diff.before", "diff.after"):
+        for key in (N_("col.candidate"), N_("cli.col.host"), N_("diff.check"), N_("diff.before"), N_("diff.after")):
             table.add_column(t(key))
         for c in changes:
             style = "green" if c["change"] > 0 else "red" if c["change"] < 0 else "yellow"
-            label = lambda s: t(f"status.{s}") if s else t("diff.absent")  # noqa: E731
+            label = lambda s: status_text(s) if s else t("diff.absent")  # noqa: E731
             table.add_row(escape(c["candidate"]), escape(c["host"]), escape(c["check_id"]), label(c["before"]),
                           f"[{style}]{label(c['after'])}[/]")
         console.print(table)

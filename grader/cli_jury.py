@@ -14,8 +14,8 @@ show annotations once rewritten (``grader report``); the web view shows them at 
 
 Exit codes: 0 done; 2 bad input (unknown run, candidate, check or criterion, empty
 justification...: raised as :class:`grader.errors.GraderError`, turned into one French line by
-``grader.cli.main``). Messages come from :mod:`grader.i18n`; this module adds its own keys
-(``jury.*``) to the catalogue when imported.
+``grader.cli.main``). Messages (``jury.*`` keys) come from the gettext
+catalogue of :mod:`grader.i18n`.
 """
 
 from __future__ import annotations
@@ -38,81 +38,10 @@ from grader.cli_common import (
     status_name,
 )
 from grader.errors import UsageError
-from grader.i18n import t
+from grader.i18n import N_, t
 
-EXTRA_CATALOGUE: dict[str, tuple[str, str]] = {
-    "jury.cmd": ("Annotations du jury : observations et décisions motivées, à côté des résultats automatiques.",
-                 "The jury's annotations: observations and justified decisions, beside the automated results."),
-    "jury.cmd.note": (("Ajouter une observation du jury sur un candidat, un critère du RC ou une vérification "
-                       "(sur un hôte)."),
-                      "Add a jury observation on a candidate, an RC criterion or a check (on one host)."),
-    "jury.cmd.override": (("Décision du jury : retenir un autre statut pour une vérification, avec sa justification. "
-                           "Le statut automatique est conservé et reste affiché à côté."),
-                          ("Jury decision: retain another status for a check, with its justification. The automated "
-                           "status is kept and stays shown beside it.")),
-    "jury.cmd.list": ("Lister les annotations du jury d'une correction.", "List the jury's annotations of a run."),
-    "jury.cmd.serve": (("Vue web locale : sessions, corrections, relevés de preuves et formulaires d'annotation "
-                        "(sans mot de passe sur 127.0.0.1 ; avec un jeton sur toute autre adresse)."),
-                       ("Local web view: sessions, runs, evidence records and annotation forms (no password on "
-                        "127.0.0.1; a token on any other address).")),
-    "jury.opt.candidate": ("Identifiant du candidat (colonne « candidat » de la liste).",
-                           "Candidate id (the roster's \u201ccandidat\u201d column)."),
-    "jury.opt.candidate_filter": ("N'afficher que ce candidat.", "Show this candidate only."),
-    "jury.opt.check": ("Identifiant de la vérification annotée (colonne « Vérification » du relevé).",
-                       "Id of the annotated check (the record's \u201cCheck\u201d column)."),
-    "jury.opt.host": ("Hôte de la vérification (inutile si elle ne porte que sur un hôte).",
-                      "Host of the check (not needed when it runs on a single host)."),
-    "jury.opt.criterion": ("Critère du RC annoté (par exemple CP9.1), à la place d'une vérification.",
-                           "Annotated RC criterion (e.g. CP9.1), instead of a check."),
-    "jury.opt.text": ("Texte de l'observation.", "Text of the observation."),
-    "jury.opt.justification": ("Justification de la décision.", "Justification of the decision."),
-    "jury.opt.author": ("Nom du membre du jury qui signe (ou variable GRADER_JURY).",
-                        "Name of the jury member who signs (or the GRADER_JURY variable)."),
-    "jury.opt.status": ("Statut retenu par le jury : conforme, non_conforme, erreur, injoignable, non_evalue.",
-                        "Status the jury retains: conforme, non_conforme, erreur, injoignable, non_evalue."),
-    "jury.opt.sessions": ("Dossier d'une session, ou dossier contenant des sessions.",
-                          "A session directory, or a directory holding sessions."),
-    "jury.opt.host_bind": (("Adresse d'écoute ; toute adresse autre que 127.0.0.1 (ou ::1) exige le jeton affiché "
-                            "au démarrage (ou GRADER_WEB_TOKEN)."),
-                           ("Address to listen on; any address but 127.0.0.1 (or ::1) requires the token printed at "
-                            "start (or GRADER_WEB_TOKEN).")),
-    "jury.opt.port": ("Port d'écoute.", "Port to listen on."),
-    "jury.msg.note": ("Observation n° {id} enregistrée — candidat {cand}, {target} — par {author}.",
-                      "Observation no. {id} saved — candidate {cand}, {target} — by {author}."),
-    "jury.msg.override": (("Décision n° {id} enregistrée — candidat {cand}, {target} : {status} (statut automatique : "
-                           "{automated}) — par {author}."),
-                          ("Decision no. {id} saved — candidate {cand}, {target}: {status} (automated status: "
-                           "{automated}) — by {author}.")),
-    "jury.msg.regenerate": ("Pour l'inclure dans les rapports écrits : grader report --session {session} --run {run}",
-                            "To include it in the written reports: grader report --session {session} --run {run}"),
-    "jury.msg.none": ("Aucune annotation du jury dans la correction {run}.", "No jury annotation in run {run}."),
-    "jury.msg.title": ("Annotations du jury — correction {run}", "Jury's annotations — run {run}"),
-    "jury.target.check": ("{check} sur {host}", "{check} on {host}"),
-    "jury.target.criterion": ("critère {criterion}", "criterion {criterion}"),
-    "jury.target.candidate": ("général", "general"),
-    "jury.kind.observation": ("observation", "observation"),
-    "jury.kind.override": ("décision", "decision"),
-    "jury.msg.line": ("n° {id} · candidat {cand} · {target} · {kind} · {author}, le {when}",
-                      "no. {id} · candidate {cand} · {target} · {kind} · {author}, on {when}"),
-    "jury.msg.line_decision": ("décision : {automated} → {status}", "decision: {automated} → {status}"),
-    "jury.msg.serving": ("Vue web de grader : {url}  (Ctrl-C pour l'arrêter)", "grader web view: {url}  (Ctrl-C stops it)"),
-    "jury.msg.token": (("Accès protégé par un jeton (adresse autre que 127.0.0.1) : ouvrez l'adresse ci-dessus, jeton "
-                        "compris. Le trafic n'est pas chiffré (HTTP) : n'utilisez cette adresse que sur le réseau de "
-                        "la salle d'examen."),
-                       ("Access protected by a token (address other than 127.0.0.1): open the address above, token "
-                        "included. Traffic is not encrypted (HTTP): use this address on the exam room's network "
-                        "only.")),
-    "jury.msg.sessions": ("Sessions lues dans {path} : {names}", "Sessions read from {path}: {names}"),
-    "jury.msg.no_session": (("Aucune session dans {path} pour l'instant (la page d'accueil listera celles qui "
-                             "apparaîtront)."),
-                            "No session in {path} yet (the home page will list those that appear)."),
-    "jury.msg.stopped": ("Vue web arrêtée.", "Web view stopped."),
-    "jury.msg.port_busy": (("le port {port} de {host} est déjà utilisé ou interdit ({reason}) : choisissez-en un "
-                            "autre avec --port"),
-                           ("port {port} of {host} is already in use or not allowed ({reason}): choose another one "
-                            "with --port")),
-}
-i18n.CATALOGUE.update(EXTRA_CATALOGUE)
+# How an annotation is named in `grader jury list`.
+ANNOTATION_KINDS = {"observation": N_("jury.kind.observation"), "override": N_("jury.kind.override")}
 
 AUTHOR_ENV = "GRADER_JURY"
 
@@ -199,7 +128,7 @@ def list_cmd(
 
     typer.echo(t("jury.msg.title", run=run_id))
     for row in rows:
-        kind = t(f"jury.kind.{row['kind']}")
+        kind = t(ANNOTATION_KINDS[row["kind"]])
         if row["kind"] == "override":
             auto = automated.get((row["candidate"], row["check_id"], row["host"]), "non_evalue")
             kind = t("jury.msg.line_decision", automated=status_name(auto), status=status_name(row["status"]))
@@ -242,8 +171,8 @@ def _group() -> typer.Typer:
                        context_settings={"help_option_names": ["-h", "--help"]})
 
 
-JURY_COMMANDS = (("note", note_cmd, "jury.cmd.note"), ("override", override_cmd, "jury.cmd.override"),
-                 ("list", list_cmd, "jury.cmd.list"))
+JURY_COMMANDS = (("note", note_cmd, N_("jury.cmd.note")), ("override", override_cmd, N_("jury.cmd.override")),
+                 ("list", list_cmd, N_("jury.cmd.list")))
 
 
 def register(app: typer.Typer) -> None:

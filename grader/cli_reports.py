@@ -10,8 +10,8 @@
 
 Exit codes: 0 done (bundle intact, statuses identical); 1 bundle altered (``verify``) or a
 re-judged status differs (``rejudge``); 2 bad input (raised as :class:`grader.errors.GraderError`,
-turned into one French line by ``grader.cli.main``). Messages come from :mod:`grader.i18n`; this
-module adds its own keys (``rep.*``) to the catalogue when imported.
+turned into one French line by ``grader.cli.main``). Messages (``rep.*`` keys) come from
+the gettext catalogue of :mod:`grader.i18n`.
 """
 
 from __future__ import annotations
@@ -26,70 +26,11 @@ import typer
 from grader import clifr, i18n
 from grader.cli_common import DEFAULT_SESSION, LangOpt, RunOpt, SessionOpt, apply_lang, session_run, status_name
 from grader.errors import UsageError
-from grader.i18n import t
+from grader.i18n import N_, t
 
 if TYPE_CHECKING:
     from grader.store import Store
 
-EXTRA_CATALOGUE: dict[str, tuple[str, str]] = {
-    "rep.cmd.export": (("Écrire le paquet de preuves d'une correction : un ZIP avec le barème, la liste des "
-                        "candidats, toutes les preuves, les rapports et l'empreinte SHA-256 de chaque fichier."),
-                       ("Write the evidence bundle of a run: a ZIP with the rubric, the roster, all the evidence, "
-                        "the reports and the SHA-256 of every file.")),
-    "rep.cmd.verify": (("Vérifier qu'un paquet de preuves est intact : chaque fichier modifié, manquant ou en "
-                        "trop est nommé."),
-                       "Check that an evidence bundle is intact: every modified, missing or extra file is named."),
-    "rep.cmd.rejudge": (("Rejuger les preuves d'un paquet avec les vérifications installées, sans contacter aucune "
-                         "machine, et comparer aux statuts de la correction."),
-                        ("Judge a bundle's evidence again with the installed checks, without contacting any "
-                         "machine, and compare with the run's statuses.")),
-    "rep.cmd.junit": ("Exporter une correction en JUnit XML (une suite par candidat, un cas par vérification).",
-                      "Export a run as JUnit XML (one suite per candidate, one case per check)."),
-    "rep.cmd.moodle": (("Exporter les points des vérifications conformes au format d'import CSV du carnet de "
-                        "notes Moodle."),
-                       "Export the points of compliant checks in Moodle's gradebook CSV import format."),
-    "rep.arg.run": ("Identifiant de la correction.",
-                    "Run id."),
-    "rep.arg.bundle": ("Paquet de preuves (ZIP).",
-                       "Evidence bundle (ZIP)."),
-    "rep.opt.bundle_out": ("Fichier ZIP à écrire (par défaut : <session>/preuves-<RUN>.zip).",
-                           "ZIP file to write (default: <session>/preuves-<RUN>.zip)."),
-    "rep.opt.from": ("Lire la correction dans un paquet de preuves (ZIP) plutôt que dans la session.",
-                     "Read the run from an evidence bundle (ZIP) instead of the session."),
-    "rep.opt.rejudge_from": ("Paquet de preuves (ZIP) à rejuger.",
-                             "Evidence bundle (ZIP) to judge again."),
-    "rep.opt.out": ("Fichier à écrire (par défaut : dans le dossier des rapports de la correction).",
-                    "File to write (default: in the run's reports directory)."),
-    "rep.opt.item": ("Nom de l'élément d'évaluation Moodle (en-tête de la colonne des points).",
-                     "Name of the Moodle grade item (heading of the points column)."),
-    "rep.opt.all": ("Afficher chaque résultat, pas seulement ceux qui diffèrent.",
-                    "Show every result, not only those that differ."),
-    "rep.msg.written": ("Paquet de preuves : {path} ({n} fichiers, empreintes SHA-256 dans manifest.json)",
-                        "Evidence bundle: {path} ({n} files, SHA-256 in manifest.json)"),
-    "rep.msg.intact": (("Paquet intact : {n} fichiers conformes à leur empreinte SHA-256 (correction {run}, "
-                        "barème {rubric} version {version}, écrit par grader {grader})."),
-                       ("Bundle intact: {n} files match their SHA-256 (run {run}, rubric {rubric} version "
-                        "{version}, written by grader {grader}).")),
-    "rep.msg.altered": ("Paquet altéré ou incomplet : {n} problème(s).",
-                        "Bundle altered or incomplete: {n} problem(s)."),
-    "rep.msg.line": ("{cand}/{host} {check} : {old} → {new}",
-                     "{cand}/{host} {check}: {old} → {new}"),
-    "rep.msg.kept": ("{cand}/{host} {check} : {status} (repris sans juge : {reason})",
-                     "{cand}/{host} {check}: {status} (kept without a judge: {reason})"),
-    "rep.msg.summary": (("{n} résultat(s) : {judged} rejugé(s), dont {diff} différent(s) ; {kept} repris tel(s) "
-                         "quel(s) sans juge (machine non jointe, preuve non collectée)."),
-                        ("{n} result(s): {judged} judged again, {diff} of them different; {kept} kept as stored "
-                         "without a judge (machine not reached, evidence not collected).")),
-    "rep.msg.same": ("Les juges installés redonnent exactement les statuts de la correction {run}.",
-                     "The installed judges give exactly the statuses of run {run}."),
-    "rep.msg.changed": ("{n} statut(s) diffèrent de la correction {run} : un juge a changé depuis.",
-                        "{n} status(es) differ from run {run}: a judge has changed since."),
-    "rep.msg.export": ("Export : {path}",
-                       "Export: {path}"),
-    "rep.msg.two_sources": ("--from et --run s'excluent : la correction vient soit du paquet, soit de la session.",
-                            "--from and --run exclude each other: the run comes from the bundle or the session."),
-}
-i18n.CATALOGUE.update(EXTRA_CATALOGUE)
 
 FromOpt = Annotated[Path | None, typer.Option("--from", help=t("rep.opt.from"), show_default=False)]
 OutOpt = Annotated[Path | None, typer.Option("--out", help=t("rep.opt.out"), show_default=False)]
@@ -211,9 +152,9 @@ def moodle_cmd(session: SessionOpt = DEFAULT_SESSION, run: RunOpt = None, bundle
     typer.echo(t("rep.msg.export", path=target))
 
 
-COMMANDS = (("export", export_cmd, "rep.cmd.export"), ("verify", verify_cmd, "rep.cmd.verify"),
-            ("rejudge", rejudge_cmd, "rep.cmd.rejudge"), ("junit", junit_cmd, "rep.cmd.junit"),
-            ("moodle", moodle_cmd, "rep.cmd.moodle"))
+COMMANDS = (("export", export_cmd, N_("rep.cmd.export")), ("verify", verify_cmd, N_("rep.cmd.verify")),
+            ("rejudge", rejudge_cmd, N_("rep.cmd.rejudge")), ("junit", junit_cmd, N_("rep.cmd.junit")),
+            ("moodle", moodle_cmd, N_("rep.cmd.moodle")))
 
 
 def register(app: typer.Typer) -> None:

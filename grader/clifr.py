@@ -2,7 +2,8 @@
 
 typer vendors click with its strings in English and no gettext hook, so the help page and
 the usage errors a proctor meets are translated on their way out: the command classes
-below translate the finished help text, and :func:`error_message` a usage error.
+below translate the finished help text, and :func:`error_message` a usage error. The French
+fragments are entries (``click.*``) of grader's catalogue, like every other message.
 """
 
 from __future__ import annotations
@@ -12,40 +13,43 @@ from typing import Any
 from typer.core import TyperCommand, TyperGroup
 
 from grader import i18n
+from grader.i18n import N_
 
-# (English, French) fragments, longest first where one contains another.
+# click's English fragments (what typer prints around our own words) and the catalogue key of their
+# translation, longest first where one contains another; the texts are in grader/locale.
 FRAGMENTS: tuple[tuple[str, str], ...] = (
-    ("Show this message and exit.", "Afficher cette aide et quitter."),
-    ("Usage:", "Utilisation :"),
-    ("Options:", "Options :"),
-    ("Commands:", "Commandes :"),
-    ("Arguments:", "Arguments :"),
-    ("[required]", "[obligatoire]"),
-    ("[default: ", "[par défaut : "),
-    ("Missing parameter: ", "Paramètre manquant : "),
-    ("Missing argument", "Argument manquant"),
-    ("Missing option", "Option manquante"),
-    ("Missing command.", "Commande manquante."),
-    ("No such command", "Commande inconnue :"),
-    ("No such option:", "Option inconnue :"),
-    ("No such option", "Option inconnue :"),
-    ("Invalid value for", "Valeur invalide pour"),
-    ("is not a valid integer", "n'est pas un entier valide"),
-    ("is not in the range", "n'est pas dans l'intervalle"),
-    ("does not exist.", "n'existe pas."),
-    ("Did you mean", "Vouliez-vous dire"),
-    ("Got unexpected extra argument", "Argument en trop"),
-    ("Try ", "Essayez "),
-    (" for help.", " pour l'aide."),
-    ("Error: ", "Erreur : "),
+    ("Show this message and exit.", N_("click.help_option")),
+    ("Usage:", N_("click.usage")),
+    ("Options:", N_("click.options")),
+    ("Commands:", N_("click.commands")),
+    ("Arguments:", N_("click.arguments")),
+    ("[required]", N_("click.required")),
+    ("[default: ", N_("click.default")),
+    ("Missing parameter: ", N_("click.missing_parameter")),
+    ("Missing argument", N_("click.missing_argument")),
+    ("Missing option", N_("click.missing_option")),
+    ("Missing command.", N_("click.missing_command")),
+    ("No such command", N_("click.no_such_command")),
+    ("No such option:", N_("click.no_such_option_colon")),
+    ("No such option", N_("click.no_such_option")),
+    ("Invalid value for", N_("click.invalid_value")),
+    ("is not a valid integer", N_("click.not_integer")),
+    ("is not in the range", N_("click.not_in_range")),
+    ("does not exist.", N_("click.does_not_exist")),
+    ("Did you mean", N_("click.did_you_mean")),
+    ("Got unexpected extra argument", N_("click.extra_argument")),
+    ("Try ", N_("click.try")),
+    (" for help.", N_("click.for_help")),
+    ("Error: ", N_("click.error")),
 )
 
 
 def translate(text: str) -> str:
-    if i18n.get_lang() != "fr":
-        return text
-    for english, french in FRAGMENTS:
-        text = text.replace(english, french)
+    lang = i18n.get_lang()
+    if lang != "fr":
+        return text  # click already speaks English
+    for english, key in FRAGMENTS:
+        text = text.replace(english, i18n.message(lang, key))
     return text
 
 

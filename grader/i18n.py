@@ -1,133 +1,84 @@
-"""One catalogue for what people read on the command line: French by default, English on demand.
+"""The one catalogue of what people read (CLI, reports, web view): gettext, French by default.
 
-The language is chosen once per process, before the command-line interface is built (its
-help texts are part of the catalogue): ``--lang en`` on the command line, else
-``GRADER_LANG``, else ``LANG``/``LC_ALL`` starting with ``en``; anything else is French.
+Every message lives in ``grader/locale/<lang>/LC_MESSAGES/grader.po`` (domain ``grader``),
+compiled to the ``.mo`` next to it (committed; tests/test_i18n.py checks that it matches the
+``.po``). A msgid is a stable key (``msg.rubric_ok``), its msgstr the text with ``str.format``
+fields (``{n}``): a key lets French and English be written independently, and a message used by
+the command line and by the reports (a status name) is one entry, so it cannot drift apart.
+
+Messages are found by ``pybabel extract -F babel.cfg`` (keywords ``t``, ``text:2``, ``_``,
+``N_``; templates through jinja2's i18n extension). A key chosen at run time (``status.<code>``)
+is spelled out once with :func:`N_` so that extraction sees it; tests compare extraction and
+catalogue both ways. ``scripts/i18n`` extracts, merges into both ``.po`` and compiles.
+
+The language is chosen once per process, before the command-line interface is built (its help
+texts are messages): ``--lang en`` on the command line, else ``GRADER_LANG``, else
+``LC_ALL``/``LANG`` starting with ``en``; anything else is French. Code, identifiers and
+docstrings stay in English.
 """
 
 from __future__ import annotations
 
+import gettext
 import os
 import sys
+from functools import lru_cache
+from pathlib import Path
 
-CATALOGUE: dict[str, tuple[str, str]] = {
-    # application and options
-    "app.help": ("grader — correction automatisée des mises en situation professionnelles TSSR "
-                 "(preuves par compétence pour le jury).",
-                 "grader — automated grading of TSSR practical exams (per-competence evidence for the jury)."),
-    "opt.lang": ("Langue des messages et des rapports (fr ou en).", "Language of messages and reports (fr or en)."),
-    "opt.session": ("Dossier de la session (base SQLite, rapports).", "Session directory (SQLite store, reports)."),
-    "opt.workers": ("Nombre d'hôtes corrigés en parallèle.", "Number of hosts graded in parallel."),
-    "opt.verbose": ("Journal détaillé (une ligne par hôte : exécutions SSH, sondes, durée).",
-                    "Verbose log (one line per host: SSH execs, probes, duration)."),
-    "opt.resume": ("Reprendre la correction RUN : seuls les hôtes non concluants sont recorrigés.",
-                   "Resume run RUN: only hosts without conclusive results are graded again."),
-    "opt.keep": ("Laisser le labo démarré après la démonstration.", "Leave the lab running after the demo."),
-    "opt.platform": ("Filtrer par plateforme (linux, windows, network).", "Filter by platform (linux, windows, network)."),
-    "opt.roster": ("Liste des candidats (CSV) à valider avec le barème.", "Candidate roster (CSV) to validate with the rubric."),
-    "opt.run": ("Identifiant de la correction (par défaut : la dernière).", "Run id (default: the latest)."),
-    "opt.out": ("Dossier de sortie des rapports.", "Output directory of the reports."),
-    "opt.no_report": ("Ne pas écrire les rapports à la fin.", "Do not write the reports at the end."),
-    "arg.rubric": ("Barème (YAML).", "Rubric (YAML)."),
-    "arg.roster": ("Liste des candidats (CSV).", "Candidate roster (CSV)."),
-    # commands
-    "cmd.run": ("Corriger une session : tous les candidats, tous leurs hôtes, en parallèle.",
-                "Grade a session: every candidate, every host, concurrently."),
-    "cmd.demo": ("Démonstration complète : démarre un labo de 3 candidats, le corrige, écrit le rapport.",
-                 "Full demo: boots a lab of 3 candidates, grades it, writes the report."),
-    "cmd.lab": ("Labo local d'hôtes candidats jetables (systemd-nspawn).", "Local lab of throwaway candidate hosts (systemd-nspawn)."),
-    "cmd.lab.up": ("Démarrer le labo de démonstration.", "Start the demo lab."),
-    "cmd.lab.down": ("Arrêter et nettoyer le labo (sans risque si déjà arrêté).", "Stop and clean the lab (safe if already down)."),
-    "cmd.lab.status": ("État des hôtes du labo.", "State of the lab's hosts."),
-    "cmd.checks": ("Vérifications disponibles (greffons).", "Available checks (plugins)."),
-    "cmd.checks.list": ("Lister les vérifications : id, transport, paramètres, phrase lue par le jury.",
-                        "List checks: id, transport, parameters, the sentence the jury reads."),
-    "cmd.rubric": ("Barèmes : validation et schéma.", "Rubrics: validation and schema."),
-    "cmd.rubric.validate": ("Valider un barème (et une liste de candidats) : toutes les erreurs, localisées.",
-                            "Validate a rubric (and a roster): every error, located."),
-    "cmd.rubric.schema": ("Afficher le schéma JSON des barèmes (pour l'éditeur).", "Print the rubrics' JSON Schema (for editors)."),
-    "cmd.report": ("(Ré)écrire les rapports d'une correction.", "(Re)write the reports of a run."),
-    "cmd.referential": ("Afficher le référentiel de certification (blocs, compétences, critères).",
-                        "Show the certification referential (blocks, competences, criteria)."),
-    # messages
-    "msg.rubric_ok": ("Barème valide : {checks} vérifications, {hosts} hôtes.", "Rubric valid: {checks} checks, {hosts} hosts."),
-    "msg.roster_ok": ("Liste valide : {n} candidats.", "Roster valid: {n} candidates."),
-    "msg.problems": ("{n} problème(s) :", "{n} problem(s):"),
-    "msg.grading": ("Correction", "Grading"),
-    "msg.run_start": ("Correction {run} : {cands} candidats, {hosts} hôtes, {checks} vérifications.",
-                      "Run {run}: {cands} candidates, {hosts} hosts, {checks} checks."),
-    "msg.resume": ("Reprise de {run} : {n} hôte(s) à recorriger, {kept} conservé(s).",
-                   "Resuming {run}: {n} host(s) to grade again, {kept} kept."),
-    "msg.host_line": ("{label} : {status} — {execs} exécution(s) SSH, {probes} sondes, {dur:.2f} s",
-                      "{label}: {status} — {execs} SSH exec(s), {probes} probes, {dur:.2f} s"),
-    "msg.interrupted": ("Interrompu : les résultats déjà collectés sont enregistrés. Reprendre avec : grader run {rubric} {roster} --session {session} --resume {run}",
-                        "Interrupted: results collected so far are saved. Resume with: grader run {rubric} {roster} --session {session} --resume {run}"),
-    "msg.summary": ("Résumé de la correction {run}", "Summary of run {run}"),
-    "msg.reports": ("Rapports : {path}", "Reports: {path}"),
-    "msg.store": ("Base de la session : {path}", "Session store: {path}"),
-    "msg.all_conclusive": ("Toutes les vérifications sont concluantes.", "Every check is conclusive."),
-    "msg.some_inconclusive": ("{n} vérification(s) non concluante(s) (erreur, injoignable, non évalué) : voir le rapport.",
-                              "{n} check(s) not conclusive (error, unreachable, not evaluated): see the report."),
-    "msg.unreachable": ("l'hôte {host} du candidat {cand} ({addr}) : {reason}", "host {host} of candidate {cand} ({addr}): {reason}"),
-    "msg.lab_need_root": ("Le labo doit être lancé en root (espaces de noms réseau, systemd-nspawn).",
-                          "The lab must run as root (network namespaces, systemd-nspawn)."),
-    "msg.lab_up": ("Labo démarré : {n} hôte(s).", "Lab up: {n} host(s)."),
-    "msg.lab_down": ("Labo arrêté et nettoyé.", "Lab stopped and cleaned."),
-    "msg.lab_empty": ("Aucun hôte dans le labo.", "No host in the lab."),
-    "msg.demo_truth": ("Vérité plantée : {ok}/{total} statuts conformes à ce qui a été planté.",
-                       "Planted truth: {ok}/{total} statuses match what was planted."),
-    "msg.demo_mismatch": ("Écart avec la vérité plantée : candidat {cand}, {check} : attendu {expected}, obtenu {got}",
-                          "Mismatch with the planted truth: candidate {cand}, {check}: expected {expected}, got {got}"),
-    "msg.reached": ("joint", "reached"),
-    "live.hosts": ("Hôtes joints", "Hosts reached"),
-    "live.checks": ("Vérifications", "Checks"),
-    "live.conclusive": ("Concluantes", "Conclusive"),
-    "live.inconclusive": ("Non concluantes", "Not conclusive"),
-    "live.elapsed": ("Durée", "Elapsed"),
-    "msg.check_errors": ("l'hôte {host} du candidat {cand} : {n} vérification(s) en erreur — {reason}",
-                         "host {host} of candidate {cand}: {n} check(s) in error — {reason}"),
-    "msg.host_key": ("clé", "key"),
-    "msg.anomalies": ("{n} anomalie(s) hors des sondes", "{n} anomaly(ies) outside the probes"),
-    "opt.snapshot": ("Instantané : toutes les machines sont relevées au même instant (fin de l'épreuve), "
-                     "puis jugées ; le rapport donne la fenêtre de collecte de chaque candidat.",
-                     "Snapshot: every machine is collected at the same instant (end of the timed phase), then "
-                     "judged; the report gives each candidate's collection window."),
-    "msg.window": ("Fenêtre de collecte : {start} → {end} ({span:.2f} s pour toute la salle)",
-                   "Collection window: {start} → {end} ({span:.2f} s for the whole room)"),
-    "msg.lab_kept": ("Labo laissé démarré (--keep) : « grader lab down » pour l'arrêter.",
-                     "Lab left running (--keep): \"grader lab down\" stops it."),
-    "lab.running": ("démarré", "running"),
-    "lab.down": ("éteint (voulu)", "down (on purpose)"),
-    "lab.dead": ("arrêté", "stopped"),
-    "msg.no_run": ("Aucune correction dans {path}.", "No run in {path}."),
-    # table headings and statuses
-    "col.candidate": ("Candidat", "Candidate"),
-    "col.id": ("Identifiant", "Id"),
-    "col.transport": ("Transport", "Transport"),
-    "col.params": ("Paramètres", "Parameters"),
-    "col.sentence": ("Phrase pour le jury", "Sentence for the jury"),
-    "col.host": ("Hôte", "Host"),
-    "col.address": ("Adresse", "Address"),
-    "col.state": ("État", "State"),
-    "col.points": ("Points", "Points"),
-    "status.conforme": ("conforme", "compliant"),
-    "status.non_conforme": ("non conforme", "not compliant"),
-    "status.erreur": ("erreur", "error"),
-    "status.injoignable": ("injoignable", "unreachable"),
-    "status.non_evalue": ("non évalué", "not evaluated"),
+DOMAIN = "grader"
+LOCALE_DIR = Path(__file__).resolve().parent / "locale"
+LANGUAGES = ("fr", "en")
+
+
+def N_(key: str) -> str:  # the gettext convention extraction looks for
+    """Mark a key chosen at run time so that extraction sees it; returns it unchanged."""
+    return key
+
+
+# The five statuses, read alike on the command line and in the reports.
+STATUS_KEYS: dict[str, str] = {
+    "conforme": N_("status.conforme"),
+    "non_conforme": N_("status.non_conforme"),
+    "erreur": N_("status.erreur"),
+    "injoignable": N_("status.injoignable"),
+    "non_evalue": N_("status.non_evalue"),
 }
+
+
+def normalize_lang(lang: str | None) -> str:
+    """``en``, ``en_GB.UTF-8``... give English; anything else gives French."""
+    return "en" if (lang or "").lower().startswith("en") else "fr"
+
+
+@lru_cache(maxsize=len(LANGUAGES))
+def translations(lang: str | None) -> gettext.GNUTranslations:
+    """The compiled catalogue of ``lang``; a missing ``.mo`` is an installation bug and raises."""
+    return gettext.translation(DOMAIN, localedir=str(LOCALE_DIR), languages=[normalize_lang(lang)])
+
+
+def has_message(key: str, lang: str | None = "fr") -> bool:
+    """Whether ``key`` is in the catalogue (a msgstr never equals its key: tests/test_i18n.py)."""
+    return translations(lang).gettext(key) != key
+
+
+def message(lang: str | None, key: str, **values: object) -> str:
+    """The text of ``key`` in ``lang``, its ``{fields}`` filled; an unknown key is a bug: :class:`KeyError`."""
+    found = translations(lang).gettext(key)
+    if found == key:
+        raise KeyError(key)
+    return found.format(**values) if values else found
 
 
 def _detect(argv: list[str], environ: dict[str, str]) -> str:
     for i, arg in enumerate(argv):
         if arg == "--lang" and i + 1 < len(argv):
-            return "en" if argv[i + 1].lower().startswith("en") else "fr"
+            return normalize_lang(argv[i + 1])
         if arg.startswith("--lang="):
-            return "en" if arg.split("=", 1)[1].lower().startswith("en") else "fr"
+            return normalize_lang(arg.split("=", 1)[1])
     for var in ("GRADER_LANG", "LC_ALL", "LANG"):
         value = environ.get(var, "")
         if value:
-            return "en" if value.lower().startswith("en") else "fr"
+            return normalize_lang(value)
     return "fr"
 
 
@@ -136,7 +87,7 @@ _lang = _detect(sys.argv, dict(os.environ))
 
 def set_lang(lang: str) -> None:
     global _lang
-    _lang = "en" if lang.lower().startswith("en") else "fr"
+    _lang = normalize_lang(lang)
 
 
 def get_lang() -> str:
@@ -144,6 +95,11 @@ def get_lang() -> str:
 
 
 def t(key: str, **values: object) -> str:
-    fr, en = CATALOGUE[key]
-    text = en if _lang == "en" else fr
-    return text.format(**values) if values else text
+    """A message in the process's language (the command line's)."""
+    return message(_lang, key, **values)
+
+
+def status_text(status: str, lang: str | None = None) -> str:
+    """A status as people read it ("non conforme"), or the raw value when it is not a status."""
+    key = STATUS_KEYS.get(status)
+    return message(_lang if lang is None else lang, key) if key else status

@@ -20,7 +20,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from grader.i18n import t
+from grader.i18n import N_, status_text, t
 
 
 @dataclass
@@ -56,8 +56,8 @@ class LiveView:
 
     def table(self) -> Table:
         table = Table(box=None, pad_edge=False, show_edge=False)
-        for key in ("col.candidate", "live.hosts", "live.checks", "live.conclusive", "live.inconclusive",
-                    "live.elapsed"):
+        for key in (N_("col.candidate"), N_("live.hosts"), N_("live.checks"), N_("live.conclusive"),
+                    N_("live.inconclusive"), N_("live.elapsed")):
             table.add_column(t(key), justify="left" if key == "col.candidate" else "right")
         now = time.monotonic() - self.t0
         for cand, line in sorted(self.lines.items()):
@@ -100,11 +100,11 @@ class LiveView:
                                style="yellow", markup=False)
         if self.verbose:
             o = rep.outcome
-            state = t("msg.reached") if o.reached else t(f"status.{o.status.value}")
+            state = t("msg.reached") if o.reached else status_text(o.status.value)
             text = t("msg.host_line", label=f"{rep.candidate}/{rep.host}", status=state, execs=o.execs,
                      probes=len(rep.probes), dur=rep.duration)
             if o.host_key:
-                text += f" — {t('msg.host_key')} {o.host_key}"
+                text += " — " + t("msg.host_key") + f" {o.host_key}"
             if o.anomalies:
                 text += " — " + t("msg.anomalies", n=len(o.anomalies))
             self.console.print(text, style="dim", markup=False)

@@ -33,7 +33,7 @@ import pandas as pd
 
 from grader.referential import Referential, load_referential
 from grader.store import SCHEMA, Store
-from reports.labels import INCONCLUSIVE, STATUSES, text
+from reports.labels import DEPENDENCY_KEYS, INCONCLUSIVE, N_, STATUSES, UNREACHED_KEYS, text
 
 # Columns added to each result from the host it ran on (the join of results with hosts).
 HOST_COLUMNS = {
@@ -347,12 +347,12 @@ def host_notes(frames: Frames, lang: str = "fr") -> pd.DataFrame:
     for h in frames.hosts.to_dict("records"):
         n = int(counts.get((h["candidate"], h["host"]), 0))
         reason = str(h["reason"] or "") or text(lang, "reason.unknown")
-        kind = text(lang, "kind.device" if h["platform"] == "network" else "kind.server")
+        kind = text(lang, N_("kind.device") if h["platform"] == "network" else N_("kind.server"))
         fields = {"host": h["host"], "n": n, "reason": reason, "candidate": h["candidate"],
                   "address": h["address"], "kind": kind}
         if h["status"] in ("injoignable", "erreur"):
-            rows.append({**h, "n_checks": n, "kind": h["status"], "line": text(lang, f"dep.{h['status']}", **fields),
-                         "sentence": text(lang, f"unreach.{h['status']}", **fields)})
+            rows.append({**h, "n_checks": n, "kind": h["status"], "line": text(lang, DEPENDENCY_KEYS[h["status"]], **fields),
+                         "sentence": text(lang, UNREACHED_KEYS[h["status"]], **fields)})
         elif h["reason"]:
             rows.append({**h, "n_checks": n, "kind": "partial", "line": text(lang, "dep.partial", **fields),
                          "sentence": ""})

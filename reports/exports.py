@@ -75,19 +75,21 @@ def _durations(frames: Frames) -> dict[tuple[str, str, str], float]:
 
 
 def _system_out(rec: dict[str, Any], lang: str) -> str:
-    L = labels(lang)
+    _ = labels(lang)
     host = xml_text(rec.get("host"))
     address = xml_text(rec.get("address"))
-    lines = [
-        f"{L['junit.sentence']}{L['colon']} {xml_text(rec.get('sentence'))}",
-        f"{L['junit.criterion']}{L['colon']} {xml_text(rec.get('criterion'))}",
-        f"{L['xlsx.col.status']}{L['colon']} {status_label(lang, str(rec['status']))}",
-        f"{L['check.observed']}{L['colon']} {xml_text(rec.get('observed'))}",
-        f"{L['check.expected']}{L['colon']} {xml_text(rec.get('expected'))}",
+    fields = [
+        (_("junit.sentence"), xml_text(rec.get("sentence"))),
+        (_("junit.criterion"), xml_text(rec.get("criterion"))),
+        (_("xlsx.col.status"), status_label(lang, str(rec["status"]))),
+        (_("check.observed"), xml_text(rec.get("observed"))),
+        (_("check.expected"), xml_text(rec.get("expected"))),
     ]
     if xml_text(rec.get("message")):
-        lines.append(f"{L['check.message']}{L['colon']} {xml_text(rec.get('message'))}")
-    lines.append(f"{L['check.host']}{L['colon']} {host}" + (f" ({address})" if address else ""))
+        fields.append((_("check.message"), xml_text(rec.get("message"))))
+    fields.append((_("check.host"), host + (f" ({address})" if address else "")))
+    colon = _("colon")
+    lines = [f"{name}{colon} {value}" for name, value in fields]
     return "\n".join(lines) + "\n"
 
 
@@ -103,7 +105,7 @@ def junit_tree(frames: Frames, lang: str = "fr") -> ET.ElementTree:
     for cand in frames.candidates.to_dict("records"):
         cid = str(cand["candidate"])
         mine = everything[everything["candidate"] == cid]
-        start, _ = aggregate.collection_window(frames, cid)
+        start, _end = aggregate.collection_window(frames, cid)
         suite = ET.SubElement(root, "testsuite", name=xml_text(cid))
         if start:
             suite.set("timestamp", start)
@@ -153,10 +155,10 @@ def write_junit(frames: Frames, path: Path, lang: str = "fr") -> Path:
 def moodle_rows(frames: Frames, lang: str = "fr", item: str | None = None) -> tuple[list[str], list[list[str]]]:
     """Headings and rows of the Moodle grade CSV (see the module docstring)."""
     lang = normalize_lang(lang)
-    L = labels(lang)
+    _ = labels(lang)
     run = frames.run
     item_name = item or text(lang, "moodle.item", rubric=run["rubric_id"])
-    headings = [L["moodle.idnumber"], L["col.name"], item_name, L["moodle.feedback"]]
+    headings = [_("moodle.idnumber"), _("col.name"), item_name, _("moodle.feedback")]
     pts = aggregate.points(frames)
     everything = frames.all_results()
     rows: list[list[str]] = []

@@ -39,7 +39,18 @@ from grader.referential import Referential
 from grader.store import Store
 from reports import aggregate
 from reports.aggregate import Frames
-from reports.labels import INCONCLUSIVE, STATUSES, labels, normalize_lang, status_label, text
+from reports.labels import (
+    INCONCLUSIVE,
+    N_,
+    STATUSES,
+    host_state_label,
+    normalize_lang,
+    run_state_label,
+    status_help,
+    status_label,
+    text,
+    translations,
+)
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 MAX_LINES = 40
@@ -52,6 +63,11 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 AUDIENCES = ("jury", "trainee")
 TRAINEE_DIR = "stagiaire"  # where ``grader report --trainee`` writes by default, inside the run's reports
 HEAT_BUCKETS = 5  # shades of the heatmap: 0-19 %, 20-39 %, ... 80-100 %
+# The heatmap's shades, lightest (0-19 %) to darkest (80-100 %), and the stripes of a cell where nothing
+# concluded: the page's stylesheet (_style.css.j2) and the workbook's fills (reports/xlsx.py) both read them.
+HEAT_COLOURS = ("F7F9FC", "DDE6F1", "BCCDE3", "93AED0", "6B8FBD")
+HEAT_HATCH = "C4C4C4"
+TEMPLATE_GLOBALS = {"heat_colours": HEAT_COLOURS, "heat_hatch": HEAT_HATCH}
 
 
 def check_audience(audience: str) -> str:
@@ -66,13 +82,20 @@ def candidate_filename(candidate: str) -> str:
     return f"candidat-{_UNSAFE_FILENAME.sub('_', str(candidate)) or '_'}.html"
 
 
-@lru_cache(maxsize=1)
-def environment() -> jinja2.Environment:
-    """Autoescaping is on for every template: candidate output is untrusted."""
-    return jinja2.Environment(
+@lru_cache(maxsize=4)
+def environment(lang: str = "fr") -> jinja2.Environment:
+    """Autoescaping is on for every template: candidate output is untrusted.
+
+    Templates hold no prose: they call ``_("key")`` (jinja2's i18n extension), answered by
+    grader's gettext catalogue in ``lang``; one environment per language.
+    """
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=True, undefined=jinja2.StrictUndefined,
-        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, extensions=["jinja2.ext.i18n"],
     )
+    env.install_gettext_translations(translations(lang), newstyle=False)  # type: ignore[attr-defined]
+    env.globals.update(TEMPLATE_GLOBALS)
+    return env
 
 
 # --- formatting -------------------------------------------------------------------------------
@@ -92,7 +115,8 @@ def fmt_datetime(iso: Any, lang: str) -> str:
     offset = local.utcoffset()
     minutes = int(offset.total_seconds() // 60) if offset is not None else 0
     zone = "UTC" if minutes == 0 else f"UTC{'+' if minutes > 0 else '-'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
-    return f"{local.strftime(labels(lang)['fmt.datetime'])} {zone}"
+    pattern = text(lang, "fmt.datetime")
+    return f"{local.strftime(pattern)} {zone}"
 
 
 def fmt_number(value: Any, lang: str, digits: int = 2) -> str:
@@ -102,7 +126,7 @@ def fmt_number(value: Any, lang: str, digits: int = 2) -> str:
     except (TypeError, ValueError):
         return ""
     shown = f"{number:.{digits}f}".rstrip("0").rstrip(".") if number != int(number) else str(int(number))
-    return shown.replace(".", labels(lang)["fmt.decimal"])
+    return shown.replace(".", text(lang, "fmt.decimal"))
 
 
 def _cut_head(data: str, budget: int) -> str:
@@ -258,8 +282,7 @@ def _host_rows(frames: Frames, candidate: str, lang: str) -> list[dict[str, Any]
     for h in frames.hosts[frames.hosts["candidate"] == candidate].to_dict("records"):
         rows.append({
             "host": h["host"], "address": h["address"], "platform": h["platform"],
-            "status": h["status"], "status_label": text(lang, f"host.{h['status']}") if h["status"] in
-            ("conforme", "injoignable", "erreur") else h["status"], "reason": h["reason"], "host_key": h["host_key"],
+            "status": h["status"], "status_label": host_state_label(lang, h["status"]), "reason": h["reason"], "host_key": h["host_key"],
             "login": h["login"], "execs": h["execs"], "started": fmt_datetime(h["started"], lang),
             "duration": fmt_number(h["duration"], lang), "anomalies": [trim_output(a, lang, 10, 1024) for a in h["anomalies"]],
         })
@@ -279,7 +302,7 @@ def _run_view(frames: Frames, lang: str, candidate: str | None = None) -> dict[s
     state = run.get("state") or ""
     return {
         "id": run["id"], "state": state,
-        "state_label": text(lang, f"run.{state}") if f"run.{state}" in labels(lang) else state,
+        "state_label": run_state_label(lang, state),
         "partial": state != "termine", "resumes": run.get("resumes") or 0,
         "rubric_id": run["rubric_id"], "rubric_title": run["rubric_title"], "rubric_version": run["rubric_version"],
         "grader_version": run["grader_version"], "started": fmt_datetime(run["started"], lang),
@@ -298,7 +321,7 @@ def _points_view(frames: Frames, candidate: str, lang: str, pts: pd.DataFrame) -
 
 def _common(lang: str, audience: str = "jury") -> dict[str, Any]:
     return {
-        "lang": lang, "L": labels(lang), "audience": audience, "trainee": audience == "trainee", "statuses": [_status(s, lang) | {"help": text(lang, f"status.{s}.help")}
+        "lang": lang, "audience": audience, "trainee": audience == "trainee", "statuses": [_status(s, lang) | {"help": status_help(lang, s)}
                                                     for s in STATUSES],
         "generated": text(lang, "doc.generated", when=fmt_datetime(datetime.now(UTC).isoformat(), lang),
                           version=__version__),
@@ -385,12 +408,12 @@ def candidate_context(frames: Frames, candidate: str, lang: str = "fr",
 
 def _note_view(note: dict[str, Any], lang: str) -> dict[str, Any]:
     code = {"partial": "erreur", aggregate.ABSENT: "non_evalue"}.get(note["kind"], note["kind"])
-    return {**note, "badge": code, "badge_label": text(lang, f"host.{note['kind']}")}
+    return {**note, "badge": code, "badge_label": host_state_label(lang, note["kind"])}
 
 
 def chain_line(lang: str, host: str, state: str, n: int) -> str:
     """« srv-lin injoignable : 3 vérifications non évaluées » (the host's state label, singular or plural)."""
-    return text(lang, "chain.one" if int(n) == 1 else "chain.many", host=host, state=text(lang, f"host.{state}"),
+    return text(lang, N_("chain.one") if int(n) == 1 else N_("chain.many"), host=host, state=host_state_label(lang, state),
                 n=int(n))
 
 
@@ -399,11 +422,11 @@ def _chain_view(row: Mapping[str, Any], lang: str) -> dict[str, Any]:
     state = str(row["host_status"])
     codes = [c for c in (row.get("competences") or []) if c]
     return {"candidate": row["candidate"], "host": row["host"], "state": state, "n": int(row["n"]),
-            "badge": {aggregate.ABSENT: "non_evalue"}.get(state, state), "badge_label": text(lang, f"host.{state}"),
+            "badge": {aggregate.ABSENT: "non_evalue"}.get(state, state), "badge_label": host_state_label(lang, state),
             "line": chain_line(lang, str(row["host"]), state, int(row["n"])),
             "reason": text(lang, "chain.reason", reason=row["reason"]) if row["reason"] else "",
             "competences": text(lang, "chain.competences", codes=", ".join(codes)) if codes else "",
-            "heat": text(lang, "chain.heat", host=row["host"], state=text(lang, f"host.{state}"))}
+            "heat": text(lang, "chain.heat", host=row["host"], state=host_state_label(lang, state))}
 
 
 SEGMENT_MARKS = {"conforme": "✓", "non_conforme": "✗", "inconclusive": "?"}
@@ -443,6 +466,35 @@ def _heat_cell(cid: str, code: str, label: str, row: Any, hosts: list[str], lang
             "title": text(lang, "heat.title", candidate=cid, competence=label, ok=ok, nc=nc, inc=inc)}
 
 
+def heat_grid(frames: Frames, lang: str = "fr") -> tuple[list[dict[str, str]], dict[str, list[dict[str, Any]]]]:
+    """The session heatmap, for the HTML page and the workbook alike: (competence columns, cells per candidate).
+
+    Columns are the competences the run touches, in the order of the counts (``label`` is the code,
+    or "hors référentiel"); a candidate's cells follow them, each from :func:`_heat_cell` (its
+    ``bucket`` indexes :data:`HEAT_COLOURS`, or is ``unknown``/``empty``) with the machines whose
+    absence left it without facts.
+    """
+    lang = normalize_lang(lang)
+    hosts: dict[tuple[str, str], list[str]] = {}
+    for r in aggregate.dependency_chains(frames).to_dict("records"):
+        hosts.setdefault((r["candidate"], r["competence"]), []).append(_chain_view(r, lang)["heat"])
+    counts = aggregate.competence_counts(frames)
+    columns = [{"code": code, "label": code or text(lang, "mx.outside"),
+                "title": frames.referential.competence(code).title if code else ""}
+               for code in dict.fromkeys(counts["competence"])]
+    cells: dict[str, list[dict[str, Any]]] = {}
+    for cid in frames.candidates["candidate"]:
+        mine = counts[counts["candidate"] == cid].set_index("competence")
+        cells[cid] = [_heat_cell(cid, c["code"], c["label"], mine.loc[c["code"]], hosts.get((cid, c["code"]), []), lang)
+                      for c in columns]
+    return columns, cells
+
+
+def heat_legend(lang: str) -> list[dict[str, str]]:
+    """The scale under the heatmap: one entry per bucket (``bucket``, ``label``: "20 à 39 %")."""
+    return _heat_legend(lang)
+
+
 def _heat_legend(lang: str) -> list[dict[str, str]]:
     step = 100 // HEAT_BUCKETS
     return [{"bucket": str(i), "label": text(lang, "heat.bucket", low=i * step,
@@ -461,10 +513,7 @@ def session_context(frames: Frames, lang: str = "fr", web: Mapping[str, Any] | N
     """The session page as plain data; ``web`` (web view only) has ``home_href`` and ``candidate_href(id)``."""
     lang = normalize_lang(lang)
     trainee = check_audience(audience) == "trainee"
-    chains = aggregate.dependency_chains(frames)
-    heat_hosts: dict[tuple[str, str], list[str]] = {}
-    for r in chains.to_dict("records"):
-        heat_hosts.setdefault((r["candidate"], r["competence"]), []).append(_chain_view(r, lang)["heat"])
+    _, heat_cells = heat_grid(frames, lang)
     counts = aggregate.competence_counts(frames)
     totals = aggregate.status_counts(frames)
     pts = aggregate.points(frames)
@@ -485,15 +534,13 @@ def session_context(frames: Frames, lang: str = "fr", web: Mapping[str, Any] | N
         cid = cand["candidate"]
         mine = counts[counts["candidate"] == cid].set_index("competence")
         cells = [_cell(mine.loc[code], lang) for code in comps]
-        heat = [_heat_cell(cid, code, view["code"], mine.loc[code], heat_hosts.get((cid, code), []), lang)
-                for code, view in zip(comps, comp_views)]
         total_row = totals.loc[cid]
         total_cell = _cell(pd.Series({**{s: int(total_row[s]) for s in STATUSES}, "total": int(total_row["total"]),
                                       "inconclusive": int(sum(total_row[s] for s in INCONCLUSIVE))}), lang)
         counted = jury.loc[cid]
         rows.append({"id": cid, "name": cand["name"],
                      "href": web["candidate_href"](cid) if web else candidate_filename(cid), "cells": cells,
-                     "heat": heat,
+                     "heat": heat_cells[cid],
                      "total": total_cell, "points": _points_view(frames, cid, lang, pts),
                      "jury": text(lang, "jury.cell", overridden=int(counted["overridden"]),
                                   observations=int(counted["observations"]))
@@ -535,12 +582,12 @@ def _cell(row: Any, lang: str) -> dict[str, Any]:
 def render_candidate(frames: Frames, candidate: str, lang: str = "fr", web: Mapping[str, Any] | None = None,
                      audience: str = "jury") -> str:
     context = candidate_context(frames, candidate, lang, web, audience)
-    return environment().get_template("candidate.html.j2").render(**context)
+    return environment(normalize_lang(lang)).get_template("candidate.html.j2").render(**context)
 
 
 def render_session(frames: Frames, lang: str = "fr", web: Mapping[str, Any] | None = None,
                    audience: str = "jury") -> str:
-    return environment().get_template("session.html.j2").render(**session_context(frames, lang, web, audience))
+    return environment(normalize_lang(lang)).get_template("session.html.j2").render(**session_context(frames, lang, web, audience))
 
 
 def _csv_safe(value: Any) -> Any:
@@ -555,17 +602,15 @@ def results_table(frames: Frames, lang: str = "fr") -> pd.DataFrame:
     lang = normalize_lang(lang)
     res = frames.results
     names = dict(zip(frames.candidates["candidate"], frames.candidates["name"]))
-    host_state = {"conforme": "host.conforme", "injoignable": "host.injoignable", "erreur": "host.erreur",
-                  aggregate.ABSENT: "host.absent"}
     columns = {
-        "csv.candidate": res["candidate"], "csv.name": [names.get(c, "") for c in res["candidate"]],
-        "csv.host": res["host"], "csv.address": res["address"],
-        "csv.host_state": [text(lang, host_state[s]) if s in host_state else s for s in res["host_status"]],
-        "csv.check_id": res["check_id"], "csv.check_type": res["check_type"], "csv.criterion": res["criterion"],
-        "csv.competence": res["competence"], "csv.sentence": res["sentence"],
-        "csv.status": [status_label(lang, s) for s in res["status"]], "csv.status_code": res["status"],
-        "csv.points": res["points"].astype(float), "csv.observed": res["observed"], "csv.expected": res["expected"],
-        "csv.message": res["message"], "csv.hint": res["hint"], "csv.judged_at": res["judged_at"],
+        N_("csv.candidate"): res["candidate"], N_("csv.name"): [names.get(c, "") for c in res["candidate"]],
+        N_("csv.host"): res["host"], N_("csv.address"): res["address"],
+        N_("csv.host_state"): [host_state_label(lang, s) for s in res["host_status"]],
+        N_("csv.check_id"): res["check_id"], N_("csv.check_type"): res["check_type"], N_("csv.criterion"): res["criterion"],
+        N_("csv.competence"): res["competence"], N_("csv.sentence"): res["sentence"],
+        N_("csv.status"): [status_label(lang, s) for s in res["status"]], N_("csv.status_code"): res["status"],
+        N_("csv.points"): res["points"].astype(float), N_("csv.observed"): res["observed"], N_("csv.expected"): res["expected"],
+        N_("csv.message"): res["message"], N_("csv.hint"): res["hint"], N_("csv.judged_at"): res["judged_at"],
     }
     return pd.DataFrame({text(lang, k): list(v) for k, v in columns.items()})
 

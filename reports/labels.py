@@ -1,606 +1,93 @@
-"""Every string the jury reads in the reports, in one place: French by default, English on demand.
+"""What the jury reads in the reports, looked up in grader's one gettext catalogue.
 
-Templates and writers never hold literal prose: they look keys up here. Values may contain
-``str.format`` fields (``{n}``, ``{host}``...); :func:`text` fills them. The official RC texts
-(criteria, competence titles, modality labels) are *not* translated: they come verbatim from
-the referential, whatever the language of the report.
+The messages themselves are in ``grader/locale/<lang>/LC_MESSAGES/grader.po`` (see
+:mod:`grader.i18n`): this module only gives the reports their vocabulary — ``text(lang, key,
+**values)`` in Python, ``_("key")`` in templates (jinja2's i18n extension, installed by
+:mod:`reports.html`) — and spells out, with ``N_``, the keys chosen at run time (host and run
+states, status explanations) so that message extraction sees them. Values may contain
+``str.format`` fields (``{n}``, ``{host}``...). The official RC texts (criteria, competence titles,
+modality labels) are *not* translated: they come verbatim from the referential, whatever the
+language of the report.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from grader.i18n import CATALOGUE
+from grader.i18n import N_, STATUS_KEYS, has_message, message, normalize_lang, translations
 
-STATUSES = ("conforme", "non_conforme", "erreur", "injoignable", "non_evalue")
+__all__ = ["DEPENDENCY_KEYS", "HOST_STATE_KEYS", "INCONCLUSIVE", "N_", "RUN_STATE_KEYS", "STATUSES", "STATUS_HELP_KEYS",
+           "UNREACHED_KEYS", "Labels", "host_state_label", "labels", "normalize_lang", "run_state_label", "status_help",
+           "status_label", "text", "translations"]
+
+STATUSES = tuple(STATUS_KEYS)
 INCONCLUSIVE = ("erreur", "injoignable", "non_evalue")
 
-LABELS: dict[str, dict[str, str]] = {
-    "fr": {
-        # statuses (one verdict per check) and their one-character marks (never colour alone)
-        "status.jury": "jury",
-        "status.conforme.help": "le fait demandé a été observé",
-        "status.non_conforme.help": "le fait demandé a été observé absent ou différent",
-        "status.erreur.help": "la vérification n'a pas pu conclure (sortie inattendue, délai dépassé…)",
-        "status.injoignable.help": "la machine n'a pas répondu : rien n'a pu être observé",
-        "status.non_evalue.help": "la vérification n'a pas été exécutée",
-        "status.jury.help": "critère non observable automatiquement, laissé à l'appréciation du jury",
-        # host states (how reaching the machine went)
-        "host.conforme": "joint",
-        "host.injoignable": "injoignable",
-        "host.erreur": "connexion en échec",
-        "host.absent": "non corrigé",
-        "host.partial": "collecte incomplète",
-        # documents
-        "doc.session_title": "Synthèse de la session",
-        "doc.candidate_title": "Relevé de preuves",
-        "doc.notice": ("Ce document rassemble des constats relevés automatiquement sur les machines du candidat. "
-                       "Il ne constitue pas une décision : l'évaluation des compétences appartient au jury."),
-        "doc.notice_session": ("Ce document rassemble des constats relevés automatiquement sur les machines des "
-                               "candidats. Il ne constitue pas une décision : l'évaluation des compétences appartient "
-                               "au jury."),
-        "doc.notice_status": ("Les vérifications « erreur », « injoignable » et « non évalué » signifient que "
-                              "rien n'a pu être constaté : elles ne valent ni conforme ni non conforme."),
-        "doc.generated": "Document généré le {when} par grader {version}",
-        "doc.back": "Retour à la synthèse de la session",
-        # metadata
-        "meta.candidate": "Candidat",
-        "meta.rubric": "Barème",
-        "meta.version": "version",
-        "meta.run": "Correction",
-        "meta.run_state": "État de la correction",
-        "meta.window": "Collecte",
-        "meta.window_value": "du {start} au {end}",
-        "meta.grader": "Version de grader",
-        "meta.referential": "Référentiel",
-        "meta.resumes": "reprise(s)",
-        "run.en_cours": "en cours (résultats partiels)",
-        "run.termine": "terminée",
-        "run.interrompu": "interrompue (résultats partiels)",
-        # headings
-        "h.summary": "Résumé",
-        "h.hosts": "Machines du candidat",
-        "h.dependencies": "Vérifications sans constat possible",
-        "h.competences": "Compétences évaluées",
-        "h.matrix": "Vérifications par candidat et par compétence",
-        "h.unreachable": "Machines injoignables ou en échec de connexion",
-        "h.legend": "Légende",
-        "h.competence_legend": "Compétences",
-        "h.outside_rc": "Critères hors référentiel",
-        "h.counts": "Nombre de vérifications par statut",
-        # summary
-        "sum.checks": "{n} vérification(s) automatique(s)",
-        "sum.points": "Points",
-        "sum.points_value": "{got} / {total}",
-        "pts.conforme": "conformes",
-        "pts.non_conforme": "non conformes",
-        "pts.unsure": "non évalués",
-        "pts.possible": "possibles",
-        "sum.points_unsure": "{n} point(s) non évalué(s) (erreur, injoignable, non évalué) : à vérifier par le jury",
-        "sum.points_none_unsure": "aucun point non évalué",
-        "sum.jury_criteria": "{n} critère(s) des compétences évaluées laissé(s) au jury",
-        # host table
-        "col.candidate": "Candidat",
-        "col.name": "Nom",
-        "col.host": "Machine",
-        "col.address": "Adresse",
-        "col.platform": "Système",
-        "col.state": "État",
-        "col.reason": "Motif",
-        "col.host_key": "Empreinte de la clé SSH",
-        "col.login": "Compte utilisé",
-        "col.execs": "Exéc. SSH",
-        "col.started": "Collecte",
-        "col.duration": "Durée",
-        "col.anomalies": "Anomalies",
-        "col.points": "Points conformes",
-        "col.points_unsure": "Points non évalués",
-        "col.total": "Total",
-        "col.code": "Code",
-        "col.title": "Intitulé",
-        "col.coverage": "Critères observés",
-        "col.meaning": "Signification",
-        "no_anomaly": "aucune",
-        "anomaly.help": "texte affiché par la machine hors des sondes (ex. : fichiers de démarrage du shell)",
-        # competences and criteria
-        "comp.modalities": "Modalités d'évaluation",
-        "comp.coverage": "{observed} critère(s) sur {total} observé(s) automatiquement",
-        "crit.jury": "Non évaluable automatiquement — évalué par le jury ({modalities})",
-        "crit.no_criteria": "Le référentiel ne donne aucun critère pour cette compétence.",
-        "crit.outside_rc": "Ce critère n'existe pas dans le référentiel chargé : à vérifier.",
-        "crit.observations": "Observations du jury",
-        # checks
-        "check.observed": "Constaté",
-        "check.expected": "Attendu",
-        "check.message": "Explication",
-        "check.hint": "Note du formateur",
-        "check.host": "Machine",
-        "check.judged_at": "Jugé le",
-        "check.points": "{n} point(s)",
-        "check.id": "Vérification",
-        "check.missing": ("Aucun résultat enregistré pour cette machine : elle n'a pas été corrigée "
-                          "(correction interrompue ?)."),
-        "check.evidence": "Preuves collectées ({n} sonde(s))",
-        "check.no_evidence": "Aucune sortie collectée (la machine n'a pas été jointe).",
-        "check.evidence_missing": "sortie absente de la base",
-        # probes
-        "probe.command": "Commande",
-        "probe.url": "Adresse interrogée",
-        "probe.exit": "code de retour {code}",
-        "probe.no_exit": "pas de code de retour",
-        "probe.duration": "{s} s",
-        "probe.started": "exécutée le {when}",
-        "probe.timed_out": "délai dépassé",
-        "probe.error": "Erreur de collecte",
-        "probe.stdout": "Sortie standard",
-        "probe.stderr": "Sortie d'erreur",
-        "probe.empty": "(vide)",
-        "probe.truncated_at_source": "(tronqué à la collecte)",
-        "probe.trimmed": "[… {lines} ligne(s), {bytes} octet(s) non affichés (tronqué) — texte complet dans resultats.json …]",
-        "probe.trimmed_note": "(tronqué)",
-        # dependency notes and unreachable hosts
-        "dep.injoignable": "{host} injoignable : {n} vérification(s) non évaluable(s) — {reason}",
-        "dep.erreur": "{host} en échec de connexion : {n} vérification(s) non évaluable(s) — {reason}",
-        "dep.partial": "{host} : {reason}",
-        "dep.absent": "{host} non corrigé : {n} vérification(s) non évaluée(s) (correction interrompue ?)",
-        "unreach.injoignable": "le {kind} {host} du candidat {candidate} ({address}) ne répond pas : {reason}",
-        "unreach.erreur": "la connexion au {kind} {host} du candidat {candidate} ({address}) a échoué : {reason}",
-        "unreach.none": "Toutes les machines ont été jointes.",
-        "kind.server": "serveur",
-        "kind.device": "équipement",
-        "reason.unknown": "motif non précisé",
-        # matrix
-        "mx.conformes": "{ok}/{total} conformes",
-        "mx.non_conforme": "{n} non conforme(s)",
-        "mx.inconclusive": "{n} non concluante(s)",
-        "mx.none": "—",
-        "mx.outside": "hors référentiel",
-        "mx.open": "voir le relevé",
-        # CSV headers
-        "csv.candidate": "candidat",
-        "csv.name": "nom",
-        "csv.host": "machine",
-        "csv.address": "adresse",
-        "csv.host_state": "etat_machine",
-        "csv.check_id": "verification",
-        "csv.check_type": "type_verification",
-        "csv.sentence": "phrase",
-        "csv.criterion": "critere",
-        "csv.competence": "competence",
-        "csv.status": "statut",
-        "csv.status_code": "code_statut",
-        "csv.points": "points",
-        "csv.observed": "constate",
-        "csv.expected": "attendu",
-        "csv.message": "explication",
-        "csv.hint": "note_formateur",
-        "csv.judged_at": "juge_le",
-        # formats
-        "fmt.datetime": "%d/%m/%Y %H:%M:%S",
-        "fmt.decimal": ",",
-        # workbook (resultats.xlsx)
-        "xlsx.sheet_session": "Session",
-        "xlsx.sheet_candidate": "Candidat {id}",
-        "xlsx.grid_title": "Grille d'évaluation — critères du référentiel de certification",
-        "xlsx.col.competence": "Compétence",
-        "xlsx.col.competence_title": "Intitulé de la compétence",
-        "xlsx.col.criterion": "Critère",
-        "xlsx.col.criterion_text": "Critère d'évaluation (texte du RC)",
-        "xlsx.col.modalities": "Modalités d'évaluation",
-        "xlsx.col.check": "Vérification",
-        "xlsx.col.sentence": "Fait vérifié",
-        "xlsx.col.status": "Statut",
-        "xlsx.col.points": "Points",
-        "xlsx.col.time": "Jugé le",
-        "xlsx.all": "Toutes compétences",
-        "xlsx.jury_interview": "Non évaluable automatiquement — à évaluer en entretien technique",
-        "xlsx.jury_other": "Non évaluable automatiquement — à évaluer par le jury ({modalities})",
-        "xlsx.counts_note": ("Nombre de vérifications par statut, par candidat et par compétence. « erreur », "
-                             "« injoignable » et « non évalué » ne sont ni conformes ni non conformes."),
-        # PDF
-        "pdf.no_chromium": ("PDF non produits : Chromium est introuvable (paquet Debian « chromium » : "
-                            "apt-get install chromium). Les autres formats sont écrits ; les pages HTML "
-                            "s'impriment aussi depuis un navigateur (Ctrl+P, format A4)."),
-        "pdf.failed": "PDF non produit pour {page} : {reason}",
-        "pdf.timeout": "Chromium n'a pas terminé en {s} s",
-        "pdf.exit": "Chromium s'est arrêté avec le code {code} : {stderr}",
-        "pdf.empty": "Chromium n'a écrit aucun fichier PDF",
-        # JUnit XML and Moodle CSV
-        "junit.criterion": "Critère",
-        "junit.sentence": "Fait vérifié",
-        "moodle.idnumber": "Numéro d'identification",
-        "moodle.item": "Correction automatique — {rubric}",
-        "moodle.feedback": "Commentaire",
-        "moodle.feedback_text": ("{got} point(s) conforme(s) sur {possible} ; {nc} point(s) non conforme(s) ; "
-                                 "{unsure} point(s) non évalué(s) (erreur, injoignable, non évalué). "
-                                 "Constats automatiques de la correction {run}, à apprécier par le jury."),
-        # the jury's annotations (observations and decisions), beside the automated results
-        "jury.decision": "décision du jury",
-        "jury.automated": "statut automatique",
-        "jury.by": "{author}, le {when}",
-        "jury.justification": "Justification",
-        "jury.earlier": "{n} décision(s) antérieure(s) remplacée(s), conservée(s) dans la base",
-        "jury.observation": "Observation du jury",
-        "jury.overridden_note": ("{n} vérification(s) avec une décision du jury, dont {changed} changeant le statut : "
-                                 "les nombres et les points ci-dessus sont ceux de la correction automatique."),
-        "jury.session_note": ("Nombres de la correction automatique. {n} vérification(s) ont reçu une décision du "
-                              "jury : voir la colonne « Jury » et le relevé de chaque candidat."),
-        "jury.cell": "{overridden} décision(s) · {observations} observation(s)",
-        "jury.on_criterion": "critère {id}",
-        "h.jury_notes": "Observations du jury sur le candidat",
-        "col.jury": "Jury",
-        "xlsx.col.jury_decisions": "Décisions du jury",
-        "xlsx.decision": ("Décision du jury sur {check} ({host}) : {status} (statut automatique : {automated}) — "
-                          "{text} — {author}, {when}"),
-        "xlsx.check_note": "{check} ({host}) : {text} — {author}, {when}",
-        "xlsx.note": "{text} — {author}, {when}",
-        # the local web view (grader serve)
-        "web.home": "Sessions et corrections",
-        "web.home_intro": ("Vue locale de la base de chaque session : les rapports sont rendus à chaque affichage, "
-                           "avec les annotations du jury. « grader report » réécrit les fichiers des rapports."),
-        "web.no_session": "Aucune session trouvée dans {path}.",
-        "web.no_run": "Aucune correction dans cette session.",
-        "web.col.session": "Session",
-        "web.col.run": "Correction",
-        "web.col.started": "Commencée le",
-        "web.col.state": "État",
-        "web.col.rubric": "Barème",
-        "web.col.candidates": "Candidats",
-        "web.col.annotations": "Annotations du jury",
-        "web.back_home": "Sessions et corrections",
-        "web.back_run": "Synthèse de la correction",
-        "web.annotate_check": "Annoter cette vérification",
-        "web.add_observation": "Ajouter une observation",
-        "web.add_candidate_note": "Ajouter une observation sur le candidat",
-        "web.observation": "Observation",
-        "web.save_observation": "Enregistrer l'observation",
-        "web.override": "Décision du jury : changer le statut",
-        "web.status": "Statut retenu",
-        "web.justification": "Justification (obligatoire)",
-        "web.save_override": "Enregistrer la décision",
-        "web.author": "Membre du jury",
-        "web.kept_note": "Le statut automatique reste affiché à côté de la décision.",
-        "web.refused": "Annotation refusée",
-        "web.not_found": "Page introuvable",
-        "web.not_found_text": "Cette session, cette correction ou ce candidat n'existe pas.",
-        "web.forbidden": "Accès refusé",
-        "web.token_text": ("Cette vue demande le jeton affiché au démarrage de « grader serve » : ouvrez l'adresse "
-                           "complète donnée alors (…/?token=…)."),
-        "web.csrf_text": ("Formulaire refusé : il ne vient pas de cette page (jeton de formulaire absent ou périmé, "
-                          "ou autre origine). Rechargez la page et recommencez."),
-        "web.host_text": "Nom d'hôte refusé : ouvrez la vue par http://127.0.0.1:{port}/.",
-        "web.back": "Retour",
-        "web.too_large": "Formulaire trop volumineux.",
-        # pictures: the session heatmap and the candidate's bars
-        "h.heatmap": "Carte des compétences : part des vérifications conformes",
-        "heat.intro": ("Chaque case : part des vérifications conformes parmi celles qui ont conclu (conformes et "
-                       "non conformes), avec les nombres. « ? » compte les vérifications non concluantes (erreur, "
-                       "injoignable, non évalué) ; une case hachurée n'a aucune vérification qui ait conclu."),
-        "heat.share": "{pct} %",
-        "heat.counts": "{ok}/{conclusive} conformes",
-        "heat.inconclusive": "? {n} non concluante(s)",
-        "heat.unknown": "? rien n'a conclu",
-        "heat.title": "{candidate} · {competence} : {ok} conforme(s), {nc} non conforme(s), {inc} non concluante(s)",
-        "heat.scale": "Échelle",
-        "heat.bucket": "{low} à {high} %",
-        "heat.hatched": "aucune vérification n'a conclu",
-        "h.bars": "Vérifications par compétence",
-        "bar.intro": ("Une barre par compétence : conformes (✓, plein), non conformes (✗, blanc bordé), "
-                      "non concluantes (?, hachuré : erreur, injoignable, non évalué)."),
-        "bar.conforme": "{n} conforme(s)",
-        "bar.total": "{n} vérification(s)",
-        # dependency chains: a machine not reached leaves its checks without a fact
-        "chain.one": "{host} {state} : {n} vérification non évaluée",
-        "chain.many": "{host} {state} : {n} vérifications non évaluées",
-        "chain.reason": "Motif : {reason}",
-        "chain.competences": "compétences concernées : {codes}",
-        "chain.candidate": "Candidat {candidate} — {line}",
-        "chain.heat": "⊘ {host} {state}",
-        # trainee view
-        "doc.trainee_kind": "Version stagiaire",
-        "doc.notice_trainee": ("Ce relevé présente les constats relevés automatiquement sur vos machines, avec la "
-                               "note du formateur pour chaque vérification. Il sert à progresser : ce n'est ni une "
-                               "note ni une décision du jury."),
-        "doc.notice_session_trainee": ("Cette synthèse présente les constats relevés automatiquement sur les "
-                                       "machines des stagiaires. Elle sert à progresser : ce n'est ni une note "
-                                       "ni une décision du jury."),
-        "cli.trainee": ("version stagiaire : notes du formateur mises en avant, parties réservées au jury masquées "
-                        "(par défaut dans le sous-dossier « stagiaire » des rapports)"),
-        "colon": " :",
-    },
-    "en": {
-        "status.jury": "jury",
-        "status.conforme.help": "the required fact was observed",
-        "status.non_conforme.help": "the required fact was observed missing or different",
-        "status.erreur.help": "the check could not conclude (unexpected output, timeout…)",
-        "status.injoignable.help": "the machine did not answer: nothing could be observed",
-        "status.non_evalue.help": "the check was not run",
-        "status.jury.help": "criterion not observable automatically, left to the jury",
-        "host.conforme": "reached",
-        "host.injoignable": "unreachable",
-        "host.erreur": "connection failed",
-        "host.absent": "not graded",
-        "host.partial": "incomplete collection",
-        "doc.session_title": "Session summary",
-        "doc.candidate_title": "Evidence record",
-        "doc.notice": ("This document gathers facts observed automatically on the candidate's machines. "
-                       "It is not a decision: assessing the competences belongs to the jury."),
-        "doc.notice_session": ("This document gathers facts observed automatically on the candidates' machines. "
-                               "It is not a decision: assessing the competences belongs to the jury."),
-        "doc.notice_status": ("Checks marked \u201cerror\u201d, \u201cunreachable\u201d and \u201cnot evaluated\u201d "
-                              "mean nothing could be observed: they count neither as compliant nor as not compliant."),
-        "doc.generated": "Generated on {when} by grader {version}",
-        "doc.back": "Back to the session summary",
-        "meta.candidate": "Candidate",
-        "meta.rubric": "Rubric",
-        "meta.version": "version",
-        "meta.run": "Run",
-        "meta.run_state": "Run state",
-        "meta.window": "Collection",
-        "meta.window_value": "from {start} to {end}",
-        "meta.grader": "grader version",
-        "meta.referential": "Referential",
-        "meta.resumes": "resume(s)",
-        "run.en_cours": "in progress (partial results)",
-        "run.termine": "finished",
-        "run.interrompu": "interrupted (partial results)",
-        "h.summary": "Summary",
-        "h.hosts": "Candidate's machines",
-        "h.dependencies": "Checks that could not observe anything",
-        "h.competences": "Assessed competences",
-        "h.matrix": "Checks per candidate and competence",
-        "h.unreachable": "Unreachable machines and failed connections",
-        "h.legend": "Legend",
-        "h.competence_legend": "Competences",
-        "h.outside_rc": "Criteria outside the referential",
-        "h.counts": "Number of checks per status",
-        "sum.checks": "{n} automated check(s)",
-        "sum.points": "Points",
-        "sum.points_value": "{got} / {total}",
-        "pts.conforme": "compliant",
-        "pts.non_conforme": "not compliant",
-        "pts.unsure": "not evaluated",
-        "pts.possible": "possible",
-        "sum.points_unsure": "{n} point(s) not evaluated (error, unreachable, not evaluated): for the jury to verify",
-        "sum.points_none_unsure": "no point left unevaluated",
-        "sum.jury_criteria": "{n} criterion/criteria of the assessed competences left to the jury",
-        "col.candidate": "Candidate",
-        "col.name": "Name",
-        "col.host": "Machine",
-        "col.address": "Address",
-        "col.platform": "System",
-        "col.state": "State",
-        "col.reason": "Reason",
-        "col.host_key": "SSH host key fingerprint",
-        "col.login": "Account used",
-        "col.execs": "SSH execs",
-        "col.started": "Collection",
-        "col.duration": "Duration",
-        "col.anomalies": "Anomalies",
-        "col.points": "Compliant points",
-        "col.points_unsure": "Points not evaluated",
-        "col.total": "Total",
-        "col.code": "Code",
-        "col.title": "Title",
-        "col.coverage": "Criteria observed",
-        "col.meaning": "Meaning",
-        "no_anomaly": "none",
-        "anomaly.help": "text printed by the machine outside the probes (e.g. shell startup files)",
-        "comp.modalities": "Assessment modalities",
-        "comp.coverage": "{observed} of {total} criteria observed automatically",
-        "crit.jury": "Not assessable automatically — assessed by the jury ({modalities})",
-        "crit.no_criteria": "The referential gives no criterion for this competence.",
-        "crit.outside_rc": "This criterion does not exist in the loaded referential: to be checked.",
-        "crit.observations": "Jury's observations",
-        "check.observed": "Observed",
-        "check.expected": "Expected",
-        "check.message": "Explanation",
-        "check.hint": "Trainer's note",
-        "check.host": "Machine",
-        "check.judged_at": "Judged on",
-        "check.points": "{n} point(s)",
-        "check.id": "Check",
-        "check.missing": "No result recorded for this machine: it was not graded (interrupted run?).",
-        "check.evidence": "Collected evidence ({n} probe(s))",
-        "check.no_evidence": "No output collected (the machine was not reached).",
-        "check.evidence_missing": "output missing from the store",
-        "probe.command": "Command",
-        "probe.url": "Requested URL",
-        "probe.exit": "exit code {code}",
-        "probe.no_exit": "no exit code",
-        "probe.duration": "{s} s",
-        "probe.started": "run on {when}",
-        "probe.timed_out": "timed out",
-        "probe.error": "Collection error",
-        "probe.stdout": "Standard output",
-        "probe.stderr": "Standard error",
-        "probe.empty": "(empty)",
-        "probe.truncated_at_source": "(truncated at collection)",
-        "probe.trimmed": "[… {lines} line(s), {bytes} byte(s) not shown (truncated) — full text in resultats.json …]",
-        "probe.trimmed_note": "(truncated)",
-        "dep.injoignable": "{host} unreachable: {n} check(s) could not be evaluated — {reason}",
-        "dep.erreur": "{host} connection failed: {n} check(s) could not be evaluated — {reason}",
-        "dep.partial": "{host}: {reason}",
-        "dep.absent": "{host} not graded: {n} check(s) not evaluated (interrupted run?)",
-        "unreach.injoignable": "{kind} {host} of candidate {candidate} ({address}) does not answer: {reason}",
-        "unreach.erreur": "the connection to {kind} {host} of candidate {candidate} ({address}) failed: {reason}",
-        "unreach.none": "Every machine was reached.",
-        "kind.server": "server",
-        "kind.device": "device",
-        "reason.unknown": "no reason given",
-        "mx.conformes": "{ok}/{total} compliant",
-        "mx.non_conforme": "{n} not compliant",
-        "mx.inconclusive": "{n} inconclusive",
-        "mx.none": "—",
-        "mx.outside": "outside the referential",
-        "mx.open": "open the record",
-        "csv.candidate": "candidate",
-        "csv.name": "name",
-        "csv.host": "machine",
-        "csv.address": "address",
-        "csv.host_state": "machine_state",
-        "csv.check_id": "check",
-        "csv.check_type": "check_type",
-        "csv.sentence": "sentence",
-        "csv.criterion": "criterion",
-        "csv.competence": "competence",
-        "csv.status": "status",
-        "csv.status_code": "status_code",
-        "csv.points": "points",
-        "csv.observed": "observed",
-        "csv.expected": "expected",
-        "csv.message": "explanation",
-        "csv.hint": "trainer_note",
-        "csv.judged_at": "judged_at",
-        "fmt.datetime": "%Y-%m-%d %H:%M:%S",
-        "fmt.decimal": ".",
-        "xlsx.sheet_session": "Session",
-        "xlsx.sheet_candidate": "Candidate {id}",
-        "xlsx.grid_title": "Assessment grid — criteria of the certification referential",
-        "xlsx.col.competence": "Competence",
-        "xlsx.col.competence_title": "Competence title",
-        "xlsx.col.criterion": "Criterion",
-        "xlsx.col.criterion_text": "Assessment criterion (RC text)",
-        "xlsx.col.modalities": "Assessment modalities",
-        "xlsx.col.check": "Check",
-        "xlsx.col.sentence": "Fact checked",
-        "xlsx.col.status": "Status",
-        "xlsx.col.points": "Points",
-        "xlsx.col.time": "Judged on",
-        "xlsx.all": "All competences",
-        "xlsx.jury_interview": "Not assessable automatically — to be assessed in the technical interview",
-        "xlsx.jury_other": "Not assessable automatically — to be assessed by the jury ({modalities})",
-        "xlsx.counts_note": ("Number of checks per status, per candidate and competence. \u201cerror\u201d, "
-                             "\u201cunreachable\u201d and \u201cnot evaluated\u201d are neither compliant nor "
-                             "not compliant."),
-        "pdf.no_chromium": ("PDFs not produced: Chromium was not found (Debian package \u201cchromium\u201d: "
-                            "apt-get install chromium). The other formats are written; the HTML pages also "
-                            "print from a browser (Ctrl+P, A4)."),
-        "pdf.failed": "PDF not produced for {page}: {reason}",
-        "pdf.timeout": "Chromium did not finish within {s} s",
-        "pdf.exit": "Chromium exited with code {code}: {stderr}",
-        "pdf.empty": "Chromium wrote no PDF file",
-        "junit.criterion": "Criterion",
-        "junit.sentence": "Fact checked",
-        "moodle.idnumber": "ID number",
-        "moodle.item": "Automated grading — {rubric}",
-        "moodle.feedback": "Feedback",
-        "moodle.feedback_text": ("{got} compliant point(s) out of {possible}; {nc} point(s) not compliant; "
-                                 "{unsure} point(s) not evaluated (error, unreachable, not evaluated). "
-                                 "Automated observations of run {run}, for the jury to weigh."),
-        "jury.decision": "jury's decision",
-        "jury.automated": "automated status",
-        "jury.by": "{author}, on {when}",
-        "jury.justification": "Justification",
-        "jury.earlier": "{n} earlier decision(s) replaced, kept in the store",
-        "jury.observation": "Jury's observation",
-        "jury.overridden_note": ("{n} check(s) with a jury's decision, {changed} of which change the status: "
-                                 "the counts and points above are those of the automated grading."),
-        "jury.session_note": ("Counts of the automated grading. {n} check(s) received a jury's decision: see the "
-                              "\u201cJury\u201d column and each candidate's record."),
-        "jury.cell": "{overridden} decision(s) · {observations} observation(s)",
-        "jury.on_criterion": "criterion {id}",
-        "h.jury_notes": "Jury's observations on the candidate",
-        "col.jury": "Jury",
-        "xlsx.col.jury_decisions": "Jury's decisions",
-        "xlsx.decision": ("Jury's decision on {check} ({host}): {status} (automated status: {automated}) — "
-                          "{text} — {author}, {when}"),
-        "xlsx.check_note": "{check} ({host}): {text} — {author}, {when}",
-        "xlsx.note": "{text} — {author}, {when}",
-        "web.home": "Sessions and runs",
-        "web.home_intro": ("Local view of each session's store: reports are rendered on every display, with the "
-                           "jury's annotations. \u201cgrader report\u201d rewrites the report files."),
-        "web.no_session": "No session found in {path}.",
-        "web.no_run": "No run in this session.",
-        "web.col.session": "Session",
-        "web.col.run": "Run",
-        "web.col.started": "Started on",
-        "web.col.state": "State",
-        "web.col.rubric": "Rubric",
-        "web.col.candidates": "Candidates",
-        "web.col.annotations": "Jury's annotations",
-        "web.back_home": "Sessions and runs",
-        "web.back_run": "Run summary",
-        "web.annotate_check": "Annotate this check",
-        "web.add_observation": "Add an observation",
-        "web.add_candidate_note": "Add an observation on the candidate",
-        "web.observation": "Observation",
-        "web.save_observation": "Save the observation",
-        "web.override": "Jury's decision: change the status",
-        "web.status": "Status decided",
-        "web.justification": "Justification (required)",
-        "web.save_override": "Save the decision",
-        "web.author": "Jury member",
-        "web.kept_note": "The automated status stays shown beside the decision.",
-        "web.refused": "Annotation refused",
-        "web.not_found": "Page not found",
-        "web.not_found_text": "This session, run or candidate does not exist.",
-        "web.forbidden": "Access denied",
-        "web.token_text": ("This view needs the token printed when \u201cgrader serve\u201d started: open the full "
-                           "address given then (…/?token=…)."),
-        "web.csrf_text": ("Form refused: it does not come from this page (form token missing or stale, or another "
-                          "origin). Reload the page and try again."),
-        "web.host_text": "Host name refused: open the view at http://127.0.0.1:{port}/.",
-        "web.back": "Back",
-        "web.too_large": "Form too large.",
-        "h.heatmap": "Competence map: share of compliant checks",
-        "heat.intro": ("Each cell: share of compliant checks among those that concluded (compliant and not "
-                       "compliant), with the counts. \u201c?\u201d counts the inconclusive checks (error, "
-                       "unreachable, not evaluated); a hatched cell has no check that concluded."),
-        "heat.share": "{pct}%",
-        "heat.counts": "{ok}/{conclusive} compliant",
-        "heat.inconclusive": "? {n} inconclusive",
-        "heat.unknown": "? nothing concluded",
-        "heat.title": "{candidate} · {competence}: {ok} compliant, {nc} not compliant, {inc} inconclusive",
-        "heat.scale": "Scale",
-        "heat.bucket": "{low} to {high}%",
-        "heat.hatched": "no check concluded",
-        "h.bars": "Checks per competence",
-        "bar.intro": ("One bar per competence: compliant (✓, solid), not compliant (✗, white with a border), "
-                      "inconclusive (?, hatched: error, unreachable, not evaluated)."),
-        "bar.conforme": "{n} compliant",
-        "bar.total": "{n} check(s)",
-        "chain.one": "{host} {state}: {n} check not evaluated",
-        "chain.many": "{host} {state}: {n} checks not evaluated",
-        "chain.reason": "Reason: {reason}",
-        "chain.competences": "competences affected: {codes}",
-        "chain.candidate": "Candidate {candidate} — {line}",
-        "chain.heat": "⊘ {host} {state}",
-        "doc.trainee_kind": "Trainee version",
-        "doc.notice_trainee": ("This record shows the facts observed automatically on your machines, with the "
-                               "trainer's note for each check. It is meant to help you progress: it is neither a "
-                               "grade nor a jury's decision."),
-        "doc.notice_session_trainee": ("This summary shows the facts observed automatically on the trainees' "
-                                       "machines. It is meant to help them progress: it is neither a grade nor a "
-                                       "jury's decision."),
-        "cli.trainee": ("trainee version: trainer's notes shown prominently, the jury's parts hidden (by default "
-                        "in the \u201cstagiaire\u201d subfolder of the reports)"),
-        "colon": ":",
-    },
+STATUS_HELP_KEYS: dict[str, str] = {
+    "conforme": N_("status.conforme.help"),
+    "non_conforme": N_("status.non_conforme.help"),
+    "erreur": N_("status.erreur.help"),
+    "injoignable": N_("status.injoignable.help"),
+    "non_evalue": N_("status.non_evalue.help"),
+    "jury": N_("status.jury.help"),
 }
+# How reaching a machine went (aggregate.ABSENT is "absent"; "partial": reached, collection incomplete).
+HOST_STATE_KEYS: dict[str, str] = {
+    "conforme": N_("host.conforme"),
+    "injoignable": N_("host.injoignable"),
+    "erreur": N_("host.erreur"),
+    "absent": N_("host.absent"),
+    "partial": N_("host.partial"),
+}
+RUN_STATE_KEYS: dict[str, str] = {
+    "en_cours": N_("run.en_cours"),
+    "termine": N_("run.termine"),
+    "interrompu": N_("run.interrompu"),
+}
+# A machine not reached, said on the candidate's page (dep.*) and on the session's (unreach.*).
+DEPENDENCY_KEYS: dict[str, str] = {"injoignable": N_("dep.injoignable"), "erreur": N_("dep.erreur")}
+UNREACHED_KEYS: dict[str, str] = {"injoignable": N_("unreach.injoignable"), "erreur": N_("unreach.erreur")}
 
 
-# The five status names are the engine's (grader/i18n.py): one definition for the command line
-# and the reports, so a proctor and a jury member never read two words for one status.
-for _status in STATUSES:
-    _fr, _en = CATALOGUE[f"status.{_status}"]
-    LABELS["fr"][f"status.{_status}"], LABELS["en"][f"status.{_status}"] = _fr, _en
+class Labels:
+    """The catalogue in one language: ``L("key", n=3)`` or ``L["key"]``; ``"key" in L``."""
+
+    def __init__(self, lang: str | None) -> None:
+        self.lang = normalize_lang(lang)
+
+    def __call__(self, key: str, **values: Any) -> str:
+        return message(self.lang, key, **values)
+
+    def __getitem__(self, key: str) -> str:
+        return message(self.lang, key)
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and has_message(key, self.lang)
 
 
-def normalize_lang(lang: str | None) -> str:
-    """``en``, ``en_GB.UTF-8``... give English; anything else gives French."""
-    return "en" if (lang or "").lower().startswith("en") else "fr"
-
-
-def labels(lang: str | None = "fr") -> dict[str, str]:
-    return LABELS[normalize_lang(lang)]
+def labels(lang: str | None = "fr") -> Labels:
+    return Labels(lang)
 
 
 def text(lang: str | None, key: str, **values: Any) -> str:
     """One label, its ``{fields}`` filled; a missing key is a bug and raises :class:`KeyError`."""
-    value = labels(lang)[key]
-    return value.format(**values) if values else value
+    return message(normalize_lang(lang), key, **values)
 
 
 def status_label(lang: str | None, status: str) -> str:
-    return labels(lang).get(f"status.{status}", status)
+    key = STATUS_KEYS.get(status)
+    return text(lang, key) if key else status
+
+
+def status_help(lang: str | None, status: str) -> str:
+    return text(lang, STATUS_HELP_KEYS[status])
+
+
+def host_state_label(lang: str | None, state: str) -> str:
+    key = HOST_STATE_KEYS.get(state)
+    return text(lang, key) if key else state
+
+
+def run_state_label(lang: str | None, state: str) -> str:
+    key = RUN_STATE_KEYS.get(state)
+    return text(lang, key) if key else state

@@ -3,7 +3,9 @@
 * **Session** — candidates × competences: for every competence the rubric touches, the number
   of checks in each of the five statuses (never merged: ``erreur``, ``injoignable`` and
   ``non évalué`` are kept apart from ``non conforme``), the same over all competences, and the
-  points (conformes, non conformes, non évalués, possibles).
+  points (conformes, non conformes, non évalués, possibles); under it, the HTML page's heatmap
+  (candidates × competences, share of conforme among the checks that concluded) as coloured
+  cells with the same shades and thresholds, and its scale.
 * **Candidat <id>** — laid out like the grid of the certification referential (RC): for each
   touched competence, *every* RC criterion (id, exact French text, modalities), under it the
   checks that observe it (sentence, status, observed, expected, explanation, host, time,
@@ -34,8 +36,8 @@ from openpyxl.worksheet.worksheet import Worksheet
 from grader.store import Store
 from reports import aggregate
 from reports.aggregate import Frames
-from reports.html import fmt_datetime
-from reports.labels import STATUSES, labels, normalize_lang, status_label, text
+from reports.html import HEAT_COLOURS, HEAT_HATCH, fmt_datetime, heat_grid, heat_legend
+from reports.labels import N_, STATUSES, labels, normalize_lang, run_state_label, status_label, text
 
 XLSX_FILE = "resultats.xlsx"
 MAX_CELL = 32_767  # Excel's limit on the characters of one cell
@@ -43,12 +45,12 @@ SESSION_HEADER_ROW = 5  # first of the two heading rows of the session table (th
 
 # Columns of a candidate's grid, in order (label keys).
 GRID_COLUMNS = (
-    ("competence", "xlsx.col.competence", 11), ("criterion", "xlsx.col.criterion", 9),
-    ("criterion_text", "xlsx.col.criterion_text", 38), ("modalities", "xlsx.col.modalities", 20),
-    ("check_id", "xlsx.col.check", 16), ("sentence", "xlsx.col.sentence", 36), ("status", "xlsx.col.status", 14),
-    ("observed", "check.observed", 30), ("expected", "check.expected", 26), ("message", "check.message", 30),
-    ("host", "check.host", 16), ("time", "xlsx.col.time", 19), ("points", "xlsx.col.points", 8),
-    ("observations", "crit.observations", 40),
+    ("competence", N_("xlsx.col.competence"), 11), ("criterion", N_("xlsx.col.criterion"), 9),
+    ("criterion_text", N_("xlsx.col.criterion_text"), 38), ("modalities", N_("xlsx.col.modalities"), 20),
+    ("check_id", N_("xlsx.col.check"), 16), ("sentence", N_("xlsx.col.sentence"), 36), ("status", N_("xlsx.col.status"), 14),
+    ("observed", N_("check.observed"), 30), ("expected", N_("check.expected"), 26), ("message", N_("check.message"), 30),
+    ("host", N_("check.host"), 16), ("time", N_("xlsx.col.time"), 19), ("points", N_("xlsx.col.points"), 8),
+    ("observations", N_("crit.observations"), 40),
 )
 COL = {key: i + 1 for i, (key, _, _) in enumerate(GRID_COLUMNS)}
 # Cells shared by every check row of one criterion (merged vertically).
@@ -123,19 +125,19 @@ def jury_sentence(frames: Frames, modality_keys: Any, lang: str) -> str:
 
 
 def _run_lines(frames: Frames, lang: str, candidate: str | None = None) -> list[tuple[str, str]]:
-    run, L = frames.run, labels(lang)
+    run, _ = frames.run, labels(lang)
     state = run.get("state") or ""
     start, end = aggregate.collection_window(frames, candidate)
     lines = [
-        (L["meta.rubric"], f"{run['rubric_title']} ({run['rubric_id']}, {L['meta.version']} {run['rubric_version']})"),
-        (L["meta.run"], f"{run['id']} — " + (text(lang, f"run.{state}") if f"run.{state}" in L else state)),
+        (_("meta.rubric"), f"{run['rubric_title']} ({run['rubric_id']}, {_('meta.version')} {run['rubric_version']})"),
+        (_("meta.run"), f"{run['id']} — " + run_state_label(lang, state)),
     ]
     if start:
-        lines.append((L["meta.window"], text(lang, "meta.window_value", start=fmt_datetime(start, lang),
+        lines.append((_("meta.window"), text(lang, "meta.window_value", start=fmt_datetime(start, lang),
                                              end=fmt_datetime(end, lang))))
-    lines.append((L["meta.grader"], str(run["grader_version"])))
+    lines.append((_("meta.grader"), str(run["grader_version"])))
     ref = frames.referential
-    lines.append((L["meta.referential"], f"{ref.title} ({ref.rncp}, {ref.code})"))
+    lines.append((_("meta.referential"), f"{ref.title} ({ref.rncp}, {ref.code})"))
     return lines
 
 
@@ -143,12 +145,12 @@ def _run_lines(frames: Frames, lang: str, candidate: str | None = None) -> list[
 
 
 def _session_sheet(ws: Worksheet, frames: Frames, lang: str) -> None:
-    L = labels(lang)
-    _put(ws, 1, 1, L["doc.session_title"], font=Font(bold=True, size=14, color=ACCENT))
-    meta = " · ".join(f"{k}{L['colon']} {v}" for k, v in _run_lines(frames, lang)[:3])
+    _ = labels(lang)
+    _put(ws, 1, 1, _("doc.session_title"), font=Font(bold=True, size=14, color=ACCENT))
+    meta = " · ".join(f"{k}{_('colon')} {v}" for k, v in _run_lines(frames, lang)[:3])
     _put(ws, 2, 1, meta)
-    _put(ws, 3, 1, L["doc.notice_session"])
-    _put(ws, 4, 1, L["xlsx.counts_note"], font=Font(italic=True, color="5A5A5A"))
+    _put(ws, 3, 1, _("doc.notice_session"))
+    _put(ws, 4, 1, _("xlsx.counts_note"), font=Font(italic=True, color="5A5A5A"))
 
     counts = aggregate.competence_counts(frames)
     totals = aggregate.status_counts(frames)
@@ -156,8 +158,8 @@ def _session_sheet(ws: Worksheet, frames: Frames, lang: str) -> None:
     comps = list(dict.fromkeys(counts["competence"]))
     top, sub = SESSION_HEADER_ROW, SESSION_HEADER_ROW + 1
     head = {"font": Font(bold=True), "fill": HEAD_FILL, "border": BOX, "alignment": WRAP}
-    _put(ws, top, 1, L["col.candidate"], **head)
-    _put(ws, top, 2, L["col.name"], **head)
+    _put(ws, top, 1, _("col.candidate"), **head)
+    _put(ws, top, 2, _("col.name"), **head)
     ws.merge_cells(start_row=top, start_column=1, end_row=sub, end_column=1)
     ws.merge_cells(start_row=top, start_column=2, end_row=sub, end_column=2)
     col = 3
@@ -171,22 +173,22 @@ def _session_sheet(ws: Worksheet, frames: Frames, lang: str) -> None:
         col += len(STATUSES)
     all_col = col
     points_col = all_col + len(STATUSES) + 1
-    for _, heading, first in groups:
+    for _code, heading, first in groups:
         _put(ws, top, first, heading, **head)
         ws.merge_cells(start_row=top, start_column=first, end_row=top, end_column=first + len(STATUSES) - 1)
         for i, status in enumerate(STATUSES):
             _put(ws, sub, first + i, status_label(lang, status), **_status_style(status))
-    _put(ws, top, all_col, L["xlsx.all"], **head)
+    _put(ws, top, all_col, _("xlsx.all"), **head)
     ws.merge_cells(start_row=top, start_column=all_col, end_row=top, end_column=all_col + len(STATUSES))
     for i, status in enumerate(STATUSES):
         _put(ws, sub, all_col + i, status_label(lang, status), **_status_style(status))
-    _put(ws, sub, all_col + len(STATUSES), L["col.total"], **head)
-    _put(ws, top, points_col, L["sum.points"], **head)
+    _put(ws, sub, all_col + len(STATUSES), _("col.total"), **head)
+    _put(ws, top, points_col, _("sum.points"), **head)
     ws.merge_cells(start_row=top, start_column=points_col, end_row=top, end_column=points_col + 3)
-    for i, key in enumerate(("pts.conforme", "pts.non_conforme", "pts.unsure", "pts.possible")):
-        _put(ws, sub, points_col + i, L[key], **head)
+    for i, key in enumerate((N_("pts.conforme"), N_("pts.non_conforme"), N_("pts.unsure"), N_("pts.possible"))):
+        _put(ws, sub, points_col + i, _(key), **head)
     jury_col = points_col + 4  # checks with a jury decision: counted apart, the counts stay automated
-    _put(ws, top, jury_col, L["xlsx.col.jury_decisions"], **head)
+    _put(ws, top, jury_col, _("xlsx.col.jury_decisions"), **head)
     ws.merge_cells(start_row=top, start_column=jury_col, end_row=sub, end_column=jury_col)
     decided = aggregate.override_counts(frames)
 
@@ -196,7 +198,7 @@ def _session_sheet(ws: Worksheet, frames: Frames, lang: str) -> None:
         cid = str(cand["candidate"])
         _put(ws, row, 1, cid, border=BOX, font=Font(bold=True))
         _put(ws, row, 2, cand["name"], border=BOX)
-        for code, _, first in groups:
+        for code, _heading, first in groups:
             rec = by_key.get((cid, code), {})
             for i, status in enumerate(STATUSES):
                 _put(ws, row, first + i, int(rec.get(status, 0)), border=BOX)
@@ -207,6 +209,7 @@ def _session_sheet(ws: Worksheet, frames: Frames, lang: str) -> None:
             _put(ws, row, points_col + i, float(pts.loc[cid, key]), border=BOX)
         _put(ws, row, jury_col, int(decided.loc[cid, "overridden"]), border=BOX)
         row += 1
+    _heatmap(ws, frames, lang, row + 1)
 
     ws.column_dimensions["A"].width = 11
     ws.column_dimensions["B"].width = 24
@@ -216,6 +219,64 @@ def _session_sheet(ws: Worksheet, frames: Frames, lang: str) -> None:
     ws.row_dimensions[sub].height = 30
     ws.freeze_panes = f"C{sub + 1}"
     _print_setup(ws, title_rows=f"{top}:{sub}")
+
+
+def heat_fill(bucket: str) -> PatternFill:
+    """The fill of a heatmap cell: the HTML page's shade for its bucket, stripes when nothing concluded."""
+    if bucket.isdigit():
+        return PatternFill("solid", fgColor=HEAT_COLOURS[int(bucket)])
+    if bucket == "unknown":
+        return PatternFill("lightUp", fgColor=HEAT_HATCH, bgColor="FFFFFF")
+    return PatternFill("solid", fgColor="FFFFFF")
+
+
+def _heatmap(ws: Worksheet, frames: Frames, lang: str, top: int) -> int:
+    """The session heatmap under the counts: one row per candidate, one coloured cell per competence.
+
+    Cells, shades and thresholds are the HTML page's (:func:`reports.html.heat_grid`): share of
+    conforme among the checks that concluded, "?" for the inconclusive ones, stripes where nothing
+    concluded; the scale follows. Returns the last row written.
+    """
+    _ = labels(lang)
+    columns, cells = heat_grid(frames, lang)
+    if not columns:
+        return top
+    last_col = 2 + len(columns)
+    _put(ws, top, 1, _("h.heatmap"), font=Font(bold=True, size=12, color=ACCENT))
+    _put(ws, top + 1, 1, _("heat.intro"), font=Font(italic=True, color="5A5A5A"), alignment=WRAP)
+    ws.merge_cells(start_row=top + 1, start_column=1, end_row=top + 1, end_column=max(last_col, 8))
+    ws.row_dimensions[top + 1].height = 45
+    head = top + 2
+    style = {"font": Font(bold=True), "fill": HEAD_FILL, "border": BOX, "alignment": WRAP}
+    _put(ws, head, 1, _("col.candidate"), **style)
+    _put(ws, head, 2, _("col.name"), **style)
+    for i, column in enumerate(columns):
+        _put(ws, head, 3 + i, column["label"], **style)
+    centred = Alignment(wrap_text=True, horizontal="center", vertical="center")
+    row = head
+    for cand in frames.candidates.to_dict("records"):
+        row += 1
+        cid = str(cand["candidate"])
+        _put(ws, row, 1, cid, border=BOX, font=Font(bold=True))
+        _put(ws, row, 2, cand["name"], border=BOX)
+        lines = 1
+        for i, cell in enumerate(cells[cid]):
+            said = [cell["shown"], cell["counts"], cell["inconclusive_text"], *cell["hosts"]]
+            said = [s for s in said if s]
+            lines = max(lines, len(said))
+            font = Font(bold=True) if cell["share"] is not None else Font(italic=True, color="5A5A5A")
+            _put(ws, row, 3 + i, "\n".join(said), fill=heat_fill(cell["bucket"]), border=BOX, alignment=centred,
+                 font=font)
+        ws.row_dimensions[row].height = max(30, 15 * lines * 1.6)
+    row += 1
+    _put(ws, row, 1, _("heat.scale") + _("colon"), font=Font(color="5A5A5A"))
+    legend = heat_legend(lang)
+    for i, key in enumerate(legend):
+        _put(ws, row, 3 + i, key["label"], fill=heat_fill(key["bucket"]), border=BOX, alignment=centred)
+    _put(ws, row, 3 + len(legend), "? " + _("heat.hatched"), fill=heat_fill("unknown"), border=BOX,
+         alignment=centred)
+    ws.row_dimensions[row].height = 30
+    return row
 
 
 # --- candidate sheets ---------------------------------------------------------------------------
@@ -248,10 +309,10 @@ def _criterion_cells(ws: Worksheet, first: int, last: int, values: dict[str, Any
 
 
 def _candidate_sheet(ws: Worksheet, frames: Frames, candidate: str, lang: str) -> None:
-    L = labels(lang)
+    _ = labels(lang)
     cand = frames.candidates[frames.candidates["candidate"] == candidate].iloc[0]
     name = cell_text(cand["name"])
-    title = f"{L['doc.candidate_title']} — {L['meta.candidate']} {candidate}" + (f" — {name}" if name else "")
+    title = f"{_('doc.candidate_title')} — {_('meta.candidate')} {candidate}" + (f" — {name}" if name else "")
     _put(ws, 1, 1, title, font=Font(bold=True, size=14, color=ACCENT))
     row = 2
     for label, value in _run_lines(frames, lang, candidate):
@@ -259,28 +320,28 @@ def _candidate_sheet(ws: Worksheet, frames: Frames, candidate: str, lang: str) -
         _put(ws, row, 3, value)
         row += 1
     pts = aggregate.points(frames).loc[candidate]
-    _put(ws, row, 1, L["sum.points"], font=Font(color="5A5A5A"))
-    _put(ws, row, 3, f"{L['pts.conforme']} {pts['obtained']:g} · {L['pts.non_conforme']} {pts['non_conforme']:g} · "
-                     f"{L['pts.unsure']} {pts['unsure']:g} · {L['pts.possible']} {pts['possible']:g}")
+    _put(ws, row, 1, _("sum.points"), font=Font(color="5A5A5A"))
+    _put(ws, row, 3, f"{_('pts.conforme')} {pts['obtained']:g} · {_('pts.non_conforme')} {pts['non_conforme']:g} · "
+                     f"{_('pts.unsure')} {pts['unsure']:g} · {_('pts.possible')} {pts['possible']:g}")
     row += 1
     notes = aggregate.host_notes(frames, lang)
     for note in notes[notes["candidate"] == candidate].to_dict("records"):
-        _put(ws, row, 1, L["h.dependencies"], font=Font(color="7A4300"))
+        _put(ws, row, 1, _("h.dependencies"), font=Font(color="7A4300"))
         _put(ws, row, 3, note["line"], font=Font(color="7A4300"))
         row += 1
     jury = JuryNotes(frames, candidate, lang)
     for line in jury.candidate_lines():
-        _put(ws, row, 1, L["h.jury_notes"], font=Font(color=ACCENT))
+        _put(ws, row, 1, _("h.jury_notes"), font=Font(color=ACCENT))
         _put(ws, row, 3, line, font=Font(color=ACCENT), alignment=WRAP)
         row += 1
-    _put(ws, row, 1, f"{L['doc.notice']} {L['doc.notice_status']}", font=Font(italic=True), alignment=WRAP)
+    _put(ws, row, 1, f"{_('doc.notice')} {_('doc.notice_status')}", font=Font(italic=True), alignment=WRAP)
     ws.merge_cells(start_row=row, start_column=1, end_row=row, end_column=len(GRID_COLUMNS))
     ws.row_dimensions[row].height = 30
     row += 2
 
     header = row
     for key, label_key, width in GRID_COLUMNS:
-        _put(ws, header, COL[key], L[label_key], font=Font(bold=True), fill=HEAD_FILL, border=BOX, alignment=WRAP)
+        _put(ws, header, COL[key], _(label_key), font=Font(bold=True), fill=HEAD_FILL, border=BOX, alignment=WRAP)
         ws.column_dimensions[get_column_letter(COL[key])].width = width
     row += 1
 
@@ -290,14 +351,14 @@ def _candidate_sheet(ws: Worksheet, frames: Frames, candidate: str, lang: str) -
         rows = table[table["competence"] == code]
         modalities = _modality_labels(frames, comp.modalities)
         observed = sum(1 for crit in comp.criteria if (rows[rows["criterion"] == crit.id]["kind"] != "jury").any())
-        banner = (f"{code} — {comp.title} · {L['comp.modalities']}{L['colon']} {', '.join(modalities)} · "
+        banner = (f"{code} — {comp.title} · {_('comp.modalities')}{_('colon')} {', '.join(modalities)} · "
                   + text(lang, "comp.coverage", observed=observed, total=len(comp.criteria)))
         _put(ws, row, 1, banner, font=Font(bold=True, color=ACCENT), fill=BANNER_FILL, alignment=WRAP)
         ws.merge_cells(start_row=row, start_column=1, end_row=row, end_column=len(GRID_COLUMNS))
         ws.row_dimensions[row].height = 30
         row += 1
         if not comp.criteria:
-            _put(ws, row, 1, L["crit.no_criteria"], alignment=WRAP)
+            _put(ws, row, 1, _("crit.no_criteria"), alignment=WRAP)
             ws.merge_cells(start_row=row, start_column=1, end_row=row, end_column=len(GRID_COLUMNS))
             row += 1
             continue
@@ -321,7 +382,7 @@ def _candidate_sheet(ws: Worksheet, frames: Frames, candidate: str, lang: str) -
 
     outside = table[table["kind"] == "outside"].to_dict("records")
     if outside:
-        _put(ws, row, 1, f"{L['h.outside_rc']} — {L['crit.outside_rc']}", font=Font(bold=True, color="7A4300"),
+        _put(ws, row, 1, f"{_('h.outside_rc')} — {_('crit.outside_rc')}", font=Font(bold=True, color="7A4300"),
              fill=PatternFill("solid", fgColor="FDF0DC"), alignment=WRAP)
         ws.merge_cells(start_row=row, start_column=1, end_row=row, end_column=len(GRID_COLUMNS))
         row += 1
@@ -354,7 +415,7 @@ class JuryNotes:
             automated = self.automated.get((a["check_id"], a["host"]), "")
             return text(self.lang, "xlsx.decision", status=status_label(self.lang, str(a["status"])),
                         automated=status_label(self.lang, automated) if automated else "—", **fields)
-        return text(self.lang, "xlsx.check_note" if a.get("check_id") else "xlsx.note", **fields)
+        return text(self.lang, N_("xlsx.check_note") if a.get("check_id") else N_("xlsx.note"), **fields)
 
     def criterion_text(self, criterion: str | None, checks: list[dict[str, Any]]) -> str:
         """Observations on the criterion, then the observations and decisions on each of its checks."""

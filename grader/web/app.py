@@ -42,9 +42,9 @@ from grader import __version__
 from grader.errors import AnnotationError, StoreError
 from grader.store import Store
 from reports import aggregate
+from reports.html import TEMPLATE_GLOBALS, fmt_datetime, render_candidate, render_session
 from reports.html import TEMPLATES as REPORT_TEMPLATES
-from reports.html import fmt_datetime, render_candidate, render_session
-from reports.labels import labels, normalize_lang, text
+from reports.labels import labels, normalize_lang, run_state_label, translations
 
 WEB_TEMPLATES = Path(__file__).resolve().parent / "templates"
 TOKEN_COOKIE = "grader_token"
@@ -84,13 +84,16 @@ def find_sessions(root: Path) -> dict[str, Path]:
     return {d.name: d for d in sorted(root.iterdir(), key=lambda d: d.name) if (d / Store.FILENAME).is_file()}
 
 
-@lru_cache(maxsize=1)
-def _environment() -> jinja2.Environment:
-    """The web pages' own templates, able to include the reports' stylesheet."""
+@lru_cache(maxsize=4)
+def _environment(lang: str) -> jinja2.Environment:
+    """The web pages' own templates, able to include the reports' stylesheet; ``_("key")`` in ``lang``."""
     loader = jinja2.ChoiceLoader([jinja2.FileSystemLoader(str(WEB_TEMPLATES)),
                                   jinja2.FileSystemLoader(str(REPORT_TEMPLATES))])
-    return jinja2.Environment(loader=loader, autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,
-                              lstrip_blocks=True)
+    env = jinja2.Environment(loader=loader, autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,
+                             lstrip_blocks=True, extensions=["jinja2.ext.i18n"])
+    env.install_gettext_translations(translations(lang), newstyle=False)  # type: ignore[attr-defined]
+    env.globals.update(TEMPLATE_GLOBALS)  # the stylesheet's heatmap shades
+    return env
 
 
 class _Stores:
@@ -125,14 +128,14 @@ def create_app(config: WebConfig) -> Flask:
     stores = _Stores()
     app.extensions["grader"] = {"config": config, "stores": stores}
     lang = normalize_lang(config.lang)
-    L = labels(lang)
+    _ = labels(lang)
 
     def page(template: str, status: int = 200, **values: Any) -> Response:
-        html = _environment().get_template(template).render(lang=lang, L=L, version=__version__, **values)
+        html = _environment(lang).get_template(template).render(lang=lang, version=__version__, **values)
         return Response(html, status=status, mimetype="text/html")
 
-    def message(title_key: str, body: str, status: int, back: str | None = "/") -> Response:
-        return page("message.html.j2", status=status, title=L[title_key], body=body, back=back)
+    def message(title: str, body: str, status: int, back: str | None = "/") -> Response:
+        return page("message.html.j2", status=status, title=title, body=body, back=back)
 
     def open_run(session: str, run: str) -> tuple[Store, str]:
         directory = find_sessions(config.root).get(session)
@@ -149,12 +152,12 @@ def create_app(config: WebConfig) -> Flask:
     def _guard() -> Response | None:
         port = request.environ.get("SERVER_PORT", "")
         if config.allowed_hosts is not None and request.host.lower() not in config.allowed_hosts:
-            return message("web.forbidden", text(lang, "web.host_text", port=port), 400, back=None)
+            return message(_("web.forbidden"), _("web.host_text", port=port), 400, back=None)
         if config.token is not None and request.path != "/favicon.ico":  # browsers ask for it on their own
             given = request.args.get("token")
             if given is not None:
                 if not hmac.compare_digest(given.encode(), config.token.encode()):
-                    return message("web.forbidden", L["web.token_text"], 403, back=None)
+                    return message(_("web.forbidden"), _("web.token_text"), 403, back=None)
                 rest = [(k, v) for k, v in request.args.items(multi=True) if k != "token"]
                 target = request.path + (f"?{urlencode(rest)}" if rest else "")
                 response = redirect(target, 303)
@@ -162,15 +165,15 @@ def create_app(config: WebConfig) -> Flask:
                 return response
             cookie = request.cookies.get(TOKEN_COOKIE, "")
             if not hmac.compare_digest(cookie.encode(), config.token.encode()):
-                return message("web.forbidden", L["web.token_text"], 401, back=None)
+                return message(_("web.forbidden"), _("web.token_text"), 401, back=None)
         if request.method == "POST":
             origin = request.headers.get("Origin")
             fetch_site = request.headers.get("Sec-Fetch-Site")
             same_origin = origin is None or origin == f"{request.scheme}://{request.host}"
             if not same_origin or fetch_site not in (None, "same-origin", "none"):
-                return message("web.forbidden", L["web.csrf_text"], 403)
+                return message(_("web.forbidden"), _("web.csrf_text"), 403)
             if not hmac.compare_digest(request.form.get("csrf", "").encode(), config.form_token.encode()):
-                return message("web.forbidden", L["web.csrf_text"], 403)
+                return message(_("web.forbidden"), _("web.csrf_text"), 403)
         return None
 
     @app.after_request
@@ -185,14 +188,14 @@ def create_app(config: WebConfig) -> Flask:
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:
         if exc.code == 413:
-            return message("web.refused", L["web.too_large"], 413)
+            return message(_("web.refused"), _("web.too_large"), 413)
         if exc.code == 404:
-            return message("web.not_found", L["web.not_found_text"], 404)
-        return message("web.refused", f"{exc.code} {exc.name}", exc.code or 400)
+            return message(_("web.not_found"), _("web.not_found_text"), 404)
+        return message(_("web.refused"), f"{exc.code} {exc.name}", exc.code or 400)
 
     @app.errorhandler(_NotFound)
-    def _not_found(_: Exception) -> Response:
-        return message("web.not_found", L["web.not_found_text"], 404)
+    def _not_found(_exc: Exception) -> Response:
+        return message(_("web.not_found"), _("web.not_found_text"), 404)
 
     @app.get("/favicon.ico")
     def favicon() -> Response:
@@ -200,6 +203,7 @@ def create_app(config: WebConfig) -> Flask:
 
     @app.get("/")
     def home() -> Response:
+        version_word = _("meta.version")
         sessions = []
         for name, directory in find_sessions(config.root).items():
             store = stores.get(directory)
@@ -210,8 +214,8 @@ def create_app(config: WebConfig) -> Flask:
                 runs.append({
                     "id": run["id"], "href": url_for("run_page", session=name, run=run["id"]),
                     "started": fmt_datetime(run["started"], lang),
-                    "state": text(lang, f"run.{state}") if f"run.{state}" in L else state,
-                    "rubric": f"{run['rubric_title']} ({run['rubric_id']}, {L['meta.version']} {run['rubric_version']})",
+                    "state": run_state_label(lang, state),
+                    "rubric": f"{run['rubric_title']} ({run['rubric_id']}, {version_word} {run['rubric_version']})",
                     "candidates": len(store.candidates(run["id"])), "annotations": n_ann,
                 })
             sessions.append({"name": name, "path": str(directory.resolve()), "runs": runs})
@@ -248,7 +252,7 @@ def create_app(config: WebConfig) -> Flask:
                 criterion=form.get("criterion") or None,
                 status=form.get("status") if form.get("kind") == "override" else None)
         except AnnotationError as exc:
-            return message("web.refused", str(exc), 400, back=back)
+            return message(_("web.refused"), str(exc), 400, back=back)
         response = redirect(f"{back}#annotation-{row['id']}", 303)
         response.set_cookie(AUTHOR_COOKIE, row["author"], max_age=30 * 24 * 3600, httponly=True, samesite="Strict",
                             path="/")
