@@ -11,7 +11,10 @@ Parsers for configurations read by other means live beside them: :mod:`checks.ne
 
 from __future__ import annotations
 
+from checks.network.ios import CHECKS as IOS_CHECKS
+from checks.network.iptables import CHECKS as IPTABLES_CHECKS
 from checks.network.nftables import NftMasquerade
+from checks.network.pfsense_checks import CHECKS as PFSENSE_CHECKS
 from checks.network.reach import DnsResolves, NatWorks, PortFiltered, PortForward
 from checks.network.snmp import SnmpAgent, SnmpInterfaces, SnmpRefusesCommunity, SnmpVlans
 from checks.network.syslog import SyslogDelivered
@@ -29,6 +32,9 @@ CHECKS: tuple[type[Check], ...] = (
     PortForward,
     PortFiltered,
     DnsResolves,
+    *IOS_CHECKS,  # Cisco IOS over the cli channel
+    *PFSENSE_CHECKS,  # pfSense config.xml over the cli channel (console menu, shell)
+    *IPTABLES_CHECKS,
 )
 
 

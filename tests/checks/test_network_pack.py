@@ -37,6 +37,21 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "network.port_forward": {"address": "203.0.113.1", "port": 8080, "server": "srv-web"},
     "network.port_filtered": {"address": "203.0.113.1", "port": 22, "control_port": 8080},
     "network.dns_resolves": {"name": "intranet.tssr.lan", "address": "192.168.10.10"},
+    "network.ios_vlans": {"vlans": {10: "Compta", 20: None}, "ports": {10: ["Fa0/1"]}},
+    "network.ios_interface_up": {"interface": "Gi0/1", "address": "192.168.10.1"},
+    "network.ios_route": {"prefix": "0.0.0.0/0", "next_hop": "203.0.113.1"},
+    "network.ios_nat_overload": {"outside": "Gi0/0", "inside": "Gi0/1", "source": "192.168.10.0/24"},
+    "network.ios_acl_applied": {"interface": "Gi0/0", "acl": "FILTRE-WAN"},
+    "network.ios_logging_host": {"host": "192.168.10.50"},
+    "network.ios_snmp_community": {"community": "tssr-ro"},
+    "network.pfsense_port_forward": {"port": 8080, "target": "192.168.1.20", "local_port": 80},
+    "network.pfsense_outbound_nat": {"source": "192.168.1.0/24"},
+    "network.pfsense_filter": {"interface": "lan", "port": 22, "allowed": True},
+    "network.pfsense_dhcp_range": {"start": "192.168.1.100", "end": "192.168.1.199"},
+    "network.pfsense_syslog_remote": {"server": "192.168.1.50"},
+    "network.iptables_masquerade": {"oifname": "eth1", "source": "192.168.10.0/24"},
+    "network.iptables_port_forward": {"port": 8080, "target": "192.168.10.20", "target_port": 80},
+    "network.iptables_port_blocked": {"port": 23},
 }
 
 CATALOGUE = collect_checks(get_plugin_manager(load_entrypoints=False, extra=(checks.network,)))

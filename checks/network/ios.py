@@ -1,0 +1,297 @@
+"""Cisco IOS checks over the ``cli`` channel: show commands and running-config facts.
+
+Each probe is one command typed in the device's interactive session (see
+:mod:`grader.transports.cli`); the outputs are parsed by :mod:`checks.network.cisco`
+(TextFSM/ntc-templates, TTP) and :mod:`checks.network.ios_config`. A command the device
+refused (``% Invalid input``: privileged command in user mode, unknown on this model) or an
+output that does not parse is ``erreur``, never ``non_conforme``: we could not see the fact.
+``show running-config`` needs privileged mode: give the host ``options: {cli:
+{enable_credential: ...}}`` unless the account lands in it (privilege 15).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from checks.linux._parse import clip, join_limited
+from checks.network import cisco
+from checks.network.ios_config import RouterConfig, acl_permits, parse_router_config, short_name
+from grader.check import Check, CheckParams
+from grader.model import Probe, ProbeResult, Verdict
+from grader.transports.cli import cli
+
+SHOW_VLAN = "show vlan brief"
+SHOW_BRIEF = "show ip interface brief"
+SHOW_ROUTE = "show ip route"
+SHOW_RUN = "show running-config"
+
+
+def _refused(r: ProbeResult, what: str) -> Verdict | None:
+    """erreur when the device refused the command or printed nothing."""
+    if r.exit_code not in (0, None) or not r.stdout.strip():
+        hint = " (mode privilégié requis : indiquez enable_credential)" if what == SHOW_RUN else ""
+        return Verdict.erreur(f"l'équipement n'a pas exécuté « {what} »{hint}", observed=clip(r.stdout.strip()))
+    return None
+
+
+class _IosCheck(Check):
+    platform = "network"
+    transport = "cli"
+    command = ""
+
+    def probes(self, params: CheckParams) -> Mapping[str, Probe]:
+        return {"sortie": cli(self.command)}
+
+
+class _RunningConfigCheck(_IosCheck):
+    command = SHOW_RUN
+
+    def judge(self, params: CheckParams, results: Mapping[str, ProbeResult]) -> Verdict:
+        r = results["sortie"]
+        refused = _refused(r, SHOW_RUN)
+        if refused is not None:
+            return refused
+        try:
+            cfg = parse_router_config(r.stdout)
+        except ValueError as exc:
+            return Verdict.erreur(f"configuration illisible : {exc}", observed=clip(r.stdout))
+        return self.judge_config(params, cfg)
+
+    def judge_config(self, params: CheckParams, cfg: RouterConfig) -> Verdict:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+def _parsed(r: ProbeResult, command: str, parse):  # type: ignore[no-untyped-def]
+    refused = _refused(r, command)
+    if refused is not None:
+        return None, refused
+    try:
+        rows = parse(r.stdout)
+    except ValueError as exc:
+        return None, Verdict.erreur(str(exc), observed=clip(r.stdout))
+    if not rows:
+        return None, Verdict.erreur(f"sortie de « {command} » non reconnue", observed=clip(r.stdout))
+    return rows, None
+
+
+class IosVlans(_IosCheck):
+    """Les VLAN attendus existent sur le commutateur, avec leurs noms et leurs ports d'accès.
+
+    From ``show vlan brief``: each VLAN of ``vlans`` exists (with that name, case ignored,
+    when a name is given), and each port of ``ports`` (``{vlan: [Fa0/1, ...]}``, long or
+    short interface names) is listed in that VLAN.
+    """
+
+    id = "network.ios_vlans"
+    command = SHOW_VLAN
+
+    class Params(CheckParams):
+        vlans: dict[int, str | None] = Field(min_length=1)
+        ports: dict[int, list[str]] = Field(default_factory=dict)
+
+    def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
+        vlans, problem = _parsed(results["sortie"], SHOW_VLAN, cisco.parse_show_vlan)
+        if problem is not None:
+            return problem
+        verdict = cisco.judge_vlans(vlans, params.vlans)
+        if verdict.status.value != "conforme" or not params.ports:
+            return verdict
+        table = {v.id: {short_name(p) for p in v.ports} for v in vlans}
+        missing = [f"{port} (VLAN {vid})" for vid, ports in sorted(params.ports.items()) for port in ports
+                   if short_name(port) not in table.get(vid, set())]
+        expected = verdict.expected + " ; ports : " + join_limited(
+            [f"VLAN {vid} : {', '.join(ports)}" for vid, ports in sorted(params.ports.items())])
+        observed = join_limited([f"VLAN {v.id} : {', '.join(v.ports) or 'aucun port'}" for v in vlans
+                                 if v.id in params.ports or v.id in params.vlans])
+        if missing:
+            return Verdict.non_conforme(observed, expected, "Ports absents de leur VLAN : " + ", ".join(missing) + ".")
+        return Verdict.conforme(observed, expected, "Les VLAN attendus existent avec leurs ports d'accès.")
+
+
+class IosInterfaceUp(_IosCheck):
+    """L'interface {interface} de l'équipement est active (up/up), avec l'adresse attendue.
+
+    From ``show ip interface brief`` (interface names long or short: Gi0/1 = GigabitEthernet0/1).
+    """
+
+    id = "network.ios_interface_up"
+    command = SHOW_BRIEF
+
+    class Params(CheckParams):
+        interface: str = Field(min_length=1)
+        address: str | None = None
+
+        @field_validator("address")
+        @classmethod
+        def _address(cls, value: str | None) -> str | None:
+            if value is not None:
+                ipaddress.ip_address(value)
+            return value
+
+    def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
+        rows, problem = _parsed(results["sortie"], SHOW_BRIEF, cisco.parse_show_ip_interface_brief)
+        if problem is not None:
+            return problem
+        row = next((r for r in rows if short_name(r.name) == short_name(params.interface)), None)
+        return cisco.judge_interface_up(rows, interface=row.name if row else params.interface, address=params.address)
+
+
+class IosRoute(_IosCheck):
+    """La table de routage contient une route vers {prefix}.
+
+    From ``show ip route``: a route to exactly ``prefix`` (via ``next_hop``, learned by
+    ``protocol`` — C, S, O, D, B... — when given).
+    """
+
+    id = "network.ios_route"
+    command = SHOW_ROUTE
+
+    class Params(CheckParams):
+        prefix: str
+        next_hop: str | None = None
+        protocol: str | None = None
+
+        @field_validator("prefix")
+        @classmethod
+        def _prefix(cls, value: str) -> str:
+            ipaddress.ip_network(value, strict=False)
+            return value
+
+    def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
+        routes, problem = _parsed(results["sortie"], SHOW_ROUTE, cisco.parse_show_ip_route)
+        if problem is not None:
+            return problem
+        return cisco.judge_route(routes, prefix=params.prefix, next_hop=params.next_hop, protocol=params.protocol)
+
+
+class IosNatOverload(_RunningConfigCheck):
+    """La traduction d'adresses du réseau interne (PAT, « overload ») sort par l'interface {outside}.
+
+    From the running-config: ``ip nat inside source list ACL interface OUTSIDE overload``,
+    OUTSIDE marked ``ip nat outside``, at least one interface (or ``inside``) marked ``ip nat
+    inside``, and, with ``source``, the ACL permits that whole network (first match wins).
+    """
+
+    id = "network.ios_nat_overload"
+
+    class Params(CheckParams):
+        outside: str = Field(min_length=1)
+        inside: str | None = None
+        source: str | None = None
+
+        @field_validator("source")
+        @classmethod
+        def _network(cls, value: str | None) -> str | None:
+            if value is not None:
+                ipaddress.ip_network(value, strict=False)
+            return value
+
+    def judge_config(self, params: Params, cfg: RouterConfig) -> Verdict:
+        expected = f"ip nat inside source list … interface {params.outside} overload" + \
+            (f", ACL autorisant {params.source}" if params.source else "")
+        rules = [n for n in cfg.nat if n.overload and n.interface and short_name(n.interface) == short_name(params.outside)]
+        sides = join_limited([f"{i.name} nat {i.nat}" for i in cfg.interfaces.values() if i.nat])
+        observed = join_limited([n.describe() for n in cfg.nat]) or "aucune règle ip nat inside source list"
+        observed += f" ; {sides or 'aucune interface ip nat inside/outside'}"
+        if not rules:
+            return Verdict.non_conforme(observed, expected, f"Aucune traduction PAT (overload) par {params.outside}.")
+        outside = cfg.interface(params.outside)
+        if outside is None or outside.nat != "outside":
+            return Verdict.non_conforme(observed, expected, f"L'interface {params.outside} n'est pas « ip nat outside ».")
+        insides = [i for i in cfg.interfaces.values() if i.nat == "inside"]
+        if params.inside is not None:
+            inside = cfg.interface(params.inside)
+            if inside is None or inside.nat != "inside":
+                return Verdict.non_conforme(observed, expected, f"L'interface {params.inside} n'est pas « ip nat inside ».")
+        elif not insides:
+            return Verdict.non_conforme(observed, expected, "Aucune interface n'est « ip nat inside ».")
+        if params.source is not None:
+            network = ipaddress.ip_network(params.source, strict=False)
+            for rule in rules:
+                entries = cfg.acls.get(rule.acl)
+                if entries is None:
+                    observed += f" ; ACL {rule.acl} absente"
+                    continue
+                permitted, entry = acl_permits(entries, network)  # type: ignore[arg-type]
+                observed += f" ; ACL {rule.acl} : " + join_limited([e.text for e in entries])
+                if permitted:
+                    return Verdict.conforme(observed, expected, f"Le réseau {params.source} est traduit en sortie par "
+                                                                f"{params.outside}.")
+                if permitted is None:
+                    return Verdict.erreur(f"l'entrée « {entry.text if entry else '?'} » de l'ACL {rule.acl} n'est pas "
+                                          "interprétée", observed=observed, expected=expected)
+            return Verdict.non_conforme(observed, expected, f"L'ACL de la traduction n'autorise pas {params.source}.")
+        return Verdict.conforme(observed, expected, f"La traduction PAT sort par {params.outside}.")
+
+
+class IosAclApplied(_RunningConfigCheck):
+    """L'ACL {acl} existe et est appliquée en entrée ou sortie ({direction}) de l'interface {interface}."""
+
+    id = "network.ios_acl_applied"
+
+    class Params(CheckParams):
+        interface: str = Field(min_length=1)
+        acl: str = Field(min_length=1)
+        direction: Literal["in", "out"] = "in"
+
+    def judge_config(self, params: Params, cfg: RouterConfig) -> Verdict:
+        expected = f"ip access-group {params.acl} {params.direction} sur {params.interface}"
+        iface = cfg.interface(params.interface)
+        if iface is None:
+            return Verdict.non_conforme(join_limited(list(cfg.interfaces)), expected,
+                                        f"L'interface {params.interface} n'existe pas.")
+        applied = iface.acl_in if params.direction == "in" else iface.acl_out
+        observed = f"{iface.name} : entrée {iface.acl_in or 'aucune ACL'}, sortie {iface.acl_out or 'aucune ACL'}"
+        if applied != params.acl:
+            return Verdict.non_conforme(observed, expected, f"L'ACL {params.acl} n'est pas appliquée "
+                                                            f"({params.direction}) sur {params.interface}.")
+        if params.acl not in cfg.acls:
+            return Verdict.non_conforme(observed + f" ; ACL {params.acl} non définie", expected,
+                                        f"L'ACL {params.acl} est appliquée mais n'est pas définie (elle ne filtre rien).")
+        observed += f" ; {params.acl} : " + join_limited([e.text for e in cfg.acls[params.acl]])
+        return Verdict.conforme(observed, expected, f"L'ACL {params.acl} filtre {params.interface} ({params.direction}).")
+
+
+class IosLoggingHost(_RunningConfigCheck):
+    """Le routeur envoie ses journaux au serveur syslog {host} (logging host)."""
+
+    id = "network.ios_logging_host"
+
+    class Params(CheckParams):
+        host: str = Field(min_length=1)
+
+    def judge_config(self, params: Params, cfg: RouterConfig) -> Verdict:
+        expected = f"logging host {params.host}"
+        observed = ", ".join(cfg.logging_hosts) or "aucun serveur de journaux"
+        if params.host in cfg.logging_hosts:
+            return Verdict.conforme(observed, expected, f"Les journaux sont envoyés à {params.host}.")
+        return Verdict.non_conforme(observed, expected, f"{params.host} n'est pas un serveur de journaux du routeur.")
+
+
+class IosSnmpCommunity(_RunningConfigCheck):
+    """La communauté SNMP {community} est configurée en {access} sur l'équipement."""
+
+    id = "network.ios_snmp_community"
+
+    class Params(CheckParams):
+        community: str = Field(min_length=1)
+        access: Literal["RO", "RW"] = "RO"
+
+    def judge_config(self, params: Params, cfg: RouterConfig) -> Verdict:
+        expected = f"snmp-server community {params.community} {params.access}"
+        observed = join_limited([f"{name} {access}" for name, access in cfg.communities.items()]) or \
+            "aucune communauté SNMP"
+        access = cfg.communities.get(params.community)
+        if access is None:
+            return Verdict.non_conforme(observed, expected, f"La communauté {params.community} n'est pas configurée.")
+        if access != params.access:
+            return Verdict.non_conforme(observed, expected, f"La communauté {params.community} est en {access}.")
+        return Verdict.conforme(observed, expected, f"La communauté {params.community} est configurée en {access}.")
+
+
+CHECKS: tuple[type[Check], ...] = (IosVlans, IosInterfaceUp, IosRoute, IosNatOverload, IosAclApplied, IosLoggingHost,
+                                   IosSnmpCommunity)
