@@ -40,6 +40,7 @@ from pydantic import ValidationError
 
 from grader import __version__
 from grader.errors import GraderError
+from grader.i18n import t
 from grader.store import SCHEMA, Store, probe_result_from_row
 
 FORMAT = "grader-bundle/1"
@@ -84,19 +85,17 @@ def roster_columns(roster_text: str) -> list[str]:
 
 def secret_problems(run: Mapping[str, Any], candidates: Iterable[Mapping[str, Any]]) -> list[str]:
     """Anything that looks like a secret in what the bundle would carry (roster columns, variables, rubric keys)."""
-    problems = [f"{ROSTER} : la colonne « {c} » semble contenir un secret" for c in roster_columns(run["roster_text"])
+    problems = [t("bundle.secret_column", name=ROSTER, column=c) for c in roster_columns(run["roster_text"])
                 if _SECRET_COLUMN.search(c)]
     names = {k for c in candidates for k in json.loads(c.get("variables") or "{}")}
-    problems += [f"variables des candidats : « {k} » semble être un secret" for k in sorted(names)
-                 if _SECRET_COLUMN.search(k)]
+    problems += [t("bundle.secret_variable", variable=k) for k in sorted(names) if _SECRET_COLUMN.search(k)]
     try:
         from ruamel.yaml import YAML
 
         rubric = YAML(typ="safe").load(run["rubric_text"] or "")
     except Exception:  # noqa: BLE001 - an unreadable rubric has no key to look at; it is carried as written
         rubric = None
-    problems += [f"{RUBRIC} : clé « {k} » — un barème référence les secrets, il ne les contient pas"
-                 for k in sorted(_keys(rubric)) if _SECRET_KEY.match(k)]
+    problems += [t("bundle.secret_key", name=RUBRIC, field=k) for k in sorted(_keys(rubric)) if _SECRET_KEY.match(k)]
     return problems
 
 
@@ -142,8 +141,7 @@ def export(store: Store, run_id: str, out_zip: Path, *, lang: str = "fr",
     candidates = store.candidates(run_id)
     found = secret_problems(run, candidates)
     if found:
-        raise BundleError(f"paquet de preuves non écrit pour la correction {run_id} : il contiendrait un secret",
-                          found)
+        raise BundleError(t("bundle.not_written", run=run_id), found)
     files: dict[str, bytes] = {
         RUBRIC: run["rubric_text"].encode("utf-8"),
         ROSTER: run["roster_text"].encode("utf-8"),
@@ -189,11 +187,11 @@ def read_manifest(zf: zipfile.ZipFile) -> dict[str, Any]:
     try:
         manifest = json.loads(zf.read(MANIFEST).decode("utf-8"))
     except KeyError:
-        raise BundleError(f"{MANIFEST} absent : ce n'est pas un paquet de preuves grader") from None
+        raise BundleError(t("bundle.no_manifest", name=MANIFEST)) from None
     except (ValueError, zipfile.BadZipFile, OSError) as exc:
-        raise BundleError(f"{MANIFEST} illisible : {exc}") from exc
+        raise BundleError(t("bundle.bad_manifest", name=MANIFEST, error=exc)) from exc
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT or not isinstance(manifest.get("files"), dict):
-        raise BundleError(f"{MANIFEST} : format inconnu (attendu {FORMAT})")
+        raise BundleError(t("bundle.unknown_format", name=MANIFEST, expected=FORMAT))
     return manifest
 
 
@@ -201,19 +199,19 @@ def verify(bundle: Path) -> list[str]:
     """Every problem found in ``bundle``, each naming its file; an empty list means intact."""
     bundle = Path(bundle)
     if not bundle.is_file():
-        return [f"{bundle} : paquet de preuves introuvable"]
+        return [t("bundle.not_found", name=bundle)]
     try:
         zf = zipfile.ZipFile(bundle)
     except (OSError, zipfile.BadZipFile) as exc:
-        return [f"{bundle} : archive ZIP illisible ({exc})"]
+        return [t("bundle.bad_zip", name=bundle, error=exc)]
     problems: list[str] = []
     with zf:
         names = [info.filename for info in zf.infolist() if not info.is_dir()]
         for name in sorted({n for n in names if names.count(n) > 1}):
-            problems.append(f"{name} : présent plusieurs fois dans l'archive")
+            problems.append(t("bundle.duplicate_file", name=name))
         for name in names:
             if not _safe_name(name):
-                problems.append(f"{name} : chemin interdit dans un paquet de preuves")
+                problems.append(t("bundle.forbidden_path", name=name))
         try:
             manifest = read_manifest(zf)
         except BundleError as exc:
@@ -221,21 +219,21 @@ def verify(bundle: Path) -> list[str]:
         listed: dict[str, Any] = manifest["files"]
         for name in REQUIRED:
             if name not in listed:
-                problems.append(f"{name} : absent du manifeste")
+                problems.append(t("bundle.not_in_manifest", name=name))
         for name, meta in sorted(listed.items()):
             if name not in names:
-                problems.append(f"{name} : fichier manquant")
+                problems.append(t("bundle.missing_file", name=name))
                 continue
             try:
                 data = zf.read(name)
             except (zipfile.BadZipFile, OSError, ValueError) as exc:
-                problems.append(f"{name} : fichier altéré, illisible dans l'archive ({exc})")
+                problems.append(t("bundle.corrupt_file", name=name, error=exc))
                 continue
             if not isinstance(meta, dict) or _sha256(data) != meta.get("sha256"):
                 expected = meta.get("sha256", "?") if isinstance(meta, dict) else "?"
-                problems.append(f"{name} : fichier modifié (SHA-256 attendue {expected}, obtenue {_sha256(data)})")
+                problems.append(t("bundle.modified_file", name=name, expected=expected, got=_sha256(data)))
         for name in sorted(set(names) - set(listed) - {MANIFEST}):
-            problems.append(f"{name} : fichier en trop (absent du manifeste)")
+            problems.append(t("bundle.extra_file", name=name))
     return problems
 
 
@@ -281,7 +279,7 @@ def load(bundle: Path, *, check: bool = True) -> BundleStore:
     if check:
         problems = verify(bundle)
         if problems:
-            raise BundleError(f"paquet de preuves altéré ou incomplet : {bundle}", problems)
+            raise BundleError(t("bundle.altered", name=bundle), problems)
     try:
         with zipfile.ZipFile(bundle) as zf:
             manifest = read_manifest(zf)
@@ -289,9 +287,9 @@ def load(bundle: Path, *, check: bool = True) -> BundleStore:
             rubric_text = zf.read(RUBRIC).decode("utf-8")
             roster_text = zf.read(ROSTER).decode("utf-8")
     except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
-        raise BundleError(f"paquet de preuves illisible : {bundle} ({exc})") from exc
+        raise BundleError(t("bundle.unreadable", name=bundle, error=exc)) from exc
     if not isinstance(doc, dict) or doc.get("format") != EVIDENCE_FORMAT:
-        raise BundleError(f"{EVIDENCE} : format inconnu (attendu {EVIDENCE_FORMAT})")
+        raise BundleError(t("bundle.unknown_format", name=EVIDENCE, expected=EVIDENCE_FORMAT))
     run = {**doc["run"], "rubric_text": rubric_text, "roster_text": roster_text}
     tmp = tempfile.TemporaryDirectory(prefix="grader-bundle-")
     try:
@@ -359,26 +357,26 @@ def rejudge_store(store: Store, run_id: str, catalogue: Mapping[str, type] | Non
 
         host = hosts.get((r["candidate"], r["host"]))
         if host is None or host["status"] != "conforme":
-            state = host["status"] if host else "absente"
-            out.append(kept(f"machine non jointe pendant la correction ({state})"))
+            state = host["status"] if host else t("bundle.host_absent")
+            out.append(kept(t("bundle.kept_unreached", state=state)))
             continue
         cls = catalogue.get(r["check_type"])
         if cls is None:
-            out.append(kept(f"vérification « {r['check_type']} » absente des greffons installés"))
+            out.append(kept(t("bundle.kept_no_plugin", check=r["check_type"])))
             continue
         keys: dict[str, str] = json.loads(r["probe_keys"] or "{}")
         if not keys:
-            out.append(kept("aucune sonde déclarée pendant la correction (paramètres refusés ?)"))
+            out.append(kept(t("bundle.kept_no_probe")))
             continue
         missing = sorted(name for name, key in keys.items() if (r["candidate"], r["host"], key) not in evidence)
         if missing:
-            out.append(kept(f"preuve non collectée pour la sonde {', '.join(missing)}"))
+            out.append(kept(t("bundle.kept_not_collected", probes=", ".join(missing))))
             continue
         try:
             params = cls.Params.model_validate(json.loads(r["params"] or "{}"))
         except (ValidationError, ValueError) as exc:
             out.append(Rejudged(**base, status="erreur",
-                                message=f"paramètres refusés par la vérification installée : {exc}"))
+                                message=t("bundle.params_refused", error=exc)))
             continue
         results = {name: probe_result_from_row(evidence[(r["candidate"], r["host"], key)]) for name, key in keys.items()}
         verdict = evaluate(cls(), params, results)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 
 class GraderError(Exception):
-    """Root of grader's own errors; messages are French and meant for a person."""
+    """Root of grader's own errors; messages are meant for a person, from the catalogue (:mod:`grader.i18n`)."""
 
 
 class UsageError(GraderError):

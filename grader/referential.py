@@ -20,6 +20,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 from ruamel.yaml import YAML
 
+from grader.i18n import N_, t
+
 DEFAULT_PATH = Path(__file__).resolve().parent.parent / "rubrics" / "referential" / "tssr-rc.yaml"
 
 _KEY = r"^[a-z][a-z0-9_]*$"
@@ -64,11 +66,11 @@ class Competence(_Frozen):
         expected = [f"{self.code}.{n}" for n in range(1, len(self.criteria) + 1)]
         actual = [c.id for c in self.criteria]
         if actual != expected:
-            raise ValueError(f"{self.code} : identifiants de critères {actual} — attendu {expected}")
+            raise ValueError(t("ref.criterion_ids", code=self.code, actual=actual, expected=expected))
         if not self.criteria and not self.note:
-            raise ValueError(f"{self.code} : aucun critère — une « note » doit expliquer pourquoi")
+            raise ValueError(t("ref.no_criteria", code=self.code))
         if len(set(self.modalities)) != len(self.modalities):
-            raise ValueError(f"{self.code} : modalité répétée {list(self.modalities)}")
+            raise ValueError(t("ref.repeated_modality", code=self.code, modalities=list(self.modalities)))
         return self
 
 
@@ -104,27 +106,27 @@ class Referential(_Frozen):
     def _consistent(self) -> Referential:
         keys = [m.key for m in self.modalities]
         if len(set(keys)) != len(keys):
-            raise ValueError(f"modalité répétée : {keys}")
+            raise ValueError(t("ref.repeated_modality_key", keys=keys))
         seen_blocks: set[str] = set()
         seen: set[str] = set()
         for block in self.blocks:
             if block.code in seen_blocks:
-                raise ValueError(f"bloc répété : {block.code}")
+                raise ValueError(t("ref.repeated_block", code=block.code))
             seen_blocks.add(block.code)
             for comp in block.competences:
                 if comp.code in seen:
-                    raise ValueError(f"compétence répétée : {comp.code}")
+                    raise ValueError(t("ref.repeated_competence", code=comp.code))
                 seen.add(comp.code)
                 if block.code == "CCS" and not comp.code.startswith("CCS"):
-                    raise ValueError(f"{comp.code} : le bloc CCS ne contient que des compétences CCSn")
+                    raise ValueError(t("ref.ccs_only", code=comp.code))
                 if block.code != "CCS" and not comp.code.startswith("CP"):
-                    raise ValueError(f"{comp.code} : un bloc CCP ne contient que des compétences CPn")
+                    raise ValueError(t("ref.cp_only", code=comp.code))
                 unknown = [m for m in comp.modalities if m not in keys]
                 if unknown:
-                    raise ValueError(f"{comp.code} : modalité inconnue {unknown} — connues : {keys}")
+                    raise ValueError(t("ref.unknown_modality_in", code=comp.code, unknown=unknown, keys=keys))
                 order = [keys.index(m) for m in comp.modalities]
                 if order != sorted(order):
-                    raise ValueError(f"{comp.code} : modalités hors de l'ordre des colonnes du RC")
+                    raise ValueError(t("ref.modality_order", code=comp.code))
         return self
 
     def model_post_init(self, __context: Any) -> None:
@@ -153,21 +155,21 @@ class Referential(_Frozen):
         try:
             return self._criteria[criterion_id]
         except KeyError:
-            raise KeyError(_unknown("critère", criterion_id, self._criteria)) from None
+            raise KeyError(_unknown(N_("ref.unknown_criterion"), criterion_id, self._criteria)) from None
 
     def competence(self, code: str) -> Competence:
         """The competence ``CP9`` / ``CCS5``-style code names; :class:`KeyError` if unknown."""
         try:
             return self._competences[code]
         except KeyError:
-            raise KeyError(_unknown("compétence", code, self._competences)) from None
+            raise KeyError(_unknown(N_("ref.unknown_competence"), code, self._competences)) from None
 
     def competence_of(self, criterion_id: str) -> Competence:
         """The competence a criterion belongs to; :class:`KeyError` if the criterion is unknown."""
         try:
             return self._owner[criterion_id]
         except KeyError:
-            raise KeyError(_unknown("critère", criterion_id, self._criteria)) from None
+            raise KeyError(_unknown(N_("ref.unknown_criterion"), criterion_id, self._criteria)) from None
 
     def block_of(self, code: str) -> Block:
         """The block holding a competence (``CP9``) or a criterion (``CP9.1``)."""
@@ -178,13 +180,14 @@ class Referential(_Frozen):
         for m in self.modalities:
             if m.key == key:
                 return m
-        raise KeyError(_unknown("modalité", key, [m.key for m in self.modalities]))
+        raise KeyError(_unknown(N_("ref.unknown_modality"), key, [m.key for m in self.modalities]))
 
 
-def _unknown(what: str, name: str, known: Any) -> str:
+def _unknown(key: str, name: str, known: Any) -> str:
+    """``key``'s message about ``name``, with the near spellings among ``known`` when there are some."""
     close = difflib.get_close_matches(name, sorted(known), n=3, cutoff=0.6)
-    hint = f" — vouliez-vous dire {', '.join(close)} ?" if close else ""
-    return f"{what} du RC inconnu(e) « {name} »{hint}"
+    text = t(key, name=name)
+    return f"{text} — {t('hint.did_you_mean', names=', '.join(close))}" if close else text
 
 
 def _read(path: Path) -> Referential:

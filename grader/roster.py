@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.errors import RubricError
+from grader.i18n import t
 from grader.rubric import Rubric
 
 _SECRETISH = re.compile(r"(pass|pwd|secret|mot_?de_?passe|token)", re.I)
@@ -31,7 +32,7 @@ def load_roster(path: Path, rubric: Rubric | None = None) -> list[Candidate]:
     try:
         text = path.read_text(encoding="utf-8-sig")
     except OSError as exc:
-        raise RubricError([f"{source}:1:1: fichier illisible ({exc.strerror}) — vérifiez le chemin"]) from exc
+        raise RubricError([f"{source}:1:1: " + t("file.unreadable", error=exc.strerror)]) from exc
     try:
         dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(text.splitlines()[0] if text else ",",
                                                                       delimiters=",;\t")
@@ -41,35 +42,33 @@ def load_roster(path: Path, rubric: Rubric | None = None) -> list[Candidate]:
     columns = [c.strip() for c in reader.fieldnames or []]
     problems: list[str] = []
     if "candidat" not in columns:
-        problems.append(f"{source}:1:1: colonne « candidat » absente — la première ligne doit nommer les colonnes, "
-                        "dont « candidat » (numéro du candidat)")
+        problems.append(f"{source}:1:1: " + t("roster.no_candidate_column"))
     for i, col in enumerate(columns, start=1):
         if _SECRETISH.search(col):
-            problems.append(f"{source}:1:{i}: la colonne « {col} » semble contenir un secret — "
-                            "les secrets restent hors de la liste des candidats (password_env, password_file)")
+            problems.append(f"{source}:1:{i}: " + t("roster.secret_column", column=col))
     if rubric is not None:
         for name, var in rubric.variables.items():
             if var.default is None and name not in columns:
-                problems.append(f"{source}:1:1: la variable « {name} » du barème n'a pas de colonne — "
-                                f"ajoutez une colonne « {name} » ({var.description or 'sans description'})")
+                problems.append(f"{source}:1:1: " + t("roster.missing_column", name=name,
+                                                        description=var.description or t("roster.no_description")))
     candidates: list[Candidate] = []
     seen: set[str] = set()
     for row in reader:
         row_number = reader.line_num  # physical line: DictReader skips blank lines
         if None in row:  # more values than columns: DictReader puts the surplus in a list under None
-            problems.append(f"{source}:{row_number}:{len(columns) + 1}: {len(columns) + len(row[None])} valeurs "
-                            f"pour {len(columns)} colonnes — mettez entre guillemets une valeur qui contient "
-                            f"le séparateur « {dialect.delimiter} », ou retirez la valeur en trop")
+            problems.append(f"{source}:{row_number}:{len(columns) + 1}: "
+                            + t("roster.too_many_values", values=len(columns) + len(row[None]), columns=len(columns),
+                                delimiter=dialect.delimiter))
             continue
         row = {(k or "").strip(): (v or "").strip() for k, v in row.items()}
         cid = row.get("candidat", "")
         if not any(row.values()):
             continue
         if not cid:
-            problems.append(f"{source}:{row_number}:1: numéro de candidat vide — renseignez la colonne « candidat »")
+            problems.append(f"{source}:{row_number}:1: " + t("roster.empty_candidate"))
             continue
         if cid in seen:
-            problems.append(f"{source}:{row_number}:1: candidat « {cid} » en double — un numéro par ligne")
+            problems.append(f"{source}:{row_number}:1: " + t("roster.duplicate_candidate", candidate=cid))
         seen.add(cid)
         variables = {k: v for k, v in row.items() if k not in ("candidat", "nom")}
         if rubric is not None:
@@ -77,13 +76,12 @@ def load_roster(path: Path, rubric: Rubric | None = None) -> list[Candidate]:
                 if not variables.get(name):
                     if var.default is None:
                         col = columns.index(name) + 1 if name in columns else 1
-                        problems.append(f"{source}:{row_number}:{col}: valeur manquante pour « {name} » — "
-                                        "renseignez-la pour ce candidat")
+                        problems.append(f"{source}:{row_number}:{col}: " + t("roster.missing_value", name=name))
                     else:
                         variables[name] = var.default
         candidates.append(Candidate(cid, row.get("nom", ""), variables))
     if not candidates and not problems:
-        problems.append(f"{source}:2:1: aucun candidat — ajoutez une ligne par candidat")
+        problems.append(f"{source}:2:1: " + t("roster.no_candidates"))
     if problems:
         raise RubricError(problems)
     return candidates

@@ -25,6 +25,7 @@ from ruamel.yaml.error import MarkedYAMLError
 
 from grader.check import Check
 from grader.errors import RubricError
+from grader.i18n import N_, t
 
 SLUG = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 BUILTIN_VARIABLES = {"candidat", "nom", "addr"}
@@ -47,9 +48,7 @@ class Credential(_Strict):
     def _one_source(self) -> Credential:
         sources = [bool(self.key_file), bool(self.password_env), bool(self.password_file), self.agent]
         if sum(sources) != 1:
-            raise ValueError(
-                "indiquez exactement une source de secret parmi key_file, password_env, password_file, agent"
-            )
+            raise ValueError(t("rubric.one_secret_source"))
         return self
 
 
@@ -88,7 +87,7 @@ class CheckEntry(_Strict):
     @model_validator(mode="after")
     def _one_target(self) -> CheckEntry:
         if (self.host is None) == (self.role is None):
-            raise ValueError("indiquez soit « host » (un hôte), soit « role » (tous les hôtes de ce rôle)")
+            raise ValueError(t("rubric.one_target"))
         return self
 
 
@@ -179,45 +178,46 @@ def _plain(node: Any) -> Any:
     return node
 
 
+# How to fix a pydantic error kind (catalogue keys; grader.i18n).
 _HOW = {
-    "missing": "ajoutez ce champ",
-    "extra_forbidden": "supprimez ce champ ou corrigez son nom",
-    "string_pattern_mismatch": "utilisez lettres, chiffres, « - », « _ » ou « . »",
-    "literal_error": "choisissez une des valeurs proposées",
-    "int_parsing": "écrivez un nombre entier en chiffres, sans guillemets (ex. 80)",
-    "int_type": "écrivez un nombre entier en chiffres, sans guillemets (ex. 80)",
-    "float_parsing": "écrivez un nombre en chiffres (ex. 1.5)",
-    "bool_parsing": "écrivez true ou false",
+    "missing": N_("rubric.how.missing"),
+    "extra_forbidden": N_("rubric.how.extra_forbidden"),
+    "string_pattern_mismatch": N_("rubric.how.string_pattern_mismatch"),
+    "literal_error": N_("rubric.how.literal_error"),
+    "int_parsing": N_("rubric.how.integer"),
+    "int_type": N_("rubric.how.integer"),
+    "float_parsing": N_("rubric.how.float_parsing"),
+    "bool_parsing": N_("rubric.how.bool_parsing"),
 }
 # What pydantic says, in the trainer's language (its own text is kept for unknown kinds).
 _WHAT = {
-    "missing": "champ obligatoire absent",
-    "extra_forbidden": "champ inconnu",
-    "string_pattern_mismatch": "caractères non permis",
-    "literal_error": "valeur non permise ({expected})",
-    "int_parsing": "un nombre entier est attendu, pas {input!r}",
-    "int_type": "un nombre entier est attendu, pas {input!r}",
-    "int_from_float": "un nombre entier est attendu, pas {input!r}",
-    "float_parsing": "un nombre est attendu, pas {input!r}",
-    "bool_parsing": "true ou false est attendu, pas {input!r}",
-    "string_type": "un texte est attendu, pas {input!r}",
-    "list_type": "une liste est attendue",
-    "dict_type": "une table (clé: valeur) est attendue",
-    "model_type": "une table (clé: valeur) est attendue",
-    "greater_than_equal": "la valeur doit être au moins {ge}",
-    "less_than_equal": "la valeur doit être au plus {le}",
-    "greater_than": "la valeur doit être supérieure à {gt}",
-    "string_too_short": "texte vide",
+    "missing": N_("rubric.what.missing"),
+    "extra_forbidden": N_("rubric.what.extra_forbidden"),
+    "string_pattern_mismatch": N_("rubric.what.string_pattern_mismatch"),
+    "literal_error": N_("rubric.what.literal_error"),
+    "int_parsing": N_("rubric.what.integer"),
+    "int_type": N_("rubric.what.integer"),
+    "int_from_float": N_("rubric.what.integer"),
+    "float_parsing": N_("rubric.what.float_parsing"),
+    "bool_parsing": N_("rubric.what.bool_parsing"),
+    "string_type": N_("rubric.what.string_type"),
+    "list_type": N_("rubric.what.list_type"),
+    "dict_type": N_("rubric.what.table"),
+    "model_type": N_("rubric.what.table"),
+    "greater_than_equal": N_("rubric.what.greater_than_equal"),
+    "less_than_equal": N_("rubric.what.less_than_equal"),
+    "greater_than": N_("rubric.what.greater_than"),
+    "string_too_short": N_("rubric.what.string_too_short"),
 }
 
 
 def _what(err: Any) -> str:
-    template = _WHAT.get(err["type"])
-    if template is None:
+    key = _WHAT.get(err["type"])
+    if key is None:
         return err["msg"].removeprefix("Value error, ")
     try:
-        return template.format(input=err.get("input"), **(err.get("ctx") or {}))
-    except (KeyError, IndexError, ValueError):
+        return t(key, input=err.get("input"), **(err.get("ctx") or {}))
+    except (KeyError, IndexError, ValueError, TypeError):  # a context field the message cannot take
         return err["msg"].removeprefix("Value error, ")
 
 
@@ -226,20 +226,20 @@ def _pydantic_problems(source: str, tree: Any, exc: ValidationError, prefix: tup
     for err in exc.errors():
         loc = prefix + tuple(err["loc"])
         line, col = _position(tree, loc)
-        field = ".".join(str(p) for p in loc) or "(racine)"
+        field = ".".join(str(p) for p in loc) or t("rubric.root")
         what = _what(err)
         if err["type"] == "extra_forbidden" and str(loc[-1]).lower() in {"password", "secret", "passwd", "mot_de_passe"}:
-            what = "un secret ne doit jamais figurer dans un barème"
-            how = "référencez-le avec password_env (variable d'environnement) ou password_file (fichier 0600)"
+            what = t("rubric.what.secret")
+            how = t("rubric.how.secret")
         else:
-            how = _HOW.get(err["type"], "corrigez la valeur")
-        problems.append(f"{source}:{line}:{col}: {field} : {what} — {how}")
+            how = t(_HOW.get(err["type"]) or N_("rubric.how.default"))
+        problems.append(f"{source}:{line}:{col}: " + t("rubric.field_problem", field=field, what=what, how=how))
     return problems
 
 
 def _suggest(name: str, choices: Iterable[str]) -> str:
     close = difflib.get_close_matches(name, list(choices), n=3, cutoff=0.5)
-    return f"vouliez-vous dire {', '.join(close)} ?" if close else "voir « grader checks list »"
+    return t("hint.did_you_mean", names=", ".join(close)) if close else t("rubric.see_checks_list")
 
 
 def load_rubric(path: Path, catalogue: Mapping[str, type[Check]] | None = None,
@@ -261,15 +261,15 @@ def load_rubric(path: Path, catalogue: Mapping[str, type[Check]] | None = None,
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise RubricError([f"{source}:1:1: fichier illisible ({exc.strerror}) — vérifiez le chemin"]) from exc
+        raise RubricError([f"{source}:1:1: " + t("file.unreadable", error=exc.strerror)]) from exc
     try:
         tree = YAML(typ="rt").load(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        raise RubricError([f"{source}:{line}:{col}: YAML invalide : {exc.problem} — corrigez la syntaxe (indentation, « : », guillemets)"]) from exc
+        raise RubricError([f"{source}:{line}:{col}: " + t("rubric.bad_yaml", problem=exc.problem)]) from exc
     if not isinstance(tree, CommentedMap):
-        raise RubricError([f"{source}:1:1: le barème doit être un dictionnaire YAML — commencez par « rubric: <identifiant> »"])
+        raise RubricError([f"{source}:1:1: " + t("rubric.not_mapping")])
     try:
         rubric = Rubric.model_validate(_plain(tree))
     except ValidationError as exc:
@@ -303,12 +303,12 @@ def _entry_plugin_problems(source: str, tree: CommentedMap, i: int, entry: Mappi
     where = lambda *loc: "{}:{}:{}".format(source, *_position(tree, ("checks", i) + loc))  # noqa: E731
     plugin = entry.get("check")
     if isinstance(plugin, str) and plugin not in catalogue:
-        problems.append(f"{where('check')}: vérification inconnue « {plugin} » — {_suggest(plugin, catalogue)}")
+        problems.append(f"{where('check')}: " + t("rubric.unknown_check", check=plugin, hint=_suggest(plugin, catalogue)))
     criterion = entry.get("criterion")
     if isinstance(criterion, str) and criterion not in criterion_ids:
         close = difflib.get_close_matches(criterion, sorted(criterion_ids), n=3, cutoff=0.6)
-        hint = f"vouliez-vous dire {', '.join(close)} ?" if close else "voir « grader referential » (ex. CP9.1)"
-        problems.append(f"{where('criterion')}: critère du RC inconnu « {criterion} » — {hint}")
+        hint = t("hint.did_you_mean", names=", ".join(close)) if close else t("rubric.see_referential")
+        problems.append(f"{where('criterion')}: " + t("rubric.unknown_criterion", criterion=criterion, hint=hint))
     return problems
 
 
@@ -323,39 +323,39 @@ def _semantic_problems(source: str, tree: CommentedMap, rubric: Rubric,
     roles = {h.role for h in rubric.hosts}
     for i, h in enumerate(rubric.hosts):
         if host_names.index(h.name) != i:
-            problems.append(f"{at('hosts', i, 'name')}: hôte déclaré deux fois « {h.name} » — renommez l'un des deux")
+            problems.append(f"{at('hosts', i, 'name')}: " + t("rubric.duplicate_host", host=h.name))
         if h.credential is not None and h.credential not in rubric.credentials:
-            problems.append(f"{at('hosts', i, 'credential')}: identifiants « {h.credential} » non déclarés — "
-                            f"ajoutez-les sous « credentials: » ({', '.join(rubric.credentials) or 'aucun déclaré'})")
+            known = ", ".join(rubric.credentials) or t("rubric.none_declared")
+            problems.append(f"{at('hosts', i, 'credential')}: "
+                            + t("rubric.undeclared_credential", credential=h.credential, known=known))
         problems += _template_problems(at('hosts', i, 'address'), h.address, rubric, with_addr=False)
 
     seen: set[str] = set()
     for i, entry in enumerate(rubric.checks):
         if entry.id in seen:
-            problems.append(f"{at('checks', i, 'id')}: identifiant de vérification en double « {entry.id} » — "
-                            "chaque vérification doit avoir un id unique")
+            problems.append(f"{at('checks', i, 'id')}: " + t("rubric.duplicate_check_id", id=entry.id))
         seen.add(entry.id)
         problems += _entry_plugin_problems(source, tree, i, tree["checks"][i], catalogue, criterion_ids)
         if entry.host is not None and entry.host not in host_names:
-            problems.append(f"{at('checks', i, 'host')}: hôte « {entry.host} » non déclaré — "
-                            f"déclarez-le sous « hosts: » ou choisissez parmi {', '.join(host_names)}")
+            problems.append(f"{at('checks', i, 'host')}: "
+                            + t("rubric.undeclared_host", host=entry.host, hosts=", ".join(host_names)))
         for k, dep in enumerate(entry.depends_on):
             if dep not in host_names:
-                problems.append(f"{at('checks', i, 'depends_on', k)}: hôte « {dep} » non déclaré — "
-                                f"choisissez parmi {', '.join(host_names)}")
+                problems.append(f"{at('checks', i, 'depends_on', k)}: "
+                                + t("rubric.undeclared_dependency", host=dep, hosts=", ".join(host_names)))
             elif dep == entry.host or (entry.role is not None and rubric.host(dep).role == entry.role):
-                problems.append(f"{at('checks', i, 'depends_on', k)}: « {dep} » est l'hôte visé lui-même — "
-                                "retirez-le de depends_on")
+                problems.append(f"{at('checks', i, 'depends_on', k)}: " + t("rubric.self_dependency", host=dep))
         if entry.role is not None and entry.role not in roles:
-            problems.append(f"{at('checks', i, 'role')}: aucun hôte n'a le rôle « {entry.role} » — "
-                            f"rôles déclarés : {', '.join(sorted(roles))}")
+            problems.append(f"{at('checks', i, 'role')}: "
+                            + t("rubric.unknown_role", role=entry.role, roles=", ".join(sorted(roles))))
         cls = catalogue.get(entry.check)
         if cls is None:
             continue
         targets = [h for h in rubric.hosts if h.name == entry.host or h.role == entry.role]
         if targets and cls.platform != "any" and cls.platform not in {h.platform for h in targets}:
-            problems.append(f"{at('checks', i, 'check')}: « {entry.check} » est une vérification {cls.platform} "
-                            f"mais l'hôte visé est {targets[0].platform} — visez un hôte {cls.platform}")
+            problems.append(f"{at('checks', i, 'check')}: " + t("rubric.wrong_platform", check=entry.check,
+                                                                  platform=cls.platform,
+                                                                  host_platform=targets[0].platform))
         templated = False
         for name, value in _strings(entry.params):
             problems += _template_problems(at('checks', i, 'params', *name), value, rubric, with_addr=True)
@@ -383,16 +383,16 @@ def _transport_problems(source: str, tree: CommentedMap, rubric: Rubric, catalog
     for i, h in enumerate(rubric.hosts):
         channel = transports.get(h.transport)
         if channel is None:
-            problems.append(f"{at('hosts', i, 'transport')}: transport inconnu « {h.transport} » — transports "
-                            f"disponibles : {known}")
+            problems.append(f"{at('hosts', i, 'transport')}: "
+                            + t("rubric.unknown_transport", transport=h.transport, known=known))
         elif getattr(channel, "needs_credential", False) and h.credential is None:
-            problems.append(f"{at('hosts', i, 'name')}: l'hôte « {h.name} » (transport {h.transport}) n'a pas "
-                            "d'identifiants — ajoutez « credential: <nom déclaré sous credentials:> »")
+            problems.append(f"{at('hosts', i, 'name')}: "
+                            + t("rubric.no_credential", host=h.name, transport=h.transport))
         for name, values in h.options.items():
             option_channel = transports.get(name)
             if option_channel is None:
-                problems.append(f"{at('hosts', i, 'options', name)}: options pour un transport inconnu « {name} » — "
-                                f"transports disponibles : {known}")
+                problems.append(f"{at('hosts', i, 'options', name)}: "
+                                + t("rubric.options_unknown_transport", transport=name, known=known))
                 continue
             try:
                 parsed = option_channel.Options.model_validate(values)
@@ -402,8 +402,8 @@ def _transport_problems(source: str, tree: CommentedMap, rubric: Rubric, catalog
             for field_name, value in parsed:
                 if (field_name == "credential" or field_name.endswith("_credential")) and value is not None \
                         and value not in rubric.credentials:
-                    problems.append(f"{at('hosts', i, 'options', name, field_name)}: identifiants « {value} » non "
-                                    "déclarés — ajoutez-les sous « credentials: »")
+                    problems.append(f"{at('hosts', i, 'options', name, field_name)}: "
+                                    + t("rubric.undeclared_option_credential", credential=value))
     for i, entry in enumerate(rubric.checks):
         cls = catalogue.get(entry.check)
         if cls is None:
@@ -413,9 +413,9 @@ def _transport_problems(source: str, tree: CommentedMap, rubric: Rubric, catalog
             continue
         for h in rubric.targets(entry) if (entry.host in {x.name for x in rubric.hosts} or entry.role) else []:
             if cls.transport != h.transport and cls.transport not in h.options:
-                problems.append(f"{at('checks', i, 'check')}: « {entry.check} » passe par {cls.transport} mais l'hôte "
-                                f"« {h.name} » utilise {h.transport} — ajoutez « options: {{{cls.transport}: ...}} » "
-                                "à cet hôte ou visez un autre hôte")
+                problems.append(f"{at('checks', i, 'check')}: " + t("rubric.channel_not_configured", check=entry.check,
+                                                                      transport=cls.transport, host=h.name,
+                                                                      host_transport=h.transport))
     return problems
 
 
@@ -436,15 +436,12 @@ def _template_problems(where: str, text: str, rubric: Rubric, *, with_addr: bool
     try:
         used = template_variables(text)
     except jinja2.TemplateSyntaxError as exc:
-        return [f"{where}: modèle invalide ({exc.message}) — écrivez les variables sous la forme {{{{ nom }}}}"]
+        return [f"{where}: " + t("rubric.bad_template", error=exc.message)]
     known = set(rubric.variables) | BUILTIN_VARIABLES
     if not with_addr:
         known.discard("addr")
-    return [
-        f"{where}: variable de modèle non définie « {name} » — déclarez-la sous « variables: » "
-        f"et donnez-lui une colonne dans la liste des candidats (connues : {', '.join(sorted(known))})"
-        for name in sorted(used - known)
-    ]
+    return [f"{where}: " + t("rubric.undefined_variable", name=name, known=", ".join(sorted(known)))
+            for name in sorted(used - known)]
 
 
 def _sample_variables(rubric: Rubric) -> dict[str, Any]:
@@ -457,7 +454,7 @@ def _sample_variables(rubric: Rubric) -> dict[str, Any]:
 def rubric_json_schema() -> dict[str, Any]:
     """JSON Schema for editors (VS Code's YAML extension reads it)."""
     schema = Rubric.model_json_schema()
-    schema["title"] = "Barème grader (TSSR)"
+    schema["title"] = t("rubric.schema_title")
     return schema
 
 

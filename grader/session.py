@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 from grader.errors import UsageError
+from grader.i18n import t
 from grader.plugins import default_catalogue, get_plugin_manager
 from grader.roster import Candidate, load_roster
 from grader.rubric import Rubric, load_rubric
@@ -62,10 +63,7 @@ def prepare(rubric_path: Path, roster_path: Path, session_dir: Path, *, resume: 
         row = store.run(resume)
         if row["rubric_text"] != rubric.text or row["roster_text"] != roster_text:
             store.close()
-            raise UsageError(
-                f"la correction {resume} a été faite avec un autre barème ou une autre liste de candidats : "
-                "reprenez-la avec les mêmes fichiers, ou lancez une nouvelle correction sans --resume"
-            )
+            raise UsageError(t("session.resume_mismatch", run=resume))
         done = store.conclusive_hosts(resume)
         all_jobs = plan(rubric, candidates, catalogue)
         jobs = [j for j in all_jobs if (j.candidate.id, j.host.name) not in done]

@@ -26,6 +26,7 @@ from typing import Any
 
 from grader import __version__
 from grader.errors import AnnotationError, StoreError
+from grader.i18n import t
 from grader.model import ProbeResult, Status
 
 SCHEMA = """
@@ -144,7 +145,7 @@ class Store:
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(SCHEMA)
         except sqlite3.Error as exc:
-            raise StoreError(f"base de la session inutilisable : {self.path} ({exc})") from exc
+            raise StoreError(t("store.unusable", path=self.path, error=exc)) from exc
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -221,8 +222,8 @@ class Store:
     def run(self, run_id: str) -> dict[str, Any]:
         rows = self._rows("SELECT * FROM runs WHERE id=?", (run_id,))
         if not rows:
-            known = ", ".join(r["id"] for r in self.runs()) or "aucune"
-            raise StoreError(f"correction « {run_id} » introuvable dans {self.path} (connues : {known})")
+            known = ", ".join(r["id"] for r in self.runs()) or t("store.none_f")
+            raise StoreError(t("store.unknown_run", run=run_id, path=self.path, known=known))
         return rows[0]
 
     def latest_run(self) -> str | None:
@@ -270,26 +271,24 @@ class Store:
         check_id, host, criterion = (str(v).strip() or None if v is not None else None
                                      for v in (check_id, host, criterion))
         if kind not in ANNOTATION_KINDS:
-            raise AnnotationError(f"type d'annotation inconnu « {kind} » : observation ou override")
+            raise AnnotationError(t("store.unknown_kind", kind=kind))
         if not text:
-            raise AnnotationError("une décision du jury doit être justifiée : le texte de la justification est vide"
-                                  if kind == "override" else "observation vide : écrivez le texte de l'observation")
-        if len(text) > MAX_ANNOTATION_TEXT:
-            raise AnnotationError(f"texte trop long ({len(text)} caractères, au plus {MAX_ANNOTATION_TEXT})")
+            raise AnnotationError(t("store.override_unjustified") if kind == "override" else t("store.empty_observation"))
+        if (length := len(text)) > MAX_ANNOTATION_TEXT:  # not len(text) inside t(): "text" is an extraction keyword
+            raise AnnotationError(t("store.text_too_long", length=length, limit=MAX_ANNOTATION_TEXT))
         if not author:
-            raise AnnotationError("auteur manquant : chaque annotation est signée par un membre du jury")
+            raise AnnotationError(t("store.no_author"))
         if len(author) > MAX_AUTHOR:
-            raise AnnotationError(f"nom d'auteur trop long (au plus {MAX_AUTHOR} caractères)")
+            raise AnnotationError(t("store.author_too_long", limit=MAX_AUTHOR))
         self.run(run_id)  # a clear error for an unknown run
         known = [c["candidate"] for c in self.candidates(run_id)]
         if candidate not in known:
-            raise AnnotationError(f"candidat « {candidate} » absent de la correction {run_id} "
-                                  f"(candidats : {', '.join(known) or 'aucun'})")
+            raise AnnotationError(t("store.unknown_candidate", candidate=candidate, run=run_id,
+                                    known=", ".join(known) or t("store.none_m")))
         if check_id and criterion:
-            raise AnnotationError("une annotation vise soit une vérification (et son hôte), soit un critère, "
-                                  "pas les deux")
+            raise AnnotationError(t("store.check_and_criterion"))
         if host and not check_id:
-            raise AnnotationError("un hôte ne s'annote pas seul : précisez la vérification")
+            raise AnnotationError(t("store.host_alone"))
         results = self.results(run_id)
         if check_id:
             host = self._annotated_host(run_id, results, check_id, host)
@@ -298,10 +297,10 @@ class Store:
         value: str | None = None
         if kind == "override":
             if not check_id:
-                raise AnnotationError("une décision du jury change le statut d'une vérification : précisez-la")
+                raise AnnotationError(t("store.override_needs_check"))
             value = _status_value(status)
         elif status is not None and str(status).strip():
-            raise AnnotationError("une observation ne change aucun statut : utilisez une décision (override)")
+            raise AnnotationError(t("store.observation_with_status"))
         row = {"run_id": run_id, "candidate": candidate, "check_id": check_id, "host": host,
                "criterion": criterion, "kind": kind, "status": value, "text": text, "author": author,
                "created": utcnow()}
@@ -311,7 +310,7 @@ class Store:
                     "INSERT INTO annotations (run_id, candidate, check_id, host, criterion, kind, status, text,"
                     " author, created) VALUES (?,?,?,?,?,?,?,?,?,?)", tuple(row.values()))
             except sqlite3.Error as exc:
-                raise StoreError(f"annotation non enregistrée dans {self.path} ({exc})") from exc
+                raise StoreError(t("store.annotation_not_saved", path=self.path, error=exc)) from exc
         return {"id": cur.lastrowid, **row}
 
     @staticmethod
@@ -320,16 +319,14 @@ class Store:
         hosts = sorted({r["host"] for r in results if r["check_id"] == check_id})
         if not hosts:
             checks = sorted({r["check_id"] for r in results})
-            raise AnnotationError(f"vérification « {check_id} » absente de la correction {run_id} "
-                                  f"(vérifications : {', '.join(checks) or 'aucune'})")
+            raise AnnotationError(t("store.unknown_check", check=check_id, run=run_id,
+                                    known=", ".join(checks) or t("store.none_f")))
         if host is None:
             if len(hosts) > 1:
-                raise AnnotationError(f"la vérification « {check_id} » porte sur plusieurs hôtes : précisez lequel "
-                                      f"({', '.join(hosts)})")
+                raise AnnotationError(t("store.which_host", check=check_id, hosts=", ".join(hosts)))
             return hosts[0]
         if host not in hosts:
-            raise AnnotationError(f"la vérification « {check_id} » ne porte pas sur l'hôte « {host} » "
-                                  f"(hôtes : {', '.join(hosts)})")
+            raise AnnotationError(t("store.wrong_host", check=check_id, host=host, hosts=", ".join(hosts)))
         return host
 
     @staticmethod
@@ -338,8 +335,7 @@ class Store:
 
         known = {c.id for c in load_referential().all_criteria()} | {r["criterion"] for r in results}
         if criterion not in known:
-            raise AnnotationError(f"critère « {criterion} » inconnu du référentiel et de la correction "
-                                  "(voir « grader referential »)")
+            raise AnnotationError(t("store.unknown_criterion", criterion=criterion))
 
     def annotations(self, run_id: str, candidate: str | None = None) -> list[dict[str, Any]]:
         """The run's annotations (one candidate's when given), oldest first."""
@@ -360,8 +356,8 @@ def _status_value(status: str | Status | None) -> str:
             return s.value
     choices = ", ".join(s.value for s in Status)
     if not raw:
-        raise AnnotationError(f"une décision du jury nomme le statut retenu : {choices}")
-    raise AnnotationError(f"statut « {status} » inconnu : {choices}")
+        raise AnnotationError(t("store.override_needs_status", choices=choices))
+    raise AnnotationError(t("store.unknown_status", status=status, choices=choices))
 
 
 def probe_result_from_row(row: dict[str, Any]) -> ProbeResult:
