@@ -219,7 +219,8 @@ def _leftovers(lab: Lab) -> list[str]:
     if Path("/sys/class/net", network.BRIDGE).exists():
         left.append(f"pont {network.BRIDGE}")
     left += [f"segment {b}" for b in network.list_segments()]
-    left += [f"interface {p.name}" for p in Path("/sys/class/net").iterdir() if p.name.startswith(("gx-", "gy-", "grs-"))]
+    left += [f"interface {p.name}" for p in Path("/sys/class/net").iterdir()
+             if p.name.startswith(("gx-", "gy-", "grs-", "grd-", "gz-"))]
     state_dir = os.path.realpath(lab.state_dir)
     for line in Path("/proc/self/mountinfo").read_text().splitlines():
         fields = line.split()

@@ -11,6 +11,7 @@ Parsers for configurations read by other means live beside them: :mod:`checks.ne
 
 from __future__ import annotations
 
+from checks.network.dhcp import DhcpOffer
 from checks.network.ios import CHECKS as IOS_CHECKS
 from checks.network.iptables import CHECKS as IPTABLES_CHECKS
 from checks.network.nftables import NftMasquerade
@@ -32,6 +33,7 @@ CHECKS: tuple[type[Check], ...] = (
     PortForward,
     PortFiltered,
     DnsResolves,
+    DhcpOffer,
     *IOS_CHECKS,  # Cisco IOS over the cli channel
     *PFSENSE_CHECKS,  # pfSense config.xml over the cli channel (console menu, shell)
     *IPTABLES_CHECKS,

@@ -26,6 +26,7 @@ NETNS_PREFIX = "grlab-"
 VETH_PREFIX = "gv-"
 SEGMENT_PREFIX = "grs-"  # a per-candidate segment bridge (LAN, WAN...)
 LINK_PREFIX = "gx-"  # outer end of a host's extra link into a segment
+LEG_PREFIX = "grd-"  # the grader's own leg on a segment (no address: see grader_leg)
 NETNS_DIR = Path("/run/netns")
 
 
@@ -78,8 +79,9 @@ def list_netns() -> list[str]:
 
 
 def list_veths() -> list[str]:
-    """Outer ends of the lab's veths: management (``gv-``) and segment links (``gx-``)."""
-    return sorted(p.name for p in Path("/sys/class/net").iterdir() if p.name.startswith((VETH_PREFIX, LINK_PREFIX)))
+    """Outer ends of the lab's veths: management (``gv-``), segment links (``gx-``), the grader's legs (``grd-``)."""
+    return sorted(p.name for p in Path("/sys/class/net").iterdir()
+                  if p.name.startswith((VETH_PREFIX, LINK_PREFIX, LEG_PREFIX)))
 
 
 def list_segments() -> list[str]:
@@ -109,12 +111,44 @@ def check_link_address(cidr: str) -> ipaddress.IPv4Interface:
 
 
 def ensure_segment(segment: str) -> str:
-    """A segment bridge, up, without address (the grader is not on the candidates' LAN/WAN)."""
+    """A segment bridge, up, without address, with the grader's leg (no address either: no route)."""
     bridge = segment_bridge(segment)
     if not _link_exists(bridge):
         run(["ip", "link", "add", bridge, "type", "bridge"], what=f"création du segment {segment}")
     run(["ip", "link", "set", bridge, "up"], what=f"activation du segment {segment}")
+    grader_leg(segment)
     return bridge
+
+
+def leg_name(segment: str) -> str:
+    """The grader's interface on a segment: ``grd-`` + the segment's name (``grd-c01-lan``)."""
+    return LEG_PREFIX + segment_bridge(segment).removeprefix(SEGMENT_PREFIX)
+
+
+def grader_leg(segment: str) -> str:
+    """The grader's own leg on a segment: a veth whose inner end stays in the grader's namespace.
+
+    It is how the grader stands on a candidate's LAN as a client would (a DHCP DISCOVER, see
+    :mod:`grader.transports.dhcp`) without being routed there: no IPv4 address (so no route:
+    the LAN/WAN /27s stay reachable only through the candidates' routers, which the NAT and
+    reach checks rely on), IPv6 off (no link-local address, no router solicitation) and ARP
+    replies off (the grader's own addresses are not announced on the candidate's LAN).
+    """
+    leg = leg_name(segment)
+    port = "gz-" + hashlib.sha1(segment.encode()).hexdigest()[:8]
+    what = f"patte du correcteur sur {segment}"
+    if not _link_exists(leg):
+        if _link_exists(port):
+            run(["ip", "link", "del", port], what=what)
+        run(["ip", "link", "add", leg, "type", "veth", "peer", "name", port], what=what)
+    for key, value in (("ipv6/conf/{}/disable_ipv6", "1"), ("ipv4/conf/{}/arp_ignore", "8")):
+        setting = Path("/proc/sys/net", key.format(leg))
+        if setting.exists():  # no ipv6/ at all on a kernel without IPv6
+            setting.write_text(value)
+    run(["ip", "addr", "flush", "dev", leg], what=what)
+    run(["ip", "link", "set", port, "master", segment_bridge(segment), "up"], what=what)
+    run(["ip", "link", "set", leg, "up"], what=what)
+    return leg
 
 
 def _link_names(host: str, ifname: str) -> tuple[str, str]:

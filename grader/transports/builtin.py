@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from grader.plugins import hookimpl
 from grader.transports.cli import CliChannel
+from grader.transports.dhcp import DhcpChannel
 from grader.transports.dns import DnsChannel
 from grader.transports.http import HttpChannel
 from grader.transports.ldap import LdapChannel
@@ -16,4 +17,4 @@ from grader.transports.winrm import WinrmChannel
 @hookimpl
 def grader_register_transports() -> list[type]:
     return [SshChannel, HttpChannel, SnmpChannel, SyslogChannel, WinrmChannel,
-            LdapChannel, DnsChannel, CliChannel]
+            LdapChannel, DnsChannel, CliChannel, DhcpChannel]

@@ -37,6 +37,8 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "network.port_forward": {"address": "203.0.113.1", "port": 8080, "server": "srv-web"},
     "network.port_filtered": {"address": "203.0.113.1", "port": 22, "control_port": 8080},
     "network.dns_resolves": {"name": "intranet.tssr.lan", "address": "192.168.10.10"},
+    "network.dhcp_offer": {"interface": "grd-c01-lan", "range_start": "192.168.10.100",
+                           "range_end": "192.168.10.200", "router": "192.168.10.254", "dns": ["192.168.10.10"]},
     "network.ios_vlans": {"vlans": {10: "Compta", 20: None}, "ports": {10: ["Fa0/1"]}},
     "network.ios_interface_up": {"interface": "Gi0/1", "address": "192.168.10.1"},
     "network.ios_route": {"prefix": "0.0.0.0/0", "next_hop": "203.0.113.1"},

@@ -1,0 +1,180 @@
+"""DHCP on the candidate's LAN, proved by the server's own OFFER to the grader.
+
+The ``dhcp`` channel (:mod:`grader.transports.dhcp`) sends one DISCOVER on the grader's leg
+on the candidate's LAN and brings back every OFFER for it; it never takes a lease. The judge
+reads what a client of that LAN would be given: the address offered, the router (option 3),
+the DNS servers (option 6), and when the rubric asks, the domain name (15) and the lease
+time (51). Every server that answered is listed: a second server on the LAN (a forgotten
+service, a rogue one) makes clients' configuration a matter of luck, so with ``exclusive``
+(the default) it is non conforme, and it is always in the evidence.
+
+The check targets the host that serves DHCP (the candidate's router): when that host is not
+reached over its primary transport, the runner makes the check ``injoignable`` before any
+DISCOVER is judged, so a router that is down is never "no DHCP server".
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import Field
+
+from grader.check import Check, CheckParams
+from grader.model import Probe, ProbeResult, Verdict
+from grader.transports.dhcp import READ_ONLY_NOTE, discover
+
+
+def _ip(value: str) -> str:
+    return str(ipaddress.IPv4Address(value.strip()))
+
+
+def _as_list(value: Any) -> list[str]:
+    if value is None:
+        return []
+    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+
+
+def _describe(offer: Mapping[str, Any]) -> str:
+    options = offer.get("options") or {}
+    parts = [f"{offer.get('yiaddr', '?')} proposée par {offer.get('server_id') or '?'}"]
+    if offer.get("source_mac"):
+        parts[0] += f" ({offer['source_mac']})"
+    parts.append("routeur " + (", ".join(_as_list(options.get("router"))) or "absent"))
+    parts.append("DNS " + (", ".join(_as_list(options.get("name_server"))) or "absent"))
+    if "domain" in options:
+        parts.append(f"domaine {options['domain']}")
+    if "lease_time" in options:
+        parts.append(f"bail {options['lease_time']} s")
+    return ", ".join(parts)
+
+
+class DhcpOffer(Check):
+    """Le serveur DHCP du LAN propose une adresse entre {range_start} et {range_end}, avec la passerelle et les DNS attendus.
+
+    Active probe (grader side): one DHCPDISCOVER on ``interface`` (the grader's leg on the
+    candidate's LAN, a per-candidate value such as ``grd-c{{ candidat }}-lan``), from a random
+    MAC address and xid, every OFFER collected for ``wait`` seconds; no REQUEST, no lease.
+    Conforme when an OFFER arrives (from ``server`` when given), its address is within
+    ``range_start``-``range_end``, its router option is ``router`` and its DNS option is
+    exactly ``dns`` (order included), and ``domain`` and ``lease_time`` match when given.
+    With ``exclusive``, an OFFER from any other server is non conforme.
+    """
+
+    id = "network.dhcp_offer"
+    platform = "any"
+    transport = "dhcp"
+
+    class Params(CheckParams):
+        interface: str = Field(min_length=1, max_length=15)
+        range_start: str
+        range_end: str
+        router: str | None = None
+        dns: list[str] | None = None
+        server: str | None = None
+        domain: str | None = None
+        lease_time: int | None = Field(default=None, gt=0)
+        exclusive: bool = True
+        wait: float = Field(default=3.0, gt=0, le=30)
+
+    def probes(self, params: Params) -> Mapping[str, Probe]:
+        return {"offre": discover(params.interface, params.wait)}
+
+    def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
+        # Addresses are checked here, not in Params: the rubric's validation renders templates
+        # with neutral values ("{{ reseau }}.80" -> "1.80") that are no addresses.
+        try:
+            params = params.model_copy(update={
+                "range_start": _ip(params.range_start), "range_end": _ip(params.range_end),
+                "router": None if params.router is None else _ip(params.router),
+                "server": None if params.server is None else _ip(params.server),
+                "dns": None if params.dns is None else [_ip(v) for v in params.dns]})
+        except ValueError as exc:
+            return Verdict.erreur(f"paramètre du barème invalide : {exc}")
+        expected = self._expected(params)
+        if ipaddress.IPv4Address(params.range_start) > ipaddress.IPv4Address(params.range_end):
+            return Verdict.erreur(f"plage du barème inversée : {params.range_start} après {params.range_end}",
+                                  expected=expected)
+        try:
+            record = json.loads(results["offre"].stdout)
+            offers = record["offers"]
+            if not isinstance(offers, list) or not all(isinstance(o, dict) for o in offers):
+                raise TypeError("offers")
+        except (ValueError, KeyError, TypeError):
+            return Verdict.erreur("compte rendu de l'échange DHCP illisible", expected=expected)
+        where = f"sur {record.get('interface', params.interface)}"
+        exchange = (f"DHCPDISCOVER {where} (client {record.get('client_mac', '?')}, xid {record.get('xid', '?')}) ; "
+                    f"{READ_ONLY_NOTE}")
+        if not offers:
+            return Verdict.non_conforme(f"aucune offre DHCP en {params.wait:g} s {where} — {exchange}", expected,
+                                        "Aucun serveur DHCP ne répond sur le LAN du candidat.")
+        servers = sorted({str(o.get("server_id")) for o in offers})
+        listed = " ; ".join(_describe(o) for o in offers)
+        observed = f"{len(offers)} offre(s) de {len(servers)} serveur(s) : {listed} — {exchange}"
+        mine = [o for o in offers if params.server is None or o.get("server_id") == params.server]
+        if not mine:
+            return Verdict.non_conforme(observed, expected, f"Le serveur DHCP attendu {params.server} ne répond pas ; "
+                                        f"seul(s) {', '.join(servers)} répond(ent) sur le LAN.")
+        strangers = sorted({str(o.get("server_id")) for o in offers} - {str(o.get("server_id")) for o in mine})
+        if params.server is None and len(servers) > 1:
+            strangers = servers
+        if params.exclusive and strangers:
+            return Verdict.non_conforme(observed, expected, "Plusieurs serveurs DHCP répondent sur le LAN "
+                                        f"({', '.join(strangers)}) : un client peut recevoir la configuration de "
+                                        "n'importe lequel.")
+        faults = [f for o in mine for f in self._faults(params, o)]
+        if faults:
+            return Verdict.non_conforme(observed, expected, "L'offre DHCP n'est pas celle attendue : "
+                                        + " ; ".join(dict.fromkeys(faults)) + ".")
+        extra = f" (autre serveur présent : {', '.join(strangers)})" if strangers else ""
+        return Verdict.conforme(observed, expected, "Le serveur DHCP du LAN propose une adresse de la plage, "
+                                f"avec la passerelle et les DNS attendus{extra}.")
+
+    @staticmethod
+    def _expected(params: Params) -> str:
+        parts = [f"une offre DHCP ({params.server or 'tout serveur'}) dans {params.range_start}-{params.range_end}"]
+        if params.router is not None:
+            parts.append(f"routeur {params.router}")
+        if params.dns is not None:
+            parts.append("DNS " + ", ".join(params.dns))
+        if params.domain is not None:
+            parts.append(f"domaine {params.domain}")
+        if params.lease_time is not None:
+            parts.append(f"bail {params.lease_time} s")
+        if params.exclusive:
+            parts.append("un seul serveur DHCP sur le LAN")
+        return ", ".join(parts)
+
+    @staticmethod
+    def _faults(params: Params, offer: Mapping[str, Any]) -> list[str]:
+        faults = []
+        options = offer.get("options") or {}
+        try:
+            address = ipaddress.IPv4Address(str(offer.get("yiaddr")))
+        except ValueError:
+            address = None
+        low, high = ipaddress.IPv4Address(params.range_start), ipaddress.IPv4Address(params.range_end)
+        if address is None or not low <= address <= high:
+            faults.append(f"adresse proposée {offer.get('yiaddr')} hors de la plage "
+                          f"{params.range_start}-{params.range_end}")
+        if params.router is not None:
+            routers = _as_list(options.get("router"))
+            if not routers:
+                faults.append("option routeur (3) absente")
+            elif routers[0] != params.router:
+                faults.append(f"passerelle {routers[0]} au lieu de {params.router}")
+        if params.dns is not None:
+            dns = _as_list(options.get("name_server"))
+            if not dns:
+                faults.append("option DNS (6) absente")
+            elif dns != params.dns:
+                faults.append(f"DNS {', '.join(dns)} au lieu de {', '.join(params.dns)}")
+        if params.domain is not None:
+            domain = str(options.get("domain") or "").strip().rstrip(".")
+            if domain.lower() != params.domain.strip().rstrip(".").lower():
+                faults.append(f"nom de domaine {domain or '(absent)'} au lieu de {params.domain}")
+        if params.lease_time is not None and options.get("lease_time") != params.lease_time:
+            faults.append(f"bail de {options.get('lease_time', '(absent)')} s au lieu de {params.lease_time} s")
+        return faults
