@@ -18,7 +18,9 @@ from checks.network.nftables import NftMasquerade
 from checks.network.pfsense_checks import CHECKS as PFSENSE_CHECKS
 from checks.network.reach import DnsResolves, NatWorks, PortFiltered, PortForward
 from checks.network.snmp import SnmpAgent, SnmpInterfaces, SnmpRefusesCommunity, SnmpVlans
+from checks.network.supervision import SupervisionHosts
 from checks.network.syslog import SyslogDelivered
+from checks.network.vpn import VpnReaches, VpnTunnelUp
 from grader.check import Check
 from grader.plugins import hookimpl
 
@@ -34,6 +36,9 @@ CHECKS: tuple[type[Check], ...] = (
     PortFiltered,
     DnsResolves,
     DhcpOffer,
+    VpnTunnelUp,
+    VpnReaches,
+    SupervisionHosts,
     *IOS_CHECKS,  # Cisco IOS over the cli channel
     *PFSENSE_CHECKS,  # pfSense config.xml over the cli channel (console menu, shell)
     *IPTABLES_CHECKS,

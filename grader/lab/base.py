@@ -33,6 +33,12 @@ DEFAULT_CACHE = Path("/var/cache/grader")
 PACKAGES: tuple[str, ...] = (
     "systemd", "systemd-sysv", "dbus", "openssh-server", "iproute2", "sudo", "procps", "cron",
     "rsyslog", "snmpd", "apache2", "iputils-ping",
+    # what the network exam's servers and clients run: a VPN client/server, a supervision server, a
+    # command-line HTTP client (the proxy's test) and the SNMP tools a supervision host queries with
+    "openvpn", "nagios4-core", "curl", "snmp",
+    # nagios4-common needs "bsd-mailx | mailx" and bsd-mailx an MTA; debootstrap keeps only the first
+    # alternative of a dependency and drops virtual ones (default-mta), so name a real one (no daemon)
+    "msmtp-mta",
 )
 # Bumped when the customisation below changes, so an old tree is not reused with new rules.
 RECIPE = 1

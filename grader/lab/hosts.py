@@ -89,7 +89,8 @@ class HostSpec:
     the default, ``dc``, a Samba AD domain controller, or ``router``, nftables and dnsmasq).
     ``links`` are extra interfaces into per-candidate segments (LAN, WAN...) and ``routes``
     static routes ``(destination, via)`` set before boot; ``eth0`` stays the management
-    interface on ``grlab0`` that the grader reaches.
+    interface on ``grlab0`` that the grader reaches. ``tun`` binds the grading machine's
+    ``/dev/net/tun`` into the host (a VPN server or client: OpenVPN opens it to make ``tun0``).
     """
 
     name: str
@@ -101,6 +102,7 @@ class HostSpec:
     setup: Callable[[HostShell], None] | None = None
     links: tuple[Link, ...] = ()
     routes: tuple[tuple[str, str], ...] = ()
+    tun: bool = False
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
@@ -561,6 +563,8 @@ class Lab:
                   "--capability=CAP_NET_ADMIN", "--console=read-only", "--link-journal=no",
                   # The host's own resolv.conf (none, or the DC's own DNS), never the grading machine's.
                   "--resolv-conf=off", "-b"]
+        if spec.tun:  # a device node, not a tree: the host's tun interfaces live in its own namespace
+            nspawn[-1:-1] = ["--bind=/dev/net/tun"]
         # The shell joins the cgroups, then execs nspawn under the same PID (already a session leader).
         script = " && ".join(f"echo $$ > {shlex.quote(str(c))}" for c in cgroups) + " && exec " + shlex.join(nspawn)
         with open(host_dir / "console.log", "wb") as log:

@@ -28,7 +28,7 @@ from typing import Any
 from grader.errors import LabError
 from grader.lab.base import PACKAGES, REQUIRED_FILES, Flavor
 
-ROUTER = Flavor("router", PACKAGES + ("nftables", "dnsmasq"), REQUIRED_FILES + ("usr/sbin/nft", "usr/sbin/dnsmasq"),
+ROUTER = Flavor("router", PACKAGES + ("nftables", "dnsmasq", "squid"), REQUIRED_FILES + ("usr/sbin/nft", "usr/sbin/dnsmasq"),
                 description="routeur/pare-feu Debian (nftables, dnsmasq)")
 
 WITNESS_PORT = 7777

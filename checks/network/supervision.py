@@ -1,0 +1,208 @@
+"""Supervision (CP13): the hosts the candidate's RUNNING Nagios has loaded.
+
+Nagios' configuration files say what the candidate wrote, not what the supervision server
+does: a host defined in a file the daemon never reread, or a daemon that stopped, supervises
+nothing. The daemon itself writes what it loaded: ``objects.cache`` (every object, at start
+and reload) and ``status.dat`` (rewritten every ``status_update_interval``, 10 s on Debian,
+with one ``hoststatus`` block per host and the daemon's pid in ``programstatus``). Debian's
+nagios4 keeps both in ``/var/lib/nagios4``.
+
+The check trusts ``status.dat`` only when it is fresh by the host's own clock and its
+``nagios_pid`` is a running Nagios process: a file left by a stopped daemon still lists its
+hosts, and proves nothing.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from pydantic import Field, field_validator
+
+from checks.linux._parse import clip, join_limited
+from checks.network.vpn import Dated, dated_probe, parse_dated
+from grader.check import Check, CheckParams, quote, ssh
+from grader.model import Probe, ProbeResult, Verdict
+
+STATUS_FILE = "/var/lib/nagios4/status.dat"
+OBJECTS_FILE = "/var/lib/nagios4/objects.cache"
+PROCESSES = "/usr/bin/pgrep -a -x 'nagios4?'"
+_STATUS_LINES = r"/bin/grep -E '^[a-z]+ \{|^[[:space:]]*(created|nagios_pid|host_name)=' --"
+_OBJECT_LINES = r"/bin/grep -E '^define [a-z]+ \{|^[[:space:]]*(host_name|address)[[:space:]]' --"
+_BLOCK = re.compile(r"^([a-z]+) \{\s*$")
+_DEFINE = re.compile(r"^define ([a-z]+) \{\s*$")
+
+
+@dataclass
+class NagiosStatus:
+    """What ``status.dat`` says: the daemon's pid and the hosts it holds a status for."""
+
+    pid: int | None = None
+    hosts: list[str] = field(default_factory=list)
+
+
+def parse_status_dat(text: str) -> NagiosStatus:
+    """Block headers and ``key=value`` lines of status.dat (as the probe's grep keeps them)."""
+    status = NagiosStatus()
+    block = ""
+    for raw in text.split("\n"):
+        line = raw.strip()
+        header = _BLOCK.match(line)
+        if header:
+            block = header.group(1)
+            continue
+        key, sep, value = line.partition("=")
+        if not sep:
+            continue
+        if block == "programstatus" and key == "nagios_pid" and value.isdigit():
+            status.pid = int(value)
+        elif block == "hoststatus" and key == "host_name" and value:
+            status.hosts.append(value)
+    return status
+
+
+def parse_objects(text: str) -> dict[str, str]:
+    """host_name -> address of the ``define host`` blocks of objects.cache."""
+    hosts: dict[str, str] = {}
+    kind, name, address = "", "", ""
+    for raw in text.split("\n") + ["define end {"]:
+        header = _DEFINE.match(raw.strip())
+        if header:
+            if kind == "host" and name:
+                hosts[name] = address
+            kind, name, address = header.group(1), "", ""
+            continue
+        words = raw.split(None, 1)
+        if len(words) == 2 and words[0] == "host_name":
+            name = words[1].strip()
+        elif len(words) == 2 and words[0] == "address":
+            address = words[1].strip()
+    return hosts
+
+
+def parse_processes(stdout: str) -> dict[int, str]:
+    """pid -> command line, from ``pgrep -a``."""
+    out: dict[int, str] = {}
+    for line in stdout.splitlines():
+        pid, _, cmd = line.strip().partition(" ")
+        if pid.isdigit():
+            out[int(pid)] = cmd
+    return out
+
+
+def _age(seconds: int) -> str:
+    return f"{seconds} s" if seconds < 120 else f"{seconds // 60} min"
+
+
+class SupervisionHosts(Check):
+    """Le serveur de supervision (Nagios) en marche surveille les hôtes attendus.
+
+    Probes (one SSH batch): the running Nagios processes (``pgrep``), the host's clock with
+    the modification time and the ``hoststatus``/``programstatus`` lines of ``status_file``,
+    and the host definitions of ``objects_file`` (names and addresses of what the daemon
+    loaded). Each entry of ``hosts`` is a host name (case ignored) or an address. Conforme
+    when status.dat was written less than ``max_age`` seconds ago by a running Nagios (its
+    ``nagios_pid``) and every expected host is loaded. No Nagios process at all is non
+    conforme; a daemon that runs but whose status file is stale or another's is ``erreur``.
+    """
+
+    id = "supervision.hosts"
+    platform = "linux"
+    transport = "ssh"
+
+    class Params(CheckParams):
+        hosts: list[str] = Field(min_length=1)
+        status_file: str = STATUS_FILE
+        objects_file: str = OBJECTS_FILE
+        max_age: int = Field(default=120, ge=10, le=3600)
+
+        @field_validator("hosts")
+        @classmethod
+        def _hosts(cls, value: list[str]) -> list[str]:
+            if any(not h.strip() or any(c.isspace() for c in h.strip()) for h in value):
+                raise ValueError("nom ou adresse d'hôte vide ou avec des espaces")
+            return [h.strip() for h in value]
+
+        @field_validator("status_file", "objects_file")
+        @classmethod
+        def _absolute(cls, value: str) -> str:
+            if not value.startswith("/") or "\n" in value:
+                raise ValueError("chemin absolu attendu")
+            return value
+
+    def probes(self, params: Params) -> Mapping[str, Probe]:
+        return {"processus": ssh(PROCESSES), "etat": dated_probe(params.status_file, _STATUS_LINES),
+                "objets": ssh(f"{_OBJECT_LINES} {quote(params.objects_file)}")}
+
+    def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
+        expected = "Nagios en marche, hôtes chargés : " + ", ".join(params.hosts)
+        procs = results["processus"]
+        if procs.exit_code not in (0, 1):
+            return Verdict.erreur(f"liste des processus impossible (code {procs.exit_code})", observed=clip(procs.stderr),
+                                  expected=expected)
+        running = parse_processes(procs.stdout)
+        r = results["etat"]
+        try:
+            dated = parse_dated(r.stdout)
+        except ValueError as exc:
+            return Verdict.erreur(f"lecture de {params.status_file} impossible : {exc}", observed=clip(r.stdout),
+                                  expected=expected)
+        freshness = self._freshness(params, dated, running, r, expected)
+        if isinstance(freshness, Verdict):
+            return freshness
+        status, observed = freshness
+        objects_r = results["objets"]
+        addresses = parse_objects(objects_r.stdout) if objects_r.exit_code in (0, 1) else {}
+        loaded = {name: addresses.get(name, "") for name in status.hosts}
+        shown = [f"{name} ({address})" if address else name for name, address in sorted(loaded.items())]
+        observed += " ; hôtes chargés : " + (join_limited(shown) if shown else "aucun")
+        names = {name.casefold() for name in loaded}
+        known_addresses = {a for a in loaded.values() if a}
+        missing = [h for h in params.hosts if h.casefold() not in names and h not in known_addresses]
+        if not missing:
+            return Verdict.conforme(observed, expected, "Le serveur de supervision en marche surveille les hôtes attendus.")
+        by_address = [h for h in missing if _is_address(h)]
+        if r.truncated:
+            return Verdict.erreur("le fichier d'état est trop long pour être lu en entier : hôtes absents non prouvés",
+                                  observed=observed, expected=expected)
+        if by_address and objects_r.exit_code not in (0, 1):
+            return Verdict.erreur(f"adresses des hôtes illisibles ({params.objects_file} : "
+                                  f"{clip(objects_r.stderr.strip(), 120) or 'échec'}) : {', '.join(by_address)} non vérifiables",
+                                  observed=observed, expected=expected)
+        return Verdict.non_conforme(observed, expected, "Le serveur de supervision ne surveille pas : "
+                                    + ", ".join(missing) + ".")
+
+    @staticmethod
+    def _freshness(params: Params, dated: Dated, running: dict[int, str], r: ProbeResult,
+                   expected: str) -> tuple[NagiosStatus, str] | Verdict:
+        """status.dat parsed when a running daemon wrote it recently; else the verdict."""
+        procs = "aucun processus Nagios" if not running else "processus Nagios : " + ", ".join(map(str, sorted(running)))
+        if dated.mtime is None:
+            where = f"{params.status_file} absent ({clip(r.stderr.strip(), 120) or 'illisible'})"
+            if not running:
+                return Verdict.non_conforme(f"{procs} ; {where}", expected, "Le serveur de supervision Nagios ne "
+                                            "tourne pas.")
+            return Verdict.erreur(f"Nagios tourne, mais {where} : indiquez son status_file", observed=procs,
+                                  expected=expected)
+        status = parse_status_dat(dated.text)
+        age = dated.now - dated.mtime
+        written = f"{params.status_file} écrit il y a {_age(max(age, 0))}" + (f" par le pid {status.pid}" if status.pid else "")
+        observed = f"{procs} ; {written}"
+        if not running:
+            return Verdict.non_conforme(observed, expected, "Le serveur de supervision Nagios ne tourne pas : son "
+                                        "fichier d'état est celui d'un démon arrêté.")
+        if status.pid not in running or age > params.max_age or age < -60:
+            return Verdict.erreur("le fichier d'état n'est pas tenu à jour par le démon Nagios en marche (trop ancien "
+                                  "ou d'un autre processus) : ses hôtes ne peuvent pas être lus ainsi",
+                                  observed=observed, expected=expected)
+        return status, f"Nagios en marche (pid {status.pid}), {written}"
+
+
+def _is_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,65 @@
+"""The candidates' supervision server in the demo room: Nagios 4 (nagios4-core) on srv-lin.
+
+A candidate declares the hosts to supervise in ``/etc/nagios4/conf.d/`` (Debian's
+nagios.cfg reads that directory), on the templates Debian ships (``linux-server`` from
+objects/templates.cfg), and enables ``nagios4.service``. The daemon needs no web server; it
+writes the hosts it loaded to ``/var/lib/nagios4/objects.cache`` at start and its state to
+``/var/lib/nagios4/status.dat`` every ``status_update_interval`` (10 s), with its pid in the
+``programstatus`` block: what the grader reads (:mod:`checks.network.supervision`).
+
+Debian's unit keeps its lock file under ``/run/nagios4``, which nothing recreates on a fresh
+``/run``; the lab adds the tmpfiles.d line the package leaves out, as an administrator would.
+:func:`with_nagios` wraps a host's planting so that the demo room's line stays one line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+
+from grader.errors import LabError
+
+CONF = "/etc/nagios4/conf.d/tssr.cfg"
+TMPFILES = "/etc/tmpfiles.d/nagios4-run.conf"
+ALIASES = {"srv-lin": "Serveur intranet", "routeur": "Routeur / pare-feu", "dc": "Contrôleur de domaine",
+           "pc-lan": "Poste du LAN", "srv-wan": "Serveur WAN"}
+
+
+def hosts_cfg(hosts: Mapping[str, str]) -> str:
+    """Nagios object definitions: one host per (name, address), on Debian's linux-server template."""
+    blocks = ["# Hôtes supervisés (salle TSSR)\n"]
+    for name, address in hosts.items():
+        blocks.append(f"define host {{\n    use                 linux-server\n    host_name           {name}\n"
+                      f"    alias               {ALIASES.get(name, name)}\n    address             {address}\n}}\n")
+    return "\n".join(blocks)
+
+
+def plant_nagios(root: Path, hosts: Mapping[str, str]) -> None:
+    """Nagios with the given hosts, enabled at boot."""
+    unit = root / "lib/systemd/system/nagios4.service"
+    if not unit.exists():
+        raise LabError("unité absente de la base : nagios4.service (paquet nagios4-core)")
+    conf = root / CONF.lstrip("/")
+    conf.parent.mkdir(parents=True, exist_ok=True)
+    conf.write_text(hosts_cfg(hosts))
+    conf.chmod(0o644)
+    tmpfiles = root / TMPFILES.lstrip("/")
+    tmpfiles.parent.mkdir(parents=True, exist_ok=True)
+    tmpfiles.write_text("d /run/nagios4 0755 nagios nagios -\n")
+    wants = root / "etc/systemd/system/multi-user.target.wants"
+    wants.mkdir(parents=True, exist_ok=True)
+    link = wants / "nagios4.service"
+    if not link.is_symlink():
+        link.symlink_to("/lib/systemd/system/nagios4.service")
+
+
+def with_nagios(plant: Callable[[Path], None] | None, addresses: Mapping[str, str],
+                names: Iterable[str]) -> Callable[[Path], None]:
+    """``plant``, then Nagios supervising ``names`` (at their ``addresses``)."""
+    hosts = {name: addresses[name] for name in names}
+
+    def planted(root: Path) -> None:
+        if plant is not None:
+            plant(root)
+        plant_nagios(root, hosts)
+    return planted
