@@ -8,6 +8,7 @@ from grader.transports.dhcp import DhcpChannel
 from grader.transports.dns import DnsChannel
 from grader.transports.http import HttpChannel
 from grader.transports.ldap import LdapChannel
+from grader.transports.smb import SmbChannel
 from grader.transports.snmp import SnmpChannel
 from grader.transports.ssh import SshChannel
 from grader.transports.syslog import SyslogChannel
@@ -17,4 +18,4 @@ from grader.transports.winrm import WinrmChannel
 @hookimpl
 def grader_register_transports() -> list[type]:
     return [SshChannel, HttpChannel, SnmpChannel, SyslogChannel, WinrmChannel,
-            LdapChannel, DnsChannel, CliChannel, DhcpChannel]
+            LdapChannel, DnsChannel, CliChannel, DhcpChannel, SmbChannel]

@@ -61,7 +61,7 @@ NEVER = 0x7FFFFFFFFFFFFFFF
 
 
 def search(filter: str, attributes: Iterable[str], *, base: str = "", scope: str = "sub",
-           timeout: float = 10.0) -> Probe:
+           timeout: float = 10.0, sd_flags: int | None = None) -> Probe:
     """A probe for the ``ldap`` channel: one search, as canonical JSON (so equal searches share one run).
 
     :param filter: an RFC 4515 filter; values coming from parameters must be escaped with
@@ -69,8 +69,14 @@ def search(filter: str, attributes: Iterable[str], *, base: str = "", scope: str
     :param attributes: attribute names to return.
     :param base: DN relative to the naming context (``""``: the domain object itself).
     :param scope: ``base``, ``one`` (children) or ``sub`` (the whole subtree).
+    :param sd_flags: parts of ``nTSecurityDescriptor`` to return (LDAP_SERVER_SD_FLAGS control,
+        1.2.840.113556.1.4.801: 1 owner, 2 group, 4 DACL, 8 SACL). Without it AD asks for the SACL
+        too, which an ordinary reader may not read, and returns no descriptor at all.
     """
-    spec = {"base": base, "scope": scope, "filter": filter, "attributes": sorted(set(attributes), key=str.lower)}
+    spec: dict[str, Any] = {"base": base, "scope": scope, "filter": filter,
+                            "attributes": sorted(set(attributes), key=str.lower)}
+    if sd_flags is not None:
+        spec["sd_flags"] = sd_flags
     validate_spec(spec)
     return Probe("ldap", json.dumps(spec, sort_keys=True, ensure_ascii=False, separators=(",", ":")), timeout)
 
@@ -90,7 +96,7 @@ def validate_spec(spec: Any) -> dict[str, Any]:
     """The search spec, checked; raises ValueError with a French reason."""
     if not isinstance(spec, dict):
         raise ValueError("la recherche doit être un objet JSON")  # noqa: TRY004 - one error type for callers
-    extra = set(spec) - {"base", "scope", "filter", "attributes"}
+    extra = set(spec) - {"base", "scope", "filter", "attributes", "sd_flags"}
     if extra:
         raise ValueError(f"champs inconnus dans la recherche : {', '.join(sorted(extra))}")
     if not isinstance(spec.get("base", ""), str):
@@ -103,6 +109,9 @@ def validate_spec(spec: Any) -> dict[str, Any]:
     attrs = spec.get("attributes", [])
     if not isinstance(attrs, list) or not all(isinstance(a, str) and a for a in attrs):
         raise ValueError("« attributes » doit être une liste de noms d'attributs")
+    flags = spec.get("sd_flags")
+    if flags is not None and (not isinstance(flags, int) or isinstance(flags, bool) or not 1 <= flags <= 15):
+        raise ValueError("« sd_flags » doit être un entier de 1 à 15")
     return spec
 
 
@@ -424,9 +433,14 @@ def _run_search(conn: Any, probe: Probe, naming_context: str) -> ProbeResult:
     size, truncated, cookie = 0, False, None
     code, message = 0, ""
     time_limit = max(1, int(probe.timeout))
+    sent_controls = None
+    if spec.get("sd_flags") is not None:
+        from ldap3.protocol.microsoft import security_descriptor_control
+
+        sent_controls = security_descriptor_control(sdflags=spec["sd_flags"])
     while True:
         conn.search(base_dn, spec["filter"], search_scope=scope, attributes=attributes, paged_size=PAGE_SIZE,
-                    paged_cookie=cookie, time_limit=time_limit)
+                    paged_cookie=cookie, time_limit=time_limit, controls=sent_controls)
         result = conn.result or {}
         code, message = int(result.get("result", 0) or 0), str(result.get("message", "") or "")
         for item in conn.response or []:

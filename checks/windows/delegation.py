@@ -1,0 +1,226 @@
+"""Delegation of control on an OU, read from its DACL over LDAP (entry point ``windows_delegation``).
+
+The « Délégation de contrôle » wizard writes ACEs into the OU's ``nTSecurityDescriptor``.
+The ``ldap`` channel reads every OU's descriptor in one search, with the LDAP_SERVER_SD_FLAGS
+control asking for the DACL only: an ordinary authenticated account may read an OU's DACL
+(``READ_CONTROL`` is part of the default read access) but not its SACL, and without the control
+AD returns no descriptor at all to such an account. The group's SID comes from the principal
+search the other ``ad.*`` checks share; the ACEs are matched on that SID, never on a name.
+
+A right is delegated when an *allow* ACE for the group's SID grants it where the wizard puts
+it (e.g. « réinitialiser les mots de passe »: the extended right 00299570-… inherited by user
+objects, ``CIIO``) — a broader ACE (full control on every descendant) counts too. A *deny*
+ACE for the same SID that takes the right away is reported and judged ``non_conforme``
+(unless it is inherited while the allow is explicit: the explicit allow then wins, as in the
+access check). ACEs for other groups do not count, even if the group is their member.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import Field
+
+from checks.windows._ad import (
+    Entry,
+    Search,
+    containers,
+    explain_missing,
+    find_container,
+    parse_path,
+    read,
+    same_name,
+)
+from checks.windows._sd import (
+    CONTAINER_INHERIT,
+    CONTROL_ACCESS,
+    CREATE_CHILD,
+    DELETE_CHILD,
+    FULL_CONTROL,
+    INHERIT_ONLY,
+    OBJECT_INHERIT,
+    READ_PROP,
+    WRITE_PROP,
+    Ace,
+    parse_descriptor,
+)
+from checks.windows.ad import PRINCIPALS, OuPath
+from grader.check import Check, CheckParams
+from grader.model import Probe, ProbeResult, Verdict
+from grader.plugins import hookimpl
+from grader.transports.ldap import search
+
+OU_ACLS = search("(objectClass=organizationalUnit)", ["ou", "name", "nTSecurityDescriptor"], sd_flags=0x4)
+USER_CLASS = "bf967aba-0de6-11d0-a285-00aa003049e2"
+GROUP_CLASS = "bf967a9c-0de6-11d0-a285-00aa003049e2"
+OU_CLASS = "bf967aa5-0de6-11d0-a285-00aa003049e2"
+RESET_PASSWORD = "00299570-246d-11d0-a768-00aa006e0529"
+MEMBER_ATTR = "bf9679c0-0de6-11d0-a285-00aa003049e2"
+
+
+@dataclass(frozen=True)
+class Grant:
+    """One right the delegation must give: a mask, limited to ``object`` (class/attribute/extended right),
+    on the OU itself (``on=None``) or inherited by its descendants of class ``on``."""
+
+    mask: int
+    object: str | None
+    on: str | None
+    label: str
+
+
+#: What each delegation of the wizard's list must give (MS « Delegation of Control » common tasks).
+TASKS: dict[str, tuple[str, tuple[Grant, ...]]] = {
+    "reset_password": ("réinitialiser les mots de passe des utilisateurs", (
+        Grant(CONTROL_ACCESS, RESET_PASSWORD, USER_CLASS, "droit étendu Réinitialiser le mot de passe sur les "
+                                                          "objets Utilisateur descendants"),)),
+    "create_delete_users": ("créer et supprimer des comptes d'utilisateur", (
+        Grant(CREATE_CHILD | DELETE_CHILD, USER_CLASS, None, "créer/supprimer des objets Utilisateur dans l'UO"),)),
+    "manage_users": ("créer, supprimer et gérer les comptes d'utilisateur", (
+        Grant(CREATE_CHILD | DELETE_CHILD, USER_CLASS, None, "créer/supprimer des objets Utilisateur dans l'UO"),
+        Grant(FULL_CONTROL, None, USER_CLASS, "contrôle total sur les objets Utilisateur descendants"))),
+    "group_membership": ("modifier l'appartenance d'un groupe", (
+        Grant(READ_PROP | WRITE_PROP, MEMBER_ATTR, GROUP_CLASS, "lire/écrire l'attribut member des objets Groupe "
+                                                                "descendants"),)),
+    "full_control": ("contrôle total", (
+        Grant(FULL_CONTROL, None, None, "contrôle total sur l'UO"),
+        Grant(FULL_CONTROL, None, USER_CLASS, "contrôle total hérité par les objets descendants"))),
+}
+Task = Literal["reset_password", "create_delete_users", "manage_users", "group_membership", "full_control"]
+
+
+def applies(ace: Ace, grant: Grant) -> bool:
+    """Whether ``ace`` (found on the OU) reaches the objects ``grant`` is about."""
+    if grant.on is None:  # the OU itself
+        return not ace.flags & INHERIT_ONLY and ace.inherited_object_type in (None, OU_CLASS)
+    if not ace.flags & (CONTAINER_INHERIT | OBJECT_INHERIT):
+        return False
+    return ace.inherited_object_type in (None, grant.on)
+
+
+def limited_to(ace: Ace, grant: Grant) -> bool:
+    """Whether the ACE's object type leaves the grant's right in: none (everything) or exactly the one asked."""
+    return ace.object_type is None or (grant.object is not None and ace.object_type == grant.object)
+
+
+def covers(ace: Ace, grant: Grant) -> bool:
+    return ace.allow and applies(ace, grant) and limited_to(ace, grant) and \
+        ace.effective_mask & grant.mask == grant.mask
+
+
+def takes_away(ace: Ace, grant: Grant) -> bool:
+    return ace.deny and applies(ace, grant) and limited_to(ace, grant) and bool(ace.effective_mask & grant.mask)
+
+
+def judge_grants(aces: list[Ace], sid: str, grants: tuple[Grant, ...]) -> list[str]:
+    """What is missing (French, one line per grant not given); empty when every grant is given."""
+    mine = [a for a in aces if a.sid == sid]
+    missing = []
+    for grant in grants:
+        allows = [a for a in mine if covers(a, grant)]
+        denies = [a for a in mine if takes_away(a, grant)]
+        if not allows:
+            missing.append(f"{grant.label} : aucune autorisation")
+            continue
+        blocking = [d for d in denies if not (d.inherited and any(not a.inherited for a in allows))]
+        if blocking:
+            missing.append(f"{grant.label} : refusé explicitement ({blocking[0].shown()})")
+    return missing
+
+
+class OuDelegation(Check):
+    """Le contrôle de l'UO {ou} est délégué à {group} ({task}).
+
+    ``task``: ``reset_password`` (réinitialiser les mots de passe des utilisateurs),
+    ``create_delete_users``, ``manage_users`` (créer, supprimer et gérer les comptes),
+    ``group_membership`` (modifier l'appartenance des groupes) or ``full_control``. ``group`` is
+    the group's logon name (sAMAccountName). The evidence lists every ACE found for the group.
+    """
+
+    id = "ad.ou_delegation"
+    platform = "windows"
+    transport = "ldap"
+
+    class Params(CheckParams):
+        ou: OuPath
+        group: str = Field(min_length=1)
+        task: Task = "reset_password"
+
+    @classmethod
+    def sentence(cls, params: object) -> str:
+        text = super().sentence(params)
+        for key, (label, _) in TASKS.items():
+            text = text.replace(f"({key})", f"({label})")
+        return text
+
+    def probes(self, params: Params) -> Mapping[str, Probe]:
+        return {"acls": OU_ACLS, "principals": PRINCIPALS}
+
+    def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
+        acls = read(results["acls"], "descripteurs de sécurité des UO")
+        if isinstance(acls, Verdict):
+            return acls
+        principals = read(results["principals"], "comptes et groupes")
+        if isinstance(principals, Verdict):
+            return principals
+        label, grants = TASKS[params.task]
+        expected = f"{params.ou} : {params.group} — {label}"
+        path = parse_path(params.ou)
+        ou = find_container(path, acls)
+        if ou is None:
+            if acls.truncated:
+                return Verdict.erreur("liste des UO tronquée : impossible de conclure", expected=expected)
+            return Verdict.non_conforme(", ".join(c.shown for c in containers(acls)) or "(aucune UO)", expected,
+                                        explain_missing(path, acls))
+        group = _group(params.group, principals)
+        if group is None:
+            if principals.truncated:
+                return Verdict.erreur("liste des groupes tronquée : impossible de conclure", expected=expected)
+            return Verdict.non_conforme(f"aucun groupe {params.group}", expected,
+                                        f"Le groupe « {params.group} » n'existe pas : rien ne peut lui être délégué.")
+        sid = str(group.first("objectSid") or "")
+        if not sid.startswith("S-"):
+            return Verdict.erreur(f"SID du groupe {params.group} illisible : {sid!r}", expected=expected)
+        raw = ou.entry.first("nTSecurityDescriptor")
+        if not isinstance(raw, dict) or "base64" not in raw:
+            return Verdict.erreur(f"le descripteur de sécurité de l'UO « {ou.shown} » n'a pas été renvoyé (le compte "
+                                  "de lecture peut-il lire sa DACL ?)", observed=ou.dn, expected=expected)
+        try:
+            aces = parse_descriptor(base64.b64decode(raw["base64"]))
+        except ValueError as exc:
+            return Verdict.erreur(f"descripteur de sécurité de l'UO « {ou.shown} » illisible : {exc}",
+                                  observed=ou.dn, expected=expected)
+        if aces is None:
+            return Verdict.non_conforme(f"{ou.dn} : pas de DACL", expected,
+                                        f"L'UO « {ou.shown} » n'a pas de DACL (tout est permis à tous) : ce n'est pas "
+                                        "une délégation.")
+        mine = [a for a in aces if a.sid == sid]
+        observed = f"{ou.dn} — ACE de {params.group} ({sid}) : " + (
+            " | ".join(a.shown() for a in mine) if mine else "aucune")
+        missing = judge_grants(aces, sid, grants)
+        if missing:
+            return Verdict.non_conforme(observed, expected,
+                                        f"Le contrôle de l'UO « {ou.shown} » n'est pas délégué à {params.group} "
+                                        f"({label}) : {' ; '.join(missing)}.")
+        return Verdict.conforme(observed, expected, f"Le contrôle de l'UO « {ou.shown} » est délégué à "
+                                                    f"{params.group} ({label}).")
+
+
+def _group(name: str, principals: Search) -> Entry | None:
+    for e in principals.entries:
+        classes = [str(c).lower() for c in e.all("objectClass")]
+        if "group" in classes and same_name(str(e.first("sAMAccountName") or ""), name):
+            return e
+    return None
+
+
+CHECKS: tuple[type[Check], ...] = (OuDelegation,)
+
+
+@hookimpl
+def grader_register_checks() -> list[type[Check]]:
+    """The OU delegation check (DACL read over LDAP)."""
+    return list(CHECKS)

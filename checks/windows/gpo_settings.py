@@ -1,0 +1,286 @@
+"""A GPO's settings read where clients read them: its files in SYSVOL, over SMB (entry point ``windows_gpo``).
+
+Design: the check declares two probes on the DC, on two channels, and joins them in its pure
+judge. The ``ldap`` probe is the GPO search every ``ad.gpo_*`` check already shares: it maps
+the display name the rubric knows (« Fond d'écran ») to the GPO's {GUID}, its
+``gPCFileSysPath`` (where clients look for its files) and its ``flags`` (a disabled user or
+computer part). The ``smb`` probe reads the policy files of *every* GPO under
+``SYSVOL\\*\\Policies\\*`` in one session — one read shared by every GPO-setting check of the
+DC, a few KiB per GPO in an exam domain. Keeping the channels apart (rather than an SMB
+channel that would itself query LDAP to find one path) keeps each channel to its own
+protocol and contract, gives one SMB session and one LDAP session per DC per run whatever the
+number of checks, and leaves the evidence of both reads in the store, so ``rejudge`` works.
+If either channel fails, the runner makes the check ``injoignable``/``erreur``, never
+``non_conforme``.
+
+What counts as "set": a Registry.pol value present after the file's own deletion
+instructions, with the expected type and data; a GptTmpl.inf line in the given section with
+the expected value. A GPO whose matching part (user or computer) is disabled does not apply
+the setting: that is reported and judged ``non_conforme``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from checks.windows._ad import Entry, clip_list, gpo_guid, gpo_names, gpo_near_misses, gpos_named, read
+from checks.windows._gpo import (
+    PolRecord,
+    as_int,
+    deletions,
+    effective_values,
+    parse_inf,
+    parse_registry_pol,
+    same_setting,
+    show_data,
+)
+from checks.windows.ad import GPOS
+from grader.check import Check, CheckParams
+from grader.model import Probe, ProbeResult, Verdict
+from grader.plugins import hookimpl
+from grader.transports import smb
+
+MACHINE_POL, USER_POL = "Machine/Registry.pol", "User/Registry.pol"
+SECURITY_INF = "Machine/Microsoft/Windows NT/SecEdit/GptTmpl.inf"
+POLICY_FILES = smb.read_tree("SYSVOL", "*/Policies/*", ["GPT.INI", MACHINE_POL, USER_POL, SECURITY_INF])
+FLAG_USER_DISABLED, FLAG_MACHINE_DISABLED = 1, 2
+_HIVES = {"hklm": "machine", "hkey_local_machine": "machine", "hkcu": "user", "hkey_current_user": "user"}
+RegType = Literal["REG_SZ", "REG_EXPAND_SZ", "REG_DWORD", "REG_QWORD", "REG_MULTI_SZ", "REG_BINARY"]
+_NUMERIC = ("REG_DWORD", "REG_QWORD", "REG_DWORD_BIG_ENDIAN")
+_TEXT = ("REG_SZ", "REG_EXPAND_SZ")
+
+
+def split_hive(key: str) -> tuple[str, str]:
+    """``HKCU\\Software\\…`` -> ("user", ``Software\\…``); raises ValueError (French) for another hive."""
+    head, _, rest = key.replace("/", "\\").strip("\\").partition("\\")
+    part = _HIVES.get(head.lower())
+    if part is None or not rest:
+        raise ValueError("clé de registre attendue sous HKLM\\ (Ordinateur) ou HKCU\\ (Utilisateur), "
+                         "ex. HKCU\\Software\\Microsoft\\Windows\\CurrentVersion\\Policies\\System")
+    return part, rest
+
+
+class GpoSetting(Check):
+    """La stratégie {gpo} définit {name} = {data}.
+
+    A registry policy (administrative template) is named by ``key`` (``HKLM\\…`` for the
+    computer part, ``HKCU\\…`` for the user part), ``name`` (the value) and ``data``; ``type``
+    (``REG_SZ``, ``REG_DWORD``…) is checked when given, else inferred from ``data`` (a number
+    asks for a DWORD/QWORD, a text for REG_SZ/REG_EXPAND_SZ, a list for REG_MULTI_SZ). A
+    security setting is named by ``section`` of GptTmpl.inf (``System Access``, ``Privilege
+    Rights``…), ``name`` and ``data``. Text data is compared without regard to case (paths and
+    names on Windows), and the case difference noted.
+    """
+
+    id = "ad.gpo_setting"
+    platform = "windows"
+    transport = "smb"
+
+    class Params(CheckParams):
+        gpo: str = Field(min_length=1)
+        name: str = Field(min_length=1)
+        data: int | str | list[str]
+        key: str | None = None
+        type: RegType | None = None
+        section: str | None = None
+
+        @model_validator(mode="after")
+        def _one_kind(self) -> GpoSetting.Params:
+            if (self.key is None) == (self.section is None):
+                raise ValueError("indiquez soit « key » (valeur de registre), soit « section » (GptTmpl.inf)")
+            if self.key is not None:
+                split_hive(self.key)
+            elif self.type is not None:
+                raise ValueError("« type » ne s'applique qu'à une valeur de registre (« key »)")
+            return self
+
+    def probes(self, params: Params) -> Mapping[str, Probe]:
+        return {"gpos": GPOS, "sysvol": POLICY_FILES}
+
+    def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
+        gpos = read(results["gpos"], "stratégies de groupe")
+        if isinstance(gpos, Verdict):
+            return gpos
+        expected = _expected(params)
+        found = gpos_named(params.gpo, gpos)
+        if not found:
+            close = gpo_near_misses(params.gpo, gpos)
+            return Verdict.non_conforme(f"stratégies présentes : {clip_list(gpo_names(gpos))}", expected,
+                                        f"La stratégie « {params.gpo} » n'existe pas" +
+                                        (f" ; {'; '.join(close)}." if close else "."))
+        sysvol = results["sysvol"]
+        try:
+            dirs = smb.parse_output(sysvol)
+        except ValueError as exc:
+            return Verdict.erreur(f"lecture de SYSVOL illisible : {exc}", expected=expected)
+        verdicts = [self._one(params, gpo, dirs, sysvol.truncated, expected) for gpo in found]
+        best = next((v for v in verdicts if v.status.value == "conforme"), None)
+        if best is not None:
+            return best
+        if len(verdicts) > 1:  # several GPOs share the name: say so, judge on all of them
+            first = verdicts[0]
+            return Verdict(first.status, " | ".join(v.observed for v in verdicts), expected,
+                           f"{len(verdicts)} stratégies s'appellent « {params.gpo} » ; aucune ne définit le "
+                           f"paramètre : {first.message}")
+        return verdicts[0]
+
+    def _one(self, params: Params, gpo: Entry, dirs: list[dict[str, Any]], truncated: bool,
+             expected: str) -> Verdict:
+        guid = gpo_guid(gpo)
+        label = f"« {gpo.first('displayName')} » {guid}"
+        folder = _folder(gpo, guid, dirs)
+        if isinstance(folder, str):
+            if truncated:
+                return Verdict.erreur("liste des dossiers de SYSVOL tronquée : impossible de conclure",
+                                      observed=folder, expected=expected)
+            return Verdict.non_conforme(folder, expected, f"Les fichiers de la stratégie {label} sont absents de "
+                                                          "SYSVOL : elle ne s'applique pas.")
+        path, files = folder
+        if params.key is not None:
+            part, key = split_hive(params.key)
+            name = MACHINE_POL if part == "machine" else USER_POL
+        else:
+            part, key, name = "machine", "", SECURITY_INF
+        where = f"{label} : {path}/{name}"
+        entry = files.get(name) or {"absent": True}
+        if entry.get("error"):
+            return Verdict.erreur(f"{name} de la stratégie {label} illisible : {entry['error']}",
+                                  observed=where, expected=expected)
+        if entry.get("truncated"):
+            return Verdict.erreur(f"{name} de la stratégie {label} trop grand, lu en partie : impossible de conclure",
+                                  observed=where, expected=expected)
+        flags = as_int(gpo.first("flags", 0)) or 0
+        disabled = flags & (FLAG_MACHINE_DISABLED if part == "machine" else FLAG_USER_DISABLED)
+        part_fr = "Ordinateur" if part == "machine" else "Utilisateur"
+        if entry.get("absent"):
+            return Verdict.non_conforme(f"{where} : fichier absent", expected,
+                                        f"La stratégie {label} ne définit aucun paramètre de ce type "
+                                        f"(pas de {name.rsplit('/', 1)[-1]}, partie {part_fr}).")
+        raw = smb.file_bytes(entry)
+        if params.key is not None:
+            verdict = _judge_registry(params, key, raw, where, expected, label)
+        else:
+            verdict = _judge_security(params, raw, where, expected, label)
+        if verdict.status.value == "conforme" and disabled:
+            return Verdict.non_conforme(verdict.observed + f" ; flags={flags}", expected,
+                                        f"La stratégie {label} définit le paramètre, mais sa partie {part_fr} est "
+                                        "désactivée : il ne s'applique pas.")
+        return verdict
+
+
+def _expected(params: GpoSetting.Params) -> str:
+    if params.key is not None:
+        kind = f" ({params.type})" if params.type else ""
+        return f"{params.gpo} : {params.key}\\{params.name} = {show_data(params.data)}{kind}"
+    return f"{params.gpo} : [{params.section}] {params.name} = {show_data(params.data)}"
+
+
+def _folder(gpo: Entry, guid: str, dirs: list[dict[str, Any]]) -> tuple[str, dict[str, Any]] | str:
+    """The SYSVOL folder clients use for this GPO (from gPCFileSysPath), or why there is none (French)."""
+    by_path = {str(d.get("path", "")).lower(): d for d in dirs}
+    fs_path = str(gpo.first("gPCFileSysPath") or "")
+    parts = [p for p in fs_path.replace("/", "\\").split("\\") if p]
+    if len(parts) >= 3 and parts[1].lower() == "sysvol":
+        rel = "/".join(parts[2:])
+        hit = by_path.get(rel.lower())
+        if hit is not None:
+            return str(hit["path"]), hit.get("files") or {}
+        return f"gPCFileSysPath={fs_path} : dossier {rel} absent de SYSVOL"
+    if fs_path:
+        return f"gPCFileSysPath={fs_path} : hors du partage SYSVOL lu par le correcteur"
+    hits = [d for d in dirs if str(d.get("path", "")).lower().endswith("/policies/" + guid.lower())]
+    if hits:
+        return str(hits[0]["path"]), hits[0].get("files") or {}
+    return f"aucun dossier Policies/{guid} dans SYSVOL (gPCFileSysPath absent)"
+
+
+def _judge_registry(params: GpoSetting.Params, key: str, raw: bytes, where: str, expected: str,
+                    label: str) -> Verdict:
+    try:
+        records = parse_registry_pol(raw)
+    except ValueError as exc:
+        return Verdict.erreur(f"Registry.pol de la stratégie {label} illisible : {exc}", observed=where,
+                              expected=expected)
+    values = effective_values(records, key)
+    others = clip_list([r.shown() for r in values.values()], 6)
+    record = values.get(params.name.lower())
+    if record is None:
+        gone = deletions(records, key, params.name)
+        why = (" : la stratégie la supprime (paramètre « Désactivé »)" if gone else "")
+        return Verdict.non_conforme(f"{where} : valeurs de la clé : {others}", expected,
+                                    f"La stratégie {label} ne définit pas {params.name} sous {params.key}{why}.")
+    observed = f"{where} : {record.shown()}"
+    problem = _registry_mismatch(params, record)
+    if problem:
+        return Verdict.non_conforme(observed, expected, f"La stratégie {label} définit {params.name}, mais {problem}.")
+    note = ""
+    if isinstance(record.data, str) and isinstance(params.data, str) and record.data != params.data:
+        note = " (casse différente, indifférente pour Windows)"
+    return Verdict.conforme(observed, expected, f"La stratégie {label} définit {params.name} = "
+                                                f"{show_data(record.data)}{note}.")
+
+
+def _registry_mismatch(params: GpoSetting.Params, record: PolRecord) -> str:
+    """Why the record is not the asked one (French), or "" when it is."""
+    kind = record.type_name
+    if params.type is not None:
+        if kind != params.type:
+            return f"avec le type {kind} au lieu de {params.type}"
+    elif isinstance(params.data, (bool, int)):
+        if kind not in _NUMERIC:
+            return f"avec le type {kind} au lieu d'un nombre (REG_DWORD)"
+    elif isinstance(params.data, list):
+        if kind != "REG_MULTI_SZ":
+            return f"avec le type {kind} au lieu de REG_MULTI_SZ"
+    elif kind not in _TEXT:
+        return f"avec le type {kind} au lieu d'un texte (REG_SZ)"
+    if kind in _NUMERIC:
+        want = as_int(params.data)
+        if want is None or want != record.data:
+            return f"à {record.data} au lieu de {params.data}"
+        return ""
+    if kind == "REG_MULTI_SZ":
+        want_list = params.data if isinstance(params.data, list) else [str(params.data)]
+        if [w.lower() for w in want_list] != [str(d).lower() for d in record.data]:
+            return f"à {show_data(record.data)} au lieu de {show_data(want_list)}"
+        return ""
+    if kind in _TEXT:
+        if str(params.data).lower() != str(record.data).lower():
+            return f"à {show_data(record.data)} au lieu de {show_data(str(params.data))}"
+        return ""
+    want_hex = str(params.data).lower().replace(" ", "").removeprefix("0x")
+    if want_hex != str(record.data).lower():
+        return f"à {record.data} au lieu de {params.data}"
+    return ""
+
+
+def _judge_security(params: GpoSetting.Params, raw: bytes, where: str, expected: str, label: str) -> Verdict:
+    try:
+        sections = parse_inf(raw)
+    except ValueError as exc:
+        return Verdict.erreur(f"GptTmpl.inf de la stratégie {label} illisible : {exc}", observed=where,
+                              expected=expected)
+    section = str(params.section)
+    lines = sections.get(section.lower(), {})
+    found = lines.get(params.name.lower())
+    if found is None:
+        present = clip_list([f"{n} = {v}" for n, v in lines.values()], 8)
+        return Verdict.non_conforme(f"{where} : [{section}] {present}", expected,
+                                    f"La stratégie {label} ne définit pas {params.name} dans [{section}].")
+    observed = f"{where} : [{section}] {found[0]} = {found[1]}"
+    if not same_setting(section, params.data, found[1]):
+        return Verdict.non_conforme(observed, expected, f"La stratégie {label} définit {params.name} = {found[1]} "
+                                                        f"au lieu de {show_data(params.data)}.")
+    return Verdict.conforme(observed, expected, f"La stratégie {label} définit {params.name} = {found[1]}.")
+
+
+CHECKS: tuple[type[Check], ...] = (GpoSetting,)
+
+
+@hookimpl
+def grader_register_checks() -> list[type[Check]]:
+    """The GPO-setting check (LDAP for the GPO, SMB for its files)."""
+    return list(CHECKS)

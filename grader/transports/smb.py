@@ -1,0 +1,285 @@
+"""SMB channel: files read from a host's shares (a DC's SYSVOL) in one authenticated session per host.
+
+A GPO's settings live in files, not in the directory: ``Registry.pol`` (administrative
+templates) and ``GptTmpl.inf`` (security settings) under ``SYSVOL\\<domain>\\Policies\\{GUID}``.
+Windows clients read them over SMB, so the grader does too, with the same reader account as
+LDAP: SYSVOL is readable by every authenticated user, by design (clients read it with their
+own account). The client is smbprotocol's ``smbclient`` (pure Python, SMB 2/3, NTLM through
+pyspnego, signing as the DC requires it); each collection uses its own connection cache, so
+the threads grading other hosts never share or reuse this host's session.
+
+A probe's ``command`` is a declarative read, canonical JSON written by :func:`read_tree`::
+
+    {"dirs":"*/Policies/*","files":["GPT.INI","User/Registry.pol"],"share":"SYSVOL"}
+
+``dirs`` is a path under the share whose ``*`` components match any one directory name;
+for every directory matched, each of ``files`` (relative to it) is read. The result's
+``stdout`` is JSON ``{"share": ..., "dirs": [{"path": "tssr.lan/Policies/{...}", "files":
+{name: {"size": n, "base64": ...} | {"absent": true} | {"error": "..."}}}]}``: a file that
+does not exist is an *observation* (``absent``), one the account may not read is that file's
+``error`` (a judge must then say it could not tell), one larger than :data:`FILE_CAP` is cut
+to it and marked ``truncated`` (its ``size`` is then the bytes read, one past the cap).
+
+Failures are mapped at the boundary: no answer, a refused connection or no route raise
+:class:`~grader.errors.Unreachable` (``injoignable``); a server that answers but refuses the
+account (logon failure, expired password) raises :class:`~grader.errors.TransportError`
+(``erreur``, the reason in the evidence: the grader's configuration, not the candidate's work,
+is at fault); a share the account may not open is that probe's ``error``.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import errno
+import json
+import socket
+import time
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import Field
+
+from grader.credentials import PasswordSecret, resolve_password
+from grader.errors import CredentialError, TransportError, Unreachable
+from grader.model import Probe, ProbeResult
+from grader.transports.base import Channel, ChannelOptions, Collected, HostContext
+
+FILE_CAP = 1024 * 1024  # bytes of one file (a Registry.pol is a few KiB)
+TOTAL_CAP = 8 * 1024 * 1024  # bytes of one probe's files, all directories together
+DIR_CAP = 500  # directories one probe may match
+
+
+# --- declaring reads (used by checks; pure) -----------------------------------------------------
+
+
+def read_tree(share: str, dirs: str, files: Iterable[str], timeout: float = 20.0) -> Probe:
+    """A probe for the ``smb`` channel: read ``files`` in every directory matching ``dirs`` on ``share``.
+
+    Equal reads (same share, pattern and files) share one run, whatever the number of checks.
+    """
+    spec = {"share": share, "dirs": dirs.replace("\\", "/").strip("/"),
+            "files": sorted({f.replace("\\", "/").strip("/") for f in files}, key=str.lower)}
+    validate_spec(spec)
+    return Probe("smb", json.dumps(spec, sort_keys=True, ensure_ascii=False, separators=(",", ":")), timeout)
+
+
+def validate_spec(spec: Any) -> dict[str, Any]:
+    """The read spec, checked; raises ValueError with a French reason."""
+    if not isinstance(spec, dict) or set(spec) != {"share", "dirs", "files"}:
+        raise ValueError("la lecture SMB doit être un objet {share, dirs, files}")
+    share, dirs, files = spec["share"], spec["dirs"], spec["files"]
+    if not isinstance(share, str) or not share or any(c in share for c in "\\/*?"):
+        raise ValueError("« share » doit être un nom de partage")
+    if not isinstance(dirs, str) or any(part in ("", ".", "..") for part in dirs.split("/")):
+        raise ValueError("« dirs » doit être un chemin relatif sans « .. »")
+    if not isinstance(files, list) or not files or not all(
+            isinstance(f, str) and f and "*" not in f and all(p not in ("", ".", "..") for p in f.split("/"))
+            for f in files):
+        raise ValueError("« files » doit être une liste de chemins relatifs sans joker ni « .. »")
+    return spec
+
+
+def parse_output(result: ProbeResult) -> list[dict[str, Any]]:
+    """The matched directories of an smb probe's stdout; raises ValueError when it is not ours."""
+    data = json.loads(result.stdout)
+    if not isinstance(data, dict) or not isinstance(data.get("dirs"), list):
+        raise ValueError("sortie SMB illisible")  # noqa: TRY004 - one error type for callers
+    return data["dirs"]
+
+
+def file_bytes(entry: dict[str, Any]) -> bytes:
+    """The content of a file entry that was read (``base64``)."""
+    return base64.b64decode(entry.get("base64", ""))
+
+
+# --- the channel ----------------------------------------------------------------------------------
+
+
+class SmbOptions(ChannelOptions):
+    """``hosts[].options.smb`` in a rubric."""
+
+    credential: str | None = None  # an account of the domain (a rubric credential); else the host's own
+    port: int = Field(default=445, ge=1, le=65535)
+    encrypt: bool = False  # true: require SMB 3 encryption of the session
+
+
+class SmbChannel(Channel):
+    """The ``smb`` channel: one SMB session per host, every file of the host's probes read in it."""
+
+    name = "smb"
+    needs_credential = False  # the account may come from options.smb.credential
+    Options = SmbOptions
+
+    def collect(self, host: HostContext, probes: Sequence[Probe]) -> Collected:
+        import smbclient
+
+        opts: SmbOptions = host.options if isinstance(host.options, SmbOptions) else SmbOptions()
+        secret = _secret(host, opts)
+        where = f"{host.address}:{opts.port}"
+        cache: dict[str, Any] = {}
+        session = {"connection_cache": cache, "port": opts.port}
+        try:
+            try:
+                smbclient.register_session(host.address, username=secret.username, password=secret.password,
+                                           port=opts.port, encrypt=True if opts.encrypt else None,
+                                           connection_timeout=max(1, int(host.connect_timeout)),
+                                           connection_cache=cache, auth_protocol="ntlm")
+            except Exception as exc:
+                raise _session_failure(where, secret.username, exc) from exc
+            results: dict[str, ProbeResult] = {}
+            lost: str | None = None
+            for probe in probes:
+                if lost:
+                    results[probe.key] = _failed(probe, f"session SMB perdue : {lost}")
+                    continue
+                try:
+                    results[probe.key] = _run_read(smbclient, host.address, probe, session)
+                except _Lost as exc:
+                    lost = str(exc)
+                    results[probe.key] = _failed(probe, f"session SMB perdue : {lost}")
+            return Collected(results, login=f"{secret.username} (mot de passe, SMB)", execs=1,
+                             complete=lost is None)
+        finally:
+            with contextlib.suppress(Exception):  # closing a dead session must not hide the real outcome
+                smbclient.reset_connection_cache(connection_cache=cache)
+
+
+def _secret(host: HostContext, opts: SmbOptions) -> PasswordSecret:
+    if opts.credential is not None:
+        ref = host.credentials.get(opts.credential)
+        if ref is None:
+            raise CredentialError(f"identifiants « {opts.credential} » non déclarés dans le barème")
+    elif host.credential is not None:
+        ref = host.credential
+    else:
+        raise CredentialError(f"aucun compte pour lire les partages de {host.name} : ajoutez "
+                              "« options: {smb: {credential: <nom>}} » à l'hôte")
+    return resolve_password(ref)
+
+
+class _Lost(Exception):
+    """The session died in the middle of the probes: the rest cannot be read."""
+
+
+def _session_failure(where: str, username: str, exc: Exception) -> Exception:
+    """A failed connection or logon, mapped to the channel contract (French reason)."""
+    from smbprotocol import exceptions as sx
+
+    text = str(exc).strip()
+    low = text.lower()
+    if isinstance(exc, (sx.LogonFailure, sx.WrongPassword, sx.SMBAuthenticationError)) or "logon_failure" in low:
+        return TransportError(f"authentification SMB refusée pour {username} sur {where} "
+                              "(identifiants invalides ou compte désactivé)")
+    if isinstance(exc, (sx.PasswordExpired, sx.AccessDenied, sx.SMBResponseException)):
+        # Samba answers a wrong NTLM password for a UPN with STATUS_NOT_FOUND rather than a logon failure.
+        return TransportError(f"session SMB refusée par {where} pour {username} : authentification refusée ou "
+                              f"compte non autorisé ({text[:300]})")
+    if "refused" in low:
+        return Unreachable(f"{where} refuse la connexion (pas de service SMB)")
+    if isinstance(exc, (TimeoutError, socket.timeout)) or "timed out" in low or "timeout" in low:
+        return Unreachable(f"pas de réponse de {where} (délai dépassé)")
+    if "no route" in low or "unreachable" in low:
+        return Unreachable(f"{where} injoignable (aucune route)")
+    if isinstance(exc, (ValueError, OSError, sx.SMBConnectionClosed)):
+        return Unreachable(f"{where} injoignable ({text[:300]})")
+    return TransportError(f"session SMB impossible avec {where} ({type(exc).__name__}: {text[:300]})")
+
+
+def _failed(probe: Probe, reason: str) -> ProbeResult:
+    return ProbeResult(probe.key, probe.transport, probe.command, error=reason,
+                       started=datetime.now(UTC).isoformat(timespec="milliseconds"))
+
+
+_MISSING = (errno.ENOENT, errno.ENOTDIR)
+_DENIED = (0xC0000022, 0xC0000061)  # STATUS_ACCESS_DENIED (no errno in smbclient), STATUS_PRIVILEGE_NOT_HELD
+
+
+def _why(exc: Exception) -> str:
+    """A file-level failure in French, with the NT status when there is one."""
+    status = getattr(exc, "ntstatus", None)
+    code = f" (0x{status:08X})" if isinstance(status, int) else ""
+    if getattr(exc, "errno", None) == errno.EACCES or status in _DENIED:
+        return "accès refusé" + code
+    return f"{type(exc).__name__}{code}: {str(exc).strip()[:200]}"
+
+
+def _is_missing(exc: Exception) -> bool:
+    return getattr(exc, "errno", None) in _MISSING
+
+
+def _lost(exc: Exception) -> bool:
+    from smbprotocol import exceptions as sx
+
+    return isinstance(exc, (sx.SMBConnectionClosed, ConnectionError, TimeoutError, socket.timeout))
+
+
+def _run_read(smbclient: Any, server: str, probe: Probe, session: dict[str, Any]) -> ProbeResult:
+    """One declarative read. Raises :class:`_Lost` when the session died under it."""
+    started = datetime.now(UTC).isoformat(timespec="milliseconds")
+    t0 = time.perf_counter()
+    common = {"key": probe.key, "transport": probe.transport, "command": probe.command, "started": started}
+    try:
+        spec = validate_spec(json.loads(probe.command))
+    except ValueError as exc:
+        return ProbeResult(**common, error=f"lecture SMB invalide : {exc}")
+    root = f"\\\\{server}\\{spec['share']}"
+    try:
+        matched, truncated = _expand(smbclient, root, [p for p in spec["dirs"].split("/") if p], session)
+    except _Lost:
+        raise
+    except Exception as exc:
+        if _lost(exc):
+            raise _Lost(f"{type(exc).__name__}: {exc}") from exc
+        return ProbeResult(**common, error=f"partage {spec['share']} illisible : {_why(exc)}",
+                           duration=time.perf_counter() - t0)
+    budget = TOTAL_CAP
+    out: list[dict[str, Any]] = []
+    for rel in matched:
+        files: dict[str, Any] = {}
+        for name in spec["files"]:
+            path = root + "\\" + "\\".join([*rel, *name.split("/")])
+            try:
+                with smbclient.open_file(path, mode="rb", share_access="r", **session) as fh:
+                    data = fh.read(min(FILE_CAP, max(budget, 0)) + 1)
+            except Exception as exc:
+                if _lost(exc):
+                    raise _Lost(f"{type(exc).__name__}: {exc}") from exc
+                files[name] = {"absent": True} if _is_missing(exc) else {"error": _why(exc)}
+                continue
+            cap = min(FILE_CAP, max(budget, 0))
+            entry: dict[str, Any] = {"size": len(data), "base64": base64.b64encode(data[:cap]).decode()}
+            if len(data) > cap:
+                entry["truncated"] = True
+                truncated = True
+            budget -= min(len(data), cap)
+            files[name] = entry
+        out.append({"path": "/".join(rel), "files": files})
+    stdout = json.dumps({"share": spec["share"], "dirs": out}, ensure_ascii=False, sort_keys=True)
+    return ProbeResult(**common, stdout=stdout, exit_code=0, duration=time.perf_counter() - t0, truncated=truncated)
+
+
+def _expand(smbclient: Any, root: str, parts: list[str], session: dict[str, Any]) -> tuple[list[list[str]], bool]:
+    """Directories (as relative parts) matching ``parts``; ``*`` is one directory name. A missing level matches none."""
+    found: list[list[str]] = [[]]
+    truncated = False
+    for part in parts:
+        nxt: list[list[str]] = []
+        for rel in found:
+            if part != "*":
+                nxt.append([*rel, part])
+                continue
+            path = root + "".join("\\" + p for p in rel) + "\\"
+            try:
+                entries = sorted((e.name for e in smbclient.scandir(path, **session) if e.is_dir()
+                                  and e.name not in (".", "..")), key=str.lower)
+            except Exception as exc:
+                if _is_missing(exc) and rel:
+                    continue  # a literal level that does not exist: nothing under it
+                raise
+            nxt.extend([*rel, name] for name in entries)
+        if len(nxt) > DIR_CAP:
+            nxt, truncated = nxt[:DIR_CAP], True
+        found = nxt
+    return found, truncated
