@@ -16,6 +16,8 @@ from checks.network.ios import CHECKS as IOS_CHECKS
 from checks.network.iptables import CHECKS as IPTABLES_CHECKS
 from checks.network.nftables import NftMasquerade
 from checks.network.pfsense_checks import CHECKS as PFSENSE_CHECKS
+from checks.network.pki import HttpsIssuedByCa
+from checks.network.proxy import ProxyFilters
 from checks.network.reach import DnsResolves, NatWorks, PortFiltered, PortForward
 from checks.network.snmp import SnmpAgent, SnmpInterfaces, SnmpRefusesCommunity, SnmpVlans
 from checks.network.supervision import SupervisionHosts
@@ -36,6 +38,8 @@ CHECKS: tuple[type[Check], ...] = (
     PortFiltered,
     DnsResolves,
     DhcpOffer,
+    ProxyFilters,
+    HttpsIssuedByCa,
     VpnTunnelUp,
     VpnReaches,
     SupervisionHosts,

@@ -12,10 +12,11 @@ from grader.transports.smb import SmbChannel
 from grader.transports.snmp import SnmpChannel
 from grader.transports.ssh import SshChannel
 from grader.transports.syslog import SyslogChannel
+from grader.transports.tls import TlsChannel
 from grader.transports.winrm import WinrmChannel
 
 
 @hookimpl
 def grader_register_transports() -> list[type]:
     return [SshChannel, HttpChannel, SnmpChannel, SyslogChannel, WinrmChannel,
-            LdapChannel, DnsChannel, CliChannel, DhcpChannel, SmbChannel]
+            LdapChannel, DnsChannel, CliChannel, DhcpChannel, SmbChannel, TlsChannel]

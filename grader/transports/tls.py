@@ -1,0 +1,114 @@
+"""Grader-side TLS handshakes: the server shows *us* its certificate chain, which we keep as evidence.
+
+A probe's ``command`` is canonical JSON written by :func:`handshake`: ``{"port": 443,
+"servername": "intranet.tssr.lan"}`` (plus ``"address"`` when the service is not at the host's
+own address). The grader connects from its own network position, sends the name as SNI, and
+completes the handshake **without verifying anything**: verification is the judge's business
+(a pure function of the stored chain, so ``rejudge`` can redo it), and a handshake that refused
+an unknown issuer would leave no certificate to show the jury.
+
+The result's ``stdout`` is JSON ``{"peer", "servername", "version", "cipher", "chain": [PEM...]}``
+(the chain as the server sent it, leaf first), ``exit_code`` 0. A connection that fails at once
+(refused, no route) is an observation: exit code -1 and the reason in stderr; a TLS handshake
+that fails (no TLS on that port, a protocol alert) is exit code 1 with the reason; no answer in
+time is ``timed_out`` (a filter and a dead service look alike: we cannot tell).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import ssl
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from grader.model import Probe, ProbeResult
+from grader.transports.base import Channel, Collected, HostContext
+
+
+def handshake(servername: str, port: int = 443, address: str | None = None, timeout: float = 5.0) -> Probe:
+    """One TLS handshake with the host (or ``address``) on ``port``, SNI ``servername``."""
+    spec: dict[str, object] = {"port": int(port), "servername": servername}
+    if address:
+        spec["address"] = address
+    return Probe("tls", json.dumps(spec, sort_keys=True, separators=(",", ":")), timeout, active=True)
+
+
+def _context() -> ssl.SSLContext:
+    """Accept whatever the server offers: we record, the judge decides."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
+    try:
+        ctx.set_ciphers("ALL:@SECLEVEL=0")  # an old server is still shown to the jury, not an error of ours
+    except ssl.SSLError:  # pragma: no cover - an OpenSSL without security levels
+        pass
+    return ctx
+
+
+def _chain(sock: ssl.SSLSocket) -> list[str]:
+    """The chain as sent, leaf first (``get_unverified_chain``: public from Python 3.13, private before)."""
+    getter = getattr(sock, "get_unverified_chain", None) or getattr(sock._sslobj, "get_unverified_chain", None)
+    if getter is not None:
+        return [ssl.DER_cert_to_PEM_cert(c) if isinstance(c, bytes) else c.public_bytes() for c in getter() or []]
+    der = sock.getpeercert(binary_form=True)
+    return [ssl.DER_cert_to_PEM_cert(der)] if der else []
+
+
+def shake(probe: Probe, default_address: str) -> ProbeResult:
+    started = datetime.now(UTC).isoformat(timespec="milliseconds")
+    t0 = time.perf_counter()
+    base = {"key": probe.key, "transport": probe.transport, "command": probe.command, "started": started}
+    try:
+        spec = json.loads(probe.command)
+        port, servername = int(spec["port"]), str(spec["servername"])
+        address = str(spec.get("address") or default_address)
+    except (ValueError, KeyError, TypeError) as exc:
+        return ProbeResult(**base, error=f"sonde TLS invalide : {exc}")
+    peer = f"{address}:{port}"
+    try:
+        raw = socket.create_connection((address, port), timeout=probe.timeout)
+    except TimeoutError as exc:
+        return ProbeResult(**base, stderr=f"{peer} : délai dépassé ({exc})", timed_out=True,
+                           duration=time.perf_counter() - t0)
+    except OSError as exc:
+        return ProbeResult(**base, stderr=f"{peer} : {exc.strerror or exc}", exit_code=-1,
+                           duration=time.perf_counter() - t0)
+    try:
+        sni = None if _is_ip(servername) else servername
+        with _context().wrap_socket(raw, server_hostname=sni) as tls:
+            doc = {"peer": peer, "servername": servername, "version": tls.version(),
+                   "cipher": (tls.cipher() or ("",))[0], "chain": _chain(tls)}
+    except TimeoutError as exc:
+        return ProbeResult(**base, stderr=f"{peer} : délai dépassé pendant la négociation TLS ({exc})",
+                           timed_out=True, duration=time.perf_counter() - t0)
+    except (ssl.SSLError, OSError) as exc:
+        return ProbeResult(**base, stderr=f"{peer} : échec de la négociation TLS : {exc}", exit_code=1,
+                           duration=time.perf_counter() - t0)
+    finally:
+        raw.close()
+    return ProbeResult(**base, stdout=json.dumps(doc, ensure_ascii=False), exit_code=0,
+                       duration=time.perf_counter() - t0)
+
+
+def _is_ip(name: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
+class TlsChannel(Channel):
+    """The ``tls`` channel: one handshake per distinct (address, port, name), sent by the grader itself."""
+
+    name = "tls"
+    grader_side = True
+
+    def collect(self, host: HostContext, probes: Sequence[Probe]) -> Collected:
+        results = {p.key: shake(p, host.address) for p in probes}
+        return Collected(results, execs=len(results))
