@@ -67,7 +67,7 @@ def test_every_ad_check_of_the_demo_matches_the_planted_truth(room):
     assert len(jobs) == 3
     for job in jobs:
         report = grade_host(job, None)
-        got = {r.check_id: r.status.value for r in report.results}
+        got = {r.check_id: r.status.value for r in report.results if r.check_id in demo.AD_CHECK_IDS}
         want = {k: v for k, v in demo.PLANTED_TRUTH[job.candidate.id].items() if k in demo.AD_CHECK_IDS}
         assert got == want, {k: (r.message, r.observed) for r in report.results for k in [r.check_id]
                              if got[k] != want[k]}
@@ -78,7 +78,8 @@ def test_every_ad_check_of_the_demo_matches_the_planted_truth(room):
         assert report.outcome.execs == 1 and report.login == "grader@tssr.lan (mot de passe, LDAPS)"
         assert report.outcome.host_key.startswith("TLS SHA256:") and report.outcome.anomalies == ()
         searches = [p for p in report.probes if p.transport == "ldap"]
-        assert len(searches) == 6 and all(p.exit_code == 0 for p in searches)
+        # 7: the 6 searches of the 9 AD checks + the OUs' DACLs of ad.ou_delegation (tests/test_gpo_lab.py)
+        assert len(searches) == 7 and all(p.exit_code == 0 for p in searches)
         assert [p.transport for p in report.probes].count("dns") == 1
         by_id = {r.check_id: r for r in report.results}
         if job.candidate.id == "02":

@@ -54,7 +54,9 @@ def test_demo_specs_match_the_room():
         assert [(k.ifname, k.segment, k.cidr) for k in routeur.links] == [
             ("eth1", f"c{c}-lan", f"10.77.{n}.65/27"), ("eth2", f"c{c}-wan", f"10.77.{n}.129/27")]
         assert lan.links[0].segment == f"c{c}-lan" and wan.links[0].segment == f"c{c}-wan"
-        assert lan.routes == ((f"10.77.{n}.128/27", f"10.77.{n}.65"),) and wan.routes == ()
+        back = ((f"10.77.{n}.192/27", f"10.77.{n}.65"),) if c != "03" else ()  # to the VPN's tunnel network
+        assert lan.routes == ((f"10.77.{n}.128/27", f"10.77.{n}.65"),) + back and wan.routes == ()
+        assert routeur.tun == wan.tun == (c != "03") and not lan.tun  # OpenVPN server and client
 
 
 def test_links_are_checked():

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from grader.errors import LabError
-from grader.lab import router, samba
+from grader.lab import dhcp, gpo, pki, proxy, router, samba, supervision, vpn
 from grader.lab.hosts import HostShell, HostSpec, Link
 
 HOST = "srv-lin"
@@ -55,7 +55,17 @@ AD_CHECK_IDS = ("ad-ou-compta", "ad-user-alice", "ad-group-compta", "ad-gpo-fond
                 "ad-gpo-postes-lien", "ad-heritage-direction", "ad-mdp", "ad-pc-compta", "ad-dns-intranet")
 NETWORK_CHECK_IDS = ("snmp-agent", "journaux-recus", "nat-regle", "nat-fonctionne", "redirection-web",
                      "filtrage-ssh-wan", "dns-intranet")
-CHECK_IDS = LINUX_CHECK_IDS + AD_CHECK_IDS + NETWORK_CHECK_IDS
+DHCP_CHECK_IDS = ("dhcp-lan",)
+CHECK_IDS = LINUX_CHECK_IDS + AD_CHECK_IDS + NETWORK_CHECK_IDS + DHCP_CHECK_IDS
+#: GPO settings read in SYSVOL over SMB and the delegation on Comptabilité (grader/lab/gpo.py plants them).
+GPO_CHECK_IDS = ("ad-gpo-fond-parametre", "ad-gpo-mdp-longueur", "ad-delegation-compta")
+CHECK_IDS += GPO_CHECK_IDS
+#: The LAN's web proxy (squid on the router) and the intranet's HTTPS certificate (grader/lab/proxy.py, pki.py).
+PROXY_CHECK_IDS = ("proxy-filtrage", "https-intranet")
+CHECK_IDS += PROXY_CHECK_IDS
+#: The remote worker's VPN (grader/lab/vpn.py) and the Nagios supervision server on srv-lin (supervision.py).
+VPN_CHECK_IDS = ("vpn-tunnel", "vpn-lan", "supervision-hotes")
+CHECK_IDS += VPN_CHECK_IDS
 _C, _N, _I = "conforme", "non_conforme", "injoignable"
 PLANTED_TRUTH: dict[str, dict[str, str]] = {
     "01": dict.fromkeys(CHECK_IDS, _C),
@@ -68,24 +78,43 @@ PLANTED_TRUTH: dict[str, dict[str, str]] = {
            "snmp-agent": _N, "journaux-recus": _N,
            # the masquerade rule is there (nat-regle) but IPv4 forwarding is off: nothing gets through
            "nat-regle": _C, "nat-fonctionne": _N, "redirection-web": _N, "filtrage-ssh-wan": _N,
-           "dns-intranet": _N},
+           "dns-intranet": _N,
+           "dhcp-lan": _N,
+           # wallpaper GPO sets another file; Default Domain Policy keeps its default; no delegation (and no OU)
+           "ad-gpo-fond-parametre": _N, "ad-gpo-mdp-longueur": _N, "ad-delegation-compta": _N,
+           # squid allows the LAN before it denies jeux.example (never reached); apache is stopped (and its
+           # certificate self-signed): the HTTPS site does not answer
+           "proxy-filtrage": _N, "https-intranet": _N,
+           # the remote worker's tunnel is up, but the server pushes no route to the LAN: pc-lan is reached
+           # by another path, not through the VPN; Nagios runs without the DC among its hosts
+           "vpn-tunnel": _C, "vpn-lan": _N, "supervision-hotes": _N,
+           },  # the DHCP offer's router option is .1, outside its LAN, not the router's .65
     "03": dict.fromkeys(CHECK_IDS, _I),
 }
 DEMO_RUBRIC_NOTES: dict[str, str] = {
     "01": "tout est fait : apache2 actif et activé, page « Intranet TSSR », alice dans webadmins, "
           "PermitRootLogin no, sauvegarde planifiée, journaux vers 10.77.0.1:514/udp, communauté SNMP tssr-ro ; "
           "annuaire tssr.lan conforme (UO Comptabilité, alice, groupes imbriqués, GPO liées, héritage bloqué, "
-          "stratégie de mot de passe, PC-COMPTA01 dans Postes, intranet.tssr.lan dans le DNS) ; "
+          "stratégie de mot de passe, PC-COMPTA01 dans Postes, intranet.tssr.lan dans le DNS, papier peint "
+          "\\\\dc\\partage\\fond.jpg dans la GPO « Fond d'écran », longueur minimale 12 dans la Default Domain "
+          "Policy, réinitialisation des mots de passe de Comptabilité déléguée à GG_Compta) ; "
           "routeur : routage IPv4, masquerade vers le WAN, redirection 8080 vers pc-lan, SSH fermé côté WAN, "
-          "intranet.tssr.lan résolu par dnsmasq.",
+          "intranet.tssr.lan résolu par dnsmasq ; DHCP du LAN (plage .80 à .90, passerelle et DNS .65) ; proxy squid sur l'adresse LAN du routeur (port 3128) qui refuse "
+          "jeux.example ; intranet en HTTPS, certificat émis par son AC publiée dans "
+          "/usr/local/share/ca-certificates/tssr-ca.crt ; VPN OpenVPN du télétravailleur (srv-wan) vers le routeur, "
+          "route du LAN poussée ; Nagios sur srv-lin supervise srv-lin, routeur et dc.",
     "02": "plusieurs erreurs : apache2 désactivé et arrêté (page Debian par défaut), alice hors de webadmins, "
           "PermitRootLogin yes, ligne cron commentée, rsyslog vers le port 5514, communauté SNMP public ; "
           "pièges dans le compte grader (.bashrc bavard, alias et faux systemctl/ss/dpkg-query qui répondent « active ») ; "
           "annuaire : UO « Comptabilite » sans accent, GPO « Fond d'écran » créée mais liée nulle part, lien de "
           "« Sécurité des postes » désactivé, héritage non bloqué sur Direction, stratégie de mot de passe par "
-          "défaut, PC-COMPTA01 resté dans Computers, pas d'enregistrement DNS intranet ; agent SNMP lié à "
+          "défaut, PC-COMPTA01 resté dans Computers, pas d'enregistrement DNS intranet, papier peint de la GPO "
+          "vers fond.png, Default Domain Policy sans paramètre de mot de passe, aucune délégation ; agent SNMP lié à "
           "127.0.0.1 ; routeur : règles masquerade et redirection présentes mais routage IPv4 désactivé, SSH ouvert "
-          "côté WAN, intranet.tssr.lan résolu vers une mauvaise adresse.",
+          "côté WAN, intranet.tssr.lan résolu vers une mauvaise adresse ; proxy squid : « allow lan » avant "
+          "« deny jeux » (jeux.example servi) ; certificat HTTPS auto-signé au lieu d'un certificat de son AC ; "
+          "tunnel VPN monté mais sans route poussée vers le LAN ; Nagios sans le contrôleur de domaine ; DHCP qui "
+          "annonce la passerelle .1 au lieu de .65.",
     "03": "serveur, contrôleur de domaine et réseau routé éteints : rien ne répond sur 10.77.3.10, 10.77.3.20, "
           "10.77.3.2 (routeur), 10.77.3.30 (pc-lan) ni 10.77.3.40 (srv-wan).",
 }
@@ -173,6 +202,7 @@ def plant_candidate_01(root: Path) -> None:
     _write(root, "/etc/cron.d/backup", CRON_LINE)
     _write(root, "/etc/rsyslog.d/50-remote.conf", "*.* @10.77.0.1:514\n")
     _write(root, "/etc/snmp/snmpd.conf", SNMPD_GOOD)
+    pki.plant_https(root, DEMO_ROOM["01"][HOST], issued_by_ca=True)
 
 
 def plant_candidate_02(root: Path) -> None:
@@ -203,12 +233,15 @@ def plant_candidate_02(root: Path) -> None:
     _write(root, "/home/grader/bin/ss", FAKE_SS, 0o755, grader)
     _write(root, "/usr/local/bin/systemctl", FAKE_SYSTEMCTL, 0o755)
     _write(root, "/etc/profile.d/zz-banner.sh", 'echo "*** srv-lin — accès réservé à l\'équipe TSSR ***"\n')
+    pki.plant_https(root, DEMO_ROOM["02"][HOST], issued_by_ca=False)
 
 
 # --- the candidates' domain controllers -------------------------------------------------------
 
 COMPTA, COMPTA_NO_ACCENT = "Comptabilité", "Comptabilite"
 GPO_WALLPAPER, GPO_WORKSTATIONS = "Fond d'écran", "Sécurité des postes"
+WALLPAPER_KEY, WALLPAPER = r"HKCU\Software\Microsoft\Windows\CurrentVersion\Policies\System", r"\\dc\partage\fond.jpg"
+DEFAULT_DOMAIN_POLICY = "{31B2F340-016D-11D2-945F-00C04FB984F9}"
 
 
 def _dn(*ous: str) -> str:
@@ -257,6 +290,7 @@ def _gpo(shell: HostShell, name: str) -> str:
 def plant_dc_01(root: Path) -> None:
     """The directory as asked (offline part)."""
     _plant_directory(root, COMPTA, policy=True, computer_ou="Postes")
+    gpo.delegate(root, _dn(COMPTA), "GG_Compta", "reset_password")
 
 
 def setup_dc_01(shell: HostShell) -> None:
@@ -266,6 +300,8 @@ def setup_dc_01(shell: HostShell) -> None:
     samba.samba_tool_online(shell, "gpo", "setlink", _dn("Postes"), workstations)
     samba.samba_tool_online(shell, "gpo", "setinheritance", _dn("Direction"), "block")
     samba.samba_tool_online(shell, "dns", "add", "127.0.0.1", samba.DNS_DOMAIN, "intranet", "A", DEMO_ROOM["01"][HOST])
+    gpo.set_registry_policy(shell, wallpaper, WALLPAPER_KEY, "Wallpaper", WALLPAPER)
+    gpo.set_security_setting(shell, DEFAULT_DOMAIN_POLICY, "MinimumPasswordLength", 12)
 
 
 def plant_dc_02(root: Path) -> None:
@@ -275,7 +311,8 @@ def plant_dc_02(root: Path) -> None:
 
 def setup_dc_02(shell: HostShell) -> None:
     """The wallpaper GPO created but linked nowhere; the workstation GPO linked with its link disabled."""
-    _gpo(shell, GPO_WALLPAPER)
+    wallpaper = _gpo(shell, GPO_WALLPAPER)
+    gpo.set_registry_policy(shell, wallpaper, WALLPAPER_KEY, "Wallpaper", WALLPAPER.replace(".jpg", ".png"))
     workstations = _gpo(shell, GPO_WORKSTATIONS)
     samba.samba_tool_online(shell, "gpo", "setlink", _dn("Postes"), workstations, "--disable")
 
@@ -314,6 +351,8 @@ def _plant_router(candidate: str, *, forwarding: bool, filtering: bool, intranet
             _write(root, "/etc/sysctl.d/99-routeur.conf", "net.ipv4.ip_forward = 1\n")
         _write(root, "/etc/dnsmasq.d/tssr.conf",
                f"no-resolv\nlocal=/tssr.lan/\nhost-record=intranet.tssr.lan,{intranet}\n")
+        dhcp.plant_demo(root, candidate, net)
+        proxy.plant_router(root, net, block=filtering)
     return plant
 
 
@@ -332,7 +371,7 @@ def network_specs(candidate: str, *, boot: bool = True) -> list[HostSpec]:
                  plant=router.plant_witness, links=(Link("eth1", lan, f"{net['lan_client']}/27"),),
                  routes=((net["wan"], net["router_lan"]),)),
         HostSpec(name=f"{c}-{WAN_SERVER}", ip=room[WAN_SERVER], hostname=WAN_SERVER, boot=boot,
-                 plant=router.plant_witness, links=(Link("eth1", wan, f"{net['wan_server']}/27"),)),
+                 plant=proxy.plant_wan_server, links=(Link("eth1", wan, f"{net['wan_server']}/27"),)),
     ]
 
 
@@ -351,9 +390,11 @@ def _supervision_secret(shell: HostShell) -> None:
 def demo_specs() -> list[HostSpec]:
     """The three candidates' srv-lin, dc and routed network (03's are down)."""
     return [
-        HostSpec(name="c01-srv-lin", ip=DEMO_ROOM["01"][HOST], plant=plant_candidate_01, hostname=HOST,
+        HostSpec(name="c01-srv-lin", ip=DEMO_ROOM["01"][HOST], hostname=HOST,
+                 plant=supervision.with_nagios(plant_candidate_01, DEMO_ROOM["01"], (HOST, ROUTER, DC)),
                  setup=_supervision_secret),
-        HostSpec(name="c02-srv-lin", ip=DEMO_ROOM["02"][HOST], plant=plant_candidate_02, hostname=HOST,
+        HostSpec(name="c02-srv-lin", ip=DEMO_ROOM["02"][HOST], hostname=HOST,
+                 plant=supervision.with_nagios(plant_candidate_02, DEMO_ROOM["02"], (HOST, ROUTER)),
                  setup=_supervision_secret),
         HostSpec(name="c03-srv-lin", ip=DEMO_ROOM["03"][HOST], boot=False, hostname=HOST),
         HostSpec(name="c01-dc", ip=DEMO_ROOM["01"][DC], plant=plant_dc_01, setup=setup_dc_01, hostname=DC,
@@ -361,7 +402,8 @@ def demo_specs() -> list[HostSpec]:
         HostSpec(name="c02-dc", ip=DEMO_ROOM["02"][DC], plant=plant_dc_02, setup=setup_dc_02, hostname=DC,
                  flavor="dc"),
         HostSpec(name="c03-dc", ip=DEMO_ROOM["03"][DC], boot=False, hostname=DC, flavor="dc"),
-        *network_specs("01"), *network_specs("02"), *network_specs("03", boot=False),
+        *vpn.equip("01", network_specs("01")), *vpn.equip("02", network_specs("02"), push_route=False),
+        *network_specs("03", boot=False),
     ]
 
 

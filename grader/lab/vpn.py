@@ -23,12 +23,13 @@ import datetime as _dt
 import ipaddress
 import os
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
 from grader.errors import LabError
-from grader.lab.hosts import HostSpec
+from grader.lab.hosts import HostShell, HostSpec
 
 PORT = 1194
 INSTANCE = "tssr"  # openvpn-server@tssr on the router
@@ -183,6 +184,35 @@ def _then(first: Callable[[Path], None] | None, second: Callable[[Path], None]) 
     return plant
 
 
+CONNECT_WAIT_S = 60.0
+
+
+def wait_for_client(shell: HostShell, *, limit: float = CONNECT_WAIT_S) -> None:
+    """Wait (on the router, once booted) until the server's status file lists the remote worker.
+
+    The exam's remote worker connected long before the grading; the lab boots both ends at
+    once, and the client's first handshake, then the server's next status write (every
+    :data:`STATUS_INTERVAL` s), come seconds later. Grading before that would see « no client »
+    where the candidate's VPN works. Past ``limit`` the lab goes on: the check will tell.
+    """
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        done = shell.run("/bin/cat", STATUS_FILE, timeout=10)
+        if done.returncode == 0 and any(line.startswith(f"CLIENT_LIST,{CLIENT_NAME},")
+                                        for line in done.stdout.splitlines()):
+            return
+        time.sleep(1)
+
+
+def _then_setup(first: Callable[[HostShell], None] | None,
+                second: Callable[[HostShell], None]) -> Callable[[HostShell], None]:
+    def setup(shell: HostShell) -> None:
+        if first is not None:
+            first(shell)
+        second(shell)
+    return setup
+
+
 def equip(candidate: str, specs: Sequence[HostSpec], *, push_route: bool = True, port: int = PORT) -> list[HostSpec]:
     """A candidate's routed network (router, pc-lan, srv-wan specs) with the VPN planted.
 
@@ -196,8 +226,10 @@ def equip(candidate: str, specs: Sequence[HostSpec], *, push_route: bool = True,
         if not spec.boot:
             out.append(spec)
         elif role == "routeur":
-            out.append(replace(spec, tun=True, plant=_then(spec.plant, lambda r: plant_server(r, candidate,
-                                                                                            push_route=push_route))))
+            # the router's setup waits for the remote worker when it is meant to connect (right port)
+            setup = _then_setup(spec.setup, wait_for_client) if port == PORT else spec.setup
+            out.append(replace(spec, tun=True, setup=setup,
+                               plant=_then(spec.plant, lambda r: plant_server(r, candidate, push_route=push_route))))
         elif role == "srv-wan":
             out.append(replace(spec, tun=True, plant=_then(spec.plant, lambda r: plant_client(r, candidate, port=port))))
         elif role == "pc-lan":

@@ -190,3 +190,11 @@ def test_only_http_urls(url):
     with pytest.raises(ValueError):
         ProxyFilters.Params(**{**PARAMS, "allowed": url})
 
+
+def test_the_demo_rubric_declares_the_hosts_the_proof_passes_through():
+    """Router or WAN server down: the proxy check is injoignable (runner.DependencyGate), never non_conforme."""
+    import rubrics
+    from grader.rubric import load_rubric
+
+    entry = next(c for c in load_rubric(rubrics.demo_rubric()).checks if c.id == "proxy-filtrage")
+    assert entry.check == "proxy.filters" and set(entry.depends_on) == {"routeur", "srv-wan"}
