@@ -27,6 +27,13 @@ or misnamed certificate) and a refused bind raise :class:`~grader.errors.Unreach
 :class:`~grader.errors.TransportError`; a search that fails alone is that probe's ``error``.
 ``verify_tls: false`` is allowed (a lab DC with a self-signed certificate) and recorded as an
 anomaly in the evidence of every host it applies to.
+
+``auth: kerberos`` replaces the TLS connection and the simple bind with plain LDAP (389) and a
+SASL GSSAPI bind that seals the session (:mod:`grader.transports.ldap_kerberos`), the ticket
+coming from the same password, in memory (:mod:`grader.transports.kerberos`); the DC's identity
+is then proved by Kerberos mutual authentication (``spn_host``: its name in ``ldap/<name>``).
+The host still has to answer first (``injoignable`` otherwise); a Kerberos failure past that
+point (password refused by the KDC, KDC unreachable, unknown SPN) is ``erreur``.
 """
 
 from __future__ import annotations
@@ -44,7 +51,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from grader.credentials import PasswordSecret, resolve_password
 from grader.errors import CredentialError, TransportError, Unreachable
@@ -270,6 +277,11 @@ class LdapOptions(ChannelOptions):
     ca_file: str | None = None  # CA certificate(s) to trust (PEM), else the system's store
     tls_name: str | None = None  # name the certificate must carry, else the host's address
     base_dn: str | None = None  # else the RootDSE's defaultNamingContext
+    # Kerberos (SASL GSSAPI, see grader.transports.ldap_kerberos): plain LDAP (389) sealed by Kerberos, no TLS.
+    auth: Literal["simple", "kerberos"] = "simple"
+    realm: str | None = None  # else the credential's user@domain suffix, upper-cased
+    kdc: str | None = None  # "host" or "host:port"; else the host itself (a DC is its own KDC)
+    spn_host: str | None = None  # the DC's name in its SPN ldap/<spn_host> (dc.tssr.lan); else tls_name, else address
 
     @field_validator("base_dn")
     @classmethod
@@ -277,6 +289,16 @@ class LdapOptions(ChannelOptions):
         if value is not None and "=" not in value:
             raise ValueError("un DN est attendu (ex. DC=tssr,DC=lan)")
         return value
+
+    @model_validator(mode="after")
+    def _kerberos_without_tls(self) -> LdapOptions:
+        tls_fields = {"tls", "verify_tls", "ca_file"} & self.model_fields_set
+        if self.auth == "kerberos" and tls_fields:
+            raise ValueError(f"auth: kerberos chiffre la session LDAP par SASL sur le port 389, sans TLS "
+                             f"(un DC Samba refuse Kerberos dans TLS) : retirez {', '.join(sorted(tls_fields))}")
+        if self.auth == "simple" and {"realm", "kdc", "spn_host"} & self.model_fields_set:
+            raise ValueError("realm, kdc et spn_host ne servent qu'avec auth: kerberos")
+        return self
 
 
 class LdapChannel(Channel):
@@ -292,6 +314,8 @@ class LdapChannel(Channel):
 
         opts: LdapOptions = host.options if isinstance(host.options, LdapOptions) else LdapOptions()
         secret = _secret(host, opts)
+        if opts.auth == "kerberos":
+            return _collect_kerberos(host, probes, opts, secret)
         port = opts.port or host.port or (636 if opts.tls == "ldaps" else 389)
         where = f"{host.address}:{port}"
         anomalies: list[str] = []
@@ -333,22 +357,82 @@ class LdapChannel(Channel):
             if not bound:
                 raise Unreachable(_bind_failure(where, secret.username, conn))
             base_dn = opts.base_dn or _naming_context(conn, where)
-            results: dict[str, ProbeResult] = {}
-            lost: str | None = None
-            for probe in probes:
-                if lost:
-                    results[probe.key] = _failed(probe, f"connexion LDAP perdue : {lost}")
-                    continue
-                try:
-                    results[probe.key] = _run_search(conn, probe, base_dn)
-                except lx.LDAPException as exc:
-                    lost = f"{type(exc).__name__}: {exc}"
-                    results[probe.key] = _failed(probe, f"connexion LDAP perdue : {lost}")
+            results, lost = _run_searches(conn, probes, base_dn)
             return Collected(results, login=f"{secret.username} (mot de passe, {opts.tls.upper()})", host_key=host_key,
                              anomalies=anomalies, execs=1, complete=lost is None)
         finally:
             with contextlib.suppress(Exception):  # closing a dead socket must not hide the real outcome
                 conn.unbind()
+
+
+def _run_searches(conn: Any, probes: Sequence[Probe], base_dn: str) -> tuple[dict[str, ProbeResult], str | None]:
+    """Every probe's search on one bound connection; once the session is lost, the rest fail with that reason."""
+    from ldap3.core import exceptions as lx
+
+    results: dict[str, ProbeResult] = {}
+    lost: str | None = None
+    for probe in probes:
+        if lost:
+            results[probe.key] = _failed(probe, f"connexion LDAP perdue : {lost}")
+            continue
+        try:
+            results[probe.key] = _run_search(conn, probe, base_dn)
+        except lx.LDAPException as exc:
+            lost = f"{type(exc).__name__}: {exc}"
+            results[probe.key] = _failed(probe, f"connexion LDAP perdue : {lost}")
+    return results, lost
+
+
+def _collect_kerberos(host: HostContext, probes: Sequence[Probe], opts: LdapOptions,
+                      secret: PasswordSecret) -> Collected:
+    """One plain-LDAP connection, a Kerberos ticket from the password (in memory), a sealed SASL GSSAPI bind.
+
+    The host is reached first: a host that does not answer is ``injoignable`` as with a simple
+    bind. Past that point every Kerberos failure (password refused by the KDC, KDC unreachable,
+    unknown SPN, server refusing the SASL bind) is :class:`TransportError` (``erreur``): the
+    grader could not log in, which proves nothing about the candidate's directory.
+    """
+    import ldap3
+    from ldap3.core import exceptions as lx
+
+    from grader.transports import kerberos, ldap_kerberos
+
+    why = kerberos.available()
+    if why:
+        raise TransportError(why)
+    import gssapi.exceptions
+
+    port = opts.port or host.port or 389
+    where = f"{host.address}:{port}"
+    service_host = opts.spn_host or opts.tls_name or host.address
+    kdc = opts.kdc or host.address
+    timeout = int(max([p.timeout for p in probes] + [10.0])) + 5
+    server = ldap3.Server(host.address, port=port, use_ssl=False, get_info=ldap3.NONE,
+                          connect_timeout=host.connect_timeout)
+    conn = ldap3.Connection(server, user=None, authentication=ldap3.SASL, sasl_mechanism=ldap3.KERBEROS,
+                            auto_bind=ldap3.AUTO_BIND_NONE, read_only=True, raise_exceptions=False,
+                            receive_timeout=timeout, auto_range=True, check_names=False,
+                            return_empty_attributes=False)
+    try:
+        try:
+            conn.open()
+        except lx.LDAPException as exc:
+            raise Unreachable(_open_failure(where, exc)) from exc
+        with kerberos.kerberos_login(secret, realm=opts.realm, kdc=kdc, timeout=host.connect_timeout) as login:
+            try:
+                layer = ldap_kerberos.sasl_gssapi_bind(conn, service_host, login.creds)
+            except gssapi.exceptions.GSSError as exc:
+                raise TransportError(kerberos.explain(exc, login.principal, kdc)) from exc
+            except (lx.LDAPException, OSError) as exc:
+                raise TransportError(f"liaison Kerberos interrompue avec {where} ({exc})") from exc
+        base_dn = opts.base_dn or _naming_context(conn, where)
+        results, lost = _run_searches(conn, probes, base_dn)
+        return Collected(results, login=f"{login.principal} (Kerberos, {layer})",
+                         host_key=f"Kerberos ldap/{service_host}@{login.realm} (authentification mutuelle)",
+                         execs=1, complete=lost is None)
+    finally:
+        with contextlib.suppress(Exception):
+            conn.unbind()
 
 
 def _secret(host: HostContext, opts: LdapOptions) -> PasswordSecret:

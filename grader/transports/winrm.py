@@ -18,10 +18,19 @@ batch" is :class:`~grader.errors.Unreachable` (``injoignable``): port closed or 
 route, TLS handshake or certificate refused, HTTP 401 (authentication refused), WinRM access
 denied. Once the shell exists, a WinRM fault, a cut connection or a PowerShell that cannot
 start the batch is :class:`~grader.errors.TransportError` (``erreur``), with the reason.
+
+Kerberos (``auth: kerberos``): the grader is not joined to the candidate's domain, so the ticket
+comes from the account's password, in memory (:mod:`grader.transports.kerberos`: a private
+krb5.conf naming ``kdc``, a ``MEMORY:`` cache, never the user's). pywinrm's Kerberos client
+(pykerberos) reads that cache through ``KRB5CCNAME`` while the shell is opened; the service
+principal is ``HTTP/<spn_host>`` (pywinrm's ``kerberos_hostname_override``), so the host can be
+reached by address without any name resolution. The KDC refusing the password, an unknown SPN
+or an unreachable KDC is ``erreur`` (the grader could not log in; the host was reached).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import socket
@@ -31,12 +40,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from grader.credentials import PasswordSecret, resolve_password
 from grader.errors import CredentialError, TransportError, Unreachable
 from grader.model import Probe
-from grader.transports import psenvelope
+from grader.transports import kerberos, psenvelope
 from grader.transports.base import Channel, ChannelOptions, Collected, HostContext
 from grader.transports.envelope import Parsed
 
@@ -60,6 +69,19 @@ class WinrmOptions(ChannelOptions):
     credential: str | None = None  # another rubric credential than the host's
     operation_timeout: int = Field(default=20, ge=1, le=300)  # WS-Management OperationTimeout of each request
     run_timeout: float | None = Field(default=None, gt=0)  # whole batch; default: the probes' budgets + 30 s
+    # Kerberos only: the KDC ("dc-address" or "address:port", required), the host's name in its SPN
+    # HTTP/<spn_host> (default: the host's address), the realm (default: the credential's @domain).
+    kdc: str | None = None
+    spn_host: str | None = None
+    realm: str | None = None
+
+    @model_validator(mode="after")
+    def _kerberos(self) -> WinrmOptions:
+        if self.auth == "kerberos" and not self.kdc:
+            raise ValueError("auth: kerberos exige « kdc » (l'adresse d'un contrôleur de domaine du candidat)")
+        if self.auth != "kerberos" and {"kdc", "spn_host", "realm"} & self.model_fields_set:
+            raise ValueError("kdc, spn_host et realm ne servent qu'avec auth: kerberos")
+        return self
 
 
 @dataclass(frozen=True)
@@ -73,6 +95,9 @@ class WinrmTarget:
     connect_timeout: float = 5.0
     operation_timeout: int = 20
     run_timeout: float | None = None
+    kdc: str | None = None  # Kerberos: see WinrmOptions
+    spn_host: str | None = None
+    realm: str | None = None
 
     @property
     def endpoint(self) -> str:
@@ -109,9 +134,10 @@ def run_batch(target: WinrmTarget, secret: PasswordSecret, probes: Sequence[Prob
     started = datetime.now(UTC).isoformat(timespec="milliseconds")
     t0 = time.perf_counter()
     anomalies: list[str] = []
-    if target.auth == "kerberos" and not HAVE_KERBEROS:
+    if target.auth == "kerberos" and (not HAVE_KERBEROS or kerberos.available()):
         raise TransportError("authentification Kerberos demandée mais indisponible sur le poste du correcteur "
-                             "(installez pywinrm[kerberos] et obtenez un ticket avec kinit)")
+                             "(installez l'extra « kerberos » : pip install 'tssr-grader[kerberos]', "
+                             "paquet Debian libkrb5-dev)")
     if target.auth == "basic" and target.scheme == "http":
         anomalies.append("authentification Basic sur HTTP : le mot de passe a circulé en clair sur le réseau")
     if target.scheme == "https" and not target.verify_tls:
@@ -120,11 +146,18 @@ def run_batch(target: WinrmTarget, secret: PasswordSecret, probes: Sequence[Prob
     env = psenvelope.build(probes)
     budget = sum(max(0.1, p.timeout) for p in probes)
     deadline_s = target.run_timeout if target.run_timeout is not None else budget + STARTUP_MARGIN
+    ticket = contextlib.ExitStack()  # Kerberos: the in-memory login, held until the shell exists
+    username = secret.username
+    if target.auth == "kerberos":
+        login = ticket.enter_context(kerberos.kerberos_login(secret, realm=target.realm, kdc=target.kdc or "",
+                                                              timeout=target.connect_timeout))
+        username = login.principal  # pykerberos looks the cache up by this exact principal
     protocol = Protocol(
         target.endpoint,
         transport=target.auth,  # type: ignore[arg-type]
-        username=secret.username,
+        username=username,
         password=secret.password,
+        kerberos_hostname_override=target.spn_host or target.address,
         server_cert_validation="validate" if target.verify_tls else "ignore",
         ca_trust_path=target.ca_file,  # type: ignore[arg-type]  # None: the system's CAs only, never $REQUESTS_CA_BUNDLE
         read_timeout_sec=target.operation_timeout + 10,
@@ -143,6 +176,7 @@ def run_batch(target: WinrmTarget, secret: PasswordSecret, probes: Sequence[Prob
             session.hooks["response"].append(_capture_certificate(certificate))
             counter.wrap(protocol)
             shell_id = protocol.open_shell(codepage=65001)
+            ticket.close()  # authenticated: the process-wide Kerberos environment is given back
             timings["connexion"] = time.perf_counter() - t0
             phase = "run"
             t1 = time.perf_counter()
@@ -189,12 +223,15 @@ def run_batch(target: WinrmTarget, secret: PasswordSecret, probes: Sequence[Prob
         except (Unreachable, TransportError):
             raise
         except Exception as exc:
+            if type(exc).__module__.startswith("winrm.vendor.requests_kerberos"):
+                raise TransportError(_kerberos_failure(target, username, exc)) from exc
             if phase == "connect" and type(exc).__module__.startswith("spnego"):
                 raise Unreachable(f"authentification refusée par {target.where} pour « {secret.username} » "
                                   f"(NTLM : {_reason(exc)})") from exc
             raise TransportError(f"échec inattendu du transport WinRM avec {target.where} "
                                  f"({type(exc).__name__} : {_reason(exc)})") from exc
     finally:
+        ticket.close()
         _close(protocol, shell_id, command_id)
     parsed = psenvelope.parse(env, stdout, started=started)
     stderr_text = psenvelope.decode_clixml(stderr)
@@ -213,6 +250,19 @@ def run_batch(target: WinrmTarget, secret: PasswordSecret, probes: Sequence[Prob
         host_key = "x509 SHA256:" + hashlib.sha256(certificate[0]).hexdigest().upper()
     return WinrmAnswer(parsed, host_key, exit_code, stderr_text, started, time.perf_counter() - t0,
                        anomalies, counter.count, timings)
+
+
+def _kerberos_failure(target: WinrmTarget, principal: str, exc: Exception) -> str:
+    """pywinrm's Kerberos errors (GSS text inside) in the jury's words."""
+    name = type(exc).__name__
+    spn = f"HTTP/{target.spn_host or target.address}"
+    if name == "MutualAuthenticationError":
+        return (f"{target.where} n'a pas prouvé être {spn} (authentification mutuelle Kerberos échouée) : "
+                "réponses non prises en compte")
+    text = kerberos.explain(exc, principal, target.kdc or "?")
+    if "not found in kerberos database" in str(exc).lower():
+        text = f"le KDC {target.kdc} ne connaît pas le service {spn} (SPN absent ou mal écrit dans spn_host) — {exc}"
+    return f"authentification Kerberos impossible avec {target.where} : {text}"
 
 
 def _check_port(target: WinrmTarget) -> None:
@@ -346,11 +396,15 @@ class WinrmChannel(Channel):
         secret = resolve_password(ref)
         port = host.port or options.port or (5986 if options.scheme == "https" else 5985)
         target = WinrmTarget(host.address, port, options.scheme, options.auth, options.verify_tls, options.ca_file,
-                             host.connect_timeout, options.operation_timeout, options.run_timeout)
+                             host.connect_timeout, options.operation_timeout, options.run_timeout,
+                             options.kdc, options.spn_host, options.realm)
         answer = run_batch(target, secret, probes)
         anomalies = list(answer.anomalies) + list(answer.parsed.anomalies)
         if not answer.parsed.complete:
             anomalies.append("le lot PowerShell n'est pas allé à son terme")
-        login = f"{secret.username} (Kerberos)" if options.auth == "kerberos" else secret.describe()
+        login = secret.describe()
+        if options.auth == "kerberos":
+            principal, _ = kerberos.principal_and_realm(secret.username, options.realm)
+            login = f"{principal} (Kerberos, KDC {options.kdc}, SPN HTTP/{options.spn_host or host.address})"
         return Collected(dict(answer.parsed.results), login=login, host_key=answer.host_key, anomalies=anomalies,
                          execs=1, complete=answer.parsed.complete)

@@ -10,6 +10,12 @@ What it implements, and where its shape comes from:
   2.2.9.1.1 once authenticated over http: ``multipart/encrypted;
   protocol="application/HTTP-SPNEGO-session-encrypted"``, each part a 4-byte signature length,
   the 16-byte NTLM signature and the sealed SOAP message; a failed authentication is HTTP 401;
+* ``Negotiate`` carrying Kerberos (``auth=("kerberos",)``, ``keytab=``): a raw Kerberos token (what
+  pywinrm's pykerberos client sends) or a SPNEGO one, accepted by pyspnego's GSSAPI acceptor with
+  the keys of ``HTTP/<name>`` exported from a real KDC (``KRB5_KTNAME``); the acceptor's AP-REP goes
+  back in the 200 answer's ``WWW-Authenticate`` (mutual authentication), and the message
+  encryption is the same framing with the Kerberos wrap token's header as the signature
+  (``wrap_winrm``/``unwrap_winrm``, RFC 4121 IOV wrap);
 * the WinRS actions of [MS-WSMV] 3.1.4: Create (shell), Command, Send (stdin), Receive
   (streams, then ``CommandState/Done`` with the exit code), Signal, Delete; a Receive with
   nothing to say within the request's ``OperationTimeout`` is the ``w:TimedOut`` fault
@@ -26,6 +32,7 @@ from __future__ import annotations
 
 import base64
 import datetime
+import importlib.util
 import ipaddress
 import os
 import re
@@ -120,7 +127,7 @@ class Standin:
 
     def __init__(self, host: WindowsHost | None = None, *, users: dict[str, str] | None = None,
                  auth: tuple[str, ...] = ("basic", "ntlm"), tls: bool = False, address: str = "127.0.0.1",
-                 max_wait: float | None = None):
+                 max_wait: float | None = None, keytab: Path | None = None):
         self.host = host or WindowsHost()
         self.users = dict(users or {"grader": "Mot-de-passe-1"})
         self.auth = auth
@@ -144,6 +151,15 @@ class Standin:
         if "ntlm" in auth:
             for user, password in self.users.items():
                 _NtlmUsers.add(user, password)
+        self.kerberos_clients: list[str] = []  # client principals the Kerberos acceptor authenticated
+        if "kerberos" in auth:
+            if keytab is None:
+                raise ValueError("a Kerberos stand-in needs the keytab of its HTTP/<name> service principal")
+            if importlib.util.find_spec("gssapi") is None or importlib.util.find_spec("krb5") is None:
+                raise RuntimeError("the Kerberos acceptor is pyspnego's GSSAPI one: pip install 'pyspnego[kerberos]' "
+                                   "(the project's 'kerberos' extra)")
+            os.environ["KRB5_KTNAME"] = f"FILE:{keytab}"  # read by the GSSAPI acceptor (process-wide, tests only)
+            os.environ["KRB5RCACHETYPE"] = "none"  # no replay cache file under /var/tmp
 
     # -- lifecycle
 
@@ -374,8 +390,9 @@ def _handler(standin: Standin) -> type[BaseHTTPRequestHandler]:
                 self.request.do_handshake()
                 self.request.settimeout(None)
             super().setup()
-            self.ntlm = None  # this connection's NTLM context, once authenticated (or in progress)
+            self.ntlm = None  # this connection's NTLM or Kerberos context, once authenticated (or in progress)
             self.ntlm_done = False
+            self.final_token: str | None = None  # Kerberos AP-REP, sent with the next answer (mutual auth)
             with standin.lock:
                 standin.connections += 1
 
@@ -433,12 +450,18 @@ def _handler(standin: Standin) -> type[BaseHTTPRequestHandler]:
                 if standin.users.get(user) == password:
                     return True
                 return self._refuse()
-            if scheme in ("negotiate", "ntlm") and "ntlm" in standin.auth:
+            if scheme in ("negotiate", "ntlm") and {"ntlm", "kerberos"} & set(standin.auth):
                 try:
+                    raw = base64.b64decode(token)
                     if self.ntlm is None or self.ntlm_done:
-                        self.ntlm, self.ntlm_done = spnego.server(protocol="ntlm"), False
-                    reply = self.ntlm.step(base64.b64decode(token))
-                except spnego.exceptions.SpnegoError:
+                        protocol = _token_protocol(raw)
+                        if protocol == "ntlm" and "ntlm" not in standin.auth or (
+                                protocol != "ntlm" and "kerberos" not in standin.auth):
+                            return self._refuse()
+                        self.ntlm, self.ntlm_done = spnego.server(protocol=protocol), False
+                    reply = self.ntlm.step(raw)
+                except Exception:  # noqa: BLE001 - any acceptor failure is a refused login (pyspnego 0.12 raises
+                    # AttributeError when GSSAPI rejects a ticket it has no key for): HTTP 401, as Windows answers
                     self.ntlm = None
                     return self._refuse()
                 if not self.ntlm.complete:
@@ -446,6 +469,11 @@ def _handler(standin: Standin) -> type[BaseHTTPRequestHandler]:
                                 [("WWW-Authenticate", "Negotiate " + base64.b64encode(reply or b"").decode())])
                     return False
                 self.ntlm_done = True
+                if reply:  # Kerberos: the AP-REP that proves the service to the client
+                    self.final_token = "Negotiate " + base64.b64encode(reply).decode()
+                if self.ntlm.negotiated_protocol == "kerberos":
+                    with standin.lock:
+                        standin.kerberos_clients.append(str(self.ntlm.client_principal))
                 return True
             return self._refuse(count=bool(header))
 
@@ -454,7 +482,7 @@ def _handler(standin: Standin) -> type[BaseHTTPRequestHandler]:
                 with standin.lock:
                     standin.auth_failures += 1
             offers = []
-            if "ntlm" in standin.auth:
+            if {"ntlm", "kerberos"} & set(standin.auth):
                 offers.append(("WWW-Authenticate", "Negotiate"))
             if "basic" in standin.auth:
                 offers.append(("WWW-Authenticate", 'Basic realm="WSMAN"'))
@@ -480,15 +508,15 @@ def _handler(standin: Standin) -> type[BaseHTTPRequestHandler]:
                 payload = payload[len(prefix):]
                 (sig_len,) = struct.unpack("<I", payload[:4])
                 signature, sealed = payload[4:4 + sig_len], payload[4 + sig_len:]
-                plain = self.ntlm.unwrap(signature + sealed).data  # type: ignore[union-attr]
+                plain = self.ntlm.unwrap_winrm(signature, sealed)  # type: ignore[union-attr]
                 if len(plain) != int(m.group(1)):
                     raise ValueError("length mismatch")
                 message += plain
             return message
 
         def _encrypt(self, data: bytes) -> bytes:
-            wrapped = self.ntlm.wrap(data, encrypt=True).data  # type: ignore[union-attr]
-            signature, sealed = wrapped[:16], wrapped[16:]
+            wrapped = self.ntlm.wrap_winrm(data)  # type: ignore[union-attr]
+            signature, sealed = wrapped.header, wrapped.data
             return (BOUNDARY + b"\r\n\tContent-Type: " + ENCRYPTED.encode() + b"\r\n"
                     b"\tOriginalContent: type=application/soap+xml;charset=UTF-8;Length=" + str(len(data)).encode()
                     + b"\r\n" + BOUNDARY + b"\r\n\tContent-Type: application/octet-stream\r\n"
@@ -497,6 +525,9 @@ def _handler(standin: Standin) -> type[BaseHTTPRequestHandler]:
         def _reply(self, status: int, data: bytes, content_type: str,
                    headers: list[tuple[str, str]] | None = None) -> None:
             self.send_response(status)
+            if self.final_token and status != 401:
+                self.send_header("WWW-Authenticate", self.final_token)
+                self.final_token = None
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(data)))
             for name, value in headers or []:
@@ -506,3 +537,15 @@ def _handler(standin: Standin) -> type[BaseHTTPRequestHandler]:
                 self.wfile.write(data)
 
     return Handler
+
+
+def _token_protocol(token: bytes) -> str:
+    """Which acceptor a Negotiate token needs: raw NTLM, a raw Kerberos AP-REQ, or SPNEGO around either."""
+    if token.startswith(b"NTLMSSP\0"):
+        return "ntlm"
+    if KRB5_OID in token[:24]:
+        return "kerberos"
+    return "negotiate"
+
+
+KRB5_OID = bytes.fromhex("06092a864886f712010202")  # 1.2.840.113554.1.2.2, the GSS-API token header's mech
