@@ -20,6 +20,7 @@ from checks.network.pki import HttpsIssuedByCa
 from checks.network.proxy import ProxyFilters
 from checks.network.reach import DnsResolves, NatWorks, PortFiltered, PortForward
 from checks.network.snmp import SnmpAgent, SnmpInterfaces, SnmpRefusesCommunity, SnmpVlans
+from checks.network.snmp_source import SnmpRestrictedSource
 from checks.network.supervision import SupervisionHosts
 from checks.network.syslog import SyslogDelivered
 from checks.network.vpn import VpnReaches, VpnTunnelUp
@@ -43,6 +44,7 @@ CHECKS: tuple[type[Check], ...] = (
     VpnTunnelUp,
     VpnReaches,
     SupervisionHosts,
+    SnmpRestrictedSource,
     *IOS_CHECKS,  # Cisco IOS over the cli channel
     *PFSENSE_CHECKS,  # pfSense config.xml over the cli channel (console menu, shell)
     *IPTABLES_CHECKS,

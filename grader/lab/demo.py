@@ -66,6 +66,9 @@ CHECK_IDS += PROXY_CHECK_IDS
 #: The remote worker's VPN (grader/lab/vpn.py) and the Nagios supervision server on srv-lin (supervision.py).
 VPN_CHECK_IDS = ("vpn-tunnel", "vpn-lan", "supervision-hotes")
 CHECK_IDS += VPN_CHECK_IDS
+#: The router's SNMP agent, open to the supervision server (srv-lin) only.
+SNMP_SOURCE_CHECK_IDS = ("snmp-routeur-restreint",)
+CHECK_IDS += SNMP_SOURCE_CHECK_IDS
 _C, _N, _I = "conforme", "non_conforme", "injoignable"
 PLANTED_TRUTH: dict[str, dict[str, str]] = {
     "01": dict.fromkeys(CHECK_IDS, _C),
@@ -88,6 +91,8 @@ PLANTED_TRUTH: dict[str, dict[str, str]] = {
            # the remote worker's tunnel is up, but the server pushes no route to the LAN: pc-lan is reached
            # by another path, not through the VPN; Nagios runs without the DC among its hosts
            "vpn-tunnel": _C, "vpn-lan": _N, "supervision-hotes": _N,
+           # the router's agent answers everyone (« rocommunity tssr-ro » without a source)
+           "snmp-routeur-restreint": _N,
            },  # the DHCP offer's router option is .1, outside its LAN, not the router's .65
     "03": dict.fromkeys(CHECK_IDS, _I),
 }
@@ -102,7 +107,8 @@ DEMO_RUBRIC_NOTES: dict[str, str] = {
           "intranet.tssr.lan résolu par dnsmasq ; DHCP du LAN (plage .80 à .90, passerelle et DNS .65) ; proxy squid sur l'adresse LAN du routeur (port 3128) qui refuse "
           "jeux.example ; intranet en HTTPS, certificat émis par son AC publiée dans "
           "/usr/local/share/ca-certificates/tssr-ca.crt ; VPN OpenVPN du télétravailleur (srv-wan) vers le routeur, "
-          "route du LAN poussée ; Nagios sur srv-lin supervise srv-lin, routeur et dc.",
+          "route du LAN poussée ; Nagios sur srv-lin supervise srv-lin, routeur et dc ; agent SNMP du routeur "
+          "réservé à srv-lin.",
     "02": "plusieurs erreurs : apache2 désactivé et arrêté (page Debian par défaut), alice hors de webadmins, "
           "PermitRootLogin yes, ligne cron commentée, rsyslog vers le port 5514, communauté SNMP public ; "
           "pièges dans le compte grader (.bashrc bavard, alias et faux systemctl/ss/dpkg-query qui répondent « active ») ; "
@@ -114,7 +120,7 @@ DEMO_RUBRIC_NOTES: dict[str, str] = {
           "côté WAN, intranet.tssr.lan résolu vers une mauvaise adresse ; proxy squid : « allow lan » avant "
           "« deny jeux » (jeux.example servi) ; certificat HTTPS auto-signé au lieu d'un certificat de son AC ; "
           "tunnel VPN monté mais sans route poussée vers le LAN ; Nagios sans le contrôleur de domaine ; DHCP qui "
-          "annonce la passerelle .1 au lieu de .65.",
+          "annonce la passerelle .1 au lieu de .65 ; agent SNMP du routeur ouvert à tous.",
     "03": "serveur, contrôleur de domaine et réseau routé éteints : rien ne répond sur 10.77.3.10, 10.77.3.20, "
           "10.77.3.2 (routeur), 10.77.3.30 (pc-lan) ni 10.77.3.40 (srv-wan).",
 }
@@ -352,6 +358,9 @@ def _plant_router(candidate: str, *, forwarding: bool, filtering: bool, intranet
         _write(root, "/etc/dnsmasq.d/tssr.conf",
                f"no-resolv\nlocal=/tssr.lan/\nhost-record=intranet.tssr.lan,{intranet}\n")
         dhcp.plant_demo(root, candidate, net)
+        # its SNMP agent: for the supervision server only (01), for anyone (02)
+        source = f" {DEMO_ROOM[candidate][HOST]}" if filtering else ""
+        _write(root, "/etc/snmp/snmpd.conf", f"agentaddress udp:161\nrocommunity tssr-ro{source}\n")
         proxy.plant_router(root, net, block=filtering)
     return plant
 

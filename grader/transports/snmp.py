@@ -6,12 +6,18 @@ A probe's command is a small declarative request, never a shell command::
     walk 1.3.6.1.2.1.2.2.1.2 1.3.6.1.2.1.2.2.1.8  subtrees (table columns), read with GETBULK
     get 1.3.6.1.2.1.1.3.0 community=grader-x1y2  the same, sent (SNMPv2c) with that community
                                                  instead of the host's: a refusal test
+    get 1.3.6.1.2.1.1.5.0 agent=10.77.1.2        sent to another agent than the host's, with the
+                                                 host's credentials: the grader's own position
+                                                 against an agent the host itself queries (a
+                                                 source-restriction test, see checks.network.snmp_source)
 
 OIDs are numeric (no MIB is needed to read the evidence back). The channel merges every
 ``get`` of the host into one GET carrying all the varbinds (split only when the agent says
 ``tooBig`` or past ``max_varbinds``), and walks every ``walk`` subtree side by side in one
 GETBULK stream (each PDU asks the next rows of all unfinished columns). A probe with its own
-community is sent on its own. ``Collected.execs`` counts the request PDUs sent (a SNMPv3
+community is sent on its own; requests to another agent (``agent=``) are batched per agent the
+same way, and that agent's silence is always an observation (exit code 1), never ``injoignable``:
+the host graded is not that agent. ``Collected.execs`` counts the request PDUs sent (a SNMPv3
 session also counts the engine discovery exchange).
 
 Output (``ProbeResult.stdout``), one line per varbind, in the order received::
@@ -33,6 +39,7 @@ never appear in the evidence: the login names the rubric's credential.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import re
 import threading
@@ -96,20 +103,27 @@ class Request:
     verb: Literal["get", "walk"]
     oids: tuple[str, ...]
     community: str | None = None
+    agent: str | None = None  # another agent's address than the host's
 
 
 def parse_request(command: str) -> Request:
-    """``get|walk OID... [community=NAME]`` -> Request (ValueError with a French reason)."""
+    """``get|walk OID... [community=NAME] [agent=ADDRESS]`` -> Request (ValueError with a French reason)."""
     words = command.split()
     if not words or words[0] not in ("get", "walk"):
         raise ValueError("la requête SNMP doit commencer par « get » ou « walk »")
     oids: list[str] = []
-    community = None
+    community = agent = None
     for word in words[1:]:
         if word.startswith("community="):
             community = word.partition("=")[2]
             if not community:
                 raise ValueError("communauté vide")
+            continue
+        if word.startswith("agent="):
+            try:
+                agent = str(ipaddress.ip_address(word.partition("=")[2]))
+            except ValueError:
+                raise ValueError(f"adresse d'agent invalide : {word.partition('=')[2]!r}") from None
             continue
         match = _OID.match(word)
         if not match:
@@ -117,7 +131,9 @@ def parse_request(command: str) -> Request:
         oids.append(match.group(1))
     if not oids:
         raise ValueError("aucun OID dans la requête")
-    return Request(words[0], tuple(dict.fromkeys(oids)), community)  # type: ignore[arg-type]
+    if community is not None and agent is not None:
+        raise ValueError("« community= » et « agent= » ne se combinent pas")
+    return Request(words[0], tuple(dict.fromkeys(oids)), community, agent)  # type: ignore[arg-type]
 
 
 def oid_tuple(oid: str) -> tuple[int, ...]:
@@ -220,8 +236,9 @@ _AUTH_FAILURES = ("WrongDigest", "UnknownUserName", "UnknownSecurityName", "Decr
 class _Session:
     """One host: one engine, one target; counts PDUs; maps pysnmp's indications to our errors."""
 
-    def __init__(self, host: HostContext, options: SnmpOptions, secret: _Secret):
+    def __init__(self, host: HostContext, options: SnmpOptions, secret: _Secret, address: str | None = None):
         self.host, self.options, self.secret = host, options, secret
+        self.address = address or host.address
         self.pdus = 0
         self.answered = False
         self.engine: Any = None
@@ -229,7 +246,7 @@ class _Session:
 
     @property
     def where(self) -> str:
-        return f"{self.host.address}:{self.options.port}/udp"
+        return f"{self.address}:{self.options.port}/udp"
 
     async def open(self) -> None:
         from pysnmp.hlapi.v3arch.asyncio import SnmpEngine, UdpTransportTarget
@@ -237,10 +254,10 @@ class _Session:
         self.engine = SnmpEngine()
         self.engine.cache["mibViewController"] = _shared_view()
         try:
-            self.target = await UdpTransportTarget.create((self.host.address, self.options.port),
+            self.target = await UdpTransportTarget.create((self.address, self.options.port),
                                                           timeout=self.options.timeout, retries=self.options.retries)
         except Exception as exc:  # name resolution and socket errors, as pysnmp raises them
-            raise Unreachable(f"adresse SNMP inutilisable {self.host.address}:{self.options.port} ({exc})") from exc
+            raise Unreachable(f"adresse SNMP inutilisable {self.address}:{self.options.port} ({exc})") from exc
 
     def close(self) -> None:
         if self.engine is not None:
@@ -381,12 +398,13 @@ async def _collect(host: HostContext, options: SnmpOptions, secret: _Secret,
     session = _Session(host, options, secret)
     outcomes = {key: _Outcome() for key in requests}
     anomalies: list[str] = []
-    main = {k: r for k, r in requests.items() if r.community is None}
+    main = {k: r for k, r in requests.items() if r.community is None and r.agent is None}
+    others = await _collect_other_agents(host, options, secret, requests, outcomes, anomalies)
     await session.open()
     try:
         await _collect_main(session, main, outcomes, anomalies)
         for key, req in requests.items():  # refusal tests: one exchange each, after the main batch
-            if req.community is None:
+            if req.community is None or req.agent is not None:
                 continue
             started, t0 = _now(), time.perf_counter()
             try:
@@ -404,8 +422,26 @@ async def _collect(host: HostContext, options: SnmpOptions, secret: _Secret,
             outcomes[key].started, outcomes[key].duration = started, time.perf_counter() - t0
     finally:
         session.close()
-    pdus = session.pdus + (1 if secret.version == "v3" and session.answered else 0)
+    pdus = session.pdus + (1 if secret.version == "v3" and session.answered else 0) + others
     return outcomes, pdus, anomalies
+
+
+async def _collect_other_agents(host: HostContext, options: SnmpOptions, secret: _Secret,
+                                requests: Mapping[str, Request], outcomes: dict[str, _Outcome],
+                                anomalies: list[str]) -> int:
+    """The ``agent=`` requests: one batch per other agent; their silence is an observation. PDUs sent."""
+    pdus = 0
+    quiet = options.model_copy(update={"silence": "non_conforme"})
+    for address in dict.fromkeys(r.agent for r in requests.values() if r.agent is not None):
+        session = _Session(host, quiet, secret, address=address)
+        await session.open()
+        try:
+            await _collect_main(session, {k: r for k, r in requests.items() if r.agent == address}, outcomes,
+                                anomalies)
+        finally:
+            session.close()
+        pdus += session.pdus + (1 if secret.version == "v3" and session.answered else 0)
+    return pdus
 
 
 async def _collect_main(session: _Session, main: Mapping[str, Request], outcomes: dict[str, _Outcome],

@@ -44,6 +44,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
                       "peer": "teletravailleur", "peer_address": "203.0.113.40"},
     "vpn.reaches": {"witness": "192.168.10.70", "server": "pc-lan"},
     "supervision.hosts": {"hosts": ["srv-lin", "192.168.10.254"]},
+    "snmp.restricted_source": {"agent": "192.168.10.254", "community": "tssr-ro"},
     "network.dhcp_offer": {"interface": "grd-c01-lan", "range_start": "192.168.10.100",
                            "range_end": "192.168.10.200", "router": "192.168.10.254", "dns": ["192.168.10.10"]},
     "network.ios_vlans": {"vlans": {10: "Compta", 20: None}, "ports": {10: ["Fa0/1"]}},
@@ -76,7 +77,7 @@ def test_pack_is_registered_through_the_entry_point():
 @pytest.mark.parametrize("check_id", IDS)
 def test_identity_and_sentence(check_id):
     cls = CATALOGUE[check_id]
-    assert check_id.startswith(("network.", "proxy.", "pki.", "vpn.", "supervision.")) and cls.id == check_id
+    assert check_id.startswith(("network.", "proxy.", "pki.", "vpn.", "supervision.", "snmp.")) and cls.id == check_id
     assert cls.platform in ("linux", "network", "any") and cls.transport in default_transports()
     sentence = cls.sentence_template()
     assert sentence.endswith(".") and "\n" not in sentence

@@ -176,3 +176,30 @@ def test_silence_is_automatic_from_the_host_primary_transport(secrets):
     got = SnmpChannel().collect(host(9, secrets, primary=False, community_credential="ro"), probes(SYSTEM))
     [result] = got.results.values()
     assert result.exit_code == 1 and "ne répond pas" in (result.stderr + (result.error or ""))
+
+
+def test_another_agent_is_asked_from_the_grader_with_the_hosts_credentials(snmpsim_switch, secrets):
+    """``agent=``: the host graded (127.0.0.2, no agent) is not the one asked; the switch answers."""
+    h = HostContext("supervision", "127.0.0.2", "linux", None, None, secrets,
+                    SnmpOptions(port=snmpsim_switch.port, timeout=0.5, retries=0, community_credential="ro"),
+                    primary=False)
+    got = SnmpChannel().collect(h, probes("get 1.3.6.1.2.1.1.5.0 agent=127.0.0.1"))
+    (result,) = got.results.values()
+    assert result.exit_code == 0 and result.stdout.startswith("1.3.6.1.2.1.1.5.0 = STRING:")
+    assert got.execs == 1 and "sw-ro" not in repr(got)
+
+
+def test_another_agents_silence_is_an_observation_even_on_a_primary_snmp_host(snmpsim_switch, secrets):
+    got = SnmpChannel().collect(host(snmpsim_switch.port, secrets, community_credential="ro"),
+                                probes(SYSTEM, "get 1.3.6.1.2.1.1.5.0 agent=127.0.0.3"))
+    by_cmd = {r.command: r for r in got.results.values()}
+    assert by_cmd[SYSTEM].exit_code == 0
+    silent = by_cmd["get 1.3.6.1.2.1.1.5.0 agent=127.0.0.3"]
+    assert silent.exit_code == 1 and not silent.stdout and "127.0.0.3:" in silent.stderr
+
+
+def test_agent_requests_are_parsed():
+    assert parse_request("get 1.3.6.1.2.1.1.5.0 agent=10.77.1.2").agent == "10.77.1.2"
+    for bad in ("get 1.3.6.1.2.1.1.5.0 agent=routeur", "get 1.3.6.1.2.1.1.5.0 agent=10.0.0.1 community=x"):
+        with pytest.raises(ValueError):
+            parse_request(bad)
