@@ -15,10 +15,11 @@ import ipaddress
 from collections.abc import Mapping
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from checks.linux._parse import clip, join_limited
 from checks.network import cisco
+from checks.network._common import Address, Network
 from checks.network.ios_config import RouterConfig, acl_permits, parse_router_config, short_name
 from grader.check import Check, CheckParams
 from grader.model import Probe, ProbeResult, Verdict
@@ -123,14 +124,7 @@ class IosInterfaceUp(_IosCheck):
 
     class Params(CheckParams):
         interface: str = Field(min_length=1)
-        address: str | None = None
-
-        @field_validator("address")
-        @classmethod
-        def _address(cls, value: str | None) -> str | None:
-            if value is not None:
-                ipaddress.ip_address(value)
-            return value
+        address: Address | None = None
 
     def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
         rows, problem = _parsed(results["sortie"], SHOW_BRIEF, cisco.parse_show_ip_interface_brief)
@@ -151,15 +145,9 @@ class IosRoute(_IosCheck):
     command = SHOW_ROUTE
 
     class Params(CheckParams):
-        prefix: str
+        prefix: Network
         next_hop: str | None = None
         protocol: str | None = None
-
-        @field_validator("prefix")
-        @classmethod
-        def _prefix(cls, value: str) -> str:
-            ipaddress.ip_network(value, strict=False)
-            return value
 
     def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
         routes, problem = _parsed(results["sortie"], SHOW_ROUTE, cisco.parse_show_ip_route)
@@ -181,14 +169,7 @@ class IosNatOverload(_RunningConfigCheck):
     class Params(CheckParams):
         outside: str = Field(min_length=1)
         inside: str | None = None
-        source: str | None = None
-
-        @field_validator("source")
-        @classmethod
-        def _network(cls, value: str | None) -> str | None:
-            if value is not None:
-                ipaddress.ip_network(value, strict=False)
-            return value
+        source: Network | None = None
 
     def judge_config(self, params: Params, cfg: RouterConfig) -> Verdict:
         expected = f"ip nat inside source list … interface {params.outside} overload" + \

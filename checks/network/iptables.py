@@ -26,14 +26,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from checks.linux._parse import clip, join_limited
+from checks.network._common import IP_FORWARD, Address, Network, covered_by, forwarding_off
 from grader.check import Check, CheckParams, ssh
 from grader.model import Probe, ProbeResult, Verdict
 
 SAVE = "/usr/sbin/iptables-save"
 LEGACY_WARNING = "iptables-legacy tables present"
+#: What is observed when iptables-save lists no such table.
+_NO_TABLE = {"nat": "table nat absente (aucune règle de NAT iptables)", "filter": "table filter absente (tout est accepté)"}
 #: Options that do not restrict which packets a rule applies to.
 _NEUTRAL = {"-m", "--comment", "--to-source", "--to-destination", "--to-ports", "--random", "--fully-random",
             "--persistent", "--reject-with"}
@@ -169,16 +172,7 @@ def _covers_source(rule: Rule, source: str | None) -> bool:
     """Does the rule's -s include the whole ``source`` network (no -s: every source)?"""
     if not rule.sources:
         return True
-    if source is None:
-        return False
-    wanted = ipaddress.ip_network(source, strict=False)
-    for value in rule.sources:
-        try:
-            if wanted.subnet_of(ipaddress.ip_network(value, strict=False)):  # type: ignore[arg-type]
-                return True
-        except (ValueError, TypeError):
-            continue
-    return False
+    return source is not None and covered_by(source, rule.sources)
 
 
 # --- the probe and the shared reading -------------------------------------------------
@@ -194,10 +188,11 @@ class _IptablesCheck(Check):
     def probes(self, params: CheckParams) -> Mapping[str, Probe]:
         probes = {"save": ssh(SAVE)}
         if getattr(params, "forwarding", False):
-            probes["forward"] = ssh("/bin/cat /proc/sys/net/ipv4/ip_forward")
+            probes["forward"] = ssh(IP_FORWARD)
         return probes
 
-    def read(self, r: ProbeResult, wanted: str) -> tuple[Saved | None, Verdict | None]:
+    def read(self, r: ProbeResult, wanted: str, table: str, missing: str) -> tuple[Saved | None, Verdict | None]:
+        """The saved rules, or the verdict when they cannot be read or ``table`` is absent (``missing`` says so)."""
         if r.exit_code == 127:
             return None, Verdict.erreur(f"{SAVE} est introuvable sur l'hôte : le jeu de règles iptables n'a pas pu "
                                         "être lu", observed=clip(r.stderr.strip()), expected=wanted)
@@ -206,10 +201,13 @@ class _IptablesCheck(Check):
             return None, Verdict.erreur(f"lecture des règles iptables impossible (code {r.exit_code}){why}",
                                         observed=clip(r.stderr.strip() or r.stdout), expected=wanted)
         try:
-            return parse_save(r.stdout), None
+            saved = parse_save(r.stdout)
         except ValueError as exc:
             return None, Verdict.erreur(f"sortie de iptables-save illisible : {exc}", observed=clip(r.stdout),
                                         expected=wanted)
+        if table not in saved.tables:
+            return None, self.absent(r, _NO_TABLE[table], wanted, missing)
+        return saved, None
 
     @staticmethod
     def absent(r: ProbeResult, observed: str, wanted: str, message: str) -> Verdict:
@@ -221,17 +219,12 @@ class _IptablesCheck(Check):
         return Verdict.non_conforme(observed, wanted, message)
 
     @staticmethod
-    def forwarding(results: Mapping[str, ProbeResult], observed: str, wanted: str) -> Verdict | None:
-        f = results["forward"]
-        value = f.stdout.strip()
-        if f.exit_code != 0 or value not in ("0", "1"):
-            return Verdict.erreur("état du routage IPv4 illisible (/proc/sys/net/ipv4/ip_forward)",
-                                  observed=clip(f.stderr or f.stdout), expected=wanted)
-        if value != "1":
-            return Verdict.non_conforme(observed + " ; net.ipv4.ip_forward = 0", wanted,
-                                        "La règle est présente mais le routage IPv4 est désactivé "
-                                        "(net.ipv4.ip_forward = 0) : rien ne traverse le routeur.")
-        return None
+    def forwarding(params: CheckParams, results: Mapping[str, ProbeResult], observed: str, wanted: str) -> Verdict | None:
+        """With ``forwarding`` asked, the verdict when IPv4 forwarding is off or unreadable, else None."""
+        if not getattr(params, "forwarding", False):
+            return None
+        return forwarding_off(results["forward"], observed, wanted, "La règle est présente mais le routage IPv4 est "
+                              "désactivé (net.ipv4.ip_forward = 0) : rien ne traverse le routeur.")
 
 
 class IptablesMasquerade(_IptablesCheck):
@@ -248,27 +241,17 @@ class IptablesMasquerade(_IptablesCheck):
 
     class Params(CheckParams):
         oifname: str | None = None
-        source: str | None = None
+        source: Network | None = None
         forwarding: bool = True
-
-        @field_validator("source")
-        @classmethod
-        def _network(cls, value: str | None) -> str | None:
-            if value is not None:
-                ipaddress.ip_network(value, strict=False)
-            return value
 
     def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
         wanted = "MASQUERADE ou SNAT en nat/POSTROUTING" + (f", sortie {params.oifname}" if params.oifname else "") + \
             (f", source {params.source}" if params.source else "") + (", routage IPv4 actif" if params.forwarding else "")
         r = results["save"]
-        saved, problem = self.read(r, wanted)
+        saved, problem = self.read(r, wanted, "nat", "Aucune table nat dans iptables : la traduction sortante n'est "
+                                   "pas configurée (une configuration nftables native ne figure pas ici).")
         if saved is None:
             return problem  # type: ignore[return-value]
-        if "nat" not in saved.tables:
-            return self.absent(r, "table nat absente (aucune règle de NAT iptables)", wanted,
-                               "Aucune table nat dans iptables : la traduction sortante n'est pas configurée "
-                               "(une configuration nftables native ne figure pas ici).")
         rules = [x for x in saved.reachable("nat", "POSTROUTING") if x.target in ("MASQUERADE", "SNAT")]
         observed = join_limited([x.describe() for x in rules]) or "aucune règle MASQUERADE/SNAT en nat/POSTROUTING"
         matching = [x for x in rules if not x.negated and not x.others and not x.protocol and not x.ports
@@ -278,10 +261,9 @@ class IptablesMasquerade(_IptablesCheck):
             return self.absent(r, observed, wanted, "Aucune règle de traduction sortante ne correspond à la sortie "
                                                     "et au réseau attendus." if rules else
                                "Aucune règle de traduction sortante n'est configurée.")
-        if params.forwarding:
-            verdict = self.forwarding(results, observed, wanted)
-            if verdict is not None:
-                return verdict
+        off = self.forwarding(params, results, observed, wanted)
+        if off is not None:
+            return off
         return Verdict.conforme(observed, wanted, "La traduction d'adresses sortante est configurée dans iptables.")
 
 
@@ -297,28 +279,20 @@ class IptablesPortForward(_IptablesCheck):
 
     class Params(CheckParams):
         port: int = Field(ge=1, le=65535)
-        target: str
+        target: Address
         target_port: int | None = Field(default=None, ge=1, le=65535)
         protocol: Literal["tcp", "udp"] = "tcp"
         iifname: str | None = None
         forwarding: bool = True
 
-        @field_validator("target")
-        @classmethod
-        def _address(cls, value: str) -> str:
-            ipaddress.ip_address(value)
-            return value
-
     def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
         wanted = f"DNAT {params.protocol}/{params.port} → {params.target}" + \
             (f":{params.target_port}" if params.target_port else "") + (f" sur {params.iifname}" if params.iifname else "")
         r = results["save"]
-        saved, problem = self.read(r, wanted)
+        saved, problem = self.read(r, wanted, "nat",
+                                   "Aucune table nat dans iptables : aucune redirection de port n'est configurée.")
         if saved is None:
             return problem  # type: ignore[return-value]
-        if "nat" not in saved.tables:
-            return self.absent(r, "table nat absente (aucune règle de NAT iptables)", wanted,
-                               "Aucune table nat dans iptables : aucune redirection de port n'est configurée.")
         rules = [x for x in saved.reachable("nat", "PREROUTING") if x.target == "DNAT"]
         observed = join_limited([x.describe() for x in rules]) or "aucune règle DNAT en nat/PREROUTING"
         for x in rules:
@@ -332,10 +306,9 @@ class IptablesPortForward(_IptablesCheck):
             effective = int(port.split("-")[0]) if port else params.port
             if params.target_port is not None and effective != params.target_port:
                 continue
-            if params.forwarding:
-                verdict = self.forwarding(results, observed, wanted)
-                if verdict is not None:
-                    return verdict
+            off = self.forwarding(params, results, observed, wanted)
+            if off is not None:
+                return off
             return Verdict.conforme(x.describe(), wanted, f"Le port {params.port}/{params.protocol} est redirigé vers "
                                                           f"{params.target}.")
         return self.absent(r, observed, wanted, f"Aucune redirection du port {params.port}/{params.protocol} vers "
@@ -358,15 +331,8 @@ class IptablesPortBlocked(_IptablesCheck):
         port: int = Field(ge=1, le=65535)
         protocol: Literal["tcp", "udp"] = "tcp"
         chain: Literal["INPUT", "FORWARD"] = "INPUT"
-        source: str | None = None
+        source: Network | None = None
         iifname: str | None = None
-
-        @field_validator("source")
-        @classmethod
-        def _network(cls, value: str | None) -> str | None:
-            if value is not None:
-                ipaddress.ip_network(value, strict=False)
-            return value
 
     def probes(self, params: CheckParams) -> Mapping[str, Probe]:
         return {"save": ssh(SAVE)}
@@ -414,12 +380,10 @@ class IptablesPortBlocked(_IptablesCheck):
             (f" sur {params.iifname}" if params.iifname else "")
         wanted = f"{what} rejeté ou ignoré (DROP/REJECT) en filter/{params.chain}"
         r = results["save"]
-        saved, problem = self.read(r, wanted)
+        saved, problem = self.read(r, wanted, "filter",
+                                   f"Aucune règle de filtrage iptables : le port {params.port} n'est pas bloqué.")
         if saved is None:
             return problem  # type: ignore[return-value]
-        if "filter" not in saved.tables:
-            return self.absent(r, "table filter absente (tout est accepté)", wanted,
-                               f"Aucune règle de filtrage iptables : le port {params.port} n'est pas bloqué.")
         partial: list[Rule] = []
         decided = self._walk(params, saved, params.chain, partial)
         policy = saved.tables["filter"].get(params.chain, "ACCEPT")

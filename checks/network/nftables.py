@@ -8,15 +8,13 @@ jumps to (``jump``/``goto``, followed transitively).
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import field_validator
-
 from checks.linux._parse import clip, join_limited
+from checks.network._common import IP_FORWARD, Network, covered_by, forwarding_off
 from grader.check import Check, CheckParams, ssh
 from grader.model import Probe, ProbeResult, Verdict
 
@@ -148,14 +146,7 @@ def covers(rule: NatRule, oifname: str | None, source: str | None) -> bool:
     if oifname is not None and rule.oifnames and oifname not in rule.oifnames:
         return False
     if source is not None and rule.saddrs:
-        wanted = ipaddress.ip_network(source, strict=False)
-        for value in rule.saddrs:
-            try:
-                if wanted.subnet_of(ipaddress.ip_network(value, strict=False)):  # type: ignore[arg-type]
-                    return True
-            except (ValueError, TypeError):
-                continue
-        return False
+        return covered_by(source, rule.saddrs)
     return True
 
 
@@ -177,20 +168,13 @@ class NftMasquerade(Check):
 
     class Params(CheckParams):
         oifname: str | None = None
-        source: str | None = None
+        source: Network | None = None
         forwarding: bool = True
-
-        @field_validator("source")
-        @classmethod
-        def _network(cls, value: str | None) -> str | None:
-            if value is not None:
-                ipaddress.ip_network(value, strict=False)
-            return value
 
     def probes(self, params: Params) -> Mapping[str, Probe]:
         probes = {"ruleset": ssh("/usr/sbin/nft -j list ruleset")}
         if params.forwarding:
-            probes["forward"] = ssh("/bin/cat /proc/sys/net/ipv4/ip_forward")
+            probes["forward"] = ssh(IP_FORWARD)
         return probes
 
     def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
@@ -215,14 +199,10 @@ class NftMasquerade(Check):
                 (" ne correspond à la sortie et au réseau attendus." if rules else " n'est configurée.")
             return Verdict.non_conforme(observed, wanted, message)
         if params.forwarding:
-            f = results["forward"]
-            value = f.stdout.strip()
-            if f.exit_code != 0 or value not in ("0", "1"):
-                return Verdict.erreur("état du routage IPv4 illisible (/proc/sys/net/ipv4/ip_forward)",
-                                      observed=clip(f.stderr or f.stdout), expected=wanted)
-            observed += f" ; net.ipv4.ip_forward = {value}"
-            if value != "1":
-                return Verdict.non_conforme(observed, wanted,
-                                            "La règle de NAT est présente mais le routage IPv4 est désactivé "
-                                            "(net.ipv4.ip_forward = 0) : rien n'est traduit.")
+            off = forwarding_off(results["forward"], observed, wanted,
+                                 "La règle de NAT est présente mais le routage IPv4 est désactivé "
+                                 "(net.ipv4.ip_forward = 0) : rien n'est traduit.")
+            if off is not None:
+                return off
+            observed += " ; net.ipv4.ip_forward = 1"
         return Verdict.conforme(observed, wanted, "La traduction d'adresses sortante est configurée dans nftables.")

@@ -17,25 +17,19 @@ The file is the configuration pfSense applies (the GUI writes it, ``/conf`` link
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Mapping
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from checks.linux._parse import clip
 from checks.network import pfsense
+from checks.network._common import Address, Network
 from grader.check import Check, CheckParams
 from grader.model import Probe, ProbeResult, Verdict
 from grader.transports.cli import cli
 
 CONFIG = "/bin/cat /conf/config.xml"
-
-
-def _address(value: str | None) -> str | None:
-    if value is not None:
-        ipaddress.ip_address(value)
-    return value
 
 
 class _PfCheck(Check):
@@ -70,15 +64,11 @@ class PfPortForward(_PfCheck):
 
     class Params(CheckParams):
         port: int = Field(ge=1, le=65535)
-        target: str
+        target: Address
         local_port: int | None = Field(default=None, ge=1, le=65535)
         protocol: Literal["tcp", "udp"] = "tcp"
         interface: str = "wan"
 
-        @field_validator("target")
-        @classmethod
-        def _target(cls, value: str | None) -> str | None:
-            return _address(value)
 
     def judge_config(self, params: Params, cfg: pfsense.PfConfig) -> Verdict:
         return pfsense.judge_port_forward(cfg, port=params.port, target=params.target, local_port=params.local_port,
@@ -91,14 +81,8 @@ class PfOutboundNat(_PfCheck):
     id = "network.pfsense_outbound_nat"
 
     class Params(CheckParams):
-        source: str
+        source: Network
         interface: str = "wan"
-
-        @field_validator("source")
-        @classmethod
-        def _network(cls, value: str) -> str:
-            ipaddress.ip_network(value, strict=False)
-            return value
 
     def judge_config(self, params: Params, cfg: pfsense.PfConfig) -> Verdict:
         return pfsense.judge_outbound_nat(cfg, source=params.source, interface=params.interface)
@@ -118,13 +102,8 @@ class PfFilterRule(_PfCheck):
         protocol: Literal["tcp", "udp", "icmp"] = "tcp"
         port: int | None = Field(default=None, ge=1, le=65535)
         allowed: bool
-        source: str | None = None
-        destination: str | None = None
-
-        @field_validator("source", "destination")
-        @classmethod
-        def _endpoints(cls, value: str | None) -> str | None:
-            return _address(value)
+        source: Address | None = None
+        destination: Address | None = None
 
     def judge_config(self, params: Params, cfg: pfsense.PfConfig) -> Verdict:
         return pfsense.judge_filter(cfg, interface=params.interface, protocol=params.protocol, port=params.port,
@@ -138,13 +117,8 @@ class PfDhcpRange(_PfCheck):
 
     class Params(CheckParams):
         interface: str = "lan"
-        start: str
-        end: str
-
-        @field_validator("start", "end")
-        @classmethod
-        def _bounds(cls, value: str | None) -> str | None:
-            return _address(value)
+        start: Address
+        end: Address
 
     def judge_config(self, params: Params, cfg: pfsense.PfConfig) -> Verdict:
         return pfsense.judge_dhcp_range(cfg, interface=params.interface, start=params.start, end=params.end)

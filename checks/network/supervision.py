@@ -18,10 +18,12 @@ import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Annotated
 
 from pydantic import Field, field_validator
 
 from checks.linux._parse import clip, join_limited
+from checks.network._common import absolute_path
 from checks.network.vpn import Dated, dated_probe, parse_dated
 from grader.check import Check, CheckParams, quote, ssh
 from grader.model import Probe, ProbeResult, Verdict
@@ -114,8 +116,8 @@ class SupervisionHosts(Check):
 
     class Params(CheckParams):
         hosts: list[str] = Field(min_length=1)
-        status_file: str = STATUS_FILE
-        objects_file: str = OBJECTS_FILE
+        status_file: Annotated[str, absolute_path()] = STATUS_FILE
+        objects_file: Annotated[str, absolute_path()] = OBJECTS_FILE
         max_age: int = Field(default=120, ge=10, le=3600)
 
         @field_validator("hosts")
@@ -125,12 +127,6 @@ class SupervisionHosts(Check):
                 raise ValueError("nom ou adresse d'hôte vide ou avec des espaces")
             return [h.strip() for h in value]
 
-        @field_validator("status_file", "objects_file")
-        @classmethod
-        def _absolute(cls, value: str) -> str:
-            if not value.startswith("/") or "\n" in value:
-                raise ValueError("chemin absolu attendu")
-            return value
 
     def probes(self, params: Params) -> Mapping[str, Probe]:
         return {"processus": ssh(PROCESSES), "etat": dated_probe(params.status_file, _STATUS_LINES),

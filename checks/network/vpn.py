@@ -24,10 +24,12 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field
 
 from checks.linux._parse import clip, join_limited
+from checks.network._common import absolute_path
 from checks.network.reach import WITNESS_PORT, Connection, connect_probe, parse_connection
 from grader.check import Check, CheckParams, quote, ssh
 from grader.model import Probe, ProbeResult, Verdict
@@ -91,10 +93,14 @@ def tunnels(links: Sequence[Link], interface: str | None) -> list[Link]:
     return [link for link in links if link.tunnel_like]
 
 
-def _interface_param(value: str | None) -> str | None:
-    if value is not None and not _IFNAME.match(value):
+def _interface_name(value: str) -> str:
+    if not _IFNAME.match(value):
         raise ValueError("nom d'interface invalide (15 caractères au plus : lettres, chiffres, _ . : -)")
     return value
+
+
+#: A parameter naming a network interface (Linux's rules: 15 characters at most), checked when the rubric loads.
+Interface = Annotated[str, AfterValidator(_interface_name)]
 
 
 def _links_or_verdict(r: ProbeResult, expected: str) -> list[Link] | Verdict:
@@ -245,23 +251,12 @@ class VpnTunnelUp(Check):
     transport = "ssh"
 
     class Params(CheckParams):
-        interface: str | None = None
-        status_file: str = DEFAULT_STATUS
+        interface: Interface | None = None
+        status_file: Annotated[str, absolute_path("pour le fichier d'état")] = DEFAULT_STATUS
         peer: str | None = None
         peer_address: str | None = None
         max_age: int = Field(default=180, ge=5, le=3600)
 
-        @field_validator("interface")
-        @classmethod
-        def _interface(cls, value: str | None) -> str | None:
-            return _interface_param(value)
-
-        @field_validator("status_file")
-        @classmethod
-        def _absolute(cls, value: str) -> str:
-            if not value.startswith("/") or "\n" in value:
-                raise ValueError("chemin absolu attendu pour le fichier d'état")
-            return value
 
     def probes(self, params: Params) -> Mapping[str, Probe]:
         return {"interfaces": ssh(ADDRESSES), "statut": dated_probe(params.status_file)}
@@ -352,13 +347,9 @@ class VpnReaches(Check):
         witness: str
         port: int = Field(default=WITNESS_PORT, ge=1, le=65535)
         server: str | None = None
-        interface: str | None = None
+        interface: Interface | None = None
         timeout: float = Field(default=3.0, gt=0, le=20)
 
-        @field_validator("interface")
-        @classmethod
-        def _interface(cls, value: str | None) -> str | None:
-            return _interface_param(value)
 
     def probes(self, params: Params) -> Mapping[str, Probe]:
         return {"interfaces": ssh(ADDRESSES), "route": _route_probe(params.witness),

@@ -17,11 +17,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
+from grader.errors import CredentialError
 from grader.model import Probe, ProbeResult
 
 
@@ -48,6 +50,35 @@ class HostContext:
     #: True when this channel is the host's primary transport: its silence means "host down"
     #: (injoignable); a secondary channel's silence on a host already reached is an observation.
     primary: bool = False
+
+
+def probe_fields(probe: Probe) -> dict[str, Any]:
+    """The fields every :class:`ProbeResult` of ``probe`` carries, ``started`` stamped now (UTC, ms).
+
+    For channels that run a host's probes one by one (``ldap``, ``smb``): each result says
+    which probe it answers and when that probe started, whether it ran, failed or was refused.
+    """
+    return {"key": probe.key, "transport": probe.transport, "command": probe.command,
+            "started": datetime.now(UTC).isoformat(timespec="milliseconds")}
+
+
+def option_credential(host: HostContext, name: str | None, *, missing: str) -> Any:
+    """The credential a channel logs in with: the one its options name, else the host's own.
+
+    For channels that may read with another account than the host's login (an ``ldap`` or
+    ``smb`` read with a domain account: ``options: {<channel>: {credential: <name>}}``), so
+    that they all resolve it alike and fail alike: a name the rubric does not declare, or no
+    account at all (``missing`` says how to give one), is :class:`CredentialError`, never a
+    silent fall back to another account.
+    """
+    if name is not None:
+        ref = host.credentials.get(name)
+        if ref is None:
+            raise CredentialError(f"identifiants « {name} » non déclarés dans le barème")
+        return ref
+    if host.credential is None:
+        raise CredentialError(missing)
+    return host.credential
 
 
 @dataclass

@@ -63,11 +63,11 @@ from typing import Literal
 import paramiko
 from pydantic import Field
 
-from grader.credentials import SshSecret, resolve_password, resolve_ssh
-from grader.errors import CredentialError, TransportError, Unreachable
+from grader.credentials import resolve_password, resolve_ssh
+from grader.errors import CredentialError, TransportError
 from grader.model import Probe, ProbeResult
 from grader.transports.base import Channel, ChannelOptions, Collected, HostContext
-from grader.transports.ssh import KnownHosts, SshTarget, _connect, fingerprint
+from grader.transports.ssh import KnownHosts, SshTarget, fingerprint, open_transport
 
 #: Output kept per command; beyond it the result is marked truncated (a config.xml is ~100 KB).
 CAP = 4 * 1024 * 1024
@@ -342,32 +342,6 @@ class Session:
 # --- the channel ------------------------------------------------------------------------
 
 
-def _authenticate(transport: paramiko.Transport, address: str, secret: SshSecret) -> None:
-    """Like the ssh channel, but a refusal is ``erreur``: the device answered, we could not log in."""
-    try:
-        if secret.pkey is not None:
-            transport.auth_publickey(secret.username, secret.pkey)
-        elif secret.password is not None:
-            transport.auth_password(secret.username, secret.password)
-        elif secret.agent:
-            agent = paramiko.Agent()
-            try:
-                for key in agent.get_keys():
-                    try:
-                        transport.auth_publickey(secret.username, key)
-                        break
-                    except paramiko.AuthenticationException:
-                        continue
-            finally:
-                agent.close()
-        if not transport.is_authenticated():
-            raise paramiko.AuthenticationException("aucune méthode acceptée")
-    except paramiko.AuthenticationException as exc:
-        raise TransportError(f"authentification SSH refusée pour « {secret.username} » sur {address} ({exc})") from exc
-    except (paramiko.SSHException, OSError, EOFError) as exc:
-        raise TransportError(f"la session SSH avec {address} a été coupée pendant l'authentification ({exc})") from exc
-
-
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
@@ -399,16 +373,9 @@ class CliChannel(Channel):
         known = self._known.setdefault(host.known_hosts, KnownHosts(host.known_hosts))
         dialect = DIALECTS[options.dialect]
 
-        sock = _connect(target)
-        transport = paramiko.Transport(sock)
+        # A refused login is erreur here, not injoignable: the device answered, we could not log in.
+        transport, key = open_transport(target, secret, known, refused=TransportError)
         try:
-            try:
-                transport.start_client(timeout=target.auth_timeout)
-            except (paramiko.SSHException, OSError, EOFError) as exc:
-                raise Unreachable(f"négociation SSH impossible avec {host.address}:{port} ({exc})") from exc
-            key = transport.get_remote_server_key()
-            known.check(host.address, port, key)
-            _authenticate(transport, host.address, secret)
             try:
                 channel = transport.open_session(timeout=target.auth_timeout)
                 channel.get_pty(term="vt100", width=511, height=24)

@@ -54,9 +54,9 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from grader.credentials import PasswordSecret, resolve_password
-from grader.errors import CredentialError, TransportError, Unreachable
+from grader.errors import TransportError, Unreachable
 from grader.model import Probe, ProbeResult
-from grader.transports.base import Channel, ChannelOptions, Collected, HostContext
+from grader.transports.base import Channel, ChannelOptions, Collected, HostContext, option_credential, probe_fields
 
 #: Output cap of one search (JSON text). Entries past it are dropped and the result marked truncated.
 LDAP_CAP = 512 * 1024
@@ -436,16 +436,9 @@ def _collect_kerberos(host: HostContext, probes: Sequence[Probe], opts: LdapOpti
 
 
 def _secret(host: HostContext, opts: LdapOptions) -> PasswordSecret:
-    if opts.credential is not None:
-        ref = host.credentials.get(opts.credential)
-        if ref is None:
-            raise CredentialError(f"identifiants « {opts.credential} » non déclarés dans le barème")
-    elif host.credential is not None:
-        ref = host.credential
-    else:
-        raise CredentialError(f"aucun compte de lecture LDAP pour {host.name} : ajoutez "
-                              "« options: {ldap: {credential: <nom>}} » à l'hôte")
-    return resolve_password(ref)
+    return resolve_password(option_credential(host, opts.credential, missing=(
+        f"aucun compte de lecture LDAP pour {host.name} : ajoutez « options: {{ldap: {{credential: <nom>}}}} » "
+        "à l'hôte")))
 
 
 def _diagnostic(conn: Any) -> str:
@@ -495,17 +488,15 @@ def _absolute(base: str, naming_context: str) -> str:
 
 
 def _failed(probe: Probe, reason: str) -> ProbeResult:
-    return ProbeResult(probe.key, probe.transport, probe.command, error=reason,
-                       started=datetime.now(UTC).isoformat(timespec="milliseconds"))
+    return ProbeResult(**probe_fields(probe), error=reason)
 
 
 def _run_search(conn: Any, probe: Probe, naming_context: str) -> ProbeResult:
     """One paged search; the LDAP result code is the exit code. Raises ldap3 errors when the session is lost."""
     import ldap3
 
-    started = datetime.now(UTC).isoformat(timespec="milliseconds")
+    common = probe_fields(probe)
     t0 = time.perf_counter()
-    common = {"key": probe.key, "transport": probe.transport, "command": probe.command, "started": started}
     try:
         spec = validate_spec(json.loads(probe.command))
     except ValueError as exc:

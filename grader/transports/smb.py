@@ -36,15 +36,14 @@ import json
 import socket
 import time
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import Field
 
 from grader.credentials import PasswordSecret, resolve_password
-from grader.errors import CredentialError, TransportError, Unreachable
+from grader.errors import TransportError, Unreachable
 from grader.model import Probe, ProbeResult
-from grader.transports.base import Channel, ChannelOptions, Collected, HostContext
+from grader.transports.base import Channel, ChannelOptions, Collected, HostContext, option_credential, probe_fields
 
 FILE_CAP = 1024 * 1024  # bytes of one file (a Registry.pol is a few KiB)
 TOTAL_CAP = 8 * 1024 * 1024  # bytes of one probe's files, all directories together
@@ -147,16 +146,9 @@ class SmbChannel(Channel):
 
 
 def _secret(host: HostContext, opts: SmbOptions) -> PasswordSecret:
-    if opts.credential is not None:
-        ref = host.credentials.get(opts.credential)
-        if ref is None:
-            raise CredentialError(f"identifiants « {opts.credential} » non déclarés dans le barème")
-    elif host.credential is not None:
-        ref = host.credential
-    else:
-        raise CredentialError(f"aucun compte pour lire les partages de {host.name} : ajoutez "
-                              "« options: {smb: {credential: <nom>}} » à l'hôte")
-    return resolve_password(ref)
+    return resolve_password(option_credential(host, opts.credential, missing=(
+        f"aucun compte pour lire les partages de {host.name} : ajoutez « options: {{smb: {{credential: <nom>}}}} » "
+        "à l'hôte")))
 
 
 class _Lost(Exception):
@@ -188,8 +180,7 @@ def _session_failure(where: str, username: str, exc: Exception) -> Exception:
 
 
 def _failed(probe: Probe, reason: str) -> ProbeResult:
-    return ProbeResult(probe.key, probe.transport, probe.command, error=reason,
-                       started=datetime.now(UTC).isoformat(timespec="milliseconds"))
+    return ProbeResult(**probe_fields(probe), error=reason)
 
 
 _MISSING = (errno.ENOENT, errno.ENOTDIR)
@@ -217,9 +208,8 @@ def _lost(exc: Exception) -> bool:
 
 def _run_read(smbclient: Any, server: str, probe: Probe, session: dict[str, Any]) -> ProbeResult:
     """One declarative read. Raises :class:`_Lost` when the session died under it."""
-    started = datetime.now(UTC).isoformat(timespec="milliseconds")
+    common = probe_fields(probe)
     t0 = time.perf_counter()
-    common = {"key": probe.key, "transport": probe.transport, "command": probe.command, "started": started}
     try:
         spec = validate_spec(json.loads(probe.command))
     except ValueError as exc:

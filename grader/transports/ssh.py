@@ -101,17 +101,9 @@ def run_batch(target: SshTarget, secret: SshSecret, probes: Sequence[Probe], kno
     started = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
-    sock = _connect(target)
-    transport = paramiko.Transport(sock)
+    transport, key = open_transport(target, secret, known_hosts)
     try:
-        try:
-            transport.start_client(timeout=target.auth_timeout)
-        except (paramiko.SSHException, OSError, EOFError) as exc:
-            raise Unreachable(f"négociation SSH impossible avec {target.address}:{target.port} ({exc})") from exc
-        key = transport.get_remote_server_key()
         host_key = fingerprint(key)
-        known_hosts.check(target.address, target.port, key)
-        _authenticate(transport, target, secret)
         timings["connexion"] = time.perf_counter() - t0
         env = envelope.build(probes)
         t1 = time.perf_counter()
@@ -123,6 +115,32 @@ def run_batch(target: SshTarget, secret: SshSecret, probes: Sequence[Probe], kno
         return BatchAnswer(parsed, host_key, status, err, started, time.perf_counter() - t0, timings=timings)
     finally:
         transport.close()
+
+
+def open_transport(target: SshTarget, secret: SshSecret, known_hosts: KnownHosts, *,
+                   refused: type[TransportError] = Unreachable) -> tuple[paramiko.Transport, paramiko.PKey]:
+    """TCP connect, SSH handshake, host key checked against ``known_hosts``, authenticated.
+
+    The part of an SSH session the ``ssh`` channel (one exec) and the ``cli`` channel (one
+    interactive session) share, so that both refuse a changed host key and map failures the
+    same way: no TCP connection or no handshake is :class:`Unreachable`; an authentication
+    refused raises ``refused`` (``Unreachable`` for a host's primary login; the ``cli``
+    channel passes :class:`TransportError`: the device answered, we could not log in).
+    Returns the authenticated transport, which the caller closes, and the host's key.
+    """
+    transport = paramiko.Transport(_connect(target))
+    try:
+        try:
+            transport.start_client(timeout=target.auth_timeout)
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            raise Unreachable(f"négociation SSH impossible avec {target.address}:{target.port} ({exc})") from exc
+        key = transport.get_remote_server_key()
+        known_hosts.check(target.address, target.port, key)
+        _authenticate(transport, target, secret, refused)
+    except BaseException:
+        transport.close()
+        raise
+    return transport, key
 
 
 def _connect(target: SshTarget) -> socket.socket:
@@ -139,7 +157,8 @@ def _connect(target: SshTarget) -> socket.socket:
     return sock
 
 
-def _authenticate(transport: paramiko.Transport, target: SshTarget, secret: SshSecret) -> None:
+def _authenticate(transport: paramiko.Transport, target: SshTarget, secret: SshSecret,
+                  refused: type[TransportError] = Unreachable) -> None:
     try:
         if secret.pkey is not None:
             transport.auth_publickey(secret.username, secret.pkey)
@@ -147,19 +166,21 @@ def _authenticate(transport: paramiko.Transport, target: SshTarget, secret: SshS
             transport.auth_password(secret.username, secret.password)
         elif secret.agent:
             agent = paramiko.Agent()
-            for key in agent.get_keys():
-                try:
-                    transport.auth_publickey(secret.username, key)
-                    break
-                except paramiko.AuthenticationException:
-                    continue
-            agent.close()
+            try:
+                for key in agent.get_keys():
+                    try:
+                        transport.auth_publickey(secret.username, key)
+                        break
+                    except paramiko.AuthenticationException:
+                        continue
+            finally:
+                agent.close()
         if not transport.is_authenticated():
             raise paramiko.AuthenticationException("aucune méthode acceptée")
     except paramiko.AuthenticationException as exc:
-        raise Unreachable(f"authentification SSH refusée pour « {secret.username} » sur {target.address} ({exc})") from exc
+        raise refused(f"authentification SSH refusée pour « {secret.username} » sur {target.address} ({exc})") from exc
     except (paramiko.SSHException, OSError, EOFError) as exc:
-        raise Unreachable(f"la session SSH avec {target.address} a été coupée pendant l'authentification ({exc})") from exc
+        raise refused(f"la session SSH avec {target.address} a été coupée pendant l'authentification ({exc})") from exc
 
 
 def _exec(transport: paramiko.Transport, target: SshTarget, command: str, script: str, n: int) -> tuple[bytes, str, int]:
