@@ -32,7 +32,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from grader.model import Probe, ProbeResult, Status, Verdict
+from grader.model import Msg, Probe, ProbeResult, Status, Verdict
 
 
 class CheckParams(BaseModel):
@@ -72,7 +72,7 @@ class Check:
     def sentence(cls, params: Any) -> str:
         """The jury's sentence with parameters filled in (missing ones left as written)."""
         values = params.model_dump() if isinstance(params, BaseModel) else dict(params or {})
-        return string.Formatter().vformat(cls.sentence_template(), (), _Lenient(values))
+        return fill_sentence(cls.sentence_template(), values)
 
     @classmethod
     def parameter_summary(cls) -> str:
@@ -86,6 +86,11 @@ class Check:
 class _Lenient(dict):  # type: ignore[type-arg]
     def __missing__(self, key: str) -> str:
         return "{" + key + "}"
+
+
+def fill_sentence(template: str, values: Mapping[str, Any]) -> str:
+    """A sentence template (in any language) with its parameters filled, missing ones left as written."""
+    return string.Formatter().vformat(template, (), _Lenient(values))
 
 
 #: Placeholder a check may put in its probes' commands; the runner replaces it with a fresh
@@ -118,15 +123,16 @@ def evaluate(check: Check, params: Any, results: Mapping[str, ProbeResult | None
     """
     for name, result in results.items():
         if result is None:
-            return Verdict.erreur(f"la sonde « {name} » n'a rapporté aucun résultat")
+            return Verdict.erreur(Msg("la sonde « {probe} » n'a rapporté aucun résultat", probe=name))
         if result.timed_out:
-            return Verdict.erreur(f"la sonde « {name} » a dépassé son délai")
+            return Verdict.erreur(Msg("la sonde « {probe} » a dépassé son délai", probe=name))
         if result.error:
-            return Verdict.erreur(f"la sonde « {name} » n'a pas de résultat exploitable : {result.error}")
+            return Verdict.erreur(Msg("la sonde « {probe} » n'a pas de résultat exploitable : {error}", probe=name,
+                                      error=result.error))
     try:
         verdict = check.judge(params, results)
     except Exception:  # noqa: BLE001 - any judge bug becomes evidence, the run goes on
-        return Verdict.erreur("le juge de la vérification a échoué", observed=traceback.format_exc(limit=8))
+        return Verdict.erreur(Msg("le juge de la vérification a échoué"), observed=traceback.format_exc(limit=8))
     if not isinstance(verdict, Verdict) or not isinstance(verdict.status, Status):
-        return Verdict.erreur(f"le juge a renvoyé une valeur invalide : {verdict!r}")
+        return Verdict.erreur(Msg("le juge a renvoyé une valeur invalide : {value}", value=repr(verdict)))
     return verdict

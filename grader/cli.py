@@ -287,6 +287,7 @@ def checks_list(
     lang: LangOpt = None,
 ) -> None:
     apply_lang(lang)
+    from grader import i18n_checks
     from grader.plugins import default_catalogue
 
     table = Table(show_lines=False)
@@ -297,7 +298,7 @@ def checks_list(
             continue
         params = ", ".join(
             f"{name}{'' if f.is_required() else '?'}" for name, f in cls.Params.model_fields.items())
-        doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+        doc = i18n_checks.template(cls.sentence_template(), i18n.get_lang()) if cls.__doc__ else ""
         table.add_row(cid, cls.transport, params, doc)
     console.print(table)
 

@@ -133,7 +133,7 @@ def junit_cmd(session: SessionOpt = DEFAULT_SESSION, run: RunOpt = None, bundle_
     with _source(session, run, bundle_path) as (store, run_id, default_dir):
         target = out or (default_dir or Path.cwd()) / exports.JUNIT_FILE
         target.parent.mkdir(parents=True, exist_ok=True)
-        exports.write_junit(aggregate.load_frames(store, run_id), target, i18n.get_lang())
+        exports.write_junit(aggregate.load_frames(store, run_id, lang=i18n.get_lang()), target, i18n.get_lang())
     typer.echo(t("rep.msg.export", path=target))
 
 
@@ -147,7 +147,7 @@ def moodle_cmd(session: SessionOpt = DEFAULT_SESSION, run: RunOpt = None, bundle
     with _source(session, run, bundle_path) as (store, run_id, default_dir):
         target = out or (default_dir or Path.cwd()) / exports.MOODLE_FILE
         target.parent.mkdir(parents=True, exist_ok=True)
-        frames = aggregate.load_frames(store, run_id)
+        frames = aggregate.load_frames(store, run_id, lang=i18n.get_lang())
         exports.write_moodle_csv(frames, target, i18n.get_lang(), item=item)
     typer.echo(t("rep.msg.export", path=target))
 

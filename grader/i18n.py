@@ -11,6 +11,9 @@ Messages are found by ``pybabel extract -F babel.cfg`` (keywords ``t``, ``text:2
 is spelled out once with :func:`N_` so that extraction sees it; tests compare extraction and
 catalogue both ways. ``scripts/i18n`` extracts, merges into both ``.po`` and compiles.
 
+What the checks say (their sentences and verdict messages) is written in French in the checks
+and translated through the ``checks`` domain instead: see :mod:`grader.i18n_checks`.
+
 The language is chosen once per process, before the command-line interface is built (its help
 texts are messages): ``--lang en`` on the command line, else ``GRADER_LANG``, else
 ``LC_ALL``/``LANG`` starting with ``en``; anything else is French. Code, identifiers and

@@ -20,7 +20,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from grader.i18n import N_, status_text, t
+from grader.i18n import N_, get_lang, status_text, t
+from grader.i18n_checks import say
 
 
 @dataclass
@@ -94,7 +95,8 @@ class LiveView:
         if not rep.outcome.reached:
             self.console.print(t("msg.unreachable", host=rep.host, cand=rep.candidate, addr=rep.address,
                                  reason=rep.outcome.reason), style="magenta", markup=False)
-        problems = Counter(r.message for r in rep.results if r.status.value == "erreur" and rep.outcome.reached)
+        problems = Counter(say(getattr(r, "message_ref", None), r.message, get_lang())
+                           for r in rep.results if r.status.value == "erreur" and rep.outcome.reached)
         for message, n in problems.items():
             self.console.print(t("msg.check_errors", host=rep.host, cand=rep.candidate, n=n, reason=message),
                                style="yellow", markup=False)

@@ -10,8 +10,11 @@ treat evidence as plain data.
 from __future__ import annotations
 
 import hashlib
+import string
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any
 
 
 class Status(str, Enum):
@@ -76,26 +79,124 @@ class ProbeResult:
         return self.error is None and not self.timed_out
 
 
+_SCALARS = (str, int, float, bool, type(None))
+#: How the items of a list value are joined, per language (French typography by default).
+LIST_SEPARATORS = {"fr": " ; ", "en": "; "}
+
+
+def _value(value: Any) -> Any:
+    """A message value as kept: a scalar, a :class:`Msg`, a tuple of those; anything else as its ``str``."""
+    if isinstance(value, (*_SCALARS, Msg)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return tuple(v if isinstance(v, (*_SCALARS, Msg)) else str(v) for v in value)
+    return str(value)
+
+
+@dataclass(frozen=True, init=False)
+class Msg:
+    """A message the jury reads, by reference: its French template and the values that fill it.
+
+    ``Msg("Le paquet {package} n'est pas installé.", package=name)``. The French template is the
+    msgid of the ``checks`` gettext domain (:mod:`grader.i18n_checks`), so a report in English
+    can say the same thing from the catalogue, while the store keeps the French text as well.
+    Candidate data only ever goes in the values, and the template names every field
+    (``{package}``: no positional, attribute or index fields), so a value can never be read as
+    a format. A value is a scalar, another :class:`Msg` (a part said in the same language) or
+    a list of those (joined with the language's :data:`LIST_SEPARATORS`); anything else is kept
+    as its ``str``.
+    """
+
+    id: str
+    args: dict[str, Any]
+
+    def __init__(self, id: str, /, **args: Any) -> None:
+        for _, name, _, _ in string.Formatter().parse(id):
+            if name is not None and not name.isidentifier():
+                raise ValueError(f"Msg template field {name!r} is not a plain name: {id!r}")
+            if name is not None and name not in args:
+                raise ValueError(f"Msg template field {name!r} has no value: {id!r}")
+        object.__setattr__(self, "id", id)
+        object.__setattr__(self, "args", {k: _value(v) for k, v in args.items()})
+
+    def render(self, translate: Callable[[str], str | None] | None = None, lang: str = "fr") -> str:
+        """The text in French, or through ``translate`` (French template -> ``lang`` one).
+
+        :raises LookupError: ``translate`` has no text for this message or one of its parts.
+        """
+        template = self.id
+        if translate is not None:
+            found = translate(self.id)
+            if found is None:
+                raise LookupError(self.id)
+            template = found
+
+        def show(value: Any) -> Any:
+            if isinstance(value, Msg):
+                return value.render(translate, lang)
+            if isinstance(value, tuple):
+                return LIST_SEPARATORS.get(lang, " ; ").join(str(show(v)) for v in value)
+            return value
+
+        return template.format_map({k: show(v) for k, v in self.args.items()})
+
+    def __str__(self) -> str:
+        return self.render()
+
+    def to_json(self) -> dict[str, Any]:
+        def plain(value: Any) -> Any:
+            if isinstance(value, Msg):
+                return value.to_json()
+            if isinstance(value, tuple):
+                return [plain(v) for v in value]
+            return value
+
+        return {"id": self.id, "args": {k: plain(v) for k, v in self.args.items()}}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Msg:
+        def value(raw: Any) -> Any:
+            if isinstance(raw, Mapping):
+                return cls.from_json(raw)
+            if isinstance(raw, list):
+                return tuple(value(v) for v in raw)
+            return raw
+
+        return cls(str(data["id"]), **{str(k): value(v) for k, v in dict(data.get("args") or {}).items()})
+
+
 @dataclass(frozen=True)
 class Verdict:
-    """A judge's answer: one status, what was observed, what was expected, and why."""
+    """A judge's answer: one status, what was observed, what was expected, and why.
+
+    ``message`` may be given as a :class:`Msg`: the verdict then holds its French text in
+    ``message`` (what every consumer reads and the store keeps) and the reference in
+    ``message_ref``, which lets a report say it in another language. ``message_ref`` takes no
+    part in comparisons: two verdicts saying the same thing are equal.
+    """
 
     status: Status
     observed: str = ""
     expected: str = ""
     message: str = ""
+    message_ref: Msg | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.message, Msg):
+            object.__setattr__(self, "message_ref", self.message)
+            object.__setattr__(self, "message", self.message.render())
 
     @classmethod
-    def conforme(cls, observed: str = "", expected: str = "", message: str = "") -> Verdict:
-        return cls(Status.CONFORME, observed, expected, message)
+    def conforme(cls, observed: str = "", expected: str = "", message: str | Msg = "") -> Verdict:
+        return cls(Status.CONFORME, observed, expected, message)  # type: ignore[arg-type]
 
     @classmethod
-    def non_conforme(cls, observed: str = "", expected: str = "", message: str = "") -> Verdict:
-        return cls(Status.NON_CONFORME, observed, expected, message)
+    def non_conforme(cls, observed: str = "", expected: str = "", message: str | Msg = "") -> Verdict:
+        return cls(Status.NON_CONFORME, observed, expected, message)  # type: ignore[arg-type]
 
     @classmethod
-    def erreur(cls, message: str, observed: str = "", expected: str = "") -> Verdict:
-        return cls(Status.ERREUR, observed, expected, message)
+    def erreur(cls, message: str | Msg, observed: str = "", expected: str = "") -> Verdict:
+        return cls(Status.ERREUR, observed, expected, message)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from pydantic import ValidationError
 
 from grader.check import TOKEN, Check, evaluate
 from grader.errors import CredentialError, HostKeyMismatch, TransportError, Unreachable
-from grader.model import HostOutcome, Probe, ProbeResult, Status, Verdict
+from grader.model import HostOutcome, Msg, Probe, ProbeResult, Status, Verdict
 from grader.roster import Candidate
 from grader.rubric import CheckEntry, Host, Rubric, render, render_params
 from grader.transports.base import Channel, HostContext
@@ -85,6 +85,7 @@ class CheckResult:
     hint: str
     probe_keys: dict[str, str]
     judged_at: str
+    message_ref: Msg | None = None  # the message by reference (a report in another language re-renders it)
 
 
 @dataclass
@@ -236,6 +237,7 @@ def _judge(job: HostJob, pc: PlannedCheck, results: Mapping[str, ProbeResult], o
         sentence=pc.sentence, params=pc.params.model_dump() if pc.params is not None else dict(pc.entry.params),
         status=verdict.status, observed=verdict.observed, expected=verdict.expected, message=verdict.message,
         hint=pc.entry.hint, probe_keys={name: p.key for name, p in pc.probes.items()}, judged_at=now(),
+        message_ref=verdict.message_ref,
     )
 
 
@@ -284,12 +286,15 @@ class DependencyGate:
                 outcome = self.outcomes.get((report.candidate, dep))
                 if outcome is None:
                     result.status = Status.ERREUR
-                    result.message = f"la preuve passe par l'hôte {dep}, qui n'a pas été corrigé (correction interrompue)"
+                    ref = Msg("la preuve passe par l'hôte {host}, qui n'a pas été corrigé (correction interrompue)",
+                              host=dep)
                 elif not outcome.reached:
                     result.status = Status.INJOIGNABLE
-                    result.message = f"la preuve passe par l'hôte {dep}, qui n'a pas été joint : {outcome.reason}"
+                    ref = Msg("la preuve passe par l'hôte {host}, qui n'a pas été joint : {reason}", host=dep,
+                              reason=outcome.reason)
                 else:
                     continue
+                result.message, result.message_ref = ref.render(), ref
                 break
         return report
 

@@ -85,6 +85,7 @@ CREATE TABLE IF NOT EXISTS results (
     hint TEXT NOT NULL DEFAULT '',
     probe_keys TEXT NOT NULL DEFAULT '{}',
     judged_at TEXT NOT NULL,
+    message_ref TEXT,               -- JSON {"message": {"id", "args"}}: the text above by reference (NULL: none)
     PRIMARY KEY (run_id, candidate, check_id, host)
 );
 CREATE TABLE IF NOT EXISTS evidence (
@@ -120,6 +121,37 @@ CREATE TABLE IF NOT EXISTS annotations (      -- the jury's words; never changes
 CREATE INDEX IF NOT EXISTS annotations_by_candidate ON annotations (run_id, candidate);
 """
 
+# Named in every insert: a store created before a column was added has it last (ALTER TABLE).
+RESULT_COLUMNS = ("run_id", "candidate", "check_id", "host", "check_type", "criterion", "points", "sentence", "params",
+                  "status", "observed", "expected", "message", "hint", "probe_keys", "judged_at", "message_ref")
+_INSERT_RESULT = (f"INSERT OR REPLACE INTO results ({', '.join(RESULT_COLUMNS)})"
+                  f" VALUES ({', '.join('?' for _ in RESULT_COLUMNS)})")
+# Columns added after the first stores were written: (table, column, declaration).
+ADDED_COLUMNS = (("results", "message_ref", "TEXT"),)
+
+
+def _add_missing_columns(db: sqlite3.Connection) -> None:
+    """Bring a store written by an older grader up to the schema (nullable columns only).
+
+    A store that cannot be written (a read-only copy) is left as it is: reading it still works,
+    the missing column reads as NULL (see :mod:`reports.aggregate`).
+    """
+    for table, column, declaration in ADDED_COLUMNS:
+        known = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+        if column not in known:
+            try:
+                db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+            except sqlite3.OperationalError:
+                pass
+
+
+def message_ref_json(ref: Any) -> str | None:
+    """``results.message_ref`` of a verdict's :class:`grader.model.Msg` (None: the message is plain text)."""
+    if ref is None:
+        return None
+    return json.dumps({"message": ref.to_json()}, ensure_ascii=False, default=str, sort_keys=True)
+
+
 ANNOTATION_KINDS = ("observation", "override")
 MAX_ANNOTATION_TEXT = 20_000
 MAX_AUTHOR = 200
@@ -144,6 +176,7 @@ class Store:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(SCHEMA)
+            _add_missing_columns(self._db)
         except sqlite3.Error as exc:
             raise StoreError(t("store.unusable", path=self.path, error=exc)) from exc
         self._lock = threading.Lock()
@@ -196,11 +229,11 @@ class Store:
                           key + (p.key, p.transport, p.command, p.stdout, p.stderr, p.exit_code,
                                  int(p.truncated), int(p.timed_out), p.error, p.started, p.duration)))
         for r in report.results:
-            stmts.append(("INSERT OR REPLACE INTO results VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            stmts.append((_INSERT_RESULT,
                           (run_id, report.candidate, r.check_id, report.host, r.check_type, r.criterion,
                            r.points, r.sentence, json.dumps(r.params, ensure_ascii=False, default=str),
                            r.status.value, r.observed, r.expected, r.message, r.hint,
-                           json.dumps(r.probe_keys), r.judged_at)))
+                           json.dumps(r.probe_keys), r.judged_at, message_ref_json(getattr(r, "message_ref", None)))))
         self._write(stmts)
 
     def finish_run(self, run_id: str, state: str) -> None:

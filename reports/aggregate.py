@@ -33,7 +33,7 @@ import pandas as pd
 
 from grader.referential import Referential, load_referential
 from grader.store import SCHEMA, Store
-from reports.labels import DEPENDENCY_KEYS, INCONCLUSIVE, N_, STATUSES, UNREACHED_KEYS, text
+from reports.labels import DEPENDENCY_KEYS, INCONCLUSIVE, N_, STATUSES, UNREACHED_KEYS, normalize_lang, text
 
 # Columns added to each result from the host it ran on (the join of results with hosts).
 HOST_COLUMNS = {
@@ -106,8 +106,11 @@ def _rubric_order(rubric_text: str) -> tuple[dict[str, int], dict[str, int]]:
         return {}, {}
 
 
-def load_frames(store: Store, run_id: str, referential: Referential | None = None) -> Frames:
-    """Read one run; raises :class:`grader.errors.StoreError` if the run does not exist."""
+def load_frames(store: Store, run_id: str, referential: Referential | None = None, lang: str = "fr") -> Frames:
+    """Read one run; raises :class:`grader.errors.StoreError` if the run does not exist.
+
+    ``lang``: the language of the checks' sentences and verdict messages (see :func:`localize`).
+    """
     ref = referential or load_referential()
     run = store.run(run_id)
 
@@ -142,8 +145,27 @@ def load_frames(store: Store, run_id: str, referential: Referential | None = Non
     for col in ("check_id", "host", "criterion", "status"):  # NULL in the store: None here, never NaN
         annotations[col] = pd.Series([None if _isnull(v) else str(v) for v in annotations[col]],
                                      index=annotations.index, dtype=object)
-    return Frames(run=run, candidates=candidates, hosts=hosts, results=results, evidence=evidence,
-                  missing=missing, referential=ref, annotations=annotations)
+    return Frames(run=run, candidates=candidates, hosts=hosts, results=localize(results, lang), evidence=evidence,
+                  missing=localize(missing, lang), referential=ref, annotations=annotations)
+
+
+def localize(results: pd.DataFrame, lang: str) -> pd.DataFrame:
+    """The results with their sentence and verdict message in ``lang`` (French: as stored).
+
+    Each is re-rendered from the installed check and the catalogue, or kept as stored when it
+    cannot be (:mod:`grader.i18n_checks`); the stored columns are what the store holds, in French.
+    """
+    from grader import i18n_checks
+
+    if normalize_lang(lang) == "fr" or results.empty:
+        return results
+    out = results.copy()
+    out["sentence"] = [i18n_checks.sentence(str(r["check_type"]), r["params"], str(r["sentence"]), lang)
+                       for r in results.to_dict("records")]
+    out["message"] = [i18n_checks.message(None if _isnull(r.get("message_ref")) else r.get("message_ref"),
+                                          "" if _isnull(r["message"]) else str(r["message"]), lang)
+                      for r in results.to_dict("records")]
+    return out
 
 
 def _isnull(value: Any) -> bool:
@@ -178,7 +200,7 @@ def _missing(results: pd.DataFrame, candidates: pd.DataFrame) -> pd.DataFrame:
                 **{c: "" for c in columns},
                 "candidate": cand, "check_id": check_id, "host": host,
                 "check_type": ref_row["check_type"], "criterion": ref_row["criterion"],
-                "points": ref_row["points"], "sentence": ref_row["sentence"], "params": {},
+                "points": ref_row["points"], "sentence": ref_row["sentence"], "params": ref_row["params"],
                 "status": "non_evalue", "hint": ref_row["hint"], "probe_keys": {},
                 "anomalies": [], "execs": 0, "host_duration": 0.0, "host_status": ABSENT,
                 "platform": ref_row["platform"], "stored": False,

@@ -701,7 +701,7 @@ def write_reports(store: Store, run_id: str, out_dir: Path, lang: str = "fr",
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if frames is None:
-        frames = aggregate.load_frames(store, run_id, referential)
+        frames = aggregate.load_frames(store, run_id, referential, lang)
     written: list[Path] = []
     session = out_dir / SESSION_FILE
     session.write_text(render_session(frames, lang, audience=audience), encoding="utf-8")

@@ -29,7 +29,7 @@ class HtmlReporter:
         from reports.html import write_reports
 
         out_dir = Path(out_dir)
-        frames = aggregate.load_frames(store, run_id)  # one read of the store for every format
+        frames = aggregate.load_frames(store, run_id, lang=lang)  # one read of the store for every format
         written = write_reports(store, run_id, out_dir, lang=lang, frames=frames)
         written.append(xlsx.write_xlsx(frames, out_dir / xlsx.XLSX_FILE, lang))
         written.append(exports.write_junit(frames, out_dir / exports.JUNIT_FILE, lang))

@@ -477,5 +477,5 @@ def write_workbook(store: Store, run_id: str, out_dir: Path, lang: str = "fr", f
     """``resultats.xlsx`` of one run in ``out_dir``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    frames = frames if frames is not None else aggregate.load_frames(store, run_id)
+    frames = frames if frames is not None else aggregate.load_frames(store, run_id, lang=lang)
     return write_xlsx(frames, out_dir / XLSX_FILE, lang)

@@ -30,7 +30,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from grader.model import ProbeResult, Verdict
+from grader.model import Msg, ProbeResult, Verdict
 
 # Characters allowed in the fixed paths and globs a check may dump (never parameters).
 _SAFE_GLOB = re.compile(r"^/[A-Za-z0-9_./*-]+$")
@@ -203,25 +203,28 @@ def parse_dump(text: str, *, truncated: bool = False) -> Dump:
 
 # -- "the command could not run" ----------------------------------------------------------
 
-def cannot_run(result: ProbeResult) -> str | None:
-    """Why the probe's command itself could not run (exit 126/127), else None."""
+def cannot_run(result: ProbeResult) -> str | Msg | None:
+    """Why the probe's command itself could not run (exit 126/127), else None (a value for a :class:`Msg`)."""
     if result.exit_code in (126, 127):
-        return clip(result.stderr.strip() or f"code de sortie {result.exit_code}", 200)
+        return clip(result.stderr.strip(), 200) or Msg("code de sortie {code}", code=result.exit_code)
     return None
 
 
-def read_dump(result: ProbeResult, expected: str, *, what: str = "lecture de la configuration impossible",
+UNREADABLE_CONFIG = Msg("lecture de la configuration impossible")
+
+
+def read_dump(result: ProbeResult, expected: str, *, what: Msg = UNREADABLE_CONFIG,
               need_family: bool = False) -> Dump | Verdict:
     """The dump of a file-dump probe, or the ``erreur`` verdict saying why it cannot be judged."""
     reason = cannot_run(result)
     if reason:
-        return Verdict.erreur(f"{what} : {reason}", expected=expected)
+        return Verdict.erreur(Msg("{what} : {reason}", what=what, reason=reason), expected=expected)
     try:
         dump = parse_dump(result.stdout, truncated=result.truncated)
     except DumpError as exc:
-        return Verdict.erreur(f"sortie illisible : {exc}", observed=clip(result.stdout), expected=expected)
+        return Verdict.erreur(Msg("sortie illisible : {exc}", exc=exc), observed=clip(result.stdout), expected=expected)
     if need_family and dump.family is None:  # the probe prints it first: without it the output is not ours
-        return Verdict.erreur("sortie incomplète (marqueur de distribution absent)",
+        return Verdict.erreur(Msg("sortie incomplète (marqueur de distribution absent)"),
                               observed=clip(result.stdout or "(vide)"), expected=expected)
     return dump
 

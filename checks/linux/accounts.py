@@ -9,7 +9,7 @@ from pydantic import Field, field_validator
 
 from checks.linux._parse import cannot_run, clip, text_lines
 from grader.check import Check, CheckParams, quote, ssh
-from grader.model import Probe, ProbeResult, Verdict
+from grader.model import Msg, Probe, ProbeResult, Verdict
 
 # Not all digits: getent and id would take a number for a uid.
 _NAME = re.compile(r"^(?!\d+$)[A-Za-z_][A-Za-z0-9_.-]*\$?$")
@@ -81,32 +81,38 @@ class UserInGroups(Check):
         for r, what in ((pw, "getent"), (gr, "id")):
             reason = cannot_run(r)
             if reason:
-                return Verdict.erreur(f"{what} n'a pas pu être exécuté : {reason}", expected=expected)
+                return Verdict.erreur(Msg("{what} n'a pas pu être exécuté : {reason}", what=what, reason=reason),
+                                      expected=expected)
         if pw.exit_code == 2 and not pw.stdout.strip():
-            return Verdict.non_conforme("compte inexistant", expected, f"Le compte {params.user} n'existe pas.")
+            return Verdict.non_conforme("compte inexistant", expected,
+                                        Msg("Le compte {user} n'existe pas.", user=params.user))
         if pw.exit_code != 0:
-            return Verdict.erreur(f"getent passwd a échoué (code {pw.exit_code})",
+            return Verdict.erreur(Msg("getent passwd a échoué (code {code})", code=pw.exit_code),
                                   observed=clip(pw.stderr or pw.stdout), expected=expected)
         entries = [line.split(":") for line in text_lines(pw.stdout)]
         mine = [e for e in entries if len(e) == 7 and e[0] == params.user]
         if len(mine) != 1 or len(entries) != 1:
-            return Verdict.erreur("sortie de getent passwd illisible", observed=clip(pw.stdout), expected=expected)
+            return Verdict.erreur(Msg("sortie de getent passwd illisible"), observed=clip(pw.stdout), expected=expected)
         entry = mine[0]
         # id exits 1 when a group id has no name, but still prints the others.
         group_lines = text_lines(gr.stdout)
         if gr.exit_code != 0 and not (gr.exit_code == 1 and len(group_lines) == 1 and "cannot find name" in gr.stderr):
-            return Verdict.erreur(f"id a échoué (code {gr.exit_code}) alors que le compte existe",
+            return Verdict.erreur(Msg("id a échoué (code {code}) alors que le compte existe", code=gr.exit_code),
                                   observed=clip(gr.stderr or gr.stdout), expected=expected)
         if len(group_lines) != 1 or not group_lines[0].strip():
-            return Verdict.erreur("sortie de id illisible", observed=clip(gr.stdout or "(vide)"), expected=expected)
+            return Verdict.erreur(Msg("sortie de id illisible"), observed=clip(gr.stdout or "(vide)"),
+                                  expected=expected)
         groups = group_lines[0].split()
         observed = f"uid={entry[2]}, groupes : {' '.join(groups)}, shell : {entry[6] or '(vide)'}"
         missing = [g for g in params.groups if g not in groups]
         problems = []
         if missing:
-            problems.append(f"n'appartient pas à {', '.join(missing)}")
+            problems.append(Msg("n'appartient pas à {groups}", groups=", ".join(missing)))
         if params.shell and not same_shell(params.shell, entry[6]):
-            problems.append(f"shell {entry[6] or '(vide)'} au lieu de {params.shell}")
+            problems.append(Msg("shell {shell} au lieu de {expected}",
+                                shell=entry[6] or Msg("(vide)"), expected=params.shell))
         if problems:
-            return Verdict.non_conforme(observed, expected, f"Le compte {params.user} {' ; '.join(problems)}.")
-        return Verdict.conforme(observed, expected, f"Le compte {params.user} existe avec les groupes attendus.")
+            return Verdict.non_conforme(observed, expected, Msg("Le compte {user} {problems}.", user=params.user,
+                                                                 problems=problems))
+        return Verdict.conforme(observed, expected,
+                                Msg("Le compte {user} existe avec les groupes attendus.", user=params.user))

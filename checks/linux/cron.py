@@ -10,7 +10,7 @@ from pydantic import field_validator
 
 from checks.linux._parse import DumpedFile, clip, dump_command, join_limited, read_dump, valid_regex
 from grader.check import Check, CheckParams, ssh
-from grader.model import Probe, ProbeResult, Verdict
+from grader.model import Msg, Probe, ProbeResult, Verdict
 
 CRON_PATHS = ("/etc/crontab", "/etc/cron.d/*", "/var/spool/cron/crontabs/*", "/var/spool/cron/*")
 _KEYWORDS = {"reboot", "yearly", "annually", "monthly", "weekly", "daily", "midnight", "hourly"}
@@ -167,7 +167,7 @@ class CronEntryExists(Check):
     def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
         r = results["crontabs"]
         expected = f"tâche cron active /{params.pattern}/" + (f" pour {params.user}" if params.user else "")
-        dump = read_dump(r, expected, what="lecture des tables cron impossible", need_family=True)
+        dump = read_dump(r, expected, what=Msg("lecture des tables cron impossible"), need_family=True)
         if isinstance(dump, Verdict):
             return dump
         family = dump.family
@@ -204,15 +204,16 @@ class CronEntryExists(Check):
             good += wanted
         if good:
             return Verdict.conforme(join_limited([e.describe() for e in good]), expected,
-                                    "La tâche planifiée attendue est présente dans une table lue par cron.")
+                                    Msg("La tâche planifiée attendue est présente dans une table lue par cron."))
         if r.truncated or any(not f.complete for f in dump.files if f.lines is not None):
-            return Verdict.erreur("sortie tronquée : des tables cron n'ont pas été lues en entier", expected=expected)
+            return Verdict.erreur(Msg("sortie tronquée : des tables cron n'ont pas été lues en entier"),
+                                  expected=expected)
         if refused:
             return Verdict.non_conforme(join_limited(refused), expected,
-                                        "La tâche existe mais dans une table que cron ignore.")
+                                        Msg("La tâche existe mais dans une table que cron ignore."))
         if commented:
             return Verdict.non_conforme("seulement en commentaire : " + join_limited([e.describe() for e in commented]),
-                                        expected, "La tâche planifiée n'existe qu'en commentaire.")
+                                        expected, Msg("La tâche planifiée n'existe qu'en commentaire."))
         read = [f.path for f in dump.files if f.lines is not None]
         return Verdict.non_conforme(f"aucune tâche correspondante ({len(read)} table(s) lue(s))", expected,
-                                    "Aucune tâche planifiée ne correspond.")
+                                    Msg("Aucune tâche planifiée ne correspond."))

@@ -10,7 +10,7 @@ from pydantic import Field, field_validator
 
 from checks.linux._parse import cannot_run, clip, join_limited, text_lines, valid_regex
 from grader.check import Check, CheckParams, quote, ssh
-from grader.model import Probe, ProbeResult, Verdict
+from grader.model import Msg, Probe, ProbeResult, Verdict
 
 STAT_FORMAT = "%F|%U|%G|%a|%s|%u|%g"
 _MISSING = ("No such file or directory", "Not a directory", "Too many levels of symbolic links")
@@ -78,32 +78,36 @@ class FileExists(Check):
         expected = ", ".join(wanted)
         reason = cannot_run(r)
         if reason:
-            return Verdict.erreur(f"stat n'a pas pu être exécuté : {reason}", expected=expected)
+            return Verdict.erreur(Msg("stat n'a pas pu être exécuté : {reason}", reason=reason), expected=expected)
         if r.exit_code != 0:
             if r.exit_code == 1 and any(m in r.stderr for m in _MISSING):
-                return Verdict.non_conforme(clip(r.stderr.strip(), 160), expected, f"{params.path} n'existe pas.")
-            return Verdict.erreur(f"stat a échoué (code {r.exit_code})", observed=clip(r.stderr or r.stdout),
+                return Verdict.non_conforme(clip(r.stderr.strip(), 160), expected,
+                                            Msg("{path} n'existe pas.", path=params.path))
+            return Verdict.erreur(Msg("stat a échoué (code {code})", code=r.exit_code),
+                                  observed=clip(r.stderr or r.stdout),
                                   expected=expected)
         lines = text_lines(r.stdout)
         parts = lines[0].split("|") if len(lines) == 1 else []
         if len(parts) != 7 or not re.fullmatch(r"[0-7]+", parts[3]):
-            return Verdict.erreur("sortie de stat illisible", observed=clip(r.stdout or "(vide)"), expected=expected)
+            return Verdict.erreur(Msg("sortie de stat illisible"), observed=clip(r.stdout or "(vide)"),
+                                  expected=expected)
         ftype, owner, group, mode, size, uid, gid = parts
         observed = f"{ftype}, {owner}:{group}, droits {mode}, {size} octets"
         problems = []
         if params.kind == "file" and ftype not in ("regular file", "regular empty file"):
-            problems.append(f"ce n'est pas un fichier ordinaire ({ftype})")
+            problems.append(Msg("ce n'est pas un fichier ordinaire ({type})", type=ftype))
         if params.kind == "directory" and ftype != "directory":
-            problems.append(f"ce n'est pas un répertoire ({ftype})")
+            problems.append(Msg("ce n'est pas un répertoire ({type})", type=ftype))
         if params.owner and params.owner not in (owner, uid):
-            problems.append(f"propriétaire {owner} au lieu de {params.owner}")
+            problems.append(Msg("propriétaire {owner} au lieu de {expected}", owner=owner, expected=params.owner))
         if params.group and params.group not in (group, gid):
-            problems.append(f"groupe {group} au lieu de {params.group}")
+            problems.append(Msg("groupe {group} au lieu de {expected}", group=group, expected=params.group))
         if params.mode and int(params.mode, 8) != int(mode, 8):
-            problems.append(f"droits {mode} au lieu de {params.mode}")
+            problems.append(Msg("droits {mode} au lieu de {expected}", mode=mode, expected=params.mode))
         if problems:
-            return Verdict.non_conforme(observed, expected, f"{params.path} : {' ; '.join(problems)}.")
-        return Verdict.conforme(observed, expected, f"{params.path} existe comme attendu.")
+            return Verdict.non_conforme(observed, expected, Msg("{path} : {problems}.",
+                                                                path=params.path, problems=problems))
+        return Verdict.conforme(observed, expected, Msg("{path} existe comme attendu.", path=params.path))
 
 
 class FileContains(Check):
@@ -151,12 +155,13 @@ class FileContains(Check):
         expected = f"une ligne active correspondant à /{params.pattern}/"
         reason = cannot_run(r)
         if reason:
-            return Verdict.erreur(f"cat n'a pas pu être exécuté : {reason}", expected=expected)
+            return Verdict.erreur(Msg("cat n'a pas pu être exécuté : {reason}", reason=reason), expected=expected)
         if r.exit_code != 0:
             if r.exit_code == 1 and any(m in r.stderr for m in (*_MISSING, "Is a directory")):
                 return Verdict.non_conforme(clip(r.stderr.strip(), 160), expected,
-                                            f"Le fichier {params.path} n'existe pas (ou n'est pas un fichier).")
-            return Verdict.erreur(f"lecture impossible (code {r.exit_code})", observed=clip(r.stderr),
+                                            Msg("Le fichier {path} n'existe pas (ou n'est pas un fichier).",
+                                                path=params.path))
+            return Verdict.erreur(Msg("lecture impossible (code {code})", code=r.exit_code), observed=clip(r.stderr),
                                   expected=expected)
         regex = re.compile(params.pattern)
         prefixes = tuple(params.comment_prefixes)
@@ -169,12 +174,14 @@ class FileContains(Check):
             (commented if is_comment else active).append(f"ligne {number} : {clip(line.strip(), 120)}")
         if active:
             return Verdict.conforme(join_limited(active), expected,
-                                    f"Le fichier {params.path} contient la ligne attendue.")
+                                    Msg("Le fichier {path} contient la ligne attendue.", path=params.path))
         if r.truncated:
-            return Verdict.erreur("fichier trop long, lu en partie : motif non trouvé dans la partie lue",
+            return Verdict.erreur(Msg("fichier trop long, lu en partie : motif non trouvé dans la partie lue"),
                                   expected=expected)
         if commented:
             return Verdict.non_conforme("seulement en commentaire : " + join_limited(commented), expected,
-                                        f"La ligne attendue n'est présente qu'en commentaire dans {params.path}.")
+                                        Msg("La ligne attendue n'est présente qu'en commentaire dans {path}.",
+                                            path=params.path))
         observed = "fichier vide" if not r.stdout else "aucune ligne correspondante"
-        return Verdict.non_conforme(observed, expected, f"Le fichier {params.path} ne contient pas la ligne attendue.")
+        return Verdict.non_conforme(observed, expected,
+                                    Msg("Le fichier {path} ne contient pas la ligne attendue.", path=params.path))

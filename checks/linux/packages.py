@@ -9,7 +9,7 @@ from pydantic import field_validator
 
 from checks.linux._parse import cannot_run, clip, join_limited, text_lines
 from grader.check import Check, CheckParams, quote, ssh
-from grader.model import Probe, ProbeResult, Verdict
+from grader.model import Msg, Probe, ProbeResult, Verdict
 
 # Debian policy names are lowercase; RPM names also allow capitals and underscores
 # (NetworkManager, perl-Data_Dumper). No glob characters: dpkg-query would expand them.
@@ -68,7 +68,8 @@ class PackageInstalled(Check):
         expected = f"{params.package} installé"
         reason = cannot_run(r)
         if reason:
-            return Verdict.erreur(f"impossible d'interroger la base des paquets : {reason}", expected=expected)
+            return Verdict.erreur(Msg("impossible d'interroger la base des paquets : {reason}",
+                                      reason=reason), expected=expected)
         name, _, arch = params.package.partition(":")
         lines = text_lines(r.stdout)
         if any(line.startswith("rpm|") for line in lines) or "is not installed" in r.stdout:
@@ -81,24 +82,29 @@ def _judge_dpkg(name: str, arch: str, lines: list[str], r: ProbeResult, expected
     for line in lines:
         parts = line.split("|")
         if len(parts) != 4 or len(parts[0]) != 3:
-            return Verdict.erreur("sortie de dpkg-query illisible", observed=clip(r.stdout or r.stderr), expected=expected)
+            return Verdict.erreur(Msg("sortie de dpkg-query illisible"), observed=clip(r.stdout or r.stderr),
+                                  expected=expected)
         entries.append(parts)
     if r.exit_code == 1 and not entries and "no packages found" in r.stderr:
-        return Verdict.non_conforme("paquet inconnu de dpkg", expected, f"Le paquet {name} n'est pas installé.")
+        return Verdict.non_conforme("paquet inconnu de dpkg", expected, Msg("Le paquet {name} n'est pas installé.",
+                                                                            name=name))
     if r.exit_code != 0:
-        return Verdict.erreur(f"dpkg-query a échoué (code {r.exit_code})", observed=clip(r.stderr or r.stdout),
+        return Verdict.erreur(Msg("dpkg-query a échoué (code {code})",
+                                  code=r.exit_code), observed=clip(r.stderr or r.stdout),
                               expected=expected)
     mine = [e for e in entries if e[1] == name and (not arch or e[3] in (arch, "all"))]
     if not mine:
-        return Verdict.erreur("dpkg-query n'a rien renvoyé pour ce paquet", observed=clip(r.stdout or "(vide)"),
+        return Verdict.erreur(Msg("dpkg-query n'a rien renvoyé pour ce paquet"), observed=clip(r.stdout or "(vide)"),
                               expected=expected)
     described = [f"{e[1]}:{e[3]} « {e[0].rstrip()} » ({_describe_dpkg(e[0])}) {e[2]}".rstrip() for e in mine]
     observed = join_limited(described)
     installed = [e for e in mine if e[0][1] == "i" and e[0][2] == " "]
     if installed:
         e = installed[0]
-        return Verdict.conforme(observed, expected, f"Le paquet {name} est installé (version {e[2]}).")
-    return Verdict.non_conforme(observed, expected, f"Le paquet {name} n'est pas installé ({_describe_dpkg(mine[0][0])}).")
+        return Verdict.conforme(observed, expected, Msg("Le paquet {name} est installé (version {version}).",
+                                                        name=name, version=e[2]))
+    return Verdict.non_conforme(observed, expected, Msg("Le paquet {name} n'est pas installé ({state}).",
+                                                        name=name, state=_describe_dpkg(mine[0][0])))
 
 
 def _describe_dpkg(abbrev: str) -> str:
@@ -114,17 +120,19 @@ def _judge_rpm(name: str, arch: str, lines: list[str], r: ProbeResult, expected:
         if line.startswith("rpm|"):
             parts = line.split("|")
             if len(parts) != 4:
-                return Verdict.erreur("sortie de rpm illisible", observed=clip(r.stdout), expected=expected)
+                return Verdict.erreur(Msg("sortie de rpm illisible"), observed=clip(r.stdout), expected=expected)
             found.append(parts)
         elif line.strip() == f"package {name} is not installed" or line.strip() == f"package {name}:{arch} is not installed":
             continue
         else:
-            return Verdict.erreur("sortie de rpm illisible", observed=clip(r.stdout), expected=expected)
+            return Verdict.erreur(Msg("sortie de rpm illisible"), observed=clip(r.stdout), expected=expected)
     mine = [p for p in found if p[1] == name and (not arch or p[3] in (arch, "noarch"))]
     if r.exit_code == 0 and mine:
         observed = join_limited([f"{p[1]}-{p[2]}.{p[3]}" for p in mine])
-        return Verdict.conforme(observed, expected, f"Le paquet {name} est installé (version {mine[0][2]}).")
+        return Verdict.conforme(observed, expected, Msg("Le paquet {name} est installé (version {version}).",
+                                                        name=name, version=mine[0][2]))
     if r.exit_code == 1 and not found and "is not installed" in r.stdout:
-        return Verdict.non_conforme("package not installed (rpm)", expected, f"Le paquet {name} n'est pas installé.")
-    return Verdict.erreur(f"rpm a répondu de façon inattendue (code {r.exit_code})",
+        return Verdict.non_conforme("package not installed (rpm)", expected, Msg("Le paquet {name} n'est pas installé.",
+                                                                                 name=name))
+    return Verdict.erreur(Msg("rpm a répondu de façon inattendue (code {code})", code=r.exit_code),
                           observed=clip(r.stdout or r.stderr), expected=expected)

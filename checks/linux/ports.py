@@ -12,7 +12,7 @@ from pydantic import Field, field_validator
 
 from checks.linux._parse import cannot_run, clip, join_limited, text_lines
 from grader.check import Check, CheckParams, ssh
-from grader.model import Probe, ProbeResult, Verdict
+from grader.model import Msg, Probe, ProbeResult, Verdict
 
 SS_CANDIDATES = ("/usr/bin/ss", "/usr/sbin/ss", "/bin/ss", "/sbin/ss")
 _LINE = re.compile(
@@ -130,32 +130,36 @@ class PortListening(Check):
         expected = f"en écoute sur {where}" + (f" par {params.process}" if params.process else "")
         reason = cannot_run(r)
         if reason:
-            return Verdict.erreur(f"ss n'a pas pu être exécuté : {reason}", expected=expected)
+            return Verdict.erreur(Msg("ss n'a pas pu être exécuté : {reason}", reason=reason), expected=expected)
         if r.exit_code != 0:
-            return Verdict.erreur(f"ss a échoué (code {r.exit_code})", observed=clip(r.stderr or r.stdout),
+            return Verdict.erreur(Msg("ss a échoué (code {code})",
+                                      code=r.exit_code), observed=clip(r.stderr or r.stdout),
                                   expected=expected)
         try:
             sockets = parse_ss(r.stdout)
         except SsOutputError as exc:
-            return Verdict.erreur(f"sortie de ss illisible : {exc}", observed=clip(r.stdout), expected=expected)
+            return Verdict.erreur(Msg("sortie de ss illisible : {exc}",
+                                      exc=exc), observed=clip(r.stdout), expected=expected)
         on_port = [s for s in sockets if s.port == params.port]
         if not on_port:
             if r.truncated:
-                return Verdict.erreur("sortie de ss tronquée : le port a pu être omis", expected=expected)
+                return Verdict.erreur(Msg("sortie de ss tronquée : le port a pu être omis"), expected=expected)
             return Verdict.non_conforme(f"rien n'écoute sur {where}", expected,
-                                        f"Aucun service n'écoute sur le port {where}.")
+                                        Msg("Aucun service n'écoute sur le port {where}.", where=where))
         matching = on_port
         if params.process:
             matching = [s for s in on_port if any(process_matches(params.process, p) for p in s.processes)]
             if not matching:
                 if all(not s.processes for s in on_port):
-                    return Verdict.erreur("le port est en écoute mais le processus n'est pas identifiable",
+                    return Verdict.erreur(Msg("le port est en écoute mais le processus n'est pas identifiable"),
                                           observed=join_limited([s.describe() for s in on_port]), expected=expected)
                 return Verdict.non_conforme(join_limited([s.describe() for s in on_port]), expected,
-                                            f"Le port {where} est tenu par un autre processus que {params.process}.")
+                                            Msg("Le port {where} est tenu par un autre processus que {process}.",
+                                                where=where, process=params.process))
         observed = join_limited([s.describe() for s in matching])
         if all(s.loopback_only for s in matching):
             observed += " — uniquement en local (boucle locale), injoignable depuis le réseau"
             return Verdict.conforme(observed, expected,
-                                    f"Le port {where} est en écoute, mais seulement sur l'adresse de boucle locale.")
-        return Verdict.conforme(observed, expected, f"Le port {where} est en écoute.")
+                                    Msg("Le port {where} est en écoute, mais seulement sur l'adresse de boucle locale.",
+                                        where=where))
+        return Verdict.conforme(observed, expected, Msg("Le port {where} est en écoute.", where=where))

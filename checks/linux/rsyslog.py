@@ -12,7 +12,7 @@ from pydantic import Field, field_validator
 
 from checks.linux._parse import Dump, DumpedFile, clip, dump_command, join_limited, read_dump
 from grader.check import Check, CheckParams, ssh
-from grader.model import Probe, ProbeResult, Verdict
+from grader.model import Msg, Probe, ProbeResult, Verdict
 
 MAIN = "/etc/rsyslog.conf"
 RSYSLOG_PATHS = (MAIN, "/etc/rsyslog.d/*")
@@ -375,10 +375,10 @@ class RsyslogForward(Check):
         if isinstance(dump, Verdict):
             return dump
         if MAIN in dump.absent:
-            return Verdict.non_conforme(f"{MAIN} absent", expected, "rsyslog n'est pas configuré sur cet hôte.")
+            return Verdict.non_conforme(f"{MAIN} absent", expected, Msg("rsyslog n'est pas configuré sur cet hôte."))
         result = scan(dump)
         if not result.read:
-            return Verdict.erreur(f"{MAIN} illisible", observed=clip(r.stdout), expected=expected)
+            return Verdict.erreur(Msg("{path} illisible", path=MAIN), observed=clip(r.stdout), expected=expected)
         found = [
             f for f in result.forwards
             if not f.note and any(_same_target(params.target, t) for t in f.targets)
@@ -388,13 +388,14 @@ class RsyslogForward(Check):
         observed_items = [f.describe() for f in (active or result.forwards)]
         if active:
             return Verdict.conforme(join_limited(observed_items), expected,
-                                    f"rsyslog est configuré pour transférer vers {params.target}.")
+                                    Msg("rsyslog est configuré pour transférer vers {target}.", target=params.target))
         if found:
             why = found[0].doubt or (
                 "le transfert est défini dans un ruleset nommé : il ne s'applique que si ce ruleset est utilisé")
             return Verdict.erreur(why, observed=join_limited([f.describe() for f in found]), expected=expected)
         if r.truncated or any(not f.complete for f in dump.files if f.lines is not None):
-            return Verdict.erreur("sortie tronquée : la configuration n'a pas été lue en entier", expected=expected)
+            return Verdict.erreur(Msg("sortie tronquée : la configuration n'a pas été lue en entier"),
+                                  expected=expected)
         extra: list[str] = []
         for f in result.unread:
             for event in _events(f)[0]:
@@ -406,5 +407,6 @@ class RsyslogForward(Check):
             extra.append("commenté : " + join_limited(result.commented, 200, ", "))
         items = [f.describe() for f in result.forwards] + extra
         observed = join_limited(items) if items else "aucun transfert configuré"
-        return Verdict.non_conforme(observed, expected, f"Aucun transfert actif vers {params.target}:{params.port}"
-                                                        f"/{params.protocol} dans la configuration lue par rsyslog.")
+        return Verdict.non_conforme(observed, expected, Msg(
+            "Aucun transfert actif vers {target}:{port}/{protocol} dans la configuration lue par rsyslog.",
+            target=params.target, port=params.port, protocol=params.protocol))

@@ -9,7 +9,7 @@ from pydantic import field_validator
 
 from checks.linux._parse import cannot_run, clip, text_lines
 from grader.check import Check, CheckParams, quote, ssh
-from grader.model import Probe, ProbeResult, Verdict
+from grader.model import Msg, Probe, ProbeResult, Verdict
 
 _UNIT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9:_.@\\-]*$")
 _SUFFIXES = (".service", ".socket", ".timer", ".target", ".mount", ".path", ".automount", ".swap", ".slice",
@@ -64,18 +64,19 @@ class ServiceActive(Check):
             ", UnitFileState=enabled (ou static, indirect, alias)" if params.enabled else "")
         reason = cannot_run(r)
         if reason:
-            return Verdict.erreur(f"systemctl n'a pas pu être exécuté : {reason}", expected=expected)
+            return Verdict.erreur(Msg("systemctl n'a pas pu être exécuté : {reason}", reason=reason), expected=expected)
         if r.exit_code != 0:
-            return Verdict.erreur(f"systemctl a échoué (code {r.exit_code}) : {clip(r.stderr.strip(), 160)}",
+            return Verdict.erreur(Msg("systemctl a échoué (code {code}) : {detail}",
+                                      code=r.exit_code, detail=clip(r.stderr.strip(), 160)),
                                   observed=clip(r.stdout), expected=expected)
         props: dict[str, str] = {}
         for line in text_lines(r.stdout):
             key, sep, value = line.partition("=")
             if not sep or key not in PROPERTIES or key in props:
-                return Verdict.erreur("sortie de systemctl illisible", observed=clip(r.stdout), expected=expected)
+                return Verdict.erreur(Msg("sortie de systemctl illisible"), observed=clip(r.stdout), expected=expected)
             props[key] = value
         if any(k not in props for k in ("LoadState", "ActiveState", "SubState", "UnitFileState")):
-            return Verdict.erreur("sortie de systemctl incomplète", observed=clip(r.stdout or "(vide)"),
+            return Verdict.erreur(Msg("sortie de systemctl incomplète"), observed=clip(r.stdout or "(vide)"),
                                   expected=expected)
         load, active, sub, file_state = (props["LoadState"], props["ActiveState"], props["SubState"],
                                          props["UnitFileState"])
@@ -84,22 +85,26 @@ class ServiceActive(Check):
             observed += f", MainPID={props['MainPID']}"
         if load == "not-found":
             return Verdict.non_conforme("service inexistant (LoadState=not-found)", expected,
-                                        f"L'unité {unit} n'existe pas sur cet hôte.")
+                                        Msg("L'unité {unit} n'existe pas sur cet hôte.", unit=unit))
         if load == "masked":
             return Verdict.non_conforme(observed, expected,
-                                        f"L'unité {unit} est masquée : elle ne peut pas être démarrée.")
+                                        Msg("L'unité {unit} est masquée : elle ne peut pas être démarrée.", unit=unit))
         if load != "loaded":
-            return Verdict.non_conforme(observed, expected, f"L'unité {unit} n'a pas pu être chargée ({load}).")
+            return Verdict.non_conforme(observed, expected, Msg("L'unité {unit} n'a pas pu être chargée ({load}).",
+                                                                unit=unit, load=load))
         if active != "active":
-            return Verdict.non_conforme(observed, expected, f"Le service {unit} n'est pas actif ({active}, {sub}).")
+            return Verdict.non_conforme(observed, expected, Msg("Le service {unit} n'est pas actif ({active}, {sub}).",
+                                                                unit=unit, active=active, sub=sub))
         if params.enabled:
             if file_state in BOOT_UNKNOWN:
                 return Verdict.erreur(
-                    f"le service est actif mais son démarrage automatique n'est pas vérifiable ({file_state})",
+                    Msg("le service est actif mais son démarrage automatique n'est pas vérifiable ({file_state})",
+                        file_state=file_state),
                     observed=observed, expected=expected)
             if file_state not in BOOT_OK:
                 return Verdict.non_conforme(observed, expected,
-                                            f"Le service {unit} est actif mais pas activé au démarrage "
-                                            f"({file_state or 'état vide'}).")
-            return Verdict.conforme(observed, expected, f"Le service {unit} est actif et activé au démarrage.")
-        return Verdict.conforme(observed, expected, f"Le service {unit} est actif.")
+                                            Msg("Le service {unit} est actif mais pas activé au démarrage ({state}).",
+                                                unit=unit, state=file_state or "état vide"))
+            return Verdict.conforme(observed, expected, Msg("Le service {unit} est actif et activé au démarrage.",
+                                                            unit=unit))
+        return Verdict.conforme(observed, expected, Msg("Le service {unit} est actif.", unit=unit))

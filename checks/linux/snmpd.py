@@ -16,7 +16,7 @@ from checks.linux._parse import (
     split_words,
 )
 from grader.check import Check, CheckParams, ssh
-from grader.model import Probe, ProbeResult, Verdict
+from grader.model import Msg, Probe, ProbeResult, Verdict
 
 # snmpd reads snmpd.conf and snmpd.local.conf in every directory of its configuration path
 # (/etc/snmp, /usr/share/snmp, ...) and in its persistent directory (/var/lib/snmp on
@@ -233,7 +233,7 @@ def _load(r: ProbeResult, expected: str) -> Config | Verdict:
     config = read_config(dump)
     if not config.read:
         return Verdict.non_conforme("aucun fichier de configuration snmpd", expected,
-                                    "snmpd n'est pas configuré sur cet hôte (/etc/snmp/snmpd.conf absent).")
+                                    Msg("snmpd n'est pas configuré sur cet hôte (/etc/snmp/snmpd.conf absent)."))
     config.incomplete = config.incomplete or r.truncated
     return config
 
@@ -284,26 +284,32 @@ class SnmpdCommunity(Check):
         rw = [c for c in mine if c.access == "rw"]
         unknown = [c for c in mine if c.access == "indéterminé"]
         if params.access == "any" and (ro or rw or unknown):
-            return Verdict.conforme(observed, expected, f"La communauté {params.community} est définie.")
+            return Verdict.conforme(observed, expected, Msg("La communauté {community} est définie.",
+                                                            community=params.community))
         if params.access == "rw" and rw:
-            return Verdict.conforme(observed, expected, f"La communauté {params.community} est en lecture-écriture.")
+            return Verdict.conforme(observed, expected, Msg("La communauté {community} est en lecture-écriture.",
+                                                            community=params.community))
         if params.access == "ro":
             if rw:
                 return Verdict.non_conforme(observed, expected,
-                                            f"La communauté {params.community} donne aussi l'accès en écriture.")
+                                            Msg("La communauté {community} donne aussi l'accès en écriture.",
+                                                community=params.community))
             if ro and not unknown:
-                return Verdict.conforme(observed, expected, f"La communauté {params.community} est en lecture seule.")
+                return Verdict.conforme(observed, expected, Msg("La communauté {community} est en lecture seule.",
+                                                                community=params.community))
         if unknown:
-            return Verdict.erreur("communauté définie par com2sec : droits fixés par group/access, non vérifiés",
+            return Verdict.erreur(Msg("communauté définie par com2sec : droits fixés par group/access, non vérifiés"),
                                   observed=observed, expected=expected)
         if config.incomplete:
-            return Verdict.erreur("configuration lue en partie seulement", observed=observed, expected=expected)
+            return Verdict.erreur(Msg("configuration lue en partie seulement"), observed=observed, expected=expected)
         if mine:
             return Verdict.non_conforme(observed, expected,
-                                        f"La communauté {params.community} n'a pas l'accès {params.access}.")
+                                        Msg("La communauté {community} n'a pas l'accès {access}.",
+                                            community=params.community, access=params.access))
         unread = f" ; non lus par snmpd : {', '.join(config.unread)}" if config.unread else ""
         return Verdict.non_conforme(observed + unread, expected,
-                                    f"La communauté {params.community} n'est pas définie dans la configuration lue.")
+                                    Msg("La communauté {community} n'est pas définie dans la configuration lue.",
+                                        community=params.community))
 
 
 class SnmpdV3User(Check):
@@ -351,16 +357,19 @@ class SnmpdV3User(Check):
         good_keys = [u for u in keys if not u.note and u.auth and (params.level == "auth" or u.priv)]
         problems = []
         if not rights:
-            problems.append("aucun droit d'accès (rouser/rwuser) pour cet utilisateur")
+            problems.append(Msg("aucun droit d'accès (rouser/rwuser) pour cet utilisateur"))
         elif not good_rights:
-            problems.append(f"le niveau minimal exigé par rouser/rwuser est inférieur à {params.level}")
+            problems.append(Msg("le niveau minimal exigé par rouser/rwuser est inférieur à {level}",
+                                level=params.level))
         if not keys:
-            problems.append("utilisateur inconnu de l'agent (ni createUser ni usmUser)")
+            problems.append(Msg("utilisateur inconnu de l'agent (ni createUser ni usmUser)"))
         elif not good_keys:
             problems.append("l'utilisateur n'a pas les clés nécessaires au niveau " + params.level)
         if not problems:
             return Verdict.conforme(observed, expected,
-                                    f"L'utilisateur SNMPv3 {params.user} est défini avec le niveau {params.level}.")
+                                    Msg("L'utilisateur SNMPv3 {user} est défini avec le niveau {level}.",
+                                        user=params.user, level=params.level))
         if config.incomplete:
-            return Verdict.erreur("configuration lue en partie seulement", observed=observed, expected=expected)
-        return Verdict.non_conforme(observed, expected, f"SNMPv3 {params.user} : {' ; '.join(problems)}.")
+            return Verdict.erreur(Msg("configuration lue en partie seulement"), observed=observed, expected=expected)
+        return Verdict.non_conforme(observed, expected, Msg("SNMPv3 {user} : {problems}.",
+                                                            user=params.user, problems=problems))

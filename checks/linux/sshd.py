@@ -9,7 +9,7 @@ from pydantic import field_validator
 
 from checks.linux._parse import cannot_run, clip, join_limited, text_lines
 from grader.check import Check, CheckParams, ssh
-from grader.model import Probe, ProbeResult, Verdict
+from grader.model import Msg, Probe, ProbeResult, Verdict
 
 # Values sshd accepts as the same thing (sshd -T prints the first of each group it knows).
 SYNONYMS = {"without-password": "prohibit-password"}
@@ -81,29 +81,34 @@ class SshdSetting(Check):
         expected = f"{key} {params.expected}"
         reason = cannot_run(r)
         if reason:
-            return Verdict.erreur(f"sshd n'a pas pu être exécuté : {reason}", expected=expected)
+            return Verdict.erreur(Msg("sshd n'a pas pu être exécuté : {reason}", reason=reason), expected=expected)
         if r.exit_code != 0:
-            return Verdict.erreur(f"sshd -T a échoué (code {r.exit_code}) : {clip(r.stderr.strip(), 200)}",
+            return Verdict.erreur(Msg("sshd -T a échoué (code {code}) : {detail}",
+                                      code=r.exit_code, detail=clip(r.stderr.strip(), 200)),
                                   observed=clip(r.stderr or r.stdout), expected=expected)
         pairs = []
         for line in text_lines(r.stdout):
             k, _, v = line.partition(" ")
             if not re.fullmatch(r"[a-z0-9]+", k):
-                return Verdict.erreur("sortie de sshd -T illisible", observed=clip(line), expected=expected)
+                return Verdict.erreur(Msg("sortie de sshd -T illisible"), observed=clip(line), expected=expected)
             pairs.append((k, v))
         if len(pairs) < 10 or not any(k == "port" for k, _ in pairs):
-            return Verdict.erreur("sortie de sshd -T incomplète", observed=clip(r.stdout or "(vide)"), expected=expected)
+            return Verdict.erreur(Msg("sortie de sshd -T incomplète"), observed=clip(r.stdout or "(vide)"),
+                                  expected=expected)
         values = [v for k, v in pairs if k == key]
         if not values:
             if r.truncated:
-                return Verdict.erreur("sortie de sshd -T tronquée", expected=expected)
-            return Verdict.erreur(f"réglage « {key} » inconnu de cette version de sshd", expected=expected)
+                return Verdict.erreur(Msg("sortie de sshd -T tronquée"), expected=expected)
+            return Verdict.erreur(Msg("réglage « {key} » inconnu de cette version de sshd", key=key), expected=expected)
         observed = join_limited([f"{key} {v}" for v in values])
         if len(values) == 1:
             ok = same_value(params.expected, values[0])
         else:
             ok = {normalize(v) for v in values} == {normalize(w) for w in params.expected.split()}
         if ok:
-            return Verdict.conforme(observed, expected, f"sshd applique {key} = {params.expected}.")
+            return Verdict.conforme(observed, expected, Msg("sshd applique {key} = {expected}.",
+                                                            key=key, expected=params.expected))
         return Verdict.non_conforme(observed, expected,
-                                    f"sshd applique {key} = {' '.join(values)} au lieu de {params.expected}.")
+                                    Msg("sshd applique {key} = {values} au lieu de {expected}.",
+                                        key=key, values=" ".join(values),
+                                        expected=params.expected))

@@ -9,7 +9,7 @@ from pydantic import Field, field_validator
 
 from checks.linux._parse import clip
 from grader.check import Check, CheckParams, http
-from grader.model import Probe, ProbeResult, Verdict
+from grader.model import Msg, Probe, ProbeResult, Verdict
 
 # Failures that say more about the grader's side than about the site: name resolution
 # (the grader's resolver) and certificate verification (a self-signed certificate is common
@@ -60,24 +60,27 @@ class HttpAnswers(Check):
         if r.exit_code == -1:
             error = r.stderr.strip()
             if error.startswith(_GRADER_SIDE):
-                return Verdict.erreur(f"le correcteur n'a pas pu établir l'échange : {clip(error, 200)}",
+                return Verdict.erreur(Msg("le correcteur n'a pas pu établir l'échange : {error}",
+                                          error=clip(error, 200)),
                                       observed=clip(error, 200), expected=expected)
             return Verdict.non_conforme(clip(error or "connexion impossible", 200), expected,
-                                        f"Le site {params.url} ne répond pas.")
+                                        Msg("Le site {url} ne répond pas.", url=params.url))
         if r.exit_code is None or not 100 <= r.exit_code <= 599:
-            return Verdict.erreur("réponse HTTP sans code exploitable", observed=clip(r.stderr), expected=expected)
+            return Verdict.erreur(Msg("réponse HTTP sans code exploitable"), observed=clip(r.stderr), expected=expected)
         status_line = r.stderr.split("\n", 1)[0].strip() or f"HTTP {r.exit_code}"
         if r.exit_code != params.status:
             return Verdict.non_conforme(status_line, expected,
-                                        f"Le site répond avec le code {r.exit_code} au lieu de {params.status}.")
+                                        Msg("Le site répond avec le code {code} au lieu de {status}.",
+                                            code=r.exit_code, status=params.status))
         if params.contains is None:
-            return Verdict.conforme(status_line, expected, f"Le site {params.url} répond ({r.exit_code}).")
+            return Verdict.conforme(status_line, expected, Msg("Le site {url} répond ({code}).",
+                                                               url=params.url, code=r.exit_code))
         if params.contains in r.stdout:
             return Verdict.conforme(f"{status_line}, texte trouvé", expected,
-                                    f"Le site {params.url} répond avec le contenu attendu.")
+                                    Msg("Le site {url} répond avec le contenu attendu.", url=params.url))
         if r.truncated:
-            return Verdict.erreur("page trop longue, lue en partie : texte non trouvé dans la partie lue",
+            return Verdict.erreur(Msg("page trop longue, lue en partie : texte non trouvé dans la partie lue"),
                                   observed=status_line, expected=expected)
         body = clip(" ".join(r.stdout.split()), 160) if r.stdout.strip() else "corps vide"
         return Verdict.non_conforme(f"{status_line}, texte absent ; début de la page : {body}", expected,
-                                    f"La page de {params.url} ne contient pas le texte attendu.")
+                                    Msg("La page de {url} ne contient pas le texte attendu.", url=params.url))

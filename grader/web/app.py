@@ -224,7 +224,7 @@ def create_app(config: WebConfig) -> Flask:
     @app.get("/s/<session>/r/<run>/")
     def run_page(session: str, run: str) -> Response:
         store, run_id = open_run(session, run)
-        frames = aggregate.load_frames(store, run_id)
+        frames = aggregate.load_frames(store, run_id, lang=lang)
         web = {"home_href": url_for("home"),
                "candidate_href": lambda cid: url_for("candidate_page", session=session, run=run_id, candidate=cid)}
         return Response(render_session(frames, lang, web), mimetype="text/html")
@@ -232,7 +232,7 @@ def create_app(config: WebConfig) -> Flask:
     @app.get("/s/<session>/r/<run>/c/<candidate>/")
     def candidate_page(session: str, run: str, candidate: str) -> Response:
         store, run_id = open_run(session, run)
-        frames = aggregate.load_frames(store, run_id)
+        frames = aggregate.load_frames(store, run_id, lang=lang)
         if candidate not in frames.candidate_ids():
             raise _NotFound
         web = {"home_href": url_for("home"), "run_href": url_for("run_page", session=session, run=run_id),
