@@ -190,24 +190,26 @@ def demo_cmd(
     import rubrics
     from grader.lab import base, demo
     from grader.lab.hosts import Lab
+    from grader.lab.lock import lab_lock
 
     session = session or DEFAULT_SESSION
     lab = Lab()
     base.ensure_host_tools(_lab_say)
     base.ensure_base(progress=_lab_say)
-    lab.down(_lab_say)  # a half-built lab from an earlier attempt goes first
-    try:
-        lab.ensure_key()
-        lab.up(demo.demo_specs(), progress=_lab_say)
-        for cand, note in demo.DEMO_RUBRIC_NOTES.items():
-            console.print(f"[dim]  {cand} : {escape(note)}[/]")
-        run_id, _ = _grade_session(rubrics.demo_rubric(), rubrics.demo_roster(), session, resume=None, workers=8,
-                                   verbose=verbose, report=True, known_hosts=lab.known_hosts_path)
-    finally:
-        if keep:
-            console.print(t("msg.lab_kept"))
-        else:
-            lab.down(_lab_say)
+    with lab_lock():
+        lab.down(_lab_say)  # a half-built lab from an earlier attempt goes first
+        try:
+            lab.ensure_key()
+            lab.up(demo.demo_specs(), progress=_lab_say)
+            for cand, note in demo.DEMO_RUBRIC_NOTES.items():
+                console.print(f"[dim]  {cand} : {escape(note)}[/]")
+            run_id, _ = _grade_session(rubrics.demo_rubric(), rubrics.demo_roster(), session, resume=None,
+                                       workers=8, verbose=verbose, report=True, known_hosts=lab.known_hosts_path)
+        finally:
+            if keep:
+                console.print(t("msg.lab_kept"))
+            else:
+                lab.down(_lab_say)
     raise typer.Exit(0 if _compare_truth(session, run_id, demo.PLANTED_TRUTH) else 1)
 
 
@@ -236,12 +238,14 @@ def lab_up(lang: LangOpt = None) -> None:
     _need_root()
     from grader.lab import base, demo
     from grader.lab.hosts import Lab
+    from grader.lab.lock import lab_lock
 
     base.ensure_host_tools(_lab_say)
     base.ensure_base(progress=_lab_say)
     lab = Lab()
     lab.ensure_key()
-    hosts = lab.up(demo.demo_specs(), progress=_lab_say)
+    with lab_lock():
+        hosts = lab.up(demo.demo_specs(), progress=_lab_say)
     console.print(t("msg.lab_up", n=len(hosts)))
     _lab_table(lab)
 
@@ -251,8 +255,10 @@ def lab_down(lang: LangOpt = None) -> None:
     apply_lang(lang)
     _need_root()
     from grader.lab.hosts import Lab
+    from grader.lab.lock import lab_lock
 
-    Lab().down(_lab_say)
+    with lab_lock():
+        Lab().down(_lab_say)
     console.print(t("msg.lab_down"))
 
 

@@ -30,6 +30,7 @@ def room():
 
     with open(LOCK, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
+        os.environ["GRADER_LAB_LOCK_HELD"] = "1"  # a grader CLI this session starts must not wait for us
         lab = Lab()
         if any(h["state"] == "running" for h in lab.status()):
             pytest.skip("un labo est déjà démarré sur cette machine : « grader lab down » avant les tests")
@@ -41,6 +42,7 @@ def room():
             yield lab, {h["name"]: h for h in info}
         finally:
             lab.down()
+            os.environ.pop("GRADER_LAB_LOCK_HELD", None)
 
 
 def pytest_collection_modifyitems(items):
