@@ -15,8 +15,8 @@ stored values no longer gives the stored text (the check changed since the run).
 translation therefore never hides evidence; it only leaves that text in French.
 
 ``scripts/i18n-checks`` refreshes the catalogue; tests/test_i18n_checks.py fails when a
-registered check's sentence, or a ``Msg`` of :data:`MSG_PACKS` (the linux pack and the engine's
-own verdicts so far), has no English text, or when the catalogue holds a text used nowhere.
+registered check's sentence, or a ``Msg`` of :data:`MSG_PACKS` (the built-in packs and the engine's
+own verdicts), has no English text, or when the catalogue holds a text used nowhere.
 """
 
 from __future__ import annotations
@@ -103,9 +103,9 @@ def template(template_fr: str, lang: str) -> str:
 
 # --- keeping the catalogue in step with the code (scripts/i18n-checks, tests/test_i18n_checks.py) ---
 
-#: Where messages are built with :class:`grader.model.Msg`: the packs converted so far (the others
-#: store plain French text, which reports show as stored) and the engine's own verdicts.
-MSG_PACKS = ("checks/linux", "grader/check.py", "grader/runner.py")
+#: Where messages are built with :class:`grader.model.Msg`: the built-in packs and the engine's own
+#: verdicts (a third party's pack may store plain French text, which reports show as stored).
+MSG_PACKS = ("checks/linux", "checks/network", "checks/windows", "grader/check.py", "grader/runner.py")
 
 
 def sentence_msgids(checks: Mapping[str, Any] | None = None) -> dict[str, str]:

@@ -17,7 +17,7 @@ from typing import Annotated
 from pydantic import AfterValidator
 
 from checks.linux._parse import clip
-from grader.model import ProbeResult, Verdict
+from grader.model import Msg, ProbeResult, Verdict
 
 
 def _network(value: str) -> str:
@@ -71,7 +71,7 @@ def covered_by(source: str, networks: Iterable[str]) -> bool:
 IP_FORWARD = "/bin/cat /proc/sys/net/ipv4/ip_forward"
 
 
-def forwarding_off(r: ProbeResult, observed: str, wanted: str, message: str) -> Verdict | None:
+def forwarding_off(r: ProbeResult, observed: str, wanted: str, message: str | Msg) -> Verdict | None:
     """The verdict when IPv4 forwarding is not on (``message`` says what that breaks), else None.
 
     Unreadable (not ``0`` or ``1``) is ``erreur``: we could not see it. Off is ``non_conforme``,
@@ -79,7 +79,7 @@ def forwarding_off(r: ProbeResult, observed: str, wanted: str, message: str) -> 
     """
     value = r.stdout.strip()
     if r.exit_code != 0 or value not in ("0", "1"):
-        return Verdict.erreur("état du routage IPv4 illisible (/proc/sys/net/ipv4/ip_forward)",
+        return Verdict.erreur(Msg("état du routage IPv4 illisible (/proc/sys/net/ipv4/ip_forward)"),
                               observed=clip(r.stderr or r.stdout), expected=wanted)
     if value != "1":
         return Verdict.non_conforme(observed + " ; net.ipv4.ip_forward = 0", wanted, message)

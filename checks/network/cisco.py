@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from checks.linux._parse import join_limited
-from grader.model import Verdict
+from grader.model import Msg, Verdict
 
 
 def _textfsm(command: str, text: str) -> list[dict[str, Any]]:
@@ -211,12 +211,12 @@ def judge_vlans(vlans: Sequence[Vlan] | Mapping[int, str], expected: Mapping[int
     wanted = ", ".join(f"{vid}" + (f" « {name} »" if name else "") for vid, name in sorted(expected.items()))
     observed = join_limited([f"{vid} « {name} »" for vid, name in sorted(table.items())]) or "aucun VLAN"
     missing = sorted(vid for vid in expected if vid not in table)
-    renamed = [f"{vid} s'appelle « {table[vid]} »" for vid, name in sorted(expected.items())
+    renamed = [Msg("{vid} s'appelle « {name} »", vid=vid, name=table[vid]) for vid, name in sorted(expected.items())
                if name and vid in table and table[vid].casefold() != name.casefold()]
     if missing or renamed:
-        parts = ([f"absents : {', '.join(map(str, missing))}"] if missing else []) + renamed
-        return Verdict.non_conforme(observed, wanted, "Les VLAN ne sont pas ceux attendus (" + " ; ".join(parts) + ").")
-    return Verdict.conforme(observed, wanted, "Les VLAN attendus existent.")
+        parts = ([Msg("absents : {items}", items=", ".join(map(str, missing)))] if missing else []) + renamed
+        return Verdict.non_conforme(observed, wanted, Msg("Les VLAN ne sont pas ceux attendus ({parts}).", parts=parts))
+    return Verdict.conforme(observed, wanted, Msg("Les VLAN attendus existent."))
 
 
 def judge_interface_up(rows: Sequence[InterfaceBrief], *, interface: str, address: str | None = None) -> Verdict:
@@ -224,14 +224,17 @@ def judge_interface_up(rows: Sequence[InterfaceBrief], *, interface: str, addres
     expected = f"{interface} up/up" + (f", {address}" if address else "")
     row = next((r for r in rows if r.name.casefold() == interface.casefold()), None)
     if row is None:
-        return Verdict.non_conforme(join_limited([r.name for r in rows]), expected, f"L'interface {interface} n'existe pas.")
+        return Verdict.non_conforme(join_limited([r.name for r in rows]), expected,
+                                    Msg("L'interface {interface} n'existe pas.", interface=interface))
     observed = f"{row.name} {row.address} {row.status}/{row.protocol}"
     if address and row.address != address:
-        return Verdict.non_conforme(observed, expected, f"L'interface {interface} n'a pas l'adresse {address}.")
+        return Verdict.non_conforme(observed, expected, Msg("L'interface {interface} n'a pas l'adresse {address}.",
+                                                            interface=interface, address=address))
     if row.status != "up" or row.protocol != "up":
-        return Verdict.non_conforme(observed, expected, f"L'interface {interface} n'est pas active ({row.status}/"
-                                                        f"{row.protocol}).")
-    return Verdict.conforme(observed, expected, f"L'interface {interface} est active.")
+        return Verdict.non_conforme(observed, expected,
+                                    Msg("L'interface {interface} n'est pas active ({status}/{protocol}).",
+                                        interface=interface, status=row.status, protocol=row.protocol))
+    return Verdict.conforme(observed, expected, Msg("L'interface {interface} est active.", interface=interface))
 
 
 def judge_route(routes: Sequence[Route], *, prefix: str, next_hop: str | None = None,
@@ -244,11 +247,13 @@ def judge_route(routes: Sequence[Route], *, prefix: str, next_hop: str | None = 
     observed = join_limited([f"{r.protocol} {r.prefix} via {r.next_hop or r.interface}" for r in found]) or \
         f"aucune route vers {network}"
     if not found:
-        return Verdict.non_conforme(observed, expected, f"Aucune route vers {network}.")
+        return Verdict.non_conforme(observed, expected, Msg("Aucune route vers {network}.", network=network))
     good = [r for r in found if (next_hop is None or r.next_hop == next_hop) and (protocol is None or r.protocol == protocol)]
     if not good:
-        return Verdict.non_conforme(observed, expected, f"La route vers {network} n'a pas le saut ou l'origine attendus.")
-    return Verdict.conforme(observed, expected, f"La route vers {network} est dans la table de routage.")
+        return Verdict.non_conforme(observed, expected, Msg("La route vers {network} n'a pas le saut ou l'origine "
+                                                            "attendus.", network=network))
+    return Verdict.conforme(observed, expected,
+                            Msg("La route vers {network} est dans la table de routage.", network=network))
 
 
 def judge_access_port(cfg: RunningConfig, *, interface: str, vlan: int) -> Verdict:
@@ -256,16 +261,21 @@ def judge_access_port(cfg: RunningConfig, *, interface: str, vlan: int) -> Verdi
     expected = f"{interface} en accès VLAN {vlan}, activée"
     i = cfg.interfaces.get(interface)
     if i is None:
-        return Verdict.non_conforme(join_limited(list(cfg.interfaces)), expected, f"L'interface {interface} n'existe pas.")
+        return Verdict.non_conforme(join_limited(list(cfg.interfaces)), expected,
+                                    Msg("L'interface {interface} n'existe pas.", interface=interface))
     observed = (f"{i.name} : switchport={'oui' if i.switchport else 'non'} mode={i.mode or 'non précisé'} "
                 f"vlan d'accès={i.access_vlan or 1}" + (" shutdown" if i.shutdown else ""))
     if not i.switchport or i.mode == "trunk":
-        return Verdict.non_conforme(observed, expected, f"L'interface {interface} n'est pas un port d'accès.")
+        return Verdict.non_conforme(observed, expected,
+                                    Msg("L'interface {interface} n'est pas un port d'accès.", interface=interface))
     if (i.access_vlan or 1) != vlan:
-        return Verdict.non_conforme(observed, expected, f"L'interface {interface} est dans le VLAN {i.access_vlan or 1}.")
+        return Verdict.non_conforme(observed, expected, Msg("L'interface {interface} est dans le VLAN {value}.",
+                                                            interface=interface, value=i.access_vlan or 1))
     if i.shutdown:
-        return Verdict.non_conforme(observed, expected, f"L'interface {interface} est désactivée (shutdown).")
-    return Verdict.conforme(observed, expected, f"L'interface {interface} est un port d'accès du VLAN {vlan}.")
+        return Verdict.non_conforme(observed, expected,
+                                    Msg("L'interface {interface} est désactivée (shutdown).", interface=interface))
+    return Verdict.conforme(observed, expected, Msg("L'interface {interface} est un port d'accès du VLAN {vlan}.",
+                                                    interface=interface, vlan=vlan))
 
 
 def judge_trunk(cfg: RunningConfig, *, interface: str, vlans: Sequence[int]) -> Verdict:
@@ -273,16 +283,19 @@ def judge_trunk(cfg: RunningConfig, *, interface: str, vlans: Sequence[int]) -> 
     expected = f"{interface} en trunk, VLAN {', '.join(map(str, vlans))} autorisés"
     i = cfg.interfaces.get(interface)
     if i is None:
-        return Verdict.non_conforme(join_limited(list(cfg.interfaces)), expected, f"L'interface {interface} n'existe pas.")
+        return Verdict.non_conforme(join_limited(list(cfg.interfaces)), expected,
+                                    Msg("L'interface {interface} n'existe pas.", interface=interface))
     observed = f"{i.name} : mode={i.mode or 'non précisé'} vlans autorisés={i.trunk_vlans or 'tous'}"
     if i.mode != "trunk":
-        return Verdict.non_conforme(observed, expected, f"L'interface {interface} n'est pas en mode trunk.")
+        return Verdict.non_conforme(observed, expected,
+                                    Msg("L'interface {interface} n'est pas en mode trunk.", interface=interface))
     allowed = vlan_ids(i.trunk_vlans) if i.trunk_vlans and i.trunk_vlans != "all" else None
     missing = [v for v in vlans if allowed is not None and v not in allowed]
     if missing:
-        return Verdict.non_conforme(observed, expected, f"Le trunk {interface} ne transporte pas les VLAN "
-                                                        f"{', '.join(map(str, missing))}.")
-    return Verdict.conforme(observed, expected, f"Le trunk {interface} transporte les VLAN attendus.")
+        return Verdict.non_conforme(observed, expected, Msg("Le trunk {interface} ne transporte pas les VLAN {items}.",
+                                                            interface=interface, items=", ".join(map(str, missing))))
+    return Verdict.conforme(observed, expected,
+                            Msg("Le trunk {interface} transporte les VLAN attendus.", interface=interface))
 
 
 def judge_default_route(cfg: RunningConfig, *, next_hop: str) -> Verdict:
@@ -291,8 +304,9 @@ def judge_default_route(cfg: RunningConfig, *, next_hop: str) -> Verdict:
     defaults = [hop for prefix, hop in cfg.routes if prefix == "0.0.0.0/0"]
     observed = ", ".join(f"via {h}" for h in defaults) or "aucune route par défaut statique"
     if next_hop in defaults:
-        return Verdict.conforme(observed, expected, f"La route par défaut passe par {next_hop}.")
-    return Verdict.non_conforme(observed, expected, f"Pas de route par défaut statique via {next_hop}.")
+        return Verdict.conforme(observed, expected, Msg("La route par défaut passe par {next_hop}.", next_hop=next_hop))
+    return Verdict.non_conforme(observed, expected,
+                                Msg("Pas de route par défaut statique via {next_hop}.", next_hop=next_hop))
 
 
 def judge_ssh_only(cfg: RunningConfig) -> Verdict:
@@ -301,5 +315,5 @@ def judge_ssh_only(cfg: RunningConfig) -> Verdict:
     observed = "transport input " + (" ".join(cfg.vty_transport) if cfg.vty_transport else "non précisé (telnet permis "
                                                                                         "selon la version)")
     if cfg.vty_transport and set(cfg.vty_transport) == {"ssh"}:
-        return Verdict.conforme(observed, expected, "Les lignes vty n'acceptent que SSH.")
-    return Verdict.non_conforme(observed, expected, "Les lignes vty n'imposent pas SSH.")
+        return Verdict.conforme(observed, expected, Msg("Les lignes vty n'acceptent que SSH."))
+    return Verdict.non_conforme(observed, expected, Msg("Les lignes vty n'imposent pas SSH."))

@@ -23,7 +23,7 @@ from typing import Any
 from pydantic import Field
 
 from grader.check import Check, CheckParams
-from grader.model import Probe, ProbeResult, Verdict
+from grader.model import Msg, Probe, ProbeResult, Verdict
 from grader.transports.dhcp import READ_ONLY_NOTE, discover
 
 
@@ -92,45 +92,47 @@ class DhcpOffer(Check):
                 "server": None if params.server is None else _ip(params.server),
                 "dns": None if params.dns is None else [_ip(v) for v in params.dns]})
         except ValueError as exc:
-            return Verdict.erreur(f"paramètre du barème invalide : {exc}")
+            return Verdict.erreur(Msg("paramètre du barème invalide : {exc}", exc=exc))
         expected = self._expected(params)
         if ipaddress.IPv4Address(params.range_start) > ipaddress.IPv4Address(params.range_end):
-            return Verdict.erreur(f"plage du barème inversée : {params.range_start} après {params.range_end}",
-                                  expected=expected)
+            return Verdict.erreur(Msg("plage du barème inversée : {range_start} après {range_end}",
+                                      range_start=params.range_start, range_end=params.range_end), expected=expected)
         try:
             record = json.loads(results["offre"].stdout)
             offers = record["offers"]
             if not isinstance(offers, list) or not all(isinstance(o, dict) for o in offers):
                 raise TypeError("offers")
         except (ValueError, KeyError, TypeError):
-            return Verdict.erreur("compte rendu de l'échange DHCP illisible", expected=expected)
+            return Verdict.erreur(Msg("compte rendu de l'échange DHCP illisible"), expected=expected)
         where = f"sur {record.get('interface', params.interface)}"
         exchange = (f"DHCPDISCOVER {where} (client {record.get('client_mac', '?')}, xid {record.get('xid', '?')}) ; "
                     f"{READ_ONLY_NOTE}")
         if not offers:
             return Verdict.non_conforme(f"aucune offre DHCP en {params.wait:g} s {where} — {exchange}", expected,
-                                        "Aucun serveur DHCP ne répond sur le LAN du candidat.")
+                                        Msg("Aucun serveur DHCP ne répond sur le LAN du candidat."))
         servers = sorted({str(o.get("server_id")) for o in offers})
         listed = " ; ".join(_describe(o) for o in offers)
         observed = f"{len(offers)} offre(s) de {len(servers)} serveur(s) : {listed} — {exchange}"
         mine = [o for o in offers if params.server is None or o.get("server_id") == params.server]
         if not mine:
-            return Verdict.non_conforme(observed, expected, f"Le serveur DHCP attendu {params.server} ne répond pas ; "
-                                        f"seul(s) {', '.join(servers)} répond(ent) sur le LAN.")
+            return Verdict.non_conforme(observed, expected,
+                                        Msg("Le serveur DHCP attendu {server} ne répond pas ; seul(s) {items} "
+                                            "répond(ent) sur le LAN.", server=params.server, items=", ".join(servers)))
         strangers = sorted({str(o.get("server_id")) for o in offers} - {str(o.get("server_id")) for o in mine})
         if params.server is None and len(servers) > 1:
             strangers = servers
         if params.exclusive and strangers:
-            return Verdict.non_conforme(observed, expected, "Plusieurs serveurs DHCP répondent sur le LAN "
-                                        f"({', '.join(strangers)}) : un client peut recevoir la configuration de "
-                                        "n'importe lequel.")
+            return Verdict.non_conforme(observed, expected, Msg("Plusieurs serveurs DHCP répondent sur le LAN "
+                                                                "({items}) : un client peut recevoir la configuration "
+                                                                "de n'importe lequel.", items=", ".join(strangers)))
         faults = [f for o in mine for f in self._faults(params, o)]
         if faults:
-            return Verdict.non_conforme(observed, expected, "L'offre DHCP n'est pas celle attendue : "
-                                        + " ; ".join(dict.fromkeys(faults)) + ".")
-        extra = f" (autre serveur présent : {', '.join(strangers)})" if strangers else ""
-        return Verdict.conforme(observed, expected, "Le serveur DHCP du LAN propose une adresse de la plage, "
-                                f"avec la passerelle et les DNS attendus{extra}.")
+            unique = list({str(f): f for f in faults}.values())  # one of each (a Msg is not hashable)
+            return Verdict.non_conforme(observed, expected,
+                                        Msg("L'offre DHCP n'est pas celle attendue : {faults}.", faults=unique))
+        extra = Msg(" (autre serveur présent : {items})", items=", ".join(strangers)) if strangers else ""
+        return Verdict.conforme(observed, expected, Msg("Le serveur DHCP du LAN propose une adresse de la plage, avec "
+                                                        "la passerelle et les DNS attendus{extra}.", extra=extra))
 
     @staticmethod
     def _expected(params: Params) -> str:
@@ -148,7 +150,7 @@ class DhcpOffer(Check):
         return ", ".join(parts)
 
     @staticmethod
-    def _faults(params: Params, offer: Mapping[str, Any]) -> list[str]:
+    def _faults(params: Params, offer: Mapping[str, Any]) -> list[Msg]:
         faults = []
         options = offer.get("options") or {}
         try:
@@ -157,24 +159,27 @@ class DhcpOffer(Check):
             address = None
         low, high = ipaddress.IPv4Address(params.range_start), ipaddress.IPv4Address(params.range_end)
         if address is None or not low <= address <= high:
-            faults.append(f"adresse proposée {offer.get('yiaddr')} hors de la plage "
-                          f"{params.range_start}-{params.range_end}")
+            faults.append(Msg("adresse proposée {address} hors de la plage {range_start}-{range_end}",
+                              address=offer.get("yiaddr"), range_start=params.range_start, range_end=params.range_end))
         if params.router is not None:
             routers = _as_list(options.get("router"))
             if not routers:
-                faults.append("option routeur (3) absente")
+                faults.append(Msg("option routeur (3) absente"))
             elif routers[0] != params.router:
-                faults.append(f"passerelle {routers[0]} au lieu de {params.router}")
+                faults.append(Msg("passerelle {found} au lieu de {router}", found=routers[0], router=params.router))
         if params.dns is not None:
             dns = _as_list(options.get("name_server"))
             if not dns:
-                faults.append("option DNS (6) absente")
+                faults.append(Msg("option DNS (6) absente"))
             elif dns != params.dns:
-                faults.append(f"DNS {', '.join(dns)} au lieu de {', '.join(params.dns)}")
+                faults.append(Msg("DNS {found} au lieu de {wanted}", found=", ".join(dns),
+                                  wanted=", ".join(params.dns)))
         if params.domain is not None:
             domain = str(options.get("domain") or "").strip().rstrip(".")
             if domain.lower() != params.domain.strip().rstrip(".").lower():
-                faults.append(f"nom de domaine {domain or '(absent)'} au lieu de {params.domain}")
+                faults.append(Msg("nom de domaine {found} au lieu de {domain}", found=domain or "(absent)",
+                                  domain=params.domain))
         if params.lease_time is not None and options.get("lease_time") != params.lease_time:
-            faults.append(f"bail de {options.get('lease_time', '(absent)')} s au lieu de {params.lease_time} s")
+            faults.append(Msg("bail de {found} s au lieu de {lease_time} s",
+                              found=options.get("lease_time", "(absent)"), lease_time=params.lease_time))
         return faults

@@ -22,7 +22,7 @@ from checks.network import cisco
 from checks.network._common import Address, Network
 from checks.network.ios_config import RouterConfig, acl_permits, parse_router_config, short_name
 from grader.check import Check, CheckParams
-from grader.model import Probe, ProbeResult, Verdict
+from grader.model import Msg, Probe, ProbeResult, Verdict
 from grader.transports.cli import cli
 
 SHOW_VLAN = "show vlan brief"
@@ -34,8 +34,9 @@ SHOW_RUN = "show running-config"
 def _refused(r: ProbeResult, what: str) -> Verdict | None:
     """erreur when the device refused the command or printed nothing."""
     if r.exit_code not in (0, None) or not r.stdout.strip():
-        hint = " (mode privilégié requis : indiquez enable_credential)" if what == SHOW_RUN else ""
-        return Verdict.erreur(f"l'équipement n'a pas exécuté « {what} »{hint}", observed=clip(r.stdout.strip()))
+        hint = Msg(" (mode privilégié requis : indiquez enable_credential)") if what == SHOW_RUN else ""
+        return Verdict.erreur(Msg("l'équipement n'a pas exécuté « {what} »{hint}", what=what, hint=hint),
+                              observed=clip(r.stdout.strip()))
     return None
 
 
@@ -59,7 +60,7 @@ class _RunningConfigCheck(_IosCheck):
         try:
             cfg = parse_router_config(r.stdout)
         except ValueError as exc:
-            return Verdict.erreur(f"configuration illisible : {exc}", observed=clip(r.stdout))
+            return Verdict.erreur(Msg("configuration illisible : {exc}", exc=exc), observed=clip(r.stdout))
         return self.judge_config(params, cfg)
 
     def judge_config(self, params: CheckParams, cfg: RouterConfig) -> Verdict:  # pragma: no cover - abstract
@@ -75,7 +76,8 @@ def _parsed(r: ProbeResult, command: str, parse):  # type: ignore[no-untyped-def
     except ValueError as exc:
         return None, Verdict.erreur(str(exc), observed=clip(r.stdout))
     if not rows:
-        return None, Verdict.erreur(f"sortie de « {command} » non reconnue", observed=clip(r.stdout))
+        return None, Verdict.erreur(Msg("sortie de « {command} » non reconnue", command=command),
+                                    observed=clip(r.stdout))
     return rows, None
 
 
@@ -109,8 +111,9 @@ class IosVlans(_IosCheck):
         observed = join_limited([f"VLAN {v.id} : {', '.join(v.ports) or 'aucun port'}" for v in vlans
                                  if v.id in params.ports or v.id in params.vlans])
         if missing:
-            return Verdict.non_conforme(observed, expected, "Ports absents de leur VLAN : " + ", ".join(missing) + ".")
-        return Verdict.conforme(observed, expected, "Les VLAN attendus existent avec leurs ports d'accès.")
+            return Verdict.non_conforme(observed, expected,
+                                        Msg("Ports absents de leur VLAN : {ports}.", ports=", ".join(missing)))
+        return Verdict.conforme(observed, expected, Msg("Les VLAN attendus existent avec leurs ports d'accès."))
 
 
 class IosInterfaceUp(_IosCheck):
@@ -179,17 +182,20 @@ class IosNatOverload(_RunningConfigCheck):
         observed = join_limited([n.describe() for n in cfg.nat]) or "aucune règle ip nat inside source list"
         observed += f" ; {sides or 'aucune interface ip nat inside/outside'}"
         if not rules:
-            return Verdict.non_conforme(observed, expected, f"Aucune traduction PAT (overload) par {params.outside}.")
+            return Verdict.non_conforme(observed, expected,
+                                        Msg("Aucune traduction PAT (overload) par {outside}.", outside=params.outside))
         outside = cfg.interface(params.outside)
         if outside is None or outside.nat != "outside":
-            return Verdict.non_conforme(observed, expected, f"L'interface {params.outside} n'est pas « ip nat outside ».")
+            return Verdict.non_conforme(observed, expected, Msg("L'interface {outside} n'est pas « ip nat outside ».",
+                                                                outside=params.outside))
         insides = [i for i in cfg.interfaces.values() if i.nat == "inside"]
         if params.inside is not None:
             inside = cfg.interface(params.inside)
             if inside is None or inside.nat != "inside":
-                return Verdict.non_conforme(observed, expected, f"L'interface {params.inside} n'est pas « ip nat inside ».")
+                return Verdict.non_conforme(observed, expected, Msg("L'interface {inside} n'est pas « ip nat inside ».",
+                                                                    inside=params.inside))
         elif not insides:
-            return Verdict.non_conforme(observed, expected, "Aucune interface n'est « ip nat inside ».")
+            return Verdict.non_conforme(observed, expected, Msg("Aucune interface n'est « ip nat inside »."))
         if params.source is not None:
             network = ipaddress.ip_network(params.source, strict=False)
             for rule in rules:
@@ -200,13 +206,17 @@ class IosNatOverload(_RunningConfigCheck):
                 permitted, entry = acl_permits(entries, network)  # type: ignore[arg-type]
                 observed += f" ; ACL {rule.acl} : " + join_limited([e.text for e in entries])
                 if permitted:
-                    return Verdict.conforme(observed, expected, f"Le réseau {params.source} est traduit en sortie par "
-                                                                f"{params.outside}.")
+                    return Verdict.conforme(observed, expected,
+                                            Msg("Le réseau {source} est traduit en sortie par {outside}.",
+                                                source=params.source, outside=params.outside))
                 if permitted is None:
-                    return Verdict.erreur(f"l'entrée « {entry.text if entry else '?'} » de l'ACL {rule.acl} n'est pas "
-                                          "interprétée", observed=observed, expected=expected)
-            return Verdict.non_conforme(observed, expected, f"L'ACL de la traduction n'autorise pas {params.source}.")
-        return Verdict.conforme(observed, expected, f"La traduction PAT sort par {params.outside}.")
+                    return Verdict.erreur(Msg("l'entrée « {value} » de l'ACL {acl} n'est pas interprétée",
+                                              value=entry.text if entry else "?", acl=rule.acl), observed=observed,
+                                          expected=expected)
+            return Verdict.non_conforme(observed, expected,
+                                        Msg("L'ACL de la traduction n'autorise pas {source}.", source=params.source))
+        return Verdict.conforme(observed, expected,
+                                Msg("La traduction PAT sort par {outside}.", outside=params.outside))
 
 
 class IosAclApplied(_RunningConfigCheck):
@@ -224,17 +234,20 @@ class IosAclApplied(_RunningConfigCheck):
         iface = cfg.interface(params.interface)
         if iface is None:
             return Verdict.non_conforme(join_limited(list(cfg.interfaces)), expected,
-                                        f"L'interface {params.interface} n'existe pas.")
+                                        Msg("L'interface {interface} n'existe pas.", interface=params.interface))
         applied = iface.acl_in if params.direction == "in" else iface.acl_out
         observed = f"{iface.name} : entrée {iface.acl_in or 'aucune ACL'}, sortie {iface.acl_out or 'aucune ACL'}"
         if applied != params.acl:
-            return Verdict.non_conforme(observed, expected, f"L'ACL {params.acl} n'est pas appliquée "
-                                                            f"({params.direction}) sur {params.interface}.")
+            return Verdict.non_conforme(observed, expected,
+                                        Msg("L'ACL {acl} n'est pas appliquée ({direction}) sur {interface}.",
+                                            acl=params.acl, direction=params.direction, interface=params.interface))
         if params.acl not in cfg.acls:
             return Verdict.non_conforme(observed + f" ; ACL {params.acl} non définie", expected,
-                                        f"L'ACL {params.acl} est appliquée mais n'est pas définie (elle ne filtre rien).")
+                                        Msg("L'ACL {acl} est appliquée mais n'est pas définie (elle ne filtre rien).",
+                                            acl=params.acl))
         observed += f" ; {params.acl} : " + join_limited([e.text for e in cfg.acls[params.acl]])
-        return Verdict.conforme(observed, expected, f"L'ACL {params.acl} filtre {params.interface} ({params.direction}).")
+        return Verdict.conforme(observed, expected, Msg("L'ACL {acl} filtre {interface} ({direction}).", acl=params.acl,
+                                                        interface=params.interface, direction=params.direction))
 
 
 class IosLoggingHost(_RunningConfigCheck):
@@ -249,8 +262,9 @@ class IosLoggingHost(_RunningConfigCheck):
         expected = f"logging host {params.host}"
         observed = ", ".join(cfg.logging_hosts) or "aucun serveur de journaux"
         if params.host in cfg.logging_hosts:
-            return Verdict.conforme(observed, expected, f"Les journaux sont envoyés à {params.host}.")
-        return Verdict.non_conforme(observed, expected, f"{params.host} n'est pas un serveur de journaux du routeur.")
+            return Verdict.conforme(observed, expected, Msg("Les journaux sont envoyés à {host}.", host=params.host))
+        return Verdict.non_conforme(observed, expected,
+                                    Msg("{host} n'est pas un serveur de journaux du routeur.", host=params.host))
 
 
 class IosSnmpCommunity(_RunningConfigCheck):
@@ -268,10 +282,13 @@ class IosSnmpCommunity(_RunningConfigCheck):
             "aucune communauté SNMP"
         access = cfg.communities.get(params.community)
         if access is None:
-            return Verdict.non_conforme(observed, expected, f"La communauté {params.community} n'est pas configurée.")
+            return Verdict.non_conforme(observed, expected, Msg("La communauté {community} n'est pas configurée.",
+                                                                community=params.community))
         if access != params.access:
-            return Verdict.non_conforme(observed, expected, f"La communauté {params.community} est en {access}.")
-        return Verdict.conforme(observed, expected, f"La communauté {params.community} est configurée en {access}.")
+            return Verdict.non_conforme(observed, expected, Msg("La communauté {community} est en {access}.",
+                                                                community=params.community, access=access))
+        return Verdict.conforme(observed, expected, Msg("La communauté {community} est configurée en {access}.",
+                                                        community=params.community, access=access))
 
 
 CHECKS: tuple[type[Check], ...] = (IosVlans, IosInterfaceUp, IosRoute, IosNatOverload, IosAclApplied, IosLoggingHost,

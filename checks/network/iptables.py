@@ -31,7 +31,7 @@ from pydantic import Field
 from checks.linux._parse import clip, join_limited
 from checks.network._common import IP_FORWARD, Address, Network, covered_by, forwarding_off
 from grader.check import Check, CheckParams, ssh
-from grader.model import Probe, ProbeResult, Verdict
+from grader.model import Msg, Probe, ProbeResult, Verdict
 
 SAVE = "/usr/sbin/iptables-save"
 LEGACY_WARNING = "iptables-legacy tables present"
@@ -191,30 +191,31 @@ class _IptablesCheck(Check):
             probes["forward"] = ssh(IP_FORWARD)
         return probes
 
-    def read(self, r: ProbeResult, wanted: str, table: str, missing: str) -> tuple[Saved | None, Verdict | None]:
+    def read(self, r: ProbeResult, wanted: str, table: str, missing: str | Msg) -> tuple[Saved | None, Verdict | None]:
         """The saved rules, or the verdict when they cannot be read or ``table`` is absent (``missing`` says so)."""
         if r.exit_code == 127:
-            return None, Verdict.erreur(f"{SAVE} est introuvable sur l'hôte : le jeu de règles iptables n'a pas pu "
-                                        "être lu", observed=clip(r.stderr.strip()), expected=wanted)
+            return None, Verdict.erreur(Msg("{SAVE} est introuvable sur l'hôte : le jeu de règles iptables n'a pas pu "
+                                            "être lu", SAVE=SAVE), observed=clip(r.stderr.strip()), expected=wanted)
         if r.exit_code != 0:
-            why = " (droits root nécessaires : sudo: true sur l'hôte)" if "root" in r.stderr else ""
-            return None, Verdict.erreur(f"lecture des règles iptables impossible (code {r.exit_code}){why}",
-                                        observed=clip(r.stderr.strip() or r.stdout), expected=wanted)
+            why = Msg(" (droits root nécessaires : sudo: true sur l'hôte)") if "root" in r.stderr else ""
+            return None, Verdict.erreur(Msg("lecture des règles iptables impossible (code {code}){why}",
+                                            code=r.exit_code, why=why), observed=clip(r.stderr.strip() or r.stdout),
+                                        expected=wanted)
         try:
             saved = parse_save(r.stdout)
         except ValueError as exc:
-            return None, Verdict.erreur(f"sortie de iptables-save illisible : {exc}", observed=clip(r.stdout),
-                                        expected=wanted)
+            return None, Verdict.erreur(Msg("sortie de iptables-save illisible : {exc}", exc=exc),
+                                        observed=clip(r.stdout), expected=wanted)
         if table not in saved.tables:
             return None, self.absent(r, _NO_TABLE[table], wanted, missing)
         return saved, None
 
     @staticmethod
-    def absent(r: ProbeResult, observed: str, wanted: str, message: str) -> Verdict:
+    def absent(r: ProbeResult, observed: str, wanted: str, message: str | Msg) -> Verdict:
         """Nothing matches: non_conforme, unless legacy tables hide rules from this listing."""
         if LEGACY_WARNING in r.stderr or LEGACY_WARNING in r.stdout:
-            return Verdict.erreur("des tables iptables-legacy existent et ne sont pas listées par iptables-save "
-                                  "(nf_tables) : l'absence de la règle n'est pas prouvée", observed=observed,
+            return Verdict.erreur(Msg("des tables iptables-legacy existent et ne sont pas listées par iptables-save "
+                                      "(nf_tables) : l'absence de la règle n'est pas prouvée"), observed=observed,
                                   expected=wanted)
         return Verdict.non_conforme(observed, wanted, message)
 
@@ -223,8 +224,9 @@ class _IptablesCheck(Check):
         """With ``forwarding`` asked, the verdict when IPv4 forwarding is off or unreadable, else None."""
         if not getattr(params, "forwarding", False):
             return None
-        return forwarding_off(results["forward"], observed, wanted, "La règle est présente mais le routage IPv4 est "
-                              "désactivé (net.ipv4.ip_forward = 0) : rien ne traverse le routeur.")
+        return forwarding_off(results["forward"], observed, wanted,
+                              Msg("La règle est présente mais le routage IPv4 est désactivé (net.ipv4.ip_forward = 0) "
+                                  ": rien ne traverse le routeur."))
 
 
 class IptablesMasquerade(_IptablesCheck):
@@ -248,8 +250,9 @@ class IptablesMasquerade(_IptablesCheck):
         wanted = "MASQUERADE ou SNAT en nat/POSTROUTING" + (f", sortie {params.oifname}" if params.oifname else "") + \
             (f", source {params.source}" if params.source else "") + (", routage IPv4 actif" if params.forwarding else "")
         r = results["save"]
-        saved, problem = self.read(r, wanted, "nat", "Aucune table nat dans iptables : la traduction sortante n'est "
-                                   "pas configurée (une configuration nftables native ne figure pas ici).")
+        saved, problem = self.read(r, wanted, "nat",
+                                   Msg("Aucune table nat dans iptables : la traduction sortante n'est pas configurée "
+                                       "(une configuration nftables native ne figure pas ici)."))
         if saved is None:
             return problem  # type: ignore[return-value]
         rules = [x for x in saved.reachable("nat", "POSTROUTING") if x.target in ("MASQUERADE", "SNAT")]
@@ -258,13 +261,14 @@ class IptablesMasquerade(_IptablesCheck):
                     and (params.oifname is None or not x.out_iface or x.out_iface == params.oifname)
                     and (params.source is None or _covers_source(x, params.source))]
         if not matching:
-            return self.absent(r, observed, wanted, "Aucune règle de traduction sortante ne correspond à la sortie "
-                                                    "et au réseau attendus." if rules else
-                               "Aucune règle de traduction sortante n'est configurée.")
+            return self.absent(r, observed, wanted, (
+                    Msg("Aucune règle de traduction sortante ne correspond à la sortie et au réseau attendus.") if rules
+                    else Msg("Aucune règle de traduction sortante n'est configurée.")))
         off = self.forwarding(params, results, observed, wanted)
         if off is not None:
             return off
-        return Verdict.conforme(observed, wanted, "La traduction d'adresses sortante est configurée dans iptables.")
+        return Verdict.conforme(observed, wanted,
+                                Msg("La traduction d'adresses sortante est configurée dans iptables."))
 
 
 class IptablesPortForward(_IptablesCheck):
@@ -290,7 +294,7 @@ class IptablesPortForward(_IptablesCheck):
             (f":{params.target_port}" if params.target_port else "") + (f" sur {params.iifname}" if params.iifname else "")
         r = results["save"]
         saved, problem = self.read(r, wanted, "nat",
-                                   "Aucune table nat dans iptables : aucune redirection de port n'est configurée.")
+                                   Msg("Aucune table nat dans iptables : aucune redirection de port n'est configurée."))
         if saved is None:
             return problem  # type: ignore[return-value]
         rules = [x for x in saved.reachable("nat", "PREROUTING") if x.target == "DNAT"]
@@ -309,10 +313,11 @@ class IptablesPortForward(_IptablesCheck):
             off = self.forwarding(params, results, observed, wanted)
             if off is not None:
                 return off
-            return Verdict.conforme(x.describe(), wanted, f"Le port {params.port}/{params.protocol} est redirigé vers "
-                                                          f"{params.target}.")
-        return self.absent(r, observed, wanted, f"Aucune redirection du port {params.port}/{params.protocol} vers "
-                                                f"{params.target}.")
+            return Verdict.conforme(x.describe(), wanted,
+                                    Msg("Le port {port}/{protocol} est redirigé vers {target}.", port=params.port,
+                                        protocol=params.protocol, target=params.target))
+        return self.absent(r, observed, wanted, Msg("Aucune redirection du port {port}/{protocol} vers {target}.",
+                                                    port=params.port, protocol=params.protocol, target=params.target))
 
 
 class IptablesPortBlocked(_IptablesCheck):
@@ -380,8 +385,8 @@ class IptablesPortBlocked(_IptablesCheck):
             (f" sur {params.iifname}" if params.iifname else "")
         wanted = f"{what} rejeté ou ignoré (DROP/REJECT) en filter/{params.chain}"
         r = results["save"]
-        saved, problem = self.read(r, wanted, "filter",
-                                   f"Aucune règle de filtrage iptables : le port {params.port} n'est pas bloqué.")
+        saved, problem = self.read(r, wanted, "filter", Msg("Aucune règle de filtrage iptables : le port {port} n'est "
+                                                            "pas bloqué.", port=params.port))
         if saved is None:
             return problem  # type: ignore[return-value]
         partial: list[Rule] = []
@@ -392,11 +397,14 @@ class IptablesPortBlocked(_IptablesCheck):
             observed = "ACCEPT partiel : " + join_limited([x.describe() for x in partial]) + " ; puis " + observed
         blocked = decided.target in ("DROP", "REJECT") if decided else policy == "DROP"
         if blocked and not partial:
-            return Verdict.conforme(observed, wanted, f"Le port {params.port}/{params.protocol} est bloqué.")
+            return Verdict.conforme(observed, wanted, Msg("Le port {port}/{protocol} est bloqué.", port=params.port,
+                                                          protocol=params.protocol))
         if blocked:
-            return Verdict.non_conforme(observed, wanted, f"Le port {params.port}/{params.protocol} est bloqué, sauf "
-                                                          "pour le trafic qu'une règle ACCEPT antérieure laisse passer.")
-        return self.absent(r, observed, wanted, f"Le port {params.port}/{params.protocol} n'est pas bloqué.")
+            return Verdict.non_conforme(observed, wanted, Msg("Le port {port}/{protocol} est bloqué, sauf pour le "
+                                                              "trafic qu'une règle ACCEPT antérieure laisse passer.",
+                                                              port=params.port, protocol=params.protocol))
+        return self.absent(r, observed, wanted, Msg("Le port {port}/{protocol} n'est pas bloqué.", port=params.port,
+                                                    protocol=params.protocol))
 
 
 def _overlap(a: str, b: str) -> bool:

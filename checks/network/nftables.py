@@ -16,7 +16,7 @@ from typing import Any
 from checks.linux._parse import clip, join_limited
 from checks.network._common import IP_FORWARD, Network, covered_by, forwarding_off
 from grader.check import Check, CheckParams, ssh
-from grader.model import Probe, ProbeResult, Verdict
+from grader.model import Msg, Probe, ProbeResult, Verdict
 
 
 @dataclass(frozen=True)
@@ -183,26 +183,30 @@ class NftMasquerade(Check):
         r = results["ruleset"]
         if r.exit_code == 127:
             return Verdict.non_conforme("nft introuvable (/usr/sbin/nft)", wanted,
-                                        "nftables n'est pas installé sur l'hôte.")
+                                        Msg("nftables n'est pas installé sur l'hôte."))
         if r.exit_code != 0:
-            return Verdict.erreur(f"lecture du jeu de règles impossible (nft, code {r.exit_code})",
+            return Verdict.erreur(Msg("lecture du jeu de règles impossible (nft, code {code})", code=r.exit_code),
                                   observed=clip(r.stderr.strip() or r.stdout), expected=wanted)
         try:
             ruleset = parse_ruleset(r.stdout)
         except ValueError as exc:
-            return Verdict.erreur(f"sortie de « nft -j » illisible : {exc}", observed=clip(r.stdout), expected=wanted)
+            return Verdict.erreur(Msg("sortie de « nft -j » illisible : {exc}", exc=exc), observed=clip(r.stdout),
+                                  expected=wanted)
         rules = source_nat_rules(ruleset)
         observed = join_limited([x.describe() for x in rules]) or "aucune règle masquerade/snat en postrouting"
         matching = [x for x in rules if covers(x, params.oifname, params.source)]
         if not matching:
-            message = "Aucune règle de traduction d'adresses sortante" + \
-                (" ne correspond à la sortie et au réseau attendus." if rules else " n'est configurée.")
+            message = (
+                    Msg("Aucune règle de traduction d'adresses sortante ne correspond à la sortie et au réseau "
+                        "attendus.")
+                       if rules else Msg("Aucune règle de traduction d'adresses sortante n'est configurée."))
             return Verdict.non_conforme(observed, wanted, message)
         if params.forwarding:
             off = forwarding_off(results["forward"], observed, wanted,
-                                 "La règle de NAT est présente mais le routage IPv4 est désactivé "
-                                 "(net.ipv4.ip_forward = 0) : rien n'est traduit.")
+                                 Msg("La règle de NAT est présente mais le routage IPv4 est désactivé "
+                                     "(net.ipv4.ip_forward = 0) : rien n'est traduit."))
             if off is not None:
                 return off
             observed += " ; net.ipv4.ip_forward = 1"
-        return Verdict.conforme(observed, wanted, "La traduction d'adresses sortante est configurée dans nftables.")
+        return Verdict.conforme(observed, wanted,
+                                Msg("La traduction d'adresses sortante est configurée dans nftables."))

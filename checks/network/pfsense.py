@@ -24,7 +24,7 @@ from typing import Any
 import defusedxml.ElementTree as SafeET
 
 from checks.linux._parse import join_limited
-from grader.model import Verdict
+from grader.model import Msg, Verdict
 
 
 @dataclass(frozen=True)
@@ -262,12 +262,15 @@ def judge_port_forward(cfg: PfConfig, *, port: int, target: str, local_port: int
             continue
         lp = r.local_port or r.destination.port
         if target in cfg.resolve(r.target) and (local_port is None or _port_matches(cfg, lp, local_port)):
-            return Verdict.conforme(r.describe(), expected, f"Le port {port}/{protocol} de {interface} est redirigé vers "
-                                                            f"{target}.")
+            return Verdict.conforme(r.describe(), expected,
+                                    Msg("Le port {port}/{protocol} de {interface} est redirigé vers {target}.",
+                                        port=port, protocol=protocol, interface=interface, target=target))
     close = [r for r in rules if _port_matches(cfg, r.destination.port, port)]
     if close and all(r.disabled for r in close):
-        return Verdict.non_conforme(observed, expected, f"La redirection du port {port} existe mais est désactivée.")
-    return Verdict.non_conforme(observed, expected, f"Aucune redirection active du port {port}/{protocol} vers {target}.")
+        return Verdict.non_conforme(observed, expected,
+                                    Msg("La redirection du port {port} existe mais est désactivée.", port=port))
+    return Verdict.non_conforme(observed, expected, Msg("Aucune redirection active du port {port}/{protocol} vers "
+                                                        "{target}.", port=port, protocol=protocol, target=target))
 
 
 def judge_outbound_nat(cfg: PfConfig, *, source: str, interface: str = "wan") -> Verdict:
@@ -277,7 +280,7 @@ def judge_outbound_nat(cfg: PfConfig, *, source: str, interface: str = "wan") ->
     rules = [r for r in cfg.outbound_rules if r.interface == interface]
     observed = f"mode {mode}" + (" ; " + join_limited([r.describe() for r in cfg.outbound_rules]) if cfg.outbound_rules else "")
     if mode == "disabled":
-        return Verdict.non_conforme(observed, expected, "Le NAT sortant est désactivé.")
+        return Verdict.non_conforme(observed, expected, Msg("Le NAT sortant est désactivé."))
     network = ipaddress.ip_network(source, strict=False)
     host = str(network.network_address)
     for r in rules:  # manual rules first: in hybrid and advanced modes they decide
@@ -285,14 +288,17 @@ def judge_outbound_nat(cfg: PfConfig, *, source: str, interface: str = "wan") ->
             continue
         if r.source.any or _covers(cfg, r.source, network):
             if r.nonat:
-                return Verdict.non_conforme(observed, expected, f"Une règle exclut {source} du NAT sortant.")
-            return Verdict.conforme(observed, expected, f"Le trafic de {source} sortant par {interface} est traduit.")
+                return Verdict.non_conforme(observed, expected,
+                                            Msg("Une règle exclut {source} du NAT sortant.", source=source))
+            return Verdict.conforme(observed, expected, Msg("Le trafic de {source} sortant par {interface} est "
+                                                            "traduit.", source=source, interface=interface))
     if mode in ("automatic", "hybrid"):
         local = [i for i in cfg.interfaces.values() if i.name != interface and i.enabled and i.network is not None]
         if any(i.network is not None and network.subnet_of(i.network) for i in local):  # type: ignore[arg-type]
-            return Verdict.conforme(observed, expected, f"Le NAT sortant automatique couvre {source} (réseau d'une "
-                                                        "interface locale).")
-    return Verdict.non_conforme(observed, expected, f"Aucune règle de NAT sortant ne couvre {source} par {interface}.")
+            return Verdict.conforme(observed, expected, Msg("Le NAT sortant automatique couvre {source} (réseau d'une "
+                                                            "interface locale).", source=source))
+    return Verdict.non_conforme(observed, expected, Msg("Aucune règle de NAT sortant ne couvre {source} par "
+                                                        "{interface}.", source=source, interface=interface))
 
 
 def _covers(cfg: PfConfig, endpoint: Endpoint, network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> bool:
@@ -332,10 +338,10 @@ def judge_filter(cfg: PfConfig, *, interface: str, protocol: str, port: int | No
     passes = rule is not None and rule.action == "pass"
     observed = rule.describe() if rule is not None else "aucune règle ne correspond (blocage par défaut)"
     if passes == allowed:
-        return Verdict.conforme(observed, expected, ("Le trafic est autorisé" if allowed else "Le trafic est bloqué")
-                                + " par la première règle qui le concerne.")
-    return Verdict.non_conforme(observed, expected, "Le trafic est " + ("bloqué" if allowed else "autorisé")
-                                + " alors qu'il devrait être " + ("autorisé." if allowed else "bloqué."))
+        return Verdict.conforme(observed, expected, Msg("Le trafic est autorisé par la première règle qui le concerne.")
+                                if allowed else Msg("Le trafic est bloqué par la première règle qui le concerne."))
+    return Verdict.non_conforme(observed, expected, Msg("Le trafic est bloqué alors qu'il devrait être autorisé.")
+                                if allowed else Msg("Le trafic est autorisé alors qu'il devrait être bloqué."))
 
 
 def judge_interface(cfg: PfConfig, *, name: str, address: str | None = None, prefix: int | None = None) -> Verdict:
@@ -345,13 +351,14 @@ def judge_interface(cfg: PfConfig, *, name: str, address: str | None = None, pre
     observed = join_limited([f"{i.name} ({i.descr}, {i.device}) {i.ipaddr or '-'}/{i.subnet or '-'}"
                              + ("" if i.enabled else " désactivée") for i in cfg.interfaces.values()])
     if iface is None:
-        return Verdict.non_conforme(observed, expected, f"L'interface {name} n'existe pas.")
+        return Verdict.non_conforme(observed, expected, Msg("L'interface {name} n'existe pas.", name=name))
     if not iface.enabled:
-        return Verdict.non_conforme(observed, expected, f"L'interface {name} est désactivée.")
+        return Verdict.non_conforme(observed, expected, Msg("L'interface {name} est désactivée.", name=name))
     if address and iface.ipaddr != address or prefix and iface.subnet != str(prefix):
-        return Verdict.non_conforme(observed, expected, f"L'interface {name} n'a pas l'adresse attendue "
-                                                        f"({iface.ipaddr}/{iface.subnet}).")
-    return Verdict.conforme(observed, expected, f"L'interface {name} est configurée comme attendu.")
+        return Verdict.non_conforme(observed, expected,
+                                    Msg("L'interface {name} n'a pas l'adresse attendue ({ipaddr}/{subnet}).", name=name,
+                                        ipaddr=iface.ipaddr, subnet=iface.subnet))
+    return Verdict.conforme(observed, expected, Msg("L'interface {name} est configurée comme attendu.", name=name))
 
 
 def judge_dhcp_range(cfg: PfConfig, *, interface: str, start: str, end: str) -> Verdict:
@@ -363,10 +370,12 @@ def judge_dhcp_range(cfg: PfConfig, *, interface: str, start: str, end: str) -> 
     for r in ranges:
         if r.start == start and r.end == end:
             if not r.enabled:
-                return Verdict.non_conforme(observed, expected, f"La plage est définie mais le serveur DHCP de "
-                                                                f"{interface} est désactivé.")
-            return Verdict.conforme(observed, expected, f"Le serveur DHCP de {interface} distribue {start} - {end}.")
-    return Verdict.non_conforme(observed, expected, f"Le serveur DHCP de {interface} n'a pas la plage attendue.")
+                return Verdict.non_conforme(observed, expected, Msg("La plage est définie mais le serveur DHCP de "
+                                                                    "{interface} est désactivé.", interface=interface))
+            return Verdict.conforme(observed, expected, Msg("Le serveur DHCP de {interface} distribue {start} - {end}.",
+                                                            interface=interface, start=start, end=end))
+    return Verdict.non_conforme(observed, expected,
+                                Msg("Le serveur DHCP de {interface} n'a pas la plage attendue.", interface=interface))
 
 
 def judge_syslog_remote(cfg: PfConfig, *, server: str, port: int = 514) -> Verdict:
@@ -376,10 +385,12 @@ def judge_syslog_remote(cfg: PfConfig, *, server: str, port: int = 514) -> Verdi
         (" ; serveurs : " + ", ".join(cfg.syslog_servers) if cfg.syslog_servers else " ; aucun serveur")
     wanted = {f"{server}:{port}"} | ({server} if port == 514 else set())
     if not any(s in wanted for s in cfg.syslog_servers):
-        return Verdict.non_conforme(observed, expected, f"{server}:{port} n'est pas un serveur de journaux distant.")
+        return Verdict.non_conforme(observed, expected, Msg("{server}:{port} n'est pas un serveur de journaux distant.",
+                                                            server=server, port=port))
     if not cfg.syslog_enabled:
-        return Verdict.non_conforme(observed, expected, "Le serveur est saisi mais l'envoi distant est désactivé.")
-    return Verdict.conforme(observed, expected, f"Les journaux sont envoyés à {server}:{port}.")
+        return Verdict.non_conforme(observed, expected, Msg("Le serveur est saisi mais l'envoi distant est désactivé."))
+    return Verdict.conforme(observed, expected,
+                            Msg("Les journaux sont envoyés à {server}:{port}.", server=server, port=port))
 
 
 def summary(cfg: PfConfig) -> Mapping[str, int]:

@@ -26,7 +26,7 @@ from checks.linux._parse import clip
 from checks.network import pfsense
 from checks.network._common import Address, Network
 from grader.check import Check, CheckParams
-from grader.model import Probe, ProbeResult, Verdict
+from grader.model import Msg, Probe, ProbeResult, Verdict
 from grader.transports.cli import cli
 
 CONFIG = "/bin/cat /conf/config.xml"
@@ -42,11 +42,11 @@ class _PfCheck(Check):
     def judge(self, params: CheckParams, results: Mapping[str, ProbeResult]) -> Verdict:
         r = results["config"]
         if r.truncated:
-            return Verdict.erreur("config.xml tronqué à la lecture", observed=clip(r.stdout))
+            return Verdict.erreur(Msg("config.xml tronqué à la lecture"), observed=clip(r.stdout))
         try:
             cfg = pfsense.parse_config(r.stdout.strip())
         except ValueError as exc:
-            return Verdict.erreur(f"/conf/config.xml illisible : {exc}", observed=clip(r.stdout.strip()))
+            return Verdict.erreur(Msg("/conf/config.xml illisible : {exc}", exc=exc), observed=clip(r.stdout.strip()))
         return self.judge_config(params, cfg)
 
     def judge_config(self, params: CheckParams, cfg: pfsense.PfConfig) -> Verdict:  # pragma: no cover - abstract

@@ -41,7 +41,7 @@ from cryptography.x509.oid import NameOID
 from pydantic import Field, field_validator
 
 from grader.check import Check, CheckParams, quote, ssh
-from grader.model import Probe, ProbeResult, Verdict
+from grader.model import Msg, Probe, ProbeResult, Verdict
 from grader.transports.tls import handshake
 
 DEFAULT_CA_FILE = "/usr/local/share/ca-certificates/tssr-ca.crt"
@@ -100,7 +100,7 @@ def describe(cert: x509.Certificate) -> str:
 @dataclass(frozen=True)
 class Finding:
     ok: bool
-    message: str
+    message: Msg
 
 
 def verify(chain: Sequence[x509.Certificate], anchors: Sequence[x509.Certificate], name: str, at: datetime,
@@ -109,8 +109,8 @@ def verify(chain: Sequence[x509.Certificate], anchors: Sequence[x509.Certificate
     leaf = chain[0]
     anchor_prints = {fingerprint(a) for a in anchors}
     if fingerprint(leaf) in anchor_prints and leaf.issuer == leaf.subject:
-        return Finding(False, "Le site présente le certificat de l'autorité elle-même : c'est un certificat "
-                              "auto-signé, il n'a pas été émis par l'AC.")
+        return Finding(False, Msg("Le site présente le certificat de l'autorité elle-même : c'est un certificat "
+                                  "auto-signé, il n'a pas été émis par l'AC."))
     # Path: leaf, then the server's intermediates in order, until a certificate issued by an anchor.
     path, current, root = [leaf], leaf, None
     pool = list(chain[1:])
@@ -125,19 +125,22 @@ def verify(chain: Sequence[x509.Certificate], anchors: Sequence[x509.Certificate
         current = parent
     if root is None:
         if leaf.issuer == leaf.subject and _issued_by(leaf, leaf):
-            return Finding(False, "Le certificat du site est auto-signé : il n'a pas été émis par l'AC du candidat.")
+            return Finding(False,
+                           Msg("Le certificat du site est auto-signé : il n'a pas été émis par l'AC du candidat."))
         issuers = " ; ".join(_name(a.subject) for a in anchors)
-        return Finding(False, f"Le certificat du site (émis par {_name(current.issuer)}) n'a pas été signé par l'AC "
-                              f"publiée ({issuers}).")
+        return Finding(False, Msg("Le certificat du site (émis par {issuer}) n'a pas été signé par l'AC publiée "
+                                  "({issuers}).", issuer=_name(current.issuer), issuers=issuers))
     for cert in (*path, root):
         if at < cert.not_valid_before_utc:
-            return Finding(False, f"Certificat pas encore valide au moment de la vérification : {_name(cert.subject)} "
-                                  f"(valide à partir du {cert.not_valid_before_utc:%Y-%m-%d %H:%M} UTC).")
+            return Finding(False, Msg("Certificat pas encore valide au moment de la vérification : {subject} (valide "
+                                      "à partir du {date} UTC).", subject=_name(cert.subject),
+                                      date=cert.not_valid_before_utc.strftime("%Y-%m-%d %H:%M")))
         if at > cert.not_valid_after_utc:
-            return Finding(False, f"Certificat expiré : {_name(cert.subject)} (expiré le "
-                                  f"{cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC).")
+            return Finding(False,
+                           Msg("Certificat expiré : {subject} (expiré le {date} UTC).", subject=_name(cert.subject),
+                               date=cert.not_valid_after_utc.strftime("%Y-%m-%d %H:%M")))
     if not _is_ca(root):
-        return Finding(False, "Le certificat publié comme AC n'est pas celui d'une autorité (CA:FALSE).")
+        return Finding(False, Msg("Le certificat publié comme AC n'est pas celui d'une autorité (CA:FALSE)."))
     dns, ips = _san(leaf)
     try:
         wanted_ip = ipaddress.ip_address(name)
@@ -151,10 +154,12 @@ def verify(chain: Sequence[x509.Certificate], anchors: Sequence[x509.Certificate
         cns = [str(a.value) for a in leaf.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
         named = any(_dns_match(c, name) for c in cns)
     if not named:
-        where = "dans son extension subjectAltName" if (dns or ips) or require_san else "ni dans son CN"
-        return Finding(False, f"Le certificat est bien émis par l'AC, mais ne porte pas le nom {name} {where} : "
-                              "les navigateurs le refusent.")
-    return Finding(True, "Le certificat du site est émis par l'AC interne du candidat, valide et au bon nom.")
+        if (dns or ips) or require_san:
+            return Finding(False, Msg("Le certificat est bien émis par l'AC, mais ne porte pas le nom {name} dans son "
+                                      "extension subjectAltName : les navigateurs le refusent.", name=name))
+        return Finding(False, Msg("Le certificat est bien émis par l'AC, mais ne porte pas le nom {name} ni dans son "
+                                  "CN : les navigateurs le refusent.", name=name))
+    return Finding(True, Msg("Le certificat du site est émis par l'AC interne du candidat, valide et au bon nom."))
 
 
 def _load_pems(text: str) -> list[x509.Certificate]:
@@ -206,29 +211,30 @@ class HttpsIssuedByCa(Check):
             err = " ".join((ac.stderr or ac.stdout).split())[:200]
             if "No such file" in err or "Not a directory" in err:
                 return Verdict.non_conforme(f"{params.ca_file} absent", expected,
-                                            f"Le certificat de l'AC n'est pas publié à {params.ca_file}.")
-            return Verdict.erreur(f"lecture de {params.ca_file} impossible : {err or f'code {ac.exit_code}'}",
-                                  expected=expected)
+                                            Msg("Le certificat de l'AC n'est pas publié à {ca_file}.",
+                                                ca_file=params.ca_file))
+            return Verdict.erreur(Msg("lecture de {ca_file} impossible : {value}", ca_file=params.ca_file,
+                                      value=err or Msg("code {code}", code=ac.exit_code)), expected=expected)
         anchors = _load_pems(ac.stdout)
         if not anchors:
             return Verdict.non_conforme(f"{params.ca_file} ne contient aucun certificat PEM lisible", expected,
-                                        "Le fichier publié n'est pas un certificat d'AC.")
+                                        Msg("Le fichier publié n'est pas un certificat d'AC."))
         ca_text = " | ".join(f"AC : {describe(a)}" for a in anchors[:3])
         # Then what the server showed us.
         if tls.exit_code == -1:
             return Verdict.non_conforme(f"{tls.stderr.strip()} ; {ca_text}", expected,
-                                        f"Le site HTTPS ne répond pas sur le port {params.port}.")
+                                        Msg("Le site HTTPS ne répond pas sur le port {port}.", port=params.port))
         if tls.exit_code == 1:
             return Verdict.non_conforme(f"{tls.stderr.strip()} ; {ca_text}", expected,
-                                        f"Le port {params.port} ne parle pas TLS correctement.")
+                                        Msg("Le port {port} ne parle pas TLS correctement.", port=params.port))
         try:
             doc = json.loads(tls.stdout)
             chain = [c for pem in doc["chain"] for c in _load_pems(pem)]
             at = datetime.fromisoformat(tls.started).astimezone(UTC)
         except (ValueError, KeyError, TypeError) as exc:
-            return Verdict.erreur(f"résultat de la négociation TLS illisible : {exc}", expected=expected)
+            return Verdict.erreur(Msg("résultat de la négociation TLS illisible : {exc}", exc=exc), expected=expected)
         if not chain:
-            return Verdict.erreur("le serveur n'a présenté aucun certificat lisible", expected=expected)
+            return Verdict.erreur(Msg("le serveur n'a présenté aucun certificat lisible"), expected=expected)
         finding = verify(chain, anchors, params.name, at, params.require_san)
         observed = (f"{doc.get('peer', '?')} {doc.get('version', '?')} : certificat du site : {describe(chain[0])}"
                     + (f" (+{len(chain) - 1} intermédiaire(s))" if len(chain) > 1 else "") + f" ; {ca_text} ; "

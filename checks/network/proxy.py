@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pydantic import Field, field_validator
 
 from grader.check import Check, CheckParams, quote
-from grader.model import Probe, ProbeResult, Verdict
+from grader.model import Msg, Probe, ProbeResult, Verdict
 
 #: squid's error pages made *after* its access rules let the request go: it tried to reach the site.
 FETCH_ERRORS = frozenset({"ERR_CONNECT_FAIL", "ERR_DNS_FAIL", "ERR_READ_TIMEOUT", "ERR_READ_ERROR", "ERR_WRITE_ERROR",
@@ -128,50 +128,60 @@ def _summary(url: str, r: Response) -> str:
 OK, FAIL, UNKNOWN = "ok", "non_conforme", "erreur"
 
 
-def _allowed(r: Response, expect: str, deny_pages: tuple[str, ...]) -> tuple[str, str]:
+def _allowed(r: Response, expect: str, deny_pages: tuple[str, ...]) -> tuple[str, Msg | str]:
     if r.status is None:
-        return UNKNOWN, "le proxy a accepté la connexion mais aucune réponse n'est revenue pour le site autorisé"
+        return UNKNOWN, Msg("le proxy a accepté la connexion mais aucune réponse n'est revenue pour le site autorisé")
     if r.squid_error in deny_pages:
-        return FAIL, "Le proxy refuse le site autorisé."
+        return FAIL, Msg("Le proxy refuse le site autorisé.")
     if r.squid_error in FETCH_ERRORS:
-        return UNKNOWN, (f"le proxy a laissé passer la requête mais n'a pas pu joindre le site autorisé "
-                         f"({r.squid_error}) : impossible de juger le filtrage")
+        return UNKNOWN, (
+                Msg("le proxy a laissé passer la requête mais n'a pas pu joindre le site autorisé ({squid_error}) : "
+                    "impossible de juger le filtrage", squid_error=r.squid_error))
     if r.squid_error:
-        return UNKNOWN, (f"page d'erreur du proxy {r.squid_error} (HTTP {r.status}) pour le site autorisé : "
-                         "ni la page, ni un refus prévu au barème")
+        return UNKNOWN, (
+                Msg("page d'erreur du proxy {squid_error} (HTTP {status}) pour le site autorisé : ni la page, ni un "
+                    "refus prévu au barème", squid_error=r.squid_error, status=r.status))
     if r.status != 200:
-        return UNKNOWN, f"le site autorisé a répondu {r.status} à travers le proxy : impossible de conclure"
+        return UNKNOWN, Msg("le site autorisé a répondu {status} à travers le proxy : impossible de conclure",
+                            status=r.status)
     if expect not in r.body:
-        return FAIL, f"La page reçue pour le site autorisé ne contient pas « {expect} »."
+        return FAIL, Msg("La page reçue pour le site autorisé ne contient pas « {expect} ».", expect=expect)
     if not r.relayed_mark:
-        return UNKNOWN, ("la page autorisée arrive sans en-tête Via ni X-Cache : rien ne montre qu'elle a traversé "
-                         "un proxy")
+        return UNKNOWN, (
+                Msg("la page autorisée arrive sans en-tête Via ni X-Cache : rien ne montre qu'elle a traversé un proxy",
+                    ))
     return OK, ""
 
 
-def _blocked(r: Response, marker: str | None, deny_pages: tuple[str, ...]) -> tuple[str, str]:
+def _blocked(r: Response, marker: str | None, deny_pages: tuple[str, ...]) -> tuple[str, Msg | str]:
     if r.status is None:
-        return UNKNOWN, ("le proxy a accepté la connexion mais n'a rien répondu pour le site interdit : un refus "
-                         "du proxy est immédiat, un silence ne prouve rien")
+        return UNKNOWN, (
+                Msg("le proxy a accepté la connexion mais n'a rien répondu pour le site interdit : un refus du proxy "
+                    "est immédiat, un silence ne prouve rien"))
     if marker and marker in r.body:
-        return FAIL, "La page du site interdit a été servie à travers le proxy."
+        return FAIL, Msg("La page du site interdit a été servie à travers le proxy.")
     if r.squid_error in deny_pages:
         if r.status == 403:
             return OK, ""
-        return UNKNOWN, f"refus du proxy ({r.squid_error}) avec un code HTTP inattendu ({r.status})"
+        return UNKNOWN, Msg("refus du proxy ({squid_error}) avec un code HTTP inattendu ({status})",
+                            squid_error=r.squid_error, status=r.status)
     if r.squid_error in FETCH_ERRORS:
-        return FAIL, (f"Le proxy a laissé passer la requête vers le site interdit : il a tenté de le joindre "
-                      f"({r.squid_error}).")
+        return FAIL, (
+                Msg("Le proxy a laissé passer la requête vers le site interdit : il a tenté de le joindre "
+                    "({squid_error}).", squid_error=r.squid_error))
     if r.squid_error:
-        return UNKNOWN, (f"page d'erreur du proxy {r.squid_error} (HTTP {r.status}) : ni un refus prévu au barème "
-                         f"({', '.join(deny_pages)}), ni un échec d'accès au site")
+        return UNKNOWN, (
+                Msg("page d'erreur du proxy {squid_error} (HTTP {status}) : ni un refus prévu au barème ({items}), ni "
+                    "un échec d'accès au site",
+                    squid_error=r.squid_error, status=r.status, items=", ".join(deny_pages)))
     if r.status == 403 and not r.relayed_mark:
-        return UNKNOWN, ("un refus 403 sans en-tête du proxy (ni X-Squid-Error, ni Via) : son origine ne peut "
-                         "être établie")
+        return UNKNOWN, (
+                Msg("un refus 403 sans en-tête du proxy (ni X-Squid-Error, ni Via) : son origine ne peut être établie"))
     if r.status == 403:
-        return FAIL, ("Le refus vient du site lui-même (403 relayé, sans X-Squid-Error) : le proxy a laissé passer "
-                      "la requête.")
-    return FAIL, f"Le proxy a laissé passer la requête vers le site interdit (HTTP {r.status})."
+        return FAIL, (
+                Msg("Le refus vient du site lui-même (403 relayé, sans X-Squid-Error) : le proxy a laissé passer la "
+                    "requête."))
+    return FAIL, Msg("Le proxy a laissé passer la requête vers le site interdit (HTTP {status}).", status=r.status)
 
 
 class ProxyFilters(Check):
@@ -216,18 +226,22 @@ class ProxyFilters(Check):
         a, b = parse_response(results["autorise"]), parse_response(results["interdit"])
         observed = f"autorisé {_summary(params.allowed, a)} ; interdit {_summary(params.blocked, b)}"
         if a.connected is None or b.connected is None:
-            return Verdict.erreur("la sonde curl n'a pas rendu compte de sa connexion au proxy (curl absent ?)",
+            return Verdict.erreur(Msg("la sonde curl n'a pas rendu compte de sa connexion au proxy (curl absent ?)"),
                                   observed=_clip(observed + " ; " + a.error + " " + b.error, 400), expected=expected)
         if not a.connected and not b.connected:
-            return Verdict.non_conforme(observed, expected, f"Le proxy ne répond pas sur {where} : {_clip(a.error)}")
+            return Verdict.non_conforme(observed, expected, Msg("Le proxy ne répond pas sur {where} : {detail}",
+                                                                where=where, detail=_clip(a.error)))
         if not a.connected or not b.connected:
-            return Verdict.erreur(f"le proxy {where} n'a accepté qu'une des deux connexions", observed, expected)
+            return Verdict.erreur(Msg("le proxy {where} n'a accepté qu'une des deux connexions", where=where), observed,
+                                  expected)
         (sa, ma), (sb, mb) = _allowed(a, params.expect, params.deny_pages), _blocked(b, params.blocked_marker,
                                                                                       params.deny_pages)
         if FAIL in (sa, sb):
-            return Verdict.non_conforme(observed, expected, " ".join(m for s, m in ((sa, ma), (sb, mb)) if s == FAIL))
+            failed = [m for s, m in ((sa, ma), (sb, mb)) if s == FAIL]
+            return Verdict.non_conforme(observed, expected, failed[0] if len(failed) == 1 else
+                                        Msg("{first} {second}", first=failed[0], second=failed[1]))
         if UNKNOWN in (sa, sb):
-            return Verdict.erreur("impossible de conclure : " + " ; ".join(m for s, m in ((sa, ma), (sb, mb))
-                                                                           if s == UNKNOWN), observed, expected)
-        return Verdict.conforme(observed, expected, "Le proxy laisse passer le site autorisé et refuse lui-même le "
-                                                    "site interdit.")
+            return Verdict.erreur(Msg("impossible de conclure : {reasons}",
+                                      reasons=[m for s, m in ((sa, ma), (sb, mb)) if s == UNKNOWN]), observed, expected)
+        return Verdict.conforme(observed, expected,
+                                Msg("Le proxy laisse passer le site autorisé et refuse lui-même le site interdit."))

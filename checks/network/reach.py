@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pydantic import Field, field_validator
 
 from grader.check import TOKEN, Check, CheckParams, quote
-from grader.model import Probe, ProbeResult, Verdict
+from grader.model import Msg, Probe, ProbeResult, Verdict
 from grader.transports.dns import TYPES
 from grader.transports.dns import query as dns_query
 
@@ -131,22 +131,25 @@ class NatWorks(Check):
         where = f"{params.witness}:{params.port}"
         expected = f"le témoin {where} voit arriver la connexion depuis {params.source}"
         if c.code not in (0, 1, 111, 124) and not c.connected:
-            return Verdict.erreur(f"sonde de connexion interrompue (code {c.code})", observed=_clip(c.answer), expected=expected)
+            return Verdict.erreur(Msg("sonde de connexion interrompue (code {code})", code=c.code),
+                                  observed=_clip(c.answer), expected=expected)
         if not c.connected:
             return Verdict.non_conforme(_no_connection(c, where, params.timeout) + " : le témoin côté WAN n'a rien reçu",
-                                        expected, "La connexion du LAN vers le WAN n'aboutit pas : la traduction "
-                                        "d'adresses (ou le routage) ne fonctionne pas.")
+                                        expected, Msg("La connexion du LAN vers le WAN n'aboutit pas : la traduction "
+                                                      "d'adresses (ou le routage) ne fonctionne pas."))
         seen = c.witness()
         if seen is None or not c.token or seen[2] != c.token:
-            return Verdict.erreur(f"le service joint sur {where} n'a pas répondu comme le témoin attendu",
-                                  observed=_clip(c.answer) or "aucune réponse", expected=expected)
+            return Verdict.erreur(Msg("le service joint sur {where} n'a pas répondu comme le témoin attendu",
+                                      where=where), observed=_clip(c.answer) or "aucune réponse", expected=expected)
         host, peer, _ = seen
         observed = f"le témoin {host} ({where}) a reçu le jeton depuis l'adresse {peer}"
         if peer == params.source:
-            return Verdict.conforme(observed, expected, "La connexion sortie du LAN arrive côté WAN avec l'adresse "
-                                    "du routeur : la traduction d'adresses fonctionne.")
-        return Verdict.non_conforme(observed, expected, f"La connexion arrive côté WAN avec l'adresse {peer} au lieu de "
-                                    f"{params.source} : l'adresse source n'est pas traduite par le routeur.")
+            return Verdict.conforme(observed, expected,
+                                    Msg("La connexion sortie du LAN arrive côté WAN avec l'adresse du routeur : la "
+                                        "traduction d'adresses fonctionne."))
+        return Verdict.non_conforme(observed, expected, Msg("La connexion arrive côté WAN avec l'adresse {peer} au "
+                                                            "lieu de {source} : l'adresse source n'est pas traduite "
+                                                            "par le routeur.", peer=peer, source=params.source))
 
 
 class PortForward(Check):
@@ -180,10 +183,10 @@ class PortForward(Check):
         expected = f"réponse du serveur interne {params.server}" + (f" contenant « {params.expect} »" if params.expect else "")
         if not c.connected:
             if c.code not in (111, 124):
-                return Verdict.erreur(f"sonde de connexion interrompue (code {c.code})", observed=_clip(c.answer),
-                                      expected=expected)
+                return Verdict.erreur(Msg("sonde de connexion interrompue (code {code})", code=c.code),
+                                      observed=_clip(c.answer), expected=expected)
             return Verdict.non_conforme(_no_connection(c, where, params.timeout), expected,
-                                        "Le port redirigé n'atteint pas le serveur interne.")
+                                        Msg("Le port redirigé n'atteint pas le serveur interne."))
         seen = c.witness()
         if params.expect is not None:
             ok = params.expect in c.answer
@@ -193,9 +196,9 @@ class PortForward(Check):
             observed = (f"connecté à {where} : le témoin {seen[0]} a reçu le jeton depuis {seen[1]}" if seen else
                         f"connecté à {where}, réponse : {_clip(c.answer) or '(rien)'}")
         if ok:
-            return Verdict.conforme(observed, expected, "La redirection de port atteint le serveur interne.")
-        return Verdict.non_conforme(observed, expected, "Quelque chose répond sur ce port, mais pas le serveur "
-                                    f"interne {params.server}.")
+            return Verdict.conforme(observed, expected, Msg("La redirection de port atteint le serveur interne."))
+        return Verdict.non_conforme(observed, expected, Msg("Quelque chose répond sur ce port, mais pas le serveur "
+                                                            "interne {server}.", server=params.server))
 
 
 class PortFiltered(Check):
@@ -232,20 +235,22 @@ class PortFiltered(Check):
         if c.connected:
             banner = _clip(c.answer.splitlines()[0]) if c.answer else ""
             return Verdict.non_conforme(f"connexion à {where} établie" + (f", bannière : {banner}" if banner else ""),
-                                        expected, "Le port devrait être fermé de ce côté, il est ouvert.")
+                                        expected, Msg("Le port devrait être fermé de ce côté, il est ouvert."))
         if c.code not in (111, 124):
-            return Verdict.erreur(f"sonde de connexion interrompue (code {c.code})", observed=_clip(c.answer),
-                                  expected=expected)
+            return Verdict.erreur(Msg("sonde de connexion interrompue (code {code})", code=c.code),
+                                  observed=_clip(c.answer), expected=expected)
         observed = _no_connection(c, where, params.timeout)
         if params.control_port is not None:
             k = parse_connection(results["controle"])
             if not k.connected:
-                return Verdict.erreur(f"impossible de conclure : {where} est fermé, mais le port témoin "
-                                      f"{params.control_port} ne répond pas non plus (hôte éteint ?)",
+                return Verdict.erreur(Msg("impossible de conclure : {where} est fermé, mais le port témoin "
+                                          "{control_port} ne répond pas non plus (hôte éteint ?)", where=where,
+                                          control_port=params.control_port),
                                       observed=observed + " ; " + _no_connection(k, f"{params.address}:{params.control_port}",
-                                                                                params.timeout), expected=expected)
+                                                                                 params.timeout),
+                                      expected=expected)
             observed += f" ; le port témoin {params.control_port} répond"
-        return Verdict.conforme(observed, expected, "Le port est fermé depuis ce côté.")
+        return Verdict.conforme(observed, expected, Msg("Le port est fermé depuis ce côté."))
 
 
 class DnsResolves(Check):
@@ -279,13 +284,15 @@ class DnsResolves(Check):
         r = results["dns"]
         expected = f"{params.name} {params.type} {params.address}"
         if r.exit_code == -1:
-            return Verdict.erreur(f"question DNS non envoyée : {_clip(r.stderr)}", expected=expected)
+            return Verdict.erreur(Msg("question DNS non envoyée : {detail}", detail=_clip(r.stderr)), expected=expected)
         try:
             answer = json.loads(r.stdout)
         except ValueError:
-            return Verdict.erreur("réponse DNS illisible", observed=_clip(r.stdout), expected=expected)
+            return Verdict.erreur(Msg("réponse DNS illisible"), observed=_clip(r.stdout), expected=expected)
         values = [a["value"] for a in answer.get("answers", []) if a.get("type") == params.type]
         observed = f"{answer.get('rcode', '?')} : " + (", ".join(values) if values else "aucun enregistrement " + params.type)
         if params.address in values or params.address.rstrip(".") in [v.rstrip(".") for v in values]:
-            return Verdict.conforme(observed, expected, f"Le serveur DNS résout {params.name} comme attendu.")
-        return Verdict.non_conforme(observed, expected, f"Le serveur DNS ne résout pas {params.name} en {params.address}.")
+            return Verdict.conforme(observed, expected,
+                                    Msg("Le serveur DNS résout {name} comme attendu.", name=params.name))
+        return Verdict.non_conforme(observed, expected, Msg("Le serveur DNS ne résout pas {name} en {address}.",
+                                                            name=params.name, address=params.address))

@@ -37,7 +37,7 @@ from checks.network._snmp import (
     silent,
 )
 from grader.check import TOKEN, Check, CheckParams
-from grader.model import Probe, ProbeResult, Verdict
+from grader.model import Msg, Probe, ProbeResult, Verdict
 
 
 def snmp(request: str, *, active: bool = False) -> Probe:
@@ -45,17 +45,19 @@ def snmp(request: str, *, active: bool = False) -> Probe:
     return Probe("snmp", request, 15.0, active=active)
 
 
-def _read(r: ProbeResult, expected: str, what: str) -> dict[str, VarBind] | Verdict:
+def _read(r: ProbeResult, expected: str, what: Msg) -> dict[str, VarBind] | Verdict:
     """The varbinds of a probe, or the verdict that ends the judgement (silence, unreadable output)."""
     if silent(r):
         return Verdict.non_conforme(clip(r.stderr.strip() or "aucune réponse", 300), expected,
-                                    f"L'agent SNMP ne répond pas au correcteur ({what}).")
+                                    Msg("L'agent SNMP ne répond pas au correcteur ({what}).", what=what))
     if r.exit_code != 0:
-        return Verdict.erreur(f"requête SNMP en échec (code {r.exit_code})", observed=clip(r.stderr), expected=expected)
+        return Verdict.erreur(Msg("requête SNMP en échec (code {code})", code=r.exit_code), observed=clip(r.stderr),
+                              expected=expected)
     try:
         return by_oid(r)
     except ValueError as exc:
-        return Verdict.erreur(f"réponse SNMP illisible : {exc}", observed=clip(r.stdout), expected=expected)
+        return Verdict.erreur(Msg("réponse SNMP illisible : {exc}", exc=exc), observed=clip(r.stdout),
+                              expected=expected)
 
 
 _SYSTEM_FIELDS = (("sys_name", SYS_NAME, "sysName"), ("sys_contact", SYS_CONTACT, "sysContact"),
@@ -88,7 +90,7 @@ class SnmpAgent(Check):
     def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
         wanted = {label: getattr(params, name) for name, _, label in _SYSTEM_FIELDS if getattr(params, name)}
         expected = "réponse de l'agent" + "".join(f", {label} = « {value} »" for label, value in wanted.items())
-        got = _read(results["system"], expected, "identifiants du barème")
+        got = _read(results["system"], expected, Msg("identifiants du barème"))
         if isinstance(got, Verdict):
             return got
         values = {label: got.get(oid) for _, oid, label in _SYSTEM_FIELDS}
@@ -101,19 +103,21 @@ class SnmpAgent(Check):
         observed = join_limited(shown)
         if not any(vb.present for vb in got.values()):
             return Verdict.non_conforme(observed or "aucune valeur", expected,
-                                        "L'agent SNMP répond mais ne donne aucune valeur du groupe system "
-                                        "(vue trop restreinte pour ces identifiants).")
+                                        Msg("L'agent SNMP répond mais ne donne aucune valeur du groupe system (vue "
+                                            "trop restreinte pour ces identifiants)."))
         wrong = []
         for label, value in wanted.items():
             vb = values[label]
             if vb is None or not vb.present:
-                wrong.append(f"{label} n'est pas renseigné")
+                wrong.append(Msg("{label} n'est pas renseigné", label=label))
             elif norm(vb.text()) != norm(value):
-                wrong.append(f"{label} vaut « {clip(vb.text(), 80)} » au lieu de « {value} »")
+                wrong.append(Msg("{label} vaut « {found} » au lieu de « {value} »", label=label,
+                                 found=clip(vb.text(), 80), value=value))
         if wrong:
-            return Verdict.non_conforme(observed, expected, "L'agent SNMP répond, mais " + " ; ".join(wrong) + ".")
-        return Verdict.conforme(observed, expected, "L'agent SNMP répond au correcteur avec les identifiants du barème"
-                                + (" et les valeurs attendues." if wanted else "."))
+            return Verdict.non_conforme(observed, expected, Msg("L'agent SNMP répond, mais {wrong}.", wrong=wrong))
+        return Verdict.conforme(observed, expected, Msg(
+            "L'agent SNMP répond au correcteur avec les identifiants du barème et les valeurs attendues.") if wanted
+            else Msg("L'agent SNMP répond au correcteur avec les identifiants du barème."))
 
 
 class SnmpRefusesCommunity(Check):
@@ -151,18 +155,19 @@ class SnmpRefusesCommunity(Check):
         expected = f"aucune réponse à la communauté {community}"
         control = results["control"]
         if silent(control) or control.exit_code != 0:
-            return Verdict.erreur("l'agent ne répond pas non plus avec les identifiants du barème : le refus d'une "
-                                  "mauvaise communauté ne peut pas être démontré",
+            return Verdict.erreur(Msg("l'agent ne répond pas non plus avec les identifiants du barème : le refus "
+                                      "d'une mauvaise communauté ne peut pas être démontré"),
                                   observed=clip(control.stderr), expected=expected)
         if silent(wrong):
             return Verdict.conforme(f"aucune réponse à {community} ; réponse avec les identifiants du barème", expected,
-                                    f"L'agent SNMP ignore la communauté {community}.")
+                                    Msg("L'agent SNMP ignore la communauté {community}.", community=community))
         if wrong.exit_code != 0:
-            return Verdict.erreur(f"requête SNMP en échec (code {wrong.exit_code})", observed=clip(wrong.stderr),
-                                  expected=expected)
+            return Verdict.erreur(Msg("requête SNMP en échec (code {code})", code=wrong.exit_code),
+                                  observed=clip(wrong.stderr), expected=expected)
         shown = clip(wrong.stdout.strip() or "réponse vide", 200)
         return Verdict.non_conforme(f"réponse à {community} : {shown}", expected,
-                                    f"L'agent SNMP répond à la communauté {community}, qui ne lui a pas été donnée.")
+                                    Msg("L'agent SNMP répond à la communauté {community}, qui ne lui a pas été donnée.",
+                                        community=community))
 
 
 class SnmpInterfaces(Check):
@@ -194,13 +199,13 @@ class SnmpInterfaces(Check):
 
     def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
         expected = ", ".join(params.interfaces) + ("" if params.status == "any" else f" : {params.status}")
-        got = _read(results["interfaces"], expected, "table des interfaces")
+        got = _read(results["interfaces"], expected, Msg("table des interfaces"))
         if isinstance(got, Verdict):
             return got
         rows = interface_rows(got)
         if not rows:
             return Verdict.non_conforme("aucune interface publiée (ifTable vide)", expected,
-                                        "L'agent SNMP ne publie aucune interface.")
+                                        Msg("L'agent SNMP ne publie aucune interface."))
         missing, wrong, good = [], [], []
         for name in params.interfaces:
             row = find_interface(rows, name)
@@ -215,13 +220,15 @@ class SnmpInterfaces(Check):
         observed = join_limited(good + wrong + [f"{m} : absente" for m in missing])
         if missing:
             return Verdict.non_conforme(f"{observed} ; interfaces publiées : {known}", expected,
-                                        f"Interface(s) introuvable(s) sur l'agent SNMP : {', '.join(missing)}.")
+                                        Msg("Interface(s) introuvable(s) sur l'agent SNMP : {items}.",
+                                            items=", ".join(missing)))
         if wrong:
             return Verdict.non_conforme(observed, expected,
-                                        f"Interface(s) qui ne sont pas dans l'état {params.status} : "
-                                        f"{', '.join(w.split(' : ')[0] for w in wrong)}.")
-        return Verdict.conforme(observed, expected, "Les interfaces attendues sont publiées"
-                                + ("." if params.status == "any" else f" et {params.status}."))
+                                        Msg("Interface(s) qui ne sont pas dans l'état {status} : {items}.",
+                                            status=params.status, items=", ".join(w.split(" : ")[0] for w in wrong)))
+        return Verdict.conforme(observed, expected,
+                                Msg("Les interfaces attendues sont publiées.") if params.status == "any"
+                                else Msg("Les interfaces attendues sont publiées et {status}.", status=params.status))
 
 
 def interface_rows(got: Mapping[str, VarBind]) -> dict[str, dict[str, str]]:
@@ -280,7 +287,7 @@ class SnmpVlans(Check):
 
     def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
         expected = ", ".join(f"{vid}" + (f" « {name} »" if name else "") for vid, name in sorted(params.vlans.items()))
-        got = _read(results["vlans"], expected, "table des VLAN")
+        got = _read(results["vlans"], expected, Msg("table des VLAN"))
         if isinstance(got, Verdict):
             return got
         table: dict[int, str] = {}
@@ -288,13 +295,16 @@ class SnmpVlans(Check):
             if index.isdigit():
                 table[int(index)] = vb.text()
         if not table:
-            return Verdict.erreur("l'agent ne publie pas dot1qVlanStaticName (Q-BRIDGE-MIB) : VLAN illisibles ainsi",
-                                  observed="table dot1qVlanStaticTable vide", expected=expected)
+            return Verdict.erreur(Msg("l'agent ne publie pas dot1qVlanStaticName (Q-BRIDGE-MIB) : VLAN illisibles "
+                                      "ainsi"), observed="table dot1qVlanStaticTable vide", expected=expected)
         observed = join_limited([f"{vid} « {name} »" for vid, name in sorted(table.items())], limit=300)
         missing = [vid for vid in params.vlans if vid not in table]
-        renamed = [f"{vid} s'appelle « {table[vid]} » et non « {name} »" for vid, name in sorted(params.vlans.items())
+        renamed = [Msg("{vid} s'appelle « {found} » et non « {name} »", vid=vid, found=table[vid], name=name)
+                   for vid, name in sorted(params.vlans.items())
                    if name and vid in table and norm(table[vid]) != norm(name)]
         if missing or renamed:
-            parts = ([f"VLAN absent(s) : {', '.join(map(str, sorted(missing)))}"] if missing else []) + renamed
-            return Verdict.non_conforme(observed, expected, "Les VLAN ne sont pas ceux attendus : " + " ; ".join(parts) + ".")
-        return Verdict.conforme(observed, expected, "Les VLAN attendus sont déclarés sur le commutateur.")
+            parts = ([Msg("VLAN absent(s) : {items}",
+                          items=", ".join(map(str, sorted(missing))))] if missing else []) + renamed
+            return Verdict.non_conforme(observed, expected,
+                                        Msg("Les VLAN ne sont pas ceux attendus : {parts}.", parts=parts))
+        return Verdict.conforme(observed, expected, Msg("Les VLAN attendus sont déclarés sur le commutateur."))

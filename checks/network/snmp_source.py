@@ -24,7 +24,7 @@ from pydantic import Field, field_validator
 from checks.linux._parse import clip
 from checks.network._snmp import SYS_NAME, silent
 from grader.check import Check, CheckParams, quote
-from grader.model import Probe, ProbeResult, Verdict
+from grader.model import Msg, Probe, ProbeResult, Verdict
 
 SNMPGET = "/usr/bin/snmpget"
 _NO_RESPONSE = "Timeout: No Response from"
@@ -79,21 +79,21 @@ class SnmpRestrictedSource(Check):
         try:
             ipaddress.ip_address(params.agent)
         except ValueError:
-            return Verdict.erreur(f"adresse d'agent invalide dans le barème : {params.agent!r}")
+            return Verdict.erreur(Msg("adresse d'agent invalide dans le barème : {agent}", agent=repr(params.agent)))
         expected = (f"{params.oid} lu par le serveur de supervision sur {params.agent} ; aucune réponse au "
                     "correcteur")
         sup, grader = results["supervision"], results["grader"]
         sup_text = sup.stdout.strip()
         if sup.exit_code in (126, 127):
-            return Verdict.erreur(f"{SNMPGET} absent ou inutilisable sur le serveur de supervision "
-                                  f"(code {sup.exit_code})", observed=clip(sup_text), expected=expected)
+            return Verdict.erreur(Msg("{SNMPGET} absent ou inutilisable sur le serveur de supervision (code {code})",
+                                      SNMPGET=SNMPGET, code=sup.exit_code), observed=clip(sup_text), expected=expected)
         if sup.exit_code == 0 and f"{params.oid} = " in sup_text.replace(f".{params.oid} = ", f"{params.oid} = "):
             sup_seen = f"le serveur de supervision lit {clip(sup_text, 120)}"
         elif sup.exit_code not in (0, None) and _NO_RESPONSE in sup_text:
             sup_seen = None
         else:
-            return Verdict.erreur(f"réponse de snmpget inattendue (code {sup.exit_code})", observed=clip(sup_text),
-                                  expected=expected)
+            return Verdict.erreur(Msg("réponse de snmpget inattendue (code {code})", code=sup.exit_code),
+                                  observed=clip(sup_text), expected=expected)
         if silent(grader):
             grader_seen = "le correcteur n'obtient aucune réponse"
             grader_answered = False
@@ -101,16 +101,16 @@ class SnmpRestrictedSource(Check):
             grader_seen = f"le correcteur obtient {clip(grader.stdout.strip(), 120)}"
             grader_answered = True
         else:
-            return Verdict.erreur(f"interrogation SNMP du correcteur en échec (code {grader.exit_code})",
+            return Verdict.erreur(Msg("interrogation SNMP du correcteur en échec (code {code})", code=grader.exit_code),
                                   observed=clip(grader.stderr or grader.stdout), expected=expected)
         if sup_seen is None:
             observed = f"le serveur de supervision n'obtient aucune réponse de {params.agent} ; {grader_seen}"
-            return Verdict.non_conforme(observed, expected,
-                                        f"L'agent SNMP de {params.agent} ne répond pas au serveur de supervision.")
+            return Verdict.non_conforme(observed, expected, Msg("L'agent SNMP de {agent} ne répond pas au serveur de "
+                                                                "supervision.", agent=params.agent))
         observed = f"{sup_seen} ; {grader_seen}"
         if grader_answered:
             return Verdict.non_conforme(observed, expected,
-                                        f"L'agent SNMP de {params.agent} répond aussi au correcteur : son accès "
-                                        "n'est pas restreint au serveur de supervision.")
-        return Verdict.conforme(observed, expected,
-                                f"L'agent SNMP de {params.agent} ne répond qu'au serveur de supervision.")
+                                        Msg("L'agent SNMP de {agent} répond aussi au correcteur : son accès n'est pas "
+                                            "restreint au serveur de supervision.", agent=params.agent))
+        return Verdict.conforme(observed, expected, Msg("L'agent SNMP de {agent} ne répond qu'au serveur de "
+                                                        "supervision.", agent=params.agent))

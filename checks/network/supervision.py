@@ -26,7 +26,7 @@ from checks.linux._parse import clip, join_limited
 from checks.network._common import absolute_path
 from checks.network.vpn import Dated, dated_probe, parse_dated
 from grader.check import Check, CheckParams, quote, ssh
-from grader.model import Probe, ProbeResult, Verdict
+from grader.model import Msg, Probe, ProbeResult, Verdict
 
 STATUS_FILE = "/var/lib/nagios4/status.dat"
 OBJECTS_FILE = "/var/lib/nagios4/objects.cache"
@@ -136,15 +136,15 @@ class SupervisionHosts(Check):
         expected = "Nagios en marche, hôtes chargés : " + ", ".join(params.hosts)
         procs = results["processus"]
         if procs.exit_code not in (0, 1):
-            return Verdict.erreur(f"liste des processus impossible (code {procs.exit_code})", observed=clip(procs.stderr),
-                                  expected=expected)
+            return Verdict.erreur(Msg("liste des processus impossible (code {code})", code=procs.exit_code),
+                                  observed=clip(procs.stderr), expected=expected)
         running = parse_processes(procs.stdout)
         r = results["etat"]
         try:
             dated = parse_dated(r.stdout)
         except ValueError as exc:
-            return Verdict.erreur(f"lecture de {params.status_file} impossible : {exc}", observed=clip(r.stdout),
-                                  expected=expected)
+            return Verdict.erreur(Msg("lecture de {status_file} impossible : {exc}", status_file=params.status_file,
+                                      exc=exc), observed=clip(r.stdout), expected=expected)
         freshness = self._freshness(params, dated, running, r, expected)
         if isinstance(freshness, Verdict):
             return freshness
@@ -158,17 +158,19 @@ class SupervisionHosts(Check):
         known_addresses = {a for a in loaded.values() if a}
         missing = [h for h in params.hosts if h.casefold() not in names and h not in known_addresses]
         if not missing:
-            return Verdict.conforme(observed, expected, "Le serveur de supervision en marche surveille les hôtes attendus.")
+            return Verdict.conforme(observed, expected,
+                                    Msg("Le serveur de supervision en marche surveille les hôtes attendus."))
         by_address = [h for h in missing if _is_address(h)]
         if r.truncated:
-            return Verdict.erreur("le fichier d'état est trop long pour être lu en entier : hôtes absents non prouvés",
-                                  observed=observed, expected=expected)
+            return Verdict.erreur(Msg("le fichier d'état est trop long pour être lu en entier : hôtes absents non "
+                                      "prouvés"), observed=observed, expected=expected)
         if by_address and objects_r.exit_code not in (0, 1):
-            return Verdict.erreur(f"adresses des hôtes illisibles ({params.objects_file} : "
-                                  f"{clip(objects_r.stderr.strip(), 120) or 'échec'}) : {', '.join(by_address)} non vérifiables",
-                                  observed=observed, expected=expected)
-        return Verdict.non_conforme(observed, expected, "Le serveur de supervision ne surveille pas : "
-                                    + ", ".join(missing) + ".")
+            return Verdict.erreur(Msg("adresses des hôtes illisibles ({objects_file} : {value}) : {items} non "
+                                      "vérifiables", objects_file=params.objects_file,
+                                      value=clip(objects_r.stderr.strip(), 120) or Msg("échec"),
+                                      items=", ".join(by_address)), observed=observed, expected=expected)
+        return Verdict.non_conforme(observed, expected, Msg("Le serveur de supervision ne surveille pas : {hosts}.",
+                                                            hosts=", ".join(missing)))
 
     @staticmethod
     def _freshness(params: Params, dated: Dated, running: dict[int, str], r: ProbeResult,
@@ -176,22 +178,23 @@ class SupervisionHosts(Check):
         """status.dat parsed when a running daemon wrote it recently; else the verdict."""
         procs = "aucun processus Nagios" if not running else "processus Nagios : " + ", ".join(map(str, sorted(running)))
         if dated.mtime is None:
-            where = f"{params.status_file} absent ({clip(r.stderr.strip(), 120) or 'illisible'})"
+            where = Msg("{status_file} absent ({detail})", status_file=params.status_file,
+                        detail=clip(r.stderr.strip(), 120) or Msg("illisible"))
             if not running:
-                return Verdict.non_conforme(f"{procs} ; {where}", expected, "Le serveur de supervision Nagios ne "
-                                            "tourne pas.")
-            return Verdict.erreur(f"Nagios tourne, mais {where} : indiquez son status_file", observed=procs,
-                                  expected=expected)
+                return Verdict.non_conforme(f"{procs} ; {where}", expected,
+                                            Msg("Le serveur de supervision Nagios ne tourne pas."))
+            return Verdict.erreur(Msg("Nagios tourne, mais {where} : indiquez son status_file", where=where),
+                                  observed=procs, expected=expected)
         status = parse_status_dat(dated.text)
         age = dated.now - dated.mtime
         written = f"{params.status_file} écrit il y a {_age(max(age, 0))}" + (f" par le pid {status.pid}" if status.pid else "")
         observed = f"{procs} ; {written}"
         if not running:
-            return Verdict.non_conforme(observed, expected, "Le serveur de supervision Nagios ne tourne pas : son "
-                                        "fichier d'état est celui d'un démon arrêté.")
+            return Verdict.non_conforme(observed, expected, Msg("Le serveur de supervision Nagios ne tourne pas : son "
+                                                                "fichier d'état est celui d'un démon arrêté."))
         if status.pid not in running or age > params.max_age or age < -60:
-            return Verdict.erreur("le fichier d'état n'est pas tenu à jour par le démon Nagios en marche (trop ancien "
-                                  "ou d'un autre processus) : ses hôtes ne peuvent pas être lus ainsi",
+            return Verdict.erreur(Msg("le fichier d'état n'est pas tenu à jour par le démon Nagios en marche (trop "
+                                      "ancien ou d'un autre processus) : ses hôtes ne peuvent pas être lus ainsi"),
                                   observed=observed, expected=expected)
         return status, f"Nagios en marche (pid {status.pid}), {written}"
 

@@ -18,7 +18,7 @@ from pydantic import field_validator
 
 from checks.linux._parse import clip, join_limited
 from grader.check import TOKEN, Check, CheckParams
-from grader.model import Probe, ProbeResult, Verdict
+from grader.model import Msg, Probe, ProbeResult, Verdict
 
 TAG = "grader-probe"
 _HEADER = re.compile(r"^écoute (?P<listen>.+?) ; source attendue (?P<source>\S+) ; attente (?P<wait>\S+) s$")
@@ -91,12 +91,13 @@ class SyslogDelivered(Check):
         logger, arrival = results["logger"], results["arrival"]
         token = arrival.command.strip()
         if logger.exit_code != 0:
-            return Verdict.erreur(f"la ligne de test n'a pas pu être émise sur l'hôte (logger, code {logger.exit_code})",
-                                  observed=clip(logger.stderr or logger.stdout))
+            return Verdict.erreur(Msg("la ligne de test n'a pas pu être émise sur l'hôte (logger, code {code})",
+                                      code=logger.exit_code), observed=clip(logger.stderr or logger.stdout))
         try:
             report = parse_arrivals(arrival.stdout)
         except ValueError as exc:
-            return Verdict.erreur(f"rapport du collecteur illisible : {exc}", observed=clip(arrival.stdout))
+            return Verdict.erreur(Msg("rapport du collecteur illisible : {exc}", exc=exc),
+                                  observed=clip(arrival.stdout))
         source = params.source or report.source
         expected = f"ligne « {TAG}: {clip(token, 40)} » reçue de {source} ({report.listen})"
         mine = [a for a in report.lines if a.kind == "jeton" and token in a.text]
@@ -104,17 +105,17 @@ class SyslogDelivered(Check):
         if good:
             a = good[0]
             return Verdict.conforme(f"reçue de {a.source} en {a.channel} à {a.when} : {clip(a.text, 160)}", expected,
-                                    "La ligne de test émise sur l'hôte est arrivée au collecteur.")
+                                    Msg("La ligne de test émise sur l'hôte est arrivée au collecteur."))
         if mine:
             froms = ", ".join(sorted({a.source for a in mine}))
             return Verdict.non_conforme(f"reçue de {froms}, pas de {source} : {clip(mine[0].text, 160)}", expected,
-                                        f"La ligne de test arrive, mais depuis {froms} au lieu de {source}.")
+                                        Msg("La ligne de test arrive, mais depuis {froms} au lieu de {source}.",
+                                            froms=froms, source=source))
         others = [a for a in report.lines if a.kind == "autre"]
         if others:
             seen = join_limited([f"{a.when} {a.channel} : {clip(a.text, 100)}" for a in others])
             observed = f"aucune ligne du jeton en {report.wait} s ; autres lignes reçues de {report.source} : {seen}"
         else:
             observed = f"aucune ligne reçue de {report.source} sur {report.listen} en {report.wait} s"
-        return Verdict.non_conforme(observed, expected,
-                                    "Configuré ou non, l'envoi des journaux ne fonctionne pas : la ligne de test "
-                                    "n'arrive jamais au collecteur.")
+        return Verdict.non_conforme(observed, expected, Msg("Configuré ou non, l'envoi des journaux ne fonctionne pas "
+                                                            ": la ligne de test n'arrive jamais au collecteur."))

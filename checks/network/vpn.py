@@ -32,7 +32,7 @@ from checks.linux._parse import clip, join_limited
 from checks.network._common import absolute_path
 from checks.network.reach import WITNESS_PORT, Connection, connect_probe, parse_connection
 from grader.check import Check, CheckParams, quote, ssh
-from grader.model import Probe, ProbeResult, Verdict
+from grader.model import Msg, Probe, ProbeResult, Verdict
 
 ADDRESSES = "/usr/sbin/ip -j addr show"
 DEFAULT_STATUS = "/run/openvpn-server/status-server.log"  # Debian's openvpn-server@server.service
@@ -105,12 +105,13 @@ Interface = Annotated[str, AfterValidator(_interface_name)]
 
 def _links_or_verdict(r: ProbeResult, expected: str) -> list[Link] | Verdict:
     if r.exit_code != 0:
-        return Verdict.erreur(f"lecture des interfaces impossible (code {r.exit_code})",
+        return Verdict.erreur(Msg("lecture des interfaces impossible (code {code})", code=r.exit_code),
                               observed=clip(r.stderr or r.stdout), expected=expected)
     try:
         return parse_links(r.stdout)
     except ValueError as exc:
-        return Verdict.erreur(f"sortie de « ip -j addr » illisible : {exc}", observed=clip(r.stdout), expected=expected)
+        return Verdict.erreur(Msg("sortie de « ip -j addr » illisible : {exc}", exc=exc), observed=clip(r.stdout),
+                              expected=expected)
 
 
 # --- OpenVPN's status file -----------------------------------------------------------------------
@@ -230,6 +231,15 @@ def _age(seconds: int) -> str:
     return f"{seconds} s" if seconds < 120 else f"{seconds // 60} min"
 
 
+def _who(peer: str | None, address: str | None) -> Msg | str:
+    """The expected client, as the message names it (``who`` of the observation, said in the report's language)."""
+    if peer and address:
+        return Msg("« {peer} » depuis {address}", peer=peer, address=address)
+    if peer:
+        return Msg("« {peer} »", peer=peer)
+    return Msg("depuis {address}", address=address) if address else ""
+
+
 class VpnTunnelUp(Check):
     """Le tunnel VPN est monté sur cet hôte et le pair attendu y est connecté.
 
@@ -273,42 +283,47 @@ class VpnTunnelUp(Check):
         if not found:
             known = ", ".join(link.name for link in links) or "aucune"
             return Verdict.non_conforme(f"aucune interface {params.interface or 'de tunnel'} (interfaces : {known})",
-                                        expected, "Aucun tunnel VPN n'est monté sur cet hôte.")
+                                        expected, Msg("Aucun tunnel VPN n'est monté sur cet hôte."))
         usable = [link for link in found if link.up and link.carrier and link.ipv4]
         shown = join_limited([link.describe() for link in found])
         if not usable:
-            return Verdict.non_conforme(shown, expected, "L'interface du tunnel existe mais n'est pas en service "
-                                        "(inactive, sans processus VPN qui la tienne, ou sans adresse).")
+            return Verdict.non_conforme(shown, expected,
+                                        Msg("L'interface du tunnel existe mais n'est pas en service (inactive, sans "
+                                            "processus VPN qui la tienne, ou sans adresse)."))
         r = results["statut"]
         try:
             dated = parse_dated(r.stdout)
         except ValueError as exc:
-            return Verdict.erreur(f"lecture du fichier d'état impossible : {exc}", observed=clip(r.stdout), expected=expected)
+            return Verdict.erreur(Msg("lecture du fichier d'état impossible : {exc}", exc=exc), observed=clip(r.stdout),
+                                  expected=expected)
         if dated.mtime is None:
-            return Verdict.erreur(f"fichier d'état {params.status_file} introuvable ou illisible : la connexion du pair "
-                                  "ne peut pas être vérifiée (indiquez le fichier de la directive « status »)",
+            return Verdict.erreur(Msg("fichier d'état {status_file} introuvable ou illisible : la connexion du pair "
+                                      "ne peut pas être vérifiée (indiquez le fichier de la directive « status »)",
+                                      status_file=params.status_file),
                                   observed=f"{shown} ; {clip(r.stderr.strip() or 'aucune sortie')}", expected=expected)
         age = dated.age if dated.age is not None else 0
         observed = f"{shown} ; {params.status_file} écrit il y a {_age(max(age, 0))}"
         if age > params.max_age or age < -60:
-            return Verdict.erreur(f"le fichier d'état n'a pas été réécrit depuis {_age(age)} : il ne décrit pas un "
-                                  "démon OpenVPN en marche, la connexion du pair ne peut pas être vérifiée",
-                                  observed=observed, expected=expected)
+            return Verdict.erreur(Msg("le fichier d'état n'a pas été réécrit depuis {age} : il ne décrit pas un démon "
+                                      "OpenVPN en marche, la connexion du pair ne peut pas être vérifiée",
+                                      age=_age(age)), observed=observed, expected=expected)
         try:
             status = parse_status(dated.text)
         except ValueError as exc:
-            return Verdict.erreur(f"fichier d'état illisible : {exc}", observed=observed + " : " + clip(dated.text),
-                                  expected=expected)
+            return Verdict.erreur(Msg("fichier d'état illisible : {exc}", exc=exc),
+                                  observed=observed + " : " + clip(dated.text), expected=expected)
         peers = status.peers
         observed += " ; clients : " + (join_limited([p.describe() for p in peers]) if peers else "aucun")
         if not peers:
-            return Verdict.non_conforme(observed, expected, "Le tunnel est monté côté serveur, mais aucun client "
-                                        "n'y est connecté.")
+            return Verdict.non_conforme(observed, expected,
+                                        Msg("Le tunnel est monté côté serveur, mais aucun client n'y est connecté."))
         matching = [p for p in peers if (params.peer is None or p.common_name == params.peer)
                     and (params.peer_address is None or p.real_ip == params.peer_address)]
         if not matching:
-            return Verdict.non_conforme(observed, expected, f"Le client attendu ({who}) n'est pas connecté au tunnel.")
-        return Verdict.conforme(observed, expected, f"Le tunnel VPN est monté et {matching[0].describe()} y est connecté.")
+            return Verdict.non_conforme(observed, expected, Msg("Le client attendu ({who}) n'est pas connecté au "
+                                                                "tunnel.", who=_who(params.peer, params.peer_address)))
+        return Verdict.conforme(observed, expected,
+                                Msg("Le tunnel VPN est monté et {peer} y est connecté.", peer=matching[0].describe()))
 
 
 def _route_probe(address: str) -> Probe:
@@ -371,26 +386,30 @@ class VpnReaches(Check):
             return self._not_connected(c, where, params.timeout, f"{shown} ; {route}", expected)
         seen = c.witness()
         if seen is None or not c.token or seen[2] != c.token:
-            return Verdict.erreur(f"le service joint sur {where} n'a pas répondu comme le témoin attendu",
-                                  observed=f"{shown} ; {route} ; réponse : {clip(c.answer) or 'aucune'}", expected=expected)
+            return Verdict.erreur(Msg("le service joint sur {where} n'a pas répondu comme le témoin attendu",
+                                      where=where),
+                                  observed=f"{shown} ; {route} ; réponse : {clip(c.answer) or 'aucune'}",
+                                  expected=expected)
         host, peer, _ = seen
         observed = f"{shown} ; {route} ; le témoin {host} ({where}) a reçu le jeton depuis l'adresse {peer}"
         if params.server is not None and host != params.server:
-            return Verdict.non_conforme(observed, expected, f"La connexion aboutit chez {host}, pas chez {params.server}.")
+            return Verdict.non_conforme(observed, expected, Msg("La connexion aboutit chez {host}, pas chez {server}.",
+                                                                host=host, server=params.server))
         if peer in tunnel_addresses:
-            return Verdict.conforme(observed, expected, "La ressource du LAN est jointe à travers le tunnel VPN.")
+            return Verdict.conforme(observed, expected, Msg("La ressource du LAN est jointe à travers le tunnel VPN."))
         if not found:
-            return Verdict.non_conforme(observed, expected, "La ressource est jointe, mais sans tunnel VPN : aucun "
-                                        "tunnel n'est monté sur cet hôte.")
-        return Verdict.non_conforme(observed, expected, f"La connexion arrive depuis {peer}, pas depuis l'adresse du "
-                                    "tunnel : le LAN n'est pas joint à travers le VPN (route vers le LAN non poussée ?).")
+            return Verdict.non_conforme(observed, expected, Msg("La ressource est jointe, mais sans tunnel VPN : "
+                                                                "aucun tunnel n'est monté sur cet hôte."))
+        return Verdict.non_conforme(observed, expected, Msg("La connexion arrive depuis {peer}, pas depuis l'adresse "
+                                                            "du tunnel : le LAN n'est pas joint à travers le VPN "
+                                                            "(route vers le LAN non poussée ?).", peer=peer))
 
     @staticmethod
     def _not_connected(c: Connection, where: str, timeout: float, shown: str, expected: str) -> Verdict:
         if c.code not in (1, 111, 124):
-            return Verdict.erreur(f"sonde de connexion interrompue (code {c.code})", observed=f"{shown} ; {clip(c.answer)}",
-                                  expected=expected)
+            return Verdict.erreur(Msg("sonde de connexion interrompue (code {code})", code=c.code),
+                                  observed=f"{shown} ; {clip(c.answer)}", expected=expected)
         why = (f"aucune réponse de {where} en {timeout:g} s" if c.dropped else
                f"connexion à {where} impossible : {clip(c.error_text(), 120) or 'échec'}")
-        return Verdict.non_conforme(f"{shown} ; {why}", expected, "La ressource du LAN n'est pas jointe depuis cet hôte "
-                                    "(tunnel absent, route ou filtrage).")
+        return Verdict.non_conforme(f"{shown} ; {why}", expected, Msg("La ressource du LAN n'est pas jointe depuis "
+                                                                      "cet hôte (tunnel absent, route ou filtrage)."))

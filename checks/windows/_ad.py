@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from grader.model import ProbeResult, Verdict
+from grader.model import Msg, ProbeResult, Verdict
 from grader.transports.ldap import parse_output
 
 # --- entries ----------------------------------------------------------------------------------
@@ -47,15 +47,16 @@ class Search:
     truncated: bool
 
 
-def read(result: ProbeResult, what: str) -> Search | Verdict:
+def read(result: ProbeResult, what: str | Msg) -> Search | Verdict:
     """The search, or an ``erreur`` verdict saying why it cannot be read. noSuchObject (32) is an empty answer."""
     if result.exit_code not in (0, 32):
-        return Verdict.erreur(f"la recherche LDAP ({what}) a échoué : code {result.exit_code} "
-                              f"{result.stderr.strip()}".strip())
+        detail = result.stderr.strip()
+        return Verdict.erreur(Msg("la recherche LDAP ({what}) a échoué : code {code}{detail}", what=what,
+                                  code=result.exit_code, detail=" " + detail if detail else ""))
     try:
         base, entries = parse_output(result)
     except ValueError as exc:
-        return Verdict.erreur(f"réponse LDAP ({what}) illisible : {exc}")
+        return Verdict.erreur(Msg("réponse LDAP ({what}) illisible : {exc}", what=what, exc=exc))
     return Search(base, [Entry(e) for e in entries], result.exit_code or 0, result.truncated)
 
 
@@ -168,16 +169,17 @@ def without_accents(name: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
 
 
-def near_miss(expected: str, actual: str) -> str | None:
+def near_miss(expected: str, actual: str) -> Msg | None:
     """Why ``actual`` is not ``expected`` although a person would read them alike, or None."""
     if same_name(expected, actual):
         return None
     if same_name(expected.strip(), actual.strip()):
-        return f"« {visible(actual)} » a des espaces en trop"
+        return Msg("« {visible} » a des espaces en trop", visible=visible(actual))
     if unicodedata.normalize("NFC", expected).lower() == unicodedata.normalize("NFC", actual).lower():
-        return f"« {actual} » s'écrit avec des caractères différents (accents décomposés)"
+        return Msg("« {actual} » s'écrit avec des caractères différents (accents décomposés)", actual=actual)
     if without_accents(expected.strip()) == without_accents(actual.strip()):
-        return f"« {visible(actual)} » au lieu de « {expected} » (accents différents)"
+        return Msg("« {visible} » au lieu de « {expected} » (accents différents)",
+                   visible=visible(actual), expected=expected)
     return None
 
 
@@ -192,7 +194,7 @@ def same_path(expected: Sequence[str], actual: Sequence[tuple[str, str]]) -> boo
     return len(expected) == len(actual) and all(same_name(e, a) for e, (_, a) in zip(expected, actual))
 
 
-def path_near_miss(expected: Sequence[str], actual: Sequence[tuple[str, str]]) -> str | None:
+def path_near_miss(expected: Sequence[str], actual: Sequence[tuple[str, str]]) -> list[Msg] | None:
     """The first element that a person would read as the expected one but AD does not, or None."""
     if len(expected) != len(actual):
         return None
@@ -204,7 +206,7 @@ def path_near_miss(expected: Sequence[str], actual: Sequence[tuple[str, str]]) -
         if why is None:
             return None
         reasons.append(why)
-    return " ; ".join(reasons) or None
+    return reasons or None  # said joined by « ; »
 
 
 # --- OUs ---------------------------------------------------------------------------------------
@@ -237,22 +239,25 @@ def find_container(expected: Sequence[str], ous: Search) -> Container | None:
     return next((c for c in containers(ous) if same_path(expected, c.path)), None)
 
 
-def explain_missing(expected: Sequence[str], ous: Search) -> str:
+def explain_missing(expected: Sequence[str], ous: Search) -> Msg:
     """Why no OU matches: a near miss (accent, spaces), the same name elsewhere, or nothing close."""
     wanted = "/".join(expected)
     for c in containers(ous):
         why = path_near_miss(expected, c.path)
         if why:
-            return f"L'UO « {wanted} » n'existe pas : {why} (trouvée : {c.dn})."
+            return Msg("L'UO « {wanted} » n'existe pas : {why} (trouvée : {dn}).", wanted=wanted, why=why, dn=c.dn)
     if expected:
         elsewhere = [c for c in containers(ous) if c.path and same_name(expected[-1], c.path[-1][1])]
         if elsewhere:
-            return (f"L'UO « {wanted} » n'existe pas à cet endroit ; une UO « {expected[-1]} » existe sous "
-                    f"{', '.join(show_path(c.path[:-1]) for c in elsewhere)}.")
+            return (
+                    Msg("L'UO « {wanted} » n'existe pas à cet endroit ; une UO « {expected} » existe sous {items}.",
+                        wanted=wanted, expected=expected[-1],
+                        items=", ".join(show_path(c.path[:-1]) for c in elsewhere)))
         close = [c for c in containers(ous) if c.path and near_miss(expected[-1], c.path[-1][1])]
         if close:
-            return f"L'UO « {wanted} » n'existe pas ; proche : {', '.join(c.dn for c in close)}."
-    return f"L'UO « {wanted} » n'existe pas."
+            return Msg("L'UO « {wanted} » n'existe pas ; proche : {items}.",
+                       wanted=wanted, items=", ".join(c.dn for c in close))
+    return Msg("L'UO « {wanted} » n'existe pas.", wanted=wanted)
 
 
 # --- GPO links ---------------------------------------------------------------------------------
@@ -295,9 +300,12 @@ def parse_gplink(value: str | None) -> list[Link]:
     return links
 
 
-def describe_link(link: Link) -> str:
-    state = "lien activé" if link.enabled else "lien désactivé"
-    return f"{state}, {'appliqué (enforced)' if link.enforced else 'non appliqué'}, ordre {link.order}/{link.count}"
+def describe_link(link: Link) -> Msg:
+    """The link's state, enforcement and order (its ``str`` is the French text of the evidence)."""
+    return Msg("{state}, {enforced}, ordre {order}/{count}",
+               state=Msg("lien activé") if link.enabled else Msg("lien désactivé"),
+               enforced=Msg("appliqué (enforced)") if link.enforced else Msg("non appliqué"),
+               order=link.order, count=link.count)
 
 
 def gpo_guid(entry: Entry) -> str:
@@ -309,7 +317,7 @@ def gpos_named(name: str, gpos: Search) -> list[Entry]:
     return [e for e in gpos.entries if same_name(str(e.first("displayName") or ""), name)]
 
 
-def gpo_near_misses(name: str, gpos: Search) -> list[str]:
+def gpo_near_misses(name: str, gpos: Search) -> list[Msg]:
     out = []
     for e in gpos.entries:
         shown = str(e.first("displayName") or "")
@@ -317,6 +325,16 @@ def gpo_near_misses(name: str, gpos: Search) -> list[str]:
         if why:
             out.append(why)
     return out
+
+
+def gpo_missing(name: str, close: Sequence[Msg]) -> Msg:
+    """The message for a GPO that does not exist, with the near misses found (joined by « ; »)."""
+    if not close:
+        return Msg("La stratégie « {name} » n'existe pas.", name=name)
+    said: Msg = close[-1]
+    for part in reversed(close[:-1]):
+        said = Msg("{first}; {second}", first=part, second=said)
+    return Msg("La stratégie « {name} » n'existe pas ; {close}.", name=name, close=said)
 
 
 def gpo_names(gpos: Search) -> list[str]:

@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from grader.model import Probe, ProbeResult, Verdict
+from grader.model import Msg, Probe, ProbeResult, Verdict
 from grader.transports.psenvelope import error_records
 
 _SINGLE_QUOTES = "'\u2018\u2019\u201a\u201b"  # PowerShell treats all of these as single quotes
@@ -136,30 +137,32 @@ def failure(result: ProbeResult) -> Failure | None:
     return Failure(kind, error_id, first.get("message", ""))
 
 
-def unusable(result: ProbeResult, what: str, expected: str) -> Verdict:
+def unusable(result: ProbeResult, what: str | Msg, expected: str) -> Verdict:
     """The erreur verdict for a probe that failed for a reason the check does not interpret."""
     f = failure(result)
     if f is None:
-        return Verdict.erreur(f"{what} : réponse inattendue", expected=expected)
+        return Verdict.erreur(Msg("{what} : réponse inattendue", what=what), expected=expected)
     if f.kind == "missing_command":
-        return Verdict.erreur(f"{what} : la commande PowerShell n'existe pas sur cet hôte ({f.describe()})",
-                              expected=expected)
+        return Verdict.erreur(Msg("{what} : la commande PowerShell n'existe pas sur cet hôte ({detail})", what=what,
+                                  detail=f.describe()), expected=expected)
     if f.kind == "denied":
-        return Verdict.erreur(f"{what} : accès refusé au compte du correcteur ({f.describe()})", expected=expected)
-    return Verdict.erreur(f"{what} : {f.describe()}", expected=expected)
+        return Verdict.erreur(Msg("{what} : accès refusé au compte du correcteur ({detail})", what=what,
+                                  detail=f.describe()), expected=expected)
+    return Verdict.erreur(Msg("{what} : {detail}", what=what, detail=f.describe()), expected=expected)
 
 
-def read_items(result: ProbeResult, what: str, expected: str) -> list[dict[str, Any]] | Verdict:
+def read_items(result: ProbeResult, what: str | Msg, expected: str) -> list[dict[str, Any]] | Verdict:
     """The objects of a probe that must have answered (exit code 0), or the erreur verdict."""
     if result.exit_code != 0:
         return unusable(result, what, expected)
     if result.truncated:
-        return Verdict.erreur(f"{what} : sortie tronquée", observed=clip(result.stdout), expected=expected)
+        return Verdict.erreur(Msg("{what} : sortie tronquée", what=what), observed=clip(result.stdout),
+                              expected=expected)
     try:
         return items(result.stdout)
     except JsonError as exc:
-        return Verdict.erreur(f"{what} : sortie illisible ({exc})", observed=clip(result.stdout or "(vide)"),
-                              expected=expected)
+        return Verdict.erreur(Msg("{what} : sortie illisible ({exc})", what=what, exc=exc),
+                              observed=clip(result.stdout or "(vide)"), expected=expected)
 
 
 # --- comparing names as Windows does ---------------------------------------------------------
@@ -183,9 +186,19 @@ def clip(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def settle(observed: list[str], problems: list[str], expected: str, success: str) -> Verdict:
+def sentences(parts: Sequence[str | Msg]) -> str | Msg:
+    """Sentences said one after the other (a space between them), each in the report's language."""
+    if not parts:
+        return ""
+    said = parts[-1]
+    for part in reversed(parts[:-1]):
+        said = Msg("{first} {second}", first=part, second=said)
+    return said
+
+
+def settle(observed: list[str], problems: list[str | Msg], expected: str, success: str | Msg) -> Verdict:
     """The end of a multi-part judge: every problem found makes it non conforme, none makes it conforme."""
     text = " ; ".join(observed)
     if problems:
-        return Verdict.non_conforme(text, expected, " ".join(problems))
+        return Verdict.non_conforme(text, expected, sentences(problems))
     return Verdict.conforme(text, expected, success)

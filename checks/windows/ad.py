@@ -14,7 +14,7 @@ import json
 import re
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
@@ -28,6 +28,7 @@ from checks.windows._ad import (
     explain_missing,
     find_container,
     gpo_guid,
+    gpo_missing,
     gpo_names,
     gpo_near_misses,
     gpos_named,
@@ -45,7 +46,7 @@ from checks.windows._ad import (
     visible,
 )
 from grader.check import Check, CheckParams
-from grader.model import Probe, ProbeResult, Verdict
+from grader.model import Msg, Probe, ProbeResult, Verdict
 from grader.plugins import hookimpl
 from grader.transports.dns import query as dns_query
 from grader.transports.ldap import NEVER, escape_filter_value, search
@@ -79,7 +80,7 @@ def _sam(value: str) -> str:
 
 
 def _ou_search(results: Mapping[str, ProbeResult]) -> Search | Verdict:
-    return read(results["ous"], "unités d'organisation")
+    return read(results["ous"], Msg("unités d'organisation"))
 
 
 def _location(dn: str, base: str) -> str:
@@ -87,7 +88,7 @@ def _location(dn: str, base: str) -> str:
     return show_path(path) if path is not None else dn
 
 
-def _in_location(dn: str, base: str, expected: str) -> tuple[bool, str]:
+def _in_location(dn: str, base: str, expected: str) -> tuple[bool, Msg | str]:
     """Whether ``dn`` sits directly in the OU/container ``expected``; (ok, reason when not)."""
     path = parent_path(dn, base) or []
     wanted = parse_path(expected)
@@ -95,8 +96,10 @@ def _in_location(dn: str, base: str, expected: str) -> tuple[bool, str]:
         return True, ""
     why = path_near_miss(wanted, path)
     where = show_path(path)
-    return False, f"placé dans « {where} » au lieu de « {'/'.join(wanted) or '(racine du domaine)'} »" + (
-        f" ({why})" if why else "")
+    shown = "/".join(wanted) or Msg("(racine du domaine)")
+    if why:
+        return False, Msg("placé dans « {where} » au lieu de « {wanted} » ({why})", where=where, wanted=shown, why=why)
+    return False, Msg("placé dans « {where} » au lieu de « {wanted} »", where=where, wanted=shown)
 
 
 # --- OUs --------------------------------------------------------------------------------------
@@ -128,11 +131,13 @@ class OuExists(Check):
         wanted = "/".join(expected)
         found = find_container(expected, ous)
         if found is not None:
-            note = "" if [v for _, v in found.path] == expected else " (casse différente, indifférente pour AD)"
-            return Verdict.conforme(found.dn, wanted, f"L'UO « {found.shown} » existe{note}.")
+            note = "" if [v for _, v in found.path] == expected else Msg(" (casse différente, indifférente pour AD)")
+            return Verdict.conforme(found.dn, wanted,
+                                    Msg("L'UO « {shown} » existe{note}.", shown=found.shown, note=note))
         observed = clip_list(sorted((c.shown for c in containers(ous)), key=str.lower))
         if ous.truncated:
-            return Verdict.erreur("liste des UO tronquée : impossible de conclure", observed=observed, expected=wanted)
+            return Verdict.erreur(Msg("liste des UO tronquée : impossible de conclure"), observed=observed,
+                                  expected=wanted)
         return Verdict.non_conforme(f"UO présentes : {observed}", wanted, explain_missing(expected, ous))
 
 
@@ -167,11 +172,13 @@ class InheritanceBlocked(Check):
         try:
             blocked = int(options) & 1 == 1
         except (TypeError, ValueError):
-            return Verdict.erreur(f"gPOptions illisible : {options!r}", expected=want)
+            return Verdict.erreur(Msg("gPOptions illisible : {options}", options=repr(options)), expected=want)
         observed = f"{ou.dn} : gPOptions={options} ({'héritage bloqué' if blocked else 'héritage non bloqué'})"
+        said = Msg("héritage bloqué") if params.blocked else Msg("héritage non bloqué")
         if blocked == params.blocked:
-            return Verdict.conforme(observed, want, f"L'UO « {ou.shown} » a l'{want}.")
-        return Verdict.non_conforme(observed, want, f"L'UO « {ou.shown} » n'a pas l'{want}.")
+            return Verdict.conforme(observed, want, Msg("L'UO « {shown} » a l'{want}.", shown=ou.shown, want=said))
+        return Verdict.non_conforme(observed, want,
+                                    Msg("L'UO « {shown} » n'a pas l'{want}.", shown=ou.shown, want=said))
 
 
 # --- accounts ---------------------------------------------------------------------------------
@@ -250,14 +257,16 @@ class UserAccount(Check):
         return {"user": search(flt, USER_ATTRS)}
 
     def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
-        found = read(results["user"], "compte")
+        found = read(results["user"], Msg("compte"))
         if isinstance(found, Verdict):
             return found
         expected = self._expected(params)
         if not found.entries:
-            return Verdict.non_conforme("compte introuvable", expected, f"Le compte {params.login} n'existe pas.")
+            return Verdict.non_conforme("compte introuvable", expected,
+                                        Msg("Le compte {login} n'existe pas.", login=params.login))
         if len(found.entries) > 1:
-            return Verdict.erreur("plusieurs comptes portent ce nom", observed=clip_list(e.dn for e in found.entries))
+            return Verdict.erreur(Msg("plusieurs comptes portent ce nom"),
+                                  observed=clip_list(e.dn for e in found.entries))
         user = found.entries[0]
         problems: list[str] = []
         uac = user.first("userAccountControl")
@@ -276,29 +285,33 @@ class UserAccount(Check):
             if not ok:
                 problems.append(why)
         if params.enabled is not None and enabled != params.enabled:
-            problems.append("compte désactivé" if params.enabled else "compte activé")
-        for label, attr, want in (("prénom", "givenName", params.given_name), ("nom", "sn", params.surname),
+            problems.append(Msg("compte désactivé") if params.enabled else Msg("compte activé"))
+        for label, attr, want in ((Msg("prénom"), "givenName", params.given_name), (Msg("nom"), "sn", params.surname),
                                   ("UPN", "userPrincipalName", params.upn)):
             if want is None:
                 continue
             have = str(user.first(attr) or "")
             if not same_name(have, want):
                 why = near_miss(want, have)
-                problems.append(f"{label} « {visible(have) or '(vide)'} » au lieu de « {want} »" +
-                                (f" ({why})" if why else ""))
+                shown = visible(have) or Msg("(vide)")
+                problems.append(Msg("{label} « {have} » au lieu de « {want} » ({why})", label=label, have=shown,
+                                    want=want, why=why) if why else
+                                Msg("{label} « {have} » au lieu de « {want} »", label=label, have=shown, want=want))
         if params.must_change_password is not None and (pwd_last_set == 0) != params.must_change_password:
-            problems.append("ne doit pas changer son mot de passe à la prochaine ouverture de session"
-                            if params.must_change_password else "doit changer son mot de passe (pwdLastSet = 0)")
+            problems.append(Msg("ne doit pas changer son mot de passe à la prochaine ouverture de session")
+                            if params.must_change_password else Msg("doit changer son mot de passe (pwdLastSet = 0)"))
         if params.expires is not None:
             want_day = _parse_expiry(params.expires)
             if want_day is None and expiry is not None:
-                problems.append(f"le compte expire le {expiry.date().isoformat()} au lieu de jamais")
+                problems.append(Msg("le compte expire le {date} au lieu de jamais", date=expiry.date().isoformat()))
             elif want_day is not None and (expiry is None or not _expiry_matches(expiry, want_day)):
-                problems.append(f"expiration {expiry.isoformat() if expiry else 'jamais'} au lieu de la fin du "
-                                f"{want_day.isoformat()}")
+                problems.append(Msg("expiration {found} au lieu de la fin du {date}",
+                                    found=expiry.isoformat() if expiry else Msg("jamais"), date=want_day.isoformat()))
         if problems:
-            return Verdict.non_conforme(observed, expected, f"Le compte {params.login} : {' ; '.join(problems)}.")
-        return Verdict.conforme(observed, expected, f"Le compte {params.login} existe avec les propriétés attendues.")
+            return Verdict.non_conforme(observed, expected,
+                                        Msg("Le compte {login} : {problems}.", login=params.login, problems=problems))
+        return Verdict.conforme(observed, expected,
+                                Msg("Le compte {login} existe avec les propriétés attendues.", login=params.login))
 
     @staticmethod
     def _expected(p: Params) -> str:
@@ -347,14 +360,14 @@ class ComputerInOu(Check):
                                          "operatingSystemVersion", "userAccountControl", "lastLogonTimestamp"])}
 
     def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
-        found = read(results["computer"], "ordinateur")
+        found = read(results["computer"], Msg("ordinateur"))
         if isinstance(found, Verdict):
             return found
         expected = f"ordinateur {params.name} joint, dans {'/'.join(parse_path(params.ou))}"
         if not found.entries:
             return Verdict.non_conforme("aucun compte d'ordinateur", expected,
-                                        f"L'ordinateur {params.name} n'est pas joint au domaine (aucun compte "
-                                        f"{params.name}$).")
+                                        Msg("L'ordinateur {name} n'est pas joint au domaine (aucun compte {name}$).",
+                                            name=params.name))
         pc = found.entries[0]
         uac = pc.first("userAccountControl")
         enabled = isinstance(uac, int) and not uac & UF_ACCOUNTDISABLE
@@ -365,14 +378,15 @@ class ComputerInOu(Check):
         if not ok:
             problems.append(why)
         if params.enabled and not enabled:
-            problems.append("compte d'ordinateur désactivé")
+            problems.append(Msg("compte d'ordinateur désactivé"))
         if not joined:
-            problems.append("compte pré-créé mais aucune machine ne l'a utilisé (ni dNSHostName, ni système, "
-                            "ni ouverture de session)")
+            problems.append(Msg("compte pré-créé mais aucune machine ne l'a utilisé (ni dNSHostName, ni système, ni "
+                                "ouverture de session)"))
         if problems:
-            return Verdict.non_conforme(observed, expected, f"L'ordinateur {params.name} : {' ; '.join(problems)}.")
-        return Verdict.conforme(observed, expected, f"L'ordinateur {params.name} est joint et placé dans "
-                                                    f"« {_location(pc.dn, found.base)} ».")
+            return Verdict.non_conforme(observed, expected,
+                                        Msg("L'ordinateur {name} : {items}.", name=params.name, items=problems))
+        return Verdict.conforme(observed, expected, Msg("L'ordinateur {name} est joint et placé dans « {place} ».",
+                                                        name=params.name, place=_location(pc.dn, found.base)))
 
 
 # --- groups -----------------------------------------------------------------------------------
@@ -433,11 +447,11 @@ class GroupMembers(Check):
         return {"principals": PRINCIPALS}
 
     def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
-        found = read(results["principals"], "groupes et comptes")
+        found = read(results["principals"], Msg("groupes et comptes"))
         if isinstance(found, Verdict):
             return found
         if found.truncated:
-            return Verdict.erreur("liste des comptes tronquée : impossible de conclure")
+            return Verdict.erreur(Msg("liste des comptes tronquée : impossible de conclure"))
         by_dn = {e.dn.lower(): e for e in found.entries}
         groups = [e for e in found.entries if "group" in [str(c).lower() for c in e.all("objectClass")]]
         expected = self._expected(params)
@@ -445,8 +459,9 @@ class GroupMembers(Check):
         if group is None:
             close = [str(g.first("sAMAccountName")) for g in groups
                      if near_miss(params.name, str(g.first("sAMAccountName") or ""))]
-            hint = f" ; proche : {', '.join(close)}" if close else ""
-            return Verdict.non_conforme("groupe introuvable", expected, f"Le groupe {params.name} n'existe pas{hint}.")
+            hint = Msg(" ; proche : {names}", names=", ".join(close)) if close else ""
+            return Verdict.non_conforme("groupe introuvable", expected,
+                                        Msg("Le groupe {name} n'existe pas{hint}.", name=params.name, hint=hint))
         group_type = int(group.first("groupType") or 0) & 0xFFFFFFFF
         scope = _scope_of(group_type)
         kind = "securite" if group_type & GROUP_SECURITY else "distribution"
@@ -462,20 +477,23 @@ class GroupMembers(Check):
             if not ok:
                 problems.append(why)
         if params.scope and scope != params.scope:
-            problems.append(f"étendue {scope} au lieu de {params.scope}")
+            problems.append(Msg("étendue {scope} au lieu de {wanted}", scope=scope, wanted=params.scope))
         if params.type and kind != params.type:
-            problems.append(f"groupe de {shown_kind} au lieu de {'sécurité' if params.type == 'securite' else 'distribution'}")
+            problems.append(Msg("groupe de {kind} au lieu de {wanted}",
+                                kind=Msg("sécurité") if kind == "securite" else "distribution",
+                                wanted=Msg("sécurité") if params.type == "securite" else "distribution"))
         have = {m.lower() for m in members}
         missing = [m for m in params.members if m.lower() not in have]
         if missing:
-            problems.append(f"membres absents : {', '.join(missing)}")
+            problems.append(Msg("membres absents : {items}", items=", ".join(missing)))
         if params.exact:
             extra = sorted((m for m in direct if m.lower() not in {x.lower() for x in params.members}), key=str.lower)
             if extra:
-                problems.append(f"membres en trop : {', '.join(extra)}")
+                problems.append(Msg("membres en trop : {items}", items=", ".join(extra)))
         if problems:
-            return Verdict.non_conforme(observed, expected, f"Le groupe {params.name} : {' ; '.join(problems)}.")
-        return Verdict.conforme(observed, expected, f"Le groupe {params.name} est conforme.")
+            return Verdict.non_conforme(observed, expected,
+                                        Msg("Le groupe {name} : {items}.", name=params.name, items=problems))
+        return Verdict.conforme(observed, expected, Msg("Le groupe {name} est conforme.", name=params.name))
 
     @staticmethod
     def _name_of(dn: str, by_dn: Mapping[str, Entry]) -> str:
@@ -526,7 +544,7 @@ class GroupMembers(Check):
 
 
 def _gpo_search(results: Mapping[str, ProbeResult]) -> Search | Verdict:
-    return read(results["gpos"], "stratégies de groupe")
+    return read(results["gpos"], Msg("stratégies de groupe"))
 
 
 class GpoExists(Check):
@@ -552,11 +570,10 @@ class GpoExists(Check):
         found = gpos_named(params.name, gpos)
         if found:
             return Verdict.conforme(", ".join(f"{e.first('displayName')} {gpo_guid(e)}" for e in found), params.name,
-                                    f"La stratégie « {params.name} » existe.")
+                                    Msg("La stratégie « {name} » existe.", name=params.name))
         close = gpo_near_misses(params.name, gpos)
         return Verdict.non_conforme(f"stratégies présentes : {clip_list(gpo_names(gpos))}", params.name,
-                                    f"La stratégie « {params.name} » n'existe pas" +
-                                    (f" ; {'; '.join(close)}." if close else "."))
+                                    gpo_missing(params.name, close))
 
 
 class GpoLink(Check):
@@ -598,19 +615,19 @@ class GpoLink(Check):
         target_path = parse_path(params.target)
         target_shown = "/".join(target_path) or "le domaine"
         to_target = f"à {target_shown}" if target_path else "au domaine"
+        to_target_said = Msg("à {target}", target=target_shown) if target_path else Msg("au domaine")
         expected = self._expected(params, to_target)
         named = gpos_named(params.gpo, gpos)
         if not named:
             close = gpo_near_misses(params.gpo, gpos)
             return Verdict.non_conforme(f"stratégies présentes : {clip_list(gpo_names(gpos))}", expected,
-                                        f"La stratégie « {params.gpo} » n'existe pas" +
-                                        (f" ; {'; '.join(close)}." if close else "."))
+                                        gpo_missing(params.gpo, close))
         guids = {gpo_guid(e) for e in named}
-        domain = read(results["domain"], "objet domaine")
+        domain = read(results["domain"], Msg("objet domaine"))
         if isinstance(domain, Verdict):
             return domain
         if not domain.entries:
-            return Verdict.erreur("objet domaine introuvable", expected=expected)
+            return Verdict.erreur(Msg("objet domaine introuvable"), expected=expected)
         root = Container(domain.entries[0].dn, (), domain.entries[0])
         every = [root, *containers(ous)]
         if target_path:
@@ -624,24 +641,31 @@ class GpoLink(Check):
             elsewhere = [c.shown if c.path else "le domaine" for c in every
                          for link in parse_gplink(c.entry.first("gPLink")) if link.guid in guids]
             observed = f"gPLink de {target.dn} : {target.entry.first('gPLink') or '(vide)'}"
-            where = f" ; elle est liée à : {', '.join(elsewhere)}" if elsewhere else " ; elle n'est liée nulle part"
-            return Verdict.non_conforme(observed, expected, f"La stratégie « {params.gpo} » existe mais n'est pas "
-                                                            f"liée {to_target}{where}.")
+            where_said = (Msg(" ; elle est liée à : {places}", places=", ".join(elsewhere)) if elsewhere
+                          else Msg(" ; elle n'est liée nulle part"))
+            return Verdict.non_conforme(observed, expected,
+                                        Msg("La stratégie « {gpo} » existe mais n'est pas liée {target}{where}.",
+                                            gpo=params.gpo, target=to_target_said, where=where_said))
         link = links[0]
         observed = f"{target.dn} : {describe_link(link)}"
         problems = []
         if link.enabled != params.enabled:
-            problems.append("le lien est désactivé (la stratégie ne s'applique pas)" if params.enabled
-                            else "le lien est activé")
+            problems.append(
+                    Msg("le lien est désactivé (la stratégie ne s'applique pas)") if params.enabled
+                    else Msg("le lien est activé"))
         if params.enforced is not None and link.enforced != params.enforced:
-            problems.append("le lien n'est pas appliqué (enforced)" if params.enforced else "le lien est appliqué (enforced)")
+            problems.append(
+                    Msg("le lien n'est pas appliqué (enforced)") if params.enforced
+                    else Msg("le lien est appliqué (enforced)"))
         if params.order is not None and link.order != params.order:
-            problems.append(f"ordre de liaison {link.order} au lieu de {params.order}")
+            problems.append(Msg("ordre de liaison {order} au lieu de {wanted}", order=link.order, wanted=params.order))
         if problems:
-            return Verdict.non_conforme(observed, expected, f"Stratégie « {params.gpo} » sur {target_shown} : "
-                                                            f"{' ; '.join(problems)}.")
-        return Verdict.conforme(observed, expected, f"La stratégie « {params.gpo} » est liée {to_target} "
-                                                    f"({describe_link(link)}).")
+            return Verdict.non_conforme(observed, expected,
+                                        Msg("Stratégie « {gpo} » sur {target} : {items}.", gpo=params.gpo,
+                                            items=problems, target="/".join(target_path) or Msg("le domaine")))
+        return Verdict.conforme(observed, expected, Msg("La stratégie « {gpo} » est liée {target} ({link}).",
+                                                        gpo=params.gpo, target=to_target_said,
+                                                        link=describe_link(link)))
 
     @staticmethod
     def _expected(p: Params, target: str) -> str:
@@ -690,11 +714,11 @@ class PasswordPolicy(Check):
         return {"domain": DOMAIN}
 
     def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
-        domain = read(results["domain"], "objet domaine")
+        domain = read(results["domain"], Msg("objet domaine"))
         if isinstance(domain, Verdict):
             return domain
         if not domain.entries:
-            return Verdict.erreur("objet domaine introuvable")
+            return Verdict.erreur(Msg("objet domaine introuvable"))
         d = domain.entries[0]
 
         def days(attr: str) -> int | None:
@@ -723,10 +747,22 @@ class PasswordPolicy(Check):
             else v
         observed = ", ".join(f"{labels[k]} {show(actual[k])}" for k in labels if actual[k] is not None)
         expected = ", ".join(f"{labels[k]} {show(v)}" for k, v in wanted.items())
-        diffs = [f"{labels[k]} {show(actual[k])} au lieu de {show(v)}" for k, v in wanted.items() if actual[k] != v]
+        said = {"min_length": Msg("longueur minimale"), "history": Msg("historique"),
+                "max_age_days": Msg("durée de vie maximale (j)"), "min_age_days": Msg("durée de vie minimale (j)"),
+                "complexity": Msg("complexité"), "lockout_threshold": Msg("seuil de verrouillage"),
+                "lockout_duration_minutes": Msg("durée de verrouillage (min)"),
+                "lockout_window_minutes": Msg("réinitialisation du compteur (min)")}  # labels, in the report's language
+
+        def say(v: Any) -> Any:
+            return (Msg("oui") if v else Msg("non")) if isinstance(v, bool) else "(absent)" if v is None else v
+
+        diffs = [Msg("{label} {found} au lieu de {wanted}", label=said[k], found=say(actual[k]), wanted=say(v))
+                 for k, v in wanted.items() if actual[k] != v]
         if diffs:
-            return Verdict.non_conforme(observed, expected, f"Stratégie de mot de passe du domaine : {' ; '.join(diffs)}.")
-        return Verdict.conforme(observed, expected, "La stratégie de mot de passe du domaine a les valeurs attendues.")
+            return Verdict.non_conforme(observed, expected,
+                                        Msg("Stratégie de mot de passe du domaine : {items}.", items=diffs))
+        return Verdict.conforme(observed, expected,
+                                Msg("La stratégie de mot de passe du domaine a les valeurs attendues."))
 
 
 # --- DNS, asked to the DC itself -------------------------------------------------------------
@@ -782,27 +818,32 @@ class DnsRecord(Check):
         r = results["dns"]
         expected = f"{params.name} {params.type}" + (f" {params.value}" if params.value else "")
         if r.exit_code == -1:
-            return Verdict.non_conforme(r.stderr.strip(), expected, "Le serveur DNS du domaine ne répond pas.")
+            return Verdict.non_conforme(r.stderr.strip(), expected, Msg("Le serveur DNS du domaine ne répond pas."))
         try:
             data = json.loads(r.stdout)
             answers = [a for a in data["answers"] if a["type"] == params.type]
             rcode = str(data["rcode"])
         except (ValueError, KeyError, TypeError):
-            return Verdict.erreur("réponse DNS illisible", observed=r.stdout[:300], expected=expected)
+            return Verdict.erreur(Msg("réponse DNS illisible"), observed=r.stdout[:300], expected=expected)
         observed = f"{rcode} : " + (", ".join(f"{a['name']} {a['type']} {a['value']}" for a in data["answers"])
                                     or "aucune réponse")
         if rcode == "NXDOMAIN":
-            return Verdict.non_conforme(observed, expected, f"Le nom {params.name} n'existe pas dans le DNS du domaine.")
+            return Verdict.non_conforme(observed, expected,
+                                        Msg("Le nom {name} n'existe pas dans le DNS du domaine.", name=params.name))
         if rcode in ("SERVFAIL", "FORMERR", "NOTIMP"):
-            return Verdict.erreur(f"le serveur DNS a répondu {rcode}", observed=observed, expected=expected)
+            return Verdict.erreur(Msg("le serveur DNS a répondu {rcode}", rcode=rcode), observed=observed,
+                                  expected=expected)
         if rcode != "NOERROR":
-            return Verdict.non_conforme(observed, expected, f"Le serveur DNS refuse la question ({rcode}).")
+            return Verdict.non_conforme(observed, expected,
+                                        Msg("Le serveur DNS refuse la question ({rcode}).", rcode=rcode))
         if not answers:
-            return Verdict.non_conforme(observed, expected, f"Aucun enregistrement {params.type} pour {params.name}.")
+            return Verdict.non_conforme(observed, expected, Msg("Aucun enregistrement {type} pour {name}.",
+                                                                type=params.type, name=params.name))
         if params.value and not any(_same_value(params.type, params.value, str(a["value"])) for a in answers):
-            return Verdict.non_conforme(observed, expected, f"{params.name} ({params.type}) ne pointe pas vers "
-                                                            f"{params.value}.")
-        return Verdict.conforme(observed, expected, f"Le DNS du domaine résout {params.name} ({params.type}).")
+            return Verdict.non_conforme(observed, expected, Msg("{name} ({type}) ne pointe pas vers {value}.",
+                                                                name=params.name, type=params.type, value=params.value))
+        return Verdict.conforme(observed, expected,
+                                Msg("Le DNS du domaine résout {name} ({type}).", name=params.name, type=params.type))
 
 
 CHECKS: tuple[type[Check], ...] = (OuExists, UserAccount, GroupMembers, GpoExists, GpoLink, InheritanceBlocked,

@@ -49,7 +49,7 @@ from checks.windows._sd import (
 )
 from checks.windows.ad import PRINCIPALS, OuPath
 from grader.check import Check, CheckParams
-from grader.model import Probe, ProbeResult, Verdict
+from grader.model import Msg, Probe, ProbeResult, Verdict
 from grader.plugins import hookimpl
 from grader.transports.ldap import search
 
@@ -69,26 +69,33 @@ class Grant:
     mask: int
     object: str | None
     on: str | None
-    label: str
+    label: Msg  # what the right is, as the messages say it
 
 
 #: What each delegation of the wizard's list must give (MS « Delegation of Control » common tasks).
 TASKS: dict[str, tuple[str, tuple[Grant, ...]]] = {
     "reset_password": ("réinitialiser les mots de passe des utilisateurs", (
-        Grant(CONTROL_ACCESS, RESET_PASSWORD, USER_CLASS, "droit étendu Réinitialiser le mot de passe sur les "
-                                                          "objets Utilisateur descendants"),)),
+        Grant(CONTROL_ACCESS, RESET_PASSWORD, USER_CLASS, Msg("droit étendu Réinitialiser le mot de passe sur les "
+                                                          "objets Utilisateur descendants")),)),
     "create_delete_users": ("créer et supprimer des comptes d'utilisateur", (
-        Grant(CREATE_CHILD | DELETE_CHILD, USER_CLASS, None, "créer/supprimer des objets Utilisateur dans l'UO"),)),
+        Grant(CREATE_CHILD | DELETE_CHILD, USER_CLASS, None,
+                Msg("créer/supprimer des objets Utilisateur dans l'UO")),)),
     "manage_users": ("créer, supprimer et gérer les comptes d'utilisateur", (
-        Grant(CREATE_CHILD | DELETE_CHILD, USER_CLASS, None, "créer/supprimer des objets Utilisateur dans l'UO"),
-        Grant(FULL_CONTROL, None, USER_CLASS, "contrôle total sur les objets Utilisateur descendants"))),
+        Grant(CREATE_CHILD | DELETE_CHILD, USER_CLASS, None, Msg("créer/supprimer des objets Utilisateur dans l'UO")),
+        Grant(FULL_CONTROL, None, USER_CLASS, Msg("contrôle total sur les objets Utilisateur descendants")))),
     "group_membership": ("modifier l'appartenance d'un groupe", (
-        Grant(READ_PROP | WRITE_PROP, MEMBER_ATTR, GROUP_CLASS, "lire/écrire l'attribut member des objets Groupe "
-                                                                "descendants"),)),
+        Grant(READ_PROP | WRITE_PROP, MEMBER_ATTR, GROUP_CLASS, Msg("lire/écrire l'attribut member des objets Groupe "
+                                                                "descendants")),)),
     "full_control": ("contrôle total", (
-        Grant(FULL_CONTROL, None, None, "contrôle total sur l'UO"),
-        Grant(FULL_CONTROL, None, USER_CLASS, "contrôle total hérité par les objets descendants"))),
+        Grant(FULL_CONTROL, None, None, Msg("contrôle total sur l'UO")),
+        Grant(FULL_CONTROL, None, USER_CLASS, Msg("contrôle total hérité par les objets descendants")))),
 }
+#: The tasks as the messages say them (the labels of TASKS, in the report's language).
+TASK_SAID = {"reset_password": Msg("réinitialiser les mots de passe des utilisateurs"),
+             "create_delete_users": Msg("créer et supprimer des comptes d'utilisateur"),
+             "manage_users": Msg("créer, supprimer et gérer les comptes d'utilisateur"),
+             "group_membership": Msg("modifier l'appartenance d'un groupe"),
+             "full_control": Msg("contrôle total")}
 Task = Literal["reset_password", "create_delete_users", "manage_users", "group_membership", "full_control"]
 
 
@@ -115,19 +122,20 @@ def takes_away(ace: Ace, grant: Grant) -> bool:
     return ace.deny and applies(ace, grant) and limited_to(ace, grant) and bool(ace.effective_mask & grant.mask)
 
 
-def judge_grants(aces: list[Ace], sid: str, grants: tuple[Grant, ...]) -> list[str]:
-    """What is missing (French, one line per grant not given); empty when every grant is given."""
+def judge_grants(aces: list[Ace], sid: str, grants: tuple[Grant, ...]) -> list[Msg]:
+    """What is missing (one message per grant not given); empty when every grant is given."""
     mine = [a for a in aces if a.sid == sid]
     missing = []
     for grant in grants:
         allows = [a for a in mine if covers(a, grant)]
         denies = [a for a in mine if takes_away(a, grant)]
         if not allows:
-            missing.append(f"{grant.label} : aucune autorisation")
+            missing.append(Msg("{label} : aucune autorisation", label=grant.label))
             continue
         blocking = [d for d in denies if not (d.inherited and any(not a.inherited for a in allows))]
         if blocking:
-            missing.append(f"{grant.label} : refusé explicitement ({blocking[0].shown()})")
+            missing.append(Msg("{label} : refusé explicitement ({shown})", label=grant.label,
+                               shown=blocking[0].shown()))
     return missing
 
 
@@ -160,10 +168,10 @@ class OuDelegation(Check):
         return {"acls": OU_ACLS, "principals": PRINCIPALS}
 
     def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
-        acls = read(results["acls"], "descripteurs de sécurité des UO")
+        acls = read(results["acls"], Msg("descripteurs de sécurité des UO"))
         if isinstance(acls, Verdict):
             return acls
-        principals = read(results["principals"], "comptes et groupes")
+        principals = read(results["principals"], Msg("comptes et groupes"))
         if isinstance(principals, Verdict):
             return principals
         label, grants = TASKS[params.task]
@@ -172,41 +180,46 @@ class OuDelegation(Check):
         ou = find_container(path, acls)
         if ou is None:
             if acls.truncated:
-                return Verdict.erreur("liste des UO tronquée : impossible de conclure", expected=expected)
+                return Verdict.erreur(Msg("liste des UO tronquée : impossible de conclure"), expected=expected)
             return Verdict.non_conforme(", ".join(c.shown for c in containers(acls)) or "(aucune UO)", expected,
                                         explain_missing(path, acls))
         group = _group(params.group, principals)
         if group is None:
             if principals.truncated:
-                return Verdict.erreur("liste des groupes tronquée : impossible de conclure", expected=expected)
+                return Verdict.erreur(Msg("liste des groupes tronquée : impossible de conclure"), expected=expected)
             return Verdict.non_conforme(f"aucun groupe {params.group}", expected,
-                                        f"Le groupe « {params.group} » n'existe pas : rien ne peut lui être délégué.")
+                                        Msg("Le groupe « {group} » n'existe pas : rien ne peut lui être délégué.",
+                                            group=params.group))
         sid = str(group.first("objectSid") or "")
         if not sid.startswith("S-"):
-            return Verdict.erreur(f"SID du groupe {params.group} illisible : {sid!r}", expected=expected)
+            return Verdict.erreur(Msg("SID du groupe {group} illisible : {sid}", group=params.group, sid=repr(sid)),
+                                  expected=expected)
         raw = ou.entry.first("nTSecurityDescriptor")
         if not isinstance(raw, dict) or "base64" not in raw:
-            return Verdict.erreur(f"le descripteur de sécurité de l'UO « {ou.shown} » n'a pas été renvoyé (le compte "
-                                  "de lecture peut-il lire sa DACL ?)", observed=ou.dn, expected=expected)
+            return Verdict.erreur(Msg("le descripteur de sécurité de l'UO « {shown} » n'a pas été renvoyé (le compte "
+                                      "de lecture peut-il lire sa DACL ?)", shown=ou.shown), observed=ou.dn,
+                                  expected=expected)
         try:
             aces = parse_descriptor(base64.b64decode(raw["base64"]))
         except ValueError as exc:
-            return Verdict.erreur(f"descripteur de sécurité de l'UO « {ou.shown} » illisible : {exc}",
-                                  observed=ou.dn, expected=expected)
+            return Verdict.erreur(Msg("descripteur de sécurité de l'UO « {shown} » illisible : {exc}", shown=ou.shown,
+                                      exc=exc), observed=ou.dn, expected=expected)
         if aces is None:
             return Verdict.non_conforme(f"{ou.dn} : pas de DACL", expected,
-                                        f"L'UO « {ou.shown} » n'a pas de DACL (tout est permis à tous) : ce n'est pas "
-                                        "une délégation.")
+                                        Msg("L'UO « {shown} » n'a pas de DACL (tout est permis à tous) : ce n'est pas "
+                                            "une délégation.", shown=ou.shown))
         mine = [a for a in aces if a.sid == sid]
         observed = f"{ou.dn} — ACE de {params.group} ({sid}) : " + (
             " | ".join(a.shown() for a in mine) if mine else "aucune")
         missing = judge_grants(aces, sid, grants)
         if missing:
             return Verdict.non_conforme(observed, expected,
-                                        f"Le contrôle de l'UO « {ou.shown} » n'est pas délégué à {params.group} "
-                                        f"({label}) : {' ; '.join(missing)}.")
-        return Verdict.conforme(observed, expected, f"Le contrôle de l'UO « {ou.shown} » est délégué à "
-                                                    f"{params.group} ({label}).")
+                                        Msg("Le contrôle de l'UO « {shown} » n'est pas délégué à {group} ({label}) : "
+                                            "{items}.", shown=ou.shown, group=params.group,
+                                            label=TASK_SAID[params.task], items=missing))
+        return Verdict.conforme(observed, expected,
+                                Msg("Le contrôle de l'UO « {shown} » est délégué à {group} ({label}).", shown=ou.shown,
+                                    group=params.group, label=TASK_SAID[params.task]))
 
 
 def _group(name: str, principals: Search) -> Entry | None:

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, field_validator
 from checks.windows._ps import as_list, failure, ps_quote, read_items, settle, winrm
 from checks.windows.services import service_missing, service_probe
 from grader.check import Check, CheckParams
-from grader.model import Probe, ProbeResult, Verdict
+from grader.model import Msg, Probe, ProbeResult, Verdict
 
 SCOPE_MISSING = "WIN32 20022"  # ERROR_DHCP_SUBNET_NOT_PRESENT
 _IP = "@{{Name='{0}'; Expression={{$_.{0}.IPAddressToString}}}}"
@@ -118,30 +118,33 @@ class DhcpScope(Check):
         if f is not None and f.kind == "missing_command":
             if service_missing(results["service"]):
                 return Verdict.non_conforme("rôle DHCP absent (pas de service DHCPServer)", expected,
-                                            "Le rôle Serveur DHCP n'est pas installé sur cet hôte.")
-            return Verdict.erreur("le module PowerShell DhcpServer est absent alors que le rôle est peut-être installé "
-                                  "(Install-WindowsFeature DHCP -IncludeManagementTools)", expected=expected)
+                                            Msg("Le rôle Serveur DHCP n'est pas installé sur cet hôte."))
+            return Verdict.erreur(Msg("le module PowerShell DhcpServer est absent alors que le rôle est peut-être "
+                                      "installé (Install-WindowsFeature DHCP -IncludeManagementTools)"),
+                                  expected=expected)
         if f is not None and (f.kind == "not_found" or f.error_id.startswith(SCOPE_MISSING)):
             return Verdict.non_conforme("étendue inexistante", expected,
-                                        f"Aucune étendue DHCP {params.scope} sur ce serveur.")
+                                        Msg("Aucune étendue DHCP {scope} sur ce serveur.", scope=params.scope))
         found = read_items(r, "Get-DhcpServerv4Scope", expected)
         if isinstance(found, Verdict):
             return found
         scopes = [s for s in found if s.get("ScopeId") == params.scope]
         if len(scopes) != 1:
             return Verdict.non_conforme("étendue inexistante", expected,
-                                        f"Aucune étendue DHCP {params.scope} sur ce serveur.")
+                                        Msg("Aucune étendue DHCP {scope} sur ce serveur.", scope=params.scope))
         scope = scopes[0]
         observed = [(f"étendue {scope.get('ScopeId')} « {scope.get('Name')} » {scope.get('State')}, "
                      f"{scope.get('StartRange')} – {scope.get('EndRange')} / {scope.get('SubnetMask')}")]
         problems: list[str] = []
         if params.active and scope.get("State") != "Active":
-            problems.append(f"L'étendue n'est pas active ({scope.get('State')}).")
-        for name, key, label in (("start", "StartRange", "début de plage"), ("end", "EndRange", "fin de plage"),
-                                 ("mask", "SubnetMask", "masque")):
+            problems.append(Msg("L'étendue n'est pas active ({found}).", found=scope.get("State")))
+        for name, key, label in (("start", "StartRange",
+                Msg("début de plage")), ("end", "EndRange", Msg("fin de plage")),
+                                 ("mask", "SubnetMask", Msg("masque"))):
             want = getattr(params, name)
             if want and scope.get(key) != want:
-                problems.append(f"Le {label} est {scope.get(key)}, {want} attendu.")
+                problems.append(Msg("Le {label} est {found}, {want} attendu.", label=label, found=scope.get(key),
+                                    want=want))
         if params.router or params.dns_servers:
             verdict = self._options(params, results["options"], observed, problems, expected)
             if verdict is not None:
@@ -150,7 +153,8 @@ class DhcpScope(Check):
             verdict = self._reservations(params, results["reservations"], observed, problems, expected)
             if verdict is not None:
                 return verdict
-        return settle(observed, problems, expected, f"L'étendue {params.scope} est configurée comme attendu.")
+        return settle(observed, problems, expected,
+                      Msg("L'étendue {scope} est configurée comme attendu.", scope=params.scope))
 
     def _expected(self, p: Params) -> str:
         parts = [f"étendue {p.scope}" + (" active" if p.active else "")]
@@ -184,13 +188,14 @@ class DhcpScope(Check):
         if p.router:
             values = effective.get(3, ("", []))[1]
             if p.router not in values:
-                problems.append(f"L'option routeur (3) ne contient pas {p.router} ({', '.join(values) or 'absente'}).")
+                problems.append(Msg("L'option routeur (3) ne contient pas {router} ({value}).", router=p.router,
+                                    value=", ".join(values) or Msg("absente")))
         if p.dns_servers:
             values = effective.get(6, ("", []))[1]
             missing = [d for d in p.dns_servers if d not in values]
             if missing:
-                problems.append(f"L'option DNS (6) ne contient pas {', '.join(missing)} "
-                                f"({', '.join(values) or 'absente'}).")
+                problems.append(Msg("L'option DNS (6) ne contient pas {items} ({value}).", items=", ".join(missing),
+                                    value=", ".join(values) or Msg("absente")))
         return None
 
     def _reservations(self, p: Params, r: ProbeResult, observed: list[str], problems: list[str],
@@ -204,7 +209,8 @@ class DhcpScope(Check):
         for wanted in p.reservations or []:
             row = by_ip.get(wanted.ip)
             if row is None:
-                problems.append(f"Aucune réservation pour {wanted.ip}.")
+                problems.append(Msg("Aucune réservation pour {ip}.", ip=wanted.ip))
             elif normalize_mac(str(row.get("ClientId"))) != normalize_mac(wanted.mac):
-                problems.append(f"{wanted.ip} est réservée pour {row.get('ClientId')}, {wanted.mac} attendue.")
+                problems.append(Msg("{ip} est réservée pour {found}, {mac} attendue.", ip=wanted.ip,
+                                    found=row.get("ClientId"), mac=wanted.mac))
         return None

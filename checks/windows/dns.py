@@ -12,7 +12,7 @@ from pydantic import field_validator
 from checks.windows._ps import clip, failure, no_wildcards, ps_quote, read_items, winrm
 from checks.windows.services import service_missing, service_probe
 from grader.check import Check, CheckParams
-from grader.model import Probe, ProbeResult, Verdict
+from grader.model import Msg, Probe, ProbeResult, Verdict
 
 # How each record type's data is read from its RecordData (DnsServerResourceRecord* CIM classes).
 DATA = {
@@ -50,8 +50,8 @@ def _without_module(service: ProbeResult, expected: str) -> Verdict:
     """The DnsServer cmdlets are missing: no DNS role at all (non conforme), or only its tools (erreur)."""
     if service_missing(service):
         return Verdict.non_conforme("rôle DNS absent (pas de service DNS)", expected,
-                                    "Le rôle Serveur DNS n'est pas installé sur cet hôte.")
-    return Verdict.erreur("le module PowerShell DnsServer est absent (outils de gestion DNS non installés)",
+                                    Msg("Le rôle Serveur DNS n'est pas installé sur cet hôte."))
+    return Verdict.erreur(Msg("le module PowerShell DnsServer est absent (outils de gestion DNS non installés)"),
                           expected=expected)
 
 
@@ -115,25 +115,30 @@ class DnsRecord(Check):
         if f is not None and (f.kind == "not_found" or f.error_id.startswith((ZONE_MISSING, NAME_MISSING))):
             if f.error_id.startswith(ZONE_MISSING):
                 return Verdict.non_conforme(f"zone {params.zone} inexistante", expected,
-                                            f"La zone {params.zone} n'existe pas sur ce serveur DNS.")
+                                            Msg("La zone {zone} n'existe pas sur ce serveur DNS.", zone=params.zone))
             return Verdict.non_conforme(f"aucun enregistrement {params.type} pour {fqdn}", expected,
-                                        f"La zone {params.zone} n'a pas d'enregistrement {params.type} « {params.name} ».")
+                                        Msg("La zone {zone} n'a pas d'enregistrement {type} « {name} ».",
+                                            zone=params.zone, type=params.type, name=params.name))
         found = read_items(r, "Get-DnsServerResourceRecord", expected)
         if isinstance(found, Verdict):
             return found
         records = [x for x in found if str(x.get("RecordType", "")).upper() == params.type]
         if not records:
             return Verdict.non_conforme(f"aucun enregistrement {params.type} pour {fqdn}", expected,
-                                        f"La zone {params.zone} n'a pas d'enregistrement {params.type} « {params.name} ».")
+                                        Msg("La zone {zone} n'a pas d'enregistrement {type} « {name} ».",
+                                            zone=params.zone, type=params.type, name=params.name))
         values = [str(x.get("Data") or "") for x in records]
         observed = clip(f"{fqdn} {params.type} " + ", ".join(values), 300)
         if params.value is None:
-            return Verdict.conforme(observed, expected, f"L'enregistrement {params.type} {fqdn} existe.")
+            return Verdict.conforme(observed, expected,
+                                    Msg("L'enregistrement {type} {fqdn} existe.", type=params.type, fqdn=fqdn))
         want = normalize(params.type, params.value)
         if any(normalize(params.type, v) == want for v in values):
-            return Verdict.conforme(observed, expected, f"{fqdn} pointe vers {params.value}.")
+            return Verdict.conforme(observed, expected,
+                                    Msg("{fqdn} pointe vers {value}.", fqdn=fqdn, value=params.value))
         return Verdict.non_conforme(observed, expected,
-                                    f"{fqdn} ({params.type}) vaut {', '.join(values)}, {params.value} attendu.")
+                                    Msg("{fqdn} ({type}) vaut {items}, {value} attendu.", fqdn=fqdn, type=params.type,
+                                        items=", ".join(values), value=params.value))
 
 
 ZONE_TYPES = ("Primary", "Secondary", "Stub", "Forwarder")
@@ -218,14 +223,14 @@ class DnsZone(Check):
             return _without_module(results["service"], expected)
         if f is not None and (f.kind == "not_found" or f.error_id.startswith(ZONE_MISSING)):
             return Verdict.non_conforme(f"zone {params.zone} inexistante", expected,
-                                        f"La zone {params.zone} n'existe pas sur ce serveur DNS.")
+                                        Msg("La zone {zone} n'existe pas sur ce serveur DNS.", zone=params.zone))
         found = read_items(r, "Get-DnsServerZone", expected)
         if isinstance(found, Verdict):
             return found
         zones = [z for z in found if str(z.get("ZoneName", "")).rstrip(".").casefold() == params.zone.casefold()]
         if not zones:
             return Verdict.non_conforme(f"zone {params.zone} inexistante", expected,
-                                        f"La zone {params.zone} n'existe pas sur ce serveur DNS.")
+                                        Msg("La zone {zone} n'existe pas sur ce serveur DNS.", zone=params.zone))
         zone = zones[0]
         masters = [str(m) for m in (zone.get("MasterServers") or []) if m]
         observed = clip(
@@ -235,23 +240,28 @@ class DnsZone(Check):
             + (f", maîtres {', '.join(masters)}" if masters else ""), 300)
         problems: list[str] = []
         if params.type and str(zone.get("ZoneType")) != params.type:
-            problems.append(f"la zone est de type {zone.get('ZoneType')}, {params.type} attendu")
+            problems.append(Msg("la zone est de type {found}, {type} attendu", found=zone.get("ZoneType"),
+                                type=params.type))
         if params.ad_integrated is not None and zone.get("IsDsIntegrated") is not params.ad_integrated:
-            problems.append("la zone n'est pas intégrée à Active Directory" if params.ad_integrated
-                            else "la zone est intégrée à Active Directory")
+            problems.append(
+                    Msg("la zone n'est pas intégrée à Active Directory") if params.ad_integrated
+                    else Msg("la zone est intégrée à Active Directory"))
         if params.dynamic_update and str(zone.get("DynamicUpdate")) != params.dynamic_update:
-            problems.append(f"mises à jour dynamiques {zone.get('DynamicUpdate')}, {params.dynamic_update} attendu")
+            problems.append(Msg("mises à jour dynamiques {found}, {dynamic_update} attendu",
+                                found=zone.get("DynamicUpdate"), dynamic_update=params.dynamic_update))
         if params.reverse is not None and zone.get("IsReverseLookupZone") is not params.reverse:
-            problems.append("la zone n'est pas une zone de recherche inversée" if params.reverse
-                            else "la zone est une zone de recherche inversée")
+            problems.append(
+                    Msg("la zone n'est pas une zone de recherche inversée") if params.reverse
+                    else Msg("la zone est une zone de recherche inversée"))
         if params.masters:
             have = {str(ipaddress.ip_address(m)) for m in masters if _is_address(m)}
             missing = [m for m in params.masters if str(ipaddress.ip_address(m)) not in have]
             if missing:
-                problems.append(f"serveur(s) maître(s) absent(s) : {', '.join(missing)}")
+                problems.append(Msg("serveur(s) maître(s) absent(s) : {items}", items=", ".join(missing)))
         if problems:
-            return Verdict.non_conforme(observed, expected, f"Zone {params.zone} : " + " ; ".join(problems) + ".")
-        return Verdict.conforme(observed, expected, f"La zone {params.zone} existe comme demandé.")
+            return Verdict.non_conforme(observed, expected,
+                                        Msg("Zone {zone} : {problems}.", zone=params.zone, problems=problems))
+        return Verdict.conforme(observed, expected, Msg("La zone {zone} existe comme demandé.", zone=params.zone))
 
 
 def _is_address(value: str) -> bool:

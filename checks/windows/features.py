@@ -9,7 +9,7 @@ from pydantic import field_validator
 
 from checks.windows._ps import ps_quote, read_items, same_name, winrm
 from grader.check import Check, CheckParams
-from grader.model import Probe, ProbeResult, Verdict
+from grader.model import Msg, Probe, ProbeResult, Verdict
 
 _FEATURE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]*$")
 # Microsoft.Windows.ServerManager.Commands.InstallState: 0 and 1 are the values seen in recorded
@@ -54,17 +54,18 @@ class FeatureInstalled(Check):
             return found
         matching = [f for f in found if same_name(f.get("Name"), params.feature)]
         if not matching:
-            return Verdict.erreur(f"aucune fonctionnalité nommée « {params.feature} » sur ce serveur "
-                                  "(nom inexact dans le barème ? voir Get-WindowsFeature)", expected=expected)
+            return Verdict.erreur(Msg("aucune fonctionnalité nommée « {feature} » sur ce serveur (nom inexact dans le "
+                                      "barème ? voir Get-WindowsFeature)", feature=params.feature), expected=expected)
         feature = matching[0]
         state = feature.get("InstallState")
         state_text = INSTALL_STATE.get(state, str(state)) if isinstance(state, int) else str(state)
         observed = (f"{feature.get('Name')} ({feature.get('DisplayName')}) : Installed={feature.get('Installed')}, "
                     f"InstallState={state_text}")
         if feature.get("Installed") is True:
-            return Verdict.conforme(observed, expected, f"{feature.get('DisplayName') or params.feature} est installé.")
+            return Verdict.conforme(observed, expected,
+                                    Msg("{value} est installé.", value=feature.get("DisplayName") or params.feature))
         if feature.get("Installed") is False:
-            return Verdict.non_conforme(observed, expected,
-                                        f"{feature.get('DisplayName') or params.feature} n'est pas installé.")
-        return Verdict.erreur("réponse de Get-WindowsFeature sans la propriété Installed", observed=observed,
+            return Verdict.non_conforme(observed, expected, Msg("{value} n'est pas installé.",
+                                                                value=feature.get("DisplayName") or params.feature))
+        return Verdict.erreur(Msg("réponse de Get-WindowsFeature sans la propriété Installed"), observed=observed,
                               expected=expected)

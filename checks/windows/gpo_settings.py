@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from checks.windows._ad import Entry, clip_list, gpo_guid, gpo_names, gpo_near_misses, gpos_named, read
+from checks.windows._ad import Entry, clip_list, gpo_guid, gpo_missing, gpo_names, gpo_near_misses, gpos_named, read
 from checks.windows._gpo import (
     PolRecord,
     as_int,
@@ -39,7 +39,7 @@ from checks.windows._gpo import (
 )
 from checks.windows.ad import GPOS
 from grader.check import Check, CheckParams
-from grader.model import Probe, ProbeResult, Verdict
+from grader.model import Msg, Probe, ProbeResult, Verdict
 from grader.plugins import hookimpl
 from grader.transports import smb
 
@@ -101,7 +101,7 @@ class GpoSetting(Check):
         return {"gpos": GPOS, "sysvol": POLICY_FILES}
 
     def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
-        gpos = read(results["gpos"], "stratégies de groupe")
+        gpos = read(results["gpos"], Msg("stratégies de groupe"))
         if isinstance(gpos, Verdict):
             return gpos
         expected = _expected(params)
@@ -109,13 +109,12 @@ class GpoSetting(Check):
         if not found:
             close = gpo_near_misses(params.gpo, gpos)
             return Verdict.non_conforme(f"stratégies présentes : {clip_list(gpo_names(gpos))}", expected,
-                                        f"La stratégie « {params.gpo} » n'existe pas" +
-                                        (f" ; {'; '.join(close)}." if close else "."))
+                                        gpo_missing(params.gpo, close))
         sysvol = results["sysvol"]
         try:
             dirs = smb.parse_output(sysvol)
         except ValueError as exc:
-            return Verdict.erreur(f"lecture de SYSVOL illisible : {exc}", expected=expected)
+            return Verdict.erreur(Msg("lecture de SYSVOL illisible : {exc}", exc=exc), expected=expected)
         verdicts = [self._one(params, gpo, dirs, sysvol.truncated, expected) for gpo in found]
         best = next((v for v in verdicts if v.status.value == "conforme"), None)
         if best is not None:
@@ -134,10 +133,10 @@ class GpoSetting(Check):
         folder = _folder(gpo, guid, dirs)
         if isinstance(folder, str):
             if truncated:
-                return Verdict.erreur("liste des dossiers de SYSVOL tronquée : impossible de conclure",
+                return Verdict.erreur(Msg("liste des dossiers de SYSVOL tronquée : impossible de conclure"),
                                       observed=folder, expected=expected)
-            return Verdict.non_conforme(folder, expected, f"Les fichiers de la stratégie {label} sont absents de "
-                                                          "SYSVOL : elle ne s'applique pas.")
+            return Verdict.non_conforme(folder, expected, Msg("Les fichiers de la stratégie {label} sont absents de "
+                                                              "SYSVOL : elle ne s'applique pas.", label=label))
         path, files = folder
         if params.key is not None:
             part, key = split_hive(params.key)
@@ -147,18 +146,19 @@ class GpoSetting(Check):
         where = f"{label} : {path}/{name}"
         entry = files.get(name) or {"absent": True}
         if entry.get("error"):
-            return Verdict.erreur(f"{name} de la stratégie {label} illisible : {entry['error']}",
-                                  observed=where, expected=expected)
+            return Verdict.erreur(Msg("{name} de la stratégie {label} illisible : {error}", name=name, label=label,
+                                      error=entry["error"]), observed=where, expected=expected)
         if entry.get("truncated"):
-            return Verdict.erreur(f"{name} de la stratégie {label} trop grand, lu en partie : impossible de conclure",
-                                  observed=where, expected=expected)
+            return Verdict.erreur(Msg("{name} de la stratégie {label} trop grand, lu en partie : impossible de "
+                                      "conclure", name=name, label=label), observed=where, expected=expected)
         flags = as_int(gpo.first("flags", 0)) or 0
         disabled = flags & (FLAG_MACHINE_DISABLED if part == "machine" else FLAG_USER_DISABLED)
-        part_fr = "Ordinateur" if part == "machine" else "Utilisateur"
+        part_fr = Msg("Ordinateur") if part == "machine" else Msg("Utilisateur")
         if entry.get("absent"):
             return Verdict.non_conforme(f"{where} : fichier absent", expected,
-                                        f"La stratégie {label} ne définit aucun paramètre de ce type "
-                                        f"(pas de {name.rsplit('/', 1)[-1]}, partie {part_fr}).")
+                                        Msg("La stratégie {label} ne définit aucun paramètre de ce type (pas de "
+                                            "{file}, partie {part}).", label=label, file=name.rsplit("/", 1)[-1],
+                                            part=part_fr))
         raw = smb.file_bytes(entry)
         if params.key is not None:
             verdict = _judge_registry(params, key, raw, where, expected, label)
@@ -166,8 +166,8 @@ class GpoSetting(Check):
             verdict = _judge_security(params, raw, where, expected, label)
         if verdict.status.value == "conforme" and disabled:
             return Verdict.non_conforme(verdict.observed + f" ; flags={flags}", expected,
-                                        f"La stratégie {label} définit le paramètre, mais sa partie {part_fr} est "
-                                        "désactivée : il ne s'applique pas.")
+                                        Msg("La stratégie {label} définit le paramètre, mais sa partie {part} est "
+                                            "désactivée : il ne s'applique pas.", label=label, part=part_fr))
         return verdict
 
 
@@ -202,58 +202,61 @@ def _judge_registry(params: GpoSetting.Params, key: str, raw: bytes, where: str,
     try:
         records = parse_registry_pol(raw)
     except ValueError as exc:
-        return Verdict.erreur(f"Registry.pol de la stratégie {label} illisible : {exc}", observed=where,
-                              expected=expected)
+        return Verdict.erreur(Msg("Registry.pol de la stratégie {label} illisible : {exc}", label=label, exc=exc),
+                              observed=where, expected=expected)
     values = effective_values(records, key)
     others = clip_list([r.shown() for r in values.values()], 6)
     record = values.get(params.name.lower())
     if record is None:
         gone = deletions(records, key, params.name)
-        why = (" : la stratégie la supprime (paramètre « Désactivé »)" if gone else "")
+        why = (Msg(" : la stratégie la supprime (paramètre « Désactivé »)") if gone else "")
         return Verdict.non_conforme(f"{where} : valeurs de la clé : {others}", expected,
-                                    f"La stratégie {label} ne définit pas {params.name} sous {params.key}{why}.")
+                                    Msg("La stratégie {label} ne définit pas {name} sous {key}{why}.", label=label,
+                                        name=params.name, key=params.key, why=why))
     observed = f"{where} : {record.shown()}"
     problem = _registry_mismatch(params, record)
     if problem:
-        return Verdict.non_conforme(observed, expected, f"La stratégie {label} définit {params.name}, mais {problem}.")
+        return Verdict.non_conforme(observed, expected, Msg("La stratégie {label} définit {name}, mais {problem}.",
+                                                            label=label, name=params.name, problem=problem))
     note = ""
     if isinstance(record.data, str) and isinstance(params.data, str) and record.data != params.data:
-        note = " (casse différente, indifférente pour Windows)"
-    return Verdict.conforme(observed, expected, f"La stratégie {label} définit {params.name} = "
-                                                f"{show_data(record.data)}{note}.")
+        note = Msg(" (casse différente, indifférente pour Windows)")
+    return Verdict.conforme(observed, expected, Msg("La stratégie {label} définit {name} = {data}{note}.", label=label,
+                                                    name=params.name, data=show_data(record.data), note=note))
 
 
-def _registry_mismatch(params: GpoSetting.Params, record: PolRecord) -> str:
-    """Why the record is not the asked one (French), or "" when it is."""
+def _registry_mismatch(params: GpoSetting.Params, record: PolRecord) -> Msg | str:
+    """Why the record is not the asked one (a Msg), or "" when it is."""
     kind = record.type_name
     if params.type is not None:
         if kind != params.type:
-            return f"avec le type {kind} au lieu de {params.type}"
+            return Msg("avec le type {kind} au lieu de {type}", kind=kind, type=params.type)
     elif isinstance(params.data, (bool, int)):
         if kind not in _NUMERIC:
-            return f"avec le type {kind} au lieu d'un nombre (REG_DWORD)"
+            return Msg("avec le type {kind} au lieu d'un nombre (REG_DWORD)", kind=kind)
     elif isinstance(params.data, list):
         if kind != "REG_MULTI_SZ":
-            return f"avec le type {kind} au lieu de REG_MULTI_SZ"
+            return Msg("avec le type {kind} au lieu de REG_MULTI_SZ", kind=kind)
     elif kind not in _TEXT:
-        return f"avec le type {kind} au lieu d'un texte (REG_SZ)"
+        return Msg("avec le type {kind} au lieu d'un texte (REG_SZ)", kind=kind)
     if kind in _NUMERIC:
         want = as_int(params.data)
         if want is None or want != record.data:
-            return f"à {record.data} au lieu de {params.data}"
+            return Msg("à {found} au lieu de {wanted}", found=str(record.data), wanted=str(params.data))
         return ""
     if kind == "REG_MULTI_SZ":
         want_list = params.data if isinstance(params.data, list) else [str(params.data)]
         if [w.lower() for w in want_list] != [str(d).lower() for d in record.data]:
-            return f"à {show_data(record.data)} au lieu de {show_data(want_list)}"
+            return Msg("à {found} au lieu de {wanted}", found=show_data(record.data), wanted=show_data(want_list))
         return ""
     if kind in _TEXT:
         if str(params.data).lower() != str(record.data).lower():
-            return f"à {show_data(record.data)} au lieu de {show_data(str(params.data))}"
+            return Msg("à {found} au lieu de {wanted}", found=show_data(record.data),
+                       wanted=show_data(str(params.data)))
         return ""
     want_hex = str(params.data).lower().replace(" ", "").removeprefix("0x")
     if want_hex != str(record.data).lower():
-        return f"à {record.data} au lieu de {params.data}"
+        return Msg("à {found} au lieu de {wanted}", found=str(record.data), wanted=str(params.data))
     return ""
 
 
@@ -261,20 +264,23 @@ def _judge_security(params: GpoSetting.Params, raw: bytes, where: str, expected:
     try:
         sections = parse_inf(raw)
     except ValueError as exc:
-        return Verdict.erreur(f"GptTmpl.inf de la stratégie {label} illisible : {exc}", observed=where,
-                              expected=expected)
+        return Verdict.erreur(Msg("GptTmpl.inf de la stratégie {label} illisible : {exc}", label=label, exc=exc),
+                              observed=where, expected=expected)
     section = str(params.section)
     lines = sections.get(section.lower(), {})
     found = lines.get(params.name.lower())
     if found is None:
         present = clip_list([f"{n} = {v}" for n, v in lines.values()], 8)
         return Verdict.non_conforme(f"{where} : [{section}] {present}", expected,
-                                    f"La stratégie {label} ne définit pas {params.name} dans [{section}].")
+                                    Msg("La stratégie {label} ne définit pas {name} dans [{section}].", label=label,
+                                        name=params.name, section=section))
     observed = f"{where} : [{section}] {found[0]} = {found[1]}"
     if not same_setting(section, params.data, found[1]):
-        return Verdict.non_conforme(observed, expected, f"La stratégie {label} définit {params.name} = {found[1]} "
-                                                        f"au lieu de {show_data(params.data)}.")
-    return Verdict.conforme(observed, expected, f"La stratégie {label} définit {params.name} = {found[1]}.")
+        return Verdict.non_conforme(observed, expected,
+                                    Msg("La stratégie {label} définit {name} = {found} au lieu de {wanted}.",
+                                        label=label, name=params.name, found=found[1], wanted=show_data(params.data)))
+    return Verdict.conforme(observed, expected, Msg("La stratégie {label} définit {name} = {found}.", label=label,
+                                                    name=params.name, found=found[1]))
 
 
 CHECKS: tuple[type[Check], ...] = (GpoSetting,)

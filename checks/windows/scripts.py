@@ -22,7 +22,7 @@ from checks.windows._ps import (
 )
 from checks.windows.tasks import describe_trigger, task_enabled
 from grader.check import Check, CheckParams
-from grader.model import Probe, ProbeResult, Verdict
+from grader.model import Msg, Probe, ProbeResult, Verdict
 
 _WINDOWS_PATH = re.compile(r"^[A-Za-z]:\\([^\\/:*?\"<>|\r\n]+\\)*[^\\/:*?\"<>|\r\n]+\.ps1$", re.IGNORECASE)
 
@@ -94,12 +94,13 @@ class PsScriptDocumented(Check):
         r = results["script"]
         f = failure(r)
         if f is not None and f.kind == "not_found" and "PathNotFound" in f.error_id:
-            return Verdict.non_conforme("fichier absent", expected, f"Le script {params.path} n'existe pas.")
-        found = read_items(r, "lecture du script", expected)
+            return Verdict.non_conforme("fichier absent", expected,
+                                        Msg("Le script {path} n'existe pas.", path=params.path))
+        found = read_items(r, Msg("lecture du script"), expected)
         if isinstance(found, Verdict):
             return found
         if len(found) != 1:
-            return Verdict.erreur("réponse inattendue à la lecture du script", expected=expected)
+            return Verdict.erreur(Msg("réponse inattendue à la lecture du script"), expected=expected)
         script = found[0]
         synopsis, description = _help_text(script.get("Synopsis")), _help_text(script.get("Description"))
         written = ps_date(script.get("LastWriteTime"))
@@ -109,16 +110,18 @@ class PsScriptDocumented(Check):
                     f".DESCRIPTION : {clip(description, 80) or '(absente)'}"]
         problems = []
         if script.get("ParseErrors"):
-            problems.append(f"Le script contient {script.get('ParseErrors')} erreur(s) de syntaxe.")
+            problems.append(Msg("Le script contient {found} erreur(s) de syntaxe.", found=script.get("ParseErrors")))
         if not synopsis or not description:
             missing = [name for name, text in ((".SYNOPSIS", synopsis), (".DESCRIPTION", description)) if not text]
-            problems.append(f"L'aide intégrée du script n'a pas de {' ni de '.join(missing)}.")
+            problems.append(Msg("L'aide intégrée du script n'a pas de {first} ni de {second}.", first=missing[0],
+                                second=missing[1]) if len(missing) == 2 else
+                            Msg("L'aide intégrée du script n'a pas de {section}.", section=missing[0]))
         if params.scheduled:
             verdict = self._scheduled(params, results["tasks"], observed, problems, expected)
             if verdict is not None:
                 return verdict
-        how = " et planifié" if params.scheduled else ""
-        return settle(observed, problems, expected, f"Le script est documenté{how}.")
+        how = Msg(" et planifié") if params.scheduled else ""
+        return settle(observed, problems, expected, Msg("Le script est documenté{how}.", how=how))
 
     def _scheduled(self, p: Params, r: ProbeResult, observed: list[str], problems: list[str],
                    expected: str) -> Verdict | None:
@@ -137,8 +140,8 @@ class PsScriptDocumented(Check):
         active = [t for t in runs if task_enabled(t)
                   and any(isinstance(x, dict) and x.get("Enabled") is not False for x in as_list(t.get("Triggers")))]
         if not active:
-            which = f"la tâche {p.task}" if p.task else "aucune tâche planifiée active"
-            problems.append(f"Le script n'est pas lancé par {which}" + (" active avec un déclencheur." if p.task else "."))
+            problems.append(Msg("Le script n'est pas lancé par la tâche {task} active avec un déclencheur.", task=p.task)
+                            if p.task else Msg("Le script n'est pas lancé par aucune tâche planifiée active."))
         return None
 
 

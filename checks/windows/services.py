@@ -17,14 +17,15 @@ from checks.windows._ps import (
     winrm,
 )
 from grader.check import Check, CheckParams
-from grader.model import Probe, ProbeResult, Verdict
+from grader.model import Msg, Probe, ProbeResult, Verdict
 
 # System.ServiceProcess.ServiceControllerStatus and ServiceStartMode (.NET), as ConvertTo-Json writes them.
 STATUS = {1: "Stopped", 2: "StartPending", 3: "StopPending", 4: "Running", 5: "ContinuePending", 6: "PausePending",
           7: "Paused"}
 START_MODE = {0: "Boot", 1: "System", 2: "Automatic", 3: "Manual", 4: "Disabled"}
-FRENCH_MODE = {"Automatic": "automatique", "Manual": "manuel", "Disabled": "désactivé", "Boot": "démarrage",
-               "System": "système"}
+#: Start types as the messages say them (in the report's language).
+SAID_MODE = {"Automatic": Msg("automatique"), "Manual": Msg("manuel"), "Disabled": Msg("désactivé"),
+             "Boot": Msg("démarrage"), "System": Msg("système")}
 
 
 def service_probe(name: str) -> Probe:
@@ -77,31 +78,37 @@ class ServiceRunning(Check):
         expected = f"Status={want_status}" + (f", StartType={params.start_mode.capitalize()}" if params.start_mode else "")
         if service_missing(r):
             return Verdict.non_conforme("service inexistant", expected,
-                                        f"Aucun service nommé « {params.service} » sur cet hôte.")
+                                        Msg("Aucun service nommé « {service} » sur cet hôte.", service=params.service))
         found = read_items(r, "Get-Service", expected)
         if isinstance(found, Verdict):
             return found
         matching = [s for s in found if same_name(s.get("Name"), params.service)
                     or same_name(s.get("DisplayName"), params.service)]
         if len(matching) != 1:
-            return Verdict.erreur(f"Get-Service a renvoyé {len(found)} service(s), dont {len(matching)} de ce nom",
-                                  expected=expected)
+            return Verdict.erreur(Msg("Get-Service a renvoyé {count} service(s), dont {count2} de ce nom",
+                                      count=len(found), count2=len(matching)), expected=expected)
         svc = matching[0]
         status = enum_name(svc.get("Status"), STATUS)
         mode = enum_name(svc.get("StartType"), START_MODE) if svc.get("StartType") is not None else None
         observed = f"{svc.get('Name')} ({svc.get('DisplayName')}) : Status={status}, StartType={mode or '(inconnu)'}"
         if status != want_status:
-            state = "n'est pas démarré" if params.running else "n'est pas arrêté"
-            return Verdict.non_conforme(observed, expected, f"Le service {svc.get('Name')} {state} ({status}).")
+            name = svc.get("Name")
+            return Verdict.non_conforme(observed, expected, Msg(
+                "Le service {name} n'est pas démarré ({status}).", name=name, status=status) if params.running else Msg(
+                "Le service {name} n'est pas arrêté ({status}).", name=name, status=status))
         if params.start_mode:
             if mode is None:
-                return Verdict.erreur("le type de démarrage n'est pas lisible avec ce PowerShell (StartType absent)",
-                                      observed=observed, expected=expected)
+                return Verdict.erreur(Msg("le type de démarrage n'est pas lisible avec ce PowerShell (StartType "
+                                          "absent)"), observed=observed, expected=expected)
             if mode.lower() != params.start_mode:
                 return Verdict.non_conforme(observed, expected,
-                                            f"Le service {svc.get('Name')} est en démarrage "
-                                            f"{FRENCH_MODE.get(mode, mode)}, {FRENCH_MODE[params.start_mode.capitalize()]} "
-                                            "attendu.")
-        how = f", démarrage {FRENCH_MODE[params.start_mode.capitalize()]}" if params.start_mode else ""
-        state = "démarré" if params.running else "arrêté"
-        return Verdict.conforme(observed, expected, f"Le service {svc.get('Name')} est {state}{how}.")
+                                            Msg("Le service {name} est en démarrage {mode}, {wanted} attendu.",
+                                                name=svc.get("Name"), mode=SAID_MODE.get(mode, mode),
+                                                wanted=SAID_MODE[params.start_mode.capitalize()]))
+        if params.start_mode:
+            wanted = SAID_MODE[params.start_mode.capitalize()]
+            return Verdict.conforme(observed, expected, Msg(
+                "Le service {name} est démarré, démarrage {mode}.", name=svc.get("Name"), mode=wanted) if params.running
+                else Msg("Le service {name} est arrêté, démarrage {mode}.", name=svc.get("Name"), mode=wanted))
+        return Verdict.conforme(observed, expected, Msg("Le service {name} est démarré.", name=svc.get("Name"))
+                                if params.running else Msg("Le service {name} est arrêté.", name=svc.get("Name")))

@@ -7,9 +7,19 @@ from typing import Any, Literal
 
 from pydantic import field_validator, model_validator
 
-from checks.windows._ps import account_matches, clip, enum_name, failure, no_wildcards, ps_quote, read_items, settle, winrm
+from checks.windows._ps import (
+    account_matches,
+    clip,
+    enum_name,
+    failure,
+    no_wildcards,
+    ps_quote,
+    read_items,
+    settle,
+    winrm,
+)
 from grader.check import Check, CheckParams
-from grader.model import Probe, ProbeResult, Verdict
+from grader.model import Msg, Probe, ProbeResult, Verdict
 
 # MSFT_SmbShareAccessControlEntry: AccessControlType Allow (0) / Deny (1); AccessRight Full (0),
 # Change (1), Read (2), Custom (3). MSFT_SmbShare.ShareState: Pending (0), Online (1), Offline (2).
@@ -29,8 +39,9 @@ RIGHTS = {
 }
 NAMED_MASKS = {0x1F01FF: "FullControl", 0x301BF: "Modify", 0x200A9: "ReadAndExecute", 0x20089: "Read", 0x116: "Write",
                0x1: "ListDirectory"}
-FRENCH_RIGHT = {"read": "lecture", "read_execute": "lecture et exécution", "write": "écriture",
-                "modify": "modification", "full_control": "contrôle total"}
+#: NTFS rights as people name them (a Msg: its ``str`` is the French name, a report says it in its language).
+FRENCH_RIGHT = {"read": Msg("lecture"), "read_execute": Msg("lecture et exécution"), "write": Msg("écriture"),
+                "modify": Msg("modification"), "full_control": Msg("contrôle total")}
 # Generic rights (seen on inherited ACEs such as CREATOR OWNER's) mapped as for files (FILE_GENERIC_*).
 GENERIC = {0x80000000: 0x120089, 0x40000000: 0x120116, 0x20000000: 0x1200A0, 0x10000000: 0x1F01FF}
 INHERIT_ONLY = 2  # PropagationFlags.InheritOnly: the ACE does not apply to the folder itself
@@ -115,17 +126,19 @@ class SmbShare(Check):
         r = results["share"]
         f = failure(r)
         if f is not None and f.kind == "not_found" and "NotFound" in f.error_id:
-            return Verdict.non_conforme("partage inexistant", expected, f"Aucun partage nommé « {params.share} ».")
+            return Verdict.non_conforme("partage inexistant", expected,
+                                        Msg("Aucun partage nommé « {share} ».", share=params.share))
         found = read_items(r, "Get-SmbShare", expected)
         if isinstance(found, Verdict):
             return found
         if len(found) != 1:
-            return Verdict.erreur(f"Get-SmbShare a renvoyé {len(found)} partages", expected=expected)
+            return Verdict.erreur(Msg("Get-SmbShare a renvoyé {count} partages", count=len(found)), expected=expected)
         share = found[0]
         observed = [f"{share.get('Name')} → {share.get('Path')} ({enum_name(share.get('ShareState'), SHARE_STATE)})"]
         if params.path and not _same_path(share.get("Path"), params.path):
             return Verdict.non_conforme(observed[0], expected,
-                                        f"Le partage {params.share} partage {share.get('Path')}, pas {params.path}.")
+                                        Msg("Le partage {share} partage {found}, pas {path}.", share=params.share,
+                                            found=share.get("Path"), path=params.path))
         problems: list[str] = []
         if params.share_access:
             verdict = self._share_access(params, results["access"], observed, problems, expected)
@@ -135,7 +148,8 @@ class SmbShare(Check):
             verdict = self._ntfs(params, results["ntfs"], observed, problems, expected)
             if verdict is not None:
                 return verdict
-        return settle(observed, problems, expected, f"Le partage {params.share} est configuré comme attendu.")
+        return settle(observed, problems, expected,
+                      Msg("Le partage {share} est configuré comme attendu.", share=params.share))
 
     def _expected(self, p: Params) -> str:
         parts = [f"partage {p.share}" + (f" de {p.path}" if p.path else "")]
@@ -155,17 +169,17 @@ class SmbShare(Check):
                                                   f"{enum_name(e.get('AccessRight'), SHARE_RIGHT)}" for e in entries)
                                         or "aucune entrée"))
         if any(enum_name(e.get("AccessControlType"), ACCESS_TYPE) == "Deny" for e in mine):
-            problems.append(f"Une autorisation de partage « Refuser » vise {p.group}.")
+            problems.append(Msg("Une autorisation de partage « Refuser » vise {group}.", group=p.group))
             return None
         allowed = [enum_name(e.get("AccessRight"), SHARE_RIGHT) for e in mine]
         want = SHARE_LEVEL[p.share_access.capitalize()]  # type: ignore[union-attr]
         if any(SHARE_LEVEL.get(a, 0) >= want for a in allowed):
             return None
         if "Custom" in allowed:
-            return Verdict.erreur(f"droit de partage personnalisé (Custom) pour {p.group} : à vérifier à la main",
-                                  observed=" ; ".join(observed), expected=expected)
-        problems.append(f"Le groupe {p.group} n'a pas le droit de partage {p.share_access} "
-                        f"({', '.join(allowed) or 'aucune entrée'}).")
+            return Verdict.erreur(Msg("droit de partage personnalisé (Custom) pour {group} : à vérifier à la main",
+                                      group=p.group), observed=" ; ".join(observed), expected=expected)
+        problems.append(Msg("Le groupe {group} n'a pas le droit de partage {share_access} ({value}).", group=p.group,
+                            share_access=p.share_access, value=", ".join(allowed) or Msg("aucune entrée")))
         return None
 
     def _ntfs(self, p: Params, r: ProbeResult, observed: list[str], problems: list[str],
@@ -182,7 +196,7 @@ class SmbShare(Check):
                 mask = effective_mask(ace.get("FileSystemRights"))
                 propagation = int(ace.get("PropagationFlags") or 0)
             except (TypeError, ValueError):
-                return Verdict.erreur("entrée NTFS illisible", observed=clip(str(ace)), expected=expected)
+                return Verdict.erreur(Msg("entrée NTFS illisible"), observed=clip(str(ace)), expected=expected)
             kind = enum_name(ace.get("AccessControlType"), ACCESS_TYPE)
             origin = "héritée" if ace.get("IsInherited") else "explicite"
             seen.append(f"{ace.get('IdentityReference')} {kind} {rights_name(ace.get('FileSystemRights'))} ({origin}"
@@ -196,10 +210,11 @@ class SmbShare(Check):
         observed.append("NTFS : " + (", ".join(seen) or f"aucune entrée pour {p.group}"))
         required = RIGHTS[p.ntfs_access]  # type: ignore[index]
         if denied & required:
-            problems.append(f"Des droits NTFS sont refusés à {p.group} ({rights_name(denied)}).")
+            problems.append(Msg("Des droits NTFS sont refusés à {group} ({rights_name}).", group=p.group,
+                                rights_name=rights_name(denied)))
         elif allowed & required != required:
-            problems.append(f"Le groupe {p.group} n'a pas le droit NTFS « {FRENCH_RIGHT[p.ntfs_access]} » "  # type: ignore[index]
-                            f"sur le dossier partagé.")
+            problems.append(Msg("Le groupe {group} n'a pas le droit NTFS « {right} » sur le dossier partagé.",
+                                group=p.group, right=FRENCH_RIGHT[p.ntfs_access]))
         return None
 
 

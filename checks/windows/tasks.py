@@ -21,7 +21,7 @@ from checks.windows._ps import (
     winrm,
 )
 from grader.check import Check, CheckParams
-from grader.model import Probe, ProbeResult, Status, Verdict
+from grader.model import Msg, Probe, ProbeResult, Status, Verdict
 
 # TASK_STATE (taskschd.h): the State of MSFT_ScheduledTask.
 STATE = {0: "Unknown", 1: "Disabled", 2: "Queued", 3: "Ready", 4: "Running"}
@@ -170,16 +170,16 @@ class ScheduledTask(Check):
         r = results["task"]
         f = failure(r)
         if f is not None and f.kind == "not_found" and "NotFound" in f.error_id:
-            where = f" dans {params.path}" if params.path else ""
-            return Verdict.non_conforme("tâche inexistante", expected,
-                                        f"Aucune tâche planifiée nommée « {params.task} »{where}.")
+            where = Msg(" dans {path}", path=params.path) if params.path else ""
+            return Verdict.non_conforme("tâche inexistante", expected, Msg("Aucune tâche planifiée nommée « {task} "
+                                                                           "»{where}.", task=params.task, where=where))
         found = read_items(r, "Get-ScheduledTask", expected)
         if isinstance(found, Verdict):
             return found
         tasks = [t for t in found if same_name(t.get("TaskName"), params.task)]
         if not tasks:
             return Verdict.non_conforme("tâche inexistante", expected,
-                                        f"Aucune tâche planifiée nommée « {params.task} ».")
+                                        Msg("Aucune tâche planifiée nommée « {task} ».", task=params.task))
         verdicts = [self._one(params, t, expected) for t in tasks]
         return next((v for v in verdicts if v.status is Status.CONFORME), verdicts[0])
 
@@ -204,8 +204,8 @@ class ScheduledTask(Check):
         observed = describe_task(task)
         name = task.get("TaskName")
         if task_enabled(task) != p.enabled:
-            state = "désactivée" if p.enabled else "activée"
-            return Verdict.non_conforme(observed, expected, f"La tâche {name} est {state}.")
+            state = Msg("désactivée") if p.enabled else Msg("activée")
+            return Verdict.non_conforme(observed, expected, Msg("La tâche {name} est {state}.", name=name, state=state))
         if p.trigger or p.at or p.days:
             triggers = [t for t in as_list(task.get("Triggers")) if isinstance(t, dict) and t.get("Enabled") is not False]
             good = [t for t in triggers
@@ -213,17 +213,19 @@ class ScheduledTask(Check):
                     and (not p.at or trigger_time(t) == p.at)
                     and (not p.days or set(p.days) <= set(trigger_days(t)))]
             if not good:
-                return Verdict.non_conforme(observed, expected,
-                                            f"La tâche {name} n'a pas de déclencheur actif comme attendu.")
+                return Verdict.non_conforme(observed, expected, Msg("La tâche {name} n'a pas de déclencheur actif "
+                                                                    "comme attendu.", name=name))
         if p.command_contains:
             needle = p.command_contains.casefold()
             actions = [a for a in as_list(task.get("Actions")) if isinstance(a, dict)]
             if not any(needle in describe_action(a).casefold() for a in actions):
                 return Verdict.non_conforme(observed, expected,
-                                            f"Aucune action de la tâche {name} ne contient « {p.command_contains} ».")
+                                            Msg("Aucune action de la tâche {name} ne contient « {command_contains} ».",
+                                                name=name, command_contains=p.command_contains))
         if p.run_as:
             user = str(task.get("UserId") or "")
             if not (same_name(user, p.run_as) or same_name(user.rpartition("\\")[2], p.run_as.rpartition("\\")[2])):
                 return Verdict.non_conforme(observed + f" ; compte {user or '(aucun)'}", expected,
-                                            f"La tâche {name} s'exécute en tant que {user or '(aucun)'}.")
-        return Verdict.conforme(observed, expected, f"La tâche {name} est planifiée comme attendu.")
+                                            Msg("La tâche {name} s'exécute en tant que {value}.", name=name,
+                                                value=user or Msg("(aucun)")))
+        return Verdict.conforme(observed, expected, Msg("La tâche {name} est planifiée comme attendu.", name=name))

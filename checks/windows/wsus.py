@@ -8,15 +8,17 @@ from typing import Any, Literal
 
 from pydantic import field_validator
 
-from checks.windows._ps import read_items, winrm
+from checks.windows._ps import read_items, sentences, winrm
 from grader.check import Check, CheckParams
-from grader.model import Probe, ProbeResult, Verdict
+from grader.model import Msg, Probe, ProbeResult, Verdict
 
 KEY = "HKLM:\\SOFTWARE\\Policies\\Microsoft\\Windows\\WindowsUpdate"
 # AUOptions of "Configure Automatic Updates" (Microsoft: "Configure Automatic Updates" policy, 2 to 5, 7).
-AU_OPTIONS = {2: "notifier avant téléchargement", 3: "téléchargement automatique, notification d'installation",
-              4: "téléchargement et installation planifiée", 5: "l'administrateur local choisit",
-              7: "téléchargement automatique, redémarrage notifié"}
+#: AUOptions values as people name them (a Msg: its ``str`` is the French name, a report says it in its language).
+AU_OPTIONS = {2: Msg("notifier avant téléchargement"),
+              3: Msg("téléchargement automatique, notification d'installation"),
+              4: Msg("téléchargement et installation planifiée"), 5: Msg("l'administrateur local choisit"),
+              7: Msg("téléchargement automatique, redémarrage notifié")}
 
 
 def _url(value: Any) -> str:
@@ -66,15 +68,15 @@ class WsusClientPolicy(Check):
             expected += f", AU\\AUOptions = {params.au_options}"
         if params.target_group:
             expected += f", TargetGroup = {params.target_group}"
-        found = read_items(results["policy"], "lecture du registre", expected)
+        found = read_items(results["policy"], Msg("lecture du registre"), expected)
         if isinstance(found, Verdict):
             return found
         if len(found) != 1 or "WindowsUpdate" not in found[0]:
-            return Verdict.erreur("réponse inattendue à la lecture du registre", expected=expected)
+            return Verdict.erreur(Msg("réponse inattendue à la lecture du registre"), expected=expected)
         wu, au = found[0].get("WindowsUpdate"), found[0].get("AU")
         if not isinstance(wu, dict):
             return Verdict.non_conforme("clé de stratégie WindowsUpdate absente", expected,
-                                        "Aucune stratégie Windows Update n'est appliquée sur ce poste.")
+                                        Msg("Aucune stratégie Windows Update n'est appliquée sur ce poste."))
         au = au if isinstance(au, dict) else {}
         observed = (f"WUServer={wu.get('WUServer')}, WUStatusServer={wu.get('WUStatusServer')}, "
                     f"UseWUServer={au.get('UseWUServer')}, AUOptions={au.get('AUOptions')}"
@@ -82,19 +84,21 @@ class WsusClientPolicy(Check):
                        if "TargetGroup" in wu or params.target_group else ""))
         problems = []
         if _url(wu.get("WUServer")) != _url(params.server):
-            problems.append(f"WUServer vaut {wu.get('WUServer') or '(absent)'}.")
+            problems.append(Msg("WUServer vaut {value}.", value=wu.get("WUServer") or "(absent)"))
         if _url(wu.get("WUStatusServer")) != _url(params.server):
-            problems.append(f"WUStatusServer vaut {wu.get('WUStatusServer') or '(absent)'}.")
+            problems.append(Msg("WUStatusServer vaut {value}.", value=wu.get("WUStatusServer") or "(absent)"))
         if au.get("UseWUServer") != 1:
-            problems.append("AU\\UseWUServer n'est pas à 1 : le poste n'utilise pas le serveur WSUS.")
+            problems.append(Msg("AU\\UseWUServer n'est pas à 1 : le poste n'utilise pas le serveur WSUS."))
         if params.au_options and au.get("AUOptions") != params.au_options:
-            problems.append(f"AUOptions vaut {au.get('AUOptions')}, {params.au_options} "
-                            f"({AU_OPTIONS[params.au_options]}) attendu.")
+            problems.append(Msg("AUOptions vaut {found}, {au_options} ({meaning}) attendu.", found=au.get("AUOptions"),
+                                au_options=params.au_options, meaning=AU_OPTIONS[params.au_options]))
         if params.target_group:
             if wu.get("TargetGroupEnabled") != 1:
-                problems.append("Le ciblage côté client n'est pas activé (TargetGroupEnabled).")
+                problems.append(Msg("Le ciblage côté client n'est pas activé (TargetGroupEnabled)."))
             elif str(wu.get("TargetGroup") or "").casefold() != params.target_group.casefold():
-                problems.append(f"Le groupe cible est {wu.get('TargetGroup')}, {params.target_group} attendu.")
+                problems.append(Msg("Le groupe cible est {found}, {target_group} attendu.", found=wu.get("TargetGroup"),
+                                    target_group=params.target_group))
         if problems:
-            return Verdict.non_conforme(observed, expected, " ".join(problems))
-        return Verdict.conforme(observed, expected, f"Le poste prend ses mises à jour sur {params.server}.")
+            return Verdict.non_conforme(observed, expected, sentences(problems))
+        return Verdict.conforme(observed, expected,
+                                Msg("Le poste prend ses mises à jour sur {server}.", server=params.server))
