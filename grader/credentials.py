@@ -21,6 +21,7 @@ from pathlib import Path
 import paramiko
 
 from grader.errors import CredentialError
+from grader.model import Msg
 
 
 @dataclass(frozen=True)
@@ -36,17 +37,16 @@ class SshSecret:
         return f"{self.username} ({how})"
 
 
-def _private_file(path: Path, what: str) -> Path:
+def _private_file(path: Path, what: Msg) -> Path:
     path = path.expanduser()
     try:
         st = path.stat()
     except FileNotFoundError as exc:
-        raise CredentialError(f"{what} introuvable : {path}") from exc
+        raise CredentialError(Msg("{what} introuvable : {path}", what=what, path=str(path))) from exc
     if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise CredentialError(
-            f"{what} {path} est lisible par d'autres comptes (mode {stat.S_IMODE(st.st_mode):04o}) : "
-            f"faites « chmod 600 {path} »"
-        )
+        raise CredentialError(Msg("{what} {path} est lisible par d'autres comptes (mode {mode:04o}) : "
+                                  "faites « chmod 600 {path} »", what=what, path=str(path),
+                                  mode=stat.S_IMODE(st.st_mode)))
     return path
 
 
@@ -54,17 +54,18 @@ def resolve_ssh(ref: object) -> SshSecret:
     """Turn a rubric credential reference (``grader.rubric.Credential``) into a usable secret."""
     username = getattr(ref, "username")
     if getattr(ref, "key_file", None):
-        path = _private_file(Path(str(ref.key_file)), "la clé privée")
+        path = _private_file(Path(str(ref.key_file)), Msg("la clé privée"))
         try:
             pkey = paramiko.PKey.from_path(str(path))
         except (paramiko.SSHException, OSError, ValueError) as exc:
-            raise CredentialError(f"la clé privée {path} est illisible ({exc})") from exc
+            raise CredentialError(Msg("la clé privée {path} est illisible ({error})", path=str(path),
+                                      error=str(exc))) from exc
         return SshSecret(username, pkey=pkey)
     if getattr(ref, "password_env", None) or getattr(ref, "password_file", None):
         return SshSecret(username, password=resolve_password(ref).password)
     if getattr(ref, "agent", False):
         return SshSecret(username, agent=True)
-    raise CredentialError(f"aucune source de secret pour le compte {username}")
+    raise CredentialError(Msg("aucune source de secret pour le compte {username}", username=username))
 
 
 @dataclass(frozen=True)
@@ -84,10 +85,11 @@ def resolve_password(ref: object) -> PasswordSecret:
     if getattr(ref, "password_env", None):
         value = os.environ.get(ref.password_env)
         if value is None:
-            raise CredentialError(f"la variable d'environnement {ref.password_env} n'est pas définie")
+            raise CredentialError(Msg("la variable d'environnement {name} n'est pas définie", name=ref.password_env))
         return PasswordSecret(username, value)
     if getattr(ref, "password_file", None):
-        path = _private_file(Path(str(ref.password_file)), "le fichier de mot de passe")
+        path = _private_file(Path(str(ref.password_file)), Msg("le fichier de mot de passe"))
         text = path.read_text(encoding="utf-8")
         return PasswordSecret(username, text.splitlines()[0] if text else "")
-    raise CredentialError(f"le compte {username} doit avoir un mot de passe (password_env ou password_file)")
+    raise CredentialError(Msg("le compte {username} doit avoir un mot de passe (password_env ou password_file)",
+                              username=username))

@@ -15,9 +15,22 @@
 
 from __future__ import annotations
 
+from grader.model import Msg
+
 
 class GraderError(Exception):
-    """Root of grader's own errors; messages are meant for a person, from the catalogue (:mod:`grader.i18n`)."""
+    """Root of grader's own errors; messages are meant for a person, from the catalogue (:mod:`grader.i18n`).
+
+    A channel's reason for not grading a host (``Unreachable``, ``TransportError``,
+    ``CredentialError``) may be raised with a :class:`~grader.model.Msg` as its only argument:
+    ``str(exc)`` is then its French text, as before, and :attr:`message_ref` lets the runner
+    store the reference so that reports and the live view can say it in another language.
+    """
+
+    @property
+    def message_ref(self) -> Msg | None:
+        """The message by reference when the error was raised with a :class:`~grader.model.Msg`, else None."""
+        return self.args[0] if len(self.args) == 1 and isinstance(self.args[0], Msg) else None
 
 
 class UsageError(GraderError):

@@ -103,9 +103,11 @@ def template(template_fr: str, lang: str) -> str:
 
 # --- keeping the catalogue in step with the code (scripts/i18n-checks, tests/test_i18n_checks.py) ---
 
-#: Where messages are built with :class:`grader.model.Msg`: the built-in packs and the engine's own
-#: verdicts (a third party's pack may store plain French text, which reports show as stored).
-MSG_PACKS = ("checks/linux", "checks/network", "checks/windows", "grader/check.py", "grader/runner.py")
+#: Where messages are built with :class:`grader.model.Msg`: the built-in packs, the engine's own
+#: verdicts and the channels' reasons for not grading a host (a third party's pack may store plain
+#: French text, which reports show as stored).
+MSG_PACKS = ("checks/linux", "checks/network", "checks/windows", "grader/check.py", "grader/runner.py",
+             "grader/transports", "grader/credentials.py")
 
 
 def sentence_msgids(checks: Mapping[str, Any] | None = None) -> dict[str, str]:

@@ -94,7 +94,8 @@ class LiveView:
         self.progress.advance(self.task)
         if not rep.outcome.reached:
             self.console.print(t("msg.unreachable", host=rep.host, cand=rep.candidate, addr=rep.address,
-                                 reason=rep.outcome.reason), style="magenta", markup=False)
+                                 reason=say(getattr(rep.outcome, "reason_ref", None), rep.outcome.reason, get_lang())),
+                               style="magenta", markup=False)
         problems = Counter(say(getattr(r, "message_ref", None), r.message, get_lang())
                            for r in rep.results if r.status.value == "erreur" and rep.outcome.reached)
         for message, n in problems.items():

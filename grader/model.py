@@ -210,3 +210,4 @@ class HostOutcome:
     execs: int = 0  # remote executions used (the batching contract: 1 per transport)
     status: Status = Status.CONFORME  # INJOIGNABLE or ERREUR when not reached
     extra: dict[str, str] = field(default_factory=dict)
+    reason_ref: Msg | None = field(default=None, compare=False)  # ``reason`` by reference (said in other languages)

@@ -180,14 +180,14 @@ def grade_host(job: HostJob, known_hosts: Path | None, channels: Mapping[str, Ch
             continue
         channel = channels.get(name)
         if channel is None:
-            failed[name] = Verdict.erreur(f"aucun transport « {name} » n'est installé")
+            failed[name] = Verdict.erreur(Msg("aucun transport « {name} » n'est installé", name=name))
             continue
         try:
             got = channel.collect(_context(job, channel, name == primary, known_hosts), probes)
         except Unreachable as exc:
-            failed[name] = Verdict(Status.INJOIGNABLE, message=str(exc))
+            failed[name] = Verdict(Status.INJOIGNABLE, message=_reason(exc))
         except (HostKeyMismatch, CredentialError, TransportError) as exc:
-            failed[name] = Verdict.erreur(str(exc))
+            failed[name] = Verdict.erreur(_reason(exc))
         else:
             results.update(got.results)
             anomalies += got.anomalies
@@ -196,7 +196,7 @@ def grade_host(job: HostJob, known_hosts: Path | None, channels: Mapping[str, Ch
             host_key = host_key or got.host_key
         if name == primary and name in failed:
             verdict = failed[name]
-            outcome = HostOutcome(False, verdict.message, status=verdict.status)
+            outcome = HostOutcome(False, verdict.message, status=verdict.status, reason_ref=verdict.message_ref)
             break
     if outcome is None:
         outcome = HostOutcome(True, host_key=host_key, anomalies=tuple(anomalies), execs=execs,
@@ -204,6 +204,18 @@ def grade_host(job: HostJob, known_hosts: Path | None, channels: Mapping[str, Ch
     judged = [_judge(job, pc, results, outcome, failed) for pc in job.checks]
     return HostReport(job.candidate.id, job.host.name, job.address, job.host.platform, job.host.transport, login,
                       outcome, started, time.perf_counter() - t0, list(results.values()), judged)
+
+
+def _reason(exc: Exception) -> Msg | str:
+    """Why a channel could not grade the host: its :class:`Msg` when raised with one (said in any language)."""
+    ref = getattr(exc, "message_ref", None)
+    return ref if isinstance(ref, Msg) and ref.render() == str(exc) else str(exc)
+
+
+def _reason_of(outcome: HostOutcome) -> Msg | str:
+    """The outcome's reason by reference when it has one that still says the same French text."""
+    ref = outcome.reason_ref
+    return ref if ref is not None and ref.render() == outcome.reason else outcome.reason
 
 
 def _context(job: HostJob, channel: Channel, primary: bool, known_hosts: Path | None) -> HostContext:
@@ -227,7 +239,7 @@ def _judge(job: HostJob, pc: PlannedCheck, results: Mapping[str, ProbeResult], o
     if pc.problem:
         verdict = Verdict.erreur(pc.problem)
     elif not outcome.reached:
-        verdict = Verdict(outcome.status, message=outcome.reason)
+        verdict = Verdict(outcome.status, message=_reason_of(outcome))
     elif channel_failure is not None:
         verdict = channel_failure
     else:
@@ -291,7 +303,7 @@ class DependencyGate:
                 elif not outcome.reached:
                     result.status = Status.INJOIGNABLE
                     ref = Msg("la preuve passe par l'hôte {host}, qui n'a pas été joint : {reason}", host=dep,
-                              reason=outcome.reason)
+                              reason=_reason_of(outcome))
                 else:
                     continue
                 result.message, result.message_ref = ref.render(), ref

@@ -123,6 +123,7 @@ def load_frames(store: Store, run_id: str, referential: Referential | None = Non
     hosts["ended"] = [_end(s, d) for s, d in zip(hosts["started"], hosts["duration"])]
 
     results = _frame(store.results(run_id), "results").drop(columns=["run_id"])
+    hosts["reason"] = _host_reasons(hosts, results, lang)
     results["params"] = [_json(p, {}) for p in results["params"]]
     results["probe_keys"] = [_json(p, {}) for p in results["probe_keys"]]
     joined = hosts.rename(columns=HOST_COLUMNS)[["candidate", "host", *HOST_COLUMNS.values()]]
@@ -165,6 +166,28 @@ def localize(results: pd.DataFrame, lang: str) -> pd.DataFrame:
     out["message"] = [i18n_checks.message(None if _isnull(r.get("message_ref")) else r.get("message_ref"),
                                           "" if _isnull(r["message"]) else str(r["message"]), lang)
                       for r in results.to_dict("records")]
+    return out
+
+
+def _host_reasons(hosts: pd.DataFrame, results: pd.DataFrame, lang: str) -> list[Any]:
+    """Why each host could not be graded, in ``lang`` (French: as stored).
+
+    The hosts table keeps the channel's reason as French text only; the checks of that host
+    stored the same text with its reference (``message_ref``), which says it in ``lang``.
+    """
+    from grader import i18n_checks
+
+    if normalize_lang(lang) == "fr" or hosts.empty or results.empty or "message_ref" not in results:
+        return list(hosts["reason"])
+    refs: dict[tuple[Any, Any, str], Any] = {}
+    for r in results.to_dict("records"):
+        if not _isnull(r.get("message_ref")) and not _isnull(r.get("message")):
+            refs.setdefault((r["candidate"], r["host"], str(r["message"])), r["message_ref"])
+    out: list[Any] = []
+    for h in hosts.to_dict("records"):
+        reason = h["reason"]
+        ref = refs.get((h["candidate"], h["host"], str(reason))) if isinstance(reason, str) and reason else None
+        out.append(reason if ref is None else i18n_checks.message(ref, reason, lang))
     return out
 
 

@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict
 
 from grader.errors import CredentialError
-from grader.model import Probe, ProbeResult
+from grader.model import Msg, Probe, ProbeResult
 
 
 class ChannelOptions(BaseModel):
@@ -62,7 +62,7 @@ def probe_fields(probe: Probe) -> dict[str, Any]:
             "started": datetime.now(UTC).isoformat(timespec="milliseconds")}
 
 
-def option_credential(host: HostContext, name: str | None, *, missing: str) -> Any:
+def option_credential(host: HostContext, name: str | None, *, missing: str | Msg) -> Any:
     """The credential a channel logs in with: the one its options name, else the host's own.
 
     For channels that may read with another account than the host's login (an ``ldap`` or
@@ -74,7 +74,7 @@ def option_credential(host: HostContext, name: str | None, *, missing: str) -> A
     if name is not None:
         ref = host.credentials.get(name)
         if ref is None:
-            raise CredentialError(f"identifiants « {name} » non déclarés dans le barème")
+            raise CredentialError(Msg("identifiants « {name} » non déclarés dans le barème", name=name))
         return ref
     if host.credential is None:
         raise CredentialError(missing)

@@ -65,7 +65,7 @@ from pydantic import Field
 
 from grader.credentials import resolve_password, resolve_ssh
 from grader.errors import CredentialError, TransportError
-from grader.model import Probe, ProbeResult
+from grader.model import Msg, Probe, ProbeResult
 from grader.transports.base import Channel, ChannelOptions, Collected, HostContext
 from grader.transports.ssh import KnownHosts, SshTarget, fingerprint, open_transport
 
@@ -159,7 +159,7 @@ class Session:
         try:
             self.channel.sendall(text.encode())
         except (OSError, paramiko.SSHException, EOFError) as exc:
-            raise SessionLost(f"la session interactive a été coupée ({exc})") from exc
+            raise SessionLost(Msg("la session interactive a été coupée ({error})", error=str(exc))) from exc
 
     def _feed(self, data: bytes) -> None:
         text = self._decoder.decode(data)
@@ -189,12 +189,12 @@ class Session:
             except TimeoutError:
                 continue
             except (OSError, paramiko.SSHException, EOFError) as exc:
-                raise SessionLost(f"la session interactive a été coupée ({exc})") from exc
+                raise SessionLost(Msg("la session interactive a été coupée ({error})", error=str(exc))) from exc
             if not data:
-                raise SessionLost("l'équipement a fermé la session interactive")
+                raise SessionLost(Msg("l'équipement a fermé la session interactive"))
             self._feed(data)
             if len(self.buf) > 4 * CAP:
-                raise SessionLost("sortie démesurée : session abandonnée")
+                raise SessionLost(Msg("sortie démesurée : session abandonnée"))
             if pager and self.dialect.pages:
                 tail = self.buf[self.buf.rfind("\n") + 1:]
                 m = PAGER.search(tail)
@@ -242,7 +242,8 @@ class Session:
                 break
             if time.monotonic() >= deadline:
                 seen_text = self.buf[start:][-300:]
-                raise TransportError(f"aucune invite de commande reconnue après la connexion (reçu : {seen_text!r})")
+                raise TransportError(Msg("aucune invite de commande reconnue après la connexion (reçu : {seen})",
+                                         seen=repr(seen_text)))
         if self.dialect.upfront:
             after = found[0][1].end()
             # The prompt follows the marker line; it is whole once nothing more comes for 0.3 s.
@@ -253,11 +254,12 @@ class Session:
                     break
             prompt = self.buf[after:].split("\n")[-1]
             if not prompt.strip():
-                raise TransportError("invite de commande vide après la connexion")
+                raise TransportError(Msg("invite de commande vide après la connexion"))
         else:
             prompt = found[0][0]
             if not IOS_PROMPT.match(prompt):
-                raise TransportError(f"invite inattendue « {prompt[:80]} » (attendu : NOM> ou NOM#)")
+                raise TransportError(Msg("invite inattendue « {prompt} » (attendu : NOM> ou NOM#)",
+                                         prompt=prompt[:80]))
         self.prompt = prompt
         self.buf = self.buf[-len(prompt):]
         return prompt
@@ -298,7 +300,7 @@ class Session:
         after = m.end()
         # The sentinel's own answer ("% Invalid input", or nothing more on a shell) ends at the prompt.
         if not self.read_until(lambda: self.tail_is(after, self.prompt), time.monotonic() + 5, pager=False):
-            raise SessionLost("l'invite n'est pas revenue après le marqueur de fin de commande")
+            raise SessionLost(Msg("l'invite n'est pas revenue après le marqueur de fin de commande"))
         self.buf = self.buf[-len(self.prompt):]  # keep memory flat across commands
         output = self._clean(output, command, typed)
         if self.dialect.upfront and typed.split("''")[0] in output:
@@ -335,7 +337,7 @@ class Session:
             return bool(hit) and self.tail_is(hit[0].end(), self.prompt)
 
         if not self.read_until(back, until):
-            raise SessionLost("la commande interrompue n'a pas rendu la main : session abandonnée")
+            raise SessionLost(Msg("la commande interrompue n'a pas rendu la main : session abandonnée"))
         self.buf = self.buf[-len(self.prompt):]
 
 
@@ -360,13 +362,14 @@ class CliChannel(Channel):
         options: CliOptions = host.options if isinstance(host.options, CliOptions) else CliOptions()
         ref = host.credentials.get(options.credential) if options.credential else host.credential
         if ref is None:
-            raise CredentialError(f"aucun identifiant pour la session CLI de l'hôte {host.name}")
+            raise CredentialError(Msg("aucun identifiant pour la session CLI de l'hôte {host}", host=host.name))
         secret = resolve_ssh(ref)
         enable_secret = None
         if options.enable_credential:
             enable_ref = host.credentials.get(options.enable_credential)
             if enable_ref is None:
-                raise CredentialError(f"identifiant « {options.enable_credential} » (enable) inconnu du barème")
+                raise CredentialError(Msg("identifiant « {name} » (enable) inconnu du barème",
+                                          name=options.enable_credential))
             enable_secret = resolve_password(enable_ref).password
         port = host.port or options.port or 22
         target = SshTarget(host.address, port, False, host.connect_timeout)
@@ -381,7 +384,8 @@ class CliChannel(Channel):
                 channel.get_pty(term="vt100", width=511, height=24)
                 channel.invoke_shell()
             except (paramiko.SSHException, OSError, EOFError) as exc:
-                raise TransportError(f"impossible d'ouvrir une session interactive sur {host.address} ({exc})") from exc
+                raise TransportError(Msg("impossible d'ouvrir une session interactive sur {address} ({error})",
+                                         address=host.address, error=str(exc))) from exc
             session = Session(channel, dialect, options.resync_timeout)
             results, anomalies = self._drive(session, options, enable_secret, probes, host.address)
             # The evidence says how the device was read: one connection, one interactive session.
@@ -399,7 +403,7 @@ class CliChannel(Channel):
             if options.menu is not None:
                 menu = options.menu_prompt.rstrip()
                 if not session.read_until(lambda: session.buf.rstrip().endswith(menu), deadline):
-                    raise TransportError(f"le menu de console attendu (« {menu} ») n'est pas apparu")
+                    raise TransportError(Msg("le menu de console attendu (« {menu} ») n'est pas apparu", menu=menu))
                 session.send(options.menu + "\n")
             session.learn_prompt(deadline)
             if enable_secret is not None and session.prompt.endswith(">"):
@@ -409,7 +413,8 @@ class CliChannel(Channel):
                 if timed_out or IOS_ERROR.search(output):
                     anomalies.append(f"« {command} » refusé par l'équipement : la pagination --More-- sera suivie")
         except SessionLost as exc:
-            raise TransportError(f"session interactive avec {address} perdue pendant la connexion : {exc}") from exc
+            raise TransportError(Msg("session interactive avec {address} perdue pendant la connexion : {error}",
+                                     address=address, error=exc.message_ref or str(exc))) from exc
         results: dict[str, ProbeResult] = {}
         lost: str | None = None
         for probe in probes:
@@ -444,12 +449,24 @@ class CliChannel(Channel):
         start = len(session.buf)
         session.send("enable\n")
         if not session.read_until(lambda: bool(PASSWORD_PROMPT.search(session.buf[start:])), deadline):
-            raise TransportError("« enable » n'a pas demandé de mot de passe")
+            raise TransportError(Msg("« enable » n'a pas demandé de mot de passe"))
         session.send(secret + "\n")
         session.buf = ""  # nothing typed after the password prompt is kept (no echo expected anyway)
         try:
             prompt = session.learn_prompt(deadline)
         except TransportError as exc:  # a device that echoes the secret must not put it in the evidence
-            raise TransportError(str(exc).replace(secret, "***")) from None
+            raise TransportError(_redacted(exc, secret)) from None
         if not prompt.endswith("#"):
-            raise TransportError("« enable » refusé (mot de passe enable incorrect ?) : mode privilégié non obtenu")
+            raise TransportError(Msg("« enable » refusé (mot de passe enable incorrect ?) : mode privilégié non "
+                                     "obtenu"))
+
+
+def _redacted(exc: TransportError, secret: str) -> Msg | str:
+    """``exc``'s reason with the enable secret masked (a device may echo it), by reference when it has one."""
+    text = str(exc).replace(secret, "***")
+    ref = exc.message_ref
+    if ref is not None and all(isinstance(v, str) for v in ref.args.values()):
+        masked = Msg(ref.id, **{k: v.replace(secret, "***") for k, v in ref.args.items()})
+        if masked.render() == text:
+            return masked
+    return text

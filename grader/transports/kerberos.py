@@ -39,6 +39,7 @@ from typing import Any
 
 from grader.credentials import PasswordSecret
 from grader.errors import TransportError
+from grader.model import Msg
 
 _ENV_LOCK = threading.RLock()
 _REALM = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$")
@@ -47,11 +48,18 @@ _KDC = re.compile(r"^(\[[0-9A-Fa-f:]+\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252})(:\d{1,5
 
 def available() -> str | None:
     """None when Kerberos can be used here, else why not (in French, for the evidence)."""
+    why = unavailable()
+    return None if why is None else why.render()
+
+
+def unavailable() -> Msg | None:
+    """:func:`available` by reference (the evidence may say it in another language)."""
     try:
         import gssapi.raw  # noqa: F401
     except ImportError as exc:
-        return (f"Kerberos indisponible sur le poste du correcteur : module gssapi absent ({exc}) — "
-                "installez l'extra « kerberos » (pip install 'tssr-grader[kerberos]', paquet Debian libkrb5-dev)")
+        return Msg("Kerberos indisponible sur le poste du correcteur : module gssapi absent ({error}) — installez "
+                   "l'extra « kerberos » (pip install 'tssr-grader[kerberos]', paquet Debian libkrb5-dev)",
+                   error=str(exc))
     return None
 
 
@@ -76,17 +84,17 @@ def principal_and_realm(username: str, realm: str | None) -> tuple[str, str]:
     user, _, suffix = name.partition("@")
     chosen = (realm or suffix).upper()
     if not user or not chosen:
-        raise TransportError(f"royaume Kerberos inconnu pour « {username} » : écrivez le compte sous la forme "
-                             "utilisateur@domaine.lan ou indiquez l'option « realm »")
+        raise TransportError(Msg("royaume Kerberos inconnu pour « {username} » : écrivez le compte sous la forme "
+                                 "utilisateur@domaine.lan ou indiquez l'option « realm »", username=username))
     if not _REALM.match(chosen):
-        raise TransportError(f"royaume Kerberos invalide : « {chosen} »")
+        raise TransportError(Msg("royaume Kerberos invalide : « {realm} »", realm=chosen))
     return f"{user}@{chosen}", chosen
 
 
 def krb5_conf(realm: str, kdc: str) -> str:
     """The private configuration of one login (pure; tested as text)."""
     if not _KDC.match(kdc):
-        raise TransportError(f"adresse de KDC invalide : « {kdc} »")
+        raise TransportError(Msg("adresse de KDC invalide : « {kdc} »", kdc=kdc))
     return (
         "[libdefaults]\n"
         f"  default_realm = {realm}\n"
@@ -104,7 +112,7 @@ def krb5_conf(realm: str, kdc: str) -> str:
 @contextlib.contextmanager
 def kerberos_login(secret: PasswordSecret, *, realm: str | None, kdc: str, timeout: float = 5.0) -> Iterator[KerberosLogin]:
     """A ticket for ``secret`` from ``kdc``, usable inside the ``with`` block (see the module docstring)."""
-    why = available()
+    why = unavailable()
     if why:
         raise TransportError(why)
     import gssapi
@@ -147,34 +155,36 @@ def _check_kdc(kdc: str, principal: str, timeout: float) -> None:
     silent KDC would cost its whole retry schedule; this bounds it by the host's connect timeout."""
     match = _KDC.match(kdc)
     if match is None:
-        raise TransportError(f"adresse de KDC invalide : « {kdc} »")
+        raise TransportError(Msg("adresse de KDC invalide : « {kdc} »", kdc=kdc))
     host, port = match.group(1).strip("[]"), int(match.group(2)[1:]) if match.group(2) else 88
     try:
         socket.create_connection((host, port), timeout=timeout).close()
     except OSError as exc:
-        why = "délai dépassé" if isinstance(exc, TimeoutError) else (exc.strerror or type(exc).__name__)
-        raise TransportError(f"KDC {kdc} injoignable : aucun ticket Kerberos pour {principal} "
-                             f"(port {port}/tcp : {why})") from exc
+        why = Msg("délai dépassé") if isinstance(exc, TimeoutError) else (exc.strerror or type(exc).__name__)
+        raise TransportError(Msg("KDC {kdc} injoignable : aucun ticket Kerberos pour {principal} "
+                                 "(port {port}/tcp : {why})", kdc=kdc, principal=principal, port=port,
+                                 why=why)) from exc
 
 
-def explain(exc: Exception, principal: str, kdc: str) -> str:
+def explain(exc: Exception, principal: str, kdc: str) -> Msg:
     """A GSS/Kerberos failure in the jury's words (the library's own text kept at the end)."""
     text = " ".join(str(exc).split())
     low = text.lower()
-    detail = text[:300]
+    said = {"kdc": kdc, "principal": principal, "detail": text[:300]}
     if "preauthentication failed" in low or "password incorrect" in low or "integrity check failed" in low:
-        return f"le KDC {kdc} refuse le mot de passe de {principal} (mot de passe erroné) — {detail}"
+        return Msg("le KDC {kdc} refuse le mot de passe de {principal} (mot de passe erroné) — {detail}", **said)
     if "client" in low and "not found in kerberos database" in low:
-        return f"le KDC {kdc} ne connaît pas le compte {principal} — {detail}"
+        return Msg("le KDC {kdc} ne connaît pas le compte {principal} — {detail}", **said)
     if "server" in low and "not found in kerberos database" in low:
-        return f"le KDC {kdc} ne connaît pas le service demandé (SPN) — {detail}"
+        return Msg("le KDC {kdc} ne connaît pas le service demandé (SPN) — {detail}", **said)
     if "cannot contact any kdc" in low or "cannot find kdc" in low or "unable to reach" in low:
-        return f"KDC {kdc} injoignable : aucun ticket Kerberos pour {principal} — {detail}"
+        return Msg("KDC {kdc} injoignable : aucun ticket Kerberos pour {principal} — {detail}", **said)
     if "clock skew" in low:
-        return f"horloges trop éloignées entre le correcteur et le KDC {kdc} — {detail}"
+        return Msg("horloges trop éloignées entre le correcteur et le KDC {kdc} — {detail}", **said)
     if "revoked" in low or "disabled" in low or "expired" in low:
-        return f"le KDC {kdc} refuse le compte {principal} (désactivé, verrouillé ou expiré) — {detail}"
-    return f"échec Kerberos pour {principal} auprès du KDC {kdc} — {detail}"
+        return Msg("le KDC {kdc} refuse le compte {principal} (désactivé, verrouillé ou expiré) — {detail}",
+                   **said)
+    return Msg("échec Kerberos pour {principal} auprès du KDC {kdc} — {detail}", **said)
 
 
 def _destroy(ccache: str) -> None:

@@ -55,7 +55,7 @@ from pydantic import Field, field_validator, model_validator
 
 from grader.credentials import PasswordSecret, resolve_password
 from grader.errors import TransportError, Unreachable
-from grader.model import Probe, ProbeResult
+from grader.model import Msg, Probe, ProbeResult
 from grader.transports.base import Channel, ChannelOptions, Collected, HostContext, option_credential, probe_fields
 
 #: Output cap of one search (JSON text). Entries past it are dropped and the result marked truncated.
@@ -335,7 +335,8 @@ class LdapChannel(Channel):
             try:
                 conn.open()
                 if opts.tls == "starttls" and not conn.start_tls():
-                    raise Unreachable(f"{where} refuse StartTLS ({_diagnostic(conn)})")
+                    raise Unreachable(Msg("{where} refuse StartTLS ({diagnostic})", where=where,
+                                          diagnostic=_diagnostic(conn)))
             except lx.LDAPException as exc:
                 raise Unreachable(_open_failure(where, exc)) from exc
             der = conn.socket.getpeercert(binary_form=True) if conn.socket is not None else None
@@ -346,14 +347,16 @@ class LdapChannel(Channel):
                     expected = opts.tls_name or host.address
                     dns_names, ips = certificate_names(der)
                     if not name_matches(expected, dns_names, ips):
-                        raise Unreachable(f"le certificat TLS de {where} n'est pas établi pour « {expected} » "
-                                          f"(noms du certificat : {', '.join(dns_names + ips) or 'aucun'}) ; "
-                                          "connexion refusée — indiquez options.ldap.tls_name si le barème "
-                                          "vise l'hôte par son adresse")
+                        raise Unreachable(Msg("le certificat TLS de {where} n'est pas établi pour « {expected} » "
+                                              "(noms du certificat : {names}) ; connexion refusée — indiquez "
+                                              "options.ldap.tls_name si le barème vise l'hôte par son adresse",
+                                              where=where, expected=expected,
+                                              names=", ".join(dns_names + ips) or Msg("aucun")))
             try:
                 bound = conn.bind()
             except lx.LDAPException as exc:
-                raise Unreachable(f"liaison LDAP impossible avec {where} ({exc})") from exc
+                raise Unreachable(Msg("liaison LDAP impossible avec {where} ({error})", where=where,
+                                      error=str(exc))) from exc
             if not bound:
                 raise Unreachable(_bind_failure(where, secret.username, conn))
             base_dn = opts.base_dn or _naming_context(conn, where)
@@ -397,7 +400,7 @@ def _collect_kerberos(host: HostContext, probes: Sequence[Probe], opts: LdapOpti
 
     from grader.transports import kerberos, ldap_kerberos
 
-    why = kerberos.available()
+    why = kerberos.unavailable()
     if why:
         raise TransportError(why)
     import gssapi.exceptions
@@ -424,7 +427,8 @@ def _collect_kerberos(host: HostContext, probes: Sequence[Probe], opts: LdapOpti
             except gssapi.exceptions.GSSError as exc:
                 raise TransportError(kerberos.explain(exc, login.principal, kdc)) from exc
             except (lx.LDAPException, OSError) as exc:
-                raise TransportError(f"liaison Kerberos interrompue avec {where} ({exc})") from exc
+                raise TransportError(Msg("liaison Kerberos interrompue avec {where} ({error})", where=where,
+                                         error=str(exc))) from exc
         base_dn = opts.base_dn or _naming_context(conn, where)
         results, lost = _run_searches(conn, probes, base_dn)
         return Collected(results, login=f"{login.principal} (Kerberos, {layer})",
@@ -436,38 +440,42 @@ def _collect_kerberos(host: HostContext, probes: Sequence[Probe], opts: LdapOpti
 
 
 def _secret(host: HostContext, opts: LdapOptions) -> PasswordSecret:
-    return resolve_password(option_credential(host, opts.credential, missing=(
-        f"aucun compte de lecture LDAP pour {host.name} : ajoutez « options: {{ldap: {{credential: <nom>}}}} » "
-        "à l'hôte")))
+    return resolve_password(option_credential(host, opts.credential, missing=Msg(
+        "aucun compte de lecture LDAP pour {host} : ajoutez « options: {{ldap: {{credential: <nom>}}}} » "
+        "à l'hôte", host=host.name)))
 
 
-def _diagnostic(conn: Any) -> str:
+def _diagnostic(conn: Any) -> Msg:
     result = conn.result or {}
-    return f"{result.get('description', '?')} : {result.get('message', '').strip() or 'sans message'}"
+    return Msg("{description} : {message}", description=str(result.get("description", "?")),
+               message=result.get("message", "").strip() or Msg("sans message"))
 
 
-def _open_failure(where: str, exc: Exception) -> str:
+def _open_failure(where: str, exc: Exception) -> Msg:
     text = str(exc)
     low = text.lower()
     if "certificate" in low or "ssl" in low or "tls" in low or "wrong version number" in low:
-        return f"échec de la négociation TLS avec {where} ({text.strip()[:300]})"
+        return Msg("échec de la négociation TLS avec {where} ({error})", where=where, error=text.strip()[:300])
     if "refused" in low:
-        return f"{where} refuse la connexion"
+        return Msg("{where} refuse la connexion", where=where)
     if "timed out" in low or "timeout" in low:
-        return f"pas de réponse de {where} (délai dépassé)"
+        return Msg("pas de réponse de {where} (délai dépassé)", where=where)
     if "no route" in low or "unreachable" in low:
-        return f"{where} injoignable (aucune route)"
-    return f"{where} injoignable ({text.strip()[:300]})"
+        return Msg("{where} injoignable (aucune route)", where=where)
+    return Msg("{where} injoignable ({error})", where=where, error=text.strip()[:300])
 
 
-def _bind_failure(where: str, username: str, conn: Any) -> str:
+def _bind_failure(where: str, username: str, conn: Any) -> Msg:
     result = conn.result or {}
     code = result.get("result")
     if code == 49:
-        return f"authentification LDAP refusée pour {username} sur {where} (identifiants invalides ou compte désactivé)"
+        return Msg("authentification LDAP refusée pour {username} sur {where} (identifiants invalides ou compte "
+                   "désactivé)", username=username, where=where)
     if code == 8:
-        return f"{where} exige une authentification plus forte (strongerAuthRequired) : utilisez ldaps ou starttls"
-    return f"liaison LDAP refusée par {where} pour {username} ({_diagnostic(conn)})"
+        return Msg("{where} exige une authentification plus forte (strongerAuthRequired) : utilisez ldaps ou "
+                   "starttls", where=where)
+    return Msg("liaison LDAP refusée par {where} pour {username} ({diagnostic})", where=where, username=username,
+               diagnostic=_diagnostic(conn))
 
 
 def _naming_context(conn: Any, where: str) -> str:
@@ -475,11 +483,13 @@ def _naming_context(conn: Any, where: str) -> str:
 
     ok = conn.search("", "(objectClass=*)", search_scope=ldap3.BASE, attributes=["defaultNamingContext"])
     if not ok or not conn.response:
-        raise TransportError(f"RootDSE illisible sur {where} ({_diagnostic(conn)}) : indiquez options.ldap.base_dn")
+        raise TransportError(Msg("RootDSE illisible sur {where} ({diagnostic}) : indiquez options.ldap.base_dn",
+                                 where=where, diagnostic=_diagnostic(conn)))
     raw = next((e.get("raw_attributes", {}) for e in conn.response if e.get("type") == "searchResEntry"), {})
     values = next((v for k, v in raw.items() if k.lower() == "defaultnamingcontext"), [])
     if not values:
-        raise TransportError(f"{where} n'annonce pas de defaultNamingContext : indiquez options.ldap.base_dn")
+        raise TransportError(Msg("{where} n'annonce pas de defaultNamingContext : indiquez options.ldap.base_dn",
+                                 where=where))
     return bytes(values[0]).decode("utf-8")
 
 

@@ -24,6 +24,7 @@ import struct
 from typing import Any
 
 from grader.errors import TransportError
+from grader.model import Msg
 
 NO_LAYER, INTEGRITY, CONFIDENTIALITY = 1, 2, 4
 CLIENT_MAX_BUFFER = 0xFFFFFF  # the largest SASL buffer we accept (the 3-byte field's maximum)
@@ -46,7 +47,7 @@ class SaslSocket:
         for offset in range(0, len(view), self._chunk):
             token = self._ctx.wrap(bytes(view[offset:offset + self._chunk]), self._seal)
             if self._seal and not token.encrypted:
-                raise TransportError("le serveur LDAP a refusé le chiffrement de la session Kerberos")
+                raise TransportError(Msg("le serveur LDAP a refusé le chiffrement de la session Kerberos"))
             self._raw.sendall(struct.pack(">I", len(token.message)) + token.message)
 
     def recv(self, size: int) -> bytes:
@@ -114,15 +115,15 @@ def sasl_gssapi_bind(conn: Any, service_host: str, creds: Any) -> str:
         # RFC 4752 §3.1: the server offers layers and its maximum buffer; we choose and answer.
         offer = ctx.unwrap(incoming).message
         if len(offer) != 4:
-            raise TransportError("réponse SASL GSSAPI du serveur LDAP mal formée (offre de protection)")
+            raise TransportError(Msg("réponse SASL GSSAPI du serveur LDAP mal formée (offre de protection)"))
         layers, server_max = offer[0], int.from_bytes(offer[1:4], "big")
         if layers & CONFIDENTIALITY:
             chosen, seal, what = CONFIDENTIALITY, True, "session LDAP signée et chiffrée (SASL)"
         elif layers & INTEGRITY:
             chosen, seal, what = INTEGRITY, False, "session LDAP signée (SASL), non chiffrée"
         else:
-            raise TransportError("le serveur LDAP n'offre ni signature ni chiffrement de la session Kerberos : "
-                                 "liaison refusée par le correcteur (les réponses pourraient être falsifiées)")
+            raise TransportError(Msg("le serveur LDAP n'offre ni signature ni chiffrement de la session Kerberos : "
+                                     "liaison refusée par le correcteur (les réponses pourraient être falsifiées)"))
         answer = ctx.wrap(bytes([chosen]) + CLIENT_MAX_BUFFER.to_bytes(3, "big"), False).message
         result = send_sasl_negotiation(conn, None, answer)
         if result.get("result") != 0:
@@ -134,7 +135,8 @@ def sasl_gssapi_bind(conn: Any, service_host: str, creds: Any) -> str:
     return what
 
 
-def _refusal(result: dict[str, Any]) -> str:
-    return (f"liaison Kerberos (SASL GSSAPI) refusée par le serveur LDAP : {result.get('description', '?')} "
-            f"({str(result.get('message', '')).strip() or 'sans message'})")
+def _refusal(result: dict[str, Any]) -> Msg:
+    return Msg("liaison Kerberos (SASL GSSAPI) refusée par le serveur LDAP : {description} ({message})",
+               description=str(result.get("description", "?")),
+               message=str(result.get("message", "")).strip() or Msg("sans message"))
 

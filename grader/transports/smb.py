@@ -42,7 +42,7 @@ from pydantic import Field
 
 from grader.credentials import PasswordSecret, resolve_password
 from grader.errors import TransportError, Unreachable
-from grader.model import Probe, ProbeResult
+from grader.model import Msg, Probe, ProbeResult
 from grader.transports.base import Channel, ChannelOptions, Collected, HostContext, option_credential, probe_fields
 
 FILE_CAP = 1024 * 1024  # bytes of one file (a Registry.pol is a few KiB)
@@ -146,9 +146,9 @@ class SmbChannel(Channel):
 
 
 def _secret(host: HostContext, opts: SmbOptions) -> PasswordSecret:
-    return resolve_password(option_credential(host, opts.credential, missing=(
-        f"aucun compte pour lire les partages de {host.name} : ajoutez « options: {{smb: {{credential: <nom>}}}} » "
-        "à l'hôte")))
+    return resolve_password(option_credential(host, opts.credential, missing=Msg(
+        "aucun compte pour lire les partages de {host} : ajoutez « options: {{smb: {{credential: <nom>}}}} » "
+        "à l'hôte", host=host.name)))
 
 
 class _Lost(Exception):
@@ -162,21 +162,22 @@ def _session_failure(where: str, username: str, exc: Exception) -> Exception:
     text = str(exc).strip()
     low = text.lower()
     if isinstance(exc, (sx.LogonFailure, sx.WrongPassword, sx.SMBAuthenticationError)) or "logon_failure" in low:
-        return TransportError(f"authentification SMB refusée pour {username} sur {where} "
-                              "(identifiants invalides ou compte désactivé)")
+        return TransportError(Msg("authentification SMB refusée pour {username} sur {where} "
+                                  "(identifiants invalides ou compte désactivé)", username=username, where=where))
     if isinstance(exc, (sx.PasswordExpired, sx.AccessDenied, sx.SMBResponseException)):
         # Samba answers a wrong NTLM password for a UPN with STATUS_NOT_FOUND rather than a logon failure.
-        return TransportError(f"session SMB refusée par {where} pour {username} : authentification refusée ou "
-                              f"compte non autorisé ({text[:300]})")
+        return TransportError(Msg("session SMB refusée par {where} pour {username} : authentification refusée ou "
+                                  "compte non autorisé ({error})", where=where, username=username, error=text[:300]))
     if "refused" in low:
-        return Unreachable(f"{where} refuse la connexion (pas de service SMB)")
+        return Unreachable(Msg("{where} refuse la connexion (pas de service SMB)", where=where))
     if isinstance(exc, (TimeoutError, socket.timeout)) or "timed out" in low or "timeout" in low:
-        return Unreachable(f"pas de réponse de {where} (délai dépassé)")
+        return Unreachable(Msg("pas de réponse de {where} (délai dépassé)", where=where))
     if "no route" in low or "unreachable" in low:
-        return Unreachable(f"{where} injoignable (aucune route)")
+        return Unreachable(Msg("{where} injoignable (aucune route)", where=where))
     if isinstance(exc, (ValueError, OSError, sx.SMBConnectionClosed)):
-        return Unreachable(f"{where} injoignable ({text[:300]})")
-    return TransportError(f"session SMB impossible avec {where} ({type(exc).__name__}: {text[:300]})")
+        return Unreachable(Msg("{where} injoignable ({error})", where=where, error=text[:300]))
+    return TransportError(Msg("session SMB impossible avec {where} ({kind}: {error})", where=where,
+                              kind=type(exc).__name__, error=text[:300]))
 
 
 def _failed(probe: Probe, reason: str) -> ProbeResult:

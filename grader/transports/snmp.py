@@ -53,7 +53,7 @@ from pydantic import Field, model_validator
 
 from grader.credentials import resolve_password
 from grader.errors import CredentialError, TransportError, Unreachable
-from grader.model import Probe, ProbeResult
+from grader.model import Msg, Probe, ProbeResult
 from grader.transports.base import Channel, ChannelOptions, Collected, HostContext
 
 _OID = re.compile(r"^\.?(\d+(?:\.\d+)+)$")
@@ -257,7 +257,8 @@ class _Session:
             self.target = await UdpTransportTarget.create((self.address, self.options.port),
                                                           timeout=self.options.timeout, retries=self.options.retries)
         except Exception as exc:  # name resolution and socket errors, as pysnmp raises them
-            raise Unreachable(f"adresse SNMP inutilisable {self.address}:{self.options.port} ({exc})") from exc
+            raise Unreachable(Msg("adresse SNMP inutilisable {address}:{port} ({error})", address=self.address,
+                                  port=self.options.port, error=str(exc))) from exc
 
     def close(self) -> None:
         if self.engine is not None:
@@ -285,7 +286,8 @@ class _Session:
         from pysnmp.hlapi.v3arch import asyncio as hl
 
         if self.pdus >= _MAX_PDUS:
-            raise TransportError(f"plus de {_MAX_PDUS} requêtes SNMP pour un seul hôte : collecte arrêtée")
+            raise TransportError(Msg("plus de {limit} requêtes SNMP pour un seul hôte : collecte arrêtée",
+                                     limit=_MAX_PDUS))
         self.pdus += 1
         varbinds = [hl.ObjectType(hl.ObjectIdentity(oid)) for oid in oids]
         context = hl.ContextData(contextName=self.options.context_name if community is None else "")
@@ -301,9 +303,11 @@ class _Session:
             if name == "RequestTimedOut":
                 raise _Silent(str(indication))
             if name in _AUTH_FAILURES:
-                raise TransportError(f"l'agent SNMP de {self.where} refuse les identifiants SNMPv3 de "
-                                     f"« {self.secret.login} » : {indication}")
-            raise TransportError(f"échange SNMP impossible avec {self.where} : {indication}")
+                raise TransportError(Msg("l'agent SNMP de {where} refuse les identifiants SNMPv3 de « {login} » : "
+                                         "{indication}", where=self.where, login=self.secret.login,
+                                         indication=str(indication)))
+            raise TransportError(Msg("échange SNMP impossible avec {where} : {indication}", where=self.where,
+                                     indication=str(indication)))
         if community is None:
             self.answered = True
         if status and int(status) != 0:
@@ -463,12 +467,13 @@ async def _collect_main(session: _Session, main: Mapping[str, Request], outcomes
             errors.update(walk_errors)
     except _Silent as exc:
         if not session.answered:
-            reason = (f"l'agent SNMP de {session.where} ne répond pas ({session.secret.login} ; délai "
-                      f"{session.options.timeout:g} s, {session.options.retries} nouvel(s) essai(s))")
+            reason = Msg("l'agent SNMP de {where} ne répond pas ({login} ; délai {timeout:g} s, {retries} "
+                         "nouvel(s) essai(s))", where=session.where, login=session.secret.login,
+                         timeout=session.options.timeout, retries=session.options.retries)
             if session.options.silence == "injoignable":
                 raise Unreachable(reason) from exc
             for key in main:
-                outcomes[key].silent = reason
+                outcomes[key].silent = reason.render()
                 outcomes[key].started, outcomes[key].duration = started, time.perf_counter() - t0
             return
         anomalies.append(f"l'agent SNMP a cessé de répondre en cours de collecte ({exc})")
@@ -533,35 +538,37 @@ class SnmpChannel(Channel):
 
 
 def _secret(host: HostContext, options: SnmpOptions) -> _Secret:
-    def credential(name: str | None, what: str) -> Any:
+    def credential(name: str | None, what: Msg) -> Any:
         if name is None:
             if host.credential is None:
-                raise CredentialError(f"aucun identifiant SNMP ({what}) pour l'hôte {host.name} : indiquez-le dans "
-                                      "options.snmp ou dans « credential: » de l'hôte")
+                raise CredentialError(Msg("aucun identifiant SNMP ({what}) pour l'hôte {host} : indiquez-le dans "
+                                          "options.snmp ou dans « credential: » de l'hôte", what=what, host=host.name))
             return host.credential
         ref = host.credentials.get(name)
         if ref is None:
-            raise CredentialError(f"identifiants « {name} » non déclarés (options.snmp de l'hôte {host.name})")
+            raise CredentialError(Msg("identifiants « {name} » non déclarés (options.snmp de l'hôte {host})",
+                                      name=name, host=host.name))
         return ref
 
     if options.version == "v2c":
         name = options.community_credential
-        ref = credential(name, "communauté")
+        ref = credential(name, Msg("communauté"))
         if name is None and not (getattr(ref, "password_env", None) or getattr(ref, "password_file", None)):
-            raise CredentialError(f"aucune communauté SNMP pour l'hôte {host.name} : indiquez community_credential "
-                                  "dans options.snmp (les identifiants de l'hôte n'ont pas de mot de passe)")
+            raise CredentialError(Msg("aucune communauté SNMP pour l'hôte {host} : indiquez community_credential "
+                                      "dans options.snmp (les identifiants de l'hôte n'ont pas de mot de passe)",
+                                      host=host.name))
         secret = resolve_password(ref)
         label = name or "identifiants de l'hôte"
         return _Secret("v2c", f"communauté « {label} » (SNMPv2c)", community=secret.password)
-    user = resolve_password(credential(options.credential, "utilisateur SNMPv3"))
+    user = resolve_password(credential(options.credential, Msg("utilisateur SNMPv3")))
     priv = user.password
     if options.priv_credential is not None:
-        priv = resolve_password(credential(options.priv_credential, "clé de chiffrement SNMPv3")).password
+        priv = resolve_password(credential(options.priv_credential, Msg("clé de chiffrement SNMPv3"))).password
     level = "authNoPriv" if options.priv_protocol == "none" else "authPriv"
-    for what, key in (("d'authentification", user.password), ("de chiffrement", priv)):
-        if len(key) < 8 and not (what == "de chiffrement" and options.priv_protocol == "none"):
-            raise CredentialError(f"la phrase secrète SNMPv3 {what} de « {user.username} » fait moins de 8 caractères "
-                                  "(refusée par les agents, RFC 3414)")
+    for what, key, privacy in ((Msg("d'authentification"), user.password, False), (Msg("de chiffrement"), priv, True)):
+        if len(key) < 8 and not (privacy and options.priv_protocol == "none"):
+            raise CredentialError(Msg("la phrase secrète SNMPv3 {what} de « {username} » fait moins de 8 caractères "
+                                      "(refusée par les agents, RFC 3414)", what=what, username=user.username))
     suite = options.auth_protocol + ("" if options.priv_protocol == "none" else "/" + options.priv_protocol)
     return _Secret("v3", f"{user.username} (SNMPv3 {level} {suite})", user=user.username, auth_key=user.password,
                    priv_key=priv)

@@ -25,7 +25,7 @@ import paramiko
 
 from grader.credentials import SshSecret, resolve_ssh
 from grader.errors import CredentialError, HostKeyMismatch, TransportError, Unreachable
-from grader.model import Probe
+from grader.model import Msg, Probe
 from grader.transports import envelope
 from grader.transports.base import Channel, Collected, HostContext
 
@@ -84,11 +84,10 @@ class KnownHosts:
             known = store.lookup(name)
             if known and key.get_name() in known:
                 if known[key.get_name()] != key:
-                    raise HostKeyMismatch(
-                        f"la clé d'hôte SSH de {name} a changé depuis la première connexion "
-                        f"(reçue : {fingerprint(key)}, attendue : {fingerprint(known[key.get_name()])}) ; "
-                        "connexion refusée"
-                    )
+                    raise HostKeyMismatch(Msg(
+                        "la clé d'hôte SSH de {name} a changé depuis la première connexion "
+                        "(reçue : {received}, attendue : {expected}) ; connexion refusée",
+                        name=name, received=fingerprint(key), expected=fingerprint(known[key.get_name()])))
                 return
             store.add(name, key.get_name(), key)
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -133,7 +132,8 @@ def open_transport(target: SshTarget, secret: SshSecret, known_hosts: KnownHosts
         try:
             transport.start_client(timeout=target.auth_timeout)
         except (paramiko.SSHException, OSError, EOFError) as exc:
-            raise Unreachable(f"négociation SSH impossible avec {target.address}:{target.port} ({exc})") from exc
+            raise Unreachable(Msg("négociation SSH impossible avec {address}:{port} ({error})",
+                                  address=target.address, port=target.port, error=str(exc))) from exc
         key = transport.get_remote_server_key()
         known_hosts.check(target.address, target.port, key)
         _authenticate(transport, target, secret, refused)
@@ -147,12 +147,14 @@ def _connect(target: SshTarget) -> socket.socket:
     try:
         sock = socket.create_connection((target.address, target.port), timeout=target.connect_timeout)
     except socket.timeout as exc:
-        raise Unreachable(f"pas de réponse de {target.address} sur le port {target.port} "
-                          f"(délai de {target.connect_timeout:g} s dépassé)") from exc
+        raise Unreachable(Msg("pas de réponse de {address} sur le port {port} (délai de {timeout:g} s dépassé)",
+                              address=target.address, port=target.port, timeout=target.connect_timeout)) from exc
     except ConnectionRefusedError as exc:
-        raise Unreachable(f"{target.address} refuse la connexion sur le port {target.port}") from exc
+        raise Unreachable(Msg("{address} refuse la connexion sur le port {port}", address=target.address,
+                              port=target.port)) from exc
     except OSError as exc:
-        raise Unreachable(f"{target.address} injoignable sur le port {target.port} ({exc.strerror or exc})") from exc
+        raise Unreachable(Msg("{address} injoignable sur le port {port} ({error})", address=target.address,
+                              port=target.port, error=str(exc.strerror or exc))) from exc
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return sock
 
@@ -178,9 +180,11 @@ def _authenticate(transport: paramiko.Transport, target: SshTarget, secret: SshS
         if not transport.is_authenticated():
             raise paramiko.AuthenticationException("aucune méthode acceptée")
     except paramiko.AuthenticationException as exc:
-        raise refused(f"authentification SSH refusée pour « {secret.username} » sur {target.address} ({exc})") from exc
+        raise refused(Msg("authentification SSH refusée pour « {username} » sur {address} ({error})",
+                          username=secret.username, address=target.address, error=str(exc))) from exc
     except (paramiko.SSHException, OSError, EOFError) as exc:
-        raise refused(f"la session SSH avec {target.address} a été coupée pendant l'authentification ({exc})") from exc
+        raise refused(Msg("la session SSH avec {address} a été coupée pendant l'authentification ({error})",
+                          address=target.address, error=str(exc))) from exc
 
 
 def _exec(transport: paramiko.Transport, target: SshTarget, command: str, script: str, n: int) -> tuple[bytes, str, int]:
@@ -221,9 +225,11 @@ def _exec(transport: paramiko.Transport, target: SshTarget, command: str, script
         channel.close()
         return b"".join(chunks), err.decode(errors="replace"), status
     except socket.timeout as exc:
-        raise TransportError(f"délai d'exécution de {target.exec_timeout:g} s dépassé sur {target.address}") from exc
+        raise TransportError(Msg("délai d'exécution de {timeout:g} s dépassé sur {address}",
+                                 timeout=target.exec_timeout, address=target.address)) from exc
     except (paramiko.SSHException, OSError, EOFError) as exc:
-        raise TransportError(f"la session SSH avec {target.address} a été coupée pendant l'exécution ({exc})") from exc
+        raise TransportError(Msg("la session SSH avec {address} a été coupée pendant l'exécution ({error})",
+                                 address=target.address, error=str(exc))) from exc
 
 
 class SshChannel(Channel):
@@ -243,7 +249,7 @@ class SshChannel(Channel):
 
     def collect(self, host: HostContext, probes: Sequence[Probe]) -> Collected:
         if host.credential is None:
-            raise CredentialError(f"aucun identifiant SSH pour l'hôte {host.name}")
+            raise CredentialError(Msg("aucun identifiant SSH pour l'hôte {host}", host=host.name))
         secret = resolve_ssh(host.credential)
         target = SshTarget(host.address, host.port or 22, host.sudo, host.connect_timeout)
         answer = run_batch(target, secret, probes, self._known_hosts(host.known_hosts))

@@ -35,7 +35,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError
 
 from grader.errors import TransportError
-from grader.model import Probe, ProbeResult
+from grader.model import Msg, Probe, ProbeResult
 from grader.transports.base import Channel, ChannelOptions, Collected, HostContext
 
 _MAX_RECORDS = 200_000
@@ -278,17 +278,18 @@ class SyslogChannel(Channel):
             host.options or {})
         collector = self.collector
         if collector is None:
-            raise TransportError("le collecteur syslog du correcteur n'était pas démarré avant l'envoi de la ligne "
-                                 "de test (il démarre avec la correction, avant tout hôte)")
+            raise TransportError(Msg("le collecteur syslog du correcteur n'était pas démarré avant l'envoi de la "
+                                     "ligne de test (il démarre avec la correction, avant tout hôte)"))
         endpoints = options.endpoints()
         for endpoint in endpoints:
             if endpoint in collector.failed:
                 proto, addr, port = endpoint
-                raise TransportError(f"le correcteur n'a pas pu écouter en {proto} sur {addr}:{port} : "
-                                     f"{collector.failed[endpoint]}")
+                raise TransportError(Msg("le correcteur n'a pas pu écouter en {proto} sur {addr}:{port} : {error}",
+                                         proto=proto, addr=addr, port=port, error=str(collector.failed[endpoint])))
             if endpoint not in collector.bound:
-                raise TransportError(f"le collecteur syslog n'écoute pas en {endpoint[0]} sur "
-                                     f"{endpoint[1]}:{endpoint[2]} (hôte absent au démarrage de la correction)")
+                raise TransportError(Msg("le collecteur syslog n'écoute pas en {proto} sur {addr}:{port} (hôte "
+                                         "absent au démarrage de la correction)", proto=endpoint[0],
+                                         addr=endpoint[1], port=endpoint[2]))
         listening = " et ".join(f"{proto} {collector.bound[(proto, addr, port)][0]}:"
                                 f"{collector.bound[(proto, addr, port)][1]}" for proto, addr, port in endpoints)
         results: dict[str, ProbeResult] = {}

@@ -44,7 +44,7 @@ from pydantic import Field, model_validator
 
 from grader.credentials import PasswordSecret, resolve_password
 from grader.errors import CredentialError, TransportError, Unreachable
-from grader.model import Probe
+from grader.model import Msg, Probe
 from grader.transports import kerberos, psenvelope
 from grader.transports.base import Channel, ChannelOptions, Collected, HostContext
 from grader.transports.envelope import Parsed
@@ -135,9 +135,9 @@ def run_batch(target: WinrmTarget, secret: PasswordSecret, probes: Sequence[Prob
     t0 = time.perf_counter()
     anomalies: list[str] = []
     if target.auth == "kerberos" and (not HAVE_KERBEROS or kerberos.available()):
-        raise TransportError("authentification Kerberos demandée mais indisponible sur le poste du correcteur "
-                             "(installez l'extra « kerberos » : pip install 'tssr-grader[kerberos]', "
-                             "paquet Debian libkrb5-dev)")
+        raise TransportError(Msg("authentification Kerberos demandée mais indisponible sur le poste du correcteur "
+                                 "(installez l'extra « kerberos » : pip install 'tssr-grader[kerberos]', "
+                                 "paquet Debian libkrb5-dev)"))
     if target.auth == "basic" and target.scheme == "http":
         anomalies.append("authentification Basic sur HTTP : le mot de passe a circulé en clair sur le réseau")
     if target.scheme == "https" and not target.verify_tls:
@@ -190,46 +190,54 @@ def run_batch(target: WinrmTarget, secret: PasswordSecret, probes: Sequence[Prob
                                                                     len(probes), wexc.WinRMOperationTimeoutError)
             timings["exécution"] = time.perf_counter() - t1
         except requests.exceptions.SSLError as exc:
-            raise Unreachable(f"négociation TLS impossible avec {target.where} : certificat refusé ou TLS "
-                              f"incompatible ({_reason(exc)})") from exc
+            raise Unreachable(Msg("négociation TLS impossible avec {where} : certificat refusé ou TLS "
+                                  "incompatible ({error})", where=target.where, error=_reason(exc))) from exc
         except requests.exceptions.ConnectTimeout as exc:
-            raise Unreachable(f"pas de réponse de {target.address} sur le port {target.port} (WinRM)") from exc
+            raise Unreachable(Msg("pas de réponse de {address} sur le port {port} (WinRM)", address=target.address,
+                                  port=target.port)) from exc
         except requests.exceptions.ConnectionError as exc:
             if phase == "connect":
-                raise Unreachable(f"connexion WinRM impossible avec {target.where} ({_reason(exc)})") from exc
-            raise TransportError(f"la connexion WinRM avec {target.where} a été coupée pendant l'exécution "
-                                 f"({_reason(exc)})") from exc
+                raise Unreachable(Msg("connexion WinRM impossible avec {where} ({error})", where=target.where,
+                                      error=_reason(exc))) from exc
+            raise TransportError(Msg("la connexion WinRM avec {where} a été coupée pendant l'exécution ({error})",
+                                     where=target.where, error=_reason(exc))) from exc
         except requests.exceptions.ReadTimeout as exc:
             if phase == "connect":
-                raise Unreachable(f"le service WinRM de {target.where} ne répond pas (délai de lecture dépassé)") from exc
-            raise TransportError(f"le service WinRM de {target.where} ne répond plus pendant l'exécution "
-                                 "(délai de lecture dépassé)") from exc
+                raise Unreachable(Msg("le service WinRM de {where} ne répond pas (délai de lecture dépassé)",
+                                      where=target.where)) from exc
+            raise TransportError(Msg("le service WinRM de {where} ne répond plus pendant l'exécution "
+                                     "(délai de lecture dépassé)", where=target.where)) from exc
         except wexc.InvalidCredentialsError as exc:
-            raise Unreachable(f"authentification refusée par {target.where} pour « {secret.username} » "
-                              f"(WinRM, {target.auth}, HTTP 401) — vérifiez le compte, le mot de passe et "
-                              "que la méthode d'authentification est activée sur l'hôte") from exc
+            raise Unreachable(Msg("authentification refusée par {where} pour « {username} » "
+                                  "(WinRM, {auth}, HTTP 401) — vérifiez le compte, le mot de passe et "
+                                  "que la méthode d'authentification est activée sur l'hôte",
+                                  where=target.where, username=secret.username, auth=target.auth)) from exc
         except wexc.WSManFaultError as exc:
             if exc.wsman_fault_code == 5 or "access is denied" in (exc.reason or "").lower():
-                raise Unreachable(f"accès WinRM refusé à « {secret.username} » sur {target.where} : le compte "
-                                  "doit être administrateur ou membre de « Utilisateurs de gestion à distance »") from exc
-            raise TransportError(f"erreur WinRM de {target.where} : {(exc.reason or '').strip()} "
-                                 f"(code {exc.wsman_fault_code})") from exc
+                raise Unreachable(Msg("accès WinRM refusé à « {username} » sur {where} : le compte doit être "
+                                      "administrateur ou membre de « Utilisateurs de gestion à distance »",
+                                      username=secret.username, where=target.where)) from exc
+            raise TransportError(Msg("erreur WinRM de {where} : {error} (code {code})", where=target.where,
+                                     error=(exc.reason or '').strip(), code=exc.wsman_fault_code)) from exc
         except wexc.WinRMTransportError as exc:
-            raise TransportError(f"réponse HTTP {exc.code} inattendue du service WinRM de {target.where}") from exc
+            raise TransportError(Msg("réponse HTTP {code} inattendue du service WinRM de {where}", code=exc.code,
+                                     where=target.where)) from exc
         except (wexc.WinRMError, PermissionError) as exc:
             if phase == "connect":
-                raise Unreachable(f"authentification WinRM impossible avec {target.where} ({_reason(exc)})") from exc
-            raise TransportError(f"erreur WinRM avec {target.where} : {_reason(exc)}") from exc
+                raise Unreachable(Msg("authentification WinRM impossible avec {where} ({error})", where=target.where,
+                                      error=_reason(exc))) from exc
+            raise TransportError(Msg("erreur WinRM avec {where} : {error}", where=target.where,
+                                     error=_reason(exc))) from exc
         except (Unreachable, TransportError):
             raise
         except Exception as exc:
             if type(exc).__module__.startswith("winrm.vendor.requests_kerberos"):
                 raise TransportError(_kerberos_failure(target, username, exc)) from exc
             if phase == "connect" and type(exc).__module__.startswith("spnego"):
-                raise Unreachable(f"authentification refusée par {target.where} pour « {secret.username} » "
-                                  f"(NTLM : {_reason(exc)})") from exc
-            raise TransportError(f"échec inattendu du transport WinRM avec {target.where} "
-                                 f"({type(exc).__name__} : {_reason(exc)})") from exc
+                raise Unreachable(Msg("authentification refusée par {where} pour « {username} » (NTLM : {error})",
+                                      where=target.where, username=secret.username, error=_reason(exc))) from exc
+            raise TransportError(Msg("échec inattendu du transport WinRM avec {where} ({kind} : {error})",
+                                     where=target.where, kind=type(exc).__name__, error=_reason(exc))) from exc
     finally:
         ticket.close()
         _close(protocol, shell_id, command_id)
@@ -237,10 +245,10 @@ def run_batch(target: WinrmTarget, secret: PasswordSecret, probes: Sequence[Prob
     stderr_text = psenvelope.decode_clixml(stderr)
     if f"{env.boundary} START".encode() not in stdout:  # the script never ran: nothing to judge
         fatal = [a for a in parsed.anomalies if "n'a pas pu démarrer" in a]
-        why = fatal[0] if fatal else (stderr_text or (done and "aucune sortie")
-                                      or f"rien reçu en {deadline_s:g} s")
-        raise TransportError(f"PowerShell n'a pas exécuté le lot de sondes sur {target.where} "
-                             f"(code {exit_code}) : {str(why)[:500]}")
+        why: str | Msg = fatal[0][:500] if fatal else stderr_text[:500] if stderr_text else (
+            Msg("aucune sortie") if done else Msg("rien reçu en {seconds:g} s", seconds=deadline_s))
+        raise TransportError(Msg("PowerShell n'a pas exécuté le lot de sondes sur {where} (code {code}) : {why}",
+                                 where=target.where, code=exit_code, why=why))
     if stderr_text:
         anomalies.append(f"PowerShell a écrit sur stderr : {stderr_text[:500]}")
     if not done:
@@ -252,17 +260,18 @@ def run_batch(target: WinrmTarget, secret: PasswordSecret, probes: Sequence[Prob
                        anomalies, counter.count, timings)
 
 
-def _kerberos_failure(target: WinrmTarget, principal: str, exc: Exception) -> str:
+def _kerberos_failure(target: WinrmTarget, principal: str, exc: Exception) -> Msg:
     """pywinrm's Kerberos errors (GSS text inside) in the jury's words."""
     name = type(exc).__name__
     spn = f"HTTP/{target.spn_host or target.address}"
     if name == "MutualAuthenticationError":
-        return (f"{target.where} n'a pas prouvé être {spn} (authentification mutuelle Kerberos échouée) : "
-                "réponses non prises en compte")
+        return Msg("{where} n'a pas prouvé être {spn} (authentification mutuelle Kerberos échouée) : "
+                   "réponses non prises en compte", where=target.where, spn=spn)
     text = kerberos.explain(exc, principal, target.kdc or "?")
     if "not found in kerberos database" in str(exc).lower():
-        text = f"le KDC {target.kdc} ne connaît pas le service {spn} (SPN absent ou mal écrit dans spn_host) — {exc}"
-    return f"authentification Kerberos impossible avec {target.where} : {text}"
+        text = Msg("le KDC {kdc} ne connaît pas le service {spn} (SPN absent ou mal écrit dans spn_host) — {error}",
+                   kdc=target.kdc, spn=spn, error=str(exc))
+    return Msg("authentification Kerberos impossible avec {where} : {text}", where=target.where, text=text)
 
 
 def _check_port(target: WinrmTarget) -> None:
@@ -270,12 +279,14 @@ def _check_port(target: WinrmTarget) -> None:
     try:
         sock = socket.create_connection((target.address, target.port), timeout=target.connect_timeout)
     except TimeoutError as exc:
-        raise Unreachable(f"pas de réponse de {target.address} sur le port {target.port} "
-                          f"(délai de {target.connect_timeout:g} s dépassé)") from exc
+        raise Unreachable(Msg("pas de réponse de {address} sur le port {port} (délai de {timeout:g} s dépassé)",
+                              address=target.address, port=target.port, timeout=target.connect_timeout)) from exc
     except ConnectionRefusedError as exc:
-        raise Unreachable(f"{target.address} refuse la connexion sur le port {target.port} (WinRM)") from exc
+        raise Unreachable(Msg("{address} refuse la connexion sur le port {port} (WinRM)", address=target.address,
+                              port=target.port)) from exc
     except OSError as exc:
-        raise Unreachable(f"{target.address} injoignable sur le port {target.port} ({exc.strerror or exc})") from exc
+        raise Unreachable(Msg("{address} injoignable sur le port {port} ({error})", address=target.address,
+                              port=target.port, error=str(exc.strerror or exc))) from exc
     sock.close()
 
 
@@ -392,7 +403,7 @@ class WinrmChannel(Channel):
         options: WinrmOptions = host.options if isinstance(host.options, WinrmOptions) else WinrmOptions()
         ref = host.credentials.get(options.credential) if options.credential else host.credential
         if ref is None:
-            raise CredentialError(f"aucun identifiant WinRM pour l'hôte {host.name}")
+            raise CredentialError(Msg("aucun identifiant WinRM pour l'hôte {host}", host=host.name))
         secret = resolve_password(ref)
         port = host.port or options.port or (5986 if options.scheme == "https" else 5985)
         target = WinrmTarget(host.address, port, options.scheme, options.auth, options.verify_tls, options.ca_file,
