@@ -7,10 +7,10 @@ of grader's catalogue (``grader/locale/en/LC_MESSAGES/checks.po`` + the committe
 there is no French ``checks`` catalogue, since French is the source.
 
 The store keeps what the judge said in French (the CSV, ``rejudge`` and the bundles compare
-that text), plus, for a message built with :class:`Msg`, its template and values
-(``results.message_ref``). A report in another language re-renders both from here and falls
-back to the stored French text whenever re-rendering could say something else than what was
-stored: the check is no longer installed, has no translation, or its French template with the
+that text), plus, for a message, observed or expected text built with :class:`Msg`, its
+template and values (``results.message_ref``, one JSON key per text). A report in another
+language re-renders them from here and falls back to the stored French text whenever
+re-rendering could say something else than what was stored: the check is no longer installed, has no translation, or its French template with the
 stored values no longer gives the stored text (the check changed since the run). A missing
 translation therefore never hides evidence; it only leaves that text in French.
 
@@ -73,12 +73,15 @@ def sentence(check_type: str, params: Any, stored: str, lang: str,
         return stored
 
 
-def message(ref: Any, stored: str, lang: str) -> str:
-    """A stored verdict message in ``lang`` from its reference (``results.message_ref``), else as stored."""
+def message(ref: Any, stored: str, lang: str, part: str = "message") -> str:
+    """A stored verdict text in ``lang`` from its reference (``results.message_ref``), else as stored.
+
+    ``part`` is which text: ``message``, ``observed`` or ``expected`` (one JSON key each).
+    """
     if normalize_lang(lang) == "fr" or not ref or not isinstance(ref, str):
         return stored
     try:
-        msg = Msg.from_json(json.loads(ref)["message"])
+        msg = Msg.from_json(json.loads(ref)[part])
         if msg.render() != stored:  # the stored text is the evidence: never say something else
             return stored
         return msg.render(lambda template: translated(template, lang), normalize_lang(lang))

@@ -169,10 +169,11 @@ class Msg:
 class Verdict:
     """A judge's answer: one status, what was observed, what was expected, and why.
 
-    ``message`` may be given as a :class:`Msg`: the verdict then holds its French text in
-    ``message`` (what every consumer reads and the store keeps) and the reference in
-    ``message_ref``, which lets a report say it in another language. ``message_ref`` takes no
-    part in comparisons: two verdicts saying the same thing are equal.
+    ``message``, ``observed`` and ``expected`` may each be given as a :class:`Msg`: the verdict
+    then holds the French text in the field (what every consumer reads and the store keeps) and
+    the reference in ``message_ref`` / ``observed_ref`` / ``expected_ref``, which lets a report
+    say it in another language. The references take no part in comparisons: two verdicts saying
+    the same thing are equal.
     """
 
     status: Status
@@ -180,22 +181,26 @@ class Verdict:
     expected: str = ""
     message: str = ""
     message_ref: Msg | None = field(default=None, compare=False)
+    observed_ref: Msg | None = field(default=None, compare=False)
+    expected_ref: Msg | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
-        if isinstance(self.message, Msg):
-            object.__setattr__(self, "message_ref", self.message)
-            object.__setattr__(self, "message", self.message.render())
+        for name in ("message", "observed", "expected"):
+            value = getattr(self, name)
+            if isinstance(value, Msg):
+                object.__setattr__(self, f"{name}_ref", value)
+                object.__setattr__(self, name, value.render())
 
     @classmethod
-    def conforme(cls, observed: str = "", expected: str = "", message: str | Msg = "") -> Verdict:
+    def conforme(cls, observed: str | Msg = "", expected: str | Msg = "", message: str | Msg = "") -> Verdict:
         return cls(Status.CONFORME, observed, expected, message)  # type: ignore[arg-type]
 
     @classmethod
-    def non_conforme(cls, observed: str = "", expected: str = "", message: str | Msg = "") -> Verdict:
+    def non_conforme(cls, observed: str | Msg = "", expected: str | Msg = "", message: str | Msg = "") -> Verdict:
         return cls(Status.NON_CONFORME, observed, expected, message)  # type: ignore[arg-type]
 
     @classmethod
-    def erreur(cls, message: str | Msg, observed: str = "", expected: str = "") -> Verdict:
+    def erreur(cls, message: str | Msg, observed: str | Msg = "", expected: str | Msg = "") -> Verdict:
         return cls(Status.ERREUR, observed, expected, message)  # type: ignore[arg-type]
 
 

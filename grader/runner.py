@@ -86,6 +86,8 @@ class CheckResult:
     probe_keys: dict[str, str]
     judged_at: str
     message_ref: Msg | None = None  # the message by reference (a report in another language re-renders it)
+    observed_ref: Msg | None = None  # observed, by reference (None: plain text)
+    expected_ref: Msg | None = None  # expected, by reference (None: plain text)
 
 
 @dataclass
@@ -249,7 +251,7 @@ def _judge(job: HostJob, pc: PlannedCheck, results: Mapping[str, ProbeResult], o
         sentence=pc.sentence, params=pc.params.model_dump() if pc.params is not None else dict(pc.entry.params),
         status=verdict.status, observed=verdict.observed, expected=verdict.expected, message=verdict.message,
         hint=pc.entry.hint, probe_keys={name: p.key for name, p in pc.probes.items()}, judged_at=now(),
-        message_ref=verdict.message_ref,
+        message_ref=verdict.message_ref, observed_ref=verdict.observed_ref, expected_ref=verdict.expected_ref,
     )
 
 

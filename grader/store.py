@@ -85,7 +85,7 @@ CREATE TABLE IF NOT EXISTS results (
     hint TEXT NOT NULL DEFAULT '',
     probe_keys TEXT NOT NULL DEFAULT '{}',
     judged_at TEXT NOT NULL,
-    message_ref TEXT,               -- JSON {"message": {"id", "args"}}: the text above by reference (NULL: none)
+    message_ref TEXT,               -- JSON {"message"|"observed"|"expected": {"id", "args"}}: those texts by reference (NULL: none)
     PRIMARY KEY (run_id, candidate, check_id, host)
 );
 CREATE TABLE IF NOT EXISTS evidence (
@@ -145,11 +145,14 @@ def _add_missing_columns(db: sqlite3.Connection) -> None:
                 pass
 
 
-def message_ref_json(ref: Any) -> str | None:
-    """``results.message_ref`` of a verdict's :class:`grader.model.Msg` (None: the message is plain text)."""
-    if ref is None:
+def message_ref_json(ref: Any, observed: Any = None, expected: Any = None) -> str | None:
+    """``results.message_ref`` of a verdict's :class:`grader.model.Msg` references, one key per text
+    given by reference (``message``, ``observed``, ``expected``); None when all three are plain text."""
+    refs = {k: v.to_json() for k, v in (("message", ref), ("observed", observed), ("expected", expected))
+            if v is not None}
+    if not refs:
         return None
-    return json.dumps({"message": ref.to_json()}, ensure_ascii=False, default=str, sort_keys=True)
+    return json.dumps(refs, ensure_ascii=False, default=str, sort_keys=True)
 
 
 ANNOTATION_KINDS = ("observation", "override")
@@ -233,7 +236,9 @@ class Store:
                           (run_id, report.candidate, r.check_id, report.host, r.check_type, r.criterion,
                            r.points, r.sentence, json.dumps(r.params, ensure_ascii=False, default=str),
                            r.status.value, r.observed, r.expected, r.message, r.hint,
-                           json.dumps(r.probe_keys), r.judged_at, message_ref_json(getattr(r, "message_ref", None)))))
+                           json.dumps(r.probe_keys), r.judged_at,
+                           message_ref_json(getattr(r, "message_ref", None), getattr(r, "observed_ref", None),
+                                            getattr(r, "expected_ref", None)))))
         self._write(stmts)
 
     def finish_run(self, run_id: str, state: str) -> None:

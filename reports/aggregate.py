@@ -151,7 +151,8 @@ def load_frames(store: Store, run_id: str, referential: Referential | None = Non
 
 
 def localize(results: pd.DataFrame, lang: str) -> pd.DataFrame:
-    """The results with their sentence and verdict message in ``lang`` (French: as stored).
+    """The results with their sentence and verdict texts (message, observed, expected) in ``lang``
+    (French: as stored).
 
     Each is re-rendered from the installed check and the catalogue, or kept as stored when it
     cannot be (:mod:`grader.i18n_checks`); the stored columns are what the store holds, in French.
@@ -163,9 +164,10 @@ def localize(results: pd.DataFrame, lang: str) -> pd.DataFrame:
     out = results.copy()
     out["sentence"] = [i18n_checks.sentence(str(r["check_type"]), r["params"], str(r["sentence"]), lang)
                        for r in results.to_dict("records")]
-    out["message"] = [i18n_checks.message(None if _isnull(r.get("message_ref")) else r.get("message_ref"),
-                                          "" if _isnull(r["message"]) else str(r["message"]), lang)
-                      for r in results.to_dict("records")]
+    for part in ("message", "observed", "expected"):
+        out[part] = [i18n_checks.message(None if _isnull(r.get("message_ref")) else r.get("message_ref"),
+                                         "" if _isnull(r[part]) else str(r[part]), lang, part)
+                     for r in results.to_dict("records")]
     return out
 
 

@@ -136,7 +136,19 @@ def _result(check_id: str, cls: type[Check], params: dict, verdict: Verdict, key
     return CheckResult(check_id=check_id, check_type=cls.id, criterion="CP9.1", points=1.0, sentence=cls.sentence(p),
                        params=p.model_dump(), status=verdict.status, observed=verdict.observed,
                        expected=verdict.expected, message=verdict.message, hint="", probe_keys={"pkg": key},
-                       judged_at="2026-11-29T05:00:00+00:00", message_ref=verdict.message_ref)
+                       judged_at="2026-11-29T05:00:00+00:00", message_ref=verdict.message_ref,
+                       observed_ref=verdict.observed_ref, expected_ref=verdict.expected_ref)
+
+
+def session_with(tmp_path: Path, results: list[CheckResult]) -> tuple[Store, str]:
+    """A session whose one run holds ``results``, for candidate 01 on host srv."""
+    store = Store(tmp_path / "session")
+    rubric = SimpleNamespace(rubric="r", title="Barème", version="1", source=None, text="checks: []\n")
+    run_id = store.new_run(run_id="run-1", rubric=rubric, roster_text="id\n", candidates=[Candidate("01", "Alice")])
+    store.save_host(run_id, HostReport("01", "srv", "10.0.0.1", "linux", "ssh", "grader",
+                                       HostOutcome(True, execs=1, status=Status.CONFORME),
+                                       "2026-11-29T05:00:00+00:00", 1.0, [], results))
+    return store, run_id
 
 
 def _store(tmp_path: Path) -> tuple[Store, str]:
@@ -151,13 +163,7 @@ def _store(tmp_path: Path) -> tuple[Store, str]:
                           expected="", message="Tout va bien.", hint="", probe_keys={}, judged_at="2026-11-29T05:00:00+00:00")
     results = [_result("apache", PackageInstalled, pkg, v_pkg, "k1"), _result("ssh", ServiceActive, svc, v_svc, "k2"),
                foreign]
-    store = Store(tmp_path / "session")
-    rubric = SimpleNamespace(rubric="r", title="Barème", version="1", source=None, text="checks: []\n")
-    run_id = store.new_run(run_id="run-1", rubric=rubric, roster_text="id\n", candidates=[Candidate("01", "Alice")])
-    store.save_host(run_id, HostReport("01", "srv", "10.0.0.1", "linux", "ssh", "grader",
-                                       HostOutcome(True, execs=1, status=Status.CONFORME),
-                                       "2026-11-29T05:00:00+00:00", 1.0, [], results))
-    return store, run_id
+    return session_with(tmp_path, results)
 
 
 def _page(frames: aggregate.Frames, lang: str) -> str:

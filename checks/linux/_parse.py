@@ -213,7 +213,7 @@ def cannot_run(result: ProbeResult) -> str | Msg | None:
 UNREADABLE_CONFIG = Msg("lecture de la configuration impossible")
 
 
-def read_dump(result: ProbeResult, expected: str, *, what: Msg = UNREADABLE_CONFIG,
+def read_dump(result: ProbeResult, expected: str | Msg, *, what: Msg = UNREADABLE_CONFIG,
               need_family: bool = False) -> Dump | Verdict:
     """The dump of a file-dump probe, or the ``erreur`` verdict saying why it cannot be judged."""
     reason = cannot_run(result)
@@ -225,7 +225,7 @@ def read_dump(result: ProbeResult, expected: str, *, what: Msg = UNREADABLE_CONF
         return Verdict.erreur(Msg("sortie illisible : {exc}", exc=exc), observed=clip(result.stdout), expected=expected)
     if need_family and dump.family is None:  # the probe prints it first: without it the output is not ours
         return Verdict.erreur(Msg("sortie incomplète (marqueur de distribution absent)"),
-                              observed=clip(result.stdout or "(vide)"), expected=expected)
+                              observed=clip(result.stdout) or Msg("(vide)"), expected=expected)
     return dump
 
 
@@ -265,6 +265,33 @@ def join_limited(items: Sequence[str], limit: int = 400, sep: str = " ; ") -> st
         out.append(item)
         size += len(item) + len(sep)
     return sep.join(out)
+
+
+def limited(items: Sequence[str | Msg], limit: int = 400) -> tuple[str | Msg, ...]:
+    """:func:`join_limited` as a list value of a :class:`Msg` (joined « ; » in French, "; " in English).
+
+    The items may be :class:`Msg` (words of ours), measured by their French text, so the French
+    rendering is exactly ``join_limited`` of the French texts.
+    """
+    out: list[str | Msg] = []
+    size = 0
+    for index, item in enumerate(items):
+        text = str(item)
+        if size + len(text) > limit and out:
+            out.append(Msg("(+{count} autre(s))", count=len(items) - index))
+            break
+        out.append(item)
+        size += len(text) + 3
+    return tuple(out)
+
+
+def said(items: tuple[str | Msg, ...]) -> str | Msg:
+    """A :func:`limited` list standing alone as ``observed`` (plain text when no item has words of ours)."""
+    if len(items) == 1:
+        return items[0]
+    if not any(isinstance(item, Msg) for item in items):
+        return " ; ".join(str(item) for item in items)
+    return Msg("{first} ; {rest}", first=items[0], rest=items[1:])
 
 
 def strip_quotes(word: str) -> str:

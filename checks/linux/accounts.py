@@ -76,15 +76,16 @@ class UserInGroups(Check):
 
     def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
         pw, gr = results["passwd"], results["groups"]
-        expected = f"compte {params.user}" + (f", groupes {' '.join(params.groups)}" if params.groups else "") + (
-            f", shell {params.shell}" if params.shell else "")
+        expected = Msg("compte {user}{groups}{shell}", user=params.user,
+                       groups=Msg(", groupes {names}", names=" ".join(params.groups)) if params.groups else "",
+                       shell=f", shell {params.shell}" if params.shell else "")
         for r, what in ((pw, "getent"), (gr, "id")):
             reason = cannot_run(r)
             if reason:
                 return Verdict.erreur(Msg("{what} n'a pas pu être exécuté : {reason}", what=what, reason=reason),
                                       expected=expected)
         if pw.exit_code == 2 and not pw.stdout.strip():
-            return Verdict.non_conforme("compte inexistant", expected,
+            return Verdict.non_conforme(Msg("compte inexistant"), expected,
                                         Msg("Le compte {user} n'existe pas.", user=params.user))
         if pw.exit_code != 0:
             return Verdict.erreur(Msg("getent passwd a échoué (code {code})", code=pw.exit_code),
@@ -100,10 +101,11 @@ class UserInGroups(Check):
             return Verdict.erreur(Msg("id a échoué (code {code}) alors que le compte existe", code=gr.exit_code),
                                   observed=clip(gr.stderr or gr.stdout), expected=expected)
         if len(group_lines) != 1 or not group_lines[0].strip():
-            return Verdict.erreur(Msg("sortie de id illisible"), observed=clip(gr.stdout or "(vide)"),
+            return Verdict.erreur(Msg("sortie de id illisible"), observed=clip(gr.stdout) or Msg("(vide)"),
                                   expected=expected)
         groups = group_lines[0].split()
-        observed = f"uid={entry[2]}, groupes : {' '.join(groups)}, shell : {entry[6] or '(vide)'}"
+        observed = Msg("uid={uid}, groupes : {groups}, shell : {shell}", uid=entry[2], groups=" ".join(groups),
+                       shell=entry[6] or Msg("(vide)"))
         missing = [g for g in params.groups if g not in groups]
         problems = []
         if missing:

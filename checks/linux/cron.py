@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from pydantic import field_validator
 
-from checks.linux._parse import DumpedFile, clip, dump_command, join_limited, read_dump, valid_regex
+from checks.linux._parse import DumpedFile, clip, dump_command, join_limited, limited, read_dump, said, valid_regex
 from grader.check import Check, CheckParams, ssh
 from grader.model import Msg, Probe, ProbeResult, Verdict
 
@@ -33,7 +33,7 @@ class CronEntry:
         return f"{self.path}:{self.line}{who} {self.schedule} {clip(self.command, 100)}"
 
 
-def table_kind(f: DumpedFile, family: str, layout: str) -> tuple[str, str | None]:
+def table_kind(f: DumpedFile, family: str, layout: str) -> tuple[str, Msg | None]:
     """("system" | "user", reason-if-cron-ignores-it) for a dumped path.
 
     ``family`` decides the /etc/cron.d naming rules (both sets when unknown); ``layout``
@@ -47,52 +47,59 @@ def table_kind(f: DumpedFile, family: str, layout: str) -> tuple[str, str | None
         cronie_skip = (name.startswith((".", "#")) or name.endswith(("~", ".rpmsave", ".rpmorig", ".rpmnew")))
         debian_skip = not _DEBIAN_CROND_NAME.match(name)
         if family == "debian" and debian_skip:
-            return "system", "nom de fichier ignoré par cron (Debian : lettres, chiffres, _ et - seulement)"
+            return "system", Msg("nom de fichier ignoré par cron (Debian : lettres, chiffres, _ et - seulement)")
         if family == "redhat" and cronie_skip:
-            return "system", "nom de fichier ignoré par cronie"
+            return "system", Msg("nom de fichier ignoré par cronie")
         if family not in ("debian", "redhat") and (debian_skip or cronie_skip):
-            return "system", "nom de fichier ignoré par cron"
+            return "system", Msg("nom de fichier ignoré par cron")
         return "system", None
     if f.directory == "/var/spool/cron/crontabs":
         if layout == "redhat":
-            return "user", "emplacement non lu par cronie (RedHat : /var/spool/cron/UTILISATEUR)"
+            return "user", Msg("emplacement non lu par cronie (RedHat : /var/spool/cron/UTILISATEUR)")
         return "user", None
     if f.directory == "/var/spool/cron":
         if layout == "debian":
-            return "user", "emplacement non lu par cron sur Debian (/var/spool/cron/crontabs/UTILISATEUR)"
+            return "user", Msg("emplacement non lu par cron sur Debian (/var/spool/cron/crontabs/UTILISATEUR)")
         return "user", None
-    return "user", "emplacement inconnu"
+    return "user", Msg("emplacement inconnu")
 
 
-def unread_reasons(f: DumpedFile, kind: str, family: str) -> list[str]:
+def unread_reasons(f: DumpedFile, kind: str, family: str) -> list[Msg]:
     """Why cron would refuse this table (ownership, permissions, type), from cron's own rules."""
-    reasons: list[str] = []
+    reasons: list[Msg] = []
     if f.stat is None or f.lstat is None:
-        return ["pas un fichier ordinaire"]
+        return [Msg("pas un fichier ordinaire")]
     if not f.stat.regular:
-        return [f"pas un fichier ordinaire ({f.stat.kind})"]
+        return [Msg("pas un fichier ordinaire ({kind})", kind=f.stat.kind)]
     mode = f.stat.mode_int
     debian = family != "redhat"
     cronie = family != "debian"
     if kind == "system":
         if f.stat.owner != "root" or f.lstat.owner != "root":
-            reasons.append(f"propriétaire {f.stat.owner} (root exigé)")
+            reasons.append(Msg("propriétaire {owner} (root exigé)", owner=f.stat.owner))
         if debian and mode & 0o022:
-            reasons.append(f"droits {f.stat.mode} : modifiable par le groupe ou les autres")
+            reasons.append(Msg("droits {mode} : modifiable par le groupe ou les autres", mode=f.stat.mode))
     else:
         if f.lstat.kind == "symbolic link":
-            reasons.append("lien symbolique")
+            reasons.append(Msg("lien symbolique"))
         if debian and f.stat.owner != f.name:
-            reasons.append(f"propriétaire {f.stat.owner} (le compte {f.name} exigé)")
+            reasons.append(Msg("propriétaire {owner} (le compte {account} exigé)", owner=f.stat.owner, account=f.name))
         if cronie and not debian and f.stat.owner not in ("root", f.name):
-            reasons.append(f"propriétaire {f.stat.owner}")
+            reasons.append(Msg("propriétaire {owner}", owner=f.stat.owner))
         if debian and mode & 0o7777 != 0o600:
-            reasons.append(f"droits {f.stat.mode} (600 exigé)")
+            reasons.append(Msg("droits {mode} (600 exigé)", mode=f.stat.mode))
     if cronie and mode & 0o7533 != 0o400:
-        reasons.append(f"droits {f.stat.mode} refusés par cronie")
+        reasons.append(Msg("droits {mode} refusés par cronie", mode=f.stat.mode))
     if not f.readable:
-        reasons.append("illisible")
+        reasons.append(Msg("illisible"))
     return reasons
+
+
+def _all(reasons: list[Msg]) -> Msg:
+    """The reasons as one text: « a, b, c » in French."""
+    if len(reasons) == 1:
+        return reasons[0]
+    return Msg("{previous}, {last}", previous=_all(reasons[:-1]), last=reasons[-1])
 
 
 def parse_table(f: DumpedFile, system: bool) -> tuple[list[CronEntry], list[CronEntry]]:
@@ -166,7 +173,8 @@ class CronEntryExists(Check):
 
     def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
         r = results["crontabs"]
-        expected = f"tâche cron active /{params.pattern}/" + (f" pour {params.user}" if params.user else "")
+        expected = (Msg("tâche cron active /{pattern}/ pour {user}", pattern=params.pattern, user=params.user)
+                    if params.user else Msg("tâche cron active /{pattern}/", pattern=params.pattern))
         dump = read_dump(r, expected, what=Msg("lecture des tables cron impossible"), need_family=True)
         if isinstance(dump, Verdict):
             return dump
@@ -175,7 +183,7 @@ class CronEntryExists(Check):
             "debian" if dump.get("/var/spool/cron/crontabs") else "redhat")
         regex = re.compile(params.pattern)
         good: list[CronEntry] = []
-        refused: list[str] = []
+        refused: list[Msg] = []
         commented: list[CronEntry] = []
         for f in dump.files:
             if f.lines is None:
@@ -187,19 +195,19 @@ class CronEntryExists(Check):
             if not wanted:
                 continue
             if ignored:
-                refused += [f"{e.describe()} — {ignored}" for e in wanted]
+                refused += [Msg("{entry} — {reason}", entry=e.describe(), reason=ignored) for e in wanted]
                 continue
             reasons = unread_reasons(f, kind, family)
             if not f.final_newline and f.lines:
                 if family == "redhat":
                     last = len(f.lines)
-                    refused += [f"{e.describe()} — dernière ligne sans fin de ligne, ignorée"
+                    refused += [Msg("{entry} — dernière ligne sans fin de ligne, ignorée", entry=e.describe())
                                 for e in wanted if e.line == last]
                     wanted = [e for e in wanted if e.line != last]
                 else:
-                    reasons.append("dernière ligne sans fin de ligne : fichier ignoré par cron")
+                    reasons.append(Msg("dernière ligne sans fin de ligne : fichier ignoré par cron"))
             if reasons:
-                refused += [f"{e.describe()} — {', '.join(reasons)}" for e in wanted]
+                refused += [Msg("{entry} — {reason}", entry=e.describe(), reason=_all(reasons)) for e in wanted]
                 continue
             good += wanted
         if good:
@@ -209,11 +217,12 @@ class CronEntryExists(Check):
             return Verdict.erreur(Msg("sortie tronquée : des tables cron n'ont pas été lues en entier"),
                                   expected=expected)
         if refused:
-            return Verdict.non_conforme(join_limited(refused), expected,
+            return Verdict.non_conforme(said(limited(refused)), expected,
                                         Msg("La tâche existe mais dans une table que cron ignore."))
         if commented:
-            return Verdict.non_conforme("seulement en commentaire : " + join_limited([e.describe() for e in commented]),
-                                        expected, Msg("La tâche planifiée n'existe qu'en commentaire."))
+            return Verdict.non_conforme(Msg("seulement en commentaire : {lines}",
+                                            lines=limited([e.describe() for e in commented])), expected, Msg("La tâche planifiée n'existe qu'en commentaire."))
         read = [f.path for f in dump.files if f.lines is not None]
-        return Verdict.non_conforme(f"aucune tâche correspondante ({len(read)} table(s) lue(s))", expected,
+        return Verdict.non_conforme(Msg("aucune tâche correspondante ({count} table(s) lue(s))", count=len(read)),
+                                    expected,
                                     Msg("Aucune tâche planifiée ne correspond."))

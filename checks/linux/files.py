@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from checks.linux._parse import cannot_run, clip, join_limited, text_lines, valid_regex
+from checks.linux._parse import cannot_run, clip, limited, said, text_lines, valid_regex
 from grader.check import Check, CheckParams, quote, ssh
 from grader.model import Msg, Probe, ProbeResult, Verdict
 
@@ -67,15 +67,11 @@ class FileExists(Check):
 
     def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
         r = results["stat"]
-        kind_fr = "fichier" if params.kind == "file" else "répertoire"
-        wanted = [kind_fr]
-        if params.owner:
-            wanted.append(f"propriétaire {params.owner}")
-        if params.group:
-            wanted.append(f"groupe {params.group}")
-        if params.mode:
-            wanted.append(f"droits {params.mode}")
-        expected = ", ".join(wanted)
+        details = {"owner": Msg(", propriétaire {owner}", owner=params.owner) if params.owner else "",
+                   "group": Msg(", groupe {group}", group=params.group) if params.group else "",
+                   "mode": Msg(", droits {mode}", mode=params.mode) if params.mode else ""}
+        expected = (Msg("fichier{owner}{group}{mode}", **details) if params.kind == "file" else
+                    Msg("répertoire{owner}{group}{mode}", **details))
         reason = cannot_run(r)
         if reason:
             return Verdict.erreur(Msg("stat n'a pas pu être exécuté : {reason}", reason=reason), expected=expected)
@@ -89,10 +85,11 @@ class FileExists(Check):
         lines = text_lines(r.stdout)
         parts = lines[0].split("|") if len(lines) == 1 else []
         if len(parts) != 7 or not re.fullmatch(r"[0-7]+", parts[3]):
-            return Verdict.erreur(Msg("sortie de stat illisible"), observed=clip(r.stdout or "(vide)"),
+            return Verdict.erreur(Msg("sortie de stat illisible"), observed=clip(r.stdout) or Msg("(vide)"),
                                   expected=expected)
         ftype, owner, group, mode, size, uid, gid = parts
-        observed = f"{ftype}, {owner}:{group}, droits {mode}, {size} octets"
+        observed = Msg("{type}, {owner}:{group}, droits {mode}, {size} octets", type=ftype, owner=owner, group=group,
+                       mode=mode, size=size)
         problems = []
         if params.kind == "file" and ftype not in ("regular file", "regular empty file"):
             problems.append(Msg("ce n'est pas un fichier ordinaire ({type})", type=ftype))
@@ -152,7 +149,7 @@ class FileContains(Check):
 
     def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
         r = results["content"]
-        expected = f"une ligne active correspondant à /{params.pattern}/"
+        expected = Msg("une ligne active correspondant à /{pattern}/", pattern=params.pattern)
         reason = cannot_run(r)
         if reason:
             return Verdict.erreur(Msg("cat n'a pas pu être exécuté : {reason}", reason=reason), expected=expected)
@@ -165,23 +162,24 @@ class FileContains(Check):
                                   expected=expected)
         regex = re.compile(params.pattern)
         prefixes = tuple(params.comment_prefixes)
-        active: list[str] = []
-        commented: list[str] = []
+        active: list[Msg] = []
+        commented: list[Msg] = []
         for number, line in enumerate(text_lines(r.stdout), 1):
             if not regex.search(line):
                 continue
             is_comment = params.ignore_comments and line.lstrip().startswith(prefixes)
-            (commented if is_comment else active).append(f"ligne {number} : {clip(line.strip(), 120)}")
+            (commented if is_comment else active).append(Msg("ligne {number} : {text}", number=number,
+                                                                 text=clip(line.strip(), 120)))
         if active:
-            return Verdict.conforme(join_limited(active), expected,
+            return Verdict.conforme(said(limited(active)), expected,
                                     Msg("Le fichier {path} contient la ligne attendue.", path=params.path))
         if r.truncated:
             return Verdict.erreur(Msg("fichier trop long, lu en partie : motif non trouvé dans la partie lue"),
                                   expected=expected)
         if commented:
-            return Verdict.non_conforme("seulement en commentaire : " + join_limited(commented), expected,
+            return Verdict.non_conforme(Msg("seulement en commentaire : {lines}", lines=limited(commented)), expected,
                                         Msg("La ligne attendue n'est présente qu'en commentaire dans {path}.",
                                             path=params.path))
-        observed = "fichier vide" if not r.stdout else "aucune ligne correspondante"
+        observed = Msg("fichier vide") if not r.stdout else Msg("aucune ligne correspondante")
         return Verdict.non_conforme(observed, expected,
                                     Msg("Le fichier {path} ne contient pas la ligne attendue.", path=params.path))

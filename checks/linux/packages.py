@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 from pydantic import field_validator
 
-from checks.linux._parse import cannot_run, clip, join_limited, text_lines
+from checks.linux._parse import cannot_run, clip, join_limited, limited, said, text_lines
 from grader.check import Check, CheckParams, quote, ssh
 from grader.model import Msg, Probe, ProbeResult, Verdict
 
@@ -20,14 +20,14 @@ RPM_FORMAT = "rpm|%{NAME}|%{VERSION}-%{RELEASE}|%{ARCH}\\n"
 
 # Second letter of ${db:Status-Abbrev} (dpkg-query(1)).
 _DPKG_STATUS = {
-    "n": "non installé",
-    "c": "supprimé, fichiers de configuration conservés",
-    "H": "installation interrompue (half-installed)",
-    "U": "décompressé mais non configuré",
-    "F": "configuration interrompue (half-configured)",
-    "W": "en attente de déclencheurs",
-    "t": "déclencheurs en attente",
-    "i": "installé",
+    "n": Msg("non installé"),
+    "c": Msg("supprimé, fichiers de configuration conservés"),
+    "H": Msg("installation interrompue (half-installed)"),
+    "U": Msg("décompressé mais non configuré"),
+    "F": Msg("configuration interrompue (half-configured)"),
+    "W": Msg("en attente de déclencheurs"),
+    "t": Msg("déclencheurs en attente"),
+    "i": Msg("installé"),
 }
 
 
@@ -65,7 +65,7 @@ class PackageInstalled(Check):
 
     def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
         r = results["pkg"]
-        expected = f"{params.package} installé"
+        expected = Msg("{package} installé", package=params.package)
         reason = cannot_run(r)
         if reason:
             return Verdict.erreur(Msg("impossible d'interroger la base des paquets : {reason}",
@@ -77,7 +77,7 @@ class PackageInstalled(Check):
         return _judge_dpkg(name, arch, lines, r, expected)
 
 
-def _judge_dpkg(name: str, arch: str, lines: list[str], r: ProbeResult, expected: str) -> Verdict:
+def _judge_dpkg(name: str, arch: str, lines: list[str], r: ProbeResult, expected: Msg) -> Verdict:
     entries = []
     for line in lines:
         parts = line.split("|")
@@ -86,7 +86,7 @@ def _judge_dpkg(name: str, arch: str, lines: list[str], r: ProbeResult, expected
                                   expected=expected)
         entries.append(parts)
     if r.exit_code == 1 and not entries and "no packages found" in r.stderr:
-        return Verdict.non_conforme("paquet inconnu de dpkg", expected, Msg("Le paquet {name} n'est pas installé.",
+        return Verdict.non_conforme(Msg("paquet inconnu de dpkg"), expected, Msg("Le paquet {name} n'est pas installé.",
                                                                             name=name))
     if r.exit_code != 0:
         return Verdict.erreur(Msg("dpkg-query a échoué (code {code})",
@@ -94,10 +94,11 @@ def _judge_dpkg(name: str, arch: str, lines: list[str], r: ProbeResult, expected
                               expected=expected)
     mine = [e for e in entries if e[1] == name and (not arch or e[3] in (arch, "all"))]
     if not mine:
-        return Verdict.erreur(Msg("dpkg-query n'a rien renvoyé pour ce paquet"), observed=clip(r.stdout or "(vide)"),
+        return Verdict.erreur(Msg("dpkg-query n'a rien renvoyé pour ce paquet"), observed=clip(r.stdout) or Msg("(vide)"),
                               expected=expected)
-    described = [f"{e[1]}:{e[3]} « {e[0].rstrip()} » ({_describe_dpkg(e[0])}) {e[2]}".rstrip() for e in mine]
-    observed = join_limited(described)
+    described = [Msg("{package}:{arch} « {abbrev} » ({state}){version}", package=e[1], arch=e[3], abbrev=e[0].rstrip(),
+                     state=_describe_dpkg(e[0]), version=(" " + e[2]).rstrip()) for e in mine]
+    observed = said(limited(described))
     installed = [e for e in mine if e[0][1] == "i" and e[0][2] == " "]
     if installed:
         e = installed[0]
@@ -107,14 +108,14 @@ def _judge_dpkg(name: str, arch: str, lines: list[str], r: ProbeResult, expected
                                                         name=name, state=_describe_dpkg(mine[0][0])))
 
 
-def _describe_dpkg(abbrev: str) -> str:
-    text = _DPKG_STATUS.get(abbrev[1], f"état « {abbrev[1]} » inconnu")
+def _describe_dpkg(abbrev: str) -> Msg:
+    text = _DPKG_STATUS.get(abbrev[1]) or Msg("état « {code} » inconnu", code=abbrev[1])
     if abbrev[2] == "R":
-        text += ", réinstallation requise"
+        text = Msg("{state}, réinstallation requise", state=text)
     return text
 
 
-def _judge_rpm(name: str, arch: str, lines: list[str], r: ProbeResult, expected: str) -> Verdict:
+def _judge_rpm(name: str, arch: str, lines: list[str], r: ProbeResult, expected: Msg) -> Verdict:
     found = []
     for line in lines:
         if line.startswith("rpm|"):

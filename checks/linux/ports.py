@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from checks.linux._parse import cannot_run, clip, join_limited, text_lines
+from checks.linux._parse import cannot_run, clip, limited, said, text_lines
 from grader.check import Check, CheckParams, ssh
 from grader.model import Msg, Probe, ProbeResult, Verdict
 
@@ -53,9 +53,10 @@ class Socket:
             ip = ip.ipv4_mapped
         return ip.is_loopback or self.interface == "lo"
 
-    def describe(self) -> str:
-        procs = ", ".join(sorted(set(self.processes))) if self.processes else "processus non visible"
-        return f"{self.address}:{self.port} ({procs})"
+    def describe(self) -> str | Msg:
+        if not self.processes:
+            return Msg("{address}:{port} (processus non visible)", address=self.address, port=self.port)
+        return f"{self.address}:{self.port} ({', '.join(sorted(set(self.processes)))})"
 
 
 class SsOutputError(ValueError):
@@ -127,7 +128,8 @@ class PortListening(Check):
     def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
         r = results["ss"]
         where = f"{params.port}/{params.protocol}"
-        expected = f"en écoute sur {where}" + (f" par {params.process}" if params.process else "")
+        expected = (Msg("en écoute sur {where} par {process}", where=where, process=params.process) if params.process
+                    else Msg("en écoute sur {where}", where=where))
         reason = cannot_run(r)
         if reason:
             return Verdict.erreur(Msg("ss n'a pas pu être exécuté : {reason}", reason=reason), expected=expected)
@@ -144,7 +146,7 @@ class PortListening(Check):
         if not on_port:
             if r.truncated:
                 return Verdict.erreur(Msg("sortie de ss tronquée : le port a pu être omis"), expected=expected)
-            return Verdict.non_conforme(f"rien n'écoute sur {where}", expected,
+            return Verdict.non_conforme(Msg("rien n'écoute sur {where}", where=where), expected,
                                         Msg("Aucun service n'écoute sur le port {where}.", where=where))
         matching = on_port
         if params.process:
@@ -152,14 +154,14 @@ class PortListening(Check):
             if not matching:
                 if all(not s.processes for s in on_port):
                     return Verdict.erreur(Msg("le port est en écoute mais le processus n'est pas identifiable"),
-                                          observed=join_limited([s.describe() for s in on_port]), expected=expected)
-                return Verdict.non_conforme(join_limited([s.describe() for s in on_port]), expected,
+                                          observed=said(limited([s.describe() for s in on_port])), expected=expected)
+                return Verdict.non_conforme(said(limited([s.describe() for s in on_port])), expected,
                                             Msg("Le port {where} est tenu par un autre processus que {process}.",
                                                 where=where, process=params.process))
-        observed = join_limited([s.describe() for s in matching])
+        sockets = limited([s.describe() for s in matching])
         if all(s.loopback_only for s in matching):
-            observed += " — uniquement en local (boucle locale), injoignable depuis le réseau"
-            return Verdict.conforme(observed, expected,
+            return Verdict.conforme(Msg("{sockets} — uniquement en local (boucle locale), injoignable depuis le réseau",
+                                        sockets=sockets), expected,
                                     Msg("Le port {where} est en écoute, mais seulement sur l'adresse de boucle locale.",
                                         where=where))
-        return Verdict.conforme(observed, expected, Msg("Le port {where} est en écoute.", where=where))
+        return Verdict.conforme(said(sockets), expected, Msg("Le port {where} est en écoute.", where=where))

@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from checks.linux._parse import Dump, DumpedFile, clip, dump_command, join_limited, read_dump
+from checks.linux._parse import Dump, DumpedFile, clip, dump_command, join_limited, limited, read_dump, said
 from grader.check import Check, CheckParams, ssh
 from grader.model import Msg, Probe, ProbeResult, Verdict
 
@@ -42,17 +42,18 @@ class Forward:
     protocol: str
     selector: str
     ruleset: str = DEFAULT_RULESET
-    note: str = ""  # why it does not count, if it does not
-    doubt: str = ""  # why we cannot tell whether it works
+    note: str | Msg = ""  # why it does not count, if it does not
+    doubt: str | Msg = ""  # why we cannot tell whether it works
 
-    def describe(self) -> str:
+    def describe(self) -> str | Msg:
         where = f"{self.path}:{self.line}"
-        targets = ",".join(f"[{t}]" if ":" in t else t for t in self.targets) or "(sans cible)"
-        text = f"{where} {self.selector + ' ' if self.selector else ''}→ {targets}:{self.port}/{self.protocol}"
-        if self.ruleset != DEFAULT_RULESET:
-            text += f" (ruleset {self.ruleset})"
+        targets = ",".join(f"[{t}]" if ":" in t else t for t in self.targets)
+        before = f"{where} {self.selector + ' ' if self.selector else ''}→ "
+        after = f":{self.port}/{self.protocol}" + (f" (ruleset {self.ruleset})" if self.ruleset != DEFAULT_RULESET else "")
+        text: str | Msg = (before + targets + after if targets else
+                           Msg("{before}(sans cible){after}", before=before, after=after))
         if self.note or self.doubt:
-            text += f" — {self.note or self.doubt}"
+            return Msg("{text} — {note}", text=text, note=self.note or self.doubt)
         return text
 
 
@@ -245,7 +246,7 @@ def _events(f: DumpedFile) -> tuple[list[_Event], list[str]]:
         fwd = Forward(f.path, line_of(m.start()), _array(target), params.get("port", "514"),
                       protocol, selector, ruleset or "")
         if target.startswith("["):
-            fwd.doubt = "liste de cibles : acceptée seulement par rsyslog 8.2410 et suivants"
+            fwd.doubt = Msg("liste de cibles : acceptée seulement par rsyslog 8.2410 et suivants")
         events.append(_Event(m.start(), "forward", fwd))
     for number, line in enumerate(cleaned, 1):
         pos = starts[number - 1]
@@ -262,7 +263,7 @@ def _events(f: DumpedFile) -> tuple[list[_Event], list[str]]:
         masked_line = masked[pos:pos + len(line)]
         if _OMFWD_LEGACY.search(masked_line):
             fwd = Forward(f.path, number, (), "?", "?", stripped, "",
-                          note="syntaxe « :omfwd: » refusée par rsyslog (seuls @ et @@ sont reconnus)")
+                          note=Msg("syntaxe « :omfwd: » refusée par rsyslog (seuls @ et @@ sont reconnus)"))
             events.append(_Event(pos, "forward", fwd))
             continue
         for m in _LEGACY.finditer(masked_line):
@@ -271,9 +272,9 @@ def _events(f: DumpedFile) -> tuple[list[_Event], list[str]]:
                 continue  # an @ inside action(...), include(...), ruleset(...)
             host = text[pos + m.start("host"):pos + m.end("host")]
             port = m.group("port")
-            note = ""
+            note: str | Msg = ""
             if port == "":
-                note = "port vide"
+                note = Msg("port vide")
             ruleset = next((name for a, b, name in blocks if a < absolute < b), "")
             fwd = Forward(f.path, number, (host[1:-1] if host.startswith("[") else host,),
                           port if port is not None else "514", "tcp" if m.group("at") == "@@" else "udp",
@@ -370,12 +371,13 @@ class RsyslogForward(Check):
 
     def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
         r = results["rsyslog"]
-        expected = f"transfert vers {params.target}:{params.port}/{params.protocol}"
+        expected = Msg("transfert vers {target}:{port}/{protocol}", target=params.target, port=params.port,
+                       protocol=params.protocol)
         dump = read_dump(r, expected)
         if isinstance(dump, Verdict):
             return dump
         if MAIN in dump.absent:
-            return Verdict.non_conforme(f"{MAIN} absent", expected, Msg("rsyslog n'est pas configuré sur cet hôte."))
+            return Verdict.non_conforme(Msg("{path} absent", path=MAIN), expected, Msg("rsyslog n'est pas configuré sur cet hôte."))
         result = scan(dump)
         if not result.read:
             return Verdict.erreur(Msg("{path} illisible", path=MAIN), observed=clip(r.stdout), expected=expected)
@@ -387,26 +389,26 @@ class RsyslogForward(Check):
         active = [f for f in found if f.ruleset == DEFAULT_RULESET and not f.doubt]
         observed_items = [f.describe() for f in (active or result.forwards)]
         if active:
-            return Verdict.conforme(join_limited(observed_items), expected,
+            return Verdict.conforme(said(limited(observed_items)), expected,
                                     Msg("rsyslog est configuré pour transférer vers {target}.", target=params.target))
         if found:
             why = found[0].doubt or (
-                "le transfert est défini dans un ruleset nommé : il ne s'applique que si ce ruleset est utilisé")
-            return Verdict.erreur(why, observed=join_limited([f.describe() for f in found]), expected=expected)
+                Msg("le transfert est défini dans un ruleset nommé : il ne s'applique que si ce ruleset est utilisé"))
+            return Verdict.erreur(why, observed=said(limited([f.describe() for f in found])), expected=expected)
         if r.truncated or any(not f.complete for f in dump.files if f.lines is not None):
             return Verdict.erreur(Msg("sortie tronquée : la configuration n'a pas été lue en entier"),
                                   expected=expected)
-        extra: list[str] = []
+        extra: list[Msg] = []
         for f in result.unread:
             for event in _events(f)[0]:
                 if isinstance(event.value, Forward):
-                    extra.append(f"non lu par rsyslog : {event.value.describe()}")
+                    extra.append(Msg("non lu par rsyslog : {forward}", forward=event.value.describe()))
         if result.outside:
-            extra.append("inclusions non examinées : " + ", ".join(result.outside))
+            extra.append(Msg("inclusions non examinées : {paths}", paths=", ".join(result.outside)))
         if result.commented:
-            extra.append("commenté : " + join_limited(result.commented, 200, ", "))
+            extra.append(Msg("commenté : {lines}", lines=join_limited(result.commented, 200, ", ")))
         items = [f.describe() for f in result.forwards] + extra
-        observed = join_limited(items) if items else "aucun transfert configuré"
+        observed = said(limited(items)) if items else Msg("aucun transfert configuré")
         return Verdict.non_conforme(observed, expected, Msg(
             "Aucun transfert actif vers {target}:{port}/{protocol} dans la configuration lue par rsyslog.",
             target=params.target, port=params.port, protocol=params.protocol))

@@ -60,8 +60,9 @@ class ServiceActive(Check):
     def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
         r = results["unit"]
         unit = unit_name(params.service)
-        expected = "LoadState=loaded, ActiveState=active" + (
-            ", UnitFileState=enabled (ou static, indirect, alias)" if params.enabled else "")
+        expected: str | Msg = "LoadState=loaded, ActiveState=active"
+        if params.enabled:
+            expected = Msg("LoadState=loaded, ActiveState=active, UnitFileState=enabled (ou static, indirect, alias)")
         reason = cannot_run(r)
         if reason:
             return Verdict.erreur(Msg("systemctl n'a pas pu être exécuté : {reason}", reason=reason), expected=expected)
@@ -76,15 +77,17 @@ class ServiceActive(Check):
                 return Verdict.erreur(Msg("sortie de systemctl illisible"), observed=clip(r.stdout), expected=expected)
             props[key] = value
         if any(k not in props for k in ("LoadState", "ActiveState", "SubState", "UnitFileState")):
-            return Verdict.erreur(Msg("sortie de systemctl incomplète"), observed=clip(r.stdout or "(vide)"),
+            return Verdict.erreur(Msg("sortie de systemctl incomplète"), observed=clip(r.stdout) or Msg("(vide)"),
                                   expected=expected)
         load, active, sub, file_state = (props["LoadState"], props["ActiveState"], props["SubState"],
                                          props["UnitFileState"])
-        observed = f"LoadState={load}, ActiveState={active} ({sub}), UnitFileState={file_state or '(vide)'}"
-        if props.get("MainPID", "0") not in ("", "0"):
-            observed += f", MainPID={props['MainPID']}"
+        pid = f", MainPID={props['MainPID']}" if props.get("MainPID", "0") not in ("", "0") else ""
+        observed: str | Msg = f"LoadState={load}, ActiveState={active} ({sub}), UnitFileState={file_state}{pid}"
+        if not file_state:  # the only word of ours in it
+            observed = Msg("LoadState={load}, ActiveState={active} ({sub}), UnitFileState=(vide){pid}", load=load,
+                           active=active, sub=sub, pid=pid)
         if load == "not-found":
-            return Verdict.non_conforme("service inexistant (LoadState=not-found)", expected,
+            return Verdict.non_conforme(Msg("service inexistant (LoadState=not-found)"), expected,
                                         Msg("L'unité {unit} n'existe pas sur cet hôte.", unit=unit))
         if load == "masked":
             return Verdict.non_conforme(observed, expected,

@@ -11,8 +11,9 @@ from pydantic import field_validator
 from checks.linux._parse import (
     Dump,
     dump_command,
-    join_limited,
+    limited,
     read_dump,
+    said,
     split_words,
 )
 from grader.check import Check, CheckParams, ssh
@@ -101,7 +102,10 @@ class Community:
     where: str
     directive: str
 
-    def describe(self) -> str:
+    def describe(self) -> str | Msg:
+        if self.access == "indéterminé":
+            return Msg("{name} (indéterminé, source {source}) [{directive}, {where}]", name=self.name,
+                       source=self.source, directive=self.directive, where=self.where)
         return f"{self.name} ({self.access}, source {self.source}) [{self.directive}, {self.where}]"
 
 
@@ -137,9 +141,10 @@ class Access:
     where: str
     directive: str
 
-    def describe(self) -> str:
-        level = self.level if self.explicit else f"{self.level} par défaut"
-        return f"{self.directive} {self.user} (niveau {level}) [{self.where}]"
+    def describe(self) -> Msg:
+        return Msg("{directive} {user} (niveau {level}) [{where}]", directive=self.directive, user=self.user,
+                   level=self.level if self.explicit else Msg("{level} par défaut", level=self.level),
+                   where=self.where)
 
 
 def accesses(config: Config) -> list[Access]:
@@ -172,11 +177,12 @@ class UsmUser:
     priv: str | None
     where: str
     directive: str
-    note: str = ""
+    note: str | Msg = ""
 
-    def describe(self) -> str:
-        text = f"{self.directive} {self.name} auth={self.auth or 'aucune'} priv={self.priv or 'aucun'} [{self.where}]"
-        return text + (f" — {self.note}" if self.note else "")
+    def describe(self) -> Msg:
+        text = Msg("{directive} {name} auth={auth} priv={priv} [{where}]", directive=self.directive, name=self.name,
+                   auth=self.auth or Msg("aucune"), priv=self.priv or Msg("aucun"), where=self.where)
+        return Msg("{text} — {note}", text=text, note=self.note) if self.note else text
 
 
 def decode_octets(word: str) -> str | None:
@@ -216,23 +222,23 @@ def users(config: Config) -> list[UsmUser]:
                 continue
             auth = None if w[6] in ("NULL", USM_NO_AUTH) else w[6]
             priv = None if w[8] in ("NULL", USM_NO_PRIV) else w[8]
-            note = ""
+            note: str | Msg = ""
             if w[0] != "1":
-                note = f"état {w[0]} (inactif)"
+                note = Msg("état {state} (inactif)", state=w[0])
             engine = engines.get(d.path)
             if engine and w[2].lower() != engine:
-                note = "identifiant de moteur différent de celui de l'agent"
+                note = Msg("identifiant de moteur différent de celui de l'agent")
             out.append(UsmUser(decoded, auth, priv, d.where, "usmUser", note))
     return out
 
 
-def _load(r: ProbeResult, expected: str) -> Config | Verdict:
+def _load(r: ProbeResult, expected: Msg) -> Config | Verdict:
     dump = read_dump(r, expected, need_family=True)
     if isinstance(dump, Verdict):
         return dump
     config = read_config(dump)
     if not config.read:
-        return Verdict.non_conforme("aucun fichier de configuration snmpd", expected,
+        return Verdict.non_conforme(Msg("aucun fichier de configuration snmpd"), expected,
                                     Msg("snmpd n'est pas configuré sur cet hôte (/etc/snmp/snmpd.conf absent)."))
     config.incomplete = config.incomplete or r.truncated
     return config
@@ -273,13 +279,14 @@ class SnmpdCommunity(Check):
         return {"snmpd": _snmp_probe()}
 
     def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
-        expected = f"communauté {params.community} en accès {params.access}"
+        expected = Msg("communauté {community} en accès {access}", community=params.community, access=params.access)
         config = _load(results["snmpd"], expected)
         if isinstance(config, Verdict):
             return config
         found = communities(config)
         mine = [c for c in found if c.name == params.community]
-        observed = join_limited([c.describe() for c in found]) if found else "aucune communauté définie"
+        shown = limited([c.describe() for c in found]) if found else Msg("aucune communauté définie")
+        observed = said(shown) if found else shown
         ro = [c for c in mine if c.access == "ro"]
         rw = [c for c in mine if c.access == "rw"]
         unknown = [c for c in mine if c.access == "indéterminé"]
@@ -306,8 +313,9 @@ class SnmpdCommunity(Check):
             return Verdict.non_conforme(observed, expected,
                                         Msg("La communauté {community} n'a pas l'accès {access}.",
                                             community=params.community, access=params.access))
-        unread = f" ; non lus par snmpd : {', '.join(config.unread)}" if config.unread else ""
-        return Verdict.non_conforme(observed + unread, expected,
+        if config.unread:
+            observed = Msg("{shown} ; non lus par snmpd : {files}", shown=shown, files=", ".join(config.unread))
+        return Verdict.non_conforme(observed, expected,
                                     Msg("La communauté {community} n'est pas définie dans la configuration lue.",
                                         community=params.community))
 
@@ -344,14 +352,14 @@ class SnmpdV3User(Check):
         return {"snmpd": _snmp_probe()}
 
     def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
-        expected = f"utilisateur {params.user}, niveau {params.level}"
+        expected = Msg("utilisateur {user}, niveau {level}", user=params.user, level=params.level)
         config = _load(results["snmpd"], expected)
         if isinstance(config, Verdict):
             return config
         rights = [a for a in accesses(config) if a.user == params.user]
         keys = [u for u in users(config) if u.name == params.user]
-        observed = join_limited([a.describe() for a in rights] + [u.describe() for u in keys]) or \
-            "aucune ligne pour cet utilisateur"
+        lines = [*(a.describe() for a in rights), *(u.describe() for u in keys)]
+        observed = said(limited(lines)) if lines else Msg("aucune ligne pour cet utilisateur")
         need = _RANK[params.level]
         good_rights = [a for a in rights if _RANK.get(a.level, -1) >= need]
         good_keys = [u for u in keys if not u.note and u.auth and (params.level == "auth" or u.priv)]

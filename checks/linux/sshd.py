@@ -93,7 +93,7 @@ class SshdSetting(Check):
                 return Verdict.erreur(Msg("sortie de sshd -T illisible"), observed=clip(line), expected=expected)
             pairs.append((k, v))
         if len(pairs) < 10 or not any(k == "port" for k, _ in pairs):
-            return Verdict.erreur(Msg("sortie de sshd -T incomplète"), observed=clip(r.stdout or "(vide)"),
+            return Verdict.erreur(Msg("sortie de sshd -T incomplète"), observed=clip(r.stdout) or Msg("(vide)"),
                                   expected=expected)
         values = [v for k, v in pairs if k == key]
         if not values:

@@ -56,14 +56,16 @@ class HttpAnswers(Check):
 
     def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
         r = results["page"]
-        expected = f"HTTP {params.status}" + (f", contenant « {params.contains} »" if params.contains else "")
+        expected: str | Msg = f"HTTP {params.status}"
+        if params.contains:
+            expected = Msg("HTTP {status}, contenant « {text} »", status=params.status, text=params.contains)
         if r.exit_code == -1:
             error = r.stderr.strip()
             if error.startswith(_GRADER_SIDE):
                 return Verdict.erreur(Msg("le correcteur n'a pas pu établir l'échange : {error}",
                                           error=clip(error, 200)),
                                       observed=clip(error, 200), expected=expected)
-            return Verdict.non_conforme(clip(error or "connexion impossible", 200), expected,
+            return Verdict.non_conforme(clip(error, 200) or Msg("connexion impossible"), expected,
                                         Msg("Le site {url} ne répond pas.", url=params.url))
         if r.exit_code is None or not 100 <= r.exit_code <= 599:
             return Verdict.erreur(Msg("réponse HTTP sans code exploitable"), observed=clip(r.stderr), expected=expected)
@@ -76,11 +78,12 @@ class HttpAnswers(Check):
             return Verdict.conforme(status_line, expected, Msg("Le site {url} répond ({code}).",
                                                                url=params.url, code=r.exit_code))
         if params.contains in r.stdout:
-            return Verdict.conforme(f"{status_line}, texte trouvé", expected,
+            return Verdict.conforme(Msg("{status_line}, texte trouvé", status_line=status_line), expected,
                                     Msg("Le site {url} répond avec le contenu attendu.", url=params.url))
         if r.truncated:
             return Verdict.erreur(Msg("page trop longue, lue en partie : texte non trouvé dans la partie lue"),
                                   observed=status_line, expected=expected)
-        body = clip(" ".join(r.stdout.split()), 160) if r.stdout.strip() else "corps vide"
-        return Verdict.non_conforme(f"{status_line}, texte absent ; début de la page : {body}", expected,
+        body = clip(" ".join(r.stdout.split()), 160) if r.stdout.strip() else Msg("corps vide")
+        return Verdict.non_conforme(Msg("{status_line}, texte absent ; début de la page : {body}",
+                                        status_line=status_line, body=body), expected,
                                     Msg("La page de {url} ne contient pas le texte attendu.", url=params.url))

@@ -71,7 +71,7 @@ def covered_by(source: str, networks: Iterable[str]) -> bool:
 IP_FORWARD = "/bin/cat /proc/sys/net/ipv4/ip_forward"
 
 
-def forwarding_off(r: ProbeResult, observed: str, wanted: str, message: str | Msg) -> Verdict | None:
+def forwarding_off(r: ProbeResult, observed: str | Msg, wanted: str | Msg, message: str | Msg) -> Verdict | None:
     """The verdict when IPv4 forwarding is not on (``message`` says what that breaks), else None.
 
     Unreadable (not ``0`` or ``1``) is ``erreur``: we could not see it. Off is ``non_conforme``,
@@ -82,5 +82,5 @@ def forwarding_off(r: ProbeResult, observed: str, wanted: str, message: str | Ms
         return Verdict.erreur(Msg("état du routage IPv4 illisible (/proc/sys/net/ipv4/ip_forward)"),
                               observed=clip(r.stderr or r.stdout), expected=wanted)
     if value != "1":
-        return Verdict.non_conforme(observed + " ; net.ipv4.ip_forward = 0", wanted, message)
+        return Verdict.non_conforme(Msg("{shown} ; net.ipv4.ip_forward = 0", shown=observed), wanted, message)
     return None

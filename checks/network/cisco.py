@@ -209,7 +209,7 @@ def judge_vlans(vlans: Sequence[Vlan] | Mapping[int, str], expected: Mapping[int
     """Every expected VLAN exists (and has the expected name, case ignored, when one is given)."""
     table = {v.id: v.name for v in vlans} if not isinstance(vlans, Mapping) else dict(vlans)
     wanted = ", ".join(f"{vid}" + (f" « {name} »" if name else "") for vid, name in sorted(expected.items()))
-    observed = join_limited([f"{vid} « {name} »" for vid, name in sorted(table.items())]) or "aucun VLAN"
+    observed = join_limited([f"{vid} « {name} »" for vid, name in sorted(table.items())]) or Msg("aucun VLAN")
     missing = sorted(vid for vid in expected if vid not in table)
     renamed = [Msg("{vid} s'appelle « {name} »", vid=vid, name=table[vid]) for vid, name in sorted(expected.items())
                if name and vid in table and table[vid].casefold() != name.casefold()]
@@ -245,7 +245,7 @@ def judge_route(routes: Sequence[Route], *, prefix: str, next_hop: str | None = 
     found = [r for r in routes if r.prefix_length is not None and
              ipaddress.ip_network(r.prefix, strict=False) == network]
     observed = join_limited([f"{r.protocol} {r.prefix} via {r.next_hop or r.interface}" for r in found]) or \
-        f"aucune route vers {network}"
+        Msg("aucune route vers {network}", network=str(network))
     if not found:
         return Verdict.non_conforme(observed, expected, Msg("Aucune route vers {network}.", network=network))
     good = [r for r in found if (next_hop is None or r.next_hop == next_hop) and (protocol is None or r.protocol == protocol)]
@@ -258,13 +258,14 @@ def judge_route(routes: Sequence[Route], *, prefix: str, next_hop: str | None = 
 
 def judge_access_port(cfg: RunningConfig, *, interface: str, vlan: int) -> Verdict:
     """running-config: ``interface`` is an access port of ``vlan`` and not shut down."""
-    expected = f"{interface} en accès VLAN {vlan}, activée"
+    expected = Msg("{interface} en accès VLAN {vlan}, activée", interface=interface, vlan=vlan)
     i = cfg.interfaces.get(interface)
     if i is None:
         return Verdict.non_conforme(join_limited(list(cfg.interfaces)), expected,
                                     Msg("L'interface {interface} n'existe pas.", interface=interface))
-    observed = (f"{i.name} : switchport={'oui' if i.switchport else 'non'} mode={i.mode or 'non précisé'} "
-                f"vlan d'accès={i.access_vlan or 1}" + (" shutdown" if i.shutdown else ""))
+    observed = Msg("{name} : switchport={switchport} mode={mode} vlan d'accès={vlan}{shutdown}", name=i.name,
+                   switchport=Msg("oui") if i.switchport else Msg("non"), mode=i.mode or Msg("non précisé"),
+                   vlan=i.access_vlan or 1, shutdown=" shutdown" if i.shutdown else "")
     if not i.switchport or i.mode == "trunk":
         return Verdict.non_conforme(observed, expected,
                                     Msg("L'interface {interface} n'est pas un port d'accès.", interface=interface))
@@ -280,12 +281,13 @@ def judge_access_port(cfg: RunningConfig, *, interface: str, vlan: int) -> Verdi
 
 def judge_trunk(cfg: RunningConfig, *, interface: str, vlans: Sequence[int]) -> Verdict:
     """running-config: ``interface`` is a trunk carrying every VLAN of ``vlans``."""
-    expected = f"{interface} en trunk, VLAN {', '.join(map(str, vlans))} autorisés"
+    expected = Msg("{interface} en trunk, VLAN {vlans} autorisés", interface=interface, vlans=", ".join(map(str, vlans)))
     i = cfg.interfaces.get(interface)
     if i is None:
         return Verdict.non_conforme(join_limited(list(cfg.interfaces)), expected,
                                     Msg("L'interface {interface} n'existe pas.", interface=interface))
-    observed = f"{i.name} : mode={i.mode or 'non précisé'} vlans autorisés={i.trunk_vlans or 'tous'}"
+    observed = Msg("{name} : mode={mode} vlans autorisés={vlans}", name=i.name, mode=i.mode or Msg("non précisé"),
+                   vlans=i.trunk_vlans or Msg("tous"))
     if i.mode != "trunk":
         return Verdict.non_conforme(observed, expected,
                                     Msg("L'interface {interface} n'est pas en mode trunk.", interface=interface))
@@ -300,9 +302,9 @@ def judge_trunk(cfg: RunningConfig, *, interface: str, vlans: Sequence[int]) -> 
 
 def judge_default_route(cfg: RunningConfig, *, next_hop: str) -> Verdict:
     """running-config: ``ip route 0.0.0.0 0.0.0.0 <next_hop>``."""
-    expected = f"route par défaut via {next_hop}"
+    expected = Msg("route par défaut via {next_hop}", next_hop=next_hop)
     defaults = [hop for prefix, hop in cfg.routes if prefix == "0.0.0.0/0"]
-    observed = ", ".join(f"via {h}" for h in defaults) or "aucune route par défaut statique"
+    observed = ", ".join(f"via {h}" for h in defaults) or Msg("aucune route par défaut statique")
     if next_hop in defaults:
         return Verdict.conforme(observed, expected, Msg("La route par défaut passe par {next_hop}.", next_hop=next_hop))
     return Verdict.non_conforme(observed, expected,
@@ -311,9 +313,9 @@ def judge_default_route(cfg: RunningConfig, *, next_hop: str) -> Verdict:
 
 def judge_ssh_only(cfg: RunningConfig) -> Verdict:
     """running-config: the vty lines accept SSH only (``transport input ssh``)."""
-    expected = "transport input ssh sur les lignes vty"
-    observed = "transport input " + (" ".join(cfg.vty_transport) if cfg.vty_transport else "non précisé (telnet permis "
-                                                                                        "selon la version)")
+    expected = Msg("transport input ssh sur les lignes vty")
+    observed = ("transport input " + " ".join(cfg.vty_transport) if cfg.vty_transport else
+                Msg("transport input non précisé (telnet permis selon la version)"))
     if cfg.vty_transport and set(cfg.vty_transport) == {"ssh"}:
         return Verdict.conforme(observed, expected, Msg("Les lignes vty n'acceptent que SSH."))
     return Verdict.non_conforme(observed, expected, Msg("Les lignes vty n'imposent pas SSH."))

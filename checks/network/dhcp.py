@@ -37,18 +37,33 @@ def _as_list(value: Any) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list) else [str(value)]
 
 
-def _describe(offer: Mapping[str, Any]) -> str:
+#: grader.transports.dhcp.READ_ONLY_NOTE said in the report's language (the French text as is when they differ).
+_READ_ONLY: str | Msg = Msg("aucune DHCPREQUEST envoyée : aucun bail pris, la configuration du candidat n'est pas "
+                            "modifiée")
+if str(_READ_ONLY) != READ_ONLY_NOTE:
+    _READ_ONLY = READ_ONLY_NOTE
+
+
+def _describe(offer: Mapping[str, Any]) -> Msg:
     options = offer.get("options") or {}
-    parts = [f"{offer.get('yiaddr', '?')} proposée par {offer.get('server_id') or '?'}"]
-    if offer.get("source_mac"):
-        parts[0] += f" ({offer['source_mac']})"
-    parts.append("routeur " + (", ".join(_as_list(options.get("router"))) or "absent"))
-    parts.append("DNS " + (", ".join(_as_list(options.get("name_server"))) or "absent"))
+    mac = f" ({offer['source_mac']})" if offer.get("source_mac") else ""
+    parts: list[str | Msg] = [Msg("{address} proposée par {server}{mac}", address=str(offer.get("yiaddr", "?")),
+                                  server=str(offer.get("server_id") or "?"), mac=mac)]
+    parts.append(Msg("routeur {routers}", routers=", ".join(_as_list(options.get("router"))) or Msg("absent")))
+    dns = ", ".join(_as_list(options.get("name_server")))
+    parts.append(f"DNS {dns}" if dns else Msg("DNS absent"))
     if "domain" in options:
-        parts.append(f"domaine {options['domain']}")
+        parts.append(Msg("domaine {domain}", domain=str(options["domain"])))
     if "lease_time" in options:
-        parts.append(f"bail {options['lease_time']} s")
-    return ", ".join(parts)
+        parts.append(Msg("bail {seconds} s", seconds=str(options["lease_time"])))
+    return _joined(parts)
+
+
+def _joined(parts: list[str | Msg]) -> Msg:
+    """« a, b, c » said in the report's language (the first part is always words of ours)."""
+    if len(parts) == 1:
+        return parts[0]  # type: ignore[return-value]
+    return Msg("{previous}, {last}", previous=_joined(parts[:-1]), last=parts[-1])
 
 
 class DhcpOffer(Check):
@@ -104,15 +119,16 @@ class DhcpOffer(Check):
                 raise TypeError("offers")
         except (ValueError, KeyError, TypeError):
             return Verdict.erreur(Msg("compte rendu de l'échange DHCP illisible"), expected=expected)
-        where = f"sur {record.get('interface', params.interface)}"
-        exchange = (f"DHCPDISCOVER {where} (client {record.get('client_mac', '?')}, xid {record.get('xid', '?')}) ; "
-                    f"{READ_ONLY_NOTE}")
+        where = Msg("sur {interface}", interface=str(record.get("interface", params.interface)))
+        exchange = Msg("DHCPDISCOVER {where} (client {mac}, xid {xid}) ; {note}", where=where,
+                       mac=str(record.get("client_mac", "?")), xid=str(record.get("xid", "?")), note=_READ_ONLY)
         if not offers:
-            return Verdict.non_conforme(f"aucune offre DHCP en {params.wait:g} s {where} — {exchange}", expected,
+            return Verdict.non_conforme(Msg("aucune offre DHCP en {wait} s {where} — {exchange}", wait=f"{params.wait:g}",
+                                            where=where, exchange=exchange), expected,
                                         Msg("Aucun serveur DHCP ne répond sur le LAN du candidat."))
         servers = sorted({str(o.get("server_id")) for o in offers})
-        listed = " ; ".join(_describe(o) for o in offers)
-        observed = f"{len(offers)} offre(s) de {len(servers)} serveur(s) : {listed} — {exchange}"
+        observed = Msg("{offers} offre(s) de {servers} serveur(s) : {listed} — {exchange}", offers=len(offers),
+                       servers=len(servers), listed=tuple(_describe(o) for o in offers), exchange=exchange)
         mine = [o for o in offers if params.server is None or o.get("server_id") == params.server]
         if not mine:
             return Verdict.non_conforme(observed, expected,
@@ -135,19 +151,21 @@ class DhcpOffer(Check):
                                                         "la passerelle et les DNS attendus{extra}.", extra=extra))
 
     @staticmethod
-    def _expected(params: Params) -> str:
-        parts = [f"une offre DHCP ({params.server or 'tout serveur'}) dans {params.range_start}-{params.range_end}"]
+    def _expected(params: Params) -> Msg:
+        parts: list[str | Msg] = [Msg("une offre DHCP ({server}) dans {start}-{end}",
+                                      server=params.server or Msg("tout serveur"), start=params.range_start,
+                                      end=params.range_end)]
         if params.router is not None:
-            parts.append(f"routeur {params.router}")
+            parts.append(Msg("routeur {routers}", routers=params.router))
         if params.dns is not None:
             parts.append("DNS " + ", ".join(params.dns))
         if params.domain is not None:
-            parts.append(f"domaine {params.domain}")
+            parts.append(Msg("domaine {domain}", domain=params.domain))
         if params.lease_time is not None:
-            parts.append(f"bail {params.lease_time} s")
+            parts.append(Msg("bail {seconds} s", seconds=params.lease_time))
         if params.exclusive:
-            parts.append("un seul serveur DHCP sur le LAN")
-        return ", ".join(parts)
+            parts.append(Msg("un seul serveur DHCP sur le LAN"))
+        return _joined(parts)
 
     @staticmethod
     def _faults(params: Params, offer: Mapping[str, Any]) -> list[Msg]:

@@ -175,12 +175,14 @@ class IosNatOverload(_RunningConfigCheck):
         source: Network | None = None
 
     def judge_config(self, params: Params, cfg: RouterConfig) -> Verdict:
-        expected = f"ip nat inside source list … interface {params.outside} overload" + \
-            (f", ACL autorisant {params.source}" if params.source else "")
+        expected: str | Msg = f"ip nat inside source list … interface {params.outside} overload"
+        if params.source:
+            expected = Msg("{rule}, ACL autorisant {source}", rule=expected, source=params.source)
         rules = [n for n in cfg.nat if n.overload and n.interface and short_name(n.interface) == short_name(params.outside)]
         sides = join_limited([f"{i.name} nat {i.nat}" for i in cfg.interfaces.values() if i.nat])
-        observed = join_limited([n.describe() for n in cfg.nat]) or "aucune règle ip nat inside source list"
-        observed += f" ; {sides or 'aucune interface ip nat inside/outside'}"
+        observed = Msg("{shown} ; {output}",
+                       shown=join_limited([n.describe() for n in cfg.nat]) or Msg("aucune règle ip nat inside source list"),
+                       output=sides or Msg("aucune interface ip nat inside/outside"))
         if not rules:
             return Verdict.non_conforme(observed, expected,
                                         Msg("Aucune traduction PAT (overload) par {outside}.", outside=params.outside))
@@ -201,10 +203,11 @@ class IosNatOverload(_RunningConfigCheck):
             for rule in rules:
                 entries = cfg.acls.get(rule.acl)
                 if entries is None:
-                    observed += f" ; ACL {rule.acl} absente"
+                    observed = Msg("{shown} ; {output}", shown=observed, output=Msg("ACL {acl} absente", acl=rule.acl))
                     continue
                 permitted, entry = acl_permits(entries, network)  # type: ignore[arg-type]
-                observed += f" ; ACL {rule.acl} : " + join_limited([e.text for e in entries])
+                observed = Msg("{shown} ; {output}", shown=observed,
+                               output=f"ACL {rule.acl} : " + join_limited([e.text for e in entries]))
                 if permitted:
                     return Verdict.conforme(observed, expected,
                                             Msg("Le réseau {source} est traduit en sortie par {outside}.",
@@ -230,22 +233,25 @@ class IosAclApplied(_RunningConfigCheck):
         direction: Literal["in", "out"] = "in"
 
     def judge_config(self, params: Params, cfg: RouterConfig) -> Verdict:
-        expected = f"ip access-group {params.acl} {params.direction} sur {params.interface}"
+        expected = Msg("ip access-group {acl} {direction} sur {interface}", acl=params.acl, direction=params.direction,
+                       interface=params.interface)
         iface = cfg.interface(params.interface)
         if iface is None:
             return Verdict.non_conforme(join_limited(list(cfg.interfaces)), expected,
                                         Msg("L'interface {interface} n'existe pas.", interface=params.interface))
         applied = iface.acl_in if params.direction == "in" else iface.acl_out
-        observed = f"{iface.name} : entrée {iface.acl_in or 'aucune ACL'}, sortie {iface.acl_out or 'aucune ACL'}"
+        observed = Msg("{name} : entrée {acl_in}, sortie {acl_out}", name=iface.name,
+                       acl_in=iface.acl_in or Msg("aucune ACL"), acl_out=iface.acl_out or Msg("aucune ACL"))
         if applied != params.acl:
             return Verdict.non_conforme(observed, expected,
                                         Msg("L'ACL {acl} n'est pas appliquée ({direction}) sur {interface}.",
                                             acl=params.acl, direction=params.direction, interface=params.interface))
         if params.acl not in cfg.acls:
-            return Verdict.non_conforme(observed + f" ; ACL {params.acl} non définie", expected,
+            return Verdict.non_conforme(Msg("{shown} ; ACL {acl} non définie", shown=observed, acl=params.acl), expected,
                                         Msg("L'ACL {acl} est appliquée mais n'est pas définie (elle ne filtre rien).",
                                             acl=params.acl))
-        observed += f" ; {params.acl} : " + join_limited([e.text for e in cfg.acls[params.acl]])
+        observed = Msg("{shown} ; {output}", shown=observed,
+                       output=f"{params.acl} : " + join_limited([e.text for e in cfg.acls[params.acl]]))
         return Verdict.conforme(observed, expected, Msg("L'ACL {acl} filtre {interface} ({direction}).", acl=params.acl,
                                                         interface=params.interface, direction=params.direction))
 
@@ -260,7 +266,7 @@ class IosLoggingHost(_RunningConfigCheck):
 
     def judge_config(self, params: Params, cfg: RouterConfig) -> Verdict:
         expected = f"logging host {params.host}"
-        observed = ", ".join(cfg.logging_hosts) or "aucun serveur de journaux"
+        observed = ", ".join(cfg.logging_hosts) or Msg("aucun serveur de journaux")
         if params.host in cfg.logging_hosts:
             return Verdict.conforme(observed, expected, Msg("Les journaux sont envoyés à {host}.", host=params.host))
         return Verdict.non_conforme(observed, expected,
@@ -279,7 +285,7 @@ class IosSnmpCommunity(_RunningConfigCheck):
     def judge_config(self, params: Params, cfg: RouterConfig) -> Verdict:
         expected = f"snmp-server community {params.community} {params.access}"
         observed = join_limited([f"{name} {access}" for name, access in cfg.communities.items()]) or \
-            "aucune communauté SNMP"
+            Msg("aucune communauté SNMP")
         access = cfg.communities.get(params.community)
         if access is None:
             return Verdict.non_conforme(observed, expected, Msg("La communauté {community} n'est pas configurée.",

@@ -36,7 +36,8 @@ from grader.model import Msg, Probe, ProbeResult, Verdict
 SAVE = "/usr/sbin/iptables-save"
 LEGACY_WARNING = "iptables-legacy tables present"
 #: What is observed when iptables-save lists no such table.
-_NO_TABLE = {"nat": "table nat absente (aucune règle de NAT iptables)", "filter": "table filter absente (tout est accepté)"}
+_NO_TABLE = {"nat": Msg("table nat absente (aucune règle de NAT iptables)"),
+             "filter": Msg("table filter absente (tout est accepté)")}
 #: Options that do not restrict which packets a rule applies to.
 _NEUTRAL = {"-m", "--comment", "--to-source", "--to-destination", "--to-ports", "--random", "--fully-random",
             "--persistent", "--reject-with"}
@@ -191,7 +192,8 @@ class _IptablesCheck(Check):
             probes["forward"] = ssh(IP_FORWARD)
         return probes
 
-    def read(self, r: ProbeResult, wanted: str, table: str, missing: str | Msg) -> tuple[Saved | None, Verdict | None]:
+    def read(self, r: ProbeResult, wanted: str | Msg, table: str,
+             missing: str | Msg) -> tuple[Saved | None, Verdict | None]:
         """The saved rules, or the verdict when they cannot be read or ``table`` is absent (``missing`` says so)."""
         if r.exit_code == 127:
             return None, Verdict.erreur(Msg("{SAVE} est introuvable sur l'hôte : le jeu de règles iptables n'a pas pu "
@@ -211,7 +213,7 @@ class _IptablesCheck(Check):
         return saved, None
 
     @staticmethod
-    def absent(r: ProbeResult, observed: str, wanted: str, message: str | Msg) -> Verdict:
+    def absent(r: ProbeResult, observed: str | Msg, wanted: str | Msg, message: str | Msg) -> Verdict:
         """Nothing matches: non_conforme, unless legacy tables hide rules from this listing."""
         if LEGACY_WARNING in r.stderr or LEGACY_WARNING in r.stdout:
             return Verdict.erreur(Msg("des tables iptables-legacy existent et ne sont pas listées par iptables-save "
@@ -220,7 +222,8 @@ class _IptablesCheck(Check):
         return Verdict.non_conforme(observed, wanted, message)
 
     @staticmethod
-    def forwarding(params: CheckParams, results: Mapping[str, ProbeResult], observed: str, wanted: str) -> Verdict | None:
+    def forwarding(params: CheckParams, results: Mapping[str, ProbeResult], observed: str | Msg,
+                   wanted: str | Msg) -> Verdict | None:
         """With ``forwarding`` asked, the verdict when IPv4 forwarding is off or unreadable, else None."""
         if not getattr(params, "forwarding", False):
             return None
@@ -247,8 +250,10 @@ class IptablesMasquerade(_IptablesCheck):
         forwarding: bool = True
 
     def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
-        wanted = "MASQUERADE ou SNAT en nat/POSTROUTING" + (f", sortie {params.oifname}" if params.oifname else "") + \
-            (f", source {params.source}" if params.source else "") + (", routage IPv4 actif" if params.forwarding else "")
+        wanted = Msg("MASQUERADE ou SNAT en nat/POSTROUTING{output}{source}{forwarding}",
+                     output=Msg(", sortie {name}", name=params.oifname) if params.oifname else "",
+                     source=f", source {params.source}" if params.source else "",
+                     forwarding=Msg(", routage IPv4 actif") if params.forwarding else "")
         r = results["save"]
         saved, problem = self.read(r, wanted, "nat",
                                    Msg("Aucune table nat dans iptables : la traduction sortante n'est pas configurée "
@@ -256,7 +261,7 @@ class IptablesMasquerade(_IptablesCheck):
         if saved is None:
             return problem  # type: ignore[return-value]
         rules = [x for x in saved.reachable("nat", "POSTROUTING") if x.target in ("MASQUERADE", "SNAT")]
-        observed = join_limited([x.describe() for x in rules]) or "aucune règle MASQUERADE/SNAT en nat/POSTROUTING"
+        observed = join_limited([x.describe() for x in rules]) or Msg("aucune règle MASQUERADE/SNAT en nat/POSTROUTING")
         matching = [x for x in rules if not x.negated and not x.others and not x.protocol and not x.ports
                     and (params.oifname is None or not x.out_iface or x.out_iface == params.oifname)
                     and (params.source is None or _covers_source(x, params.source))]
@@ -290,15 +295,17 @@ class IptablesPortForward(_IptablesCheck):
         forwarding: bool = True
 
     def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
-        wanted = f"DNAT {params.protocol}/{params.port} → {params.target}" + \
-            (f":{params.target_port}" if params.target_port else "") + (f" sur {params.iifname}" if params.iifname else "")
+        wanted: str | Msg = f"DNAT {params.protocol}/{params.port} → {params.target}" + (
+            f":{params.target_port}" if params.target_port else "")
+        if params.iifname:
+            wanted = Msg("{rule} sur {interface}", rule=wanted, interface=params.iifname)
         r = results["save"]
         saved, problem = self.read(r, wanted, "nat",
                                    Msg("Aucune table nat dans iptables : aucune redirection de port n'est configurée."))
         if saved is None:
             return problem  # type: ignore[return-value]
         rules = [x for x in saved.reachable("nat", "PREROUTING") if x.target == "DNAT"]
-        observed = join_limited([x.describe() for x in rules]) or "aucune règle DNAT en nat/PREROUTING"
+        observed = join_limited([x.describe() for x in rules]) or Msg("aucune règle DNAT en nat/PREROUTING")
         for x in rules:
             if x.negated or x.others or x.protocol != params.protocol or not _port_in(x.ports, params.port):
                 continue
@@ -381,9 +388,11 @@ class IptablesPortBlocked(_IptablesCheck):
         return None
 
     def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
-        what = f"{params.protocol}/{params.port}" + (f" depuis {params.source}" if params.source else "") + \
-            (f" sur {params.iifname}" if params.iifname else "")
-        wanted = f"{what} rejeté ou ignoré (DROP/REJECT) en filter/{params.chain}"
+        wanted = Msg("{port}{source}{interface} rejeté ou ignoré (DROP/REJECT) en filter/{chain}",
+                     port=f"{params.protocol}/{params.port}",
+                     source=Msg(" depuis {source}", source=params.source) if params.source else "",
+                     interface=Msg(" sur {interface}", interface=params.iifname) if params.iifname else "",
+                     chain=params.chain)
         r = results["save"]
         saved, problem = self.read(r, wanted, "filter", Msg("Aucune règle de filtrage iptables : le port {port} n'est "
                                                             "pas bloqué.", port=params.port))
@@ -392,9 +401,11 @@ class IptablesPortBlocked(_IptablesCheck):
         partial: list[Rule] = []
         decided = self._walk(params, saved, params.chain, partial)
         policy = saved.tables["filter"].get(params.chain, "ACCEPT")
-        observed = decided.describe() if decided else f"aucune règle ne correspond : politique {policy}"
+        observed: str | Msg = (decided.describe() if decided else
+                               Msg("aucune règle ne correspond : politique {policy}", policy=policy))
         if partial:
-            observed = "ACCEPT partiel : " + join_limited([x.describe() for x in partial]) + " ; puis " + observed
+            observed = Msg("ACCEPT partiel : {rules} ; puis {rest}", rules=join_limited([x.describe() for x in partial]),
+                           rest=observed)
         blocked = decided.target in ("DROP", "REJECT") if decided else policy == "DROP"
         if blocked and not partial:
             return Verdict.conforme(observed, wanted, Msg("Le port {port}/{protocol} est bloqué.", port=params.port,

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from checks.linux._parse import clip, join_limited
+from checks.linux._parse import clip, limited, said
 from checks.network._common import IP_FORWARD, Network, covered_by, forwarding_off
 from grader.check import Check, CheckParams, ssh
 from grader.model import Msg, Probe, ProbeResult, Verdict
@@ -31,15 +31,18 @@ class NatRule:
     saddrs: tuple[str, ...]  # prefixes/addresses matched on ip saddr, () when none
     negated: bool = False  # a != on oifname or saddr: not interpreted
 
-    def describe(self) -> str:
+    def describe(self) -> str | Msg:
         conditions = []
         if self.saddrs:
             conditions.append("ip saddr " + ",".join(self.saddrs))
         if self.oifnames:
             conditions.append("oifname " + ",".join(self.oifnames))
-        action = self.action + (f" vers {self.to}" if self.to else "")
         where = f"{self.family} {self.table}/{self.chain}"
-        return f"{where} : {' '.join(conditions) + ' ' if conditions else ''}{action}"
+        matched = " ".join(conditions) + " " if conditions else ""
+        if self.to:
+            return Msg("{where} : {conditions}{action} vers {to}", where=where, conditions=matched, action=self.action,
+                       to=self.to)
+        return f"{where} : {matched}{self.action}"
 
 
 @dataclass
@@ -178,11 +181,13 @@ class NftMasquerade(Check):
         return probes
 
     def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
-        wanted = "masquerade ou snat en postrouting" + (f", sortie {params.oifname}" if params.oifname else "") + \
-            (f", source {params.source}" if params.source else "") + (", routage IPv4 actif" if params.forwarding else "")
+        wanted = Msg("masquerade ou snat en postrouting{output}{source}{forwarding}",
+                     output=Msg(", sortie {name}", name=params.oifname) if params.oifname else "",
+                     source=f", source {params.source}" if params.source else "",
+                     forwarding=Msg(", routage IPv4 actif") if params.forwarding else "")
         r = results["ruleset"]
         if r.exit_code == 127:
-            return Verdict.non_conforme("nft introuvable (/usr/sbin/nft)", wanted,
+            return Verdict.non_conforme(Msg("nft introuvable (/usr/sbin/nft)"), wanted,
                                         Msg("nftables n'est pas installé sur l'hôte."))
         if r.exit_code != 0:
             return Verdict.erreur(Msg("lecture du jeu de règles impossible (nft, code {code})", code=r.exit_code),
@@ -193,7 +198,8 @@ class NftMasquerade(Check):
             return Verdict.erreur(Msg("sortie de « nft -j » illisible : {exc}", exc=exc), observed=clip(r.stdout),
                                   expected=wanted)
         rules = source_nat_rules(ruleset)
-        observed = join_limited([x.describe() for x in rules]) or "aucune règle masquerade/snat en postrouting"
+        observed = (said(limited([x.describe() for x in rules])) if rules else
+                    Msg("aucune règle masquerade/snat en postrouting"))
         matching = [x for x in rules if covers(x, params.oifname, params.source)]
         if not matching:
             message = (
@@ -207,6 +213,6 @@ class NftMasquerade(Check):
                                      "(net.ipv4.ip_forward = 0) : rien n'est traduit."))
             if off is not None:
                 return off
-            observed += " ; net.ipv4.ip_forward = 1"
+            observed = Msg("{shown} ; net.ipv4.ip_forward = 1", shown=observed)
         return Verdict.conforme(observed, wanted,
                                 Msg("La traduction d'adresses sortante est configurée dans nftables."))

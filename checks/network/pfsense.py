@@ -23,7 +23,7 @@ from typing import Any
 
 import defusedxml.ElementTree as SafeET
 
-from checks.linux._parse import join_limited
+from checks.linux._parse import limited, said
 from grader.model import Msg, Verdict
 
 
@@ -37,10 +37,14 @@ class Endpoint:
     port: str = ""  # a port, a range "80:90" or an alias
     negated: bool = False
 
-    def describe(self) -> str:
-        what = "tout" if self.any else self.network or self.address or "?"
-        what = ("non " if self.negated else "") + what
-        return what + (f" port {self.port}" if self.port else "")
+    def describe(self) -> str | Msg:
+        port = f" port {self.port}" if self.port else ""
+        what: str | Msg = Msg("tout") if self.any else self.network or self.address or "?"
+        if self.negated:
+            return Msg("non {what}{port}", what=what, port=port)
+        if self.any:
+            return Msg("tout{port}", port=port)
+        return f"{what}{port}"
 
 
 @dataclass(frozen=True)
@@ -54,10 +58,13 @@ class PortForward:
     descr: str
     disabled: bool
 
-    def describe(self) -> str:
-        state = " (désactivée)" if self.disabled else ""
-        return (f"{self.interface} {self.protocol} {self.destination.describe()} → {self.target}"
-                f"{':' + self.local_port if self.local_port else ''}{state}")
+    def describe(self) -> str | Msg:
+        local = ":" + self.local_port if self.local_port else ""
+        if self.disabled:
+            return Msg("{interface} {protocol} {destination} → {target}{local} (désactivée)", interface=self.interface,
+                       protocol=self.protocol, destination=self.destination.describe(), target=self.target, local=local)
+        # plain text (in French when the destination is « tout » or « non … »: no words of ours around it)
+        return f"{self.interface} {self.protocol} {self.destination.describe()} → {self.target}{local}"
 
 
 @dataclass(frozen=True)
@@ -70,9 +77,11 @@ class OutboundRule:
     disabled: bool
     nonat: bool
 
-    def describe(self) -> str:
-        action = "sans traduction" if self.nonat else f"vers {self.target or 'adresse de ' + self.interface}"
-        return f"{self.interface} depuis {self.source.describe()} {action}" + (" (désactivée)" if self.disabled else "")
+    def describe(self) -> Msg:
+        action = (Msg("sans traduction") if self.nonat else Msg("vers {target}", target=self.target) if self.target
+                  else Msg("vers adresse de {interface}", interface=self.interface))
+        return Msg("{interface} depuis {source} {action}{state}", interface=self.interface, source=self.source.describe(),
+                   action=action, state=Msg(" (désactivée)") if self.disabled else "")
 
 
 @dataclass(frozen=True)
@@ -86,10 +95,11 @@ class FilterRule:
     disabled: bool
     floating: bool
 
-    def describe(self) -> str:
-        state = " (désactivée)" if self.disabled else ""
-        return (f"{self.interface} {self.action} {self.protocol or 'tout protocole'} de {self.source.describe()} "
-                f"vers {self.destination.describe()}{state} « {self.descr} »")
+    def describe(self) -> Msg:
+        return Msg("{interface} {action} {protocol} de {source} vers {destination}{state} « {descr} »",
+                   interface=self.interface, action=self.action, protocol=self.protocol or Msg("tout protocole"),
+                   source=self.source.describe(), destination=self.destination.describe(),
+                   state=Msg(" (désactivée)") if self.disabled else "", descr=self.descr)
 
 
 @dataclass(frozen=True)
@@ -256,7 +266,8 @@ def judge_port_forward(cfg: PfConfig, *, port: int, target: str, local_port: int
     """A port forward on ``interface`` sends ``protocol``/``port`` to ``target``[:``local_port``]."""
     expected = f"{interface} {protocol}/{port} → {target}" + (f":{local_port}" if local_port else "")
     rules = [r for r in cfg.port_forwards if r.interface == interface]
-    observed = join_limited([r.describe() for r in rules]) or f"aucune redirection de port sur {interface}"
+    observed = (said(limited([r.describe() for r in rules])) if rules else
+                Msg("aucune redirection de port sur {interface}", interface=interface))
     for r in rules:
         if r.disabled or not _protocol_matches(r.protocol, protocol) or not _port_matches(cfg, r.destination.port, port):
             continue
@@ -275,10 +286,11 @@ def judge_port_forward(cfg: PfConfig, *, port: int, target: str, local_port: int
 
 def judge_outbound_nat(cfg: PfConfig, *, source: str, interface: str = "wan") -> Verdict:
     """Traffic from the ``source`` network leaving by ``interface`` is translated (outbound NAT)."""
-    expected = f"NAT sortant de {source} par {interface}"
+    expected = Msg("NAT sortant de {source} par {interface}", source=source, interface=interface)
     mode = cfg.outbound_mode
     rules = [r for r in cfg.outbound_rules if r.interface == interface]
-    observed = f"mode {mode}" + (" ; " + join_limited([r.describe() for r in cfg.outbound_rules]) if cfg.outbound_rules else "")
+    observed = (Msg("mode {mode} ; {rules}", mode=mode, rules=limited([r.describe() for r in cfg.outbound_rules]))
+                if cfg.outbound_rules else f"mode {mode}")
     if mode == "disabled":
         return Verdict.non_conforme(observed, expected, Msg("Le NAT sortant est désactivé."))
     network = ipaddress.ip_network(source, strict=False)
@@ -330,13 +342,15 @@ def first_matching_rule(cfg: PfConfig, *, interface: str, protocol: str, port: i
 def judge_filter(cfg: PfConfig, *, interface: str, protocol: str, port: int | None = None, allowed: bool,
                  source: str | None = None, destination: str | None = None) -> Verdict:
     """Traffic entering ``interface`` is allowed (or not), by the first matching rule (default: blocked)."""
-    what = f"{protocol}" + (f"/{port}" if port else "") + (f" de {source}" if source else "") + \
-        (f" vers {destination}" if destination else "") + f" entrant sur {interface}"
-    expected = ("autorisé : " if allowed else "bloqué : ") + what
+    what = Msg("{protocol}{port}{source}{destination} entrant sur {interface}", protocol=protocol,
+               port=f"/{port}" if port else "", source=Msg(" de {source}", source=source) if source else "",
+               destination=Msg(" vers {destination}", destination=destination) if destination else "",
+               interface=interface)
+    expected = Msg("autorisé : {what}", what=what) if allowed else Msg("bloqué : {what}", what=what)
     rule = first_matching_rule(cfg, interface=interface, protocol=protocol, port=port, source=source,
                                destination=destination)
     passes = rule is not None and rule.action == "pass"
-    observed = rule.describe() if rule is not None else "aucune règle ne correspond (blocage par défaut)"
+    observed = rule.describe() if rule is not None else Msg("aucune règle ne correspond (blocage par défaut)")
     if passes == allowed:
         return Verdict.conforme(observed, expected, Msg("Le trafic est autorisé par la première règle qui le concerne.")
                                 if allowed else Msg("Le trafic est bloqué par la première règle qui le concerne."))
@@ -346,10 +360,12 @@ def judge_filter(cfg: PfConfig, *, interface: str, protocol: str, port: int | No
 
 def judge_interface(cfg: PfConfig, *, name: str, address: str | None = None, prefix: int | None = None) -> Verdict:
     """The interface ``name`` (wan, lan, opt1 or its description) is enabled, with that address."""
-    expected = f"{name} activée" + (f", {address}" if address else "") + (f"/{prefix}" if prefix else "")
+    expected = Msg("{name} activée{address}{prefix}", name=name, address=f", {address}" if address else "",
+                   prefix=f"/{prefix}" if prefix else "")
     iface = cfg.interfaces.get(name) or next((i for i in cfg.interfaces.values() if i.descr.lower() == name.lower()), None)
-    observed = join_limited([f"{i.name} ({i.descr}, {i.device}) {i.ipaddr or '-'}/{i.subnet or '-'}"
-                             + ("" if i.enabled else " désactivée") for i in cfg.interfaces.values()])
+    shown = [f"{i.name} ({i.descr}, {i.device}) {i.ipaddr or '-'}/{i.subnet or '-'}" for i in cfg.interfaces.values()]
+    observed = said(limited([text if i.enabled else Msg("{interface} désactivée", interface=text)
+                             for text, i in zip(shown, cfg.interfaces.values(), strict=True)]))
     if iface is None:
         return Verdict.non_conforme(observed, expected, Msg("L'interface {name} n'existe pas.", name=name))
     if not iface.enabled:
@@ -363,10 +379,12 @@ def judge_interface(cfg: PfConfig, *, name: str, address: str | None = None, pre
 
 def judge_dhcp_range(cfg: PfConfig, *, interface: str, start: str, end: str) -> Verdict:
     """The DHCP server of ``interface`` is enabled and distributes exactly ``start``-``end``."""
-    expected = f"DHCP actif sur {interface} : {start} - {end}"
+    expected = Msg("DHCP actif sur {interface} : {start} - {end}", interface=interface, start=start, end=end)
     ranges = [r for r in cfg.dhcp_ranges if r.interface == interface]
-    observed = join_limited([f"{r.interface} {r.start} - {r.end}" + ("" if r.enabled else " (serveur désactivé)")
-                             for r in cfg.dhcp_ranges]) or "aucune plage DHCP"
+    observed = (said(limited([f"{r.interface} {r.start} - {r.end}" if r.enabled else
+                              Msg("{interface} {start} - {end} (serveur désactivé)", interface=r.interface,
+                                  start=r.start, end=r.end) for r in cfg.dhcp_ranges]))
+                if cfg.dhcp_ranges else Msg("aucune plage DHCP"))
     for r in ranges:
         if r.start == start and r.end == end:
             if not r.enabled:
@@ -380,9 +398,10 @@ def judge_dhcp_range(cfg: PfConfig, *, interface: str, start: str, end: str) -> 
 
 def judge_syslog_remote(cfg: PfConfig, *, server: str, port: int = 514) -> Verdict:
     """Remote logging is enabled towards ``server`` (``host`` or ``host:port``; 514 implied)."""
-    expected = f"journaux envoyés à {server}:{port}"
-    observed = ("envoi distant activé" if cfg.syslog_enabled else "envoi distant désactivé") + \
-        (" ; serveurs : " + ", ".join(cfg.syslog_servers) if cfg.syslog_servers else " ; aucun serveur")
+    expected = Msg("journaux envoyés à {server}:{port}", server=server, port=port)
+    state = Msg("envoi distant activé") if cfg.syslog_enabled else Msg("envoi distant désactivé")
+    observed = (Msg("{state} ; serveurs : {servers}", state=state, servers=", ".join(cfg.syslog_servers))
+                if cfg.syslog_servers else Msg("{state} ; aucun serveur", state=state))
     wanted = {f"{server}:{port}"} | ({server} if port == 514 else set())
     if not any(s in wanted for s in cfg.syslog_servers):
         return Verdict.non_conforme(observed, expected, Msg("{server}:{port} n'est pas un serveur de journaux distant.",

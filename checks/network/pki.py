@@ -55,6 +55,11 @@ def _name(n: x509.Name) -> str:
     return n.rfc4514_string() or "(vide)"
 
 
+def _said_name(n: x509.Name) -> str | Msg:
+    """:func:`_name` as a :class:`Msg` value (« (vide) » said in the report's language)."""
+    return n.rfc4514_string() or Msg("(vide)")
+
+
 def _san(cert: x509.Certificate) -> tuple[list[str], list[str]]:
     try:
         ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
@@ -88,13 +93,22 @@ def _dns_match(pattern: str, name: str) -> bool:
     return pattern == name
 
 
-def describe(cert: x509.Certificate) -> str:
+def describe(cert: x509.Certificate) -> Msg:
     """What the jury reads about one certificate."""
     dns, ips = _san(cert)
-    san = ", ".join([f"DNS:{d}" for d in dns] + [f"IP:{i}" for i in ips]) or "aucun"
-    return (f"sujet {_name(cert.subject)} ; émetteur {_name(cert.issuer)} ; SAN {san} ; "
-            f"valide du {cert.not_valid_before_utc:%Y-%m-%d %H:%M} au {cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC ; "
-            f"SHA-256 {fingerprint(cert)}")
+    san = ", ".join([f"DNS:{d}" for d in dns] + [f"IP:{i}" for i in ips]) or Msg("aucun")
+    return Msg("sujet {subject} ; émetteur {issuer} ; SAN {san} ; valide du {start} au {end} UTC ; SHA-256 {fingerprint}",
+               subject=_said_name(cert.subject), issuer=_said_name(cert.issuer), san=san,
+               start=f"{cert.not_valid_before_utc:%Y-%m-%d %H:%M}", end=f"{cert.not_valid_after_utc:%Y-%m-%d %H:%M}",
+               fingerprint=fingerprint(cert))
+
+
+def _authorities(anchors: list[x509.Certificate]) -> Msg:
+    """« AC : … | AC : … », said in the report's language."""
+    said = Msg("AC : {certificate}", certificate=describe(anchors[0]))
+    for anchor in anchors[1:]:
+        said = Msg("{previous} | AC : {certificate}", previous=said, certificate=describe(anchor))
+    return said
 
 
 @dataclass(frozen=True)
@@ -203,29 +217,31 @@ class HttpsIssuedByCa(Check):
                 "tls": handshake(params.name, params.port, params.address, params.timeout)}
 
     def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
-        expected = (f"chaîne présentée sur le port {params.port} pour {params.name} menant à l'AC de {params.ca_file}, "
-                    "certificats en cours de validité, nom dans le SAN du certificat")
+        expected = Msg("chaîne présentée sur le port {port} pour {name} menant à l'AC de {ca_file}, certificats en "
+                       "cours de validité, nom dans le SAN du certificat", port=params.port, name=params.name,
+                       ca_file=params.ca_file)
         ac, tls = results["ac"], results["tls"]
         # The trust anchor first: without it nothing can be verified.
         if ac.exit_code != 0:
             err = " ".join((ac.stderr or ac.stdout).split())[:200]
             if "No such file" in err or "Not a directory" in err:
-                return Verdict.non_conforme(f"{params.ca_file} absent", expected,
+                return Verdict.non_conforme(Msg("{path} absent", path=params.ca_file), expected,
                                             Msg("Le certificat de l'AC n'est pas publié à {ca_file}.",
                                                 ca_file=params.ca_file))
             return Verdict.erreur(Msg("lecture de {ca_file} impossible : {value}", ca_file=params.ca_file,
                                       value=err or Msg("code {code}", code=ac.exit_code)), expected=expected)
         anchors = _load_pems(ac.stdout)
         if not anchors:
-            return Verdict.non_conforme(f"{params.ca_file} ne contient aucun certificat PEM lisible", expected,
+            return Verdict.non_conforme(Msg("{ca_file} ne contient aucun certificat PEM lisible", ca_file=params.ca_file),
+                                        expected,
                                         Msg("Le fichier publié n'est pas un certificat d'AC."))
-        ca_text = " | ".join(f"AC : {describe(a)}" for a in anchors[:3])
+        ca_text = _authorities(anchors[:3])
         # Then what the server showed us.
         if tls.exit_code == -1:
-            return Verdict.non_conforme(f"{tls.stderr.strip()} ; {ca_text}", expected,
+            return Verdict.non_conforme(Msg("{shown} ; {output}", shown=tls.stderr.strip(), output=ca_text), expected,
                                         Msg("Le site HTTPS ne répond pas sur le port {port}.", port=params.port))
         if tls.exit_code == 1:
-            return Verdict.non_conforme(f"{tls.stderr.strip()} ; {ca_text}", expected,
+            return Verdict.non_conforme(Msg("{shown} ; {output}", shown=tls.stderr.strip(), output=ca_text), expected,
                                         Msg("Le port {port} ne parle pas TLS correctement.", port=params.port))
         try:
             doc = json.loads(tls.stdout)
@@ -236,9 +252,11 @@ class HttpsIssuedByCa(Check):
         if not chain:
             return Verdict.erreur(Msg("le serveur n'a présenté aucun certificat lisible"), expected=expected)
         finding = verify(chain, anchors, params.name, at, params.require_san)
-        observed = (f"{doc.get('peer', '?')} {doc.get('version', '?')} : certificat du site : {describe(chain[0])}"
-                    + (f" (+{len(chain) - 1} intermédiaire(s))" if len(chain) > 1 else "") + f" ; {ca_text} ; "
-                    f"vérifié au {at:%Y-%m-%d %H:%M:%S} UTC")
+        observed = Msg("{peer} {version} : certificat du site : {certificate}{intermediates} ; {authorities} ; "
+                       "vérifié au {at} UTC", peer=str(doc.get("peer", "?")), version=str(doc.get("version", "?")),
+                       certificate=describe(chain[0]),
+                       intermediates=Msg(" (+{count} intermédiaire(s))", count=len(chain) - 1) if len(chain) > 1 else "",
+                       authorities=ca_text, at=f"{at:%Y-%m-%d %H:%M:%S}")
         if finding.ok:
             return Verdict.conforme(observed, expected, finding.message)
         return Verdict.non_conforme(observed, expected, finding.message)

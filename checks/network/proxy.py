@@ -114,15 +114,23 @@ def _clip(text: str, n: int = 160) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
-def _summary(url: str, r: Response) -> str:
+def _summary(url: str, r: Response) -> str | Msg:
     if r.status is None:
-        return f"{url} : aucune réponse HTTP (curl {r.exit_code}{' : ' + _clip(r.error) if r.error else ''})"
+        return Msg("{url} : aucune réponse HTTP (curl {code}{detail})", url=url, code=r.exit_code,
+                   detail=Msg(" : {error}", error=_clip(r.error)) if r.error else "")
     parts = [f"{url} : HTTP {r.status}"]
     if r.squid_error:
         parts.append(f"X-Squid-Error: {r.header('X-Squid-Error')}")
     if r.relayed_mark:
         parts.append(r.relayed_mark)
     return ", ".join(parts)
+
+
+def _either(items: tuple[str, ...]) -> str | Msg:
+    """« a ou b ou c », said in the report's language."""
+    if len(items) <= 1:
+        return "".join(items)
+    return Msg("{previous} ou {last}", previous=_either(items[:-1]), last=items[-1])
 
 
 OK, FAIL, UNKNOWN = "ok", "non_conforme", "erreur"
@@ -221,13 +229,19 @@ class ProxyFilters(Check):
 
     def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
         where = f"{params.proxy}:{params.port}"
-        expected = (f"par le proxy {where} : {params.allowed} servi (200, « {params.expect} », en-tête Via) ; "
-                    f"{params.blocked} refusé par le proxy (403, X-Squid-Error: {' ou '.join(params.deny_pages)})")
+        expected = Msg("par le proxy {where} : {allowed} servi (200, « {expect} », en-tête Via) ; "
+                       "{blocked} refusé par le proxy (403, X-Squid-Error: {pages})", where=where,
+                       allowed=params.allowed, expect=params.expect, blocked=params.blocked,
+                       pages=_either(params.deny_pages))
         a, b = parse_response(results["autorise"]), parse_response(results["interdit"])
-        observed = f"autorisé {_summary(params.allowed, a)} ; interdit {_summary(params.blocked, b)}"
+        observed = Msg("autorisé {allowed} ; interdit {blocked}", allowed=_summary(params.allowed, a),
+                       blocked=_summary(params.blocked, b))
         if a.connected is None or b.connected is None:
+            clipped = _clip(observed.render() + " ; " + a.error + " " + b.error, 400)
+            said = Msg("autorisé {allowed} ; interdit {blocked} ; {errors}", allowed=observed.args["allowed"],
+                       blocked=observed.args["blocked"], errors=a.error + " " + b.error)
             return Verdict.erreur(Msg("la sonde curl n'a pas rendu compte de sa connexion au proxy (curl absent ?)"),
-                                  observed=_clip(observed + " ; " + a.error + " " + b.error, 400), expected=expected)
+                                  observed=said if said.render() == clipped else clipped, expected=expected)
         if not a.connected and not b.connected:
             return Verdict.non_conforme(observed, expected, Msg("Le proxy ne répond pas sur {where} : {detail}",
                                                                 where=where, detail=_clip(a.error)))

@@ -96,10 +96,11 @@ def _clip(text: str, n: int = 160) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
-def _no_connection(c: Connection, where: str, timeout: float) -> str:
+def _no_connection(c: Connection, where: str, timeout: float) -> Msg:
     if c.dropped:
-        return f"aucune réponse de {where} en {timeout:g} s (paquets perdus ou filtrés)"
-    return f"connexion à {where} impossible : {_clip(c.error_text()) or 'échec'}"
+        return Msg("aucune réponse de {where} en {timeout} s (paquets perdus ou filtrés)", where=where,
+                   timeout=f"{timeout:g}")
+    return Msg("connexion à {where} impossible : {error}", where=where, error=_clip(c.error_text()) or Msg("échec"))
 
 
 class NatWorks(Check):
@@ -129,20 +130,22 @@ class NatWorks(Check):
     def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
         c = parse_connection(results["connexion"])
         where = f"{params.witness}:{params.port}"
-        expected = f"le témoin {where} voit arriver la connexion depuis {params.source}"
+        expected = Msg("le témoin {where} voit arriver la connexion depuis {source}", where=where, source=params.source)
         if c.code not in (0, 1, 111, 124) and not c.connected:
             return Verdict.erreur(Msg("sonde de connexion interrompue (code {code})", code=c.code),
                                   observed=_clip(c.answer), expected=expected)
         if not c.connected:
-            return Verdict.non_conforme(_no_connection(c, where, params.timeout) + " : le témoin côté WAN n'a rien reçu",
+            return Verdict.non_conforme(Msg("{failure} : le témoin côté WAN n'a rien reçu",
+                                            failure=_no_connection(c, where, params.timeout)),
                                         expected, Msg("La connexion du LAN vers le WAN n'aboutit pas : la traduction "
                                                       "d'adresses (ou le routage) ne fonctionne pas."))
         seen = c.witness()
         if seen is None or not c.token or seen[2] != c.token:
             return Verdict.erreur(Msg("le service joint sur {where} n'a pas répondu comme le témoin attendu",
-                                      where=where), observed=_clip(c.answer) or "aucune réponse", expected=expected)
+                                      where=where), observed=_clip(c.answer) or Msg("aucune réponse"), expected=expected)
         host, peer, _ = seen
-        observed = f"le témoin {host} ({where}) a reçu le jeton depuis l'adresse {peer}"
+        observed = Msg("le témoin {host} ({where}) a reçu le jeton depuis l'adresse {peer}", host=host, where=where,
+                       peer=peer)
         if peer == params.source:
             return Verdict.conforme(observed, expected,
                                     Msg("La connexion sortie du LAN arrive côté WAN avec l'adresse du routeur : la "
@@ -180,7 +183,9 @@ class PortForward(Check):
     def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
         c = parse_connection(results["connexion"])
         where = f"{params.address}:{params.port}"
-        expected = f"réponse du serveur interne {params.server}" + (f" contenant « {params.expect} »" if params.expect else "")
+        expected = (Msg("réponse du serveur interne {server} contenant « {expect} »", server=params.server,
+                        expect=params.expect) if params.expect else
+                    Msg("réponse du serveur interne {server}", server=params.server))
         if not c.connected:
             if c.code not in (111, 124):
                 return Verdict.erreur(Msg("sonde de connexion interrompue (code {code})", code=c.code),
@@ -190,11 +195,12 @@ class PortForward(Check):
         seen = c.witness()
         if params.expect is not None:
             ok = params.expect in c.answer
-            observed = f"connecté à {where}, réponse : {_clip(c.answer) or '(rien)'}"
+            observed = Msg("connecté à {where}, réponse : {answer}", where=where, answer=_clip(c.answer) or Msg("(rien)"))
         else:
             ok = seen is not None and seen[0] == params.server and bool(c.token) and seen[2] == c.token
-            observed = (f"connecté à {where} : le témoin {seen[0]} a reçu le jeton depuis {seen[1]}" if seen else
-                        f"connecté à {where}, réponse : {_clip(c.answer) or '(rien)'}")
+            observed = (Msg("connecté à {where} : le témoin {host} a reçu le jeton depuis {peer}", where=where,
+                            host=seen[0], peer=seen[1]) if seen else
+                        Msg("connecté à {where}, réponse : {answer}", where=where, answer=_clip(c.answer) or Msg("(rien)")))
         if ok:
             return Verdict.conforme(observed, expected, Msg("La redirection de port atteint le serveur interne."))
         return Verdict.non_conforme(observed, expected, Msg("Quelque chose répond sur ce port, mais pas le serveur "
@@ -231,10 +237,11 @@ class PortFiltered(Check):
     def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
         c = parse_connection(results["connexion"])
         where = f"{params.address}:{params.port}"
-        expected = f"connexion à {where} refusée ou sans réponse"
+        expected = Msg("connexion à {where} refusée ou sans réponse", where=where)
         if c.connected:
             banner = _clip(c.answer.splitlines()[0]) if c.answer else ""
-            return Verdict.non_conforme(f"connexion à {where} établie" + (f", bannière : {banner}" if banner else ""),
+            return Verdict.non_conforme(Msg("connexion à {where} établie, bannière : {banner}", where=where, banner=banner)
+                                        if banner else Msg("connexion à {where} établie", where=where),
                                         expected, Msg("Le port devrait être fermé de ce côté, il est ouvert."))
         if c.code not in (111, 124):
             return Verdict.erreur(Msg("sonde de connexion interrompue (code {code})", code=c.code),
@@ -246,10 +253,11 @@ class PortFiltered(Check):
                 return Verdict.erreur(Msg("impossible de conclure : {where} est fermé, mais le port témoin "
                                           "{control_port} ne répond pas non plus (hôte éteint ?)", where=where,
                                           control_port=params.control_port),
-                                      observed=observed + " ; " + _no_connection(k, f"{params.address}:{params.control_port}",
-                                                                                 params.timeout),
+                                      observed=Msg("{shown} ; {output}", shown=observed, output=_no_connection(
+                                          k, f"{params.address}:{params.control_port}", params.timeout)),
                                       expected=expected)
-            observed += f" ; le port témoin {params.control_port} répond"
+            return Verdict.conforme(Msg("{failure} ; le port témoin {port} répond", failure=observed,
+                                        port=params.control_port), expected, Msg("Le port est fermé depuis ce côté."))
         return Verdict.conforme(observed, expected, Msg("Le port est fermé depuis ce côté."))
 
 
@@ -290,7 +298,8 @@ class DnsResolves(Check):
         except ValueError:
             return Verdict.erreur(Msg("réponse DNS illisible"), observed=_clip(r.stdout), expected=expected)
         values = [a["value"] for a in answer.get("answers", []) if a.get("type") == params.type]
-        observed = f"{answer.get('rcode', '?')} : " + (", ".join(values) if values else "aucun enregistrement " + params.type)
+        observed = (f"{answer.get('rcode', '?')} : " + ", ".join(values) if values else
+                    Msg("{rcode} : aucun enregistrement {type}", rcode=str(answer.get("rcode", "?")), type=params.type))
         if params.address in values or params.address.rstrip(".") in [v.rstrip(".") for v in values]:
             return Verdict.conforme(observed, expected,
                                     Msg("Le serveur DNS résout {name} comme attendu.", name=params.name))

@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from checks.linux._parse import clip, join_limited
+from checks.linux._parse import clip, join_limited, limited, said
 from checks.network._snmp import (
     DOT1Q_VLAN_STATIC_NAME,
     IF_ADMIN,
@@ -45,10 +45,10 @@ def snmp(request: str, *, active: bool = False) -> Probe:
     return Probe("snmp", request, 15.0, active=active)
 
 
-def _read(r: ProbeResult, expected: str, what: Msg) -> dict[str, VarBind] | Verdict:
+def _read(r: ProbeResult, expected: str | Msg, what: Msg) -> dict[str, VarBind] | Verdict:
     """The varbinds of a probe, or the verdict that ends the judgement (silence, unreadable output)."""
     if silent(r):
-        return Verdict.non_conforme(clip(r.stderr.strip() or "aucune réponse", 300), expected,
+        return Verdict.non_conforme(clip(r.stderr.strip(), 300) or Msg("aucune réponse"), expected,
                                     Msg("L'agent SNMP ne répond pas au correcteur ({what}).", what=what))
     if r.exit_code != 0:
         return Verdict.erreur(Msg("requête SNMP en échec (code {code})", code=r.exit_code), observed=clip(r.stderr),
@@ -89,20 +89,21 @@ class SnmpAgent(Check):
 
     def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
         wanted = {label: getattr(params, name) for name, _, label in _SYSTEM_FIELDS if getattr(params, name)}
-        expected = "réponse de l'agent" + "".join(f", {label} = « {value} »" for label, value in wanted.items())
+        expected = Msg("réponse de l'agent{values}", values="".join(f", {label} = « {value} »"
+                                                                     for label, value in wanted.items()))
         got = _read(results["system"], expected, Msg("identifiants du barème"))
         if isinstance(got, Verdict):
             return got
         values = {label: got.get(oid) for _, oid, label in _SYSTEM_FIELDS}
         values["sysDescr"] = got.get(SYS_DESCR)
-        shown = [f"{label} = « {clip(vb.text(), 80)} »" if vb is not None and vb.present else f"{label} absent"
-                 for label, vb in values.items()]
+        shown: list[str | Msg] = [f"{label} = « {clip(vb.text(), 80)} »" if vb is not None and vb.present else
+                                  Msg("{label} absent", label=label) for label, vb in values.items()]
         uptime = got.get(SYS_UPTIME)
         if uptime is not None and uptime.present:
             shown.append(f"sysUpTime = {uptime.value}")
-        observed = join_limited(shown)
+        observed = said(limited(shown))
         if not any(vb.present for vb in got.values()):
-            return Verdict.non_conforme(observed or "aucune valeur", expected,
+            return Verdict.non_conforme(observed or Msg("aucune valeur"), expected,
                                         Msg("L'agent SNMP répond mais ne donne aucune valeur du groupe system (vue "
                                             "trop restreinte pour ces identifiants)."))
         wrong = []
@@ -152,20 +153,21 @@ class SnmpRefusesCommunity(Check):
     def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
         wrong = results["wrong"]
         community = wrong.command.rpartition("community=")[2] or "?"
-        expected = f"aucune réponse à la communauté {community}"
+        expected = Msg("aucune réponse à la communauté {community}", community=community)
         control = results["control"]
         if silent(control) or control.exit_code != 0:
             return Verdict.erreur(Msg("l'agent ne répond pas non plus avec les identifiants du barème : le refus "
                                       "d'une mauvaise communauté ne peut pas être démontré"),
                                   observed=clip(control.stderr), expected=expected)
         if silent(wrong):
-            return Verdict.conforme(f"aucune réponse à {community} ; réponse avec les identifiants du barème", expected,
+            return Verdict.conforme(Msg("aucune réponse à {community} ; réponse avec les identifiants du barème",
+                                        community=community), expected,
                                     Msg("L'agent SNMP ignore la communauté {community}.", community=community))
         if wrong.exit_code != 0:
             return Verdict.erreur(Msg("requête SNMP en échec (code {code})", code=wrong.exit_code),
                                   observed=clip(wrong.stderr), expected=expected)
-        shown = clip(wrong.stdout.strip() or "réponse vide", 200)
-        return Verdict.non_conforme(f"réponse à {community} : {shown}", expected,
+        return Verdict.non_conforme(Msg("réponse à {community} : {shown}", community=community,
+                                        shown=clip(wrong.stdout.strip(), 200) or Msg("réponse vide")), expected,
                                     Msg("L'agent SNMP répond à la communauté {community}, qui ne lui a pas été donnée.",
                                         community=community))
 
@@ -204,7 +206,7 @@ class SnmpInterfaces(Check):
             return got
         rows = interface_rows(got)
         if not rows:
-            return Verdict.non_conforme("aucune interface publiée (ifTable vide)", expected,
+            return Verdict.non_conforme(Msg("aucune interface publiée (ifTable vide)"), expected,
                                         Msg("L'agent SNMP ne publie aucune interface."))
         missing, wrong, good = [], [], []
         for name in params.interfaces:
@@ -217,9 +219,11 @@ class SnmpInterfaces(Check):
             ok = params.status == "any" or (state == "up") == (params.status == "up")
             (good if ok else wrong).append(text)
         known = join_limited([r["label"] for r in rows.values()], limit=300)
-        observed = join_limited(good + wrong + [f"{m} : absente" for m in missing])
+        states = limited([*good, *wrong, *(Msg("{name} : absente", name=m) for m in missing)])
+        observed = said(states)
         if missing:
-            return Verdict.non_conforme(f"{observed} ; interfaces publiées : {known}", expected,
+            return Verdict.non_conforme(Msg("{states} ; interfaces publiées : {known}", states=states, known=known),
+                                        expected,
                                         Msg("Interface(s) introuvable(s) sur l'agent SNMP : {items}.",
                                             items=", ".join(missing)))
         if wrong:
@@ -296,7 +300,7 @@ class SnmpVlans(Check):
                 table[int(index)] = vb.text()
         if not table:
             return Verdict.erreur(Msg("l'agent ne publie pas dot1qVlanStaticName (Q-BRIDGE-MIB) : VLAN illisibles "
-                                      "ainsi"), observed="table dot1qVlanStaticTable vide", expected=expected)
+                                      "ainsi"), observed=Msg("table dot1qVlanStaticTable vide"), expected=expected)
         observed = join_limited([f"{vid} « {name} »" for vid, name in sorted(table.items())], limit=300)
         missing = [vid for vid in params.vlans if vid not in table]
         renamed = [Msg("{vid} s'appelle « {found} » et non « {name} »", vid=vid, found=table[vid], name=name)

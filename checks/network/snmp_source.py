@@ -80,34 +80,35 @@ class SnmpRestrictedSource(Check):
             ipaddress.ip_address(params.agent)
         except ValueError:
             return Verdict.erreur(Msg("adresse d'agent invalide dans le barème : {agent}", agent=repr(params.agent)))
-        expected = (f"{params.oid} lu par le serveur de supervision sur {params.agent} ; aucune réponse au "
-                    "correcteur")
+        expected = Msg("{oid} lu par le serveur de supervision sur {agent} ; aucune réponse au correcteur",
+                       oid=params.oid, agent=params.agent)
         sup, grader = results["supervision"], results["grader"]
         sup_text = sup.stdout.strip()
         if sup.exit_code in (126, 127):
             return Verdict.erreur(Msg("{SNMPGET} absent ou inutilisable sur le serveur de supervision (code {code})",
                                       SNMPGET=SNMPGET, code=sup.exit_code), observed=clip(sup_text), expected=expected)
         if sup.exit_code == 0 and f"{params.oid} = " in sup_text.replace(f".{params.oid} = ", f"{params.oid} = "):
-            sup_seen = f"le serveur de supervision lit {clip(sup_text, 120)}"
+            sup_seen: Msg | None = Msg("le serveur de supervision lit {value}", value=clip(sup_text, 120))
         elif sup.exit_code not in (0, None) and _NO_RESPONSE in sup_text:
             sup_seen = None
         else:
             return Verdict.erreur(Msg("réponse de snmpget inattendue (code {code})", code=sup.exit_code),
                                   observed=clip(sup_text), expected=expected)
         if silent(grader):
-            grader_seen = "le correcteur n'obtient aucune réponse"
+            grader_seen = Msg("le correcteur n'obtient aucune réponse")
             grader_answered = False
         elif grader.exit_code == 0 and grader.stdout.strip():
-            grader_seen = f"le correcteur obtient {clip(grader.stdout.strip(), 120)}"
+            grader_seen = Msg("le correcteur obtient {value}", value=clip(grader.stdout.strip(), 120))
             grader_answered = True
         else:
             return Verdict.erreur(Msg("interrogation SNMP du correcteur en échec (code {code})", code=grader.exit_code),
                                   observed=clip(grader.stderr or grader.stdout), expected=expected)
         if sup_seen is None:
-            observed = f"le serveur de supervision n'obtient aucune réponse de {params.agent} ; {grader_seen}"
+            observed = Msg("le serveur de supervision n'obtient aucune réponse de {agent} ; {grader}", agent=params.agent,
+                           grader=grader_seen)
             return Verdict.non_conforme(observed, expected, Msg("L'agent SNMP de {agent} ne répond pas au serveur de "
                                                                 "supervision.", agent=params.agent))
-        observed = f"{sup_seen} ; {grader_seen}"
+        observed = Msg("{shown} ; {output}", shown=sup_seen, output=grader_seen)
         if grader_answered:
             return Verdict.non_conforme(observed, expected,
                                         Msg("L'agent SNMP de {agent} répond aussi au correcteur : son accès n'est pas "

@@ -133,7 +133,7 @@ class SupervisionHosts(Check):
                 "objets": ssh(f"{_OBJECT_LINES} {quote(params.objects_file)}")}
 
     def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
-        expected = "Nagios en marche, hôtes chargés : " + ", ".join(params.hosts)
+        expected = Msg("Nagios en marche, hôtes chargés : {hosts}", hosts=", ".join(params.hosts))
         procs = results["processus"]
         if procs.exit_code not in (0, 1):
             return Verdict.erreur(Msg("liste des processus impossible (code {code})", code=procs.exit_code),
@@ -153,7 +153,8 @@ class SupervisionHosts(Check):
         addresses = parse_objects(objects_r.stdout) if objects_r.exit_code in (0, 1) else {}
         loaded = {name: addresses.get(name, "") for name in status.hosts}
         shown = [f"{name} ({address})" if address else name for name, address in sorted(loaded.items())]
-        observed += " ; hôtes chargés : " + (join_limited(shown) if shown else "aucun")
+        observed = Msg("{state} ; hôtes chargés : {hosts}", state=observed,
+                       hosts=join_limited(shown) if shown else Msg("aucun"))
         names = {name.casefold() for name in loaded}
         known_addresses = {a for a in loaded.values() if a}
         missing = [h for h in params.hosts if h.casefold() not in names and h not in known_addresses]
@@ -174,21 +175,24 @@ class SupervisionHosts(Check):
 
     @staticmethod
     def _freshness(params: Params, dated: Dated, running: dict[int, str], r: ProbeResult,
-                   expected: str) -> tuple[NagiosStatus, str] | Verdict:
+                   expected: Msg) -> tuple[NagiosStatus, Msg] | Verdict:
         """status.dat parsed when a running daemon wrote it recently; else the verdict."""
-        procs = "aucun processus Nagios" if not running else "processus Nagios : " + ", ".join(map(str, sorted(running)))
+        procs = (Msg("aucun processus Nagios") if not running else
+                 Msg("processus Nagios : {pids}", pids=", ".join(map(str, sorted(running)))))
         if dated.mtime is None:
             where = Msg("{status_file} absent ({detail})", status_file=params.status_file,
                         detail=clip(r.stderr.strip(), 120) or Msg("illisible"))
             if not running:
-                return Verdict.non_conforme(f"{procs} ; {where}", expected,
+                return Verdict.non_conforme(Msg("{shown} ; {output}", shown=procs, output=where), expected,
                                             Msg("Le serveur de supervision Nagios ne tourne pas."))
             return Verdict.erreur(Msg("Nagios tourne, mais {where} : indiquez son status_file", where=where),
                                   observed=procs, expected=expected)
         status = parse_status_dat(dated.text)
         age = dated.now - dated.mtime
-        written = f"{params.status_file} écrit il y a {_age(max(age, 0))}" + (f" par le pid {status.pid}" if status.pid else "")
-        observed = f"{procs} ; {written}"
+        written = (Msg("{status_file} écrit il y a {age} par le pid {pid}", status_file=params.status_file,
+                       age=_age(max(age, 0)), pid=status.pid) if status.pid else
+                   Msg("{status_file} écrit il y a {age}", status_file=params.status_file, age=_age(max(age, 0))))
+        observed = Msg("{shown} ; {output}", shown=procs, output=written)
         if not running:
             return Verdict.non_conforme(observed, expected, Msg("Le serveur de supervision Nagios ne tourne pas : son "
                                                                 "fichier d'état est celui d'un démon arrêté."))
@@ -196,7 +200,7 @@ class SupervisionHosts(Check):
             return Verdict.erreur(Msg("le fichier d'état n'est pas tenu à jour par le démon Nagios en marche (trop "
                                       "ancien ou d'un autre processus) : ses hôtes ne peuvent pas être lus ainsi"),
                                   observed=observed, expected=expected)
-        return status, f"Nagios en marche (pid {status.pid}), {written}"
+        return status, Msg("Nagios en marche (pid {pid}), {written}", pid=status.pid, written=written)
 
 
 def _is_address(text: str) -> bool:

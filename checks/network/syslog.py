@@ -99,23 +99,28 @@ class SyslogDelivered(Check):
             return Verdict.erreur(Msg("rapport du collecteur illisible : {exc}", exc=exc),
                                   observed=clip(arrival.stdout))
         source = params.source or report.source
-        expected = f"ligne « {TAG}: {clip(token, 40)} » reçue de {source} ({report.listen})"
+        expected = Msg("ligne « {tag}: {token} » reçue de {source} ({listen})", tag=TAG, token=clip(token, 40),
+                       source=source, listen=report.listen)
         mine = [a for a in report.lines if a.kind == "jeton" and token in a.text]
         good = [a for a in mine if a.source == source]
         if good:
             a = good[0]
-            return Verdict.conforme(f"reçue de {a.source} en {a.channel} à {a.when} : {clip(a.text, 160)}", expected,
+            return Verdict.conforme(Msg("reçue de {source} en {channel} à {when} : {text}", source=a.source,
+                                        channel=a.channel, when=a.when, text=clip(a.text, 160)), expected,
                                     Msg("La ligne de test émise sur l'hôte est arrivée au collecteur."))
         if mine:
             froms = ", ".join(sorted({a.source for a in mine}))
-            return Verdict.non_conforme(f"reçue de {froms}, pas de {source} : {clip(mine[0].text, 160)}", expected,
+            return Verdict.non_conforme(Msg("reçue de {froms}, pas de {source} : {text}", froms=froms, source=source,
+                                            text=clip(mine[0].text, 160)), expected,
                                         Msg("La ligne de test arrive, mais depuis {froms} au lieu de {source}.",
                                             froms=froms, source=source))
         others = [a for a in report.lines if a.kind == "autre"]
         if others:
             seen = join_limited([f"{a.when} {a.channel} : {clip(a.text, 100)}" for a in others])
-            observed = f"aucune ligne du jeton en {report.wait} s ; autres lignes reçues de {report.source} : {seen}"
+            observed = Msg("aucune ligne du jeton en {wait} s ; autres lignes reçues de {source} : {seen}",
+                           wait=report.wait, source=report.source, seen=seen)
         else:
-            observed = f"aucune ligne reçue de {report.source} sur {report.listen} en {report.wait} s"
+            observed = Msg("aucune ligne reçue de {source} sur {listen} en {wait} s", source=report.source,
+                           listen=report.listen, wait=report.wait)
         return Verdict.non_conforme(observed, expected, Msg("Configuré ou non, l'envoi des journaux ne fonctionne pas "
                                                             ": la ligne de test n'arrive jamais au collecteur."))

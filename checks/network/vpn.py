@@ -28,7 +28,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
-from checks.linux._parse import clip, join_limited
+from checks.linux._parse import clip, limited, said
 from checks.network._common import absolute_path
 from checks.network.reach import WITNESS_PORT, Connection, connect_probe, parse_connection
 from grader.check import Check, CheckParams, quote, ssh
@@ -65,9 +65,13 @@ class Link:
     def addresses(self) -> list[str]:
         return [a.split("/")[0] for a in self.ipv4]
 
-    def describe(self) -> str:
-        state = ("active" if self.up else "inactive") + ("" if self.carrier or not self.up else ", sans porteuse")
-        return f"{self.name} ({state}, " + (", ".join(self.ipv4) or "sans adresse IPv4") + ")"
+    def describe(self) -> Msg:
+        addresses = ", ".join(self.ipv4) or Msg("sans adresse IPv4")
+        if not self.up:
+            return Msg("{name} (inactive, {addresses})", name=self.name, addresses=addresses)
+        if not self.carrier:
+            return Msg("{name} (active, sans porteuse, {addresses})", name=self.name, addresses=addresses)
+        return Msg("{name} (active, {addresses})", name=self.name, addresses=addresses)
 
 
 def parse_links(stdout: str) -> list[Link]:
@@ -103,7 +107,7 @@ def _interface_name(value: str) -> str:
 Interface = Annotated[str, AfterValidator(_interface_name)]
 
 
-def _links_or_verdict(r: ProbeResult, expected: str) -> list[Link] | Verdict:
+def _links_or_verdict(r: ProbeResult, expected: str | Msg) -> list[Link] | Verdict:
     if r.exit_code != 0:
         return Verdict.erreur(Msg("lecture des interfaces impossible (code {code})", code=r.exit_code),
                               observed=clip(r.stderr or r.stdout), expected=expected)
@@ -130,8 +134,9 @@ class Peer:
             host = host.split(":")[0]
         return host
 
-    def describe(self) -> str:
-        return f"{self.common_name} depuis {self.real_address}" + (f" ({self.virtual_address})" if self.virtual_address else "")
+    def describe(self) -> Msg:
+        return Msg("{name} depuis {address}{virtual}", name=self.common_name, address=self.real_address,
+                   virtual=" (" + self.virtual_address + ")" if self.virtual_address else "")
 
 
 @dataclass(frozen=True)
@@ -272,22 +277,24 @@ class VpnTunnelUp(Check):
         return {"interfaces": ssh(ADDRESSES), "statut": dated_probe(params.status_file)}
 
     def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
-        who = " ".join(filter(None, [params.peer and f"« {params.peer} »",
-                                     params.peer_address and f"depuis {params.peer_address}"]))
-        expected = (f"interface {params.interface or 'tun'} active avec une adresse ; pair {who or 'quelconque'} "
-                    f"connecté d'après {params.status_file} (écrit il y a moins de {_age(params.max_age)})")
+        expected = Msg("interface {interface} active avec une adresse ; pair {who} connecté d'après {status_file} "
+                       "(écrit il y a moins de {age})", interface=params.interface or "tun",
+                       who=_who(params.peer, params.peer_address) or Msg("quelconque"),
+                       status_file=params.status_file, age=_age(params.max_age))
         links = _links_or_verdict(results["interfaces"], expected)
         if isinstance(links, Verdict):
             return links
         found = tunnels(links, params.interface)
         if not found:
-            known = ", ".join(link.name for link in links) or "aucune"
-            return Verdict.non_conforme(f"aucune interface {params.interface or 'de tunnel'} (interfaces : {known})",
-                                        expected, Msg("Aucun tunnel VPN n'est monté sur cet hôte."))
+            known = ", ".join(link.name for link in links) or Msg("aucune")
+            missing = (Msg("aucune interface {interface} (interfaces : {known})", interface=params.interface,
+                           known=known) if params.interface else
+                       Msg("aucune interface de tunnel (interfaces : {known})", known=known))
+            return Verdict.non_conforme(missing, expected, Msg("Aucun tunnel VPN n'est monté sur cet hôte."))
         usable = [link for link in found if link.up and link.carrier and link.ipv4]
-        shown = join_limited([link.describe() for link in found])
+        shown = limited([link.describe() for link in found])
         if not usable:
-            return Verdict.non_conforme(shown, expected,
+            return Verdict.non_conforme(said(shown), expected,
                                         Msg("L'interface du tunnel existe mais n'est pas en service (inactive, sans "
                                             "processus VPN qui la tienne, ou sans adresse)."))
         r = results["statut"]
@@ -300,9 +307,12 @@ class VpnTunnelUp(Check):
             return Verdict.erreur(Msg("fichier d'état {status_file} introuvable ou illisible : la connexion du pair "
                                       "ne peut pas être vérifiée (indiquez le fichier de la directive « status »)",
                                       status_file=params.status_file),
-                                  observed=f"{shown} ; {clip(r.stderr.strip() or 'aucune sortie')}", expected=expected)
+                                  observed=Msg("{shown} ; {output}", shown=shown,
+                                               output=clip(r.stderr.strip()) or Msg("aucune sortie")),
+                                  expected=expected)
         age = dated.age if dated.age is not None else 0
-        observed = f"{shown} ; {params.status_file} écrit il y a {_age(max(age, 0))}"
+        written = {"shown": shown, "status_file": params.status_file, "age": _age(max(age, 0))}
+        observed = Msg("{shown} ; {status_file} écrit il y a {age}", **written)
         if age > params.max_age or age < -60:
             return Verdict.erreur(Msg("le fichier d'état n'a pas été réécrit depuis {age} : il ne décrit pas un démon "
                                       "OpenVPN en marche, la connexion du pair ne peut pas être vérifiée",
@@ -311,9 +321,11 @@ class VpnTunnelUp(Check):
             status = parse_status(dated.text)
         except ValueError as exc:
             return Verdict.erreur(Msg("fichier d'état illisible : {exc}", exc=exc),
-                                  observed=observed + " : " + clip(dated.text), expected=expected)
+                                  observed=Msg("{shown} ; {status_file} écrit il y a {age} : {text}", **written,
+                                               text=clip(dated.text)), expected=expected)
         peers = status.peers
-        observed += " ; clients : " + (join_limited([p.describe() for p in peers]) if peers else "aucun")
+        observed = Msg("{shown} ; {status_file} écrit il y a {age} ; clients : {clients}", **written,
+                       clients=limited([p.describe() for p in peers]) if peers else Msg("aucun"))
         if not peers:
             return Verdict.non_conforme(observed, expected,
                                         Msg("Le tunnel est monté côté serveur, mais aucun client n'y est connecté."))
@@ -330,16 +342,17 @@ def _route_probe(address: str) -> Probe:
     return ssh(f"/usr/sbin/ip -j route get {quote(address)}")
 
 
-def _route_text(r: ProbeResult) -> str:
+def _route_text(r: ProbeResult) -> Msg:
     try:
         data = json.loads(r.stdout)
         route = data[0] if isinstance(data, list) and data else {}
         dev = route.get("dev", "?")
         via = f" via {route['gateway']}" if route.get("gateway") else ""
         src = f", source {route['prefsrc']}" if route.get("prefsrc") else ""
-        return f"route vers {route.get('dst', '?')} : interface {dev}{via}{src}"
+        return Msg("route vers {destination} : interface {dev}{via}{src}", destination=str(route.get("dst", "?")),
+                   dev=str(dev), via=via, src=src)
     except (ValueError, AttributeError, TypeError):
-        return "route : " + (clip(r.stderr.strip() or r.stdout.strip(), 120) or "inconnue")
+        return Msg("route : {detail}", detail=clip(r.stderr.strip() or r.stdout.strip(), 120) or Msg("inconnue"))
 
 
 class VpnReaches(Check):
@@ -372,26 +385,36 @@ class VpnReaches(Check):
 
     def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
         where = f"{params.witness}:{params.port}"
-        expected = (f"le témoin {params.server or ''} ({where}) voit arriver la connexion depuis une adresse du "
-                    f"tunnel ({params.interface or 'tun'})").replace("témoin  (", "témoin (")
+        written = (f"le témoin {params.server or ''} ({where}) voit arriver la connexion depuis une adresse du "
+                   f"tunnel ({params.interface or 'tun'})").replace("témoin  (", "témoin (")
+        said_expected = (Msg("le témoin {server} ({where}) voit arriver la connexion depuis une adresse du tunnel "
+                             "({interface})", server=params.server, where=where, interface=params.interface or "tun")
+                         if params.server else
+                         Msg("le témoin ({where}) voit arriver la connexion depuis une adresse du tunnel ({interface})",
+                             where=where, interface=params.interface or "tun"))
+        expected = said_expected if said_expected.render() == written else written
         links = _links_or_verdict(results["interfaces"], expected)
         if isinstance(links, Verdict):
             return links
         found = tunnels(links, params.interface)
         tunnel_addresses = {a for link in found if link.up for a in link.addresses()}
-        shown = "tunnel : " + (join_limited([link.describe() for link in found]) if found else "aucune interface")
+        shown = (Msg("tunnel : {links}", links=limited([link.describe() for link in found])) if found else
+                 Msg("tunnel : aucune interface"))
         route = _route_text(results["route"])
         c = parse_connection(results["connexion"])
         if not c.connected:
-            return self._not_connected(c, where, params.timeout, f"{shown} ; {route}", expected)
+            return self._not_connected(c, where, params.timeout, Msg("{shown} ; {output}", shown=shown, output=route),
+                                       expected)
         seen = c.witness()
         if seen is None or not c.token or seen[2] != c.token:
             return Verdict.erreur(Msg("le service joint sur {where} n'a pas répondu comme le témoin attendu",
                                       where=where),
-                                  observed=f"{shown} ; {route} ; réponse : {clip(c.answer) or 'aucune'}",
+                                  observed=Msg("{shown} ; {route} ; réponse : {answer}", shown=shown, route=route,
+                                               answer=clip(c.answer) or Msg("aucune")),
                                   expected=expected)
         host, peer, _ = seen
-        observed = f"{shown} ; {route} ; le témoin {host} ({where}) a reçu le jeton depuis l'adresse {peer}"
+        observed = Msg("{shown} ; {route} ; le témoin {host} ({where}) a reçu le jeton depuis l'adresse {peer}",
+                       shown=shown, route=route, host=host, where=where, peer=peer)
         if params.server is not None and host != params.server:
             return Verdict.non_conforme(observed, expected, Msg("La connexion aboutit chez {host}, pas chez {server}.",
                                                                 host=host, server=params.server))
@@ -405,11 +428,13 @@ class VpnReaches(Check):
                                                             "(route vers le LAN non poussée ?).", peer=peer))
 
     @staticmethod
-    def _not_connected(c: Connection, where: str, timeout: float, shown: str, expected: str) -> Verdict:
+    def _not_connected(c: Connection, where: str, timeout: float, shown: Msg, expected: str | Msg) -> Verdict:
         if c.code not in (1, 111, 124):
             return Verdict.erreur(Msg("sonde de connexion interrompue (code {code})", code=c.code),
-                                  observed=f"{shown} ; {clip(c.answer)}", expected=expected)
-        why = (f"aucune réponse de {where} en {timeout:g} s" if c.dropped else
-               f"connexion à {where} impossible : {clip(c.error_text(), 120) or 'échec'}")
-        return Verdict.non_conforme(f"{shown} ; {why}", expected, Msg("La ressource du LAN n'est pas jointe depuis "
+                                  observed=Msg("{shown} ; {output}", shown=shown, output=clip(c.answer)),
+                                  expected=expected)
+        why = (Msg("aucune réponse de {where} en {timeout} s", where=where, timeout=f"{timeout:g}") if c.dropped else
+               Msg("connexion à {where} impossible : {error}", where=where,
+                   error=clip(c.error_text(), 120) or Msg("échec")))
+        return Verdict.non_conforme(Msg("{shown} ; {output}", shown=shown, output=why), expected, Msg("La ressource du LAN n'est pas jointe depuis "
                                                                       "cet hôte (tunnel absent, route ou filtrage)."))
