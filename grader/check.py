@@ -24,6 +24,7 @@ with hosts rather than with checks, and what makes ``rejudge`` possible from sto
 
 from __future__ import annotations
 
+import ipaddress
 import shlex
 import string
 import traceback
@@ -108,6 +109,15 @@ def ssh(command: str, timeout: float = 10.0) -> Probe:
 def http(url: str, timeout: float = 5.0) -> Probe:
     """A request the grader sends itself: functional proof from the grader's position."""
     return Probe("http", url, timeout, active=True)
+
+
+def is_ip_address(text: str) -> bool:
+    """Whether a parameter or an observed value is an IPv4/IPv6 address (judges compare those canonically)."""
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def quote(value: str) -> str:

@@ -14,7 +14,6 @@ hosts, and proves nothing.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ from pydantic import Field, field_validator
 from checks.linux._parse import clip, join_limited
 from checks.network._common import absolute_path
 from checks.network.vpn import Dated, dated_probe, parse_dated
-from grader.check import Check, CheckParams, quote, ssh
+from grader.check import Check, CheckParams, is_ip_address, quote, ssh
 from grader.model import Msg, Probe, ProbeResult, Verdict
 
 STATUS_FILE = "/var/lib/nagios4/status.dat"
@@ -161,7 +160,7 @@ class SupervisionHosts(Check):
         if not missing:
             return Verdict.conforme(observed, expected,
                                     Msg("Le serveur de supervision en marche surveille les hôtes attendus."))
-        by_address = [h for h in missing if _is_address(h)]
+        by_address = [h for h in missing if is_ip_address(h)]
         if r.truncated:
             return Verdict.erreur(Msg("le fichier d'état est trop long pour être lu en entier : hôtes absents non "
                                       "prouvés"), observed=observed, expected=expected)
@@ -202,10 +201,3 @@ class SupervisionHosts(Check):
                                   observed=observed, expected=expected)
         return status, Msg("Nagios en marche (pid {pid}), {written}", pid=status.pid, written=written)
 
-
-def _is_address(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True

@@ -11,7 +11,7 @@ from pydantic import field_validator
 
 from checks.windows._ps import clip, failure, no_wildcards, ps_quote, read_items, winrm
 from checks.windows.services import service_missing, service_probe
-from grader.check import Check, CheckParams
+from grader.check import Check, CheckParams, is_ip_address
 from grader.model import Msg, Probe, ProbeResult, Verdict
 
 # How each record type's data is read from its RecordData (DnsServerResourceRecord* CIM classes).
@@ -254,7 +254,7 @@ class DnsZone(Check):
                     Msg("la zone n'est pas une zone de recherche inversée") if params.reverse
                     else Msg("la zone est une zone de recherche inversée"))
         if params.masters:
-            have = {str(ipaddress.ip_address(m)) for m in masters if _is_address(m)}
+            have = {str(ipaddress.ip_address(m)) for m in masters if is_ip_address(m)}
             missing = [m for m in params.masters if str(ipaddress.ip_address(m)) not in have]
             if missing:
                 problems.append(Msg("serveur(s) maître(s) absent(s) : {items}", items=", ".join(missing)))
@@ -263,10 +263,3 @@ class DnsZone(Check):
                                         Msg("Zone {zone} : {problems}.", zone=params.zone, problems=problems))
         return Verdict.conforme(observed, expected, Msg("La zone {zone} existe comme demandé.", zone=params.zone))
 
-
-def _is_address(value: str) -> bool:
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        return False
-    return True

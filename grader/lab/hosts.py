@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from grader.errors import LabError
 from grader.lab import network, router, samba
@@ -74,6 +74,21 @@ class Link:
     @property
     def ip(self) -> str:
         return self.cidr.split("/")[0]
+
+
+_Arg = TypeVar("_Arg")
+
+
+def then(first: Callable[[_Arg], None] | None, second: Callable[[_Arg], None]) -> Callable[[_Arg], None]:
+    """A host hook (``plant`` on the tree, ``setup`` on the booted host) followed by another.
+
+    How a service module adds its part to a spec that may already have a hook of its own.
+    """
+    def both(arg: _Arg) -> None:
+        if first is not None:
+            first(arg)
+        second(arg)
+    return both
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from grader.errors import LabError
+from grader.lab.hosts import then
 
 CONF = "/etc/nagios4/conf.d/tssr.cfg"
 TMPFILES = "/etc/tmpfiles.d/nagios4-run.conf"
@@ -57,9 +58,4 @@ def with_nagios(plant: Callable[[Path], None] | None, addresses: Mapping[str, st
                 names: Iterable[str]) -> Callable[[Path], None]:
     """``plant``, then Nagios supervising ``names`` (at their ``addresses``)."""
     hosts = {name: addresses[name] for name in names}
-
-    def planted(root: Path) -> None:
-        if plant is not None:
-            plant(root)
-        plant_nagios(root, hosts)
-    return planted
+    return then(plant, lambda root: plant_nagios(root, hosts))

@@ -24,12 +24,12 @@ import ipaddress
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
 from grader.errors import LabError
-from grader.lab.hosts import HostShell, HostSpec
+from grader.lab.hosts import HostShell, HostSpec, then
 
 PORT = 1194
 INSTANCE = "tssr"  # openvpn-server@tssr on the router
@@ -176,14 +176,6 @@ def plant_client(root: Path, candidate: str, *, port: int = PORT) -> None:
     _enable(root, "openvpn-client", CLIENT_INSTANCE)
 
 
-def _then(first: Callable[[Path], None] | None, second: Callable[[Path], None]) -> Callable[[Path], None]:
-    def plant(root: Path) -> None:
-        if first is not None:
-            first(root)
-        second(root)
-    return plant
-
-
 CONNECT_WAIT_S = 60.0
 
 
@@ -204,15 +196,6 @@ def wait_for_client(shell: HostShell, *, limit: float = CONNECT_WAIT_S) -> None:
         time.sleep(1)
 
 
-def _then_setup(first: Callable[[HostShell], None] | None,
-                second: Callable[[HostShell], None]) -> Callable[[HostShell], None]:
-    def setup(shell: HostShell) -> None:
-        if first is not None:
-            first(shell)
-        second(shell)
-    return setup
-
-
 def equip(candidate: str, specs: Sequence[HostSpec], *, push_route: bool = True, port: int = PORT) -> list[HostSpec]:
     """A candidate's routed network (router, pc-lan, srv-wan specs) with the VPN planted.
 
@@ -227,11 +210,11 @@ def equip(candidate: str, specs: Sequence[HostSpec], *, push_route: bool = True,
             out.append(spec)
         elif role == "routeur":
             # the router's setup waits for the remote worker when it is meant to connect (right port)
-            setup = _then_setup(spec.setup, wait_for_client) if port == PORT else spec.setup
+            setup = then(spec.setup, wait_for_client) if port == PORT else spec.setup
             out.append(replace(spec, tun=True, setup=setup,
-                               plant=_then(spec.plant, lambda r: plant_server(r, candidate, push_route=push_route))))
+                               plant=then(spec.plant, lambda r: plant_server(r, candidate, push_route=push_route))))
         elif role == "srv-wan":
-            out.append(replace(spec, tun=True, plant=_then(spec.plant, lambda r: plant_client(r, candidate, port=port))))
+            out.append(replace(spec, tun=True, plant=then(spec.plant, lambda r: plant_client(r, candidate, port=port))))
         elif role == "pc-lan":
             out.append(replace(spec, routes=spec.routes + ((tunnel_net(candidate), router_lan(candidate)),)))
         else:

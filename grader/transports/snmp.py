@@ -404,6 +404,8 @@ async def _collect(host: HostContext, options: SnmpOptions, secret: _Secret,
     anomalies: list[str] = []
     main = {k: r for k, r in requests.items() if r.community is None and r.agent is None}
     others = await _collect_other_agents(host, options, secret, requests, outcomes, anomalies)
+    if all(r.agent is not None for r in requests.values()):  # nothing for the host's own agent
+        return outcomes, others, anomalies
     await session.open()
     try:
         await _collect_main(session, main, outcomes, anomalies)

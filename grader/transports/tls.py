@@ -23,6 +23,7 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from grader.check import is_ip_address
 from grader.model import Probe, ProbeResult
 from grader.transports.base import Channel, Collected, HostContext
 
@@ -77,7 +78,7 @@ def shake(probe: Probe, default_address: str) -> ProbeResult:
         return ProbeResult(**base, stderr=f"{peer} : {exc.strerror or exc}", exit_code=-1,
                            duration=time.perf_counter() - t0)
     try:
-        sni = None if _is_ip(servername) else servername
+        sni = None if is_ip_address(servername) else servername
         with _context().wrap_socket(raw, server_hostname=sni) as tls:
             doc = {"peer": peer, "servername": servername, "version": tls.version(),
                    "cipher": (tls.cipher() or ("",))[0], "chain": _chain(tls)}
@@ -91,16 +92,6 @@ def shake(probe: Probe, default_address: str) -> ProbeResult:
         raw.close()
     return ProbeResult(**base, stdout=json.dumps(doc, ensure_ascii=False), exit_code=0,
                        duration=time.perf_counter() - t0)
-
-
-def _is_ip(name: str) -> bool:
-    import ipaddress
-
-    try:
-        ipaddress.ip_address(name)
-    except ValueError:
-        return False
-    return True
 
 
 class TlsChannel(Channel):
