@@ -125,6 +125,11 @@ def quote(value: str) -> str:
     return shlex.quote(str(value))
 
 
+def _said(text: str, ref: Msg | None) -> str | Msg:
+    """A stored text by its reference when that still says exactly the same French text."""
+    return ref if ref is not None and ref.render() == text else text
+
+
 def evaluate(check: Check, params: Any, results: Mapping[str, ProbeResult | None]) -> Verdict:
     """Judge safely: a missing/failed probe or a judge that raises is ``erreur``, never a crash.
 
@@ -138,7 +143,7 @@ def evaluate(check: Check, params: Any, results: Mapping[str, ProbeResult | None
             return Verdict.erreur(Msg("la sonde « {probe} » a dépassé son délai", probe=name))
         if result.error:
             return Verdict.erreur(Msg("la sonde « {probe} » n'a pas de résultat exploitable : {error}", probe=name,
-                                      error=result.error))
+                                      error=_said(result.error, result.error_ref)))
     try:
         verdict = check.judge(params, results)
     except Exception:  # noqa: BLE001 - any judge bug becomes evidence, the run goes on

@@ -31,10 +31,13 @@ class SshSecret:
     password: str | None = field(default=None, repr=False)
     agent: bool = False
 
-    def describe(self) -> str:
+    def describe(self) -> Msg:
         """What the evidence may say about how we logged in (no secret material)."""
-        how = "clé" if self.pkey else "mot de passe" if self.password is not None else "agent SSH"
-        return f"{self.username} ({how})"
+        if self.pkey:
+            return Msg("{username} (clé)", username=self.username)
+        if self.password is not None:
+            return Msg("{username} (mot de passe)", username=self.username)
+        return Msg("{username} (agent SSH)", username=self.username)
 
 
 def _private_file(path: Path, what: Msg) -> Path:
@@ -75,8 +78,8 @@ class PasswordSecret:
     username: str
     password: str = field(repr=False)
 
-    def describe(self) -> str:
-        return f"{self.username} (mot de passe)"
+    def describe(self) -> Msg:
+        return Msg("{username} (mot de passe)", username=self.username)
 
 
 def resolve_password(ref: object) -> PasswordSecret:

@@ -33,6 +33,12 @@ class GraderError(Exception):
         return self.args[0] if len(self.args) == 1 and isinstance(self.args[0], Msg) else None
 
 
+def said(exc: BaseException) -> Msg | str:
+    """What an exception says, by reference when raised with a :class:`Msg` that still renders to its text."""
+    ref = exc.args[0] if len(exc.args) == 1 else None
+    return ref if isinstance(ref, Msg) and ref.render() == str(exc) else str(exc)
+
+
 class UsageError(GraderError):
     pass
 

@@ -81,8 +81,22 @@ def message(ref: Any, stored: str, lang: str, part: str = "message") -> str:
     if normalize_lang(lang) == "fr" or not ref or not isinstance(ref, str):
         return stored
     try:
-        msg = Msg.from_json(json.loads(ref)[part])
-        if msg.render() != stored:  # the stored text is the evidence: never say something else
+        return stored_text(json.loads(ref)[part], stored, lang)
+    except (LookupError, ValueError, TypeError, AttributeError):  # no reference for that part: as stored
+        return stored
+
+
+def stored_text(ref: Any, stored: str, lang: str) -> str:
+    """A stored text in ``lang`` from its stored reference (a :class:`Msg`'s JSON), else as stored.
+
+    The rule of every stored text: rendered in ``lang`` only when the reference re-renders to
+    exactly the stored French (the stored text is the evidence: never say something else).
+    """
+    if normalize_lang(lang) == "fr" or not ref:
+        return stored
+    try:
+        msg = Msg.from_json(ref)
+        if msg.render() != stored:
             return stored
         return msg.render(lambda template: translated(template, lang), normalize_lang(lang))
     except (LookupError, ValueError, TypeError, AttributeError):  # no translation (of a part): as stored

@@ -71,7 +71,13 @@ class ProbeResult:
     duration: float = 0.0
     truncated: bool = False
     timed_out: bool = False
-    error: str | None = None  # why the probe produced no usable result (framing lost, ...)
+    error: str | None = None  # why the probe produced no usable result (framing lost, ...); French
+    error_ref: Msg | None = field(default=None, compare=False)  # ``error`` by reference (said in other languages)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.error, Msg):  # given as a Msg: French text in ``error``, the reference beside it
+            object.__setattr__(self, "error_ref", self.error)
+            object.__setattr__(self, "error", self.error.render())
 
     @property
     def ok(self) -> bool:
@@ -211,8 +217,25 @@ class HostOutcome:
     reached: bool
     reason: str = ""  # French, plain words, when not reached
     host_key: str = ""  # e.g. "ssh-ed25519 SHA256:..."
-    anomalies: tuple[str, ...] = ()  # text the host printed outside the envelope, etc.
+    anomalies: tuple[str, ...] = ()  # text the host printed outside the envelope, etc. (French)
     execs: int = 0  # remote executions used (the batching contract: 1 per transport)
     status: Status = Status.CONFORME  # INJOIGNABLE or ERREUR when not reached
     extra: dict[str, str] = field(default_factory=dict)
     reason_ref: Msg | None = field(default=None, compare=False)  # ``reason`` by reference (said in other languages)
+    anomaly_refs: tuple[Msg | None, ...] = field(default=(), compare=False)  # each anomaly by reference, or None
+
+    def __post_init__(self) -> None:
+        """``reason`` and the ``anomalies`` may be given as :class:`Msg`: French text kept, reference beside it."""
+        if isinstance(self.reason, Msg):
+            object.__setattr__(self, "reason_ref", self.reason)
+            object.__setattr__(self, "reason", self.reason.render())
+        if any(isinstance(a, Msg) for a in self.anomalies):
+            object.__setattr__(self, "anomaly_refs", tuple(a if isinstance(a, Msg) else None for a in self.anomalies))
+            object.__setattr__(self, "anomalies", tuple(str(a) for a in self.anomalies))
+
+
+def text_and_ref(value: str | Msg | None) -> tuple[str, Msg | None]:
+    """A text given as plain French or as a :class:`Msg`: (its French text, its reference or None)."""
+    if isinstance(value, Msg):
+        return value.render(), value
+    return value or "", None

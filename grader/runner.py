@@ -26,8 +26,8 @@ import jinja2
 from pydantic import ValidationError
 
 from grader.check import TOKEN, Check, evaluate
-from grader.errors import CredentialError, HostKeyMismatch, TransportError, Unreachable
-from grader.model import HostOutcome, Msg, Probe, ProbeResult, Status, Verdict
+from grader.errors import CredentialError, HostKeyMismatch, TransportError, Unreachable, said
+from grader.model import HostOutcome, Msg, Probe, ProbeResult, Status, Verdict, text_and_ref
 from grader.roster import Candidate
 from grader.rubric import CheckEntry, Host, Rubric, render, render_params
 from grader.transports.base import Channel, HostContext
@@ -41,7 +41,7 @@ class PlannedCheck:
     cls: type[Check]
     params: Any = None  # validated Params instance (None when planning failed)
     probes: Mapping[str, Probe] = field(default_factory=dict)
-    problem: str = ""  # why this check cannot be evaluated for this candidate
+    problem: str | Msg = ""  # why this check cannot be evaluated for this candidate
 
     @property
     def sentence(self) -> str:
@@ -97,12 +97,17 @@ class HostReport:
     address: str
     platform: str
     transport: str
-    login: str
+    login: str  # may be given as a Msg (see __post_init__)
     outcome: HostOutcome
     started: str
     duration: float
     probes: list[ProbeResult]
     results: list[CheckResult]
+    login_ref: Msg | None = None  # ``login`` by reference when it has words in it ("grader (clé)")
+
+    def __post_init__(self) -> None:
+        if isinstance(self.login, Msg):  # given as a Msg: French text kept, reference beside it
+            self.login, self.login_ref = text_and_ref(self.login)
 
 
 def now() -> str:
@@ -142,11 +147,12 @@ def _plan_check(entry: CheckEntry, cls: type[Check], variables: Mapping[str, Any
     try:
         params = cls.Params.model_validate(render_params(entry.params, variables))
     except (ValidationError, jinja2.TemplateError) as exc:
-        return PlannedCheck(entry, cls, problem=f"paramètres invalides pour ce candidat : {exc}")
+        return PlannedCheck(entry, cls, problem=Msg("paramètres invalides pour ce candidat : {error}", error=str(exc)))
     try:
         probes = dict(cls().probes(params))
     except Exception as exc:  # noqa: BLE001 - a plugin bug is this check's erreur, not the run's
-        return PlannedCheck(entry, cls, params, problem=f"la vérification n'a pas pu déclarer ses sondes : {exc!r}")
+        return PlannedCheck(entry, cls, params,
+                            problem=Msg("la vérification n'a pas pu déclarer ses sondes : {error}", error=repr(exc)))
     if token:
         probes = {name: replace(p, command=p.command.replace(TOKEN, token)) if TOKEN in p.command else p
                   for name, p in probes.items()}
@@ -174,7 +180,8 @@ def grade_host(job: HostJob, known_hosts: Path | None, channels: Mapping[str, Ch
     order = [primary] + sorted(t for t in by_channel if t != primary)
     results: dict[str, ProbeResult] = {}
     failed: dict[str, Verdict] = {}
-    login, host_key, anomalies, execs = "", "", [], 0
+    login: str | Msg = ""
+    host_key, anomalies, execs = "", [], 0
     outcome: HostOutcome | None = None
     for name in order:
         probes = by_channel.get(name, [])
@@ -192,9 +199,10 @@ def grade_host(job: HostJob, known_hosts: Path | None, channels: Mapping[str, Ch
             failed[name] = Verdict.erreur(_reason(exc))
         else:
             results.update(got.results)
-            anomalies += got.anomalies
+            anomalies += got.said_anomalies()
             execs += got.execs if name == primary else 0  # the primary channel's round trips (SSH execs...)
-            login = login or got.login
+            login = login or (got.login_ref if got.login_ref is not None and str(got.login_ref) == got.login
+                              else got.login)
             host_key = host_key or got.host_key
         if name == primary and name in failed:
             verdict = failed[name]
@@ -210,8 +218,7 @@ def grade_host(job: HostJob, known_hosts: Path | None, channels: Mapping[str, Ch
 
 def _reason(exc: Exception) -> Msg | str:
     """Why a channel could not grade the host: its :class:`Msg` when raised with one (said in any language)."""
-    ref = getattr(exc, "message_ref", None)
-    return ref if isinstance(ref, Msg) and ref.render() == str(exc) else str(exc)
+    return said(exc)
 
 
 def _reason_of(outcome: HostOutcome) -> Msg | str:

@@ -27,7 +27,7 @@ from typing import Any
 from grader import __version__
 from grader.errors import AnnotationError, StoreError
 from grader.i18n import t
-from grader.model import ProbeResult, Status
+from grader.model import Msg, ProbeResult, Status
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -66,6 +66,7 @@ CREATE TABLE IF NOT EXISTS hosts (
     execs INTEGER NOT NULL DEFAULT 0,
     started TEXT NOT NULL,
     duration REAL NOT NULL DEFAULT 0,
+    text_ref TEXT,                  -- JSON {"reason"|"login": {"id", "args"}, "anomalies": [ref|null...]} (NULL: none)
     PRIMARY KEY (run_id, candidate, host)
 );
 CREATE TABLE IF NOT EXISTS results (
@@ -103,6 +104,7 @@ CREATE TABLE IF NOT EXISTS evidence (
     error TEXT,
     started TEXT NOT NULL DEFAULT '',
     duration REAL NOT NULL DEFAULT 0,
+    error_ref TEXT,                 -- JSON {"error": {"id", "args"}}: ``error`` by reference (NULL: plain text)
     PRIMARY KEY (run_id, candidate, host, probe_key)
 );
 CREATE TABLE IF NOT EXISTS annotations (      -- the jury's words; never changes a results row
@@ -126,8 +128,15 @@ RESULT_COLUMNS = ("run_id", "candidate", "check_id", "host", "check_type", "crit
                   "status", "observed", "expected", "message", "hint", "probe_keys", "judged_at", "message_ref")
 _INSERT_RESULT = (f"INSERT OR REPLACE INTO results ({', '.join(RESULT_COLUMNS)})"
                   f" VALUES ({', '.join('?' for _ in RESULT_COLUMNS)})")
+HOST_COLUMNS = ("run_id", "candidate", "host", "address", "platform", "transport", "status", "reason", "host_key",
+                "login", "anomalies", "execs", "started", "duration", "text_ref")
+EVIDENCE_COLUMNS = ("run_id", "candidate", "host", "probe_key", "transport", "command", "stdout", "stderr", "exit_code",
+                    "truncated", "timed_out", "error", "started", "duration", "error_ref")
+_INSERT_HOST = f"INSERT OR REPLACE INTO hosts ({', '.join(HOST_COLUMNS)}) VALUES ({', '.join('?' for _ in HOST_COLUMNS)})"
+_INSERT_EVIDENCE = (f"INSERT OR REPLACE INTO evidence ({', '.join(EVIDENCE_COLUMNS)})"
+                    f" VALUES ({', '.join('?' for _ in EVIDENCE_COLUMNS)})")
 # Columns added after the first stores were written: (table, column, declaration).
-ADDED_COLUMNS = (("results", "message_ref", "TEXT"),)
+ADDED_COLUMNS = (("results", "message_ref", "TEXT"), ("hosts", "text_ref", "TEXT"), ("evidence", "error_ref", "TEXT"))
 
 
 def _add_missing_columns(db: sqlite3.Connection) -> None:
@@ -153,6 +162,25 @@ def message_ref_json(ref: Any, observed: Any = None, expected: Any = None) -> st
     if not refs:
         return None
     return json.dumps(refs, ensure_ascii=False, default=str, sort_keys=True)
+
+
+def host_text_ref_json(outcome: Any, login_ref: Any = None) -> str | None:
+    """``hosts.text_ref``: the host's reason, login and anomalies given by reference (None: all plain text)."""
+    refs: dict[str, Any] = {}
+    if getattr(outcome, "reason_ref", None) is not None:
+        refs["reason"] = outcome.reason_ref.to_json()
+    if login_ref is not None:
+        refs["login"] = login_ref.to_json()
+    anomalies = getattr(outcome, "anomaly_refs", ())
+    if any(a is not None for a in anomalies):
+        refs["anomalies"] = [None if a is None else a.to_json() for a in anomalies]
+    return json.dumps(refs, ensure_ascii=False, default=str, sort_keys=True) if refs else None
+
+
+def _ref_json(ref: Any) -> str | None:
+    """``evidence.error_ref``: {"error": the probe error's reference}, like ``results.message_ref``."""
+    return None if ref is None else json.dumps({"error": ref.to_json()}, ensure_ascii=False, default=str,
+                                               sort_keys=True)
 
 
 ANNOTATION_KINDS = ("observation", "override")
@@ -222,15 +250,16 @@ class Store:
         stmts: list[tuple[str, tuple[Any, ...]]] = [
             ("DELETE FROM results WHERE run_id=? AND candidate=? AND host=?", key),
             ("DELETE FROM evidence WHERE run_id=? AND candidate=? AND host=?", key),
-            ("INSERT OR REPLACE INTO hosts VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (_INSERT_HOST,
              key + (report.address, report.platform, report.transport, o.status.value, o.reason, o.host_key,
                     report.login, json.dumps(list(o.anomalies), ensure_ascii=False), o.execs,
-                    report.started, report.duration)),
+                    report.started, report.duration, host_text_ref_json(o, getattr(report, "login_ref", None)))),
         ]
         for p in report.probes:
-            stmts.append(("INSERT OR REPLACE INTO evidence VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            stmts.append((_INSERT_EVIDENCE,
                           key + (p.key, p.transport, p.command, p.stdout, p.stderr, p.exit_code,
-                                 int(p.truncated), int(p.timed_out), p.error, p.started, p.duration)))
+                                 int(p.truncated), int(p.timed_out), p.error, p.started, p.duration,
+                                 _ref_json(getattr(p, "error_ref", None)))))
         for r in report.results:
             stmts.append((_INSERT_RESULT,
                           (run_id, report.candidate, r.check_id, report.host, r.check_type, r.criterion,
@@ -401,5 +430,16 @@ def _status_value(status: str | Status | None) -> str:
 def probe_result_from_row(row: dict[str, Any]) -> ProbeResult:
     """Rebuild the exact ProbeResult a judge saw (for rejudge and reports)."""
     fields = {k: row[k] for k in ("transport", "command", "stdout", "stderr", "exit_code", "error", "started", "duration")}
-    return ProbeResult(key=row["probe_key"], truncated=bool(row["truncated"]), timed_out=bool(row["timed_out"]), **fields)
+    return ProbeResult(key=row["probe_key"], truncated=bool(row["truncated"]), timed_out=bool(row["timed_out"]),
+                       error_ref=_ref_from_json(row.get("error_ref")), **fields)
+
+
+def _ref_from_json(raw: Any) -> Msg | None:
+    """A stored reference, or None when there is none or it is unreadable (the stored text stays the evidence)."""
+    if not raw or not isinstance(raw, str):
+        return None
+    try:
+        return Msg.from_json(json.loads(raw)["error"])
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return None
 

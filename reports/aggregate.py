@@ -122,8 +122,8 @@ def load_frames(store: Store, run_id: str, referential: Referential | None = Non
     hosts["anomalies"] = [list(_json(a, [])) for a in hosts["anomalies"]]
     hosts["ended"] = [_end(s, d) for s, d in zip(hosts["started"], hosts["duration"])]
 
+    hosts = localize_hosts(hosts, lang)
     results = _frame(store.results(run_id), "results").drop(columns=["run_id"])
-    hosts["reason"] = _host_reasons(hosts, results, lang)
     results["params"] = [_json(p, {}) for p in results["params"]]
     results["probe_keys"] = [_json(p, {}) for p in results["probe_keys"]]
     joined = hosts.rename(columns=HOST_COLUMNS)[["candidate", "host", *HOST_COLUMNS.values()]]
@@ -139,7 +139,7 @@ def load_frames(store: Store, run_id: str, referential: Referential | None = Non
     results = _decorate(results, ref, check_order, host_order)
     missing = _decorate(missing, ref, check_order, host_order)
 
-    evidence = _frame(store.evidence(run_id), "evidence").drop(columns=["run_id"])
+    evidence = localize_evidence(_frame(store.evidence(run_id), "evidence").drop(columns=["run_id"]), lang)
     evidence["exit_code"] = pd.Series([None if _isnull(v) else int(v) for v in evidence["exit_code"]],
                                       index=evidence.index, dtype=object)
     annotations = _frame(store.annotations(run_id), "annotations").drop(columns=["run_id"])
@@ -171,25 +171,41 @@ def localize(results: pd.DataFrame, lang: str) -> pd.DataFrame:
     return out
 
 
-def _host_reasons(hosts: pd.DataFrame, results: pd.DataFrame, lang: str) -> list[Any]:
-    """Why each host could not be graded, in ``lang`` (French: as stored).
+def localize_hosts(hosts: pd.DataFrame, lang: str) -> pd.DataFrame:
+    """The hosts with why one could not be graded, the login and the anomalies in ``lang`` (French: as stored).
 
-    The hosts table keeps the channel's reason as French text only; the checks of that host
-    stored the same text with its reference (``message_ref``), which says it in ``lang``.
+    Each text given by reference (``hosts.text_ref``) is re-rendered under the rule of every
+    stored text (:func:`grader.i18n_checks.stored_text`); a store written before that column
+    existed reads it as NULL and shows the French as stored.
     """
     from grader import i18n_checks
 
-    if normalize_lang(lang) == "fr" or hosts.empty or results.empty or "message_ref" not in results:
-        return list(hosts["reason"])
-    refs: dict[tuple[Any, Any, str], Any] = {}
-    for r in results.to_dict("records"):
-        if not _isnull(r.get("message_ref")) and not _isnull(r.get("message")):
-            refs.setdefault((r["candidate"], r["host"], str(r["message"])), r["message_ref"])
-    out: list[Any] = []
+    if normalize_lang(lang) == "fr" or hosts.empty or "text_ref" not in hosts:
+        return hosts
+    out = hosts.copy()
+    reasons, logins, anomalies = [], [], []
     for h in hosts.to_dict("records"):
-        reason = h["reason"]
-        ref = refs.get((h["candidate"], h["host"], str(reason))) if isinstance(reason, str) and reason else None
-        out.append(reason if ref is None else i18n_checks.message(ref, reason, lang))
+        refs = _json(h.get("text_ref"), {}) if not _isnull(h.get("text_ref")) else {}
+        refs = refs if isinstance(refs, dict) else {}
+        reasons.append(i18n_checks.stored_text(refs.get("reason"), "" if _isnull(h["reason"]) else str(h["reason"]), lang))
+        logins.append(i18n_checks.stored_text(refs.get("login"), "" if _isnull(h["login"]) else str(h["login"]), lang))
+        each = refs.get("anomalies") if isinstance(refs.get("anomalies"), list) else []
+        anomalies.append([i18n_checks.stored_text(each[i] if i < len(each) else None, str(a), lang)
+                          for i, a in enumerate(h["anomalies"])])
+    out["reason"], out["login"], out["anomalies"] = reasons, logins, anomalies
+    return out
+
+
+def localize_evidence(evidence: pd.DataFrame, lang: str) -> pd.DataFrame:
+    """The evidence with each probe's ``error`` in ``lang`` when stored by reference (``evidence.error_ref``)."""
+    from grader import i18n_checks
+
+    if normalize_lang(lang) == "fr" or evidence.empty or "error_ref" not in evidence:
+        return evidence
+    out = evidence.copy()
+    out["error"] = [e["error"] if _isnull(e["error"]) or _isnull(e.get("error_ref"))
+                    else i18n_checks.message(e["error_ref"], str(e["error"]), lang, "error")
+                    for e in evidence.to_dict("records")]
     return out
 
 

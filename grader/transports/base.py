@@ -91,6 +91,21 @@ class Collected:
     anomalies: list[str] = field(default_factory=list)  # output outside the framing, warnings
     execs: int = 0  # remote executions / requests this channel used
     complete: bool = True  # False when the batch did not run to its end
+    login_ref: Msg | None = None  # ``login`` by reference (said in other languages)
+    anomaly_refs: list[Msg | None] = field(default_factory=list)  # each anomaly by reference, or None
+
+    def __post_init__(self) -> None:
+        """``login`` and the ``anomalies`` may be given as :class:`Msg`: French text kept, reference beside it."""
+        if isinstance(self.login, Msg):
+            self.login, self.login_ref = self.login.render(), self.login
+        if any(isinstance(a, Msg) for a in self.anomalies):
+            self.anomaly_refs = [a if isinstance(a, Msg) else None for a in self.anomalies]
+            self.anomalies = [str(a) for a in self.anomalies]
+
+    def said_anomalies(self) -> list[str | Msg]:
+        """Each anomaly by its reference when it has one, else as text (what :class:`HostOutcome` takes)."""
+        refs = self.anomaly_refs + [None] * (len(self.anomalies) - len(self.anomaly_refs))
+        return [ref if ref is not None and ref.render() == text else text for text, ref in zip(self.anomalies, refs)]
 
 
 class Channel:

@@ -64,7 +64,7 @@ import paramiko
 from pydantic import Field
 
 from grader.credentials import resolve_password, resolve_ssh
-from grader.errors import CredentialError, TransportError
+from grader.errors import CredentialError, TransportError, said
 from grader.model import Msg, Probe, ProbeResult
 from grader.transports.base import Channel, ChannelOptions, Collected, HostContext
 from grader.transports.ssh import KnownHosts, SshTarget, fingerprint, open_transport
@@ -304,7 +304,7 @@ class Session:
         self.buf = self.buf[-len(self.prompt):]  # keep memory flat across commands
         output = self._clean(output, command, typed)
         if self.dialect.upfront and typed.split("''")[0] in output:
-            raise EchoMixed("l'écho de la saisie s'est mêlé à la sortie de la commande")
+            raise EchoMixed(Msg("l'écho de la saisie s'est mêlé à la sortie de la commande"))
         return output, False
 
     def _clean(self, output: str, command: str, typed: str) -> str:
@@ -389,15 +389,16 @@ class CliChannel(Channel):
             session = Session(channel, dialect, options.resync_timeout)
             results, anomalies = self._drive(session, options, enable_secret, probes, host.address)
             # The evidence says how the device was read: one connection, one interactive session.
-            login = f"{secret.describe()} ; 1 connexion SSH, 1 session interactive, {len(probes)} commande(s)"
+            login = Msg("{account} ; 1 connexion SSH, 1 session interactive, {n} commande(s)",
+                        account=secret.describe(), n=len(probes))
             return Collected(results, login=login, host_key=fingerprint(key), anomalies=anomalies,
                              execs=1, complete=all(r.error is None for r in results.values()))
         finally:
             transport.close()
 
     def _drive(self, session: Session, options: CliOptions, enable_secret: str | None, probes: Sequence[Probe],
-               address: str) -> tuple[dict[str, ProbeResult], list[str]]:
-        anomalies: list[str] = []
+               address: str) -> tuple[dict[str, ProbeResult], list[str | Msg]]:
+        anomalies: list[str | Msg] = []
         deadline = time.monotonic() + options.login_timeout
         try:
             if options.menu is not None:
@@ -411,12 +412,13 @@ class CliChannel(Channel):
             for command in session.dialect.setup:
                 output, timed_out = session.run(command, max(1.0, deadline - time.monotonic()))
                 if timed_out or IOS_ERROR.search(output):
-                    anomalies.append(f"« {command} » refusé par l'équipement : la pagination --More-- sera suivie")
+                    anomalies.append(Msg("« {command} » refusé par l'équipement : la pagination --More-- sera suivie",
+                                         command=command))
         except SessionLost as exc:
             raise TransportError(Msg("session interactive avec {address} perdue pendant la connexion : {error}",
-                                     address=address, error=exc.message_ref or str(exc))) from exc
+                                     address=address, error=said(exc))) from exc
         results: dict[str, ProbeResult] = {}
-        lost: str | None = None
+        lost: Msg | None = None
         for probe in probes:
             started, t0 = _now(), time.perf_counter()
             if lost is not None:
@@ -427,10 +429,10 @@ class CliChannel(Channel):
                 output, timed_out = session.run(probe.command, probe.timeout)
             except EchoMixed as exc:
                 results[probe.key] = ProbeResult(probe.key, probe.transport, probe.command, started=started,
-                                                 duration=time.perf_counter() - t0, error=str(exc))
+                                                 duration=time.perf_counter() - t0, error=said(exc))
                 continue
             except SessionLost as exc:
-                lost = f"session interactive perdue : {exc}"
+                lost = Msg("session interactive perdue : {error}", error=said(exc))
                 results[probe.key] = ProbeResult(probe.key, probe.transport, probe.command, started=started,
                                                  duration=time.perf_counter() - t0, error=lost)
                 continue
@@ -441,7 +443,8 @@ class CliChannel(Channel):
                 (1 if refused else 0), started=started, duration=time.perf_counter() - t0, truncated=truncated,
                 timed_out=timed_out)
         if session.pages:
-            anomalies.append(f"pagination --More-- suivie {session.pages} fois (terminal length 0 sans effet)")
+            anomalies.append(Msg("pagination --More-- suivie {pages} fois (terminal length 0 sans effet)",
+                                 pages=session.pages))
         return results, anomalies
 
     @staticmethod

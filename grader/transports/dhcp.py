@@ -35,7 +35,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from grader.model import Probe, ProbeResult
+from grader.model import Msg, Probe, ProbeResult
 from grader.transports.base import Channel, Collected, HostContext
 
 #: What a DISCOVER asks for: subnet mask, router, DNS, domain name, lease time, server id.
@@ -60,18 +60,20 @@ def random_mac() -> str:
     return ":".join(f"{b:02x}" for b in [first, *secrets.token_bytes(5)])
 
 
-def interface_problem(interface: str, sys_net: Path = SYS_NET) -> str | None:
+def interface_problem(interface: str, sys_net: Path = SYS_NET) -> Msg | None:
     """Why the grader cannot send on ``interface`` (missing, down), or None."""
     if not _IFNAME.match(interface):
-        return f"nom d'interface invalide : {interface!r}"
+        return Msg("nom d'interface invalide : {interface}", interface=repr(interface))
     if not (sys_net / interface).exists():
-        return f"interface « {interface} » absente du poste du correcteur (patte sur le LAN du candidat non créée)"
+        return Msg("interface « {interface} » absente du poste du correcteur (patte sur le LAN du candidat non créée)",
+                   interface=interface)
     try:
         state = (sys_net / interface / "operstate").read_text().strip()
     except OSError:
         state = "unknown"
     if state in _NO_LINK:
-        return f"interface « {interface} » sans lien (état {state}) : le correcteur n'est pas relié au LAN"
+        return Msg("interface « {interface} » sans lien (état {state}) : le correcteur n'est pas relié au LAN",
+                   interface=interface, state=state)
     return None
 
 
@@ -159,23 +161,26 @@ def run(probe: Probe) -> ProbeResult:
         spec = json.loads(probe.command)
         interface, wait = str(spec["interface"]), float(spec["wait"])
     except (ValueError, KeyError, TypeError) as exc:
-        return ProbeResult(**base, error=f"sonde DHCP invalide : {exc}")
+        return ProbeResult(**base, error=Msg("sonde DHCP invalide : {error}", error=str(exc)))
     problem = interface_problem(interface)
     if problem:
         return ProbeResult(**base, error=problem)
     try:
         record = transaction(interface, wait)
     except ImportError as exc:
-        return ProbeResult(**base, error=f"scapy n'est pas installé sur le poste du correcteur : {exc}")
+        return ProbeResult(**base, error=Msg("scapy n'est pas installé sur le poste du correcteur : {error}",
+                                             error=str(exc)))
     except PermissionError as exc:
-        return ProbeResult(**base, error="socket brute refusée (CAP_NET_RAW requis : lancez grader en root) : "
-                           f"{exc}", duration=time.perf_counter() - t0)
+        return ProbeResult(**base, error=Msg("socket brute refusée (CAP_NET_RAW requis : lancez grader en root) : "
+                                             "{error}", error=str(exc)), duration=time.perf_counter() - t0)
     except OSError as exc:
-        return ProbeResult(**base, error=f"émission impossible sur « {interface} » : {exc}",
+        return ProbeResult(**base, error=Msg("émission impossible sur « {interface} » : {error}", interface=interface,
+                                             error=str(exc)),
                            duration=time.perf_counter() - t0)
     except Exception as exc:  # noqa: BLE001 - a scapy failure is this probe's erreur, not the run's
         return ProbeResult(**base, duration=time.perf_counter() - t0,
-                           error=f"échange DHCP impossible sur « {interface} » : {type(exc).__name__}: {exc}")
+                           error=Msg("échange DHCP impossible sur « {interface} » : {kind}: {error}",
+                                     interface=interface, kind=type(exc).__name__, error=str(exc)))
     return ProbeResult(**base, stdout=json.dumps(record, ensure_ascii=False, sort_keys=True),
                        exit_code=0 if record["offers"] else 1, duration=time.perf_counter() - t0)
 

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 
 from pydantic import Field
 
-from grader.model import Probe, ProbeResult
+from grader.model import Msg, Probe, ProbeResult
 from grader.transports.base import Channel, ChannelOptions, Collected, HostContext
 
 TYPES = ("A", "AAAA", "CNAME", "MX", "NS", "PTR", "SRV", "TXT", "SOA")
@@ -71,7 +71,7 @@ def ask(probe: Probe, server: str, port: int = 53) -> ProbeResult:
         spec = json.loads(probe.command)
         request = dns.message.make_query(spec["name"], dns.rdatatype.from_text(spec["type"]))
     except (ValueError, KeyError, TypeError, dns.exception.DNSException) as exc:
-        return ProbeResult(**base, error=f"question DNS invalide : {exc}")
+        return ProbeResult(**base, error=Msg("question DNS invalide : {error}", error=str(exc)))
     try:
         answer = dns.query.udp(request, server, timeout=probe.timeout, port=port)
         if answer.flags & dns.flags.TC:

@@ -48,7 +48,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from grader.model import Probe, ProbeResult
+from grader.model import Msg, Probe, ProbeResult
 
 CAP = 64 * 1024
 SYSTEM_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
@@ -180,7 +180,7 @@ class Parsed:
     """The envelope's answer: one result per probe key, plus what did not belong."""
 
     results: dict[str, ProbeResult] = field(default_factory=dict)
-    anomalies: list[str] = field(default_factory=list)
+    anomalies: list[str | Msg] = field(default_factory=list)  # said by Msg: French words, data in values
     complete: bool = False  # START and END seen
 
 
@@ -207,18 +207,19 @@ def parse(envelope: Envelope, raw: bytes, *, started: str = "") -> Parsed:
                 _read_block(envelope, piece, block, files, bad, out)
                 block = []  # the block's text is consumed; G must follow
             elif piece.strip():
-                where = "avant l'enveloppe" if not seen_start else "hors cadre"
-                out.anomalies.append(f"texte {where} : {piece[:300].decode(errors='replace')!r}")
+                where = Msg("avant l'enveloppe") if not seen_start else Msg("hors cadre")
+                out.anomalies.append(Msg("texte {where} : {text}", where=where,
+                                         text=repr(piece[:300].decode(errors="replace"))))
             continue
         m = frame.match(piece)
         if not m:
-            out.anomalies.append(f"ligne de cadre illisible : {piece[:120]!r}")
+            out.anomalies.append(Msg("ligne de cadre illisible : {line}", line=repr(piece[:120])))
             continue
         kind, arg = m.group(1).decode(), (m.group(2) or b"").decode(errors="replace")
         if kind == "START":
             seen_start, u0 = True, arg
         elif kind == "FATAL":
-            out.anomalies.append(f"l'enveloppe n'a pas pu démarrer : {arg}")
+            out.anomalies.append(Msg("l'enveloppe n'a pas pu démarrer : {error}", error=arg))
         elif kind == "END":
             out.complete = seen_start and block is None
         elif kind == "R":
@@ -226,27 +227,27 @@ def parse(envelope: Envelope, raw: bytes, *, started: str = "") -> Parsed:
             try:
                 index = int(fields[0])
             except ValueError:
-                out.anomalies.append(f"cadre R illisible : {arg!r}")
+                out.anomalies.append(Msg("cadre R illisible : {frame}", frame=repr(arg)))
                 continue
             if index in ends:
                 bad.add(index)
-                out.anomalies.append(f"cadre R en double pour la sonde {index}")
+                out.anomalies.append(Msg("cadre R en double pour la sonde {index}", index=index))
             ends[index] = (fields[1] if len(fields) > 1 else "", fields[2] if len(fields) > 2 else "",
                            fields[3] if len(fields) > 3 else "")
         elif kind == "F":
             try:
                 announced = [int(x) for x in arg.split()]
             except ValueError:
-                out.anomalies.append(f"cadre F illisible : {arg!r}")
+                out.anomalies.append(Msg("cadre F illisible : {frame}", frame=repr(arg)))
                 announced = []
             missing = [x for x in announced if x not in ends]
             if missing:  # outputs before their exit code: not the order the script writes
                 bad.update(missing)
-                out.anomalies.append(f"sorties sans code de sortie pour les sondes {missing}")
+                out.anomalies.append(Msg("sorties sans code de sortie pour les sondes {indices}", indices=str(missing)))
             block = announced
         elif kind == "G":
             if block is None:
-                out.anomalies.append("cadre G inattendu")
+                out.anomalies.append(Msg("cadre G inattendu"))
             elif block:  # F announced files but no text came: every file lost its header
                 bad.update(block)
             block = None
@@ -254,7 +255,7 @@ def parse(envelope: Envelope, raw: bytes, *, started: str = "") -> Parsed:
         if index in bad or index not in ends or index not in files:
             out.results[probe.key] = ProbeResult(
                 key=probe.key, transport=probe.transport, command=probe.command, started=started,
-                error="résultat absent ou incohérent dans l'enveloppe (sortie interrompue ou falsifiée)",
+                error=Msg("résultat absent ou incohérent dans l'enveloppe (sortie interrompue ou falsifiée)"),
             )
             continue
         out.results[probe.key] = _result(probe, ends[index], files[index], u0, started)
@@ -274,7 +275,7 @@ def _read_block(envelope: Envelope, text: bytes, block: list[int], files: dict[i
     got = [(m.group(1), m.group(2)) for m in marks]
     if got != expected or (marks and marks[0].start() != 0):
         bad.update(block)
-        out.anomalies.append(f"bloc de sorties incohérent pour les sondes {block}")
+        out.anomalies.append(Msg("bloc de sorties incohérent pour les sondes {indices}", indices=str(block)))
         return
     contents = [text[m.end(): marks[k + 1].start() if k + 1 < len(marks) else len(text)]
                 for k, m in enumerate(marks)]

@@ -318,9 +318,9 @@ class LdapChannel(Channel):
             return _collect_kerberos(host, probes, opts, secret)
         port = opts.port or host.port or (636 if opts.tls == "ldaps" else 389)
         where = f"{host.address}:{port}"
-        anomalies: list[str] = []
+        anomalies: list[str | Msg] = []
         if not opts.verify_tls:
-            anomalies.append(f"certificat TLS de {where} non vérifié (verify_tls: false dans le barème)")
+            anomalies.append(Msg("certificat TLS de {where} non vérifié (verify_tls: false dans le barème)", where=where))
         tls = ldap3.Tls(validate=ssl.CERT_REQUIRED if opts.verify_tls else ssl.CERT_NONE,
                         ca_certs_file=opts.ca_file if opts.verify_tls else None,
                         valid_names=["*"])  # names are checked below, the same way on every Python
@@ -361,8 +361,9 @@ class LdapChannel(Channel):
                 raise Unreachable(_bind_failure(where, secret.username, conn))
             base_dn = opts.base_dn or _naming_context(conn, where)
             results, lost = _run_searches(conn, probes, base_dn)
-            return Collected(results, login=f"{secret.username} (mot de passe, {opts.tls.upper()})", host_key=host_key,
-                             anomalies=anomalies, execs=1, complete=lost is None)
+            return Collected(results, login=Msg("{username} (mot de passe, {tls})", username=secret.username,
+                                                tls=opts.tls.upper()),
+                             host_key=host_key, anomalies=anomalies, execs=1, complete=lost is None)
         finally:
             with contextlib.suppress(Exception):  # closing a dead socket must not hide the real outcome
                 conn.unbind()
@@ -376,13 +377,13 @@ def _run_searches(conn: Any, probes: Sequence[Probe], base_dn: str) -> tuple[dic
     lost: str | None = None
     for probe in probes:
         if lost:
-            results[probe.key] = _failed(probe, f"connexion LDAP perdue : {lost}")
+            results[probe.key] = _failed(probe, Msg("connexion LDAP perdue : {error}", error=lost))
             continue
         try:
             results[probe.key] = _run_search(conn, probe, base_dn)
         except lx.LDAPException as exc:
             lost = f"{type(exc).__name__}: {exc}"
-            results[probe.key] = _failed(probe, f"connexion LDAP perdue : {lost}")
+            results[probe.key] = _failed(probe, Msg("connexion LDAP perdue : {error}", error=lost))
     return results, lost
 
 
@@ -431,7 +432,7 @@ def _collect_kerberos(host: HostContext, probes: Sequence[Probe], opts: LdapOpti
                                          error=str(exc))) from exc
         base_dn = opts.base_dn or _naming_context(conn, where)
         results, lost = _run_searches(conn, probes, base_dn)
-        return Collected(results, login=f"{login.principal} (Kerberos, {layer})",
+        return Collected(results, login=Msg("{principal} (Kerberos, {layer})", principal=login.principal, layer=layer),
                          host_key=f"Kerberos ldap/{service_host}@{login.realm} (authentification mutuelle)",
                          execs=1, complete=lost is None)
     finally:
@@ -497,7 +498,7 @@ def _absolute(base: str, naming_context: str) -> str:
     return f"{base},{naming_context}" if base else naming_context
 
 
-def _failed(probe: Probe, reason: str) -> ProbeResult:
+def _failed(probe: Probe, reason: str | Msg) -> ProbeResult:
     return ProbeResult(**probe_fields(probe), error=reason)
 
 
@@ -510,7 +511,7 @@ def _run_search(conn: Any, probe: Probe, naming_context: str) -> ProbeResult:
     try:
         spec = validate_spec(json.loads(probe.command))
     except ValueError as exc:
-        return ProbeResult(**common, error=f"recherche LDAP invalide : {exc}")
+        return ProbeResult(**common, error=Msg("recherche LDAP invalide : {error}", error=str(exc)))
     base_dn = _absolute(spec.get("base", ""), naming_context)
     scope = {"base": ldap3.BASE, "one": ldap3.LEVEL, "sub": ldap3.SUBTREE}[spec.get("scope", "sub")]
     attributes = spec.get("attributes") or [ldap3.NO_ATTRIBUTES]

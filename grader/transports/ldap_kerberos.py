@@ -82,8 +82,8 @@ class SaslSocket:
         return getattr(self._raw, name)
 
 
-def sasl_gssapi_bind(conn: Any, service_host: str, creds: Any) -> str:
-    """Bind ``conn`` (opened, not bound, plain LDAP) with Kerberos and seal it; the layer chosen, in French.
+def sasl_gssapi_bind(conn: Any, service_host: str, creds: Any) -> Msg:
+    """Bind ``conn`` (opened, not bound, plain LDAP) with Kerberos and seal it; the layer chosen, said as a Msg.
 
     Raises :class:`TransportError` when the server refuses (its diagnostic kept) and lets
     ``gssapi`` errors through for the caller to word with :func:`grader.transports.kerberos.explain`.
@@ -118,9 +118,9 @@ def sasl_gssapi_bind(conn: Any, service_host: str, creds: Any) -> str:
             raise TransportError(Msg("réponse SASL GSSAPI du serveur LDAP mal formée (offre de protection)"))
         layers, server_max = offer[0], int.from_bytes(offer[1:4], "big")
         if layers & CONFIDENTIALITY:
-            chosen, seal, what = CONFIDENTIALITY, True, "session LDAP signée et chiffrée (SASL)"
+            chosen, seal, what = CONFIDENTIALITY, True, Msg("session LDAP signée et chiffrée (SASL)")
         elif layers & INTEGRITY:
-            chosen, seal, what = INTEGRITY, False, "session LDAP signée (SASL), non chiffrée"
+            chosen, seal, what = INTEGRITY, False, Msg("session LDAP signée (SASL), non chiffrée")
         else:
             raise TransportError(Msg("le serveur LDAP n'offre ni signature ni chiffrement de la session Kerberos : "
                                      "liaison refusée par le correcteur (les réponses pourraient être falsifiées)"))

@@ -63,7 +63,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from grader.model import Probe, ProbeResult
+from grader.model import Msg, Probe, ProbeResult
 from grader.transports.envelope import Parsed
 
 CAP = 64 * 1024  # characters of output kept per probe (beyond: truncated)
@@ -240,8 +240,8 @@ def parse(env: PsEnvelope, stdout: bytes, *, started: str = "") -> Parsed:
 
     def flush_stray() -> None:
         if stray:
-            where = "avant l'enveloppe" if not seen_start else "hors cadre"
-            out.anomalies.append(f"texte {where} : {_clip(chr(10).join(stray))!r}")
+            where = Msg("avant l'enveloppe") if not seen_start else Msg("hors cadre")
+            out.anomalies.append(Msg("texte {where} : {text}", where=where, text=repr(_clip(chr(10).join(stray)))))
             stray.clear()
 
     for line in re.split(r"\r?\n", text):
@@ -255,7 +255,7 @@ def parse(env: PsEnvelope, stdout: bytes, *, started: str = "") -> Parsed:
         if kind == "START":
             seen_start = True
         elif kind == "FATAL":
-            out.anomalies.append(f"le lot PowerShell n'a pas pu démarrer : {_b64_text(arg)}")
+            out.anomalies.append(Msg("le lot PowerShell n'a pas pu démarrer : {error}", error=_b64_text(arg)))
         elif kind == "END":
             out.complete = seen_start
         elif kind == "R":
@@ -264,12 +264,13 @@ def parse(env: PsEnvelope, stdout: bytes, *, started: str = "") -> Parsed:
     for index in conflicts:
         probe = env.probes[index]
         out.results[probe.key] = ProbeResult(key=probe.key, transport=probe.transport, command=probe.command,
-                                             started=started, error="résultat en double (sortie falsifiée ?)")
+                                             started=started,
+                                             error=Msg("résultat en double (sortie falsifiée ?)"))
     for probe in env.probes:
         if probe.key not in out.results:
             out.results[probe.key] = ProbeResult(
                 key=probe.key, transport=probe.transport, command=probe.command, started=started,
-                error="résultat absent du lot PowerShell (sortie interrompue ou falsifiée)",
+                error=Msg("résultat absent du lot PowerShell (sortie interrompue ou falsifiée)"),
             )
     return out
 
@@ -280,19 +281,20 @@ def _record(out: Parsed, env: PsEnvelope, arg: str, started: str, conflicts: set
         index = int(index_text)
         probe = env.probes[index]
     except (ValueError, IndexError):
-        out.anomalies.append(f"cadre R pour une sonde inconnue : {_clip(arg)!r}")
+        out.anomalies.append(Msg("cadre R pour une sonde inconnue : {frame}", frame=repr(_clip(arg))))
         return
     try:
         record = json.loads(base64.b64decode(payload, validate=True).decode("utf-8"))
     except (binascii.Error, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        out.anomalies.append(f"enregistrement illisible pour la sonde {index} ({type(exc).__name__})")
+        out.anomalies.append(Msg("enregistrement illisible pour la sonde {index} ({kind})", index=index,
+                                 kind=type(exc).__name__))
         return
     if not isinstance(record, dict) or record.get("i") != index or record.get("k") != probe.key:
-        out.anomalies.append(f"enregistrement de la sonde {index} incohérent (index ou clé)")
+        out.anomalies.append(Msg("enregistrement de la sonde {index} incohérent (index ou clé)", index=index))
         return
     if probe.key in out.results or index in conflicts:
         conflicts.add(index)
-        out.anomalies.append(f"deux enregistrements pour la sonde {index}")
+        out.anomalies.append(Msg("deux enregistrements pour la sonde {index}", index=index))
         return
     out.results[probe.key] = to_result(probe, record, started)
 
@@ -323,9 +325,10 @@ def to_result(probe: Probe, record: dict[str, object], started: str = "") -> Pro
     if status == "fault":
         why = errors[0].get("message", "") if errors else ""
         return ProbeResult(**base, stderr=stderr,  # type: ignore[arg-type]
-                           error=f"la sonde n'a pas pu être lancée : {_clip(str(why))}")
+                           error=Msg("la sonde n'a pas pu être lancée : {error}", error=_clip(str(why))))
     if status not in ("ok", "error"):
-        return ProbeResult(**base, error=f"statut de sonde inconnu : {status!r}")  # type: ignore[arg-type]
+        return ProbeResult(**base, error=Msg("statut de sonde inconnu : {status}",  # type: ignore[arg-type]
+                                             status=repr(status)))
     exit_code = 1 if status == "error" else (2 if errors else 0)
     return ProbeResult(**base, stdout=stdout, stderr=stderr, exit_code=exit_code,  # type: ignore[arg-type]
                        truncated=bool(record.get("trunc")))

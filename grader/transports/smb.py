@@ -131,14 +131,14 @@ class SmbChannel(Channel):
             lost: str | None = None
             for probe in probes:
                 if lost:
-                    results[probe.key] = _failed(probe, f"session SMB perdue : {lost}")
+                    results[probe.key] = _failed(probe, Msg("session SMB perdue : {error}", error=lost))
                     continue
                 try:
                     results[probe.key] = _run_read(smbclient, host.address, probe, session)
                 except _Lost as exc:
                     lost = str(exc)
-                    results[probe.key] = _failed(probe, f"session SMB perdue : {lost}")
-            return Collected(results, login=f"{secret.username} (mot de passe, SMB)", execs=1,
+                    results[probe.key] = _failed(probe, Msg("session SMB perdue : {error}", error=lost))
+            return Collected(results, login=Msg("{username} (mot de passe, SMB)", username=secret.username), execs=1,
                              complete=lost is None)
         finally:
             with contextlib.suppress(Exception):  # closing a dead session must not hide the real outcome
@@ -180,7 +180,7 @@ def _session_failure(where: str, username: str, exc: Exception) -> Exception:
                               kind=type(exc).__name__, error=text[:300]))
 
 
-def _failed(probe: Probe, reason: str) -> ProbeResult:
+def _failed(probe: Probe, reason: str | Msg) -> ProbeResult:
     return ProbeResult(**probe_fields(probe), error=reason)
 
 
@@ -188,12 +188,12 @@ _MISSING = (errno.ENOENT, errno.ENOTDIR)
 _DENIED = (0xC0000022, 0xC0000061)  # STATUS_ACCESS_DENIED (no errno in smbclient), STATUS_PRIVILEGE_NOT_HELD
 
 
-def _why(exc: Exception) -> str:
-    """A file-level failure in French, with the NT status when there is one."""
+def _why(exc: Exception) -> str | Msg:
+    """A file-level failure (a Msg when it has French words), with the NT status when there is one."""
     status = getattr(exc, "ntstatus", None)
     code = f" (0x{status:08X})" if isinstance(status, int) else ""
     if getattr(exc, "errno", None) == errno.EACCES or status in _DENIED:
-        return "accès refusé" + code
+        return Msg("accès refusé{code}", code=code)
     return f"{type(exc).__name__}{code}: {str(exc).strip()[:200]}"
 
 
@@ -214,7 +214,7 @@ def _run_read(smbclient: Any, server: str, probe: Probe, session: dict[str, Any]
     try:
         spec = validate_spec(json.loads(probe.command))
     except ValueError as exc:
-        return ProbeResult(**common, error=f"lecture SMB invalide : {exc}")
+        return ProbeResult(**common, error=Msg("lecture SMB invalide : {error}", error=str(exc)))
     root = f"\\\\{server}\\{spec['share']}"
     try:
         matched, truncated = _expand(smbclient, root, [p for p in spec["dirs"].split("/") if p], session)
@@ -223,7 +223,8 @@ def _run_read(smbclient: Any, server: str, probe: Probe, session: dict[str, Any]
     except Exception as exc:
         if _lost(exc):
             raise _Lost(f"{type(exc).__name__}: {exc}") from exc
-        return ProbeResult(**common, error=f"partage {spec['share']} illisible : {_why(exc)}",
+        return ProbeResult(**common, error=Msg("partage {share} illisible : {error}", share=spec["share"],
+                                               error=_why(exc)),
                            duration=time.perf_counter() - t0)
     budget = TOTAL_CAP
     out: list[dict[str, Any]] = []
@@ -237,7 +238,7 @@ def _run_read(smbclient: Any, server: str, probe: Probe, session: dict[str, Any]
             except Exception as exc:
                 if _lost(exc):
                     raise _Lost(f"{type(exc).__name__}: {exc}") from exc
-                files[name] = {"absent": True} if _is_missing(exc) else {"error": _why(exc)}
+                files[name] = {"absent": True} if _is_missing(exc) else {"error": str(_why(exc))}
                 continue
             cap = min(FILE_CAP, max(budget, 0))
             entry: dict[str, Any] = {"size": len(data), "base64": base64.b64encode(data[:cap]).decode()}

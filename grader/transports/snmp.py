@@ -221,7 +221,7 @@ class _Silent(Exception):
 @dataclass
 class _Secret:
     version: str
-    login: str
+    login: str | Msg  # how the evidence names the account (never the secret)
     community: str | None = field(default=None, repr=False)
     user: str = ""
     auth_key: str | None = field(default=None, repr=False)
@@ -398,10 +398,10 @@ async def _walk_all(session: _Session, roots: list[str], community: str | None =
 
 
 async def _collect(host: HostContext, options: SnmpOptions, secret: _Secret,
-                   requests: Mapping[str, Request]) -> tuple[dict[str, _Outcome], int, list[str]]:
+                   requests: Mapping[str, Request]) -> tuple[dict[str, _Outcome], int, list[str | Msg]]:
     session = _Session(host, options, secret)
     outcomes = {key: _Outcome() for key in requests}
-    anomalies: list[str] = []
+    anomalies: list[str | Msg] = []
     main = {k: r for k, r in requests.items() if r.community is None and r.agent is None}
     others = await _collect_other_agents(host, options, secret, requests, outcomes, anomalies)
     if all(r.agent is not None for r in requests.values()):  # nothing for the host's own agent
@@ -434,7 +434,7 @@ async def _collect(host: HostContext, options: SnmpOptions, secret: _Secret,
 
 async def _collect_other_agents(host: HostContext, options: SnmpOptions, secret: _Secret,
                                 requests: Mapping[str, Request], outcomes: dict[str, _Outcome],
-                                anomalies: list[str]) -> int:
+                                anomalies: list[str | Msg]) -> int:
     """The ``agent=`` requests: one batch per other agent; their silence is an observation. PDUs sent."""
     pdus = 0
     quiet = options.model_copy(update={"silence": "non_conforme"})
@@ -451,7 +451,7 @@ async def _collect_other_agents(host: HostContext, options: SnmpOptions, secret:
 
 
 async def _collect_main(session: _Session, main: Mapping[str, Request], outcomes: dict[str, _Outcome],
-                        anomalies: list[str]) -> None:
+                        anomalies: list[str | Msg]) -> None:
     if not main:
         return
     get_oids = list(dict.fromkeys(o for r in main.values() if r.verb == "get" for o in r.oids))
@@ -478,7 +478,7 @@ async def _collect_main(session: _Session, main: Mapping[str, Request], outcomes
                 outcomes[key].silent = reason.render()
                 outcomes[key].started, outcomes[key].duration = started, time.perf_counter() - t0
             return
-        anomalies.append(f"l'agent SNMP a cessé de répondre en cours de collecte ({exc})")
+        anomalies.append(Msg("l'agent SNMP a cessé de répondre en cours de collecte ({error})", error=str(exc)))
         for key, req in main.items():
             missing = [o for o in req.oids if (o not in got and o not in walked and o not in errors)]
             if missing:
@@ -520,7 +520,7 @@ class SnmpChannel(Channel):
                 requests[probe.key] = parse_request(probe.command)
             except ValueError as exc:
                 results[probe.key] = ProbeResult(probe.key, probe.transport, probe.command, started=_now(),
-                                                 error=f"requête SNMP invalide : {exc}")
+                                                 error=Msg("requête SNMP invalide : {error}", error=str(exc)))
         outcomes, pdus, anomalies = asyncio.run(_collect(host, options, secret, requests)) if requests else ({}, 0, [])
         complete = True
         for probe in probes:
@@ -560,8 +560,8 @@ def _secret(host: HostContext, options: SnmpOptions) -> _Secret:
                                       "dans options.snmp (les identifiants de l'hôte n'ont pas de mot de passe)",
                                       host=host.name))
         secret = resolve_password(ref)
-        label = name or "identifiants de l'hôte"
-        return _Secret("v2c", f"communauté « {label} » (SNMPv2c)", community=secret.password)
+        label = name or Msg("identifiants de l'hôte")
+        return _Secret("v2c", Msg("communauté « {label} » (SNMPv2c)", label=label), community=secret.password)
     user = resolve_password(credential(options.credential, Msg("utilisateur SNMPv3")))
     priv = user.password
     if options.priv_credential is not None:

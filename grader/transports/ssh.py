@@ -110,7 +110,8 @@ def run_batch(target: SshTarget, secret: SshSecret, probes: Sequence[Probe], kno
         timings["exécution"] = time.perf_counter() - t1
         parsed = envelope.parse(env, raw, started=started)
         if not parsed.complete and status != 0 and not parsed.anomalies and err:
-            parsed.anomalies.append(f"l'exécution distante a échoué (code {status}) : {err[:300]}")
+            parsed.anomalies.append(Msg("l'exécution distante a échoué (code {status}) : {error}", status=status,
+                                        error=err[:300]))
         return BatchAnswer(parsed, host_key, status, err, started, time.perf_counter() - t0, timings=timings)
     finally:
         transport.close()
@@ -255,6 +256,6 @@ class SshChannel(Channel):
         answer = run_batch(target, secret, probes, self._known_hosts(host.known_hosts))
         anomalies = list(answer.parsed.anomalies)
         if not answer.parsed.complete:
-            anomalies.append("l'enveloppe de sondes n'est pas allée à son terme")
+            anomalies.append(Msg("l'enveloppe de sondes n'est pas allée à son terme"))
         return Collected(dict(answer.parsed.results), login=secret.describe(), host_key=answer.host_key,
                          anomalies=anomalies, execs=answer.execs, complete=answer.parsed.complete)

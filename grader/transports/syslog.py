@@ -298,7 +298,7 @@ class SyslogChannel(Channel):
             token = probe.command.strip()
             if not token:
                 results[probe.key] = ProbeResult(probe.key, probe.transport, probe.command, started=started,
-                                                 error="sonde syslog sans jeton")
+                                                 error=Msg("sonde syslog sans jeton"))
                 continue
             deadline = time.monotonic() + options.wait
             found = collector.wait_for(token, host.address, deadline)
@@ -310,5 +310,6 @@ class SyslogChannel(Channel):
             results[probe.key] = ProbeResult(probe.key, probe.transport, probe.command,
                                              stdout="\n".join(lines) + "\n", exit_code=0 if arrived else 1,
                                              started=started, duration=time.perf_counter() - t0)
-        anomalies = [f"collecteur syslog saturé : {collector.dropped} lignes ignorées"] if collector.dropped else []
+        anomalies: list[str | Msg] = ([Msg("collecteur syslog saturé : {dropped} lignes ignorées",
+                                           dropped=collector.dropped)] if collector.dropped else [])
         return Collected(results, login="", anomalies=anomalies, execs=0)

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from grader.check import is_ip_address
-from grader.model import Probe, ProbeResult
+from grader.model import Msg, Probe, ProbeResult
 from grader.transports.base import Channel, Collected, HostContext
 
 
@@ -67,7 +67,7 @@ def shake(probe: Probe, default_address: str) -> ProbeResult:
         port, servername = int(spec["port"]), str(spec["servername"])
         address = str(spec.get("address") or default_address)
     except (ValueError, KeyError, TypeError) as exc:
-        return ProbeResult(**base, error=f"sonde TLS invalide : {exc}")
+        return ProbeResult(**base, error=Msg("sonde TLS invalide : {error}", error=str(exc)))
     peer = f"{address}:{port}"
     try:
         raw = socket.create_connection((address, port), timeout=probe.timeout)

@@ -119,7 +119,7 @@ class WinrmAnswer:
     stderr: str  # decoded from CLIXML
     started: str
     duration: float
-    anomalies: list[str] = field(default_factory=list)
+    anomalies: list[str | Msg] = field(default_factory=list)
     actions: int = 0  # WS-Management requests sent (Create, Command, Send, Receive..., Signal, Delete)
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -133,15 +133,15 @@ def run_batch(target: WinrmTarget, secret: PasswordSecret, probes: Sequence[Prob
 
     started = datetime.now(UTC).isoformat(timespec="milliseconds")
     t0 = time.perf_counter()
-    anomalies: list[str] = []
+    anomalies: list[str | Msg] = []
     if target.auth == "kerberos" and (not HAVE_KERBEROS or kerberos.available()):
         raise TransportError(Msg("authentification Kerberos demandée mais indisponible sur le poste du correcteur "
                                  "(installez l'extra « kerberos » : pip install 'tssr-grader[kerberos]', "
                                  "paquet Debian libkrb5-dev)"))
     if target.auth == "basic" and target.scheme == "http":
-        anomalies.append("authentification Basic sur HTTP : le mot de passe a circulé en clair sur le réseau")
+        anomalies.append(Msg("authentification Basic sur HTTP : le mot de passe a circulé en clair sur le réseau"))
     if target.scheme == "https" and not target.verify_tls:
-        anomalies.append("certificat TLS non vérifié (verify_tls: false) : l'identité de l'hôte n'est pas prouvée")
+        anomalies.append(Msg("certificat TLS non vérifié (verify_tls: false) : l'identité de l'hôte n'est pas prouvée"))
     _check_port(target)
     env = psenvelope.build(probes)
     budget = sum(max(0.1, p.timeout) for p in probes)
@@ -250,9 +250,9 @@ def run_batch(target: WinrmTarget, secret: PasswordSecret, probes: Sequence[Prob
         raise TransportError(Msg("PowerShell n'a pas exécuté le lot de sondes sur {where} (code {code}) : {why}",
                                  where=target.where, code=exit_code, why=why))
     if stderr_text:
-        anomalies.append(f"PowerShell a écrit sur stderr : {stderr_text[:500]}")
+        anomalies.append(Msg("PowerShell a écrit sur stderr : {text}", text=stderr_text[:500]))
     if not done:
-        anomalies.append(f"lot interrompu ({stop_reason}) : sortie partielle")
+        anomalies.append(Msg("lot interrompu ({reason}) : sortie partielle", reason=stop_reason))
     host_key = ""
     if target.scheme == "https" and certificate:
         host_key = "x509 SHA256:" + hashlib.sha256(certificate[0]).hexdigest().upper()
@@ -291,7 +291,7 @@ def _check_port(target: WinrmTarget) -> None:
 
 
 def _receive(protocol: Any, shell_id: str, command_id: str, deadline_s: float, n: int,
-             timeout_error: type[Exception]) -> tuple[bytes, bytes, int | None, bool, str]:
+             timeout_error: type[Exception]) -> tuple[bytes, bytes, int | None, bool, str | Msg]:
     """Receive until the command is done, the deadline passes or too much came back (then why it stopped)."""
     limit = (n + 1) * (psenvelope.CAP * 4 + 4096) + 1024 * 1024
     deadline = time.monotonic() + deadline_s
@@ -308,7 +308,8 @@ def _receive(protocol: Any, shell_id: str, command_id: str, deadline_s: float, n
         size += len(stdout) + len(stderr)
         if done:
             return b"".join(out), b"".join(err), code, True, ""
-    why = f"délai de {deadline_s:g} s dépassé" if size <= limit else f"plus de {limit // 1024} Kio de sortie"
+    why = (Msg("délai de {seconds:g} s dépassé", seconds=deadline_s) if size <= limit
+           else Msg("plus de {kib} Kio de sortie", kib=limit // 1024))
     return b"".join(out), b"".join(err), None, False, why
 
 
@@ -412,7 +413,7 @@ class WinrmChannel(Channel):
         answer = run_batch(target, secret, probes)
         anomalies = list(answer.anomalies) + list(answer.parsed.anomalies)
         if not answer.parsed.complete:
-            anomalies.append("le lot PowerShell n'est pas allé à son terme")
+            anomalies.append(Msg("le lot PowerShell n'est pas allé à son terme"))
         login = secret.describe()
         if options.auth == "kerberos":
             principal, _ = kerberos.principal_and_realm(secret.username, options.realm)

@@ -142,8 +142,8 @@ def test_text_outside_frames_is_an_anomaly_and_changes_nothing():
                  "texte écrit directement sur la console\r\n", record_line(1, ok_record(1, C, "c")), f"{B} END\r\n")
     parsed = psenvelope.parse(ENV, raw)
     assert parsed.complete and parsed.results[A.key].stdout == "a" and parsed.results[C.key].stdout == "c"
-    assert any("avant l'enveloppe" in x and "Bienvenue" in x for x in parsed.anomalies)
-    assert any("hors cadre" in x and "console" in x for x in parsed.anomalies)
+    assert any("avant l'enveloppe" in str(x) and "Bienvenue" in str(x) for x in parsed.anomalies)
+    assert any("hors cadre" in str(x) and "console" in str(x) for x in parsed.anomalies)
 
 
 def test_forged_frames_cannot_replace_a_result():
@@ -157,7 +157,7 @@ def test_forged_frames_cannot_replace_a_result():
     parsed = psenvelope.parse(ENV, raw)
     assert parsed.results[C.key].stdout == "real"
     assert f"{B} R 1" in parsed.results[A.key].stdout
-    assert any("hors cadre" in x for x in parsed.anomalies)
+    assert any("hors cadre" in str(x) for x in parsed.anomalies)
 
 
 def test_a_second_record_for_a_probe_voids_both():
@@ -193,7 +193,7 @@ def test_fatal_frame_from_the_bootstrap():
     message = base64.b64encode(b'Exception calling "FromBase64String"').decode()
     parsed = psenvelope.parse(ENV, framed(f"{B} FATAL {message}\r\n"))
     assert not parsed.complete
-    assert any("n'a pas pu démarrer" in x and "FromBase64String" in x for x in parsed.anomalies)
+    assert any("n'a pas pu démarrer" in str(x) and "FromBase64String" in str(x) for x in parsed.anomalies)
     assert all(r.error for r in parsed.results.values())
 
 
