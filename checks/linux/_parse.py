@@ -30,6 +30,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from grader import errors
 from grader.model import Msg, ProbeResult, Verdict
 
 # Characters allowed in the fixed paths and globs a check may dump (never parameters).
@@ -69,6 +70,15 @@ def dump_command(paths: Sequence[str], *, family: bool = False) -> str:
 
 class DumpError(ValueError):
     """The dump output does not follow the framing (garbage, cut, or not ours)."""
+
+
+def reason_of(exc: BaseException) -> str | Msg:
+    """Why a parser refused an output, as a :class:`Msg` value.
+
+    Our parsers raise their ``ValueError`` with a :class:`Msg` (its ``str`` is the French text);
+    any other exception's text (a library's, in English) is kept as data.
+    """
+    return errors.said(exc)
 
 
 @dataclass(frozen=True)
@@ -148,15 +158,15 @@ def parse_dump(text: str, *, truncated: bool = False) -> Dump:
         lines.pop()
     for number, line in enumerate(lines, 1):
         if pending_empty and not line.startswith(":: end "):
-            raise DumpError(f"ligne vide inattendue avant la ligne {number}")
+            raise DumpError(Msg("ligne vide inattendue avant la ligne {number}", number=number))
         if line.startswith("|"):
             if current is None or current.lines is None or current.complete:
-                raise DumpError(f"contenu hors fichier à la ligne {number}")
+                raise DumpError(Msg("contenu hors fichier à la ligne {number}", number=number))
             current.lines.append(line[1:])
             continue
         if line == "":
             if current is None or current.lines is None or current.complete:
-                raise DumpError(f"ligne vide inattendue à la ligne {number}")
+                raise DumpError(Msg("ligne vide inattendue à la ligne {number}", number=number))
             pending_empty = True
             continue
         if line.startswith("==> "):
@@ -165,11 +175,11 @@ def parse_dump(text: str, *, truncated: bool = False) -> Dump:
             continue
         if line.startswith(":: end "):
             if current is None or current.lines is None or current.complete:
-                raise DumpError(f"fin de fichier inattendue à la ligne {number}")
+                raise DumpError(Msg("fin de fichier inattendue à la ligne {number}", number=number))
             try:
                 current.read_rc = int(line[7:])
             except ValueError as exc:
-                raise DumpError(f"code de sortie illisible à la ligne {number}") from exc
+                raise DumpError(Msg("code de sortie illisible à la ligne {number}", number=number)) from exc
             current.final_newline = pending_empty or not current.lines
             current.complete = True
             pending_empty = False
@@ -177,7 +187,7 @@ def parse_dump(text: str, *, truncated: bool = False) -> Dump:
         m = _META.match(line)
         if m:
             if current is None or current.complete or current.lines:
-                raise DumpError(f"métadonnées inattendues à la ligne {number}")
+                raise DumpError(Msg("métadonnées inattendues à la ligne {number}", number=number))
             meta = Meta(m.group(2), m.group(3), m.group(4))
             if m.group(1) == "lstat":
                 current.lstat = meta
@@ -195,9 +205,9 @@ def parse_dump(text: str, *, truncated: bool = False) -> Dump:
         if line == ":: skipped-name":
             dump.skipped_names += 1
             continue
-        raise DumpError(f"ligne inattendue {number} : {clip(line, 80)!r}")
+        raise DumpError(Msg("ligne inattendue {number} : {line}", number=number, line=repr(clip(line, 80))))
     if current is not None and current.lines is not None and not current.complete and not truncated:
-        raise DumpError(f"le fichier {current.path} n'a pas de fin (sortie interrompue)")
+        raise DumpError(Msg("le fichier {path} n'a pas de fin (sortie interrompue)", path=current.path))
     return dump
 
 
@@ -222,7 +232,8 @@ def read_dump(result: ProbeResult, expected: str | Msg, *, what: Msg = UNREADABL
     try:
         dump = parse_dump(result.stdout, truncated=result.truncated)
     except DumpError as exc:
-        return Verdict.erreur(Msg("sortie illisible : {exc}", exc=exc), observed=clip(result.stdout), expected=expected)
+        return Verdict.erreur(Msg("sortie illisible : {exc}", exc=reason_of(exc)), observed=clip(result.stdout),
+                              expected=expected)
     if need_family and dump.family is None:  # the probe prints it first: without it the output is not ours
         return Verdict.erreur(Msg("sortie incomplète (marqueur de distribution absent)"),
                               observed=clip(result.stdout) or Msg("(vide)"), expected=expected)
@@ -283,6 +294,26 @@ def limited(items: Sequence[str | Msg], limit: int = 400) -> tuple[str | Msg, ..
         out.append(item)
         size += len(text) + 3
     return tuple(out)
+
+
+def comma_limited(items: Sequence[str], limit: int = 400) -> str | Msg:
+    """:func:`join_limited` with ", " as a :class:`Msg` value: plain text unless items were left out."""
+    size = 0
+    for index, item in enumerate(items):
+        if size + len(item) > limit and index:
+            return Msg("{shown}, (+{count} autre(s))", shown=", ".join(items[:index]), count=len(items) - index)
+        size += len(item) + 2
+    return ", ".join(items)
+
+
+def commas(items: Sequence[str | Msg]) -> str | Msg:
+    """Items joined by ", " as a :class:`Msg` value: plain text when no item has words of ours."""
+    if not any(isinstance(item, Msg) for item in items):
+        return ", ".join(str(item) for item in items)
+    said: str | Msg = items[0]
+    for item in items[1:]:
+        said = Msg("{previous}, {last}", previous=said, last=item)
+    return said
 
 
 def said(items: tuple[str | Msg, ...]) -> str | Msg:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from pydantic import field_validator
 
-from checks.linux._parse import DumpedFile, clip, dump_command, join_limited, limited, read_dump, said, valid_regex
+from checks.linux._parse import DumpedFile, clip, dump_command, limited, read_dump, said, valid_regex
 from grader.check import Check, CheckParams, ssh
 from grader.model import Msg, Probe, ProbeResult, Verdict
 
@@ -211,7 +211,7 @@ class CronEntryExists(Check):
                 continue
             good += wanted
         if good:
-            return Verdict.conforme(join_limited([e.describe() for e in good]), expected,
+            return Verdict.conforme(said(limited([e.describe() for e in good])), expected,
                                     Msg("La tâche planifiée attendue est présente dans une table lue par cron."))
         if r.truncated or any(not f.complete for f in dump.files if f.lines is not None):
             return Verdict.erreur(Msg("sortie tronquée : des tables cron n'ont pas été lues en entier"),

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 from pydantic import field_validator
 
-from checks.linux._parse import cannot_run, clip, join_limited, limited, said, text_lines
+from checks.linux._parse import cannot_run, clip, limited, said, text_lines
 from grader.check import Check, CheckParams, quote, ssh
 from grader.model import Msg, Probe, ProbeResult, Verdict
 
@@ -67,6 +67,8 @@ class PackageInstalled(Check):
         r = results["pkg"]
         expected = Msg("{package} installé", package=params.package)
         reason = cannot_run(r)
+        if reason == "ni dpkg-query ni rpm sur cet hôte":  # the probe's own words (on stderr, exit 127)
+            reason = Msg("ni dpkg-query ni rpm sur cet hôte")
         if reason:
             return Verdict.erreur(Msg("impossible d'interroger la base des paquets : {reason}",
                                       reason=reason), expected=expected)
@@ -129,7 +131,7 @@ def _judge_rpm(name: str, arch: str, lines: list[str], r: ProbeResult, expected:
             return Verdict.erreur(Msg("sortie de rpm illisible"), observed=clip(r.stdout), expected=expected)
     mine = [p for p in found if p[1] == name and (not arch or p[3] in (arch, "noarch"))]
     if r.exit_code == 0 and mine:
-        observed = join_limited([f"{p[1]}-{p[2]}.{p[3]}" for p in mine])
+        observed = said(limited([f"{p[1]}-{p[2]}.{p[3]}" for p in mine]))
         return Verdict.conforme(observed, expected, Msg("Le paquet {name} est installé (version {version}).",
                                                         name=name, version=mine[0][2]))
     if r.exit_code == 1 and not found and "is not installed" in r.stdout:

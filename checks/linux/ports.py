@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from checks.linux._parse import cannot_run, clip, limited, said, text_lines
+from checks.linux._parse import cannot_run, clip, limited, reason_of, said, text_lines
 from grader.check import Check, CheckParams, ssh
 from grader.model import Msg, Probe, ProbeResult, Verdict
 
@@ -73,16 +73,16 @@ def parse_ss(text: str) -> list[Socket]:
             continue
         m = _LINE.match(line)
         if not m:
-            raise SsOutputError(f"ligne de ss illisible : {clip(line, 100)!r}")
+            raise SsOutputError(Msg("ligne de ss illisible : {line}", line=repr(clip(line, 100))))
         address, sep, port = m.group("local").rpartition(":")
         if not sep or not port.isdigit() or not address:
-            raise SsOutputError(f"adresse locale illisible : {m.group('local')!r}")
+            raise SsOutputError(Msg("adresse locale illisible : {address}", address=repr(m.group("local"))))
         proc = m.group("proc") or ""
         if proc and not proc.startswith("users:("):
-            raise SsOutputError(f"colonne processus illisible : {clip(proc, 100)!r}")
+            raise SsOutputError(Msg("colonne processus illisible : {column}", column=repr(clip(proc, 100))))
         names = tuple(u.group("name") for u in _USER.finditer(proc))
         if proc and not names:
-            raise SsOutputError(f"colonne processus illisible : {clip(proc, 100)!r}")
+            raise SsOutputError(Msg("colonne processus illisible : {column}", column=repr(clip(proc, 100))))
         sockets.append(Socket(address, int(port), names))
     return sockets
 
@@ -131,6 +131,8 @@ class PortListening(Check):
         expected = (Msg("en écoute sur {where} par {process}", where=where, process=params.process) if params.process
                     else Msg("en écoute sur {where}", where=where))
         reason = cannot_run(r)
+        if reason == "ss introuvable":  # the probe's own words (on stderr, exit 127)
+            reason = Msg("ss introuvable")
         if reason:
             return Verdict.erreur(Msg("ss n'a pas pu être exécuté : {reason}", reason=reason), expected=expected)
         if r.exit_code != 0:
@@ -141,7 +143,7 @@ class PortListening(Check):
             sockets = parse_ss(r.stdout)
         except SsOutputError as exc:
             return Verdict.erreur(Msg("sortie de ss illisible : {exc}",
-                                      exc=exc), observed=clip(r.stdout), expected=expected)
+                                      exc=reason_of(exc)), observed=clip(r.stdout), expected=expected)
         on_port = [s for s in sockets if s.port == params.port]
         if not on_port:
             if r.truncated:

@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from checks.linux._parse import Dump, DumpedFile, clip, dump_command, join_limited, limited, read_dump, said
+from checks.linux._parse import Dump, DumpedFile, clip, comma_limited, dump_command, limited, read_dump, said
 from grader.check import Check, CheckParams, ssh
 from grader.model import Msg, Probe, ProbeResult, Verdict
 
@@ -406,7 +406,7 @@ class RsyslogForward(Check):
         if result.outside:
             extra.append(Msg("inclusions non examinées : {paths}", paths=", ".join(result.outside)))
         if result.commented:
-            extra.append(Msg("commenté : {lines}", lines=join_limited(result.commented, 200, ", ")))
+            extra.append(Msg("commenté : {lines}", lines=comma_limited(result.commented, 200)))
         items = [f.describe() for f in result.forwards] + extra
         observed = said(limited(items)) if items else Msg("aucun transfert configuré")
         return Verdict.non_conforme(observed, expected, Msg(

@@ -107,7 +107,7 @@ class ServiceActive(Check):
             if file_state not in BOOT_OK:
                 return Verdict.non_conforme(observed, expected,
                                             Msg("Le service {unit} est actif mais pas activé au démarrage ({state}).",
-                                                unit=unit, state=file_state or "état vide"))
+                                                unit=unit, state=file_state or Msg("état vide")))
             return Verdict.conforme(observed, expected, Msg("Le service {unit} est actif et activé au démarrage.",
                                                             unit=unit))
         return Verdict.conforme(observed, expected, Msg("Le service {unit} est actif.", unit=unit))

@@ -372,7 +372,7 @@ class SnmpdV3User(Check):
         if not keys:
             problems.append(Msg("utilisateur inconnu de l'agent (ni createUser ni usmUser)"))
         elif not good_keys:
-            problems.append("l'utilisateur n'a pas les clés nécessaires au niveau " + params.level)
+            problems.append(Msg("l'utilisateur n'a pas les clés nécessaires au niveau {level}", level=params.level))
         if not problems:
             return Verdict.conforme(observed, expected,
                                     Msg("L'utilisateur SNMPv3 {user} est défini avec le niveau {level}.",

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 from pydantic import field_validator
 
-from checks.linux._parse import cannot_run, clip, join_limited, text_lines
+from checks.linux._parse import cannot_run, clip, limited, said, text_lines
 from grader.check import Check, CheckParams, ssh
 from grader.model import Msg, Probe, ProbeResult, Verdict
 
@@ -100,7 +100,7 @@ class SshdSetting(Check):
             if r.truncated:
                 return Verdict.erreur(Msg("sortie de sshd -T tronquée"), expected=expected)
             return Verdict.erreur(Msg("réglage « {key} » inconnu de cette version de sshd", key=key), expected=expected)
-        observed = join_limited([f"{key} {v}" for v in values])
+        observed = said(limited([f"{key} {v}" for v in values]))
         if len(values) == 1:
             ok = same_value(params.expected, values[0])
         else:

@@ -51,6 +51,11 @@ def absolute_path(what: str = "") -> AfterValidator:
     return AfterValidator(check)
 
 
+def vlan_named(vid: int | str, name: str) -> Msg:
+    """A VLAN and its name, the name quoted as the report's language quotes: ``10 « Serveurs »``."""
+    return Msg("{vid} « {name} »", vid=vid, name=name)
+
+
 def covered_by(source: str, networks: Iterable[str]) -> bool:
     """Does the network ``source`` lie wholly inside one of ``networks``?
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from grader.model import ProbeResult
+from grader.model import Msg, ProbeResult
 
 SYSTEM = "1.3.6.1.2.1.1"
 SYS_DESCR, SYS_UPTIME, SYS_CONTACT, SYS_NAME, SYS_LOCATION = (f"{SYSTEM}.{n}.0" for n in (1, 3, 4, 5, 6))
@@ -54,13 +54,13 @@ def parse_varbinds(stdout: str) -> list[VarBind]:
             continue
         oid, sep, rest = line.partition(" = ")
         if not sep or not oid.replace(".", "").isdigit():
-            raise ValueError(f"ligne SNMP illisible : {line[:120]!r}")
+            raise ValueError(Msg("ligne SNMP illisible : {line}", line=repr(line[:120])))
         if rest in _EMPTY:
             out.append(VarBind(oid, rest, None))
             continue
         kind, sep, value = rest.partition(": ")
         if not sep:
-            raise ValueError(f"ligne SNMP illisible : {line[:120]!r}")
+            raise ValueError(Msg("ligne SNMP illisible : {line}", line=repr(line[:120])))
         if kind == "STRING":
             out.append(VarBind(oid, kind, json.loads(value)))
         elif kind in ("INTEGER", "Counter32", "Gauge32", "Timeticks", "Counter64"):

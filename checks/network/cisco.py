@@ -14,7 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from checks.linux._parse import join_limited
+from checks.linux._parse import commas, limited, said
+from checks.network._common import vlan_named
 from grader.model import Msg, Verdict
 
 
@@ -24,7 +25,7 @@ def _textfsm(command: str, text: str) -> list[dict[str, Any]]:
     try:
         rows = parse_output(platform="cisco_ios", command=command, data=text)
     except Exception as exc:  # textfsm raises its own error types on unparsable input
-        raise ValueError(f"sortie « {command} » illisible : {exc}") from exc
+        raise ValueError(Msg("sortie « {command} » illisible : {exc}", command=command, exc=str(exc))) from exc
     return [{k.lower(): v for k, v in row.items()} for row in rows]
 
 
@@ -167,7 +168,7 @@ def parse_running_config(text: str) -> RunningConfig:
     from ttp import ttp
 
     if "interface " not in text and "hostname " not in text:
-        raise ValueError("ce n'est pas une configuration IOS (ni hostname ni interface)")
+        raise ValueError(Msg("ce n'est pas une configuration IOS (ni hostname ni interface)"))
     parser = ttp(data=text, template=_TTP_TEMPLATE)
     parser.parse()
     result = parser.result()[0][0] if parser.result() and parser.result()[0] else {}
@@ -208,8 +209,8 @@ def parse_running_config(text: str) -> RunningConfig:
 def judge_vlans(vlans: Sequence[Vlan] | Mapping[int, str], expected: Mapping[int, str | None]) -> Verdict:
     """Every expected VLAN exists (and has the expected name, case ignored, when one is given)."""
     table = {v.id: v.name for v in vlans} if not isinstance(vlans, Mapping) else dict(vlans)
-    wanted = ", ".join(f"{vid}" + (f" « {name} »" if name else "") for vid, name in sorted(expected.items()))
-    observed = join_limited([f"{vid} « {name} »" for vid, name in sorted(table.items())]) or Msg("aucun VLAN")
+    wanted = commas([vlan_named(vid, name) if name else str(vid) for vid, name in sorted(expected.items())])
+    observed = said(limited([vlan_named(vid, name) for vid, name in sorted(table.items())])) or Msg("aucun VLAN")
     missing = sorted(vid for vid in expected if vid not in table)
     renamed = [Msg("{vid} s'appelle « {name} »", vid=vid, name=table[vid]) for vid, name in sorted(expected.items())
                if name and vid in table and table[vid].casefold() != name.casefold()]
@@ -224,7 +225,7 @@ def judge_interface_up(rows: Sequence[InterfaceBrief], *, interface: str, addres
     expected = f"{interface} up/up" + (f", {address}" if address else "")
     row = next((r for r in rows if r.name.casefold() == interface.casefold()), None)
     if row is None:
-        return Verdict.non_conforme(join_limited([r.name for r in rows]), expected,
+        return Verdict.non_conforme(said(limited([r.name for r in rows])), expected,
                                     Msg("L'interface {interface} n'existe pas.", interface=interface))
     observed = f"{row.name} {row.address} {row.status}/{row.protocol}"
     if address and row.address != address:
@@ -244,7 +245,7 @@ def judge_route(routes: Sequence[Route], *, prefix: str, next_hop: str | None = 
     expected = f"route {network}" + (f" via {next_hop}" if next_hop else "") + (f" ({protocol})" if protocol else "")
     found = [r for r in routes if r.prefix_length is not None and
              ipaddress.ip_network(r.prefix, strict=False) == network]
-    observed = join_limited([f"{r.protocol} {r.prefix} via {r.next_hop or r.interface}" for r in found]) or \
+    observed = said(limited([f"{r.protocol} {r.prefix} via {r.next_hop or r.interface}" for r in found])) or \
         Msg("aucune route vers {network}", network=str(network))
     if not found:
         return Verdict.non_conforme(observed, expected, Msg("Aucune route vers {network}.", network=network))
@@ -261,7 +262,7 @@ def judge_access_port(cfg: RunningConfig, *, interface: str, vlan: int) -> Verdi
     expected = Msg("{interface} en accès VLAN {vlan}, activée", interface=interface, vlan=vlan)
     i = cfg.interfaces.get(interface)
     if i is None:
-        return Verdict.non_conforme(join_limited(list(cfg.interfaces)), expected,
+        return Verdict.non_conforme(said(limited(list(cfg.interfaces))), expected,
                                     Msg("L'interface {interface} n'existe pas.", interface=interface))
     observed = Msg("{name} : switchport={switchport} mode={mode} vlan d'accès={vlan}{shutdown}", name=i.name,
                    switchport=Msg("oui") if i.switchport else Msg("non"), mode=i.mode or Msg("non précisé"),
@@ -284,7 +285,7 @@ def judge_trunk(cfg: RunningConfig, *, interface: str, vlans: Sequence[int]) -> 
     expected = Msg("{interface} en trunk, VLAN {vlans} autorisés", interface=interface, vlans=", ".join(map(str, vlans)))
     i = cfg.interfaces.get(interface)
     if i is None:
-        return Verdict.non_conforme(join_limited(list(cfg.interfaces)), expected,
+        return Verdict.non_conforme(said(limited(list(cfg.interfaces))), expected,
                                     Msg("L'interface {interface} n'existe pas.", interface=interface))
     observed = Msg("{name} : mode={mode} vlans autorisés={vlans}", name=i.name, mode=i.mode or Msg("non précisé"),
                    vlans=i.trunk_vlans or Msg("tous"))

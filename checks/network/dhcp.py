@@ -195,9 +195,9 @@ class DhcpOffer(Check):
         if params.domain is not None:
             domain = str(options.get("domain") or "").strip().rstrip(".")
             if domain.lower() != params.domain.strip().rstrip(".").lower():
-                faults.append(Msg("nom de domaine {found} au lieu de {domain}", found=domain or "(absent)",
+                faults.append(Msg("nom de domaine {found} au lieu de {domain}", found=domain or Msg("(absent)"),
                                   domain=params.domain))
         if params.lease_time is not None and options.get("lease_time") != params.lease_time:
             faults.append(Msg("bail de {found} s au lieu de {lease_time} s",
-                              found=options.get("lease_time", "(absent)"), lease_time=params.lease_time))
+                              found=options.get("lease_time", Msg("(absent)")), lease_time=params.lease_time))
         return faults

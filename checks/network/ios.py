@@ -17,7 +17,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from checks.linux._parse import clip, join_limited
+from checks.linux._parse import clip, limited, reason_of, said
 from checks.network import cisco
 from checks.network._common import Address, Network
 from checks.network.ios_config import RouterConfig, acl_permits, parse_router_config, short_name
@@ -60,7 +60,7 @@ class _RunningConfigCheck(_IosCheck):
         try:
             cfg = parse_router_config(r.stdout)
         except ValueError as exc:
-            return Verdict.erreur(Msg("configuration illisible : {exc}", exc=exc), observed=clip(r.stdout))
+            return Verdict.erreur(Msg("configuration illisible : {exc}", exc=reason_of(exc)), observed=clip(r.stdout))
         return self.judge_config(params, cfg)
 
     def judge_config(self, params: CheckParams, cfg: RouterConfig) -> Verdict:  # pragma: no cover - abstract
@@ -74,7 +74,7 @@ def _parsed(r: ProbeResult, command: str, parse):  # type: ignore[no-untyped-def
     try:
         rows = parse(r.stdout)
     except ValueError as exc:
-        return None, Verdict.erreur(str(exc), observed=clip(r.stdout))
+        return None, Verdict.erreur(reason_of(exc), observed=clip(r.stdout))
     if not rows:
         return None, Verdict.erreur(Msg("sortie de « {command} » non reconnue", command=command),
                                     observed=clip(r.stdout))
@@ -106,10 +106,12 @@ class IosVlans(_IosCheck):
         table = {v.id: {short_name(p) for p in v.ports} for v in vlans}
         missing = [f"{port} (VLAN {vid})" for vid, ports in sorted(params.ports.items()) for port in ports
                    if short_name(port) not in table.get(vid, set())]
-        expected = verdict.expected + " ; ports : " + join_limited(
-            [f"VLAN {vid} : {', '.join(ports)}" for vid, ports in sorted(params.ports.items())])
-        observed = join_limited([f"VLAN {v.id} : {', '.join(v.ports) or 'aucun port'}" for v in vlans
-                                 if v.id in params.ports or v.id in params.vlans])
+        wanted = [Msg("VLAN {vid} : {ports}", vid=vid, ports=", ".join(ports))
+                  for vid, ports in sorted(params.ports.items())]
+        expected = Msg("{vlans} ; ports : {ports}", vlans=verdict.expected_ref or verdict.expected,
+                       ports=limited(wanted))
+        observed = said(limited([Msg("VLAN {vid} : {ports}", vid=v.id, ports=", ".join(v.ports) or Msg("aucun port"))
+                                 for v in vlans if v.id in params.ports or v.id in params.vlans]))
         if missing:
             return Verdict.non_conforme(observed, expected,
                                         Msg("Ports absents de leur VLAN : {ports}.", ports=", ".join(missing)))
@@ -179,9 +181,9 @@ class IosNatOverload(_RunningConfigCheck):
         if params.source:
             expected = Msg("{rule}, ACL autorisant {source}", rule=expected, source=params.source)
         rules = [n for n in cfg.nat if n.overload and n.interface and short_name(n.interface) == short_name(params.outside)]
-        sides = join_limited([f"{i.name} nat {i.nat}" for i in cfg.interfaces.values() if i.nat])
+        sides = limited([f"{i.name} nat {i.nat}" for i in cfg.interfaces.values() if i.nat])
         observed = Msg("{shown} ; {output}",
-                       shown=join_limited([n.describe() for n in cfg.nat]) or Msg("aucune règle ip nat inside source list"),
+                       shown=limited([n.describe() for n in cfg.nat]) or Msg("aucune règle ip nat inside source list"),
                        output=sides or Msg("aucune interface ip nat inside/outside"))
         if not rules:
             return Verdict.non_conforme(observed, expected,
@@ -207,7 +209,8 @@ class IosNatOverload(_RunningConfigCheck):
                     continue
                 permitted, entry = acl_permits(entries, network)  # type: ignore[arg-type]
                 observed = Msg("{shown} ; {output}", shown=observed,
-                               output=f"ACL {rule.acl} : " + join_limited([e.text for e in entries]))
+                               output=Msg("ACL {acl} : {entries}", acl=rule.acl,
+                                          entries=limited([e.text for e in entries])))
                 if permitted:
                     return Verdict.conforme(observed, expected,
                                             Msg("Le réseau {source} est traduit en sortie par {outside}.",
@@ -237,7 +240,7 @@ class IosAclApplied(_RunningConfigCheck):
                        interface=params.interface)
         iface = cfg.interface(params.interface)
         if iface is None:
-            return Verdict.non_conforme(join_limited(list(cfg.interfaces)), expected,
+            return Verdict.non_conforme(said(limited(list(cfg.interfaces))), expected,
                                         Msg("L'interface {interface} n'existe pas.", interface=params.interface))
         applied = iface.acl_in if params.direction == "in" else iface.acl_out
         observed = Msg("{name} : entrée {acl_in}, sortie {acl_out}", name=iface.name,
@@ -251,7 +254,8 @@ class IosAclApplied(_RunningConfigCheck):
                                         Msg("L'ACL {acl} est appliquée mais n'est pas définie (elle ne filtre rien).",
                                             acl=params.acl))
         observed = Msg("{shown} ; {output}", shown=observed,
-                       output=f"{params.acl} : " + join_limited([e.text for e in cfg.acls[params.acl]]))
+                       output=Msg("{acl} : {entries}", acl=params.acl,
+                                  entries=limited([e.text for e in cfg.acls[params.acl]])))
         return Verdict.conforme(observed, expected, Msg("L'ACL {acl} filtre {interface} ({direction}).", acl=params.acl,
                                                         interface=params.interface, direction=params.direction))
 
@@ -284,7 +288,7 @@ class IosSnmpCommunity(_RunningConfigCheck):
 
     def judge_config(self, params: Params, cfg: RouterConfig) -> Verdict:
         expected = f"snmp-server community {params.community} {params.access}"
-        observed = join_limited([f"{name} {access}" for name, access in cfg.communities.items()]) or \
+        observed = said(limited([f"{name} {access}" for name, access in cfg.communities.items()])) or \
             Msg("aucune communauté SNMP")
         access = cfg.communities.get(params.community)
         if access is None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 
+from grader.model import Msg
+
 Network = ipaddress.IPv4Network
 
 
@@ -120,7 +122,7 @@ def _entry(words: list[str], extended: bool) -> AclEntry | None:
 def parse_router_config(text: str) -> RouterConfig:
     """NAT, ACLs, interfaces' NAT side and ACLs, logging hosts and SNMP communities."""
     if "interface " not in text and "hostname " not in text:
-        raise ValueError("ce n'est pas une configuration IOS (ni hostname ni interface)")
+        raise ValueError(Msg("ce n'est pas une configuration IOS (ni hostname ni interface)"))
     cfg = RouterConfig()
     for header, children in _blocks(text):
         words = header.split()

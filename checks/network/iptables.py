@@ -28,7 +28,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from checks.linux._parse import clip, join_limited
+from checks.linux._parse import clip, limited, reason_of, said
 from checks.network._common import IP_FORWARD, Address, Network, covered_by, forwarding_off
 from grader.check import Check, CheckParams, ssh
 from grader.model import Msg, Probe, ProbeResult, Verdict
@@ -148,13 +148,13 @@ def parse_save(text: str) -> Saved:
             try:
                 words = shlex.split(line[3:])
             except ValueError as exc:
-                raise ValueError(f"ligne {number} illisible ({exc})") from exc
+                raise ValueError(Msg("ligne {number} illisible ({exc})", number=number, exc=str(exc))) from exc
             if words:
                 saved.rules.append(_rule(table, words, line[3:]))
         else:
-            raise ValueError(f"ligne {number} inattendue : {line[:80]!r}")
+            raise ValueError(Msg("ligne {number} inattendue : {line}", number=number, line=repr(line[:80])))
     if table:
-        raise ValueError(f"table {table} sans COMMIT (sortie tronquée ?)")
+        raise ValueError(Msg("table {table} sans COMMIT (sortie tronquée ?)", table=table))
     return saved
 
 
@@ -206,7 +206,7 @@ class _IptablesCheck(Check):
         try:
             saved = parse_save(r.stdout)
         except ValueError as exc:
-            return None, Verdict.erreur(Msg("sortie de iptables-save illisible : {exc}", exc=exc),
+            return None, Verdict.erreur(Msg("sortie de iptables-save illisible : {exc}", exc=reason_of(exc)),
                                         observed=clip(r.stdout), expected=wanted)
         if table not in saved.tables:
             return None, self.absent(r, _NO_TABLE[table], wanted, missing)
@@ -261,7 +261,8 @@ class IptablesMasquerade(_IptablesCheck):
         if saved is None:
             return problem  # type: ignore[return-value]
         rules = [x for x in saved.reachable("nat", "POSTROUTING") if x.target in ("MASQUERADE", "SNAT")]
-        observed = join_limited([x.describe() for x in rules]) or Msg("aucune règle MASQUERADE/SNAT en nat/POSTROUTING")
+        observed = (said(limited([x.describe() for x in rules]))
+                    or Msg("aucune règle MASQUERADE/SNAT en nat/POSTROUTING"))
         matching = [x for x in rules if not x.negated and not x.others and not x.protocol and not x.ports
                     and (params.oifname is None or not x.out_iface or x.out_iface == params.oifname)
                     and (params.source is None or _covers_source(x, params.source))]
@@ -305,7 +306,7 @@ class IptablesPortForward(_IptablesCheck):
         if saved is None:
             return problem  # type: ignore[return-value]
         rules = [x for x in saved.reachable("nat", "PREROUTING") if x.target == "DNAT"]
-        observed = join_limited([x.describe() for x in rules]) or Msg("aucune règle DNAT en nat/PREROUTING")
+        observed = said(limited([x.describe() for x in rules])) or Msg("aucune règle DNAT en nat/PREROUTING")
         for x in rules:
             if x.negated or x.others or x.protocol != params.protocol or not _port_in(x.ports, params.port):
                 continue
@@ -404,7 +405,7 @@ class IptablesPortBlocked(_IptablesCheck):
         observed: str | Msg = (decided.describe() if decided else
                                Msg("aucune règle ne correspond : politique {policy}", policy=policy))
         if partial:
-            observed = Msg("ACCEPT partiel : {rules} ; puis {rest}", rules=join_limited([x.describe() for x in partial]),
+            observed = Msg("ACCEPT partiel : {rules} ; puis {rest}", rules=limited([x.describe() for x in partial]),
                            rest=observed)
         blocked = decided.target in ("DROP", "REJECT") if decided else policy == "DROP"
         if blocked and not partial:

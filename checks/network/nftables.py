@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from checks.linux._parse import clip, limited, said
+from checks.linux._parse import clip, limited, reason_of, said
 from checks.network._common import IP_FORWARD, Network, covered_by, forwarding_off
 from grader.check import Check, CheckParams, ssh
 from grader.model import Msg, Probe, ProbeResult, Verdict
@@ -56,9 +56,9 @@ def parse_ruleset(text: str) -> Ruleset:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ValueError(f"JSON invalide ({exc.msg}, ligne {exc.lineno})") from exc
+        raise ValueError(Msg("JSON invalide ({error}, ligne {line})", error=exc.msg, line=exc.lineno)) from exc
     if not isinstance(data, dict) or not isinstance(data.get("nftables"), list):
-        raise ValueError("objet « nftables » absent")  # noqa: TRY004 - bad input, not a bad call
+        raise ValueError(Msg("objet « nftables » absent"))  # noqa: TRY004 - bad input, not a bad call
     ruleset = Ruleset()
     for item in data["nftables"]:
         if not isinstance(item, dict):
@@ -195,7 +195,8 @@ class NftMasquerade(Check):
         try:
             ruleset = parse_ruleset(r.stdout)
         except ValueError as exc:
-            return Verdict.erreur(Msg("sortie de « nft -j » illisible : {exc}", exc=exc), observed=clip(r.stdout),
+            return Verdict.erreur(Msg("sortie de « nft -j » illisible : {exc}", exc=reason_of(exc)),
+                                  observed=clip(r.stdout),
                                   expected=wanted)
         rules = source_nat_rules(ruleset)
         observed = (said(limited([x.describe() for x in rules])) if rules else

@@ -63,8 +63,16 @@ class PortForward:
         if self.disabled:
             return Msg("{interface} {protocol} {destination} → {target}{local} (désactivée)", interface=self.interface,
                        protocol=self.protocol, destination=self.destination.describe(), target=self.target, local=local)
-        # plain text (in French when the destination is « tout » or « non … »: no words of ours around it)
-        return f"{self.interface} {self.protocol} {self.destination.describe()} → {self.target}{local}"
+        d = self.destination
+        port = f" port {d.port}" if d.port else ""
+        if d.negated:
+            return Msg("{interface} {protocol} non {what}{port} → {target}{local}", interface=self.interface,
+                       protocol=self.protocol, what=Msg("tout") if d.any else d.network or d.address or "?", port=port,
+                       target=self.target, local=local)
+        if d.any:
+            return Msg("{interface} {protocol} tout{port} → {target}{local}", interface=self.interface,
+                       protocol=self.protocol, port=port, target=self.target, local=local)
+        return f"{self.interface} {self.protocol} {d.describe()} → {self.target}{local}"  # no words of ours
 
 
 @dataclass(frozen=True)
@@ -171,11 +179,11 @@ def parse_config(text: str | bytes) -> PfConfig:
     try:
         root = SafeET.fromstring(text)
     except SafeET.ParseError as exc:
-        raise ValueError(f"XML invalide : {exc}") from exc
+        raise ValueError(Msg("XML invalide : {exc}", exc=str(exc))) from exc
     except Exception as exc:  # defusedxml's DTD/entity refusals
-        raise ValueError(f"XML refusé ({type(exc).__name__})") from exc
+        raise ValueError(Msg("XML refusé ({error})", error=type(exc).__name__)) from exc
     if root.tag != "pfsense":
-        raise ValueError(f"ce n'est pas une configuration pfSense (racine <{root.tag}>)")
+        raise ValueError(Msg("ce n'est pas une configuration pfSense (racine <{tag}>)", tag=root.tag))
     cfg = PfConfig(version=_text(root, "version"), hostname=_text(root, "system/hostname"))
     for alias in root.findall("aliases/alias"):
         cfg.aliases[_text(alias, "name")] = (_text(alias, "type"), _text(alias, "address").split())

@@ -22,7 +22,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from checks.linux._parse import clip
+from checks.linux._parse import clip, reason_of
 from checks.network import pfsense
 from checks.network._common import Address, Network
 from grader.check import Check, CheckParams
@@ -46,7 +46,8 @@ class _PfCheck(Check):
         try:
             cfg = pfsense.parse_config(r.stdout.strip())
         except ValueError as exc:
-            return Verdict.erreur(Msg("/conf/config.xml illisible : {exc}", exc=exc), observed=clip(r.stdout.strip()))
+            return Verdict.erreur(Msg("/conf/config.xml illisible : {exc}", exc=reason_of(exc)),
+                                  observed=clip(r.stdout.strip()))
         return self.judge_config(params, cfg)
 
     def judge_config(self, params: CheckParams, cfg: pfsense.PfConfig) -> Verdict:  # pragma: no cover - abstract

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -51,13 +52,19 @@ def fingerprint(cert: x509.Certificate) -> str:
     return cert.fingerprint(hashes.SHA256()).hex(":").upper()
 
 
-def _name(n: x509.Name) -> str:
-    return n.rfc4514_string() or "(vide)"
-
-
 def _said_name(n: x509.Name) -> str | Msg:
-    """:func:`_name` as a :class:`Msg` value (« (vide) » said in the report's language)."""
+    """A certificate name as a :class:`Msg` value (« (vide) » said in the report's language)."""
     return n.rfc4514_string() or Msg("(vide)")
+
+
+_TLS_FAILED = re.compile(r"(?P<peer>\S+) : échec de la négociation TLS : (?P<error>.*)", re.DOTALL)
+
+
+def _tls_failure(stderr: str) -> str | Msg:
+    """Why the TLS probe failed (grader.transports.tls writes its words in French), said in the report's language."""
+    text = stderr.strip()
+    m = _TLS_FAILED.fullmatch(text)
+    return Msg("{peer} : échec de la négociation TLS : {error}", peer=m["peer"], error=m["error"]) if m else text
 
 
 def _san(cert: x509.Certificate) -> tuple[list[str], list[str]]:
@@ -141,17 +148,18 @@ def verify(chain: Sequence[x509.Certificate], anchors: Sequence[x509.Certificate
         if leaf.issuer == leaf.subject and _issued_by(leaf, leaf):
             return Finding(False,
                            Msg("Le certificat du site est auto-signé : il n'a pas été émis par l'AC du candidat."))
-        issuers = " ; ".join(_name(a.subject) for a in anchors)
+        issuers = tuple(_said_name(a.subject) for a in anchors)
         return Finding(False, Msg("Le certificat du site (émis par {issuer}) n'a pas été signé par l'AC publiée "
-                                  "({issuers}).", issuer=_name(current.issuer), issuers=issuers))
+                                  "({issuers}).", issuer=_said_name(current.issuer), issuers=issuers))
     for cert in (*path, root):
         if at < cert.not_valid_before_utc:
             return Finding(False, Msg("Certificat pas encore valide au moment de la vérification : {subject} (valide "
-                                      "à partir du {date} UTC).", subject=_name(cert.subject),
+                                      "à partir du {date} UTC).", subject=_said_name(cert.subject),
                                       date=cert.not_valid_before_utc.strftime("%Y-%m-%d %H:%M")))
         if at > cert.not_valid_after_utc:
             return Finding(False,
-                           Msg("Certificat expiré : {subject} (expiré le {date} UTC).", subject=_name(cert.subject),
+                           Msg("Certificat expiré : {subject} (expiré le {date} UTC).",
+                               subject=_said_name(cert.subject),
                                date=cert.not_valid_after_utc.strftime("%Y-%m-%d %H:%M")))
     if not _is_ca(root):
         return Finding(False, Msg("Le certificat publié comme AC n'est pas celui d'une autorité (CA:FALSE)."))
@@ -241,7 +249,8 @@ class HttpsIssuedByCa(Check):
             return Verdict.non_conforme(Msg("{shown} ; {output}", shown=tls.stderr.strip(), output=ca_text), expected,
                                         Msg("Le site HTTPS ne répond pas sur le port {port}.", port=params.port))
         if tls.exit_code == 1:
-            return Verdict.non_conforme(Msg("{shown} ; {output}", shown=tls.stderr.strip(), output=ca_text), expected,
+            return Verdict.non_conforme(Msg("{shown} ; {output}", shown=_tls_failure(tls.stderr), output=ca_text),
+                                        expected,
                                         Msg("Le port {port} ne parle pas TLS correctement.", port=params.port))
         try:
             doc = json.loads(tls.stdout)

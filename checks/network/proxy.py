@@ -238,8 +238,11 @@ class ProxyFilters(Check):
                        blocked=_summary(params.blocked, b))
         if a.connected is None or b.connected is None:
             clipped = _clip(observed.render() + " ; " + a.error + " " + b.error, 400)
-            said = Msg("autorisé {allowed} ; interdit {blocked} ; {errors}", allowed=observed.args["allowed"],
-                       blocked=observed.args["blocked"], errors=a.error + " " + b.error)
+            errors = " ".join((a.error + " " + b.error).split())
+            said = (Msg("autorisé {allowed} ; interdit {blocked} ; {errors}", allowed=observed.args["allowed"],
+                        blocked=observed.args["blocked"], errors=errors) if errors else
+                    Msg("autorisé {allowed} ; interdit {blocked} ;", allowed=observed.args["allowed"],
+                        blocked=observed.args["blocked"]))
             return Verdict.erreur(Msg("la sonde curl n'a pas rendu compte de sa connexion au proxy (curl absent ?)"),
                                   observed=said if said.render() == clipped else clipped, expected=expected)
         if not a.connected and not b.connected:

@@ -298,7 +298,8 @@ class DnsResolves(Check):
         except ValueError:
             return Verdict.erreur(Msg("réponse DNS illisible"), observed=_clip(r.stdout), expected=expected)
         values = [a["value"] for a in answer.get("answers", []) if a.get("type") == params.type]
-        observed = (f"{answer.get('rcode', '?')} : " + ", ".join(values) if values else
+        observed = (Msg("{rcode} : {values}", rcode=str(answer.get("rcode", "?")), values=", ".join(values))
+                    if values else
                     Msg("{rcode} : aucun enregistrement {type}", rcode=str(answer.get("rcode", "?")), type=params.type))
         if params.address in values or params.address.rstrip(".") in [v.rstrip(".") for v in values]:
             return Verdict.conforme(observed, expected,

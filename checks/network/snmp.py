@@ -8,12 +8,14 @@ GETBULK stream for the interface columns and VLANs).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Literal
 
 from pydantic import Field, field_validator
 
-from checks.linux._parse import clip, join_limited, limited, said
+from checks.linux._parse import clip, commas, limited, reason_of, said
+from checks.network._common import vlan_named
 from checks.network._snmp import (
     DOT1Q_VLAN_STATIC_NAME,
     IF_ADMIN,
@@ -45,10 +47,34 @@ def snmp(request: str, *, active: bool = False) -> Probe:
     return Probe("snmp", request, 15.0, active=active)
 
 
+_SILENT = re.compile(r"l'agent SNMP de (?P<where>.+?) ne répond pas \((?P<login>.+) ; "
+                     r"délai (?P<timeout>[0-9.e+-]+) s, (?P<retries>\d+) nouvel\(s\) essai\(s\)\)")
+_COMMUNITY = re.compile(r"communauté « (?P<label>.*) » \(SNMPv2c\)")
+
+
+def _silence(text: str) -> str | Msg:
+    """Why the agent was silent, as the snmp channel wrote it (in French, in stderr), in the report's language.
+
+    Recognised only when saying it again gives back exactly ``text``; anything else stays as read.
+    """
+    m = _SILENT.fullmatch(text)
+    if m is None:
+        return text
+    login: str | Msg = m["login"]
+    community = _COMMUNITY.fullmatch(m["login"])
+    if community is not None:
+        label = community["label"]
+        login = Msg("communauté « {label} » (SNMPv2c)",
+                    label=Msg("identifiants de l'hôte") if label == "identifiants de l'hôte" else label)
+    said = Msg("l'agent SNMP de {where} ne répond pas ({login} ; délai {timeout:g} s, {retries} nouvel(s) essai(s))",
+               where=m["where"], login=login, timeout=float(m["timeout"]), retries=int(m["retries"]))
+    return said if said.render() == text else text
+
+
 def _read(r: ProbeResult, expected: str | Msg, what: Msg) -> dict[str, VarBind] | Verdict:
     """The varbinds of a probe, or the verdict that ends the judgement (silence, unreadable output)."""
     if silent(r):
-        return Verdict.non_conforme(clip(r.stderr.strip(), 300) or Msg("aucune réponse"), expected,
+        return Verdict.non_conforme(_silence(clip(r.stderr.strip(), 300)) or Msg("aucune réponse"), expected,
                                     Msg("L'agent SNMP ne répond pas au correcteur ({what}).", what=what))
     if r.exit_code != 0:
         return Verdict.erreur(Msg("requête SNMP en échec (code {code})", code=r.exit_code), observed=clip(r.stderr),
@@ -56,7 +82,7 @@ def _read(r: ProbeResult, expected: str | Msg, what: Msg) -> dict[str, VarBind] 
     try:
         return by_oid(r)
     except ValueError as exc:
-        return Verdict.erreur(Msg("réponse SNMP illisible : {exc}", exc=exc), observed=clip(r.stdout),
+        return Verdict.erreur(Msg("réponse SNMP illisible : {exc}", exc=reason_of(exc)), observed=clip(r.stdout),
                               expected=expected)
 
 
@@ -89,14 +115,17 @@ class SnmpAgent(Check):
 
     def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
         wanted = {label: getattr(params, name) for name, _, label in _SYSTEM_FIELDS if getattr(params, name)}
-        expected = Msg("réponse de l'agent{values}", values="".join(f", {label} = « {value} »"
-                                                                     for label, value in wanted.items()))
+        asked: str | Msg = ""
+        for label, value in wanted.items():
+            asked = Msg("{previous}, {label} = « {value} »", previous=asked, label=label, value=value)
+        expected = Msg("réponse de l'agent{values}", values=asked)
         got = _read(results["system"], expected, Msg("identifiants du barème"))
         if isinstance(got, Verdict):
             return got
         values = {label: got.get(oid) for _, oid, label in _SYSTEM_FIELDS}
         values["sysDescr"] = got.get(SYS_DESCR)
-        shown: list[str | Msg] = [f"{label} = « {clip(vb.text(), 80)} »" if vb is not None and vb.present else
+        shown: list[str | Msg] = [Msg("{label} = « {value} »", label=label, value=clip(vb.text(), 80))
+                                  if vb is not None and vb.present else
                                   Msg("{label} absent", label=label) for label, vb in values.items()]
         uptime = got.get(SYS_UPTIME)
         if uptime is not None and uptime.present:
@@ -158,7 +187,7 @@ class SnmpRefusesCommunity(Check):
         if silent(control) or control.exit_code != 0:
             return Verdict.erreur(Msg("l'agent ne répond pas non plus avec les identifiants du barème : le refus "
                                       "d'une mauvaise communauté ne peut pas être démontré"),
-                                  observed=clip(control.stderr), expected=expected)
+                                  observed=_silence(clip(control.stderr)), expected=expected)
         if silent(wrong):
             return Verdict.conforme(Msg("aucune réponse à {community} ; réponse avec les identifiants du barème",
                                         community=community), expected,
@@ -200,7 +229,9 @@ class SnmpInterfaces(Check):
         return {"interfaces": snmp(INTERFACES_WALK)}
 
     def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
-        expected = ", ".join(params.interfaces) + ("" if params.status == "any" else f" : {params.status}")
+        names = ", ".join(params.interfaces)
+        expected = names if params.status == "any" else Msg("{interfaces} : {status}", interfaces=names,
+                                                              status=params.status)
         got = _read(results["interfaces"], expected, Msg("table des interfaces"))
         if isinstance(got, Verdict):
             return got
@@ -208,17 +239,23 @@ class SnmpInterfaces(Check):
         if not rows:
             return Verdict.non_conforme(Msg("aucune interface publiée (ifTable vide)"), expected,
                                         Msg("L'agent SNMP ne publie aucune interface."))
-        missing, wrong, good = [], [], []
+        missing: list[str] = []
+        wrong: list[Msg] = []
+        good: list[Msg] = []
+        wrong_names: list[str] = []
         for name in params.interfaces:
             row = find_interface(rows, name)
             if row is None:
                 missing.append(name)
                 continue
             state = row["oper"]
-            text = f"{name} : {state}" + (f" (admin {row['admin']})" if row["admin"] not in ("up", "?") else "")
+            text = Msg("{name} : {state}{admin}", name=name, state=state,
+                       admin=f" (admin {row['admin']})" if row["admin"] not in ("up", "?") else "")
             ok = params.status == "any" or (state == "up") == (params.status == "up")
             (good if ok else wrong).append(text)
-        known = join_limited([r["label"] for r in rows.values()], limit=300)
+            if not ok:
+                wrong_names.append(name)
+        known = limited([r["label"] for r in rows.values()], limit=300)
         states = limited([*good, *wrong, *(Msg("{name} : absente", name=m) for m in missing)])
         observed = said(states)
         if missing:
@@ -229,7 +266,7 @@ class SnmpInterfaces(Check):
         if wrong:
             return Verdict.non_conforme(observed, expected,
                                         Msg("Interface(s) qui ne sont pas dans l'état {status} : {items}.",
-                                            status=params.status, items=", ".join(w.split(" : ")[0] for w in wrong)))
+                                            status=params.status, items=", ".join(wrong_names)))
         return Verdict.conforme(observed, expected,
                                 Msg("Les interfaces attendues sont publiées.") if params.status == "any"
                                 else Msg("Les interfaces attendues sont publiées et {status}.", status=params.status))
@@ -290,7 +327,7 @@ class SnmpVlans(Check):
         return {"vlans": snmp(VLANS_WALK)}
 
     def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
-        expected = ", ".join(f"{vid}" + (f" « {name} »" if name else "") for vid, name in sorted(params.vlans.items()))
+        expected = commas([vlan_named(vid, name) if name else str(vid) for vid, name in sorted(params.vlans.items())])
         got = _read(results["vlans"], expected, Msg("table des VLAN"))
         if isinstance(got, Verdict):
             return got
@@ -301,7 +338,7 @@ class SnmpVlans(Check):
         if not table:
             return Verdict.erreur(Msg("l'agent ne publie pas dot1qVlanStaticName (Q-BRIDGE-MIB) : VLAN illisibles "
                                       "ainsi"), observed=Msg("table dot1qVlanStaticTable vide"), expected=expected)
-        observed = join_limited([f"{vid} « {name} »" for vid, name in sorted(table.items())], limit=300)
+        observed = said(limited([vlan_named(vid, name) for vid, name in sorted(table.items())], limit=300))
         missing = [vid for vid in params.vlans if vid not in table]
         renamed = [Msg("{vid} s'appelle « {found} » et non « {name} »", vid=vid, found=table[vid], name=name)
                    for vid, name in sorted(params.vlans.items())

@@ -21,7 +21,7 @@ from typing import Annotated
 
 from pydantic import Field, field_validator
 
-from checks.linux._parse import clip, join_limited
+from checks.linux._parse import clip, limited, reason_of
 from checks.network._common import absolute_path
 from checks.network.vpn import Dated, dated_probe, parse_dated
 from grader.check import Check, CheckParams, is_ip_address, quote, ssh
@@ -143,7 +143,7 @@ class SupervisionHosts(Check):
             dated = parse_dated(r.stdout)
         except ValueError as exc:
             return Verdict.erreur(Msg("lecture de {status_file} impossible : {exc}", status_file=params.status_file,
-                                      exc=exc), observed=clip(r.stdout), expected=expected)
+                                      exc=reason_of(exc)), observed=clip(r.stdout), expected=expected)
         freshness = self._freshness(params, dated, running, r, expected)
         if isinstance(freshness, Verdict):
             return freshness
@@ -153,7 +153,7 @@ class SupervisionHosts(Check):
         loaded = {name: addresses.get(name, "") for name in status.hosts}
         shown = [f"{name} ({address})" if address else name for name, address in sorted(loaded.items())]
         observed = Msg("{state} ; hôtes chargés : {hosts}", state=observed,
-                       hosts=join_limited(shown) if shown else Msg("aucun"))
+                       hosts=limited(shown) if shown else Msg("aucun"))
         names = {name.casefold() for name in loaded}
         known_addresses = {a for a in loaded.values() if a}
         missing = [h for h in params.hosts if h.casefold() not in names and h not in known_addresses]

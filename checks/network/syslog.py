@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from pydantic import field_validator
 
-from checks.linux._parse import clip, join_limited
+from checks.linux._parse import clip, limited, reason_of
 from grader.check import TOKEN, Check, CheckParams
 from grader.model import Msg, Probe, ProbeResult, Verdict
 
@@ -47,12 +47,12 @@ def parse_arrivals(stdout: str) -> CollectorReport:
     lines = stdout.splitlines()
     header = _HEADER.match(lines[0]) if lines else None
     if header is None:
-        raise ValueError("en-tête du collecteur absent")
+        raise ValueError(Msg("en-tête du collecteur absent"))
     arrivals = []
     for line in lines[1:]:
         parts = line.split(" ", 4)
         if len(parts) < 4 or parts[0] not in ("jeton", "autre") or ":" not in parts[2]:
-            raise ValueError(f"ligne du collecteur illisible : {line[:120]!r}")
+            raise ValueError(Msg("ligne du collecteur illisible : {line}", line=repr(line[:120])))
         source, _, port = parts[2].rpartition(":")
         arrivals.append(Arrival(parts[0], parts[1], source, port, parts[3], parts[4] if len(parts) > 4 else ""))
     return CollectorReport(header["listen"], header["source"], header["wait"], tuple(arrivals))
@@ -96,7 +96,7 @@ class SyslogDelivered(Check):
         try:
             report = parse_arrivals(arrival.stdout)
         except ValueError as exc:
-            return Verdict.erreur(Msg("rapport du collecteur illisible : {exc}", exc=exc),
+            return Verdict.erreur(Msg("rapport du collecteur illisible : {exc}", exc=reason_of(exc)),
                                   observed=clip(arrival.stdout))
         source = params.source or report.source
         expected = Msg("ligne « {tag}: {token} » reçue de {source} ({listen})", tag=TAG, token=clip(token, 40),
@@ -116,7 +116,7 @@ class SyslogDelivered(Check):
                                             froms=froms, source=source))
         others = [a for a in report.lines if a.kind == "autre"]
         if others:
-            seen = join_limited([f"{a.when} {a.channel} : {clip(a.text, 100)}" for a in others])
+            seen = limited([f"{a.when} {a.channel} : {clip(a.text, 100)}" for a in others])
             observed = Msg("aucune ligne du jeton en {wait} s ; autres lignes reçues de {source} : {seen}",
                            wait=report.wait, source=report.source, seen=seen)
         else:

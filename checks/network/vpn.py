@@ -28,7 +28,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
-from checks.linux._parse import clip, limited, said
+from checks.linux._parse import clip, limited, reason_of, said
 from checks.network._common import absolute_path
 from checks.network.reach import WITNESS_PORT, Connection, connect_probe, parse_connection
 from grader.check import Check, CheckParams, quote, ssh
@@ -78,11 +78,11 @@ def parse_links(stdout: str) -> list[Link]:
     """The interfaces of ``ip -j addr show`` (ValueError when the output is not that JSON)."""
     data = json.loads(stdout)
     if not isinstance(data, list):
-        raise ValueError("liste d'interfaces attendue")  # noqa: TRY004 - bad input, not a bad call
+        raise ValueError(Msg("liste d'interfaces attendue"))  # noqa: TRY004 - bad input, not a bad call
     links = []
     for item in data:
         if not isinstance(item, dict) or not isinstance(item.get("ifname"), str):
-            raise ValueError("interface sans nom")  # noqa: TRY004
+            raise ValueError(Msg("interface sans nom"))  # noqa: TRY004
         ipv4 = tuple(f"{a.get('local')}/{a.get('prefixlen')}" for a in item.get("addr_info") or []
                      if isinstance(a, dict) and a.get("family") == "inet" and a.get("local"))
         links.append(Link(item["ifname"], tuple(str(f) for f in item.get("flags") or []),
@@ -114,7 +114,8 @@ def _links_or_verdict(r: ProbeResult, expected: str | Msg) -> list[Link] | Verdi
     try:
         return parse_links(r.stdout)
     except ValueError as exc:
-        return Verdict.erreur(Msg("sortie de « ip -j addr » illisible : {exc}", exc=exc), observed=clip(r.stdout),
+        return Verdict.erreur(Msg("sortie de « ip -j addr » illisible : {exc}", exc=reason_of(exc)),
+                              observed=clip(r.stdout),
                               expected=expected)
 
 
@@ -149,15 +150,15 @@ def parse_status(text: str) -> Status:
     """A server's status file, versions 1 (default), 2 (comma) and 3 (tab); ValueError otherwise."""
     lines = [line.rstrip("\r") for line in text.split("\n") if line.strip()]
     if not lines:
-        raise ValueError("fichier d'état vide")
+        raise ValueError(Msg("fichier d'état vide"))
     if lines[0] == "OpenVPN CLIENT LIST":
         return Status(1, tuple(_v1_peers(lines)))
     for sep, version in ((",", 2), ("\t", 3)):
         if lines[0].startswith("TITLE" + sep) or any(line.startswith("HEADER" + sep + "CLIENT_LIST") for line in lines):
             return Status(version, tuple(_v23_peers(lines, sep)))
     if lines[0] == "OpenVPN STATISTICS":
-        raise ValueError("fichier d'état d'un client OpenVPN (statistiques seules) : il ne liste pas les pairs")
-    raise ValueError("format de fichier d'état OpenVPN inconnu")
+        raise ValueError(Msg("fichier d'état d'un client OpenVPN (statistiques seules) : il ne liste pas les pairs"))
+    raise ValueError(Msg("format de fichier d'état OpenVPN inconnu"))
 
 
 def _v1_peers(lines: list[str]) -> list[Peer]:
@@ -165,13 +166,13 @@ def _v1_peers(lines: list[str]) -> list[Peer]:
     try:
         start = lines.index("Common Name,Real Address,Bytes Received,Bytes Sent,Connected Since") + 1
     except ValueError as exc:
-        raise ValueError("en-tête de la liste des clients absent") from exc
+        raise ValueError(Msg("en-tête de la liste des clients absent")) from exc
     for line in lines[start:]:
         if line == "ROUTING TABLE":
             break
         fields = line.split(",")
         if len(fields) < 5:
-            raise ValueError(f"ligne de client illisible : {line[:80]!r}")
+            raise ValueError(Msg("ligne de client illisible : {line}", line=repr(line[:80])))
         peers.append(Peer(fields[0], fields[1], "", fields[4]))
     virtual = {}
     if "ROUTING TABLE" in lines:
@@ -193,7 +194,7 @@ def _v23_peers(lines: list[str], sep: str) -> list[Peer]:
             header = fields[2:]
         elif fields[0] == "CLIENT_LIST":
             if header is None:
-                raise ValueError("ligne CLIENT_LIST sans en-tête")
+                raise ValueError(Msg("ligne CLIENT_LIST sans en-tête"))
             row = dict(zip(header, fields[1:]))
             peers.append(Peer(row.get("Common Name", ""), row.get("Real Address", ""),
                               row.get("Virtual Address", ""), row.get("Connected Since", "")))
@@ -223,12 +224,12 @@ def parse_dated(stdout: str) -> Dated:
     """The output of :func:`dated_probe` (ValueError when the clock line is missing)."""
     first, _, rest = stdout.partition("\n")
     if not first.strip().isdigit():
-        raise ValueError("horloge de l'hôte absente")
+        raise ValueError(Msg("horloge de l'hôte absente"))
     second, sep, text = rest.partition("\n")
     if not sep and not second:
         return Dated(int(first), None, "")
     if not second.strip().isdigit():
-        raise ValueError("date de modification illisible")
+        raise ValueError(Msg("date de modification illisible"))
     return Dated(int(first), int(second), text)
 
 
@@ -301,7 +302,8 @@ class VpnTunnelUp(Check):
         try:
             dated = parse_dated(r.stdout)
         except ValueError as exc:
-            return Verdict.erreur(Msg("lecture du fichier d'état impossible : {exc}", exc=exc), observed=clip(r.stdout),
+            return Verdict.erreur(Msg("lecture du fichier d'état impossible : {exc}", exc=reason_of(exc)),
+                                  observed=clip(r.stdout),
                                   expected=expected)
         if dated.mtime is None:
             return Verdict.erreur(Msg("fichier d'état {status_file} introuvable ou illisible : la connexion du pair "
@@ -320,7 +322,7 @@ class VpnTunnelUp(Check):
         try:
             status = parse_status(dated.text)
         except ValueError as exc:
-            return Verdict.erreur(Msg("fichier d'état illisible : {exc}", exc=exc),
+            return Verdict.erreur(Msg("fichier d'état illisible : {exc}", exc=reason_of(exc)),
                                   observed=Msg("{shown} ; {status_file} écrit il y a {age} : {text}", **written,
                                                text=clip(dated.text)), expected=expected)
         peers = status.peers
