@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from checks.windows._ps import commas
 from grader.model import Msg, ProbeResult, Verdict
 from grader.transports.ldap import parse_output
 
@@ -123,9 +124,9 @@ def parent_path(dn: str, base: str) -> list[tuple[str, str]] | None:
     return None if path is None else path[:-1]
 
 
-def show_path(path: Sequence[tuple[str, str]]) -> str:
-    """How the jury reads a location: ``Siège/Comptabilité`` (``(racine du domaine)`` when empty)."""
-    return "/".join(v for _, v in path) if path else "(racine du domaine)"
+def show_path(path: Sequence[tuple[str, str]]) -> str | Msg:
+    """How the jury reads a location: ``Siège/Comptabilité`` (``(racine du domaine)`` when empty, a Msg)."""
+    return "/".join(v for _, v in path) if path else Msg("(racine du domaine)")
 
 
 def parse_path(text: str) -> list[str]:
@@ -221,7 +222,7 @@ class Container:
     entry: Entry
 
     @property
-    def shown(self) -> str:
+    def shown(self) -> str | Msg:
         return show_path(self.path)
 
 
@@ -252,7 +253,7 @@ def explain_missing(expected: Sequence[str], ous: Search) -> Msg:
             return (
                     Msg("L'UO « {wanted} » n'existe pas à cet endroit ; une UO « {expected} » existe sous {items}.",
                         wanted=wanted, expected=expected[-1],
-                        items=", ".join(show_path(c.path[:-1]) for c in elsewhere)))
+                        items=commas([show_path(c.path[:-1]) for c in elsewhere])))
         close = [c for c in containers(ous) if c.path and near_miss(expected[-1], c.path[-1][1])]
         if close:
             return Msg("L'UO « {wanted} » n'existe pas ; proche : {items}.",
@@ -344,7 +345,8 @@ def gpo_names(gpos: Search) -> list[str]:
 # --- misc ----------------------------------------------------------------------------------------
 
 
-def clip_list(values: Iterable[str], limit: int = 12) -> str:
+def clip_list(values: Iterable[str], limit: int = 12) -> str | Msg:
+    """Names listed « a, b, c » (at most ``limit``, then ``(+N)``); ``(aucun)`` (a Msg) when there is none."""
     items = list(values)
     more = len(items) - limit
-    return ", ".join(items[:limit]) + (f" (+{more})" if more > 0 else "") if items else "(aucun)"
+    return ", ".join(items[:limit]) + (f" (+{more})" if more > 0 else "") if items else Msg("(aucun)")

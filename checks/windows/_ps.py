@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from checks.linux._parse import commas  # noqa: F401 - the one ", " list said in any language, shared with the other packs
 from grader.model import Msg, Probe, ProbeResult, Verdict
 from grader.transports.psenvelope import error_records
 
@@ -106,6 +107,11 @@ def enum_name(value: Any, names: dict[int, str]) -> str:
     return str(value) if value is not None else "(vide)"
 
 
+def enum_said(value: Any, names: dict[int, str]) -> str | Msg:
+    """:func:`enum_name` as the evidence shows it: « (vide) » said in the report's language."""
+    return Msg("(vide)") if value is None else enum_name(value, names)
+
+
 # --- failed probes -----------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -137,7 +143,7 @@ def failure(result: ProbeResult) -> Failure | None:
     return Failure(kind, error_id, first.get("message", ""))
 
 
-def unusable(result: ProbeResult, what: str | Msg, expected: str) -> Verdict:
+def unusable(result: ProbeResult, what: str | Msg, expected: str | Msg) -> Verdict:
     """The erreur verdict for a probe that failed for a reason the check does not interpret."""
     f = failure(result)
     if f is None:
@@ -151,7 +157,7 @@ def unusable(result: ProbeResult, what: str | Msg, expected: str) -> Verdict:
     return Verdict.erreur(Msg("{what} : {detail}", what=what, detail=f.describe()), expected=expected)
 
 
-def read_items(result: ProbeResult, what: str | Msg, expected: str) -> list[dict[str, Any]] | Verdict:
+def read_items(result: ProbeResult, what: str | Msg, expected: str | Msg) -> list[dict[str, Any]] | Verdict:
     """The objects of a probe that must have answered (exit code 0), or the erreur verdict."""
     if result.exit_code != 0:
         return unusable(result, what, expected)
@@ -162,7 +168,7 @@ def read_items(result: ProbeResult, what: str | Msg, expected: str) -> list[dict
         return items(result.stdout)
     except JsonError as exc:
         return Verdict.erreur(Msg("{what} : sortie illisible ({exc})", what=what, exc=exc),
-                              observed=clip(result.stdout or "(vide)"), expected=expected)
+                              observed=clip(result.stdout) or Msg("(vide)"), expected=expected)
 
 
 # --- comparing names as Windows does ---------------------------------------------------------
@@ -186,6 +192,13 @@ def clip(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def clip_said(said: str | Msg, limit: int = 200) -> str | Msg:
+    """:func:`clip` for a text that may be a Msg: the Msg when its French text needs no clipping, else the clipped text."""
+    text = str(said)
+    clipped = clip(text, limit)
+    return said if clipped == text else clipped
+
+
 def sentences(parts: Sequence[str | Msg]) -> str | Msg:
     """Sentences said one after the other (a space between them), each in the report's language."""
     if not parts:
@@ -196,9 +209,29 @@ def sentences(parts: Sequence[str | Msg]) -> str | Msg:
     return said
 
 
-def settle(observed: list[str], problems: list[str | Msg], expected: str, success: str | Msg) -> Verdict:
+def joined(parts: Sequence[str | Msg]) -> str | Msg:
+    """Parts of the evidence said one after the other, « a ; b ; c » in French (plain text when none is a Msg)."""
+    if not any(isinstance(part, Msg) for part in parts):
+        return " ; ".join(str(part) for part in parts)
+    if len(parts) == 1:
+        return parts[0]
+    return Msg("{first} ; {rest}", first=parts[0], rest=tuple(parts[1:]))
+
+
+def bars(parts: Sequence[str | Msg]) -> str | Msg:
+    """Items listed « a | b | c » (plain text when none is a Msg)."""
+    if not any(isinstance(part, Msg) for part in parts):
+        return " | ".join(str(part) for part in parts)
+    said = parts[0]
+    for part in parts[1:]:
+        said = Msg("{previous} | {last}", previous=said, last=part)
+    return said
+
+
+def settle(observed: Sequence[str | Msg], problems: Sequence[str | Msg], expected: str | Msg,
+           success: str | Msg) -> Verdict:
     """The end of a multi-part judge: every problem found makes it non conforme, none makes it conforme."""
-    text = " ; ".join(observed)
+    text = joined(observed)
     if problems:
         return Verdict.non_conforme(text, expected, sentences(problems))
     return Verdict.conforme(text, expected, success)

@@ -14,6 +14,7 @@ import struct
 import uuid
 from dataclasses import dataclass
 
+from grader.model import Msg
 from grader.transports.ldap import sid_to_str
 
 # ACE types (MS-DTYP 2.4.4.1)
@@ -31,24 +32,26 @@ DELETE, READ_CONTROL, WRITE_DAC, WRITE_OWNER = 0x10000, 0x20000, 0x40000, 0x8000
 GENERIC_ALL, GENERIC_EXECUTE, GENERIC_WRITE, GENERIC_READ = 0x10000000, 0x20000000, 0x40000000, 0x80000000
 FULL_CONTROL = 0xF01FF  # what GENERIC_ALL maps to on a directory object
 SE_DACL_PRESENT = 0x0004
-_RIGHTS = ((FULL_CONTROL, "contrôle total"), (CREATE_CHILD, "créer"), (DELETE_CHILD, "supprimer des enfants"),
-           (LIST, "lister"), (SELF_WRITE, "écriture validée"), (READ_PROP, "lire"), (WRITE_PROP, "écrire"),
-           (DELETE_TREE, "supprimer l'arborescence"), (LIST_OBJECT, "lister l'objet"),
-           (CONTROL_ACCESS, "droit étendu"), (DELETE, "supprimer"), (READ_CONTROL, "lire les permissions"),
-           (WRITE_DAC, "modifier les permissions"), (WRITE_OWNER, "changer le propriétaire"))
+#: The rights as the Advanced Security dialog names them (a Msg: its ``str`` is the French name).
+_RIGHTS = ((FULL_CONTROL, Msg("contrôle total")), (CREATE_CHILD, Msg("créer")),
+           (DELETE_CHILD, Msg("supprimer des enfants")), (LIST, Msg("lister")), (SELF_WRITE, Msg("écriture validée")),
+           (READ_PROP, Msg("lire")), (WRITE_PROP, Msg("écrire")), (DELETE_TREE, Msg("supprimer l'arborescence")),
+           (LIST_OBJECT, Msg("lister l'objet")), (CONTROL_ACCESS, Msg("droit étendu")), (DELETE, Msg("supprimer")),
+           (READ_CONTROL, Msg("lire les permissions")), (WRITE_DAC, Msg("modifier les permissions")),
+           (WRITE_OWNER, Msg("changer le propriétaire")))
 
-#: GUIDs a jury meets in delegations (schema classes, attributes, extended rights), named in French.
-KNOWN_GUIDS: dict[str, str] = {
-    "00299570-246d-11d0-a768-00aa006e0529": "Réinitialiser le mot de passe",
-    "ab721a53-1e2f-11d0-9819-00aa0040529b": "Modifier le mot de passe",
-    "bf967aba-0de6-11d0-a285-00aa003049e2": "objets Utilisateur",
-    "bf967a9c-0de6-11d0-a285-00aa003049e2": "objets Groupe",
-    "bf967a86-0de6-11d0-a285-00aa003049e2": "objets Ordinateur",
-    "bf967aa5-0de6-11d0-a285-00aa003049e2": "objets Unité d'organisation",
-    "bf9679c0-0de6-11d0-a285-00aa003049e2": "attribut member",
-    "bf967a0a-0de6-11d0-a285-00aa003049e2": "attribut pwdLastSet",
-    "28630ebf-41d5-11d1-a9c1-0000f80367c1": "attribut lockoutTime",
-    "4c164200-20c0-11d0-a768-00aa006e0529": "informations de compte",
+#: GUIDs a jury meets in delegations (schema classes, attributes, extended rights), named in French (a Msg each).
+KNOWN_GUIDS: dict[str, Msg] = {
+    "00299570-246d-11d0-a768-00aa006e0529": Msg("Réinitialiser le mot de passe"),
+    "ab721a53-1e2f-11d0-9819-00aa0040529b": Msg("Modifier le mot de passe"),
+    "bf967aba-0de6-11d0-a285-00aa003049e2": Msg("objets Utilisateur"),
+    "bf967a9c-0de6-11d0-a285-00aa003049e2": Msg("objets Groupe"),
+    "bf967a86-0de6-11d0-a285-00aa003049e2": Msg("objets Ordinateur"),
+    "bf967aa5-0de6-11d0-a285-00aa003049e2": Msg("objets Unité d'organisation"),
+    "bf9679c0-0de6-11d0-a285-00aa003049e2": Msg("attribut member"),
+    "bf967a0a-0de6-11d0-a285-00aa003049e2": Msg("attribut pwdLastSet"),
+    "28630ebf-41d5-11d1-a9c1-0000f80367c1": Msg("attribut lockoutTime"),
+    "4c164200-20c0-11d0-a768-00aa006e0529": Msg("informations de compte"),
 }
 
 
@@ -81,35 +84,48 @@ class Ace:
 
     def shown(self) -> str:
         """A readable line for the jury: ``autoriser · droit étendu (Réinitialiser le mot de passe) · …``."""
-        kind = "autoriser" if self.allow else "refuser" if self.deny else f"type {self.type:#x}"
-        parts = [kind, rights_text(self.effective_mask)]
+        return str(self.said())
+
+    def said(self) -> Msg:
+        """:meth:`shown` by reference (said in the report's language)."""
+        kind = Msg("autoriser") if self.allow else Msg("refuser") if self.deny else f"type {self.type:#x}"
+        values = {"kind": kind, "rights": rights_text(self.effective_mask),
+                  "scope": scope_text(self.flags, self.inherited_object_type),
+                  "inherited": Msg(" · héritée du parent") if self.inherited else "",
+                  "mask": f"{self.mask:#x}", "flags": f"{self.flags:#x}"}
         if self.object_type:
-            parts[-1] += f" ({guid_name(self.object_type)})"
-        parts.append(scope_text(self.flags, self.inherited_object_type))
-        if self.inherited:
-            parts.append("héritée du parent")
-        return " · ".join(parts) + f" [masque {self.mask:#x}, indicateurs {self.flags:#x}]"
+            return Msg("{kind} · {rights} ({object}) · {scope}{inherited} [masque {mask}, indicateurs {flags}]",
+                       object=guid_name(self.object_type), **values)
+        return Msg("{kind} · {rights} · {scope}{inherited} [masque {mask}, indicateurs {flags}]", **values)
 
 
-def guid_name(guid: str) -> str:
+def guid_name(guid: str) -> str | Msg:
     return KNOWN_GUIDS.get(guid.lower(), guid)
 
 
-def rights_text(mask: int) -> str:
+def rights_text(mask: int) -> str | Msg:
     if mask & FULL_CONTROL == FULL_CONTROL:
-        return "contrôle total"
+        return _RIGHTS[0][1]
     names = [name for bit, name in _RIGHTS[1:] if mask & bit]
-    return ", ".join(names) or f"{mask:#x}"
+    if not names:
+        return f"{mask:#x}"
+    said = names[0]
+    for name in names[1:]:  # « créer, supprimer des enfants » in French
+        said = Msg("{previous}, {last}", previous=said, last=name)
+    return said
 
 
-def scope_text(flags: int, inherited_object_type: str | None) -> str:
+def scope_text(flags: int, inherited_object_type: str | None) -> Msg:
     """Where the ACE applies, as the Advanced Security dialog says it."""
     if not flags & (CONTAINER_INHERIT | OBJECT_INHERIT):
-        return "cet objet seulement"
-    target = f"les {guid_name(inherited_object_type)} descendants" if inherited_object_type else "les objets descendants"
+        return Msg("cet objet seulement")
+    target = (Msg("les {name} descendants", name=guid_name(inherited_object_type)) if inherited_object_type
+              else Msg("les objets descendants"))
+    direct = bool(flags & NO_PROPAGATE)
     if flags & INHERIT_ONLY:
-        return target + (" (enfants directs)" if flags & NO_PROPAGATE else "")
-    return "cet objet et " + target + (" (enfants directs)" if flags & NO_PROPAGATE else "")
+        return Msg("{target} (enfants directs)", target=target) if direct else target
+    return (Msg("cet objet et {target} (enfants directs)", target=target) if direct
+            else Msg("cet objet et {target}", target=target))
 
 
 def parse_descriptor(raw: bytes) -> list[Ace] | None:

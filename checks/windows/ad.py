@@ -45,6 +45,7 @@ from checks.windows._ad import (
     validate_path,
     visible,
 )
+from checks.windows._ps import commas
 from grader.check import Check, CheckParams
 from grader.model import Msg, Probe, ProbeResult, Verdict
 from grader.plugins import hookimpl
@@ -83,7 +84,7 @@ def _ou_search(results: Mapping[str, ProbeResult]) -> Search | Verdict:
     return read(results["ous"], Msg("unités d'organisation"))
 
 
-def _location(dn: str, base: str) -> str:
+def _location(dn: str, base: str) -> str | Msg:
     path = parent_path(dn, base)
     return show_path(path) if path is not None else dn
 
@@ -134,11 +135,12 @@ class OuExists(Check):
             note = "" if [v for _, v in found.path] == expected else Msg(" (casse différente, indifférente pour AD)")
             return Verdict.conforme(found.dn, wanted,
                                     Msg("L'UO « {shown} » existe{note}.", shown=found.shown, note=note))
-        observed = clip_list(sorted((c.shown for c in containers(ous)), key=str.lower))
+        observed = clip_list(sorted((str(c.shown) for c in containers(ous)), key=str.lower))
         if ous.truncated:
             return Verdict.erreur(Msg("liste des UO tronquée : impossible de conclure"), observed=observed,
                                   expected=wanted)
-        return Verdict.non_conforme(f"UO présentes : {observed}", wanted, explain_missing(expected, ous))
+        return Verdict.non_conforme(Msg("UO présentes : {names}", names=observed), wanted,
+                                    explain_missing(expected, ous))
 
 
 class InheritanceBlocked(Check):
@@ -164,17 +166,19 @@ class InheritanceBlocked(Check):
         if isinstance(ous, Verdict):
             return ous
         expected = parse_path(params.path)
-        want = "héritage bloqué" if params.blocked else "héritage non bloqué"
+        want = Msg("héritage bloqué") if params.blocked else Msg("héritage non bloqué")
         ou = find_container(expected, ous)
         if ou is None:
-            return Verdict.non_conforme("UO absente", f"{'/'.join(expected)} : {want}", explain_missing(expected, ous))
+            return Verdict.non_conforme(Msg("UO absente"), Msg("{path} : {want}", path="/".join(expected), want=want),
+                                        explain_missing(expected, ous))
         options = ou.entry.first("gPOptions", 0)
         try:
             blocked = int(options) & 1 == 1
         except (TypeError, ValueError):
             return Verdict.erreur(Msg("gPOptions illisible : {options}", options=repr(options)), expected=want)
-        observed = f"{ou.dn} : gPOptions={options} ({'héritage bloqué' if blocked else 'héritage non bloqué'})"
-        said = Msg("héritage bloqué") if params.blocked else Msg("héritage non bloqué")
+        observed = Msg("{dn} : gPOptions={options} ({state})", dn=ou.dn, options=str(options),
+                       state=Msg("héritage bloqué") if blocked else Msg("héritage non bloqué"))
+        said = want
         if blocked == params.blocked:
             return Verdict.conforme(observed, want, Msg("L'UO « {shown} » a l'{want}.", shown=ou.shown, want=said))
         return Verdict.non_conforme(observed, want,
@@ -262,24 +266,25 @@ class UserAccount(Check):
             return found
         expected = self._expected(params)
         if not found.entries:
-            return Verdict.non_conforme("compte introuvable", expected,
+            return Verdict.non_conforme(Msg("compte introuvable"), expected,
                                         Msg("Le compte {login} n'existe pas.", login=params.login))
         if len(found.entries) > 1:
             return Verdict.erreur(Msg("plusieurs comptes portent ce nom"),
                                   observed=clip_list(e.dn for e in found.entries))
         user = found.entries[0]
-        problems: list[str] = []
+        problems: list[str | Msg] = []
         uac = user.first("userAccountControl")
         enabled = isinstance(uac, int) and not uac & UF_ACCOUNTDISABLE
         pwd_last_set = user.first("pwdLastSet")
         expiry = _expiry_instant(user.first("accountExpires"))
-        observed = "; ".join([
-            f"{user.dn}", "activé" if enabled else "désactivé",
-            f"prénom {user.first('givenName') or '(vide)'}", f"nom {user.first('sn') or '(vide)'}",
-            f"UPN {user.first('userPrincipalName') or '(vide)'}",
-            "doit changer son mot de passe" if pwd_last_set == 0 else f"mot de passe défini {pwd_last_set}",
-            f"expire {expiry.isoformat()}" if expiry else "n'expire jamais",
-        ])
+        observed = Msg("{dn}; {state}; prénom {given_name}; nom {surname}; UPN {upn}; {password}; {expiry}",
+                       dn=user.dn, state=Msg("activé") if enabled else Msg("désactivé"),
+                       given_name=str(user.first("givenName") or "") or Msg("(vide)"),
+                       surname=str(user.first("sn") or "") or Msg("(vide)"),
+                       upn=str(user.first("userPrincipalName") or "") or Msg("(vide)"),
+                       password=Msg("doit changer son mot de passe") if pwd_last_set == 0 else
+                       Msg("mot de passe défini {value}", value=str(pwd_last_set)),
+                       expiry=Msg("expire {date}", date=expiry.isoformat()) if expiry else Msg("n'expire jamais"))
         if params.ou is not None:
             ok, why = _in_location(user.dn, found.base, params.ou)
             if not ok:
@@ -314,18 +319,17 @@ class UserAccount(Check):
                                 Msg("Le compte {login} existe avec les propriétés attendues.", login=params.login))
 
     @staticmethod
-    def _expected(p: Params) -> str:
-        parts = [f"compte {p.login}"]
-        if p.ou is not None:
-            parts.append(f"dans {'/'.join(parse_path(p.ou)) or '(racine du domaine)'}")
-        if p.enabled is not None:
-            parts.append("activé" if p.enabled else "désactivé")
-        parts += [f"{label} {v}" for label, v in (("prénom", p.given_name), ("nom", p.surname), ("UPN", p.upn)) if v]
-        if p.must_change_password is not None:
-            parts.append("doit changer son mot de passe" if p.must_change_password else "mot de passe définitif")
-        if p.expires is not None:
-            parts.append(f"expire : {p.expires}")
-        return ", ".join(parts)
+    def _expected(p: Params) -> Msg:
+        return Msg("compte {login}{ou}{enabled}{given_name}{surname}{upn}{password}{expires}", login=p.login,
+                   ou=Msg(", dans {path}", path="/".join(parse_path(p.ou)) or Msg("(racine du domaine)"))
+                   if p.ou is not None else "",
+                   enabled="" if p.enabled is None else Msg(", activé") if p.enabled else Msg(", désactivé"),
+                   given_name=Msg(", prénom {value}", value=p.given_name) if p.given_name else "",
+                   surname=Msg(", nom {value}", value=p.surname) if p.surname else "",
+                   upn=f", UPN {p.upn}" if p.upn else "",
+                   password="" if p.must_change_password is None else Msg(", doit changer son mot de passe")
+                   if p.must_change_password else Msg(", mot de passe définitif"),
+                   expires=Msg(", expire : {value}", value=p.expires) if p.expires is not None else "")
 
 
 class ComputerInOu(Check):
@@ -363,17 +367,18 @@ class ComputerInOu(Check):
         found = read(results["computer"], Msg("ordinateur"))
         if isinstance(found, Verdict):
             return found
-        expected = f"ordinateur {params.name} joint, dans {'/'.join(parse_path(params.ou))}"
+        expected = Msg("ordinateur {name} joint, dans {path}", name=params.name, path="/".join(parse_path(params.ou)))
         if not found.entries:
-            return Verdict.non_conforme("aucun compte d'ordinateur", expected,
+            return Verdict.non_conforme(Msg("aucun compte d'ordinateur"), expected,
                                         Msg("L'ordinateur {name} n'est pas joint au domaine (aucun compte {name}$).",
                                             name=params.name))
         pc = found.entries[0]
         uac = pc.first("userAccountControl")
         enabled = isinstance(uac, int) and not uac & UF_ACCOUNTDISABLE
         joined = [f"{a} {pc.first(a)}" for a in ("dNSHostName", "operatingSystem", "lastLogonTimestamp") if pc.first(a)]
-        observed = f"{pc.dn} ; {'activé' if enabled else 'désactivé'} ; {', '.join(joined) or 'jamais utilisé'}"
-        problems = []
+        observed = Msg("{dn} ; {state} ; {seen}", dn=pc.dn, state=Msg("activé") if enabled else Msg("désactivé"),
+                       seen=", ".join(joined) or Msg("jamais utilisé"))
+        problems: list[str | Msg] = []
         ok, why = _in_location(pc.dn, found.base, params.ou)
         if not ok:
             problems.append(why)
@@ -396,6 +401,10 @@ _SCOPE_ALIASES = {"global": "globale", "domain_local": "domaine_local", "domainl
                   "local": "domaine_local", "universal": "universelle", "domaine local": "domaine_local"}
 _TYPE_ALIASES = {"security": "securite", "sécurité": "securite", "distribution": "distribution"}
 GROUP_SECURITY = 0x80000000
+
+
+#: Scopes that are not one of the rubric's words, as the evidence says them (in the report's language).
+_SCOPE_SAID = {"locale intégrée": Msg("locale intégrée"), "inconnue": Msg("inconnue")}
 
 
 def _scope_of(group_type: int) -> str:
@@ -460,24 +469,27 @@ class GroupMembers(Check):
             close = [str(g.first("sAMAccountName")) for g in groups
                      if near_miss(params.name, str(g.first("sAMAccountName") or ""))]
             hint = Msg(" ; proche : {names}", names=", ".join(close)) if close else ""
-            return Verdict.non_conforme("groupe introuvable", expected,
+            return Verdict.non_conforme(Msg("groupe introuvable"), expected,
                                         Msg("Le groupe {name} n'existe pas{hint}.", name=params.name, hint=hint))
         group_type = int(group.first("groupType") or 0) & 0xFFFFFFFF
         scope = _scope_of(group_type)
         kind = "securite" if group_type & GROUP_SECURITY else "distribution"
         direct = self._direct(group, by_dn, found.entries)
         members = self._nested(group, by_dn, found.entries) if params.nested else direct
-        shown_kind = "sécurité" if kind == "securite" else "distribution"
-        observed = (f"{group.dn} ; étendue {scope}, {shown_kind} ; membres directs : {clip_list(sorted(direct, key=str.lower))}"
-                    + (f" ; membres (imbrication comprise) : {clip_list(sorted(members, key=str.lower))}"
-                       if params.nested and members != direct else ""))
-        problems = []
+        nested = (Msg(" ; membres (imbrication comprise) : {names}", names=clip_list(sorted(members, key=str.lower)))
+                  if params.nested and members != direct else "")
+        observed = Msg("{dn} ; étendue {scope}, {kind} ; membres directs : {names}{nested}", dn=group.dn,
+                       scope=_SCOPE_SAID.get(scope, scope),
+                       kind=Msg("sécurité") if kind == "securite" else "distribution",
+                       names=clip_list(sorted(direct, key=str.lower)), nested=nested)
+        problems: list[str | Msg] = []
         if params.ou is not None:
             ok, why = _in_location(group.dn, found.base, params.ou)
             if not ok:
                 problems.append(why)
         if params.scope and scope != params.scope:
-            problems.append(Msg("étendue {scope} au lieu de {wanted}", scope=scope, wanted=params.scope))
+            problems.append(Msg("étendue {scope} au lieu de {wanted}", scope=_SCOPE_SAID.get(scope, scope),
+                                wanted=params.scope))
         if params.type and kind != params.type:
             problems.append(Msg("groupe de {kind} au lieu de {wanted}",
                                 kind=Msg("sécurité") if kind == "securite" else "distribution",
@@ -527,17 +539,16 @@ class GroupMembers(Check):
         return names
 
     @staticmethod
-    def _expected(p: Params) -> str:
-        parts = [f"groupe {p.name}"]
-        if p.ou is not None:
-            parts.append(f"dans {'/'.join(parse_path(p.ou))}")
-        if p.scope:
-            parts.append(f"étendue {p.scope}")
-        if p.type:
-            parts.append("sécurité" if p.type == "securite" else "distribution")
+    def _expected(p: Params) -> Msg:
+        members = ""
         if p.members:
-            parts.append(f"membres {', '.join(p.members)}" + (" (exactement)" if p.exact else ""))
-        return ", ".join(parts)
+            members = (Msg(", membres {names} (exactement)", names=", ".join(p.members)) if p.exact
+                       else Msg(", membres {names}", names=", ".join(p.members)))
+        return Msg("groupe {name}{ou}{scope}{type}{members}", name=p.name,
+                   ou=Msg(", dans {path}", path="/".join(parse_path(p.ou))) if p.ou is not None else "",
+                   scope=Msg(", étendue {scope}", scope=p.scope) if p.scope else "",
+                   type="" if not p.type else Msg(", sécurité") if p.type == "securite" else ", distribution",
+                   members=members)
 
 
 # --- GPOs -------------------------------------------------------------------------------------
@@ -572,7 +583,7 @@ class GpoExists(Check):
             return Verdict.conforme(", ".join(f"{e.first('displayName')} {gpo_guid(e)}" for e in found), params.name,
                                     Msg("La stratégie « {name} » existe.", name=params.name))
         close = gpo_near_misses(params.name, gpos)
-        return Verdict.non_conforme(f"stratégies présentes : {clip_list(gpo_names(gpos))}", params.name,
+        return Verdict.non_conforme(Msg("stratégies présentes : {names}", names=clip_list(gpo_names(gpos))), params.name,
                                     gpo_missing(params.name, close))
 
 
@@ -613,14 +624,12 @@ class GpoLink(Check):
         if isinstance(ous, Verdict):
             return ous
         target_path = parse_path(params.target)
-        target_shown = "/".join(target_path) or "le domaine"
-        to_target = f"à {target_shown}" if target_path else "au domaine"
-        to_target_said = Msg("à {target}", target=target_shown) if target_path else Msg("au domaine")
-        expected = self._expected(params, to_target)
+        to_target_said = Msg("à {target}", target="/".join(target_path)) if target_path else Msg("au domaine")
+        expected = self._expected(params, to_target_said)
         named = gpos_named(params.gpo, gpos)
         if not named:
             close = gpo_near_misses(params.gpo, gpos)
-            return Verdict.non_conforme(f"stratégies présentes : {clip_list(gpo_names(gpos))}", expected,
+            return Verdict.non_conforme(Msg("stratégies présentes : {names}", names=clip_list(gpo_names(gpos))), expected,
                                         gpo_missing(params.gpo, close))
         guids = {gpo_guid(e) for e in named}
         domain = read(results["domain"], Msg("objet domaine"))
@@ -633,22 +642,23 @@ class GpoLink(Check):
         if target_path:
             target = find_container(target_path, ous)
             if target is None:
-                return Verdict.non_conforme("UO cible absente", expected, explain_missing(target_path, ous))
+                return Verdict.non_conforme(Msg("UO cible absente"), expected, explain_missing(target_path, ous))
         else:
             target = root
         links = [link for link in parse_gplink(target.entry.first("gPLink")) if link.guid in guids]
         if not links:
-            elsewhere = [c.shown if c.path else "le domaine" for c in every
+            elsewhere = [c.shown if c.path else Msg("le domaine") for c in every
                          for link in parse_gplink(c.entry.first("gPLink")) if link.guid in guids]
-            observed = f"gPLink de {target.dn} : {target.entry.first('gPLink') or '(vide)'}"
-            where_said = (Msg(" ; elle est liée à : {places}", places=", ".join(elsewhere)) if elsewhere
+            observed = Msg("gPLink de {dn} : {gplink}", dn=target.dn,
+                           gplink=str(target.entry.first("gPLink") or "") or Msg("(vide)"))
+            where_said = (Msg(" ; elle est liée à : {places}", places=commas(elsewhere)) if elsewhere
                           else Msg(" ; elle n'est liée nulle part"))
             return Verdict.non_conforme(observed, expected,
                                         Msg("La stratégie « {gpo} » existe mais n'est pas liée {target}{where}.",
                                             gpo=params.gpo, target=to_target_said, where=where_said))
         link = links[0]
-        observed = f"{target.dn} : {describe_link(link)}"
-        problems = []
+        observed = Msg("{dn} : {link}", dn=target.dn, link=describe_link(link))
+        problems: list[Msg] = []
         if link.enabled != params.enabled:
             problems.append(
                     Msg("le lien est désactivé (la stratégie ne s'applique pas)") if params.enabled
@@ -668,13 +678,11 @@ class GpoLink(Check):
                                                         link=describe_link(link)))
 
     @staticmethod
-    def _expected(p: Params, target: str) -> str:
-        parts = [f"« {p.gpo} » liée {target}", "lien activé" if p.enabled else "lien désactivé"]
-        if p.enforced is not None:
-            parts.append("appliqué" if p.enforced else "non appliqué")
-        if p.order is not None:
-            parts.append(f"ordre {p.order}")
-        return ", ".join(parts)
+    def _expected(p: Params, target: Msg) -> Msg:
+        return Msg("« {gpo} » liée {target}, {state}{enforced}{order}", gpo=p.gpo, target=target,
+                   state=Msg("lien activé") if p.enabled else Msg("lien désactivé"),
+                   enforced="" if p.enforced is None else Msg(", appliqué") if p.enforced else Msg(", non appliqué"),
+                   order=Msg(", ordre {order}", order=p.order) if p.order is not None else "")
 
 
 # --- domain password policy -------------------------------------------------------------------
@@ -738,15 +746,7 @@ class PasswordPolicy(Check):
             "lockout_duration_minutes": minutes("lockoutDuration"),
             "lockout_window_minutes": minutes("lockOutObservationWindow"),
         }
-        labels = {"min_length": "longueur minimale", "history": "historique", "max_age_days": "durée de vie maximale (j)",
-                  "min_age_days": "durée de vie minimale (j)", "complexity": "complexité",
-                  "lockout_threshold": "seuil de verrouillage", "lockout_duration_minutes": "durée de verrouillage (min)",
-                  "lockout_window_minutes": "réinitialisation du compteur (min)"}
         wanted = {k: v for k, v in params.model_dump().items() if v is not None}
-        show = lambda v: {True: "oui", False: "non", None: "(absent)"}.get(v, v) if isinstance(v, bool) or v is None \
-            else v
-        observed = ", ".join(f"{labels[k]} {show(actual[k])}" for k in labels if actual[k] is not None)
-        expected = ", ".join(f"{labels[k]} {show(v)}" for k, v in wanted.items())
         said = {"min_length": Msg("longueur minimale"), "history": Msg("historique"),
                 "max_age_days": Msg("durée de vie maximale (j)"), "min_age_days": Msg("durée de vie minimale (j)"),
                 "complexity": Msg("complexité"), "lockout_threshold": Msg("seuil de verrouillage"),
@@ -754,7 +754,11 @@ class PasswordPolicy(Check):
                 "lockout_window_minutes": Msg("réinitialisation du compteur (min)")}  # labels, in the report's language
 
         def say(v: Any) -> Any:
-            return (Msg("oui") if v else Msg("non")) if isinstance(v, bool) else "(absent)" if v is None else v
+            return (Msg("oui") if v else Msg("non")) if isinstance(v, bool) else Msg("(absent)") if v is None else v
+
+        observed = commas([Msg("{label} {value}", label=said[k], value=say(actual[k]))
+                           for k in said if actual[k] is not None])
+        expected = commas([Msg("{label} {value}", label=said[k], value=say(v)) for k, v in wanted.items()])
 
         diffs = [Msg("{label} {found} au lieu de {wanted}", label=said[k], found=say(actual[k]), wanted=say(v))
                  for k, v in wanted.items() if actual[k] != v]
@@ -825,8 +829,8 @@ class DnsRecord(Check):
             rcode = str(data["rcode"])
         except (ValueError, KeyError, TypeError):
             return Verdict.erreur(Msg("réponse DNS illisible"), observed=r.stdout[:300], expected=expected)
-        observed = f"{rcode} : " + (", ".join(f"{a['name']} {a['type']} {a['value']}" for a in data["answers"])
-                                    or "aucune réponse")
+        shown = ", ".join(f"{a['name']} {a['type']} {a['value']}" for a in data["answers"])
+        observed = f"{rcode} : {shown}" if shown else Msg("{rcode} : aucune réponse", rcode=rcode)
         if rcode == "NXDOMAIN":
             return Verdict.non_conforme(observed, expected,
                                         Msg("Le nom {name} n'existe pas dans le DNS du domaine.", name=params.name))

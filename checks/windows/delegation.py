@@ -34,6 +34,7 @@ from checks.windows._ad import (
     read,
     same_name,
 )
+from checks.windows._ps import bars, commas
 from checks.windows._sd import (
     CONTAINER_INHERIT,
     CONTROL_ACCESS,
@@ -135,7 +136,7 @@ def judge_grants(aces: list[Ace], sid: str, grants: tuple[Grant, ...]) -> list[M
         blocking = [d for d in denies if not (d.inherited and any(not a.inherited for a in allows))]
         if blocking:
             missing.append(Msg("{label} : refusé explicitement ({shown})", label=grant.label,
-                               shown=blocking[0].shown()))
+                               shown=blocking[0].said()))
     return missing
 
 
@@ -174,20 +175,20 @@ class OuDelegation(Check):
         principals = read(results["principals"], Msg("comptes et groupes"))
         if isinstance(principals, Verdict):
             return principals
-        label, grants = TASKS[params.task]
-        expected = f"{params.ou} : {params.group} — {label}"
+        _, grants = TASKS[params.task]
+        expected = Msg("{ou} : {group} — {label}", ou=params.ou, group=params.group, label=TASK_SAID[params.task])
         path = parse_path(params.ou)
         ou = find_container(path, acls)
         if ou is None:
             if acls.truncated:
                 return Verdict.erreur(Msg("liste des UO tronquée : impossible de conclure"), expected=expected)
-            return Verdict.non_conforme(", ".join(c.shown for c in containers(acls)) or "(aucune UO)", expected,
+            return Verdict.non_conforme(commas([c.shown for c in containers(acls)]) or Msg("(aucune UO)"), expected,
                                         explain_missing(path, acls))
         group = _group(params.group, principals)
         if group is None:
             if principals.truncated:
                 return Verdict.erreur(Msg("liste des groupes tronquée : impossible de conclure"), expected=expected)
-            return Verdict.non_conforme(f"aucun groupe {params.group}", expected,
+            return Verdict.non_conforme(Msg("aucun groupe {group}", group=params.group), expected,
                                         Msg("Le groupe « {group} » n'existe pas : rien ne peut lui être délégué.",
                                             group=params.group))
         sid = str(group.first("objectSid") or "")
@@ -205,12 +206,12 @@ class OuDelegation(Check):
             return Verdict.erreur(Msg("descripteur de sécurité de l'UO « {shown} » illisible : {exc}", shown=ou.shown,
                                       exc=exc), observed=ou.dn, expected=expected)
         if aces is None:
-            return Verdict.non_conforme(f"{ou.dn} : pas de DACL", expected,
+            return Verdict.non_conforme(Msg("{dn} : pas de DACL", dn=ou.dn), expected,
                                         Msg("L'UO « {shown} » n'a pas de DACL (tout est permis à tous) : ce n'est pas "
                                             "une délégation.", shown=ou.shown))
         mine = [a for a in aces if a.sid == sid]
-        observed = f"{ou.dn} — ACE de {params.group} ({sid}) : " + (
-            " | ".join(a.shown() for a in mine) if mine else "aucune")
+        observed = Msg("{dn} — ACE de {group} ({sid}) : {aces}", dn=ou.dn, group=params.group, sid=sid,
+                       aces=bars([a.said() for a in mine]) if mine else Msg("aucune"))
         missing = judge_grants(aces, sid, grants)
         if missing:
             return Verdict.non_conforme(observed, expected,

@@ -117,25 +117,27 @@ class DhcpScope(Check):
         f = failure(r)
         if f is not None and f.kind == "missing_command":
             if service_missing(results["service"]):
-                return Verdict.non_conforme("rôle DHCP absent (pas de service DHCPServer)", expected,
+                return Verdict.non_conforme(Msg("rôle DHCP absent (pas de service DHCPServer)"), expected,
                                             Msg("Le rôle Serveur DHCP n'est pas installé sur cet hôte."))
             return Verdict.erreur(Msg("le module PowerShell DhcpServer est absent alors que le rôle est peut-être "
                                       "installé (Install-WindowsFeature DHCP -IncludeManagementTools)"),
                                   expected=expected)
         if f is not None and (f.kind == "not_found" or f.error_id.startswith(SCOPE_MISSING)):
-            return Verdict.non_conforme("étendue inexistante", expected,
+            return Verdict.non_conforme(Msg("étendue inexistante"), expected,
                                         Msg("Aucune étendue DHCP {scope} sur ce serveur.", scope=params.scope))
         found = read_items(r, "Get-DhcpServerv4Scope", expected)
         if isinstance(found, Verdict):
             return found
         scopes = [s for s in found if s.get("ScopeId") == params.scope]
         if len(scopes) != 1:
-            return Verdict.non_conforme("étendue inexistante", expected,
+            return Verdict.non_conforme(Msg("étendue inexistante"), expected,
                                         Msg("Aucune étendue DHCP {scope} sur ce serveur.", scope=params.scope))
         scope = scopes[0]
-        observed = [(f"étendue {scope.get('ScopeId')} « {scope.get('Name')} » {scope.get('State')}, "
-                     f"{scope.get('StartRange')} – {scope.get('EndRange')} / {scope.get('SubnetMask')}")]
-        problems: list[str] = []
+        observed: list[str | Msg] = [Msg("étendue {scope} « {name} » {state}, {start} – {end} / {mask}",
+                                         scope=str(scope.get("ScopeId")), name=str(scope.get("Name")),
+                                         state=str(scope.get("State")), start=str(scope.get("StartRange")),
+                                         end=str(scope.get("EndRange")), mask=str(scope.get("SubnetMask")))]
+        problems: list[str | Msg] = []
         if params.active and scope.get("State") != "Active":
             problems.append(Msg("L'étendue n'est pas active ({found}).", found=scope.get("State")))
         for name, key, label in (("start", "StartRange",
@@ -156,22 +158,20 @@ class DhcpScope(Check):
         return settle(observed, problems, expected,
                       Msg("L'étendue {scope} est configurée comme attendu.", scope=params.scope))
 
-    def _expected(self, p: Params) -> str:
-        parts = [f"étendue {p.scope}" + (" active" if p.active else "")]
-        if p.start or p.end:
-            parts.append(f"plage {p.start or '?'} – {p.end or '?'}")
-        if p.mask:
-            parts.append(f"masque {p.mask}")
-        if p.router:
-            parts.append(f"routeur (option 3) {p.router}")
-        if p.dns_servers:
-            parts.append(f"DNS (option 6) {', '.join(p.dns_servers)}")
-        if p.reservations:
-            parts.append("réservations " + ", ".join(f"{x.ip} → {x.mac}" for x in p.reservations))
-        return ", ".join(parts)
+    def _expected(self, p: Params) -> Msg:
+        parts = {
+            "range": Msg(", plage {start} – {end}", start=p.start or "?", end=p.end or "?") if p.start or p.end else "",
+            "mask": Msg(", masque {mask}", mask=p.mask) if p.mask else "",
+            "router": Msg(", routeur (option 3) {router}", router=p.router) if p.router else "",
+            "dns": f", DNS (option 6) {', '.join(p.dns_servers)}" if p.dns_servers else "",
+            "reservations": Msg(", réservations {items}", items=", ".join(f"{x.ip} → {x.mac}" for x in p.reservations))
+            if p.reservations else ""}
+        if p.active:
+            return Msg("étendue {scope} active{range}{mask}{router}{dns}{reservations}", scope=p.scope, **parts)
+        return Msg("étendue {scope}{range}{mask}{router}{dns}{reservations}", scope=p.scope, **parts)
 
-    def _options(self, p: Params, r: ProbeResult, observed: list[str], problems: list[str],
-                 expected: str) -> Verdict | None:
+    def _options(self, p: Params, r: ProbeResult, observed: list[str | Msg], problems: list[str | Msg],
+                 expected: str | Msg) -> Verdict | None:
         rows = read_items(r, "Get-DhcpServerv4OptionValue", expected)
         if isinstance(rows, Verdict):
             return rows
@@ -180,11 +180,14 @@ class DhcpScope(Check):
             for row in rows:
                 if row.get("Level") == level and isinstance(row.get("OptionId"), int):
                     effective[row["OptionId"]] = (level, [str(v) for v in as_list(row.get("Value"))])
-        for option, label in ((3, "routeur"), (6, "DNS")):
+        for option in (3, 6):
             if option in effective:
                 level, values = effective[option]
-                where = "étendue" if level == "Scope" else "serveur"
-                observed.append(f"option {option} ({label}, {where}) : {', '.join(values)}")
+                where = Msg("étendue") if level == "Scope" else Msg("serveur")
+                observed.append(Msg("option {option} (routeur, {where}) : {values}", option=option, where=where,
+                                    values=", ".join(values)) if option == 3 else
+                                Msg("option {option} (DNS, {where}) : {values}", option=option, where=where,
+                                    values=", ".join(values)))
         if p.router:
             values = effective.get(3, ("", []))[1]
             if p.router not in values:
@@ -198,14 +201,15 @@ class DhcpScope(Check):
                                     value=", ".join(values) or Msg("absente")))
         return None
 
-    def _reservations(self, p: Params, r: ProbeResult, observed: list[str], problems: list[str],
-                      expected: str) -> Verdict | None:
+    def _reservations(self, p: Params, r: ProbeResult, observed: list[str | Msg], problems: list[str | Msg],
+                      expected: str | Msg) -> Verdict | None:
         rows = read_items(r, "Get-DhcpServerv4Reservation", expected)
         if isinstance(rows, Verdict):
             return rows
         by_ip: dict[str, Any] = {str(row.get("IPAddress")): row for row in rows}
-        observed.append("réservations : " + (", ".join(f"{row.get('IPAddress')} → {row.get('ClientId')}"
-                                                     f" ({row.get('Name')})" for row in rows) or "aucune"))
+        observed.append(Msg("réservations : {items}", items=", ".join(f"{row.get('IPAddress')} → {row.get('ClientId')}"
+                                                                     f" ({row.get('Name')})" for row in rows)
+                            or Msg("aucune")))
         for wanted in p.reservations or []:
             row = by_ip.get(wanted.ip)
             if row is None:

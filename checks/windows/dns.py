@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import field_validator
 
-from checks.windows._ps import clip, failure, no_wildcards, ps_quote, read_items, winrm
+from checks.windows._ps import clip, clip_said, failure, no_wildcards, ps_quote, read_items, winrm
 from checks.windows.services import service_missing, service_probe
 from grader.check import Check, CheckParams, is_ip_address
 from grader.model import Msg, Probe, ProbeResult, Verdict
@@ -46,10 +46,10 @@ def normalize(rr_type: str, value: str) -> str:
     return " ".join(part.rstrip(".").casefold() for part in value.split())
 
 
-def _without_module(service: ProbeResult, expected: str) -> Verdict:
+def _without_module(service: ProbeResult, expected: str | Msg) -> Verdict:
     """The DnsServer cmdlets are missing: no DNS role at all (non conforme), or only its tools (erreur)."""
     if service_missing(service):
-        return Verdict.non_conforme("rôle DNS absent (pas de service DNS)", expected,
+        return Verdict.non_conforme(Msg("rôle DNS absent (pas de service DNS)"), expected,
                                     Msg("Le rôle Serveur DNS n'est pas installé sur cet hôte."))
     return Verdict.erreur(Msg("le module PowerShell DnsServer est absent (outils de gestion DNS non installés)"),
                           expected=expected)
@@ -114,17 +114,18 @@ class DnsRecord(Check):
             return _without_module(results["service"], expected)
         if f is not None and (f.kind == "not_found" or f.error_id.startswith((ZONE_MISSING, NAME_MISSING))):
             if f.error_id.startswith(ZONE_MISSING):
-                return Verdict.non_conforme(f"zone {params.zone} inexistante", expected,
+                return Verdict.non_conforme(Msg("zone {zone} inexistante", zone=params.zone), expected,
                                             Msg("La zone {zone} n'existe pas sur ce serveur DNS.", zone=params.zone))
-            return Verdict.non_conforme(f"aucun enregistrement {params.type} pour {fqdn}", expected,
-                                        Msg("La zone {zone} n'a pas d'enregistrement {type} « {name} ».",
-                                            zone=params.zone, type=params.type, name=params.name))
+            return Verdict.non_conforme(Msg("aucun enregistrement {type} pour {fqdn}", type=params.type, fqdn=fqdn),
+                                        expected, Msg("La zone {zone} n'a pas d'enregistrement {type} « {name} ».",
+                                                      zone=params.zone, type=params.type, name=params.name))
         found = read_items(r, "Get-DnsServerResourceRecord", expected)
         if isinstance(found, Verdict):
             return found
         records = [x for x in found if str(x.get("RecordType", "")).upper() == params.type]
         if not records:
-            return Verdict.non_conforme(f"aucun enregistrement {params.type} pour {fqdn}", expected,
+            return Verdict.non_conforme(Msg("aucun enregistrement {type} pour {fqdn}", type=params.type, fqdn=fqdn),
+                                        expected,
                                         Msg("La zone {zone} n'a pas d'enregistrement {type} « {name} ».",
                                             zone=params.zone, type=params.type, name=params.name))
         values = [str(x.get("Data") or "") for x in records]
@@ -205,40 +206,39 @@ class DnsZone(Check):
         }
 
     def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
-        wanted = [f"zone {params.zone}"]
-        if params.type:
-            wanted.append(f"type {params.type}")
-        if params.ad_integrated is not None:
-            wanted.append("intégrée à AD" if params.ad_integrated else "non intégrée à AD")
-        if params.dynamic_update:
-            wanted.append(f"mises à jour dynamiques {params.dynamic_update}")
-        if params.reverse is not None:
-            wanted.append("recherche inversée" if params.reverse else "recherche directe")
-        if params.masters:
-            wanted.append("maîtres " + ", ".join(params.masters))
-        expected = ", ".join(wanted)
+        kind = ", type " + params.type if params.type else ""
+        expected = Msg(
+            "zone {zone}{type}{ad_integrated}{dynamic_update}{reverse}{masters}", zone=params.zone, type=kind,
+            ad_integrated="" if params.ad_integrated is None else Msg(", intégrée à AD") if params.ad_integrated
+            else Msg(", non intégrée à AD"),
+            dynamic_update=Msg(", mises à jour dynamiques {value}", value=params.dynamic_update)
+            if params.dynamic_update else "",
+            reverse="" if params.reverse is None else Msg(", recherche inversée") if params.reverse
+            else Msg(", recherche directe"),
+            masters=Msg(", maîtres {items}", items=", ".join(params.masters)) if params.masters else "")
         r = results["zone"]
         f = failure(r)
         if f is not None and f.kind == "missing_command":
             return _without_module(results["service"], expected)
         if f is not None and (f.kind == "not_found" or f.error_id.startswith(ZONE_MISSING)):
-            return Verdict.non_conforme(f"zone {params.zone} inexistante", expected,
+            return Verdict.non_conforme(Msg("zone {zone} inexistante", zone=params.zone), expected,
                                         Msg("La zone {zone} n'existe pas sur ce serveur DNS.", zone=params.zone))
         found = read_items(r, "Get-DnsServerZone", expected)
         if isinstance(found, Verdict):
             return found
         zones = [z for z in found if str(z.get("ZoneName", "")).rstrip(".").casefold() == params.zone.casefold()]
         if not zones:
-            return Verdict.non_conforme(f"zone {params.zone} inexistante", expected,
+            return Verdict.non_conforme(Msg("zone {zone} inexistante", zone=params.zone), expected,
                                         Msg("La zone {zone} n'existe pas sur ce serveur DNS.", zone=params.zone))
         zone = zones[0]
         masters = [str(m) for m in (zone.get("MasterServers") or []) if m]
-        observed = clip(
-            f"zone {zone.get('ZoneName')} : type {zone.get('ZoneType')}, IsDsIntegrated={zone.get('IsDsIntegrated')}"
-            f" ({zone.get('ReplicationScope') or 'fichier'}), DynamicUpdate={zone.get('DynamicUpdate')}, "
-            f"IsReverseLookupZone={zone.get('IsReverseLookupZone')}"
-            + (f", maîtres {', '.join(masters)}" if masters else ""), 300)
-        problems: list[str] = []
+        observed = clip_said(Msg(
+            "zone {zone} : type {type}, IsDsIntegrated={ds} ({scope}), DynamicUpdate={dynamic}, "
+            "IsReverseLookupZone={reverse}{masters}", zone=str(zone.get("ZoneName")), type=str(zone.get("ZoneType")),
+            ds=str(zone.get("IsDsIntegrated")), scope=str(zone.get("ReplicationScope") or "") or Msg("fichier"),
+            dynamic=str(zone.get("DynamicUpdate")), reverse=str(zone.get("IsReverseLookupZone")),
+            masters=Msg(", maîtres {items}", items=", ".join(masters)) if masters else ""), 300)
+        problems: list[str | Msg] = []
         if params.type and str(zone.get("ZoneType")) != params.type:
             problems.append(Msg("la zone est de type {found}, {type} attendu", found=zone.get("ZoneType"),
                                 type=params.type))

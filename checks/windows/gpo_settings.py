@@ -37,6 +37,7 @@ from checks.windows._gpo import (
     same_setting,
     show_data,
 )
+from checks.windows._ps import bars
 from checks.windows.ad import GPOS
 from grader.check import Check, CheckParams
 from grader.model import Msg, Probe, ProbeResult, Verdict
@@ -108,7 +109,7 @@ class GpoSetting(Check):
         found = gpos_named(params.gpo, gpos)
         if not found:
             close = gpo_near_misses(params.gpo, gpos)
-            return Verdict.non_conforme(f"stratégies présentes : {clip_list(gpo_names(gpos))}", expected,
+            return Verdict.non_conforme(Msg("stratégies présentes : {names}", names=clip_list(gpo_names(gpos))), expected,
                                         gpo_missing(params.gpo, close))
         sysvol = results["sysvol"]
         try:
@@ -121,17 +122,17 @@ class GpoSetting(Check):
             return best
         if len(verdicts) > 1:  # several GPOs share the name: say so, judge on all of them
             first = verdicts[0]
-            return Verdict(first.status, " | ".join(v.observed for v in verdicts), expected,
-                           f"{len(verdicts)} stratégies s'appellent « {params.gpo} » ; aucune ne définit le "
-                           f"paramètre : {first.message}")
+            return Verdict(first.status, bars([v.observed_ref or v.observed for v in verdicts]), expected,  # type: ignore[arg-type]
+                           Msg("{count} stratégies s'appellent « {gpo} » ; aucune ne définit le paramètre : {message}",
+                               count=len(verdicts), gpo=params.gpo, message=first.message_ref or first.message))
         return verdicts[0]
 
     def _one(self, params: Params, gpo: Entry, dirs: list[dict[str, Any]], truncated: bool,
-             expected: str) -> Verdict:
+             expected: str | Msg) -> Verdict:
         guid = gpo_guid(gpo)
         label = f"« {gpo.first('displayName')} » {guid}"
         folder = _folder(gpo, guid, dirs)
-        if isinstance(folder, str):
+        if isinstance(folder, Msg):
             if truncated:
                 return Verdict.erreur(Msg("liste des dossiers de SYSVOL tronquée : impossible de conclure"),
                                       observed=folder, expected=expected)
@@ -155,7 +156,7 @@ class GpoSetting(Check):
         disabled = flags & (FLAG_MACHINE_DISABLED if part == "machine" else FLAG_USER_DISABLED)
         part_fr = Msg("Ordinateur") if part == "machine" else Msg("Utilisateur")
         if entry.get("absent"):
-            return Verdict.non_conforme(f"{where} : fichier absent", expected,
+            return Verdict.non_conforme(Msg("{where} : fichier absent", where=where), expected,
                                         Msg("La stratégie {label} ne définit aucun paramètre de ce type (pas de "
                                             "{file}, partie {part}).", label=label, file=name.rsplit("/", 1)[-1],
                                             part=part_fr))
@@ -165,7 +166,8 @@ class GpoSetting(Check):
         else:
             verdict = _judge_security(params, raw, where, expected, label)
         if verdict.status.value == "conforme" and disabled:
-            return Verdict.non_conforme(verdict.observed + f" ; flags={flags}", expected,
+            return Verdict.non_conforme(Msg("{observed} ; flags={flags}", observed=verdict.observed_ref or verdict.observed,
+                                            flags=flags), expected,
                                         Msg("La stratégie {label} définit le paramètre, mais sa partie {part} est "
                                             "désactivée : il ne s'applique pas.", label=label, part=part_fr))
         return verdict
@@ -178,8 +180,8 @@ def _expected(params: GpoSetting.Params) -> str:
     return f"{params.gpo} : [{params.section}] {params.name} = {show_data(params.data)}"
 
 
-def _folder(gpo: Entry, guid: str, dirs: list[dict[str, Any]]) -> tuple[str, dict[str, Any]] | str:
-    """The SYSVOL folder clients use for this GPO (from gPCFileSysPath), or why there is none (French)."""
+def _folder(gpo: Entry, guid: str, dirs: list[dict[str, Any]]) -> tuple[str, dict[str, Any]] | Msg:
+    """The SYSVOL folder clients use for this GPO (from gPCFileSysPath), or why there is none."""
     by_path = {str(d.get("path", "")).lower(): d for d in dirs}
     fs_path = str(gpo.first("gPCFileSysPath") or "")
     parts = [p for p in fs_path.replace("/", "\\").split("\\") if p]
@@ -188,16 +190,16 @@ def _folder(gpo: Entry, guid: str, dirs: list[dict[str, Any]]) -> tuple[str, dic
         hit = by_path.get(rel.lower())
         if hit is not None:
             return str(hit["path"]), hit.get("files") or {}
-        return f"gPCFileSysPath={fs_path} : dossier {rel} absent de SYSVOL"
+        return Msg("gPCFileSysPath={path} : dossier {folder} absent de SYSVOL", path=fs_path, folder=rel)
     if fs_path:
-        return f"gPCFileSysPath={fs_path} : hors du partage SYSVOL lu par le correcteur"
+        return Msg("gPCFileSysPath={path} : hors du partage SYSVOL lu par le correcteur", path=fs_path)
     hits = [d for d in dirs if str(d.get("path", "")).lower().endswith("/policies/" + guid.lower())]
     if hits:
         return str(hits[0]["path"]), hits[0].get("files") or {}
-    return f"aucun dossier Policies/{guid} dans SYSVOL (gPCFileSysPath absent)"
+    return Msg("aucun dossier Policies/{guid} dans SYSVOL (gPCFileSysPath absent)", guid=guid)
 
 
-def _judge_registry(params: GpoSetting.Params, key: str, raw: bytes, where: str, expected: str,
+def _judge_registry(params: GpoSetting.Params, key: str, raw: bytes, where: str, expected: str | Msg,
                     label: str) -> Verdict:
     try:
         records = parse_registry_pol(raw)
@@ -210,7 +212,7 @@ def _judge_registry(params: GpoSetting.Params, key: str, raw: bytes, where: str,
     if record is None:
         gone = deletions(records, key, params.name)
         why = (Msg(" : la stratégie la supprime (paramètre « Désactivé »)") if gone else "")
-        return Verdict.non_conforme(f"{where} : valeurs de la clé : {others}", expected,
+        return Verdict.non_conforme(Msg("{where} : valeurs de la clé : {values}", where=where, values=others), expected,
                                     Msg("La stratégie {label} ne définit pas {name} sous {key}{why}.", label=label,
                                         name=params.name, key=params.key, why=why))
     observed = f"{where} : {record.shown()}"
@@ -260,7 +262,7 @@ def _registry_mismatch(params: GpoSetting.Params, record: PolRecord) -> Msg | st
     return ""
 
 
-def _judge_security(params: GpoSetting.Params, raw: bytes, where: str, expected: str, label: str) -> Verdict:
+def _judge_security(params: GpoSetting.Params, raw: bytes, where: str, expected: str | Msg, label: str) -> Verdict:
     try:
         sections = parse_inf(raw)
     except ValueError as exc:
@@ -271,7 +273,9 @@ def _judge_security(params: GpoSetting.Params, raw: bytes, where: str, expected:
     found = lines.get(params.name.lower())
     if found is None:
         present = clip_list([f"{n} = {v}" for n, v in lines.values()], 8)
-        return Verdict.non_conforme(f"{where} : [{section}] {present}", expected,
+        shown = (f"{where} : [{section}] {present}" if isinstance(present, str) else
+                 Msg("{where} : [{section}] {values}", where=where, section=section, values=present))
+        return Verdict.non_conforme(shown, expected,
                                     Msg("La stratégie {label} ne définit pas {name} dans [{section}].", label=label,
                                         name=params.name, section=section))
     observed = f"{where} : [{section}] {found[0]} = {found[1]}"

@@ -11,6 +11,7 @@ from pydantic import field_validator
 from checks.windows._ps import (
     as_list,
     clip,
+    commas,
     failure,
     no_wildcards,
     ps_date,
@@ -88,13 +89,15 @@ class PsScriptDocumented(Check):
         return probes
 
     def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
-        expected = ".SYNOPSIS et .DESCRIPTION renseignés" + (
-            ", lancé par une tâche planifiée active" + (f" ({params.task})" if params.task else "")
-            if params.scheduled else "")
+        scheduled: str | Msg = ""
+        if params.scheduled:
+            scheduled = (Msg(", lancé par une tâche planifiée active ({task})", task=params.task) if params.task
+                         else Msg(", lancé par une tâche planifiée active"))
+        expected = Msg(".SYNOPSIS et .DESCRIPTION renseignés{scheduled}", scheduled=scheduled)
         r = results["script"]
         f = failure(r)
         if f is not None and f.kind == "not_found" and "PathNotFound" in f.error_id:
-            return Verdict.non_conforme("fichier absent", expected,
+            return Verdict.non_conforme(Msg("fichier absent"), expected,
                                         Msg("Le script {path} n'existe pas.", path=params.path))
         found = read_items(r, Msg("lecture du script"), expected)
         if isinstance(found, Verdict):
@@ -104,11 +107,12 @@ class PsScriptDocumented(Check):
         script = found[0]
         synopsis, description = _help_text(script.get("Synopsis")), _help_text(script.get("Description"))
         written = ps_date(script.get("LastWriteTime"))
-        observed = [f"{script.get('FullName')} ({script.get('Length')} octets"
-                    + (f", modifié le {written:%Y-%m-%d %H:%M} UTC" if written else "") + ")",
-                    f".SYNOPSIS : {clip(synopsis, 80) or '(absent)'}",
-                    f".DESCRIPTION : {clip(description, 80) or '(absente)'}"]
-        problems = []
+        observed: list[str | Msg] = [
+            Msg("{path} ({size} octets{written})", path=str(script.get("FullName")), size=str(script.get("Length")),
+                written=Msg(", modifié le {date} UTC", date=written.strftime("%Y-%m-%d %H:%M")) if written else ""),
+            f".SYNOPSIS : {clip(synopsis, 80)}" if synopsis else Msg(".SYNOPSIS : (absent)"),
+            f".DESCRIPTION : {clip(description, 80)}" if description else Msg(".DESCRIPTION : (absente)")]
+        problems: list[str | Msg] = []
         if script.get("ParseErrors"):
             problems.append(Msg("Le script contient {found} erreur(s) de syntaxe.", found=script.get("ParseErrors")))
         if not synopsis or not description:
@@ -123,20 +127,23 @@ class PsScriptDocumented(Check):
         how = Msg(" et planifié") if params.scheduled else ""
         return settle(observed, problems, expected, Msg("Le script est documenté{how}.", how=how))
 
-    def _scheduled(self, p: Params, r: ProbeResult, observed: list[str], problems: list[str],
-                   expected: str) -> Verdict | None:
+    def _scheduled(self, p: Params, r: ProbeResult, observed: list[str | Msg], problems: list[str | Msg],
+                   expected: str | Msg) -> Verdict | None:
         found = read_items(r, "Get-ScheduledTask", expected)
         if isinstance(found, Verdict):
             return found
         runs = [t for t in found if _runs(t, p.path)]
         if p.task:
             runs = [t for t in runs if same_name(t.get("TaskName"), p.task)]
-        described = []
+        described: list[str | Msg] = []
         for t in runs:
-            triggers = [describe_trigger(x) for x in as_list(t.get("Triggers")) if isinstance(x, dict)]
-            described.append(f"{t.get('TaskPath') or ''}{t.get('TaskName')} "
-                             f"({'active' if task_enabled(t) else 'désactivée'}, {', '.join(triggers) or 'sans déclencheur'})")
-        observed.append("tâches : " + (", ".join(described) or "aucune ne lance ce script"))
+            triggers = commas([describe_trigger(x) for x in as_list(t.get("Triggers")) if isinstance(x, dict)])
+            name = f"{t.get('TaskPath') or ''}{t.get('TaskName')}"
+            described.append(Msg("{task} (active, {triggers})", task=name, triggers=triggers or Msg("sans déclencheur"))
+                             if task_enabled(t) else
+                             Msg("{task} (désactivée, {triggers})", task=name,
+                                 triggers=triggers or Msg("sans déclencheur")))
+        observed.append(Msg("tâches : {items}", items=commas(described) or Msg("aucune ne lance ce script")))
         active = [t for t in runs if task_enabled(t)
                   and any(isinstance(x, dict) and x.get("Enabled") is not False for x in as_list(t.get("Triggers")))]
         if not active:

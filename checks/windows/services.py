@@ -9,6 +9,7 @@ from pydantic import field_validator
 
 from checks.windows._ps import (
     enum_name,
+    enum_said,
     failure,
     no_wildcards,
     ps_quote,
@@ -77,7 +78,7 @@ class ServiceRunning(Check):
         want_status = "Running" if params.running else "Stopped"
         expected = f"Status={want_status}" + (f", StartType={params.start_mode.capitalize()}" if params.start_mode else "")
         if service_missing(r):
-            return Verdict.non_conforme("service inexistant", expected,
+            return Verdict.non_conforme(Msg("service inexistant"), expected,
                                         Msg("Aucun service nommé « {service} » sur cet hôte.", service=params.service))
         found = read_items(r, "Get-Service", expected)
         if isinstance(found, Verdict):
@@ -90,12 +91,16 @@ class ServiceRunning(Check):
         svc = matching[0]
         status = enum_name(svc.get("Status"), STATUS)
         mode = enum_name(svc.get("StartType"), START_MODE) if svc.get("StartType") is not None else None
-        observed = f"{svc.get('Name')} ({svc.get('DisplayName')}) : Status={status}, StartType={mode or '(inconnu)'}"
+        shown_status = enum_said(svc.get("Status"), STATUS)
+        observed: str | Msg = f"{svc.get('Name')} ({svc.get('DisplayName')}) : Status={status}, StartType={mode}"
+        if not mode or isinstance(shown_status, Msg):
+            observed = Msg("{name} ({display}) : Status={status}, StartType={mode}", name=str(svc.get("Name")),
+                           display=str(svc.get("DisplayName")), status=shown_status, mode=mode or Msg("(inconnu)"))
         if status != want_status:
             name = svc.get("Name")
             return Verdict.non_conforme(observed, expected, Msg(
-                "Le service {name} n'est pas démarré ({status}).", name=name, status=status) if params.running else Msg(
-                "Le service {name} n'est pas arrêté ({status}).", name=name, status=status))
+                "Le service {name} n'est pas démarré ({status}).", name=name, status=shown_status) if params.running
+                else Msg("Le service {name} n'est pas arrêté ({status}).", name=name, status=shown_status))
         if params.start_mode:
             if mode is None:
                 return Verdict.erreur(Msg("le type de démarrage n'est pas lisible avec ce PowerShell (StartType "

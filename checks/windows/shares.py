@@ -10,8 +10,10 @@ from pydantic import field_validator, model_validator
 from checks.windows._ps import (
     account_matches,
     clip,
+    commas,
     enum_name,
     failure,
+    joined,
     no_wildcards,
     ps_quote,
     read_items,
@@ -126,7 +128,7 @@ class SmbShare(Check):
         r = results["share"]
         f = failure(r)
         if f is not None and f.kind == "not_found" and "NotFound" in f.error_id:
-            return Verdict.non_conforme("partage inexistant", expected,
+            return Verdict.non_conforme(Msg("partage inexistant"), expected,
                                         Msg("Aucun partage nommé « {share} ».", share=params.share))
         found = read_items(r, "Get-SmbShare", expected)
         if isinstance(found, Verdict):
@@ -134,12 +136,15 @@ class SmbShare(Check):
         if len(found) != 1:
             return Verdict.erreur(Msg("Get-SmbShare a renvoyé {count} partages", count=len(found)), expected=expected)
         share = found[0]
-        observed = [f"{share.get('Name')} → {share.get('Path')} ({enum_name(share.get('ShareState'), SHARE_STATE)})"]
+        observed: list[str | Msg] = [
+            f"{share.get('Name')} → {share.get('Path')} ({enum_name(share.get('ShareState'), SHARE_STATE)})"
+            if share.get("ShareState") is not None else
+            Msg("{name} → {path} ((vide))", name=str(share.get("Name")), path=str(share.get("Path")))]
         if params.path and not _same_path(share.get("Path"), params.path):
             return Verdict.non_conforme(observed[0], expected,
                                         Msg("Le partage {share} partage {found}, pas {path}.", share=params.share,
                                             found=share.get("Path"), path=params.path))
-        problems: list[str] = []
+        problems: list[str | Msg] = []
         if params.share_access:
             verdict = self._share_access(params, results["access"], observed, problems, expected)
             if verdict is not None:
@@ -151,23 +156,24 @@ class SmbShare(Check):
         return settle(observed, problems, expected,
                       Msg("Le partage {share} est configuré comme attendu.", share=params.share))
 
-    def _expected(self, p: Params) -> str:
-        parts = [f"partage {p.share}" + (f" de {p.path}" if p.path else "")]
-        if p.share_access:
-            parts.append(f"partage : {p.share_access} pour {p.group}")
-        if p.ntfs_access:
-            parts.append(f"NTFS : {FRENCH_RIGHT[p.ntfs_access]} pour {p.group}")
-        return ", ".join(parts)
+    def _expected(self, p: Params) -> Msg:
+        return Msg("partage {share}{path}{share_access}{ntfs_access}", share=p.share,
+                   path=Msg(" de {path}", path=p.path) if p.path else "",
+                   share_access=Msg(", partage : {access} pour {group}", access=p.share_access, group=p.group)
+                   if p.share_access else "",
+                   ntfs_access=Msg(", NTFS : {right} pour {group}", right=FRENCH_RIGHT[p.ntfs_access], group=p.group)
+                   if p.ntfs_access else "")
 
-    def _share_access(self, p: Params, r: ProbeResult, observed: list[str], problems: list[str],
-                      expected: str) -> Verdict | None:
+    def _share_access(self, p: Params, r: ProbeResult, observed: list[str | Msg], problems: list[str | Msg],
+                      expected: str | Msg) -> Verdict | None:
         entries = read_items(r, "Get-SmbShareAccess", expected)
         if isinstance(entries, Verdict):
             return entries
         mine = [e for e in entries if account_matches(e.get("AccountName"), p.group or "")]
-        observed.append("partage : " + (", ".join(f"{e.get('AccountName')} {enum_name(e.get('AccessControlType'), ACCESS_TYPE)} "
-                                                  f"{enum_name(e.get('AccessRight'), SHARE_RIGHT)}" for e in entries)
-                                        or "aucune entrée"))
+        observed.append(Msg("partage : {entries}",
+                            entries=", ".join(f"{e.get('AccountName')} {enum_name(e.get('AccessControlType'), ACCESS_TYPE)} "
+                                              f"{enum_name(e.get('AccessRight'), SHARE_RIGHT)}" for e in entries)
+                            or Msg("aucune entrée")))
         if any(enum_name(e.get("AccessControlType"), ACCESS_TYPE) == "Deny" for e in mine):
             problems.append(Msg("Une autorisation de partage « Refuser » vise {group}.", group=p.group))
             return None
@@ -177,18 +183,18 @@ class SmbShare(Check):
             return None
         if "Custom" in allowed:
             return Verdict.erreur(Msg("droit de partage personnalisé (Custom) pour {group} : à vérifier à la main",
-                                      group=p.group), observed=" ; ".join(observed), expected=expected)
+                                      group=p.group), observed=joined(observed), expected=expected)
         problems.append(Msg("Le groupe {group} n'a pas le droit de partage {share_access} ({value}).", group=p.group,
                             share_access=p.share_access, value=", ".join(allowed) or Msg("aucune entrée")))
         return None
 
-    def _ntfs(self, p: Params, r: ProbeResult, observed: list[str], problems: list[str],
-              expected: str) -> Verdict | None:
+    def _ntfs(self, p: Params, r: ProbeResult, observed: list[str | Msg], problems: list[str | Msg],
+              expected: str | Msg) -> Verdict | None:
         aces = read_items(r, "Get-Acl", expected)
         if isinstance(aces, Verdict):
             return aces
         allowed = denied = 0
-        seen = []
+        seen: list[str | Msg] = []
         for ace in aces:
             if not account_matches(ace.get("IdentityReference"), p.group or ""):
                 continue
@@ -198,16 +204,22 @@ class SmbShare(Check):
             except (TypeError, ValueError):
                 return Verdict.erreur(Msg("entrée NTFS illisible"), observed=clip(str(ace)), expected=expected)
             kind = enum_name(ace.get("AccessControlType"), ACCESS_TYPE)
-            origin = "héritée" if ace.get("IsInherited") else "explicite"
-            seen.append(f"{ace.get('IdentityReference')} {kind} {rights_name(ace.get('FileSystemRights'))} ({origin}"
-                        + (", sous-dossiers seulement)" if propagation & INHERIT_ONLY else ")"))
+            entry = {"account": str(ace.get("IdentityReference")), "kind": kind,
+                     "rights": rights_name(ace.get("FileSystemRights"))}
+            if propagation & INHERIT_ONLY:
+                seen.append(Msg("{account} {kind} {rights} ({origin}, sous-dossiers seulement)",
+                                origin=Msg("héritée") if ace.get("IsInherited") else Msg("explicite"), **entry))
+            else:
+                seen.append(Msg("{account} {kind} {rights} (héritée)", **entry) if ace.get("IsInherited") else
+                            Msg("{account} {kind} {rights} (explicite)", **entry))
             if propagation & INHERIT_ONLY:
                 continue
             if kind == "Deny":
                 denied |= mask
             elif kind == "Allow":
                 allowed |= mask
-        observed.append("NTFS : " + (", ".join(seen) or f"aucune entrée pour {p.group}"))
+        observed.append(Msg("NTFS : {entries}", entries=commas(seen)) if seen else
+                        Msg("NTFS : aucune entrée pour {group}", group=p.group))
         required = RIGHTS[p.ntfs_access]  # type: ignore[index]
         if denied & required:
             problems.append(Msg("Des droits NTFS sont refusés à {group} ({rights_name}).", group=p.group,

@@ -10,8 +10,10 @@ from pydantic import field_validator
 
 from checks.windows._ps import (
     as_list,
-    clip,
-    enum_name,
+    bars,
+    clip_said,
+    commas,
+    enum_said,
     failure,
     no_wildcards,
     ps_date,
@@ -38,14 +40,16 @@ TRIGGERS = {
     "MSFT_TaskRegistrationTrigger": "at_creation",
     "MSFT_TaskTrigger": "other",  # monthly triggers have no class of their own in the ScheduledTasks module
 }
-FRENCH_TRIGGER = {"daily": "quotidien", "weekly": "hebdomadaire", "once": "une fois", "at_startup": "au démarrage",
-                  "at_logon": "à l'ouverture de session", "on_idle": "au repos", "on_event": "sur événement",
-                  "on_session_change": "changement de session", "at_creation": "à la création",
-                  "other": "autre (mensuel ?)"}
+#: Trigger kinds and days as people name them (a Msg: its ``str`` is the French name, a report says it in its language).
+FRENCH_TRIGGER = {"daily": Msg("quotidien"), "weekly": Msg("hebdomadaire"), "once": Msg("une fois"),
+                  "at_startup": Msg("au démarrage"), "at_logon": Msg("à l'ouverture de session"),
+                  "on_idle": Msg("au repos"), "on_event": Msg("sur événement"),
+                  "on_session_change": Msg("changement de session"), "at_creation": Msg("à la création"),
+                  "other": Msg("autre (mensuel ?)")}
 # MSFT_TaskWeeklyTrigger.DaysOfWeek bit mask (TASK_SUNDAY = 0x1 ... TASK_SATURDAY = 0x40).
 DAYS = {"sunday": 1, "monday": 2, "tuesday": 4, "wednesday": 8, "thursday": 16, "friday": 32, "saturday": 64}
-FRENCH_DAYS = {"sunday": "dimanche", "monday": "lundi", "tuesday": "mardi", "wednesday": "mercredi",
-               "thursday": "jeudi", "friday": "vendredi", "saturday": "samedi"}
+FRENCH_DAYS = {"sunday": Msg("dimanche"), "monday": Msg("lundi"), "tuesday": Msg("mardi"), "wednesday": Msg("mercredi"),
+               "thursday": Msg("jeudi"), "friday": Msg("vendredi"), "saturday": Msg("samedi")}
 
 # One task as an object the judges read (CIM instances themselves serialise to pages of CimClass data).
 TASK_PROJECTION = (
@@ -84,32 +88,33 @@ def trigger_days(trigger: dict[str, Any]) -> list[str]:
     return [day for day, bit in DAYS.items() if mask & bit]
 
 
-def describe_trigger(trigger: dict[str, Any]) -> str:
+def describe_trigger(trigger: dict[str, Any]) -> str | Msg:
     kind = trigger_kind(trigger)
-    text = FRENCH_TRIGGER.get(kind, kind)
+    text: str | Msg = FRENCH_TRIGGER.get(kind, kind)
     if kind == "weekly" and trigger_days(trigger):
-        text += " (" + ", ".join(FRENCH_DAYS[d] for d in trigger_days(trigger)) + ")"
+        text = Msg("hebdomadaire ({days})", days=commas([FRENCH_DAYS[d] for d in trigger_days(trigger)]))
     when = trigger_time(trigger)
     if when and kind in ("daily", "weekly", "once", "other"):
-        text += f" à {when}"
+        text = Msg("{trigger} à {time}", trigger=text, time=when)
     if trigger.get("Enabled") is False:
-        text += " [désactivé]"
+        text = Msg("{trigger} [désactivé]", trigger=text)
     return text
 
 
-def describe_action(action: dict[str, Any]) -> str:
-    return f"{action.get('Execute') or ''} {action.get('Arguments') or ''}".strip() or "(action sans programme)"
+def describe_action(action: dict[str, Any]) -> str | Msg:
+    return f"{action.get('Execute') or ''} {action.get('Arguments') or ''}".strip() or Msg("(action sans programme)")
 
 
-def describe_task(task: dict[str, Any]) -> str:
+def describe_task(task: dict[str, Any]) -> Msg:
     triggers = [describe_trigger(t) for t in as_list(task.get("Triggers")) if isinstance(t, dict)]
     actions = [describe_action(a) for a in as_list(task.get("Actions")) if isinstance(a, dict)]
     last = ps_date(task.get("LastRunTime"))
-    text = (f"{task.get('TaskPath') or ''}{task.get('TaskName')} : {enum_name(task.get('State'), STATE)}, "
-            f"déclencheurs : {', '.join(triggers) or 'aucun'} ; actions : {clip(' | '.join(actions) or 'aucune', 160)}")
-    if last is not None and last.year >= 2000:
-        text += f" ; dernière exécution {last:%Y-%m-%d %H:%M} UTC (résultat {task.get('LastTaskResult')})"
-    return text
+    name = str(task.get("TaskPath") or "") + str(task.get("TaskName"))
+    return Msg("{task} : {state}, déclencheurs : {triggers} ; actions : {actions}{last}",
+               task=name, state=enum_said(task.get("State"), STATE),
+               triggers=commas(triggers) or Msg("aucun"), actions=clip_said(bars(actions), 160) or Msg("aucune"),
+               last=Msg(" ; dernière exécution {date} UTC (résultat {result})", date=last.strftime("%Y-%m-%d %H:%M"),
+                        result=str(task.get("LastTaskResult"))) if last is not None and last.year >= 2000 else "")
 
 
 class ScheduledTask(Check):
@@ -171,36 +176,34 @@ class ScheduledTask(Check):
         f = failure(r)
         if f is not None and f.kind == "not_found" and "NotFound" in f.error_id:
             where = Msg(" dans {path}", path=params.path) if params.path else ""
-            return Verdict.non_conforme("tâche inexistante", expected, Msg("Aucune tâche planifiée nommée « {task} "
+            return Verdict.non_conforme(Msg("tâche inexistante"), expected, Msg("Aucune tâche planifiée nommée « {task} "
                                                                            "»{where}.", task=params.task, where=where))
         found = read_items(r, "Get-ScheduledTask", expected)
         if isinstance(found, Verdict):
             return found
         tasks = [t for t in found if same_name(t.get("TaskName"), params.task)]
         if not tasks:
-            return Verdict.non_conforme("tâche inexistante", expected,
+            return Verdict.non_conforme(Msg("tâche inexistante"), expected,
                                         Msg("Aucune tâche planifiée nommée « {task} ».", task=params.task))
         verdicts = [self._one(params, t, expected) for t in tasks]
         return next((v for v in verdicts if v.status is Status.CONFORME), verdicts[0])
 
-    def _expected(self, p: Params) -> str:
-        parts = ["activée" if p.enabled else "désactivée"]
+    def _expected(self, p: Params) -> Msg:
+        trigger: str | Msg = ""
         if p.trigger:
-            when = FRENCH_TRIGGER[p.trigger]
-            if p.days:
-                when += " (" + ", ".join(FRENCH_DAYS[d] for d in p.days) + ")"
-            if p.at:
-                when += f" à {p.at}"
-            parts.append(f"déclencheur {when}")
+            at = Msg(" à {time}", time=p.at) if p.at else ""
+            trigger = (Msg(", déclencheur {trigger} ({days}){at}", trigger=FRENCH_TRIGGER[p.trigger],
+                           days=commas([FRENCH_DAYS[d] for d in p.days]), at=at) if p.days else
+                       Msg(", déclencheur {trigger}{at}", trigger=FRENCH_TRIGGER[p.trigger], at=at))
         elif p.at:
-            parts.append(f"déclencheur à {p.at}")
-        if p.command_contains:
-            parts.append(f"action contenant « {p.command_contains} »")
-        if p.run_as:
-            parts.append(f"exécutée en tant que {p.run_as}")
-        return f"{p.task} : " + ", ".join(parts)
+            trigger = Msg(", déclencheur à {time}", time=p.at)
+        return Msg("{task} : {state}{trigger}{command}{run_as}", task=p.task,
+                   state=Msg("activée") if p.enabled else Msg("désactivée"), trigger=trigger,
+                   command=Msg(", action contenant « {command} »", command=p.command_contains)
+                   if p.command_contains else "",
+                   run_as=Msg(", exécutée en tant que {account}", account=p.run_as) if p.run_as else "")
 
-    def _one(self, p: Params, task: dict[str, Any], expected: str) -> Verdict:
+    def _one(self, p: Params, task: dict[str, Any], expected: str | Msg) -> Verdict:
         observed = describe_task(task)
         name = task.get("TaskName")
         if task_enabled(task) != p.enabled:
@@ -218,14 +221,15 @@ class ScheduledTask(Check):
         if p.command_contains:
             needle = p.command_contains.casefold()
             actions = [a for a in as_list(task.get("Actions")) if isinstance(a, dict)]
-            if not any(needle in describe_action(a).casefold() for a in actions):
+            if not any(needle in str(describe_action(a)).casefold() for a in actions):
                 return Verdict.non_conforme(observed, expected,
                                             Msg("Aucune action de la tâche {name} ne contient « {command_contains} ».",
                                                 name=name, command_contains=p.command_contains))
         if p.run_as:
             user = str(task.get("UserId") or "")
             if not (same_name(user, p.run_as) or same_name(user.rpartition("\\")[2], p.run_as.rpartition("\\")[2])):
-                return Verdict.non_conforme(observed + f" ; compte {user or '(aucun)'}", expected,
+                return Verdict.non_conforme(Msg("{observed} ; compte {account}", observed=observed,
+                                                account=user or Msg("(aucun)")), expected,
                                             Msg("La tâche {name} s'exécute en tant que {value}.", name=name,
                                                 value=user or Msg("(aucun)")))
         return Verdict.conforme(observed, expected, Msg("La tâche {name} est planifiée comme attendu.", name=name))

@@ -75,18 +75,19 @@ class WsusClientPolicy(Check):
             return Verdict.erreur(Msg("réponse inattendue à la lecture du registre"), expected=expected)
         wu, au = found[0].get("WindowsUpdate"), found[0].get("AU")
         if not isinstance(wu, dict):
-            return Verdict.non_conforme("clé de stratégie WindowsUpdate absente", expected,
+            return Verdict.non_conforme(Msg("clé de stratégie WindowsUpdate absente"), expected,
                                         Msg("Aucune stratégie Windows Update n'est appliquée sur ce poste."))
         au = au if isinstance(au, dict) else {}
-        observed = (f"WUServer={wu.get('WUServer')}, WUStatusServer={wu.get('WUStatusServer')}, "
-                    f"UseWUServer={au.get('UseWUServer')}, AUOptions={au.get('AUOptions')}"
-                    + (f", TargetGroup={wu.get('TargetGroup')} (activé={wu.get('TargetGroupEnabled')})"
-                       if "TargetGroup" in wu or params.target_group else ""))
-        problems = []
+        observed: str | Msg = (f"WUServer={wu.get('WUServer')}, WUStatusServer={wu.get('WUStatusServer')}, "
+                               f"UseWUServer={au.get('UseWUServer')}, AUOptions={au.get('AUOptions')}")
+        if "TargetGroup" in wu or params.target_group:
+            observed = Msg("{values}, TargetGroup={group} (activé={enabled})", values=observed,
+                           group=str(wu.get("TargetGroup")), enabled=str(wu.get("TargetGroupEnabled")))
+        problems: list[str | Msg] = []
         if _url(wu.get("WUServer")) != _url(params.server):
-            problems.append(Msg("WUServer vaut {value}.", value=wu.get("WUServer") or "(absent)"))
+            problems.append(Msg("WUServer vaut {value}.", value=wu.get("WUServer") or Msg("(absent)")))
         if _url(wu.get("WUStatusServer")) != _url(params.server):
-            problems.append(Msg("WUStatusServer vaut {value}.", value=wu.get("WUStatusServer") or "(absent)"))
+            problems.append(Msg("WUStatusServer vaut {value}.", value=wu.get("WUStatusServer") or Msg("(absent)")))
         if au.get("UseWUServer") != 1:
             problems.append(Msg("AU\\UseWUServer n'est pas à 1 : le poste n'utilise pas le serveur WSUS."))
         if params.au_options and au.get("AUOptions") != params.au_options:
