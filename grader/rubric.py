@@ -394,12 +394,22 @@ def _transport_problems(source: str, tree: CommentedMap, rubric: Rubric, catalog
                 problems.append(f"{at('hosts', i, 'options', name)}: "
                                 + t("rubric.options_unknown_transport", transport=name, known=known))
                 continue
+            templated = False
+            for loc, value in _strings(values):  # options may differ per candidate, like params
+                problems += _template_problems(at('hosts', i, 'options', name, *loc), value, rubric, with_addr=True)
+                templated = templated or "{" in value
             try:
-                parsed = option_channel.Options.model_validate(values)
+                parsed = option_channel.Options.model_validate(
+                    render_params(values, _sample_variables(rubric)) if templated else values)
             except ValidationError as exc:
                 problems += _pydantic_problems(source, tree, exc, prefix=("hosts", i, "options", name))
                 continue
+            except jinja2.TemplateError:
+                continue  # already reported by _template_problems
             for field_name, value in parsed:
+                raw = values.get(field_name) if isinstance(values, Mapping) else None
+                if isinstance(raw, str) and "{" in raw:
+                    continue  # named per candidate: checked when the run resolves it (CredentialError, located)
                 if (field_name == "credential" or field_name.endswith("_credential")) and value is not None \
                         and value not in rubric.credentials:
                     problems.append(f"{at('hosts', i, 'options', name, field_name)}: "

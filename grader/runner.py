@@ -56,6 +56,13 @@ class HostJob:
     checks: tuple[PlannedCheck, ...]
     credential: Any
     credentials: Mapping[str, Any] = field(default_factory=dict)
+    options: Mapping[str, Mapping[str, Any]] | None = None  # the host's channel options for this candidate
+    options_problem: Msg | None = None  # why they could not be rendered for this candidate (host not contacted)
+
+    def channel_options(self, channel: str) -> Mapping[str, Any]:
+        """The options of ``channel`` on this host, templates rendered for this candidate."""
+        options = self.options if self.options is not None else self.host.options
+        return options.get(channel, {})
 
     @property
     def label(self) -> str:
@@ -136,10 +143,16 @@ def plan(rubric: Rubric, candidates: Iterable[Candidate], catalogue: Mapping[str
             token = secrets.token_hex(8)
             planned = [_plan_check(e, catalogue[e.check], variables, token) for e in rubric.checks
                        if h in rubric.targets(e)]
+            problem = None
+            try:
+                options = {name: render_params(values, variables) for name, values in h.options.items()}
+            except jinja2.TemplateError as exc:  # every check of the host says why, none is judged
+                problem = Msg("options de l'hôte invalides pour ce candidat : {error}", error=str(exc))
+                options, planned = h.options, [replace(pc, problem=problem) for pc in planned]
             if planned:
                 jobs.append(HostJob(cand, h, addresses[h.name], tuple(planned),
                                     rubric.credentials.get(h.credential) if h.credential else None,
-                                    rubric.credentials))
+                                    rubric.credentials, options, problem))
     return jobs
 
 
@@ -183,6 +196,8 @@ def grade_host(job: HostJob, known_hosts: Path | None, channels: Mapping[str, Ch
     login: str | Msg = ""
     host_key, anomalies, execs = "", [], 0
     outcome: HostOutcome | None = None
+    if job.options_problem is not None:  # not contacted with options that are not this candidate's
+        order, outcome = [], HostOutcome(False, job.options_problem, status=Status.ERREUR)
     for name in order:
         probes = by_channel.get(name, [])
         if name != primary and not probes:
@@ -229,7 +244,7 @@ def _reason_of(outcome: HostOutcome) -> Msg | str:
 
 def _context(job: HostJob, channel: Channel, primary: bool, known_hosts: Path | None) -> HostContext:
     host = job.host
-    raw = host.options.get(channel.name, {})
+    raw = job.channel_options(channel.name)
     return HostContext(name=host.name, address=job.address, platform=host.platform, port=host.port if primary else None,
                        credential=job.credential, credentials=job.credentials,
                        options=channel.Options.model_validate(raw), sudo=host.sudo,

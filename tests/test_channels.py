@@ -323,3 +323,64 @@ def test_hosts_depending_on_each_other_do_not_deadlock_a_one_worker_pool(tmp_pat
         runner.default_channels = original
     assert {r.check_id: r.status for rep in reports for r in rep.results} == dict.fromkeys(
         ("nat", "local", "route"), Status.CONFORME)
+
+
+def test_host_options_are_rendered_for_each_candidate(tmp_path):
+    """``hosts[].options`` may use the roster's variables, like an address or a check's parameters."""
+    seen: list[tuple[str, str | None]] = []
+
+    class Recording(Channel):
+        name = "fake"
+        Options = FakeOptions
+
+        def collect(self, host: HostContext, probes: Sequence[Probe]) -> Collected:
+            seen.append((host.address, host.options.community_credential))
+            return Collected({p.key: ProbeResult(p.key, p.transport, p.command, stdout=p.command.split()[-1],
+                                                 exit_code=0) for p in probes}, execs=1)
+
+    rubric = load(tmp_path, """\
+        rubric: canaux
+        title: Canaux
+        credentials:
+          c7: {username: lecteur, password_env: GRADER_TEST_SECRET}
+          c8: {username: lecteur, password_env: GRADER_TEST_SECRET}
+        hosts:
+          - name: sw
+            role: switch
+            platform: network
+            address: 10.0.0.{{ candidat }}
+            transport: fake
+            options:
+              fake: {community_credential: "c{{ candidat }}"}
+        checks:
+          - {id: a, check: test.echo, host: sw, params: {value: "1"}, criterion: CP5.1}
+        """, {"fake": Recording})
+    for job in plan(rubric, [Candidate("7"), Candidate("8")], CATALOGUE):
+        grade_host(job, None, {"fake": Recording()})
+    assert seen == [("10.0.0.7", "c7"), ("10.0.0.8", "c8")]
+
+
+
+def test_host_options_that_cannot_be_rendered_for_a_candidate_make_its_checks_erreur(tmp_path):
+    fake, calls = make_channel("fake")
+    rubric = load(tmp_path, """\
+        rubric: canaux
+        title: Canaux
+        credentials:
+          lecteur: {username: lecteur, password_env: GRADER_TEST_SECRET}
+        hosts:
+          - name: sw
+            role: switch
+            platform: network
+            address: 10.0.0.{{ candidat }}
+            transport: fake
+            options:
+              fake: {community_credential: "{{ addr['absent'] }}"}
+        checks:
+          - {id: a, check: test.echo, host: sw, params: {value: "1"}, criterion: CP5.1}
+        """, {"fake": fake})
+    [job] = plan(rubric, [Candidate("7")], CATALOGUE)
+    report = grade_host(job, None, {"fake": fake()})
+    [result] = report.results
+    assert result.status is Status.ERREUR and result.message.startswith("options de l'hôte invalides pour ce candidat")
+    assert calls == [] and report.outcome.status is Status.ERREUR  # not contacted with options not its own

@@ -150,6 +150,24 @@ def test_undefined_template_variable_in_params_is_a_problem_not_a_crash(tmp_path
     assert "paquet" in parts["what"]
 
 
+def test_host_options_may_differ_per_candidate_and_their_templates_are_checked(tmp_path: Path) -> None:
+    old = "syslog: {listen: 10.77.0.1, port: 514, protocol: udp, wait: 4}"
+    good = demo_variant(tmp_path, old, 'syslog: {listen: "{{ reseau }}.1", port: 514, protocol: udp, wait: 4}')
+    rubric = load_rubric(good)
+    assert rubric.host("srv-lin").options["syslog"]["listen"] == "{{ reseau }}.1"  # rendered per candidate
+    bad = demo_variant(tmp_path, old, 'syslog: {listen: "{{ reseu }}.1", port: 514, protocol: udp, wait: 4}', "bad.yaml")
+    problems = problems_of(bad)
+    assert len(problems) == 1, problems
+    parts = parse(problems[0])
+    assert (int(parts["line"]), int(parts["col"])) == locate(bad.read_text(encoding="utf-8"), "{{ reseu }}", "listen:")
+    assert "reseu" in parts["what"] and "reseau" in parts["how"]
+    typed = demo_variant(tmp_path, old, 'syslog: {listen: 10.77.0.1, port: 514, protocol: "{{ reseau }}", wait: 4}',
+                         "typed.yaml")
+    [problem] = problems_of(typed)  # rendered with neutral values, then validated: udp or tcp, not "1"
+    assert (int(parse(problem)["line"]), int(parse(problem)["col"])) == locate(
+        typed.read_text(encoding="utf-8"), 'protocol: "{{ reseau }}"', "protocol:")
+
+
 def test_host_referenced_but_not_declared(tmp_path: Path) -> None:
     old = "    role: serveur-linux\n    params: {package: apache2}"
     path = demo_variant(tmp_path, old, "    host: srv-win\n    params: {package: apache2}")

@@ -261,7 +261,7 @@ class SyslogChannel(Channel):
             if not any(p.transport == self.name for p in job.unique_probes()):
                 continue
             try:
-                options = SyslogOptions.model_validate(job.host.options.get(self.name, {}))
+                options = SyslogOptions.model_validate(job.channel_options(self.name))
             except ValidationError:
                 continue  # reported by the rubric validation; this host's collect says so too
             endpoints += options.endpoints()

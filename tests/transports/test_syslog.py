@@ -35,13 +35,16 @@ class FakeHost:
 
 @dataclass
 class FakeJob:
-    """What start() reads of a runner HostJob: its probes and its host's options."""
+    """What start() reads of a runner HostJob: its probes and its host's options (rendered for the candidate)."""
 
     host: FakeHost
     probes: list[Probe]
 
     def unique_probes(self) -> list[Probe]:
         return self.probes
+
+    def channel_options(self, channel: str) -> dict:
+        return self.host.options.get(channel, {})
 
 
 def context(options: SyslogOptions, address: str = "127.0.0.1") -> HostContext:
