@@ -223,12 +223,15 @@ class HostOutcome:
     extra: dict[str, str] = field(default_factory=dict)
     reason_ref: Msg | None = field(default=None, compare=False)  # ``reason`` by reference (said in other languages)
     anomaly_refs: tuple[Msg | None, ...] = field(default=(), compare=False)  # each anomaly by reference, or None
+    host_key_ref: Msg | None = field(default=None, compare=False)  # ``host_key`` by reference, when it has words
 
     def __post_init__(self) -> None:
-        """``reason`` and the ``anomalies`` may be given as :class:`Msg`: French text kept, reference beside it."""
-        if isinstance(self.reason, Msg):
-            object.__setattr__(self, "reason_ref", self.reason)
-            object.__setattr__(self, "reason", self.reason.render())
+        """``reason``, ``host_key`` and the ``anomalies`` may be given as :class:`Msg`: French text kept, reference beside it."""
+        for name in ("reason", "host_key"):
+            value = getattr(self, name)
+            if isinstance(value, Msg):
+                object.__setattr__(self, f"{name}_ref", value)
+                object.__setattr__(self, name, value.render())
         if any(isinstance(a, Msg) for a in self.anomalies):
             object.__setattr__(self, "anomaly_refs", tuple(a if isinstance(a, Msg) else None for a in self.anomalies))
             object.__setattr__(self, "anomalies", tuple(str(a) for a in self.anomalies))

@@ -194,7 +194,8 @@ def grade_host(job: HostJob, known_hosts: Path | None, channels: Mapping[str, Ch
     results: dict[str, ProbeResult] = {}
     failed: dict[str, Verdict] = {}
     login: str | Msg = ""
-    host_key, anomalies, execs = "", [], 0
+    host_key: str | Msg = ""
+    anomalies, execs = [], 0
     outcome: HostOutcome | None = None
     if job.options_problem is not None:  # not contacted with options that are not this candidate's
         order, outcome = [], HostOutcome(False, job.options_problem, status=Status.ERREUR)
@@ -218,7 +219,8 @@ def grade_host(job: HostJob, known_hosts: Path | None, channels: Mapping[str, Ch
             execs += got.execs if name == primary else 0  # the primary channel's round trips (SSH execs...)
             login = login or (got.login_ref if got.login_ref is not None and str(got.login_ref) == got.login
                               else got.login)
-            host_key = host_key or got.host_key
+            host_key = host_key or (got.host_key_ref if got.host_key_ref is not None
+                                    and str(got.host_key_ref) == got.host_key else got.host_key)
         if name == primary and name in failed:
             verdict = failed[name]
             outcome = HostOutcome(False, verdict.message, status=verdict.status, reason_ref=verdict.message_ref)

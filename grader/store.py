@@ -66,7 +66,7 @@ CREATE TABLE IF NOT EXISTS hosts (
     execs INTEGER NOT NULL DEFAULT 0,
     started TEXT NOT NULL,
     duration REAL NOT NULL DEFAULT 0,
-    text_ref TEXT,                  -- JSON {"reason"|"login": {"id", "args"}, "anomalies": [ref|null...]} (NULL: none)
+    text_ref TEXT,                  -- JSON {"reason"|"login"|"host_key": {"id", "args"}, "anomalies": [ref|null...]}
     PRIMARY KEY (run_id, candidate, host)
 );
 CREATE TABLE IF NOT EXISTS results (
@@ -165,12 +165,14 @@ def message_ref_json(ref: Any, observed: Any = None, expected: Any = None) -> st
 
 
 def host_text_ref_json(outcome: Any, login_ref: Any = None) -> str | None:
-    """``hosts.text_ref``: the host's reason, login and anomalies given by reference (None: all plain text)."""
+    """``hosts.text_ref``: the host's reason, login, host key and anomalies given by reference (None: all plain text)."""
     refs: dict[str, Any] = {}
     if getattr(outcome, "reason_ref", None) is not None:
         refs["reason"] = outcome.reason_ref.to_json()
     if login_ref is not None:
         refs["login"] = login_ref.to_json()
+    if getattr(outcome, "host_key_ref", None) is not None:
+        refs["host_key"] = outcome.host_key_ref.to_json()
     anomalies = getattr(outcome, "anomaly_refs", ())
     if any(a is not None for a in anomalies):
         refs["anomalies"] = [None if a is None else a.to_json() for a in anomalies]

@@ -172,7 +172,7 @@ def localize(results: pd.DataFrame, lang: str) -> pd.DataFrame:
 
 
 def localize_hosts(hosts: pd.DataFrame, lang: str) -> pd.DataFrame:
-    """The hosts with why one could not be graded, the login and the anomalies in ``lang`` (French: as stored).
+    """The hosts with why one could not be graded, the login, host key and anomalies in ``lang`` (French: as stored).
 
     Each text given by reference (``hosts.text_ref``) is re-rendered under the rule of every
     stored text (:func:`grader.i18n_checks.stored_text`); a store written before that column
@@ -183,16 +183,18 @@ def localize_hosts(hosts: pd.DataFrame, lang: str) -> pd.DataFrame:
     if normalize_lang(lang) == "fr" or hosts.empty or "text_ref" not in hosts:
         return hosts
     out = hosts.copy()
-    reasons, logins, anomalies = [], [], []
+    reasons, logins, keys, anomalies = [], [], [], []
     for h in hosts.to_dict("records"):
         refs = _json(h.get("text_ref"), {}) if not _isnull(h.get("text_ref")) else {}
         refs = refs if isinstance(refs, dict) else {}
         reasons.append(i18n_checks.stored_text(refs.get("reason"), "" if _isnull(h["reason"]) else str(h["reason"]), lang))
         logins.append(i18n_checks.stored_text(refs.get("login"), "" if _isnull(h["login"]) else str(h["login"]), lang))
+        keys.append(i18n_checks.stored_text(refs.get("host_key"), "" if _isnull(h["host_key"]) else str(h["host_key"]),
+                                            lang))
         each = refs.get("anomalies") if isinstance(refs.get("anomalies"), list) else []
         anomalies.append([i18n_checks.stored_text(each[i] if i < len(each) else None, str(a), lang)
                           for i, a in enumerate(h["anomalies"])])
-    out["reason"], out["login"], out["anomalies"] = reasons, logins, anomalies
+    out["reason"], out["login"], out["host_key"], out["anomalies"] = reasons, logins, keys, anomalies
     return out
 
 

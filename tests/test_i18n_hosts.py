@@ -1,6 +1,7 @@
 """What the channels say about a host and a probe, in the report's language.
 
-How the grader logged in ("grader (clé)"), what a host printed outside the framing (anomalies),
+How the grader logged in ("grader (clé)"), how the host proved who it is (a Kerberos host key),
+what a host printed outside the framing (anomalies),
 why a host could not be graded and why a probe has no usable result are built as :class:`Msg`
 by the channels. The store keeps the French text as before, plus the references
 (``hosts.text_ref``, ``evidence.error_ref``); an English report re-renders them only when the
@@ -67,6 +68,8 @@ def _channel() -> type[Channel]:
                     error = next(iter(lost.results.values())).error_ref
                     results[p.key] = ProbeResult(p.key, p.transport, p.command, error=error)
             return Collected(results, login=SshSecret("lecteur", password="x").describe(),
+                             host_key=Msg("Kerberos ldap/{service_host}@{realm} (authentification mutuelle)",
+                                          service_host="sw.tssr.lan", realm="TSSR.LAN"),
                              anomalies=list(parsed.anomalies), execs=1)
 
     return Fake
@@ -104,6 +107,7 @@ def test_english_report_says_the_login_anomaly_and_probe_error_in_english_french
     fr = aggregate.load_frames(store, run_id)
     [host] = fr.hosts.to_dict("records")
     assert (host["login"], host["anomalies"]) == ("lecteur (mot de passe)", [banner])
+    assert host["host_key"] == "Kerberos ldap/sw.tssr.lan@TSSR.LAN (authentification mutuelle)"
     results = fr.results.set_index("check_id")
     assert results.loc["un", "status"] == "conforme" and results.loc["deux", "status"] == "erreur"
     french_error = "résultat absent du lot PowerShell (sortie interrompue ou falsifiée)"
@@ -113,6 +117,7 @@ def test_english_report_says_the_login_anomaly_and_probe_error_in_english_french
     en = aggregate.load_frames(store, run_id, lang="en")
     [host] = en.hosts.to_dict("records")
     assert host["login"] == "lecteur (password)"
+    assert host["host_key"] == "Kerberos ldap/sw.tssr.lan@TSSR.LAN (mutual authentication)"
     assert host["anomalies"] == ["text before the envelope: 'Bienvenue sur sw !\\n'"]  # the host's own words kept
     english_error = "result missing from the PowerShell batch (output interrupted or forged)"
     assert set(en.evidence["error"].dropna()) == {english_error}

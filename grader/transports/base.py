@@ -92,12 +92,15 @@ class Collected:
     execs: int = 0  # remote executions / requests this channel used
     complete: bool = True  # False when the batch did not run to its end
     login_ref: Msg | None = None  # ``login`` by reference (said in other languages)
+    host_key_ref: Msg | None = None  # ``host_key`` by reference, when it has words in it
     anomaly_refs: list[Msg | None] = field(default_factory=list)  # each anomaly by reference, or None
 
     def __post_init__(self) -> None:
-        """``login`` and the ``anomalies`` may be given as :class:`Msg`: French text kept, reference beside it."""
+        """``login``, ``host_key`` and the ``anomalies`` may be given as :class:`Msg`: French text kept, reference beside it."""
         if isinstance(self.login, Msg):
             self.login, self.login_ref = self.login.render(), self.login
+        if isinstance(self.host_key, Msg):
+            self.host_key, self.host_key_ref = self.host_key.render(), self.host_key
         if any(isinstance(a, Msg) for a in self.anomalies):
             self.anomaly_refs = [a if isinstance(a, Msg) else None for a in self.anomalies]
             self.anomalies = [str(a) for a in self.anomalies]

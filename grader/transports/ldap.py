@@ -433,7 +433,8 @@ def _collect_kerberos(host: HostContext, probes: Sequence[Probe], opts: LdapOpti
         base_dn = opts.base_dn or _naming_context(conn, where)
         results, lost = _run_searches(conn, probes, base_dn)
         return Collected(results, login=Msg("{principal} (Kerberos, {layer})", principal=login.principal, layer=layer),
-                         host_key=f"Kerberos ldap/{service_host}@{login.realm} (authentification mutuelle)",
+                         host_key=Msg("Kerberos ldap/{service_host}@{realm} (authentification mutuelle)",
+                                      service_host=service_host, realm=login.realm),
                          execs=1, complete=lost is None)
     finally:
         with contextlib.suppress(Exception):
