@@ -47,8 +47,13 @@ def translated(template: str, lang: str) -> str | None:
     """The ``lang`` text of a French template, or None when the catalogue has none."""
     if normalize_lang(lang) == "fr":
         return template
-    found = catalogue(lang).gettext(template)
-    return found if found != template else None
+    translations = catalogue(lang)
+    found = translations.gettext(template)
+    if found != template:
+        return found
+    # A template with no words (« {a} : {b} », "{key}\\{value} = {data}") may be written the same in
+    # English: it is translated when the catalogue holds it, not when gettext fell back to the msgid.
+    return template if template in getattr(translations, "_catalog", {}) else None
 
 
 def sentence(check_type: str, params: Any, stored: str, lang: str,

@@ -102,7 +102,7 @@ def test_english_report_says_them_in_english_french_unchanged(tmp_path: Path) ->
     assert en.loc["agent", "observed"] == ("the SNMP agent of 10.77.2.10:161/udp does not answer (community \"the "
                                            "host's credentials\" (SNMPv2c); timeout 2 s, 1 retry(ies))")
     assert en.loc["agent", "expected"] == "answer from the agent, sysLocation = \"Salle B12\""
-    assert en.loc["vlans", "expected"] == "1 \"default\"; 10 \"SERVEURS\"; 20 \"VOIP\""
+    assert en.loc["vlans", "expected"] == "1 \"default\", 10 \"SERVEURS\", 20 \"VOIP\""
     assert en.loc["vlans", "observed"].startswith("1 \"default\"; 2 \"<private>\"; ")
     assert "«" not in en.loc["vlans", "observed"]
 

@@ -91,7 +91,7 @@ def test_english_report_shows_english_observed_and_expected_french_unchanged(tmp
     assert en.loc["share", "expected"] == (
         "share Commun from D:\\Partages\\Commun\\, share: change for Comptabilité, NTFS: modify for Comptabilité")
 
-    assert en.loc["task", "observed"] == ("\\Nettoyage: Disabled, triggers: weekly (Monday; Friday) at 22:30; "
+    assert en.loc["task", "observed"] == ("\\Nettoyage: Disabled, triggers: weekly (Monday, Friday) at 22:30; "
                                           "actions: C:\\Windows\\System32\\cleanmgr.exe /sagerun:1")
     assert en.loc["task", "expected"] == "Nettoyage: enabled"
 

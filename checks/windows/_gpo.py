@@ -22,6 +22,8 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
+from grader.model import Msg
+
 PREG_SIGNATURE = b"PReg"
 PREG_VERSION = 1
 REG_TYPES: dict[int, str] = {0: "REG_NONE", 1: "REG_SZ", 2: "REG_EXPAND_SZ", 3: "REG_BINARY", 4: "REG_DWORD",
@@ -42,14 +44,18 @@ class PolRecord:
     def type_name(self) -> str:
         return REG_TYPES.get(self.type, f"type {self.type}")
 
-    def shown(self) -> str:
+    def shown(self) -> str | Msg:
         """How the jury reads it: ``HKCU\\…\\System\\Wallpaper = REG_SZ « \\\\dc\\partage\\fond.jpg »``."""
-        return f"{self.key}\\{self.value} = {self.type_name} {show_data(self.data)}"
+        data = show_data(self.data)
+        if isinstance(data, Msg):  # the quotes are the report language's
+            return Msg("{key}\\{value} = {type} {data}", key=self.key, value=self.value, type=self.type_name, data=data)
+        return f"{self.key}\\{self.value} = {self.type_name} {data}"
 
 
-def show_data(data: Any) -> str:
+def show_data(data: Any) -> str | Msg:
+    """A value as the evidence quotes it: « text » in French, "text" in English; lists and numbers as written."""
     if isinstance(data, str):
-        return f"« {data} »"
+        return Msg("« {value} »", value=data)
     if isinstance(data, list):
         return "[" + ", ".join(f"« {d} »" for d in data) + "]"
     return str(data)

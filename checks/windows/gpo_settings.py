@@ -130,7 +130,7 @@ class GpoSetting(Check):
     def _one(self, params: Params, gpo: Entry, dirs: list[dict[str, Any]], truncated: bool,
              expected: str | Msg) -> Verdict:
         guid = gpo_guid(gpo)
-        label = f"« {gpo.first('displayName')} » {guid}"
+        label = Msg("« {value} » {guid}", value=str(gpo.first("displayName")), guid=guid)
         folder = _folder(gpo, guid, dirs)
         if isinstance(folder, Msg):
             if truncated:
@@ -144,7 +144,7 @@ class GpoSetting(Check):
             name = MACHINE_POL if part == "machine" else USER_POL
         else:
             part, key, name = "machine", "", SECURITY_INF
-        where = f"{label} : {path}/{name}"
+        where = Msg("{label} : {path}/{file}", label=label, path=path, file=name)
         entry = files.get(name) or {"absent": True}
         if entry.get("error"):
             return Verdict.erreur(Msg("{name} de la stratégie {label} illisible : {error}", name=name, label=label,
@@ -173,11 +173,13 @@ class GpoSetting(Check):
         return verdict
 
 
-def _expected(params: GpoSetting.Params) -> str:
+def _expected(params: GpoSetting.Params) -> Msg:
     if params.key is not None:
         kind = f" ({params.type})" if params.type else ""
-        return f"{params.gpo} : {params.key}\\{params.name} = {show_data(params.data)}{kind}"
-    return f"{params.gpo} : [{params.section}] {params.name} = {show_data(params.data)}"
+        return Msg("{gpo} : {key}\\{name} = {data}{kind}", gpo=params.gpo, key=params.key, name=params.name,
+                   data=show_data(params.data), kind=kind)
+    return Msg("{gpo} : [{section}] {name} = {data}", gpo=params.gpo, section=str(params.section), name=params.name,
+               data=show_data(params.data))
 
 
 def _folder(gpo: Entry, guid: str, dirs: list[dict[str, Any]]) -> tuple[str, dict[str, Any]] | Msg:
@@ -199,15 +201,15 @@ def _folder(gpo: Entry, guid: str, dirs: list[dict[str, Any]]) -> tuple[str, dic
     return Msg("aucun dossier Policies/{guid} dans SYSVOL (gPCFileSysPath absent)", guid=guid)
 
 
-def _judge_registry(params: GpoSetting.Params, key: str, raw: bytes, where: str, expected: str | Msg,
-                    label: str) -> Verdict:
+def _judge_registry(params: GpoSetting.Params, key: str, raw: bytes, where: str | Msg, expected: str | Msg,
+                    label: str | Msg) -> Verdict:
     try:
         records = parse_registry_pol(raw)
     except ValueError as exc:
         return Verdict.erreur(Msg("Registry.pol de la stratégie {label} illisible : {exc}", label=label, exc=exc),
                               observed=where, expected=expected)
     values = effective_values(records, key)
-    others = clip_list([r.shown() for r in values.values()], 6)
+    others = clip_list([str(r.shown()) for r in values.values()], 6)
     record = values.get(params.name.lower())
     if record is None:
         gone = deletions(records, key, params.name)
@@ -215,7 +217,7 @@ def _judge_registry(params: GpoSetting.Params, key: str, raw: bytes, where: str,
         return Verdict.non_conforme(Msg("{where} : valeurs de la clé : {values}", where=where, values=others), expected,
                                     Msg("La stratégie {label} ne définit pas {name} sous {key}{why}.", label=label,
                                         name=params.name, key=params.key, why=why))
-    observed = f"{where} : {record.shown()}"
+    observed = Msg("{where} : {record}", where=where, record=record.shown())
     problem = _registry_mismatch(params, record)
     if problem:
         return Verdict.non_conforme(observed, expected, Msg("La stratégie {label} définit {name}, mais {problem}.",
@@ -262,7 +264,7 @@ def _registry_mismatch(params: GpoSetting.Params, record: PolRecord) -> Msg | st
     return ""
 
 
-def _judge_security(params: GpoSetting.Params, raw: bytes, where: str, expected: str | Msg, label: str) -> Verdict:
+def _judge_security(params: GpoSetting.Params, raw: bytes, where: str | Msg, expected: str | Msg, label: str | Msg) -> Verdict:
     try:
         sections = parse_inf(raw)
     except ValueError as exc:
@@ -273,12 +275,12 @@ def _judge_security(params: GpoSetting.Params, raw: bytes, where: str, expected:
     found = lines.get(params.name.lower())
     if found is None:
         present = clip_list([f"{n} = {v}" for n, v in lines.values()], 8)
-        shown = (f"{where} : [{section}] {present}" if isinstance(present, str) else
-                 Msg("{where} : [{section}] {values}", where=where, section=section, values=present))
+        shown = Msg("{where} : [{section}] {values}", where=where, section=section, values=present)
         return Verdict.non_conforme(shown, expected,
                                     Msg("La stratégie {label} ne définit pas {name} dans [{section}].", label=label,
                                         name=params.name, section=section))
-    observed = f"{where} : [{section}] {found[0]} = {found[1]}"
+    observed = Msg("{where} : [{section}] {name} = {found}", where=where, section=section, name=found[0],
+                   found=found[1])
     if not same_setting(section, params.data, found[1]):
         return Verdict.non_conforme(observed, expected,
                                     Msg("La stratégie {label} définit {name} = {found} au lieu de {wanted}.",

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from checks.windows import _gpo, _sd
+from grader import i18n_checks
 
 DATA = Path(__file__).parent / "data" / "gpo"
 GG_COMPTA = "S-1-5-21-2024001512-1505681119-3730347374-1106"
@@ -46,7 +47,8 @@ def test_registry_pol_written_by_samba():
         (KEY, "Wallpaper", "REG_SZ", r"\\dc\partage\fond.jpg"),
         (KEY, "WallpaperStyle", "REG_SZ", "2"),
     ]
-    assert records[0].shown() == KEY + r"\Wallpaper = REG_SZ « \\dc\partage\fond.jpg »"
+    assert str(records[0].shown()) == KEY + r"\Wallpaper = REG_SZ « \\dc\partage\fond.jpg »"
+    assert i18n_checks.say(records[0].shown(), "", "en") == KEY + '\\Wallpaper = REG_SZ "\\\\dc\\partage\\fond.jpg"'
 
 
 def test_every_data_type_is_decoded():
