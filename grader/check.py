@@ -70,9 +70,16 @@ class Check:
         return doc.splitlines()[0].strip() if doc else cls.id
 
     @classmethod
+    def sentence_values(cls, params: Any) -> dict[str, Any]:
+        """What the sentence shows for each parameter: its value, or a :class:`Msg` for a code the jury
+        reads as words (``reset_password`` -> « réinitialiser les mots de passe… »), said in the report's
+        language. ``params`` is the parameter model, or the stored dict of a past run."""
+        return params.model_dump() if isinstance(params, BaseModel) else dict(params or {})
+
+    @classmethod
     def sentence(cls, params: Any) -> str:
         """The jury's sentence with parameters filled in (missing ones left as written)."""
-        values = params.model_dump() if isinstance(params, BaseModel) else dict(params or {})
+        values = {k: v.render() if isinstance(v, Msg) else v for k, v in cls.sentence_values(params).items()}
         return fill_sentence(cls.sentence_template(), values)
 
     @classmethod

@@ -71,10 +71,12 @@ def sentence(check_type: str, params: Any, stored: str, lang: str,
     template = cls.sentence_template()
     other = translated(template, lang)
     try:
-        if other is None or fill_sentence(template, params) != stored:
+        if other is None or cls.sentence(params) != stored:
             return stored
-        return fill_sentence(other, params)
-    except (ValueError, IndexError, AttributeError, KeyError):
+        values = {k: v.render(lambda t: translated(t, lang), normalize_lang(lang)) if isinstance(v, Msg) else v
+                  for k, v in cls.sentence_values(params).items()}
+        return fill_sentence(other, values)
+    except (LookupError, ValueError, IndexError, AttributeError, KeyError, TypeError):
         return stored
 
 

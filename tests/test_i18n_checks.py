@@ -325,3 +325,16 @@ def test_a_proof_through_an_unreached_host_is_said_in_english_too(tmp_path: Path
     assert nat.message == "la preuve passe par l'hôte routeur, qui n'a pas été joint : 10.0.7.1 ne répond pas"
     assert i18n_checks.say(nat.message_ref, nat.message, "en") == (
         "the proof goes through the host routeur, which was not reached: 10.0.7.1 ne répond pas")
+
+
+@pytest.mark.parametrize("task", ["reset_password", "create_delete_users", "manage_users", "group_membership",
+                                  "full_control"])
+def test_a_sentence_showing_a_code_as_words_says_them_in_english(task: str) -> None:
+    """ad.ou_delegation shows its ``task`` code as words (sentence_values): in the report's language too."""
+    cls = default_catalogue()["ad.ou_delegation"]
+    params = {"ou": "Comptabilité", "group": "GG_Compta", "task": task}
+    french = cls.sentence(params)
+    assert french.startswith("Le contrôle de l'UO Comptabilité est délégué à GG_Compta (") and task not in french
+    english = i18n_checks.sentence("ad.ou_delegation", params, french, "en")
+    assert english.startswith("Control of the OU Comptabilité is delegated to GG_Compta (") and task not in english
+    assert french.split("(")[1] not in english  # the task's words are English too

@@ -20,7 +20,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -159,11 +159,10 @@ class OuDelegation(Check):
         task: Task = "reset_password"
 
     @classmethod
-    def sentence(cls, params: object) -> str:
-        text = super().sentence(params)
-        for key, (label, _) in TASKS.items():
-            text = text.replace(f"({key})", f"({label})")
-        return text
+    def sentence_values(cls, params: object) -> dict[str, Any]:
+        values = super().sentence_values(params)
+        values["task"] = TASK_SAID.get(str(values.get("task")), values.get("task"))
+        return values
 
     def probes(self, params: Params) -> Mapping[str, Probe]:
         return {"acls": OU_ACLS, "principals": PRINCIPALS}
