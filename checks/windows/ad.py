@@ -613,6 +613,13 @@ class GpoLink(Check):
         def _target(cls, value: str) -> str:
             return validate_path(value) if value.strip() else ""
 
+    @classmethod
+    def sentence_values(cls, params: object) -> dict[str, Any]:
+        values = super().sentence_values(params)
+        if not str(values.get("target") or "").strip():  # the domain itself, not an empty name
+            values["target"] = Msg("la racine du domaine")
+        return values
+
     def probes(self, params: Params) -> Mapping[str, Probe]:
         return {"gpos": GPOS, "ous": OUS, "domain": DOMAIN}
 
