@@ -132,8 +132,10 @@ def quote(value: str) -> str:
     return shlex.quote(str(value))
 
 
-def _said(text: str, ref: Msg | None) -> str | Msg:
-    """A stored text by its reference when that still says exactly the same French text."""
+def said_as_read(text: str, ref: Msg | None) -> str | Msg:
+    """``text`` by its reference when that says exactly the same French text (a value for a :class:`Msg`,
+    said in the report's language), else ``text`` as read: e.g. ``said_as_read(r.stderr.strip(), r.stderr_ref)``
+    for what a grader-side channel wrote in a probe's stderr."""
     return ref if ref is not None and ref.render() == text else text
 
 
@@ -150,7 +152,7 @@ def evaluate(check: Check, params: Any, results: Mapping[str, ProbeResult | None
             return Verdict.erreur(Msg("la sonde « {probe} » a dépassé son délai", probe=name))
         if result.error:
             return Verdict.erreur(Msg("la sonde « {probe} » n'a pas de résultat exploitable : {error}", probe=name,
-                                      error=_said(result.error, result.error_ref)))
+                                      error=said_as_read(result.error, result.error_ref)))
     try:
         verdict = check.judge(params, results)
     except Exception:  # noqa: BLE001 - any judge bug becomes evidence, the run goes on

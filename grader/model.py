@@ -73,11 +73,14 @@ class ProbeResult:
     timed_out: bool = False
     error: str | None = None  # why the probe produced no usable result (framing lost, ...); French
     error_ref: Msg | None = field(default=None, compare=False)  # ``error`` by reference (said in other languages)
+    stderr_ref: Msg | None = field(default=None, compare=False)  # ``stderr`` by reference: a grader-side channel's words
 
     def __post_init__(self) -> None:
-        if isinstance(self.error, Msg):  # given as a Msg: French text in ``error``, the reference beside it
-            object.__setattr__(self, "error_ref", self.error)
-            object.__setattr__(self, "error", self.error.render())
+        for name in ("error", "stderr"):  # given as a Msg: French text in the field, the reference beside it
+            value = getattr(self, name)
+            if isinstance(value, Msg):
+                object.__setattr__(self, f"{name}_ref", value)
+                object.__setattr__(self, name, value.render())
 
     @property
     def ok(self) -> bool:

@@ -104,7 +104,7 @@ CREATE TABLE IF NOT EXISTS evidence (
     error TEXT,
     started TEXT NOT NULL DEFAULT '',
     duration REAL NOT NULL DEFAULT 0,
-    error_ref TEXT,                 -- JSON {"error": {"id", "args"}}: ``error`` by reference (NULL: plain text)
+    text_ref TEXT,                  -- JSON {"error"|"stderr": {"id", "args"}}: those texts by reference (NULL: none)
     PRIMARY KEY (run_id, candidate, host, probe_key)
 );
 CREATE TABLE IF NOT EXISTS annotations (      -- the jury's words; never changes a results row
@@ -131,12 +131,12 @@ _INSERT_RESULT = (f"INSERT OR REPLACE INTO results ({', '.join(RESULT_COLUMNS)})
 HOST_COLUMNS = ("run_id", "candidate", "host", "address", "platform", "transport", "status", "reason", "host_key",
                 "login", "anomalies", "execs", "started", "duration", "text_ref")
 EVIDENCE_COLUMNS = ("run_id", "candidate", "host", "probe_key", "transport", "command", "stdout", "stderr", "exit_code",
-                    "truncated", "timed_out", "error", "started", "duration", "error_ref")
+                    "truncated", "timed_out", "error", "started", "duration", "text_ref")
 _INSERT_HOST = f"INSERT OR REPLACE INTO hosts ({', '.join(HOST_COLUMNS)}) VALUES ({', '.join('?' for _ in HOST_COLUMNS)})"
 _INSERT_EVIDENCE = (f"INSERT OR REPLACE INTO evidence ({', '.join(EVIDENCE_COLUMNS)})"
                     f" VALUES ({', '.join('?' for _ in EVIDENCE_COLUMNS)})")
 # Columns added after the first stores were written: (table, column, declaration).
-ADDED_COLUMNS = (("results", "message_ref", "TEXT"), ("hosts", "text_ref", "TEXT"), ("evidence", "error_ref", "TEXT"))
+ADDED_COLUMNS = (("results", "message_ref", "TEXT"), ("hosts", "text_ref", "TEXT"), ("evidence", "text_ref", "TEXT"))
 
 
 def _add_missing_columns(db: sqlite3.Connection) -> None:
@@ -179,10 +179,11 @@ def host_text_ref_json(outcome: Any, login_ref: Any = None) -> str | None:
     return json.dumps(refs, ensure_ascii=False, default=str, sort_keys=True) if refs else None
 
 
-def _ref_json(ref: Any) -> str | None:
-    """``evidence.error_ref``: {"error": the probe error's reference}, like ``results.message_ref``."""
-    return None if ref is None else json.dumps({"error": ref.to_json()}, ensure_ascii=False, default=str,
-                                               sort_keys=True)
+def probe_text_ref_json(probe: Any) -> str | None:
+    """``evidence.text_ref``: the probe's error and stderr given by reference, like ``results.message_ref``."""
+    refs = {name: ref.to_json() for name in ("error", "stderr")
+            if (ref := getattr(probe, f"{name}_ref", None)) is not None}
+    return json.dumps(refs, ensure_ascii=False, default=str, sort_keys=True) if refs else None
 
 
 ANNOTATION_KINDS = ("observation", "override")
@@ -261,7 +262,7 @@ class Store:
             stmts.append((_INSERT_EVIDENCE,
                           key + (p.key, p.transport, p.command, p.stdout, p.stderr, p.exit_code,
                                  int(p.truncated), int(p.timed_out), p.error, p.started, p.duration,
-                                 _ref_json(getattr(p, "error_ref", None)))))
+                                 probe_text_ref_json(p))))
         for r in report.results:
             stmts.append((_INSERT_RESULT,
                           (run_id, report.candidate, r.check_id, report.host, r.check_type, r.criterion,
@@ -433,15 +434,17 @@ def probe_result_from_row(row: dict[str, Any]) -> ProbeResult:
     """Rebuild the exact ProbeResult a judge saw (for rejudge and reports)."""
     fields = {k: row[k] for k in ("transport", "command", "stdout", "stderr", "exit_code", "error", "started", "duration")}
     return ProbeResult(key=row["probe_key"], truncated=bool(row["truncated"]), timed_out=bool(row["timed_out"]),
-                       error_ref=_ref_from_json(row.get("error_ref")), **fields)
+                       error_ref=_ref_from_json(row.get("text_ref"), "error"),
+                       stderr_ref=_ref_from_json(row.get("text_ref"), "stderr"), **fields)
 
 
-def _ref_from_json(raw: Any) -> Msg | None:
+def _ref_from_json(raw: Any, part: str) -> Msg | None:
     """A stored reference, or None when there is none or it is unreadable (the stored text stays the evidence)."""
     if not raw or not isinstance(raw, str):
         return None
     try:
-        return Msg.from_json(json.loads(raw)["error"])
+        found = json.loads(raw).get(part)
+        return Msg.from_json(found) if found else None
     except (ValueError, TypeError, KeyError, AttributeError):
         return None
 

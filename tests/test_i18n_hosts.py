@@ -4,7 +4,7 @@ How the grader logged in ("grader (clé)"), how the host proved who it is (a Ker
 what a host printed outside the framing (anomalies),
 why a host could not be graded and why a probe has no usable result are built as :class:`Msg`
 by the channels. The store keeps the French text as before, plus the references
-(``hosts.text_ref``, ``evidence.error_ref``); an English report re-renders them only when the
+(``hosts.text_ref``, ``evidence.text_ref``); an English report re-renders them only when the
 reference gives back exactly the stored French text, like the verdicts' texts.
 
 The anomaly comes from the real SSH envelope run by /bin/sh with a login banner before it, the
@@ -17,6 +17,7 @@ import sqlite3
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
+from types import SimpleNamespace
 
 from grader.credentials import PasswordSecret, SshSecret
 from grader.errors import Unreachable
@@ -159,7 +160,7 @@ def test_texts_stored_without_reference_or_changed_since_are_shown_as_stored(tmp
     try:
         with db:  # a store written before the columns existed reads NULL; a changed text no longer matches
             db.execute("UPDATE hosts SET login='autre compte'")
-            db.execute("UPDATE evidence SET error_ref=NULL")
+            db.execute("UPDATE evidence SET text_ref=NULL")
     finally:
         db.close()
     en = aggregate.load_frames(store, run_id, lang="en")
@@ -185,6 +186,24 @@ def test_an_old_store_gains_the_columns_and_its_hosts_read_as_stored(tmp_path: P
     db = sqlite3.connect(session / Store.FILENAME)
     try:
         assert "text_ref" in {row[1] for row in db.execute("PRAGMA table_info(hosts)")}
-        assert "error_ref" in {row[1] for row in db.execute("PRAGMA table_info(evidence)")}
+        assert "text_ref" in {row[1] for row in db.execute("PRAGMA table_info(evidence)")}
     finally:
         db.close()
+
+
+def test_a_grader_side_channels_stderr_is_stored_by_reference_and_said_in_english(tmp_path: Path) -> None:
+    said = Msg("{peer} : échec de la négociation TLS : {error}", peer="10.0.0.7:443", error="wrong version number")
+    probe = ProbeResult("k", "tls", "{}", stderr=said, exit_code=1)
+    assert probe.stderr == "10.0.0.7:443 : échec de la négociation TLS : wrong version number"
+    store = Store(tmp_path / "session")
+    rubric = SimpleNamespace(rubric="r", title="t", version="1", source=None, text="checks: []\n")
+    run_id = store.new_run(run_id="run-1", rubric=rubric, roster_text="id\n", candidates=[Candidate("7")])
+    store.save_host(run_id, HostReport("7", "sw", "10.0.0.7", "network", "ssh", "grader", HostOutcome(True),
+                                       "2026-11-29T07:00:00+00:00", 1.0, [probe], []))
+    [row] = store.evidence(run_id)
+    assert probe_result_from_row(row).stderr_ref == said  # a rejudge sees it as the judge did
+    fr = aggregate.load_frames(store, run_id).evidence
+    en = aggregate.load_frames(store, run_id, lang="en").evidence
+    assert list(fr["stderr"]) == [probe.stderr]
+    assert list(en["stderr"]) == ["10.0.0.7:443: TLS handshake failed: wrong version number"]
+

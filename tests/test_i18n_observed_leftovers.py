@@ -18,8 +18,9 @@ from checks.linux.ports import PortListening
 from checks.network.pfsense_checks import PfPortForward
 from checks.network.snmp import SnmpAgent, SnmpVlans
 from grader.check import evaluate
-from grader.model import ProbeResult, Status, Verdict
+from grader.model import Msg, ProbeResult, Status, Verdict
 from grader.store import Store
+from grader.transports import snmp as snmp_channel
 from reports import aggregate
 from tests.checks.conftest import load_capture
 from tests.checks.test_network_pfsense_checks import XML
@@ -30,8 +31,9 @@ PORT = {"port": 80}
 FORWARD = {"port": 22022, "target": "10.255.1.20", "local_port": 22}
 AGENT = {"sys_location": "Salle B12"}
 VLANS = {"vlans": {1: "default", 20: "VOIP", 10: "SERVEURS"}}
-SILENCE = ("l'agent SNMP de 10.77.2.10:161/udp ne répond pas (communauté « identifiants de l'hôte » (SNMPv2c) ; "
-           "délai 2 s, 1 nouvel(s) essai(s))")
+# What the snmp channel writes in the probe's stderr for a silent agent (its own words, by reference).
+SILENCE = snmp_channel.silent_agent("10.77.2.10:161/udp", Msg("communauté « {label} » (SNMPv2c)",
+                                                               label=Msg("identifiants de l'hôte")), 2, 1)
 
 
 def _cron_dump(entries: int) -> str:
@@ -42,7 +44,7 @@ def _cron_dump(entries: int) -> str:
             f":: stat root 644 regular file\n{lines}\n:: end 0\n")
 
 
-def _out(transport: str, stdout: str = "", stderr: str = "", exit_code: int = 0) -> ProbeResult:
+def _out(transport: str, stdout: str = "", stderr: str | Msg = "", exit_code: int = 0) -> ProbeResult:
     return ProbeResult("k", transport, "x", stdout=stdout, stderr=stderr, exit_code=exit_code)
 
 
@@ -76,7 +78,9 @@ def test_the_french_texts_are_those_the_checks_always_wrote() -> None:
     assert v["ss"].message == ("sortie de ss illisible : ligne de ss illisible : "
                                "'Bienvenue sur le serveur du candidat !'")
     assert v["forward"].observed == "wan tcp tout port 22022 → 10.255.1.20:22"
-    assert (v["agent"].status, v["agent"].observed) == (Status.NON_CONFORME, SILENCE)
+    assert (v["agent"].status, v["agent"].observed) == (Status.NON_CONFORME, (
+        "l'agent SNMP de 10.77.2.10:161/udp ne répond pas (communauté « identifiants de l'hôte » (SNMPv2c) ; "
+        "délai 2 s, 1 nouvel(s) essai(s))"))
     assert v["agent"].expected == "réponse de l'agent, sysLocation = « Salle B12 »"
     assert v["vlans"].expected == "1 « default », 10 « SERVEURS », 20 « VOIP »"
     assert v["vlans"].observed.startswith("1 « default » ; 2 « <private> » ; ")
@@ -118,7 +122,7 @@ def test_a_text_that_no_longer_matches_its_reference_and_a_plain_text_are_shown_
     en = aggregate.load_frames(store, run_id, lang="en").results.set_index("check_id")
     assert en.loc["forward", "observed"] == "autre chose"  # the evidence as stored, never another text
     assert en.loc["forward", "expected"] == "wan tcp/22022 → 10.255.1.20:22"  # no words: plain all along
-    # a silence the channel words otherwise (an older or third-party channel) stays as read
-    short = "l'agent SNMP de 10.77.2.10:161/udp ne répond pas"
+    # the same words without their reference (a store or channel from before) stay as read
+    short = str(SILENCE)
     v = evaluate(SnmpAgent(), SnmpAgent.Params(**AGENT), {"system": _out("snmp", stderr=short, exit_code=1)})
     assert v.observed == short and v.observed_ref is None

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -41,7 +40,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import NameOID
 from pydantic import Field, field_validator
 
-from grader.check import Check, CheckParams, quote, ssh
+from grader.check import Check, CheckParams, quote, said_as_read, ssh
 from grader.model import Msg, Probe, ProbeResult, Verdict
 from grader.transports.tls import handshake
 
@@ -57,14 +56,9 @@ def _said_name(n: x509.Name) -> str | Msg:
     return n.rfc4514_string() or Msg("(vide)")
 
 
-_TLS_FAILED = re.compile(r"(?P<peer>\S+) : échec de la négociation TLS : (?P<error>.*)", re.DOTALL)
-
-
-def _tls_failure(stderr: str) -> str | Msg:
-    """Why the TLS probe failed (grader.transports.tls writes its words in French), said in the report's language."""
-    text = stderr.strip()
-    m = _TLS_FAILED.fullmatch(text)
-    return Msg("{peer} : échec de la négociation TLS : {error}", peer=m["peer"], error=m["error"]) if m else text
+def _tls_failure(tls: ProbeResult) -> str | Msg:
+    """Why the TLS probe failed, said in the report's language (grader.transports.tls writes its own words by reference)."""
+    return said_as_read(tls.stderr.strip(), tls.stderr_ref)
 
 
 def _san(cert: x509.Certificate) -> tuple[list[str], list[str]]:
@@ -249,7 +243,7 @@ class HttpsIssuedByCa(Check):
             return Verdict.non_conforme(Msg("{shown} ; {output}", shown=tls.stderr.strip(), output=ca_text), expected,
                                         Msg("Le site HTTPS ne répond pas sur le port {port}.", port=params.port))
         if tls.exit_code == 1:
-            return Verdict.non_conforme(Msg("{shown} ; {output}", shown=_tls_failure(tls.stderr), output=ca_text),
+            return Verdict.non_conforme(Msg("{shown} ; {output}", shown=_tls_failure(tls), output=ca_text),
                                         expected,
                                         Msg("Le port {port} ne parle pas TLS correctement.", port=params.port))
         try:

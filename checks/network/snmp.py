@@ -8,7 +8,6 @@ GETBULK stream for the interface columns and VLANs).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Literal
 
@@ -38,7 +37,7 @@ from checks.network._snmp import (
     norm,
     silent,
 )
-from grader.check import TOKEN, Check, CheckParams
+from grader.check import TOKEN, Check, CheckParams, said_as_read
 from grader.model import Msg, Probe, ProbeResult, Verdict
 
 
@@ -47,34 +46,16 @@ def snmp(request: str, *, active: bool = False) -> Probe:
     return Probe("snmp", request, 15.0, active=active)
 
 
-_SILENT = re.compile(r"l'agent SNMP de (?P<where>.+?) ne répond pas \((?P<login>.+) ; "
-                     r"délai (?P<timeout>[0-9.e+-]+) s, (?P<retries>\d+) nouvel\(s\) essai\(s\)\)")
-_COMMUNITY = re.compile(r"communauté « (?P<label>.*) » \(SNMPv2c\)")
-
-
-def _silence(text: str) -> str | Msg:
-    """Why the agent was silent, as the snmp channel wrote it (in French, in stderr), in the report's language.
-
-    Recognised only when saying it again gives back exactly ``text``; anything else stays as read.
-    """
-    m = _SILENT.fullmatch(text)
-    if m is None:
-        return text
-    login: str | Msg = m["login"]
-    community = _COMMUNITY.fullmatch(m["login"])
-    if community is not None:
-        label = community["label"]
-        login = Msg("communauté « {label} » (SNMPv2c)",
-                    label=Msg("identifiants de l'hôte") if label == "identifiants de l'hôte" else label)
-    said = Msg("l'agent SNMP de {where} ne répond pas ({login} ; délai {timeout:g} s, {retries} nouvel(s) essai(s))",
-               where=m["where"], login=login, timeout=float(m["timeout"]), retries=int(m["retries"]))
-    return said if said.render() == text else text
+def _silence(text: str, r: ProbeResult) -> str | Msg:
+    """Why the agent was silent (``text``: the probe's stderr as shown), said in the report's language when the
+    snmp channel wrote it (its own words, by reference); what anything else wrote stays as read."""
+    return said_as_read(text, r.stderr_ref)
 
 
 def _read(r: ProbeResult, expected: str | Msg, what: Msg) -> dict[str, VarBind] | Verdict:
     """The varbinds of a probe, or the verdict that ends the judgement (silence, unreadable output)."""
     if silent(r):
-        return Verdict.non_conforme(_silence(clip(r.stderr.strip(), 300)) or Msg("aucune réponse"), expected,
+        return Verdict.non_conforme(_silence(clip(r.stderr.strip(), 300), r) or Msg("aucune réponse"), expected,
                                     Msg("L'agent SNMP ne répond pas au correcteur ({what}).", what=what))
     if r.exit_code != 0:
         return Verdict.erreur(Msg("requête SNMP en échec (code {code})", code=r.exit_code), observed=clip(r.stderr),
@@ -187,7 +168,7 @@ class SnmpRefusesCommunity(Check):
         if silent(control) or control.exit_code != 0:
             return Verdict.erreur(Msg("l'agent ne répond pas non plus avec les identifiants du barème : le refus "
                                       "d'une mauvaise communauté ne peut pas être démontré"),
-                                  observed=_silence(clip(control.stderr)), expected=expected)
+                                  observed=_silence(clip(control.stderr), control), expected=expected)
         if silent(wrong):
             return Verdict.conforme(Msg("aucune réponse à {community} ; réponse avec les identifiants du barème",
                                         community=community), expected,

@@ -77,7 +77,8 @@ def ask(probe: Probe, server: str, port: int = 53) -> ProbeResult:
         if answer.flags & dns.flags.TC:
             answer = dns.query.tcp(request, server, timeout=probe.timeout, port=port)
     except (dns.exception.Timeout, TimeoutError) as exc:
-        return ProbeResult(**base, stderr=f"délai dépassé : {exc}", duration=time.perf_counter() - t0, timed_out=True)
+        return ProbeResult(**base, stderr=Msg("délai dépassé : {error}", error=str(exc)),
+                           duration=time.perf_counter() - t0, timed_out=True)
     except (OSError, dns.exception.DNSException) as exc:
         return ProbeResult(**base, stderr=f"{type(exc).__name__}: {exc}", exit_code=-1,
                            duration=time.perf_counter() - t0)

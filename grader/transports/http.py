@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
-from grader.model import Probe, ProbeResult
+from grader.model import Msg, Probe, ProbeResult
 from grader.transports.base import Channel, Collected, HostContext
 from grader.transports.envelope import CAP
 
@@ -35,12 +35,13 @@ def run(probe: Probe) -> ProbeResult:
     except urllib.error.HTTPError as exc:  # an HTTP answer, just not 2xx: an observation
         status, headers, body, reason = exc.code, exc.headers, exc.read(CAP + 1), exc.reason
     except (socket.timeout, TimeoutError) as exc:
-        return ProbeResult(**base, stderr=f"délai dépassé : {exc}", exit_code=None,
+        return ProbeResult(**base, stderr=Msg("délai dépassé : {error}", error=str(exc)), exit_code=None,
                            duration=time.perf_counter() - t0, timed_out=True)
     except (urllib.error.URLError, OSError, ValueError) as exc:
         cause = exc.reason if isinstance(exc, urllib.error.URLError) else exc
         if isinstance(cause, (socket.timeout, TimeoutError)):
-            return ProbeResult(**base, stderr=f"délai dépassé : {cause}", duration=time.perf_counter() - t0,
+            return ProbeResult(**base, stderr=Msg("délai dépassé : {error}", error=str(cause)),
+                               duration=time.perf_counter() - t0,
                                timed_out=True)
         return ProbeResult(**base, stderr=f"{type(cause).__name__}: {cause}", exit_code=-1,
                            duration=time.perf_counter() - t0)

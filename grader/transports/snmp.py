@@ -315,11 +315,17 @@ class _Session:
         return None, [(str(o), v) for o, v in answer]
 
 
+def silent_agent(where: str, login: str | Msg, timeout: float, retries: int) -> Msg:
+    """Why an agent is taken as silent: the reason a host is unreachable, or a probe's stderr."""
+    return Msg("l'agent SNMP de {where} ne répond pas ({login} ; délai {timeout:g} s, {retries} nouvel(s) essai(s))",
+               where=where, login=login, timeout=timeout, retries=retries)
+
+
 @dataclass
 class _Outcome:
     lines: list[str] = field(default_factory=list)
     error: str | None = None
-    silent: str | None = None
+    silent: Msg | None = None  # why the agent did not answer this request (goes to the probe's stderr)
     timed_out: bool = False
     started: str = ""
     duration: float = 0.0
@@ -423,8 +429,10 @@ async def _collect(host: HostContext, options: SnmpOptions, secret: _Secret,
                 if errors:
                     outcomes[key].error = "; ".join(sorted(set(errors.values())))
             except _Silent as exc:
-                outcomes[key].silent = (f"aucune réponse de {session.where} avec la communauté {req.community} "
-                                        f"({exc}; délai {options.timeout:g} s, {options.retries} nouvel(s) essai(s))")
+                outcomes[key].silent = Msg("aucune réponse de {where} avec la communauté {community} ({error}; délai "
+                                           "{timeout:g} s, {retries} nouvel(s) essai(s))", where=session.where,
+                                           community=req.community, error=str(exc), timeout=options.timeout,
+                                           retries=options.retries)
             outcomes[key].started, outcomes[key].duration = started, time.perf_counter() - t0
     finally:
         session.close()
@@ -469,13 +477,12 @@ async def _collect_main(session: _Session, main: Mapping[str, Request], outcomes
             errors.update(walk_errors)
     except _Silent as exc:
         if not session.answered:
-            reason = Msg("l'agent SNMP de {where} ne répond pas ({login} ; délai {timeout:g} s, {retries} "
-                         "nouvel(s) essai(s))", where=session.where, login=session.secret.login,
-                         timeout=session.options.timeout, retries=session.options.retries)
+            reason = silent_agent(session.where, session.secret.login, session.options.timeout,
+                                  session.options.retries)
             if session.options.silence == "injoignable":
                 raise Unreachable(reason) from exc
             for key in main:
-                outcomes[key].silent = reason.render()
+                outcomes[key].silent = reason
                 outcomes[key].started, outcomes[key].duration = started, time.perf_counter() - t0
             return
         anomalies.append(Msg("l'agent SNMP a cessé de répondre en cours de collecte ({error})", error=str(exc)))

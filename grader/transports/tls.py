@@ -72,7 +72,8 @@ def shake(probe: Probe, default_address: str) -> ProbeResult:
     try:
         raw = socket.create_connection((address, port), timeout=probe.timeout)
     except TimeoutError as exc:
-        return ProbeResult(**base, stderr=f"{peer} : délai dépassé ({exc})", timed_out=True,
+        return ProbeResult(**base, stderr=Msg("{peer} : délai dépassé ({error})", peer=peer, error=str(exc)),
+                           timed_out=True,
                            duration=time.perf_counter() - t0)
     except OSError as exc:
         return ProbeResult(**base, stderr=f"{peer} : {exc.strerror or exc}", exit_code=-1,
@@ -83,10 +84,12 @@ def shake(probe: Probe, default_address: str) -> ProbeResult:
             doc = {"peer": peer, "servername": servername, "version": tls.version(),
                    "cipher": (tls.cipher() or ("",))[0], "chain": _chain(tls)}
     except TimeoutError as exc:
-        return ProbeResult(**base, stderr=f"{peer} : délai dépassé pendant la négociation TLS ({exc})",
+        return ProbeResult(**base, stderr=Msg("{peer} : délai dépassé pendant la négociation TLS ({error})", peer=peer,
+                                              error=str(exc)),
                            timed_out=True, duration=time.perf_counter() - t0)
     except (ssl.SSLError, OSError) as exc:
-        return ProbeResult(**base, stderr=f"{peer} : échec de la négociation TLS : {exc}", exit_code=1,
+        return ProbeResult(**base, stderr=Msg("{peer} : échec de la négociation TLS : {error}", peer=peer,
+                                              error=str(exc)), exit_code=1,
                            duration=time.perf_counter() - t0)
     finally:
         raw.close()

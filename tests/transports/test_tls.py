@@ -17,6 +17,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from checks.network.pki import HttpsIssuedByCa
+from grader import i18n_checks
 from grader.check import evaluate
 from grader.model import Status
 from grader.plugins import default_transports
@@ -125,6 +126,10 @@ def test_a_service_that_does_not_speak_tls(server):
     probe = handshake(NAME, server.port)
     r = TlsChannel().collect(_host(), [probe]).results[probe.key]
     assert r.exit_code == 1 and "négociation TLS" in r.stderr
+    # the channel's own words, by reference: said in English in an English report (the library's error as data)
+    assert r.stderr_ref is not None and r.stderr_ref.render() == r.stderr
+    english = i18n_checks.say(r.stderr_ref, r.stderr, "en")
+    assert english.startswith(f"127.0.0.1:{server.port}: TLS handshake failed: ") and "négociation" not in english
 
 
 @pytest.mark.parametrize("server", ["silent"], indirect=True)
