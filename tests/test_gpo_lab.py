@@ -10,7 +10,10 @@ rubric is an ordinary domain user: these tests prove it can read SYSVOL and the 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
+import socket
+import threading
 from pathlib import Path
 
 import pytest
@@ -155,3 +158,83 @@ def test_refused_smb_account_is_erreur_for_the_gpo_checks_only(room, tmp_path):
     for check_id in ("ad-gpo-fond-parametre", "ad-gpo-mdp-longueur"):
         assert by_id[check_id].status.value == "erreur" and "authentification" in by_id[check_id].message
     assert by_id["ad-delegation-compta"].status.value == "conforme" and by_id["ad-ou-compta"].status.value == "conforme"
+
+
+class _StallingProxy:
+    """127.0.0.1:port -> the DC's port 445; after ``forward`` messages from the grader, forwards nothing more.
+
+    A server that stops answering mid-session (smbprotocol would wait for it without limit).
+    """
+
+    def __init__(self, target: str, forward: int):
+        self.target, self.forward = target, forward
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.sockets: list = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection((self.target, 445), timeout=5)
+            upstream.settimeout(None)
+            self.sockets += [client, upstream]
+            threading.Thread(target=self._pipe, args=(client, upstream, self.forward), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, client, None), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src, dst, limit: int | None) -> None:
+        sent = 0
+        try:
+            while data := src.recv(65536):
+                if limit is not None and sent >= limit:
+                    continue  # swallowed: the server never sees it, never answers
+                dst.sendall(data)
+                sent += 1
+        except OSError:
+            return
+
+    def close(self) -> None:
+        for s in [self.server, *self.sockets]:
+            try:
+                s.close()
+            except OSError:
+                pass
+
+
+def test_a_server_that_stops_answering_costs_the_probes_timeout_not_the_run(room):
+    """smbprotocol waits without limit: the channel's watchdog closes the session when a probe's time is spent."""
+    lab, _ = room
+    proxy = _StallingProxy(DC01, forward=3)  # negotiate and the two NTLM legs pass; the first read never returns
+    try:
+        slow = dataclasses.replace(POLICY_FILES, timeout=2.0)
+        other = smb.read_tree("SYSVOL", "*/Policies/*", ["GPT.INI"], timeout=2.0)
+        context = _context(lab, "127.0.0.1", smb.SmbOptions(credential="lecteur", port=proxy.port))
+        done: list = []
+        worker = threading.Thread(target=lambda: done.append(smb.SmbChannel().collect(context, [slow, other])),
+                                  daemon=True)
+        worker.start()
+        worker.join(60)  # liveness, not speed: without the watchdog the collect never returns
+    finally:
+        proxy.close()
+    assert done, "the SMB channel still waits for a server that stopped answering"
+    [got] = done
+    assert got.results[slow.key].timed_out and not got.complete
+    assert got.results[other.key].error == ("session SMB perdue : fermée par le correcteur après le délai de 2 s "
+                                            "d'une sonde")
+
+
+def test_a_server_that_stalls_the_session_set_up_is_injoignable(room):
+    lab, _ = room
+    proxy = _StallingProxy(DC01, forward=1)  # the negotiate passes, the NTLM legs get no answer
+    try:
+        context = _context(lab, "127.0.0.1", smb.SmbOptions(credential="lecteur", port=proxy.port))
+        context = dataclasses.replace(context, connect_timeout=1.0)
+        with pytest.raises(Unreachable, match="n'a pas ouvert la session SMB en 3 s"):
+            smb.SmbChannel().collect(context, [POLICY_FILES])
+    finally:
+        proxy.close()
+

@@ -25,6 +25,12 @@ Failures are mapped at the boundary: no answer, a refused connection or no route
 account (logon failure, expired password) raises :class:`~grader.errors.TransportError`
 (``erreur``, the reason in the evidence: the grader's configuration, not the candidate's work,
 is at fault); a share the account may not open is that probe's ``error``.
+
+smbprotocol waits for a server's answer without limit once the session is open, so a server
+that stops answering would hold the host's grading (and the proctor's run) forever. A
+:class:`Watchdog` closes the host's connections when a probe's ``timeout`` (or the session
+set-up's) is spent: the wait ends, the probe is ``timed_out`` (``erreur``), the probes after it
+say why they were not read, and what was read before stays.
 """
 
 from __future__ import annotations
@@ -34,9 +40,10 @@ import contextlib
 import errno
 import json
 import socket
+import threading
 import time
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Self
 
 from pydantic import Field
 
@@ -120,24 +127,37 @@ class SmbChannel(Channel):
         cache: dict[str, Any] = {}
         session = {"connection_cache": cache, "port": opts.port}
         try:
-            try:
-                smbclient.register_session(host.address, username=secret.username, password=secret.password,
-                                           port=opts.port, encrypt=True if opts.encrypt else None,
-                                           connection_timeout=max(1, int(host.connect_timeout)),
-                                           connection_cache=cache, auth_protocol="ntlm")
-            except Exception as exc:
-                raise _session_failure(where, secret.username, exc) from exc
+            setup = max(1.0, host.connect_timeout) * SETUP_FACTOR
+            with Watchdog(cache, setup) as dog:
+                try:
+                    smbclient.register_session(host.address, username=secret.username, password=secret.password,
+                                               port=opts.port, encrypt=True if opts.encrypt else None,
+                                               connection_timeout=max(1, int(host.connect_timeout)),
+                                               connection_cache=cache, auth_protocol="ntlm")
+                except Exception as exc:
+                    if dog.expired:
+                        raise Unreachable(Msg("{where} n'a pas ouvert la session SMB en {seconds:g} s (délai "
+                                              "dépassé)", where=where, seconds=setup)) from exc
+                    raise _session_failure(where, secret.username, exc) from exc
             results: dict[str, ProbeResult] = {}
-            lost: str | None = None
+            lost: str | Msg | None = None
             for probe in probes:
                 if lost:
                     results[probe.key] = _failed(probe, Msg("session SMB perdue : {error}", error=lost))
                     continue
-                try:
-                    results[probe.key] = _run_read(smbclient, host.address, probe, session)
-                except _Lost as exc:
-                    lost = str(exc)
-                    results[probe.key] = _failed(probe, Msg("session SMB perdue : {error}", error=lost))
+                t0 = time.perf_counter()
+                with Watchdog(cache, probe.timeout) as dog:
+                    try:
+                        results[probe.key] = _run_read(smbclient, host.address, probe, session,
+                                                       lambda: dog.expired)
+                    except _Lost as exc:
+                        lost = str(exc)
+                        results[probe.key] = _failed(probe, Msg("session SMB perdue : {error}", error=lost))
+                if dog.expired:  # the grader closed the session, whatever the read then said: out of time
+                    lost = Msg("fermée par le correcteur après le délai de {seconds:g} s d'une sonde",
+                               seconds=probe.timeout)
+                    results[probe.key] = ProbeResult(**probe_fields(probe), timed_out=True,
+                                                     duration=time.perf_counter() - t0)
             return Collected(results, login=Msg("{username} (mot de passe, SMB)", username=secret.username), execs=1,
                              complete=lost is None)
         finally:
@@ -153,6 +173,35 @@ def _secret(host: HostContext, opts: SmbOptions) -> PasswordSecret:
 
 class _Lost(Exception):
     """The session died in the middle of the probes: the rest cannot be read."""
+
+
+SETUP_FACTOR = 3  # the session set-up (negotiate, two NTLM legs) may take this many connect timeouts
+
+
+class Watchdog:
+    """Closes every connection of ``cache`` if the block takes more than ``seconds`` (then ``expired``).
+
+    Closing the socket is what ends smbprotocol's unbounded wait: its receiver thread stops and
+    wakes every waiting request, which then raises (see the module docstring).
+    """
+
+    def __init__(self, cache: dict[str, Any], seconds: float) -> None:
+        self.cache, self.expired = cache, False
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> Self:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+
+    def _expire(self) -> None:
+        self.expired = True
+        for connection in list(self.cache.values()):
+            with contextlib.suppress(Exception):  # already closed, or closing under a failing receive
+                connection.transport.close()
 
 
 def _session_failure(where: str, username: str, exc: Exception) -> Exception:
@@ -207,8 +256,13 @@ def _lost(exc: Exception) -> bool:
     return isinstance(exc, (sx.SMBConnectionClosed, ConnectionError, TimeoutError, socket.timeout))
 
 
-def _run_read(smbclient: Any, server: str, probe: Probe, session: dict[str, Any]) -> ProbeResult:
-    """One declarative read. Raises :class:`_Lost` when the session died under it."""
+def _run_read(smbclient: Any, server: str, probe: Probe, session: dict[str, Any],
+              expired: Callable[[], bool] = lambda: False) -> ProbeResult:
+    """One declarative read. Raises :class:`_Lost` when the session died under it.
+
+    ``expired`` says the watchdog closed the session: nothing more is asked (smbclient would
+    otherwise open a new connection, without the account, for the next file).
+    """
     common = probe_fields(probe)
     t0 = time.perf_counter()
     try:
@@ -217,7 +271,7 @@ def _run_read(smbclient: Any, server: str, probe: Probe, session: dict[str, Any]
         return ProbeResult(**common, error=Msg("lecture SMB invalide : {error}", error=str(exc)))
     root = f"\\\\{server}\\{spec['share']}"
     try:
-        matched, truncated = _expand(smbclient, root, [p for p in spec["dirs"].split("/") if p], session)
+        matched, truncated = _expand(smbclient, root, [p for p in spec["dirs"].split("/") if p], session, expired)
     except _Lost:
         raise
     except Exception as exc:
@@ -231,6 +285,8 @@ def _run_read(smbclient: Any, server: str, probe: Probe, session: dict[str, Any]
     for rel in matched:
         files: dict[str, Any] = {}
         for name in spec["files"]:
+            if expired():
+                raise _Lost("délai de la sonde dépassé")
             path = root + "\\" + "\\".join([*rel, *name.split("/")])
             try:
                 with smbclient.open_file(path, mode="rb", share_access="r", **session) as fh:
@@ -252,7 +308,8 @@ def _run_read(smbclient: Any, server: str, probe: Probe, session: dict[str, Any]
     return ProbeResult(**common, stdout=stdout, exit_code=0, duration=time.perf_counter() - t0, truncated=truncated)
 
 
-def _expand(smbclient: Any, root: str, parts: list[str], session: dict[str, Any]) -> tuple[list[list[str]], bool]:
+def _expand(smbclient: Any, root: str, parts: list[str], session: dict[str, Any],
+            expired: Callable[[], bool] = lambda: False) -> tuple[list[list[str]], bool]:
     """Directories (as relative parts) matching ``parts``; ``*`` is one directory name. A missing level matches none."""
     found: list[list[str]] = [[]]
     truncated = False
@@ -262,6 +319,8 @@ def _expand(smbclient: Any, root: str, parts: list[str], session: dict[str, Any]
             if part != "*":
                 nxt.append([*rel, part])
                 continue
+            if expired():
+                raise _Lost("délai de la sonde dépassé")
             path = root + "".join("\\" + p for p in rel) + "\\"
             try:
                 entries = sorted((e.name for e in smbclient.scandir(path, **session) if e.is_dir()
