@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -460,3 +461,18 @@ def test_winrm_kerberos_ticket_for_another_service_is_refused(kdc, kerberos_env)
             pytest.raises(Unreachable, match="authentification refusée"):
         _winrm(s, kdc, [SERVICE], spn_host=f"{samba.DC_HOSTNAME}.{samba.DNS_DOMAIN}")
     assert s.auth_failures >= 1 and s.kerberos_clients == []
+
+
+@pytest.mark.lab
+def test_winrm_kerberos_over_https_the_certificate_is_checked_and_tls_carries_the_batch(kdc, kerberos_env):
+    """Kerberos inside TLS (port 5986): the ticket from Samba, the server's certificate checked against the
+    rubric's CA file, and no Kerberos message encryption on top (TLS protects the session, as pywinrm does)."""
+    with Standin(_windows(), auth=("kerberos",), keytab=kdc.keytab, tls=True) as s:
+        got = _winrm(s, kdc, [SERVICE], scheme="https", ca_file=str(s.cert_file))
+        with pytest.raises(Unreachable, match="TLS"):
+            _winrm(s, kdc, [SERVICE], scheme="https")  # self-signed, not in the system's CAs: no ticket sent
+    assert s.kerberos_clients == ["grader@TSSR.LAN"] and s.encrypted_messages == 0
+    assert got.host_key == "x509 SHA256:" + hashlib.sha256(s.cert_der).hexdigest().upper()
+    service = got.results[SERVICE.key]
+    assert service.exit_code == 0 and json.loads(service.stdout)["Name"] == "Spooler"
+    assert got.complete and got.anomalies == [] and s.actions.count("Create") == 1
