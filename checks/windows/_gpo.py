@@ -211,12 +211,103 @@ def parse_inf(raw: bytes) -> dict[str, dict[str, tuple[str, str]]]:
     return sections
 
 
-def same_setting(section: str, expected: Any, actual: str) -> bool:
-    """Whether a template value is the one asked: numbers as numbers, quotes ignored, rights as sets."""
+#: Accounts every Windows has, by SID, with the names a rubric may give them (English and French
+#: Windows display them in the system's language; ``BUILTIN\\`` / ``AUTORITE NT\\`` prefixes are dropped).
+WELL_KNOWN_SIDS: dict[str, tuple[str, ...]] = {
+    "S-1-1-0": ("Everyone", "Tout le monde"),
+    "S-1-5-9": ("Enterprise Domain Controllers", "Contrôleurs de domaine d'entreprise"),
+    "S-1-5-11": ("Authenticated Users", "Utilisateurs authentifiés"),
+    "S-1-5-18": ("SYSTEM", "Système"),
+    "S-1-5-19": ("LOCAL SERVICE", "SERVICE LOCAL"),
+    "S-1-5-20": ("NETWORK SERVICE", "SERVICE RÉSEAU"),
+    "S-1-5-32-544": ("Administrators", "Administrateurs"),
+    "S-1-5-32-545": ("Users", "Utilisateurs"),
+    "S-1-5-32-546": ("Guests", "Invités"),
+    "S-1-5-32-547": ("Power Users", "Utilisateurs avec pouvoir"),
+    "S-1-5-32-548": ("Account Operators", "Opérateurs de compte"),
+    "S-1-5-32-549": ("Server Operators", "Opérateurs de serveur"),
+    "S-1-5-32-550": ("Print Operators", "Opérateurs d'impression"),
+    "S-1-5-32-551": ("Backup Operators", "Opérateurs de sauvegarde"),
+    "S-1-5-32-554": ("Pre-Windows 2000 Compatible Access", "Accès compatible pré-Windows 2000"),
+    "S-1-5-32-555": ("Remote Desktop Users", "Utilisateurs du Bureau à distance"),
+}
+#: The domain's own accounts, by RID under the domain's SID.
+DOMAIN_RIDS: dict[int, tuple[str, ...]] = {
+    500: ("Administrator", "Administrateur"),
+    512: ("Domain Admins", "Admins du domaine"),
+    513: ("Domain Users", "Utilisateurs du domaine"),
+    514: ("Domain Guests", "Invités du domaine"),
+    515: ("Domain Computers", "Ordinateurs du domaine"),
+    516: ("Domain Controllers", "Contrôleurs de domaine"),
+    518: ("Schema Admins", "Administrateurs du schéma"),
+    519: ("Enterprise Admins", "Administrateurs de l'entreprise"),
+}
+
+
+def _name_key(name: str) -> str:
+    """A name as compared: case, typographic apostrophes and a ``DOMAINE\\`` prefix ignored."""
+    return name.strip().strip('"').replace("\u2019", "'").rpartition("\\")[2].strip().casefold()
+
+
+class Holders:
+    """Who holds a right, as SIDs: what a ``[Privilege Rights]`` line and a rubric name the same way.
+
+    GptTmpl.inf names holders ``*S-1-5-32-555`` (a SID), or by name when the editor could not
+    resolve it; a rubric names them by SID or by name (« Utilisateurs du Bureau à distance »,
+    ``GG_Compta``). Names are resolved with the directory the ``ldap`` channel read (its
+    sAMAccountName and objectSid), then the well-known accounts in English and French; a name
+    found nowhere stays a name (compared as written).
+    """
+
+    def __init__(self, directory: dict[str, str] | None = None) -> None:
+        """``directory``: sAMAccountName -> objectSid, as the domain controller lists them."""
+        self.directory = {_name_key(k): v.upper() for k, v in (directory or {}).items()}
+        self.names = {v.upper(): k for k, v in sorted((directory or {}).items(), reverse=True)}
+        self.domain = next((sid.rpartition("-")[0] for sid in self.directory.values()
+                            if sid.startswith("S-1-5-21-") and sid.count("-") == 7), None)
+        self._written: dict[str, str] = {}  # name key -> as first written
+
+    def key(self, holder: str) -> str:
+        """``S-…`` when the holder is known, else ``name:<name as compared>``."""
+        text = holder.strip().strip('"').lstrip("*")
+        if text.upper().startswith("S-1-"):
+            return text.upper()
+        name = _name_key(text)
+        self._written.setdefault("name:" + name, text)
+        if name in self.directory:
+            return self.directory[name]
+        for sid, aliases in WELL_KNOWN_SIDS.items():
+            if name in (_name_key(a) for a in aliases):
+                return sid
+        for rid, aliases in DOMAIN_RIDS.items():
+            if self.domain is not None and name in (_name_key(a) for a in aliases):
+                return f"{self.domain}-{rid}"
+        return "name:" + name
+
+    def keys(self, holders: Any) -> set[str]:
+        items = holders if isinstance(holders, list) else str(holders).split(",")
+        return {self.key(h) for h in items if h.strip()}
+
+    def shown(self, key: str) -> str:
+        """A key as the jury reads it: the SID with its name when known (« S-1-5-32-555 Remote Desktop Users »)."""
+        if key.startswith("name:"):
+            return self._written.get(key, key[5:])
+        name = self.names.get(key) or next((a[0] for s, a in WELL_KNOWN_SIDS.items() if s == key), None)
+        if name is None and self.domain is not None and key.startswith(self.domain + "-"):
+            rid = int(key.rpartition("-")[2]) if key.rpartition("-")[2].isdigit() else -1
+            name = DOMAIN_RIDS.get(rid, (None,))[0]
+        return f"{key} ({name})" if name else key
+
+    def unresolved(self, keys: set[str]) -> list[str]:
+        """The names of ``keys`` found neither in the directory nor among the well-known accounts."""
+        return sorted(self.shown(k) for k in keys if k.startswith("name:"))
+
+
+def same_setting(section: str, expected: Any, actual: str, holders: Holders | None = None) -> bool:
+    """Whether a template value is the one asked: numbers as numbers, quotes ignored, rights as sets of holders."""
     if section.lower() == "privilege rights":
-        want = expected if isinstance(expected, list) else str(expected).split(",")
-        norm = lambda items: {i.strip().lower() for i in items if i.strip()}
-        return norm(want) == norm(actual.split(","))
+        holders = holders or Holders()
+        return holders.keys(expected) == holders.keys(actual)
     if isinstance(expected, list):
         return [e.strip() for e in expected] == [a.strip() for a in actual.split(",")]
     want_text, got_text = str(expected).strip().strip('"'), actual.strip().strip('"')

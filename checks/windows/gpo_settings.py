@@ -28,6 +28,7 @@ from pydantic import Field, model_validator
 
 from checks.windows._ad import Entry, clip_list, gpo_guid, gpo_missing, gpo_names, gpo_near_misses, gpos_named, read
 from checks.windows._gpo import (
+    Holders,
     PolRecord,
     as_int,
     deletions,
@@ -37,8 +38,8 @@ from checks.windows._gpo import (
     same_setting,
     show_data,
 )
-from checks.windows._ps import bars
-from checks.windows.ad import GPOS
+from checks.windows._ps import bars, commas
+from checks.windows.ad import GPOS, PRINCIPALS
 from grader.check import Check, CheckParams
 from grader.model import Msg, Probe, ProbeResult, Verdict
 from grader.plugins import hookimpl
@@ -73,7 +74,10 @@ class GpoSetting(Check):
     asks for a DWORD/QWORD, a text for REG_SZ/REG_EXPAND_SZ, a list for REG_MULTI_SZ). A
     security setting is named by ``section`` of GptTmpl.inf (``System Access``, ``Privilege
     Rights``…), ``name`` and ``data``. Text data is compared without regard to case (paths and
-    names on Windows), and the case difference noted.
+    names on Windows), and the case difference noted. A right's holders (``Privilege Rights``)
+    are compared as a set of accounts, each named by SID (``*S-1-5-32-555``) or by name: a name
+    the directory lists (sAMAccountName, read over LDAP with the same account) or a well-known
+    one in English or French (« Utilisateurs du Bureau à distance », « Admins du domaine »).
     """
 
     id = "ad.gpo_setting"
@@ -99,7 +103,10 @@ class GpoSetting(Check):
             return self
 
     def probes(self, params: Params) -> Mapping[str, Probe]:
-        return {"gpos": GPOS, "sysvol": POLICY_FILES}
+        probes = {"gpos": GPOS, "sysvol": POLICY_FILES}
+        if _rights(params):  # holders named by the rubric are resolved with the directory's accounts
+            probes["principals"] = PRINCIPALS
+        return probes
 
     def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
         gpos = read(results["gpos"], Msg("stratégies de groupe"))
@@ -116,7 +123,8 @@ class GpoSetting(Check):
             dirs = smb.parse_output(sysvol)
         except ValueError as exc:
             return Verdict.erreur(Msg("lecture de SYSVOL illisible : {exc}", exc=exc), expected=expected)
-        verdicts = [self._one(params, gpo, dirs, sysvol.truncated, expected) for gpo in found]
+        holders = _holders(results.get("principals"))
+        verdicts = [self._one(params, gpo, dirs, sysvol.truncated, expected, holders) for gpo in found]
         best = next((v for v in verdicts if v.status.value == "conforme"), None)
         if best is not None:
             return best
@@ -128,7 +136,7 @@ class GpoSetting(Check):
         return verdicts[0]
 
     def _one(self, params: Params, gpo: Entry, dirs: list[dict[str, Any]], truncated: bool,
-             expected: str | Msg) -> Verdict:
+             expected: str | Msg, holders: Holders | Verdict) -> Verdict:
         guid = gpo_guid(gpo)
         label = Msg("« {value} » {guid}", value=str(gpo.first("displayName")), guid=guid)
         folder = _folder(gpo, guid, dirs)
@@ -164,7 +172,7 @@ class GpoSetting(Check):
         if params.key is not None:
             verdict = _judge_registry(params, key, raw, where, expected, label)
         else:
-            verdict = _judge_security(params, raw, where, expected, label)
+            verdict = _judge_security(params, raw, where, expected, label, holders)
         if verdict.status.value == "conforme" and disabled:
             return Verdict.non_conforme(Msg("{observed} ; flags={flags}", observed=verdict.observed_ref or verdict.observed,
                                             flags=flags), expected,
@@ -264,7 +272,53 @@ def _registry_mismatch(params: GpoSetting.Params, record: PolRecord) -> Msg | st
     return ""
 
 
-def _judge_security(params: GpoSetting.Params, raw: bytes, where: str | Msg, expected: str | Msg, label: str | Msg) -> Verdict:
+def _rights(params: GpoSetting.Params) -> bool:
+    return (params.section or "").strip().lower() == "privilege rights"
+
+
+def _holders(result: ProbeResult | None) -> Holders | Verdict:
+    """The directory's accounts (sAMAccountName -> SID) for resolving a right's holders, or why they cannot be read."""
+    if result is None:
+        return Holders()
+    principals = read(result, Msg("comptes et groupes"))
+    if isinstance(principals, Verdict):
+        return principals
+    return Holders({str(e.first("sAMAccountName")): str(e.first("objectSid")) for e in principals.entries
+                    if e.first("sAMAccountName") and str(e.first("objectSid") or "").startswith("S-")})
+
+
+def _judge_rights(params: GpoSetting.Params, found: tuple[str, str], observed: Msg, expected: str | Msg,
+                  label: str | Msg, holders: Holders | Verdict) -> Verdict:
+    """``[Privilege Rights]``: the same holders, whether written as SIDs or names (resolved, see :class:`Holders`)."""
+    if isinstance(holders, Verdict):  # names cannot be resolved without the directory
+        names = Holders()
+        if not (names.unresolved(names.keys(params.data)) or names.unresolved(names.keys(found[1]))):
+            holders = names  # SIDs and well-known names only: the directory is not needed
+        else:
+            return Verdict.erreur(Msg("titulaires du droit impossibles à identifier : {reason}",
+                                      reason=holders.message_ref or holders.message), observed=observed,
+                                  expected=expected)
+    want, have = holders.keys(params.data), holders.keys(found[1])
+    shown = Msg("{observed} — {holders}", observed=observed,
+                holders=commas([holders.shown(k) for k in sorted(have)]) or Msg("(aucun)"))
+    if want == have:
+        return Verdict.conforme(shown, expected, Msg("La stratégie {label} accorde {name} à : {holders}.", label=label,
+                                                     name=params.name,
+                                                     holders=commas([holders.shown(k) for k in sorted(have)])))
+    problems: list[Msg] = []
+    if want - have:
+        problems.append(Msg("manque {holders}", holders=commas([holders.shown(k) for k in sorted(want - have)])))
+    if have - want:
+        problems.append(Msg("en trop {holders}", holders=commas([holders.shown(k) for k in sorted(have - want)])))
+    unknown = holders.unresolved(want)
+    note = Msg(" (inconnu(s) de l'annuaire : {names})", names=", ".join(unknown)) if unknown else ""
+    return Verdict.non_conforme(shown, expected, Msg("La stratégie {label} n'accorde pas {name} aux titulaires "
+                                                     "attendus : {problems}{note}.", label=label, name=params.name,
+                                                     problems=tuple(problems), note=note))
+
+
+def _judge_security(params: GpoSetting.Params, raw: bytes, where: str | Msg, expected: str | Msg, label: str | Msg,
+                    holders: Holders | Verdict | None = None) -> Verdict:
     try:
         sections = parse_inf(raw)
     except ValueError as exc:
@@ -281,6 +335,8 @@ def _judge_security(params: GpoSetting.Params, raw: bytes, where: str | Msg, exp
                                         name=params.name, section=section))
     observed = Msg("{where} : [{section}] {name} = {found}", where=where, section=section, name=found[0],
                    found=found[1])
+    if _rights(params):
+        return _judge_rights(params, found, observed, expected, label, holders if holders is not None else Holders())
     if not same_setting(section, params.data, found[1]):
         return Verdict.non_conforme(observed, expected,
                                     Msg("La stratégie {label} définit {name} = {found} au lieu de {wanted}.",

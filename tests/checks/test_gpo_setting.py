@@ -190,3 +190,76 @@ def test_windows_utf16_gpttmpl():
 def test_params_are_validated(params):
     with pytest.raises(ValidationError):
         GpoSetting.Params(**params)
+
+
+# --- [Privilege Rights]: holders named by SID or by name --------------------------------------------
+
+DOMAIN_SID = "S-1-5-21-2024001512-1505681119-3730347374"  # the domain of the c01 recordings
+GG_COMPTA = DOMAIN_SID + "-1106"
+
+
+def rights_judge(params: dict, line: str, principals: ProbeResult | None | str = "recorded"):
+    """Judge a [Privilege Rights] setting of the Default Domain Policy whose GptTmpl.inf holds ``line``."""
+    inf = f"[Unicode]\r\nUnicode=yes\r\n[Privilege Rights]\r\n{line}\r\n[Version]\r\nsignature=\"$CHICAGO$\"\r\n"
+    raw = b"\xff\xfe" + inf.encode("utf-16le")
+    data = with_file("Machine/Microsoft/Windows NT/SecEdit/GptTmpl.inf",
+                     {"size": len(raw), "base64": base64.b64encode(raw).decode()},
+                     guid="{31B2F340-016D-11D2-945F-00C04FB984F9}")
+    check, p = GpoSetting(), GpoSetting.Params(gpo="Default Domain Policy", section="Privilege Rights", **params)
+    declared = check.probes(p)
+    recorded = json.loads((DATA / "c01_principals.json").read_text(encoding="utf-8"))
+    assert json.loads(declared["principals"].command) == json.loads(recorded["command"])
+    results = {"gpos": result(record("c01_gpos"), "ldap"), "sysvol": result(data, "smb")}
+    results["principals"] = result(recorded, "ldap") if principals == "recorded" else principals
+    return evaluate(check, p, results)
+
+
+@pytest.mark.parametrize("holders", [
+    ["*S-1-5-32-555", "*S-1-5-32-544"],
+    ["Utilisateurs du Bureau à distance", "Administrateurs"],  # as a French Windows displays them
+    ["Remote Desktop Users", "BUILTIN\\Administrators"],  # as the directory (and an English Windows) names them
+])
+def test_right_holders_named_by_sid_or_by_name_are_the_same_holders(holders):
+    v = rights_judge({"name": "SeRemoteInteractiveLogonRight", "data": holders},
+                     "SeRemoteInteractiveLogonRight = *S-1-5-32-544,*S-1-5-32-555")
+    assert v.status is C, v
+    assert "S-1-5-32-555 (Remote Desktop Users)" in v.observed and "S-1-5-32-544 (Administrators)" in v.observed
+
+
+def test_domain_groups_are_resolved_with_the_directory():
+    line = f"SeInteractiveLogonRight = *{GG_COMPTA},*{DOMAIN_SID}-512"
+    for named in (["GG_Compta", "Admins du domaine"], ["TSSR\\gg_compta", "Domain Admins"]):
+        assert rights_judge({"name": "SeInteractiveLogonRight", "data": named}, line).status is C
+    v = rights_judge({"name": "SeInteractiveLogonRight", "data": ["GG_Compta"]}, line)
+    assert v.status is N
+    assert v.message == ("La stratégie « Default Domain Policy » {31B2F340-016D-11D2-945F-00C04FB984F9} n'accorde pas "
+                         f"SeInteractiveLogonRight aux titulaires attendus : en trop {DOMAIN_SID}-512 (Domain Admins).")
+
+
+def test_a_holder_the_directory_does_not_know_is_compared_as_written_and_said():
+    v = rights_judge({"name": "SeInteractiveLogonRight", "data": ["GG_Inconnu"]}, f"SeInteractiveLogonRight = *{GG_COMPTA}")
+    assert v.status is N
+    assert "manque GG_Inconnu ; en trop " + GG_COMPTA + " (GG_Compta)" in v.message
+    assert "(inconnu(s) de l'annuaire : GG_Inconnu)" in v.message
+    # written by name in the template too (the editor could not resolve it): the same name is the same holder
+    assert rights_judge({"name": "SeInteractiveLogonRight", "data": ["gg_inconnu"]},
+                        "SeInteractiveLogonRight = GG_Inconnu").status is C
+
+
+def test_without_the_directory_names_cannot_be_checked_but_sids_still_can():
+    failed = ProbeResult(key="k", transport="ldap", command="{}", stderr="connexion perdue", exit_code=1)
+    v = rights_judge({"name": "SeInteractiveLogonRight", "data": ["GG_Compta"]}, f"SeInteractiveLogonRight = *{GG_COMPTA}",
+                     principals=failed)
+    assert v.status is E and v.message.startswith("titulaires du droit impossibles à identifier")
+    v = rights_judge({"name": "SeRemoteInteractiveLogonRight", "data": ["Administrateurs", "*S-1-5-32-555"]},
+                     "SeRemoteInteractiveLogonRight = *S-1-5-32-544,*S-1-5-32-555", principals=failed)
+    assert v.status is C  # well-known accounts and SIDs need no directory
+
+
+def test_rights_verdicts_read_in_english():
+    from grader import i18n_checks
+
+    v = rights_judge({"name": "SeInteractiveLogonRight", "data": ["GG_Inconnu"]}, f"SeInteractiveLogonRight = *{GG_COMPTA}")
+    english = i18n_checks.say(v.message_ref, v.message, "en")
+    assert english.startswith('The policy "Default Domain Policy" {31B2F340-016D-11D2-945F-00C04FB984F9} does not grant')
+    assert "missing GG_Inconnu; extra" in english and "unknown to the directory: GG_Inconnu" in english
