@@ -58,7 +58,7 @@ NETWORK_CHECK_IDS = ("snmp-agent", "journaux-recus", "nat-regle", "nat-fonctionn
 DHCP_CHECK_IDS = ("dhcp-lan",)
 CHECK_IDS = LINUX_CHECK_IDS + AD_CHECK_IDS + NETWORK_CHECK_IDS + DHCP_CHECK_IDS
 #: GPO settings read in SYSVOL over SMB and the delegation on Comptabilité (grader/lab/gpo.py plants them).
-GPO_CHECK_IDS = ("ad-gpo-fond-parametre", "ad-gpo-mdp-longueur", "ad-delegation-compta")
+GPO_CHECK_IDS = ("ad-gpo-fond-parametre", "ad-gpo-mdp-longueur", "ad-delegation-compta", "ad-gpo-bureau-distance")
 CHECK_IDS += GPO_CHECK_IDS
 #: The LAN's web proxy (squid on the router) and the intranet's HTTPS certificate (grader/lab/proxy.py, pki.py).
 PROXY_CHECK_IDS = ("proxy-filtrage", "https-intranet")
@@ -85,6 +85,8 @@ PLANTED_TRUTH: dict[str, dict[str, str]] = {
            "dhcp-lan": _N,
            # wallpaper GPO sets another file; Default Domain Policy keeps its default; no delegation (and no OU)
            "ad-gpo-fond-parametre": _N, "ad-gpo-mdp-longueur": _N, "ad-delegation-compta": _N,
+           # « Sécurité des postes » grants remote desktop logon to the Administrators only
+           "ad-gpo-bureau-distance": _N,
            # squid allows the LAN before it denies jeux.example (never reached); apache is stopped (and its
            # certificate self-signed): the HTTPS site does not answer
            "proxy-filtrage": _N, "https-intranet": _N,
@@ -246,6 +248,8 @@ def plant_candidate_02(root: Path) -> None:
 
 COMPTA, COMPTA_NO_ACCENT = "Comptabilité", "Comptabilite"
 GPO_WALLPAPER, GPO_WORKSTATIONS = "Fond d'écran", "Sécurité des postes"
+#: « Autoriser l'ouverture de session par les services Bureau à distance », as GptTmpl.inf names its holders.
+REMOTE_DESKTOP_RIGHT, ADMINISTRATORS, REMOTE_DESKTOP_USERS = "SeRemoteInteractiveLogonRight", "*S-1-5-32-544", "*S-1-5-32-555"
 WALLPAPER_KEY, WALLPAPER = r"HKCU\Software\Microsoft\Windows\CurrentVersion\Policies\System", r"\\dc\partage\fond.jpg"
 DEFAULT_DOMAIN_POLICY = "{31B2F340-016D-11D2-945F-00C04FB984F9}"
 
@@ -308,6 +312,7 @@ def setup_dc_01(shell: HostShell) -> None:
     samba.samba_tool_online(shell, "dns", "add", "127.0.0.1", samba.DNS_DOMAIN, "intranet", "A", DEMO_ROOM["01"][HOST])
     gpo.set_registry_policy(shell, wallpaper, WALLPAPER_KEY, "Wallpaper", WALLPAPER)
     gpo.set_security_setting(shell, DEFAULT_DOMAIN_POLICY, "MinimumPasswordLength", 12)
+    gpo.set_privilege_rights(shell, workstations, {REMOTE_DESKTOP_RIGHT: [ADMINISTRATORS, REMOTE_DESKTOP_USERS]})
 
 
 def plant_dc_02(root: Path) -> None:
@@ -321,6 +326,7 @@ def setup_dc_02(shell: HostShell) -> None:
     gpo.set_registry_policy(shell, wallpaper, WALLPAPER_KEY, "Wallpaper", WALLPAPER.replace(".jpg", ".png"))
     workstations = _gpo(shell, GPO_WORKSTATIONS)
     samba.samba_tool_online(shell, "gpo", "setlink", _dn("Postes"), workstations, "--disable")
+    gpo.set_privilege_rights(shell, workstations, {REMOTE_DESKTOP_RIGHT: [ADMINISTRATORS]})  # the group forgotten
 
 
 # --- the candidates' routed network -----------------------------------------------------------

@@ -7,7 +7,8 @@ value into the GPO's ``Registry.pol`` in SYSVOL over SMB (as Administrator, with
 raises the version in ``GPT.INI`` and in the groupPolicyContainer's ``versionNumber`` (user
 part: high 16 bits, computer part: low 16 bits) and records the registry client-side
 extension in ``gPCUserExtensionNames`` / ``gPCMachineExtensionNames``. Security settings go
-through ``samba-tool gpo manage security set`` (GptTmpl.inf). A delegation is an ACE added
+through ``samba-tool gpo manage security set`` (GptTmpl.inf); user rights, which it does not
+know, are written into GptTmpl.inf over SMB as the editor writes them. A delegation is an ACE added
 to the OU with ``samba-tool dsacl set --sddl``, the ACE the « Délégation de contrôle »
 wizard writes, for the group's SID.
 """
@@ -104,6 +105,65 @@ def set_security_setting(shell: Any, guid: str, name: str, value: str | int) -> 
     """A [System Access] / [Kerberos Policy] setting in the GPO's GptTmpl.inf (``samba-tool gpo manage security``)."""
     samba.samba_tool_online(shell, "gpo", "manage", "security", "set", guid, name, str(value),
                             "-H", f"ldap://{samba.DC_HOSTNAME}.{samba.DNS_DOMAIN}")
+
+
+#: Security settings client-side extension + its security-templates tool, as GPMC writes them.
+SECURITY_CSE = "[{827D319E-6EAC-11D2-A4EA-00C04F79F83A}{803E14A0-B4FB-11D0-A0D0-00A0C90F574B}]"
+
+# Runs inside the booted DC: GptTmpl.inf written over SMB as Windows' editor writes it (UTF-16LE, BOM).
+_WRITE_INF = r"""
+import re, sys
+import ldb
+from samba import param
+from samba.auth import system_session
+from samba.credentials import Credentials
+from samba.netcmd.gpo import smb_connection
+from samba.samdb import SamDB
+
+guid, password_file, cse, text = sys.argv[1:5]
+lp = param.LoadParm()
+lp.load_default()
+creds = Credentials()
+creds.guess(lp)
+creds.set_username("Administrator")
+creds.set_password(open(password_file).read().strip())
+conn = smb_connection("dc." + lp.get("realm").lower(), "sysvol", lp, creds)
+folder = lp.get("realm").lower() + "\\Policies\\" + guid
+path = folder
+for part in ("Machine", "Microsoft", "Windows NT", "SecEdit"):
+    path += "\\" + part
+    try:
+        conn.mkdir(path)
+    except Exception:
+        pass  # already there
+conn.savefile(path + "\\GptTmpl.inf", b"\xff\xfe" + text.replace("\n", "\r\n").encode("utf-16-le"))
+ini = conn.loadfile(folder + "\\GPT.INI").decode("utf-8")
+version = int(re.search(r"Version=(\d+)", ini).group(1)) + 1
+conn.savefile(folder + "\\GPT.INI", re.sub(r"Version=\d+", "Version=%d" % version, ini).encode("utf-8"))
+db = SamDB(url=lp.private_path("sam.ldb"), session_info=system_session(), lp=lp)
+dn = "CN=%s,CN=Policies,CN=System,%s" % (guid, db.get_default_basedn())
+m = ldb.Message(ldb.Dn(db, dn))
+m["versionNumber"] = ldb.MessageElement(str(version), ldb.FLAG_MOD_REPLACE, "versionNumber")
+m["gPCMachineExtensionNames"] = ldb.MessageElement(cse, ldb.FLAG_MOD_REPLACE, "gPCMachineExtensionNames")
+db.modify(m)
+print(version)
+"""
+
+
+def set_privilege_rights(shell: Any, guid: str, rights: dict[str, list[str]]) -> int:
+    """User rights in a GPO's GptTmpl.inf (``[Privilege Rights]``, holders as ``*SID``), as the editor writes them.
+
+    ``samba-tool gpo manage security`` knows only [System Access] and [Kerberos Policy]; this
+    writes the file the Group Policy Management Editor writes, UTF-16LE with a BOM, over SMB.
+    """
+    lines = "".join(f"{name} = {','.join(holders)}\n" for name, holders in rights.items())
+    text = ("[Unicode]\nUnicode=yes\n[Privilege Rights]\n" + lines +
+            '[Version]\nsignature="$CHICAGO$"\nRevision=1\n')
+    proc = shell.run("/usr/bin/python3", "-c", _WRITE_INF, guid, samba.ADMIN_PASSWORD_FILE, SECURITY_CSE, text,
+                     timeout=120)
+    if proc.returncode != 0:
+        raise LabError(f"GptTmpl.inf de {guid} : {(proc.stderr or proc.stdout).strip()[-500:]}")
+    return int(proc.stdout.strip().splitlines()[-1])
 
 
 def group_sid(root: Path, group: str) -> str:
