@@ -33,19 +33,19 @@ DELEGATION_SDDL = {
                     "(OA;CIIO;GA;;bf967aba-0de6-11d0-a285-00aa003049e2;{sid})",
 }
 
-# Runs inside the booted DC (python3 with Samba's bindings), as root with the Administrator's password.
-_WRITE_POL = r"""
+# Run inside the booted DC (python3 with Samba's bindings), as root with the Administrator's password:
+# argv[1] the GPO's {GUID}, argv[2] the password file, argv[3] the client-side extensions to record;
+# the body between them changes the GPO's files over SMB and sets ``step`` and ``part``.
+_DC_PRELUDE = r"""
 import re, sys
 import ldb
 from samba import param
 from samba.auth import system_session
 from samba.credentials import Credentials
-from samba.dcerpc import misc, preg
-from samba.ndr import ndr_pack, ndr_unpack
 from samba.netcmd.gpo import smb_connection
 from samba.samdb import SamDB
 
-guid, part, key, value, kind, data, password_file = sys.argv[1:8]
+guid, password_file, cse = sys.argv[1:4]
 lp = param.LoadParm()
 lp.load_default()
 creds = Credentials()
@@ -54,6 +54,27 @@ creds.set_username("Administrator")
 creds.set_password(open(password_file).read().strip())
 conn = smb_connection("dc." + lp.get("realm").lower(), "sysvol", lp, creds)
 folder = lp.get("realm").lower() + "\\Policies\\" + guid
+"""
+# What the editor does after any change: raise the version in GPT.INI and on the groupPolicyContainer
+# (user part: high 16 bits, computer part: low 16 bits) and record the client-side extensions.
+_DC_EPILOGUE = r"""
+ini = conn.loadfile(folder + "\\GPT.INI").decode("utf-8")
+version = int(re.search(r"Version=(\d+)", ini).group(1)) + step
+conn.savefile(folder + "\\GPT.INI", re.sub(r"Version=\d+", "Version=%d" % version, ini).encode("utf-8"))
+db = SamDB(url=lp.private_path("sam.ldb"), session_info=system_session(), lp=lp)
+dn = "CN=%s,CN=Policies,CN=System,%s" % (guid, db.get_default_basedn())
+attr = "gPCMachineExtensionNames" if part == "machine" else "gPCUserExtensionNames"
+m = ldb.Message(ldb.Dn(db, dn))
+m["versionNumber"] = ldb.MessageElement(str(version), ldb.FLAG_MOD_REPLACE, "versionNumber")
+m[attr] = ldb.MessageElement(cse, ldb.FLAG_MOD_REPLACE, attr)
+db.modify(m)
+print(version)
+"""
+_WRITE_POL = _DC_PRELUDE + r"""
+from samba.dcerpc import misc, preg
+from samba.ndr import ndr_pack, ndr_unpack
+
+part, key, value, kind, data = sys.argv[4:9]
 pol_path = folder + "\\" + ("Machine" if part == "machine" else "User") + "\\Registry.pol"
 try:
     pol = ndr_unpack(preg.file, conn.loadfile(pol_path))
@@ -74,18 +95,7 @@ pol.num_entries = len(entries)
 pol.entries = entries
 conn.savefile(pol_path, ndr_pack(pol))
 step = 1 if part == "machine" else 65536
-ini = conn.loadfile(folder + "\\GPT.INI").decode("utf-8")
-version = int(re.search(r"Version=(\d+)", ini).group(1)) + step
-conn.savefile(folder + "\\GPT.INI", re.sub(r"Version=\d+", "Version=%d" % version, ini).encode("utf-8"))
-db = SamDB(url=lp.private_path("sam.ldb"), session_info=system_session(), lp=lp)
-dn = "CN=%s,CN=Policies,CN=System,%s" % (guid, db.get_default_basedn())
-attr = "gPCMachineExtensionNames" if part == "machine" else "gPCUserExtensionNames"
-m = ldb.Message(ldb.Dn(db, dn))
-m["versionNumber"] = ldb.MessageElement(str(version), ldb.FLAG_MOD_REPLACE, "versionNumber")
-m[attr] = ldb.MessageElement(sys.argv[8], ldb.FLAG_MOD_REPLACE, attr)
-db.modify(m)
-print(version)
-"""
+""" + _DC_EPILOGUE
 
 
 def set_registry_policy(shell: Any, guid: str, key: str, value: str, data: str | int, kind: str = "REG_SZ") -> int:
@@ -94,8 +104,8 @@ def set_registry_policy(shell: Any, guid: str, key: str, value: str, data: str |
     part = {"HKLM": "machine", "HKCU": "user"}.get(head.upper())
     if part is None or not rest:
         raise LabError(f"clé de registre sous HKLM\\ ou HKCU\\ attendue : {key}")
-    proc = shell.run("/usr/bin/python3", "-c", _WRITE_POL, guid, part, rest, value, kind, str(data),
-                     samba.ADMIN_PASSWORD_FILE, REGISTRY_CSE, timeout=120)
+    proc = shell.run("/usr/bin/python3", "-c", _WRITE_POL, guid, samba.ADMIN_PASSWORD_FILE, REGISTRY_CSE, part, rest,
+                     value, kind, str(data), timeout=120)
     if proc.returncode != 0:
         raise LabError(f"Registry.pol de {guid} : {(proc.stderr or proc.stdout).strip()[-500:]}")
     return int(proc.stdout.strip().splitlines()[-1])
@@ -110,44 +120,19 @@ def set_security_setting(shell: Any, guid: str, name: str, value: str | int) -> 
 #: Security settings client-side extension + its security-templates tool, as GPMC writes them.
 SECURITY_CSE = "[{827D319E-6EAC-11D2-A4EA-00C04F79F83A}{803E14A0-B4FB-11D0-A0D0-00A0C90F574B}]"
 
-# Runs inside the booted DC: GptTmpl.inf written over SMB as Windows' editor writes it (UTF-16LE, BOM).
-_WRITE_INF = r"""
-import re, sys
-import ldb
-from samba import param
-from samba.auth import system_session
-from samba.credentials import Credentials
-from samba.netcmd.gpo import smb_connection
-from samba.samdb import SamDB
-
-guid, password_file, cse, text = sys.argv[1:5]
-lp = param.LoadParm()
-lp.load_default()
-creds = Credentials()
-creds.guess(lp)
-creds.set_username("Administrator")
-creds.set_password(open(password_file).read().strip())
-conn = smb_connection("dc." + lp.get("realm").lower(), "sysvol", lp, creds)
-folder = lp.get("realm").lower() + "\\Policies\\" + guid
+# GptTmpl.inf written over SMB as Windows' editor writes it (UTF-16LE, BOM); a computer-part change.
+_WRITE_INF = _DC_PRELUDE + r"""
+text = sys.argv[4]
 path = folder
-for part in ("Machine", "Microsoft", "Windows NT", "SecEdit"):
-    path += "\\" + part
+for name in ("Machine", "Microsoft", "Windows NT", "SecEdit"):
+    path += "\\" + name
     try:
         conn.mkdir(path)
     except Exception:
         pass  # already there
 conn.savefile(path + "\\GptTmpl.inf", b"\xff\xfe" + text.replace("\n", "\r\n").encode("utf-16-le"))
-ini = conn.loadfile(folder + "\\GPT.INI").decode("utf-8")
-version = int(re.search(r"Version=(\d+)", ini).group(1)) + 1
-conn.savefile(folder + "\\GPT.INI", re.sub(r"Version=\d+", "Version=%d" % version, ini).encode("utf-8"))
-db = SamDB(url=lp.private_path("sam.ldb"), session_info=system_session(), lp=lp)
-dn = "CN=%s,CN=Policies,CN=System,%s" % (guid, db.get_default_basedn())
-m = ldb.Message(ldb.Dn(db, dn))
-m["versionNumber"] = ldb.MessageElement(str(version), ldb.FLAG_MOD_REPLACE, "versionNumber")
-m["gPCMachineExtensionNames"] = ldb.MessageElement(cse, ldb.FLAG_MOD_REPLACE, "gPCMachineExtensionNames")
-db.modify(m)
-print(version)
-"""
+step, part = 1, "machine"
+""" + _DC_EPILOGUE
 
 
 def set_privilege_rights(shell: Any, guid: str, rights: dict[str, list[str]]) -> int:
