@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from pydantic import field_validator
 
-from checks.linux._parse import DumpedFile, clip, dump_command, limited, read_dump, said, valid_regex
+from checks.linux._parse import DumpedFile, clip, commas, dump_command, limited, read_dump, said, valid_regex
 from grader.check import Check, CheckParams, ssh
 from grader.model import Msg, Probe, ProbeResult, Verdict
 
@@ -97,9 +97,7 @@ def unread_reasons(f: DumpedFile, kind: str, family: str) -> list[Msg]:
 
 def _all(reasons: list[Msg]) -> Msg:
     """The reasons as one text: « a, b, c » in French."""
-    if len(reasons) == 1:
-        return reasons[0]
-    return Msg("{previous}, {last}", previous=_all(reasons[:-1]), last=reasons[-1])
+    return commas(reasons)  # type: ignore[return-value]  # Msg items give a Msg
 
 
 def parse_table(f: DumpedFile, system: bool) -> tuple[list[CronEntry], list[CronEntry]]:

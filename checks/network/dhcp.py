@@ -22,6 +22,7 @@ from typing import Any
 
 from pydantic import Field
 
+from checks.linux._parse import commas
 from grader.check import Check, CheckParams
 from grader.model import Msg, Probe, ProbeResult, Verdict
 from grader.transports.dhcp import READ_ONLY_NOTE, discover
@@ -56,14 +57,7 @@ def _describe(offer: Mapping[str, Any]) -> Msg:
         parts.append(Msg("domaine {domain}", domain=str(options["domain"])))
     if "lease_time" in options:
         parts.append(Msg("bail {seconds} s", seconds=str(options["lease_time"])))
-    return _joined(parts)
-
-
-def _joined(parts: list[str | Msg]) -> Msg:
-    """« a, b, c » said in the report's language (the first part is always words of ours)."""
-    if len(parts) == 1:
-        return parts[0]  # type: ignore[return-value]
-    return Msg("{previous}, {last}", previous=_joined(parts[:-1]), last=parts[-1])
+    return commas(parts)  # type: ignore[return-value]  # the first part is always words of ours: a Msg
 
 
 class DhcpOffer(Check):
@@ -165,7 +159,7 @@ class DhcpOffer(Check):
             parts.append(Msg("bail {seconds} s", seconds=params.lease_time))
         if params.exclusive:
             parts.append(Msg("un seul serveur DHCP sur le LAN"))
-        return _joined(parts)
+        return commas(parts)  # type: ignore[return-value]
 
     @staticmethod
     def _faults(params: Params, offer: Mapping[str, Any]) -> list[Msg]:

@@ -14,6 +14,7 @@ import struct
 import uuid
 from dataclasses import dataclass
 
+from checks.linux._parse import commas
 from grader.model import Msg
 from grader.transports.ldap import sid_to_str
 
@@ -107,12 +108,7 @@ def rights_text(mask: int) -> str | Msg:
     if mask & FULL_CONTROL == FULL_CONTROL:
         return _RIGHTS[0][1]
     names = [name for bit, name in _RIGHTS[1:] if mask & bit]
-    if not names:
-        return f"{mask:#x}"
-    said = names[0]
-    for name in names[1:]:  # « créer, supprimer des enfants » in French
-        said = Msg("{previous}, {last}", previous=said, last=name)
-    return said
+    return commas(names) if names else f"{mask:#x}"  # « créer, supprimer des enfants » in French
 
 
 def scope_text(flags: int, inherited_object_type: str | None) -> Msg:
