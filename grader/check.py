@@ -33,7 +33,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from grader.model import Msg, Probe, ProbeResult, Status, Verdict
+from grader.model import Msg, Probe, ProbeResult, Status, Verdict, said_as_read
 
 
 class CheckParams(BaseModel):
@@ -130,13 +130,6 @@ def is_ip_address(text: str) -> bool:
 def quote(value: str) -> str:
     """Quote a parameter for the remote POSIX shell. Never interpolate unquoted values."""
     return shlex.quote(str(value))
-
-
-def said_as_read(text: str, ref: Msg | None) -> str | Msg:
-    """``text`` by its reference when that says exactly the same French text (a value for a :class:`Msg`,
-    said in the report's language), else ``text`` as read: e.g. ``said_as_read(r.stderr.strip(), r.stderr_ref)``
-    for what a grader-side channel wrote in a probe's stderr."""
-    return ref if ref is not None and ref.render() == text else text
 
 
 def evaluate(check: Check, params: Any, results: Mapping[str, ProbeResult | None]) -> Verdict:

@@ -15,7 +15,7 @@
 
 from __future__ import annotations
 
-from grader.model import Msg
+from grader.model import Msg, said_as_read
 
 
 class GraderError(Exception):
@@ -35,8 +35,8 @@ class GraderError(Exception):
 
 def said(exc: BaseException) -> Msg | str:
     """What an exception says, by reference when raised with a :class:`Msg` that still renders to its text."""
-    ref = exc.args[0] if len(exc.args) == 1 else None
-    return ref if isinstance(ref, Msg) and ref.render() == str(exc) else str(exc)
+    ref = exc.args[0] if len(exc.args) == 1 and isinstance(exc.args[0], Msg) else None
+    return said_as_read(str(exc), ref)
 
 
 class UsageError(GraderError):

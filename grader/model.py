@@ -76,11 +76,7 @@ class ProbeResult:
     stderr_ref: Msg | None = field(default=None, compare=False)  # ``stderr`` by reference: a grader-side channel's words
 
     def __post_init__(self) -> None:
-        for name in ("error", "stderr"):  # given as a Msg: French text in the field, the reference beside it
-            value = getattr(self, name)
-            if isinstance(value, Msg):
-                object.__setattr__(self, f"{name}_ref", value)
-                object.__setattr__(self, name, value.render())
+        keep_refs(self, "error", "stderr")
 
     @property
     def ok(self) -> bool:
@@ -194,11 +190,7 @@ class Verdict:
     expected_ref: Msg | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
-        for name in ("message", "observed", "expected"):
-            value = getattr(self, name)
-            if isinstance(value, Msg):
-                object.__setattr__(self, f"{name}_ref", value)
-                object.__setattr__(self, name, value.render())
+        keep_refs(self, "message", "observed", "expected")
 
     @classmethod
     def conforme(cls, observed: str | Msg = "", expected: str | Msg = "", message: str | Msg = "") -> Verdict:
@@ -230,18 +222,25 @@ class HostOutcome:
 
     def __post_init__(self) -> None:
         """``reason``, ``host_key`` and the ``anomalies`` may be given as :class:`Msg`: French text kept, reference beside it."""
-        for name in ("reason", "host_key"):
-            value = getattr(self, name)
-            if isinstance(value, Msg):
-                object.__setattr__(self, f"{name}_ref", value)
-                object.__setattr__(self, name, value.render())
+        keep_refs(self, "reason", "host_key")
         if any(isinstance(a, Msg) for a in self.anomalies):
             object.__setattr__(self, "anomaly_refs", tuple(a if isinstance(a, Msg) else None for a in self.anomalies))
             object.__setattr__(self, "anomalies", tuple(str(a) for a in self.anomalies))
 
 
-def text_and_ref(value: str | Msg | None) -> tuple[str, Msg | None]:
-    """A text given as plain French or as a :class:`Msg`: (its French text, its reference or None)."""
-    if isinstance(value, Msg):
-        return value.render(), value
-    return value or "", None
+def keep_refs(record: Any, *names: str) -> None:
+    """Fields of ``record`` given as a :class:`Msg`: the French text in the field (what every consumer
+    reads and the store keeps), the reference in ``<name>_ref`` (what a report in another language
+    re-renders). Works on frozen dataclasses too (called from ``__post_init__``)."""
+    for name in names:
+        value = getattr(record, name)
+        if isinstance(value, Msg):
+            object.__setattr__(record, f"{name}_ref", value)
+            object.__setattr__(record, name, value.render())
+
+
+def said_as_read(text: str, ref: Msg | None) -> str | Msg:
+    """``text`` by its reference when that says exactly the same French text (a value for a :class:`Msg`,
+    said in the report's language), else ``text`` as read: e.g. ``said_as_read(r.stderr.strip(), r.stderr_ref)``
+    for what a grader-side channel wrote in a probe's stderr."""
+    return ref if ref is not None and ref.render() == text else text

@@ -27,7 +27,7 @@ from pydantic import ValidationError
 
 from grader.check import TOKEN, Check, evaluate
 from grader.errors import CredentialError, HostKeyMismatch, TransportError, Unreachable, said
-from grader.model import HostOutcome, Msg, Probe, ProbeResult, Status, Verdict, text_and_ref
+from grader.model import HostOutcome, Msg, Probe, ProbeResult, Status, Verdict, keep_refs, said_as_read
 from grader.roster import Candidate
 from grader.rubric import CheckEntry, Host, Rubric, render, render_params
 from grader.transports.base import Channel, HostContext
@@ -113,8 +113,7 @@ class HostReport:
     login_ref: Msg | None = None  # ``login`` by reference when it has words in it ("grader (clé)")
 
     def __post_init__(self) -> None:
-        if isinstance(self.login, Msg):  # given as a Msg: French text kept, reference beside it
-            self.login, self.login_ref = text_and_ref(self.login)
+        keep_refs(self, "login")
 
 
 def now() -> str:
@@ -217,10 +216,8 @@ def grade_host(job: HostJob, known_hosts: Path | None, channels: Mapping[str, Ch
             results.update(got.results)
             anomalies += got.said_anomalies()
             execs += got.execs if name == primary else 0  # the primary channel's round trips (SSH execs...)
-            login = login or (got.login_ref if got.login_ref is not None and str(got.login_ref) == got.login
-                              else got.login)
-            host_key = host_key or (got.host_key_ref if got.host_key_ref is not None
-                                    and str(got.host_key_ref) == got.host_key else got.host_key)
+            login = login or said_as_read(got.login, got.login_ref)
+            host_key = host_key or said_as_read(got.host_key, got.host_key_ref)
         if name == primary and name in failed:
             verdict = failed[name]
             outcome = HostOutcome(False, verdict.message, status=verdict.status, reason_ref=verdict.message_ref)
@@ -240,8 +237,7 @@ def _reason(exc: Exception) -> Msg | str:
 
 def _reason_of(outcome: HostOutcome) -> Msg | str:
     """The outcome's reason by reference when it has one that still says the same French text."""
-    ref = outcome.reason_ref
-    return ref if ref is not None and ref.render() == outcome.reason else outcome.reason
+    return said_as_read(outcome.reason, outcome.reason_ref)
 
 
 def _context(job: HostJob, channel: Channel, primary: bool, known_hosts: Path | None) -> HostContext:

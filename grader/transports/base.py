@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict
 
 from grader.errors import CredentialError
-from grader.model import Msg, Probe, ProbeResult
+from grader.model import Msg, Probe, ProbeResult, keep_refs, said_as_read
 
 
 class ChannelOptions(BaseModel):
@@ -97,10 +97,7 @@ class Collected:
 
     def __post_init__(self) -> None:
         """``login``, ``host_key`` and the ``anomalies`` may be given as :class:`Msg`: French text kept, reference beside it."""
-        if isinstance(self.login, Msg):
-            self.login, self.login_ref = self.login.render(), self.login
-        if isinstance(self.host_key, Msg):
-            self.host_key, self.host_key_ref = self.host_key.render(), self.host_key
+        keep_refs(self, "login", "host_key")
         if any(isinstance(a, Msg) for a in self.anomalies):
             self.anomaly_refs = [a if isinstance(a, Msg) else None for a in self.anomalies]
             self.anomalies = [str(a) for a in self.anomalies]
@@ -108,7 +105,7 @@ class Collected:
     def said_anomalies(self) -> list[str | Msg]:
         """Each anomaly by its reference when it has one, else as text (what :class:`HostOutcome` takes)."""
         refs = self.anomaly_refs + [None] * (len(self.anomalies) - len(self.anomaly_refs))
-        return [ref if ref is not None and ref.render() == text else text for text, ref in zip(self.anomalies, refs)]
+        return [said_as_read(text, ref) for text, ref in zip(self.anomalies, refs)]
 
 
 class Channel:
