@@ -135,7 +135,7 @@ def _judge_rpm(name: str, arch: str, lines: list[str], r: ProbeResult, expected:
         return Verdict.conforme(observed, expected, Msg("Le paquet {name} est installé (version {version}).",
                                                         name=name, version=mine[0][2]))
     if r.exit_code == 1 and not found and "is not installed" in r.stdout:
-        return Verdict.non_conforme("package not installed (rpm)", expected, Msg("Le paquet {name} n'est pas installé.",
-                                                                                 name=name))
+        return Verdict.non_conforme(clip(r.stdout.strip()), expected,  # rpm's own words: « package x is not installed »
+                                    Msg("Le paquet {name} n'est pas installé.", name=name))
     return Verdict.erreur(Msg("rpm a répondu de façon inattendue (code {code})", code=r.exit_code),
                           observed=clip(r.stdout or r.stderr), expected=expected)

@@ -62,7 +62,7 @@ def test_rpm_installed_and_missing(judge, capture):
     r = capture("rpm_nginx_missing.txt")
     assert r.stdout.strip() == "package nginx is not installed" and r.exit_code == 1
     v = judge(PackageInstalled, {"package": "nginx"}, pkg=r)
-    assert v.status is Status.NON_CONFORME
+    assert v.status is Status.NON_CONFORME and v.observed == "package nginx is not installed"  # rpm's words, as read
 
 
 def test_rpm_several_versions_installed(judge, result):
