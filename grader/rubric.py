@@ -368,6 +368,8 @@ def _semantic_problems(source: str, tree: CommentedMap, rubric: Rubric,
             problems += _pydantic_problems(source, tree, exc, prefix=("checks", i, "params"))
         except jinja2.TemplateError:
             pass  # already reported by _template_problems
+        except Exception as exc:  # noqa: BLE001 - a template that fails on values ({{ x | int + 'a' }})
+            problems.append(f"{at('checks', i, 'params')}: " + t("rubric.template_fails", error=exc))
     return problems
 
 
@@ -406,6 +408,9 @@ def _transport_problems(source: str, tree: CommentedMap, rubric: Rubric, catalog
                 continue
             except jinja2.TemplateError:
                 continue  # already reported by _template_problems
+            except Exception as exc:  # noqa: BLE001 - a template that fails on values
+                problems.append(f"{at('hosts', i, 'options', name)}: " + t("rubric.template_fails", error=exc))
+                continue
             for field_name, value in parsed:
                 raw = values.get(field_name) if isinstance(values, Mapping) else None
                 if isinstance(raw, str) and "{" in raw:

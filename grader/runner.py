@@ -22,9 +22,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import jinja2
-from pydantic import ValidationError
-
 from grader.check import TOKEN, Check, evaluate
 from grader.errors import CredentialError, HostKeyMismatch, TransportError, Unreachable, said
 from grader.model import HostOutcome, Msg, Probe, ProbeResult, Status, Verdict, keep_refs, said_as_read
@@ -57,7 +54,7 @@ class HostJob:
     credential: Any
     credentials: Mapping[str, Any] = field(default_factory=dict)
     options: Mapping[str, Mapping[str, Any]] | None = None  # the host's channel options for this candidate
-    options_problem: Msg | None = None  # why they could not be rendered for this candidate (host not contacted)
+    planning_problem: Msg | None = None  # why its address or options cannot be written for this candidate (not contacted)
 
     def channel_options(self, channel: str) -> Mapping[str, Any]:
         """The options of ``channel`` on this host, templates rendered for this candidate."""
@@ -130,11 +127,13 @@ def plan(rubric: Rubric, candidates: Iterable[Candidate], catalogue: Mapping[str
     for cand in candidates:
         variables: dict[str, Any] = {**cand.variables, "candidat": cand.id, "nom": cand.name}
         addresses: dict[str, str] = {}
+        unaddressed: dict[str, Msg] = {}  # hosts whose address cannot be written for this candidate: not contacted
         for h in rubric.hosts:
             try:
                 addresses[h.name] = render(h.address, variables)
-            except jinja2.TemplateError as exc:
-                addresses[h.name] = f"<adresse invalide : {exc}>"
+            except Exception as exc:  # noqa: BLE001 - a template failing for one candidate (undefined, 1 + "x"): said
+                addresses[h.name] = h.address  # shown as written in the rubric
+                unaddressed[h.name] = Msg("adresse de l'hôte invalide pour ce candidat : {error}", error=str(exc))
         variables["addr"] = addresses
         for h in rubric.hosts:
             if only_hosts is not None and (cand.id, h.name) not in only_hosts:
@@ -142,12 +141,14 @@ def plan(rubric: Rubric, candidates: Iterable[Candidate], catalogue: Mapping[str
             token = secrets.token_hex(8)
             planned = [_plan_check(e, catalogue[e.check], variables, token) for e in rubric.checks
                        if h in rubric.targets(e)]
-            problem = None
+            problem = unaddressed.get(h.name)
             try:
                 options = {name: render_params(values, variables) for name, values in h.options.items()}
-            except jinja2.TemplateError as exc:  # every check of the host says why, none is judged
-                problem = Msg("options de l'hôte invalides pour ce candidat : {error}", error=str(exc))
-                options, planned = h.options, [replace(pc, problem=problem) for pc in planned]
+            except Exception as exc:  # noqa: BLE001 - as for the address
+                problem = problem or Msg("options de l'hôte invalides pour ce candidat : {error}", error=str(exc))
+                options = h.options
+            if problem is not None:  # every check of the host says why, none is judged
+                planned = [replace(pc, problem=problem) for pc in planned]
             if planned:
                 jobs.append(HostJob(cand, h, addresses[h.name], tuple(planned),
                                     rubric.credentials.get(h.credential) if h.credential else None,
@@ -158,7 +159,7 @@ def plan(rubric: Rubric, candidates: Iterable[Candidate], catalogue: Mapping[str
 def _plan_check(entry: CheckEntry, cls: type[Check], variables: Mapping[str, Any], token: str = "") -> PlannedCheck:
     try:
         params = cls.Params.model_validate(render_params(entry.params, variables))
-    except (ValidationError, jinja2.TemplateError) as exc:
+    except Exception as exc:  # noqa: BLE001 - invalid values, or a template failing for this candidate: this check says why
         return PlannedCheck(entry, cls, problem=Msg("paramètres invalides pour ce candidat : {error}", error=str(exc)))
     try:
         probes = dict(cls().probes(params))
@@ -196,8 +197,8 @@ def grade_host(job: HostJob, known_hosts: Path | None, channels: Mapping[str, Ch
     host_key: str | Msg = ""
     anomalies, execs = [], 0
     outcome: HostOutcome | None = None
-    if job.options_problem is not None:  # not contacted with options that are not this candidate's
-        order, outcome = [], HostOutcome(False, job.options_problem, status=Status.ERREUR)
+    if job.planning_problem is not None:  # not contacted with options that are not this candidate's
+        order, outcome = [], HostOutcome(False, job.planning_problem, status=Status.ERREUR)
     for name in order:
         probes = by_channel.get(name, [])
         if name != primary and not probes:

@@ -325,6 +325,30 @@ def test_hosts_depending_on_each_other_do_not_deadlock_a_one_worker_pool(tmp_pat
         ("nat", "local", "route"), Status.CONFORME)
 
 
+ONE_HOST = """\
+rubric: canaux
+title: Canaux
+credentials:
+  c7: {{username: lecteur, password_env: GRADER_TEST_SECRET}}
+  c8: {{username: lecteur, password_env: GRADER_TEST_SECRET}}
+hosts:
+  - name: sw
+    role: switch
+    platform: network
+    address: "{address}"
+    transport: fake
+    options:
+      fake: {{community_credential: "{credential}"}}
+checks:
+  - {{id: a, check: test.echo, host: sw, params: {{value: "1"}}, criterion: CP5.1}}
+"""
+
+
+def one_host(tmp_path, channel, *, address: str = "10.0.0.{{ candidat }}", credential: str = "c7"):
+    """A rubric with one host on ``channel`` whose address and option may be templates."""
+    return load(tmp_path, ONE_HOST.format(address=address, credential=credential), {"fake": channel})
+
+
 def test_host_options_are_rendered_for_each_candidate(tmp_path):
     """``hosts[].options`` may use the roster's variables, like an address or a check's parameters."""
     seen: list[tuple[str, str | None]] = []
@@ -338,23 +362,7 @@ def test_host_options_are_rendered_for_each_candidate(tmp_path):
             return Collected({p.key: ProbeResult(p.key, p.transport, p.command, stdout=p.command.split()[-1],
                                                  exit_code=0) for p in probes}, execs=1)
 
-    rubric = load(tmp_path, """\
-        rubric: canaux
-        title: Canaux
-        credentials:
-          c7: {username: lecteur, password_env: GRADER_TEST_SECRET}
-          c8: {username: lecteur, password_env: GRADER_TEST_SECRET}
-        hosts:
-          - name: sw
-            role: switch
-            platform: network
-            address: 10.0.0.{{ candidat }}
-            transport: fake
-            options:
-              fake: {community_credential: "c{{ candidat }}"}
-        checks:
-          - {id: a, check: test.echo, host: sw, params: {value: "1"}, criterion: CP5.1}
-        """, {"fake": Recording})
+    rubric = one_host(tmp_path, Recording, credential="c{{ candidat }}")
     for job in plan(rubric, [Candidate("7"), Candidate("8")], CATALOGUE):
         grade_host(job, None, {"fake": Recording()})
     assert seen == [("10.0.0.7", "c7"), ("10.0.0.8", "c8")]
@@ -363,24 +371,21 @@ def test_host_options_are_rendered_for_each_candidate(tmp_path):
 
 def test_host_options_that_cannot_be_rendered_for_a_candidate_make_its_checks_erreur(tmp_path):
     fake, calls = make_channel("fake")
-    rubric = load(tmp_path, """\
-        rubric: canaux
-        title: Canaux
-        credentials:
-          lecteur: {username: lecteur, password_env: GRADER_TEST_SECRET}
-        hosts:
-          - name: sw
-            role: switch
-            platform: network
-            address: 10.0.0.{{ candidat }}
-            transport: fake
-            options:
-              fake: {community_credential: "{{ addr['absent'] }}"}
-        checks:
-          - {id: a, check: test.echo, host: sw, params: {value: "1"}, criterion: CP5.1}
-        """, {"fake": fake})
+    rubric = one_host(tmp_path, fake, credential="{{ addr['absent'] }}")
     [job] = plan(rubric, [Candidate("7")], CATALOGUE)
     report = grade_host(job, None, {"fake": fake()})
     [result] = report.results
     assert result.status is Status.ERREUR and result.message.startswith("options de l'hôte invalides pour ce candidat")
     assert calls == [] and report.outcome.status is Status.ERREUR  # not contacted with options not its own
+
+
+def test_an_address_template_that_fails_for_a_candidate_is_said_not_a_crash(tmp_path):
+    """Load-time checks know the variables, not their values: « {{ candidat | int + 'x' }} » fails at planning."""
+    fake, calls = make_channel("fake")
+    rubric = one_host(tmp_path, fake, address="10.0.0.{{ candidat | int + 'x' }}")
+    [job] = plan(rubric, [Candidate("7")], CATALOGUE)
+    report = grade_host(job, None, {"fake": fake()})
+    [result] = report.results
+    assert result.status is Status.ERREUR and result.message == (
+        "adresse de l'hôte invalide pour ce candidat : unsupported operand type(s) for +: 'int' and 'str'")
+    assert calls == [] and report.outcome.status is Status.ERREUR  # never contacted at a made-up address

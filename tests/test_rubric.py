@@ -168,6 +168,14 @@ def test_host_options_may_differ_per_candidate_and_their_templates_are_checked(t
         typed.read_text(encoding="utf-8"), 'protocol: "{{ reseau }}"', "protocol:")
 
 
+def test_a_template_that_fails_on_values_is_a_located_problem_not_a_crash(tmp_path: Path) -> None:
+    path = demo_variant(tmp_path, "params: {package: apache2}", "params: {package: \"{{ reseau | int + 'x' }}\"}")
+    [problem] = problems_of(path)
+    parts = parse(problem)
+    assert (int(parts["line"]), int(parts["col"])) == locate(path.read_text(encoding="utf-8"), "| int + 'x'", "params:")
+    assert "unsupported operand" in parts["what"] and "{{ }}" in parts["how"]
+
+
 def test_host_referenced_but_not_declared(tmp_path: Path) -> None:
     old = "    role: serveur-linux\n    params: {package: apache2}"
     path = demo_variant(tmp_path, old, "    host: srv-win\n    params: {package: apache2}")
