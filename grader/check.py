@@ -73,8 +73,10 @@ class Check:
     def sentence_values(cls, params: Any) -> dict[str, Any]:
         """What the sentence shows for each parameter: its value, or a :class:`Msg` for a code the jury
         reads as words (``reset_password`` -> « réinitialiser les mots de passe… »), said in the report's
-        language. ``params`` is the parameter model, or the stored dict of a past run."""
-        return params.model_dump() if isinstance(params, BaseModel) else dict(params or {})
+        language. ``params`` is the parameter model, or the stored dict of a past run. A list reads
+        « a, b », never as Python writes it."""
+        values = params.model_dump() if isinstance(params, BaseModel) else dict(params or {})
+        return {k: ", ".join(str(x) for x in v) if isinstance(v, (list, tuple)) else v for k, v in values.items()}
 
     @classmethod
     def sentence(cls, params: Any) -> str:

@@ -186,8 +186,14 @@ def _expected(params: GpoSetting.Params) -> Msg:
         kind = f" ({params.type})" if params.type else ""
         return Msg("{gpo} : {key}\\{name} = {data}{kind}", gpo=params.gpo, key=params.key, name=params.name,
                    data=show_data(params.data), kind=kind)
+    data = _holders_written(params.data) if _rights(params) else show_data(params.data)
     return Msg("{gpo} : [{section}] {name} = {data}", gpo=params.gpo, section=str(params.section), name=params.name,
-               data=show_data(params.data))
+               data=data)
+
+
+def _holders_written(data: Any) -> str:
+    """A right's holders as the rubric names them: « Administrateurs, Utilisateurs du Bureau à distance »."""
+    return ", ".join(str(d) for d in data) if isinstance(data, list) else str(data)
 
 
 def _folder(gpo: Entry, guid: str, dirs: list[dict[str, Any]]) -> tuple[str, dict[str, Any]] | Msg:

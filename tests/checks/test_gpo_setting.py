@@ -224,6 +224,14 @@ def test_right_holders_named_by_sid_or_by_name_are_the_same_holders(holders):
                      "SeRemoteInteractiveLogonRight = *S-1-5-32-544,*S-1-5-32-555")
     assert v.status is C, v
     assert "S-1-5-32-555 (Remote Desktop Users)" in v.observed and "S-1-5-32-544 (Administrators)" in v.observed
+    assert v.expected == "Default Domain Policy : [Privilege Rights] SeRemoteInteractiveLogonRight = " + ", ".join(holders)
+
+
+def test_a_list_of_holders_reads_as_a_list_in_the_sentence():
+    p = GpoSetting.Params(gpo="Sécurité des postes", section="Privilege Rights", name="SeRemoteInteractiveLogonRight",
+                          data=["Administrateurs", "Utilisateurs du Bureau à distance"])
+    assert GpoSetting.sentence(p) == ("La stratégie Sécurité des postes définit SeRemoteInteractiveLogonRight = "
+                                      "Administrateurs, Utilisateurs du Bureau à distance.")
 
 
 def test_domain_groups_are_resolved_with_the_directory():
