@@ -213,6 +213,10 @@ def grade_host(job: HostJob, known_hosts: Path | None, channels: Mapping[str, Ch
             failed[name] = Verdict(Status.INJOIGNABLE, message=_reason(exc))
         except (HostKeyMismatch, CredentialError, TransportError) as exc:
             failed[name] = Verdict.erreur(_reason(exc))
+        except Exception as exc:  # a channel's bug is this host's erreur, never the whole run's end
+            log.exception("channel %s failed on %s", name, job.label)
+            failed[name] = Verdict.erreur(Msg("le canal « {channel} » a échoué sur cet hôte : {error}", channel=name,
+                                              error=f"{type(exc).__name__}: {exc}"))
         else:
             results.update(got.results)
             anomalies += got.said_anomalies()

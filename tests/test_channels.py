@@ -389,3 +389,27 @@ def test_an_address_template_that_fails_for_a_candidate_is_said_not_a_crash(tmp_
     assert result.status is Status.ERREUR and result.message == (
         "adresse de l'hôte invalide pour ce candidat : unsupported operand type(s) for +: 'int' and 'str'")
     assert calls == [] and report.outcome.status is Status.ERREUR  # never contacted at a made-up address
+
+
+def test_a_channel_that_crashes_makes_its_checks_erreur_and_the_run_goes_on(tmp_path):
+    """A bug in a channel (an exception it does not map) ends neither the host's other channels nor the run."""
+    fake, _ = make_channel("fake")
+    side, _ = make_channel("side", fail=KeyError("ifIndex"))
+    local, _ = make_channel("local", grader_side=True)
+    channels = {"fake": fake, "side": side, "local": local}
+    rubric = load(tmp_path, RUBRIC, channels)
+    import grader.runner as runner
+
+    original = runner.default_channels
+    runner.default_channels = lambda: {name: cls() for name, cls in channels.items()}
+    try:
+        reports = runner.run_jobs(plan(rubric, [Candidate("7"), Candidate("8")], CATALOGUE), known_hosts_path=None,
+                                  workers=2)
+    finally:
+        runner.default_channels = original
+    assert sorted(r.candidate for r in reports) == ["7", "8"]
+    for report in reports:
+        statuses = {r.check_id: r.status for r in report.results}
+        assert statuses == {"a": Status.CONFORME, "b": Status.CONFORME, "c": Status.ERREUR, "d": Status.CONFORME}
+        [side_check] = [r for r in report.results if r.check_id == "c"]
+        assert side_check.message == "le canal « side » a échoué sur cet hôte : KeyError: 'ifIndex'"
