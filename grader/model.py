@@ -74,9 +74,10 @@ class ProbeResult:
     error: str | None = None  # why the probe produced no usable result (framing lost, ...); French
     error_ref: Msg | None = field(default=None, compare=False)  # ``error`` by reference (said in other languages)
     stderr_ref: Msg | None = field(default=None, compare=False)  # ``stderr`` by reference: a grader-side channel's words
+    stdout_ref: Msg | None = field(default=None, compare=False)  # ``stdout`` by reference: a grader-side channel's words
 
     def __post_init__(self) -> None:
-        keep_refs(self, "error", "stderr")
+        keep_refs(self, "error", "stderr", "stdout")
 
     @property
     def ok(self) -> bool:

@@ -104,7 +104,7 @@ CREATE TABLE IF NOT EXISTS evidence (
     error TEXT,
     started TEXT NOT NULL DEFAULT '',
     duration REAL NOT NULL DEFAULT 0,
-    text_ref TEXT,                  -- JSON {"error"|"stderr": {"id", "args"}}: those texts by reference (NULL: none)
+    text_ref TEXT,                  -- JSON {"error"|"stderr"|"stdout": {"id", "args"}}: those texts by reference
     PRIMARY KEY (run_id, candidate, host, probe_key)
 );
 CREATE TABLE IF NOT EXISTS annotations (      -- the jury's words; never changes a results row
@@ -180,8 +180,8 @@ def host_text_ref_json(outcome: Any, login_ref: Any = None) -> str | None:
 
 
 def probe_text_ref_json(probe: Any) -> str | None:
-    """``evidence.text_ref``: the probe's error and stderr given by reference, like ``results.message_ref``."""
-    refs = {name: ref.to_json() for name in ("error", "stderr")
+    """``evidence.text_ref``: the probe's error, stderr and stdout given by reference, like ``results.message_ref``."""
+    refs = {name: ref.to_json() for name in ("error", "stderr", "stdout")
             if (ref := getattr(probe, f"{name}_ref", None)) is not None}
     return json.dumps(refs, ensure_ascii=False, default=str, sort_keys=True) if refs else None
 
@@ -435,7 +435,8 @@ def probe_result_from_row(row: dict[str, Any]) -> ProbeResult:
     fields = {k: row[k] for k in ("transport", "command", "stdout", "stderr", "exit_code", "error", "started", "duration")}
     return ProbeResult(key=row["probe_key"], truncated=bool(row["truncated"]), timed_out=bool(row["timed_out"]),
                        error_ref=_ref_from_json(row.get("text_ref"), "error"),
-                       stderr_ref=_ref_from_json(row.get("text_ref"), "stderr"), **fields)
+                       stderr_ref=_ref_from_json(row.get("text_ref"), "stderr"),
+                       stdout_ref=_ref_from_json(row.get("text_ref"), "stdout"), **fields)
 
 
 def _ref_from_json(raw: Any, part: str) -> Msg | None:

@@ -199,14 +199,14 @@ def localize_hosts(hosts: pd.DataFrame, lang: str) -> pd.DataFrame:
 
 
 def localize_evidence(evidence: pd.DataFrame, lang: str) -> pd.DataFrame:
-    """The evidence with each probe's ``error`` and ``stderr`` in ``lang`` when stored by reference
+    """The evidence with each probe's ``error``, ``stderr`` and ``stdout`` in ``lang`` when stored by reference
     (``evidence.text_ref``: the grader's own words, never what a candidate's host printed)."""
     from grader import i18n_checks
 
     if normalize_lang(lang) == "fr" or evidence.empty or "text_ref" not in evidence:
         return evidence
     out = evidence.copy()
-    for part in ("error", "stderr"):
+    for part in ("error", "stderr", "stdout"):
         out[part] = [e[part] if _isnull(e[part]) or _isnull(e.get("text_ref"))
                      else i18n_checks.message(e["text_ref"], str(e[part]), lang, part)
                      for e in evidence.to_dict("records")]

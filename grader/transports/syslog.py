@@ -67,8 +67,10 @@ class Received:
     local_port: int
     text: str
 
-    def line(self, kind: str) -> str:
-        return f"{kind} {self.when} {self.source}:{self.source_port} {self.protocol}/{self.local_port} {self.text}"
+    def said(self, kind: str) -> Msg:
+        """The line of the probe's output: ``jeton`` (the probe's own line) or ``autre``, words of the report's language."""
+        record = f"{self.when} {self.source}:{self.source_port} {self.protocol}/{self.local_port} {self.text}"
+        return Msg("jeton {record}", record=record) if kind == "jeton" else Msg("autre {record}", record=record)
 
 
 def _now() -> str:
@@ -303,13 +305,14 @@ class SyslogChannel(Channel):
             deadline = time.monotonic() + options.wait
             found = collector.wait_for(token, host.address, deadline)
             others = [r for r in collector.from_source(host.address, _OTHERS + len(found)) if token not in r.text]
-            lines = [f"écoute {listening} ; source attendue {host.address} ; attente {options.wait:g} s"]
-            lines += [r.line("jeton") for r in found]
-            lines += [r.line("autre") for r in others[-_OTHERS:]]
+            said: Msg = Msg("écoute {listening} ; source attendue {source} ; attente {wait:g} s\n",
+                            listening=listening, source=host.address, wait=options.wait)
+            for line in [r.said("jeton") for r in found] + [r.said("autre") for r in others[-_OTHERS:]]:
+                said = Msg("{previous}{line}\n", previous=said, line=line)  # the output, line by line, by reference
             arrived = any(r.source == host.address for r in found)
-            results[probe.key] = ProbeResult(probe.key, probe.transport, probe.command,
-                                             stdout="\n".join(lines) + "\n", exit_code=0 if arrived else 1,
-                                             started=started, duration=time.perf_counter() - t0)
+            results[probe.key] = ProbeResult(probe.key, probe.transport, probe.command, stdout=said,  # type: ignore[arg-type]
+                                             exit_code=0 if arrived else 1, started=started,
+                                             duration=time.perf_counter() - t0)
         anomalies: list[str | Msg] = ([Msg("collecteur syslog saturé : {dropped} lignes ignorées",
                                            dropped=collector.dropped)] if collector.dropped else [])
         return Collected(results, login="", anomalies=anomalies, execs=0)

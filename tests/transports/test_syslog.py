@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from checks.network.syslog import SyslogDelivered, parse_arrivals
+from grader import i18n_checks
 from grader.errors import TransportError
 from grader.model import Probe, ProbeResult, Status
 from grader.transports.base import HostContext
@@ -85,6 +86,12 @@ def test_udp_line_with_token_arrives_and_is_judged_conforme():
     report = parse_arrivals(r.stdout)
     assert report.source == "127.0.0.1" and report.listen == f"udp 127.0.0.1:{port}"
     assert [a.kind for a in report.lines] == ["jeton", "autre"] and report.lines[0].channel == f"udp/{port}"
+    # the collector's own words, by reference: an English report shows them in English, the hosts' lines as read
+    assert r.stdout_ref is not None and r.stdout_ref.render() == r.stdout
+    english = i18n_checks.say(r.stdout_ref, r.stdout, "en").splitlines()
+    assert english[0] == f"listening on udp 127.0.0.1:{port}; expected source 127.0.0.1; wait 3 s"
+    assert english[1].startswith("token ") and english[1].endswith(f"grader-probe: {token}")
+    assert english[2].startswith("other ") and english[2].endswith("systemd[1]: Started foo.")
     logger = ProbeResult("k", "ssh", f"/usr/bin/logger -t grader-probe {token}", exit_code=0)
     verdict = SyslogDelivered().judge(SyslogDelivered.Params(), {"logger": logger, "arrival": r})
     assert verdict.status is Status.CONFORME and "127.0.0.1" in verdict.observed
