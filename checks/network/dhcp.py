@@ -38,13 +38,6 @@ def _as_list(value: Any) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list) else [str(value)]
 
 
-#: grader.transports.dhcp.READ_ONLY_NOTE said in the report's language (the French text as is when they differ).
-_READ_ONLY: str | Msg = Msg("aucune DHCPREQUEST envoyée : aucun bail pris, la configuration du candidat n'est pas "
-                            "modifiée")
-if str(_READ_ONLY) != READ_ONLY_NOTE:
-    _READ_ONLY = READ_ONLY_NOTE
-
-
 def _describe(offer: Mapping[str, Any]) -> Msg:
     options = offer.get("options") or {}
     mac = f" ({offer['source_mac']})" if offer.get("source_mac") else ""
@@ -115,7 +108,7 @@ class DhcpOffer(Check):
             return Verdict.erreur(Msg("compte rendu de l'échange DHCP illisible"), expected=expected)
         where = Msg("sur {interface}", interface=str(record.get("interface", params.interface)))
         exchange = Msg("DHCPDISCOVER {where} (client {mac}, xid {xid}) ; {note}", where=where,
-                       mac=str(record.get("client_mac", "?")), xid=str(record.get("xid", "?")), note=_READ_ONLY)
+                       mac=str(record.get("client_mac", "?")), xid=str(record.get("xid", "?")), note=READ_ONLY_NOTE)
         if not offers:
             return Verdict.non_conforme(Msg("aucune offre DHCP en {wait} s {where} — {exchange}", wait=f"{params.wait:g}",
                                             where=where, exchange=exchange), expected,

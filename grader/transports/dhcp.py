@@ -40,7 +40,8 @@ from grader.transports.base import Channel, Collected, HostContext
 
 #: What a DISCOVER asks for: subnet mask, router, DNS, domain name, lease time, server id.
 REQUESTED = (1, 3, 6, 15, 51, 54)
-READ_ONLY_NOTE = "aucune DHCPREQUEST envoyée : aucun bail pris, la configuration du candidat n'est pas modifiée"
+#: What the record says of the exchange, and checks say to the jury in the report's language.
+READ_ONLY_NOTE = Msg("aucune DHCPREQUEST envoyée : aucun bail pris, la configuration du candidat n'est pas modifiée")
 _IFNAME = re.compile(r"^[A-Za-z0-9_.:@-]{1,15}$")
 _NO_LINK = ("down", "lowerlayerdown", "notpresent")
 SYS_NET = Path("/sys/class/net")
@@ -150,7 +151,7 @@ def transaction(interface: str, wait: float, *, mac: str | None = None, xid: int
         sock.close()
     return {"interface": interface, "client_mac": mac, "xid": f"0x{xid:08x}", "sent": "DHCPDISCOVER",
             "sent_at": sent_at, "broadcast_flag": True, "requested_options": list(REQUESTED), "wait": wait,
-            "request_sent": False, "note": READ_ONLY_NOTE, "offers": offers, "other_replies": others}
+            "request_sent": False, "note": str(READ_ONLY_NOTE), "offers": offers, "other_replies": others}
 
 
 def run(probe: Probe) -> ProbeResult:

@@ -36,7 +36,7 @@ def judge(offers: list[dict[str, Any]], **params: Any) -> Any:
     probe = DhcpOffer().probes(p)["offre"]
     record = {"interface": p.interface, "client_mac": "06:aa:bb:cc:dd:ee", "xid": "0x1234abcd",
               "sent": "DHCPDISCOVER", "broadcast_flag": True, "wait": p.wait, "request_sent": False,
-              "note": READ_ONLY_NOTE, "offers": offers, "other_replies": 0}
+              "note": str(READ_ONLY_NOTE), "offers": offers, "other_replies": 0}
     result = ProbeResult(key=probe.key, transport="dhcp", command=probe.command, stdout=json.dumps(record),
                          exit_code=0 if offers else 1)
     return evaluate(DhcpOffer(), p, {"offre": result})
