@@ -30,6 +30,7 @@ from grader.transports import psenvelope
 from grader.transports.base import Channel, ChannelOptions, Collected, HostContext
 from reports import aggregate
 from tests.test_channels import CATALOGUE
+from tests.test_i18n_checks import alter_store
 from tests.transports.test_envelope import run_local
 
 RUBRIC = """\
@@ -156,13 +157,8 @@ def test_unreachable_host_reason_is_stored_with_its_reference(tmp_path: Path) ->
 
 def test_texts_stored_without_reference_or_changed_since_are_shown_as_stored(tmp_path: Path) -> None:
     store, run_id, _ = _graded(tmp_path)
-    db = sqlite3.connect(store.path)
-    try:
-        with db:  # a store written before the columns existed reads NULL; a changed text no longer matches
-            db.execute("UPDATE hosts SET login='autre compte'")
-            db.execute("UPDATE evidence SET text_ref=NULL")
-    finally:
-        db.close()
+    # a store written before the columns existed reads NULL; a changed text no longer matches
+    alter_store(store, "UPDATE hosts SET login='autre compte'", "UPDATE evidence SET text_ref=NULL")
     en = aggregate.load_frames(store, run_id, lang="en")
     [host] = en.hosts.to_dict("records")
     assert host["login"] == "autre compte"

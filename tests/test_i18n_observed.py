@@ -9,7 +9,6 @@ One linux check (packages) and one network check (vpn.tunnel_up) on captured out
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 
 from checks.linux.packages import PackageInstalled
@@ -19,7 +18,7 @@ from grader.model import Msg, Status, Verdict
 from grader.store import Store, message_ref_json
 from reports import aggregate
 from tests.checks.conftest import load_capture
-from tests.test_i18n_checks import _result, session_with
+from tests.test_i18n_checks import _result, alter_store, session_with
 
 VPN = {"interface": "tun0", "status_file": "/run/openvpn-server/status-tssr.log", "peer": "teletravailleur",
        "peer_address": "10.77.1.140", "max_age": 3600}
@@ -74,12 +73,7 @@ def test_english_report_shows_english_observed_and_expected_french_unchanged(tmp
 
 def test_a_stored_observed_text_that_no_longer_matches_its_reference_is_shown_as_stored(tmp_path: Path) -> None:
     store, run_id = _store(tmp_path)
-    db = sqlite3.connect(store.path)
-    try:
-        with db:
-            db.execute("UPDATE results SET observed='autre chose' WHERE check_id='apache'")
-    finally:
-        db.close()
+    alter_store(store, "UPDATE results SET observed='autre chose' WHERE check_id='apache'")
     en = aggregate.load_frames(store, run_id, lang="en").results.set_index("check_id")
     # the evidence as stored, never another text; the expected text still matches its reference
     assert (en.loc["apache", "observed"], en.loc["apache", "expected"]) == ("autre chose", "nginx installed")

@@ -10,7 +10,6 @@ the snmp channel's words for a silent agent. French stays byte-identical; candid
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 from checks.linux.cron import CronEntryExists
@@ -24,7 +23,7 @@ from grader.transports import snmp as snmp_channel
 from reports import aggregate
 from tests.checks.conftest import load_capture
 from tests.checks.test_network_pfsense_checks import XML
-from tests.test_i18n_checks import _result, session_with
+from tests.test_i18n_checks import _result, alter_store, session_with
 
 CRON = {"pattern": "sauvegarde", "user": "root"}
 PORT = {"port": 80}
@@ -113,12 +112,7 @@ def test_english_report_says_them_in_english_french_unchanged(tmp_path: Path) ->
 
 def test_a_text_that_no_longer_matches_its_reference_and_a_plain_text_are_shown_as_stored(tmp_path: Path) -> None:
     store, run_id = _store(tmp_path)
-    db = sqlite3.connect(store.path)
-    try:
-        with db:
-            db.execute("UPDATE results SET observed='autre chose' WHERE check_id='forward'")
-    finally:
-        db.close()
+    alter_store(store, "UPDATE results SET observed='autre chose' WHERE check_id='forward'")
     en = aggregate.load_frames(store, run_id, lang="en").results.set_index("check_id")
     assert en.loc["forward", "observed"] == "autre chose"  # the evidence as stored, never another text
     assert en.loc["forward", "expected"] == "wan tcp/22022 → 10.255.1.20:22"  # no words: plain all along

@@ -8,7 +8,6 @@ the ``checks`` catalogue, and shows a text as stored when its reference no longe
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 from checks.windows import ad
@@ -22,7 +21,7 @@ from reports import aggregate
 from tests.checks.test_ou_delegation import ASK
 from tests.checks.test_ou_delegation import judge as judge_delegation
 from tests.checks.test_windows_ad import judge as judge_ad
-from tests.test_i18n_checks import _result, session_with
+from tests.test_i18n_checks import _result, alter_store, session_with
 from tests.winrm_standin.recordings import result as recording
 
 SHARE = {"share": "Commun", "path": "D:\\Partages\\Commun\\", "group": "Comptabilité", "share_access": "change",
@@ -98,13 +97,8 @@ def test_english_report_shows_english_observed_and_expected_french_unchanged(tmp
 
 def test_a_stored_text_that_no_longer_matches_its_reference_is_shown_as_stored(tmp_path: Path) -> None:
     store, run_id = _store(tmp_path)
-    db = sqlite3.connect(store.path)
-    try:
-        with db:
-            db.execute("UPDATE results SET observed='autre chose' WHERE check_id='task'")
-            db.execute("UPDATE results SET expected='partage Commun' WHERE check_id='share'")
-    finally:
-        db.close()
+    alter_store(store, "UPDATE results SET observed='autre chose' WHERE check_id='task'",
+                "UPDATE results SET expected='partage Commun' WHERE check_id='share'")
     en = aggregate.load_frames(store, run_id, lang="en").results.set_index("check_id")
     # the evidence as stored, never another text; the other texts still match their references
     assert en.loc["task", "observed"] == "autre chose" and en.loc["task", "expected"] == "Nettoyage: enabled"

@@ -18,7 +18,6 @@ is then created in the running DC and deleted again afterwards.
 from __future__ import annotations
 
 import base64
-import fcntl
 import hashlib
 import json
 import os
@@ -43,7 +42,7 @@ from grader.transports.base import HostContext
 from grader.transports.ldap import LdapChannel, LdapOptions, search
 from grader.transports.ldap_kerberos import SaslSocket
 from grader.transports.winrm import WinrmChannel, WinrmOptions
-from tests.conftest import LOCK, lab_available
+from tests.conftest import LOCK, lab_available, locked_lab
 from tests.winrm_standin import Standin, WindowsHost
 
 OWN_DC = "10.77.9.20"  # this module's own DC (one host, outside the demo room's 10.77.1-3.x)
@@ -210,22 +209,14 @@ def kdc(request, tmp_path_factory):
 
 
 def _own_dc(out: Path):
-    from grader.lab import base
-    from grader.lab.hosts import HostSpec, Lab
+    from grader.lab.hosts import HostSpec
 
     def plant(root: Path) -> None:
         _plant_service_account(lambda *args: samba.samba_tool(root, *args))
         shutil.copy(root / "root/http.keytab", out / "http.keytab")
         (root / "root/http.keytab").unlink()
 
-    with open(LOCK, "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        lab = Lab()
-        if any(h["state"] == "running" for h in lab.status()):
-            pytest.skip("un labo est déjà démarré sur cette machine : « grader lab down » avant les tests")
-        base.ensure_host_tools()
-        base.ensure_base()
-        lab.ensure_key()
+    with locked_lab() as lab:
         try:
             lab.up([HostSpec(name="k1-dc", ip=OWN_DC, plant=plant, hostname=samba.DC_HOSTNAME, flavor="dc")],
                    timeout=90)

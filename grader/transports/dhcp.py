@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from grader.model import Msg, Probe, ProbeResult
-from grader.transports.base import Channel, Collected, HostContext
+from grader.transports.base import Channel, Collected, HostContext, probe_fields
 
 #: What a DISCOVER asks for: subnet mask, router, DNS, domain name, lease time, server id.
 REQUESTED = (1, 3, 6, 15, 51, 54)
@@ -155,9 +155,7 @@ def transaction(interface: str, wait: float, *, mac: str | None = None, xid: int
 
 
 def run(probe: Probe) -> ProbeResult:
-    started = datetime.now(UTC).isoformat(timespec="milliseconds")
-    t0 = time.perf_counter()
-    base = {"key": probe.key, "transport": probe.transport, "command": probe.command, "started": started}
+    base, t0 = probe_fields(probe), time.perf_counter()
     try:
         spec = json.loads(probe.command)
         interface, wait = str(spec["interface"]), float(spec["wait"])

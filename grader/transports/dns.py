@@ -15,12 +15,11 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
 from pydantic import Field
 
 from grader.model import Msg, Probe, ProbeResult
-from grader.transports.base import Channel, ChannelOptions, Collected, HostContext
+from grader.transports.base import Channel, ChannelOptions, Collected, HostContext, probe_fields
 
 TYPES = ("A", "AAAA", "CNAME", "MX", "NS", "PTR", "SRV", "TXT", "SOA")
 
@@ -64,9 +63,7 @@ def ask(probe: Probe, server: str, port: int = 53) -> ProbeResult:
     import dns.rcode
     import dns.rdatatype
 
-    started = datetime.now(UTC).isoformat(timespec="milliseconds")
-    t0 = time.perf_counter()
-    base = {"key": probe.key, "transport": probe.transport, "command": probe.command, "started": started}
+    base, t0 = probe_fields(probe), time.perf_counter()
     try:
         spec = json.loads(probe.command)
         request = dns.message.make_query(spec["name"], dns.rdatatype.from_text(spec["type"]))

@@ -14,19 +14,16 @@ import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
 
 from grader.model import Msg, Probe, ProbeResult
-from grader.transports.base import Channel, Collected, HostContext
+from grader.transports.base import Channel, Collected, HostContext, probe_fields
 from grader.transports.envelope import CAP
 
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 def run(probe: Probe) -> ProbeResult:
-    started = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-    t0 = time.perf_counter()
-    base = dict(key=probe.key, transport=probe.transport, command=probe.command, started=started)
+    base, t0 = probe_fields(probe), time.perf_counter()
     request = urllib.request.Request(probe.command, headers={"User-Agent": "grader (TSSR)"})
     try:
         with _OPENER.open(request, timeout=probe.timeout) as response:

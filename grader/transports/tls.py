@@ -21,11 +21,10 @@ import socket
 import ssl
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
 from grader.check import is_ip_address
 from grader.model import Msg, Probe, ProbeResult
-from grader.transports.base import Channel, Collected, HostContext
+from grader.transports.base import Channel, Collected, HostContext, probe_fields
 
 
 def handshake(servername: str, port: int = 443, address: str | None = None, timeout: float = 5.0) -> Probe:
@@ -59,9 +58,7 @@ def _chain(sock: ssl.SSLSocket) -> list[str]:
 
 
 def shake(probe: Probe, default_address: str) -> ProbeResult:
-    started = datetime.now(UTC).isoformat(timespec="milliseconds")
-    t0 = time.perf_counter()
-    base = {"key": probe.key, "transport": probe.transport, "command": probe.command, "started": started}
+    base, t0 = probe_fields(probe), time.perf_counter()
     try:
         spec = json.loads(probe.command)
         port, servername = int(spec["port"]), str(spec["servername"])
