@@ -25,7 +25,6 @@ with hosts rather than with checks, and what makes ``rejudge`` possible from sto
 from __future__ import annotations
 
 import ipaddress
-import shlex
 import string
 import traceback
 from collections.abc import Mapping
@@ -39,7 +38,7 @@ from grader.model import Msg, Probe, ProbeResult, Status, Verdict, said_as_read
 class CheckParams(BaseModel):
     """Base of every check's parameter model: unknown parameters are errors, not ignored."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class Check:
@@ -110,16 +109,6 @@ def fill_sentence(template: str, values: Mapping[str, Any]) -> str:
 TOKEN = "@@GRADER_TOKEN@@"
 
 
-def ssh(command: str, timeout: float = 10.0) -> Probe:
-    """A passive probe run on the host inside the batch envelope (absolute paths only)."""
-    return Probe("ssh", command, timeout)
-
-
-def http(url: str, timeout: float = 5.0) -> Probe:
-    """A request the grader sends itself: functional proof from the grader's position."""
-    return Probe("http", url, timeout, active=True)
-
-
 def is_ip_address(text: str) -> bool:
     """Whether a parameter or an observed value is an IPv4/IPv6 address (judges compare those canonically)."""
     try:
@@ -127,11 +116,6 @@ def is_ip_address(text: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def quote(value: str) -> str:
-    """Quote a parameter for the remote POSIX shell. Never interpolate unquoted values."""
-    return shlex.quote(str(value))
 
 
 def evaluate(check: Check, params: Any, results: Mapping[str, ProbeResult | None]) -> Verdict:

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 
 PROJECT = "grader"
 hookspec = pluggy.HookspecMarker(PROJECT)
+#: What a plugin marks its hook implementations with (also importable as ``grader.plugins.hookimpl``).
+hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
 @hookspec
@@ -39,11 +41,14 @@ def grader_register_reporters() -> list[Any]:
 
 @hookspec
 def grader_register_transports() -> list[Any]:
-    """Return channel classes (subclasses of :class:`grader.transports.base.Channel`).
+    """Return channels: declarations (:class:`grader.probes.channel.ChannelSpec`) or channel classes
+    (subclasses of :class:`grader.transports.base.Channel`).
 
     Each channel has a unique ``name`` (the ``transport`` of the probes it carries, and of the
     rubric hosts it is the primary transport of) and an ``Options`` model for its per-host
-    settings under ``hosts[].options.<name>`` in a rubric.
+    settings under ``hosts[].options.<name>`` in a rubric. A declaration names its class by
+    address (``"package.module:Class"``), imported only when a run opens connections, so that
+    validating a rubric never loads a connection library.
 
-    :return: a list of channel classes; the runner instantiates each once per run.
+    :return: a list of declarations or channel classes; the runner instantiates each once per run.
     """

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import pluggy
 
 from grader import hookspecs
 from grader.check import Check
 from grader.errors import PluginError
-from grader.transports.base import Channel
+from grader.hookspecs import hookimpl
+from grader.probes.channel import ChannelSpec
 
-hookimpl = pluggy.HookimplMarker(hookspecs.PROJECT)
+if TYPE_CHECKING:
+    from grader.transports.base import Channel
+
+#: ``hookimpl`` is re-exported: what plugins mark their hooks with (``from grader.plugins import hookimpl``).
+__all__ = ["collect_channel_specs", "collect_checks", "collect_transports", "default_catalogue", "default_channel_specs",
+           "default_transports", "get_plugin_manager", "hookimpl"]
 
 
 def get_plugin_manager(*, load_entrypoints: bool = True, extra: tuple[object, ...] = ()) -> pluggy.PluginManager:
@@ -22,9 +29,6 @@ def get_plugin_manager(*, load_entrypoints: bool = True, extra: tuple[object, ..
     """
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
-    from grader.transports import builtin  # the engine's own channels, registered like a plugin's
-
-    pm.register(builtin, name="grader.transports.builtin")
     if load_entrypoints:
         pm.load_setuptools_entrypoints(hookspecs.PROJECT)
     for plugin in extra:
@@ -50,23 +54,44 @@ def collect_checks(pm: pluggy.PluginManager) -> dict[str, type[Check]]:
     return dict(sorted(catalogue.items()))
 
 
-def collect_transports(pm: pluggy.PluginManager) -> dict[str, type[Channel]]:
-    """Every plugin's channels by name; a duplicate name is a load error."""
-    channels: dict[str, type[Channel]] = {}
+def collect_channel_specs(pm: pluggy.PluginManager) -> dict[str, ChannelSpec]:
+    """Every plugin's channels by name, as declared (nothing imported); a duplicate name is a load error."""
+    channels: dict[str, ChannelSpec] = {}
     for impl in pm.hook.grader_register_transports.get_hookimpls():
-        for cls in impl.function() or []:
-            if not (isinstance(cls, type) and issubclass(cls, Channel)) or not getattr(cls, "name", ""):
-                raise PluginError(f"le greffon {impl.plugin_name} fournit un transport invalide : {cls!r}")
-            if cls.name in channels:
-                raise PluginError(f"transport en double « {cls.name} » (greffon {impl.plugin_name})")
-            channels[cls.name] = cls
+        for item in impl.function() or []:
+            spec = item if isinstance(item, ChannelSpec) else _declared(item)
+            if spec is None or not spec.name:
+                raise PluginError(f"le greffon {impl.plugin_name} fournit un transport invalide : {item!r}")
+            if spec.name in channels:
+                raise PluginError(f"transport en double « {spec.name} » (greffon {impl.plugin_name})")
+            channels[spec.name] = spec
     return channels
+
+
+def _declared(item: object) -> ChannelSpec | None:
+    """The declaration of a channel registered as a class, or None when it is not a channel class."""
+    from grader.transports.base import Channel  # only a class registered as such needs the base
+
+    if isinstance(item, type) and issubclass(item, Channel):
+        return ChannelSpec.of(item)
+    return None
+
+
+def collect_transports(pm: pluggy.PluginManager) -> dict[str, type[Channel]]:
+    """Every plugin's channel classes by name (their implementations imported now)."""
+    return {name: spec.load() for name, spec in collect_channel_specs(pm).items()}
+
+
+@lru_cache(maxsize=1)
+def default_channel_specs() -> dict[str, ChannelSpec]:
+    """The declarations of the installed plugins' channels, the built-in ones included (cached)."""
+    return collect_channel_specs(get_plugin_manager())
 
 
 @lru_cache(maxsize=1)
 def default_transports() -> dict[str, type[Channel]]:
-    """The channels of the installed plugins and the built-in ones (cached)."""
-    return collect_transports(get_plugin_manager())
+    """The channel classes of the installed plugins and the built-in ones (cached; imports them)."""
+    return {name: spec.load() for name, spec in default_channel_specs().items()}
 
 
 @lru_cache(maxsize=1)

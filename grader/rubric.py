@@ -249,10 +249,10 @@ def load_rubric(path: Path, catalogue: Mapping[str, type[Check]] | None = None,
         from grader.plugins import default_catalogue
 
         catalogue = default_catalogue()
-    if transports is None:
-        from grader.plugins import default_transports
+    if transports is None:  # the channels as declared: validating imports no connection library
+        from grader.plugins import default_channel_specs
 
-        transports = default_transports()
+        transports = default_channel_specs()
     if criterion_ids is None:
         from grader.referential import load_referential
 

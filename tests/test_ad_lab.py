@@ -20,12 +20,14 @@ from grader.errors import Unreachable
 from grader.lab import demo, samba
 from grader.model import Status
 from grader.plugins import default_catalogue
+from grader.probes import ldap as ldap_probes
+from grader.probes.ldap import LdapOptions, search
 from grader.roster import load_roster
 from grader.rubric import Credential, load_rubric
 from grader.runner import grade_host, plan
 from grader.transports import ldap as ldap_channel
 from grader.transports.base import HostContext
-from grader.transports.ldap import LdapChannel, LdapOptions, search
+from grader.transports.ldap import LdapChannel
 
 pytestmark = pytest.mark.lab
 
@@ -94,7 +96,7 @@ def test_starttls_and_paged_searches(room, monkeypatch):
     probe = search("(objectClass=*)", ["objectClass"], base="CN=Users", scope="one")
     got = LdapChannel().collect(_context(lab, DC01, tls="starttls"), [probe])
     assert got.login.endswith("(mot de passe, STARTTLS)")
-    base, entries = ldap_channel.parse_output(got.results[probe.key])
+    base, entries = ldap_probes.parse_output(got.results[probe.key])
     assert base == "CN=Users,DC=tssr,DC=lan" and len(entries) > 15  # built-in groups and accounts: 4+ pages
     assert len({e["dn"] for e in entries}) == len(entries)
 
@@ -103,7 +105,7 @@ def test_absent_base_is_an_observation_not_a_failure(room):
     lab, _ = room
     probe = search("(objectClass=*)", ["ou"], base="OU=Comptabilité", scope="base")
     r = LdapChannel().collect(_context(lab, DC02), [probe]).results[probe.key]
-    assert r.exit_code == 32 and r.ok and ldap_channel.parse_output(r)[1] == []
+    assert r.exit_code == 32 and r.ok and ldap_probes.parse_output(r)[1] == []
 
 
 def test_wrong_password_is_unreachable(room, tmp_path):

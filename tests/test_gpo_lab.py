@@ -25,6 +25,8 @@ from checks.windows.gpo_settings import POLICY_FILES, USER_POL
 from grader.errors import TransportError, Unreachable
 from grader.lab import demo, samba
 from grader.plugins import default_catalogue
+from grader.probes import ldap as ldap_probes
+from grader.probes import smb as smb_probes
 from grader.roster import load_roster
 from grader.rubric import Credential, load_rubric
 from grader.runner import grade_host, plan
@@ -45,12 +47,12 @@ def _context(lab, address: str, options, password_file: Path | None = None) -> H
 
 
 def _smb(lab, address: str, password_file: Path | None = None, port: int = 445):
-    return smb.SmbChannel().collect(_context(lab, address, smb.SmbOptions(credential="lecteur", port=port),
+    return smb.SmbChannel().collect(_context(lab, address, smb_probes.SmbOptions(credential="lecteur", port=port),
                                              password_file), [POLICY_FILES])
 
 
 def _ldap(lab, address: str, probes):
-    opts = ldap_channel.LdapOptions(credential="lecteur", ca_file=str(samba.ca_path(lab.state_dir)))
+    opts = ldap_probes.LdapOptions(credential="lecteur", ca_file=str(samba.ca_path(lab.state_dir)))
     return ldap_channel.LdapChannel().collect(_context(lab, address, opts), probes)
 
 
@@ -64,7 +66,7 @@ def test_reader_is_a_plain_user_and_reads_sysvol_in_one_session(room):
     assert "Administrator" in admins and samba.READER not in admins.split()
     got = _smb(lab, DC01)
     assert got.login == "grader@tssr.lan (mot de passe, SMB)" and got.execs == 1 and got.complete
-    dirs = smb.parse_output(got.results[POLICY_FILES.key])
+    dirs = smb_probes.parse_output(got.results[POLICY_FILES.key])
     assert len(dirs) == 4  # Default Domain Policy, Default DC Policy, « Fond d'écran », « Sécurité des postes »
     records = parse_registry_pol(base64.b64decode(_fond_folder(dirs)["files"][USER_POL]["base64"]))
     assert [(r.value, r.data) for r in records] == [("Wallpaper", demo.WALLPAPER)]
@@ -73,7 +75,7 @@ def test_reader_is_a_plain_user_and_reads_sysvol_in_one_session(room):
 def test_registry_pol_parsed_like_samba_parses_it(room):
     """The file read over SMB, parsed by the grader, equals Samba's own NDR reading of it on the DC."""
     lab, _ = room
-    folder = _fond_folder(smb.parse_output(_smb(lab, DC01).results[POLICY_FILES.key]))
+    folder = _fond_folder(smb_probes.parse_output(_smb(lab, DC01).results[POLICY_FILES.key]))
     ours = [[r.key, r.value, r.type, r.data] for r in
             parse_registry_pol(base64.b64decode(folder["files"][USER_POL]["base64"]))]
     script = ("import json,sys,glob\nfrom samba.dcerpc import preg\nfrom samba.ndr import ndr_unpack\n"
@@ -88,10 +90,10 @@ def test_registry_pol_parsed_like_samba_parses_it(room):
 def test_reader_reads_the_ou_dacl_only_with_the_sd_flags_control(room, monkeypatch):
     lab, _ = room
     monkeypatch.setattr(ldap_channel, "PAGE_SIZE", 2)  # the control must ride along every page (4 OUs: 2 pages)
-    without = ldap_channel.search("(objectClass=organizationalUnit)", ["ou", "nTSecurityDescriptor"])
+    without = ldap_probes.search("(objectClass=organizationalUnit)", ["ou", "nTSecurityDescriptor"])
     got = _ldap(lab, DC01, [OU_ACLS, without])
-    with_control = ldap_channel.parse_output(got.results[OU_ACLS.key])[1]
-    plain = ldap_channel.parse_output(got.results[without.key])[1]
+    with_control = ldap_probes.parse_output(got.results[OU_ACLS.key])[1]
+    plain = ldap_probes.parse_output(got.results[without.key])[1]
     assert got.results[OU_ACLS.key].exit_code == 0 and len(with_control) == len(plain) == 4  # + Domain Controllers
     compta = next(e for e in with_control if e["dn"].startswith("OU=Comptabilité"))
     assert "base64" in compta["attributes"]["nTSecurityDescriptor"][0]
@@ -211,8 +213,8 @@ def test_a_server_that_stops_answering_costs_the_probes_timeout_not_the_run(room
     proxy = _StallingProxy(DC01, forward=3)  # negotiate and the two NTLM legs pass; the first read never returns
     try:
         slow = dataclasses.replace(POLICY_FILES, timeout=2.0)
-        other = smb.read_tree("SYSVOL", "*/Policies/*", ["GPT.INI"], timeout=2.0)
-        context = _context(lab, "127.0.0.1", smb.SmbOptions(credential="lecteur", port=proxy.port))
+        other = smb_probes.read_tree("SYSVOL", "*/Policies/*", ["GPT.INI"], timeout=2.0)
+        context = _context(lab, "127.0.0.1", smb_probes.SmbOptions(credential="lecteur", port=proxy.port))
         done: list = []
         worker = threading.Thread(target=lambda: done.append(smb.SmbChannel().collect(context, [slow, other])),
                                   daemon=True)
@@ -231,7 +233,7 @@ def test_a_server_that_stalls_the_session_set_up_is_injoignable(room):
     lab, _ = room
     proxy = _StallingProxy(DC01, forward=1)  # the negotiate passes, the NTLM legs get no answer
     try:
-        context = _context(lab, "127.0.0.1", smb.SmbOptions(credential="lecteur", port=proxy.port))
+        context = _context(lab, "127.0.0.1", smb_probes.SmbOptions(credential="lecteur", port=proxy.port))
         context = dataclasses.replace(context, connect_timeout=1.0)
         with pytest.raises(Unreachable, match="n'a pas ouvert la session SMB en 3 s"):
             smb.SmbChannel().collect(context, [POLICY_FILES])

@@ -21,6 +21,7 @@ from grader import i18n_checks
 from grader.credentials import resolve_password, resolve_ssh
 from grader.errors import CredentialError, HostKeyMismatch, TransportError, Unreachable
 from grader.model import Msg
+from grader.probes import snmp as snmp_probes
 from grader.transports import kerberos, ldap, snmp, ssh
 from grader.transports.ssh import SshTarget
 
@@ -91,7 +92,7 @@ def test_snmp_and_host_key_reasons_keep_their_french_text(monkeypatch: pytest.Mo
     monkeypatch.setenv("GRADER_TEST_SNMP", "court")
     host = SimpleNamespace(name="sw", credential=SimpleNamespace(username="admin", password_env="GRADER_TEST_SNMP",
                                                                   password_file=None), credentials={})
-    options = snmp.SnmpOptions(version="v3")
+    options = snmp_probes.SnmpOptions(version="v3")
     with pytest.raises(CredentialError) as caught:
         snmp._secret(host, options)
     what = "d'authentification"

@@ -36,12 +36,14 @@ from grader.credentials import PasswordSecret
 from grader.errors import TransportError, Unreachable
 from grader.lab import samba
 from grader.model import Probe
+from grader.probes.ldap import LdapOptions, search
+from grader.probes.winrm import WinrmOptions
 from grader.rubric import Credential
 from grader.transports import kerberos
 from grader.transports.base import HostContext
-from grader.transports.ldap import LdapChannel, LdapOptions, search
+from grader.transports.ldap import LdapChannel
 from grader.transports.ldap_kerberos import SaslSocket
-from grader.transports.winrm import WinrmChannel, WinrmOptions
+from grader.transports.winrm import WinrmChannel
 from tests.conftest import LOCK, lab_available, locked_lab
 from tests.winrm_standin import Standin, WindowsHost
 

@@ -8,8 +8,9 @@ from collections.abc import Mapping
 from pydantic import Field, field_validator
 
 from checks.linux._parse import cannot_run, clip, text_lines
-from grader.check import Check, CheckParams, quote, ssh
+from grader.check import Check, CheckParams
 from grader.model import Msg, Probe, ProbeResult, Verdict
+from grader.probes.ssh import quote, ssh
 
 # Not all digits: getent and id would take a number for a uid.
 _NAME = re.compile(r"^(?!\d+$)[A-Za-z_][A-Za-z0-9_.-]*\$?$")

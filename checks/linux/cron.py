@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from pydantic import field_validator
 
 from checks.linux._parse import DumpedFile, clip, commas, dump_command, limited, read_dump, said, valid_regex
-from grader.check import Check, CheckParams, ssh
+from grader.check import Check, CheckParams
 from grader.model import Msg, Probe, ProbeResult, Verdict
+from grader.probes.ssh import ssh
 
 CRON_PATHS = ("/etc/crontab", "/etc/cron.d/*", "/var/spool/cron/crontabs/*", "/var/spool/cron/*")
 _KEYWORDS = {"reboot", "yearly", "annually", "monthly", "weekly", "daily", "midnight", "hourly"}

@@ -9,8 +9,9 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from checks.linux._parse import cannot_run, clip, limited, said, text_lines, valid_regex
-from grader.check import Check, CheckParams, quote, ssh
+from grader.check import Check, CheckParams
 from grader.model import Msg, Probe, ProbeResult, Verdict
+from grader.probes.ssh import quote, ssh
 
 STAT_FORMAT = "%F|%U|%G|%a|%s|%u|%g"
 _MISSING = ("No such file or directory", "Not a directory", "Too many levels of symbolic links")

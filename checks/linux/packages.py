@@ -8,8 +8,9 @@ from collections.abc import Mapping
 from pydantic import field_validator
 
 from checks.linux._parse import cannot_run, clip, limited, said, text_lines
-from grader.check import Check, CheckParams, quote, ssh
+from grader.check import Check, CheckParams
 from grader.model import Msg, Probe, ProbeResult, Verdict
+from grader.probes.ssh import quote, ssh
 
 # Debian policy names are lowercase; RPM names also allow capitals and underscores
 # (NetworkManager, perl-Data_Dumper). No glob characters: dpkg-query would expand them.

@@ -11,8 +11,9 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from checks.linux._parse import cannot_run, clip, limited, reason_of, said, text_lines
-from grader.check import Check, CheckParams, ssh
+from grader.check import Check, CheckParams
 from grader.model import Msg, Probe, ProbeResult, Verdict
+from grader.probes.ssh import ssh
 
 SS_CANDIDATES = ("/usr/bin/ss", "/usr/sbin/ss", "/bin/ss", "/sbin/ss")
 _LINE = re.compile(

@@ -11,8 +11,9 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from checks.linux._parse import Dump, DumpedFile, clip, comma_limited, dump_command, limited, read_dump, said
-from grader.check import Check, CheckParams, ssh
+from grader.check import Check, CheckParams
 from grader.model import Msg, Probe, ProbeResult, Verdict
+from grader.probes.ssh import ssh
 
 MAIN = "/etc/rsyslog.conf"
 RSYSLOG_PATHS = (MAIN, "/etc/rsyslog.d/*")

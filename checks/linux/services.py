@@ -8,8 +8,9 @@ from collections.abc import Mapping
 from pydantic import field_validator
 
 from checks.linux._parse import cannot_run, clip, text_lines
-from grader.check import Check, CheckParams, quote, ssh
+from grader.check import Check, CheckParams
 from grader.model import Msg, Probe, ProbeResult, Verdict
+from grader.probes.ssh import quote, ssh
 
 _UNIT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9:_.@\\-]*$")
 _SUFFIXES = (".service", ".socket", ".timer", ".target", ".mount", ".path", ".automount", ".swap", ".slice",

@@ -16,8 +16,9 @@ from checks.linux._parse import (
     said,
     split_words,
 )
-from grader.check import Check, CheckParams, ssh
+from grader.check import Check, CheckParams
 from grader.model import Msg, Probe, ProbeResult, Verdict
+from grader.probes.ssh import ssh
 
 # snmpd reads snmpd.conf and snmpd.local.conf in every directory of its configuration path
 # (/etc/snmp, /usr/share/snmp, ...) and in its persistent directory (/var/lib/snmp on

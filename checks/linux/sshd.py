@@ -8,8 +8,9 @@ from collections.abc import Mapping
 from pydantic import field_validator
 
 from checks.linux._parse import cannot_run, clip, limited, said, text_lines
-from grader.check import Check, CheckParams, ssh
+from grader.check import Check, CheckParams
 from grader.model import Msg, Probe, ProbeResult, Verdict
+from grader.probes.ssh import ssh
 
 # Values sshd accepts as the same thing (sshd -T prints the first of each group it knows).
 SYNONYMS = {"without-password": "prohibit-password"}

@@ -8,8 +8,9 @@ from collections.abc import Mapping
 from pydantic import Field, field_validator
 
 from checks.linux._parse import clip
-from grader.check import Check, CheckParams, http
+from grader.check import Check, CheckParams
 from grader.model import Msg, Probe, ProbeResult, Verdict
+from grader.probes.http import http
 
 # Failures that say more about the grader's side than about the site: name resolution
 # (the grader's resolver) and certificate verification (a self-signed certificate is common

@@ -1,6 +1,6 @@
 """DHCP on the candidate's LAN, proved by the server's own OFFER to the grader.
 
-The ``dhcp`` channel (:mod:`grader.transports.dhcp`) sends one DISCOVER on the grader's leg
+The ``dhcp`` channel (:mod:`grader.probes.dhcp`) sends one DISCOVER on the grader's leg
 on the candidate's LAN and brings back every OFFER for it; it never takes a lease. The judge
 reads what a client of that LAN would be given: the address offered, the router (option 3),
 the DNS servers (option 6), and when the rubric asks, the domain name (15) and the lease
@@ -25,7 +25,7 @@ from pydantic import Field
 from checks.linux._parse import commas
 from grader.check import Check, CheckParams
 from grader.model import Msg, Probe, ProbeResult, Verdict
-from grader.transports.dhcp import READ_ONLY_NOTE, discover
+from grader.probes.dhcp import READ_ONLY_NOTE, discover
 
 
 def _ip(value: str) -> str:

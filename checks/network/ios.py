@@ -1,7 +1,7 @@
 """Cisco IOS checks over the ``cli`` channel: show commands and running-config facts.
 
 Each probe is one command typed in the device's interactive session (see
-:mod:`grader.transports.cli`); the outputs are parsed by :mod:`checks.network.cisco`
+:mod:`grader.probes.cli`); the outputs are parsed by :mod:`checks.network.cisco`
 (TextFSM/ntc-templates, TTP) and :mod:`checks.network.ios_config`. A command the device
 refused (``% Invalid input``: privileged command in user mode, unknown on this model) or an
 output that does not parse is ``erreur``, never ``non_conforme``: we could not see the fact.
@@ -23,7 +23,7 @@ from checks.network._common import Address, Network
 from checks.network.ios_config import RouterConfig, acl_permits, parse_router_config, short_name
 from grader.check import Check, CheckParams
 from grader.model import Msg, Probe, ProbeResult, Verdict
-from grader.transports.cli import cli
+from grader.probes.cli import cli
 
 SHOW_VLAN = "show vlan brief"
 SHOW_BRIEF = "show ip interface brief"

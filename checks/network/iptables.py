@@ -30,8 +30,9 @@ from pydantic import Field
 
 from checks.linux._parse import clip, limited, reason_of, said
 from checks.network._common import IP_FORWARD, Address, Network, covered_by, forwarding_off
-from grader.check import Check, CheckParams, ssh
+from grader.check import Check, CheckParams
 from grader.model import Msg, Probe, ProbeResult, Verdict
+from grader.probes.ssh import ssh
 
 SAVE = "/usr/sbin/iptables-save"
 LEGACY_WARNING = "iptables-legacy tables present"

@@ -15,8 +15,9 @@ from typing import Any
 
 from checks.linux._parse import clip, limited, reason_of, said
 from checks.network._common import IP_FORWARD, Network, covered_by, forwarding_off
-from grader.check import Check, CheckParams, ssh
+from grader.check import Check, CheckParams
 from grader.model import Msg, Probe, ProbeResult, Verdict
+from grader.probes.ssh import ssh
 
 
 @dataclass(frozen=True)

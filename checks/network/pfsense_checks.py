@@ -6,7 +6,7 @@ console menu (``/etc/rc.initial``), not on a shell; its non-interactive form run
 first word runs) and the ``ssh`` channel's batch envelope cannot run there. The ``cli``
 channel drives the menu as a person does: option 8 (Shell), then ``/bin/cat
 /conf/config.xml`` as one command of the one interactive session, framed by a computed
-sentinel (see :mod:`grader.transports.cli`). The rubric's host says so::
+sentinel (see :mod:`grader.probes.cli`). The rubric's host says so::
 
     transport: cli
     options: {cli: {dialect: shell, menu: "8"}}
@@ -27,7 +27,7 @@ from checks.network import pfsense
 from checks.network._common import Address, Network
 from grader.check import Check, CheckParams
 from grader.model import Msg, Probe, ProbeResult, Verdict
-from grader.transports.cli import cli
+from grader.probes.cli import cli
 
 CONFIG = "/bin/cat /conf/config.xml"
 

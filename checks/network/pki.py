@@ -40,9 +40,10 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import NameOID
 from pydantic import Field, field_validator
 
-from grader.check import Check, CheckParams, quote, said_as_read, ssh
+from grader.check import Check, CheckParams, said_as_read
 from grader.model import Msg, Probe, ProbeResult, Verdict
-from grader.transports.tls import handshake
+from grader.probes.ssh import quote, ssh
+from grader.probes.tls import handshake
 
 DEFAULT_CA_FILE = "/usr/local/share/ca-certificates/tssr-ca.crt"
 
@@ -57,7 +58,7 @@ def _said_name(n: x509.Name) -> str | Msg:
 
 
 def _tls_failure(tls: ProbeResult) -> str | Msg:
-    """Why the TLS probe failed, said in the report's language (grader.transports.tls writes its own words by reference)."""
+    """Why the TLS probe failed, said in the report's language (the tls channel writes its own words by reference)."""
     return said_as_read(tls.stderr.strip(), tls.stderr_ref)
 
 

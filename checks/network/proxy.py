@@ -34,8 +34,9 @@ from dataclasses import dataclass, field
 
 from pydantic import Field, field_validator
 
-from grader.check import Check, CheckParams, quote
+from grader.check import Check, CheckParams
 from grader.model import Msg, Probe, ProbeResult, Verdict
+from grader.probes.ssh import quote
 
 #: squid's error pages made *after* its access rules let the request go: it tried to reach the site.
 FETCH_ERRORS = frozenset({"ERR_CONNECT_FAIL", "ERR_DNS_FAIL", "ERR_READ_TIMEOUT", "ERR_READ_ERROR", "ERR_WRITE_ERROR",

@@ -23,10 +23,11 @@ from dataclasses import dataclass
 
 from pydantic import Field, field_validator
 
-from grader.check import TOKEN, Check, CheckParams, quote
+from grader.check import TOKEN, Check, CheckParams
 from grader.model import Msg, Probe, ProbeResult, Verdict
-from grader.transports.dns import TYPES
-from grader.transports.dns import query as dns_query
+from grader.probes.dns import TYPES
+from grader.probes.dns import query as dns_query
+from grader.probes.ssh import quote
 
 WITNESS_PORT = 7777
 _CONNECT = ('exec 3<>"/dev/tcp/$1/$2" || exit 111; echo @connecte; '

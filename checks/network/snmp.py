@@ -31,19 +31,11 @@ from checks.network._snmp import (
     SYS_UPTIME,
     SYSTEM_GET,
     VLANS_WALK,
-    VarBind,
-    by_oid,
-    column,
     norm,
-    silent,
 )
 from grader.check import TOKEN, Check, CheckParams, said_as_read
 from grader.model import Msg, Probe, ProbeResult, Verdict
-
-
-def snmp(request: str, *, active: bool = False) -> Probe:
-    """A request carried by the ``snmp`` channel (``get``/``walk`` numeric OIDs, see grader.transports.snmp)."""
-    return Probe("snmp", request, 15.0, active=active)
+from grader.probes.snmp import VarBind, by_oid, column, silent, snmp
 
 
 def _silence(text: str, r: ProbeResult) -> str | Msg:

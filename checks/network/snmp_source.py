@@ -22,9 +22,11 @@ from collections.abc import Mapping
 from pydantic import Field, field_validator
 
 from checks.linux._parse import clip
-from checks.network._snmp import SYS_NAME, silent
-from grader.check import Check, CheckParams, quote
+from checks.network._snmp import SYS_NAME
+from grader.check import Check, CheckParams
 from grader.model import Msg, Probe, ProbeResult, Verdict
+from grader.probes.snmp import silent
+from grader.probes.ssh import quote
 
 SNMPGET = "/usr/bin/snmpget"
 _NO_RESPONSE = "Timeout: No Response from"

@@ -24,8 +24,9 @@ from pydantic import Field, field_validator
 from checks.linux._parse import clip, limited, reason_of
 from checks.network._common import absolute_path
 from checks.network.vpn import Dated, dated_probe, parse_dated
-from grader.check import Check, CheckParams, is_ip_address, quote, ssh
+from grader.check import Check, CheckParams, is_ip_address
 from grader.model import Msg, Probe, ProbeResult, Verdict
+from grader.probes.ssh import quote, ssh
 
 STATUS_FILE = "/var/lib/nagios4/status.dat"
 OBJECTS_FILE = "/var/lib/nagios4/objects.cache"

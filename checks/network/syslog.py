@@ -3,7 +3,7 @@
 The configuration side (which rsyslog action forwards where) is :mod:`checks.linux.rsyslog`;
 this check is the functional proof. Two probes: an active SSH probe runs ``logger`` on the
 host with a token drawn for this host and run; then the grader-side ``syslog`` channel (its
-collector listens from the start of the run, see :mod:`grader.transports.syslog`) waits
+collector listens from the start of the run, see :mod:`grader.probes.syslog`) waits
 for a line carrying that token.
 """
 

@@ -31,8 +31,9 @@ from pydantic import AfterValidator, Field
 from checks.linux._parse import clip, limited, reason_of, said
 from checks.network._common import absolute_path
 from checks.network.reach import WITNESS_PORT, Connection, connect_probe, parse_connection
-from grader.check import Check, CheckParams, quote, ssh
+from grader.check import Check, CheckParams
 from grader.model import Msg, Probe, ProbeResult, Verdict
+from grader.probes.ssh import quote, ssh
 
 ADDRESSES = "/usr/sbin/ip -j addr show"
 DEFAULT_STATUS = "/run/openvpn-server/status-server.log"  # Debian's openvpn-server@server.service

@@ -1,7 +1,7 @@
 """Pure helpers of the Active Directory checks: DNs, names compared as AD compares them, gPLink.
 
 Everything here works on the JSON the ``ldap`` channel returns (see
-:mod:`grader.transports.ldap`): entries ``{"dn": ..., "attributes": {name: [values]}}``.
+:mod:`grader.probes.ldap`): entries ``{"dn": ..., "attributes": {name: [values]}}``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 from checks.windows._ps import commas
 from grader.model import Msg, ProbeResult, Verdict
-from grader.transports.ldap import parse_output
+from grader.probes.ldap import parse_output
 
 # --- entries ----------------------------------------------------------------------------------
 

@@ -1,7 +1,7 @@
 """Helpers shared by the Windows checks: PowerShell quoting, probe results, Windows PowerShell 5.1 JSON.
 
 Probes are PowerShell text run by the WinRM channel's batch (one ``powershell.exe`` per host,
-see :mod:`grader.transports.psenvelope`). They use full cmdlet names (no aliases: a
+see :mod:`grader.probes.winrm`). They use full cmdlet names (no aliases: a
 candidate's profile is not loaded, and aliases are not guaranteed), ``-ErrorAction Stop`` on
 the cmdlet that decides (so "not found" is an error record the judge can read, not an empty
 answer), and end with ``ConvertTo-Json -Depth 4``, whose Windows PowerShell 5.1 output the
@@ -28,15 +28,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from checks.linux._parse import commas  # noqa: F401 - the one ", " list said in any language, shared with the other packs
-from grader.model import Msg, Probe, ProbeResult, Verdict
-from grader.transports.psenvelope import error_records
+from grader.model import Msg, ProbeResult, Verdict
+from grader.probes.winrm import error_records
 
 _SINGLE_QUOTES = "'\u2018\u2019\u201a\u201b"  # PowerShell treats all of these as single quotes
-
-
-def winrm(command: str, timeout: float = 20.0) -> Probe:
-    """A passive probe run on the Windows host inside the PowerShell batch."""
-    return Probe("winrm", command, timeout)
 
 
 def ps_quote(value: str) -> str:

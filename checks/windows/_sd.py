@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from checks.linux._parse import commas
 from grader.model import Msg
-from grader.transports.ldap import sid_to_str
+from grader.probes.ldap import sid_to_str
 
 # ACE types (MS-DTYP 2.4.4.1)
 ALLOWED, DENIED, ALLOWED_OBJECT, DENIED_OBJECT = 0x00, 0x01, 0x05, 0x06

@@ -49,8 +49,8 @@ from checks.windows._ps import commas
 from grader.check import Check, CheckParams
 from grader.model import Msg, Probe, ProbeResult, Verdict
 from grader.plugins import hookimpl
-from grader.transports.dns import query as dns_query
-from grader.transports.ldap import NEVER, escape_filter_value, search
+from grader.probes.dns import query as dns_query
+from grader.probes.ldap import NEVER, escape_filter_value, search
 
 #: An OU written from the domain root ("Siège/Comptabilité") or as a DN, validated in one place.
 OuPath = Annotated[str, Field(min_length=1), AfterValidator(validate_path)]

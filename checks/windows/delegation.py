@@ -52,7 +52,7 @@ from checks.windows.ad import PRINCIPALS, OuPath
 from grader.check import Check, CheckParams
 from grader.model import Msg, Probe, ProbeResult, Verdict
 from grader.plugins import hookimpl
-from grader.transports.ldap import search
+from grader.probes.ldap import search
 
 OU_ACLS = search("(objectClass=organizationalUnit)", ["ou", "name", "nTSecurityDescriptor"], sd_flags=0x4)
 USER_CLASS = "bf967aba-0de6-11d0-a285-00aa003049e2"

@@ -9,10 +9,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from checks.windows._ps import as_list, failure, ps_quote, read_items, settle, winrm
+from checks.windows._ps import as_list, failure, ps_quote, read_items, settle
 from checks.windows.services import service_missing, service_probe
 from grader.check import Check, CheckParams
 from grader.model import Msg, Probe, ProbeResult, Verdict
+from grader.probes.winrm import winrm
 
 SCOPE_MISSING = "WIN32 20022"  # ERROR_DHCP_SUBNET_NOT_PRESENT
 _IP = "@{{Name='{0}'; Expression={{$_.{0}.IPAddressToString}}}}"

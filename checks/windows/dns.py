@@ -9,10 +9,11 @@ from typing import Literal
 
 from pydantic import field_validator
 
-from checks.windows._ps import clip, clip_said, failure, no_wildcards, ps_quote, read_items, winrm
+from checks.windows._ps import clip, clip_said, failure, no_wildcards, ps_quote, read_items
 from checks.windows.services import service_missing, service_probe
 from grader.check import Check, CheckParams, is_ip_address
 from grader.model import Msg, Probe, ProbeResult, Verdict
+from grader.probes.winrm import winrm
 
 # How each record type's data is read from its RecordData (DnsServerResourceRecord* CIM classes).
 DATA = {

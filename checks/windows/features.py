@@ -7,9 +7,10 @@ from collections.abc import Mapping
 
 from pydantic import field_validator
 
-from checks.windows._ps import ps_quote, read_items, same_name, winrm
+from checks.windows._ps import ps_quote, read_items, same_name
 from grader.check import Check, CheckParams
 from grader.model import Msg, Probe, ProbeResult, Verdict
+from grader.probes.winrm import winrm
 
 _FEATURE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]*$")
 # Microsoft.Windows.ServerManager.Commands.InstallState: 0 and 1 are the values seen in recorded

@@ -43,7 +43,7 @@ from checks.windows.ad import GPOS, PRINCIPALS
 from grader.check import Check, CheckParams
 from grader.model import Msg, Probe, ProbeResult, Verdict
 from grader.plugins import hookimpl
-from grader.transports import smb
+from grader.probes import smb
 
 MACHINE_POL, USER_POL = "Machine/Registry.pol", "User/Registry.pol"
 SECURITY_INF = "Machine/Microsoft/Windows NT/SecEdit/GptTmpl.inf"

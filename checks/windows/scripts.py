@@ -19,11 +19,11 @@ from checks.windows._ps import (
     read_items,
     same_name,
     settle,
-    winrm,
 )
 from checks.windows.tasks import describe_trigger, task_enabled
 from grader.check import Check, CheckParams
 from grader.model import Msg, Probe, ProbeResult, Verdict
+from grader.probes.winrm import winrm
 
 _WINDOWS_PATH = re.compile(r"^[A-Za-z]:\\([^\\/:*?\"<>|\r\n]+\\)*[^\\/:*?\"<>|\r\n]+\.ps1$", re.IGNORECASE)
 

@@ -7,18 +7,10 @@ from typing import Literal
 
 from pydantic import field_validator
 
-from checks.windows._ps import (
-    enum_name,
-    enum_said,
-    failure,
-    no_wildcards,
-    ps_quote,
-    read_items,
-    same_name,
-    winrm,
-)
+from checks.windows._ps import enum_name, enum_said, failure, no_wildcards, ps_quote, read_items, same_name
 from grader.check import Check, CheckParams
 from grader.model import Msg, Probe, ProbeResult, Verdict
+from grader.probes.winrm import winrm
 
 # System.ServiceProcess.ServiceControllerStatus and ServiceStartMode (.NET), as ConvertTo-Json writes them.
 STATUS = {1: "Stopped", 2: "StartPending", 3: "StopPending", 4: "Running", 5: "ContinuePending", 6: "PausePending",

@@ -18,10 +18,10 @@ from checks.windows._ps import (
     ps_quote,
     read_items,
     settle,
-    winrm,
 )
 from grader.check import Check, CheckParams
 from grader.model import Msg, Probe, ProbeResult, Verdict
+from grader.probes.winrm import winrm
 
 # MSFT_SmbShareAccessControlEntry: AccessControlType Allow (0) / Deny (1); AccessRight Full (0),
 # Change (1), Read (2), Custom (3). MSFT_SmbShare.ShareState: Pending (0), Online (1), Offline (2).

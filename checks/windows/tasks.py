@@ -20,10 +20,10 @@ from checks.windows._ps import (
     ps_quote,
     read_items,
     same_name,
-    winrm,
 )
 from grader.check import Check, CheckParams
 from grader.model import Msg, Probe, ProbeResult, Status, Verdict
+from grader.probes.winrm import winrm
 
 # TASK_STATE (taskschd.h): the State of MSFT_ScheduledTask.
 STATE = {0: "Unknown", 1: "Disabled", 2: "Queued", 3: "Ready", 4: "Running"}

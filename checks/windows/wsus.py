@@ -8,9 +8,10 @@ from typing import Any, Literal
 
 from pydantic import field_validator
 
-from checks.windows._ps import read_items, sentences, winrm
+from checks.windows._ps import read_items, sentences
 from grader.check import Check, CheckParams
 from grader.model import Msg, Probe, ProbeResult, Verdict
+from grader.probes.winrm import winrm
 
 KEY = "HKLM:\\SOFTWARE\\Policies\\Microsoft\\Windows\\WindowsUpdate"
 # AUOptions of "Configure Automatic Updates" (Microsoft: "Configure Automatic Updates" policy, 2 to 5, 7).

@@ -21,16 +21,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict
-
 from grader.errors import CredentialError
 from grader.model import Msg, Probe, ProbeResult, keep_refs, said_as_read
-
-
-class ChannelOptions(BaseModel):
-    """Per-host settings of a channel, written in a rubric under ``hosts[].options.<channel>``."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+from grader.probes.channel import ChannelOptions, ChannelSpec
 
 
 @dataclass(frozen=True)
@@ -109,8 +102,13 @@ class Collected:
 
 
 class Channel:
-    """Base of channels. Subclasses set ``name`` and implement :meth:`collect`."""
+    """Base of channels. Subclasses set ``spec`` (or ``name`` and the flags) and implement :meth:`collect`.
 
+    A built-in channel is declared in its probe language (``grader/probes/<name>.py``) and its class
+    takes ``name``, ``Options`` and the flags from that one :class:`ChannelSpec`.
+    """
+
+    spec: ClassVar[ChannelSpec | None] = None
     name: ClassVar[str] = ""
     #: True for the grader's own probes (http, dns...): no host login, the host's reachability
     #: over the primary transport does not gate them.
@@ -118,6 +116,13 @@ class Channel:
     #: True when the host must name a credential to use this channel as its primary transport.
     needs_credential: ClassVar[bool] = False
     Options: ClassVar[type[ChannelOptions]] = ChannelOptions
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        spec = cls.__dict__.get("spec")
+        if spec is not None:
+            cls.name, cls.Options = spec.name, spec.Options
+            cls.grader_side, cls.needs_credential = spec.grader_side, spec.needs_credential
 
     def start(self, jobs: Sequence[Any]) -> None:
         """Run-level set-up before any host is graded (e.g. a syslog collector starts listening).

@@ -58,15 +58,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
 
 import paramiko
-from pydantic import Field
 
 from grader.credentials import resolve_password, resolve_ssh
 from grader.errors import CredentialError, TransportError, said
 from grader.model import Msg, Probe, ProbeResult
-from grader.transports.base import Channel, ChannelOptions, Collected, HostContext
+from grader.probes.cli import CHANNEL, CliOptions
+from grader.transports.base import Channel, Collected, HostContext
 from grader.transports.ssh import KnownHosts, SshTarget, fingerprint, open_transport
 
 #: Output kept per command; beyond it the result is marked truncated (a config.xml is ~100 KB).
@@ -76,28 +75,6 @@ PASSWORD_PROMPT = re.compile(r"[Pp]assword: ?$")
 IOS_PROMPT = re.compile(r"^[^\s#>]{1,63}[>#]$")  # IOS hostnames have no spaces
 RETYPE = 2.0  # seconds before a login sentinel that got no answer is typed again
 IOS_ERROR = re.compile(r"^% ?(Invalid input|Incomplete command|Ambiguous command|Unknown command)", re.MULTILINE)
-
-
-def cli(command: str, timeout: float = 20.0) -> Probe:
-    """A command typed in the device's interactive session (``cli`` channel), e.g. ``show vlan brief``."""
-    return Probe("cli", command, timeout)
-
-
-class CliOptions(ChannelOptions):
-    """``hosts[].options.cli`` in a rubric."""
-
-    dialect: Literal["ios", "shell"] = "ios"
-    port: int | None = Field(default=None, ge=1, le=65535)
-    credential: str | None = None  # another rubric credential than the host's
-    #: Send ``enable`` (IOS) with the password of this rubric credential when the login
-    #: lands in user mode (``>``); some facts (running-config) need privileged mode.
-    enable_credential: str | None = None
-    #: Answer to a console menu shown at login, e.g. "8" (pfSense: Shell); None: no menu.
-    menu: str | None = None
-    menu_prompt: str = "Enter an option:"
-    login_timeout: float = Field(default=15.0, gt=0, le=120)
-    #: Time to get a prompt back after a command that overran its deadline was interrupted.
-    resync_timeout: float = Field(default=5.0, gt=0, le=60)
 
 
 class SessionLost(TransportError):
@@ -351,9 +328,7 @@ def _now() -> str:
 class CliChannel(Channel):
     """The ``cli`` channel: one SSH connection, one interactive session, one command per probe."""
 
-    name = "cli"
-    needs_credential = True
-    Options = CliOptions
+    spec = CHANNEL
 
     def __init__(self) -> None:
         self._known: dict[Path | None, KnownHosts] = {}

@@ -16,17 +16,14 @@ interface without IPv4 address, so it changes none of the grader's routes (in th
 It never sends DHCPREQUEST: no lease is taken, the candidate's server keeps nothing of the
 exchange beyond, at most, its log line; grading stays read-only. The evidence says so.
 
-A probe's ``command`` is canonical JSON written by :func:`discover`: ``{"interface":
-"grd-c01-lan", "wait": 3}``. The result's ``stdout`` is JSON (see :func:`transaction`),
-``exit_code`` 0 when at least one OFFER arrived, 1 otherwise. A missing or down interface,
-or no raw socket (CAP_NET_RAW: run as root), is ``error`` — "could not check", never "no
-server".
+The probe and its JSON record (the probe language) are :mod:`grader.probes.dhcp`; the record is
+written by :func:`transaction`. A missing or down interface, or no raw socket (CAP_NET_RAW: run as
+root), is the probe's ``error``: "could not check", never "no server".
 """
 
 from __future__ import annotations
 
 import json
-import re
 import secrets
 import select
 import time
@@ -36,23 +33,13 @@ from pathlib import Path
 from typing import Any
 
 from grader.model import Msg, Probe, ProbeResult
+from grader.probes.dhcp import _IFNAME, CHANNEL, READ_ONLY_NOTE
 from grader.transports.base import Channel, Collected, HostContext, probe_fields
 
 #: What a DISCOVER asks for: subnet mask, router, DNS, domain name, lease time, server id.
 REQUESTED = (1, 3, 6, 15, 51, 54)
-#: What the record says of the exchange, and checks say to the jury in the report's language.
-READ_ONLY_NOTE = Msg("aucune DHCPREQUEST envoyée : aucun bail pris, la configuration du candidat n'est pas modifiée")
-_IFNAME = re.compile(r"^[A-Za-z0-9_.:@-]{1,15}$")
 _NO_LINK = ("down", "lowerlayerdown", "notpresent")
 SYS_NET = Path("/sys/class/net")
-
-
-def discover(interface: str, wait: float = 3.0) -> Probe:
-    """A DISCOVER for the ``dhcp`` channel on the grader's ``interface``, answers collected for ``wait`` s."""
-    if not _IFNAME.match(interface):
-        raise ValueError(f"nom d'interface invalide : {interface!r}")
-    command = json.dumps({"interface": interface, "wait": wait}, sort_keys=True, separators=(",", ":"))
-    return Probe("dhcp", command, float(wait), active=True)
 
 
 def random_mac() -> str:
@@ -187,8 +174,7 @@ def run(probe: Probe) -> ProbeResult:
 class DhcpChannel(Channel):
     """The ``dhcp`` channel: one DISCOVER per distinct interface, sent by the grader itself."""
 
-    name = "dhcp"
-    grader_side = True
+    spec = CHANNEL
 
     def collect(self, host: HostContext, probes: Sequence[Probe]) -> Collected:
         results = {p.key: run(p) for p in probes}

@@ -1,13 +1,10 @@
 """Grader-side DNS queries: the candidate's DNS server answers *us* (dnspython, no system resolver).
 
-A probe's ``command`` is canonical JSON written by :func:`query`: ``{"name": "intranet.tssr.lan.",
-"type": "A"}``. The question goes to the host's address (or ``options.dns.server``), UDP first and
-TCP when the answer is truncated, with recursion desired as a client would ask. The result's
-``stdout`` is JSON ``{"rcode": "NOERROR", "authoritative": true, "answers": [{"name", "type",
-"ttl", "value"}]}`` (values in presentation format), ``exit_code`` the DNS rcode (0 NOERROR,
-3 NXDOMAIN, 5 REFUSED...). No answer in time is ``timed_out`` (over UDP a closed port, a
-filter and a dead server look alike: we cannot tell); a local socket error (no route) is an
-observation with exit code -1 and the reason in stderr.
+The question and its JSON answer (the probe language) are :mod:`grader.probes.dns`. The question
+goes to the host's address (or ``options.dns.server``), UDP first and TCP when the answer is
+truncated, with recursion desired as a client would ask. No answer in time is ``timed_out`` (over
+UDP a closed port, a filter and a dead server look alike: we cannot tell); a local socket error
+(no route) is an observation with exit code -1 and the reason in stderr.
 """
 
 from __future__ import annotations
@@ -16,37 +13,15 @@ import json
 import time
 from collections.abc import Sequence
 
-from pydantic import Field
-
 from grader.model import Msg, Probe, ProbeResult
-from grader.transports.base import Channel, ChannelOptions, Collected, HostContext, probe_fields
-
-TYPES = ("A", "AAAA", "CNAME", "MX", "NS", "PTR", "SRV", "TXT", "SOA")
-
-
-def query(name: str, rdtype: str = "A", timeout: float = 3.0) -> Probe:
-    """A DNS question for the ``dns`` channel (fully qualified name, one record type)."""
-    rdtype = rdtype.upper()
-    if rdtype not in TYPES:
-        raise ValueError(f"type d'enregistrement non pris en charge : {rdtype}")
-    fqdn = name.rstrip(".") + "."
-    return Probe("dns", json.dumps({"name": fqdn, "type": rdtype}, sort_keys=True, separators=(",", ":")), timeout,
-                 active=False)
-
-
-class DnsOptions(ChannelOptions):
-    """``hosts[].options.dns`` in a rubric."""
-
-    server: str | None = None  # ask this server instead of the host's address
-    port: int = Field(default=53, ge=1, le=65535)
+from grader.probes.dns import CHANNEL, DnsOptions
+from grader.transports.base import Channel, Collected, HostContext, probe_fields
 
 
 class DnsChannel(Channel):
     """The ``dns`` channel: one query per distinct question, sent by the grader to the host's DNS server."""
 
-    name = "dns"
-    grader_side = True
-    Options = DnsOptions
+    spec = CHANNEL
 
     def collect(self, host: HostContext, probes: Sequence[Probe]) -> Collected:
         opts: DnsOptions = host.options if isinstance(host.options, DnsOptions) else DnsOptions()

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from grader.model import Msg, Probe, ProbeResult
+from grader.probes.http import CHANNEL
 from grader.transports.base import Channel, Collected, HostContext, probe_fields
 from grader.transports.envelope import CAP
 
@@ -51,8 +52,7 @@ def run(probe: Probe) -> ProbeResult:
 class HttpChannel(Channel):
     """The ``http`` channel: requests sent by the grader itself, concurrently, one per distinct URL."""
 
-    name = "http"
-    grader_side = True
+    spec = CHANNEL
 
     def collect(self, host: HostContext, probes: Sequence[Probe]) -> Collected:
         if len(probes) <= 1:

@@ -348,19 +348,6 @@ def _dedup(errors: list[dict[str, object]]) -> list[dict[str, object]]:
     return kept
 
 
-def error_records(result: ProbeResult) -> list[dict[str, str]]:
-    """The error records of a WinRM probe result (empty when it had none or is not ours)."""
-    if not result.stderr.strip():
-        return []
-    try:
-        data = json.loads(result.stderr)
-    except json.JSONDecodeError:
-        return []
-    if not isinstance(data, list):
-        return []
-    return [{k: str(v) for k, v in e.items()} for e in data if isinstance(e, dict)]
-
-
 def _b64_text(value: str) -> str:
     try:
         return _clip(base64.b64decode(value, validate=True).decode("utf-8", errors="replace"))

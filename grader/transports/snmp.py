@@ -1,31 +1,13 @@
 """SNMP transport (pysnmp 7, asyncio): a host's OIDs in as few PDUs as its agent allows.
 
-A probe's command is a small declarative request, never a shell command::
-
-    get 1.3.6.1.2.1.1.5.0 1.3.6.1.2.1.1.6.0      scalars (instances), read with GET
-    walk 1.3.6.1.2.1.2.2.1.2 1.3.6.1.2.1.2.2.1.8  subtrees (table columns), read with GETBULK
-    get 1.3.6.1.2.1.1.3.0 community=grader-x1y2  the same, sent (SNMPv2c) with that community
-                                                 instead of the host's: a refusal test
-    get 1.3.6.1.2.1.1.5.0 agent=10.77.1.2        sent to another agent than the host's, with the
-                                                 host's credentials: the grader's own position
-                                                 against an agent the host itself queries (a
-                                                 source-restriction test, see checks.network.snmp_source)
-
-OIDs are numeric (no MIB is needed to read the evidence back). The channel merges every
-``get`` of the host into one GET carrying all the varbinds (split only when the agent says
-``tooBig`` or past ``max_varbinds``), and walks every ``walk`` subtree side by side in one
+Requests and the varbind lines that answer them (the probe language) are :mod:`grader.probes.snmp`.
+The channel merges every ``get`` of the host into one GET carrying all the varbinds (split only
+when the agent says ``tooBig`` or past ``max_varbinds``), and walks every ``walk`` subtree side by side in one
 GETBULK stream (each PDU asks the next rows of all unfinished columns). A probe with its own
 community is sent on its own; requests to another agent (``agent=``) are batched per agent the
 same way, and that agent's silence is always an observation (exit code 1), never ``injoignable``:
 the host graded is not that agent. ``Collected.execs`` counts the request PDUs sent (a SNMPv3
 session also counts the engine discovery exchange).
-
-Output (``ProbeResult.stdout``), one line per varbind, in the order received::
-
-    1.3.6.1.2.1.1.5.0 = STRING: "srv-lin"           (JSON-quoted text)
-    1.3.6.1.2.1.2.2.1.6.2 = Hex-STRING: 00 1A 2B 3C 4D 5E
-    1.3.6.1.2.1.1.3.0 = Timeticks: 1084104545
-    1.3.6.1.2.1.1.9.9.0 = No Such Object
 
 Outcomes are kept apart as the contract asks: no answer at all is :class:`Unreachable`
 (``injoignable``; with the option ``silence: non_conforme`` the probes come back with exit
@@ -39,149 +21,27 @@ never appear in the evidence: the login names the rubric's credential.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
-import json
-import re
 import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
-
-from pydantic import Field, model_validator
+from typing import Any
 
 from grader.credentials import resolve_password
 from grader.errors import CredentialError, TransportError, Unreachable
 from grader.model import Msg, Probe, ProbeResult
-from grader.transports.base import Channel, ChannelOptions, Collected, HostContext
+from grader.probes.snmp import CHANNEL, Request, SnmpOptions, format_varbind, in_subtree, oid_tuple, parse_request
+from grader.transports.base import Channel, Collected, HostContext
 
-_OID = re.compile(r"^\.?(\d+(?:\.\d+)+)$")
 _MAX_ROWS = 20000  # per walked column: a bound against agents that never end a table
 _MAX_PDUS = 2000  # per host
-
-
-class SnmpOptions(ChannelOptions):
-    """``hosts[].options.snmp`` in a rubric."""
-
-    version: Literal["v2c", "v3"] = "v2c"
-    port: int = Field(default=161, ge=1, le=65535)
-    #: v2c: a rubric credential whose password is the community (default: the host's credential).
-    community_credential: str | None = None
-    #: v3: a rubric credential, username = USM user, password = authentication passphrase
-    #: (default: the host's credential).
-    credential: str | None = None
-    auth_protocol: Literal["MD5", "SHA", "SHA-224", "SHA-256", "SHA-384", "SHA-512"] = "SHA"
-    priv_protocol: Literal["none", "DES", "AES", "AES-192", "AES-256"] = "AES"
-    #: v3: a rubric credential whose password is the privacy passphrase (default: the
-    #: authentication passphrase, as net-snmp's createUser does when only one is given).
-    priv_credential: str | None = None
-    context_name: str = ""
-    timeout: float = Field(default=2.0, gt=0, le=60)
-    retries: int = Field(default=1, ge=0, le=5)
-    max_repetitions: int = Field(default=25, ge=1, le=200)
-    max_varbinds: int = Field(default=50, ge=1, le=500)
-    #: What an agent that never answers means: ``injoignable`` (the host may be off: always
-    #: right when snmp is the host's primary transport) or ``non_conforme`` (the host is
-    #: reached over its primary transport, so the agent is deaf to the grader: wrong
-    #: community, bound to 127.0.0.1, filtered...). ``auto`` (default): ``injoignable`` when
-    #: snmp is the host's primary transport, ``non_conforme`` when the host was reached first.
-    silence: Literal["auto", "injoignable", "non_conforme"] = "auto"
-
-    @model_validator(mode="after")
-    def _coherent(self) -> SnmpOptions:
-        if self.version == "v2c" and self.priv_credential is not None:
-            raise ValueError("priv_credential ne sert qu'en SNMPv3 (version: v3)")
-        return self
 
 
 # --- the probe language ----------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Request:
-    verb: Literal["get", "walk"]
-    oids: tuple[str, ...]
-    community: str | None = None
-    agent: str | None = None  # another agent's address than the host's
-
-
-def parse_request(command: str) -> Request:
-    """``get|walk OID... [community=NAME] [agent=ADDRESS]`` -> Request (ValueError with a French reason)."""
-    words = command.split()
-    if not words or words[0] not in ("get", "walk"):
-        raise ValueError("la requête SNMP doit commencer par « get » ou « walk »")
-    oids: list[str] = []
-    community = agent = None
-    for word in words[1:]:
-        if word.startswith("community="):
-            community = word.partition("=")[2]
-            if not community:
-                raise ValueError("communauté vide")
-            continue
-        if word.startswith("agent="):
-            try:
-                agent = str(ipaddress.ip_address(word.partition("=")[2]))
-            except ValueError:
-                raise ValueError(f"adresse d'agent invalide : {word.partition('=')[2]!r}") from None
-            continue
-        match = _OID.match(word)
-        if not match:
-            raise ValueError(f"OID numérique attendu, pas {word!r}")
-        oids.append(match.group(1))
-    if not oids:
-        raise ValueError("aucun OID dans la requête")
-    if community is not None and agent is not None:
-        raise ValueError("« community= » et « agent= » ne se combinent pas")
-    return Request(words[0], tuple(dict.fromkeys(oids)), community, agent)  # type: ignore[arg-type]
-
-
-def oid_tuple(oid: str) -> tuple[int, ...]:
-    return tuple(int(x) for x in oid.split("."))
-
-
-def in_subtree(oid: str, root: str) -> bool:
-    return oid.startswith(root + ".")
-
-
 # --- values -> text ---------------------------------------------------------------------
-
-
-def format_varbind(oid: str, value: Any) -> str:
-    """One line of evidence for a varbind (see the module docstring for the grammar)."""
-    from pyasn1.type import univ
-    from pysnmp.proto import rfc1902, rfc1905
-
-    tag = value.tagSet
-    if tag == rfc1905.NoSuchObject.tagSet:
-        return f"{oid} = No Such Object"
-    if tag == rfc1905.NoSuchInstance.tagSet:
-        return f"{oid} = No Such Instance"
-    if tag == rfc1905.EndOfMibView.tagSet:
-        return f"{oid} = End of MIB"
-    if tag == univ.Null.tagSet:
-        return f"{oid} = NULL"
-    if tag == rfc1902.IpAddress.tagSet:
-        return f"{oid} = IpAddress: " + ".".join(str(b) for b in value.asNumbers())
-    if tag == rfc1902.Opaque.tagSet:
-        return f"{oid} = Opaque: " + value.asOctets().hex(" ").upper()
-    if tag == univ.OctetString.tagSet:
-        raw = value.asOctets()
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            text = None
-        if text is not None and all(c.isprintable() or c in "\t\r\n" for c in text.rstrip("\0")):
-            return f"{oid} = STRING: " + json.dumps(text.rstrip("\0"), ensure_ascii=False)
-        return f"{oid} = Hex-STRING: " + raw.hex(" ").upper()
-    if tag == univ.ObjectIdentifier.tagSet:
-        return f"{oid} = OID: {value.prettyPrint()}"
-    names = ((rfc1902.Counter32, "Counter32"), (rfc1902.Gauge32, "Gauge32"), (rfc1902.TimeTicks, "Timeticks"),
-             (rfc1902.Counter64, "Counter64"), (univ.Integer, "INTEGER"))
-    for cls, name in names:
-        if tag == cls.tagSet:
-            return f"{oid} = {name}: {int(value)}"
-    return f"{oid} = {type(value).__name__}: {value.prettyPrint()}"
 
 
 def _is_end(value: Any) -> bool:
@@ -509,10 +369,7 @@ async def _collect_main(session: _Session, main: Mapping[str, Request], outcomes
 class SnmpChannel(Channel):
     """The ``snmp`` channel: one GET for the scalars, one GETBULK stream for the tables."""
 
-    name = "snmp"
-    grader_side = False
-    needs_credential = True
-    Options = SnmpOptions
+    spec = CHANNEL
 
     def collect(self, host: HostContext, probes: Sequence[Probe]) -> Collected:
         options = host.options if isinstance(host.options, SnmpOptions) else SnmpOptions.model_validate(

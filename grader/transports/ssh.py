@@ -26,6 +26,7 @@ import paramiko
 from grader.credentials import SshSecret, resolve_ssh
 from grader.errors import CredentialError, HostKeyMismatch, TransportError, Unreachable
 from grader.model import Msg, Probe
+from grader.probes.ssh import CHANNEL
 from grader.transports import envelope
 from grader.transports.base import Channel, Collected, HostContext
 
@@ -236,8 +237,7 @@ def _exec(transport: paramiko.Transport, target: SshTarget, command: str, script
 class SshChannel(Channel):
     """The ``ssh`` channel: the host's whole batch in one exec (see :mod:`grader.transports.envelope`)."""
 
-    name = "ssh"
-    needs_credential = True
+    spec = CHANNEL
 
     def __init__(self) -> None:
         self._known: dict[Path | None, KnownHosts] = {}

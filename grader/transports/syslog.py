@@ -8,16 +8,8 @@ advance (an active SSH probe runs ``logger`` with :data:`grader.check.TOKEN`; th
 runs before this channel by design of the runner); :meth:`SyslogChannel.collect` then waits,
 bounded by ``wait`` seconds, for a line containing the token and returns what arrived.
 
-A syslog probe's command is the token itself. Its output (exit code 0 when a line with the
-token arrived, 1 otherwise)::
-
-    écoute udp 0.0.0.0:514 ; source attendue 10.77.1.10 ; attente 5 s
-    jeton 2026-11-22T10:00:00.123Z 10.77.1.10:41234 udp/514 <13>Nov 22 10:00:00 srv-lin grader-probe: 3f2a…
-    autre 2026-11-22T09:59:58.001Z 10.77.1.10:41234 udp/514 <30>Nov 22 09:59:58 srv-lin systemd[1]: …
-
-``jeton`` lines contain the token (from any source), ``autre`` lines are the host's other
-lines (the five latest), so the jury sees whether the host sends anything at all. Line
-framing over TCP: octet counting (RFC 6587) or one message per line.
+The probe (the token awaited) and its output (``jeton`` and ``autre`` lines) are the probe language,
+:mod:`grader.probes.syslog`. Line framing over TCP: octet counting (RFC 6587) or one message per line.
 """
 
 from __future__ import annotations
@@ -30,31 +22,19 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import Field, ValidationError
+from pydantic import ValidationError
 
 from grader.errors import TransportError
 from grader.model import Msg, Probe, ProbeResult
-from grader.transports.base import Channel, ChannelOptions, Collected, HostContext
+from grader.probes.syslog import CHANNEL, SyslogOptions
+from grader.transports.base import Channel, Collected, HostContext
 
 _MAX_RECORDS = 200_000
 _MAX_LINE = 8192
 _OTHERS = 5
 _OCTET_COUNT = re.compile(rb"^(\d{1,5}) ")
-
-
-class SyslogOptions(ChannelOptions):
-    """``hosts[].options.syslog``: where the grader collects this host's lines."""
-
-    listen: str = "0.0.0.0"
-    port: int = Field(default=514, ge=1, le=65535)
-    protocol: Literal["udp", "tcp", "both"] = "udp"
-    wait: float = Field(default=5.0, gt=0, le=120)
-
-    def endpoints(self) -> list[tuple[str, str, int]]:
-        protocols = ("udp", "tcp") if self.protocol == "both" else (self.protocol,)
-        return [(proto, self.listen, self.port) for proto in protocols]
 
 
 @dataclass(frozen=True)
@@ -250,9 +230,7 @@ def split_frames(data: bytes) -> tuple[list[bytes], bytes]:
 class SyslogChannel(Channel):
     """The ``syslog`` channel: the grader's own collector (grader-side, no login on the host)."""
 
-    name = "syslog"
-    grader_side = True
-    Options = SyslogOptions
+    spec = CHANNEL
 
     def __init__(self) -> None:
         self.collector: Collector | None = None

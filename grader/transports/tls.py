@@ -1,17 +1,15 @@
 """Grader-side TLS handshakes: the server shows *us* its certificate chain, which we keep as evidence.
 
-A probe's ``command`` is canonical JSON written by :func:`handshake`: ``{"port": 443,
-"servername": "intranet.tssr.lan"}`` (plus ``"address"`` when the service is not at the host's
-own address). The grader connects from its own network position, sends the name as SNI, and
-completes the handshake **without verifying anything**: verification is the judge's business
-(a pure function of the stored chain, so ``rejudge`` can redo it), and a handshake that refused
-an unknown issuer would leave no certificate to show the jury.
+The probe and its JSON answer (the probe language) are :mod:`grader.probes.tls`. The grader
+connects from its own network position, sends the name as SNI, and completes the handshake
+**without verifying anything**: verification is the judge's business (a pure function of the
+stored chain, so ``rejudge`` can redo it), and a handshake that refused an unknown issuer would
+leave no certificate to show the jury.
 
-The result's ``stdout`` is JSON ``{"peer", "servername", "version", "cipher", "chain": [PEM...]}``
-(the chain as the server sent it, leaf first), ``exit_code`` 0. A connection that fails at once
-(refused, no route) is an observation: exit code -1 and the reason in stderr; a TLS handshake
-that fails (no TLS on that port, a protocol alert) is exit code 1 with the reason; no answer in
-time is ``timed_out`` (a filter and a dead service look alike: we cannot tell).
+A connection that fails at once (refused, no route) is an observation: exit code -1 and the
+reason in stderr; a TLS handshake that fails (no TLS on that port, a protocol alert) is exit
+code 1 with the reason; no answer in time is ``timed_out`` (a filter and a dead service look
+alike: we cannot tell).
 """
 
 from __future__ import annotations
@@ -24,15 +22,8 @@ from collections.abc import Sequence
 
 from grader.check import is_ip_address
 from grader.model import Msg, Probe, ProbeResult
+from grader.probes.tls import CHANNEL
 from grader.transports.base import Channel, Collected, HostContext, probe_fields
-
-
-def handshake(servername: str, port: int = 443, address: str | None = None, timeout: float = 5.0) -> Probe:
-    """One TLS handshake with the host (or ``address``) on ``port``, SNI ``servername``."""
-    spec: dict[str, object] = {"port": int(port), "servername": servername}
-    if address:
-        spec["address"] = address
-    return Probe("tls", json.dumps(spec, sort_keys=True, separators=(",", ":")), timeout, active=True)
 
 
 def _context() -> ssl.SSLContext:
@@ -97,8 +88,7 @@ def shake(probe: Probe, default_address: str) -> ProbeResult:
 class TlsChannel(Channel):
     """The ``tls`` channel: one handshake per distinct (address, port, name), sent by the grader itself."""
 
-    name = "tls"
-    grader_side = True
+    spec = CHANNEL
 
     def collect(self, host: HostContext, probes: Sequence[Probe]) -> Collected:
         results = {p.key: shake(p, host.address) for p in probes}

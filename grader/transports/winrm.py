@@ -38,15 +38,14 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
-
-from pydantic import Field, model_validator
+from typing import TYPE_CHECKING, Any
 
 from grader.credentials import PasswordSecret, resolve_password
 from grader.errors import CredentialError, TransportError, Unreachable
 from grader.model import Msg, Probe
+from grader.probes.winrm import CHANNEL, WinrmOptions
 from grader.transports import kerberos, psenvelope
-from grader.transports.base import Channel, ChannelOptions, Collected, HostContext
+from grader.transports.base import Channel, Collected, HostContext
 from grader.transports.envelope import Parsed
 
 if TYPE_CHECKING:
@@ -56,32 +55,6 @@ log = logging.getLogger("grader.winrm")
 
 STARTUP_MARGIN = 30.0  # seconds for powershell.exe to start and load its first modules
 STDIN_CHUNK = 48 * 1024  # bytes of stdin per Send message (well under MaxEnvelopeSize)
-
-
-class WinrmOptions(ChannelOptions):
-    """``hosts[].options.winrm`` in a rubric."""
-
-    scheme: Literal["http", "https"] = "http"
-    port: int | None = Field(default=None, ge=1, le=65535)  # default: 5985 (http), 5986 (https)
-    auth: Literal["basic", "ntlm", "kerberos"] = "ntlm"
-    verify_tls: bool = True  # https: check the certificate (false = accepted, with a warning in the evidence)
-    ca_file: str | None = None  # https: CA bundle that signed the hosts' certificates (a lab CA)
-    credential: str | None = None  # another rubric credential than the host's
-    operation_timeout: int = Field(default=20, ge=1, le=300)  # WS-Management OperationTimeout of each request
-    run_timeout: float | None = Field(default=None, gt=0)  # whole batch; default: the probes' budgets + 30 s
-    # Kerberos only: the KDC ("dc-address" or "address:port", required), the host's name in its SPN
-    # HTTP/<spn_host> (default: the host's address), the realm (default: the credential's @domain).
-    kdc: str | None = None
-    spn_host: str | None = None
-    realm: str | None = None
-
-    @model_validator(mode="after")
-    def _kerberos(self) -> WinrmOptions:
-        if self.auth == "kerberos" and not self.kdc:
-            raise ValueError("auth: kerberos exige « kdc » (l'adresse d'un contrôleur de domaine du candidat)")
-        if self.auth != "kerberos" and {"kdc", "spn_host", "realm"} & self.model_fields_set:
-            raise ValueError("kdc, spn_host et realm ne servent qu'avec auth: kerberos")
-        return self
 
 
 @dataclass(frozen=True)
@@ -396,9 +369,7 @@ def _reason(exc: BaseException) -> str:
 class WinrmChannel(Channel):
     """The ``winrm`` channel: a Windows host's whole batch in one PowerShell run (see :mod:`psenvelope`)."""
 
-    name = "winrm"
-    needs_credential = True
-    Options = WinrmOptions
+    spec = CHANNEL
 
     def collect(self, host: HostContext, probes: Sequence[Probe]) -> Collected:
         options: WinrmOptions = host.options if isinstance(host.options, WinrmOptions) else WinrmOptions()

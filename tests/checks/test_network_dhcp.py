@@ -14,7 +14,7 @@ import pytest
 from checks.network.dhcp import DhcpOffer
 from grader.check import evaluate
 from grader.model import ProbeResult, Status
-from grader.transports.dhcp import READ_ONLY_NOTE
+from grader.probes.dhcp import READ_ONLY_NOTE
 
 LAN = {"interface": "grd-c01-lan", "range_start": "10.77.1.80", "range_end": "10.77.1.90",
        "router": "10.77.1.65", "dns": ["10.77.1.65"]}

@@ -190,7 +190,7 @@ def test_graded_through_the_runner(graded):
 
 def test_graded_a_command_that_hangs_is_erreur_for_its_checks_only(graded, monkeypatch):
     from checks.network import ios
-    from grader.transports.cli import cli
+    from grader.probes.cli import cli
 
     monkeypatch.setattr(ios, "cli", lambda command: cli(command, timeout=1.0))  # not 20 s of waiting in a test
     report, _ = graded(cisco_switch(hangs={"show ip route"}))

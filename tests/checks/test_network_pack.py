@@ -108,7 +108,7 @@ def test_probes_are_deterministic_on_known_transports(check_id):
         if probe.transport == "ssh":
             assert all(head.startswith("/") for head in command_heads(probe.command)), probe.command
         if probe.transport == "snmp":
-            from grader.transports.snmp import parse_request
+            from grader.probes.snmp import parse_request
 
             parse_request(probe.command.replace(TOKEN, "0123456789abcdef"))
         if TOKEN in probe.command:

@@ -24,7 +24,7 @@ from cryptography.x509.oid import NameOID
 from checks.network.pki import HttpsIssuedByCa, fingerprint, verify
 from grader.check import evaluate
 from grader.model import ProbeResult, Status
-from grader.transports.tls import handshake
+from grader.probes.tls import handshake
 
 NOW = dt.datetime(2026, 11, 29, 4, 0, tzinfo=dt.UTC)
 NAME = "intranet.tssr.lan"

@@ -13,7 +13,7 @@ import json
 from checks.network.reach import DnsResolves, NatWorks, PortFiltered, PortForward, connect_probe, parse_connection
 from grader.check import TOKEN, evaluate
 from grader.model import ProbeResult, Status
-from grader.transports.dns import query
+from grader.probes.dns import query
 
 TOK = "0123456789abcdef"
 

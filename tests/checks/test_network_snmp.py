@@ -12,13 +12,14 @@ import os
 import pydantic
 import pytest
 
-from checks.network._snmp import INTERFACES_WALK, parse_varbinds
+from checks.network._snmp import INTERFACES_WALK
 from checks.network.snmp import SnmpAgent, SnmpInterfaces, SnmpRefusesCommunity, SnmpVlans
 from grader.check import evaluate
 from grader.model import Probe, ProbeResult, Status
+from grader.probes.snmp import SnmpOptions, parse_varbinds
 from grader.rubric import Credential
 from grader.transports.base import HostContext
-from grader.transports.snmp import SnmpChannel, SnmpOptions
+from grader.transports.snmp import SnmpChannel
 from tests import snmpsim_agent
 
 snmpsim_switch = pytest.fixture(scope="module")(snmpsim_agent.serve)

@@ -19,9 +19,10 @@ import pytest
 
 from grader.errors import CredentialError, HostKeyMismatch, TransportError, Unreachable
 from grader.plugins import default_transports
+from grader.probes.cli import CliOptions, cli
 from grader.rubric import Credential
 from grader.transports.base import HostContext
-from grader.transports.cli import CliChannel, CliOptions, cli
+from grader.transports.cli import CliChannel
 from tests.cli_standin import FIXTURES, Standin, cisco_router, cisco_switch, pfsense_firewall, recorded, show_vlan_brief
 
 VLAN = cli("show vlan brief")

@@ -25,8 +25,9 @@ import pytest
 from checks.network.dhcp import DhcpOffer
 from grader.check import evaluate
 from grader.model import Status
+from grader.probes.dhcp import discover
 from grader.transports.base import HostContext
-from grader.transports.dhcp import DhcpChannel, discover, interface_problem, random_mac, run, transaction
+from grader.transports.dhcp import DhcpChannel, interface_problem, random_mac, run, transaction
 
 BRIDGE, LEG, LEG_PORT = "grt-dhcpbr", "grt-leg", "grt-legp"
 LAN = "10.77.250.64/27"
@@ -194,7 +195,7 @@ def test_a_missing_or_unplugged_leg_is_an_error_not_a_silence(segment: Segment):
 
 
 def test_without_cap_net_raw_the_probe_says_why(segment: Segment):
-    code = ("import json; from grader.transports.dhcp import discover, run; "
+    code = ("import json; from grader.probes.dhcp import discover; from grader.transports.dhcp import run; "
             f"print(json.dumps(run(discover({LEG!r}, 0.2)).error))")
     proc = subprocess.run(["setpriv", "--bounding-set=-net_raw", "--inh-caps=-net_raw", sys.executable, "-c", code],
                           check=False, capture_output=True, text=True, timeout=60,

@@ -15,8 +15,9 @@ import dns.rrset
 import pytest
 
 from grader.plugins import default_transports
+from grader.probes.dns import DnsOptions, query
 from grader.transports.base import HostContext
-from grader.transports.dns import DnsChannel, DnsOptions, ask, query
+from grader.transports.dns import DnsChannel, ask
 
 
 class _Server:

@@ -17,21 +17,16 @@ from grader.errors import CredentialError, Unreachable
 from grader.lab import samba
 from grader.model import ProbeResult
 from grader.plugins import default_transports
+from grader.probes.ldap import LdapOptions, escape_filter_value, parse_output, search, sid_to_str, validate_spec
 from grader.rubric import Credential
 from grader.transports.base import HostContext
 from grader.transports.ldap import (
     LdapChannel,
-    LdapOptions,
     certificate_names,
-    escape_filter_value,
     filetime_to_iso,
     generalized_time_to_iso,
     name_matches,
     normalise_entry,
-    parse_output,
-    search,
-    sid_to_str,
-    validate_spec,
 )
 
 # --- declaring searches ------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from grader.transports.ldap import search, validate_spec
+from grader.probes.ldap import search, validate_spec
 
 
 def test_sd_flags_is_part_of_the_search_identity():

@@ -14,6 +14,7 @@ import json
 import pytest
 
 from grader.model import Probe
+from grader.probes import winrm as winrm_probes
 from grader.transports import psenvelope
 from tests.winrm_standin.recordings import load
 
@@ -121,7 +122,7 @@ def test_error_timeout_fault_and_non_terminating_records():
                                           f"{B} END\r\n"))
     a, c = parsed.results[A.key], parsed.results[C.key]
     assert a.exit_code == 1 and a.ok
-    errors = psenvelope.error_records(a)
+    errors = winrm_probes.error_records(a)
     assert len(errors) == 1, "the same error reported twice (reason and error stream) is kept once"
     assert errors[0]["category"] == "ObjectNotFound" and "'Spooler'" in errors[0]["message"]
     assert c.timed_out and not c.ok and c.duration == 2.5

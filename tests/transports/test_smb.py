@@ -14,6 +14,7 @@ from smbprotocol import exceptions as sx
 
 from grader.errors import CredentialError, TransportError, Unreachable
 from grader.plugins import default_transports
+from grader.probes import smb as smb_probes
 from grader.rubric import Credential
 from grader.transports import smb
 from grader.transports.base import HostContext
@@ -24,8 +25,8 @@ def test_registered_as_a_builtin_channel():
 
 
 def test_read_tree_is_canonical():
-    a = smb.read_tree("SYSVOL", "*/Policies/*/", ["User\\Registry.pol", "GPT.INI", "GPT.INI"])
-    b = smb.read_tree("SYSVOL", "*/Policies/*", ["GPT.INI", "User/Registry.pol"])
+    a = smb_probes.read_tree("SYSVOL", "*/Policies/*/", ["User\\Registry.pol", "GPT.INI", "GPT.INI"])
+    b = smb_probes.read_tree("SYSVOL", "*/Policies/*", ["GPT.INI", "User/Registry.pol"])
     assert a == b and a.transport == "smb"  # equal reads share one run
     assert json.loads(a.command) == {"share": "SYSVOL", "dirs": "*/Policies/*", "files": ["GPT.INI", "User/Registry.pol"]}
 
@@ -36,7 +37,7 @@ def test_read_tree_is_canonical():
 ])
 def test_bad_reads_are_refused(share, dirs, files):
     with pytest.raises(ValueError):
-        smb.read_tree(share, dirs, files)
+        smb_probes.read_tree(share, dirs, files)
 
 
 def _free_port() -> int:
@@ -51,12 +52,12 @@ def _context(tmp_path, port: int, credential: str | None = "lecteur") -> HostCon
     secret.chmod(0o600)
     cred = Credential(username="grader@tssr.lan", password_file=str(secret))
     return HostContext(name="dc", address="127.0.0.1", platform="windows", port=None, credential=None,
-                       credentials={"lecteur": cred}, options=smb.SmbOptions(credential=credential, port=port),
+                       credentials={"lecteur": cred}, options=smb_probes.SmbOptions(credential=credential, port=port),
                        connect_timeout=2.0)
 
 
 def test_closed_port_is_injoignable(tmp_path):
-    probe = smb.read_tree("SYSVOL", "*/Policies/*", ["GPT.INI"])
+    probe = smb_probes.read_tree("SYSVOL", "*/Policies/*", ["GPT.INI"])
     with pytest.raises(Unreachable, match="refuse la connexion"):
         smb.SmbChannel().collect(_context(tmp_path, _free_port()), [probe])
 
@@ -64,10 +65,10 @@ def test_closed_port_is_injoignable(tmp_path):
 def test_no_account_is_a_configuration_error(tmp_path):
     ctx = _context(tmp_path, 445, credential=None)
     with pytest.raises(CredentialError, match="options: {smb: {credential"):
-        smb.SmbChannel().collect(ctx, [smb.read_tree("SYSVOL", "*", ["GPT.INI"])])
+        smb.SmbChannel().collect(ctx, [smb_probes.read_tree("SYSVOL", "*", ["GPT.INI"])])
     ctx = _context(tmp_path, 445, credential="inconnu")
     with pytest.raises(CredentialError, match="inconnu"):
-        smb.SmbChannel().collect(ctx, [smb.read_tree("SYSVOL", "*", ["GPT.INI"])])
+        smb.SmbChannel().collect(ctx, [smb_probes.read_tree("SYSVOL", "*", ["GPT.INI"])])
 
 
 @pytest.mark.parametrize("exc, kind, words", [
@@ -164,26 +165,26 @@ def _collect(tmp_path, monkeypatch, fake: FakeSmbClient, *probes):
 
 
 def _dirs(result) -> dict:
-    return {d["path"]: d["files"] for d in smb.parse_output(result)}
+    return {d["path"]: d["files"] for d in smb_probes.parse_output(result)}
 
 
 def test_reads_every_matching_folder_in_one_session(tmp_path, monkeypatch):
     fake = FakeSmbClient(_tree(**{"{A}": {"GPT.INI": b"[General]\r\nVersion=0\r\n", "USER": {"Registry.pol": b"PReg"}},
                                   "{B}": {"GPT.INI": b"x", "USER": {"Registry.pol": sx.SMBOSError(ACCESS_DENIED, "r")}},
                                   "notes.txt": b"not a folder"}))
-    probe = smb.read_tree("SYSVOL", "*/Policies/*", ["GPT.INI", "User/Registry.pol", "Machine/Registry.pol"])
+    probe = smb_probes.read_tree("SYSVOL", "*/Policies/*", ["GPT.INI", "User/Registry.pol", "Machine/Registry.pol"])
     got = _collect(tmp_path, monkeypatch, fake, probe)
     assert fake.sessions == [("127.0.0.1", "grader@tssr.lan", 445)] and fake.reset == 1
     assert got.execs == 1 and got.complete
     files = _dirs(got.results[probe.key])
     assert sorted(files) == ["tssr.lan/Policies/{A}", "tssr.lan/Policies/{B}"]  # files are not matched by "*"
     a, b = files["tssr.lan/Policies/{A}"], files["tssr.lan/Policies/{B}"]
-    assert smb.file_bytes(a["User/Registry.pol"]) == b"PReg" and a["Machine/Registry.pol"] == {"absent": True}
+    assert smb_probes.file_bytes(a["User/Registry.pol"]) == b"PReg" and a["Machine/Registry.pol"] == {"absent": True}
     assert b["User/Registry.pol"] == {"error": "accès refusé (0xC0000022)"}  # unreadable is not absent
 
 
 def test_missing_levels_match_nothing_and_an_unreadable_share_is_the_probe_error(tmp_path, monkeypatch):
-    probe = smb.read_tree("SYSVOL", "*/Policies/*", ["GPT.INI"])
+    probe = smb_probes.read_tree("SYSVOL", "*/Policies/*", ["GPT.INI"])
     got = _collect(tmp_path, monkeypatch, FakeSmbClient({"SYSVOL": {"tssr.lan": {}}}), probe)
     assert _dirs(got.results[probe.key]) == {}
     got = _collect(tmp_path, monkeypatch, FakeSmbClient({"SYSVOL": sx.SMBOSError(ACCESS_DENIED, "s")}), probe)
@@ -194,18 +195,18 @@ def test_caps_cut_and_mark_truncated(tmp_path, monkeypatch):
     monkeypatch.setattr(smb, "FILE_CAP", 8)
     monkeypatch.setattr(smb, "DIR_CAP", 2)
     fake = FakeSmbClient(_tree(**{f"{{{i}}}": {"GPT.INI": b"0123456789"} for i in range(3)}))
-    probe = smb.read_tree("SYSVOL", "*/Policies/*", ["GPT.INI"])
+    probe = smb_probes.read_tree("SYSVOL", "*/Policies/*", ["GPT.INI"])
     result = _collect(tmp_path, monkeypatch, fake, probe).results[probe.key]
     files = _dirs(result)
     assert result.truncated and len(files) == 2
     entry = next(iter(files.values()))["GPT.INI"]
-    assert entry["truncated"] and smb.file_bytes(entry) == b"01234567" and entry["size"] == 9
+    assert entry["truncated"] and smb_probes.file_bytes(entry) == b"01234567" and entry["size"] == 9
 
 
 def test_a_session_lost_midway_fails_the_rest(tmp_path, monkeypatch):
     fake = FakeSmbClient(_tree(**{"{A}": {"GPT.INI": sx.SMBConnectionClosed("closed")}}))
-    first = smb.read_tree("SYSVOL", "*/Policies/*", ["GPT.INI"])
-    second = smb.read_tree("SYSVOL", "*/Policies/*", ["User/Registry.pol"])
+    first = smb_probes.read_tree("SYSVOL", "*/Policies/*", ["GPT.INI"])
+    second = smb_probes.read_tree("SYSVOL", "*/Policies/*", ["User/Registry.pol"])
     got = _collect(tmp_path, monkeypatch, fake, first, second)
     assert not got.complete
     assert all("session SMB perdue" in got.results[p.key].error for p in (first, second))
@@ -214,5 +215,5 @@ def test_a_session_lost_midway_fails_the_rest(tmp_path, monkeypatch):
 def test_refused_logon_is_erreur_not_injoignable(tmp_path, monkeypatch):
     fake = FakeSmbClient({}, logon=sx.SMBAuthenticationError("Failed to authenticate"))
     with pytest.raises(TransportError, match="authentification SMB refusée pour grader@tssr.lan") as info:
-        _collect(tmp_path, monkeypatch, fake, smb.read_tree("SYSVOL", "*", ["GPT.INI"]))
+        _collect(tmp_path, monkeypatch, fake, smb_probes.read_tree("SYSVOL", "*", ["GPT.INI"]))
     assert "secret" not in str(info.value)

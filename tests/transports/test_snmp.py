@@ -15,9 +15,10 @@ import pytest
 
 from grader.errors import CredentialError, TransportError, Unreachable
 from grader.model import Probe
+from grader.probes.snmp import SnmpOptions, parse_request
 from grader.rubric import Credential
 from grader.transports.base import HostContext
-from grader.transports.snmp import SnmpChannel, SnmpOptions, parse_request
+from grader.transports.snmp import SnmpChannel
 from tests import snmpsim_agent
 
 snmpsim_switch = pytest.fixture(scope="module")(snmpsim_agent.serve)

@@ -19,8 +19,9 @@ from checks.network.syslog import SyslogDelivered, parse_arrivals
 from grader import i18n_checks
 from grader.errors import TransportError
 from grader.model import Probe, ProbeResult, Status
+from grader.probes.syslog import SyslogOptions
 from grader.transports.base import HostContext
-from grader.transports.syslog import SyslogChannel, SyslogOptions, split_frames
+from grader.transports.syslog import SyslogChannel, split_frames
 
 
 def free_port(kind: int) -> int:

@@ -21,8 +21,9 @@ from grader import i18n_checks
 from grader.check import evaluate
 from grader.model import Status
 from grader.plugins import default_transports
+from grader.probes.tls import handshake
 from grader.transports.base import HostContext
-from grader.transports.tls import TlsChannel, handshake
+from grader.transports.tls import TlsChannel
 from tests.checks.test_network_pki import CA, NAME, _pem, make_ca, make_leaf
 
 

@@ -18,9 +18,10 @@ import pytest
 from grader.errors import CredentialError, TransportError, Unreachable
 from grader.model import Probe
 from grader.plugins import default_transports
+from grader.probes.winrm import WinrmOptions
 from grader.rubric import Credential
 from grader.transports.base import HostContext
-from grader.transports.winrm import WinrmChannel, WinrmOptions
+from grader.transports.winrm import WinrmChannel
 from tests.winrm_standin import Recording, Standin, WindowsHost, load
 
 PASSWORD = "Mot-de-passe-1"

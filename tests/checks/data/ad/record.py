@@ -19,10 +19,12 @@ sys.path.insert(0, str(HERE.parents[3]))
 from checks.windows import ad
 from grader.lab import demo, samba
 from grader.lab.hosts import DEFAULT_STATE
+from grader.probes.dns import query
+from grader.probes.ldap import LdapOptions
 from grader.rubric import Credential
 from grader.transports.base import HostContext
-from grader.transports.dns import ask, query
-from grader.transports.ldap import LdapChannel, LdapOptions
+from grader.transports.dns import ask
+from grader.transports.ldap import LdapChannel
 
 PROBES = {
     "ous": ad.OUS, "domain": ad.DOMAIN, "gpos": ad.GPOS, "principals": ad.PRINCIPALS,
