@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from pydantic import ValidationError
 
@@ -42,6 +42,9 @@ from grader import __version__
 from grader.errors import GraderError
 from grader.i18n import t
 from grader.store import SCHEMA, Store, probe_result_from_row
+
+if TYPE_CHECKING:
+    from grader.check import Check
 
 FORMAT = "grader-bundle/1"
 EVIDENCE_FORMAT = "grader-evidence/1"
@@ -360,7 +363,7 @@ def rejudge_store(store: Store, run_id: str, catalogue: Mapping[str, type] | Non
             state = host["status"] if host else t("bundle.host_absent")
             out.append(kept(t("bundle.kept_unreached", state=state)))
             continue
-        cls = catalogue.get(r["check_type"])
+        cls: type[Check] | None = catalogue.get(r["check_type"])
         if cls is None:
             out.append(kept(t("bundle.kept_no_plugin", check=r["check_type"])))
             continue

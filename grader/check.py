@@ -32,7 +32,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from grader.model import Msg, Probe, ProbeResult, Status, Verdict, said_as_read
+from grader.model import Msg, Probe, ProbeResult, Status, Verdict
 
 
 class CheckParams(BaseModel):
@@ -92,7 +92,7 @@ class Check:
         return ", ".join(parts)
 
 
-class _Lenient(dict):  # type: ignore[type-arg]
+class _Lenient(dict[str, Any]):
     def __missing__(self, key: str) -> str:
         return "{" + key + "}"
 
@@ -124,6 +124,7 @@ def evaluate(check: Check, params: Any, results: Mapping[str, ProbeResult | None
     This is the one place where "could not evaluate" is decided, so that no judge can turn
     a lost or timed-out probe into ``non_conforme`` (or worse, ``conforme``).
     """
+    present: dict[str, ProbeResult] = {}
     for name, result in results.items():
         if result is None:
             return Verdict.erreur(Msg("la sonde « {probe} » n'a rapporté aucun résultat", probe=name))
@@ -131,9 +132,10 @@ def evaluate(check: Check, params: Any, results: Mapping[str, ProbeResult | None
             return Verdict.erreur(Msg("la sonde « {probe} » a dépassé son délai", probe=name))
         if result.error:
             return Verdict.erreur(Msg("la sonde « {probe} » n'a pas de résultat exploitable : {error}", probe=name,
-                                      error=said_as_read(result.error, result.error_ref)))
+                                      error=result.error))
+        present[name] = result
     try:
-        verdict = check.judge(params, results)
+        verdict = check.judge(params, present)
     except Exception:  # noqa: BLE001 - any judge bug becomes evidence, the run goes on
         return Verdict.erreur(Msg("le juge de la vérification a échoué"), observed=traceback.format_exc(limit=8))
     if not isinstance(verdict, Verdict) or not isinstance(verdict.status, Status):

@@ -17,11 +17,28 @@ import os
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import paramiko
+from typing import TYPE_CHECKING, Protocol
 
 from grader.errors import CredentialError
 from grader.model import Msg
+
+if TYPE_CHECKING:
+    import paramiko
+
+
+class CredentialRef(Protocol):
+    """Where a secret lives (``grader.rubric.Credential``): exactly one source, never the secret itself."""
+
+    @property
+    def username(self) -> str: ...
+    @property
+    def key_file(self) -> str | None: ...
+    @property
+    def password_env(self) -> str | None: ...
+    @property
+    def password_file(self) -> str | None: ...
+    @property
+    def agent(self) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -53,10 +70,12 @@ def _private_file(path: Path, what: Msg) -> Path:
     return path
 
 
-def resolve_ssh(ref: object) -> SshSecret:
+def resolve_ssh(ref: CredentialRef) -> SshSecret:
     """Turn a rubric credential reference (``grader.rubric.Credential``) into a usable secret."""
-    username = getattr(ref, "username")
-    if getattr(ref, "key_file", None):
+    import paramiko  # here, not at import: the other channels resolve passwords without it
+
+    username = ref.username
+    if ref.key_file:
         path = _private_file(Path(str(ref.key_file)), Msg("la clé privée"))
         try:
             pkey = paramiko.PKey.from_path(str(path))
@@ -64,9 +83,9 @@ def resolve_ssh(ref: object) -> SshSecret:
             raise CredentialError(Msg("la clé privée {path} est illisible ({error})", path=str(path),
                                       error=str(exc))) from exc
         return SshSecret(username, pkey=pkey)
-    if getattr(ref, "password_env", None) or getattr(ref, "password_file", None):
+    if ref.password_env or ref.password_file:
         return SshSecret(username, password=resolve_password(ref).password)
-    if getattr(ref, "agent", False):
+    if ref.agent:
         return SshSecret(username, agent=True)
     raise CredentialError(Msg("aucune source de secret pour le compte {username}", username=username))
 
@@ -82,15 +101,15 @@ class PasswordSecret:
         return Msg("{username} (mot de passe)", username=self.username)
 
 
-def resolve_password(ref: object) -> PasswordSecret:
+def resolve_password(ref: CredentialRef) -> PasswordSecret:
     """A rubric credential that must be a password (``password_env`` or ``password_file``)."""
-    username = getattr(ref, "username")
-    if getattr(ref, "password_env", None):
+    username = ref.username
+    if ref.password_env:
         value = os.environ.get(ref.password_env)
         if value is None:
             raise CredentialError(Msg("la variable d'environnement {name} n'est pas définie", name=ref.password_env))
         return PasswordSecret(username, value)
-    if getattr(ref, "password_file", None):
+    if ref.password_file:
         path = _private_file(Path(str(ref.password_file)), Msg("le fichier de mot de passe"))
         text = path.read_text(encoding="utf-8")
         return PasswordSecret(username, text.splitlines()[0] if text else "")

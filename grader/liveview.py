@@ -13,6 +13,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from rich.console import Console, Group
 from rich.live import Live
@@ -22,6 +23,9 @@ from rich.table import Table
 
 from grader.i18n import N_, get_lang, status_text, t
 from grader.i18n_checks import say
+
+if TYPE_CHECKING:
+    from grader.runner import HostJob
 
 
 @dataclass
@@ -40,7 +44,7 @@ class LiveView:
     """Feed it each finished host (``host_done``); render it with ``with view.live():``."""
 
     console: Console
-    jobs: Iterable[object]
+    jobs: Iterable[HostJob]
     verbose: bool = False
     lines: dict[str, CandidateLine] = field(default_factory=dict)
 

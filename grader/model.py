@@ -14,7 +14,7 @@ import string
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, overload
 
 
 class Status(str, Enum):
@@ -32,14 +32,39 @@ class Status(str, Enum):
         return self in (Status.CONFORME, Status.NON_CONFORME)
 
 
+def ref_of(text: object) -> Msg | None:
+    """The reference a text carries: the :class:`Msg` itself, or None for plain text."""
+    return text if isinstance(text, Msg) else None
+
+
+class RefOf:
+    """A record's ``<field>_ref``: the reference its :data:`Text` field carries, or None for plain text.
+
+    A view, not a second field: the text and its reference can never disagree.
+    """
+
+    def __init__(self, field_name: str) -> None:
+        self.field_name = field_name
+
+    @overload
+    def __get__(self, record: None, owner: type) -> RefOf: ...
+
+    @overload
+    def __get__(self, record: object, owner: type | None = None) -> Msg | None: ...
+
+    def __get__(self, record: object, owner: type | None = None) -> RefOf | Msg | None:
+        return self if record is None else ref_of(getattr(record, self.field_name))
+
+
 @dataclass(frozen=True)
 class Probe:
     """A command to collect, declared by a check and executed by a transport.
 
-    :param transport: ``ssh`` (run on the candidate host in the batch envelope) or ``http``
-        (a request sent by the grader itself: functional proof from the grader's side).
-    :param command: for ``ssh`` a POSIX sh command using absolute paths only; for ``http``
-        the URL.
+    :param transport: the channel that carries it (``ssh``, ``winrm``, ``ldap``, ``http``...: any
+        registered channel, see :mod:`grader.probes`).
+    :param command: what the channel runs or sends, in that channel's probe language (a POSIX sh
+        command with absolute paths for ``ssh``, a PowerShell script for ``winrm``, a URL for
+        ``http``, canonical JSON for ``ldap``...).
     :param timeout: seconds the probe may run before it is killed (then the check is ``erreur``).
     :param active: True when the probe causes an effect on the host (a test connection, a log
         line); active probes are listed as such in the evidence.
@@ -59,30 +84,32 @@ class Probe:
 
 @dataclass(frozen=True)
 class ProbeResult:
-    """What came back for one probe. ``stdout``/``stderr`` are already capped (see ``truncated``)."""
+    """What came back for one probe. ``stdout``/``stderr`` are already capped (see ``truncated``).
+
+    ``error``, and the ``stdout``/``stderr`` a grader-side channel writes itself, may be a :class:`Msg`
+    (:data:`Text`): the same French text, with its reference for a report in another language.
+    """
 
     key: str
     transport: str
     command: str
-    stdout: str = ""
-    stderr: str = ""
+    stdout: Text = ""
+    stderr: Text = ""
     exit_code: int | None = None
     started: str = ""  # ISO 8601 UTC
     duration: float = 0.0
     truncated: bool = False
     timed_out: bool = False
-    error: str | None = None  # why the probe produced no usable result (framing lost, ...); French
-    error_ref: Msg | None = field(default=None, compare=False)  # ``error`` by reference (said in other languages)
-    stderr_ref: Msg | None = field(default=None, compare=False)  # ``stderr`` by reference: a grader-side channel's words
-    stdout_ref: Msg | None = field(default=None, compare=False)  # ``stdout`` by reference: a grader-side channel's words
-
-    def __post_init__(self) -> None:
-        keep_refs(self, "error", "stderr", "stdout")
+    error: Text | None = None  # why the probe produced no usable result (framing lost, ...); French
 
     @property
     def ok(self) -> bool:
         """The probe ran to completion (whatever its exit code) and its output is trustworthy."""
         return self.error is None and not self.timed_out
+
+    error_ref = RefOf("error")
+    stderr_ref = RefOf("stderr")
+    stdout_ref = RefOf("stdout")
 
 
 _SCALARS = (str, int, float, bool, type(None))
@@ -99,31 +126,44 @@ def _value(value: Any) -> Any:
     return str(value)
 
 
-@dataclass(frozen=True, init=False)
-class Msg:
-    """A message the jury reads, by reference: its French template and the values that fill it.
+class Msg(str):
+    """A message the jury reads, by reference: a French text that also knows its template and values.
 
-    ``Msg("Le paquet {package} n'est pas installé.", package=name)``. The French template is the
-    msgid of the ``checks`` gettext domain (:mod:`grader.i18n_checks`), so a report in English
-    can say the same thing from the catalogue, while the store keeps the French text as well.
-    Candidate data only ever goes in the values, and the template names every field
-    (``{package}``: no positional, attribute or index fields), so a value can never be read as
-    a format. A value is a scalar, another :class:`Msg` (a part said in the same language) or
-    a list of those (joined with the language's :data:`LIST_SEPARATORS`); anything else is kept
-    as its ``str``.
+    ``Msg("Le paquet {package} n'est pas installé.", package=name)`` *is* the French text (a ``str``:
+    every consumer reads, compares and stores it as text), and carries the template and the values
+    that made it. The French template is the msgid of the ``checks`` gettext domain
+    (:mod:`grader.i18n_checks`), so a report in English can say the same thing from the catalogue
+    (:meth:`render`), while the store keeps the French text as well. Candidate data only ever goes
+    in the values, and the template names every field (``{package}``: no positional, attribute or
+    index fields), so a value can never be read as a format. A value is a scalar, another
+    :class:`Msg` (a part said in the same language) or a list of those (joined with the language's
+    :data:`LIST_SEPARATORS`); anything else is kept as its ``str``. Text derived from a Msg (a slice,
+    a concatenation) is plain text: only the Msg itself carries the reference.
     """
 
     id: str
-    args: dict[str, Any]
+    args: Mapping[str, Any]
 
-    def __init__(self, id: str, /, **args: Any) -> None:
+    def __new__(cls, id: str, /, **args: Any) -> Msg:  # noqa: A002 - the msgid, as gettext calls it
         for _, name, _, _ in string.Formatter().parse(id):
             if name is not None and not name.isidentifier():
                 raise ValueError(f"Msg template field {name!r} is not a plain name: {id!r}")
             if name is not None and name not in args:
                 raise ValueError(f"Msg template field {name!r} has no value: {id!r}")
+        values = {k: _value(v) for k, v in args.items()}
+        self = super().__new__(cls, _fill(id, values, None, "fr"))
         object.__setattr__(self, "id", id)
-        object.__setattr__(self, "args", {k: _value(v) for k, v in args.items()})
+        object.__setattr__(self, "args", values)
+        return self
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"Msg is immutable: cannot set {name!r}")
+
+    def __repr__(self) -> str:
+        return f"Msg({self.id!r}" + "".join(f", {k}={v!r}" for k, v in self.args.items()) + ")"
+
+    def __reduce__(self) -> tuple[Any, ...]:  # pickle and copy rebuild the reference, not only the text
+        return (Msg.from_json, (self.to_json(),))
 
     def render(self, translate: Callable[[str], str | None] | None = None, lang: str = "fr") -> str:
         """The text in French, or through ``translate`` (French template -> ``lang`` one).
@@ -136,18 +176,7 @@ class Msg:
             if found is None:
                 raise LookupError(self.id)
             template = found
-
-        def show(value: Any) -> Any:
-            if isinstance(value, Msg):
-                return value.render(translate, lang)
-            if isinstance(value, tuple):
-                return LIST_SEPARATORS.get(lang, " ; ").join(str(show(v)) for v in value)
-            return value
-
-        return template.format_map({k: show(v) for k, v in self.args.items()})
-
-    def __str__(self) -> str:
-        return self.render()
+        return _fill(template, self.args, translate, lang)
 
     def to_json(self) -> dict[str, Any]:
         def plain(value: Any) -> Any:
@@ -171,77 +200,81 @@ class Msg:
         return cls(str(data["id"]), **{str(k): value(v) for k, v in dict(data.get("args") or {}).items()})
 
 
+def _fill(template: str, values: Mapping[str, Any], translate: Callable[[str], str | None] | None, lang: str) -> str:
+    """``template`` with ``values``, parts that are messages said through ``translate`` in ``lang``."""
+
+    def show(value: Any) -> Any:
+        if isinstance(value, Msg):
+            return value.render(translate, lang)
+        if isinstance(value, tuple):
+            return LIST_SEPARATORS.get(lang, " ; ").join(str(show(v)) for v in value)
+        if isinstance(value, str):
+            return str.__str__(value)
+        return value
+
+    return template.format_map({k: show(v) for k, v in values.items()})
+
+
+#: A text of a record: plain French text, or a :class:`Msg` (the same French text, with its reference).
+Text = str | Msg
+
+
 @dataclass(frozen=True)
 class Verdict:
     """A judge's answer: one status, what was observed, what was expected, and why.
 
-    ``message``, ``observed`` and ``expected`` may each be given as a :class:`Msg`: the verdict
-    then holds the French text in the field (what every consumer reads and the store keeps) and
-    the reference in ``message_ref`` / ``observed_ref`` / ``expected_ref``, which lets a report
-    say it in another language. The references take no part in comparisons: two verdicts saying
-    the same thing are equal.
+    ``message``, ``observed`` and ``expected`` are :data:`Text`: a :class:`Msg` where the judge said it
+    by reference, which lets a report say it in another language (``message_ref``...); two verdicts
+    saying the same French text are equal, whatever their references.
     """
 
     status: Status
-    observed: str = ""
-    expected: str = ""
-    message: str = ""
-    message_ref: Msg | None = field(default=None, compare=False)
-    observed_ref: Msg | None = field(default=None, compare=False)
-    expected_ref: Msg | None = field(default=None, compare=False)
-
-    def __post_init__(self) -> None:
-        keep_refs(self, "message", "observed", "expected")
+    observed: Text = ""
+    expected: Text = ""
+    message: Text = ""
 
     @classmethod
-    def conforme(cls, observed: str | Msg = "", expected: str | Msg = "", message: str | Msg = "") -> Verdict:
-        return cls(Status.CONFORME, observed, expected, message)  # type: ignore[arg-type]
+    def conforme(cls, observed: Text = "", expected: Text = "", message: Text = "") -> Verdict:
+        return cls(Status.CONFORME, observed, expected, message)
 
     @classmethod
-    def non_conforme(cls, observed: str | Msg = "", expected: str | Msg = "", message: str | Msg = "") -> Verdict:
-        return cls(Status.NON_CONFORME, observed, expected, message)  # type: ignore[arg-type]
+    def non_conforme(cls, observed: Text = "", expected: Text = "", message: Text = "") -> Verdict:
+        return cls(Status.NON_CONFORME, observed, expected, message)
 
     @classmethod
-    def erreur(cls, message: str | Msg, observed: str | Msg = "", expected: str | Msg = "") -> Verdict:
-        return cls(Status.ERREUR, observed, expected, message)  # type: ignore[arg-type]
+    def erreur(cls, message: Text, observed: Text = "", expected: Text = "") -> Verdict:
+        return cls(Status.ERREUR, observed, expected, message)
+
+    message_ref = RefOf("message")
+    observed_ref = RefOf("observed")
+    expected_ref = RefOf("expected")
 
 
 @dataclass(frozen=True)
 class HostOutcome:
-    """How reaching a host went, independent of any check."""
+    """How reaching a host went, independent of any check. ``reason``, ``host_key`` and each anomaly are :data:`Text`."""
 
     reached: bool
-    reason: str = ""  # French, plain words, when not reached
-    host_key: str = ""  # e.g. "ssh-ed25519 SHA256:..."
-    anomalies: tuple[str, ...] = ()  # text the host printed outside the envelope, etc. (French)
+    reason: Text = ""  # French, plain words, when not reached
+    host_key: Text = ""  # e.g. "ssh-ed25519 SHA256:..."
+    anomalies: tuple[Text, ...] = ()  # text the host printed outside the envelope, etc. (French)
     execs: int = 0  # remote executions used (the batching contract: 1 per transport)
     status: Status = Status.CONFORME  # INJOIGNABLE or ERREUR when not reached
     extra: dict[str, str] = field(default_factory=dict)
-    reason_ref: Msg | None = field(default=None, compare=False)  # ``reason`` by reference (said in other languages)
-    anomaly_refs: tuple[Msg | None, ...] = field(default=(), compare=False)  # each anomaly by reference, or None
-    host_key_ref: Msg | None = field(default=None, compare=False)  # ``host_key`` by reference, when it has words
 
-    def __post_init__(self) -> None:
-        """``reason``, ``host_key`` and the ``anomalies`` may be given as :class:`Msg`: French text kept, reference beside it."""
-        keep_refs(self, "reason", "host_key")
-        if any(isinstance(a, Msg) for a in self.anomalies):
-            object.__setattr__(self, "anomaly_refs", tuple(a if isinstance(a, Msg) else None for a in self.anomalies))
-            object.__setattr__(self, "anomalies", tuple(str(a) for a in self.anomalies))
+    reason_ref = RefOf("reason")
+    host_key_ref = RefOf("host_key")
 
-
-def keep_refs(record: Any, *names: str) -> None:
-    """Fields of ``record`` given as a :class:`Msg`: the French text in the field (what every consumer
-    reads and the store keeps), the reference in ``<name>_ref`` (what a report in another language
-    re-renders). Works on frozen dataclasses too (called from ``__post_init__``)."""
-    for name in names:
-        value = getattr(record, name)
-        if isinstance(value, Msg):
-            object.__setattr__(record, f"{name}_ref", value)
-            object.__setattr__(record, name, value.render())
+    @property
+    def anomaly_refs(self) -> tuple[Msg | None, ...]:
+        """Each anomaly's reference, or None for plain text (empty when none has one)."""
+        refs = tuple(ref_of(a) for a in self.anomalies)
+        return refs if any(r is not None for r in refs) else ()
 
 
-def said_as_read(text: str, ref: Msg | None) -> str | Msg:
-    """``text`` by its reference when that says exactly the same French text (a value for a :class:`Msg`,
-    said in the report's language), else ``text`` as read: e.g. ``said_as_read(r.stderr.strip(), r.stderr_ref)``
-    for what a grader-side channel wrote in a probe's stderr."""
+def said_as_read(text: str, ref: Msg | None) -> Text:
+    """``text`` by its reference when that says exactly the same French text, else ``text`` as read.
+
+    How a text read back (from the store, or cut from a longer one: ``said_as_read(r.stderr.strip(),
+    r.stderr_ref)``) keeps its reference only when the reference still says exactly that."""
     return ref if ref is not None and ref.render() == text else text

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -42,7 +42,7 @@ def collect_checks(pm: pluggy.PluginManager) -> dict[str, type[Check]]:
     catalogue: dict[str, type[Check]] = {}
     providers: dict[str, str] = {}
     for impl in pm.hook.grader_register_checks.get_hookimpls():
-        for cls in impl.function() or []:
+        for cls in _listed(impl.function()):
             if not (isinstance(cls, type) and issubclass(cls, Check)) or not getattr(cls, "id", None):
                 raise PluginError(f"le greffon {impl.plugin_name} fournit une vérification invalide : {cls!r}")
             if cls.id in catalogue:
@@ -58,7 +58,7 @@ def collect_channel_specs(pm: pluggy.PluginManager) -> dict[str, ChannelSpec]:
     """Every plugin's channels by name, as declared (nothing imported); a duplicate name is a load error."""
     channels: dict[str, ChannelSpec] = {}
     for impl in pm.hook.grader_register_transports.get_hookimpls():
-        for item in impl.function() or []:
+        for item in _listed(impl.function()):
             spec = item if isinstance(item, ChannelSpec) else _declared(item)
             if spec is None or not spec.name:
                 raise PluginError(f"le greffon {impl.plugin_name} fournit un transport invalide : {item!r}")
@@ -66,6 +66,11 @@ def collect_channel_specs(pm: pluggy.PluginManager) -> dict[str, ChannelSpec]:
                 raise PluginError(f"transport en double « {spec.name} » (greffon {impl.plugin_name})")
             channels[spec.name] = spec
     return channels
+
+
+def _listed(returned: object) -> list[Any]:
+    """What a registration hook returned, as a list (None: nothing; anything else not a list is refused item by item)."""
+    return list(returned) if isinstance(returned, (list, tuple)) else [] if returned is None else [returned]
 
 
 def _declared(item: object) -> ChannelSpec | None:

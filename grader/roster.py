@@ -43,9 +43,9 @@ def load_roster(path: Path, rubric: Rubric | None = None) -> list[Candidate]:
     problems: list[str] = []
     if "candidat" not in columns:
         problems.append(f"{source}:1:1: " + t("roster.no_candidate_column"))
-    for i, col in enumerate(columns, start=1):
-        if _SECRETISH.search(col):
-            problems.append(f"{source}:1:{i}: " + t("roster.secret_column", column=col))
+    for i, column in enumerate(columns, start=1):
+        if _SECRETISH.search(column):
+            problems.append(f"{source}:1:{i}: " + t("roster.secret_column", column=column))
     if rubric is not None:
         for name, var in rubric.variables.items():
             if var.default is None and name not in columns:

@@ -9,8 +9,8 @@ all collected, each as ``file:line:column: what is wrong — how to fix it``.
 from __future__ import annotations
 
 import difflib
-from collections import defaultdict
 import re
+from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -243,7 +243,7 @@ def _suggest(name: str, choices: Iterable[str]) -> str:
 
 
 def load_rubric(path: Path, catalogue: Mapping[str, type[Check]] | None = None,
-                criterion_ids: set[str] | None = None, transports: Mapping[str, type[Any]] | None = None) -> Rubric:
+                criterion_ids: set[str] | None = None, transports: Mapping[str, Any] | None = None) -> Rubric:
     """Load and fully validate a rubric, or raise :class:`RubricError` with every problem."""
     if catalogue is None:
         from grader.plugins import default_catalogue
@@ -374,7 +374,7 @@ def _semantic_problems(source: str, tree: CommentedMap, rubric: Rubric,
 
 
 def _transport_problems(source: str, tree: CommentedMap, rubric: Rubric, catalogue: Mapping[str, type[Check]],
-                        transports: Mapping[str, type[Any]]) -> list[str]:
+                        transports: Mapping[str, Any]) -> list[str]:
     """Hosts' transports and channel options, and that each check's channel is configured on its hosts."""
     problems: list[str] = []
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from grader.check import TOKEN, Check, evaluate
 from grader.errors import CredentialError, HostKeyMismatch, TransportError, Unreachable, said
-from grader.model import HostOutcome, Msg, Probe, ProbeResult, Status, Verdict, keep_refs, said_as_read
+from grader.model import HostOutcome, Msg, Probe, ProbeResult, RefOf, Status, Text, Verdict
 from grader.roster import Candidate
 from grader.rubric import CheckEntry, Host, Rubric, render, render_params
 from grader.transports.base import Channel, HostContext
@@ -83,15 +83,16 @@ class CheckResult:
     sentence: str
     params: dict[str, Any]
     status: Status
-    observed: str
-    expected: str
-    message: str
+    observed: Text
+    expected: Text
+    message: Text
     hint: str
     probe_keys: dict[str, str]
     judged_at: str
-    message_ref: Msg | None = None  # the message by reference (a report in another language re-renders it)
-    observed_ref: Msg | None = None  # observed, by reference (None: plain text)
-    expected_ref: Msg | None = None  # expected, by reference (None: plain text)
+
+    message_ref = RefOf("message")
+    observed_ref = RefOf("observed")
+    expected_ref = RefOf("expected")
 
 
 @dataclass
@@ -101,16 +102,14 @@ class HostReport:
     address: str
     platform: str
     transport: str
-    login: str  # may be given as a Msg (see __post_init__)
+    login: Text  # a Msg when it has words in it ("grader (clé)")
     outcome: HostOutcome
     started: str
     duration: float
     probes: list[ProbeResult]
     results: list[CheckResult]
-    login_ref: Msg | None = None  # ``login`` by reference when it has words in it ("grader (clé)")
 
-    def __post_init__(self) -> None:
-        keep_refs(self, "login")
+    login_ref = RefOf("login")
 
 
 def now() -> str:
@@ -221,11 +220,11 @@ def grade_host(job: HostJob, known_hosts: Path | None, channels: Mapping[str, Ch
             results.update(got.results)
             anomalies += got.said_anomalies()
             execs += got.execs if name == primary else 0  # the primary channel's round trips (SSH execs...)
-            login = login or said_as_read(got.login, got.login_ref)
-            host_key = host_key or said_as_read(got.host_key, got.host_key_ref)
+            login = login or got.login
+            host_key = host_key or got.host_key
         if name == primary and name in failed:
             verdict = failed[name]
-            outcome = HostOutcome(False, verdict.message, status=verdict.status, reason_ref=verdict.message_ref)
+            outcome = HostOutcome(False, verdict.message, status=verdict.status)
             break
     if outcome is None:
         outcome = HostOutcome(True, host_key=host_key, anomalies=tuple(anomalies), execs=execs,
@@ -238,11 +237,6 @@ def grade_host(job: HostJob, known_hosts: Path | None, channels: Mapping[str, Ch
 def _reason(exc: Exception) -> Msg | str:
     """Why a channel could not grade the host: its :class:`Msg` when raised with one (said in any language)."""
     return said(exc)
-
-
-def _reason_of(outcome: HostOutcome) -> Msg | str:
-    """The outcome's reason by reference when it has one that still says the same French text."""
-    return said_as_read(outcome.reason, outcome.reason_ref)
 
 
 def _context(job: HostJob, channel: Channel, primary: bool, known_hosts: Path | None) -> HostContext:
@@ -266,7 +260,7 @@ def _judge(job: HostJob, pc: PlannedCheck, results: Mapping[str, ProbeResult], o
     if pc.problem:
         verdict = Verdict.erreur(pc.problem)
     elif not outcome.reached:
-        verdict = Verdict(outcome.status, message=_reason_of(outcome))
+        verdict = Verdict(outcome.status, message=outcome.reason)
     elif channel_failure is not None:
         verdict = channel_failure
     else:
@@ -276,7 +270,6 @@ def _judge(job: HostJob, pc: PlannedCheck, results: Mapping[str, ProbeResult], o
         sentence=pc.sentence, params=pc.params.model_dump() if pc.params is not None else dict(pc.entry.params),
         status=verdict.status, observed=verdict.observed, expected=verdict.expected, message=verdict.message,
         hint=pc.entry.hint, probe_keys={name: p.key for name, p in pc.probes.items()}, judged_at=now(),
-        message_ref=verdict.message_ref, observed_ref=verdict.observed_ref, expected_ref=verdict.expected_ref,
     )
 
 
@@ -330,10 +323,10 @@ class DependencyGate:
                 elif not outcome.reached:
                     result.status = Status.INJOIGNABLE
                     ref = Msg("la preuve passe par l'hôte {host}, qui n'a pas été joint : {reason}", host=dep,
-                              reason=_reason_of(outcome))
+                              reason=outcome.reason)
                 else:
                     continue
-                result.message, result.message_ref = ref.render(), ref
+                result.message = ref
                 break
         return report
 
@@ -352,18 +345,19 @@ def run_jobs(jobs: list[HostJob], *, known_hosts_path: Path | None, workers: int
     On Ctrl-C, pending hosts are cancelled and the interrupt propagates after what was done
     has been handed to ``on_done``.
     """
+    task: Callable[[HostJob, Path | None, Mapping[str, Channel]], HostReport] = grade_host
     if snapshot:
         workers = max(workers, len(jobs))
         barrier = threading.Barrier(len(jobs) or 1)
 
-        def task(job: HostJob, known: Path | None, chans: Mapping[str, Channel]) -> HostReport:
+        def in_step(job: HostJob, known: Path | None, chans: Mapping[str, Channel]) -> HostReport:
             try:
                 barrier.wait(timeout=30)
             except threading.BrokenBarrierError:
                 pass  # a thread that could not start in time must not hold the others
             return grade_host(job, known, chans)
-    else:
-        task = grade_host
+
+        task = in_step
     gate = DependencyGate(jobs)
     channels = default_channels()
     used = {p.transport for j in jobs for p in j.unique_probes()} | {j.host.transport for j in jobs}

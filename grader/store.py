@@ -27,7 +27,7 @@ from typing import Any
 from grader import __version__
 from grader.errors import AnnotationError, StoreError
 from grader.i18n import t
-from grader.model import Msg, ProbeResult, Status
+from grader.model import Msg, ProbeResult, Status, ref_of, said_as_read
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -154,36 +154,34 @@ def _add_missing_columns(db: sqlite3.Connection) -> None:
                 pass
 
 
-def message_ref_json(ref: Any, observed: Any = None, expected: Any = None) -> str | None:
-    """``results.message_ref`` of a verdict's :class:`grader.model.Msg` references, one key per text
-    given by reference (``message``, ``observed``, ``expected``); None when all three are plain text."""
-    refs = {k: v.to_json() for k, v in (("message", ref), ("observed", observed), ("expected", expected))
-            if v is not None}
-    if not refs:
-        return None
-    return json.dumps(refs, ensure_ascii=False, default=str, sort_keys=True)
+def message_ref_json(message: Any, observed: Any = None, expected: Any = None) -> str | None:
+    """``results.message_ref``: which of a verdict's texts (``message``, ``observed``, ``expected``) were said
+    by reference (a :class:`grader.model.Msg`), one key per text; None when all three are plain text.
+
+    The store boundary: texts are stored as their French text, references beside them as JSON."""
+    return _refs_json({"message": ref_of(message), "observed": ref_of(observed), "expected": ref_of(expected)})
 
 
-def host_text_ref_json(outcome: Any, login_ref: Any = None) -> str | None:
+def host_text_ref_json(outcome: Any, login: Any = None) -> str | None:
     """``hosts.text_ref``: the host's reason, login, host key and anomalies given by reference (None: all plain text)."""
-    refs: dict[str, Any] = {}
-    if getattr(outcome, "reason_ref", None) is not None:
-        refs["reason"] = outcome.reason_ref.to_json()
-    if login_ref is not None:
-        refs["login"] = login_ref.to_json()
-    if getattr(outcome, "host_key_ref", None) is not None:
-        refs["host_key"] = outcome.host_key_ref.to_json()
-    anomalies = getattr(outcome, "anomaly_refs", ())
+    refs: dict[str, Any] = {"reason": ref_of(getattr(outcome, "reason", None)), "login": ref_of(login),
+                            "host_key": ref_of(getattr(outcome, "host_key", None))}
+    anomalies = [ref_of(a) for a in getattr(outcome, "anomalies", ())]
     if any(a is not None for a in anomalies):
-        refs["anomalies"] = [None if a is None else a.to_json() for a in anomalies]
-    return json.dumps(refs, ensure_ascii=False, default=str, sort_keys=True) if refs else None
+        refs["anomalies"] = anomalies
+    return _refs_json(refs)
 
 
 def probe_text_ref_json(probe: Any) -> str | None:
     """``evidence.text_ref``: the probe's error, stderr and stdout given by reference, like ``results.message_ref``."""
-    refs = {name: ref.to_json() for name in ("error", "stderr", "stdout")
-            if (ref := getattr(probe, f"{name}_ref", None)) is not None}
-    return json.dumps(refs, ensure_ascii=False, default=str, sort_keys=True) if refs else None
+    return _refs_json({name: ref_of(getattr(probe, name, None)) for name in ("error", "stderr", "stdout")})
+
+
+def _refs_json(refs: dict[str, Any]) -> str | None:
+    """The references that are there, as JSON (a list keeps its None: anomalies are matched by position)."""
+    kept = {k: [None if r is None else r.to_json() for r in v] if isinstance(v, list) else v.to_json()
+            for k, v in refs.items() if v is not None}
+    return json.dumps(kept, ensure_ascii=False, default=str, sort_keys=True) if kept else None
 
 
 ANNOTATION_KINDS = ("observation", "override")
@@ -254,23 +252,21 @@ class Store:
             ("DELETE FROM results WHERE run_id=? AND candidate=? AND host=?", key),
             ("DELETE FROM evidence WHERE run_id=? AND candidate=? AND host=?", key),
             (_INSERT_HOST,
-             key + (report.address, report.platform, report.transport, o.status.value, o.reason, o.host_key,
-                    report.login, json.dumps(list(o.anomalies), ensure_ascii=False), o.execs,
-                    report.started, report.duration, host_text_ref_json(o, getattr(report, "login_ref", None)))),
+             key + (report.address, report.platform, report.transport, o.status.value, _text(o.reason),
+                    _text(o.host_key), _text(report.login), json.dumps([_text(a) for a in o.anomalies], ensure_ascii=False),
+                    o.execs, report.started, report.duration, host_text_ref_json(o, report.login))),
         ]
         for p in report.probes:
             stmts.append((_INSERT_EVIDENCE,
-                          key + (p.key, p.transport, p.command, p.stdout, p.stderr, p.exit_code,
-                                 int(p.truncated), int(p.timed_out), p.error, p.started, p.duration,
+                          key + (p.key, p.transport, p.command, _text(p.stdout), _text(p.stderr), p.exit_code,
+                                 int(p.truncated), int(p.timed_out), _text(p.error), p.started, p.duration,
                                  probe_text_ref_json(p))))
         for r in report.results:
             stmts.append((_INSERT_RESULT,
                           (run_id, report.candidate, r.check_id, report.host, r.check_type, r.criterion,
                            r.points, r.sentence, json.dumps(r.params, ensure_ascii=False, default=str),
-                           r.status.value, r.observed, r.expected, r.message, r.hint,
-                           json.dumps(r.probe_keys), r.judged_at,
-                           message_ref_json(getattr(r, "message_ref", None), getattr(r, "observed_ref", None),
-                                            getattr(r, "expected_ref", None)))))
+                           r.status.value, _text(r.observed), _text(r.expected), _text(r.message), r.hint,
+                           json.dumps(r.probe_keys), r.judged_at, message_ref_json(r.message, r.observed, r.expected))))
         self._write(stmts)
 
     def finish_run(self, run_id: str, state: str) -> None:
@@ -432,11 +428,18 @@ def _status_value(status: str | Status | None) -> str:
 
 def probe_result_from_row(row: dict[str, Any]) -> ProbeResult:
     """Rebuild the exact ProbeResult a judge saw (for rejudge and reports)."""
-    fields = {k: row[k] for k in ("transport", "command", "stdout", "stderr", "exit_code", "error", "started", "duration")}
-    return ProbeResult(key=row["probe_key"], truncated=bool(row["truncated"]), timed_out=bool(row["timed_out"]),
-                       error_ref=_ref_from_json(row.get("text_ref"), "error"),
-                       stderr_ref=_ref_from_json(row.get("text_ref"), "stderr"),
-                       stdout_ref=_ref_from_json(row.get("text_ref"), "stdout"), **fields)
+    def said(name: str) -> Any:  # the stored text, by its reference when that still says exactly the same
+        return row[name] if row[name] is None else said_as_read(row[name], _ref_from_json(row.get("text_ref"), name))
+
+    return ProbeResult(key=row["probe_key"], transport=row["transport"], command=row["command"], stdout=said("stdout"),
+                       stderr=said("stderr"), exit_code=row["exit_code"], started=row["started"],
+                       duration=row["duration"], truncated=bool(row["truncated"]), timed_out=bool(row["timed_out"]),
+                       error=said("error"))
+
+
+def _text(text: Any) -> Any:
+    """A text as stored: its French text (a :class:`Msg`'s reference goes in the ``*_ref`` column beside it)."""
+    return str.__str__(text) if isinstance(text, str) else text
 
 
 def _ref_from_json(raw: Any, part: str) -> Msg | None:

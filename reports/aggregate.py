@@ -191,7 +191,7 @@ def localize_hosts(hosts: pd.DataFrame, lang: str) -> pd.DataFrame:
         logins.append(i18n_checks.stored_text(refs.get("login"), "" if _isnull(h["login"]) else str(h["login"]), lang))
         keys.append(i18n_checks.stored_text(refs.get("host_key"), "" if _isnull(h["host_key"]) else str(h["host_key"]),
                                             lang))
-        each = refs.get("anomalies") if isinstance(refs.get("anomalies"), list) else []
+        each: list[Any] = refs["anomalies"] if isinstance(refs.get("anomalies"), list) else []
         anomalies.append([i18n_checks.stored_text(each[i] if i < len(each) else None, str(a), lang)
                           for i, a in enumerate(h["anomalies"])])
     out["reason"], out["login"], out["host_key"], out["anomalies"] = reasons, logins, keys, anomalies

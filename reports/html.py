@@ -441,7 +441,7 @@ def _bar_view(code: str, title: str, rows: pd.DataFrame, lang: str) -> dict[str,
     words = {"conforme": text(lang, "bar.conforme", n=n["conforme"]),
              "non_conforme": text(lang, "mx.non_conforme", n=n["non_conforme"]),
              "inconclusive": text(lang, "mx.inconclusive", n=n["inconclusive"])}
-    segments = [{"kind": k, "n": v, "mark": SEGMENT_MARKS[k], "label": words[k]} for k, v in n.items() if v]
+    segments: list[dict[str, Any]] = [{"kind": k, "n": v, "mark": SEGMENT_MARKS[k], "label": words[k]} for k, v in n.items() if v]
     total = sum(n.values())
     return {"code": code, "label": code or title, "title": title, **n, "total": total, "segments": segments,
             "text": " · ".join(s["label"] for s in segments) if segments else text(lang, "mx.none"),

@@ -148,8 +148,7 @@ def _result(check_id: str, cls: type[Check], params: dict, verdict: Verdict, key
     return CheckResult(check_id=check_id, check_type=cls.id, criterion="CP9.1", points=1.0, sentence=cls.sentence(p),
                        params=p.model_dump(), status=verdict.status, observed=verdict.observed,
                        expected=verdict.expected, message=verdict.message, hint="", probe_keys={"pkg": key},
-                       judged_at="2026-11-29T05:00:00+00:00", message_ref=verdict.message_ref,
-                       observed_ref=verdict.observed_ref, expected_ref=verdict.expected_ref)
+                       judged_at="2026-11-29T05:00:00+00:00")
 
 
 def alter_store(store: Store, *statements: str) -> list[int]:

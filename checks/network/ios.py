@@ -108,7 +108,7 @@ class IosVlans(_IosCheck):
                    if short_name(port) not in table.get(vid, set())]
         wanted = [Msg("VLAN {vid} : {ports}", vid=vid, ports=", ".join(ports))
                   for vid, ports in sorted(params.ports.items())]
-        expected = Msg("{vlans} ; ports : {ports}", vlans=verdict.expected_ref or verdict.expected,
+        expected = Msg("{vlans} ; ports : {ports}", vlans=verdict.expected,
                        ports=limited(wanted))
         observed = said(limited([Msg("VLAN {vid} : {ports}", vid=v.id, ports=", ".join(v.ports) or Msg("aucun port"))
                                  for v in vlans if v.id in params.ports or v.id in params.vlans]))

@@ -40,8 +40,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import NameOID
 from pydantic import Field, field_validator
 
-from grader.check import Check, CheckParams, said_as_read
-from grader.model import Msg, Probe, ProbeResult, Verdict
+from grader.check import Check, CheckParams
+from grader.model import Msg, Probe, ProbeResult, Verdict, said_as_read
 from grader.probes.ssh import quote, ssh
 from grader.probes.tls import handshake
 

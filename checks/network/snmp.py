@@ -33,8 +33,8 @@ from checks.network._snmp import (
     VLANS_WALK,
     norm,
 )
-from grader.check import TOKEN, Check, CheckParams, said_as_read
-from grader.model import Msg, Probe, ProbeResult, Verdict
+from grader.check import TOKEN, Check, CheckParams
+from grader.model import Msg, Probe, ProbeResult, Verdict, said_as_read
 from grader.probes.snmp import VarBind, by_oid, column, silent, snmp
 
 

@@ -130,9 +130,9 @@ class GpoSetting(Check):
             return best
         if len(verdicts) > 1:  # several GPOs share the name: say so, judge on all of them
             first = verdicts[0]
-            return Verdict(first.status, bars([v.observed_ref or v.observed for v in verdicts]), expected,  # type: ignore[arg-type]
+            return Verdict(first.status, bars([v.observed for v in verdicts]), expected,
                            Msg("{count} stratégies s'appellent « {gpo} » ; aucune ne définit le paramètre : {message}",
-                               count=len(verdicts), gpo=params.gpo, message=first.message_ref or first.message))
+                               count=len(verdicts), gpo=params.gpo, message=first.message))
         return verdicts[0]
 
     def _one(self, params: Params, gpo: Entry, dirs: list[dict[str, Any]], truncated: bool,
@@ -174,7 +174,7 @@ class GpoSetting(Check):
         else:
             verdict = _judge_security(params, raw, where, expected, label, holders)
         if verdict.status.value == "conforme" and disabled:
-            return Verdict.non_conforme(Msg("{observed} ; flags={flags}", observed=verdict.observed_ref or verdict.observed,
+            return Verdict.non_conforme(Msg("{observed} ; flags={flags}", observed=verdict.observed,
                                             flags=flags), expected,
                                         Msg("La stratégie {label} définit le paramètre, mais sa partie {part} est "
                                             "désactivée : il ne s'applique pas.", label=label, part=part_fr))
@@ -302,7 +302,7 @@ def _judge_rights(params: GpoSetting.Params, found: tuple[str, str], observed: M
             holders = names  # SIDs and well-known names only: the directory is not needed
         else:
             return Verdict.erreur(Msg("titulaires du droit impossibles à identifier : {reason}",
-                                      reason=holders.message_ref or holders.message), observed=observed,
+                                      reason=holders.message), observed=observed,
                                   expected=expected)
     want, have = holders.keys(params.data), holders.keys(found[1])
     shown = Msg("{observed} — {holders}", observed=observed,

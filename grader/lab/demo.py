@@ -56,7 +56,7 @@ AD_CHECK_IDS = ("ad-ou-compta", "ad-user-alice", "ad-group-compta", "ad-gpo-fond
 NETWORK_CHECK_IDS = ("snmp-agent", "journaux-recus", "nat-regle", "nat-fonctionne", "redirection-web",
                      "filtrage-ssh-wan", "dns-intranet")
 DHCP_CHECK_IDS = ("dhcp-lan",)
-CHECK_IDS = LINUX_CHECK_IDS + AD_CHECK_IDS + NETWORK_CHECK_IDS + DHCP_CHECK_IDS
+CHECK_IDS: tuple[str, ...] = LINUX_CHECK_IDS + AD_CHECK_IDS + NETWORK_CHECK_IDS + DHCP_CHECK_IDS
 #: GPO settings read in SYSVOL over SMB and the delegation on Comptabilité (grader/lab/gpo.py plants them).
 GPO_CHECK_IDS = ("ad-gpo-fond-parametre", "ad-gpo-mdp-longueur", "ad-delegation-compta", "ad-gpo-bureau-distance")
 CHECK_IDS += GPO_CHECK_IDS

@@ -21,7 +21,7 @@ from grader.lab.base import run
 
 BRIDGE = "grlab0"
 GATEWAY = "10.77.0.1"
-SUBNET = ipaddress.ip_network("10.77.0.0/16")
+SUBNET = ipaddress.IPv4Network("10.77.0.0/16")
 NETNS_PREFIX = "grlab-"
 VETH_PREFIX = "gv-"
 SEGMENT_PREFIX = "grs-"  # a per-candidate segment bridge (LAN, WAN...)

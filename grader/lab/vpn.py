@@ -51,7 +51,7 @@ def tunnel_net(candidate: str) -> str:
 
 
 def _lan(candidate: str) -> ipaddress.IPv4Network:
-    return ipaddress.ip_network(f"10.77.{int(candidate)}.64/27")
+    return ipaddress.IPv4Network(f"10.77.{int(candidate)}.64/27")
 
 
 def router_wan(candidate: str) -> str:

@@ -56,4 +56,4 @@ class ChannelSpec:
         if not isinstance(self.implementation, str):
             return self.implementation
         module, _, attr = self.implementation.partition(":")
-        return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
+        return getattr(importlib.import_module(module), attr)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from grader.errors import CredentialError
-from grader.model import Msg, Probe, ProbeResult, keep_refs, said_as_read
+from grader.model import Msg, Probe, ProbeResult, RefOf, Text
 from grader.probes.channel import ChannelOptions, ChannelSpec
 
 
@@ -76,29 +76,21 @@ def option_credential(host: HostContext, name: str | None, *, missing: str | Msg
 
 @dataclass
 class Collected:
-    """What one channel brought back from one host."""
+    """What one channel brought back from one host. ``login``, ``host_key`` and anomalies are :data:`Text`."""
 
     results: dict[str, ProbeResult]
-    login: str = ""  # which account was used, never the secret ("grader (clé)")
-    host_key: str = ""  # identity of the host as the protocol proved it (SSH key, TLS certificate)
-    anomalies: list[str] = field(default_factory=list)  # output outside the framing, warnings
+    login: Text = ""  # which account was used, never the secret ("grader (clé)")
+    host_key: Text = ""  # identity of the host as the protocol proved it (SSH key, TLS certificate)
+    anomalies: list[Text] = field(default_factory=list)  # output outside the framing, warnings
     execs: int = 0  # remote executions / requests this channel used
     complete: bool = True  # False when the batch did not run to its end
-    login_ref: Msg | None = None  # ``login`` by reference (said in other languages)
-    host_key_ref: Msg | None = None  # ``host_key`` by reference, when it has words in it
-    anomaly_refs: list[Msg | None] = field(default_factory=list)  # each anomaly by reference, or None
 
-    def __post_init__(self) -> None:
-        """``login``, ``host_key`` and the ``anomalies`` may be given as :class:`Msg`: French text kept, reference beside it."""
-        keep_refs(self, "login", "host_key")
-        if any(isinstance(a, Msg) for a in self.anomalies):
-            self.anomaly_refs = [a if isinstance(a, Msg) else None for a in self.anomalies]
-            self.anomalies = [str(a) for a in self.anomalies]
+    login_ref = RefOf("login")
+    host_key_ref = RefOf("host_key")
 
-    def said_anomalies(self) -> list[str | Msg]:
-        """Each anomaly by its reference when it has one, else as text (what :class:`HostOutcome` takes)."""
-        refs = self.anomaly_refs + [None] * (len(self.anomalies) - len(self.anomaly_refs))
-        return [said_as_read(text, ref) for text, ref in zip(self.anomalies, refs)]
+    def said_anomalies(self) -> list[Text]:
+        """Each anomaly as said (a :class:`Msg` keeps its reference): what :class:`HostOutcome` takes."""
+        return list(self.anomalies)
 
 
 class Channel:

@@ -58,6 +58,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import paramiko
 
@@ -254,7 +255,7 @@ class Session:
         else:
             self.send(command + "\n")
             end = re.compile(r"(?m)^" + re.escape(self.prompt) + r" *" + re.escape(typed) + r"\n")
-        state = {"sent": self.dialect.upfront, "end": None}
+        state: dict[str, Any] = {"sent": self.dialect.upfront, "end": None}
 
         def finished() -> bool:
             if not state["sent"] and self.tail_is(start, self.prompt):

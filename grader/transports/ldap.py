@@ -145,11 +145,11 @@ def normalise_entry(dn: str, raw_attributes: Mapping[str, Sequence[bytes]], requ
 def certificate_names(der: bytes) -> tuple[list[str], list[str]]:
     """(DNS names, IP addresses) a certificate is valid for: its SAN, else its subject CN."""
     from cryptography import x509
-    from cryptography.x509.oid import ExtensionOID, NameOID
+    from cryptography.x509.oid import NameOID
 
     cert = x509.load_der_x509_certificate(der)
     try:
-        san = cert.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME).value
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
         cns = [str(a.value) for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
         return cns, []
@@ -361,8 +361,9 @@ def _naming_context(conn: Any, where: str) -> str:
     if not ok or not conn.response:
         raise TransportError(Msg("RootDSE illisible sur {where} ({diagnostic}) : indiquez options.ldap.base_dn",
                                  where=where, diagnostic=_diagnostic(conn)))
-    raw = next((e.get("raw_attributes", {}) for e in conn.response if e.get("type") == "searchResEntry"), {})
-    values = next((v for k, v in raw.items() if k.lower() == "defaultnamingcontext"), [])
+    raw: dict[str, Any] = next((e.get("raw_attributes", {}) for e in conn.response if e.get("type") == "searchResEntry"),
+                               {})
+    values: list[Any] = next((v for k, v in raw.items() if k.lower() == "defaultnamingcontext"), [])
     if not values:
         raise TransportError(Msg("{where} n'annonce pas de defaultNamingContext : indiquez options.ldap.base_dn",
                                  where=where))

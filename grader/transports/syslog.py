@@ -288,7 +288,7 @@ class SyslogChannel(Channel):
             for line in [r.said("jeton") for r in found] + [r.said("autre") for r in others[-_OTHERS:]]:
                 said = Msg("{previous}{line}\n", previous=said, line=line)  # the output, line by line, by reference
             arrived = any(r.source == host.address for r in found)
-            results[probe.key] = ProbeResult(probe.key, probe.transport, probe.command, stdout=said,  # type: ignore[arg-type]
+            results[probe.key] = ProbeResult(probe.key, probe.transport, probe.command, stdout=said,
                                              exit_code=0 if arrived else 1, started=started,
                                              duration=time.perf_counter() - t0)
         anomalies: list[str | Msg] = ([Msg("collecteur syslog saturé : {dropped} lignes ignorées",

@@ -41,7 +41,8 @@ def _context() -> ssl.SSLContext:
 
 def _chain(sock: ssl.SSLSocket) -> list[str]:
     """The chain as sent, leaf first (``get_unverified_chain``: public from Python 3.13, private before)."""
-    getter = getattr(sock, "get_unverified_chain", None) or getattr(sock._sslobj, "get_unverified_chain", None)
+    getter = getattr(sock, "get_unverified_chain", None) or getattr(getattr(sock, "_sslobj", None), "get_unverified_chain",
+                                                                    None)
     if getter is not None:
         return [ssl.DER_cert_to_PEM_cert(c) if isinstance(c, bytes) else c.public_bytes() for c in getter() or []]
     der = sock.getpeercert(binary_form=True)

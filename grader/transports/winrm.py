@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 from grader.credentials import PasswordSecret, resolve_password
 from grader.errors import CredentialError, TransportError, Unreachable
-from grader.model import Msg, Probe
+from grader.model import Msg, Probe, Text
 from grader.probes.winrm import CHANNEL, WinrmOptions
 from grader.transports import kerberos, psenvelope
 from grader.transports.base import Channel, Collected, HostContext
@@ -385,7 +385,7 @@ class WinrmChannel(Channel):
         anomalies = list(answer.anomalies) + list(answer.parsed.anomalies)
         if not answer.parsed.complete:
             anomalies.append(Msg("le lot PowerShell n'est pas allé à son terme"))
-        login = secret.describe()
+        login: Text = secret.describe()
         if options.auth == "kerberos":
             principal, _ = kerberos.principal_and_realm(secret.username, options.realm)
             login = f"{principal} (Kerberos, KDC {options.kdc}, SPN HTTP/{options.spn_host or host.address})"

@@ -37,6 +37,7 @@ from urllib.parse import urlencode
 import jinja2
 from flask import Flask, Response, redirect, request, url_for
 from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response as BaseResponse  # what redirect() returns
 
 from grader import __version__
 from grader.errors import AnnotationError, StoreError
@@ -149,7 +150,7 @@ def create_app(config: WebConfig) -> Flask:
         return store, run
 
     @app.before_request
-    def _guard() -> Response | None:
+    def _guard() -> BaseResponse | None:
         port = request.environ.get("SERVER_PORT", "")
         if config.allowed_hosts is not None and request.host.lower() not in config.allowed_hosts:
             return message(_("web.forbidden"), _("web.host_text", port=port), 400, back=None)
@@ -241,7 +242,7 @@ def create_app(config: WebConfig) -> Flask:
         return Response(render_candidate(frames, candidate, lang, web), mimetype="text/html")
 
     @app.post("/s/<session>/r/<run>/c/<candidate>/annotations")
-    def annotate(session: str, run: str, candidate: str) -> Response:
+    def annotate(session: str, run: str, candidate: str) -> BaseResponse:
         store, run_id = open_run(session, run)
         form = request.form
         back = url_for("candidate_page", session=session, run=run_id, candidate=candidate)
