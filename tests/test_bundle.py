@@ -19,8 +19,10 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from grader import bundle, cli_reports, clifr
+from grader import bundle
 from grader.check import evaluate
+from grader.cli import reports as reports_cli
+from grader.cli.common import FrenchGroup
 from grader.model import HostOutcome, ProbeResult, Status, Verdict
 from grader.plugins import default_catalogue
 from grader.roster import load_roster
@@ -350,8 +352,8 @@ def test_rejudged_changed_property() -> None:
 
 @pytest.fixture()
 def cli() -> typer.Typer:
-    app = typer.Typer(rich_markup_mode=None, cls=clifr.FrenchGroup)  # as grader.cli builds its app
-    cli_reports.register(app)
+    app = typer.Typer(rich_markup_mode=None, cls=FrenchGroup)  # as grader.cli builds its app
+    reports_cli.register(app)
     return app
 
 

@@ -1,4 +1,4 @@
-"""``grader jury note|override|list`` and ``grader serve --help``, on an application built as grader/cli.py builds it."""
+"""``grader jury note|override|list`` and ``grader serve --help``, on an application built as grader.cli builds it."""
 
 from __future__ import annotations
 
@@ -8,20 +8,21 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from grader import cli_jury, clifr
+from grader.cli import jury
+from grader.cli.common import FrenchGroup
 from grader.errors import AnnotationError, UsageError
 from grader.store import Store
 from tests.reports.test_reports import build_store
 
 
 def make_app() -> typer.Typer:
-    app = typer.Typer(rich_markup_mode=None, cls=clifr.FrenchGroup, no_args_is_help=True)
+    app = typer.Typer(rich_markup_mode=None, cls=FrenchGroup, no_args_is_help=True)
 
     @app.callback()
     def root() -> None:
         """grader"""
 
-    cli_jury.register(app)
+    jury.register(app)
     return app
 
 

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from grader.cli_history import bar, diff, history
+from grader.cli.history import bar, diff, history
 from grader.roster import load_roster
 from grader.rubric import load_rubric
 from grader.store import Store

@@ -122,7 +122,7 @@ def test_drift_is_detected_both_ways(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("lang", LANGS)
 def test_a_status_name_is_one_catalogue_entry_for_cli_and_reports(lang: str) -> None:
-    from grader.cli_common import status_name
+    from grader.cli.common import status_name
     from reports.html import _status
 
     expected = _po(lang)["status.non_conforme"].string

@@ -11,7 +11,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from grader import cli_reports, clifr
+from grader.cli import reports as reports_cli
+from grader.cli.common import FrenchGroup
 from reports import aggregate, exports
 from tests.reports.test_reports import UNREACHABLE_REASON, _host_report, build_store
 
@@ -118,8 +119,8 @@ def test_number_format() -> None:
 def test_cli_junit_and_moodle(tmp_path: Path) -> None:
     store, run_id = build_store(tmp_path)
     store.close()
-    app = typer.Typer(rich_markup_mode=None, cls=clifr.FrenchGroup)
-    cli_reports.register(app)
+    app = typer.Typer(rich_markup_mode=None, cls=FrenchGroup)
+    reports_cli.register(app)
     runner = CliRunner()
     session = tmp_path / "session"
     done = runner.invoke(app, ["junit", "--session", str(session)])

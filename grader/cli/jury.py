@@ -1,6 +1,6 @@
 """The jury's commands: observations and decisions beside the automated results, and the local web view.
 
-:func:`register` adds them to the ``grader`` application (``grader/cli.py`` calls it)::
+:func:`register` adds them to the ``grader`` application (``grader/cli/__init__.py`` calls it)::
 
     grader jury note     --candidate 02 [--check ID [--host H] | --criterion CP9.1] --text "…" --author "Nom"
     grader jury override --candidate 02 --check ID [--host H] --status conforme --text "justification" --author "Nom"
@@ -24,16 +24,18 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
-from grader import clifr, i18n
-from grader.cli_common import (
+from grader import i18n
+from grader.cli.common import (
     DEFAULT_SESSION,
     DEFAULT_SESSIONS,
+    FrenchCommand,
     LangOpt,
     RunOpt,
     SessionOpt,
     apply_lang,
+    console,
+    group,
     session_run,
     status_name,
 )
@@ -44,8 +46,6 @@ from grader.i18n import N_, t
 ANNOTATION_KINDS = {"observation": N_("jury.kind.observation"), "override": N_("jury.kind.override")}
 
 AUTHOR_ENV = "GRADER_JURY"
-
-console = Console(highlight=False)
 
 CandidateOpt = Annotated[str, typer.Option("--candidate", help=t("jury.opt.candidate"), show_default=False)]
 CheckOpt = Annotated[str | None, typer.Option("--check", help=t("jury.opt.check"), show_default=False)]
@@ -105,8 +105,8 @@ def override_cmd(
         row = store.add_annotation(run_id, candidate, kind="override", status=status, text=text, author=author,
                                    check_id=check, host=host)
         automated = _automated(store, run_id, row)
-    typer.echo(t("jury.msg.override", id=row["id"], cand=candidate, target=_target(row), status=status_name(row["status"]),
-                 automated=status_name(automated), author=row["author"]))
+    typer.echo(t("jury.msg.override", id=row["id"], cand=candidate, target=_target(row),
+                 status=status_name(row["status"]), automated=status_name(automated), author=row["author"]))
     typer.echo(t("jury.msg.regenerate", session=session, run=run_id))
 
 
@@ -166,19 +166,14 @@ def serve_cmd(
     console.print(t("jury.msg.stopped"))
 
 
-def _group() -> typer.Typer:
-    return typer.Typer(help=t("jury.cmd"), no_args_is_help=True, rich_markup_mode=None, cls=clifr.FrenchGroup,
-                       context_settings={"help_option_names": ["-h", "--help"]})
-
-
 JURY_COMMANDS = (("note", note_cmd, N_("jury.cmd.note")), ("override", override_cmd, N_("jury.cmd.override")),
                  ("list", list_cmd, N_("jury.cmd.list")))
 
 
 def register(app: typer.Typer) -> None:
     """Add the ``jury`` group (``note``, ``override``, ``list``) and ``serve`` to ``app``."""
-    jury_app = _group()
+    jury_app = group(N_("jury.cmd"))
     for name, function, help_key in JURY_COMMANDS:
-        jury_app.command(name, help=t(help_key), cls=clifr.FrenchCommand)(function)
+        jury_app.command(name, help=t(help_key), cls=FrenchCommand)(function)
     app.add_typer(jury_app, name="jury")
-    app.command("serve", help=t("jury.cmd.serve"), cls=clifr.FrenchCommand)(serve_cmd)
+    app.command("serve", help=t("jury.cmd.serve"), cls=FrenchCommand)(serve_cmd)

@@ -1,6 +1,6 @@
 """Commands around a finished run: the evidence bundle and the exports for other tools.
 
-:func:`register` adds them to the ``grader`` application (``grader/cli.py`` calls it)::
+:func:`register` adds them to the ``grader`` application (``grader/cli/__init__.py`` calls it)::
 
     grader export RUN [--session DIR] [--out FICHIER.zip]     evidence bundle (ZIP + SHA-256 manifest)
     grader verify PAQUET.zip                                  every modified, missing or extra file named
@@ -23,8 +23,18 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from grader import clifr, i18n
-from grader.cli_common import DEFAULT_SESSION, LangOpt, RunOpt, SessionOpt, apply_lang, session_run, status_name
+from grader import i18n
+from grader.cli.common import (
+    DEFAULT_SESSION,
+    FrenchCommand,
+    FromOpt,
+    LangOpt,
+    RunOpt,
+    SessionOpt,
+    apply_lang,
+    session_run,
+    status_name,
+)
 from grader.errors import UsageError
 from grader.i18n import N_, t
 
@@ -32,7 +42,6 @@ if TYPE_CHECKING:
     from grader.store import Store
 
 
-FromOpt = Annotated[Path | None, typer.Option("--from", help=t("rep.opt.from"), show_default=False)]
 OutOpt = Annotated[Path | None, typer.Option("--out", help=t("rep.opt.out"), show_default=False)]
 
 
@@ -160,4 +169,4 @@ COMMANDS = (("export", export_cmd, N_("rep.cmd.export")), ("verify", verify_cmd,
 def register(app: typer.Typer) -> None:
     """Add ``export``, ``verify``, ``rejudge``, ``junit`` and ``moodle`` to ``app``."""
     for name, function, help_key in COMMANDS:
-        app.command(name, help=t(help_key), cls=clifr.FrenchCommand)(function)
+        app.command(name, help=t(help_key), cls=FrenchCommand)(function)

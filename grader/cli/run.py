@@ -1,66 +1,51 @@
-"""The ``grader`` command: what the proctor, the trainer and the demo run.
+"""Grading a room and writing its reports: ``grader run``, ``grader demo`` and ``grader report``.
 
-French by default, English with ``--lang en`` (or ``GRADER_LANG``/``LANG``): the language is
-decided when this module is imported, because typer's help texts come from the catalogue.
-Exit codes: 0 finished and every check conclusive (or demo matching its planted truth);
-1 finished with checks not conclusive (erreur, injoignable), or demo mismatch; 2 bad input
-(rubric, roster, options); 130 interrupted (results kept, resume command printed).
+``run`` grades a session with a live view and ends on a one-screen summary; ``demo`` does the
+same on the local lab with the demo rubric and compares with the planted truth; ``report``
+(re)writes the reports of a graded run, from the session or from an evidence bundle. The three
+stay together because they share the grading and report code, and because they are listed in
+this order in ``grader --help``.
+
+Exit codes: 0 finished and every check conclusive (or demo matching its planted truth); 1
+finished with checks not conclusive (erreur, injoignable), or demo mismatch; 130 interrupted
+(results kept, resume command printed).
 """
 
 from __future__ import annotations
 
-import json
-import os
-import sys
 from collections import Counter
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from grader import cli_history, cli_jury, cli_reports, clifr, i18n
-from grader.cli_common import DEFAULT_SESSION, DEFAULT_SESSIONS, LangOpt, RunOpt, SessionOpt, apply_lang, session_run
-from grader.errors import GraderError, LabError, RubricError
-from grader.i18n import N_, status_text, t
+from grader import i18n
+from grader.cli.common import (
+    DEFAULT_SESSION,
+    DEFAULT_SESSIONS,
+    FrenchCommand,
+    FromOpt,
+    LangOpt,
+    RunOpt,
+    SessionOpt,
+    apply_lang,
+    console,
+    err,
+    session_run,
+)
+from grader.cli.lab import lab_say, need_root
+from grader.i18n import status_text, t
 from grader.liveview import LiveView
 from grader.model import Status
 
-console = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
-
-
-
-def _typer(help_key: str, **extra: object) -> typer.Typer:
-    return typer.Typer(help=t(help_key), no_args_is_help=True, rich_markup_mode=None, cls=clifr.FrenchGroup,
-                       context_settings={"help_option_names": ["-h", "--help"]}, **extra)
-
-
-app = _typer(N_("app.help"), add_completion=False)
-lab_app = _typer(N_("cmd.lab"))
-checks_app = _typer(N_("cmd.checks"))
-rubric_app = _typer(N_("cmd.rubric"))
-app.add_typer(lab_app, name="lab")
-app.add_typer(checks_app, name="checks")
-app.add_typer(rubric_app, name="rubric")
-
 STATUS_STYLE = {"conforme": "green", "non_conforme": "red", "erreur": "yellow", "injoignable": "magenta",
                 "non_evalue": "dim"}
-LAB_STATES = {"running": N_("lab.running"), "down": N_("lab.down"), "dead": N_("lab.dead")}
+
 
 def status_label(status: str) -> str:
     return status_text(status)
-
-
-@app.callback()
-def root(lang: LangOpt = None) -> None:
-    """Global options (``--lang`` is also accepted after the subcommand)."""
-    apply_lang(lang)
-
-
-# --- grading --------------------------------------------------------------------------------
 
 
 def _grade_session(rubric_path: Path, roster_path: Path, session: Path, *, resume: str | None, workers: int,
@@ -146,7 +131,6 @@ def _window(hosts: list[dict]) -> dict | None:
     return {"start": first.strftime(fmt)[:-3], "end": last.strftime(fmt)[:-3], "span": (last - first).total_seconds()}
 
 
-@app.command("run", help=t("cmd.run"), cls=clifr.FrenchCommand)
 def run_cmd(
     rubric: Annotated[Path, typer.Argument(help=t("arg.rubric"), show_default=False)],
     roster: Annotated[Path, typer.Argument(help=t("arg.roster"), show_default=False)],
@@ -166,19 +150,6 @@ def run_cmd(
     raise typer.Exit(1 if any(not Status(s).conclusive for s in counts) else 0)
 
 
-# --- demo -----------------------------------------------------------------------------------
-
-
-def _need_root() -> None:
-    if os.geteuid() != 0:
-        raise LabError(t("msg.lab_need_root"))
-
-
-def _lab_say(message: str) -> None:
-    console.print(f"[dim]· {escape(message)}[/]")
-
-
-@app.command("demo", help=t("cmd.demo"), cls=clifr.FrenchCommand)
 def demo_cmd(
     keep: Annotated[bool, typer.Option("--keep", help=t("opt.keep"))] = False,
     session: Annotated[Path | None, typer.Option("--session", help=t("opt.session"), show_default=False)] = None,
@@ -186,7 +157,7 @@ def demo_cmd(
     lang: LangOpt = None,
 ) -> None:
     apply_lang(lang)
-    _need_root()
+    need_root()
     import rubrics
     from grader.lab import base, demo
     from grader.lab.hosts import Lab
@@ -194,13 +165,13 @@ def demo_cmd(
 
     session = session or DEFAULT_SESSION
     lab = Lab()
-    base.ensure_host_tools(_lab_say)
-    base.ensure_base(progress=_lab_say)
+    base.ensure_host_tools(lab_say)
+    base.ensure_base(progress=lab_say)
     with lab_lock():
-        lab.down(_lab_say)  # a half-built lab from an earlier attempt goes first
+        lab.down(lab_say)  # a half-built lab from an earlier attempt goes first
         try:
             lab.ensure_key()
-            lab.up(demo.demo_specs(), progress=_lab_say)
+            lab.up(demo.demo_specs(), progress=lab_say)
             for cand, note in demo.DEMO_RUBRIC_NOTES.items():
                 console.print(f"[dim]  {cand} : {escape(note)}[/]")
             run_id, _ = _grade_session(rubrics.demo_rubric(), rubrics.demo_roster(), session, resume=None,
@@ -209,7 +180,7 @@ def demo_cmd(
             if keep:
                 console.print(t("msg.lab_kept"))
             else:
-                lab.down(_lab_say)
+                lab.down(lab_say)
     raise typer.Exit(0 if _compare_truth(session, run_id, demo.PLANTED_TRUTH) else 1)
 
 
@@ -229,117 +200,11 @@ def _compare_truth(session: Path, run_id: str, truth: dict[str, dict[str, str]])
     return ok == total
 
 
-# --- lab ------------------------------------------------------------------------------------
-
-
-@lab_app.command("up", help=t("cmd.lab.up"), cls=clifr.FrenchCommand)
-def lab_up(lang: LangOpt = None) -> None:
-    apply_lang(lang)
-    _need_root()
-    from grader.lab import base, demo
-    from grader.lab.hosts import Lab
-    from grader.lab.lock import lab_lock
-
-    base.ensure_host_tools(_lab_say)
-    base.ensure_base(progress=_lab_say)
-    lab = Lab()
-    lab.ensure_key()
-    with lab_lock():
-        hosts = lab.up(demo.demo_specs(), progress=_lab_say)
-    console.print(t("msg.lab_up", n=len(hosts)))
-    _lab_table(lab)
-
-
-@lab_app.command("down", help=t("cmd.lab.down"), cls=clifr.FrenchCommand)
-def lab_down(lang: LangOpt = None) -> None:
-    apply_lang(lang)
-    _need_root()
-    from grader.lab.hosts import Lab
-    from grader.lab.lock import lab_lock
-
-    with lab_lock():
-        Lab().down(_lab_say)
-    console.print(t("msg.lab_down"))
-
-
-@lab_app.command("status", help=t("cmd.lab.status"), cls=clifr.FrenchCommand)
-def lab_status(lang: LangOpt = None) -> None:
-    apply_lang(lang)
-    from grader.lab.hosts import Lab
-
-    _lab_table(Lab())
-
-
-def _lab_table(lab) -> None:
-    hosts = lab.status()
-    if not hosts:
-        console.print(t("msg.lab_empty"))
-        return
-    table = Table()
-    for col in (N_("cli.col.host"), N_("col.address"), N_("col.state")):
-        table.add_column(t(col))
-    for h in hosts:
-        style = {"running": "green", "down": "dim", "dead": "red"}.get(h["state"], "")
-        table.add_row(h["name"], h["ip"], f"[{style}]{t(LAB_STATES[h['state']]) if h['state'] in LAB_STATES else h['state']}[/]")
-    console.print(table)
-
-
-# --- checks, rubrics, referential, reports ---------------------------------------------------
-
-
-@checks_app.command("list", help=t("cmd.checks.list"), cls=clifr.FrenchCommand)
-def checks_list(
-    platform: Annotated[str | None, typer.Option("--platform", help=t("opt.platform"), show_default=False)] = None,
-    lang: LangOpt = None,
-) -> None:
-    apply_lang(lang)
-    from grader import i18n_checks
-    from grader.plugins import default_catalogue
-
-    table = Table(show_lines=False)
-    for col in (N_("col.id"), N_("col.transport"), N_("col.params"), N_("col.sentence")):
-        table.add_column(t(col), overflow="fold")
-    for cid, cls in default_catalogue().items():
-        if platform and cls.platform != platform:
-            continue
-        params = ", ".join(
-            f"{name}{'' if f.is_required() else '?'}" for name, f in cls.Params.model_fields.items())
-        doc = i18n_checks.template(cls.sentence_template(), i18n.get_lang()) if cls.__doc__ else ""
-        table.add_row(cid, cls.transport, params, doc)
-    console.print(table)
-
-
-@rubric_app.command("validate", help=t("cmd.rubric.validate"), cls=clifr.FrenchCommand)
-def rubric_validate(
-    file: Annotated[Path, typer.Argument(help=t("arg.rubric"), show_default=False)],
-    roster: Annotated[Path | None, typer.Option("--roster", help=t("opt.roster"), show_default=False)] = None,
-    lang: LangOpt = None,
-) -> None:
-    apply_lang(lang)
-    from grader.roster import load_roster
-    from grader.rubric import load_rubric
-
-    rub = load_rubric(file)
-    console.print(t("msg.rubric_ok", checks=len(rub.checks), hosts=len(rub.hosts)), style="green")
-    if roster is not None:
-        cands = load_roster(roster, rub)
-        console.print(t("msg.roster_ok", n=len(cands)), style="green")
-
-
-@rubric_app.command("schema", help=t("cmd.rubric.schema"), cls=clifr.FrenchCommand)
-def rubric_schema(lang: LangOpt = None) -> None:
-    apply_lang(lang)
-    from grader.rubric import rubric_json_schema
-
-    sys.stdout.write(json.dumps(rubric_json_schema(), ensure_ascii=False, indent=2) + "\n")
-
-
-@app.command("report", help=t("cmd.report"), cls=clifr.FrenchCommand)
 def report_cmd(
     session: SessionOpt = DEFAULT_SESSION,
     run: RunOpt = None,
     out: Annotated[Path | None, typer.Option("--out", help=t("opt.out"), show_default=False)] = None,
-    bundle: cli_reports.FromOpt = None,
+    bundle: FromOpt = None,
     trainee: Annotated[bool, typer.Option("--trainee", help=t("cli.trainee"))] = False,
     lang: LangOpt = None,
 ) -> None:
@@ -373,55 +238,8 @@ def report_cmd(
         console.print(t("msg.reports", path=path))
 
 
-@app.command("referential", help=t("cmd.referential"), cls=clifr.FrenchCommand)
-def referential_cmd(lang: LangOpt = None) -> None:
-    apply_lang(lang)
-    from grader.referential import load_referential
-
-    ref = load_referential()
-    for block in ref.blocks:
-        console.print(f"[bold]{block.code} — {escape(block.title)}[/]")
-        for comp in block.competences:
-            console.print(f"  [bold]{comp.code}[/] {escape(comp.title)}")
-            for crit in comp.criteria:
-                console.print(f"    {crit.id}  {escape(crit.text)}")
-
-
-cli_reports.register(app)  # export, verify, rejudge, junit, moodle
-cli_history.register(app)  # history, diff
-cli_jury.register(app)  # jury note/override/list, serve
-
-
-# --- entry point ----------------------------------------------------------------------------
-
-
-def main() -> None:
-    """Run the app; known errors become one clear message and exit code 2, never a traceback."""
-    try:
-        code = app(standalone_mode=False)
-    except RubricError as exc:
-        err.print(t("msg.problems", n=len(exc.problems)), style="red")
-        for problem in exc.problems:
-            err.print(escape(problem), soft_wrap=True)
-        sys.exit(2)
-    except (GraderError, OSError) as exc:
-        err.print(f"grader : {escape(str(exc))}", style="red", soft_wrap=True)
-        sys.exit(2)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        sys.exit(130)
-    except Exception as exc:  # click usage errors carry their own exit code and message
-        from typer._click import exceptions as click_exc  # typer vendors click
-
-        if isinstance(exc, click_exc.ClickException):
-            err.print(escape(clifr.error_message(exc)), soft_wrap=True)
-            sys.exit(exc.exit_code)
-        if type(exc).__name__ == "Abort":
-            sys.exit(130)
-        raise
-    sys.exit(code if isinstance(code, int) else 0)
-
-
-if __name__ == "__main__":
-    main()
+def register(app: typer.Typer) -> None:
+    """Add ``run``, ``demo`` and ``report`` to ``app``."""
+    app.command("run", help=t("cmd.run"), cls=FrenchCommand)(run_cmd)
+    app.command("demo", help=t("cmd.demo"), cls=FrenchCommand)(demo_cmd)
+    app.command("report", help=t("cmd.report"), cls=FrenchCommand)(report_cmd)

@@ -12,16 +12,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from grader import clifr
-from grader.cli_common import DEFAULT_SESSION, LangOpt, SessionOpt, apply_lang, open_store
+from grader.cli.common import DEFAULT_SESSION, FrenchCommand, LangOpt, SessionOpt, apply_lang, console, open_store
 from grader.errors import UsageError
 from grader.i18n import N_, status_text, t
 
-console = Console(highlight=False)
 # How good a status is, for "better"/"worse" in a diff (conclusive outcomes only are ranked).
 _RANK = {"conforme": 2, "non_conforme": 1}
 
@@ -79,7 +76,7 @@ def _compare(session: Path, run_a: str, run_b: str) -> tuple[list[dict], int]:
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("history", help=t("cmd.history"), cls=clifr.FrenchCommand)
+    @app.command("history", help=t("cmd.history"), cls=FrenchCommand)
     def history_cmd(
         candidate: Annotated[str, typer.Argument(help=t("arg.candidate"), show_default=False)],
         session: SessionOpt = DEFAULT_SESSION,
@@ -104,7 +101,7 @@ def register(app: typer.Typer) -> None:
                           f"{row['points']:g}/{row['total']:g}", f"{bar(fraction)} {fraction:4.0%}")
         console.print(table)
 
-    @app.command("diff", help=t("cmd.diff"), cls=clifr.FrenchCommand)
+    @app.command("diff", help=t("cmd.diff"), cls=FrenchCommand)
     def diff_cmd(
         run_a: Annotated[str, typer.Argument(help=t("arg.run_a"), show_default=False)],
         run_b: Annotated[str, typer.Argument(help=t("arg.run_b"), show_default=False)],

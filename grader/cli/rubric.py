@@ -1,0 +1,64 @@
+"""``grader rubric validate|schema`` and ``grader referential``: what a rubric is written against.
+
+A rubric author checks a rubric (and optionally its roster) before exam day, gets the JSON
+schema for an editor, and reads the certification referential (blocks, competences,
+criteria) that a rubric's checks are mapped to. Nothing here contacts a host.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from grader.cli.common import FrenchCommand, LangOpt, apply_lang, console, group
+from grader.i18n import N_, t
+
+
+def rubric_validate(
+    file: Annotated[Path, typer.Argument(help=t("arg.rubric"), show_default=False)],
+    roster: Annotated[Path | None, typer.Option("--roster", help=t("opt.roster"), show_default=False)] = None,
+    lang: LangOpt = None,
+) -> None:
+    apply_lang(lang)
+    from grader.roster import load_roster
+    from grader.rubric import load_rubric
+
+    rub = load_rubric(file)
+    console.print(t("msg.rubric_ok", checks=len(rub.checks), hosts=len(rub.hosts)), style="green")
+    if roster is not None:
+        cands = load_roster(roster, rub)
+        console.print(t("msg.roster_ok", n=len(cands)), style="green")
+
+
+def rubric_schema(lang: LangOpt = None) -> None:
+    apply_lang(lang)
+    from grader.rubric import rubric_json_schema
+
+    sys.stdout.write(json.dumps(rubric_json_schema(), ensure_ascii=False, indent=2) + "\n")
+
+
+def referential_cmd(lang: LangOpt = None) -> None:
+    apply_lang(lang)
+    from grader.referential import load_referential
+
+    ref = load_referential()
+    for block in ref.blocks:
+        console.print(f"[bold]{block.code} — {escape(block.title)}[/]")
+        for comp in block.competences:
+            console.print(f"  [bold]{comp.code}[/] {escape(comp.title)}")
+            for crit in comp.criteria:
+                console.print(f"    {crit.id}  {escape(crit.text)}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``rubric`` group (``validate``, ``schema``) and ``referential`` to ``app``."""
+    rubric_app = group(N_("cmd.rubric"))
+    rubric_app.command("validate", help=t("cmd.rubric.validate"), cls=FrenchCommand)(rubric_validate)
+    rubric_app.command("schema", help=t("cmd.rubric.schema"), cls=FrenchCommand)(rubric_schema)
+    app.add_typer(rubric_app, name="rubric")
+    app.command("referential", help=t("cmd.referential"), cls=FrenchCommand)(referential_cmd)
