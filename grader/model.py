@@ -14,7 +14,7 @@ import string
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, overload
+from typing import Any, Self, overload
 
 
 class Status(str, Enum):
@@ -144,7 +144,7 @@ class Msg(str):
     id: str
     args: Mapping[str, Any]
 
-    def __new__(cls, id: str, /, **args: Any) -> Msg:  # noqa: A002 - the msgid, as gettext calls it
+    def __new__(cls, id: str, /, **args: Any) -> Self:
         for _, name, _, _ in string.Formatter().parse(id):
             if name is not None and not name.isidentifier():
                 raise ValueError(f"Msg template field {name!r} is not a plain name: {id!r}")

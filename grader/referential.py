@@ -129,7 +129,7 @@ class Referential(_Frozen):
                     raise ValueError(t("ref.modality_order", code=comp.code))
         return self
 
-    def model_post_init(self, __context: Any) -> None:
+    def model_post_init(self, context: Any, /) -> None:
         for comp in self.competences():
             self._competences[comp.code] = comp
             for crit in comp.criteria:

@@ -16,7 +16,7 @@ from grader.errors import RubricError
 from grader.i18n import t
 from grader.rubric import Rubric
 
-_SECRETISH = re.compile(r"(pass|pwd|secret|mot_?de_?passe|token)", re.I)
+_SECRETISH = re.compile(r"(pass|pwd|secret|mot_?de_?passe|token)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)

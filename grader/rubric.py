@@ -300,7 +300,7 @@ def _semantic_problems_partial(source: str, tree: CommentedMap, catalogue: Mappi
 def _entry_plugin_problems(source: str, tree: CommentedMap, i: int, entry: Mapping[str, Any],
                            catalogue: Mapping[str, type[Check]], criterion_ids: set[str]) -> list[str]:
     problems = []
-    where = lambda *loc: "{}:{}:{}".format(source, *_position(tree, ("checks", i) + loc))  # noqa: E731
+    where = lambda *loc: "{}:{}:{}".format(source, *_position(tree, ("checks", i) + loc))
     plugin = entry.get("check")
     if isinstance(plugin, str) and plugin not in catalogue:
         problems.append(f"{where('check')}: " + t("rubric.unknown_check", check=plugin, hint=_suggest(plugin, catalogue)))

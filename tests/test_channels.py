@@ -226,7 +226,7 @@ def test_token_is_fresh_per_host_and_run_and_channels_start_and_stop(tmp_path):
     from grader.runner import run_jobs
 
     events: list[str] = []
-    fake, calls = make_channel("fake")
+    fake, _calls = make_channel("fake")
 
     class Lifecycle(fake):
         def start(self, jobs):
@@ -244,7 +244,7 @@ def test_token_is_fresh_per_host_and_run_and_channels_start_and_stop(tmp_path):
     tokens = {j.checks[0].probes["echo"].command for j in jobs}
     assert len(tokens) == 2 and not any("@@" in t for t in tokens)
     assert tokens.isdisjoint({j.checks[0].probes["echo"].command for j in plan(rubric, [Candidate("1")], catalogue)})
-    import grader.runner as runner
+    from grader import runner
 
     original = runner.default_channels
     runner.default_channels = lambda: {"fake": Lifecycle()}
@@ -281,7 +281,7 @@ def test_a_check_whose_proof_passes_through_a_host_that_is_down_is_injoignable(t
     rubric = load(tmp_path, DEPENDENT, {"fake": Selective})
     jobs = plan(rubric, [Candidate("7")], CATALOGUE)
     jobs.reverse()  # the client first: it is held until the router has ended
-    import grader.runner as runner
+    from grader import runner
 
     original = runner.default_channels
     runner.default_channels = lambda: {"fake": Selective()}
@@ -313,7 +313,7 @@ def test_hosts_depending_on_each_other_do_not_deadlock_a_one_worker_pool(tmp_pat
                              "check: test.echo, host: routeur, params: {value: \"1\"}, criterion: CP5.1,"
                              " depends_on: [client]}")
     rubric = load(tmp_path, text, {"fake": fake})
-    import grader.runner as runner
+    from grader import runner
 
     original = runner.default_channels
     runner.default_channels = lambda: {"fake": fake()}
@@ -398,7 +398,7 @@ def test_a_channel_that_crashes_makes_its_checks_erreur_and_the_run_goes_on(tmp_
     local, _ = make_channel("local", grader_side=True)
     channels = {"fake": fake, "side": side, "local": local}
     rubric = load(tmp_path, RUBRIC, channels)
-    import grader.runner as runner
+    from grader import runner
 
     original = runner.default_channels
     runner.default_channels = lambda: {name: cls() for name, cls in channels.items()}

@@ -30,7 +30,7 @@ def grader(*args: str, lang: str | None = None, cwd: Path | None = None, timeout
     env["COLUMNS"] = "200"
     if lang:
         env["LANG"] = lang
-    return subprocess.run([sys.executable, "-m", "grader.cli", *args], capture_output=True, text=True, env=env,
+    return subprocess.run([sys.executable, "-m", "grader.cli", *args], check=False, capture_output=True, text=True, env=env,
                           cwd=cwd, timeout=timeout)
 
 

@@ -61,13 +61,13 @@ def test_commands_in_french(session):
     env = {**os.environ, "COLUMNS": "200"}
     env.pop("LANG", None)
     out = subprocess.run([sys.executable, "-m", "grader.cli", "history", "01", "--session", str(session)],
-                         capture_output=True, text=True, env=env)
+                         check=False, capture_output=True, text=True, env=env)
     assert out.returncode == 0, out.stderr
     assert "Historique du candidat 01" in out.stdout and "3/3" in out.stdout and "100%" in out.stdout
     out = subprocess.run([sys.executable, "-m", "grader.cli", "diff", "20260101-080000-aaaa", "20260108-080000-bbbb",
-                          "--session", str(session)], capture_output=True, text=True, env=env)
+                          "--session", str(session)], check=False, capture_output=True, text=True, env=env)
     assert out.returncode == 0, out.stderr
     assert "2 vérification(s) changée(s) sur 4 comparée(s) ; 1 en mieux, 1 en moins bien." in out.stdout
     out = subprocess.run([sys.executable, "-m", "grader.cli", "diff", "20260101-080000-aaaa", "nope",
-                          "--session", str(session)], capture_output=True, text=True, env=env)
+                          "--session", str(session)], check=False, capture_output=True, text=True, env=env)
     assert out.returncode == 2 and "introuvable" in out.stderr

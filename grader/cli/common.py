@@ -139,7 +139,7 @@ def error_message(exc: Any) -> str:
     return translate("\n".join(lines))
 
 
-def group(help_key: str, **extra: object) -> typer.Typer:
+def group(help_key: str, **extra: Any) -> typer.Typer:
     """A group of commands (the application itself, ``lab``, ``jury``...) whose help pages speak French."""
     return typer.Typer(help=t(help_key), no_args_is_help=True, rich_markup_mode=None, cls=FrenchGroup,
                        context_settings={"help_option_names": ["-h", "--help"]}, **extra)

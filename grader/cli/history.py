@@ -118,7 +118,7 @@ def register(app: typer.Typer) -> None:
             table.add_column(t(key))
         for c in changes:
             style = "green" if c["change"] > 0 else "red" if c["change"] < 0 else "yellow"
-            label = lambda s: status_text(s) if s else t("diff.absent")  # noqa: E731
+            label = lambda s: status_text(s) if s else t("diff.absent")
             table.add_row(escape(c["candidate"]), escape(c["host"]), escape(c["check_id"]), label(c["before"]),
                           f"[{style}]{label(c['after'])}[/]")
         console.print(table)

@@ -99,9 +99,9 @@ def build(probes: Sequence[Probe], *, boundary: str | None = None) -> Envelope:
         # One watchdog for the whole batch instead of a timeout(1) per probe (a process start per
         # probe is the envelope's main cost): every 0.2 s it reads the running probe's pid and
         # deadline and kills it (and its children) when the deadline has passed.
-        "( while [ -d \"$D\" ]; do /bin/sleep 0.2; c=; d=; { read c d <\"$D/w\"; } 2>/dev/null;"
-        " [ -n \"$c\" ] || continue; now; cs; if [ \"$C\" -gt \"$d\" ]; then"
-        " /usr/bin/pkill -KILL -P \"$c\"; kill -KILL \"$c\"; fi; done ) </dev/null >/dev/null 2>&1 &",
+        ("( while [ -d \"$D\" ]; do /bin/sleep 0.2; c=; d=; { read c d <\"$D/w\"; } 2>/dev/null;"
+         " [ -n \"$c\" ] || continue; now; cs; if [ \"$C\" -gt \"$d\" ]; then"
+         " /usr/bin/pkill -KILL -P \"$c\"; kill -KILL \"$c\"; fi; done ) </dev/null >/dev/null 2>&1 &"),
         # run INDEX: wait for the probe started in the background, say how it ended (R frame).
         "run() {",
         '  c=$!; echo "$c $d" >"$D/w"; wait "$c"; rc=$?; : >"$D/w"; now',

@@ -32,7 +32,7 @@ def run(probe: Probe) -> ProbeResult:
             reason = response.reason
     except urllib.error.HTTPError as exc:  # an HTTP answer, just not 2xx: an observation
         status, headers, body, reason = exc.code, exc.headers, exc.read(CAP + 1), exc.reason
-    except (socket.timeout, TimeoutError) as exc:
+    except TimeoutError as exc:
         return ProbeResult(**base, stderr=Msg("délai dépassé : {error}", error=str(exc)), exit_code=None,
                            duration=time.perf_counter() - t0, timed_out=True)
     except (urllib.error.URLError, OSError, ValueError) as exc:

@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import paramiko
@@ -98,7 +98,7 @@ class KnownHosts:
 
 def run_batch(target: SshTarget, secret: SshSecret, probes: Sequence[Probe], known_hosts: KnownHosts) -> BatchAnswer:
     """Connect, authenticate, send the envelope in one exec, return the parsed answer."""
-    started = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    started = datetime.now(UTC).isoformat(timespec="milliseconds")
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     transport, key = open_transport(target, secret, known_hosts)
@@ -148,7 +148,7 @@ def open_transport(target: SshTarget, secret: SshSecret, known_hosts: KnownHosts
 def _connect(target: SshTarget) -> socket.socket:
     try:
         sock = socket.create_connection((target.address, target.port), timeout=target.connect_timeout)
-    except socket.timeout as exc:
+    except TimeoutError as exc:
         raise Unreachable(Msg("pas de réponse de {address} sur le port {port} (délai de {timeout:g} s dépassé)",
                               address=target.address, port=target.port, timeout=target.connect_timeout)) from exc
     except ConnectionRefusedError as exc:
@@ -204,7 +204,7 @@ def _exec(transport: paramiko.Transport, target: SshTarget, command: str, script
         while True:
             try:
                 data = channel.recv(65536)
-            except socket.timeout:  # keep what was collected: finished probes still count
+            except TimeoutError:  # keep what was collected: finished probes still count
                 err_note = f"délai d'exécution de {target.exec_timeout:g} s dépassé : sortie partielle"
                 return b"".join(chunks), err_note, -1
             if not data:
@@ -226,7 +226,7 @@ def _exec(transport: paramiko.Transport, target: SshTarget, command: str, script
             status = channel.recv_exit_status()
         channel.close()
         return b"".join(chunks), err.decode(errors="replace"), status
-    except socket.timeout as exc:
+    except TimeoutError as exc:
         raise TransportError(Msg("délai d'exécution de {timeout:g} s dépassé sur {address}",
                                  timeout=target.exec_timeout, address=target.address)) from exc
     except (paramiko.SSHException, OSError, EOFError) as exc:

@@ -20,7 +20,7 @@ def run_local(probes, *, prefix: bytes = b"", boundary=None, sudo=False):
     env = envelope.build(probes, boundary=boundary)
     proc = subprocess.run(
         ["/bin/sh", "-c", envelope.remote_command(sudo=sudo)],
-        input=env.script.encode(), capture_output=True, timeout=60,
+        input=env.script.encode(), check=False, capture_output=True, timeout=60,
     )
     return env, envelope.parse(env, prefix + proc.stdout)
 
@@ -104,7 +104,7 @@ def test_cut_output_keeps_the_groups_already_sent():
     probes = [Probe("ssh", f"/usr/bin/printf {i}") for i in range(envelope.FLUSH_EVERY + 2)]
     env = envelope.build(probes)
     proc = subprocess.run(["/bin/sh", "-c", envelope.remote_command()], input=env.script.encode(),
-                          capture_output=True, timeout=30)
+                          check=False, capture_output=True, timeout=30)
     second_group = proc.stdout.index(f"{env.boundary} F {envelope.FLUSH_EVERY}".encode())
     parsed = envelope.parse(env, proc.stdout[:second_group])
     first = probes[: envelope.FLUSH_EVERY]
@@ -181,5 +181,5 @@ def test_the_watchdog_kills_a_compound_probe_and_its_children():
     after = Probe("ssh", "/usr/bin/printf after")
     _, parsed = run_local([hung, after])
     assert result(parsed, hung).timed_out and result(parsed, after).stdout == "after"
-    left = subprocess.run(["/usr/bin/pgrep", "-f", "sleep 7.25"], capture_output=True, text=True).stdout
+    left = subprocess.run(["/usr/bin/pgrep", "-f", "sleep 7.25"], check=False, capture_output=True, text=True).stdout
     assert left == ""
