@@ -265,24 +265,12 @@ def text_lines(text: str) -> list[str]:
     return lines
 
 
-def join_limited(items: Sequence[str], limit: int = 400, sep: str = " ; ") -> str:
-    """Join items for ``observed``; beyond ``limit`` characters say how many were left out."""
-    out: list[str] = []
-    size = 0
-    for index, item in enumerate(items):
-        if size + len(item) > limit and out:
-            out.append(f"(+{len(items) - index} autre(s))")
-            break
-        out.append(item)
-        size += len(item) + len(sep)
-    return sep.join(out)
-
-
 def limited(items: Sequence[str | Msg], limit: int = 400) -> tuple[str | Msg, ...]:
-    """:func:`join_limited` as a list value of a :class:`Msg` (joined « ; » in French, "; " in English).
+    """Items for ``observed`` as a list value of a :class:`Msg` (joined « ; » in French, "; " in English).
 
-    The items may be :class:`Msg` (words of ours), measured by their French text, so the French
-    rendering is exactly ``join_limited`` of the French texts.
+    Beyond ``limit`` characters the rest is left out and counted (« (+3 autre(s)) »), so that a
+    long listing cannot drown the evidence. The items may be :class:`Msg` (words of ours),
+    measured by their French text: the cut falls on the same item in every report language.
     """
     out: list[str | Msg] = []
     size = 0
@@ -297,7 +285,8 @@ def limited(items: Sequence[str | Msg], limit: int = 400) -> tuple[str | Msg, ..
 
 
 def comma_limited(items: Sequence[str], limit: int = 400) -> str | Msg:
-    """:func:`join_limited` with ", " as a :class:`Msg` value: plain text unless items were left out."""
+    """Items joined by ", " within ``limit`` characters, as :func:`limited` counts them: a :class:`Msg`
+    value, plain text unless items were left out."""
     size = 0
     for index, item in enumerate(items):
         if size + len(item) > limit and index:
@@ -323,12 +312,6 @@ def said(items: tuple[str | Msg, ...]) -> str | Msg:
     if not any(isinstance(item, Msg) for item in items):
         return " ; ".join(str(item) for item in items)
     return Msg("{first} ; {rest}", first=items[0], rest=items[1:])
-
-
-def strip_quotes(word: str) -> str:
-    if len(word) >= 2 and word[0] == word[-1] and word[0] in "\"'":
-        return word[1:-1]
-    return word
 
 
 def split_words(line: str) -> list[str]:
