@@ -8,7 +8,9 @@ from dataclasses import dataclass
 
 from pydantic import field_validator
 
-from checks.linux._parse import DumpedFile, clip, commas, dump_command, limited, read_dump, said, valid_regex
+from checks._common.params import valid_regex
+from checks._common.text import clip, commas, limited, said
+from checks.linux._parse import DumpedFile, dump_command, read_dump
 from grader.check import Check, CheckParams
 from grader.model import Msg, Probe, ProbeResult, Verdict
 from grader.probes.ssh import ssh

@@ -8,7 +8,9 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from checks.linux._parse import cannot_run, clip, limited, said, text_lines, valid_regex
+from checks._common.params import valid_regex
+from checks._common.text import clip, limited, said
+from checks.linux._parse import cannot_run, text_lines
 from grader.check import Check, CheckParams
 from grader.model import Msg, Probe, ProbeResult, Verdict
 from grader.probes.ssh import quote, ssh

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 from pydantic import Field, field_validator
 
-from checks.linux._parse import clip
+from checks._common.text import clip
 from grader.check import Check, CheckParams
 from grader.model import Msg, Probe, ProbeResult, Verdict
 from grader.probes.http import http

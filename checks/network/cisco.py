@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from checks.linux._parse import commas, limited, said
+from checks._common.text import commas, limited, said
 from checks.network._common import vlan_named
 from grader.model import Msg, Verdict
 

@@ -17,7 +17,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from checks.linux._parse import clip, limited, reason_of, said
+from checks._common.text import clip, limited, reason_of, said
 from checks.network import cisco
 from checks.network._common import Address, Network
 from checks.network.ios_config import RouterConfig, acl_permits, parse_router_config, short_name

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from pydantic import field_validator
 
-from checks.linux._parse import clip, limited, reason_of
+from checks._common.text import clip, limited, reason_of
 from grader.check import TOKEN, Check, CheckParams
 from grader.model import Msg, Probe, ProbeResult, Verdict
 

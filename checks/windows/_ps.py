@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from checks.linux._parse import commas  # noqa: F401 - the one ", " list said in any language, shared with the other packs
 from grader.model import Msg, ProbeResult, Verdict
 from grader.probes.winrm import error_records
 

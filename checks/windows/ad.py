@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
+from checks._common.text import commas
 from checks.windows._ad import (
     Container,
     Entry,
@@ -45,7 +46,6 @@ from checks.windows._ad import (
     validate_path,
     visible,
 )
-from checks.windows._ps import commas
 from grader.check import Check, CheckParams
 from grader.model import Msg, Probe, ProbeResult, Verdict
 from grader.plugins import hookimpl

@@ -8,10 +8,10 @@ from typing import Any
 
 from pydantic import field_validator
 
+from checks._common.text import commas
 from checks.windows._ps import (
     as_list,
     clip,
-    commas,
     failure,
     no_wildcards,
     ps_date,

@@ -7,10 +7,10 @@ from typing import Any, Literal
 
 from pydantic import field_validator, model_validator
 
+from checks._common.text import commas
 from checks.windows._ps import (
     account_matches,
     clip,
-    commas,
     enum_name,
     failure,
     joined,

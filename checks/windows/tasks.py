@@ -8,11 +8,11 @@ from typing import Any, Literal
 
 from pydantic import field_validator
 
+from checks._common.text import commas
 from checks.windows._ps import (
     as_list,
     bars,
     clip_said,
-    commas,
     enum_said,
     failure,
     no_wildcards,
