@@ -15,8 +15,18 @@ from grader import errors
 from grader.model import Msg
 
 
-def clip(text: str, limit: int = 200) -> str:
-    """Shorten ``text`` for an ``observed`` field, saying that it was shortened."""
+def clip(text: str, limit: int = 200, *, crlf: bool = False, squeeze: bool = False) -> str:
+    """Shorten ``text`` for an ``observed`` field on one line, saying that it was shortened (« … »).
+
+    Line breaks show as « ⏎ ». ``crlf``: a Windows host's ``\r\n`` is one break (otherwise a
+    ``\r`` stays in the text, as the host wrote it). ``squeeze``: every run of white space, line
+    breaks included, becomes one space, for a banner or an HTTP body whose layout says nothing.
+    Each caller keeps the limit its evidence always had: a report compares runs by these texts.
+    """
+    if squeeze:
+        text = " ".join(text.split())
+    elif crlf:
+        text = text.replace("\r\n", "\n")
     text = text.replace("\n", " ⏎ ")
     return text if len(text) <= limit else text[: limit - 1] + "…"
 

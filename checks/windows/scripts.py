@@ -8,10 +8,9 @@ from typing import Any
 
 from pydantic import field_validator
 
-from checks._common.text import commas
+from checks._common.text import clip, commas
 from checks.windows._ps import (
     as_list,
-    clip,
     failure,
     no_wildcards,
     ps_date,
@@ -110,8 +109,8 @@ class PsScriptDocumented(Check):
         observed: list[str | Msg] = [
             Msg("{path} ({size} octets{written})", path=str(script.get("FullName")), size=str(script.get("Length")),
                 written=Msg(", modifié le {date} UTC", date=written.strftime("%Y-%m-%d %H:%M")) if written else ""),
-            f".SYNOPSIS : {clip(synopsis, 80)}" if synopsis else Msg(".SYNOPSIS : (absent)"),
-            f".DESCRIPTION : {clip(description, 80)}" if description else Msg(".DESCRIPTION : (absente)")]
+            f".SYNOPSIS : {clip(synopsis, 80, crlf=True)}" if synopsis else Msg(".SYNOPSIS : (absent)"),
+            f".DESCRIPTION : {clip(description, 80, crlf=True)}" if description else Msg(".DESCRIPTION : (absente)")]
         problems: list[str | Msg] = []
         if script.get("ParseErrors"):
             problems.append(Msg("Le script contient {found} erreur(s) de syntaxe.", found=script.get("ParseErrors")))

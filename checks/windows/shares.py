@@ -7,10 +7,9 @@ from typing import Any, Literal
 
 from pydantic import field_validator, model_validator
 
-from checks._common.text import commas
+from checks._common.text import clip, commas
 from checks.windows._ps import (
     account_matches,
-    clip,
     enum_name,
     failure,
     joined,
@@ -202,7 +201,8 @@ class SmbShare(Check):
                 mask = effective_mask(ace.get("FileSystemRights"))
                 propagation = int(ace.get("PropagationFlags") or 0)
             except (TypeError, ValueError):
-                return Verdict.erreur(Msg("entrée NTFS illisible"), observed=clip(str(ace)), expected=expected)
+                return Verdict.erreur(Msg("entrée NTFS illisible"), observed=clip(str(ace), crlf=True),
+                                      expected=expected)
             kind = enum_name(ace.get("AccessControlType"), ACCESS_TYPE)
             entry = {"account": str(ace.get("IdentityReference")), "kind": kind,
                      "rights": rights_name(ace.get("FileSystemRights"))}
