@@ -7,6 +7,9 @@ The messages are French, shown to the trainer by ``grader rubric validate`` (pyd
 from __future__ import annotations
 
 import re
+from typing import Annotated
+
+from pydantic import AfterValidator
 
 
 def valid_regex(value: str) -> str:
@@ -18,3 +21,7 @@ def valid_regex(value: str) -> str:
     except re.error as exc:
         raise ValueError(f"expression régulière invalide : {exc}") from exc
     return value
+
+
+#: A parameter holding a Python regular expression: refused when the rubric loads if it is empty or does not compile.
+Regex = Annotated[str, AfterValidator(valid_regex)]

@@ -25,7 +25,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import AfterValidator
 
 from checks._common.text import clip
 from grader.model import Msg, ProbeResult, Verdict
@@ -51,6 +53,10 @@ def no_wildcards(value: str) -> str:
     if any(ord(c) < 32 for c in value):
         raise ValueError("caractère de contrôle interdit")
     return value
+
+
+#: A name a cmdlet must read as itself, never as a wildcard pattern (:func:`no_wildcards`, when the rubric loads).
+ExactName = Annotated[str, AfterValidator(no_wildcards)]
 
 
 # --- ConvertTo-Json output ---------------------------------------------------------------

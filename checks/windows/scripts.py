@@ -10,9 +10,9 @@ from pydantic import field_validator
 
 from checks._common.text import clip, commas
 from checks.windows._ps import (
+    ExactName,
     as_list,
     failure,
-    no_wildcards,
     ps_date,
     ps_quote,
     read_items,
@@ -48,7 +48,7 @@ class PsScriptDocumented(Check):
     class Params(CheckParams):
         path: str
         scheduled: bool = True
-        task: str | None = None
+        task: ExactName | None = None
 
         @field_validator("path")
         @classmethod
@@ -56,11 +56,6 @@ class PsScriptDocumented(Check):
             if not _WINDOWS_PATH.match(value):
                 raise ValueError("chemin Windows complet d'un fichier .ps1 attendu (ex. C:\\Scripts\\sauvegarde.ps1)")
             return value
-
-        @field_validator("task")
-        @classmethod
-        def _task(cls, value: str | None) -> str | None:
-            return None if value is None else no_wildcards(value)
 
     def probes(self, params: Params) -> Mapping[str, Probe]:
         probes = {"script": winrm(

@@ -5,15 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import field_validator, model_validator
+from pydantic import model_validator
 
 from checks._common.text import clip, commas
 from checks.windows._ps import (
+    ExactName,
     account_matches,
     enum_name,
     failure,
     joined,
-    no_wildcards,
     ps_quote,
     read_items,
     settle,
@@ -86,16 +86,11 @@ class SmbShare(Check):
     transport = "winrm"
 
     class Params(CheckParams):
-        share: str
+        share: ExactName
         path: str | None = None
-        group: str | None = None
+        group: ExactName | None = None
         share_access: Literal["read", "change", "full"] | None = None
         ntfs_access: Literal["read", "read_execute", "write", "modify", "full_control"] | None = None
-
-        @field_validator("share", "group")
-        @classmethod
-        def _names(cls, value: str | None) -> str | None:
-            return None if value is None else no_wildcards(value)
 
         @model_validator(mode="after")
         def _group_for_rights(self) -> SmbShare.Params:
