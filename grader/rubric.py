@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import difflib
 from collections import defaultdict
-import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -471,7 +470,3 @@ def rubric_json_schema() -> dict[str, Any]:
     schema = Rubric.model_json_schema()
     schema["title"] = t("rubric.schema_title")
     return schema
-
-
-def slugify(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "x"
