@@ -136,7 +136,8 @@ class IosInterfaceUp(_IosCheck):
         if problem is not None:
             return problem
         row = next((r for r in rows if short_name(r.name) == short_name(params.interface)), None)
-        return ios_show.judge_interface_up(rows, interface=row.name if row else params.interface, address=params.address)
+        return ios_show.judge_interface_up(rows, interface=row.name if row else params.interface,
+                                           address=params.address)
 
 
 class IosRoute(_IosCheck):
