@@ -83,14 +83,6 @@ class Check:
         values = {k: v.render() if isinstance(v, Msg) else v for k, v in cls.sentence_values(params).items()}
         return fill_sentence(cls.sentence_template(), values)
 
-    @classmethod
-    def parameter_summary(cls) -> str:
-        parts = []
-        for name, field in cls.Params.model_fields.items():
-            annotation = getattr(field.annotation, "__name__", str(field.annotation))
-            parts.append(f"{name}: {annotation}" + ("" if field.is_required() else " ?"))
-        return ", ".join(parts)
-
 
 class _Lenient(dict[str, Any]):
     def __missing__(self, key: str) -> str:

@@ -9,7 +9,6 @@ all collected, each as ``file:line:column: what is wrong — how to fix it``.
 from __future__ import annotations
 
 import difflib
-import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -471,7 +470,3 @@ def rubric_json_schema() -> dict[str, Any]:
     schema = Rubric.model_json_schema()
     schema["title"] = t("rubric.schema_title")
     return schema
-
-
-def slugify(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "x"

@@ -30,7 +30,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from grader import errors
+from checks._common.text import clip, reason_of
 from grader.model import Msg, ProbeResult, Verdict
 
 # Characters allowed in the fixed paths and globs a check may dump (never parameters).
@@ -70,15 +70,6 @@ def dump_command(paths: Sequence[str], *, family: bool = False) -> str:
 
 class DumpError(ValueError):
     """The dump output does not follow the framing (garbage, cut, or not ours)."""
-
-
-def reason_of(exc: BaseException) -> str | Msg:
-    """Why a parser refused an output, as a :class:`Msg` value.
-
-    Our parsers raise their ``ValueError`` with a :class:`Msg` (its ``str`` is the French text);
-    any other exception's text (a library's, in English) is kept as data.
-    """
-    return errors.said(exc)
 
 
 @dataclass(frozen=True)
@@ -240,95 +231,12 @@ def read_dump(result: ProbeResult, expected: str | Msg, *, what: Msg = UNREADABL
     return dump
 
 
-def valid_regex(value: str) -> str:
-    """Parameter validator: a non-empty regular expression that compiles."""
-    if not value:
-        raise ValueError("motif vide")
-    try:
-        re.compile(value)
-    except re.error as exc:
-        raise ValueError(f"expression régulière invalide : {exc}") from exc
-    return value
-
-
-def clip(text: str, limit: int = 200) -> str:
-    """Shorten ``text`` for an ``observed`` field, saying that it was shortened."""
-    text = text.replace("\n", " ⏎ ")
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def text_lines(text: str) -> list[str]:
     """Split on ``\\n`` only (not on ``\\r`` or other Unicode separators), dropping the final empty piece."""
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
     return lines
-
-
-def join_limited(items: Sequence[str], limit: int = 400, sep: str = " ; ") -> str:
-    """Join items for ``observed``; beyond ``limit`` characters say how many were left out."""
-    out: list[str] = []
-    size = 0
-    for index, item in enumerate(items):
-        if size + len(item) > limit and out:
-            out.append(f"(+{len(items) - index} autre(s))")
-            break
-        out.append(item)
-        size += len(item) + len(sep)
-    return sep.join(out)
-
-
-def limited(items: Sequence[str | Msg], limit: int = 400) -> tuple[str | Msg, ...]:
-    """:func:`join_limited` as a list value of a :class:`Msg` (joined « ; » in French, "; " in English).
-
-    The items may be :class:`Msg` (words of ours), measured by their French text, so the French
-    rendering is exactly ``join_limited`` of the French texts.
-    """
-    out: list[str | Msg] = []
-    size = 0
-    for index, item in enumerate(items):
-        text = str(item)
-        if size + len(text) > limit and out:
-            out.append(Msg("(+{count} autre(s))", count=len(items) - index))
-            break
-        out.append(item)
-        size += len(text) + 3
-    return tuple(out)
-
-
-def comma_limited(items: Sequence[str], limit: int = 400) -> str | Msg:
-    """:func:`join_limited` with ", " as a :class:`Msg` value: plain text unless items were left out."""
-    size = 0
-    for index, item in enumerate(items):
-        if size + len(item) > limit and index:
-            return Msg("{shown}, (+{count} autre(s))", shown=", ".join(items[:index]), count=len(items) - index)
-        size += len(item) + 2
-    return ", ".join(items)
-
-
-def commas(items: Sequence[str | Msg]) -> str | Msg:
-    """Items joined by ", " as a :class:`Msg` value: plain text when no item has words of ours."""
-    if not any(isinstance(item, Msg) for item in items):
-        return ", ".join(str(item) for item in items)
-    said: str | Msg = items[0]
-    for item in items[1:]:
-        said = Msg("{previous}, {last}", previous=said, last=item)
-    return said
-
-
-def said(items: tuple[str | Msg, ...]) -> str | Msg:
-    """A :func:`limited` list standing alone as ``observed`` (plain text when no item has words of ours)."""
-    if len(items) == 1:
-        return items[0]
-    if not any(isinstance(item, Msg) for item in items):
-        return " ; ".join(str(item) for item in items)
-    return Msg("{first} ; {rest}", first=items[0], rest=items[1:])
-
-
-def strip_quotes(word: str) -> str:
-    if len(word) >= 2 and word[0] == word[-1] and word[0] in "\"'":
-        return word[1:-1]
-    return word
 
 
 def split_words(line: str) -> list[str]:

@@ -6,9 +6,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from pydantic import field_validator
-
-from checks.linux._parse import DumpedFile, clip, commas, dump_command, limited, read_dump, said, valid_regex
+from checks._common.params import Regex
+from checks._common.text import clip, commas, limited, said
+from checks.linux._parse import DumpedFile, dump_command, read_dump
 from grader.check import Check, CheckParams
 from grader.model import Msg, Probe, ProbeResult, Verdict
 from grader.probes.ssh import ssh
@@ -159,13 +159,8 @@ class CronEntryExists(Check):
     transport = "ssh"
 
     class Params(CheckParams):
-        pattern: str
+        pattern: Regex
         user: str | None = None
-
-        @field_validator("pattern")
-        @classmethod
-        def _pattern(cls, value: str) -> str:
-            return valid_regex(value)
 
     def probes(self, params: Params) -> Mapping[str, Probe]:
         return {"crontabs": ssh(dump_command(CRON_PATHS, family=True))}

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field, field_validator
 
-from checks.linux._parse import cannot_run, clip, limited, said, text_lines, valid_regex
+from checks._common.params import Regex
+from checks._common.text import clip, limited, said
+from checks.linux._parse import cannot_run, text_lines
 from grader.check import Check, CheckParams
 from grader.model import Msg, Probe, ProbeResult, Verdict
 from grader.probes.ssh import quote, ssh
@@ -22,6 +24,10 @@ def _absolute_path(value: str) -> str:
     if not value.startswith("/") or "\n" in value or "\0" in value:
         raise ValueError("chemin absolu attendu (commençant par /)")
     return value
+
+
+#: The path a probe stats or reads: absolute, on one line (the probe's command line), without NUL.
+AbsolutePath = Annotated[str, AfterValidator(_absolute_path)]
 
 
 class FileExists(Check):
@@ -38,16 +44,11 @@ class FileExists(Check):
     transport = "ssh"
 
     class Params(CheckParams):
-        path: str
+        path: AbsolutePath
         kind: Literal["file", "directory"] = "file"
         owner: str | None = None
         group: str | None = None
         mode: str | None = None
-
-        @field_validator("path")
-        @classmethod
-        def _path(cls, value: str) -> str:
-            return _absolute_path(value)
 
         @field_validator("owner", "group")
         @classmethod
@@ -123,20 +124,10 @@ class FileContains(Check):
     transport = "ssh"
 
     class Params(CheckParams):
-        path: str
-        pattern: str
+        path: AbsolutePath
+        pattern: Regex
         ignore_comments: bool = True
         comment_prefixes: list[str] = Field(default_factory=lambda: ["#"])
-
-        @field_validator("path")
-        @classmethod
-        def _path(cls, value: str) -> str:
-            return _absolute_path(value)
-
-        @field_validator("pattern")
-        @classmethod
-        def _pattern(cls, value: str) -> str:
-            return valid_regex(value)
 
         @field_validator("comment_prefixes")
         @classmethod

@@ -7,7 +7,8 @@ from collections.abc import Mapping
 
 from pydantic import field_validator
 
-from checks.linux._parse import cannot_run, clip, limited, said, text_lines
+from checks._common.text import clip, limited, said
+from checks.linux._parse import cannot_run, text_lines
 from grader.check import Check, CheckParams
 from grader.model import Msg, Probe, ProbeResult, Verdict
 from grader.probes.ssh import quote, ssh

@@ -10,7 +10,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from checks.linux._parse import cannot_run, clip, limited, reason_of, said, text_lines
+from checks._common.text import clip, limited, reason_of, said
+from checks.linux._parse import cannot_run, text_lines
 from grader.check import Check, CheckParams
 from grader.model import Msg, Probe, ProbeResult, Verdict
 from grader.probes.ssh import ssh

@@ -10,7 +10,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from checks.linux._parse import Dump, DumpedFile, clip, comma_limited, dump_command, limited, read_dump, said
+from checks._common.text import clip, comma_limited, limited, said
+from checks.linux._parse import Dump, DumpedFile, dump_command, read_dump
 from grader.check import Check, CheckParams
 from grader.model import Msg, Probe, ProbeResult, Verdict
 from grader.probes.ssh import ssh

@@ -8,12 +8,11 @@ from typing import Literal
 
 from pydantic import field_validator
 
+from checks._common.text import limited, said
 from checks.linux._parse import (
     Dump,
     dump_command,
-    limited,
     read_dump,
-    said,
     split_words,
 )
 from grader.check import Check, CheckParams

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 from pydantic import Field, field_validator
 
-from checks.linux._parse import clip
+from checks._common.text import clip
 from grader.check import Check, CheckParams
 from grader.model import Msg, Probe, ProbeResult, Verdict
 from grader.probes.http import http
@@ -84,7 +84,7 @@ class HttpAnswers(Check):
         if r.truncated:
             return Verdict.erreur(Msg("page trop longue, lue en partie : texte non trouvé dans la partie lue"),
                                   observed=status_line, expected=expected)
-        body = clip(" ".join(r.stdout.split()), 160) if r.stdout.strip() else Msg("corps vide")
+        body = clip(r.stdout, 160, squeeze=True) if r.stdout.strip() else Msg("corps vide")
         return Verdict.non_conforme(Msg("{status_line}, texte absent ; début de la page : {body}",
                                         status_line=status_line, body=body), expected,
                                     Msg("La page de {url} ne contient pas le texte attendu.", url=params.url))

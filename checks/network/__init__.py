@@ -6,7 +6,8 @@ run from the host on the side the rubric names, against a witness on the far sid
 Functional checks ask the service itself from the grader's position (the ``snmp`` channel,
 the grader's ``syslog`` collector); configuration checks read a device's rules over SSH.
 Parsers for configurations read by other means live beside them: :mod:`checks.network.pfsense`
-(pfSense ``config.xml``) and :mod:`checks.network.cisco` (Cisco IOS outputs).
+(pfSense ``config.xml``), :mod:`checks.network.ios_show` and :mod:`checks.network.ios_config`
+(Cisco IOS show commands and running-config).
 """
 
 from __future__ import annotations

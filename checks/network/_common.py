@@ -16,7 +16,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator
 
-from checks.linux._parse import clip
+from checks._common.text import clip
 from grader.model import Msg, ProbeResult, Verdict
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from pydantic import Field
 
-from checks.linux._parse import commas
+from checks._common.text import commas
 from grader.check import Check, CheckParams
 from grader.model import Msg, Probe, ProbeResult, Verdict
 from grader.probes.dhcp import READ_ONLY_NOTE, discover

@@ -1,8 +1,8 @@
 """Cisco IOS checks over the ``cli`` channel: show commands and running-config facts.
 
 Each probe is one command typed in the device's interactive session (see
-:mod:`grader.probes.cli`); the outputs are parsed by :mod:`checks.network.cisco`
-(TextFSM/ntc-templates, TTP) and :mod:`checks.network.ios_config`. A command the device
+:mod:`grader.probes.cli`); the outputs are parsed by :mod:`checks.network.ios_show`
+(show commands, TextFSM/ntc-templates) and :mod:`checks.network.ios_config` (running-config). A command the device
 refused (``% Invalid input``: privileged command in user mode, unknown on this model) or an
 output that does not parse is ``erreur``, never ``non_conforme``: we could not see the fact.
 ``show running-config`` needs privileged mode: give the host ``options: {cli:
@@ -17,8 +17,8 @@ from typing import Literal
 
 from pydantic import Field
 
-from checks.linux._parse import clip, limited, reason_of, said
-from checks.network import cisco
+from checks._common.text import clip, limited, reason_of, said
+from checks.network import ios_show
 from checks.network._common import Address, Network
 from checks.network.ios_config import RouterConfig, acl_permits, parse_router_config, short_name
 from grader.check import Check, CheckParams
@@ -97,10 +97,10 @@ class IosVlans(_IosCheck):
         ports: dict[int, list[str]] = Field(default_factory=dict)
 
     def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
-        vlans, problem = _parsed(results["sortie"], SHOW_VLAN, cisco.parse_show_vlan)
+        vlans, problem = _parsed(results["sortie"], SHOW_VLAN, ios_show.parse_show_vlan)
         if problem is not None:
             return problem
-        verdict = cisco.judge_vlans(vlans, params.vlans)
+        verdict = ios_show.judge_vlans(vlans, params.vlans)
         if verdict.status.value != "conforme" or not params.ports:
             return verdict
         table = {v.id: {short_name(p) for p in v.ports} for v in vlans}
@@ -132,11 +132,12 @@ class IosInterfaceUp(_IosCheck):
         address: Address | None = None
 
     def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
-        rows, problem = _parsed(results["sortie"], SHOW_BRIEF, cisco.parse_show_ip_interface_brief)
+        rows, problem = _parsed(results["sortie"], SHOW_BRIEF, ios_show.parse_show_ip_interface_brief)
         if problem is not None:
             return problem
         row = next((r for r in rows if short_name(r.name) == short_name(params.interface)), None)
-        return cisco.judge_interface_up(rows, interface=row.name if row else params.interface, address=params.address)
+        return ios_show.judge_interface_up(rows, interface=row.name if row else params.interface,
+                                           address=params.address)
 
 
 class IosRoute(_IosCheck):
@@ -155,10 +156,10 @@ class IosRoute(_IosCheck):
         protocol: str | None = None
 
     def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
-        routes, problem = _parsed(results["sortie"], SHOW_ROUTE, cisco.parse_show_ip_route)
+        routes, problem = _parsed(results["sortie"], SHOW_ROUTE, ios_show.parse_show_ip_route)
         if problem is not None:
             return problem
-        return cisco.judge_route(routes, prefix=params.prefix, next_hop=params.next_hop, protocol=params.protocol)
+        return ios_show.judge_route(routes, prefix=params.prefix, next_hop=params.next_hop, protocol=params.protocol)
 
 
 class IosNatOverload(_RunningConfigCheck):

@@ -1,9 +1,9 @@
 """The running-config facts an edge router is graded on: NAT, ACLs and where they apply, logging, SNMP.
 
-:mod:`checks.network.cisco` reads switch facts with TTP; these facts need what TTP's groups
-do not keep: the *order* of an ACL's entries (first match wins) and repeated lines of one
-block. IOS prints its running-config in a fixed shape (a top-level line, its children
-indented by one space, ``!`` separators), so a small block reader is enough and is exact.
+A template parser (TTP, TextFSM's) would not keep what these facts need: the *order* of an
+ACL's entries (first match wins) and repeated lines of one block. IOS prints its
+running-config in a fixed shape (a top-level line, its children indented by one space, ``!``
+separators), so a small block reader is enough and is exact.
 Pure functions; ValueError when the text is not a running-config.
 """
 

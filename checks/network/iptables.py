@@ -28,7 +28,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from checks.linux._parse import clip, limited, reason_of, said
+from checks._common.text import clip, limited, reason_of, said
 from checks.network._common import IP_FORWARD, Address, Network, covered_by, forwarding_off
 from grader.check import Check, CheckParams
 from grader.model import Msg, Probe, ProbeResult, Verdict

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from checks.linux._parse import clip, limited, reason_of, said
+from checks._common.text import clip, limited, reason_of, said
 from checks.network._common import IP_FORWARD, Network, covered_by, forwarding_off
 from grader.check import Check, CheckParams
 from grader.model import Msg, Probe, ProbeResult, Verdict

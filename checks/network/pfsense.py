@@ -23,7 +23,7 @@ from typing import Any
 
 import defusedxml.ElementTree as SafeET
 
-from checks.linux._parse import limited, said
+from checks._common.text import limited, said
 from grader.model import Msg, Verdict
 
 

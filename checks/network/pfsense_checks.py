@@ -22,7 +22,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from checks.linux._parse import clip, reason_of
+from checks._common.text import clip, reason_of
 from checks.network import pfsense
 from checks.network._common import Address, Network
 from grader.check import Check, CheckParams

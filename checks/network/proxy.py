@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 
 from pydantic import Field, field_validator
 
+from checks._common.text import clip
 from grader.check import Check, CheckParams
 from grader.model import Msg, Probe, ProbeResult, Verdict
 from grader.probes.ssh import quote
@@ -110,15 +111,10 @@ def parse_response(result: ProbeResult) -> Response:
     return Response(result.exit_code, connected, status, headers, body, error)
 
 
-def _clip(text: str, n: int = 160) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= n else text[: n - 1] + "…"
-
-
 def _summary(url: str, r: Response) -> str | Msg:
     if r.status is None:
         return Msg("{url} : aucune réponse HTTP (curl {code}{detail})", url=url, code=r.exit_code,
-                   detail=Msg(" : {error}", error=_clip(r.error)) if r.error else "")
+                   detail=Msg(" : {error}", error=clip(r.error, 160, squeeze=True)) if r.error else "")
     parts = [f"{url} : HTTP {r.status}"]
     if r.squid_error:
         parts.append(f"X-Squid-Error: {r.header('X-Squid-Error')}")
@@ -238,7 +234,7 @@ class ProxyFilters(Check):
         observed = Msg("autorisé {allowed} ; interdit {blocked}", allowed=_summary(params.allowed, a),
                        blocked=_summary(params.blocked, b))
         if a.connected is None or b.connected is None:
-            clipped = _clip(observed.render() + " ; " + a.error + " " + b.error, 400)
+            clipped = clip(observed.render() + " ; " + a.error + " " + b.error, 400, squeeze=True)
             errors = " ".join((a.error + " " + b.error).split())
             said = (Msg("autorisé {allowed} ; interdit {blocked} ; {errors}", allowed=observed.args["allowed"],
                         blocked=observed.args["blocked"], errors=errors) if errors else
@@ -248,7 +244,7 @@ class ProxyFilters(Check):
                                   observed=said if said.render() == clipped else clipped, expected=expected)
         if not a.connected and not b.connected:
             return Verdict.non_conforme(observed, expected, Msg("Le proxy ne répond pas sur {where} : {detail}",
-                                                                where=where, detail=_clip(a.error)))
+                                                                where=where, detail=clip(a.error, 160, squeeze=True)))
         if not a.connected or not b.connected:
             return Verdict.erreur(Msg("le proxy {where} n'a accepté qu'une des deux connexions", where=where), observed,
                                   expected)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from pydantic import Field, field_validator
 
+from checks._common.text import clip
 from grader.check import TOKEN, Check, CheckParams
 from grader.model import Msg, Probe, ProbeResult, Verdict
 from grader.probes.dns import TYPES
@@ -92,16 +93,12 @@ def parse_connection(result: ProbeResult) -> Connection:
     return Connection(connected, code, "\n".join(body).strip(), token)
 
 
-def _clip(text: str, n: int = 160) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= n else text[: n - 1] + "…"
-
-
 def _no_connection(c: Connection, where: str, timeout: float) -> Msg:
     if c.dropped:
         return Msg("aucune réponse de {where} en {timeout} s (paquets perdus ou filtrés)", where=where,
                    timeout=f"{timeout:g}")
-    return Msg("connexion à {where} impossible : {error}", where=where, error=_clip(c.error_text()) or Msg("échec"))
+    return Msg("connexion à {where} impossible : {error}", where=where,
+               error=clip(c.error_text(), 160, squeeze=True) or Msg("échec"))
 
 
 class NatWorks(Check):
@@ -134,7 +131,7 @@ class NatWorks(Check):
         expected = Msg("le témoin {where} voit arriver la connexion depuis {source}", where=where, source=params.source)
         if c.code not in (0, 1, 111, 124) and not c.connected:
             return Verdict.erreur(Msg("sonde de connexion interrompue (code {code})", code=c.code),
-                                  observed=_clip(c.answer), expected=expected)
+                                  observed=clip(c.answer, 160, squeeze=True), expected=expected)
         if not c.connected:
             return Verdict.non_conforme(Msg("{failure} : le témoin côté WAN n'a rien reçu",
                                             failure=_no_connection(c, where, params.timeout)),
@@ -143,7 +140,9 @@ class NatWorks(Check):
         seen = c.witness()
         if seen is None or not c.token or seen[2] != c.token:
             return Verdict.erreur(Msg("le service joint sur {where} n'a pas répondu comme le témoin attendu",
-                                      where=where), observed=_clip(c.answer) or Msg("aucune réponse"), expected=expected)
+                                      where=where),
+                                  observed=clip(c.answer, 160, squeeze=True) or Msg("aucune réponse"),
+                                  expected=expected)
         host, peer, _ = seen
         observed = Msg("le témoin {host} ({where}) a reçu le jeton depuis l'adresse {peer}", host=host, where=where,
                        peer=peer)
@@ -190,18 +189,20 @@ class PortForward(Check):
         if not c.connected:
             if c.code not in (111, 124):
                 return Verdict.erreur(Msg("sonde de connexion interrompue (code {code})", code=c.code),
-                                      observed=_clip(c.answer), expected=expected)
+                                      observed=clip(c.answer, 160, squeeze=True), expected=expected)
             return Verdict.non_conforme(_no_connection(c, where, params.timeout), expected,
                                         Msg("Le port redirigé n'atteint pas le serveur interne."))
         seen = c.witness()
         if params.expect is not None:
             ok = params.expect in c.answer
-            observed = Msg("connecté à {where}, réponse : {answer}", where=where, answer=_clip(c.answer) or Msg("(rien)"))
+            observed = Msg("connecté à {where}, réponse : {answer}", where=where,
+                           answer=clip(c.answer, 160, squeeze=True) or Msg("(rien)"))
         else:
             ok = seen is not None and seen[0] == params.server and bool(c.token) and seen[2] == c.token
             observed = (Msg("connecté à {where} : le témoin {host} a reçu le jeton depuis {peer}", where=where,
                             host=seen[0], peer=seen[1]) if seen else
-                        Msg("connecté à {where}, réponse : {answer}", where=where, answer=_clip(c.answer) or Msg("(rien)")))
+                        Msg("connecté à {where}, réponse : {answer}", where=where,
+                            answer=clip(c.answer, 160, squeeze=True) or Msg("(rien)")))
         if ok:
             return Verdict.conforme(observed, expected, Msg("La redirection de port atteint le serveur interne."))
         return Verdict.non_conforme(observed, expected, Msg("Quelque chose répond sur ce port, mais pas le serveur "
@@ -240,13 +241,13 @@ class PortFiltered(Check):
         where = f"{params.address}:{params.port}"
         expected = Msg("connexion à {where} refusée ou sans réponse", where=where)
         if c.connected:
-            banner = _clip(c.answer.splitlines()[0]) if c.answer else ""
+            banner = clip(c.answer.splitlines()[0], 160, squeeze=True) if c.answer else ""
             return Verdict.non_conforme(Msg("connexion à {where} établie, bannière : {banner}", where=where, banner=banner)
                                         if banner else Msg("connexion à {where} établie", where=where),
                                         expected, Msg("Le port devrait être fermé de ce côté, il est ouvert."))
         if c.code not in (111, 124):
             return Verdict.erreur(Msg("sonde de connexion interrompue (code {code})", code=c.code),
-                                  observed=_clip(c.answer), expected=expected)
+                                  observed=clip(c.answer, 160, squeeze=True), expected=expected)
         observed = _no_connection(c, where, params.timeout)
         if params.control_port is not None:
             k = parse_connection(results["controle"])
@@ -293,11 +294,13 @@ class DnsResolves(Check):
         r = results["dns"]
         expected = f"{params.name} {params.type} {params.address}"
         if r.exit_code == -1:
-            return Verdict.erreur(Msg("question DNS non envoyée : {detail}", detail=_clip(r.stderr)), expected=expected)
+            return Verdict.erreur(Msg("question DNS non envoyée : {detail}", detail=clip(r.stderr, 160, squeeze=True)),
+                                  expected=expected)
         try:
             answer = json.loads(r.stdout)
         except ValueError:
-            return Verdict.erreur(Msg("réponse DNS illisible"), observed=_clip(r.stdout), expected=expected)
+            return Verdict.erreur(Msg("réponse DNS illisible"), observed=clip(r.stdout, 160, squeeze=True),
+                                  expected=expected)
         values = [a["value"] for a in answer.get("answers", []) if a.get("type") == params.type]
         observed = (Msg("{rcode} : {values}", rcode=str(answer.get("rcode", "?")), values=", ".join(values))
                     if values else

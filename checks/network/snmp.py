@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from checks.linux._parse import clip, commas, limited, reason_of, said
+from checks._common.text import clip, commas, limited, reason_of, said
 from checks.network._common import vlan_named
 from checks.network._snmp import (
     DOT1Q_VLAN_STATIC_NAME,

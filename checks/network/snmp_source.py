@@ -21,7 +21,7 @@ from collections.abc import Mapping
 
 from pydantic import Field, field_validator
 
-from checks.linux._parse import clip
+from checks._common.text import clip
 from checks.network._snmp import SYS_NAME
 from grader.check import Check, CheckParams
 from grader.model import Msg, Probe, ProbeResult, Verdict

@@ -21,7 +21,7 @@ from typing import Annotated
 
 from pydantic import Field, field_validator
 
-from checks.linux._parse import clip, limited, reason_of
+from checks._common.text import clip, limited, reason_of
 from checks.network._common import absolute_path
 from checks.network.vpn import Dated, dated_probe, parse_dated
 from grader.check import Check, CheckParams, is_ip_address

@@ -9,14 +9,12 @@ for a line carrying that token.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from pydantic import field_validator
-
-from checks.linux._parse import clip, limited, reason_of
+from checks._common.text import clip, limited, reason_of
+from checks.network._common import Address
 from grader.check import TOKEN, Check, CheckParams
 from grader.model import Msg, Probe, ProbeResult, Verdict
 
@@ -74,14 +72,7 @@ class SyslogDelivered(Check):
     transport = "syslog"
 
     class Params(CheckParams):
-        source: str | None = None
-
-        @field_validator("source")
-        @classmethod
-        def _address(cls, value: str | None) -> str | None:
-            if value is not None:
-                ipaddress.ip_address(value)
-            return value
+        source: Address | None = None
 
     def probes(self, params: Params) -> Mapping[str, Probe]:
         return {"logger": Probe("ssh", f"/usr/bin/logger -t {TAG} {TOKEN}", 10.0, active=True),

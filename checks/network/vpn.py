@@ -28,7 +28,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
-from checks.linux._parse import clip, limited, reason_of, said
+from checks._common.text import clip, limited, reason_of, said
 from checks.network._common import absolute_path
 from checks.network.reach import WITNESS_PORT, Connection, connect_probe, parse_connection
 from grader.check import Check, CheckParams

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from checks.windows._ps import commas
+from checks._common.text import commas
 from grader.model import Msg, ProbeResult, Verdict
 from grader.probes.ldap import parse_output
 

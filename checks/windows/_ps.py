@@ -25,9 +25,11 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from checks.linux._parse import commas  # noqa: F401 - the one ", " list said in any language, shared with the other packs
+from pydantic import AfterValidator
+
+from checks._common.text import clip
 from grader.model import Msg, ProbeResult, Verdict
 from grader.probes.winrm import error_records
 
@@ -51,6 +53,10 @@ def no_wildcards(value: str) -> str:
     if any(ord(c) < 32 for c in value):
         raise ValueError("caractère de contrôle interdit")
     return value
+
+
+#: A name a cmdlet must read as itself, never as a wildcard pattern (:func:`no_wildcards`, when the rubric loads).
+ExactName = Annotated[str, AfterValidator(no_wildcards)]
 
 
 # --- ConvertTo-Json output ---------------------------------------------------------------
@@ -116,7 +122,7 @@ class Failure:
     message: str
 
     def describe(self) -> str:
-        return clip(self.message or self.error_id, 240)
+        return clip(self.message or self.error_id, 240, crlf=True)
 
 
 def failure(result: ProbeResult) -> Failure | None:
@@ -125,7 +131,7 @@ def failure(result: ProbeResult) -> Failure | None:
         return None
     records = error_records(result)
     if not records:
-        return Failure("other", "", clip(result.stderr or f"code {result.exit_code}", 240))
+        return Failure("other", "", clip(result.stderr or f"code {result.exit_code}", 240, crlf=True))
     first = records[0]
     kind = "other"
     exc_type, category, error_id = first.get("type", ""), first.get("category", ""), first.get("id", "")
@@ -157,13 +163,13 @@ def read_items(result: ProbeResult, what: str | Msg, expected: str | Msg) -> lis
     if result.exit_code != 0:
         return unusable(result, what, expected)
     if result.truncated:
-        return Verdict.erreur(Msg("{what} : sortie tronquée", what=what), observed=clip(result.stdout),
+        return Verdict.erreur(Msg("{what} : sortie tronquée", what=what), observed=clip(result.stdout, crlf=True),
                               expected=expected)
     try:
         return items(result.stdout)
     except JsonError as exc:
         return Verdict.erreur(Msg("{what} : sortie illisible ({exc})", what=what, exc=exc),
-                              observed=clip(result.stdout) or Msg("(vide)"), expected=expected)
+                              observed=clip(result.stdout, crlf=True) or Msg("(vide)"), expected=expected)
 
 
 # --- comparing names as Windows does ---------------------------------------------------------
@@ -182,15 +188,10 @@ def account_matches(account: str | None, wanted: str) -> bool:
     return same_name(account.rpartition("\\")[2], wanted)
 
 
-def clip(text: str, limit: int = 200) -> str:
-    text = text.replace("\r\n", "\n").replace("\n", " ⏎ ")
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def clip_said(said: str | Msg, limit: int = 200) -> str | Msg:
     """:func:`clip` for a text that may be a Msg: the Msg when its French text needs no clipping, else the clipped text."""
     text = str(said)
-    clipped = clip(text, limit)
+    clipped = clip(text, limit, crlf=True)
     return said if clipped == text else clipped
 
 

@@ -14,7 +14,7 @@ import struct
 import uuid
 from dataclasses import dataclass
 
-from checks.linux._parse import commas
+from checks._common.text import commas
 from grader.model import Msg
 from grader.probes.ldap import sid_to_str
 

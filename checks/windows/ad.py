@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
+from checks._common.text import commas
 from checks.windows._ad import (
     Container,
     Entry,
@@ -45,7 +46,6 @@ from checks.windows._ad import (
     validate_path,
     visible,
 )
-from checks.windows._ps import commas
 from grader.check import Check, CheckParams
 from grader.model import Msg, Probe, ProbeResult, Verdict
 from grader.plugins import hookimpl
@@ -78,6 +78,10 @@ def _sam(value: str) -> str:
     if value != value.strip() or not _SAM.match(value):
         raise ValueError("nom de connexion invalide (20 caractères au plus, sans \" / \\ [ ] : ; | = , + * ? < > @)")
     return value
+
+
+#: A sAMAccountName (a user's login, a group's name), checked when the rubric loads.
+SamName = Annotated[str, AfterValidator(_sam)]
 
 
 def _ou_search(results: Mapping[str, ProbeResult]) -> Search | Verdict:
@@ -231,7 +235,7 @@ class UserAccount(Check):
     transport = "ldap"
 
     class Params(CheckParams):
-        login: str
+        login: SamName
         ou: OuPath | None = None
         enabled: bool | None = True
         given_name: str | None = None
@@ -239,12 +243,6 @@ class UserAccount(Check):
         upn: str | None = None
         must_change_password: bool | None = None
         expires: str | None = None
-
-        @field_validator("login")
-        @classmethod
-        def check_login(cls, value: str) -> str:
-            return _sam(value)
-
 
         @field_validator("expires")
         @classmethod
@@ -428,18 +426,13 @@ class GroupMembers(Check):
     transport = "ldap"
 
     class Params(CheckParams):
-        name: str
+        name: SamName
         ou: OuPath | None = None
         scope: Literal["globale", "domaine_local", "universelle"] | None = None
         type: Literal["securite", "distribution"] | None = None
         members: list[str] = Field(default_factory=list)
         nested: bool = True
         exact: bool = False
-
-        @field_validator("name")
-        @classmethod
-        def check_name(cls, value: str) -> str:
-            return _sam(value)
 
         @field_validator("scope", mode="before")
         @classmethod

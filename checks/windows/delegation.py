@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from checks._common.text import commas
 from checks.windows._ad import (
     Entry,
     Search,
@@ -34,7 +35,7 @@ from checks.windows._ad import (
     read,
     same_name,
 )
-from checks.windows._ps import bars, commas
+from checks.windows._ps import bars
 from checks.windows._sd import (
     CONTAINER_INHERIT,
     CONTROL_ACCESS,

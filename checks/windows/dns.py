@@ -9,7 +9,8 @@ from typing import Literal
 
 from pydantic import field_validator
 
-from checks.windows._ps import clip, clip_said, failure, no_wildcards, ps_quote, read_items
+from checks._common.text import clip
+from checks.windows._ps import clip_said, failure, no_wildcards, ps_quote, read_items
 from checks.windows.services import service_missing, service_probe
 from grader.check import Check, CheckParams, is_ip_address
 from grader.model import Msg, Probe, ProbeResult, Verdict
@@ -130,7 +131,7 @@ class DnsRecord(Check):
                                         Msg("La zone {zone} n'a pas d'enregistrement {type} « {name} ».",
                                             zone=params.zone, type=params.type, name=params.name))
         values = [str(x.get("Data") or "") for x in records]
-        observed = clip(f"{fqdn} {params.type} " + ", ".join(values), 300)
+        observed = clip(f"{fqdn} {params.type} " + ", ".join(values), 300, crlf=True)
         if params.value is None:
             return Verdict.conforme(observed, expected,
                                     Msg("L'enregistrement {type} {fqdn} existe.", type=params.type, fqdn=fqdn))

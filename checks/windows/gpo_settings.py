@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
+from checks._common.text import commas
 from checks.windows._ad import Entry, clip_list, gpo_guid, gpo_missing, gpo_names, gpo_near_misses, gpos_named, read
 from checks.windows._gpo import (
     Holders,
@@ -38,7 +39,7 @@ from checks.windows._gpo import (
     same_setting,
     show_data,
 )
-from checks.windows._ps import bars, commas
+from checks.windows._ps import bars
 from checks.windows.ad import GPOS, PRINCIPALS
 from grader.check import Check, CheckParams
 from grader.model import Msg, Probe, ProbeResult, Verdict

@@ -8,12 +8,11 @@ from typing import Any
 
 from pydantic import field_validator
 
+from checks._common.text import clip, commas
 from checks.windows._ps import (
+    ExactName,
     as_list,
-    clip,
-    commas,
     failure,
-    no_wildcards,
     ps_date,
     ps_quote,
     read_items,
@@ -49,7 +48,7 @@ class PsScriptDocumented(Check):
     class Params(CheckParams):
         path: str
         scheduled: bool = True
-        task: str | None = None
+        task: ExactName | None = None
 
         @field_validator("path")
         @classmethod
@@ -57,11 +56,6 @@ class PsScriptDocumented(Check):
             if not _WINDOWS_PATH.match(value):
                 raise ValueError("chemin Windows complet d'un fichier .ps1 attendu (ex. C:\\Scripts\\sauvegarde.ps1)")
             return value
-
-        @field_validator("task")
-        @classmethod
-        def _task(cls, value: str | None) -> str | None:
-            return None if value is None else no_wildcards(value)
 
     def probes(self, params: Params) -> Mapping[str, Probe]:
         probes = {"script": winrm(
@@ -110,8 +104,8 @@ class PsScriptDocumented(Check):
         observed: list[str | Msg] = [
             Msg("{path} ({size} octets{written})", path=str(script.get("FullName")), size=str(script.get("Length")),
                 written=Msg(", modifié le {date} UTC", date=written.strftime("%Y-%m-%d %H:%M")) if written else ""),
-            f".SYNOPSIS : {clip(synopsis, 80)}" if synopsis else Msg(".SYNOPSIS : (absent)"),
-            f".DESCRIPTION : {clip(description, 80)}" if description else Msg(".DESCRIPTION : (absente)")]
+            f".SYNOPSIS : {clip(synopsis, 80, crlf=True)}" if synopsis else Msg(".SYNOPSIS : (absent)"),
+            f".DESCRIPTION : {clip(description, 80, crlf=True)}" if description else Msg(".DESCRIPTION : (absente)")]
         problems: list[str | Msg] = []
         if script.get("ParseErrors"):
             problems.append(Msg("Le script contient {found} erreur(s) de syntaxe.", found=script.get("ParseErrors")))

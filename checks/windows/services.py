@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import field_validator
 
-from checks.windows._ps import enum_name, enum_said, failure, no_wildcards, ps_quote, read_items, same_name
+from checks.windows._ps import ExactName, enum_name, enum_said, failure, ps_quote, read_items, same_name
 from grader.check import Check, CheckParams
 from grader.model import Msg, Probe, ProbeResult, Verdict
 from grader.probes.winrm import winrm
@@ -48,14 +48,9 @@ class ServiceRunning(Check):
     transport = "winrm"
 
     class Params(CheckParams):
-        service: str
+        service: ExactName
         running: bool = True
         start_mode: Literal["automatic", "manual", "disabled"] | None = "automatic"
-
-        @field_validator("service")
-        @classmethod
-        def _name(cls, value: str) -> str:
-            return no_wildcards(value)
 
         @field_validator("start_mode", mode="before")
         @classmethod

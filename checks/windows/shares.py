@@ -5,16 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import field_validator, model_validator
+from pydantic import model_validator
 
+from checks._common.text import clip, commas
 from checks.windows._ps import (
+    ExactName,
     account_matches,
-    clip,
-    commas,
     enum_name,
     failure,
     joined,
-    no_wildcards,
     ps_quote,
     read_items,
     settle,
@@ -87,16 +86,11 @@ class SmbShare(Check):
     transport = "winrm"
 
     class Params(CheckParams):
-        share: str
+        share: ExactName
         path: str | None = None
-        group: str | None = None
+        group: ExactName | None = None
         share_access: Literal["read", "change", "full"] | None = None
         ntfs_access: Literal["read", "read_execute", "write", "modify", "full_control"] | None = None
-
-        @field_validator("share", "group")
-        @classmethod
-        def _names(cls, value: str | None) -> str | None:
-            return None if value is None else no_wildcards(value)
 
         @model_validator(mode="after")
         def _group_for_rights(self) -> SmbShare.Params:
@@ -202,7 +196,8 @@ class SmbShare(Check):
                 mask = effective_mask(ace.get("FileSystemRights"))
                 propagation = int(ace.get("PropagationFlags") or 0)
             except (TypeError, ValueError):
-                return Verdict.erreur(Msg("entrée NTFS illisible"), observed=clip(str(ace)), expected=expected)
+                return Verdict.erreur(Msg("entrée NTFS illisible"), observed=clip(str(ace), crlf=True),
+                                      expected=expected)
             kind = enum_name(ace.get("AccessControlType"), ACCESS_TYPE)
             entry = {"account": str(ace.get("IdentityReference")), "kind": kind,
                      "rights": rights_name(ace.get("FileSystemRights"))}

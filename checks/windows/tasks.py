@@ -8,11 +8,12 @@ from typing import Any, Literal
 
 from pydantic import field_validator
 
+from checks._common.text import commas
 from checks.windows._ps import (
+    ExactName,
     as_list,
     bars,
     clip_said,
-    commas,
     enum_said,
     failure,
     no_wildcards,
@@ -134,7 +135,7 @@ class ScheduledTask(Check):
     transport = "winrm"
 
     class Params(CheckParams):
-        task: str
+        task: ExactName
         path: str | None = None
         enabled: bool = True
         trigger: Literal["daily", "weekly", "once", "at_startup", "at_logon"] | None = None
@@ -142,11 +143,6 @@ class ScheduledTask(Check):
         days: list[Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]] | None = None
         command_contains: str | None = None
         run_as: str | None = None
-
-        @field_validator("task")
-        @classmethod
-        def _name(cls, value: str) -> str:
-            return no_wildcards(value)
 
         @field_validator("path")
         @classmethod

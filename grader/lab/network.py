@@ -219,15 +219,6 @@ def setup_host(host: str, ip: str) -> str:
     return str(netns_path(host))
 
 
-def teardown_host(host: str) -> None:
-    """Remove one host's veth and namespace (nothing to do if already gone)."""
-    veth = veth_name(host)
-    if _link_exists(veth):
-        run(["ip", "link", "del", veth], check=False)
-    if netns_path(host).exists():
-        run(["ip", "netns", "del", netns_name(host)], check=False)
-
-
 def teardown_all() -> None:
     """Every lab namespace, veth, segment bridge and the bridge, whoever made them."""
     for veth in list_veths():

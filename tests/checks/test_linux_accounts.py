@@ -12,8 +12,6 @@ import pytest
 from checks.linux.accounts import UserInGroups, same_shell
 from grader.model import Status
 
-CHECK = "linux.user_in_groups"
-
 
 def account(judge, capture, user, **params):
     return judge(UserInGroups, {"user": user, **params}, passwd=capture(f"getent_passwd_{user}.txt"),

@@ -15,8 +15,6 @@ from checks.linux._parse import parse_dump
 from checks.linux.cron import CronEntryExists
 from grader.model import Status
 
-CHECK = "linux.cron_entry"
-
 
 def debian(judge, capture, **params):
     return judge(CronEntryExists, params, crontabs=capture("cron_dump_debian.txt"))

@@ -8,8 +8,6 @@ import pytest
 from checks.linux.files import FileContains, FileExists
 from grader.model import Status
 
-CHECKS = ("linux.file_exists", "linux.file_contains")
-
 
 def stat(judge, capture, name, **params):
     return judge(FileExists, {"path": "/x", **params}, stat=capture(f"stat_{name}.txt"))

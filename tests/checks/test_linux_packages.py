@@ -8,8 +8,6 @@ import pytest
 from checks.linux.packages import PackageInstalled
 from grader.model import Status
 
-CHECK = "linux.package_installed"
-
 
 def test_installed_debian_package_is_conforme(judge, capture):
     v = judge(PackageInstalled, {"package": "apache2"}, pkg=capture("dpkg_apache2_ii.txt"))

@@ -8,8 +8,6 @@ import pytest
 from checks.linux.ports import PortListening, parse_ss
 from grader.model import Status
 
-CHECK = "linux.port_listening"
-
 
 def tcp(judge, capture, **params):
     return judge(PortListening, params, ss=capture("ss_tcp.txt"))

@@ -12,8 +12,6 @@ import pytest
 from checks.linux.rsyslog import RsyslogForward
 from grader.model import Status
 
-CHECK = "linux.rsyslog_forward"
-
 
 def debian_main(capture) -> str:
     text = capture("rsyslog_dump_debian_default.txt").stdout

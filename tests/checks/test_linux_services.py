@@ -15,8 +15,6 @@ import pytest
 from checks.linux.services import ServiceActive, unit_name
 from grader.model import Status
 
-CHECK = "linux.service_active"
-
 
 def show(load="loaded", active="active", sub="running", file_state="enabled", pid="1234"):
     return f"MainPID={pid}\nLoadState={load}\nActiveState={active}\nSubState={sub}\nUnitFileState={file_state}\n"

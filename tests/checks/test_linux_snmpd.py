@@ -16,8 +16,6 @@ import pytest
 from checks.linux.snmpd import SnmpdCommunity, SnmpdV3User, decode_octets
 from grader.model import Status
 
-CHECKS = ("linux.snmpd_community", "linux.snmpd_v3_user")
-
 
 def community(judge, r, name, access="ro"):
     return judge(SnmpdCommunity, {"community": name, "access": access}, snmpd=r)

@@ -8,8 +8,6 @@ import pytest
 from checks.linux.sshd import SshdSetting
 from grader.model import Status
 
-CHECK = "linux.sshd_setting"
-
 
 def default(judge, capture, setting, expected):
     return judge(SshdSetting, {"setting": setting, "expected": expected}, sshd=capture("sshd_T_debian_default.txt"))

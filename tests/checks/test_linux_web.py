@@ -18,7 +18,6 @@ from checks.linux.web import HttpAnswers
 from grader.model import Status
 from grader.transports import http as http_transport
 
-CHECK = "linux.http_answers"
 PAGE = "<html><head><title>Intranet TSSR</title></head><body><h1>Bienvenue sur l'intranet</h1></body></html>"
 
 

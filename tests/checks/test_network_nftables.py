@@ -12,8 +12,6 @@ import pytest
 from checks.network.nftables import NftMasquerade, parse_ruleset, source_nat_rules
 from grader.model import Status
 
-CHECKS = ("network.nft_masquerade",)
-
 
 def forward(result, value: str = "1\n"):
     return result(value)

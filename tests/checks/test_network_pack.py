@@ -3,7 +3,8 @@
 Registered through pluggy as the entry point ``network = "checks.network"`` loads it; unique
 ``network.*`` ids; a French one-line sentence; a Params model refusing unknown parameters;
 deterministic probes on the transports the engine knows (ssh probes with absolute paths);
-a test module naming each check; never conforme on empty or garbage output; lost probes erreur.
+never conforme on empty or garbage output; lost probes erreur. That a test shows each check
+conforme is held by tests/conftest.py.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from grader.plugins import collect_checks, default_transports, get_plugin_manage
 from tests.checks.test_linux_pack import command_heads
 
 ROOT = Path(__file__).resolve().parents[2]
-TESTS = Path(__file__).parent
 
 SAMPLES: dict[str, dict[str, Any]] = {
     "network.snmp_agent": {"sys_location": "Salle B12"},
@@ -113,13 +113,6 @@ def test_probes_are_deterministic_on_known_transports(check_id):
             parse_request(probe.command.replace(TOKEN, "0123456789abcdef"))
         if TOKEN in probe.command:
             assert probe.active, "a probe carrying the run's token has an effect: it is active"
-
-
-@pytest.mark.parametrize("check_id", IDS)
-def test_a_test_module_names_the_check(check_id):
-    mentioned = [p.name for p in TESTS.glob("test_network_*.py")
-                 if p.name != Path(__file__).name and f'"{check_id}"' in p.read_text(encoding="utf-8")]
-    assert mentioned, f"no test module mentions {check_id}"
 
 
 @pytest.mark.parametrize("stdout", ["", "Bienvenue sur le serveur du candidat !\n", "\x00\x01garbage\n"])

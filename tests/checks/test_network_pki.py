@@ -21,7 +21,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from checks.network.pki import HttpsIssuedByCa, fingerprint, verify
+from checks.network._x509 import fingerprint, verify
+from checks.network.pki import HttpsIssuedByCa
 from grader.check import evaluate
 from grader.model import ProbeResult, Status
 from grader.probes.tls import handshake

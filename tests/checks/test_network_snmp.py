@@ -24,8 +24,6 @@ from tests import snmpsim_agent
 
 snmpsim_switch = pytest.fixture(scope="module")(snmpsim_agent.serve)
 
-CHECKS = ("network.snmp_agent", "network.snmp_refuses", "network.snmp_interfaces", "network.snmp_vlans")
-
 
 def silent(command: str = "") -> ProbeResult:
     return ProbeResult("k", "snmp", command, stderr="l'agent SNMP de 10.77.2.10:161/udp ne répond pas", exit_code=1)

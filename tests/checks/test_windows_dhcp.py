@@ -9,7 +9,6 @@ from checks.windows.dhcp import DhcpScope, normalize_mac
 from grader.model import Status
 from tests.winrm_standin.recordings import result as rec
 
-CHECK = "windows.dhcp_scope"
 FULL = {"scope": "192.168.10.0", "start": "192.168.10.100", "end": "192.168.10.200", "mask": "255.255.255.0",
         "router": "192.168.10.254", "dns_servers": ["192.168.10.11", "192.168.10.10"],
         "reservations": [{"ip": "192.168.10.50", "mac": "00:15:5D:0A:01:32"}]}

@@ -9,7 +9,6 @@ from checks.windows.dns import DnsRecord, DnsZone
 from grader.model import Status
 from tests.winrm_standin.recordings import result as rec
 
-CHECK = "windows.dns_record"
 RUNNING = "get_service_dns_running"
 
 

@@ -9,8 +9,6 @@ from checks.windows.features import FeatureInstalled
 from grader.model import Status
 from tests.winrm_standin.recordings import result as rec
 
-CHECK = "windows.feature_installed"
-
 
 def test_installed_role_is_conforme(judge):
     v = judge(FeatureInstalled, {"feature": "DHCP"}, feature=rec("get_windowsfeature_dhcp_installed"))

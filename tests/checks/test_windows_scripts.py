@@ -9,7 +9,6 @@ from checks.windows.scripts import PsScriptDocumented
 from grader.model import Status
 from tests.winrm_standin.recordings import result as rec
 
-CHECK = "windows.ps_script_documented"
 PATH = "C:\\Scripts\\sauvegarde.ps1"
 
 

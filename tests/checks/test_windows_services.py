@@ -10,8 +10,6 @@ from grader.model import Status
 from tests.checks.conftest import make_result
 from tests.winrm_standin.recordings import result as rec
 
-CHECK = "windows.service_running"
-
 
 def test_running_and_automatic_is_conforme(judge):
     v = judge(ServiceRunning, {"service": "Spooler"}, service=rec("get_service_spooler_running"))

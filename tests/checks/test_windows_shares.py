@@ -9,7 +9,6 @@ from checks.windows.shares import SmbShare, effective_mask, rights_name
 from grader.model import Status
 from tests.winrm_standin.recordings import result as rec
 
-CHECK = "windows.smb_share"
 FULL = {"share": "Commun", "path": "D:\\Partages\\Commun\\", "group": "Comptabilité", "share_access": "change",
         "ntfs_access": "modify"}
 

@@ -9,7 +9,6 @@ from checks.windows.tasks import ScheduledTask
 from grader.model import Status
 from tests.winrm_standin.recordings import result as rec
 
-CHECK = "windows.scheduled_task"
 DAILY = "get_scheduledtask_sauvegarde_daily"
 
 

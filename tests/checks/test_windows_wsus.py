@@ -9,7 +9,6 @@ from checks.windows.wsus import WsusClientPolicy
 from grader.model import Status
 from tests.winrm_standin.recordings import result as rec
 
-CHECK = "windows.wsus_client_policy"
 SERVER = "http://srv-wsus.tssr.lan:8530"
 
 

@@ -1,0 +1,27 @@
+"""Parameter validators the packs share: a rubric's mistake is refused when it is validated.
+
+The messages are French, shown to the trainer by ``grader rubric validate`` (pydantic's
+``Value error, `` prefix removed): they say what is expected, not how pydantic failed.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import AfterValidator
+
+
+def valid_regex(value: str) -> str:
+    """Parameter validator: a non-empty regular expression that compiles."""
+    if not value:
+        raise ValueError("motif vide")
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"expression régulière invalide : {exc}") from exc
+    return value
+
+
+#: A parameter holding a Python regular expression: refused when the rubric loads if it is empty or does not compile.
+Regex = Annotated[str, AfterValidator(valid_regex)]
