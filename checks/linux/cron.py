@@ -172,7 +172,7 @@ class CronEntryExists(Check):
         dump = read_dump(r, expected, what=Msg("lecture des tables cron impossible"), need_family=True)
         if isinstance(dump, Verdict):
             return dump
-        family = dump.family
+        family = dump.family or "other"  # read_dump(need_family=True) has one; the dump's own word otherwise
         layout = family if family in ("debian", "redhat") else (
             "debian" if dump.get("/var/spool/cron/crontabs") else "redhat")
         regex = re.compile(params.pattern)

@@ -162,10 +162,10 @@ class PortListening(Check):
                 return Verdict.non_conforme(said(limited([s.describe() for s in on_port])), expected,
                                             Msg("Le port {where} est tenu par un autre processus que {process}.",
                                                 where=where, process=params.process))
-        sockets = limited([s.describe() for s in matching])
+        listed = limited([s.describe() for s in matching])
         if all(s.loopback_only for s in matching):
             return Verdict.conforme(Msg("{sockets} — uniquement en local (boucle locale), injoignable depuis le réseau",
-                                        sockets=sockets), expected,
+                                        sockets=listed), expected,
                                     Msg("Le port {where} est en écoute, mais seulement sur l'adresse de boucle locale.",
                                         where=where))
-        return Verdict.conforme(said(sockets), expected, Msg("Le port {where} est en écoute.", where=where))
+        return Verdict.conforme(said(listed), expected, Msg("Le port {where} est en écoute.", where=where))

@@ -16,7 +16,7 @@ from checks.linux._parse import (
     split_words,
 )
 from grader.check import Check, CheckParams
-from grader.model import Msg, Probe, ProbeResult, Verdict
+from grader.model import Msg, Probe, ProbeResult, Text, Verdict
 from grader.probes.ssh import ssh
 
 # snmpd reads snmpd.conf and snmpd.local.conf in every directory of its configuration path
@@ -285,8 +285,8 @@ class SnmpdCommunity(Check):
             return config
         found = communities(config)
         mine = [c for c in found if c.name == params.community]
-        shown = limited([c.describe() for c in found]) if found else Msg("aucune communauté définie")
-        observed = said(shown) if found else shown
+        shown: Text = said(limited([c.describe() for c in found])) if found else Msg("aucune communauté définie")
+        observed: Text = shown
         ro = [c for c in mine if c.access == "ro"]
         rw = [c for c in mine if c.access == "rw"]
         unknown = [c for c in mine if c.access == "indéterminé"]

@@ -422,7 +422,7 @@ class IptablesPortBlocked(_IptablesCheck):
 
 def _overlap(a: str, b: str) -> bool:
     try:
-        return ipaddress.ip_network(a, strict=False).overlaps(ipaddress.ip_network(b, strict=False))  # type: ignore[arg-type]
+        return ipaddress.ip_network(a, strict=False).overlaps(ipaddress.ip_network(b, strict=False))
     except (ValueError, TypeError):
         return True
 

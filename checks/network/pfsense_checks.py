@@ -18,7 +18,7 @@ The file is the configuration pfSense applies (the GUI writes it, ``/conf`` link
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -50,7 +50,7 @@ class _PfCheck(Check):
                                   observed=clip(r.stdout.strip()))
         return self.judge_config(params, cfg)
 
-    def judge_config(self, params: CheckParams, cfg: pfsense.PfConfig) -> Verdict:  # pragma: no cover - abstract
+    def judge_config(self, params: Any, cfg: pfsense.PfConfig) -> Verdict:  # pragma: no cover - abstract
         raise NotImplementedError
 
 

@@ -88,7 +88,9 @@ def parse_response(result: ProbeResult) -> Response:
     connected = (float(mark.group(1)) > 0 or mark.group(2) != "000") if mark else None
     error = " ".join(_MARK.sub("", result.stderr).split())
     text = result.stdout.replace("\r\n", "\n")
-    status, headers, body = None, {}, text
+    status: int | None = None
+    headers: dict[str, list[str]] = {}
+    body = text
     while body.startswith("HTTP/"):
         head, sep, rest = body.partition("\n\n")
         lines = head.split("\n")

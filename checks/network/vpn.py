@@ -175,7 +175,7 @@ def _v1_peers(lines: list[str]) -> list[Peer]:
         if len(fields) < 5:
             raise ValueError(Msg("ligne de client illisible : {line}", line=repr(line[:80])))
         peers.append(Peer(fields[0], fields[1], "", fields[4]))
-    virtual = {}
+    virtual: dict[tuple[str, str], str] = {}
     if "ROUTING TABLE" in lines:
         for line in lines[lines.index("ROUTING TABLE") + 2:]:
             if line in ("GLOBAL STATS", "END"):

@@ -295,10 +295,10 @@ class UserAccount(Check):
                 continue
             have = str(user.first(attr) or "")
             if not same_name(have, want):
-                why = near_miss(want, have)
+                miss = near_miss(want, have)
                 shown = visible(have) or Msg("(vide)")
                 problems.append(Msg("{label} « {have} » au lieu de « {want} » ({why})", label=label, have=shown,
-                                    want=want, why=why) if why else
+                                    want=want, why=miss) if miss else
                                 Msg("{label} « {have} » au lieu de « {want} »", label=label, have=shown, want=want))
         if params.must_change_password is not None and (pwd_last_set == 0) != params.must_change_password:
             problems.append(Msg("ne doit pas changer son mot de passe à la prochaine ouverture de session")

@@ -184,6 +184,9 @@ class SmbShare(Check):
 
     def _ntfs(self, p: Params, r: ProbeResult, observed: list[str | Msg], problems: list[str | Msg],
               expected: str | Msg) -> Verdict | None:
+        access = p.ntfs_access
+        if access is None:  # asked only when the rubric names a right (see judge)
+            return None
         aces = read_items(r, "Get-Acl", expected)
         if isinstance(aces, Verdict):
             return aces
@@ -215,13 +218,13 @@ class SmbShare(Check):
                 allowed |= mask
         observed.append(Msg("NTFS : {entries}", entries=commas(seen)) if seen else
                         Msg("NTFS : aucune entrée pour {group}", group=p.group))
-        required = RIGHTS[p.ntfs_access]  # type: ignore[index]
+        required = RIGHTS[access]
         if denied & required:
             problems.append(Msg("Des droits NTFS sont refusés à {group} ({rights_name}).", group=p.group,
                                 rights_name=rights_name(denied)))
         elif allowed & required != required:
             problems.append(Msg("Le groupe {group} n'a pas le droit NTFS « {right} » sur le dossier partagé.",
-                                group=p.group, right=FRENCH_RIGHT[p.ntfs_access]))
+                                group=p.group, right=FRENCH_RIGHT[access]))
         return None
 
 

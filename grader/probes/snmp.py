@@ -28,6 +28,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -204,7 +205,7 @@ def by_oid(result: ProbeResult) -> dict[str, VarBind]:
     return {vb.oid: vb for vb in parse_varbinds(result.stdout)}
 
 
-def column(varbinds: dict[str, VarBind], root: str) -> dict[str, VarBind]:
+def column(varbinds: Mapping[str, VarBind], root: str) -> dict[str, VarBind]:
     """Index (the OID suffix after ``root``) -> varbind, for one table column."""
     prefix = root + "."
     return {oid[len(prefix):]: vb for oid, vb in varbinds.items() if oid.startswith(prefix)}
