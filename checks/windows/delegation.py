@@ -49,7 +49,7 @@ from checks.windows._sd import (
     Ace,
     parse_descriptor,
 )
-from checks.windows.ad import PRINCIPALS, OuPath
+from checks.windows.ad._directory import PRINCIPALS, OuPath
 from grader.check import Check, CheckParams
 from grader.model import Msg, Probe, ProbeResult, Verdict
 from grader.plugins import hookimpl

@@ -40,7 +40,7 @@ from checks.windows._gpo import (
     show_data,
 )
 from checks.windows._ps import bars
-from checks.windows.ad import GPOS, PRINCIPALS
+from checks.windows.ad._directory import GPOS, PRINCIPALS
 from grader.check import Check, CheckParams
 from grader.model import Msg, Probe, ProbeResult, Verdict
 from grader.plugins import hookimpl
