@@ -67,6 +67,9 @@ class Host(_Strict):
     options: dict[str, dict[str, Any]] = Field(default_factory=dict)  # per-channel settings, by channel name
     sudo: bool = False
     connect_timeout: float = Field(default=5.0, gt=0)
+    #: The longest the grader spends on this host, every channel and stage included (seconds); past it
+    #: the host's sessions are closed and what did not come is erreur. Default: see runner.HostJob.budget.
+    budget: float | None = Field(default=None, gt=0, le=3600)
 
 
 class CheckEntry(_Strict):

@@ -12,11 +12,12 @@ nothing already collected.
 from __future__ import annotations
 
 import logging
+import queue
 import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,8 +29,14 @@ from grader.model import HostOutcome, Msg, Probe, ProbeResult, RefOf, Status, Te
 from grader.roster import Candidate
 from grader.rubric import CheckEntry, Host, Rubric, render, render_params
 from grader.transports.base import Channel, HostContext
+from grader.transports.deadline import HostDeadline, abort_all
 
 log = logging.getLogger("grader.runner")
+
+#: Seconds a channel may spend on its handshake and login, beyond its connect timeout (see HostJob.budget).
+CHANNEL_MARGIN = 15.0
+#: Seconds past its budget after which a host whose channel ignored the deadline is given up (run_jobs).
+ABANDON_GRACE = 10.0
 
 
 @dataclass(frozen=True)
@@ -72,6 +79,15 @@ class HostJob:
             for probe in pc.probes.values():
                 seen.setdefault(probe.key, probe)
         return list(seen.values())
+
+    def budget(self) -> float:
+        """The host's time budget (``hosts[].budget``, else: per channel used, the connect timeout and
+        :data:`CHANNEL_MARGIN` for the handshake and login, plus the probes' own budgets)."""
+        if self.host.budget is not None:
+            return self.host.budget
+        probes = self.unique_probes()
+        channels = {p.transport for p in probes} | {self.host.transport}
+        return len(channels) * (self.host.connect_timeout + CHANNEL_MARGIN) + sum(p.timeout for p in probes)
 
 
 @dataclass
@@ -181,7 +197,9 @@ def grade_host(job: HostJob, known_hosts: Path | None, channels: Mapping[str, Ch
     host, every check on the host takes that status (``injoignable``, or ``erreur`` for a
     changed host key or a broken credential) — a grader-side request to a host that is down
     must not become ``non_conforme``. Other channels run after it; one that fails makes only
-    its own checks ``injoignable``/``erreur``.
+    its own checks ``injoignable``/``erreur``. Every channel shares the host's one
+    :class:`~grader.transports.deadline.HostDeadline` (:meth:`HostJob.budget`): past it, the
+    host's sessions are closed and the channels not yet asked are not asked.
     """
     channels = channels if channels is not None else default_channels()
     started, t0 = now(), time.perf_counter()
@@ -198,34 +216,35 @@ def grade_host(job: HostJob, known_hosts: Path | None, channels: Mapping[str, Ch
     outcome: HostOutcome | None = None
     if job.planning_problem is not None:  # not contacted with options that are not this candidate's
         order, outcome = [], HostOutcome(False, job.planning_problem, status=Status.ERREUR)
-    for name in order:
-        probes = by_channel.get(name, [])
-        if name != primary and not probes:
-            continue
-        channel = channels.get(name)
-        if channel is None:
-            failed[name] = Verdict.erreur(Msg("aucun transport « {name} » n'est installé", name=name))
-            continue
-        try:
-            got = channel.collect(_context(job, channel, name == primary, known_hosts), probes)
-        except Unreachable as exc:
-            failed[name] = Verdict(Status.INJOIGNABLE, message=_reason(exc))
-        except (HostKeyMismatch, CredentialError, TransportError) as exc:
-            failed[name] = Verdict.erreur(_reason(exc))
-        except Exception as exc:  # a channel's bug is this host's erreur, never the whole run's end
-            log.exception("channel %s failed on %s", name, job.label)
-            failed[name] = Verdict.erreur(Msg("le canal « {channel} » a échoué sur cet hôte : {error}", channel=name,
-                                              error=f"{type(exc).__name__}: {exc}"))
-        else:
+    deadline = HostDeadline(job.budget()).start()
+    try:
+        for name in order:
+            probes = by_channel.get(name, [])
+            if name != primary and not probes:
+                continue
+            channel = channels.get(name)
+            if channel is None:
+                failed[name] = Verdict.erreur(Msg("aucun transport « {name} » n'est installé", name=name))
+                continue
+            if deadline.expired:  # the budget went on earlier channels: this one is not asked
+                failed[name] = Verdict.erreur(Msg("budget de l'hôte épuisé ({seconds:g} s) : canal « {channel} » "
+                                                  "non interrogé", seconds=deadline.seconds, channel=name))
+                continue
+            got = _collect(job, channel, name, probes, known_hosts, deadline, primary, failed)
+            if got is None:
+                if name == primary:  # the host could not be graded: no other channel is asked
+                    break
+                continue
             results.update(got.results)
             anomalies += got.said_anomalies()
             execs += got.execs if name == primary else 0  # the primary channel's round trips (SSH execs...)
             login = login or got.login
             host_key = host_key or got.host_key
-        if name == primary and name in failed:
-            verdict = failed[name]
-            outcome = HostOutcome(False, verdict.message, status=verdict.status)
-            break
+    finally:
+        deadline.cancel()
+    if primary in failed and job.planning_problem is None:
+        verdict = failed[primary]
+        outcome = HostOutcome(False, verdict.message, status=verdict.status)
     if outcome is None:
         outcome = HostOutcome(True, host_key=host_key, anomalies=tuple(anomalies), execs=execs,
                               status=Status.CONFORME)
@@ -234,18 +253,43 @@ def grade_host(job: HostJob, known_hosts: Path | None, channels: Mapping[str, Ch
                       outcome, started, time.perf_counter() - t0, list(results.values()), judged)
 
 
+def _collect(job: HostJob, channel: Channel, name: str, probes: list[Probe], known_hosts: Path | None,
+             deadline: HostDeadline, primary: str, failed: dict[str, Verdict]) -> Any:
+    """One channel's collection on the host; a failure goes in ``failed`` (and None is returned).
+
+    When the host's deadline closed the channel, whatever the channel says, the reason is the
+    deadline's: the session opened, then stayed silent.
+    """
+    try:
+        return channel.collect(_context(job, channel, name == primary, known_hosts, deadline), probes)
+    except Unreachable as exc:
+        failed[name] = Verdict(Status.INJOIGNABLE, message=_reason(exc))
+    except (HostKeyMismatch, CredentialError, TransportError) as exc:
+        failed[name] = Verdict.erreur(deadline.silence() if deadline.expired else _reason(exc))
+    except Exception as exc:  # a channel's bug is this host's erreur, never the whole run's end
+        if deadline.expired:
+            failed[name] = Verdict.erreur(deadline.silence())
+        else:
+            log.exception("channel %s failed on %s", name, job.label)
+            failed[name] = Verdict.erreur(Msg("le canal « {channel} » a échoué sur cet hôte : {error}", channel=name,
+                                              error=f"{type(exc).__name__}: {exc}"))
+    return None
+
+
 def _reason(exc: Exception) -> Msg | str:
     """Why a channel could not grade the host: its :class:`Msg` when raised with one (said in any language)."""
     return said(exc)
 
 
-def _context(job: HostJob, channel: Channel, primary: bool, known_hosts: Path | None) -> HostContext:
+def _context(job: HostJob, channel: Channel, primary: bool, known_hosts: Path | None,
+             deadline: HostDeadline) -> HostContext:
     host = job.host
     raw = job.channel_options(channel.name)
     return HostContext(name=host.name, address=job.address, platform=host.platform, port=host.port if primary else None,
                        credential=job.credential, credentials=job.credentials,
                        options=channel.Options.model_validate(raw), sudo=host.sudo,
-                       connect_timeout=host.connect_timeout, known_hosts=known_hosts, primary=primary)
+                       connect_timeout=host.connect_timeout, known_hosts=known_hosts, primary=primary,
+                       deadline=deadline)
 
 
 def default_channels() -> dict[str, Channel]:
@@ -336,14 +380,16 @@ class DependencyGate:
 
 def run_jobs(jobs: list[HostJob], *, known_hosts_path: Path | None, workers: int = 32,
              on_done: Callable[[HostReport], None] | None = None, snapshot: bool = False) -> list[HostReport]:
-    """Grade every job concurrently; ``on_done`` (the store, the live view) sees each host as it ends.
+    """Grade every job; ``on_done`` is called for each finished host (store + live view), in this thread.
 
     ``snapshot``: one thread per host and a barrier before the first connection, so every
     machine of the room is read as close as possible to the same instant (the end of the
     timed phase); judging is local and comes after each host's collection anyway.
 
-    On Ctrl-C, pending hosts are cancelled and the interrupt propagates after what was done
-    has been handed to ``on_done``.
+    No host holds the room: each has its deadline (see :func:`grade_host`), and a host whose
+    channel ignored it is given up :data:`ABANDON_GRACE` seconds after its budget (its checks
+    are erreur; its thread, a daemon, is left behind). On Ctrl-C every host's deadline is spent
+    at once, what was done is handed to ``on_done``, and the interrupt propagates.
     """
     task: Callable[[HostJob, Path | None, Mapping[str, Channel]], HostReport] = grade_host
     if snapshot:
@@ -363,26 +409,99 @@ def run_jobs(jobs: list[HostJob], *, known_hosts_path: Path | None, workers: int
     used = {p.transport for j in jobs for p in j.unique_probes()} | {j.host.transport for j in jobs}
     started: list[Channel] = []
     reports: list[HostReport] = []
-    pool = ThreadPoolExecutor(max_workers=max(1, min(workers, len(jobs) or 1)), thread_name_prefix="grader-host")
+    pool = _DaemonPool(max(1, min(workers, len(jobs) or 1)))
+
+    def hand(report: HostReport) -> None:
+        for ready in gate.arrived(report):
+            reports.append(ready)
+            if on_done:
+                on_done(ready)
+
     try:
         for name in sorted(used & set(channels)):  # run-level resources (a syslog collector...) first
             channels[name].start(jobs)
             started.append(channels[name])
-        futures: dict[Future[HostReport], HostJob] = {pool.submit(task, j, known_hosts_path, channels): j for j in jobs}
-        for fut in as_completed(futures):
-            for report in gate.arrived(fut.result()):
-                reports.append(report)
-                if on_done:
-                    on_done(report)
+        pending = {pool.submit(task, j, known_hosts_path, channels): j for j in jobs}
+        while pending:
+            done, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+            for fut in done:
+                hand(fut.result())
+                del pending[fut]
+            for fut, job in list(pending.items()):
+                began = pool.started_at(fut)
+                if began is not None and time.monotonic() - began > job.budget() + ABANDON_GRACE:
+                    log.warning("host %s ignored its deadline: given up", job.label)
+                    del pending[fut]
+                    hand(abandoned(job, job.budget()))
     except BaseException:
-        pool.shutdown(wait=False, cancel_futures=True)
+        abort_all()  # every waiting channel returns at once
+        pool.cancel_pending()
         for report in gate.flush():  # nothing collected is lost; unknown dependencies say so
             reports.append(report)
             if on_done:
                 on_done(report)
         raise
     finally:
+        pool.shutdown()
         for channel in started:
             channel.stop()
-    pool.shutdown(wait=True)
     return reports
+
+
+def abandoned(job: HostJob, budget: float) -> HostReport:
+    """The report of a host given up past its budget: every check erreur, saying so."""
+    reason = Msg("l'hôte n'a pas rendu la main dans son budget de {seconds:g} s : abandonné", seconds=budget)
+    outcome = HostOutcome(False, reason, status=Status.ERREUR)
+    judged = [_judge(job, pc, {}, outcome, {}) for pc in job.checks]
+    return HostReport(job.candidate.id, job.host.name, job.address, job.host.platform, job.host.transport, "",
+                      outcome, now(), budget, [], judged)
+
+
+class _DaemonPool:
+    """A bounded pool of daemon threads: a host whose library never returns cannot hold the process's exit.
+
+    (``ThreadPoolExecutor`` joins its threads at interpreter exit, so one hung host would keep
+    ``grader run`` alive after it has printed its end.)
+    """
+
+    def __init__(self, workers: int) -> None:
+        self._queue: queue.SimpleQueue[tuple[Future[Any], Callable[..., Any], tuple[Any, ...]] | None] = (
+            queue.SimpleQueue())
+        self._started: dict[Future[Any], float] = {}
+        for i in range(workers):
+            threading.Thread(target=self._work, name=f"grader-host-{i}", daemon=True).start()
+        self._workers = workers
+
+    def submit(self, fn: Callable[..., HostReport], *args: Any) -> Future[HostReport]:
+        fut: Future[HostReport] = Future()
+        self._queue.put((fut, fn, args))
+        return fut
+
+    def started_at(self, fut: Future[Any]) -> float | None:
+        return self._started.get(fut)
+
+    def cancel_pending(self) -> None:
+        """Cancel the jobs no thread has taken yet."""
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if item is not None:
+                item[0].cancel()
+
+    def shutdown(self) -> None:
+        """Idle threads end; a thread still on a job ends with it (a daemon: it never holds the exit)."""
+        for _ in range(self._workers):
+            self._queue.put(None)
+
+    def _work(self) -> None:
+        while (item := self._queue.get()) is not None:
+            fut, fn, args = item
+            if not fut.set_running_or_notify_cancel():
+                continue
+            self._started[fut] = time.monotonic()
+            try:
+                fut.set_result(fn(*args))
+            except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread, which re-raises it
+                fut.set_exception(exc)

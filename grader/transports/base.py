@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 from grader.errors import CredentialError
 from grader.model import Msg, Probe, ProbeResult, RefOf, Text
 from grader.probes.channel import ChannelOptions, ChannelSpec
+from grader.transports.deadline import HostDeadline
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,10 @@ class HostContext:
     #: True when this channel is the host's primary transport: its silence means "host down"
     #: (injoignable); a secondary channel's silence on a host already reached is an observation.
     primary: bool = False
+    #: The host's one budget (see :mod:`grader.transports.deadline`): register what you open with
+    #: ``deadline.guard(close)``; give no wait more than ``deadline.remaining()``. Unstarted (never
+    #: expiring) when a channel is called outside a run.
+    deadline: HostDeadline = field(default_factory=lambda: HostDeadline(3600.0))
 
 
 def probe_fields(probe: Probe) -> dict[str, Any]:

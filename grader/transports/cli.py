@@ -67,6 +67,7 @@ from grader.errors import CredentialError, TransportError, said
 from grader.model import Msg, Probe, ProbeResult
 from grader.probes.cli import CHANNEL, CliOptions
 from grader.transports.base import Channel, Collected, HostContext
+from grader.transports.deadline import HostDeadline
 from grader.transports.ssh import KnownHosts, SshTarget, fingerprint, open_transport
 
 #: Output kept per command; beyond it the result is marked truncated (a config.xml is ~100 KB).
@@ -348,7 +349,7 @@ class CliChannel(Channel):
                                           name=options.enable_credential))
             enable_secret = resolve_password(enable_ref).password
         port = host.port or options.port or 22
-        target = SshTarget(host.address, port, False, host.connect_timeout)
+        target = SshTarget(host.address, port, False, host.connect_timeout, deadline=host.deadline)
         known = self._known.setdefault(host.known_hosts, KnownHosts(host.known_hosts))
         dialect = DIALECTS[options.dialect]
 
@@ -356,14 +357,18 @@ class CliChannel(Channel):
         transport, key = open_transport(target, secret, known, refused=TransportError)
         try:
             try:
-                channel = transport.open_session(timeout=target.auth_timeout)
+                # paramiko waits for the answers to the PTY and shell requests without a limit: the
+                # host's deadline, which closes the transport, is what ends a device that never answers.
+                channel = transport.open_session(timeout=target.wait(target.auth_timeout))
                 channel.get_pty(term="vt100", width=511, height=24)
                 channel.invoke_shell()
             except (paramiko.SSHException, OSError, EOFError) as exc:
+                if host.deadline.expired:
+                    raise TransportError(host.deadline.silence()) from exc
                 raise TransportError(Msg("impossible d'ouvrir une session interactive sur {address} ({error})",
                                          address=host.address, error=str(exc))) from exc
             session = Session(channel, dialect, options.resync_timeout)
-            results, anomalies = self._drive(session, options, enable_secret, probes, host.address)
+            results, anomalies = self._drive(session, options, enable_secret, probes, host.address, host.deadline)
             # The evidence says how the device was read: one connection, one interactive session.
             login = Msg("{account} ; 1 connexion SSH, 1 session interactive, {n} commande(s)",
                         account=secret.describe(), n=len(probes))
@@ -373,7 +378,7 @@ class CliChannel(Channel):
             transport.close()
 
     def _drive(self, session: Session, options: CliOptions, enable_secret: str | None, probes: Sequence[Probe],
-               address: str) -> tuple[dict[str, ProbeResult], list[str | Msg]]:
+               address: str, host_deadline: HostDeadline) -> tuple[dict[str, ProbeResult], list[str | Msg]]:
         anomalies: list[str | Msg] = []
         deadline = time.monotonic() + options.login_timeout
         try:
@@ -391,6 +396,8 @@ class CliChannel(Channel):
                     anomalies.append(Msg("« {command} » refusé par l'équipement : la pagination --More-- sera suivie",
                                          command=command))
         except SessionLost as exc:
+            if host_deadline.expired:
+                raise TransportError(host_deadline.silence()) from exc
             raise TransportError(Msg("session interactive avec {address} perdue pendant la connexion : {error}",
                                      address=address, error=said(exc))) from exc
         results: dict[str, ProbeResult] = {}
@@ -408,7 +415,8 @@ class CliChannel(Channel):
                                                  duration=time.perf_counter() - t0, error=said(exc))
                 continue
             except SessionLost as exc:
-                lost = Msg("session interactive perdue : {error}", error=said(exc))
+                lost = host_deadline.cut() if host_deadline.expired else Msg(
+                    "session interactive perdue : {error}", error=said(exc))
                 results[probe.key] = ProbeResult(probe.key, probe.transport, probe.command, started=started,
                                                  duration=time.perf_counter() - t0, error=lost)
                 continue

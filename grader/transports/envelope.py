@@ -184,12 +184,14 @@ class Parsed:
     complete: bool = False  # START and END seen
 
 
-def parse(envelope: Envelope, raw: bytes, *, started: str = "") -> Parsed:
+def parse(envelope: Envelope, raw: bytes, *, started: str = "", cut: Msg | None = None) -> Parsed:
     """Read the framed output. Never trusts a frame whose boundary, order or file header is wrong.
 
     A probe has a result only if its ``R`` frame (exit code, clock) came first and a later
     ``F``…``G`` block carried both of its files under headers naming the private directory,
-    in the order the ``F`` frame announced. Anything else is an ``error`` on that probe.
+    in the order the ``F`` frame announced. Anything else is an ``error`` on that probe: ``cut``
+    (why the output stopped, e.g. the host's deadline) for a probe whose end never came, and
+    « sortie interrompue ou falsifiée » for one whose frames were wrong.
     """
     b = envelope.boundary.encode()
     out = Parsed()
@@ -253,9 +255,11 @@ def parse(envelope: Envelope, raw: bytes, *, started: str = "") -> Parsed:
             block = None
     for index, probe in enumerate(envelope.probes):
         if index in bad or index not in ends or index not in files:
+            never_ended = cut is not None and index not in bad and index not in ends
             out.results[probe.key] = ProbeResult(
                 key=probe.key, transport=probe.transport, command=probe.command, started=started,
-                error=Msg("résultat absent ou incohérent dans l'enveloppe (sortie interrompue ou falsifiée)"),
+                error=cut if never_ended else Msg(
+                    "résultat absent ou incohérent dans l'enveloppe (sortie interrompue ou falsifiée)"),
             )
             continue
         out.results[probe.key] = _result(probe, ends[index], files[index], u0, started)

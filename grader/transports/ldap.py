@@ -44,10 +44,13 @@ from grader.errors import TransportError, Unreachable
 from grader.model import Msg, Probe, ProbeResult
 from grader.probes.ldap import CHANNEL, NEVER, LdapOptions, sid_to_str, validate_spec
 from grader.transports.base import Channel, Collected, HostContext, option_credential, probe_fields
+from grader.transports.deadline import HostDeadline
 
 #: Output cap of one search (JSON text). Entries past it are dropped and the result marked truncated.
 LDAP_CAP = 512 * 1024
 PAGE_SIZE = 500
+#: Pages one search may take (a real directory under LDAP_CAP needs a few dozen): a server's cookie is not trusted.
+MAX_PAGES = 1000
 
 # --- declaring searches (used by checks; pure) ------------------------------------------------
 
@@ -234,7 +237,7 @@ class LdapChannel(Channel):
             if not bound:
                 raise Unreachable(_bind_failure(where, secret.username, conn))
             base_dn = opts.base_dn or _naming_context(conn, where)
-            results, lost = _run_searches(conn, probes, base_dn)
+            results, lost = _run_searches(conn, probes, base_dn, host.deadline)
             return Collected(results, login=Msg("{username} (mot de passe, {tls})", username=secret.username,
                                                 tls=opts.tls.upper()),
                              host_key=host_key, anomalies=anomalies, execs=1, complete=lost is None)
@@ -243,7 +246,8 @@ class LdapChannel(Channel):
                 conn.unbind()
 
 
-def _run_searches(conn: Any, probes: Sequence[Probe], base_dn: str) -> tuple[dict[str, ProbeResult], str | None]:
+def _run_searches(conn: Any, probes: Sequence[Probe], base_dn: str,
+                  deadline: HostDeadline | None = None) -> tuple[dict[str, ProbeResult], str | None]:
     """Every probe's search on one bound connection; once the session is lost, the rest fail with that reason."""
     from ldap3.core import exceptions as lx
 
@@ -254,7 +258,7 @@ def _run_searches(conn: Any, probes: Sequence[Probe], base_dn: str) -> tuple[dic
             results[probe.key] = _failed(probe, Msg("connexion LDAP perdue : {error}", error=lost))
             continue
         try:
-            results[probe.key] = _run_search(conn, probe, base_dn)
+            results[probe.key] = _run_search(conn, probe, base_dn, deadline)
         except lx.LDAPException as exc:
             lost = f"{type(exc).__name__}: {exc}"
             results[probe.key] = _failed(probe, Msg("connexion LDAP perdue : {error}", error=lost))
@@ -305,7 +309,7 @@ def _collect_kerberos(host: HostContext, probes: Sequence[Probe], opts: LdapOpti
                 raise TransportError(Msg("liaison Kerberos interrompue avec {where} ({error})", where=where,
                                          error=str(exc))) from exc
         base_dn = opts.base_dn or _naming_context(conn, where)
-        results, lost = _run_searches(conn, probes, base_dn)
+        results, lost = _run_searches(conn, probes, base_dn, host.deadline)
         return Collected(results, login=Msg("{principal} (Kerberos, {layer})", principal=login.principal, layer=layer),
                          host_key=Msg("Kerberos ldap/{service_host}@{realm} (authentification mutuelle)",
                                       service_host=service_host, realm=login.realm),
@@ -378,8 +382,12 @@ def _failed(probe: Probe, reason: str | Msg) -> ProbeResult:
     return ProbeResult(**probe_fields(probe), error=reason)
 
 
-def _run_search(conn: Any, probe: Probe, naming_context: str) -> ProbeResult:
-    """One paged search; the LDAP result code is the exit code. Raises ldap3 errors when the session is lost."""
+def _run_search(conn: Any, probe: Probe, naming_context: str, deadline: HostDeadline | None = None) -> ProbeResult:
+    """One paged search; the LDAP result code is the exit code. Raises ldap3 errors when the session is lost.
+
+    The server's paging cookie is followed within the probe's own budget (and the host's): a server
+    whose paging never ends makes the probe ``timed_out``, never a loop without end.
+    """
     import ldap3
 
     common = probe_fields(probe)
@@ -400,7 +408,14 @@ def _run_search(conn: Any, probe: Probe, naming_context: str) -> ProbeResult:
         from ldap3.protocol.microsoft import security_descriptor_control
 
         sent_controls = security_descriptor_control(sdflags=spec["sd_flags"])
+    ends = time.monotonic() + probe.timeout
+    pages = 0
     while True:
+        if pages and (pages >= MAX_PAGES or time.monotonic() > ends or (deadline is not None and deadline.expired)):
+            return ProbeResult(**common, stderr=Msg("pagination sans fin : {pages} pages en {seconds:g} s",
+                                                    pages=pages, seconds=round(time.perf_counter() - t0, 1)),
+                               exit_code=None, duration=time.perf_counter() - t0, timed_out=True)
+        pages += 1
         conn.search(base_dn, spec["filter"], search_scope=scope, attributes=attributes, paged_size=PAGE_SIZE,
                     paged_cookie=cookie, time_limit=time_limit, controls=sent_controls)
         result = conn.result or {}

@@ -29,6 +29,7 @@ from grader.model import Msg, Probe
 from grader.probes.ssh import CHANNEL
 from grader.transports import envelope
 from grader.transports.base import Channel, Collected, HostContext
+from grader.transports.deadline import HostDeadline
 
 _KNOWN_HOSTS_LOCK = threading.Lock()
 
@@ -41,6 +42,15 @@ class SshTarget:
     connect_timeout: float = 5.0
     auth_timeout: float = 10.0
     exec_timeout: float = 120.0
+    #: The host's budget: what this session opens is closed when it is spent (see grader.transports.deadline).
+    deadline: HostDeadline = field(default_factory=lambda: HostDeadline(3600.0), compare=False)
+
+    def wait(self, seconds: float) -> float:
+        """The longest one wait may last: ``seconds``, and never past the host's deadline (at least 0.1 s)."""
+        return max(0.1, min(seconds, self.deadline.remaining()))
+
+#: Time the exec may take beyond its probes' own budgets: starting the shell, framing, reading back.
+EXEC_MARGIN = 10.0
 
 
 @dataclass
@@ -109,7 +119,7 @@ def run_batch(target: SshTarget, secret: SshSecret, probes: Sequence[Probe], kno
         t1 = time.perf_counter()
         raw, err, status = _exec(transport, target, envelope.remote_command(sudo=target.sudo), env.script, len(probes))
         timings["exécution"] = time.perf_counter() - t1
-        parsed = envelope.parse(env, raw, started=started)
+        parsed = envelope.parse(env, raw, started=started, cut=_cut(target) if status == _CUT else None)
         if not parsed.complete and status != 0 and not parsed.anomalies and err:
             parsed.anomalies.append(Msg("l'exécution distante a échoué (code {status}) : {error}", status=status,
                                         error=err[:300]))
@@ -130,10 +140,13 @@ def open_transport(target: SshTarget, secret: SshSecret, known_hosts: KnownHosts
     Returns the authenticated transport, which the caller closes, and the host's key.
     """
     transport = paramiko.Transport(_connect(target))
+    target.deadline.guard(transport.close)
     try:
         try:
-            transport.start_client(timeout=target.auth_timeout)
+            transport.start_client(timeout=target.wait(target.auth_timeout))
         except (paramiko.SSHException, OSError, EOFError) as exc:
+            if target.deadline.expired:
+                raise TransportError(target.deadline.silence()) from exc
             raise Unreachable(Msg("négociation SSH impossible avec {address}:{port} ({error})",
                                   address=target.address, port=target.port, error=str(exc))) from exc
         key = transport.get_remote_server_key()
@@ -147,7 +160,7 @@ def open_transport(target: SshTarget, secret: SshSecret, known_hosts: KnownHosts
 
 def _connect(target: SshTarget) -> socket.socket:
     try:
-        sock = socket.create_connection((target.address, target.port), timeout=target.connect_timeout)
+        sock = socket.create_connection((target.address, target.port), timeout=target.wait(target.connect_timeout))
     except TimeoutError as exc:
         raise Unreachable(Msg("pas de réponse de {address} sur le port {port} (délai de {timeout:g} s dépassé)",
                               address=target.address, port=target.port, timeout=target.connect_timeout)) from exc
@@ -158,11 +171,13 @@ def _connect(target: SshTarget) -> socket.socket:
         raise Unreachable(Msg("{address} injoignable sur le port {port} ({error})", address=target.address,
                               port=target.port, error=str(exc.strerror or exc))) from exc
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    target.deadline.guard(sock.close)
     return sock
 
 
 def _authenticate(transport: paramiko.Transport, target: SshTarget, secret: SshSecret,
                   refused: type[TransportError] = Unreachable) -> None:
+    transport.auth_timeout = target.wait(target.auth_timeout)  # paramiko's own default is 30 s
     try:
         if secret.pkey is not None:
             transport.auth_publickey(secret.username, secret.pkey)
@@ -182,31 +197,40 @@ def _authenticate(transport: paramiko.Transport, target: SshTarget, secret: SshS
         if not transport.is_authenticated():
             raise paramiko.AuthenticationException("aucune méthode acceptée")
     except paramiko.AuthenticationException as exc:
+        if target.deadline.expired:
+            raise TransportError(target.deadline.silence()) from exc
         raise refused(Msg("authentification SSH refusée pour « {username} » sur {address} ({error})",
                           username=secret.username, address=target.address, error=str(exc))) from exc
     except (paramiko.SSHException, OSError, EOFError) as exc:
+        if target.deadline.expired:
+            raise TransportError(target.deadline.silence()) from exc
         raise refused(Msg("la session SSH avec {address} a été coupée pendant l'authentification ({error})",
                           address=target.address, error=str(exc))) from exc
 
 
 def _exec(transport: paramiko.Transport, target: SshTarget, command: str, script: str, n: int) -> tuple[bytes, str, int]:
+    """One exec with the batch on stdin; what came back before the end, the exec's deadline or the host's.
+
+    paramiko waits for the answer to the exec request without a limit: only the host's deadline,
+    which closes the transport, ends that wait (see :mod:`grader.transports.deadline`).
+    """
     # A bounded read: caps per probe plus room for frames and an rc file that prints a lot.
     limit = (n + 1) * (envelope.CAP + 4096) * 2 + 1024 * 1024
+    chunks: list[bytes] = []
     try:
-        channel = transport.open_session(timeout=target.auth_timeout)
-        channel.settimeout(target.exec_timeout)
+        channel = transport.open_session(timeout=target.wait(target.auth_timeout))
+        channel.settimeout(target.wait(target.exec_timeout))
         channel.exec_command(command)
         channel.sendall(script.encode())
         channel.shutdown_write()
-        chunks: list[bytes] = []
         size = 0
-        deadline = time.monotonic() + target.exec_timeout
+        deadline = time.monotonic() + target.wait(target.exec_timeout)
         while True:
             try:
                 data = channel.recv(65536)
             except TimeoutError:  # keep what was collected: finished probes still count
-                err_note = f"délai d'exécution de {target.exec_timeout:g} s dépassé : sortie partielle"
-                return b"".join(chunks), err_note, -1
+                _stop(target)
+                return b"".join(chunks), _partial(target), _CUT
             if not data:
                 break
             chunks.append(data)
@@ -214,24 +238,54 @@ def _exec(transport: paramiko.Transport, target: SshTarget, command: str, script
             if size > limit:
                 break
             if time.monotonic() > deadline:
-                note = f"délai d'exécution de {target.exec_timeout:g} s dépassé : sortie partielle"
+                _stop(target)
                 channel.close()
-                return b"".join(chunks), note, -1
+                return b"".join(chunks), _partial(target), _CUT
+        if target.deadline.expired:  # the deadline closed the session: that is why the output ended
+            return b"".join(chunks), _partial(target), _CUT
         err = b""
         while channel.recv_stderr_ready():
             err += channel.recv_stderr(65536)
         # The output ended (EOF): the exit status follows at once; never wait for it unbounded.
         status = -1
-        if size <= limit and channel.status_event.wait(timeout=5):
+        if size <= limit and channel.status_event.wait(timeout=target.wait(5)):
             status = channel.recv_exit_status()
         channel.close()
         return b"".join(chunks), err.decode(errors="replace"), status
-    except TimeoutError as exc:
-        raise TransportError(Msg("délai d'exécution de {timeout:g} s dépassé sur {address}",
-                                 timeout=target.exec_timeout, address=target.address)) from exc
-    except (paramiko.SSHException, OSError, EOFError) as exc:
+    except (TimeoutError, paramiko.SSHException, OSError, EOFError) as exc:
+        if target.deadline.expired:
+            if chunks:  # the session spoke, then stalled: keep what came, the rest is cut
+                return b"".join(chunks), _partial(target), _CUT
+            raise TransportError(target.deadline.silence()) from exc
+        if isinstance(exc, TimeoutError):
+            raise TransportError(Msg("délai d'exécution de {timeout:g} s dépassé sur {address}",
+                                     timeout=target.exec_timeout, address=target.address)) from exc
         raise TransportError(Msg("la session SSH avec {address} a été coupée pendant l'exécution ({error})",
                                  address=target.address, error=str(exc))) from exc
+
+
+_CUT = -2  # the exec's status when its output was cut by a deadline (the exec's or the host's)
+
+
+def _cut(target: SshTarget) -> Msg:
+    """What a probe whose end never came says: which deadline cut it."""
+    if target.deadline.expired:
+        return target.deadline.cut()
+    return Msg("sonde coupée : le lot a dépassé son délai de {seconds:g} s", seconds=target.exec_timeout)
+
+
+def _stop(target: SshTarget) -> None:
+    """The exec's wait ended on time: when that time was the host's, the host's deadline is spent now
+    (its timer may fire a few milliseconds later), so that both say the same thing."""
+    if target.deadline.remaining() < 0.5:
+        target.deadline.expire()
+
+
+def _partial(target: SshTarget) -> str:
+    """Why the exec's output stopped before its end (the batch's stderr note)."""
+    if target.deadline.expired:
+        return str(target.deadline.silence()) + " : sortie partielle"
+    return f"délai d'exécution de {target.exec_timeout:g} s dépassé : sortie partielle"
 
 
 class SshChannel(Channel):
@@ -252,7 +306,8 @@ class SshChannel(Channel):
         if host.credential is None:
             raise CredentialError(Msg("aucun identifiant SSH pour l'hôte {host}", host=host.name))
         secret = resolve_ssh(host.credential)
-        target = SshTarget(host.address, host.port or 22, host.sudo, host.connect_timeout)
+        target = SshTarget(host.address, host.port or 22, host.sudo, host.connect_timeout,
+                           exec_timeout=sum(p.timeout for p in probes) + EXEC_MARGIN, deadline=host.deadline)
         answer = run_batch(target, secret, probes, self._known_hosts(host.known_hosts))
         anomalies = list(answer.parsed.anomalies)
         if not answer.parsed.complete:

@@ -9,6 +9,7 @@ import json
 import socket
 import ssl
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -212,3 +213,44 @@ def test_a_server_that_hangs_up_after_tls_is_unreachable_not_a_crash(tmp_path):
             LdapChannel().collect(_context(server.port, tmp_path, ca_file=str(server.ca)), [search("(cn=x)", ["cn"])])
     finally:
         server.close()
+
+
+class _EndlessPaging:
+    """A bound ldap3 connection whose server answers every page with no entry and a new cookie, forever."""
+
+    def __init__(self) -> None:
+        self.pages = 0
+        self.response: list[dict] = []
+        self.result: dict = {}
+
+    def search(self, *args, **kwargs) -> bool:
+        time.sleep(0.002)  # a round trip
+        self.pages += 1
+        self.result = {"result": 0, "message": "", "controls": {
+            "1.2.840.113556.1.4.319": {"value": {"size": 0, "cookie": f"c{self.pages}".encode()}}}}
+        return True
+
+
+def test_a_server_whose_paging_never_ends_makes_the_probe_timed_out_not_a_loop():
+    from grader.transports.ldap import MAX_PAGES, _run_search
+
+    conn = _EndlessPaging()
+    probe = search("(objectClass=user)", ["cn"], timeout=0.5)
+    t0 = time.monotonic()
+    result = _run_search(conn, probe, "DC=tssr,DC=lan")
+    assert time.monotonic() - t0 < 3
+    assert result.timed_out and not result.ok and 1 < conn.pages <= MAX_PAGES
+    assert result.stderr.startswith("pagination sans fin")
+
+
+def test_the_hosts_deadline_ends_an_endless_paging_too():
+    from grader.transports.deadline import HostDeadline
+    from grader.transports.ldap import _run_search
+
+    conn = _EndlessPaging()
+    deadline = HostDeadline(0.2).start()
+    try:
+        result = _run_search(conn, search("(objectClass=user)", ["cn"], timeout=60), "DC=tssr,DC=lan", deadline)
+    finally:
+        deadline.cancel()
+    assert result.timed_out and deadline.expired

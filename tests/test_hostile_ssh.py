@@ -1,0 +1,180 @@
+"""No hostile SSH endpoint holds the room (issue: a hostile exam room, part 1).
+
+Real SSH servers on loopback (:mod:`tests.hostile.ssh`), the real channel and runner: an endpoint
+that never sends its banner, one that opens the session and never answers the exec request, one
+that answers a few bytes and stalls. Each host ends within its budget with a reason of its own
+(« session ouverte mais muette »), never non conforme and never « sortie falsifiée »; a room of
+three such endpoints ends in seconds, and Ctrl-C stops ``grader run`` at once with exit 130, no
+traceback and the resume command.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import paramiko
+import pytest
+
+from grader.model import Status
+from grader.plugins import default_catalogue
+from grader.roster import Candidate
+from grader.rubric import load_rubric
+from grader.runner import grade_host, plan, run_jobs
+from tests.hostile.ssh import HostileSsh
+
+ROOT = Path(__file__).resolve().parent.parent
+BUDGET = 4.0
+
+
+@pytest.fixture(scope="module")
+def key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("key") / "id_rsa"
+    paramiko.RSAKey.generate(2048).write_private_key_file(str(path))
+    path.chmod(0o600)
+    return path
+
+
+def _rubric(tmp_path: Path, key_file: Path, *, port: int, budget: float | None = BUDGET,
+            address: str = "127.0.0.1") -> Path:
+    lines = [
+        "rubric: hostile",
+        'title: "Salle hostile"',
+        "variables:",
+        '  n: {description: "numéro du poste"}',
+        "credentials:",
+        f'  correcteur: {{username: grader, key_file: "{key_file}"}}',
+        "hosts:",
+        "  - name: srv",
+        "    role: serveur",
+        "    platform: linux",
+        f'    address: "{address}"',
+        f"    port: {port}",
+        "    credential: correcteur",
+        "    connect_timeout: 2",
+        *([f"    budget: {budget}"] if budget is not None else []),
+        "checks:",
+        ("  - {id: paquet, check: linux.package_installed, role: serveur, params: {package: openssh-server}, "
+         "criterion: CP9.1}"),
+        "  - {id: nom, check: linux.file_exists, role: serveur, params: {path: /etc/hostname}, criterion: CP9.1}",
+    ]
+    path = tmp_path / "bareme.yaml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _room(behaviours: tuple[str, ...]) -> list[HostileSsh]:
+    """One endpoint per candidate, 127.0.0.11, .12, ... on one port (the rubric's address is templated)."""
+    first = HostileSsh(behaviours[0], address="127.0.0.11")
+    return [first] + [HostileSsh(b, address=f"127.0.0.{11 + i}", port=first.port)
+                      for i, b in enumerate(behaviours[1:], start=1)]
+
+
+@pytest.fixture
+def endpoints() -> Iterator[dict[str, HostileSsh]]:
+    servers = {b: HostileSsh(b) for b in ("no_banner", "silent_exec", "partial_stall", "honest")}
+    yield servers
+    for server in servers.values():
+        server.close()
+
+
+def _within(seconds: float, fn, *args):  # type: ignore[no-untyped-def]
+    """``fn(*args)`` in a daemon thread: a test fails, never hangs, when the code under test does not return."""
+    box: list[object] = []
+    thread = threading.Thread(target=lambda: box.append(fn(*args)), daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert box, f"still waiting after {seconds:g} s"
+    return box[0]
+
+
+def _job(tmp_path: Path, key_file: Path, port: int):
+    rubric = load_rubric(_rubric(tmp_path, key_file, port=port))
+    return plan(rubric, [Candidate("01", "", {"n": "1"})], default_catalogue())[0]
+
+
+@pytest.mark.parametrize("behaviour", ["silent_exec", "partial_stall"])
+def test_a_session_that_opens_then_stays_silent_ends_within_its_budget_with_its_own_reason(
+        tmp_path: Path, key_file: Path, endpoints: dict[str, HostileSsh], behaviour: str) -> None:
+    job = _job(tmp_path, key_file, endpoints[behaviour].port)
+    t0 = time.monotonic()
+    report = _within(BUDGET + 30, grade_host, job, tmp_path / "known_hosts")
+    elapsed = time.monotonic() - t0
+    assert elapsed < BUDGET + 2
+    statuses = {r.status for r in report.results}
+    assert statuses == {Status.ERREUR}
+    for r in report.results:
+        assert "falsifiée" not in r.message
+    if behaviour == "silent_exec":  # nothing came: the host's reason is the silence
+        assert report.outcome.reason.startswith("session ouverte mais muette après")
+        assert all(r.message.startswith("session ouverte mais muette après") for r in report.results)
+    else:  # the session spoke, then stalled: each probe says the deadline cut it
+        assert all(p.error is not None and p.error.startswith("sonde coupée par l'échéance de l'hôte")
+                   for p in report.probes)
+        assert any("sortie partielle" in str(a) or "texte" in str(a) for a in report.outcome.anomalies)
+
+
+def test_no_banner_is_bounded_and_never_non_conforme(tmp_path: Path, key_file: Path,
+                                                     endpoints: dict[str, HostileSsh]) -> None:
+    job = _job(tmp_path, key_file, endpoints["no_banner"].port)
+    t0 = time.monotonic()
+    report = _within(BUDGET + 30, grade_host, job, tmp_path / "known_hosts")
+    assert time.monotonic() - t0 < BUDGET + 2
+    assert {r.status for r in report.results} <= {Status.ERREUR, Status.INJOIGNABLE}
+    assert report.outcome.reason.startswith("session ouverte mais muette après")
+
+
+def test_an_honest_endpoint_under_the_same_budget_is_graded(tmp_path: Path, key_file: Path,
+                                                            endpoints: dict[str, HostileSsh]) -> None:
+    report = _within(30, grade_host, _job(tmp_path, key_file, endpoints["honest"].port), tmp_path / "known_hosts")
+    assert report.outcome.reached and all(p.ok for p in report.probes)
+    assert {r.status for r in report.results} <= {Status.CONFORME, Status.NON_CONFORME} and report.results
+
+
+def test_a_room_of_three_hostile_endpoints_ends_in_seconds(tmp_path: Path, key_file: Path) -> None:
+    servers = _room(("no_banner", "silent_exec", "partial_stall"))
+    try:
+        rubric = load_rubric(_rubric(tmp_path, key_file, port=servers[0].port, budget=8.0,
+                                     address="127.0.0.{{ n }}"))
+        jobs = plan(rubric, [Candidate(f"0{i}", "", {"n": str(10 + i)}) for i in (1, 2, 3)], default_catalogue())
+        t0 = time.monotonic()
+        reports = _within(60, lambda: run_jobs(jobs, known_hosts_path=tmp_path / "known_hosts", workers=8))
+        assert time.monotonic() - t0 < 12  # the budgets run side by side: not 3 x 8 s, never the 98 s of old
+        assert {r.status for rep in reports for r in rep.results} <= {Status.ERREUR, Status.INJOIGNABLE}
+        assert len(reports) == 3
+    finally:
+        for server in servers:
+            server.close()
+
+
+def test_ctrl_c_stops_grader_run_at_once_with_130_and_the_resume_command(tmp_path: Path, key_file: Path) -> None:
+    servers = _room(("silent_exec",) * 3)
+    try:
+        rubric = _rubric(tmp_path, key_file, port=servers[0].port, budget=60, address="127.0.0.{{ n }}")
+        roster = tmp_path / "candidats.csv"
+        roster.write_text("candidat;n\n01;11\n02;12\n03;13\n", encoding="utf-8")
+        session = tmp_path / "session"
+        proc = subprocess.Popen([sys.executable, "-m", "grader.cli", "run", str(rubric), str(roster), "--session",
+                                 str(session)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env={**os.environ, "COLUMNS": "200"})
+        assert proc.stdout is not None
+        line = proc.stdout.readline()  # « Correction … » once the run has started (a loaded machine may take seconds)
+        assert line.startswith("Correction"), line
+        time.sleep(4)
+        assert proc.poll() is None  # still waiting on three silent sessions
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=10)
+        assert time.monotonic() - sent < 2, "a single Ctrl-C stops the run within 2 s"
+        assert proc.returncode == 130
+        assert "Traceback" not in out + err
+        assert "--resume" in out + err and sum(s.connections for s in servers) == 3
+    finally:
+        for server in servers:
+            server.close()
