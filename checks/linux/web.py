@@ -72,7 +72,10 @@ class HttpAnswers(Check):
             return Verdict.erreur(Msg("réponse HTTP sans code exploitable"), observed=clip(r.stderr), expected=expected)
         status_line = r.stderr.split("\n", 1)[0].strip() or f"HTTP {r.exit_code}"
         if r.exit_code != params.status:
-            return Verdict.non_conforme(status_line, expected,
+            location = _header(r.stderr, "location") if 300 <= r.exit_code < 400 else None
+            observed: str | Msg = (Msg("{status_line} vers {location}", status_line=status_line, location=location)
+                                   if location else status_line)
+            return Verdict.non_conforme(observed, expected,
                                         Msg("Le site répond avec le code {code} au lieu de {status}.",
                                             code=r.exit_code, status=params.status))
         if params.contains is None:
@@ -88,3 +91,12 @@ class HttpAnswers(Check):
         return Verdict.non_conforme(Msg("{status_line}, texte absent ; début de la page : {body}",
                                         status_line=status_line, body=body), expected,
                                     Msg("La page de {url} ne contient pas le texte attendu.", url=params.url))
+
+
+def _header(head: str, name: str) -> str | None:
+    """A header's value in the channel's status line and headers (``stderr``), or None."""
+    for line in head.split("\n")[1:]:
+        key, colon, value = line.partition(":")
+        if colon and key.strip().lower() == name:
+            return clip(value.strip(), 200)
+    return None

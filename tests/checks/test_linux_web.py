@@ -16,6 +16,7 @@ import pytest
 
 from checks.linux.web import HttpAnswers
 from grader.model import Status
+from grader.probes.http import HttpOptions
 from grader.transports import http as http_transport
 
 PAGE = "<html><head><title>Intranet TSSR</title></head><body><h1>Bienvenue sur l'intranet</h1></body></html>"
@@ -53,11 +54,11 @@ def site() -> Iterator[str]:
         server.server_close()
 
 
-def fetch(judge, url, **params):
+def fetch(judge, url, options=None, **params):
     check = HttpAnswers()
     p = HttpAnswers.Params(url=url, **params)
     probe = check.probes(p)["page"]
-    return judge(HttpAnswers, {"url": url, **params}, page=http_transport.run(probe))
+    return judge(HttpAnswers, {"url": url, **params}, page=http_transport.run(probe, options))
 
 
 def test_site_answers(judge, site):
@@ -67,8 +68,11 @@ def test_site_answers(judge, site):
     assert v.status is Status.CONFORME
 
 
-def test_redirect_is_followed(judge, site):
-    assert fetch(judge, site + "/ancien", contains="Intranet TSSR").status is Status.CONFORME
+def test_a_redirect_is_observed_not_followed_unless_the_rubric_says_so(judge, site):
+    moved = fetch(judge, site + "/ancien", contains="Intranet TSSR")
+    assert moved.status is Status.NON_CONFORME and "301" in moved.observed and "vers /" in moved.observed
+    followed = fetch(judge, site + "/ancien", HttpOptions(redirects="same_host"), contains="Intranet TSSR")
+    assert followed.status is Status.CONFORME
 
 
 def test_status_mismatch(judge, site):
