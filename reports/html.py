@@ -620,9 +620,8 @@ def write_csv(frames: Frames, path: Path, lang: str = "fr") -> Path:
     table = results_table(frames, lang)
     points_col = text(lang, "csv.points")
     table[points_col] = [fmt_number(v, lang) for v in table[points_col]]  # 2 and 0,5: numbers to French Excel
-    for col in table.columns:
-        if table[col].dtype == object:
-            table[col] = [_csv_safe(v) for v in table[col]]
+    for col in table.columns:  # every column, whatever its dtype (pandas 3 stores text as "str", not object)
+        table[col] = [_csv_safe(v) for v in table[col]]
     table.to_csv(path, sep=";", index=False, encoding="utf-8-sig", lineterminator="\r\n")
     return path
 
