@@ -23,6 +23,8 @@ collected, no probe declared) are kept as stored and marked as not re-judged.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import csv
 import hashlib
 import json
@@ -55,6 +57,12 @@ EVIDENCE = "evidence.json"
 REPORTS = "rapports"
 REQUIRED = (RUBRIC, ROSTER, EVIDENCE)
 TABLES = ("candidates", "hosts", "results", "evidence", "annotations")  # a bundle without one: none
+#: What reading a bundle may cost (someone else's file: a 1 MiB zip must not unpack into gigabytes).
+MAX_MEMBERS = 20_000
+MAX_FILE = 256 * 1024 * 1024  # bytes of one file, uncompressed
+MAX_TOTAL = 1024 * 1024 * 1024  # bytes of all files, uncompressed
+MAX_RATIO = 1000  # uncompressed / compressed size of one file (JSON and HTML compress well, not this well)
+_CHUNK = 1024 * 1024
 _SECRET_COLUMN = re.compile(r"(pass|pwd|secret|mot_?de_?passe|token|private|priv_?key|cle_?priv|api_?key)", re.IGNORECASE)
 _SECRET_KEY = re.compile(r"^(password|passwd|secret|mot_de_passe|token|private_key|passphrase)$", re.IGNORECASE)
 
@@ -186,9 +194,96 @@ def _safe_name(name: str) -> bool:
     return not pure.is_absolute() and ".." not in pure.parts and "\\" not in name and ":" not in name
 
 
+def digest(bundle: Path) -> str:
+    """The SHA-256 of the bundle file itself (streamed): what the session's minutes record, and what
+    ``grader verify --expect`` compares (a bundle edited then rehashed agrees with itself, not with this)."""
+    h = hashlib.sha256()
+    with Path(bundle).open("rb") as f:
+        while chunk := f.read(_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def sign(bundle: Path, private_key: Path) -> Path:
+    """An Ed25519 signature of the bundle's digest, written beside it (``<bundle>.sig``, base64)."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    try:
+        key = load_pem_private_key(Path(private_key).read_bytes(), password=None)
+    except (OSError, ValueError, TypeError) as exc:
+        raise BundleError(t("bundle.bad_key", name=private_key, error=exc)) from exc
+    if not isinstance(key, Ed25519PrivateKey):
+        raise BundleError(t("bundle.not_ed25519", name=private_key))
+    out = Path(str(bundle) + ".sig")
+    out.write_text(base64.b64encode(key.sign(digest(bundle).encode())).decode() + "\n", encoding="ascii")
+    return out
+
+
+def check_signature(bundle: Path, public_key: Path, signature: Path | None = None) -> str | None:
+    """Why the bundle's signature (``<bundle>.sig``) does not hold with ``public_key``, or None when it does."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    signature = signature or Path(str(bundle) + ".sig")
+    try:
+        key = load_pem_public_key(Path(public_key).read_bytes())
+        raw = base64.b64decode(signature.read_text(encoding="ascii").strip(), validate=True)
+    except (OSError, ValueError, TypeError, binascii.Error) as exc:
+        return t("bundle.signature_unreadable", name=signature, error=exc)
+    if not isinstance(key, Ed25519PublicKey):
+        return t("bundle.not_ed25519", name=public_key)
+    try:
+        key.verify(raw, digest(bundle).encode())
+    except InvalidSignature:
+        return t("bundle.bad_signature", name=signature, public=public_key)
+    return None
+
+
+def _bounds(zf: zipfile.ZipFile) -> list[str]:
+    """What makes a bundle too costly to read, before anything is decompressed (declared sizes)."""
+    infos = zf.infolist()
+    if len(infos) > MAX_MEMBERS:
+        return [t("bundle.too_many_files", n=len(infos), limit=MAX_MEMBERS)]
+    problems = [t("bundle.file_too_large", name=i.filename, size=i.file_size, limit=MAX_FILE)
+                for i in infos if i.file_size > MAX_FILE or (i.compress_size and i.file_size / i.compress_size > MAX_RATIO)]
+    total = sum(i.file_size for i in infos)
+    if total > MAX_TOTAL:
+        problems.append(t("bundle.too_large", size=total, limit=MAX_TOTAL))
+    return problems
+
+
+def _read(zf: zipfile.ZipFile, name: str, limit: int = MAX_FILE) -> bytes:
+    """One member, read in chunks and never past ``limit`` nor its declared size (a lying header is refused)."""
+    info = zf.getinfo(name)
+    if info.file_size > limit:
+        raise BundleError(t("bundle.file_too_large", name=name, size=info.file_size, limit=limit))
+    chunks, size = [], 0
+    with zf.open(info) as f:
+        while chunk := f.read(_CHUNK):
+            size += len(chunk)
+            if size > min(limit, info.file_size):
+                raise BundleError(t("bundle.file_too_large", name=name, size=size, limit=min(limit, info.file_size)))
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _stream_sha256(zf: zipfile.ZipFile, name: str) -> str:
+    """A member's SHA-256, streamed (never the whole file in memory), bounded like :func:`_read`."""
+    info, h, size = zf.getinfo(name), hashlib.sha256(), 0
+    with zf.open(info) as f:
+        while chunk := f.read(_CHUNK):
+            size += len(chunk)
+            if size > min(MAX_FILE, info.file_size):
+                raise BundleError(t("bundle.file_too_large", name=name, size=size, limit=min(MAX_FILE, info.file_size)))
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def read_manifest(zf: zipfile.ZipFile) -> dict[str, Any]:
     try:
-        manifest = json.loads(zf.read(MANIFEST).decode("utf-8"))
+        manifest = json.loads(_read(zf, MANIFEST, 16 * 1024 * 1024).decode("utf-8"))
     except KeyError:
         raise BundleError(t("bundle.no_manifest", name=MANIFEST)) from None
     except (ValueError, zipfile.BadZipFile, OSError) as exc:
@@ -209,6 +304,9 @@ def verify(bundle: Path) -> list[str]:
         return [t("bundle.bad_zip", name=bundle, error=exc)]
     problems: list[str] = []
     with zf:
+        too_costly = _bounds(zf)
+        if too_costly:
+            return too_costly
         names = [info.filename for info in zf.infolist() if not info.is_dir()]
         for name in sorted({n for n in names if names.count(n) > 1}):
             problems.append(t("bundle.duplicate_file", name=name))
@@ -228,13 +326,16 @@ def verify(bundle: Path) -> list[str]:
                 problems.append(t("bundle.missing_file", name=name))
                 continue
             try:
-                data = zf.read(name)
-            except (zipfile.BadZipFile, OSError, ValueError) as exc:
+                got = _stream_sha256(zf, name)
+            except BundleError as exc:
+                problems.append(str(exc))
+                continue
+            except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
                 problems.append(t("bundle.corrupt_file", name=name, error=exc))
                 continue
-            if not isinstance(meta, dict) or _sha256(data) != meta.get("sha256"):
+            if not isinstance(meta, dict) or got != meta.get("sha256"):
                 expected = meta.get("sha256", "?") if isinstance(meta, dict) else "?"
-                problems.append(t("bundle.modified_file", name=name, expected=expected, got=_sha256(data)))
+                problems.append(t("bundle.modified_file", name=name, expected=expected, got=got))
         for name in sorted(set(names) - set(listed) - {MANIFEST}):
             problems.append(t("bundle.extra_file", name=name))
     return problems
@@ -285,10 +386,12 @@ def load(bundle: Path, *, check: bool = True) -> BundleStore:
             raise BundleError(t("bundle.altered", name=bundle), problems)
     try:
         with zipfile.ZipFile(bundle) as zf:
+            if too_costly := _bounds(zf):
+                raise BundleError(t("bundle.altered", name=bundle), too_costly)
             manifest = read_manifest(zf)
-            doc = json.loads(zf.read(EVIDENCE).decode("utf-8"))
-            rubric_text = zf.read(RUBRIC).decode("utf-8")
-            roster_text = zf.read(ROSTER).decode("utf-8")
+            doc = json.loads(_read(zf, EVIDENCE).decode("utf-8"))
+            rubric_text = _read(zf, RUBRIC).decode("utf-8")
+            roster_text = _read(zf, ROSTER).decode("utf-8")
     except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
         raise BundleError(t("bundle.unreadable", name=bundle, error=exc)) from exc
     if not isinstance(doc, dict) or doc.get("format") != EVIDENCE_FORMAT:

@@ -190,6 +190,9 @@ class Msg(str):
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Msg:
+        """A message read back (a store, a bundle someone sent): its template may ask for no width or
+        precision (``{x:>99999999}`` would cost gigabytes to render), only a type (``{seconds:g}``)."""
+
         def value(raw: Any) -> Any:
             if isinstance(raw, Mapping):
                 return cls.from_json(raw)
@@ -197,7 +200,11 @@ class Msg(str):
                 return tuple(value(v) for v in raw)
             return raw
 
-        return cls(str(data["id"]), **{str(k): value(v) for k, v in dict(data.get("args") or {}).items()})
+        template = str(data["id"])
+        for _, _, spec, conversion in string.Formatter().parse(template):
+            if conversion or (spec and any(ch.isdigit() for ch in spec)):
+                raise ValueError(f"Msg template read back with a format width, precision or conversion: {template!r}")
+        return cls(template, **{str(k): value(v) for k, v in dict(data.get("args") or {}).items()})
 
 
 def _fill(template: str, values: Mapping[str, Any], translate: Callable[[str], str | None] | None, lang: str) -> str:

@@ -66,6 +66,8 @@ def export_cmd(
     run: Annotated[str, typer.Argument(help=t("rep.arg.run"), show_default=False)],
     session: SessionOpt = DEFAULT_SESSION,
     out: Annotated[Path | None, typer.Option("--out", help=t("rep.opt.bundle_out"), show_default=False)] = None,
+    sign: Annotated[Path | None, typer.Option("--sign", metavar="KEY", help=t("rep.opt.sign"),
+                                              show_default=False)] = None,
     lang: LangOpt = None,
 ) -> None:
     apply_lang(lang)
@@ -75,6 +77,9 @@ def export_cmd(
         target = out or session / f"preuves-{run_id}.zip"
         path = bundle.export(store, run_id, target, lang=i18n.get_lang())
     typer.echo(t("rep.msg.written", path=path, n=len(_manifest(path)["files"])))
+    if sign is not None:
+        typer.echo(t("rep.msg.signed", path=bundle.sign(path, sign)))
+    typer.echo(t("rep.msg.digest", digest=bundle.digest(path)))
 
 
 def _manifest(path: Path) -> dict[str, Any]:
@@ -88,12 +93,20 @@ def _manifest(path: Path) -> dict[str, Any]:
 
 def verify_cmd(
     bundle_path: Annotated[Path, typer.Argument(metavar="BUNDLE", help=t("rep.arg.bundle"), show_default=False)],
+    expect: Annotated[str | None, typer.Option("--expect", metavar="SHA256", help=t("rep.opt.expect"),
+                                               show_default=False)] = None,
+    public: Annotated[Path | None, typer.Option("--public", metavar="KEY", help=t("rep.opt.public"),
+                                                show_default=False)] = None,
     lang: LangOpt = None,
 ) -> None:
     apply_lang(lang)
     from grader import bundle
 
     problems = bundle.verify(bundle_path)
+    if not problems and expect is not None and bundle.digest(bundle_path) != expect.strip().lower():
+        problems.append(t("rep.msg.digest_mismatch", got=bundle.digest(bundle_path), expected=expect.strip().lower()))
+    if not problems and public is not None and (why := bundle.check_signature(bundle_path, public)) is not None:
+        problems.append(why)
     if problems:
         typer.echo(t("rep.msg.altered", n=len(problems)), err=True)
         for problem in problems:
@@ -104,6 +117,10 @@ def verify_cmd(
     typer.echo(t("rep.msg.intact", n=len(manifest["files"]), run=manifest.get("run_id", "?"),
                  rubric=rubric.get("id", "?"), version=rubric.get("version", "?"),
                  grader=manifest.get("grader_version", "?")))
+    if expect is not None:
+        typer.echo(t("rep.msg.digest_ok", digest=expect.strip().lower()))
+    if public is not None:
+        typer.echo(t("rep.msg.signature_ok", public=public))
 
 
 def rejudge_cmd(
