@@ -22,6 +22,7 @@ from grader.cli import checks, history, jury, lab, reports, rubric, run
 from grader.cli.common import LangOpt, apply_lang, err, error_message, group
 from grader.errors import GraderError, RubricError
 from grader.i18n import N_, t
+from grader.terminal import configure_logging
 
 __all__ = ["app", "main"]
 
@@ -45,6 +46,7 @@ jury.register(app)  # jury note/override/list, serve
 
 def main() -> None:
     """Run the app; known errors become one clear message and exit code 2, never a traceback."""
+    configure_logging(verbose="-v" in sys.argv[1:] or "--verbose" in sys.argv[1:])
     try:
         code = app(standalone_mode=False)
     except RubricError as exc:

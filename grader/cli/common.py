@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 from typer.core import TyperCommand, TyperGroup
 
 from grader import i18n
 from grader.errors import UsageError
 from grader.i18n import N_, t
+from grader.terminal import SafeConsole, visible
 
 if TYPE_CHECKING:
     from grader.store import Store
@@ -32,8 +32,14 @@ if TYPE_CHECKING:
 DEFAULT_SESSIONS = Path("grader-sessions")  # where sessions live unless --session says otherwise
 DEFAULT_SESSION = DEFAULT_SESSIONS / "demo"  # the session of `grader demo`
 
-console = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+console = SafeConsole(highlight=False)
+err = SafeConsole(stderr=True, highlight=False)
+
+
+def echo(message: object = "", *, err: bool = False) -> None:
+    """``typer.echo`` for what grader prints plainly: stored texts (names, messages, file names in a
+    bundle) come from candidates' machines and rosters, so their control characters are shown, not sent."""
+    typer.echo(visible(str(message)), err=err)
 
 LangOpt = Annotated[str | None, typer.Option("--lang", help=t("opt.lang"), show_default=False)]
 SessionOpt = Annotated[Path, typer.Option("--session", help=t("opt.session"))]

@@ -35,6 +35,7 @@ from grader.cli.common import (
     SessionOpt,
     apply_lang,
     console,
+    echo,
     group,
     session_run,
     status_name,
@@ -85,8 +86,8 @@ def note_cmd(
     with session_run(session, run) as (store, run_id):
         row = store.add_annotation(run_id, candidate, kind="observation", text=text, author=author, check_id=check,
                                    host=host, criterion=criterion)
-    typer.echo(t("jury.msg.note", id=row["id"], cand=candidate, target=_target(row), author=row["author"]))
-    typer.echo(t("jury.msg.regenerate", session=session, run=run_id))
+    echo(t("jury.msg.note", id=row["id"], cand=candidate, target=_target(row), author=row["author"]))
+    echo(t("jury.msg.regenerate", session=session, run=run_id))
 
 
 def override_cmd(
@@ -105,9 +106,9 @@ def override_cmd(
         row = store.add_annotation(run_id, candidate, kind="override", status=status, text=text, author=author,
                                    check_id=check, host=host)
         automated = _automated(store, run_id, row)
-    typer.echo(t("jury.msg.override", id=row["id"], cand=candidate, target=_target(row),
+    echo(t("jury.msg.override", id=row["id"], cand=candidate, target=_target(row),
                  status=status_name(row["status"]), automated=status_name(automated), author=row["author"]))
-    typer.echo(t("jury.msg.regenerate", session=session, run=run_id))
+    echo(t("jury.msg.regenerate", session=session, run=run_id))
 
 
 def list_cmd(
@@ -122,20 +123,20 @@ def list_cmd(
         rows = store.annotations(run_id, candidate)
         automated = {(r["candidate"], r["check_id"], r["host"]): str(r["status"]) for r in store.results(run_id)}
     if not rows:
-        typer.echo(t("jury.msg.none", run=run_id))
+        echo(t("jury.msg.none", run=run_id))
         return
     from reports.html import fmt_datetime
 
-    typer.echo(t("jury.msg.title", run=run_id))
+    echo(t("jury.msg.title", run=run_id))
     for row in rows:
         kind = t(ANNOTATION_KINDS[row["kind"]])
         if row["kind"] == "override":
             auto = automated.get((row["candidate"], row["check_id"], row["host"]), "non_evalue")
             kind = t("jury.msg.line_decision", automated=status_name(auto), status=status_name(row["status"]))
-        typer.echo(t("jury.msg.line", id=row["id"], cand=row["candidate"], target=_target(row), kind=kind,
+        echo(t("jury.msg.line", id=row["id"], cand=row["candidate"], target=_target(row), kind=kind,
                      author=row["author"], when=fmt_datetime(row["created"], i18n.get_lang())))
         for line in row["text"].splitlines() or [""]:
-            typer.echo(f"    {line}")
+            echo(f"    {line}")
 
 
 def serve_cmd(

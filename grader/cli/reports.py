@@ -32,6 +32,7 @@ from grader.cli.common import (
     RunOpt,
     SessionOpt,
     apply_lang,
+    echo,
     session_run,
     status_name,
 )
@@ -76,10 +77,10 @@ def export_cmd(
     with session_run(session, run) as (store, run_id):
         target = out or session / f"preuves-{run_id}.zip"
         path = bundle.export(store, run_id, target, lang=i18n.get_lang())
-    typer.echo(t("rep.msg.written", path=path, n=len(_manifest(path)["files"])))
+    echo(t("rep.msg.written", path=path, n=len(_manifest(path)["files"])))
     if sign is not None:
-        typer.echo(t("rep.msg.signed", path=bundle.sign(path, sign)))
-    typer.echo(t("rep.msg.digest", digest=bundle.digest(path)))
+        echo(t("rep.msg.signed", path=bundle.sign(path, sign)))
+    echo(t("rep.msg.digest", digest=bundle.digest(path)))
 
 
 def _manifest(path: Path) -> dict[str, Any]:
@@ -108,19 +109,19 @@ def verify_cmd(
     if not problems and public is not None and (why := bundle.check_signature(bundle_path, public)) is not None:
         problems.append(why)
     if problems:
-        typer.echo(t("rep.msg.altered", n=len(problems)), err=True)
+        echo(t("rep.msg.altered", n=len(problems)), err=True)
         for problem in problems:
-            typer.echo(f"  - {problem}", err=True)
+            echo(f"  - {problem}", err=True)
         raise typer.Exit(1)
     manifest = _manifest(bundle_path)
     rubric = manifest.get("rubric", {})
-    typer.echo(t("rep.msg.intact", n=len(manifest["files"]), run=manifest.get("run_id", "?"),
+    echo(t("rep.msg.intact", n=len(manifest["files"]), run=manifest.get("run_id", "?"),
                  rubric=rubric.get("id", "?"), version=rubric.get("version", "?"),
                  grader=manifest.get("grader_version", "?")))
     if expect is not None:
-        typer.echo(t("rep.msg.digest_ok", digest=expect.strip().lower()))
+        echo(t("rep.msg.digest_ok", digest=expect.strip().lower()))
     if public is not None:
-        typer.echo(t("rep.msg.signature_ok", public=public))
+        echo(t("rep.msg.signature_ok", public=public))
 
 
 def rejudge_cmd(
@@ -139,16 +140,16 @@ def rejudge_cmd(
     changed = [r for r in rows if r.changed]
     for r in rows:
         if r.rejudged and (show_all or r.changed):
-            typer.echo(t("rep.msg.line", cand=r.candidate, host=r.host, check=r.check_id, old=status_name(r.stored),
+            echo(t("rep.msg.line", cand=r.candidate, host=r.host, check=r.check_id, old=status_name(r.stored),
                          new=status_name(r.status)) + (f" — {r.message}" if r.changed and r.message else ""))
         elif not r.rejudged and show_all:
-            typer.echo(t("rep.msg.kept", cand=r.candidate, host=r.host, check=r.check_id, status=status_name(r.status),
+            echo(t("rep.msg.kept", cand=r.candidate, host=r.host, check=r.check_id, status=status_name(r.status),
                          reason=r.reason))
-    typer.echo(t("rep.msg.summary", n=len(rows), judged=len(judged), diff=len(changed), kept=len(rows) - len(judged)))
+    echo(t("rep.msg.summary", n=len(rows), judged=len(judged), diff=len(changed), kept=len(rows) - len(judged)))
     if changed:
-        typer.echo(t("rep.msg.changed", n=len(changed), run=run_id))
+        echo(t("rep.msg.changed", n=len(changed), run=run_id))
         raise typer.Exit(1)
-    typer.echo(t("rep.msg.same", run=run_id))
+    echo(t("rep.msg.same", run=run_id))
 
 
 def junit_cmd(session: SessionOpt = DEFAULT_SESSION, run: RunOpt = None, bundle_path: FromOpt = None,
@@ -160,7 +161,7 @@ def junit_cmd(session: SessionOpt = DEFAULT_SESSION, run: RunOpt = None, bundle_
         target = out or (default_dir or Path.cwd()) / exports.JUNIT_FILE
         target.parent.mkdir(parents=True, exist_ok=True)
         exports.write_junit(aggregate.load_frames(store, run_id, lang=i18n.get_lang()), target, i18n.get_lang())
-    typer.echo(t("rep.msg.export", path=target))
+    echo(t("rep.msg.export", path=target))
 
 
 def moodle_cmd(session: SessionOpt = DEFAULT_SESSION, run: RunOpt = None, bundle_path: FromOpt = None,
@@ -175,7 +176,7 @@ def moodle_cmd(session: SessionOpt = DEFAULT_SESSION, run: RunOpt = None, bundle
         target.parent.mkdir(parents=True, exist_ok=True)
         frames = aggregate.load_frames(store, run_id, lang=i18n.get_lang())
         exports.write_moodle_csv(frames, target, i18n.get_lang(), item=item)
-    typer.echo(t("rep.msg.export", path=target))
+    echo(t("rep.msg.export", path=target))
 
 
 COMMANDS = (("export", export_cmd, N_("rep.cmd.export")), ("verify", verify_cmd, N_("rep.cmd.verify")),
