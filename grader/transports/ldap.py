@@ -32,6 +32,7 @@ import contextlib
 import hashlib
 import ipaddress
 import json
+import socket
 import ssl
 import time
 import uuid
@@ -208,6 +209,7 @@ class LdapChannel(Channel):
                                 authentication=ldap3.SIMPLE, auto_bind=ldap3.AUTO_BIND_NONE, read_only=True,
                                 raise_exceptions=False, receive_timeout=timeout, auto_range=True,
                                 check_names=False, return_empty_attributes=False)
+        release = host.deadline.guard(lambda: _shut(conn))  # the host's deadline ends any wait on this session
         try:
             try:
                 conn.open()
@@ -242,26 +244,27 @@ class LdapChannel(Channel):
                                                 tls=opts.tls.upper()),
                              host_key=host_key, anomalies=anomalies, execs=1, complete=lost is None)
         finally:
+            release()
             with contextlib.suppress(Exception):  # closing a dead socket must not hide the real outcome
                 conn.unbind()
 
 
 def _run_searches(conn: Any, probes: Sequence[Probe], base_dn: str,
-                  deadline: HostDeadline | None = None) -> tuple[dict[str, ProbeResult], str | None]:
+                  deadline: HostDeadline | None = None) -> tuple[dict[str, ProbeResult], str | Msg | None]:
     """Every probe's search on one bound connection; once the session is lost, the rest fail with that reason."""
     from ldap3.core import exceptions as lx
 
     results: dict[str, ProbeResult] = {}
-    lost: str | None = None
+    lost: str | Msg | None = None
     for probe in probes:
-        if lost:
-            results[probe.key] = _failed(probe, Msg("connexion LDAP perdue : {error}", error=lost))
-            continue
-        try:
-            results[probe.key] = _run_search(conn, probe, base_dn, deadline)
-        except lx.LDAPException as exc:
-            lost = f"{type(exc).__name__}: {exc}"
-            results[probe.key] = _failed(probe, Msg("connexion LDAP perdue : {error}", error=lost))
+        if lost is None:
+            try:
+                results[probe.key] = _run_search(conn, probe, base_dn, deadline)
+                continue
+            except lx.LDAPException as exc:
+                lost = (deadline.cut() if deadline is not None and deadline.expired  # the deadline shut the session
+                        else Msg("connexion LDAP perdue : {error}", error=f"{type(exc).__name__}: {exc}"))
+        results[probe.key] = _failed(probe, lost)
     return results, lost
 
 
@@ -317,6 +320,12 @@ def _collect_kerberos(host: HostContext, probes: Sequence[Probe], opts: LdapOpti
     finally:
         with contextlib.suppress(Exception):
             conn.unbind()
+
+
+def _shut(conn: Any) -> None:
+    """Shut the connection's socket (not its TLS layer): a ``recv`` blocked on it in another thread returns now."""
+    if conn.socket is not None:
+        socket.socket.shutdown(conn.socket, socket.SHUT_RDWR)
 
 
 def _secret(host: HostContext, opts: LdapOptions) -> PasswordSecret:
