@@ -11,6 +11,7 @@ nothing already collected.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import secrets
@@ -37,6 +38,24 @@ log = logging.getLogger("grader.runner")
 CHANNEL_MARGIN = 15.0
 #: Seconds past its budget after which a host whose channel ignored the deadline is given up (run_jobs).
 ABANDON_GRACE = 10.0
+#: Hosts graded at the same instant with ``--snapshot`` (one thread each): beyond it, the room is read in waves.
+SNAPSHOT_MAX = 256
+
+
+def raise_file_limit() -> tuple[int, int]:
+    """Raise this process's open-files soft limit to its hard limit (a room opens several sockets per host).
+
+    Returns (soft, hard) as they are now. A grader-side shortage (EMFILE) is still possible past the hard
+    limit: channels say it is the grader's (erreur), never the host's (injoignable).
+    """
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)
 
 
 @dataclass(frozen=True)
@@ -382,9 +401,9 @@ def run_jobs(jobs: list[HostJob], *, known_hosts_path: Path | None, workers: int
              on_done: Callable[[HostReport], None] | None = None, snapshot: bool = False) -> list[HostReport]:
     """Grade every job; ``on_done`` is called for each finished host (store + live view), in this thread.
 
-    ``snapshot``: one thread per host and a barrier before the first connection, so every
-    machine of the room is read as close as possible to the same instant (the end of the
-    timed phase); judging is local and comes after each host's collection anyway.
+    ``snapshot``: one thread per host (at most :data:`SNAPSHOT_MAX`) and a barrier before the first
+    connection, so every machine of the room is read as close as possible to the same instant (the
+    end of the timed phase); judging is local and comes after each host's collection anyway.
 
     No host holds the room: each has its deadline (see :func:`grade_host`), and a host whose
     channel ignored it is given up :data:`ABANDON_GRACE` seconds after its budget (its checks
@@ -392,9 +411,10 @@ def run_jobs(jobs: list[HostJob], *, known_hosts_path: Path | None, workers: int
     at once, what was done is handed to ``on_done``, and the interrupt propagates.
     """
     task: Callable[[HostJob, Path | None, Mapping[str, Channel]], HostReport] = grade_host
+    raise_file_limit()
     if snapshot:
-        workers = max(workers, len(jobs))
-        barrier = threading.Barrier(len(jobs) or 1)
+        workers = min(max(workers, len(jobs)), SNAPSHOT_MAX)
+        barrier = threading.Barrier(min(len(jobs), workers) or 1)
 
         def in_step(job: HostJob, known: Path | None, chans: Mapping[str, Channel]) -> HostReport:
             try:

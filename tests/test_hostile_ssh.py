@@ -178,3 +178,26 @@ def test_ctrl_c_stops_grader_run_at_once_with_130_and_the_resume_command(tmp_pat
     finally:
         for server in servers:
             server.close()
+
+
+def test_a_grader_side_shortage_of_file_descriptors_is_erreur_never_injoignable(
+        tmp_path: Path, key_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+    import socket
+
+    def exhausted(*args: object, **kwargs: object) -> socket.socket:
+        raise OSError(errno.EMFILE, "Too many open files")
+
+    monkeypatch.setattr(socket, "create_connection", exhausted)
+    report = _within(30, grade_host, _job(tmp_path, key_file, 22), tmp_path / "known_hosts")
+    assert {r.status for r in report.results} == {Status.ERREUR}
+    assert "le correcteur manque de ressources" in report.outcome.reason
+
+
+def test_the_open_files_limit_is_raised_to_the_hard_limit() -> None:
+    import resource
+
+    from grader.runner import raise_file_limit
+
+    soft, hard = raise_file_limit()
+    assert soft == hard or hard == resource.RLIM_INFINITY

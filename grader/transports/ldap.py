@@ -369,8 +369,13 @@ def _bind_failure(where: str, username: str, conn: Any) -> Msg:
 
 def _naming_context(conn: Any, where: str) -> str:
     import ldap3
+    from ldap3.core import exceptions as lx
 
-    ok = conn.search("", "(objectClass=*)", search_scope=ldap3.BASE, attributes=["defaultNamingContext"])
+    try:
+        ok = conn.search("", "(objectClass=*)", search_scope=ldap3.BASE, attributes=["defaultNamingContext"])
+    except lx.LDAPException as exc:  # the session was lost (or shut by the host's deadline) before any probe ran
+        raise TransportError(Msg("RootDSE illisible sur {where} ({diagnostic}) : indiquez options.ldap.base_dn",
+                                 where=where, diagnostic=f"{type(exc).__name__}: {exc}")) from exc
     if not ok or not conn.response:
         raise TransportError(Msg("RootDSE illisible sur {where} ({diagnostic}) : indiquez options.ldap.base_dn",
                                  where=where, diagnostic=_diagnostic(conn)))

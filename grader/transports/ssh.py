@@ -12,6 +12,7 @@ handshake failure, authentication refused) or :class:`~grader.errors.HostKeyMism
 from __future__ import annotations
 
 import base64
+import errno
 import hashlib
 import socket
 import threading
@@ -168,6 +169,9 @@ def _connect(target: SshTarget) -> socket.socket:
         raise Unreachable(Msg("{address} refuse la connexion sur le port {port}", address=target.address,
                               port=target.port)) from exc
     except OSError as exc:
+        if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS):  # the grader's shortage, not the host's
+            raise TransportError(Msg("le correcteur manque de ressources pour ouvrir une connexion ({error})",
+                                     error=str(exc.strerror or exc))) from exc
         raise Unreachable(Msg("{address} injoignable sur le port {port} ({error})", address=target.address,
                               port=target.port, error=str(exc.strerror or exc))) from exc
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
