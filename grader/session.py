@@ -23,6 +23,16 @@ from grader.runner import HostJob, HostReport, plan, run_jobs
 from grader.store import Store
 
 KNOWN_HOSTS = "known_hosts"
+
+
+def room_known_hosts(session_dir: Path) -> Path:
+    """The room's pinned SSH host keys: one file beside the room's sessions, shared by all of them.
+
+    A session of its own would trust whatever answers first at every new session; the room's file
+    carries the keys from one session to the next (and from ``grader hosts trust``, run when the room
+    is set up), so a machine swapped in between is refused, with both fingerprints.
+    """
+    return session_dir.resolve().parent / KNOWN_HOSTS
 REPORTS_DIR = "rapports"
 
 

@@ -201,3 +201,69 @@ def test_the_open_files_limit_is_raised_to_the_hard_limit() -> None:
 
     soft, hard = raise_file_limit()
     assert soft == hard or hard == resource.RLIM_INFINITY
+
+
+def test_the_rooms_pinned_keys_refuse_a_machine_swapped_between_sessions(tmp_path: Path, key_file: Path) -> None:
+    from grader.session import room_known_hosts
+
+    room = room_known_hosts(tmp_path / "sessions" / "lundi")
+    assert room == (tmp_path / "sessions" / "known_hosts").resolve()
+    first = HostileSsh("honest", address="127.0.0.21")
+    try:
+        job = _job(tmp_path, key_file, first.port)
+        job = job.__class__(**{**job.__dict__, "address": "127.0.0.21"})
+        monday = _within(30, grade_host, job, room)
+        assert monday.outcome.reached
+    finally:
+        first.close()
+    swapped = HostileSsh("honest", address="127.0.0.21", port=first.port, key=paramiko.RSAKey.generate(2048))
+    try:
+        tuesday = _within(30, grade_host, job, room_known_hosts(tmp_path / "sessions" / "mardi"))
+    finally:
+        swapped.close()
+    assert {r.status for r in tuesday.results} == {Status.ERREUR}
+    assert "a changé depuis la première connexion" in tuesday.outcome.reason
+    assert monday.outcome.host_key.split()[-1] in tuesday.outcome.reason  # both fingerprints are shown
+
+
+def test_the_same_key_on_two_candidates_hosts_is_only_noted(tmp_path: Path, key_file: Path) -> None:
+    template = paramiko.RSAKey.generate(2048)
+    a = HostileSsh("honest", address="127.0.0.31", key=template)
+    b = HostileSsh("honest", address="127.0.0.32", port=a.port, key=template)
+    try:
+        rubric = load_rubric(_rubric(tmp_path, key_file, port=a.port, address="127.0.0.{{ n }}"))
+        jobs = plan(rubric, [Candidate("01", "", {"n": "31"}), Candidate("02", "", {"n": "32"})], default_catalogue())
+        reports = [_within(30, grade_host, j, tmp_path / "known_hosts") for j in jobs]
+    finally:
+        a.close()
+        b.close()
+    assert all(r.outcome.reached for r in reports)
+    notes = [str(x) for r in reports for x in r.outcome.anomalies if "identique" in str(x)]
+    assert notes == ["clé d'hôte identique à celle de [127.0.0.31]:%d (machines clonées d'un même modèle : noté, accepté)"
+                     % a.port]
+
+
+def test_hosts_trust_pins_the_rooms_keys_and_refuses_a_changed_one(tmp_path: Path, key_file: Path) -> None:
+    server = HostileSsh("honest", address="127.0.0.41")
+    try:
+        rubric = _rubric(tmp_path, key_file, port=server.port, address="127.0.0.{{ n }}")
+        roster = tmp_path / "candidats.csv"
+        roster.write_text("candidat;n\n01;41\n", encoding="utf-8")
+        room = tmp_path / "known_hosts"
+        stale = paramiko.RSAKey.generate(2048)
+        (tmp_path / "scan.txt").write_text(f"[127.0.0.41]:{server.port} ssh-rsa {stale.get_base64()}\n")
+
+        def hosts(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run([sys.executable, "-m", "grader.cli", "hosts", *args, "--known-hosts", str(room)],
+                                  cwd=ROOT, capture_output=True, text=True, check=False, timeout=60)
+
+        seeded = hosts("trust", "--from", str(tmp_path / "scan.txt"))
+        assert seeded.returncode == 0 and "1 clé(s) d'hôte épinglée(s)" in seeded.stdout
+        scanned = hosts("trust", str(rubric), str(roster))
+        assert scanned.returncode == 1 and "a changé" in scanned.stderr  # the machine answering is not the pinned one
+        room.unlink()
+        again = hosts("trust", str(rubric), str(roster))
+        assert again.returncode == 0 and "épinglée : 127.0.0.41" in again.stdout
+        assert str(server.port) in hosts("list").stdout
+    finally:
+        server.close()

@@ -18,7 +18,7 @@ import sys
 import typer
 from rich.markup import escape
 
-from grader.cli import checks, history, jury, lab, reports, rubric, run
+from grader.cli import checks, history, hosts, jury, lab, reports, rubric, run
 from grader.cli.common import LangOpt, apply_lang, err, error_message, group
 from grader.errors import GraderError, RubricError
 from grader.i18n import N_, t
@@ -37,6 +37,7 @@ def root(lang: LangOpt = None) -> None:
 
 run.register(app)  # run, demo, report
 lab.register(app)  # lab up/down/status
+hosts.register(app)  # hosts trust/list
 checks.register(app)  # checks list
 rubric.register(app)  # rubric validate/schema, referential
 reports.register(app)  # export, verify, rejudge, junit, moodle

@@ -62,7 +62,7 @@ def _grade_session(rubric_path: Path, roster_path: Path, session: Path, *, resum
     else:
         console.print(t("msg.run_start", run=run_id, cands=len(prepared.candidates), hosts=len(prepared.jobs),
                         checks=n_checks))
-    known = known_hosts or session / sess.KNOWN_HOSTS
+    known = known_hosts or sess.room_known_hosts(session)
     view = LiveView(console, prepared.jobs, verbose=verbose)
     with view.live():
         try:
@@ -140,13 +140,15 @@ def run_cmd(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help=t("opt.verbose"))] = False,
     no_report: Annotated[bool, typer.Option("--no-report", help=t("opt.no_report"))] = False,
     snapshot: Annotated[bool, typer.Option("--snapshot", help=t("opt.snapshot"))] = False,
+    known_hosts: Annotated[Path | None, typer.Option("--known-hosts", help=t("opt.known_hosts"),
+                                                     show_default=False)] = None,
     lang: LangOpt = None,
 ) -> None:
     apply_lang(lang)
     if session is None:
         session = DEFAULT_SESSIONS / rubric.stem
     _, counts = _grade_session(rubric, roster, session, resume=resume, workers=workers, verbose=verbose,
-                               report=not no_report, snapshot=snapshot)
+                               report=not no_report, snapshot=snapshot, known_hosts=known_hosts)
     raise typer.Exit(1 if any(not Status(s).conclusive for s in counts) else 0)
 
 

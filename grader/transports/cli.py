@@ -354,7 +354,7 @@ class CliChannel(Channel):
         dialect = DIALECTS[options.dialect]
 
         # A refused login is erreur here, not injoignable: the device answered, we could not log in.
-        transport, key = open_transport(target, secret, known, refused=TransportError)
+        transport, key, note = open_transport(target, secret, known, refused=TransportError)
         try:
             try:
                 # paramiko waits for the answers to the PTY and shell requests without a limit: the
@@ -369,6 +369,8 @@ class CliChannel(Channel):
                                          address=host.address, error=str(exc))) from exc
             session = Session(channel, dialect, options.resync_timeout)
             results, anomalies = self._drive(session, options, enable_secret, probes, host.address, host.deadline)
+            if note is not None:
+                anomalies.append(note)
             # The evidence says how the device was read: one connection, one interactive session.
             login = Msg("{account} ; 1 connexion SSH, 1 session interactive, {n} commande(s)",
                         account=secret.describe(), n=len(probes))

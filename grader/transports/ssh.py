@@ -74,11 +74,15 @@ def fingerprint(key: paramiko.PKey) -> str:
 
 
 class KnownHosts:
-    """Trust on first use, per session directory: first key recorded, any change refused."""
+    """The room's pinned host keys (one file for every session of the room, pre-seeded with
+    ``grader hosts trust``): a key seen first is recorded, any change is refused with both
+    fingerprints. The same key on several candidates' hosts is normal (VMs cloned from one
+    template) and only noted."""
 
     def __init__(self, path: Path | None):
         self.path = path
         self._store: paramiko.HostKeys | None = None  # parsed once per run, not once per host
+        self._by_key: dict[tuple[str, str], str] = {}  # (key type, base64) -> the first name that showed it
 
     def _load(self) -> paramiko.HostKeys:
         if self._store is None:
@@ -87,9 +91,11 @@ class KnownHosts:
                 self._store.load(str(self.path))
         return self._store
 
-    def check(self, host: str, port: int, key: paramiko.PKey) -> None:
+    def check(self, host: str, port: int, key: paramiko.PKey) -> Msg | None:
+        """Refuse a changed key (:class:`HostKeyMismatch`); record a new one. Returns a note for the
+        evidence when another host of the room showed the same key (a cloned template), else None."""
         if self.path is None:
-            return
+            return None
         name = host if port == 22 else f"[{host}]:{port}"
         with _KNOWN_HOSTS_LOCK:
             store = self._load()
@@ -100,11 +106,27 @@ class KnownHosts:
                         "la clé d'hôte SSH de {name} a changé depuis la première connexion "
                         "(reçue : {received}, attendue : {expected}) ; connexion refusée",
                         name=name, received=fingerprint(key), expected=fingerprint(known[key.get_name()])))
-                return
+                return self._clone_note(name, key)
             store.add(name, key.get_name(), key)
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self.path.open("a", encoding="ascii") as known_hosts:  # append: first use of this host
                 known_hosts.write(f"{name} {key.get_name()} {key.get_base64()}\n")
+            return self._clone_note(name, key)
+
+    def entries(self) -> list[tuple[str, str, paramiko.PKey]]:
+        """(name, key type, key) of every pinned key, in the file's order."""
+        store = self._load()
+        return [(name, kind, key) for name in store for kind, key in store.lookup(name).items()]
+
+    def _clone_note(self, name: str, key: paramiko.PKey) -> Msg | None:
+        if not self._by_key:
+            for other, kind, pinned in self.entries():
+                self._by_key.setdefault((kind, pinned.get_base64()), other)
+        first = self._by_key.setdefault((key.get_name(), key.get_base64()), name)
+        if first == name:
+            return None
+        return Msg("clé d'hôte identique à celle de {other} (machines clonées d'un même modèle : noté, accepté)",
+                   other=first)
 
 
 def run_batch(target: SshTarget, secret: SshSecret, probes: Sequence[Probe], known_hosts: KnownHosts) -> BatchAnswer:
@@ -112,7 +134,7 @@ def run_batch(target: SshTarget, secret: SshSecret, probes: Sequence[Probe], kno
     started = datetime.now(UTC).isoformat(timespec="milliseconds")
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
-    transport, key = open_transport(target, secret, known_hosts)
+    transport, key, note = open_transport(target, secret, known_hosts)
     try:
         host_key = fingerprint(key)
         timings["connexion"] = time.perf_counter() - t0
@@ -124,13 +146,15 @@ def run_batch(target: SshTarget, secret: SshSecret, probes: Sequence[Probe], kno
         if not parsed.complete and status != 0 and not parsed.anomalies and err:
             parsed.anomalies.append(Msg("l'exécution distante a échoué (code {status}) : {error}", status=status,
                                         error=err[:300]))
+        if note is not None:
+            parsed.anomalies.append(note)
         return BatchAnswer(parsed, host_key, status, err, started, time.perf_counter() - t0, timings=timings)
     finally:
         transport.close()
 
 
 def open_transport(target: SshTarget, secret: SshSecret, known_hosts: KnownHosts, *,
-                   refused: type[TransportError] = Unreachable) -> tuple[paramiko.Transport, paramiko.PKey]:
+                   refused: type[TransportError] = Unreachable) -> tuple[paramiko.Transport, paramiko.PKey, Msg | None]:
     """TCP connect, SSH handshake, host key checked against ``known_hosts``, authenticated.
 
     The part of an SSH session the ``ssh`` channel (one exec) and the ``cli`` channel (one
@@ -138,7 +162,8 @@ def open_transport(target: SshTarget, secret: SshSecret, known_hosts: KnownHosts
     same way: no TCP connection or no handshake is :class:`Unreachable`; an authentication
     refused raises ``refused`` (``Unreachable`` for a host's primary login; the ``cli``
     channel passes :class:`TransportError`: the device answered, we could not log in).
-    Returns the authenticated transport, which the caller closes, and the host's key.
+    Returns the authenticated transport, which the caller closes, the host's key, and a note for
+    the evidence when another host of the room showed the same key (a cloned template).
     """
     transport = paramiko.Transport(_connect(target))
     target.deadline.guard(transport.close)
@@ -151,12 +176,12 @@ def open_transport(target: SshTarget, secret: SshSecret, known_hosts: KnownHosts
             raise Unreachable(Msg("négociation SSH impossible avec {address}:{port} ({error})",
                                   address=target.address, port=target.port, error=str(exc))) from exc
         key = transport.get_remote_server_key()
-        known_hosts.check(target.address, target.port, key)
+        note = known_hosts.check(target.address, target.port, key)
         _authenticate(transport, target, secret, refused)
     except BaseException:
         transport.close()
         raise
-    return transport, key
+    return transport, key, note
 
 
 def _connect(target: SshTarget) -> socket.socket:

@@ -64,6 +64,7 @@ class HostileSsh:
     address: str = "127.0.0.1"
     port: int = 0
     connections: int = 0
+    key: paramiko.PKey | None = None  # its host key (default: one shared by every endpoint of the test session)
     stop: threading.Event = field(default_factory=threading.Event)
     _sock: socket.socket | None = None
     _open: list[object] = field(default_factory=list)
@@ -90,7 +91,7 @@ class HostileSsh:
             if self.behaviour == "no_banner":
                 continue  # keep the socket open, say nothing
             transport = paramiko.Transport(conn)
-            transport.add_server_key(_host_key())
+            transport.add_server_key(self.key or _host_key())
             self._open.append(transport)
             try:
                 transport.start_server(server=_Interface(self))
@@ -119,6 +120,8 @@ class HostileSsh:
     def close(self) -> None:
         self.stop.set()
         if self._sock is not None:
+            with contextlib.suppress(OSError):  # wakes the accepting thread: a closed fd alone keeps listening
+                self._sock.shutdown(socket.SHUT_RDWR)
             self._sock.close()
         for thing in self._open:
             with contextlib.suppress(Exception):  # closing what a test left open, whatever its state
