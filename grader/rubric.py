@@ -35,13 +35,33 @@ class _Strict(BaseModel):
 
 
 class Credential(_Strict):
-    """Where a secret lives. Exactly one source; never the secret itself."""
+    """Where a secret lives. Exactly one source; never the secret itself.
+
+    Every field may be a template rendered per candidate (``password_file: "secrets/{{ candidat }}.ad"``):
+    each candidate's machines then receive only that candidate's secret.
+    """
 
     username: str = Field(min_length=1)
     key_file: str | None = None
     password_env: str | None = None
     password_file: str | None = None
     agent: bool = False
+    #: A password sent to candidates' SSH hosts is refused unless the rubric says so: each machine that
+    #: receives it (its owner is root there) can replay it on its neighbours'. Keys are the default.
+    allow_password: bool = False
+
+    @property
+    def password_based(self) -> bool:
+        return bool(self.password_env or self.password_file)
+
+    def per_candidate(self) -> bool:
+        """True when the secret's source differs per candidate (a template naming a variable)."""
+        return any("{{" in (v or "") for v in (self.password_env, self.password_file, self.key_file))
+
+    def rendered(self, variables: Mapping[str, Any]) -> Credential:
+        """This reference for one candidate (templates filled)."""
+        fields = {k: render(v, variables) if isinstance(v, str) else v for k, v in self.model_dump().items()}
+        return Credential.model_validate(fields)
 
     @model_validator(mode="after")
     def _one_source(self) -> Credential:
@@ -106,10 +126,16 @@ class Rubric(_Strict):
     # Set by load_rubric: where it came from (for reports and evidence bundles).
     _source: Path | None = PrivateAttr(default=None)
     _text: str = PrivateAttr(default="")
+    _warnings: list[str] = PrivateAttr(default_factory=list)
 
     @property
     def source(self) -> Path | None:
         return self._source
+
+    @property
+    def warnings(self) -> list[str]:
+        """What load_rubric found risky but allowed (a password every candidate's machine receives), located."""
+        return self._warnings
 
     @property
     def text(self) -> str:
@@ -285,7 +311,32 @@ def load_rubric(path: Path, catalogue: Mapping[str, type[Check]] | None = None,
         raise RubricError(problems)
     rubric._source = path
     rubric._text = text
+    rubric._warnings = _shared_secret_warnings(source, tree, rubric)
     return rubric
+
+
+#: Channels that send the credential's password itself, or a proof a hostile server can replay or crack.
+_PASSWORD_CHANNELS = ("ssh", "cli", "winrm", "ldap", "smb", "snmp")
+
+
+def _shared_secret_warnings(source: str, tree: CommentedMap, rubric: Rubric) -> list[str]:
+    """One warning per password credential that every candidate's machines would receive alike."""
+    warnings = []
+    for name, cred in rubric.credentials.items():
+        if not cred.password_based or cred.per_candidate():
+            continue
+        users = sorted({h.name for h in rubric.hosts if _uses_credential(h, name)})
+        if users:
+            where = "{}:{}:{}".format(source, *_position(tree, ("credentials", name)))
+            warnings.append(f"{where}: " + t("rubric.shared_secret", credential=name, hosts=", ".join(users)))
+    return warnings
+
+
+def _uses_credential(host: Host, name: str) -> bool:
+    if host.credential == name and host.transport in _PASSWORD_CHANNELS:
+        return True
+    return any(v == name for channel, values in host.options.items() if channel in _PASSWORD_CHANNELS
+               for k, v in values.items() if k == "credential" or k.endswith("_credential"))
 
 
 def _semantic_problems_partial(source: str, tree: CommentedMap, catalogue: Mapping[str, type[Check]],
@@ -330,7 +381,18 @@ def _semantic_problems(source: str, tree: CommentedMap, rubric: Rubric,
             known = ", ".join(rubric.credentials) or t("rubric.none_declared")
             problems.append(f"{at('hosts', i, 'credential')}: "
                             + t("rubric.undeclared_credential", credential=h.credential, known=known))
+        elif h.credential is not None and h.transport == "ssh":
+            cred = rubric.credentials[h.credential]
+            if cred.password_based and not cred.allow_password:
+                problems.append(f"{at('hosts', i, 'credential')}: "
+                                + t("rubric.ssh_password", credential=h.credential, host=h.name))
         problems += _template_problems(at('hosts', i, 'address'), h.address, rubric, with_addr=False)
+    for cred_name, cred in rubric.credentials.items():  # a credential may name a per-candidate secret
+        for field_name in ("username", "key_file", "password_env", "password_file"):
+            field_value = getattr(cred, field_name)
+            if isinstance(field_value, str):
+                problems += _template_problems(at('credentials', cred_name, field_name), field_value, rubric,
+                                               with_addr=False)
 
     seen: set[str] = set()
     for i, entry in enumerate(rubric.checks):

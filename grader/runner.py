@@ -169,13 +169,14 @@ def plan(rubric: Rubric, candidates: Iterable[Candidate], catalogue: Mapping[str
                 addresses[h.name] = h.address  # shown as written in the rubric
                 unaddressed[h.name] = Msg("adresse de l'hôte invalide pour ce candidat : {error}", error=str(exc))
         variables["addr"] = addresses
+        credentials, unresolved = _credentials_for(rubric, variables)
         for h in rubric.hosts:
             if only_hosts is not None and (cand.id, h.name) not in only_hosts:
                 continue
             token = secrets.token_hex(8)
             planned = [_plan_check(e, catalogue[e.check], variables, token) for e in rubric.checks
                        if h in rubric.targets(e)]
-            problem = unaddressed.get(h.name)
+            problem = unaddressed.get(h.name) or (unresolved.get(h.credential) if h.credential else None)
             try:
                 options = {name: render_params(values, variables) for name, values in h.options.items()}
             except Exception as exc:  # noqa: BLE001 - as for the address
@@ -185,9 +186,23 @@ def plan(rubric: Rubric, candidates: Iterable[Candidate], catalogue: Mapping[str
                 planned = [replace(pc, problem=problem) for pc in planned]
             if planned:
                 jobs.append(HostJob(cand, h, addresses[h.name], tuple(planned),
-                                    rubric.credentials.get(h.credential) if h.credential else None,
-                                    rubric.credentials, options, problem))
+                                    credentials.get(h.credential) if h.credential else None,
+                                    credentials, options, problem))
     return jobs
+
+
+def _credentials_for(rubric: Rubric, variables: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Msg]]:
+    """The rubric's credential references for one candidate (templates filled), and why one could not be."""
+    rendered: dict[str, Any] = {}
+    unresolved: dict[str, Msg] = {}
+    for name, cred in rubric.credentials.items():
+        try:
+            rendered[name] = cred.rendered(variables) if cred.per_candidate() or "{{" in cred.username else cred
+        except Exception as exc:  # noqa: BLE001 - a template failing for one candidate: that host is not contacted
+            rendered[name] = cred
+            unresolved[name] = Msg("identifiants « {name} » impossibles à écrire pour ce candidat : {error}", name=name,
+                                   error=str(exc))
+    return rendered, unresolved
 
 
 def _plan_check(entry: CheckEntry, cls: type[Check], variables: Mapping[str, Any], token: str = "") -> PlannedCheck:

@@ -244,9 +244,45 @@ def test_inline_password_is_refused_with_the_way_to_reference_it(tmp_path: Path,
 
 
 def test_password_env_reference_is_accepted(tmp_path: Path) -> None:
-    path = demo_variant(tmp_path, "    key_file: /var/lib/grader/lab/id_ed25519\n", "    password_env: GRADER_PW\n")
+    # A password sent to candidates' SSH hosts must be asked for (allow_password), see the next test.
+    path = demo_variant(tmp_path, "    key_file: /var/lib/grader/lab/id_ed25519\n",
+                        "    password_env: GRADER_PW\n    allow_password: true\n")
     rubric = load_rubric(path)
     assert rubric.credentials["correcteur"].password_env == "GRADER_PW"
+
+
+def test_an_ssh_password_is_refused_unless_the_rubric_asks_for_it(tmp_path: Path) -> None:
+    path = demo_variant(tmp_path, "    key_file: /var/lib/grader/lab/id_ed25519\n", "    password_env: GRADER_PW\n")
+    problems = problems_of(path)
+    assert problems and all("allow_password: true" in p and "clé (key_file)" in p for p in problems)
+    assert {int(parse(p)["line"]) for p in problems} == {
+        n for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if line.strip() == "credential: correcteur"}
+
+
+def test_a_shared_password_warns_and_a_per_candidate_one_does_not(tmp_path: Path) -> None:
+    shared = load_rubric(demo_variant(tmp_path, "    key_file: /var/lib/grader/lab/id_ed25519\n",
+                                      "    password_env: GRADER_PW\n    allow_password: true\n"))
+    assert any("« correcteur » est le même pour tous les candidats" in w for w in shared.warnings)
+    (tmp_path / "v2").mkdir()
+    own = load_rubric(demo_variant(tmp_path / "v2", "    key_file: /var/lib/grader/lab/id_ed25519\n",
+                                   '    password_file: "secrets/{{ candidat }}.txt"\n    allow_password: true\n'))
+    assert not any("« correcteur »" in w for w in own.warnings)
+
+
+def test_a_credential_template_is_rendered_per_candidate(tmp_path: Path) -> None:
+    from grader.plugins import default_catalogue
+    from grader.roster import Candidate
+    from grader.runner import plan
+
+    rubric = load_rubric(demo_variant(tmp_path, "    key_file: /var/lib/grader/lab/id_ed25519\n",
+                                      '    key_file: "/srv/cles/{{ candidat }}/id_ed25519"\n'))
+    jobs = plan(rubric, [Candidate("01", "", {"reseau": "10.77.1"}), Candidate("02", "", {"reseau": "10.77.2"})],
+                default_catalogue())
+    files = {(j.candidate.id, j.credential.key_file) for j in jobs if j.credential is not None
+             and j.host.credential == "correcteur"}
+    assert {c for c, _ in files} == {"01", "02"}
+    assert all(f == f"/srv/cles/{c}/id_ed25519" for c, f in files)
 
 
 def test_two_secret_sources_are_refused(tmp_path: Path) -> None:

@@ -274,7 +274,7 @@ def test_password_env_secret_never_reaches_the_store(tmp_path: Path, monkeypatch
     old = "    key_file: /var/lib/grader/lab/id_ed25519\n"
     assert text.count(old) == 1
     path = tmp_path / "password-env.yaml"
-    path.write_text(text.replace(old, f"    password_env: {env_name}\n"), encoding="utf-8")
+    path.write_text(text.replace(old, f"    password_env: {env_name}\n    allow_password: true\n"), encoding="utf-8")
     rubric = load_rubric(path)
 
     ssh_secret = resolve_ssh(rubric.credentials["correcteur"])

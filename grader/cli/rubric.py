@@ -30,6 +30,8 @@ def rubric_validate(
 
     rub = load_rubric(file)
     console.print(t("msg.rubric_ok", checks=len(rub.checks), hosts=len(rub.hosts)), style="green")
+    for warning in rub.warnings:
+        console.print(warning, style="yellow", markup=False, soft_wrap=True)
     if roster is not None:
         cands = load_roster(roster, rub)
         console.print(t("msg.roster_ok", n=len(cands)), style="green")

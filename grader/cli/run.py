@@ -56,6 +56,8 @@ def _grade_session(rubric_path: Path, roster_path: Path, session: Path, *, resum
 
     prepared = sess.prepare(rubric_path, roster_path, session, resume=resume)
     store, run_id = prepared.store, prepared.run_id
+    for warning in prepared.rubric.warnings:
+        err.print(warning, style="yellow", markup=False, soft_wrap=True)
     n_checks = sum(len(j.checks) for j in prepared.jobs)
     if prepared.resumed:
         console.print(t("msg.resume", run=run_id, n=len(prepared.jobs), kept=prepared.kept))
