@@ -239,8 +239,8 @@ def test_the_same_key_on_two_candidates_hosts_is_only_noted(tmp_path: Path, key_
         b.close()
     assert all(r.outcome.reached for r in reports)
     notes = [str(x) for r in reports for x in r.outcome.anomalies if "identique" in str(x)]
-    assert notes == ["clé d'hôte identique à celle de [127.0.0.31]:%d (machines clonées d'un même modèle : noté, accepté)"
-                     % a.port]
+    clone = "(machines clonées d'un même modèle : noté, accepté)"
+    assert notes == [f"clé d'hôte identique à celle de [127.0.0.31]:{a.port} {clone}"]
 
 
 def test_hosts_trust_pins_the_rooms_keys_and_refuses_a_changed_one(tmp_path: Path, key_file: Path) -> None:
