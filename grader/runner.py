@@ -1,6 +1,6 @@
 """Planning and running a grading: collect per host in one round trip, judge locally.
 
-Two phases, as in STYLE.md: *plan* turns a rubric and a roster into one job per
+Two phases: *plan* turns a rubric and a roster into one job per
 (candidate, host), with every check's parameters rendered and validated and every probe
 deduplicated; *run* executes the jobs on a bounded thread pool. Each job connects once,
 sends all of the host's SSH probes in one exec (the envelope), sends the grader-side HTTP

@@ -29,8 +29,9 @@ class ChannelSpec:
     :param implementation: ``"module:Class"`` of its :class:`~grader.transports.base.Channel`, imported on
         first use; or the class itself (a third party's channel registered as a class).
     :param Options: the model of ``hosts[].options.<name>``.
-    :param grader_side: the grader's own probes (http, dns...): no host login, and the host's
-        reachability over its primary transport does not gate them.
+    :param grader_side: the grader's own probes (http, dns...): no host login, and a check on this
+        channel needs no ``options.<name>`` on its host. Like every channel, it runs only once the
+        host's primary channel has reached the host.
     :param needs_credential: a host must name a credential to use this channel as its primary transport.
     """
 

@@ -6,8 +6,14 @@ A *channel* carries a host's declared probes over one protocol and brings raw re
 runner groups a host's probes by channel and calls each channel once per host, so the
 batching contract "one round trip per transport per host" lives in one place.
 
+A host has one *primary* channel (``hosts[].transport``), asked first: when it cannot reach
+the host, no other channel is asked and every check of the host takes its status (a site
+answering while its host is down proves nothing about that host). Other channels, the
+grader-side ones (``http``, ``dns``, ``tls``...) included, run after it; one that fails makes
+only its own checks ``injoignable``/``erreur``.
+
 A channel never judges. It raises :class:`~grader.errors.Unreachable` when it could not
-reach the host at all (every probe it carried becomes ``injoignable``) and
+reach the host at all (the probes it carried become ``injoignable``) and
 :class:`~grader.errors.TransportError` when it reached the host but could not run the
 batch (``erreur``). A probe that ran badly is a :class:`~grader.model.ProbeResult` with
 ``error`` or ``timed_out`` set, judged ``erreur`` by :func:`grader.check.evaluate`.
@@ -107,8 +113,8 @@ class Channel:
 
     spec: ClassVar[ChannelSpec | None] = None
     name: ClassVar[str] = ""
-    #: True for the grader's own probes (http, dns...): no host login, the host's reachability
-    #: over the primary transport does not gate them.
+    #: True for the grader's own probes (http, dns...): no host login, and a check on such a channel
+    #: needs no ``options.<channel>`` on its host (it is not the host's primary transport).
     grader_side: ClassVar[bool] = False
     #: True when the host must name a credential to use this channel as its primary transport.
     needs_credential: ClassVar[bool] = False

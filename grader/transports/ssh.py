@@ -65,7 +65,6 @@ class BatchAnswer:
     started: str
     duration: float
     execs: int = 1
-    timings: dict[str, float] = field(default_factory=dict)
 
 
 def fingerprint(key: paramiko.PKey) -> str:
@@ -133,22 +132,18 @@ def run_batch(target: SshTarget, secret: SshSecret, probes: Sequence[Probe], kno
     """Connect, authenticate, send the envelope in one exec, return the parsed answer."""
     started = datetime.now(UTC).isoformat(timespec="milliseconds")
     t0 = time.perf_counter()
-    timings: dict[str, float] = {}
     transport, key, note = open_transport(target, secret, known_hosts)
     try:
         host_key = fingerprint(key)
-        timings["connexion"] = time.perf_counter() - t0
         env = envelope.build(probes)
-        t1 = time.perf_counter()
         raw, err, status = _exec(transport, target, envelope.remote_command(sudo=target.sudo), env.script, len(probes))
-        timings["exécution"] = time.perf_counter() - t1
         parsed = envelope.parse(env, raw, started=started, cut=_cut(target) if status == _CUT else None)
         if not parsed.complete and status != 0 and not parsed.anomalies and err:
             parsed.anomalies.append(Msg("l'exécution distante a échoué (code {status}) : {error}", status=status,
                                         error=err[:300]))
         if note is not None:
             parsed.anomalies.append(note)
-        return BatchAnswer(parsed, host_key, status, err, started, time.perf_counter() - t0, timings=timings)
+        return BatchAnswer(parsed, host_key, status, err, started, time.perf_counter() - t0)
     finally:
         transport.close()
 

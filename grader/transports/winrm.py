@@ -94,7 +94,6 @@ class WinrmAnswer:
     duration: float
     anomalies: list[str | Msg] = field(default_factory=list)
     actions: int = 0  # WS-Management requests sent (Create, Command, Send, Receive..., Signal, Delete)
-    timings: dict[str, float] = field(default_factory=dict)
 
 
 def run_batch(target: WinrmTarget, secret: PasswordSecret, probes: Sequence[Probe]) -> WinrmAnswer:
@@ -142,7 +141,6 @@ def run_batch(target: WinrmTarget, secret: PasswordSecret, probes: Sequence[Prob
     certificate: list[bytes] = []
     shell_id = command_id = None
     phase = "connect"
-    timings: dict[str, float] = {}
     try:
         try:
             session = protocol.transport.build_session()  # NTLM over http authenticates here
@@ -150,9 +148,7 @@ def run_batch(target: WinrmTarget, secret: PasswordSecret, probes: Sequence[Prob
             counter.wrap(protocol)
             shell_id = protocol.open_shell(codepage=65001)
             ticket.close()  # authenticated: the process-wide Kerberos environment is given back
-            timings["connexion"] = time.perf_counter() - t0
             phase = "run"
-            t1 = time.perf_counter()
             command_id = protocol.run_command(shell_id, psenvelope.EXECUTABLE, env.arguments,
                                               console_mode_stdin=False, skip_cmd_shell=True)
             data = env.stdin
@@ -161,7 +157,6 @@ def run_batch(target: WinrmTarget, secret: PasswordSecret, probes: Sequence[Prob
                 protocol.send_command_input(shell_id, command_id, chunk, end=offset + STDIN_CHUNK >= len(data))
             stdout, stderr, exit_code, done, stop_reason = _receive(protocol, shell_id, command_id, deadline_s,
                                                                     len(probes), wexc.WinRMOperationTimeoutError)
-            timings["exécution"] = time.perf_counter() - t1
         except requests.exceptions.SSLError as exc:
             raise Unreachable(Msg("négociation TLS impossible avec {where} : certificat refusé ou TLS "
                                   "incompatible ({error})", where=target.where, error=_reason(exc))) from exc
@@ -230,7 +225,7 @@ def run_batch(target: WinrmTarget, secret: PasswordSecret, probes: Sequence[Prob
     if target.scheme == "https" and certificate:
         host_key = "x509 SHA256:" + hashlib.sha256(certificate[0]).hexdigest().upper()
     return WinrmAnswer(parsed, host_key, exit_code, stderr_text, started, time.perf_counter() - t0,
-                       anomalies, counter.count, timings)
+                       anomalies, counter.count)
 
 
 def _kerberos_failure(target: WinrmTarget, principal: str, exc: Exception) -> Msg:
