@@ -32,7 +32,7 @@ import re
 import sqlite3
 import tempfile
 import zipfile
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
@@ -254,30 +254,31 @@ def _bounds(zf: zipfile.ZipFile) -> list[str]:
     return problems
 
 
-def _read(zf: zipfile.ZipFile, name: str, limit: int = MAX_FILE) -> bytes:
-    """One member, read in chunks and never past ``limit`` nor its declared size (a lying header is refused)."""
+def _chunks(zf: zipfile.ZipFile, name: str, limit: int = MAX_FILE) -> Iterator[bytes]:
+    """One member in chunks, never past ``limit`` nor its declared size (a lying header is refused)."""
     info = zf.getinfo(name)
+    bound = min(limit, info.file_size)
     if info.file_size > limit:
         raise BundleError(t("bundle.file_too_large", name=name, size=info.file_size, limit=limit))
-    chunks, size = [], 0
+    size = 0
     with zf.open(info) as f:
         while chunk := f.read(_CHUNK):
             size += len(chunk)
-            if size > min(limit, info.file_size):
-                raise BundleError(t("bundle.file_too_large", name=name, size=size, limit=min(limit, info.file_size)))
-            chunks.append(chunk)
-    return b"".join(chunks)
+            if size > bound:
+                raise BundleError(t("bundle.file_too_large", name=name, size=size, limit=bound))
+            yield chunk
+
+
+def _read(zf: zipfile.ZipFile, name: str, limit: int = MAX_FILE) -> bytes:
+    """One member, bounded (see :func:`_chunks`)."""
+    return b"".join(_chunks(zf, name, limit))
 
 
 def _stream_sha256(zf: zipfile.ZipFile, name: str) -> str:
     """A member's SHA-256, streamed (never the whole file in memory), bounded like :func:`_read`."""
-    info, h, size = zf.getinfo(name), hashlib.sha256(), 0
-    with zf.open(info) as f:
-        while chunk := f.read(_CHUNK):
-            size += len(chunk)
-            if size > min(MAX_FILE, info.file_size):
-                raise BundleError(t("bundle.file_too_large", name=name, size=size, limit=min(MAX_FILE, info.file_size)))
-            h.update(chunk)
+    h = hashlib.sha256()
+    for chunk in _chunks(zf, name):
+        h.update(chunk)
     return h.hexdigest()
 
 
