@@ -37,7 +37,6 @@ from grader.cli.common import (
 )
 from grader.cli.lab import lab_say, need_root
 from grader.i18n import status_text, t
-from grader.liveview import LiveView
 from grader.model import Status
 
 STATUS_STYLE = {"conforme": "green", "non_conforme": "red", "erreur": "yellow", "injoignable": "magenta",
@@ -53,6 +52,7 @@ def _grade_session(rubric_path: Path, roster_path: Path, session: Path, *, resum
                    snapshot: bool = False) -> tuple[str, Counter[str]]:
     """Grade with a live view; returns the run id and the count of statuses over the whole run."""
     from grader import session as sess
+    from grader.liveview import LiveView  # here: `grader --help` need not load the check model
 
     prepared = sess.prepare(rubric_path, roster_path, session, resume=resume)
     store, run_id = prepared.store, prepared.run_id
