@@ -20,6 +20,9 @@ from grader.model import Msg, Probe, ProbeResult, Verdict
 
 TAG = "grader-probe"
 _HEADER = re.compile(r"^écoute (?P<listen>.+?) ; source attendue (?P<source>\S+) ; attente (?P<wait>\S+) s$")
+_SATURATED = re.compile(r"^saturé (?P<lost>\d+) lignes perdues : (?P<token>\d+) portant le jeton, (?P<host>\d+) de "
+                        r"(?P<source>\S+), (?P<unread>\d+) non lues \(tampon du noyau plein\), (?P<refused>\d+) "
+                        r"connexions refusées$")
 
 
 @dataclass(frozen=True)
@@ -33,11 +36,24 @@ class Arrival:
 
 
 @dataclass(frozen=True)
+class Saturation:
+    """The collector's ``saturé`` line: what it lost that this host's line may have been part of."""
+
+    lost: int
+    token: int  # lines carrying the token, not kept
+    host: int  # lines from the host's address, kept nowhere
+    source: str
+    unread: int  # dropped unread by the kernel since the host's grading began
+    refused: int  # TCP connections refused meanwhile
+
+
+@dataclass(frozen=True)
 class CollectorReport:
     listen: str
     source: str
     wait: str
     lines: tuple[Arrival, ...]
+    saturation: Saturation | None = None
 
 
 def parse_arrivals(stdout: str) -> CollectorReport:
@@ -47,13 +63,21 @@ def parse_arrivals(stdout: str) -> CollectorReport:
     if header is None:
         raise ValueError(Msg("en-tête du collecteur absent"))
     arrivals = []
+    saturation = None
     for line in lines[1:]:
+        if line.startswith("saturé "):
+            full = _SATURATED.match(line)
+            if full is None:
+                raise ValueError(Msg("ligne du collecteur illisible : {line}", line=repr(line[:120])))
+            saturation = Saturation(int(full["lost"]), int(full["token"]), int(full["host"]), full["source"],
+                                    int(full["unread"]), int(full["refused"]))
+            continue
         parts = line.split(" ", 4)
         if len(parts) < 4 or parts[0] not in ("jeton", "autre") or ":" not in parts[2]:
             raise ValueError(Msg("ligne du collecteur illisible : {line}", line=repr(line[:120])))
         source, _, port = parts[2].rpartition(":")
         arrivals.append(Arrival(parts[0], parts[1], source, port, parts[3], parts[4] if len(parts) > 4 else ""))
-    return CollectorReport(header["listen"], header["source"], header["wait"], tuple(arrivals))
+    return CollectorReport(header["listen"], header["source"], header["wait"], tuple(arrivals), saturation)
 
 
 class SyslogDelivered(Check):
@@ -64,7 +88,9 @@ class SyslogDelivered(Check):
     port, udp/tcp, wait) waits for a line containing the token. Conforme when the line arrives
     from the host's address (or from ``source`` when the rubric names a relay); a line that
     never arrives is not conforme, whatever the configuration says; the evidence lists what
-    did arrive from the host meanwhile.
+    did arrive from the host meanwhile. When the collector lost lines that may have been this
+    one (a flood filled its caps, the kernel dropped datagrams unread), a line that did not
+    arrive is erreur, with what was lost: nothing can be concluded.
     """
 
     id = "network.syslog_delivered"
@@ -101,17 +127,27 @@ class SyslogDelivered(Check):
                                     Msg("La ligne de test émise sur l'hôte est arrivée au collecteur."))
         if mine:
             froms = ", ".join(sorted({a.source for a in mine}))
-            return Verdict.non_conforme(Msg("reçue de {froms}, pas de {source} : {text}", froms=froms, source=source,
-                                            text=clip(mine[0].text, 160)), expected,
+            observed: Msg = Msg("reçue de {froms}, pas de {source} : {text}", froms=froms, source=source,
+                                text=clip(mine[0].text, 160))
+        else:
+            others = [a for a in report.lines if a.kind == "autre"]
+            if others:
+                seen = limited([f"{a.when} {a.channel} : {clip(a.text, 100)}" for a in others])
+                observed = Msg("aucune ligne du jeton en {wait} s ; autres lignes reçues de {source} : {seen}",
+                               wait=report.wait, source=report.source, seen=seen)
+            else:
+                observed = Msg("aucune ligne reçue de {source} sur {listen} en {wait} s", source=report.source,
+                               listen=report.listen, wait=report.wait)
+        lost = report.saturation
+        if lost is not None:  # the line may be among those lost: nothing is concluded
+            return Verdict.erreur(Msg("collecteur syslog saturé : {lost} lignes perdues pendant la correction de "
+                                      "l'hôte ({token} portant son jeton, {host} de {source}, {unread} non lues, "
+                                      "{refused} connexions refusées) ; la ligne de test a pu en faire partie",
+                                      lost=lost.lost, token=lost.token, host=lost.host, source=lost.source,
+                                      unread=lost.unread, refused=lost.refused), observed, expected)
+        if mine:
+            return Verdict.non_conforme(observed, expected,
                                         Msg("La ligne de test arrive, mais depuis {froms} au lieu de {source}.",
                                             froms=froms, source=source))
-        others = [a for a in report.lines if a.kind == "autre"]
-        if others:
-            seen = limited([f"{a.when} {a.channel} : {clip(a.text, 100)}" for a in others])
-            observed = Msg("aucune ligne du jeton en {wait} s ; autres lignes reçues de {source} : {seen}",
-                           wait=report.wait, source=report.source, seen=seen)
-        else:
-            observed = Msg("aucune ligne reçue de {source} sur {listen} en {wait} s", source=report.source,
-                           listen=report.listen, wait=report.wait)
         return Verdict.non_conforme(observed, expected, Msg("Configuré ou non, l'envoi des journaux ne fonctionne pas "
                                                             ": la ligne de test n'arrive jamais au collecteur."))

@@ -2,24 +2,38 @@
 
 Grader-side channel (``syslog``): at the start of a run, :meth:`SyslogChannel.start` binds the
 listeners the run's jobs need (UDP and/or TCP, address and port from each host's
-``options.syslog``) and a background thread records every line received, with its source
+``options.syslog``), registers the tokens the run awaits (each host's syslog probe carries its
+own, with the host's address) and a background thread reads every line received, with its source
 address. The candidate's host is made to log a line carrying a token it could not know in
 advance (an active SSH probe runs ``logger`` with :data:`grader.check.TOKEN`; the SSH batch
 runs before this channel by design of the runner); :meth:`SyslogChannel.collect` then waits,
 bounded by ``wait`` seconds, for a line containing the token and returns what arrived.
 
-The probe (the token awaited) and its output (``jeton`` and ``autre`` lines) are the probe language,
-:mod:`grader.probes.syslog`. Line framing over TCP: octet counting (RFC 6587) or one message per line.
+Everyone on the exam network can send here, so the collector keeps only what a verdict needs,
+within :class:`Limits`: the lines carrying an awaited token (found by the token's shape and looked
+up in an index, never by rescanning what arrived), a few per token and per source, the host's own
+ones always; and per sender its latest lines only (the « autre » lines), in lines and bytes, so
+that one sender evicts nobody's lines but its own; everything under one memory bound. What it
+could not keep (a cap hit), what the kernel dropped unread (receive buffer full) and the TCP
+connections it refused are counted; when some of it may have been the line a host's verdict
+waits for, the probe's output says so (« saturé » line) and the judge says ``erreur``, never
+``non_conforme``.
+
+The probe (the token awaited) and its output (``jeton``, ``autre`` and ``saturé`` lines) are the probe
+language, :mod:`grader.probes.syslog`. Line framing over TCP: octet counting (RFC 6587) or one message per line.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import selectors
 import socket
+import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -31,21 +45,58 @@ from grader.model import Msg, Probe, ProbeResult
 from grader.probes.syslog import CHANNEL, SyslogOptions
 from grader.transports.base import Channel, Collected, HostContext
 
-_MAX_RECORDS = 200_000
-_MAX_LINE = 8192
 _OTHERS = 5
 _OCTET_COUNT = re.compile(rb"^(\d{1,5}) ")
+#: The run's tokens (:func:`grader.runner.plan`: ``secrets.token_hex(8)``): 16 lowercase hex digits.
+_TOKEN = re.compile(r"[0-9a-f]{16}")
+#: Every byte that is not a lowercase hex digit becomes a space: what remains, split, are a line's
+#: candidate tokens (one C-level pass, whatever the line holds).
+_HEX_ONLY = bytes(c if c in b"0123456789abcdef" else 0x20 for c in range(256))
+#: What a kept line costs beyond its text (the record, its numbers and source, its slots), in bytes.
+_COST = 320
+_READS_PER_ROUND = 256  # datagrams read before the other sockets get their turn
+_SAMPLE_EVERY = 0.2  # seconds between two readings of the kernel's drop counters
 
 
 @dataclass(frozen=True)
+class Limits:
+    """What the collector keeps, whatever the room sends.
+
+    Worst case held: ``total_bytes`` (24 MiB), plus the run's hosts' own token lines (``token_lines`` per
+    host), plus ``tcp_connections`` unfinished frames of ``tcp_pending`` bytes (8 MiB), plus one batch of
+    datagrams being read (256 x ``line_bytes``: 2 MiB) and the counters (a few hundred bytes per sender).
+    """
+
+    line_bytes: int = 8192  # a longer message is cut
+    recent_lines: int = 8  # per sender: its latest lines (the « autre » lines shown), the oldest go first
+    recent_bytes: int = 16 * 1024  # per sender, likewise
+    senders: int = 1024  # senders followed besides the run's hosts (a spoofing room is not followed further)
+    token_lines: int = 3  # lines kept per awaited token and per source (the first ones)
+    token_sources: int = 8  # sources kept per awaited token, besides the host's own address
+    total_bytes: int = 24 * 1024 * 1024  # everything kept, but the hosts' own token lines
+    tcp_connections: int = 256  # open at once; more are refused (and counted)
+    tcp_per_source: int = 16
+    tcp_pending: int = 4 * 8192  # an unfinished frame longer than this is taken as one message
+
+
+@dataclass(frozen=True, slots=True)
 class Received:
     at: float  # time.monotonic()
-    when: str  # ISO 8601 UTC
+    wall: float  # time.time()
     source: str
     source_port: int
     protocol: str
     local_port: int
     text: str
+
+    @property
+    def when(self) -> str:
+        """ISO 8601 UTC, milliseconds."""
+        return datetime.fromtimestamp(self.wall, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+    @property
+    def cost(self) -> int:
+        return sys.getsizeof(self.text) + _COST
 
     def said(self, kind: str) -> Msg:
         """The line of the probe's output: ``jeton`` (the probe's own line) or ``autre``, words of the report's language."""
@@ -53,30 +104,160 @@ class Received:
         return Msg("jeton {record}", record=record) if kind == "jeton" else Msg("autre {record}", record=record)
 
 
+@dataclass(frozen=True)
+class Losses:
+    """What a host's verdict may have missed: lines the collector could not keep or never read."""
+
+    token: int  # lines carrying the host's token, not kept (a cap hit)
+    host: int  # lines from the host's address kept nowhere
+    unread: int  # lines the kernel dropped unread (receive buffer full) since the host's grading began
+    refused: int  # TCP connections refused (caps) since the host's grading began
+
+    @property
+    def lost(self) -> int:
+        return self.token + self.host + self.unread + self.refused
+
+    def said(self, source: str) -> Msg:
+        """The ``saturé`` line of the probe's output."""
+        return Msg("saturé {lost} lignes perdues : {token} portant le jeton, {host} de {source}, {unread} non lues "
+                   "(tampon du noyau plein), {refused} connexions refusées", lost=self.lost, token=self.token,
+                   host=self.host, source=source, unread=self.unread, refused=self.refused)
+
+
+class _Sender:
+    """One source address: its latest lines, what they cost, what of it was kept nowhere."""
+
+    __slots__ = ("bytes", "dropped", "recent")
+
+    def __init__(self) -> None:
+        self.recent: deque[Received] = deque()
+        self.bytes = 0
+        self.dropped = 0
+
+
+class _Awaited:
+    """One awaited token: its lines per source (the first ones), what carried it and was not kept."""
+
+    __slots__ = ("dropped", "lines", "source")
+
+    def __init__(self, source: str | None) -> None:
+        self.source = source  # the host's address: its lines are always kept
+        self.lines: dict[str, list[Received]] = {}
+        self.dropped = 0
+
+
+class _Tally:
+    """A count of losses nobody can attribute (the kernel's drops, refused connections), and when it grew."""
+
+    def __init__(self, keep: int = 4096) -> None:
+        self.total = 0
+        self._marks: deque[tuple[float, int]] = deque(maxlen=keep)
+
+    def reach(self, total: int, at: float) -> None:
+        if total > self.total:
+            self.total = total
+            self._marks.append((at, total))
+
+    def since(self, t0: float) -> int:
+        """Grown since ``t0`` (or a little before: a growth is dated when it was seen; all, when marks were forgotten)."""
+        before = 0
+        for at, total in reversed(self._marks):
+            if at <= t0:
+                before = total
+                break
+        return self.total - before
+
+
+@dataclass
+class _Conn:
+    buffer: bytes
+    source: str
+    source_port: int
+    local_port: int
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _clean(data: bytes) -> str:
-    text = data[:_MAX_LINE].decode("utf-8", "replace").rstrip("\r\n\0")
+    text = data.decode("utf-8", "replace").rstrip("\r\n\0")
     return text.replace("\r", "\\r").replace("\n", "\\n")
 
 
-class Collector:
-    """Listeners plus one thread recording what they receive. Thread-safe readers via a condition."""
+def _udp_drops(inodes: set[int]) -> int | None:
+    """Datagrams the kernel dropped on these UDP sockets (receive buffer full), from /proc (None elsewhere)."""
+    if not inodes:
+        return 0
+    total = 0
+    try:
+        with open("/proc/net/udp", encoding="ascii") as table:
+            next(table, None)
+            for line in table:
+                fields = line.split()
+                if len(fields) > 12 and fields[9].isdigit() and int(fields[9]) in inodes:
+                    total += int(fields[-1])
+    except (OSError, ValueError):
+        return None
+    return total
 
-    def __init__(self) -> None:
-        self.records: list[Received] = []
-        self.dropped = 0
+
+class Collector:
+    """Listeners plus one thread reading what they receive, within :class:`Limits`. Readers wait on a condition."""
+
+    def __init__(self, limits: Limits | None = None) -> None:
+        self.limits = limits or Limits()
         self.bound: dict[tuple[str, str, int], tuple[str, int]] = {}  # wanted endpoint -> real (addr, port)
         self.failed: dict[tuple[str, str, int], str] = {}
+        self.stored = 0  # bytes kept under limits.total_bytes
+        self.reserved = 0  # bytes of the hosts' own token lines
+        self.ignored = 0  # lines kept nowhere
+        self.unread = _Tally()  # datagrams the kernel dropped
+        self.refused = _Tally()  # TCP connections refused
         self._cond = threading.Condition()
         self._selector = selectors.DefaultSelector()
-        self._buffers: dict[socket.socket, tuple[bytes, str, int, int]] = {}
+        self._conns: dict[socket.socket, _Conn] = {}
+        self._conns_from: dict[str, int] = {}  # TCP connections open, per source
+        self._senders: dict[str, _Sender] = {}
+        self._hosts: set[str] = set()  # the run's hosts' addresses: always followed
+        self._awaited: dict[str, _Awaited] = {}
+        self._by_hex: dict[bytes, _Awaited] = {}  # the awaited tokens of the run's shape
+        self._odd: list[str] = []  # awaited tokens of another shape: looked for as substrings
+        self._udp_inodes: set[int] = set()
+        self._sampled = 0.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
+    @property
+    def dropped(self) -> int:
+        """Every line lost: kept nowhere, dropped unread by the kernel; and every refused connection."""
+        return self.ignored + self.unread.total + self.refused.total
+
     # -- set-up ---------------------------------------------------------------------
+
+    def expect(self, token: str, source: str | None) -> None:
+        """Await ``token`` from ``source`` (the host's address): the lines carrying it are kept from now on.
+
+        Registered at the start of the run for every host; a token registered late (a channel used
+        outside a run) is also looked for in the senders' latest lines.
+        """
+        with self._cond:
+            if source:
+                self._hosts.add(source)
+                self._senders.setdefault(source, _Sender())
+            awaited = self._awaited.get(token)
+            if awaited is not None:
+                awaited.source = awaited.source or source
+                return
+            awaited = self._awaited[token] = _Awaited(source)
+            if _TOKEN.fullmatch(token):
+                self._by_hex[token.encode()] = awaited
+            else:
+                self._odd.append(token)
+            for sender in self._senders.values():
+                for r in sender.recent:
+                    if token in r.text:
+                        self._index(awaited, r)
 
     def listen(self, endpoints: Sequence[tuple[str, str, int]]) -> None:
         wanted = sorted(set(endpoints), key=lambda e: (e[1] not in ("0.0.0.0", ""), e))  # wildcards first
@@ -95,6 +276,8 @@ class Collector:
                 continue
             real = sock.getsockname()[:2]
             self.bound[(proto, addr, port)] = (real[0], real[1])
+            if proto == "udp":
+                self._udp_inodes.add(os.fstat(sock.fileno()).st_ino)
             self._selector.register(sock, selectors.EVENT_READ, ("udp" if proto == "udp" else "accept", real[1]))
         self._thread = threading.Thread(target=self._loop, name="grader-syslog", daemon=True)
         self._thread.start()
@@ -136,25 +319,48 @@ class Collector:
                     if kind == "udp":
                         self._read_udp(sock, local_port)
                     elif kind == "accept":
-                        conn, peer = sock.accept()
-                        conn.setblocking(False)
-                        self._buffers[conn] = (b"", peer[0], peer[1], local_port)
-                        self._selector.register(conn, selectors.EVENT_READ, ("tcp", local_port))
+                        self._accept(sock, local_port)
                     else:
                         self._read_tcp(sock)
                 except OSError:
                     continue
+            if time.monotonic() - self._sampled >= _SAMPLE_EVERY:
+                self.sample()
+
+    def sample(self) -> None:
+        """Read the kernel's count of datagrams dropped unread on the listeners."""
+        self._sampled = time.monotonic()
+        drops = _udp_drops(self._udp_inodes)
+        if drops is not None:
+            with self._cond:
+                self.unread.reach(drops, self._sampled)
 
     def _read_udp(self, sock: socket.socket, local_port: int) -> None:
-        while True:
+        got: list[tuple[str, int, bytes]] = []
+        for _ in range(_READS_PER_ROUND):
             try:
-                data, peer = sock.recvfrom(65535)
+                data, peer = sock.recvfrom(self.limits.line_bytes)  # a longer datagram is cut: it would be anyway
             except BlockingIOError:
-                return
-            self._record(peer[0], peer[1], "udp", local_port, [data])
+                break
+            got.append((peer[0], peer[1], data))
+        if got:
+            self._record(got, "udp", local_port)
+
+    def _accept(self, listener: socket.socket, local_port: int) -> None:
+        conn, peer = listener.accept()
+        limits = self.limits
+        if len(self._conns) >= limits.tcp_connections or self._conns_from.get(peer[0], 0) >= limits.tcp_per_source:
+            conn.close()
+            with self._cond:
+                self.refused.reach(self.refused.total + 1, time.monotonic())
+            return
+        self._conns_from[peer[0]] = self._conns_from.get(peer[0], 0) + 1
+        conn.setblocking(False)
+        self._conns[conn] = _Conn(b"", peer[0], peer[1], local_port)
+        self._selector.register(conn, selectors.EVENT_READ, ("tcp", local_port))
 
     def _read_tcp(self, conn: socket.socket) -> None:
-        buffer, source, source_port, local_port = self._buffers[conn]
+        state = self._conns[conn]
         try:
             data = conn.recv(65536)
         except BlockingIOError:
@@ -162,48 +368,124 @@ class Collector:
         except OSError:
             data = b""
         if not data:
-            if buffer.strip():
-                self._record(source, source_port, "tcp", local_port, [buffer])
+            if state.buffer.strip():
+                self._record([(state.source, state.source_port, state.buffer)], "tcp", state.local_port)
             self._selector.unregister(conn)
             conn.close()
-            del self._buffers[conn]
+            del self._conns[conn]
+            left = self._conns_from.pop(state.source, 1) - 1
+            if left:
+                self._conns_from[state.source] = left
             return
-        messages, rest = split_frames(buffer + data)
-        if len(rest) > 4 * _MAX_LINE:  # a sender that never ends its frame: keep what we have
+        messages, rest = split_frames(state.buffer + data)
+        if len(rest) > self.limits.tcp_pending:  # a sender that never ends its frame: keep what we have
             messages, rest = messages + [rest], b""
-        self._buffers[conn] = (rest, source, source_port, local_port)
-        self._record(source, source_port, "tcp", local_port, messages)
+        state.buffer = rest
+        if messages:
+            self._record([(state.source, state.source_port, m) for m in messages], "tcp", state.local_port)
 
-    def _record(self, source: str, source_port: int, protocol: str, local_port: int, messages: list[bytes]) -> None:
+    # -- keeping --------------------------------------------------------------------
+
+    def _record(self, messages: Iterable[tuple[str, int, bytes]], protocol: str, local_port: int) -> None:
+        limits = self.limits
+        at, wall = time.monotonic(), time.time()
+        arrived = False
         with self._cond:
-            for raw in messages:
+            for source, source_port, raw in messages:
+                raw = raw[:limits.line_bytes]
                 text = _clean(raw)
                 if not text:
                     continue
-                if len(self.records) >= _MAX_RECORDS:
-                    self.dropped += 1
-                    continue
-                self.records.append(Received(time.monotonic(), _now(), source, source_port, protocol, local_port, text))
-            self._cond.notify_all()
+                r = Received(at, wall, source, source_port, protocol, local_port, text)
+                kept = False
+                for awaited in self._tokens_in(raw, text):
+                    if self._index(awaited, r):
+                        kept = arrived = True
+                sender = self._senders.get(source)
+                if sender is None and len(self._senders) - len(self._hosts) < limits.senders:
+                    sender = self._senders[source] = _Sender()
+                if sender is not None and self._keep_recent(sender, r):
+                    kept = True
+                if not kept:
+                    self.ignored += 1
+                    if sender is not None:
+                        sender.dropped += 1
+            if arrived:
+                self._cond.notify_all()
+
+    def _tokens_in(self, raw: bytes, text: str) -> list[_Awaited]:
+        """The awaited tokens a line carries: its words of the tokens' shape looked up, the odd ones searched."""
+        found: list[_Awaited] = []
+        if self._by_hex:
+            found = [self._by_hex[w] for w in self._by_hex.keys() & set(raw.translate(_HEX_ONLY).split())]
+        for token in self._odd:
+            if token in text and self._awaited[token] not in found:
+                found.append(self._awaited[token])
+        return found
+
+    def _index(self, awaited: _Awaited, r: Received) -> bool:
+        """Keep ``r`` under its token (False when a cap refused it: counted against the token)."""
+        limits = self.limits
+        bucket = awaited.lines.get(r.source)
+        if bucket is not None and len(bucket) >= limits.token_lines:
+            return True  # the first lines of this source with this token are kept: a repeat loses nothing
+        if r.source == awaited.source:  # the host's own line: always room (run's hosts x token_lines)
+            self.reserved += r.cost
+        else:
+            others = len(awaited.lines) - (awaited.source in awaited.lines)
+            if (bucket is None and others >= limits.token_sources) or self.stored + r.cost > limits.total_bytes:
+                awaited.dropped += 1
+                return False
+            self.stored += r.cost
+        awaited.lines.setdefault(r.source, []).append(r)
+        return True
+
+    def _keep_recent(self, sender: _Sender, r: Received) -> bool:
+        """Keep ``r`` among its sender's latest lines, evicting only that sender's oldest (False: no room left)."""
+        limits = self.limits
+        recent, cost = sender.recent, r.cost
+        freed = gone = 0
+        while gone < len(recent) and (len(recent) - gone >= limits.recent_lines
+                                      or sender.bytes - freed + cost > limits.recent_bytes):
+            freed += recent[gone].cost
+            gone += 1
+        if self.stored - freed + cost > limits.total_bytes:
+            return False
+        for _ in range(gone):
+            recent.popleft()
+        recent.append(r)
+        sender.bytes += cost - freed
+        self.stored += cost - freed
+        return True
 
     # -- readers --------------------------------------------------------------------
 
     def wait_for(self, token: str, source: str, deadline: float) -> list[Received]:
-        """Lines containing ``token``; returns as soon as one came from ``source`` (or at the deadline)."""
+        """Lines containing ``token`` (awaited: see :meth:`expect`); returns as soon as one came from ``source``
+        (or at the deadline)."""
         with self._cond:
-            while True:
-                found = [r for r in self.records if token in r.text]
-                if any(r.source == source for r in found):
-                    return found
+            awaited = self._awaited.get(token)
+            while awaited is not None and source not in awaited.lines:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    return found
+                    break
                 self._cond.wait(timeout=min(remaining, 0.2))
+            found = [r for lines in awaited.lines.values() for r in lines] if awaited is not None else []
+        return sorted(found, key=lambda r: r.at)
 
     def from_source(self, source: str, limit: int) -> list[Received]:
         with self._cond:
-            mine = [r for r in self.records if r.source == source]
+            sender = self._senders.get(source)
+            mine = list(sender.recent) if sender is not None else []
         return mine[-limit:]
+
+    def losses(self, token: str, source: str, since: float) -> Losses:
+        """What may have carried ``token`` and was lost; the unattributable losses counted from ``since``."""
+        self.sample()
+        with self._cond:
+            awaited, sender = self._awaited.get(token), self._senders.get(source)
+            return Losses(awaited.dropped if awaited is not None else 0, sender.dropped if sender is not None else 0,
+                          self.unread.since(since), self.refused.since(since))
 
 
 def split_frames(data: bytes) -> tuple[list[bytes], bytes]:
@@ -232,21 +514,27 @@ class SyslogChannel(Channel):
 
     spec = CHANNEL
 
-    def __init__(self) -> None:
+    def __init__(self, limits: Limits | None = None) -> None:
         self.collector: Collector | None = None
+        self.limits = limits
 
     def start(self, jobs: Sequence[Any]) -> None:
         endpoints: list[tuple[str, str, int]] = []
+        collector = Collector(self.limits)
         for job in jobs:
-            if not any(p.transport == self.name for p in job.unique_probes()):
+            probes = [p for p in job.unique_probes() if p.transport == self.name]
+            if not probes:
                 continue
+            for probe in probes:  # the tokens the run awaits, each from its host's address
+                if probe.command.strip():
+                    collector.expect(probe.command.strip(), getattr(job, "address", None))
             try:
                 options = SyslogOptions.model_validate(job.channel_options(self.name))
             except ValidationError:
                 continue  # reported by the rubric validation; this host's collect says so too
             endpoints += options.endpoints()
-        self.collector = Collector()
-        self.collector.listen(endpoints)
+        self.collector = collector
+        collector.listen(endpoints)
 
     def stop(self) -> None:
         if self.collector is not None:
@@ -254,6 +542,7 @@ class SyslogChannel(Channel):
             self.collector = None
 
     def collect(self, host: HostContext, probes: Sequence[Probe]) -> Collected:
+        since = time.monotonic() - host.deadline.elapsed()  # the host's grading began: its line was sent since
         options = host.options if isinstance(host.options, SyslogOptions) else SyslogOptions.model_validate(
             host.options or {})
         collector = self.collector
@@ -280,12 +569,17 @@ class SyslogChannel(Channel):
                 results[probe.key] = ProbeResult(probe.key, probe.transport, probe.command, started=started,
                                                  error=Msg("sonde syslog sans jeton"))
                 continue
-            deadline = time.monotonic() + options.wait
+            collector.expect(token, host.address)  # already awaited in a run: the channel started with its hosts
+            deadline = time.monotonic() + min(options.wait, host.deadline.remaining())
             found = collector.wait_for(token, host.address, deadline)
             others = [r for r in collector.from_source(host.address, _OTHERS + len(found)) if token not in r.text]
+            losses = collector.losses(token, host.address, since)
             said: Msg = Msg("écoute {listening} ; source attendue {source} ; attente {wait:g} s\n",
                             listening=listening, source=host.address, wait=options.wait)
-            for line in [r.said("jeton") for r in found] + [r.said("autre") for r in others[-_OTHERS:]]:
+            lines = [r.said("jeton") for r in found] + [r.said("autre") for r in others[-_OTHERS:]]
+            if losses.lost:
+                lines.append(losses.said(host.address))
+            for line in lines:
                 said = Msg("{previous}{line}\n", previous=said, line=line)  # the output, line by line, by reference
             arrived = any(r.source == host.address for r in found)
             results[probe.key] = ProbeResult(probe.key, probe.transport, probe.command, stdout=said,

@@ -58,3 +58,37 @@ def test_probes_carry_the_run_token_and_are_active():
     probes = SyslogDelivered().probes(SyslogDelivered.Params())
     assert probes["logger"].command == f"/usr/bin/logger -t grader-probe {TOKEN}" and probes["logger"].active
     assert probes["arrival"].transport == "syslog" and probes["arrival"].command == TOKEN
+
+
+HEADER = "écoute udp 0.0.0.0:514 ; source attendue 10.77.1.10 ; attente 5 s\n"
+TOKEN_LINE = "jeton 2026-11-22T10:00:00.123Z {source}:41234 udp/514 <13>Nov 22 10:00:00 srv-lin grader-probe: 3f2a9c0d11aa4b5c\n"
+SATURATED = ("saturé 1203 lignes perdues : 0 portant le jeton, 3 de 10.77.1.10, 1200 non lues (tampon du noyau plein), "
+             "0 connexions refusées\n")
+
+
+def arrival(stdout: str, exit_code: int) -> ProbeResult:
+    return ProbeResult("k", "syslog", "3f2a9c0d11aa4b5c", stdout=stdout, exit_code=exit_code)
+
+
+def test_saturation_line_is_read():
+    report = parse_arrivals(HEADER + SATURATED)
+    assert report.saturation is not None and report.lines == ()
+    assert (report.saturation.lost, report.saturation.host, report.saturation.unread) == (1203, 3, 1200)
+    with pytest.raises(ValueError):
+        parse_arrivals(HEADER + "saturé beaucoup\n")
+
+
+def test_collector_that_lost_lines_makes_a_missing_line_erreur_not_non_conforme(judge):
+    v = judge(SyslogDelivered, {}, logger=logger("3f2a9c0d11aa4b5c"), arrival=arrival(HEADER + SATURATED, 1))
+    assert v.status is Status.ERREUR and "collecteur syslog saturé : 1203 lignes perdues" in v.message
+    assert "1200 non lues" in v.message and "aucune ligne reçue de 10.77.1.10" in v.observed
+    # arrived from elsewhere only: the host's own line may be among the lost ones
+    elsewhere = HEADER + TOKEN_LINE.format(source="10.77.9.9") + SATURATED
+    v = judge(SyslogDelivered, {}, logger=logger("3f2a9c0d11aa4b5c"), arrival=arrival(elsewhere, 1))
+    assert v.status is Status.ERREUR and "reçue de 10.77.9.9, pas de 10.77.1.10" in v.observed
+
+
+def test_a_line_that_arrived_stays_conforme_whatever_was_lost(judge):
+    stdout = HEADER + TOKEN_LINE.format(source="10.77.1.10") + SATURATED
+    v = judge(SyslogDelivered, {}, logger=logger("3f2a9c0d11aa4b5c"), arrival=arrival(stdout, 0))
+    assert v.status is Status.CONFORME
