@@ -32,6 +32,172 @@ _LEGACY = re.compile(
 _OMFWD_LEGACY = re.compile(r"(?:^|\s):omfwd:", re.IGNORECASE)
 _COMMENTED_FORWARD = re.compile(r"^\s*#.*?(?:\s@@?[\w\[(]|omfwd)", re.IGNORECASE)
 
+# --- which messages a rule selects ---------------------------------------------------------------------
+#
+# rsyslog keeps, for a legacy selector (its « PRI filter »), one 8-bit mask of severities per
+# facility: 0-23, and 24 for its internal « mark » (runtime/conf.c, DecodePRIFilter). A selection
+# is that tuple of 25 masks. Rules run in order for every message: a ``stop`` (or the legacy ``~``
+# discard action, which rsyslog's optimizer turns into a stop) ends the processing of the messages
+# its filter selects, so an action after it only sees what is left.
+
+Selection = tuple[int, ...]
+_NFACILITIES = 25
+EVERYTHING: Selection = (0xFF,) * _NFACILITIES
+# Facility and severity names as rsyslog decodes them (runtime/srutils.c, syslogFacNames and
+# syslogPriNames; case is ignored).
+_FACILITY = {"kern": 0, "user": 1, "mail": 2, "daemon": 3, "auth": 4, "security": 4, "syslog": 5, "lpr": 6,
+             "news": 7, "uucp": 8, "cron": 9, "authpriv": 10, "ftp": 11, "ntp": 12, "console": 14,
+             **{f"local{n}": 16 + n for n in range(8)}, "mark": 24}
+_SEVERITY = {"emerg": 0, "panic": 0, "alert": 1, "crit": 2, "err": 3, "error": 3, "warning": 4, "warn": 4,
+             "notice": 5, "info": 6, "debug": 7}
+_NOPRI, _ALLPRI = -1, 0xFF
+# rsyslog's lexer (grammar/lexer.l, case-insensitive): a PRI filter, a property filter.
+_PRIFILT = re.compile(r"[ \t]*([*a-z][*a-z]*[0-7]*[.,][,!=;.*a-z0-7]+)", re.IGNORECASE)
+_PROPFILT = re.compile(r'[ \t]*:\$?[a-z-]+[ ]*,[ ]*!?[a-z]+[ ]*,[ ]*"[^"]*"', re.IGNORECASE)
+_THEN_WORD = re.compile(r"\bthen\b", re.IGNORECASE)
+_IF_OR_ELSE = re.compile(r"(?:if|else)\b", re.IGNORECASE)
+
+
+def _priority(text: str) -> tuple[int, bool, bool] | None:
+    """(severity, ``=`` exactly it, ``!`` its negation) of a selector's priority part; None if unknown."""
+    ignore = text.startswith("!")
+    text = text[1:] if ignore else text
+    single = text.startswith("=")
+    text = text[1:] if single else text
+    if text == "*":
+        return _ALLPRI, single, ignore
+    if text == "none":
+        return _NOPRI, single, ignore
+    if text.isdigit():
+        value = int(text)
+        return (value, single, ignore) if value <= 7 else None
+    value = _SEVERITY.get(text, -2)
+    return (value, single, ignore) if value >= 0 else None
+
+
+def decode_selector(text: str) -> Selection | None:
+    """The messages a legacy selector (``*.*;auth,authpriv.none``) selects, as rsyslog computes them.
+
+    None when we cannot read it (a name rsyslog does not know, a numeric facility): the caller
+    then assumes nothing about what it selects.
+    """
+    masks = [0] * _NFACILITIES
+    text = text.lower()
+    i = 0
+    while i < len(text):
+        dot = text.find(".", i)
+        if dot < 0:
+            return None
+        end = dot + 1
+        while end < len(text) and text[end] not in ",;":
+            end += 1
+        facilities, wanted = text[i:dot], _priority(text[dot + 1:end])
+        while end < len(text) and text[end] in ",;":
+            end += 1
+        i = end
+        if wanted is None:
+            return None
+        pri, single, ignore = wanted
+        indexes: list[int] = []
+        for name in facilities.split(","):
+            if name == "*":
+                indexes.extend(range(_NFACILITIES))
+            elif name in _FACILITY:
+                indexes.append(_FACILITY[name])
+            else:
+                return None
+        for n in indexes:
+            if pri == _NOPRI:
+                masks[n] = 0xFF if ignore else 0
+            elif single:
+                masks[n] = masks[n] & ~(1 << pri) if ignore else masks[n] | (1 << pri)
+            elif pri == _ALLPRI:
+                masks[n] = 0 if ignore else 0xFF
+            else:
+                bits = (1 << (pri + 1)) - 1
+                masks[n] = masks[n] & ~bits if ignore else masks[n] | bits
+    return tuple(m & 0xFF for m in masks)
+
+
+@dataclass
+class _Rules:
+    """What the statements at the top level of one file select, line by line, and where they stop."""
+
+    filters: dict[int, Selection | None] = field(default_factory=dict)  # line -> selection of its actions
+    stops: list[tuple[int, int, Selection]] = field(default_factory=list)  # (position, line, what it stops)
+
+
+def _rules(cleaned: list[str], masked: str, starts: list[int]) -> _Rules:
+    """The filter of each top-level statement line and the stops of one file (comments already blanked).
+
+    Modelled: a legacy selector (its actions on the same line, or on the next line when it stands
+    alone), ``&`` (the previous filter's actions go on), a bare statement (every message), and
+    ``stop`` or ``~`` as one of those actions. A property filter (``:programname, ...``) and
+    ``if ... then`` select messages we cannot name: their stops are not counted (they stop
+    *some* messages), and neither is what is inside ``{ }`` (a ruleset, a block) or on a line
+    continued with ``\\``: a stop we do not model is never taken for one that ends everything.
+    """
+    rules = _Rules()
+    braces = parens = 0
+    last: Selection | None = None  # the filter ``&`` continues
+    pending: Selection | None = EVERYTHING  # the filter of a selector standing alone on its line
+    has_pending = in_condition = continued = False
+    for number, line in enumerate(cleaned, 1):
+        start = starts[number - 1]
+        text = masked[start:start + len(line)]
+        stripped = text.strip()
+        top = braces == 0 and parens == 0
+        directive = stripped.startswith("$") and not in_condition
+        if not directive:
+            for c in text:
+                braces += (c == "{") - (c == "}")
+                parens += (c == "(") - (c == ")")
+        follows, continued = continued, stripped.endswith("\\")
+        if follows:  # rsyslog joins a line ending with « \ » to the next one: not modelled
+            last, has_pending = None, False
+            continue
+        if not top or directive or not stripped:
+            continue
+        offset = len(text) - len(text.lstrip())
+        selection: Selection | None
+        if in_condition:
+            then = _THEN_WORD.search(stripped)
+            if then is None:
+                continue
+            in_condition = False
+            selection, rest = None, offset + then.end()
+        elif stripped.startswith("&"):
+            selection, rest = last, offset + 1
+        elif _IF_OR_ELSE.match(stripped):
+            then = _THEN_WORD.search(stripped)
+            if then is None and stripped[:2].lower() == "if":
+                in_condition, last, has_pending = True, None, False
+                rules.filters[number] = None
+                continue
+            selection, rest = None, offset + (then.end() if then else 4)
+        elif stripped.startswith(":"):
+            prop = _PROPFILT.match(text)
+            selection, rest = None, prop.end() if prop else len(text)
+        elif (pri := _PRIFILT.match(text)) is not None:
+            selection, rest = decode_selector(pri.group(1)), pri.end()
+        else:
+            selection, rest = (pending if has_pending else EVERYTHING), offset
+        has_pending = False
+        actions = text[rest:]
+        rules.filters[number] = last = selection
+        if not actions.strip():  # a filter alone: the statement it applies to follows
+            pending, has_pending = selection, True
+            continue
+        if actions.lstrip().startswith("{"):
+            continue  # a block: what is inside is not modelled
+        position = start + rest
+        for part in actions.split("&"):
+            if part.strip().lower() in ("stop", "~") and selection is not None:
+                rules.stops.append((position + len(part) - len(part.lstrip()), number, selection))
+            position += len(part) + 1
+    return rules
+
+
 
 @dataclass
 class Forward:
@@ -46,6 +212,8 @@ class Forward:
     ruleset: str = DEFAULT_RULESET
     note: str | Msg = ""  # why it does not count, if it does not
     doubt: str | Msg = ""  # why we cannot tell whether it works
+    selection: Selection | None = None  # the messages its filter selects (None: a condition we do not model)
+    partial: str | Msg = ""  # stops before it that leave it only part of the messages
 
     def describe(self) -> str | Msg:
         where = f"{self.path}:{self.line}"
@@ -56,6 +224,8 @@ class Forward:
                            Msg("{before}(sans cible){after}", before=before, after=after))
         if self.note or self.doubt:
             return Msg("{text} — {note}", text=text, note=self.note or self.doubt)
+        if self.partial:
+            return Msg("{text} — en partie arrêté avant par {stops}", text=text, stops=self.partial)
         return text
 
 
@@ -64,7 +234,7 @@ class Scan:
     forwards: list[Forward] = field(default_factory=list)
     read: list[str] = field(default_factory=list)
     unread: list[DumpedFile] = field(default_factory=list)
-    outside: list[str] = field(default_factory=list)  # include patterns we did not dump
+    outside: list[str] = field(default_factory=list)  # includes rsyslog reads that the probe does not dump
     commented: list[str] = field(default_factory=list)
 
 
@@ -187,10 +357,16 @@ def _enclosing_if(text: str, masked: str, start: int) -> str:
     return " ".join(text[m.start():m.end()].rstrip(" \t\n{").split())
 
 
+@dataclass(frozen=True)
+class _Stop:
+    selection: Selection  # the messages it ends
+    where: str  # path:line and the line, for the evidence
+
+
 @dataclass
 class _Event:
     pos: int
-    kind: str  # include | ruleset | forward
+    kind: str  # include | ruleset | forward | stop
     value: object
 
 
@@ -207,6 +383,7 @@ def _events(f: DumpedFile) -> tuple[list[_Event], list[str]]:
     def line_of(pos: int) -> int:
         return text.count("\n", 0, pos) + 1
 
+    rules = _rules(cleaned, masked, starts)
     events: list[_Event] = []
     commented = [f"{f.path}:{n} {clip(line.strip(), 80)}" for n, line in enumerate(raw, 1)
                  if _COMMENTED_FORWARD.match(line)]
@@ -229,9 +406,12 @@ def _events(f: DumpedFile) -> tuple[list[_Event], list[str]]:
         if end < 0:
             continue
         object_spans.append((m.start(), end))
-        path = _params(text[m.end():end]).get("file")
+        params = _params(text[m.end():end])
+        path = params.get("file")
         if path:
             events.append(_Event(m.start(), "include", path))
+        elif "text" in params:  # configuration text given inline: not read here
+            events.append(_Event(m.start(), "include", f"include(text=\"{clip(params['text'], 60)}\")"))
     for m in _ACTION.finditer(masked):
         end = _close(masked, m.end() - 1, "(", ")")
         if end < 0:
@@ -246,7 +426,7 @@ def _events(f: DumpedFile) -> tuple[list[_Event], list[str]]:
         protocol = params.get("protocol", "udp").lower()
         target = params.get("target", "")
         fwd = Forward(f.path, line_of(m.start()), _array(target), params.get("port", "514"),
-                      protocol, selector, ruleset or "")
+                      protocol, selector, ruleset or "", selection=rules.filters.get(line_of(m.start())))
         if target.startswith("["):
             fwd.doubt = Msg("liste de cibles : acceptée seulement par rsyslog 8.2410 et suivants")
         events.append(_Event(m.start(), "forward", fwd))
@@ -258,7 +438,7 @@ def _events(f: DumpedFile) -> tuple[list[_Event], list[str]]:
             directive = words[0].lower()
             if directive == "$includeconfig" and len(words) > 1:
                 path = words[1]
-                events.append(_Event(pos, "include", path + "*" if path.endswith("/") else path))
+                events.append(_Event(pos, "include", path))
             elif directive == "$ruleset" and len(words) > 1:
                 events.append(_Event(pos, "ruleset", words[1]))
             continue
@@ -280,8 +460,11 @@ def _events(f: DumpedFile) -> tuple[list[_Event], list[str]]:
             ruleset = next((name for a, b, name in blocks if a < absolute < b), "")
             fwd = Forward(f.path, number, (host[1:-1] if host.startswith("[") else host,),
                           port if port is not None else "514", "tcp" if m.group("at") == "@@" else "udp",
-                          " ".join(line[:m.start()].split()), ruleset, note=note)
+                          " ".join(line[:m.start()].split()), ruleset, note=note,
+                          selection=rules.filters.get(number))
             events.append(_Event(absolute, "forward", fwd))
+    for pos, number, selection in rules.stops:
+        events.append(_Event(pos, "stop", _Stop(selection, f"{f.path}:{number} {clip(raw[number - 1].strip(), 60)}")))
     events.sort(key=lambda e: e.pos)
     return events, commented
 
@@ -290,15 +473,51 @@ def _matches(pattern: str, path: str) -> bool:
     return pattern.count("/") == path.count("/") and fnmatch.fnmatchcase(path, pattern)
 
 
+RSYSLOG_D = "/etc/rsyslog.d"
+
+
+def _include_pattern(path: str) -> str:
+    """What rsyslog globs for an include: a directory (``/etc/rsyslog.d/``, or ``/etc/rsyslog.d``,
+    which its ``stat`` finds to be one) stands for every file in it."""
+    if path.endswith("/"):
+        return path + "*"
+    return path + "/*" if path == RSYSLOG_D else path
+
+
+def _dumped_by_the_probe(pattern: str) -> bool:
+    """Whether every file the include can name is in the dump (rsyslog.conf, or /etc/rsyslog.d/<name>,
+    a name the probe's shell glob lists: not a dot file)."""
+    if pattern == MAIN:
+        return True
+    directory, _, name = pattern.rpartition("/")
+    return directory == RSYSLOG_D and bool(name) and not name.startswith(".")
+
+
+def _all_stopped(stops: list[str]) -> Msg:
+    return Msg("arrêté avant par {stops} : aucun message ne lui parvient", stops=comma_limited(stops, 200))
+
+
 def scan(dump: Dump) -> Scan:
-    """Walk the configuration as rsyslog does: rsyslog.conf, then includes where they appear."""
+    """Walk the configuration as rsyslog does: rsyslog.conf, then includes where they appear.
+
+    Along the way, the messages each ruleset still processes (every message, less what a ``stop``
+    before has ended) tell which forwards receive anything; an include the probe did not dump makes
+    the forwards after it uncertain (it may stop messages or change the ruleset).
+    """
     result = Scan()
     main = dump.get(MAIN)
     if main is None or main.lines is None:
         return result
     dumped = [f for f in dump.files if f.lines is not None]
+    others = [f for f in dump.files if f.lines is None]  # directories, links to them: rsyslog reads into them
     visited: set[str] = set()
     state = {"ruleset": DEFAULT_RULESET}
+    remaining: dict[str, Selection] = {}
+    stoppers: dict[str, list[str]] = {}
+
+    def unread(what: str) -> None:
+        if what not in result.outside:
+            result.outside.append(what)
 
     def walk(f: DumpedFile) -> None:
         if f.path in visited:
@@ -311,22 +530,52 @@ def scan(dump: Dump) -> Scan:
             if e.kind == "ruleset":
                 state["ruleset"] = str(e.value)
             elif e.kind == "include":
-                pattern = str(e.value)
-                included = sorted((g for g in dumped if _matches(pattern, g.path)), key=lambda g: g.path)
-                if not pattern.startswith("/etc/rsyslog.d/") and pattern != MAIN:
-                    result.outside.append(pattern)
-                for g in included:
+                pattern = _include_pattern(str(e.value))
+                if not _dumped_by_the_probe(pattern):
+                    unread(str(e.value))
+                for g in others:
+                    if _matches(pattern, g.path):
+                        unread(g.path)
+                for g in sorted((g for g in dumped if _matches(pattern, g.path)), key=lambda g: g.path):
                     walk(g)
+            elif e.kind == "stop":
+                assert isinstance(e.value, _Stop)
+                selection, where = e.value.selection, e.value.where
+                before = remaining.get(state["ruleset"], EVERYTHING)
+                after = tuple(a & ~b for a, b in zip(before, selection, strict=True))
+                if after != before:
+                    remaining[state["ruleset"]] = after
+                    stoppers.setdefault(state["ruleset"], []).append(where)
             else:
                 fwd = e.value
                 assert isinstance(fwd, Forward)
                 if not fwd.ruleset:
                     fwd.ruleset = state["ruleset"]
+                _reached(fwd, remaining.get(fwd.ruleset, EVERYTHING), stoppers.get(fwd.ruleset, []))
+                if result.outside and not fwd.doubt:
+                    fwd.doubt = Msg("inclusion non lue avant ce transfert ({paths}) : elle peut arrêter les "
+                                    "messages ou changer de ruleset", paths=comma_limited(result.outside, 200))
                 result.forwards.append(fwd)
 
     walk(main)
     result.unread = [f for f in dumped if f.path not in visited]
     return result
+
+
+def _reached(fwd: Forward, remaining: Selection, stops: list[str]) -> None:
+    """Say on ``fwd`` what reaches it: nothing (its selector selects nothing, or stops before ended
+    every message it selects), or only part of what it selects."""
+    if fwd.note:
+        return
+    if fwd.selection is not None and not any(fwd.selection):
+        fwd.note = Msg("son sélecteur ne sélectionne aucun message")
+        return
+    wanted = fwd.selection or EVERYTHING
+    reach = tuple(a & b for a, b in zip(wanted, remaining, strict=True))
+    if not any(reach):
+        fwd.note = _all_stopped(stops)
+    elif reach != wanted:
+        fwd.partial = comma_limited(stops, 200)
 
 
 def _same_target(expected: str, actual: str) -> bool:
@@ -346,10 +595,19 @@ class RsyslogForward(Check):
     default, ``@[ipv6]:port``, ``;template``) and RainerScript ``action(type="omfwd" ...)``
     (also inside ``if ... then``) are recognised; commented lines and ``/* */`` blocks are
     not. The ``:omfwd:`` prefix is not a syntax rsyslog accepts (``rsyslogd -N1`` rejects
-    it) and does not count. Two cases are reported as "cannot tell" (erreur): an action
-    inside a named ruleset (it only runs if that ruleset is used), and a list of targets
-    (``target=[...]``, accepted only from rsyslog 8.2410: Debian 12 and RHEL 9 refuse it). This does not prove that messages arrive: the end-to-end proof
-    (a line received by the collector) is a separate check.
+    it) and does not count. Rules run in order (included files where the include stands, in
+    lexical order): a forward counts only if some messages still reach it. Its selector must
+    select something (``*.none``, ``auth,authpriv.none`` select nothing), and a ``stop`` or the
+    legacy ``~`` before it, on a selector (``*.* stop``, ``& stop`` after ``*.* /var/log/x``) or
+    unconditional, removes the messages it selects; one that leaves none makes the forward not
+    count, one that leaves some is said in the evidence. Stops under a property filter or an
+    ``if`` (one program's messages) or inside ``{ }`` are not counted. Cases reported as
+    "cannot tell" (erreur): an action inside a named ruleset (it only runs if that ruleset is
+    used), a list of targets (``target=[...]``, accepted only from rsyslog 8.2410: Debian 12
+    and RHEL 9 refuse it), and an include the probe does not dump (another directory, a
+    subdirectory, ``include(text=...)``) before the forward, or anywhere when no forward is
+    found. This does not prove that messages arrive: the end-to-end proof (a line received by
+    the collector) is a separate check.
     """
 
     id = "linux.rsyslog_forward"
@@ -405,12 +663,13 @@ class RsyslogForward(Check):
             for event in _events(f)[0]:
                 if isinstance(event.value, Forward):
                     extra.append(Msg("non lu par rsyslog : {forward}", forward=event.value.describe()))
-        if result.outside:
-            extra.append(Msg("inclusions non examinées : {paths}", paths=", ".join(result.outside)))
         if result.commented:
             extra.append(Msg("commenté : {lines}", lines=comma_limited(result.commented, 200)))
         items = [f.describe() for f in result.forwards] + extra
         observed = said(limited(items)) if items else Msg("aucun transfert configuré")
+        if result.outside:
+            return Verdict.erreur(Msg("inclusion non lue par la sonde : {paths} ; le transfert peut s'y trouver",
+                                      paths=comma_limited(result.outside, 200)), observed=observed, expected=expected)
         return Verdict.non_conforme(observed, expected, Msg(
             "Aucun transfert actif vers {target}:{port}/{protocol} dans la configuration lue par rsyslog.",
             target=params.target, port=params.port, protocol=params.protocol))

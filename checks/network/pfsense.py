@@ -9,7 +9,8 @@ reaches the grader (an SSH session on the firewall, an uploaded backup) is not d
 The element names follow pfSense's own configuration (``/cf/conf/config.xml``): ``nat/rule``
 (port forwards: ``destination``, ``target``, ``local-port``), ``nat/outbound`` (``mode``
 automatic | hybrid | advanced | disabled, and ``rule``), ``filter/rule`` (``type`` pass |
-block | reject, a missing type being a rule associated with a port forward, which passes),
+block | reject, a missing type being a rule associated with a port forward, which passes;
+``floating``, ``quick`` and ``direction`` for floating rules, evaluated before the interface rules),
 ``interfaces/<name>``, ``dhcpd/<interface>/range``, ``syslog`` (``enable``,
 ``remoteserver``, ``remoteserver2``, ``remoteserver3``).
 """
@@ -102,12 +103,25 @@ class FilterRule:
     descr: str
     disabled: bool
     floating: bool
+    quick: bool = False  # a floating rule's « Quick »: it decides as soon as it matches (interface rules always do)
+    direction: str = "any"  # a floating rule's direction: in | out | any
 
     def describe(self) -> Msg:
-        return Msg("{interface} {action} {protocol} de {source} vers {destination}{state} « {descr} »",
+        rule = Msg("{interface} {action} {protocol} de {source} vers {destination}{state} « {descr} »",
                    interface=self.interface, action=self.action, protocol=self.protocol or Msg("tout protocole"),
                    source=self.source.describe(), destination=self.destination.describe(),
                    state=Msg(" (désactivée)") if self.disabled else "", descr=self.descr)
+        if not self.floating:
+            return rule
+        return Msg("{rule} (règle flottante, {quick}, sens {direction})", rule=rule, direction=self.direction,
+                   quick=Msg("avec quick") if self.quick else Msg("sans quick"))
+
+    def on(self, interface: str) -> bool:
+        """Whether the rule is on ``interface`` (a floating rule names several, or none: all of them)."""
+        if not self.floating:
+            return self.interface == interface
+        names = [n.strip() for n in self.interface.split(",") if n.strip()]
+        return not names or interface in names
 
 
 @dataclass(frozen=True)
@@ -208,7 +222,8 @@ def parse_config(text: str | bytes) -> PfConfig:
         cfg.filter_rules.append(FilterRule(
             _text(rule, "interface"), _text(rule, "type") or "pass", _text(rule, "protocol"),
             _endpoint(rule.find("source")), _endpoint(rule.find("destination")), _text(rule, "descr"),
-            rule.find("disabled") is not None, rule.find("floating") is not None))
+            rule.find("disabled") is not None, rule.find("floating") is not None,
+            quick=_text(rule, "quick") not in ("", "0"), direction=_text(rule, "direction") or "any"))
     dhcpd = root.find("dhcpd")
     for node in dhcpd if dhcpd is not None else []:
         for r in node.findall("range"):
@@ -333,32 +348,97 @@ def _covers(cfg: PfConfig, endpoint: Endpoint, network: ipaddress.IPv4Network | 
     return False
 
 
+def _rule_matches(cfg: PfConfig, r: FilterRule, protocol: str, port: int | None, source: str | None,
+                  destination: str | None) -> bool:
+    if r.disabled or not _protocol_matches(r.protocol, protocol):
+        return False
+    if port is not None and not _port_matches(cfg, r.destination.port, port):
+        return False
+    return _address_matches(cfg, r.source, source) and _address_matches(cfg, r.destination, destination)
+
+
 def first_matching_rule(cfg: PfConfig, *, interface: str, protocol: str, port: int | None = None,
                         source: str | None = None, destination: str | None = None) -> FilterRule | None:
-    """The first enabled rule of ``interface`` (pfSense's first match wins) matching this traffic."""
+    """The first enabled rule of ``interface`` (pfSense's first match wins) matching this traffic.
+
+    Interface rules only: :func:`deciding_rule` adds the floating rules, evaluated before them.
+    """
     for r in cfg.filter_rules:
-        if r.disabled or r.floating or r.interface != interface or not _protocol_matches(r.protocol, protocol):
+        if r.floating or r.interface != interface:
             continue
-        if port is not None and not _port_matches(cfg, r.destination.port, port):
+        if _rule_matches(cfg, r, protocol, port, source, destination):
+            return r
+    return None
+
+
+FLOATING_ACTIONS = ("pass", "block", "reject", "match")
+
+
+def deciding_rule(cfg: PfConfig, *, interface: str, protocol: str, port: int | None = None,
+                  source: str | None = None, destination: str | None = None) -> FilterRule | Msg | None:
+    """The rule that decides the fate of this traffic entering ``interface``, as pf evaluates pfSense's rules.
+
+    Floating rules come first, in their order: one marked *quick* that matches decides at once; one
+    without quick only holds the decision until a later rule matches. Then the interface's own rules
+    (all quick): the first that matches decides. Otherwise the last floating rule without quick that
+    matched, or the default block (None). A floating ``match`` rule decides nothing (it tags or
+    queues). Returns a :class:`Msg` (why) when a floating rule that matches cannot be read.
+    """
+    held: FilterRule | None = None
+    for r in cfg.filter_rules:
+        if not r.floating or r.direction not in ("in", "any") or not r.on(interface):
             continue
-        if not _address_matches(cfg, r.source, source) or not _address_matches(cfg, r.destination, destination):
+        if not _rule_matches(cfg, r, protocol, port, source, destination):
             continue
-        return r
+        if r.action not in FLOATING_ACTIONS:
+            return Msg("la règle flottante « {descr} » a un type inconnu ({action}) : impossible de conclure",
+                       descr=r.descr, action=r.action)
+        if r.action == "match":
+            continue
+        if r.quick:
+            return r
+        held = r
+    return first_matching_rule(cfg, interface=interface, protocol=protocol, port=port, source=source,
+                               destination=destination) or held
+
+
+def _blocked_on_the_way_out(cfg: PfConfig, interface: str, protocol: str, port: int | None, source: str | None,
+                            destination: str | None) -> FilterRule | None:
+    """A floating rule that blocks this traffic when it leaves by another interface (where it leaves depends
+    on the routing, which a config.xml alone does not settle)."""
+    for r in cfg.filter_rules:
+        if not r.floating or r.action not in ("block", "reject") or r.direction not in ("out", "any"):
+            continue
+        names = [n.strip() for n in r.interface.split(",") if n.strip()]
+        if names and all(n == interface for n in names):
+            continue
+        if _rule_matches(cfg, r, protocol, port, source, destination):
+            return r
     return None
 
 
 def judge_filter(cfg: PfConfig, *, interface: str, protocol: str, port: int | None = None, allowed: bool,
                  source: str | None = None, destination: str | None = None) -> Verdict:
-    """Traffic entering ``interface`` is allowed (or not), by the first matching rule (default: blocked)."""
+    """Traffic entering ``interface`` is allowed (or not), by the rule that decides (:func:`deciding_rule`;
+    default: blocked); erreur when a floating rule may block it on its way out of another interface."""
     what = Msg("{protocol}{port}{source}{destination} entrant sur {interface}", protocol=protocol,
                port=f"/{port}" if port else "", source=Msg(" de {source}", source=source) if source else "",
                destination=Msg(" vers {destination}", destination=destination) if destination else "",
                interface=interface)
     expected = Msg("autorisé : {what}", what=what) if allowed else Msg("bloqué : {what}", what=what)
-    rule = first_matching_rule(cfg, interface=interface, protocol=protocol, port=port, source=source,
-                               destination=destination)
+    rule = deciding_rule(cfg, interface=interface, protocol=protocol, port=port, source=source,
+                         destination=destination)
+    if isinstance(rule, Msg):
+        return Verdict.erreur(rule, expected=expected)
     passes = rule is not None and rule.action == "pass"
     observed = rule.describe() if rule is not None else Msg("aucune règle ne correspond (blocage par défaut)")
+    leaving = _blocked_on_the_way_out(cfg, interface, protocol, port, source, destination) if passes else None
+    if leaving is not None:
+        return Verdict.erreur(Msg("la règle flottante « {descr} » bloque ce trafic à la sortie d'une autre interface "
+                                  "({interfaces}) : sans la route suivie, impossible de conclure", descr=leaving.descr,
+                                  interfaces=leaving.interface or Msg("toutes")),
+                              observed=Msg("{rule} ; {leaving}", rule=observed, leaving=leaving.describe()),
+                              expected=expected)
     if passes == allowed:
         return Verdict.conforme(observed, expected, Msg("Le trafic est autorisé par la première règle qui le concerne.")
                                 if allowed else Msg("Le trafic est bloqué par la première règle qui le concerne."))

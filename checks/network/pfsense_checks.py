@@ -92,8 +92,11 @@ class PfOutboundNat(_PfCheck):
 class PfFilterRule(_PfCheck):
     """Les règles du pare-feu traitent comme attendu le trafic {protocol} entrant sur l'interface {interface}.
 
-    pfSense's first-match order on ``interface`` (floating rules not interpreted), default
-    block; ``allowed`` says whether the traffic must pass.
+    pfSense's order: floating rules first (a *quick* one that matches decides; one without quick
+    decides only if no rule of the interface matches), then the first match among ``interface``'s
+    rules, then the default block; ``allowed`` says whether the traffic must pass. A floating rule
+    that blocks the traffic on its way out of another interface, or a floating rule of a type we do
+    not know, makes it erreur (where the traffic leaves depends on the routing).
     """
 
     id = "network.pfsense_filter"

@@ -109,6 +109,15 @@ class NatWorks(Check):
     saw. Conforme when that address is ``source`` (the router's WAN address). A connection
     that arrives with another source (the LAN address: no translation) or never arrives
     (forwarding off, no route) is non conforme, whatever the router's configuration says.
+
+    A refused connection does not say who refused: the router (a reject rule) or the witness
+    host itself (its witness service down). With ``control_port`` (a port of the witness host
+    known to answer, its SSH for instance), a second connection from the same host to that port
+    tells them apart, as ``network.port_filtered``'s control does: when the control connects,
+    the way out works and the witness is what fails (erreur, the candidate is not blamed); when
+    it fails too, nothing leaves the LAN (non conforme). Without ``control_port`` a refused
+    connection is erreur; silence (dropped) and « no route » stay non conforme (the rubric's
+    ``depends_on`` on the witness's host tells when that host is simply off).
     """
 
     id = "network.nat_works"
@@ -119,24 +128,26 @@ class NatWorks(Check):
         witness: str
         source: str
         port: int = Field(default=WITNESS_PORT, ge=1, le=65535)
+        #: a port of the witness's host known to answer (its SSH...): tells a witness that is down from a way out that is broken
+        control_port: int | None = Field(default=None, ge=1, le=65535)
         timeout: float = Field(default=3.0, gt=0, le=20)
 
 
     def probes(self, params: Params) -> Mapping[str, Probe]:
-        return {"connexion": connect_probe(params.witness, params.port, params.timeout)}
+        probes = {"connexion": connect_probe(params.witness, params.port, params.timeout)}
+        if params.control_port is not None:
+            probes["controle"] = connect_probe(params.witness, params.control_port, params.timeout, send_token=False)
+        return probes
 
     def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
         c = parse_connection(results["connexion"])
         where = f"{params.witness}:{params.port}"
         expected = Msg("le témoin {where} voit arriver la connexion depuis {source}", where=where, source=params.source)
-        if c.code not in (0, 1, 111, 124) and not c.connected:
+        if not c.connected and c.code not in (111, 124):
             return Verdict.erreur(Msg("sonde de connexion interrompue (code {code})", code=c.code),
                                   observed=clip(c.answer, 160, squeeze=True), expected=expected)
         if not c.connected:
-            return Verdict.non_conforme(Msg("{failure} : le témoin côté WAN n'a rien reçu",
-                                            failure=_no_connection(c, where, params.timeout)),
-                                        expected, Msg("La connexion du LAN vers le WAN n'aboutit pas : la traduction "
-                                                      "d'adresses (ou le routage) ne fonctionne pas."))
+            return self._not_connected(params, c, results, where, expected)
         seen = c.witness()
         if seen is None or not c.token or seen[2] != c.token:
             return Verdict.erreur(Msg("le service joint sur {where} n'a pas répondu comme le témoin attendu",
@@ -153,6 +164,35 @@ class NatWorks(Check):
         return Verdict.non_conforme(observed, expected, Msg("La connexion arrive côté WAN avec l'adresse {peer} au "
                                                             "lieu de {source} : l'adresse source n'est pas traduite "
                                                             "par le routeur.", peer=peer, source=params.source))
+
+    @staticmethod
+    def _not_connected(params: Params, c: Connection, results: Mapping[str, ProbeResult], where: str,
+                       expected: Msg) -> Verdict:
+        """The witness was not reached: the candidate's way out, or the witness itself? The control says."""
+        failure = _no_connection(c, where, params.timeout)
+        observed = Msg("{failure} : le témoin côté WAN n'a rien reçu", failure=failure)
+        blame = Msg("La connexion du LAN vers le WAN n'aboutit pas : la traduction d'adresses (ou le routage) ne "
+                    "fonctionne pas.")
+        if params.control_port is None:
+            if c.failed and "refused" in c.error_text().lower():
+                return Verdict.erreur(Msg("connexion refusée : le refus peut venir du routeur comme de l'hôte témoin "
+                                          "(témoin arrêté) ; impossible de conclure sans port de contrôle"),
+                                      observed=observed, expected=expected)
+            return Verdict.non_conforme(observed, expected, blame)
+        control = f"{params.witness}:{params.control_port}"
+        k = parse_connection(results["controle"])
+        if not k.connected and k.code not in (111, 124):
+            return Verdict.erreur(Msg("sonde de contrôle interrompue (code {code})", code=k.code),
+                                  observed=observed, expected=expected)
+        if k.connected:
+            return Verdict.erreur(Msg("le témoin {where} ne répond pas alors que {control} répond depuis cet hôte : "
+                                      "le routeur laisse passer, le témoin est arrêté ou injoignable de son côté",
+                                      where=where, control=control),
+                                  observed=Msg("{shown} ; {control} joignable", shown=observed, control=control),
+                                  expected=expected)
+        return Verdict.non_conforme(Msg("{shown} ; {control_failure}", shown=observed,
+                                        control_failure=_no_connection(k, control, params.timeout)),
+                                    expected, blame)
 
 
 class PortForward(Check):

@@ -72,7 +72,8 @@ class SmbShare(Check):
     """Le partage {share} existe avec les permissions attendues.
 
     From ``Get-SmbShare``, ``Get-SmbShareAccess`` and ``Get-Acl`` on the shared folder.
-    Conforme when the share exists (and is shared from ``path`` when given), and, for
+    Conforme when the share exists and is online (an ``Offline`` share serves nobody: non
+    conforme; a ``Pending`` or unknown state: erreur), is shared from ``path`` when given, and, for
     ``group``: its share permission reaches ``share_access`` (read < change < full) with no
     Deny entry for it, and the NTFS permissions of the folder that apply to the folder itself
     (explicit or inherited, not inherit-only) give it at least ``ntfs_access`` with nothing of
@@ -134,6 +135,14 @@ class SmbShare(Check):
             f"{share.get('Name')} → {share.get('Path')} ({enum_name(share.get('ShareState'), SHARE_STATE)})"
             if share.get("ShareState") is not None else
             Msg("{name} → {path} ((vide))", name=str(share.get("Name")), path=str(share.get("Path")))]
+        state = enum_name(share.get("ShareState"), SHARE_STATE) if share.get("ShareState") is not None else None
+        if state == "Offline":
+            return Verdict.non_conforme(observed[0], expected, Msg("Le partage {share} est hors ligne (Offline) : il ne "
+                                                                   "sert personne.", share=params.share))
+        if state != "Online":
+            return Verdict.erreur(Msg("état du partage {share} : {state} (ni Online ni Offline) : impossible de "
+                                      "conclure", share=params.share, state=state or Msg("(vide)")),
+                                  observed=observed[0], expected=expected)
         if params.path and not _same_path(share.get("Path"), params.path):
             return Verdict.non_conforme(observed[0], expected,
                                         Msg("Le partage {share} partage {found}, pas {path}.", share=params.share,

@@ -170,3 +170,126 @@ def test_params_are_validated(params):
 def test_docstring_says_it_is_configuration_evidence():
     doc = " ".join((RsyslogForward.__doc__ or "").split())
     assert "Configuration evidence" in doc and "end-to-end proof" in doc
+
+
+# --- rules are evaluated in order: what a stop before the forward, or an empty selector, leaves ----------
+
+FORWARD = "*.* @@192.168.10.5:514\n"
+
+
+def _debian(capture, rsyslog_d: dict[str, str], before_include: str = "", rules: str = "") -> dict[str, str]:
+    """Debian 12's rsyslog.conf (its $IncludeConfig comes before its rules), with extra lines, and rsyslog.d files."""
+    main = debian_main(capture).replace("$IncludeConfig /etc/rsyslog.d/*.conf",
+                                        before_include + "$IncludeConfig /etc/rsyslog.d/*.conf")
+    return {"/etc/rsyslog.conf": main + rules, **rsyslog_d}
+
+
+@pytest.mark.parametrize("stop", [
+    "*.* stop\n",                                   # RainerScript stop after a legacy selector
+    "*.* ~\n",                                      # the legacy discard action
+    "*.* /var/log/tout.log\n& stop\n",              # & continues the previous selector
+    "*.* /var/log/tout.log\n& ~\n",
+    "stop\n",                                       # an unconditional statement
+    "*.info stop\n*.=debug stop\n",                 # two stops that together cover everything
+])
+def test_a_stop_for_every_message_before_the_forward_leaves_nothing_to_forward(judge, capture, result, framing, stop):
+    files = _debian(capture, {"/etc/rsyslog.d/10-stop.conf": stop, "/etc/rsyslog.d/50-remote.conf": FORWARD})
+    v = verdict(judge, result(framing(files)), "192.168.10.5", 514, "tcp")
+    assert v.status is Status.NON_CONFORME, stop
+    assert "/etc/rsyslog.d/50-remote.conf:1" in v.observed and "arrêté" in v.observed
+    assert "/etc/rsyslog.d/10-stop.conf:" in v.observed
+
+
+def test_a_stop_in_rsyslog_conf_before_the_include_line_stops_the_included_forward(judge, capture, result, framing):
+    files = _debian(capture, {"/etc/rsyslog.d/50-remote.conf": FORWARD}, before_include="*.* stop\n")
+    v = verdict(judge, result(framing(files)), "192.168.10.5", 514, "tcp")
+    assert v.status is Status.NON_CONFORME and "/etc/rsyslog.conf:" in v.observed
+
+
+@pytest.mark.parametrize("forward", [
+    'action(type="omfwd" target="192.168.10.5" port="514" protocol="tcp")\n',
+    '*.* action(type="omfwd" target="192.168.10.5" port="514" protocol="tcp")\n',
+    "if $syslogfacility-text == 'auth' then action(type=\"omfwd\" target=\"192.168.10.5\" port=\"514\" protocol=\"tcp\")\n",
+])
+def test_a_stop_before_a_rainerscript_forward(judge, result, framing, forward):
+    v = verdict(judge, result(framing({"/etc/rsyslog.conf": "*.* stop\n" + forward})), "192.168.10.5", 514, "tcp")
+    assert v.status is Status.NON_CONFORME
+
+
+@pytest.mark.parametrize("selector", ["*.none", "*.*;*.none", "auth,authpriv.none", "mail.*;mail.none", "*.!*"])
+def test_a_selector_that_selects_nothing_forwards_nothing(judge, result, framing, selector):
+    v = verdict(judge, result(framing({"/etc/rsyslog.conf": f"{selector} @@192.168.10.5:514\n"})),
+                "192.168.10.5", 514, "tcp")
+    assert v.status is Status.NON_CONFORME, selector
+    assert "ne sélectionne aucun message" in v.observed
+
+
+@pytest.mark.parametrize("rules", [
+    FORWARD + "& stop\n",                                                    # stop after the forward
+    FORWARD + "*.* stop\n",
+    ':programname, isequal, "haproxy" /var/log/haproxy.log\n& stop\n' + FORWARD,   # one program's messages
+    ':programname, isequal, "haproxy" stop\n' + FORWARD,
+    ':syslogtag, isequal, "[CLOUDINIT]" /var/log/cloud-init.log\n& stop\n' + FORWARD,  # Ubuntu's 21-cloudinit.conf
+    "if $programname == 'haproxy' then stop\n" + FORWARD,
+    "if $programname == 'haproxy' then {\n    action(type=\"omfile\" file=\"/var/log/haproxy.log\")\n    stop\n}\n"
+    + FORWARD,
+    "if $programname == 'haproxy' then\n    stop\n" + FORWARD,
+    "if $programname == 'haproxy' then /var/log/haproxy.log\n& stop\n" + FORWARD,
+    "local0.* /var/log/haproxy.log\n& stop\n" + FORWARD,                      # one facility
+    'ruleset(name="distant") {\n    *.* stop\n}\n' + FORWARD,                  # another ruleset
+    "$RuleSet local\n*.* stop\n$RuleSet RSYSLOG_DefaultRuleset\n" + FORWARD,
+    "*.*;auth.none stop\n" + FORWARD,                                         # auth still gets through
+    'template(name="t" type="string" string="stop")\n*.* /var/log/stop\n' + FORWARD,
+])
+def test_stops_that_leave_messages_for_the_forward(judge, result, framing, rules):
+    v = verdict(judge, result(framing({"/etc/rsyslog.conf": rules})), "192.168.10.5", 514, "tcp")
+    assert v.status is Status.CONFORME, rules
+
+
+def test_a_stop_after_the_include_or_in_a_later_file_does_not_matter(judge, capture, result, framing):
+    files = _debian(capture, {"/etc/rsyslog.d/50-remote.conf": FORWARD, "/etc/rsyslog.d/99-stop.conf": "*.* stop\n",
+                              "/etc/rsyslog.d/00-stop.conf.bak": "*.* stop\n"}, rules="*.* stop\n")
+    v = verdict(judge, result(framing(files)), "192.168.10.5", 514, "tcp")
+    assert v.status is Status.CONFORME
+
+
+def test_a_partial_stop_before_the_forward_is_said(judge, result, framing):
+    v = verdict(judge, result(framing({"/etc/rsyslog.conf": "mail.* stop\n" + FORWARD})), "192.168.10.5", 514, "tcp")
+    assert v.status is Status.CONFORME and "en partie" in v.observed and "/etc/rsyslog.conf:1" in v.observed
+
+
+# --- includes rsyslog reads that the probe does not dump ---------------------------------------------------
+
+
+@pytest.mark.parametrize("include", ["$IncludeConfig /etc/rsyslog.conf.d/*.conf",
+                                     'include(file="/usr/local/etc/rsyslog/*.conf" mode="optional")',
+                                     "$IncludeConfig /etc/rsyslog.d/distant/*.conf"])
+def test_an_include_outside_rsyslog_d_is_unread_so_no_conclusion(judge, result, framing, include):
+    # nothing forwards in what was read: the forward may be in the unread include
+    v = verdict(judge, result(framing({"/etc/rsyslog.conf": f"{include}\n*.* /var/log/syslog\n"})), "192.168.10.5")
+    assert v.status is Status.ERREUR and "non lu" in v.message, include
+    # a forward read after the unread include: the include may stop every message before it
+    v = verdict(judge, result(framing({"/etc/rsyslog.conf": f"{include}\n*.* @192.168.10.5\n"})), "192.168.10.5")
+    assert v.status is Status.ERREUR and "non lu" in v.message, include
+    # a forward read before it: nothing included later can undo it
+    v = verdict(judge, result(framing({"/etc/rsyslog.conf": f"*.* @192.168.10.5\n{include}\n"})), "192.168.10.5")
+    assert v.status is Status.CONFORME, include
+
+
+def test_a_subdirectory_of_rsyslog_d_matched_by_the_include_is_not_read(judge, result, framing):
+    dump = framing({"/etc/rsyslog.conf": "$IncludeConfig /etc/rsyslog.d/*.conf\n"})
+    dump += ("==> /etc/rsyslog.d/distant.conf\n:: lstat root 755 directory\n")
+    v = verdict(judge, result(dump), "192.168.10.5")
+    assert v.status is Status.ERREUR and "/etc/rsyslog.d/distant.conf" in v.message
+
+
+def test_include_of_rsyslog_d_without_a_slash_reads_the_directory(judge, result, framing):
+    r = framing({"/etc/rsyslog.conf": "$IncludeConfig /etc/rsyslog.d\n", "/etc/rsyslog.d/remote.conf": FORWARD})
+    assert verdict(judge, result(r), "192.168.10.5", 514, "tcp").status is Status.CONFORME
+
+
+def test_a_selector_continued_on_the_next_line_is_not_read_as_its_last_part(judge, result, framing):
+    # rsyslog joins a line ending with « \ » to the next: this selects everything except auth
+    conf = "*.*;\\\n\tauth.none @@192.168.10.5:514\n"
+    assert verdict(judge, result(framing({"/etc/rsyslog.conf": conf})), "192.168.10.5", 514, "tcp").status \
+        is Status.CONFORME

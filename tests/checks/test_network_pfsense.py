@@ -85,6 +85,78 @@ def test_filter_first_match_with_aliases(cfg):
                                        destination="192.168.2.3") is None
 
 
+def floating(descr: str, kind: str, protocol: str, port: str, interface: str, *, quick: bool = False,
+             direction: str = "any", disabled: bool = False) -> str:
+    """A floating rule as pfSense's Firewall > Rules > Floating page writes it (the fixture's
+    test_rule_floating has the same elements; « Quick » adds <quick>yes</quick>)."""
+    return (f"<rule><type>{kind}</type><interface>{interface}</interface><ipprotocol>inet</ipprotocol>"
+            f"<protocol>{protocol}</protocol><source><any></any></source>"
+            f"<destination><any></any><port>{port}</port></destination><descr>{descr}</descr>"
+            + ("<quick>yes</quick>" if quick else "") + ("<disabled></disabled>" if disabled else "")
+            + f"<direction>{direction}</direction><floating>yes</floating></rule>")
+
+
+def with_floating(nat_config: str, *rules: str) -> pfsense.PfConfig:
+    """Derived: the NAT fixture with floating rules added in <filter>, in this order."""
+    return pfsense.parse_config(nat_config.replace("<filter>", "<filter>" + "".join(rules), 1))
+
+
+def test_the_fixture_floating_rule_is_read(cfg):
+    rule = next(r for r in cfg.filter_rules if r.floating)
+    assert (rule.descr, rule.interface, rule.quick, rule.direction) == ("test_rule_floating", "wan", False, "any")
+
+
+def test_a_quick_floating_rule_decides_before_the_interface_rules(nat_config):
+    # lan's antilock_out_1 passes tcp/22, but a quick floating block on lan comes first
+    cfg = with_floating(nat_config, floating("bloquer_ssh", "block", "tcp", "22", "lan", quick=True))
+    v = pfsense.judge_filter(cfg, interface="lan", protocol="tcp", port=22, allowed=True)
+    assert v.status is Status.NON_CONFORME and "bloquer_ssh" in v.observed and "flottante" in v.observed
+    assert pfsense.judge_filter(cfg, interface="lan", protocol="tcp", port=22, allowed=False).status is Status.CONFORME
+    # on several interfaces, direction in
+    cfg = with_floating(nat_config, floating("dns_in", "pass", "udp", "53", "opt1,lan", quick=True, direction="in"))
+    assert pfsense.judge_filter(cfg, interface="lan", protocol="udp", port=53, allowed=True).status is Status.CONFORME
+
+
+def test_a_floating_rule_without_quick_yields_to_the_interface_rules(nat_config):
+    cfg = with_floating(nat_config, floating("bloquer_ssh", "block", "tcp", "22", "lan"))
+    v = pfsense.judge_filter(cfg, interface="lan", protocol="tcp", port=22, allowed=True)
+    assert v.status is Status.CONFORME and "antilock_out_1" in v.observed
+    # no interface rule matches udp/53 on lan: the last floating rule that matches decides, not the default block
+    cfg = with_floating(nat_config, floating("dns_partout", "pass", "udp", "53", ""))
+    v = pfsense.judge_filter(cfg, interface="lan", protocol="udp", port=53, allowed=False)
+    assert v.status is Status.NON_CONFORME and "dns_partout" in v.observed
+    assert pfsense.judge_filter(cfg, interface="lan", protocol="udp", port=53, allowed=True).status is Status.CONFORME
+
+
+def test_floating_rules_that_do_not_apply(nat_config):
+    for rule in (floating("sortie_lan", "block", "tcp", "22", "lan", quick=True, direction="out"),
+                 floating("marquage", "match", "tcp", "22", "lan", quick=True),
+                 floating("coupee", "block", "tcp", "22", "lan", quick=True, disabled=True),
+                 floating("autre_port", "block", "tcp", "23", "lan", quick=True),
+                 floating("ailleurs", "block", "tcp", "22", "opt1", quick=True, direction="in")):
+        cfg = with_floating(nat_config, rule)
+        v = pfsense.judge_filter(cfg, interface="lan", protocol="tcp", port=22, allowed=True)
+        assert v.status is Status.CONFORME and "antilock_out_1" in v.observed, rule
+
+
+def test_a_floating_rule_on_the_way_out_cannot_be_placed(nat_config):
+    # it blocks tcp/22 leaving by wan: whether the lan's traffic leaves by wan depends on routing
+    for direction in ("out", "any"):
+        cfg = with_floating(nat_config, floating("pas_de_ssh_sortant", "block", "tcp", "22", "wan", quick=True,
+                                                 direction=direction))
+        v = pfsense.judge_filter(cfg, interface="lan", protocol="tcp", port=22, allowed=True)
+        assert v.status is Status.ERREUR and "pas_de_ssh_sortant" in v.message, direction
+        # traffic the lan blocks is blocked whatever happens on the way out
+        v = pfsense.judge_filter(cfg, interface="lan", protocol="udp", port=53, allowed=False)
+        assert v.status is Status.CONFORME
+
+
+def test_a_floating_rule_of_an_unknown_type_cannot_be_judged(nat_config):
+    cfg = with_floating(nat_config, floating("bizarre", "divert", "tcp", "22", "lan", quick=True))
+    v = pfsense.judge_filter(cfg, interface="lan", protocol="tcp", port=22, allowed=True)
+    assert v.status is Status.ERREUR and "bizarre" in v.message
+
+
 def test_interface_and_dhcp():
     cfg = pfsense.parse_config((FIXTURES / "pfsensible-dhcp-server.xml").read_text(encoding="utf-8"))
     assert pfsense.judge_dhcp_range(cfg, interface="opt1", start="10.0.0.100", end="10.0.0.199").status is Status.CONFORME

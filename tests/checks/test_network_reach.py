@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from checks.network.reach import DnsResolves, NatWorks, PortFiltered, PortForward, connect_probe, parse_connection
 from grader.check import TOKEN, evaluate
 from grader.model import ProbeResult, Status
@@ -111,3 +113,49 @@ def test_dns_resolves():
     wrong = _judge(DnsResolves(), params, dns=_dns([("A", "10.77.1.100")]))
     assert wrong.status is Status.NON_CONFORME and "10.77.1.100" in wrong.observed
     assert _judge(DnsResolves(), params, dns=_dns([], "NXDOMAIN")).status is Status.NON_CONFORME
+
+
+REFUSED = "_: connect: Connection refused\n_: line 1: /dev/tcp/10.77.1.140/7777: Connection refused\n@code 111\n"
+
+
+def test_nat_works_a_refusal_may_come_from_a_witness_that_is_down():
+    # the witness host answers RST when its service is down: the candidate's router is not to blame
+    params = {"witness": "10.77.1.140", "source": "10.77.1.129"}
+    v = _judge(NatWorks(), params, connexion=_conn(REFUSED))
+    assert v.status is Status.ERREUR and "Connection refused" in v.observed and "témoin" in v.message
+
+
+def test_nat_works_control_connection_to_the_witness_host():
+    params = {"witness": "10.77.1.140", "source": "10.77.1.129", "control_port": 22}
+    assert set(NatWorks().probes(NatWorks.Params(**params))) == {"connexion", "controle"}
+    control = NatWorks().probes(NatWorks.Params(**params))["controle"]
+    assert control.active and TOKEN not in control.command
+    assert control.command == connect_probe("10.77.1.140", 22, send_token=False).command
+    ssh_ok = _conn("@connecte\nSSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\n@code 124\n", token=False, port=22)
+    # the witness host is reached through the router, its witness is not: the witness is down
+    v = _judge(NatWorks(), params, connexion=_conn(REFUSED), controle=ssh_ok)
+    assert v.status is Status.ERREUR and "10.77.1.140:22" in v.message and "Connection refused" in v.observed
+    v = _judge(NatWorks(), params, connexion=_conn("@code 124\n"), controle=ssh_ok)
+    assert v.status is Status.ERREUR
+    # nothing reaches the witness host at all: the way out is broken
+    for failed in (REFUSED, "@code 124\n"):
+        v = _judge(NatWorks(), params, connexion=_conn(failed), controle=_conn(failed, token=False, port=22))
+        assert v.status is Status.NON_CONFORME and "10.77.1.140:22" in v.observed, failed
+    # the witness answered: the control changes nothing
+    ok = _judge(NatWorks(), params, connexion=_conn(f"@connecte\nTEMOIN srv-wan 10.77.1.129 {TOK}\n@code 0\n"),
+                controle=ssh_ok)
+    assert ok.status is Status.CONFORME
+    # an interrupted control proves nothing either way
+    v = _judge(NatWorks(), params, connexion=_conn("@code 124\n"), controle=_conn("", token=False, port=22))
+    assert v.status is Status.ERREUR
+
+
+@pytest.mark.parametrize("stdout", ["", "@code 1\n", "@code 0\n", "@code 137\n", "Killed\n@code 137\n",
+                                    "_: line 1: /usr/bin/timeout: No such file or directory\n@code 127\n"])
+def test_an_interrupted_connection_probe_is_erreur(stdout):
+    nat = {"witness": "10.77.1.140", "source": "10.77.1.129"}
+    assert _judge(NatWorks(), nat, connexion=_conn(stdout)).status is Status.ERREUR, stdout
+    forward = {"address": "10.77.1.129", "port": 8080, "server": "pc-lan"}
+    assert _judge(PortForward(), forward, connexion=_conn(stdout)).status is Status.ERREUR, stdout
+    filtered = {"address": "10.77.1.129", "port": 22}
+    assert _judge(PortFiltered(), filtered, connexion=_conn(stdout, token=False)).status is Status.ERREUR, stdout

@@ -236,6 +236,86 @@ def test_gplink_order_follows_gpmc():
     assert last.guid == "{31B2F340-016D-11D2-945F-00C04FB984F9}" and not last.enabled and last.enforced
 
 
+POSTES_GUID = "{642875A2-C173-437E-9C50-F7581B85AC58}"
+
+
+def gpo_flags(cand: str, guid: str, flags: object) -> dict:
+    """Derived: the GPO's ``flags`` as GPMC writes them (1 user part disabled, 2 computer part, 3 both)."""
+    rec = copy.deepcopy(record(f"{cand}_gpos"))
+    for entry in rec["output"]["entries"]:
+        if entry["attributes"]["cn"] == [guid]:
+            entry["attributes"]["flags"] = [flags]
+    return rec
+
+
+def test_a_gpo_with_all_its_settings_disabled_does_not_apply():
+    v = judge(ad.GpoLink, {"gpo": POSTES, "target": "Postes"}, **{**links("c01"), "gpos": gpo_flags("c01", POSTES_GUID, 3)})
+    assert v.status is N and "tous ses paramètres sont désactivés" in v.message
+    assert "flags=3" in v.observed and "lien activé" in v.observed
+
+
+@pytest.mark.parametrize("flags,settings,status", [
+    (1, "any", C), (1, "computer", C), (1, "user", N), (1, "both", N),
+    (2, "any", C), (2, "user", C), (2, "computer", N), (2, "both", N),
+    (0, "both", C), (3, "user", N), (3, "computer", N),
+])
+def test_the_rubric_may_ask_for_the_user_or_computer_part(flags, settings, status):
+    v = judge(ad.GpoLink, {"gpo": POSTES, "target": "Postes", "settings": settings},
+              **{**links("c01"), "gpos": gpo_flags("c01", POSTES_GUID, flags)})
+    assert v.status is status, (flags, settings, v.message)
+    if flags == 1:
+        assert "partie Utilisateur désactivée (flags=1)" in v.observed
+    if flags == 2:
+        assert "partie Ordinateur désactivée (flags=2)" in v.observed
+    if flags == 0:
+        assert "flags" not in v.observed
+
+
+def test_unreadable_gpo_flags_are_erreur():
+    v = judge(ad.GpoLink, {"gpo": POSTES, "target": "Postes"},
+              **{**links("c01"), "gpos": gpo_flags("c01", POSTES_GUID, "beaucoup")})
+    assert v.status is E and "flags" in v.message
+
+
+def test_settings_parameter_is_validated_and_defaults_to_any_part():
+    assert ad.GpoLink.Params(gpo="x").settings == "any"
+    with pytest.raises(ValidationError):
+        ad.GpoLink.Params(gpo="x", settings="machine")
+
+
+def linked_twice(options: tuple[int, int]) -> dict:
+    """Derived: the OU Postes with « Sécurité des postes » linked twice (ADSI Edit writes it, GPMC refuses it)."""
+    rec = copy.deepcopy(record("c01_ous"))
+    for entry in rec["output"]["entries"]:
+        if entry["dn"] == "OU=Postes,DC=tssr,DC=lan":
+            entry["attributes"]["gPLink"] = ["".join(f"[LDAP://CN={POSTES_GUID},CN=Policies,CN=System,DC=tssr,DC=lan;{o}]"
+                                                     for o in options)]
+    return rec
+
+
+def test_a_gpo_linked_twice_to_the_same_ou():
+    # both links enabled: linked, and the evidence says twice
+    v = judge(ad.GpoLink, {"gpo": POSTES, "target": "Postes"}, **{**links("c01"), "ous": linked_twice((0, 0))})
+    assert v.status is C and "2 fois" in v.observed and "2 fois" in v.message
+    # the first link written disabled, the other enabled: the GPO applies through the enabled one
+    v = judge(ad.GpoLink, {"gpo": POSTES, "target": "Postes"}, **{**links("c01"), "ous": linked_twice((1, 0))})
+    assert v.status is C and "lien désactivé" in v.observed and "lien activé" in v.observed
+    # a disabled link was asked for: the enabled one applies it all the same
+    v = judge(ad.GpoLink, {"gpo": POSTES, "target": "Postes", "enabled": False},
+              **{**links("c01"), "ous": linked_twice((1, 0))})
+    assert v.status is N and "le lien est activé" in v.message
+    # enforced and order are those of an enabled link
+    v = judge(ad.GpoLink, {"gpo": POSTES, "target": "Postes", "enforced": True, "order": 2},
+              **{**links("c01"), "ous": linked_twice((2, 0))})
+    assert v.status is C, v.message
+    v = judge(ad.GpoLink, {"gpo": POSTES, "target": "Postes", "enforced": True, "order": 1},
+              **{**links("c01"), "ous": linked_twice((2, 0))})
+    assert v.status is N and "appliqué" in v.message
+    # both disabled: not applied, said once
+    v = judge(ad.GpoLink, {"gpo": POSTES, "target": "Postes"}, **{**links("c01"), "ous": linked_twice((1, 1))})
+    assert v.status is N and v.message.count("désactivé") == 1
+
+
 # --- ad.inheritance_blocked / ad.password_policy / ad.computer_in_ou ------------------------------
 
 

@@ -88,3 +88,27 @@ def test_rights_need_a_group():
 def test_only_the_probes_needed_are_declared():
     assert set(SmbShare().probes(SmbShare.Params(share="Commun"))) == {"share"}
     assert set(SmbShare().probes(SmbShare.Params(**FULL))) == {"share", "access", "ntfs"}
+
+
+def test_an_offline_share_serves_nobody(judge):
+    v = judge(SmbShare, {"share": "Commun", "path": "D:\\Partages\\Commun"}, share=rec("get_smbshare_offline"))
+    assert v.status is Status.NON_CONFORME and "(Offline)" in v.observed and "hors ligne" in v.message
+    # whatever the rights say: nobody reaches them
+    v = judge(SmbShare, FULL, share=rec("get_smbshare_offline"), access=rec("get_smbshareaccess_commun"),
+              ntfs=rec("get_acl_commun"))
+    assert v.status is Status.NON_CONFORME and "hors ligne" in v.message
+
+
+def test_a_share_in_a_transitional_state_cannot_be_judged(judge):
+    v = judge(SmbShare, {"share": "Commun"}, share=rec("get_smbshare_pending"))
+    assert v.status is Status.ERREUR and "Pending" in v.message
+
+
+def test_custom_share_rights_cannot_be_judged(judge):
+    v = judge(SmbShare, {"share": "Commun", "group": "Comptabilité", "share_access": "read"},
+              share=rec("get_smbshare_commun"), access=rec("get_smbshareaccess_custom"))
+    assert v.status is Status.ERREUR and "Custom" in v.message and "TSSR\\Comptabilité Allow Custom" in v.observed
+    # a Custom entry next to one that grants enough: the right is there
+    v = judge(SmbShare, {"share": "Commun", "group": "Tout le monde", "share_access": "read"},
+              share=rec("get_smbshare_commun"), access=rec("get_smbshareaccess_custom"))
+    assert v.status is Status.CONFORME
