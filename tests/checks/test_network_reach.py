@@ -159,3 +159,30 @@ def test_an_interrupted_connection_probe_is_erreur(stdout):
     assert _judge(PortForward(), forward, connexion=_conn(stdout)).status is Status.ERREUR, stdout
     filtered = {"address": "10.77.1.129", "port": 22}
     assert _judge(PortFiltered(), filtered, connexion=_conn(stdout, token=False)).status is Status.ERREUR, stdout
+
+
+def test_each_check_connects_where_its_parameters_say():
+    nat = NatWorks.Params(witness="10.77.1.140", source="10.77.1.129", port=7777, control_port=22, timeout=4)
+    probes = NatWorks().probes(nat)
+    assert probes["connexion"] == connect_probe("10.77.1.140", 7777, 4)
+    assert probes["controle"] == connect_probe("10.77.1.140", 22, 4, send_token=False)
+    forward = PortForward.Params(address="10.77.1.129", port=8080, server="pc-lan", timeout=5)
+    assert PortForward().probes(forward)["connexion"] == connect_probe("10.77.1.129", 8080, 5)
+    filtered = PortFiltered.Params(address="10.77.1.129", port=22, control_port=8080, timeout=2)
+    assert PortFiltered().probes(filtered) == {"connexion": connect_probe("10.77.1.129", 22, 2, send_token=False),
+                                               "controle": connect_probe("10.77.1.129", 8080, 2, send_token=False)}
+    assert connect_probe("10.77.1.140", 7777, 4).timeout == 11.0  # the connection's own deadline, plus the cat's
+
+
+def test_port_forward_refused_is_non_conforme():
+    params = {"address": "10.77.1.129", "port": 8080, "server": "pc-lan"}
+    v = _judge(PortForward(), params, connexion=_conn(REFUSED.replace("10.77.1.140/7777", "10.77.1.129/8080"),
+                                                      address="10.77.1.129", port=8080))
+    assert v.status is Status.NON_CONFORME and "Connection refused" in v.observed
+
+
+def test_dns_question_not_sent_is_erreur():
+    probe = query("intranet.tssr.lan", "A")
+    unsent = ProbeResult(probe.key, "dns", probe.command, stdout="", stderr="aucun serveur DNS joignable", exit_code=-1)
+    v = _judge(DnsResolves(), {"name": "intranet.tssr.lan", "address": "10.77.1.10"}, dns=unsent)
+    assert v.status is Status.ERREUR and "aucun serveur DNS joignable" in v.message

@@ -112,3 +112,13 @@ def test_custom_share_rights_cannot_be_judged(judge):
     v = judge(SmbShare, {"share": "Commun", "group": "Tout le monde", "share_access": "read"},
               share=rec("get_smbshare_commun"), access=rec("get_smbshareaccess_custom"))
     assert v.status is Status.CONFORME
+
+
+def test_every_entry_of_the_group_counts_wherever_it_stands(judge):
+    # the group's explicit Modify comes after another account's entry and before its own inherited
+    # ReadAndExecute: the rights add up, the weaker later entry takes nothing away
+    v = judge(SmbShare, {"share": "Commun", "group": "Comptabilité", "ntfs_access": "modify"},
+              share=rec("get_smbshare_commun"), ntfs=rec("get_acl_explicit_and_inherited"))
+    assert v.status is Status.CONFORME
+    assert "TSSR\\Comptabilité Allow Modify (explicite)" in v.observed
+    assert "TSSR\\Comptabilité Allow ReadAndExecute (héritée)" in v.observed
