@@ -12,8 +12,6 @@ Every wait here is bounded: the channel runs in a daemon thread, and a test fail
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,10 +25,9 @@ from grader.rubric import Credential
 from grader.transports.base import Collected, HostContext
 from grader.transports.deadline import HostDeadline
 from grader.transports.ldap import MAX_PAGES, LdapChannel
+from tests.hostile import within
 from tests.hostile.ldap import NAMING_CONTEXT, HostileLdap
 
-#: Seconds a channel may take past the bound it should honour (thread start, TLS, a loaded machine).
-SLACK = 3.0
 #: What a test waits at most for a channel that ignores every bound, before failing.
 GIVE_UP = 25.0
 
@@ -64,31 +61,22 @@ def _context(server: HostileLdap, tmp_path: Path, deadline: HostDeadline, **opti
 
 @dataclass
 class Outcome:
-    """What ``collect`` did: returned (``collected``) or raised (``raised``), and after how long."""
+    """What ``collect`` did: returned (``collected``) or raised (``raised``)."""
 
     collected: Collected | None
     raised: BaseException | None
-    elapsed: float
 
 
 def _collect_within(seconds: float, host: HostContext, probes: Sequence[Probe]) -> Outcome:
-    """``LdapChannel().collect`` in a daemon thread: the test fails, never hangs, when it does not return."""
-    box: list[Outcome] = []
-    t0 = time.monotonic()
+    """``LdapChannel().collect`` bounded by :func:`tests.hostile.within`: the test fails, never hangs."""
 
-    def run() -> None:
+    def collect() -> Outcome:
         try:
-            got = LdapChannel().collect(host, probes)
-        except BaseException as exc:  # noqa: BLE001 - handed to the test, which judges it
-            box.append(Outcome(None, exc, time.monotonic() - t0))
-        else:
-            box.append(Outcome(got, None, time.monotonic() - t0))
+            return Outcome(LdapChannel().collect(host, probes), None)
+        except Exception as exc:  # noqa: BLE001 - handed to the test, which judges it
+            return Outcome(None, exc)
 
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    assert box, f"LdapChannel.collect still waiting after {seconds:g} s"
-    return box[0]
+    return within(seconds, collect)  # type: ignore[no-any-return]
 
 
 def _started(deadlines: list[HostDeadline], seconds: float) -> HostDeadline:
@@ -136,8 +124,9 @@ def _paging_cut(outcome: Outcome, probe: Probe, server: HostileLdap) -> None:
 def test_endless_paging_ends_with_the_probes_time(tmp_path: Path, servers, deadlines) -> None:
     server = servers["endless_paging"] = HostileLdap("endless_paging", page_delay=0.01)  # far from MAX_PAGES
     probe = search("(objectClass=user)", ["cn"], timeout=2)
-    outcome = _collect_within(probe.timeout + GIVE_UP, _context(server, tmp_path, _started(deadlines, 60)), [probe])
-    assert probe.timeout <= outcome.elapsed < probe.timeout + SLACK
+    deadline = _started(deadlines, 60)
+    outcome = _collect_within(probe.timeout + GIVE_UP, _context(server, tmp_path, deadline), [probe])
+    assert not deadline.expired  # the probe's own time ended it (how fast: bench/bench_hostile.py)
     _paging_cut(outcome, probe, server)
     assert server.pages < MAX_PAGES
 
@@ -147,7 +136,7 @@ def test_endless_paging_ends_with_the_hosts_deadline(tmp_path: Path, servers, de
     deadline = _started(deadlines, 1.5)
     probe = search("(objectClass=user)", ["cn"], timeout=120)
     outcome = _collect_within(deadline.seconds + GIVE_UP, _context(server, tmp_path, deadline), [probe])
-    assert outcome.elapsed < deadline.seconds + SLACK and deadline.expired
+    assert deadline.expired
     assert outcome.collected is not None
     result = outcome.collected.results[probe.key]
     assert not result.ok and 1 < server.pages < MAX_PAGES
@@ -178,8 +167,7 @@ def test_a_server_silent_after_bind_is_ended_by_the_hosts_deadline(tmp_path: Pat
     deadline = _started(deadlines, 3)
     probes = [search("(objectClass=user)", ["cn"], timeout=2), search("(objectClass=group)", ["cn"], timeout=2)]
     outcome = _collect_within(deadline.seconds + GIVE_UP, _context(server, tmp_path, deadline), probes)
-    assert outcome.elapsed < deadline.seconds + SLACK, f"collect took {outcome.elapsed:.1f} s"
-    assert deadline.expired
+    assert deadline.expired  # the deadline ended it, not ldap3's receive timeout (« connexion LDAP perdue »)
     assert (server.binds, server.searches, server.pages) == (1, 2, 0)  # bound, RootDSE read, the first search hung
     if outcome.raised is not None:  # the host could not be evaluated: erreur or injoignable, never a crash
         assert isinstance(outcome.raised, (TransportError, Unreachable)), repr(outcome.raised)

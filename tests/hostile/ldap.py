@@ -50,6 +50,8 @@ from ldap3.protocol.rfc4511 import (
 from pyasn1.codec.ber import decoder, encoder
 from pyasn1.error import PyAsn1Error
 
+from tests.hostile import Listener
+
 BEHAVIOURS = ("endless_paging", "silent_after_bind", "trickle_after_bind", "honest")
 PAGED_RESULTS = "1.2.840.113556.1.4.319"
 NAMING_CONTEXT = "DC=tssr,DC=lan"
@@ -164,8 +166,6 @@ class HostileLdap:
     pages: int = 0  # searchResDone sent for searches other than the RootDSE's
     cookies_followed: int = 0  # search requests that sent back the cookie of the page before
     stop: threading.Event = field(default_factory=threading.Event)
-    _sock: socket.socket | None = None
-    _open: list[socket.socket] = field(default_factory=list)
     _cookies: set[bytes] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -176,32 +176,18 @@ class HostileLdap:
         self.ca_file = str(cert)
         self._tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self._tls.load_cert_chain(cert, key)
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind((self.address, self.port))
-        self._sock.listen(16)
-        self._sock.settimeout(_POLL)
-        self.port = self._sock.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
+        self._listener = Listener(self.address, self.port, self._serve)
+        self.port, self.stop = self._listener.port, self._listener.stop
 
-    def _accept(self) -> None:
-        assert self._sock is not None
-        while not self.stop.is_set():
-            try:
-                conn, _ = self._sock.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            self._open.append(conn)
-            threading.Thread(target=self._session, args=(conn,), daemon=True).start()
+    def _serve(self, conn: socket.socket) -> None:
+        threading.Thread(target=self._session, args=(conn,), daemon=True).start()
 
     def _session(self, raw: socket.socket) -> None:
         """One client: the TLS handshake, then one LDAP request after the other until it unbinds or leaves."""
         try:
             raw.settimeout(5)
             tls = self._tls.wrap_socket(raw, server_side=True)
-            self._open.append(tls)
+            self._listener.open.append(tls)
             tls.settimeout(_POLL)
             while not self.stop.is_set():
                 data = self._read_message(tls)
@@ -297,11 +283,4 @@ class HostileLdap:
         self.stop.wait()
 
     def close(self) -> None:
-        self.stop.set()
-        if self._sock is not None:
-            self._sock.close()
-        for sock in self._open:
-            with contextlib.suppress(OSError):  # closing what a test left open, whatever its state
-                sock.shutdown(socket.SHUT_RDWR)
-            with contextlib.suppress(OSError):
-                sock.close()
+        self._listener.close()

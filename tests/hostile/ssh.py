@@ -17,9 +17,11 @@ import contextlib
 import socket
 import subprocess
 import threading
-from dataclasses import dataclass, field
+from pathlib import Path
 
 import paramiko
+
+from tests.hostile import Listener
 
 _KEY: list[paramiko.PKey] = []
 BEHAVIOURS = ("no_banner", "silent_exec", "partial_stall", "honest")
@@ -56,47 +58,32 @@ class _Interface(paramiko.ServerInterface):
         return True
 
 
-@dataclass
 class HostileSsh:
-    """One listening endpoint with one behaviour (see the module docstring)."""
+    """One listening endpoint with one behaviour (see the module docstring).
 
-    behaviour: str
-    address: str = "127.0.0.1"
-    port: int = 0
-    connections: int = 0
-    key: paramiko.PKey | None = None  # its host key (default: one shared by every endpoint of the test session)
-    stop: threading.Event = field(default_factory=threading.Event)
-    _sock: socket.socket | None = None
-    _open: list[object] = field(default_factory=list)
+    ``key``: its host key (default: one shared by every endpoint of the test session).
+    """
 
-    def __post_init__(self) -> None:
-        if self.behaviour not in BEHAVIOURS:
-            raise ValueError(self.behaviour)
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind((self.address, self.port))
-        self._sock.listen(16)
-        self.port = self._sock.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
+    def __init__(self, behaviour: str, address: str = "127.0.0.1", port: int = 0,
+                 key: paramiko.PKey | None = None) -> None:
+        if behaviour not in BEHAVIOURS:
+            raise ValueError(behaviour)
+        self.behaviour, self.address, self.key = behaviour, address, key
+        self._listener = Listener(address, port, self._serve)
+        self.port, self.stop = self._listener.port, self._listener.stop
 
-    def _accept(self) -> None:
-        assert self._sock is not None
-        while not self.stop.is_set():
-            try:
-                conn, _ = self._sock.accept()
-            except OSError:
-                return
-            self.connections += 1
-            self._open.append(conn)
-            if self.behaviour == "no_banner":
-                continue  # keep the socket open, say nothing
-            transport = paramiko.Transport(conn)
-            transport.add_server_key(self.key or _host_key())
-            self._open.append(transport)
-            try:
-                transport.start_server(server=_Interface(self))
-            except (paramiko.SSHException, EOFError, OSError):
-                continue
+    @property
+    def connections(self) -> int:
+        return self._listener.connections
+
+    def _serve(self, conn: socket.socket) -> None:
+        if self.behaviour == "no_banner":
+            return  # keep the socket open, say nothing
+        transport = paramiko.Transport(conn)
+        transport.add_server_key(self.key or _host_key())
+        self._listener.open.append(transport)
+        with contextlib.suppress(paramiko.SSHException, EOFError, OSError):
+            transport.start_server(server=_Interface(self))
 
     def answer(self, channel: paramiko.Channel, command: bytes) -> None:
         """The exec's answer: a partial one that stalls, or the real one (``/bin/sh -c`` with the batch on stdin)."""
@@ -118,11 +105,40 @@ class HostileSsh:
         channel.close()
 
     def close(self) -> None:
-        self.stop.set()
-        if self._sock is not None:
-            with contextlib.suppress(OSError):  # wakes the accepting thread: a closed fd alone keeps listening
-                self._sock.shutdown(socket.SHUT_RDWR)
-            self._sock.close()
-        for thing in self._open:
-            with contextlib.suppress(Exception):  # closing what a test left open, whatever its state
-                thing.close()  # type: ignore[attr-defined]
+        self._listener.close()
+
+
+def rubric_file(directory: Path, key_file: Path, *, port: int, budget: float | None = 4.0,
+                address: str = "127.0.0.1") -> Path:
+    """A two-check rubric (dpkg, a file) for one SSH host at ``address`` (a template: ``127.0.0.{{ n }}``)."""
+    lines = [
+        "rubric: hostile",
+        'title: "Salle hostile"',
+        "variables:",
+        '  n: {description: "numéro du poste"}',
+        "credentials:",
+        f'  correcteur: {{username: grader, key_file: "{key_file}"}}',
+        "hosts:",
+        "  - name: srv",
+        "    role: serveur",
+        "    platform: linux",
+        f'    address: "{address}"',
+        f"    port: {port}",
+        "    credential: correcteur",
+        "    connect_timeout: 2",
+        *([f"    budget: {budget}"] if budget is not None else []),
+        "checks:",
+        ("  - {id: paquet, check: linux.package_installed, role: serveur, params: {package: openssh-server}, "
+         "criterion: CP9.1}"),
+        "  - {id: nom, check: linux.file_exists, role: serveur, params: {path: /etc/hostname}, criterion: CP9.1}",
+    ]
+    path = directory / "bareme.yaml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def room(behaviours: tuple[str, ...]) -> list[HostileSsh]:
+    """One endpoint per candidate, 127.0.0.11, .12, ... on one port (the rubric's address is templated)."""
+    first = HostileSsh(behaviours[0], address="127.0.0.11")
+    return [first] + [HostileSsh(b, address=f"127.0.0.{11 + i}", port=first.port)
+                      for i, b in enumerate(behaviours[1:], start=1)]
