@@ -197,7 +197,7 @@ def _credentials_for(rubric: Rubric, variables: Mapping[str, Any]) -> tuple[dict
     unresolved: dict[str, Msg] = {}
     for name, cred in rubric.credentials.items():
         try:
-            rendered[name] = cred.rendered(variables) if cred.per_candidate() or "{{" in cred.username else cred
+            rendered[name] = cred.rendered(variables)
         except Exception as exc:  # noqa: BLE001 - a template failing for one candidate: that host is not contacted
             rendered[name] = cred
             unresolved[name] = Msg("identifiants « {name} » impossibles à écrire pour ce candidat : {error}", name=name,
@@ -296,14 +296,14 @@ def _collect(job: HostJob, channel: Channel, name: str, probes: list[Probe], kno
     """
     try:
         return channel.collect(_context(job, channel, name == primary, known_hosts, deadline), probes)
-    except Unreachable as exc:
-        failed[name] = Verdict(Status.INJOIGNABLE, message=_reason(exc))
-    except (HostKeyMismatch, CredentialError, TransportError) as exc:
-        failed[name] = Verdict.erreur(deadline.silence() if deadline.expired else _reason(exc))
-    except Exception as exc:  # a channel's bug is this host's erreur, never the whole run's end
-        if deadline.expired:
+    except Exception as exc:
+        if deadline.expired:  # whatever the library said (refused, reset, a raw error): the deadline closed it
             failed[name] = Verdict.erreur(deadline.silence())
-        else:
+        elif isinstance(exc, Unreachable):
+            failed[name] = Verdict(Status.INJOIGNABLE, message=_reason(exc))
+        elif isinstance(exc, (HostKeyMismatch, CredentialError, TransportError)):
+            failed[name] = Verdict.erreur(_reason(exc))
+        else:  # a channel's bug
             log.exception("channel %s failed on %s", name, job.label)
             failed[name] = Verdict.erreur(Msg("le canal « {channel} » a échoué sur cet hôte : {error}", channel=name,
                                               error=f"{type(exc).__name__}: {exc}"))

@@ -357,14 +357,12 @@ class CliChannel(Channel):
         transport, key, note = open_transport(target, secret, known, refused=TransportError)
         try:
             try:
-                # paramiko waits for the answers to the PTY and shell requests without a limit: the
-                # host's deadline, which closes the transport, is what ends a device that never answers.
+                # paramiko waits for the answers to the PTY and shell requests without a limit: the host's
+                # deadline, which closes the transport, ends a device that never answers (the runner says so).
                 channel = transport.open_session(timeout=target.wait(target.auth_timeout))
                 channel.get_pty(term="vt100", width=511, height=24)
                 channel.invoke_shell()
             except (paramiko.SSHException, OSError, EOFError) as exc:
-                if host.deadline.expired:
-                    raise TransportError(host.deadline.silence()) from exc
                 raise TransportError(Msg("impossible d'ouvrir une session interactive sur {address} ({error})",
                                          address=host.address, error=str(exc))) from exc
             session = Session(channel, dialect, options.resync_timeout)
@@ -398,8 +396,6 @@ class CliChannel(Channel):
                     anomalies.append(Msg("« {command} » refusé par l'équipement : la pagination --More-- sera suivie",
                                          command=command))
         except SessionLost as exc:
-            if host_deadline.expired:
-                raise TransportError(host_deadline.silence()) from exc
             raise TransportError(Msg("session interactive avec {address} perdue pendant la connexion : {error}",
                                      address=address, error=said(exc))) from exc
         results: dict[str, ProbeResult] = {}

@@ -6,9 +6,10 @@ cookie. A candidate who is root on the machine can make any of them wait forever
 host must never hold the room. So the runner gives each host a :class:`HostDeadline` (its
 budget: the connect timeout plus the probes' own budgets, or ``hosts[].budget`` in the rubric),
 channels register what they open (``guard``: sockets, transports), and when the budget is spent
-the deadline closes all of it. Whatever was waiting then fails at once, and the channel says why
-with :meth:`HostDeadline.silence`: « session ouverte mais muette après N s », never a forged or
-interrupted output. :func:`abort_all` does the same for every host at once (Ctrl-C).
+the deadline closes all of it. Whatever was waiting then fails at once, whatever the library
+says, and the runner says why, for every channel alike, with :meth:`HostDeadline.silence`:
+« session ouverte mais muette après N s », never « refusé », a forged or an interrupted output;
+a probe whose output the deadline cut says so (:meth:`HostDeadline.cut`). :func:`abort_all` does the same for every host at once (Ctrl-C).
 """
 
 from __future__ import annotations

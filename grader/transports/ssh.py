@@ -166,8 +166,6 @@ def open_transport(target: SshTarget, secret: SshSecret, known_hosts: KnownHosts
         try:
             transport.start_client(timeout=target.wait(target.auth_timeout))
         except (paramiko.SSHException, OSError, EOFError) as exc:
-            if target.deadline.expired:
-                raise TransportError(target.deadline.silence()) from exc
             raise Unreachable(Msg("négociation SSH impossible avec {address}:{port} ({error})",
                                   address=target.address, port=target.port, error=str(exc))) from exc
         key = transport.get_remote_server_key()
@@ -221,13 +219,9 @@ def _authenticate(transport: paramiko.Transport, target: SshTarget, secret: SshS
         if not transport.is_authenticated():
             raise paramiko.AuthenticationException("aucune méthode acceptée")
     except paramiko.AuthenticationException as exc:
-        if target.deadline.expired:
-            raise TransportError(target.deadline.silence()) from exc
         raise refused(Msg("authentification SSH refusée pour « {username} » sur {address} ({error})",
                           username=secret.username, address=target.address, error=str(exc))) from exc
     except (paramiko.SSHException, OSError, EOFError) as exc:
-        if target.deadline.expired:
-            raise TransportError(target.deadline.silence()) from exc
         raise refused(Msg("la session SSH avec {address} a été coupée pendant l'authentification ({error})",
                           address=target.address, error=str(exc))) from exc
 
@@ -277,10 +271,8 @@ def _exec(transport: paramiko.Transport, target: SshTarget, command: str, script
         channel.close()
         return b"".join(chunks), err.decode(errors="replace"), status
     except (TimeoutError, paramiko.SSHException, OSError, EOFError) as exc:
-        if target.deadline.expired:
-            if chunks:  # the session spoke, then stalled: keep what came, the rest is cut
-                return b"".join(chunks), _partial(target), _CUT
-            raise TransportError(target.deadline.silence()) from exc
+        if target.deadline.expired and chunks:  # it spoke, then stalled: keep what came, the rest is cut
+            return b"".join(chunks), _partial(target), _CUT
         if isinstance(exc, TimeoutError):
             raise TransportError(Msg("délai d'exécution de {timeout:g} s dépassé sur {address}",
                                      timeout=target.exec_timeout, address=target.address)) from exc
