@@ -279,6 +279,20 @@ class HostOutcome:
         return refs if any(r is not None for r in refs) else ()
 
 
+#: Anomaly templates that cast doubt on every verdict of their host, not on one probe: the reports
+#: show them beside each verdict of that host. The channel that says one uses exactly its template
+#: (:func:`grader.transports.envelope.shell_anomalies`; tests/transports/test_login_shell.py ties them).
+HOST_WIDE_ANOMALIES: frozenset[str] = frozenset({
+    ("le shell de connexion ne s'est pas décrit avant le lot : son environnement n'a pas pu être vérifié, une "
+    "fonction de ses fichiers de démarrage a pu fausser les résultats de cet hôte"),
+    ("shell de connexion {shell} : {names} redéfini(s) par une fonction ou un alias de ses fichiers de démarrage ; "
+    "les résultats de cet hôte ont pu être falsifiés"),
+    ("shell de connexion {shell} : fonctions définies au lancement du lot ({names}) ; vérifiez qu'elles ne faussent "
+    "pas les résultats de cet hôte"),
+    "shell de connexion {shell} : n'a pas décrit {names} ; son environnement n'a pas pu être vérifié",
+})
+
+
 def said_as_read(text: str, ref: Msg | None) -> Text:
     """``text`` by its reference when that says exactly the same French text, else ``text`` as read.
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -31,6 +32,7 @@ from typing import Any
 
 import pandas as pd
 
+from grader.model import HOST_WIDE_ANOMALIES
 from grader.referential import Referential, load_referential
 from grader.store import SCHEMA, Store
 from reports.labels import DEPENDENCY_KEYS, INCONCLUSIVE, N_, STATUSES, UNREACHED_KEYS, normalize_lang, text
@@ -39,7 +41,7 @@ from reports.labels import DEPENDENCY_KEYS, INCONCLUSIVE, N_, STATUSES, UNREACHE
 HOST_COLUMNS = {
     "address": "address", "platform": "platform", "transport": "host_transport", "status": "host_status",
     "reason": "host_reason", "host_key": "host_key", "login": "login", "anomalies": "anomalies",
-    "execs": "execs", "started": "host_started", "duration": "host_duration",
+    "execs": "execs", "started": "host_started", "duration": "host_duration", "host_wide": "host_wide",
 }
 ABSENT = "absent"  # host state of a host that has no row in the store (run interrupted before it)
 
@@ -123,6 +125,7 @@ def load_frames(store: Store, run_id: str, referential: Referential | None = Non
     hosts["ended"] = [_end(s, d) for s, d in zip(hosts["started"], hosts["duration"])]
 
     hosts = localize_hosts(hosts, lang)
+    hosts["host_wide"] = [host_wide(h) for h in hosts.to_dict("records")]
     results = _frame(store.results(run_id), "results").drop(columns=["run_id"])
     results["params"] = [_json(p, {}) for p in results["params"]]
     results["probe_keys"] = [_json(p, {}) for p in results["probe_keys"]]
@@ -132,6 +135,7 @@ def load_frames(store: Store, run_id: str, referential: Referential | None = Non
     for col in ("address", "host_reason", "host_key", "login", "platform"):
         results[col] = results[col].fillna("")
     results["anomalies"] = [a if isinstance(a, list) else [] for a in results["anomalies"]]
+    results["host_wide"] = [a if isinstance(a, list) else [] for a in results["host_wide"]]
     results["stored"] = True
 
     check_order, host_order = _rubric_order(run.get("rubric_text", ""))
@@ -169,6 +173,21 @@ def localize(results: pd.DataFrame, lang: str) -> pd.DataFrame:
                                          "" if _isnull(r[part]) else str(r[part]), lang, part)
                      for r in results.to_dict("records")]
     return out
+
+
+def host_wide(host: Mapping[str, Any]) -> list[str]:
+    """The host's anomalies (as shown) that cast doubt on every one of its verdicts.
+
+    They are told apart by their stored reference (``hosts.text_ref``, by position) being one of
+    :data:`grader.model.HOST_WIDE_ANOMALIES`, e.g. a login shell whose rc files redefine
+    ``exec``; plain-text anomalies and stores without references have none."""
+    refs = _json(host.get("text_ref"), {}) if not _isnull(host.get("text_ref")) else {}
+    each = refs.get("anomalies") if isinstance(refs, dict) else None
+    shown = host.get("anomalies")
+    if not isinstance(each, list) or not isinstance(shown, list):
+        return []
+    return [str(shown[i]) for i, ref in enumerate(each[:len(shown)])
+            if isinstance(ref, dict) and ref.get("id") in HOST_WIDE_ANOMALIES]
 
 
 def localize_hosts(hosts: pd.DataFrame, lang: str) -> pd.DataFrame:
@@ -247,7 +266,7 @@ def _missing(results: pd.DataFrame, candidates: pd.DataFrame) -> pd.DataFrame:
                 "check_type": ref_row["check_type"], "criterion": ref_row["criterion"],
                 "points": ref_row["points"], "sentence": ref_row["sentence"], "params": ref_row["params"],
                 "status": "non_evalue", "hint": ref_row["hint"], "probe_keys": {},
-                "anomalies": [], "execs": 0, "host_duration": 0.0, "host_status": ABSENT,
+                "anomalies": [], "host_wide": [], "execs": 0, "host_duration": 0.0, "host_status": ABSENT,
                 "platform": ref_row["platform"], "stored": False,
             })
     return pd.DataFrame.from_records(rows, columns=columns).astype(object)

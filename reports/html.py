@@ -207,6 +207,7 @@ def _check_view(rec: dict[str, Any], evidence: dict[tuple[str, str, str], dict[s
         "host": rec["host"], "address": _text(rec.get("address")), "judged_at": fmt_datetime(rec.get("judged_at"), lang),
         "points": fmt_number(rec["points"], lang), "missing": not bool(rec.get("stored", True)),
         "probes": probes, "declared_probes": len(keys),
+        "host_wide": [str(a) for a in (rec.get("host_wide") or [])] if isinstance(rec.get("host_wide"), list) else [],
         **(jury or JuryIndex()).for_check(str(rec["check_id"]), str(rec["host"]), lang),
     }
 
@@ -611,6 +612,8 @@ def results_table(frames: Frames, lang: str = "fr") -> pd.DataFrame:
         N_("csv.status"): [status_label(lang, s) for s in res["status"]], N_("csv.status_code"): res["status"],
         N_("csv.points"): res["points"].astype(float), N_("csv.observed"): res["observed"], N_("csv.expected"): res["expected"],
         N_("csv.message"): res["message"], N_("csv.hint"): res["hint"], N_("csv.judged_at"): res["judged_at"],
+        N_("csv.host_wide"): [" | ".join(a) if isinstance(a, list) else "" for a in res.get("host_wide", [])]
+        if "host_wide" in res else [""] * len(res),
     }
     return pd.DataFrame({text(lang, k): list(v) for k, v in columns.items()})
 

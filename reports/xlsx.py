@@ -285,9 +285,14 @@ def _heatmap(ws: Worksheet, frames: Frames, lang: str, top: int) -> int:
 def _grid_row(ws: Worksheet, row: int, rec: dict[str, Any], lang: str) -> None:
     host = cell_text(rec.get("host"))
     address = cell_text(rec.get("address"))
+    message = cell_text(rec.get("message"))
+    warnings = rec.get("host_wide")
+    for warning in warnings if isinstance(warnings, list) else []:
+        # A doubt on every verdict of the host (aggregate.host_wide) is said beside each of them.
+        message = (message + "\n" if message else "") + text(lang, "check.host_wide") + text(lang, "colon") + " " + cell_text(warning)
     values = {
         "check_id": rec.get("check_id"), "sentence": rec.get("sentence"), "observed": rec.get("observed"),
-        "expected": rec.get("expected"), "message": rec.get("message"),
+        "expected": rec.get("expected"), "message": message,
         "host": f"{host} ({address})" if address else host, "time": fmt_datetime(rec.get("judged_at"), lang),
     }
     for key, value in values.items():

@@ -7,10 +7,15 @@ The envelope is a POSIX sh script sent on the exec's stdin. It runs every probe
 * in its own subshell (or, for a simple command, its own process), with its own time budget:
   one watchdog per batch kills a probe (and its children) past its deadline — a ``timeout``
   process per probe cost more than the probes themselves (bench/README.md);
-* in a clean environment: the exec command is ``/usr/bin/env -i PATH=<system dirs> LC_ALL=C
-  /bin/sh -c ...`` so no alias, function, PATH entry or profile of the login account applies
-  (the login shell only ever sees absolute paths, and anything it prints lands *before* the
-  first frame, where it is recorded as an anomaly);
+* in a clean environment: the exec command is ``exec /usr/bin/env -i PATH=<system dirs> LC_ALL=C
+  /bin/sh -s``, so no alias, function, PATH entry or profile of the login account applies
+  inside the batch. sshd hands that line to the account's *login shell*, whose rc files run
+  first: ``exec`` defeats a function named after an absolute path (bash accepts
+  ``/usr/bin/env() {...}``), but a rc file can still redefine ``exec`` itself or take the
+  session over. That cannot be prevented from outside, so it is detected: the login shell
+  first says its name and what its commands are (``SHELL`` frame, :func:`shell_anomalies`),
+  and anything it prints lands *before* the first frame, where it is an anomaly. The reports
+  show such anomalies beside every verdict of the host (:data:`grader.model.HOST_WIDE_ANOMALIES`);
 * with stdin from /dev/null, stdout and stderr written to a private directory named after
   the boundary (mode 0700, removed on exit, 16 MiB file-size limit), sent back capped at
   ``CAP`` bytes (+1 to detect truncation) by one ``head`` per group of probes;
@@ -18,6 +23,9 @@ The envelope is a POSIX sh script sent on the exec's stdin. It runs every probe
 and frames each result with a random per-run boundary (128 bits) that candidate-controlled
 data cannot guess::
 
+    <B> SHELL <$0>                        (the login shell, before the batch: remote_command)
+    <what type and declare -F said>
+    <B> SHELL-END
     <B> START <uptime>
     <B> R <index> <rc> <t0> <t1>          (as each probe ends: exit code, host clock)
     <B> F <index> <index>...              (a group's outputs follow, one head call)
@@ -34,9 +42,11 @@ an ``error`` on that probe (``erreur``, never a verdict). Process starts dominat
 of a batch, so a probe costs one fork (plus the exec of its program when it is a simple
 command, see :func:`is_simple`) and a share of one ``head``; the clock is read from
 /proc/uptime by a shell builtin, and a killed probe exits 137 (``timed_out``). Text outside frames is kept as anomalies. Threat model: this defeats aliases, PATH
-tricks, rc-file output and forged text in files; it does not defend against a candidate who
-replaced /bin/sh or /usr/bin/head themselves (root on their own VM can do that) — such a
-host is beyond any remote grader, and functional probes from the grader's side are the
+tricks, rc-file output, functions named after the programs run and forged text in files; it
+detects, without preventing, rc files that redefine the login shell's own builtins (the
+report's words can be forged too, so a clean report proves nothing). It does not defend against
+a candidate who replaced /bin/sh or /usr/bin/head themselves (root on their own VM can do that)
+— such a host is beyond any remote grader, and functional probes from the grader's side are the
 counter-measure.
 """
 
@@ -56,13 +66,36 @@ FILE_LIMIT_BLOCKS = 32768  # 16 MiB in 512-byte blocks: beyond it the probe gets
 FLUSH_EVERY = 16  # probes whose outputs are sent by one `head` (fewer processes, partial results kept)
 
 
-def remote_command(*, sudo: bool = False) -> str:
-    """The one command line given to sshd. Only absolute paths: nothing the login shell's rc
-    files define (aliases, functions, PATH) can stand in for it. ``/bin/sh -s`` (dash on
-    Debian) reads the script from stdin in blocks and starts fast: a process start is the
-    envelope's main cost (measured in bench/envelope_costs.py)."""
+def remote_command(*, sudo: bool = False, boundary: str | None = None) -> str:
+    """The one command line given to sshd, which runs it through the account's login shell.
+
+    ``/bin/sh -s`` (dash on Debian) reads the script from stdin in blocks and starts fast: a
+    process start is the envelope's main cost (measured in bench/envelope_costs.py). It is
+    started with ``exec`` and absolute paths: bash accepts a *function* named ``/usr/bin/env``
+    (from ``/etc/bash.bashrc`` or ``~/.bashrc``, which bash reads when sshd starts it) and an
+    absolute path alone does not bypass it, but ``exec`` runs the file itself.
+
+    With ``boundary`` (what :meth:`Envelope.remote_command` passes), the login shell first
+    reports itself in a ``SHELL`` frame (see :data:`SHELL_REPORT`): its name, what ``exec``,
+    ``printf``, ``type``, the programs run and ``declare`` are to it, and the functions it
+    defined (bash). Only builtins, so it costs no process. A shell whose rc files redefine
+    ``exec`` itself can still take the batch over; the report is how the jury learns that such
+    a host's answers may be forged (:func:`shell_findings`).
+    """
     clean = f"/usr/bin/env -i PATH={SYSTEM_PATH} LC_ALL=C /bin/sh -s"
-    return f"/usr/bin/sudo -n -- {clean}" if sudo else clean
+    command = f"exec /usr/bin/sudo -n -- {clean}" if sudo else f"exec {clean}"
+    if boundary is None:
+        return command
+    return SHELL_REPORT.format(b=boundary, sudo=" /usr/bin/sudo" if sudo else "") + command
+
+
+# What the login shell says of itself before the batch: every word a builtin of POSIX shells
+# (``declare -F`` is bash's: elsewhere it fails on stderr, which is not read). No redirection,
+# so a csh or tcsh login shell still runs it. ``type`` rather than ``command -V``, which reads
+# one name only in dash.
+SHELL_REPORT = ("printf '%s SHELL %s\\n' {b} \"$0\"; "
+                "type exec printf type /usr/bin/env /bin/sh{sudo} declare; declare -F; "
+                "printf '%s SHELL-END\\n' {b}; ")
 
 
 @dataclass(frozen=True)
@@ -72,6 +105,10 @@ class Envelope:
     boundary: str
     script: str
     probes: tuple[Probe, ...]
+
+    def remote_command(self, *, sudo: bool = False) -> str:
+        """The exec's command line, with the login shell's report framed by this envelope's boundary."""
+        return remote_command(sudo=sudo, boundary=self.boundary)
 
     @property
     def directory(self) -> str:
@@ -182,6 +219,8 @@ class Parsed:
     results: dict[str, ProbeResult] = field(default_factory=dict)
     anomalies: list[str | Msg] = field(default_factory=list)  # said by Msg: French words, data in values
     complete: bool = False  # START and END seen
+    shell: str | None = None  # the login shell's name as it said it (``$0``), None when it did not
+    shell_report: list[str] = field(default_factory=list)  # what it said of its commands and functions
 
 
 def parse(envelope: Envelope, raw: bytes, *, started: str = "", cut: Msg | None = None) -> Parsed:
@@ -195,17 +234,20 @@ def parse(envelope: Envelope, raw: bytes, *, started: str = "", cut: Msg | None 
     """
     b = envelope.boundary.encode()
     out = Parsed()
-    frame = re.compile(rb"^" + re.escape(b) + rb" (START|END|FATAL|R|F|G)(?: (.*))?$")
+    frame = re.compile(rb"^" + re.escape(b) + rb" (SHELL|SHELL-END|START|END|FATAL|R|F|G)(?: (.*))?$")
     pieces = re.split(rb"(?m)^(" + re.escape(b) + rb" [^\n]*)\n?", raw)
     ends: dict[int, tuple[str, str, str]] = {}  # index -> (rc, t0, t1)
     bad: set[int] = set()
     files: dict[int, tuple[bytes, bytes]] = {}
     u0 = ""
     seen_start = False
+    in_shell = False  # between the login shell's SHELL and SHELL-END frames
     block: list[int] | None = None  # indices announced by the open F frame
     for i, piece in enumerate(pieces):
         if i % 2 == 0:
-            if block is not None:
+            if in_shell:
+                out.shell_report.extend(piece[:4096].decode(errors="replace").splitlines())
+            elif block is not None:
                 _read_block(envelope, piece, block, files, bad, out)
                 block = []  # the block's text is consumed; G must follow
             elif piece.strip():
@@ -218,7 +260,15 @@ def parse(envelope: Envelope, raw: bytes, *, started: str = "", cut: Msg | None 
             out.anomalies.append(Msg("ligne de cadre illisible : {line}", line=repr(piece[:120])))
             continue
         kind, arg = m.group(1).decode(), (m.group(2) or b"").decode(errors="replace")
-        if kind == "START":
+        if kind == "SHELL" and not seen_start and out.shell is None:
+            out.shell, in_shell = arg[:200], True
+            continue
+        in_shell = False
+        if kind == "SHELL-END":
+            continue
+        if kind == "SHELL":
+            out.anomalies.append(Msg("cadre SHELL inattendu : {frame}", frame=repr(arg[:120])))
+        elif kind == "START":
             seen_start, u0 = True, arg
         elif kind == "FATAL":
             out.anomalies.append(Msg("l'enveloppe n'a pas pu démarrer : {error}", error=arg))
@@ -253,6 +303,8 @@ def parse(envelope: Envelope, raw: bytes, *, started: str = "", cut: Msg | None 
             elif block:  # F announced files but no text came: every file lost its header
                 bad.update(block)
             block = None
+    if seen_start or out.shell is not None:
+        out.anomalies.extend(shell_anomalies(out.shell, out.shell_report))
     for index, probe in enumerate(envelope.probes):
         if index in bad or index not in ends or index not in files:
             never_ended = cut is not None and index not in bad and index not in ends
@@ -264,6 +316,57 @@ def parse(envelope: Envelope, raw: bytes, *, started: str = "", cut: Msg | None 
             continue
         out.results[probe.key] = _result(probe, ends[index], files[index], u0, started)
     return out
+
+
+# The commands the login shell must describe as builtins or files (the report's ``type`` words
+# that every POSIX shell knows; ``declare`` and ``/usr/bin/sudo`` may be missing).
+SHELL_DESCRIBED = ("exec", "printf", "type", "/usr/bin/env", "/bin/sh")
+_REDEFINED = re.compile(r"^(\S+) is (?:a (?:shell )?function|aliased to|an alias)\b")
+_DESCRIBED = re.compile(r"^(\S+) is ")
+_FUNCTION = re.compile(r"^declare -f\S* (\S+)$")
+
+
+def shell_findings(report: Sequence[str]) -> tuple[list[str], list[str], list[str]]:
+    """What a login shell's report shows: (names redefined by a function or an alias, functions
+    defined, words of :data:`SHELL_DESCRIBED` it did not describe). Pure; the report is what the
+    host chose to print, so an empty finding proves nothing, a finding proves tampering or a
+    shell beyond what the batch expects."""
+    redefined: list[str] = []
+    functions: list[str] = []
+    described: set[str] = set()
+    for line in report:
+        if m := _REDEFINED.match(line):
+            redefined.append(m.group(1))
+        if m := _DESCRIBED.match(line):
+            described.add(m.group(1))
+        if m := _FUNCTION.match(line):
+            functions.append(m.group(1))
+    missing = [word for word in SHELL_DESCRIBED if word not in described]
+    return list(dict.fromkeys(redefined)), list(dict.fromkeys(functions)), missing
+
+
+def shell_anomalies(shell: str | None, report: Sequence[str]) -> list[Msg]:
+    """The anomalies a login shell's report gives (each in :data:`grader.model.HOST_WIDE_ANOMALIES`:
+    the reports show them beside every verdict of the host)."""
+    if shell is None:
+        return [Msg("le shell de connexion ne s'est pas décrit avant le lot : son environnement n'a pas pu être "
+                    "vérifié, une fonction de ses fichiers de démarrage a pu fausser les résultats de cet hôte")]
+    name = shell or "?"
+    redefined, functions, missing = shell_findings(report)
+    said: list[Msg] = []
+    if redefined:
+        said.append(Msg("shell de connexion {shell} : {names} redéfini(s) par une fonction ou un alias de ses fichiers "
+                        "de démarrage ; les résultats de cet hôte ont pu être falsifiés", shell=name,
+                        names=tuple(redefined)))
+    others = [f for f in functions if f not in redefined]
+    if others:
+        said.append(Msg("shell de connexion {shell} : fonctions définies au lancement du lot ({names}) ; "
+                        "vérifiez qu'elles ne faussent pas les résultats de cet hôte", shell=name,
+                        names=tuple(others[:20])))
+    if missing and not redefined:
+        said.append(Msg("shell de connexion {shell} : n'a pas décrit {names} ; son environnement n'a pas pu être "
+                        "vérifié", shell=name, names=tuple(missing)))
+    return said
 
 
 def _read_block(envelope: Envelope, text: bytes, block: list[int], files: dict[int, tuple[bytes, bytes]],

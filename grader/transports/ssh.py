@@ -136,7 +136,7 @@ def run_batch(target: SshTarget, secret: SshSecret, probes: Sequence[Probe], kno
     try:
         host_key = fingerprint(key)
         env = envelope.build(probes)
-        raw, err, status = _exec(transport, target, envelope.remote_command(sudo=target.sudo), env.script, len(probes))
+        raw, err, status = _exec(transport, target, env.remote_command(sudo=target.sudo), env.script, len(probes))
         parsed = envelope.parse(env, raw, started=started, cut=_cut(target) if status == _CUT else None)
         if not parsed.complete and status != 0 and not parsed.anomalies and err:
             parsed.anomalies.append(Msg("l'exécution distante a échoué (code {status}) : {error}", status=status,
@@ -328,5 +328,8 @@ class SshChannel(Channel):
         anomalies = list(answer.parsed.anomalies)
         if not answer.parsed.complete:
             anomalies.append(Msg("l'enveloppe de sondes n'est pas allée à son terme"))
-        return Collected(dict(answer.parsed.results), login=secret.describe(), host_key=answer.host_key,
+        login: str | Msg = secret.describe()
+        if answer.parsed.shell:
+            login = Msg("{login}, shell de connexion {shell}", login=login, shell=answer.parsed.shell)
+        return Collected(dict(answer.parsed.results), login=login, host_key=answer.host_key,
                          anomalies=anomalies, execs=answer.execs, complete=answer.parsed.complete)

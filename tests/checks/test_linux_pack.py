@@ -214,7 +214,7 @@ def test_probes_run_in_the_real_batch_envelope():
             if probe.transport == "ssh":
                 probes[probe.key] = probe
     env = envelope.build(list(probes.values()))
-    proc = subprocess.run(["/bin/sh", "-c", envelope.remote_command()], input=env.script.encode(),
+    proc = subprocess.run(["/bin/sh", "-c", env.remote_command()], input=env.script.encode(),
                           capture_output=True, timeout=120, check=False)
     parsed = envelope.parse(env, proc.stdout)
     assert parsed.complete and not parsed.anomalies

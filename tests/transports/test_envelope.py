@@ -19,7 +19,7 @@ from grader.transports import envelope
 def run_local(probes, *, prefix: bytes = b"", boundary=None, sudo=False):
     env = envelope.build(probes, boundary=boundary)
     proc = subprocess.run(
-        ["/bin/sh", "-c", envelope.remote_command(sudo=sudo)],
+        ["/bin/sh", "-c", env.remote_command(sudo=sudo)],
         input=env.script.encode(), check=False, capture_output=True, timeout=60,
     )
     return env, envelope.parse(env, prefix + proc.stdout)
@@ -103,7 +103,7 @@ def test_text_printed_before_the_envelope_is_an_anomaly_not_a_result():
 def test_cut_output_keeps_the_groups_already_sent():
     probes = [Probe("ssh", f"/usr/bin/printf {i}") for i in range(envelope.FLUSH_EVERY + 2)]
     env = envelope.build(probes)
-    proc = subprocess.run(["/bin/sh", "-c", envelope.remote_command()], input=env.script.encode(),
+    proc = subprocess.run(["/bin/sh", "-c", env.remote_command()], input=env.script.encode(),
                           check=False, capture_output=True, timeout=30)
     second_group = proc.stdout.index(f"{env.boundary} F {envelope.FLUSH_EVERY}".encode())
     parsed = envelope.parse(env, proc.stdout[:second_group])
