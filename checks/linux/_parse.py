@@ -20,6 +20,25 @@ Two things live here:
   File names containing a newline are skipped by the shell (``:: skipped-name``): no
   daemon we read reads them either, and they would be the only way to forge a header.
 
+  With ``strip`` (:class:`Strip`), the host drops comment and blank lines *before* the
+  transport's output cap (64 KiB, :data:`grader.transports.envelope.CAP`): a file padded
+  with megabytes of comments cannot push its effective lines past the cap. Each kept line
+  is then preceded by its line number in the file (sed's ``=``), so the evidence keeps
+  the file's own numbers::
+
+      :: stat root 644 regular file
+      :: stripped comments              (comments and blank lines dropped on the host)
+      120                               (the number of the next line in the file)
+      |*.* @@192.168.10.5:514
+      :: end 0                          (still the exit code of the reading sed)
+
+  The file's last line is always kept (emptied when it is a comment or blank), so a file
+  of comments only is present with empty lines, and a missing final newline is still seen.
+  Comment lines matching :attr:`Strip.keep` are kept (a commented-out cron job is evidence).
+  The parser gives back one empty line for each run of dropped lines, with its number
+  (:meth:`DumpedFile.numbered`): judges that skip blank and comment lines read the same
+  configuration; ``/* */`` blocks (rsyslog) are left to the judge (see rsyslog.py).
+
 * small helpers to recognise "the command itself could not run" (binary missing,
   permission denied) so that judges answer ``erreur`` instead of ``non_conforme``.
 """
@@ -43,16 +62,50 @@ FAMILY = (
 )
 
 
-def dump_command(paths: Sequence[str], *, family: bool = False) -> str:
+@dataclass(frozen=True)
+class Strip:
+    """Which lines the host drops before the output cap (see the module docstring).
+
+    :param comment: ERE of what starts a comment line after optional blanks (``#``).
+    :param keep: ERE of comment lines kept all the same (evidence a judge reports, such as a
+        commented-out cron job); None keeps none.
+    """
+
+    comment: str = "#"
+    keep: str | None = None
+
+    def sed(self) -> str:
+        """The sed command filtering ``"$f"``: numbers and ``|``-prefixes the kept lines."""
+        script = []
+        if self.keep:
+            script.append(f"/{_sed_regex(self.keep)}/b k")
+        script += [f"/^[[:space:]]*({_sed_regex(self.comment)}|$)/{{", "$!d", "s/.*//", "}", ":k", "=", "s/^/|/"]
+        return "/usr/bin/sed -E " + " ".join(f"-e '{line}'" for line in script) + ' -- "$f"'
+
+
+def _sed_regex(regex: str) -> str:
+    """An ERE written by a check author, for a ``/.../`` sed address inside single quotes."""
+    if not regex or any(c in regex for c in "'\n\0"):
+        raise ValueError(f"unsafe expression for a file dump: {regex!r}")
+    return regex.replace("/", "\\/")
+
+
+STRIPPED = ":: stripped comments"
+
+
+def dump_command(paths: Sequence[str], *, family: bool = False, strip: Strip | None = None) -> str:
     """The sh command printing every file of ``paths`` (fixed paths or globs) in the dump framing.
 
     :param paths: absolute paths or globs written by the check author (``/etc/cron.d/*``);
         they are expanded by the remote shell, so they must never come from parameters.
     :param family: also print which distribution family the host belongs to.
+    :param strip: drop comment and blank lines on the host, before the output cap; kept lines
+        come with their line number (see the module docstring).
     """
     for path in paths:
         if not _SAFE_GLOB.match(path):
             raise ValueError(f"unsafe path in a file dump: {path!r}")
+    read = (f"printf '{STRIPPED}\\n'; {strip.sed()}; " if strip else "/usr/bin/sed 's/^/|/' -- \"$f\"; ")
     return (
         (FAMILY if family else "")
         + "N=$(printf '\\n_'); N=${N%_}; "
@@ -63,7 +116,7 @@ def dump_command(paths: Sequence[str], *, family: bool = False) -> str:
         + "/usr/bin/stat -c ':: lstat %U %a %F' -- \"$f\"; "
         + "if [ -f \"$f\" ]; then "
         + "/usr/bin/stat -L -c ':: stat %U %a %F' -- \"$f\"; "
-        + "/usr/bin/sed 's/^/|/' -- \"$f\"; printf '\\n:: end %s\\n' \"$?\"; "
+        + read + "printf '\\n:: end %s\\n' \"$?\"; "
         + "fi; done"
     )
 
@@ -91,12 +144,17 @@ class Meta:
 
 @dataclass
 class DumpedFile:
-    """One file of a dump. ``lines`` is None when the path is not a regular file."""
+    """One file of a dump. ``lines`` is None when the path is not a regular file.
+
+    ``numbers`` is set when the host stripped comments (``:: stripped comments``): the line
+    number in the file of each entry of ``lines`` (an empty entry stands for dropped lines).
+    """
 
     path: str
     lstat: Meta | None = None
     stat: Meta | None = None
     lines: list[str] | None = None
+    numbers: list[int] | None = None
     final_newline: bool = True
     read_rc: int | None = None
     complete: bool = False  # the closing ``:: end`` was seen
@@ -112,6 +170,20 @@ class DumpedFile:
     @property
     def readable(self) -> bool:
         return self.lines is not None and self.complete and self.read_rc == 0
+
+    @property
+    def stripped(self) -> bool:
+        """The host dropped comment and blank lines (the numbers are the file's own)."""
+        return self.numbers is not None
+
+    def number(self, index: int) -> int:
+        """The line number in the file of ``lines[index]`` (``index`` from 0)."""
+        return self.numbers[index] if self.numbers is not None else index + 1
+
+    def numbered(self) -> list[tuple[int, str]]:
+        """(line number in the file, line) for every line read, like ``enumerate(lines, 1)``."""
+        lines = self.lines or []
+        return list(zip(self.numbers, lines, strict=True)) if self.numbers is not None else list(enumerate(lines, 1))
 
 
 @dataclass
@@ -132,6 +204,7 @@ class Dump:
 
 
 _META = re.compile(r"^:: (lstat|stat) (\S+) ([0-7]+) (.+)$")
+_NUMBER = re.compile(r"^[0-9]{1,12}$")
 
 
 def parse_dump(text: str, *, truncated: bool = False) -> Dump:
@@ -144,6 +217,7 @@ def parse_dump(text: str, *, truncated: bool = False) -> Dump:
     dump = Dump(truncated=truncated)
     current: DumpedFile | None = None
     pending_empty = False
+    next_number: int | None = None  # stripped files: the number announced for the next line
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
@@ -153,7 +227,23 @@ def parse_dump(text: str, *, truncated: bool = False) -> Dump:
         if line.startswith("|"):
             if current is None or current.lines is None or current.complete:
                 raise DumpError(Msg("contenu hors fichier à la ligne {number}", number=number))
+            if current.numbers is not None:
+                if next_number is None:
+                    raise DumpError(Msg("ligne sans numéro à la ligne {number}", number=number))
+                last = current.numbers[-1] if current.numbers else 0
+                if next_number <= last:
+                    raise DumpError(Msg("numéro de ligne non croissant à la ligne {number}", number=number))
+                if next_number > last + 1:  # dropped lines: one empty line stands for them
+                    current.lines.append("")
+                    current.numbers.append(last + 1)
+                current.numbers.append(next_number)
+                next_number = None
             current.lines.append(line[1:])
+            continue
+        if _NUMBER.match(line):
+            if current is None or current.numbers is None or current.complete or next_number is not None:
+                raise DumpError(Msg("numéro de ligne inattendu à la ligne {number}", number=number))
+            next_number = int(line)
             continue
         if line == "":
             if current is None or current.lines is None or current.complete:
@@ -161,11 +251,13 @@ def parse_dump(text: str, *, truncated: bool = False) -> Dump:
             pending_empty = True
             continue
         if line.startswith("==> "):
+            if next_number is not None:
+                raise DumpError(Msg("numéro de ligne sans ligne avant la ligne {number}", number=number))
             current = DumpedFile(path=line[4:])
             dump.files.append(current)
             continue
         if line.startswith(":: end "):
-            if current is None or current.lines is None or current.complete:
+            if current is None or current.lines is None or current.complete or next_number is not None:
                 raise DumpError(Msg("fin de fichier inattendue à la ligne {number}", number=number))
             try:
                 current.read_rc = int(line[7:])
@@ -177,7 +269,7 @@ def parse_dump(text: str, *, truncated: bool = False) -> Dump:
             continue
         m = _META.match(line)
         if m:
-            if current is None or current.complete or current.lines:
+            if current is None or current.complete or current.lines or current.numbers is not None:
                 raise DumpError(Msg("métadonnées inattendues à la ligne {number}", number=number))
             meta = Meta(m.group(2), m.group(3), m.group(4))
             if m.group(1) == "lstat":
@@ -185,6 +277,11 @@ def parse_dump(text: str, *, truncated: bool = False) -> Dump:
             else:
                 current.stat = meta
                 current.lines = []  # content (if any) follows
+            continue
+        if line == STRIPPED:
+            if current is None or current.lines != [] or current.numbers is not None or current.complete:
+                raise DumpError(Msg("marqueur de commentaires retirés inattendu à la ligne {number}", number=number))
+            current.numbers = []
             continue
         if line.startswith(":: absent "):
             dump.absent.append(line[10:])

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from checks._common.params import Regex
 from checks._common.text import clip, commas, limited, said
-from checks.linux._parse import DumpedFile, dump_command, read_dump
+from checks.linux._parse import DumpedFile, Strip, dump_command, read_dump
 from grader.check import Check, CheckParams
 from grader.model import Msg, Probe, ProbeResult, Verdict
 from grader.probes.ssh import ssh
@@ -18,6 +18,12 @@ _KEYWORDS = {"reboot", "yearly", "annually", "monthly", "weekly", "daily", "midn
 _TIME_FIELD = re.compile(r"^-?[0-9A-Za-z*,/~-]+$")
 _ENV = re.compile(r"""^(?:[A-Za-z_][A-Za-z0-9_]*|"[^"]*"|'[^']*')\s*=""")
 _DEBIAN_CROND_NAME = re.compile(r"^[A-Za-z0-9_-]+$")  # run-parts(8) naming: no dots
+# The probe drops comment lines and blank lines on the host, before the output cap, but keeps the
+# comments that read as a job (a first field starting with a digit, * or ~, then five more words, or
+# @keyword and a command): a commented-out job is evidence for the jury. Prose comments that
+# happen to have six words starting with letters are dropped (cron's minute field cannot start so).
+STRIP = Strip(keep=r"^[[:space:]]*#[#[:space:]]*([0-9*~][^[:space:]]*([[:space:]]+[^[:space:]]+){5}"
+                   r"|@[A-Za-z]+[[:space:]]+[^[:space:]])")
 
 
 @dataclass(frozen=True)
@@ -105,7 +111,7 @@ def parse_table(f: DumpedFile, system: bool) -> tuple[list[CronEntry], list[Cron
     """(entries, commented-out entries) of one table. Variables and blank lines are skipped."""
     entries: list[CronEntry] = []
     commented: list[CronEntry] = []
-    for number, raw in enumerate(f.lines or [], 1):
+    for number, raw in f.numbered():
         line = raw.strip()
         if not line:
             continue
@@ -151,7 +157,9 @@ class CronEntryExists(Check):
     ``*.rpmsave``/``*~`` names, group/other-writable tables and that last line. System
     tables carry a user field; user tables belong to the account they are named after.
     ``pattern`` is a Python regular expression searched in the command part; ``user``, when
-    given, is the account the job runs as. Commented-out entries do not count.
+    given, is the account the job runs as. Commented-out entries do not count. The host
+    drops comment lines (except those that read as a job) and blank lines before the output
+    cap, so a table padded with comments is still read whole; line numbers are the file's own.
     """
 
     id = "linux.cron_entry"
@@ -163,7 +171,7 @@ class CronEntryExists(Check):
         user: str | None = None
 
     def probes(self, params: Params) -> Mapping[str, Probe]:
-        return {"crontabs": ssh(dump_command(CRON_PATHS, family=True))}
+        return {"crontabs": ssh(dump_command(CRON_PATHS, family=True, strip=STRIP))}
 
     def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
         r = results["crontabs"]
@@ -194,7 +202,7 @@ class CronEntryExists(Check):
             reasons = unread_reasons(f, kind, family)
             if not f.final_newline and f.lines:
                 if family == "redhat":
-                    last = len(f.lines)
+                    last = f.number(len(f.lines) - 1)  # the file's last line: never dropped
                     refused += [Msg("{entry} — dernière ligne sans fin de ligne, ignorée", entry=e.describe())
                                 for e in wanted if e.line == last]
                     wanted = [e for e in wanted if e.line != last]

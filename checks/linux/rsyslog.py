@@ -11,7 +11,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from checks._common.text import clip, comma_limited, limited, said
-from checks.linux._parse import Dump, DumpedFile, dump_command, read_dump
+from checks.linux._parse import Dump, DumpedFile, Strip, dump_command, read_dump
 from grader.check import Check, CheckParams
 from grader.model import Msg, Probe, ProbeResult, Verdict
 from grader.probes.ssh import ssh
@@ -31,6 +31,12 @@ _LEGACY = re.compile(
 )
 _OMFWD_LEGACY = re.compile(r"(?:^|\s):omfwd:", re.IGNORECASE)
 _COMMENTED_FORWARD = re.compile(r"^\s*#.*?(?:\s@@?[\w\[(]|omfwd)", re.IGNORECASE)
+# The probe drops ``#`` comment lines and blank lines on the host (a file padded with comments
+# cannot push the forward past the output cap), except those that end a ``/* */`` block (rsyslog's
+# lexer ends it at the first ``*/``, even after a ``#``) and the commented forwards the evidence
+# reports (_COMMENTED_FORWARD, in ERE). Lines inside ``/* */`` blocks are left to :func:`clean`:
+# telling them on the host needs rsyslog's lexer (``$IncludeConfig /etc/rsyslog.d/*.conf`` opens none).
+STRIP = Strip(keep=r"\*/|^[[:space:]]*#.*([[:space:]]@@?[[:alnum:]_[(]|[oO][mM][fF][wW][dD])")
 
 # --- which messages a rule selects ---------------------------------------------------------------------
 #
@@ -385,7 +391,7 @@ def _events(f: DumpedFile) -> tuple[list[_Event], list[str]]:
 
     rules = _rules(cleaned, masked, starts)
     events: list[_Event] = []
-    commented = [f"{f.path}:{n} {clip(line.strip(), 80)}" for n, line in enumerate(raw, 1)
+    commented = [f"{f.path}:{n} {clip(line.strip(), 80)}" for n, line in f.numbered()
                  if _COMMENTED_FORWARD.match(line)]
     blocks: list[tuple[int, int, str]] = []  # ruleset { } spans
     object_spans: list[tuple[int, int]] = []
@@ -425,7 +431,7 @@ def _events(f: DumpedFile) -> tuple[list[_Event], list[str]]:
         selector = " ".join(text[line_start:m.start()].split()) or _enclosing_if(text, masked, m.start())
         protocol = params.get("protocol", "udp").lower()
         target = params.get("target", "")
-        fwd = Forward(f.path, line_of(m.start()), _array(target), params.get("port", "514"),
+        fwd = Forward(f.path, f.number(line_of(m.start()) - 1), _array(target), params.get("port", "514"),
                       protocol, selector, ruleset or "", selection=rules.filters.get(line_of(m.start())))
         if target.startswith("["):
             fwd.doubt = Msg("liste de cibles : acceptée seulement par rsyslog 8.2410 et suivants")
@@ -444,7 +450,7 @@ def _events(f: DumpedFile) -> tuple[list[_Event], list[str]]:
             continue
         masked_line = masked[pos:pos + len(line)]
         if _OMFWD_LEGACY.search(masked_line):
-            fwd = Forward(f.path, number, (), "?", "?", stripped, "",
+            fwd = Forward(f.path, f.number(number - 1), (), "?", "?", stripped, "",
                           note=Msg("syntaxe « :omfwd: » refusée par rsyslog (seuls @ et @@ sont reconnus)"))
             events.append(_Event(pos, "forward", fwd))
             continue
@@ -458,13 +464,14 @@ def _events(f: DumpedFile) -> tuple[list[_Event], list[str]]:
             if port == "":
                 note = Msg("port vide")
             ruleset = next((name for a, b, name in blocks if a < absolute < b), "")
-            fwd = Forward(f.path, number, (host[1:-1] if host.startswith("[") else host,),
+            fwd = Forward(f.path, f.number(number - 1), (host[1:-1] if host.startswith("[") else host,),
                           port if port is not None else "514", "tcp" if m.group("at") == "@@" else "udp",
                           " ".join(line[:m.start()].split()), ruleset, note=note,
                           selection=rules.filters.get(number))
             events.append(_Event(absolute, "forward", fwd))
     for pos, number, selection in rules.stops:
-        events.append(_Event(pos, "stop", _Stop(selection, f"{f.path}:{number} {clip(raw[number - 1].strip(), 60)}")))
+        events.append(_Event(pos, "stop", _Stop(selection, f"{f.path}:{f.number(number - 1)} "
+                                                      f"{clip(raw[number - 1].strip(), 60)}")))
     events.sort(key=lambda e: e.pos)
     return events, commented
 
@@ -607,7 +614,9 @@ class RsyslogForward(Check):
     and RHEL 9 refuse it), and an include the probe does not dump (another directory, a
     subdirectory, ``include(text=...)``) before the forward, or anywhere when no forward is
     found. This does not prove that messages arrive: the end-to-end proof (a line received by
-    the collector) is a separate check.
+    the collector) is a separate check. The host drops ``#`` comment lines and blank lines
+    before the output cap (see ``STRIP``: a file padded with them is still read whole; line
+    numbers are the file's own); ``/* */`` blocks are not dropped there.
     """
 
     id = "linux.rsyslog_forward"
@@ -627,7 +636,7 @@ class RsyslogForward(Check):
             return value
 
     def probes(self, params: Params) -> Mapping[str, Probe]:
-        return {"rsyslog": ssh(dump_command(RSYSLOG_PATHS))}
+        return {"rsyslog": ssh(dump_command(RSYSLOG_PATHS, strip=STRIP))}
 
     def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
         r = results["rsyslog"]

@@ -11,6 +11,7 @@ from pydantic import field_validator
 from checks._common.text import limited, said
 from checks.linux._parse import (
     Dump,
+    Strip,
     dump_command,
     read_dump,
     split_words,
@@ -70,7 +71,7 @@ def read_config(dump: Dump) -> Config:
         f = files[path]
         config.read.append(path)
         config.incomplete = config.incomplete or not f.complete
-        for number, raw in enumerate(f.lines or [], 1):
+        for number, raw in f.numbered():
             line = raw.strip()
             if not line or line.startswith("#"):
                 continue
@@ -245,7 +246,7 @@ def _load(r: ProbeResult, expected: Msg) -> Config | Verdict:
 
 
 def _snmp_probe() -> Probe:
-    return ssh(dump_command(SNMP_PATHS, family=True))
+    return ssh(dump_command(SNMP_PATHS, family=True, strip=Strip()))
 
 
 class SnmpdCommunity(Check):
@@ -258,6 +259,8 @@ class SnmpdCommunity(Check):
     a read-write entry is not conforme. ``com2sec`` communities get their rights from
     group/access lines, which are not resolved: they count for ``any`` only, and make
     ``ro``/``rw`` undecidable (erreur) when nothing else decides. Names are case-sensitive.
+    The host drops comment and blank lines before the output cap (a file padded with
+    comments is still read whole); line numbers are the file's own.
     """
 
     id = "linux.snmpd_community"
