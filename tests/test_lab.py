@@ -94,6 +94,9 @@ def test_bench_specs():
     assert len({s.ip for s in specs}) == 16
     with pytest.raises(LabError):
         demo.bench_specs(0)
+    assert demo.bench_specs(100)[-1].name == "bench-100"  # a room at scale (issue #11 §5)
+    with pytest.raises(LabError):
+        demo.bench_specs(demo.MAX_BENCH_HOSTS + 1)
 
 
 def test_hostspec_rejects_bad_names_and_addresses():
@@ -259,3 +262,47 @@ def test_down_leaves_nothing_and_can_be_repeated(room):
     assert any(base.DEFAULT_CACHE.glob("base-*/root"))
     assert any(base.DEFAULT_CACHE.glob("dc-*/layer"))  # the provisioned DC layer is kept too
     assert base.base_root(packages=FLAVORS["router"].packages).is_dir()  # and the router's base tree
+
+
+def test_hosts_boot_in_waves_each_ready_before_the_next_starts(tmp_path: Path, monkeypatch) -> None:
+    """No more than ``wave`` hosts boot at once (two cores cannot boot 64 within a fixed deadline),
+    in the specs' order, and a host's readiness deadline starts with its own wave."""
+    from grader.lab import hosts as lab_hosts
+
+    lab = Lab(tmp_path / "state", cache_dir=tmp_path / "cache")
+    specs = demo.bench_specs(40)
+    booting: set[str] = set()
+    most = 0
+    launched: list[str] = []
+
+    def launch(spec):
+        nonlocal most
+        launched.append(spec.name)
+        booting.add(spec.name)
+        most = max(most, len(booting))
+        return 4242
+
+    def ready(spec, pid, started, timeout, progress):
+        booting.discard(spec.name)
+        return 1, "running"
+
+    monkeypatch.setattr(lab_hosts.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(lab_hosts, "ensure_flavor", lambda *a, **k: [tmp_path / "layer"])
+    monkeypatch.setattr(lab_hosts, "_lab_nspawns", list)
+    monkeypatch.setattr(lab_hosts, "network", type("N", (), {k: staticmethod(lambda *a, **kw: None) for k in
+                                                             ("ensure_bridge", "setup_host", "setup_link", "add_route")}))
+    monkeypatch.setattr(Lab, "down", lambda self: None)
+    monkeypatch.setattr(Lab, "ensure_key", lambda self: _fake_key(tmp_path))
+    monkeypatch.setattr(Lab, "_prepare", lambda self, *a: None)
+    monkeypatch.setattr(Lab, "_launch", lambda self, spec: launch(spec))
+    monkeypatch.setattr(Lab, "_wait_ready", lambda self, *a: ready(*a))
+    monkeypatch.setattr(Lab, "_write_known_hosts", lambda self, booted: None)
+    lab.up(specs, wave=16)
+    assert launched == [s.name for s in specs] and most == 16
+
+
+def _fake_key(tmp_path: Path) -> Path:
+    key = tmp_path / "id"
+    key.write_text("k")
+    key.with_name("id.pub").write_text("ssh-ed25519 AAAA test\n")
+    return key

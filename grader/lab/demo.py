@@ -422,8 +422,11 @@ def demo_specs() -> list[HostSpec]:
     ]
 
 
+MAX_BENCH_HOSTS = 200  # 10.77.200.11 to .210: one /24, clear of the gateway and broadcast
+
+
 def bench_specs(n: int) -> list[HostSpec]:
     """``n`` hosts ``bench-01``.. at 10.77.200.11.., each planted like candidate 01."""
-    if not 1 <= n <= 99:
-        raise LabError("le banc d'essai accepte de 1 à 99 hôtes")
+    if not 1 <= n <= MAX_BENCH_HOSTS:
+        raise LabError(f"le banc d'essai accepte de 1 à {MAX_BENCH_HOSTS} hôtes")
     return [HostSpec(name=f"bench-{i:02d}", ip=f"10.77.200.{10 + i}", plant=plant_candidate_01) for i in range(1, n + 1)]
