@@ -336,7 +336,20 @@ def _uses_credential(host: Host, name: str) -> bool:
     if host.credential == name and host.transport in _PASSWORD_CHANNELS:
         return True
     return any(v == name for channel, values in host.options.items() if channel in _PASSWORD_CHANNELS
-               for k, v in values.items() if k == "credential" or k.endswith("_credential"))
+               for _, v in _option_credentials(values))
+
+
+def _option_credentials(value: Any, path: tuple[Any, ...] = ()) -> Iterable[tuple[tuple[Any, ...], str]]:
+    """(location, name) of each credential an option names (``credential``, ``*_credential``), at any depth."""
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            if isinstance(v, str) and isinstance(k, str) and (k == "credential" or k.endswith("_credential")):
+                yield path + (k,), v
+            else:
+                yield from _option_credentials(v, path + (k,))
+    elif isinstance(value, list):
+        for n, v in enumerate(value):
+            yield from _option_credentials(v, path + (n,))
 
 
 def _semantic_problems_partial(source: str, tree: CommentedMap, catalogue: Mapping[str, type[Check]],
@@ -465,7 +478,7 @@ def _transport_problems(source: str, tree: CommentedMap, rubric: Rubric, catalog
                 problems += _template_problems(at('hosts', i, 'options', name, *loc), value, rubric, with_addr=True)
                 templated = templated or "{" in value
             try:
-                parsed = option_channel.Options.model_validate(
+                option_channel.Options.model_validate(
                     render_params(values, _sample_variables(rubric)) if templated else values)
             except ValidationError as exc:
                 problems += _pydantic_problems(source, tree, exc, prefix=("hosts", i, "options", name))
@@ -475,13 +488,12 @@ def _transport_problems(source: str, tree: CommentedMap, rubric: Rubric, catalog
             except Exception as exc:  # noqa: BLE001 - a template that fails on values
                 problems.append(f"{at('hosts', i, 'options', name)}: " + t("rubric.template_fails", error=exc))
                 continue
-            for field_name, value in parsed:
-                raw = values.get(field_name) if isinstance(values, Mapping) else None
-                if isinstance(raw, str) and "{" in raw:
+            # valid: the credentials it names (at any depth: snmp's credential sets) must be declared
+            for loc, value in _option_credentials(values):
+                if "{" in value:
                     continue  # named per candidate: checked when the run resolves it (CredentialError, located)
-                if (field_name == "credential" or field_name.endswith("_credential")) and value is not None \
-                        and value not in rubric.credentials:
-                    problems.append(f"{at('hosts', i, 'options', name, field_name)}: "
+                if value not in rubric.credentials:
+                    problems.append(f"{at('hosts', i, 'options', name, *loc)}: "
                                     + t("rubric.undeclared_option_credential", credential=value))
     for i, entry in enumerate(rubric.checks):
         cls = catalogue.get(entry.check)

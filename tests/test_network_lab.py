@@ -8,7 +8,8 @@ never arrives: non_conforme), c03 is down (injoignable, never non_conforme).
 SNMP: the real agent of each srv-lin asked by the grader with the community the rubric
 names (tssr-ro). c01 answers with its sysLocation/sysContact and ignores a wrong community;
 c02's agent only knows ``public`` and listens on 127.0.0.1 only, so it is deaf to the grader:
-non_conforme, since the host is reached over SSH and its options say ``silence: non_conforme``.
+the host is reached over SSH, so its interfaces are only not read (erreur), while the agent
+check, whose rubric states that answering is the fact (``answering_is_the_fact``), is non_conforme.
 
 Routed network (the demo rubric's CP6 checks): each candidate's router between its LAN
 (pc-lan) and WAN (srv-wan, the witness); NAT, port forwarding and filtering are proved from
@@ -132,7 +133,7 @@ def _snmp_rubric(key: Path) -> Rubric:
               snmp: {{community_credential: snmp-ro, timeout: 1, retries: 1}}
         checks:
           - {{id: agent, check: network.snmp_agent, role: serveur-linux, criterion: CP13.1,
-             params: {{sys_location: Salle B12, sys_contact: admin@tssr.lan}}}}
+             params: {{sys_location: Salle B12, sys_contact: admin@tssr.lan, answering_is_the_fact: true}}}}
           - {{id: refus, check: network.snmp_refuses, role: serveur-linux, criterion: CP13.1}}
           - {{id: interfaces, check: network.snmp_interfaces, role: serveur-linux, criterion: CP13.1,
              params: {{interfaces: [eth0, lo]}}}}
@@ -150,7 +151,7 @@ def test_snmp_agents_of_the_room(room, monkeypatch):
     assert got[("01", "refus")] is Status.CONFORME
     assert got[("01", "interfaces")] is Status.CONFORME
     assert got[("02", "agent")] is Status.NON_CONFORME  # deaf to tssr-ro: its agent only knows public
-    assert got[("02", "interfaces")] is Status.NON_CONFORME
+    assert got[("02", "interfaces")] is Status.ERREUR  # silent to every credential set: values not read
     assert got[("02", "refus")] is Status.ERREUR  # nothing answers at all: no refusal can be proved
     assert {got[("03", c)] for c in ("agent", "refus", "interfaces")} == {Status.INJOIGNABLE}
     by_cand = {r.candidate: r for r in reports}

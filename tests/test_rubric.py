@@ -294,6 +294,74 @@ def test_two_secret_sources_are_refused(tmp_path: Path) -> None:
     assert int(parse(problems[0])["line"]) == locate(path.read_text(encoding="utf-8"), "correcteur:", "correcteur:")[0]
 
 
+# --- SNMP credential sets ---------------------------------------------------------------
+
+SNMP_ONE_SET = "snmp: {community_credential: supervision, timeout: 1, retries: 1}"
+
+
+def snmp_sets(*items: str, extra: str = "") -> str:
+    """``options.snmp`` of srv-lin with a ``credentials`` list (one flow mapping per set)."""
+    return ("snmp:\n        timeout: 1\n" + extra + "        credentials:\n"
+            + "".join(f"          - {item}\n" for item in items)).rstrip("\n")
+
+
+def test_snmp_credential_sets_load_in_order_and_the_single_set_form_stays(tmp_path: Path) -> None:
+    from grader.probes.snmp import SnmpOptions
+
+    one = SnmpOptions.model_validate(load_rubric(DEMO).host("srv-lin").options["snmp"])
+    assert [(s.version, s.community_credential, s.timeout) for s in one.credential_sets()] == [("v2c", "supervision", 1)]
+    path = demo_variant(tmp_path, SNMP_ONE_SET, snmp_sets(
+        "{version: v3, credential: lecteur-ad, auth_protocol: SHA-256, priv_protocol: none, timeout: 0.5}",
+        "{version: v2c, community_credential: supervision}"))
+    options = SnmpOptions.model_validate(load_rubric(path).host("srv-lin").options["snmp"])
+    sets = options.credential_sets()
+    assert [(s.version, s.credential, s.community_credential, s.auth_protocol, s.priv_protocol, s.timeout)
+            for s in sets] == [("v3", "lecteur-ad", None, "SHA-256", "none", 0.5),
+                               ("v2c", None, "supervision", "SHA", "AES", 1)]
+    assert all(s.credentials is None and s.retries == 1 for s in sets)
+
+
+@pytest.mark.parametrize(("item", "key", "said"), [
+    ("{version: v4, community_credential: supervision}", "version:", "v2c"),
+    ("{version: v2c, credential: supervision}", "{version: v2c, credential", "community_credential"),
+    ("{version: v3, community_credential: supervision}", "{version: v3, community", "credential"),
+    ("{version: v2c, community: tssr-ro}", "community:", "community"),
+], ids=["version", "v3-field-in-v2c", "community-in-v3", "inline-community"])
+def test_a_bad_snmp_credential_set_is_located(tmp_path: Path, item: str, key: str, said: str) -> None:
+    path = demo_variant(tmp_path, SNMP_ONE_SET, snmp_sets("{version: v2c, community_credential: supervision}", item))
+    [problem] = problems_of(path)
+    parts = parse(problem)
+    text = path.read_text(encoding="utf-8")
+    assert (int(parts["line"]), int(parts["col"])) == locate(text, item, key), problem
+    assert "credentials.1" in parts["what"] and said in parts["what"]
+
+
+def test_an_undeclared_credential_in_a_snmp_set_is_located(tmp_path: Path) -> None:
+    path = demo_variant(tmp_path, SNMP_ONE_SET, snmp_sets("{version: v2c, community_credential: supervision}",
+                                                          "{version: v3, credential: snmp-v3}"))
+    [problem] = problems_of(path)
+    parts = parse(problem)
+    assert (int(parts["line"]), int(parts["col"])) == locate(path.read_text(encoding="utf-8"), "snmp-v3", "credential:")
+    assert "snmp-v3" in parts["what"]
+
+
+def test_set_fields_next_to_the_snmp_credential_list_are_refused(tmp_path: Path) -> None:
+    path = demo_variant(tmp_path, SNMP_ONE_SET, snmp_sets("{version: v2c, community_credential: supervision}",
+                                                          extra="        community_credential: supervision\n"))
+    [problem] = problems_of(path)
+    parts = parse(problem)
+    assert int(parts["line"]) == locate(path.read_text(encoding="utf-8"), "snmp:", "snmp:", nth=1)[0]
+    assert "community_credential" in parts["what"] and "credentials" in parts["what"]
+
+
+def test_a_shared_community_named_only_in_a_snmp_set_warns(tmp_path: Path) -> None:
+    path = demo_variant(tmp_path, SNMP_ONE_SET, snmp_sets("{version: v3, credential: lecteur-ad}",
+                                                          "{version: v2c, community_credential: supervision}"))
+    warnings = load_rubric(path).warnings
+    assert any("« supervision »" in w and "srv-lin" in w for w in warnings), warnings
+    assert any("« lecteur-ad »" in w and "srv-lin" in w for w in warnings), warnings
+
+
 # --- schema -----------------------------------------------------------------------------
 
 

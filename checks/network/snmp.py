@@ -1,9 +1,16 @@
 """SNMP agents seen from the grader (functional evidence over the ``snmp`` channel).
 
 The configuration side of net-snmp lives in :mod:`checks.linux.snmpd`; these checks ask the
-agent itself, with the community or SNMPv3 user given in the host's ``options.snmp``.
-Every check of a host shares the same few requests (one GET for the system group, one
-GETBULK stream for the interface columns and VLANs).
+agent itself, with the community or SNMPv3 user given in the host's ``options.snmp`` (or the
+first of its credential sets the agent answers). Every check of a host shares the same few
+requests (one GET for the system group, one GETBULK stream for the interface columns and VLANs).
+
+An agent silent to every credential set, on a host reached over another transport, was not
+read: a check that asserts values (sysContact, interfaces, VLANs) says ``erreur`` (« valeurs
+non lues »), never ``non_conforme``. Silence is ``non_conforme`` only where the rubric states
+that answering is itself the fact: ``network.snmp_agent`` asking no value (its one fact is the
+answer) or with ``answering_is_the_fact: true``, or every check of a host whose
+``options.snmp.silence`` is ``non_conforme``.
 """
 
 from __future__ import annotations
@@ -35,7 +42,7 @@ from checks.network._snmp import (
 )
 from grader.check import TOKEN, Check, CheckParams
 from grader.model import Msg, Probe, ProbeResult, Verdict, said_as_read
-from grader.probes.snmp import VarBind, by_oid, column, silent, snmp
+from grader.probes.snmp import VarBind, by_oid, column, silent, snmp, unread
 
 
 def _silence(text: str, r: ProbeResult) -> str | Msg:
@@ -44,8 +51,20 @@ def _silence(text: str, r: ProbeResult) -> str | Msg:
     return said_as_read(text, r.stderr_ref)
 
 
-def _read(r: ProbeResult, expected: str | Msg, what: Msg) -> dict[str, VarBind] | Verdict:
-    """The varbinds of a probe, or the verdict that ends the judgement (silence, unreadable output)."""
+def _read(r: ProbeResult, expected: str | Msg, what: Msg, *, values: Msg | None = None,
+          answering_is_the_fact: bool = False) -> dict[str, VarBind] | Verdict:
+    """The varbinds of a probe, or the verdict that ends the judgement (silence, unreadable output).
+
+    A silence the channel marks as « not read » (:func:`~grader.probes.snmp.unread`) is ``erreur``
+    unless the check's fact is the answer itself; a silence the rubric made the observation
+    (``silence: non_conforme``) is ``non_conforme``. ``what``: what was asked of the agent;
+    ``values``: what was not read (default ``what``).
+    """
+    if unread(r) and not answering_is_the_fact:
+        return Verdict.erreur(Msg("l'agent SNMP n'a répondu à aucun jeu d'identifiants du barème : valeurs non lues "
+                                  "({values})", values=values or what),
+                              observed=_silence(clip(r.stderr.strip(), 600), r) or Msg("aucune réponse"),
+                              expected=expected)
     if silent(r):
         return Verdict.non_conforme(_silence(clip(r.stderr.strip(), 300), r) or Msg("aucune réponse"), expected,
                                     Msg("L'agent SNMP ne répond pas au correcteur ({what}).", what=what))
@@ -67,11 +86,16 @@ class SnmpAgent(Check):
     """L'agent SNMP répond au correcteur avec les identifiants prévus par le barème.
 
     One GET of the system group (sysDescr, sysUpTime, sysContact, sysName, sysLocation), sent
-    with the community or SNMPv3 user of the host's ``options.snmp``. When ``sys_name``,
-    ``sys_contact`` or ``sys_location`` are given, the agent's values must equal them (case
-    and runs of blanks ignored). An agent that never answers is ``injoignable`` unless the
-    host's ``options.snmp.silence`` is ``non_conforme`` (host reached over SSH: the agent is
-    deaf to the grader); refused SNMPv3 credentials are ``erreur`` (the rubric's may be wrong).
+    with the community or SNMPv3 user of the host's ``options.snmp`` (the first credential set
+    answered). When ``sys_name``, ``sys_contact`` or ``sys_location`` are given, the agent's
+    values must equal them (case and runs of blanks ignored).
+
+    An agent silent to every set is ``injoignable`` when snmp is the host's primary transport.
+    On a host reached otherwise, that silence is ``non_conforme`` when answering is the fact
+    the check asserts — ``answering_is_the_fact``, true by default when no value is asked — and
+    ``erreur`` (values not read) when the check only asserts values; the host's
+    ``options.snmp.silence: non_conforme`` makes it ``non_conforme`` in every case. Refused
+    SNMPv3 credentials are ``erreur`` (the rubric's may be wrong).
     """
 
     id = "network.snmp_agent"
@@ -82,6 +106,10 @@ class SnmpAgent(Check):
         sys_name: str | None = None
         sys_contact: str | None = None
         sys_location: str | None = None
+        #: The agent must answer the grader: its silence (to every credential set) is non conforme.
+        #: Default: true when no value is asked (the answer is then the check's one fact), false
+        #: otherwise (silence only means the values could not be read: erreur).
+        answering_is_the_fact: bool | None = None
 
     def probes(self, params: Params) -> Mapping[str, Probe]:
         return {"system": snmp(SYSTEM_GET)}
@@ -92,7 +120,11 @@ class SnmpAgent(Check):
         for label, value in wanted.items():
             asked = Msg("{previous}, {label} = « {value} »", previous=asked, label=label, value=value)
         expected = Msg("réponse de l'agent{values}", values=asked)
-        got = _read(results["system"], expected, Msg("identifiants du barème"))
+        fact = params.answering_is_the_fact
+        if fact is None:
+            fact = not wanted
+        got = _read(results["system"], expected, Msg("identifiants du barème"), values=Msg("groupe system"),
+                    answering_is_the_fact=fact)
         if isinstance(got, Verdict):
             return got
         values = {label: got.get(oid) for _, oid, label in _SYSTEM_FIELDS}

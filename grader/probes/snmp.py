@@ -18,9 +18,16 @@ by :func:`format_varbind` and read back by :func:`parse_varbinds`::
     1.3.6.1.2.1.1.3.0 = Timeticks: 1084104545
     1.3.6.1.2.1.1.9.9.0 = No Such Object
 
-An agent that never answered a probe gives exit code 1, no line, and the reason in stderr
-(:func:`silent`). How requests are batched into PDUs and what silence means for the host is
-:mod:`grader.transports.snmp`; versions and credentials are ``hosts[].options.snmp`` (:class:`SnmpOptions`).
+An agent that never answered a probe gives no line, the reason in stderr (:func:`silent`) and
+an exit code that says what the silence is worth: :data:`SILENCE_OBSERVED` (1) when the silence
+is itself the observation (``silence: non_conforme`` in the rubric, a probe with its own
+``community=`` or to another ``agent=``), :data:`SILENCE_UNREAD` (2) when the agent was only
+not read (silent to every credential set on a host reached over another transport:
+:func:`unread`, « valeurs non lues », never a proof of non-conformity by itself). When the
+host's agent answered and several credential sets are configured, stderr says which set
+answered (by its credential's name, never the secret). How requests are batched into PDUs and
+what silence means for the host is :mod:`grader.transports.snmp`; versions and credential sets
+are ``hosts[].options.snmp`` (:class:`SnmpOptions`).
 """
 
 from __future__ import annotations
@@ -32,7 +39,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from grader.model import Msg, Probe, ProbeResult
 from grader.probes.channel import ChannelOptions, ChannelSpec
@@ -40,8 +47,60 @@ from grader.probes.channel import ChannelOptions, ChannelSpec
 _OID = re.compile(r"^\.?(\d+(?:\.\d+)+)$")
 
 
+#: The fields that make one credential set: given at the top of ``options.snmp`` (one set), or per
+#: item of ``credentials`` (several sets, tried in order).
+SET_FIELDS = ("version", "community_credential", "credential", "auth_protocol", "priv_protocol", "priv_credential",
+              "context_name")
+
+
+class SnmpCredentialSet(BaseModel):
+    """One item of ``hosts[].options.snmp.credentials``: a way to be answered by the agent.
+
+    ``timeout`` and ``retries`` default to those of ``options.snmp``: trying a silent set costs them.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: Literal["v2c", "v3"] = "v2c"
+    #: v2c: a rubric credential whose password is the community (default: the host's credential).
+    community_credential: str | None = None
+    #: v3: a rubric credential, username = USM user, password = authentication passphrase
+    #: (default: the host's credential).
+    credential: str | None = None
+    auth_protocol: Literal["MD5", "SHA", "SHA-224", "SHA-256", "SHA-384", "SHA-512"] = "SHA"
+    priv_protocol: Literal["none", "DES", "AES", "AES-192", "AES-256"] = "AES"
+    #: v3: a rubric credential whose password is the privacy passphrase (default: the
+    #: authentication passphrase, as net-snmp's createUser does when only one is given).
+    priv_credential: str | None = None
+    context_name: str = ""
+    timeout: float | None = Field(default=None, gt=0, le=60)
+    retries: int | None = Field(default=None, ge=0, le=5)
+
+    @model_validator(mode="after")
+    def _coherent(self) -> SnmpCredentialSet:
+        given = self.model_fields_set
+        if self.version == "v2c":
+            extra = [f for f in ("credential", "priv_credential", "auth_protocol", "priv_protocol") if f in given]
+            if extra:
+                raise ValueError(f"{', '.join(extra)} ne sert qu'en SNMPv3 (version: v3) ; en SNMPv2c, la "
+                                 "communauté se donne par community_credential")
+        elif "community_credential" in given:
+            raise ValueError("community_credential ne sert qu'en SNMPv2c ; en SNMPv3, l'utilisateur se donne par "
+                             "credential")
+        return self
+
+
 class SnmpOptions(ChannelOptions):
-    """``hosts[].options.snmp`` in a rubric."""
+    """``hosts[].options.snmp`` in a rubric.
+
+    One credential set is written with the fields at the top (``version``, ``community_credential``,
+    ``credential``...); several are a ``credentials`` list, tried in order (:meth:`credential_sets`)::
+
+        snmp:
+          credentials:    # the first set the agent answers carries the whole batch
+            - {version: v3, credential: snmp-v3, auth_protocol: SHA, priv_protocol: AES}
+            - {version: v2c, community_credential: snmp-ro}
+    """
 
     version: Literal["v2c", "v3"] = "v2c"
     port: int = Field(default=161, ge=1, le=65535)
@@ -56,22 +115,42 @@ class SnmpOptions(ChannelOptions):
     #: authentication passphrase, as net-snmp's createUser does when only one is given).
     priv_credential: str | None = None
     context_name: str = ""
+    #: Several credential sets, tried in order (each costs one short GET until one is answered);
+    #: then the fields of a set above are not written at the top.
+    credentials: tuple[SnmpCredentialSet, ...] | None = Field(default=None, min_length=1)
     timeout: float = Field(default=2.0, gt=0, le=60)
     retries: int = Field(default=1, ge=0, le=5)
     max_repetitions: int = Field(default=25, ge=1, le=200)
     max_varbinds: int = Field(default=50, ge=1, le=500)
-    #: What an agent that never answers means: ``injoignable`` (the host may be off: always
-    #: right when snmp is the host's primary transport) or ``non_conforme`` (the host is
-    #: reached over its primary transport, so the agent is deaf to the grader: wrong
-    #: community, bound to 127.0.0.1, filtered...). ``auto`` (default): ``injoignable`` when
-    #: snmp is the host's primary transport, ``non_conforme`` when the host was reached first.
+    #: What an agent silent to every credential set means. ``auto`` (default): the host may be
+    #: off (``injoignable``) when snmp is its primary transport; on a host reached over another
+    #: transport, the values were not read: each check says ``erreur`` (« valeurs non lues »),
+    #: except a check whose fact is the answer itself (``network.snmp_agent`` without values, or
+    #: with ``answering_is_the_fact: true``), which says ``non_conforme``. ``injoignable``: always
+    #: the host down. ``non_conforme``: the rubric states that answering is itself the fact for
+    #: every SNMP check of the host (the agent must answer the grader: silence is non conforme).
     silence: Literal["auto", "injoignable", "non_conforme"] = "auto"
 
     @model_validator(mode="after")
     def _coherent(self) -> SnmpOptions:
-        if self.version == "v2c" and self.priv_credential is not None:
+        if self.credentials is not None:
+            written = [f for f in SET_FIELDS if f in self.model_fields_set]
+            if written:
+                raise ValueError(f"{', '.join(written)} : avec « credentials », chaque jeu d'identifiants se "
+                                 "décrit dans la liste, pas au niveau de options.snmp")
+        elif self.version == "v2c" and self.priv_credential is not None:
             raise ValueError("priv_credential ne sert qu'en SNMPv3 (version: v3)")
         return self
+
+    def credential_sets(self) -> list[SnmpOptions]:
+        """Each credential set, in the order tried, as options of one set (``credentials`` unset)."""
+        if self.credentials is None:
+            return [self]
+        common = {"credentials": None} | {f: SnmpCredentialSet.model_fields[f].default for f in SET_FIELDS}
+        return [self.model_copy(update=common | {f: getattr(s, f) for f in SET_FIELDS}
+                                | {"timeout": self.timeout if s.timeout is None else s.timeout,
+                                   "retries": self.retries if s.retries is None else s.retries})
+                for s in self.credentials]
 
 
 @dataclass(frozen=True)
@@ -211,9 +290,20 @@ def column(varbinds: Mapping[str, VarBind], root: str) -> dict[str, VarBind]:
     return {oid[len(prefix):]: vb for oid, vb in varbinds.items() if oid.startswith(prefix)}
 
 
+#: Exit code of a probe whose silence is the observation the rubric asked for.
+SILENCE_OBSERVED = 1
+#: Exit code of a probe not read: its agent answered none of the host's credential sets.
+SILENCE_UNREAD = 2
+
+
 def silent(result: ProbeResult) -> bool:
-    """The agent never answered this probe (exit code 1, the reason in stderr)."""
+    """The agent never answered this probe (exit code 1 or 2, the reason in stderr)."""
     return result.exit_code not in (0, None) and not result.stdout.strip()
+
+
+def unread(result: ProbeResult) -> bool:
+    """The agent never answered this probe and its silence proves nothing by itself (:data:`SILENCE_UNREAD`)."""
+    return silent(result) and result.exit_code == SILENCE_UNREAD
 
 
 def snmp(request: str, *, active: bool = False) -> Probe:

@@ -9,13 +9,25 @@ same way, and that agent's silence is always an observation (exit code 1), never
 the host graded is not that agent. ``Collected.execs`` counts the request PDUs sent (a SNMPv3
 session also counts the engine discovery exchange).
 
-Outcomes are kept apart as the contract asks: no answer at all is :class:`Unreachable`
-(``injoignable``; with the option ``silence: non_conforme`` the probes come back with exit
-code 1 and the reason instead, for a host already reached over its primary transport whose
-agent is deaf to the grader); an agent that answers but refuses the SNMPv3 credentials
-("wrong digest", unknown user, decryption error) is :class:`TransportError` (``erreur``); an
-answer with other values than expected is judged by the checks. Secrets (community, keys)
-never appear in the evidence: the login names the rubric's credential.
+A host may give several credential sets (``options.snmp.credentials``, v2c and v3 mixed),
+tried in order: each costs one short GET (sysUpTime.0, with that set's timeout) until the agent
+answers one, and that set carries the whole batch. A set the agent does not answer, or answers
+with an SNMPv3 authentication error (wrong digest, unknown user...), is passed over for the next
+one. The evidence says which set answered: the probes' stderr (« réponse au jeu d'identifiants 2
+sur 2 : communauté « snmp-ro » (SNMPv2c) », and what the sets before it got) and the login. With
+one set nothing is tried first: the batch's first request is the trial.
+
+Outcomes are kept apart as the contract asks. An agent silent to every set is
+:class:`Unreachable` (``injoignable``) when snmp is the host's primary transport (or with
+``silence: injoignable``); on a host reached over another transport its probes come back with
+no line and the reason (each set's) in stderr, and an exit code that says what that silence is
+worth (:mod:`grader.probes.snmp`): 2, values not read (``silence: auto``: a check asserting
+values says ``erreur``, only a check whose fact is the answer says ``non_conforme``), or 1,
+silence observed (``silence: non_conforme``: the rubric states that answering is the fact). An
+agent that refuses the SNMPv3 credentials of every set, and answers none, is
+:class:`TransportError` (``erreur``: the rubric's credentials may be wrong); an answer with
+other values than expected is judged by the checks. Secrets (community, keys) never appear in
+the evidence, the logs or the errors: the login names the rubric's credential.
 """
 
 from __future__ import annotations
@@ -23,19 +35,30 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from grader.credentials import resolve_password
 from grader.errors import CredentialError, TransportError, Unreachable
 from grader.model import Msg, Probe, ProbeResult
-from grader.probes.snmp import CHANNEL, Request, SnmpOptions, format_varbind, in_subtree, oid_tuple, parse_request
+from grader.probes.snmp import (
+    CHANNEL,
+    SILENCE_OBSERVED,
+    SILENCE_UNREAD,
+    Request,
+    SnmpOptions,
+    format_varbind,
+    in_subtree,
+    oid_tuple,
+    parse_request,
+)
 from grader.transports.base import Channel, Collected, HostContext
 
 _MAX_ROWS = 20000  # per walked column: a bound against agents that never end a table
 _MAX_PDUS = 2000  # per host
+_TRIAL = "1.3.6.1.2.1.1.3.0"  # sysUpTime.0: the short GET that tries a credential set
 
 
 # --- the probe language ----------------------------------------------------------------
@@ -78,6 +101,14 @@ class _Silent(Exception):
     """The agent never answered the first request."""
 
 
+class _Refused(TransportError):
+    """The agent answered with an SNMPv3 authentication error: these credentials are refused."""
+
+    def __init__(self, message: Msg, indication: str):
+        super().__init__(message)
+        self.indication = indication
+
+
 @dataclass
 class _Secret:
     version: str
@@ -101,6 +132,7 @@ class _Session:
         self.address = address or host.address
         self.pdus = 0
         self.answered = False
+        self.heard = False  # the agent answered something, a refusal included
         self.engine: Any = None
         self.target: Any = None
 
@@ -123,6 +155,11 @@ class _Session:
     def close(self) -> None:
         if self.engine is not None:
             self.engine.close_dispatcher()
+
+    @property
+    def sent(self) -> int:
+        """Request PDUs sent, plus the SNMPv3 engine discovery exchange when the agent took part in one."""
+        return self.pdus + (1 if self.secret.version == "v3" and self.heard else 0)
 
     def _auth(self, community: str | None) -> Any:
         from pysnmp.hlapi.v3arch import asyncio as hl
@@ -163,11 +200,13 @@ class _Session:
             if name == "RequestTimedOut":
                 raise _Silent(str(indication))
             if name in _AUTH_FAILURES:
-                raise TransportError(Msg("l'agent SNMP de {where} refuse les identifiants SNMPv3 de « {login} » : "
-                                         "{indication}", where=self.where, login=self.secret.login,
-                                         indication=str(indication)))
+                self.heard = True
+                raise _Refused(Msg("l'agent SNMP de {where} refuse les identifiants SNMPv3 de « {login} » : "
+                                   "{indication}", where=self.where, login=self.secret.login,
+                                   indication=str(indication)), str(indication))
             raise TransportError(Msg("échange SNMP impossible avec {where} : {indication}", where=self.where,
                                      indication=str(indication)))
+        self.heard = True
         if community is None:
             self.answered = True
         if status and int(status) != 0:
@@ -181,14 +220,109 @@ def silent_agent(where: str, login: str | Msg, timeout: float, retries: int) -> 
                where=where, login=login, timeout=timeout, retries=retries)
 
 
+#: What the agent's silence is worth, from ``options.snmp.silence`` and the host's primary transport.
+_Mode = Literal["injoignable", "observed", "unread"]
+
+
 @dataclass
 class _Outcome:
     lines: list[str] = field(default_factory=list)
     error: str | None = None
     silent: Msg | None = None  # why the agent did not answer this request (goes to the probe's stderr)
+    silent_code: int = SILENCE_OBSERVED  # the probe's exit code when silent (grader.probes.snmp)
+    note: Msg | None = None  # which credential set answered (the probe's stderr), with several sets
     timed_out: bool = False
     started: str = ""
     duration: float = 0.0
+
+
+@dataclass(frozen=True)
+class _Set:
+    """One credential set of the host, as tried: its rank (from 1), its options, its resolved secret."""
+
+    number: int
+    options: SnmpOptions
+    secret: _Secret
+
+
+@dataclass
+class _Choice:
+    """The outcome of trying a host's credential sets on one agent."""
+
+    session: _Session | None  # open, with the set that carries the batch; None when no set was answered
+    chosen: _Set | None
+    count: int  # how many sets the host has
+    failures: list[Msg] = field(default_factory=list)  # what each set tried before (or instead of) it got
+    refused: bool = False  # some set was refused (the agent answered): not a silence
+    spent: int = 0  # PDUs sent with the sets passed over
+
+    def note(self) -> Msg | None:
+        """What the evidence says of the set that answered (nothing to say with one set)."""
+        if self.chosen is None or self.count == 1:
+            return None
+        answered = Msg("réponse au jeu d'identifiants {number} sur {count} : {login}", number=self.chosen.number,
+                       count=self.count, login=self.chosen.secret.login)
+        if not self.failures:
+            return answered
+        return Msg("{answered} ; avant lui : {failures}", answered=answered, failures=self.failures)
+
+    def login(self) -> str | Msg:
+        if self.chosen is None:
+            return ""
+        if self.count == 1:
+            return self.chosen.secret.login
+        return Msg("{login} (jeu d'identifiants {number} sur {count})", login=self.chosen.secret.login,
+                   number=self.chosen.number, count=self.count)
+
+    def reason(self, where: str) -> Msg:
+        """Why no set carried the batch: each set's fate."""
+        return Msg("l'agent SNMP de {where} n'a répondu à aucun des {count} jeux d'identifiants : {failures}",
+                   where=where, count=self.count, failures=self.failures)
+
+
+async def _answering(host: HostContext, sets: Sequence[_Set], address: str | None = None) -> _Choice:
+    """The session of the first set the agent answers (one short GET per set tried).
+
+    With one set nothing is tried: its session is returned unasked and the batch's first request
+    tells whether the agent answers (as it always did: no extra PDU).
+    """
+    if len(sets) == 1:
+        session = _Session(host, sets[0].options, sets[0].secret, address)
+        await session.open()
+        return _Choice(session, sets[0], 1)
+    choice = _Choice(None, None, len(sets))
+    for candidate in sets:
+        session = _Session(host, candidate.options, candidate.secret, address)
+        await session.open()
+        try:
+            await session.request("get", [_TRIAL])
+        except _Silent:
+            choice.failures.append(Msg("jeu {number}, {login} : pas de réponse (délai {timeout:g} s, {retries} nouvel(s) "
+                                       "essai(s))", number=candidate.number, login=candidate.secret.login,
+                                       timeout=candidate.options.timeout, retries=candidate.options.retries))
+        except _Refused as exc:
+            choice.refused = True
+            choice.failures.append(Msg("jeu {number}, {login} : identifiants refusés ({indication})",
+                                       number=candidate.number, login=candidate.secret.login,
+                                       indication=exc.indication))
+        except BaseException:
+            session.close()
+            raise
+        else:
+            choice.session, choice.chosen = session, candidate
+            return choice
+        choice.spent += session.sent
+        session.close()
+    return choice
+
+
+def _silence_for(outcomes: dict[str, _Outcome], keys: Iterable[str], reason: Msg, mode: _Mode, started: str,
+                 duration: float) -> None:
+    """The agent answered nothing: the probes say why, with the exit code of what that is worth."""
+    for key in keys:
+        out = outcomes[key]
+        out.silent, out.silent_code = reason, SILENCE_UNREAD if mode == "unread" else SILENCE_OBSERVED
+        out.started, out.duration = started, duration
 
 
 def _now() -> str:
@@ -263,18 +397,32 @@ async def _walk_all(session: _Session, roots: list[str], community: str | None =
     return lines, errors
 
 
-async def _collect(host: HostContext, options: SnmpOptions, secret: _Secret,
-                   requests: Mapping[str, Request]) -> tuple[dict[str, _Outcome], int, list[str | Msg]]:
-    session = _Session(host, options, secret)
+async def _collect(host: HostContext, sets: Sequence[_Set], mode: _Mode,
+                   requests: Mapping[str, Request]) -> tuple[dict[str, _Outcome], int, list[str | Msg], str | Msg]:
     outcomes = {key: _Outcome() for key in requests}
     anomalies: list[str | Msg] = []
     main = {k: r for k, r in requests.items() if r.community is None and r.agent is None}
-    others = await _collect_other_agents(host, options, secret, requests, outcomes, anomalies)
+    others = await _collect_other_agents(host, sets, requests, outcomes, anomalies)
+    login: str | Msg = sets[0].secret.login if len(sets) == 1 else ""
     if all(r.agent is not None for r in requests.values()):  # nothing for the host's own agent
-        return outcomes, others, anomalies
-    await session.open()
+        return outcomes, others, anomalies, login
+    started, t0 = _now(), time.perf_counter()
+    choice = await _answering(host, sets)
+    session = choice.session
     try:
-        await _collect_main(session, main, outcomes, anomalies)
+        if session is None:  # several sets, none answered
+            where = f"{host.address}:{sets[0].options.port}/udp"
+            if choice.refused:
+                raise TransportError(choice.reason(where))
+            if mode == "injoignable":
+                raise Unreachable(choice.reason(where))
+            _silence_for(outcomes, main, choice.reason(where), mode, started, time.perf_counter() - t0)
+            session = _Session(host, sets[0].options, sets[0].secret)  # for the refusal tests below
+            await session.open()
+        else:
+            login = choice.login()
+            await _collect_main(session, main, outcomes, anomalies, mode, choice.note())
+        options = session.options
         for key, req in requests.items():  # refusal tests: one exchange each, after the main batch
             if req.community is None or req.agent is not None:
                 continue
@@ -295,31 +443,37 @@ async def _collect(host: HostContext, options: SnmpOptions, secret: _Secret,
                                            retries=options.retries)
             outcomes[key].started, outcomes[key].duration = started, time.perf_counter() - t0
     finally:
-        session.close()
-    pdus = session.pdus + (1 if secret.version == "v3" and session.answered else 0) + others
-    return outcomes, pdus, anomalies
+        if session is not None:
+            session.close()
+    pdus = choice.spent + (session.sent if session is not None else 0) + others
+    return outcomes, pdus, anomalies, login
 
 
-async def _collect_other_agents(host: HostContext, options: SnmpOptions, secret: _Secret,
-                                requests: Mapping[str, Request], outcomes: dict[str, _Outcome],
-                                anomalies: list[str | Msg]) -> int:
+async def _collect_other_agents(host: HostContext, sets: Sequence[_Set], requests: Mapping[str, Request],
+                                outcomes: dict[str, _Outcome], anomalies: list[str | Msg]) -> int:
     """The ``agent=`` requests: one batch per other agent; their silence is an observation. PDUs sent."""
     pdus = 0
-    quiet = options.model_copy(update={"silence": "non_conforme"})
     for address in dict.fromkeys(r.agent for r in requests.values() if r.agent is not None):
-        session = _Session(host, quiet, secret, address=address)
-        await session.open()
+        asked = {k: r for k, r in requests.items() if r.agent == address}
+        started, t0 = _now(), time.perf_counter()
+        choice = await _answering(host, sets, address)
+        if choice.session is None:
+            if choice.refused:
+                raise TransportError(choice.reason(f"{address}:{sets[0].options.port}/udp"))
+            _silence_for(outcomes, asked, choice.reason(f"{address}:{sets[0].options.port}/udp"), "observed",
+                         started, time.perf_counter() - t0)
+            pdus += choice.spent
+            continue
         try:
-            await _collect_main(session, {k: r for k, r in requests.items() if r.agent == address}, outcomes,
-                                anomalies)
+            await _collect_main(choice.session, asked, outcomes, anomalies, "observed", choice.note())
         finally:
-            session.close()
-        pdus += session.pdus + (1 if secret.version == "v3" and session.answered else 0)
+            choice.session.close()
+        pdus += choice.spent + choice.session.sent
     return pdus
 
 
 async def _collect_main(session: _Session, main: Mapping[str, Request], outcomes: dict[str, _Outcome],
-                        anomalies: list[str | Msg]) -> None:
+                        anomalies: list[str | Msg], mode: _Mode, note: Msg | None = None) -> None:
     if not main:
         return
     get_oids = list(dict.fromkeys(o for r in main.values() if r.verb == "get" for o in r.oids))
@@ -339,11 +493,9 @@ async def _collect_main(session: _Session, main: Mapping[str, Request], outcomes
         if not session.answered:
             reason = silent_agent(session.where, session.secret.login, session.options.timeout,
                                   session.options.retries)
-            if session.options.silence == "injoignable":
+            if mode == "injoignable":
                 raise Unreachable(reason) from exc
-            for key in main:
-                outcomes[key].silent = reason
-                outcomes[key].started, outcomes[key].duration = started, time.perf_counter() - t0
+            _silence_for(outcomes, main, reason, mode, started, time.perf_counter() - t0)
             return
         anomalies.append(Msg("l'agent SNMP a cessé de répondre en cours de collecte ({error})", error=str(exc)))
         for key, req in main.items():
@@ -354,7 +506,7 @@ async def _collect_main(session: _Session, main: Mapping[str, Request], outcomes
     duration = time.perf_counter() - t0
     for key, req in main.items():
         out = outcomes[key]
-        out.started, out.duration = started, duration
+        out.started, out.duration, out.note = started, duration, note
         if out.timed_out:
             continue
         if req.verb == "get":
@@ -374,9 +526,10 @@ class SnmpChannel(Channel):
     def collect(self, host: HostContext, probes: Sequence[Probe]) -> Collected:
         options = host.options if isinstance(host.options, SnmpOptions) else SnmpOptions.model_validate(
             host.options or {})
-        if options.silence == "auto":
-            options = options.model_copy(update={"silence": "injoignable" if host.primary else "non_conforme"})
-        secret = _secret(host, options)
+        mode: _Mode = ("injoignable" if options.silence == "injoignable" or (options.silence == "auto" and host.primary)
+                       else "observed" if options.silence == "non_conforme" else "unread")
+        # every set's secret is resolved before anything is sent: a rubric mistake is never a silence
+        sets = [_Set(n, one, _secret(host, one)) for n, one in enumerate(options.credential_sets(), start=1)]
         requests: dict[str, Request] = {}
         results: dict[str, ProbeResult] = {}
         for probe in probes:
@@ -385,7 +538,11 @@ class SnmpChannel(Channel):
             except ValueError as exc:
                 results[probe.key] = ProbeResult(probe.key, probe.transport, probe.command, started=_now(),
                                                  error=Msg("requête SNMP invalide : {error}", error=str(exc)))
-        outcomes, pdus, anomalies = asyncio.run(_collect(host, options, secret, requests)) if requests else ({}, 0, [])
+        login: str | Msg = sets[0].secret.login if len(sets) == 1 else ""
+        outcomes: dict[str, _Outcome] = {}
+        pdus, anomalies = 0, list[str | Msg]()
+        if requests:
+            outcomes, pdus, anomalies, login = asyncio.run(_collect(host, sets, mode, requests))
         complete = True
         for probe in probes:
             if probe.key not in outcomes:
@@ -394,13 +551,14 @@ class SnmpChannel(Channel):
             complete = complete and not out.timed_out
             if out.silent:
                 results[probe.key] = ProbeResult(probe.key, probe.transport, probe.command, stderr=out.silent,
-                                                 exit_code=1, started=out.started, duration=out.duration)
+                                                 exit_code=out.silent_code, started=out.started,
+                                                 duration=out.duration)
             else:
                 results[probe.key] = ProbeResult(probe.key, probe.transport, probe.command,
-                                                 stdout="".join(line + "\n" for line in out.lines), exit_code=0,
-                                                 started=out.started, duration=out.duration,
-                                                 timed_out=out.timed_out, error=out.error)
-        return Collected(results, login=secret.login, anomalies=anomalies, execs=pdus, complete=complete)
+                                                 stdout="".join(line + "\n" for line in out.lines),
+                                                 stderr=out.note or "", exit_code=0, started=out.started,
+                                                 duration=out.duration, timed_out=out.timed_out, error=out.error)
+        return Collected(results, login=login, anomalies=anomalies, execs=pdus, complete=complete)
 
 
 def _secret(host: HostContext, options: SnmpOptions) -> _Secret:

@@ -16,7 +16,7 @@ from checks.network._snmp import INTERFACES_WALK
 from checks.network.snmp import SnmpAgent, SnmpInterfaces, SnmpRefusesCommunity, SnmpVlans
 from grader.check import evaluate
 from grader.model import Probe, ProbeResult, Status
-from grader.probes.snmp import SnmpOptions, parse_varbinds
+from grader.probes.snmp import SILENCE_UNREAD, SnmpOptions, parse_varbinds
 from grader.rubric import Credential
 from grader.transports.base import HostContext
 from grader.transports.snmp import SnmpChannel
@@ -50,6 +50,42 @@ def test_agent_on_net_snmp_lab_host(judge, capture):
 def test_deaf_agent_is_non_conforme_when_the_channel_reports_silence(judge):
     v = judge(SnmpAgent, {}, system=silent())
     assert v.status is Status.NON_CONFORME and "ne répond pas" in v.message
+
+
+UNREAD = ("l'agent SNMP de 10.77.2.10:161/udp n'a répondu à aucun des 2 jeux d'identifiants : jeu 1, supervision "
+          "(SNMPv3 authPriv SHA/AES) : pas de réponse (délai 2 s, 1 nouvel(s) essai(s)) ; jeu 2, communauté "
+          "« snmp-ro » (SNMPv2c) : pas de réponse (délai 2 s, 1 nouvel(s) essai(s))")
+
+
+def unread(command: str = "") -> ProbeResult:
+    """What the channel brings back from an agent silent to every set, on a host reached over SSH."""
+    return ProbeResult("k", "snmp", command, stderr=UNREAD, exit_code=SILENCE_UNREAD)
+
+
+def test_values_not_read_are_erreur_never_non_conforme(judge):
+    """The agent answered no credential set: sysContact, interfaces, VLANs could not be read."""
+    verdicts = [judge(SnmpAgent, {"sys_contact": "admin@tssr.lan"}, system=unread()),
+                judge(SnmpInterfaces, {"interfaces": ["eth0"]}, interfaces=unread()),
+                judge(SnmpVlans, {"vlans": {10: None}}, vlans=unread())]
+    for v in verdicts:
+        assert v.status is Status.ERREUR, v
+        assert v.message.startswith("l'agent SNMP n'a répondu à aucun jeu d'identifiants du barème : valeurs non lues")
+        assert "jeu 1, supervision" in v.observed and "jeu 2, communauté « snmp-ro »" in v.observed
+    assert verdicts[0].message.endswith("(groupe system)") and verdicts[1].message.endswith("(table des interfaces)")
+
+
+def test_silence_is_non_conforme_where_the_rubric_states_that_answering_is_the_fact(judge):
+    # network.snmp_agent asking no value: the answer is its one fact
+    v = judge(SnmpAgent, {}, system=unread())
+    assert v.status is Status.NON_CONFORME and "ne répond pas au correcteur" in v.message and "jeu 2" in v.observed
+    # asking values, and saying that the agent must answer
+    v = judge(SnmpAgent, {"sys_contact": "admin@tssr.lan", "answering_is_the_fact": True}, system=unread())
+    assert v.status is Status.NON_CONFORME
+    assert judge(SnmpAgent, {"answering_is_the_fact": False}, system=unread()).status is Status.ERREUR
+    # the host's options.snmp say silence: non_conforme (the channel's exit code 1): every check
+    assert judge(SnmpInterfaces, {"interfaces": ["eth0"]}, interfaces=silent()).status is Status.NON_CONFORME
+    assert judge(SnmpAgent, {"sys_contact": "x", "answering_is_the_fact": False}, system=silent()).status \
+        is Status.NON_CONFORME
 
 
 def test_agent_answering_only_no_such_object(judge, result):
@@ -176,3 +212,37 @@ def test_interfaces_walk_is_shared():
     a = SnmpInterfaces().probes(SnmpInterfaces.Params(interfaces=["eth0"]))["interfaces"]
     b = SnmpInterfaces().probes(SnmpInterfaces.Params(interfaces=["eth1"], status="down"))["interfaces"]
     assert a.key == b.key and a.command == INTERFACES_WALK
+
+
+def test_switch_reached_otherwise_through_credential_sets(snmpsim_switch, monkeypatch):
+    """A switch whose host is reached over another transport: a wrong set, then the right one; then none."""
+    monkeypatch.setenv("SW_COMMUNITY", snmpsim_switch.community)
+    monkeypatch.setenv("SW_WRONG", "pas-la-bonne")
+    creds = {"snmp-ro": Credential(username="ro", password_env="SW_COMMUNITY"),
+             "ancienne": Credential(username="ro", password_env="SW_WRONG")}
+    checks = {
+        "agent": (SnmpAgent(), SnmpAgent.Params()),
+        "contact": (SnmpAgent(), SnmpAgent.Params(sys_name="<private>")),
+        "must-answer": (SnmpAgent(), SnmpAgent.Params(sys_name="<private>", answering_is_the_fact=True)),
+        "ifs": (SnmpInterfaces(), SnmpInterfaces.Params(interfaces=["A1"])),
+        "vlans": (SnmpVlans(), SnmpVlans.Params(vlans={1: "default"})),
+    }
+
+    def run(*sets: str, **options) -> tuple[dict[str, Status], dict[str, str]]:
+        unique = {p.key: p for check, params in checks.values() for p in check.probes(params).values()}
+        opts = SnmpOptions(port=snmpsim_switch.port, timeout=0.5, retries=0,
+                           credentials=[{"community_credential": name} for name in sets], **options)
+        got = SnmpChannel().collect(HostContext("sw", "127.0.0.1", "network", None, None, creds, opts, primary=False),
+                                    list(unique.values()))
+        verdicts = {name: evaluate(check, params, {n: got.results[p.key] for n, p in check.probes(params).items()})
+                    for name, (check, params) in checks.items()}
+        return {n: v.status for n, v in verdicts.items()}, {n: v.message for n, v in verdicts.items()}
+
+    statuses, _ = run("ancienne", "snmp-ro")
+    assert set(statuses.values()) == {Status.CONFORME}
+    statuses, messages = run("ancienne")
+    assert statuses == {"agent": Status.NON_CONFORME, "contact": Status.ERREUR, "must-answer": Status.NON_CONFORME,
+                        "ifs": Status.ERREUR, "vlans": Status.ERREUR}
+    assert "valeurs non lues" in messages["ifs"] and "pas-la-bonne" not in "".join(messages.values())
+    statuses, _ = run("ancienne", silence="non_conforme")
+    assert set(statuses.values()) == {Status.NON_CONFORME}

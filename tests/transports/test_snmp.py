@@ -2,9 +2,10 @@
 
 What is asserted is the contract: every OID of a host in as few PDUs as the agent allows (one
 GET for all scalars, the table columns walked side by side with GETBULK), v2c and v3 authPriv,
-no answer -> Unreachable (or exit code 1 with ``silence: non_conforme``), refused v3
-credentials -> TransportError, a wrong community probe answered by silence, and no secret in
-the evidence.
+no answer -> Unreachable on a primary snmp host (exit code 2, « not read », on a host reached
+otherwise; 1 with ``silence: non_conforme``), refused v3 credentials -> TransportError, a wrong
+community probe answered by silence, several credential sets tried in order (the evidence names
+the one that answered, each set's fate when none did), and no secret in the evidence.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import pytest
 
 from grader.errors import CredentialError, TransportError, Unreachable
 from grader.model import Probe
-from grader.probes.snmp import SnmpOptions, parse_request
+from grader.probes.snmp import SILENCE_OBSERVED, SILENCE_UNREAD, SnmpOptions, parse_request, silent, unread
 from grader.rubric import Credential
 from grader.transports.base import HostContext
 from grader.transports.snmp import SnmpChannel
@@ -171,12 +172,116 @@ def test_registered_as_builtin_transport():
 
 
 def test_silence_is_automatic_from_the_host_primary_transport(secrets):
-    """Primary snmp: a deaf agent is a host down. Secondary (host reached over SSH): an observation."""
+    """Primary snmp: a deaf agent is a host down. Secondary (host reached over SSH): values not read."""
     with pytest.raises(Unreachable):
         SnmpChannel().collect(host(9, secrets, community_credential="ro"), probes(SYSTEM))
     got = SnmpChannel().collect(host(9, secrets, primary=False, community_credential="ro"), probes(SYSTEM))
     [result] = got.results.values()
-    assert result.exit_code == 1 and "ne répond pas" in (result.stderr + (result.error or ""))
+    assert result.exit_code == SILENCE_UNREAD and unread(result) and result.ok and "ne répond pas" in result.stderr
+    got = SnmpChannel().collect(host(9, secrets, primary=False, community_credential="ro", silence="non_conforme"),
+                                probes(SYSTEM))
+    [result] = got.results.values()
+    assert result.exit_code == SILENCE_OBSERVED and silent(result) and not unread(result)
+
+
+# --- several credential sets, tried in order --------------------------------------------
+
+V2C_WRONG = {"version": "v2c", "community_credential": "wrong"}
+V2C_RO = {"version": "v2c", "community_credential": "ro"}
+V3_BAD = {"version": "v3", "credential": "v3-bad", "priv_credential": "v3-priv", "context_name": "sw-ro"}
+V3_NOBODY = {"version": "v3", "credential": "v3-nobody", "context_name": "sw-ro"}
+SECRET_VALUES = ("sw-ro\"", "pas-la-bonne", "authpass-tssr", "privpass-tssr", "mauvaise-cle")
+
+
+def no_secret(got) -> None:
+    text = repr(got) + "".join(str(r.stderr) + str(r.error) for r in got.results.values())
+    assert not [v for v in SECRET_VALUES if v in text], text
+
+
+def test_a_silent_set_passes_to_the_next_and_the_evidence_names_the_one_that_answered(snmpsim_switch, secrets):
+    got = SnmpChannel().collect(host(snmpsim_switch.port, secrets, primary=False, credentials=[V2C_WRONG, V2C_RO]),
+                                probes(SYSTEM, VLANS))
+    by_cmd = {r.command: r for r in got.results.values()}
+    assert by_cmd[SYSTEM].exit_code == 0 and "HP Stack" in by_cmd[SYSTEM].stdout
+    assert len(by_cmd[VLANS].stdout.splitlines()) == 15
+    for r in got.results.values():
+        assert r.stderr.startswith("réponse au jeu d'identifiants 2 sur 2 : communauté « ro » (SNMPv2c) ; avant lui : "
+                                   "jeu 1, communauté « wrong » (SNMPv2c) : pas de réponse"), r.stderr
+        assert r.stderr_ref is not None and r.stderr_ref.id.startswith("{answered}")
+    assert got.login == "communauté « ro » (SNMPv2c) (jeu d'identifiants 2 sur 2)"
+    assert got.execs == 4  # the silent trial, the answered trial, the GET, one GETBULK (15 rows)
+    no_secret(got)
+
+
+def test_a_refused_v3_set_passes_to_the_next(snmpsim_switch, secrets):
+    got = SnmpChannel().collect(host(snmpsim_switch.port, secrets, credentials=[V3_BAD, V2C_RO]), probes(SYSTEM))
+    [r] = got.results.values()
+    assert r.exit_code == 0 and "HP Stack" in r.stdout
+    assert "jeu d'identifiants 2 sur 2" in r.stderr and "jeu 1, supervision (SNMPv3 authPriv SHA/AES) : identifiants " \
+        "refusés" in r.stderr and "digest" in r.stderr
+    no_secret(got)
+
+
+def test_the_first_set_that_answers_carries_the_batch(snmpsim_switch, secrets):
+    v3 = {"version": "v3", "credential": "v3", "priv_credential": "v3-priv", "context_name": "sw-ro"}
+    got = SnmpChannel().collect(host(snmpsim_switch.port, secrets, credentials=[v3, V2C_WRONG]), probes(SYSTEM))
+    [r] = got.results.values()
+    assert r.exit_code == 0 and r.stderr == "réponse au jeu d'identifiants 1 sur 2 : supervision (SNMPv3 authPriv SHA/AES)"
+    assert got.execs == 3  # discovery, the trial, the GET: set 2 is never tried
+
+
+def test_every_set_silent_is_unread_with_each_sets_reason(snmpsim_switch, secrets):
+    """Host reached over another transport: not injoignable, not an observation: values not read."""
+    wrong_too = {"version": "v2c", "community_credential": "v3-bad"}
+    got = SnmpChannel().collect(host(snmpsim_switch.port, secrets, primary=False, credentials=[V2C_WRONG, wrong_too]),
+                                probes(SYSTEM, VLANS))
+    assert {r.exit_code for r in got.results.values()} == {SILENCE_UNREAD}
+    for r in got.results.values():
+        assert unread(r) and r.ok and not r.stdout
+        assert r.stderr.startswith(f"l'agent SNMP de 127.0.0.1:{snmpsim_switch.port}/udp n'a répondu à aucun des 2 "
+                                   "jeux d'identifiants : jeu 1, communauté « wrong » (SNMPv2c) : pas de réponse"), r.stderr
+        assert "jeu 2, communauté « v3-bad » (SNMPv2c) : pas de réponse" in r.stderr
+    assert got.login == "" and got.execs == 2
+    no_secret(got)
+    # the rubric states that answering is the fact: the same silence is observed
+    got = SnmpChannel().collect(host(snmpsim_switch.port, secrets, primary=False, silence="non_conforme",
+                                     credentials=[V2C_WRONG, wrong_too]), probes(SYSTEM))
+    assert {r.exit_code for r in got.results.values()} == {SILENCE_OBSERVED}
+    # snmp is the host's primary transport: the host may be off
+    with pytest.raises(Unreachable) as info:
+        SnmpChannel().collect(host(snmpsim_switch.port, secrets, credentials=[V2C_WRONG, wrong_too]), probes(SYSTEM))
+    assert "jeu 1" in str(info.value) and "jeu 2" in str(info.value) and "pas-la-bonne" not in str(info.value)
+
+
+def test_every_set_refused_or_silent_is_an_error_saying_each_sets_fate(snmpsim_switch, secrets):
+    with pytest.raises(TransportError) as info:
+        SnmpChannel().collect(host(snmpsim_switch.port, secrets, credentials=[V3_BAD, V2C_WRONG, V3_NOBODY]),
+                              probes(SYSTEM))
+    said = str(info.value)
+    assert not isinstance(info.value, Unreachable) and "aucun des 3 jeux d'identifiants" in said
+    assert "jeu 1, supervision (SNMPv3 authPriv SHA/AES) : identifiants refusés" in said and "digest" in said
+    assert "jeu 2, communauté « wrong » (SNMPv2c) : pas de réponse" in said
+    assert "jeu 3, inconnu (SNMPv3 authPriv SHA/AES) : identifiants refusés" in said
+    assert not [v for v in SECRET_VALUES if v in said]
+
+
+def test_every_set_is_resolved_before_anything_is_sent(secrets):
+    with pytest.raises(CredentialError) as info:
+        SnmpChannel().collect(host(1161, secrets, credentials=[V2C_RO, {"version": "v2c",
+                                                                        "community_credential": "absent"}]),
+                              probes(SYSTEM))
+    assert "« absent »" in str(info.value)
+
+
+def test_another_agent_is_asked_with_the_sets_in_order(snmpsim_switch, secrets):
+    h = HostContext("supervision", "127.0.0.2", "linux", None, None, secrets,
+                    SnmpOptions(port=snmpsim_switch.port, timeout=0.5, retries=0, credentials=[V2C_WRONG, V2C_RO]),
+                    primary=False)
+    got = SnmpChannel().collect(h, probes("get 1.3.6.1.2.1.1.5.0 agent=127.0.0.1", "get 1.3.6.1.2.1.1.5.0 agent=127.0.0.3"))
+    by_cmd = {r.command: r for r in got.results.values()}
+    answered, deaf = by_cmd["get 1.3.6.1.2.1.1.5.0 agent=127.0.0.1"], by_cmd["get 1.3.6.1.2.1.1.5.0 agent=127.0.0.3"]
+    assert answered.exit_code == 0 and "jeu d'identifiants 2 sur 2" in answered.stderr
+    assert deaf.exit_code == SILENCE_OBSERVED and "127.0.0.3:" in deaf.stderr and "jeu 2" in deaf.stderr
 
 
 def test_another_agent_is_asked_from_the_grader_with_the_hosts_credentials(snmpsim_switch, secrets):
