@@ -8,13 +8,15 @@ answer), and end with ``ConvertTo-Json -Depth 4``, whose Windows PowerShell 5.1 
 judges read: two spaces after colons, CRLF, enums as integers, dates as ``/Date(ms)/``, one
 object *not* wrapped in an array, and nothing at all for an empty pipeline.
 
-How a failed probe is judged (``exit_code`` 1, error records in ``stderr``):
+How a failed probe is judged (``exit_code`` 1 when it stopped on an error, 2 when it completed
+with error records, the records in ``stderr``):
 
 * the cmdlet does not exist (``CommandNotFoundException``: role, feature or RSAT module not
   installed, or a client Windows) → ``erreur``, unless the check can prove the role is absent
   (then ``non_conforme``); note that this exception's *category* is ObjectNotFound too;
 * the object asked for does not exist (category ``ObjectNotFound``: no such service, task,
-  share, scope, record...) → the check's own ``non_conforme``;
+  share, scope, record...; for the CDXML cmdlets ``CmdletizationQuery_NotFound[_<property>]``,
+  see :func:`object_missing`) → the check's own ``non_conforme``;
 * anything else (access denied, WMI/CIM failure, RPC server unavailable...) → ``erreur``.
 """
 
@@ -133,16 +135,36 @@ def failure(result: ProbeResult) -> Failure | None:
     records = error_records(result)
     if not records:
         return Failure("other", "", clip(result.stderr or f"code {result.exit_code}", 240, crlf=True))
-    first = records[0]
+    # A missing cmdlet decides, whichever record tells it (a probe may complete with it as a
+    # non-terminating error after another one): nothing the probe printed can then be judged.
+    first = next((r for r in records if _command_missing(r)), records[0])
     kind = "other"
     exc_type, category, error_id = first.get("type", ""), first.get("category", ""), first.get("id", "")
-    if exc_type.endswith("CommandNotFoundException") or error_id.startswith("CommandNotFoundException"):
+    if _command_missing(first):
         kind = "missing_command"
     elif category == "ObjectNotFound":
         kind = "not_found"
     elif category in ("PermissionDenied", "SecurityError") or "UnauthorizedAccess" in exc_type:
         kind = "denied"
     return Failure(kind, error_id, first.get("message", ""))
+
+
+def _command_missing(record: dict[str, str]) -> bool:
+    return (record.get("type", "").endswith("CommandNotFoundException")
+            or record.get("id", "").startswith("CommandNotFoundException"))
+
+
+def object_missing(f: Failure | None) -> bool:
+    """A CDXML cmdlet's query found nothing (``Get-ScheduledTask``, ``Get-SmbShare``...).
+
+    Windows PowerShell 5.1 reports it as a ``CimJobException`` whose FullyQualifiedErrorId is
+    ``CmdletizationQuery_NotFound_<property>,<cmdlet>`` (``..._NotFound_TaskName``), or
+    ``CmdletizationQuery_NotFound,<cmdlet>`` without the property; never a missing cmdlet.
+    """
+    if f is None or f.kind == "missing_command":
+        return False
+    head = f.error_id.split(",", 1)[0]
+    return head == "CmdletizationQuery_NotFound" or head.startswith("CmdletizationQuery_NotFound_")
 
 
 def unusable(result: ProbeResult, what: str | Msg, expected: str | Msg) -> Verdict:

@@ -14,6 +14,7 @@ from checks.windows._ps import (
     enum_name,
     failure,
     joined,
+    object_missing,
     ps_quote,
     read_items,
     settle,
@@ -130,7 +131,7 @@ class SmbShare(Check):
         expected = self._expected(params)
         r = results["share"]
         f = failure(r)
-        if f is not None and f.kind == "not_found" and "NotFound" in f.error_id:
+        if object_missing(f):
             return Verdict.non_conforme(Msg("partage inexistant"), expected,
                                         Msg("Aucun partage nommé « {share} ».", share=params.share))
         found = read_items(r, "Get-SmbShare", expected)

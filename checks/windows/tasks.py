@@ -18,6 +18,7 @@ from checks.windows._ps import (
     enum_said,
     failure,
     no_wildcards,
+    object_missing,
     ps_date,
     ps_quote,
     read_items,
@@ -177,7 +178,7 @@ class ScheduledTask(Check):
         expected = self._expected(params)
         r = results["task"]
         f = failure(r)
-        if f is not None and f.kind == "not_found" and "NotFound" in f.error_id:
+        if object_missing(f):
             where = Msg(" dans {path}", path=params.path) if params.path else ""
             return Verdict.non_conforme(Msg("tâche inexistante"), expected, Msg("Aucune tâche planifiée nommée « {task} "
                                                                            "»{where}.", task=params.task, where=where))
