@@ -244,7 +244,7 @@ DOMAIN_RIDS: dict[int, tuple[str, ...]] = {
 }
 
 
-def _name_key(name: str) -> str:
+def name_key(name: str) -> str:
     """A name as compared: case, typographic apostrophes and a ``DOMAINE\\`` prefix ignored."""
     return name.strip().strip('"').replace("\u2019", "'").rpartition("\\")[2].strip().casefold()
 
@@ -261,7 +261,7 @@ class Holders:
 
     def __init__(self, directory: dict[str, str] | None = None) -> None:
         """``directory``: sAMAccountName -> objectSid, as the domain controller lists them."""
-        self.directory = {_name_key(k): v.upper() for k, v in (directory or {}).items()}
+        self.directory = {name_key(k): v.upper() for k, v in (directory or {}).items()}
         self.names = {v.upper(): k for k, v in sorted((directory or {}).items(), reverse=True)}
         self.domain = next((sid.rpartition("-")[0] for sid in self.directory.values()
                             if sid.startswith("S-1-5-21-") and sid.count("-") == 7), None)
@@ -272,15 +272,15 @@ class Holders:
         text = holder.strip().strip('"').lstrip("*")
         if text.upper().startswith("S-1-"):
             return text.upper()
-        name = _name_key(text)
+        name = name_key(text)
         self._written.setdefault("name:" + name, text)
         if name in self.directory:
             return self.directory[name]
         for sid, aliases in WELL_KNOWN_SIDS.items():
-            if name in (_name_key(a) for a in aliases):
+            if name in (name_key(a) for a in aliases):
                 return sid
         for rid, aliases in DOMAIN_RIDS.items():
-            if self.domain is not None and name in (_name_key(a) for a in aliases):
+            if self.domain is not None and name in (name_key(a) for a in aliases):
                 return f"{self.domain}-{rid}"
         return "name:" + name
 

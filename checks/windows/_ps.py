@@ -1,4 +1,4 @@
-"""Helpers shared by the Windows checks: PowerShell quoting, probe results, Windows PowerShell 5.1 JSON.
+"""Helpers shared by the Windows checks: PowerShell quoting, probe results, Windows PowerShell 5.1 JSON, accounts.
 
 Probes are PowerShell text run by the WinRM channel's batch (one ``powershell.exe`` per host,
 see :mod:`grader.probes.winrm`). They use full cmdlet names (no aliases: a
@@ -8,13 +8,15 @@ answer), and end with ``ConvertTo-Json -Depth 4``, whose Windows PowerShell 5.1 
 judges read: two spaces after colons, CRLF, enums as integers, dates as ``/Date(ms)/``, one
 object *not* wrapped in an array, and nothing at all for an empty pipeline.
 
-How a failed probe is judged (``exit_code`` 1, error records in ``stderr``):
+How a failed probe is judged (``exit_code`` 1 when it stopped on an error, 2 when it completed
+with error records, the records in ``stderr``):
 
 * the cmdlet does not exist (``CommandNotFoundException``: role, feature or RSAT module not
   installed, or a client Windows) → ``erreur``, unless the check can prove the role is absent
   (then ``non_conforme``); note that this exception's *category* is ObjectNotFound too;
 * the object asked for does not exist (category ``ObjectNotFound``: no such service, task,
-  share, scope, record...) → the check's own ``non_conforme``;
+  share, scope, record...; for the CDXML cmdlets ``CmdletizationQuery_NotFound[_<property>]``,
+  see :func:`object_missing`) → the check's own ``non_conforme``;
 * anything else (access denied, WMI/CIM failure, RPC server unavailable...) → ``erreur``.
 """
 
@@ -30,6 +32,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator
 
 from checks._common.text import clip
+from checks.windows._gpo import DOMAIN_RIDS, WELL_KNOWN_SIDS, name_key
 from grader.model import Msg, ProbeResult, Verdict
 from grader.probes.winrm import error_records
 
@@ -132,16 +135,36 @@ def failure(result: ProbeResult) -> Failure | None:
     records = error_records(result)
     if not records:
         return Failure("other", "", clip(result.stderr or f"code {result.exit_code}", 240, crlf=True))
-    first = records[0]
+    # A missing cmdlet decides, whichever record tells it (a probe may complete with it as a
+    # non-terminating error after another one): nothing the probe printed can then be judged.
+    first = next((r for r in records if _command_missing(r)), records[0])
     kind = "other"
     exc_type, category, error_id = first.get("type", ""), first.get("category", ""), first.get("id", "")
-    if exc_type.endswith("CommandNotFoundException") or error_id.startswith("CommandNotFoundException"):
+    if _command_missing(first):
         kind = "missing_command"
     elif category == "ObjectNotFound":
         kind = "not_found"
     elif category in ("PermissionDenied", "SecurityError") or "UnauthorizedAccess" in exc_type:
         kind = "denied"
     return Failure(kind, error_id, first.get("message", ""))
+
+
+def _command_missing(record: dict[str, str]) -> bool:
+    return (record.get("type", "").endswith("CommandNotFoundException")
+            or record.get("id", "").startswith("CommandNotFoundException"))
+
+
+def object_missing(f: Failure | None) -> bool:
+    """A CDXML cmdlet's query found nothing (``Get-ScheduledTask``, ``Get-SmbShare``...).
+
+    Windows PowerShell 5.1 reports it as a ``CimJobException`` whose FullyQualifiedErrorId is
+    ``CmdletizationQuery_NotFound_<property>,<cmdlet>`` (``..._NotFound_TaskName``), or
+    ``CmdletizationQuery_NotFound,<cmdlet>`` without the property; never a missing cmdlet.
+    """
+    if f is None or f.kind == "missing_command":
+        return False
+    head = f.error_id.split(",", 1)[0]
+    return head == "CmdletizationQuery_NotFound" or head.startswith("CmdletizationQuery_NotFound_")
 
 
 def unusable(result: ProbeResult, what: str | Msg, expected: str | Msg) -> Verdict:
@@ -186,6 +209,65 @@ def account_matches(account: str | None, wanted: str) -> bool:
     if "\\" in wanted:
         return same_name(account, wanted)
     return same_name(account.rpartition("\\")[2], wanted)
+
+
+_DOMAIN_SID = re.compile(r"^S-1-5-21-\d+-\d+-\d+-(\d+)$")
+
+
+def _sid(text: str | None) -> str | None:
+    """``text`` as an upper-case SID string when it is one (``S-1-5-18``), else None."""
+    value = (text or "").strip().upper()
+    return value if re.fullmatch(r"S-1-\d+(-\d+)*", value) else None
+
+
+@dataclass(frozen=True)
+class Account:
+    """An account as a rubric names it, resolved the way ``ad.gpo_setting`` resolves holders.
+
+    A built-in account every Windows has (« Système », ``SYSTEM``, « Tout le monde »,
+    ``BUILTIN\\Administrateurs``...) or a domain's own one (« Utilisateurs du domaine »,
+    ``Domain Admins``...) is known by its SID, whatever the language the rubric or the server
+    names it in (:data:`checks.windows._gpo.WELL_KNOWN_SIDS` and ``DOMAIN_RIDS``, English and
+    French); a SID written in the rubric is taken as is; any other name is compared as Windows
+    compares names (:func:`account_matches`).
+    """
+
+    text: str
+    sid: str | None = None  # a SID: well known, or written in the rubric
+    rid: int | None = None  # a domain's well-known account (513: Domain Users), in whichever domain
+
+    @classmethod
+    def of(cls, text: str) -> Account:
+        sid = _sid(text)
+        if sid is not None:
+            return cls(text, sid=sid)
+        return cls(text, sid=_known_sid(text), rid=_known_rid(text))
+
+    def matches(self, name: str | None, sid: str | None = None) -> bool:
+        """Whether an entry read on the host (its name, and its SID when the probe could translate it) is this account."""
+        observed = _sid(sid) or _sid(name)
+        if self.sid is not None or self.rid is not None:
+            if observed is None:  # no SID read: the name, through the same tables
+                observed = _known_sid(name or "")
+                rid = _known_rid(name or "")
+                if observed is None and rid is None:
+                    return account_matches(name, self.text)
+                return (self.sid is not None and observed == self.sid) or (self.rid is not None and rid == self.rid)
+            if self.sid is not None:
+                return observed == self.sid
+            m = _DOMAIN_SID.match(observed)
+            return m is not None and int(m.group(1)) == self.rid
+        return account_matches(name, self.text)
+
+
+def _known_sid(name: str) -> str | None:
+    key = name_key(name)
+    return next((sid for sid, aliases in WELL_KNOWN_SIDS.items() if key in (name_key(a) for a in aliases)), None)
+
+
+def _known_rid(name: str) -> int | None:
+    key = name_key(name)
+    return next((rid for rid, aliases in DOMAIN_RIDS.items() if key in (name_key(a) for a in aliases)), None)
 
 
 def clip_said(said: str | Msg, limit: int = 200) -> str | Msg:

@@ -9,13 +9,18 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from checks.windows._ps import as_list, failure, ps_quote, read_items, settle
-from checks.windows.services import service_missing, service_probe
+from checks.windows._ps import as_list, enum_name, failure, ps_quote, read_items, settle
+from checks.windows.services import SAID_MODE, START_MODE, STATUS, service_missing, service_probe
 from grader.check import Check, CheckParams
 from grader.model import Msg, Probe, ProbeResult, Verdict
 from grader.probes.winrm import winrm
 
-SCOPE_MISSING = "WIN32 20022"  # ERROR_DHCP_SUBNET_NOT_PRESENT
+# The DHCP server's own errors, as the DhcpServer cmdlets write them in FullyQualifiedErrorId
+# ("DHCP <code>,<cmdlet>"; dhcpsapi.h error codes).
+SCOPE_MISSING = "DHCP 20005"  # ERROR_DHCP_SUBNET_NOT_PRESENT
+OPTION_MISSING = "DHCP 20010"  # ERROR_DHCP_OPTION_NOT_PRESENT: no option set at that level
+# Service states (ServiceControllerStatus) in which the DHCP server answers nobody.
+DOWN = ("Stopped", "StopPending", "Paused", "PausePending")
 _IP = "@{{Name='{0}'; Expression={{$_.{0}.IPAddressToString}}}}"
 
 
@@ -24,6 +29,19 @@ def _ipv4(value: str) -> str:
         return str(ipaddress.IPv4Address(value.strip()))
     except ValueError as exc:
         raise ValueError(f"adresse IPv4 invalide : {value!r}") from exc
+
+
+def _service_down(result: ProbeResult) -> Msg | None:
+    """« service DHCPServer : Stopped » when ``service_probe`` read the DHCP service in a state that serves nobody."""
+    found = read_items(result, "Get-Service", "")
+    if isinstance(found, Verdict) or len(found) != 1:
+        return None
+    status = enum_name(found[0].get("Status"), STATUS)
+    if status not in DOWN:
+        return None
+    mode = enum_name(found[0].get("StartType"), START_MODE)
+    return Msg("service {service} : {status} (démarrage {mode})", service=str(found[0].get("Name") or "DHCPServer"),
+               status=status, mode=SAID_MODE.get(mode, mode))
 
 
 def normalize_mac(value: str) -> str:
@@ -59,8 +77,10 @@ class DhcpScope(Check):
     ``Get-DhcpServerv4Reservation``. Conforme when the scope exists, is active (when
     ``active``), and each given parameter matches: ``start``/``end`` of its range, ``mask``,
     ``router`` (option 3 contains it), ``dns_servers`` (option 6 contains each, any order),
-    ``reservations`` (each IP reserved for that MAC address). No scope: non conforme; no DHCP
-    Server service at all: non conforme (the role is not installed); the DhcpServer module
+    ``reservations`` (each IP reserved for that MAC address). An option set nowhere (``DHCP
+    20010``) reads as « aucune option ». No scope (``DHCP 20005``): non conforme; no DHCP
+    Server service at all: non conforme (the role is not installed); the service stopped
+    (the cmdlets then fail): non conforme, with its state as evidence; the DhcpServer module
     missing while the service exists: erreur (management tools not installed).
     """
 
@@ -99,13 +119,15 @@ class DhcpScope(Check):
             "service": service_probe("DHCPServer"),
         }
         if params.router or params.dns_servers:
-            row = "[pscustomobject]@{{ Level = '{0}'; OptionId = $_.OptionId; Name = $_.Name; Value = @($_.Value) }}"
+            # Each level read on its own: a level without any option (DHCP 20010) is empty, not a failure.
             probes["options"] = winrm(
-                f"$scope = @(Get-DhcpServerv4OptionValue -ScopeId {scope} -ErrorAction Stop | "
-                f"ForEach-Object -Process {{ {row.format('Scope')} }}); "
-                "$server = @(Get-DhcpServerv4OptionValue -ErrorAction Stop | "
-                f"ForEach-Object -Process {{ {row.format('Server')} }}); "
-                "ConvertTo-Json -InputObject @($scope + $server) -Depth 4")
+                "$rows = @(); foreach ($level in @('Scope', 'Server')) { try { if ($level -eq 'Scope') { "
+                f"$found = @(Get-DhcpServerv4OptionValue -ScopeId {scope} -ErrorAction Stop) }} else {{ "
+                "$found = @(Get-DhcpServerv4OptionValue -ErrorAction Stop) } } catch { "
+                f"if ([string]$_.FullyQualifiedErrorId -like '{OPTION_MISSING},*') {{ $found = @() }} else {{ throw }} }}; "
+                "foreach ($option in $found) { $rows += [pscustomobject]@{ Level = $level; OptionId = $option.OptionId; "
+                "Name = $option.Name; Value = @($option.Value) } } }; "
+                "ConvertTo-Json -InputObject @($rows) -Depth 4")
         if params.reservations:
             probes["reservations"] = winrm(
                 f"Get-DhcpServerv4Reservation -ScopeId {scope} -ErrorAction Stop | Select-Object -Property "
@@ -116,6 +138,10 @@ class DhcpScope(Check):
         expected = self._expected(params)
         r = results["scope"]
         f = failure(r)
+        down = _service_down(results["service"])
+        if f is not None and f.kind != "missing_command" and down is not None:
+            return Verdict.non_conforme(down, expected, Msg("Le service Serveur DHCP (DHCPServer) n'est pas démarré : "
+                                                            "il ne distribue aucune adresse."))
         if f is not None and f.kind == "missing_command":
             if service_missing(results["service"]):
                 return Verdict.non_conforme(Msg("rôle DHCP absent (pas de service DHCPServer)"), expected,
@@ -139,6 +165,10 @@ class DhcpScope(Check):
                                          state=str(scope.get("State")), start=str(scope.get("StartRange")),
                                          end=str(scope.get("EndRange")), mask=str(scope.get("SubnetMask")))]
         problems: list[str | Msg] = []
+        if down is not None:
+            observed.append(down)
+            problems.append(Msg("Le service Serveur DHCP (DHCPServer) n'est pas démarré : il ne distribue aucune "
+                                "adresse."))
         if params.active and scope.get("State") != "Active":
             problems.append(Msg("L'étendue n'est pas active ({found}).", found=scope.get("State")))
         for name, key, label in (("start", "StartRange",
@@ -173,9 +203,15 @@ class DhcpScope(Check):
 
     def _options(self, p: Params, r: ProbeResult, observed: list[str | Msg], problems: list[str | Msg],
                  expected: str | Msg) -> Verdict | None:
-        rows = read_items(r, "Get-DhcpServerv4OptionValue", expected)
+        f = failure(r)
+        if f is not None and (f.kind == "not_found" or f.error_id.startswith(OPTION_MISSING)):  # not caught on the host
+            rows: list[dict[str, Any]] | Verdict = []
+        else:
+            rows = read_items(r, "Get-DhcpServerv4OptionValue", expected)
         if isinstance(rows, Verdict):
             return rows
+        if not rows:
+            observed.append(Msg("options : aucune option"))
         effective: dict[int, tuple[str, list[str]]] = {}
         for level in ("Server", "Scope"):  # the scope's value overrides the server's
             for row in rows:

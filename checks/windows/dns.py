@@ -48,6 +48,21 @@ def normalize(rr_type: str, value: str) -> str:
     return " ".join(part.rstrip(".").casefold() for part in value.split())
 
 
+def relative_name(host_name: object, zone: str) -> str:
+    """A record's HostName as the rubric names it: relative to the zone, ``@`` for the zone itself, case folded.
+
+    Windows writes ``@`` for the apex and names relative to the zone (``host.sub``); a fully
+    qualified form (``host.sub.tssr.lan.``) is brought back to the same relative name.
+    """
+    name = str(host_name or "").strip().rstrip(".").casefold()
+    apex = zone.rstrip(".").casefold()
+    if name in ("@", apex):
+        return "@"
+    if name.endswith("." + apex):
+        return name[:-len(apex) - 1]
+    return name
+
+
 def _without_module(service: ProbeResult, expected: str | Msg) -> Verdict:
     """The DnsServer cmdlets are missing: no DNS role at all (non conforme), or only its tools (erreur)."""
     if service_missing(service):
@@ -62,7 +77,10 @@ class DnsRecord(Check):
 
     From ``Get-DnsServerResourceRecord`` on the Windows DNS server itself (what the zone
     holds, independently of any client's cache). ``name`` is relative to the zone (``intranet``,
-    ``@`` for the zone's apex). Conforme when a record of that type exists, and, when ``value``
+    ``@`` for the zone's apex), asked with ``-Node``: without it Windows also returns the records
+    of every name below (``host.sub`` for ``sub``, the whole zone for ``@``), and only the records
+    whose ``HostName`` is the name asked count (case-insensitive) whatever the server answered.
+    Conforme when a record of that type exists, and, when ``value``
     is given, one of them has that data (an IP address for A/AAAA, a host name for CNAME, NS,
     PTR — compared without case or final dot —, ``preference host`` for MX,
     ``priority weight port host`` for SRV). No zone or no record: non conforme.
@@ -101,7 +119,7 @@ class DnsRecord(Check):
         return {
             "records": winrm(
                 f"Get-DnsServerResourceRecord -ZoneName {ps_quote(params.zone)} -Name {ps_quote(params.name)} "
-                f"-RRType {params.type} -ErrorAction Stop | ForEach-Object -Process {{ [pscustomobject]@{{ "
+                f"-Node -RRType {params.type} -ErrorAction Stop | ForEach-Object -Process {{ [pscustomobject]@{{ "
                 "HostName = $_.HostName; RecordType = [string]$_.RecordType; TimeToLive = [string]$_.TimeToLive; "
                 f"Data = {DATA[params.type]} }} }} | ConvertTo-Json -Depth 4"),
             "service": service_probe("DNS"),
@@ -124,7 +142,9 @@ class DnsRecord(Check):
         found = read_items(r, "Get-DnsServerResourceRecord", expected)
         if isinstance(found, Verdict):
             return found
-        records = [x for x in found if str(x.get("RecordType", "")).upper() == params.type]
+        wanted = relative_name(params.name, params.zone)
+        records = [x for x in found if str(x.get("RecordType", "")).upper() == params.type
+                   and relative_name(x.get("HostName"), params.zone) == wanted]
         if not records:
             return Verdict.non_conforme(Msg("aucun enregistrement {type} pour {fqdn}", type=params.type, fqdn=fqdn),
                                         expected,

@@ -9,11 +9,12 @@ from pydantic import model_validator
 
 from checks._common.text import clip, commas
 from checks.windows._ps import (
+    Account,
     ExactName,
-    account_matches,
     enum_name,
     failure,
     joined,
+    object_missing,
     ps_quote,
     read_items,
     settle,
@@ -78,8 +79,11 @@ class SmbShare(Check):
     Deny entry for it, and the NTFS permissions of the folder that apply to the folder itself
     (explicit or inherited, not inherit-only) give it at least ``ntfs_access`` with nothing of
     it denied. The group is compared as Windows does (case-insensitive, accents exact), with
-    or without its domain (``TSSR\\Comptabilité`` or ``Comptabilité``). Only the group's own
-    entries count, not those of groups it belongs to (``Tout le monde``...).
+    or without its domain (``TSSR\\Comptabilité`` or ``Comptabilité``); a built-in account
+    (« Tout le monde », ``Everyone``, ``BUILTIN\\Administrateurs``, « Utilisateurs du domaine »,
+    ``S-1-5-18``...) by its SID, which the probes read beside each name, so that a French rubric
+    grades an English server and the reverse (:class:`~checks.windows._ps.Account`). Only the
+    group's own entries count, not those of groups it belongs to (``Tout le monde``...).
     """
 
     id = "windows.smb_share"
@@ -105,14 +109,19 @@ class SmbShare(Check):
                                  "Select-Object -Property 'Name', 'Path', 'Description', 'ShareState' | "
                                  "ConvertTo-Json -Depth 4")}
         if params.share_access:
-            probes["access"] = winrm(f"Get-SmbShareAccess -Name {name} -ErrorAction Stop | Select-Object -Property "
-                                     "'Name', 'ScopeName', 'AccountName', 'AccessControlType', 'AccessRight' | "
-                                     "ConvertTo-Json -Depth 4")
+            probes["access"] = winrm(
+                f"Get-SmbShareAccess -Name {name} -ErrorAction Stop | Select-Object -Property "
+                "'Name', 'ScopeName', 'AccountName', 'AccessControlType', 'AccessRight', "
+                "@{Name='AccountSid'; Expression={ try { ([System.Security.Principal.NTAccount]$_.AccountName)"
+                ".Translate([System.Security.Principal.SecurityIdentifier]).Value } catch { $null } }} | "
+                "ConvertTo-Json -Depth 4")
         if params.ntfs_access:
             probes["ntfs"] = winrm(
                 f"$share = Get-SmbShare -Name {name} -ErrorAction Stop; "
                 "(Get-Acl -LiteralPath $share.Path -ErrorAction Stop).Access | ForEach-Object -Process { "
-                "[pscustomobject]@{ IdentityReference = [string]$_.IdentityReference; "
+                "[pscustomobject]@{ IdentityReference = [string]$_.IdentityReference; IdentitySid = $(try { "
+                "$_.IdentityReference.Translate([System.Security.Principal.SecurityIdentifier]).Value } "
+                "catch { $null }); "
                 "FileSystemRights = $_.FileSystemRights; AccessControlType = $_.AccessControlType; "
                 "IsInherited = $_.IsInherited; InheritanceFlags = $_.InheritanceFlags; "
                 "PropagationFlags = $_.PropagationFlags } } | ConvertTo-Json -Depth 4")
@@ -122,7 +131,7 @@ class SmbShare(Check):
         expected = self._expected(params)
         r = results["share"]
         f = failure(r)
-        if f is not None and f.kind == "not_found" and "NotFound" in f.error_id:
+        if object_missing(f):
             return Verdict.non_conforme(Msg("partage inexistant"), expected,
                                         Msg("Aucun partage nommé « {share} ».", share=params.share))
         found = read_items(r, "Get-SmbShare", expected)
@@ -172,7 +181,8 @@ class SmbShare(Check):
         entries = read_items(r, "Get-SmbShareAccess", expected)
         if isinstance(entries, Verdict):
             return entries
-        mine = [e for e in entries if account_matches(e.get("AccountName"), p.group or "")]
+        group = Account.of(p.group or "")
+        mine = [e for e in entries if group.matches(e.get("AccountName"), _text(e.get("AccountSid")))]
         observed.append(Msg("partage : {entries}",
                             entries=", ".join(f"{e.get('AccountName')} {enum_name(e.get('AccessControlType'), ACCESS_TYPE)} "
                                               f"{enum_name(e.get('AccessRight'), SHARE_RIGHT)}" for e in entries)
@@ -201,8 +211,9 @@ class SmbShare(Check):
             return aces
         allowed = denied = 0
         seen: list[str | Msg] = []
+        group = Account.of(p.group or "")
         for ace in aces:
-            if not account_matches(ace.get("IdentityReference"), p.group or ""):
+            if not group.matches(ace.get("IdentityReference"), _text(ace.get("IdentitySid"))):
                 continue
             try:
                 mask = effective_mask(ace.get("FileSystemRights"))
@@ -235,6 +246,10 @@ class SmbShare(Check):
             problems.append(Msg("Le groupe {group} n'a pas le droit NTFS « {right} » sur le dossier partagé.",
                                 group=p.group, right=FRENCH_RIGHT[access]))
         return None
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _same_path(actual: Any, wanted: str) -> bool:

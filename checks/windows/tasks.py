@@ -10,6 +10,7 @@ from pydantic import field_validator
 
 from checks._common.text import commas
 from checks.windows._ps import (
+    Account,
     ExactName,
     as_list,
     bars,
@@ -17,6 +18,7 @@ from checks.windows._ps import (
     enum_said,
     failure,
     no_wildcards,
+    object_missing,
     ps_date,
     ps_quote,
     read_items,
@@ -57,6 +59,10 @@ TASK_PROJECTION = (
     "ForEach-Object -Process { $task = $_; $info = Get-ScheduledTaskInfo -InputObject $task -ErrorAction Stop; "
     "[pscustomobject]@{ TaskName = $task.TaskName; TaskPath = $task.TaskPath; State = $task.State; "
     "Enabled = $task.Settings.Enabled; UserId = $task.Principal.UserId; "
+    # The account as a SID: a localised name (« Système ») compares with the rubric's in any language.
+    "UserSid = $(if ([string]$task.Principal.UserId -match '^S-1-') { [string]$task.Principal.UserId } else { "
+    "try { ([System.Security.Principal.NTAccount][string]$task.Principal.UserId).Translate("
+    "[System.Security.Principal.SecurityIdentifier]).Value } catch { $null } }); "
     "Triggers = @($task.Triggers | ForEach-Object -Process { [pscustomobject]@{ "
     "Type = $_.CimClass.CimClassName; Enabled = $_.Enabled; StartBoundary = $_.StartBoundary; "
     "DaysInterval = $_.DaysInterval; DaysOfWeek = $_.DaysOfWeek; WeeksInterval = $_.WeeksInterval; "
@@ -126,8 +132,10 @@ class ScheduledTask(Check):
     ``enabled`` is true (state not Disabled), and, for each criterion given: has an enabled
     trigger of that kind (daily, weekly, once, at_startup, at_logon), starting at ``at``
     (``HH:MM``) and on ``days`` (weekly); has an action whose program and arguments contain
-    ``command_contains`` (case-insensitive); runs as ``run_as``. A task that does not exist
-    is non conforme.
+    ``command_contains`` (case-insensitive); runs as ``run_as``: a built-in account
+    (``SYSTEM``, « Système », ``S-1-5-18``...) is compared by its SID, whatever the language the
+    rubric or the server names it in (:class:`~checks.windows._ps.Account`), any other account by
+    name, with or without its domain. A task that does not exist is non conforme.
     """
 
     id = "windows.scheduled_task"
@@ -170,7 +178,7 @@ class ScheduledTask(Check):
         expected = self._expected(params)
         r = results["task"]
         f = failure(r)
-        if f is not None and f.kind == "not_found" and "NotFound" in f.error_id:
+        if object_missing(f):
             where = Msg(" dans {path}", path=params.path) if params.path else ""
             return Verdict.non_conforme(Msg("tâche inexistante"), expected, Msg("Aucune tâche planifiée nommée « {task} "
                                                                            "»{where}.", task=params.task, where=where))
@@ -223,7 +231,9 @@ class ScheduledTask(Check):
                                                 name=name, command_contains=p.command_contains))
         if p.run_as:
             user = str(task.get("UserId") or "")
-            if not (same_name(user, p.run_as) or same_name(user.rpartition("\\")[2], p.run_as.rpartition("\\")[2])):
+            sid = task.get("UserSid")
+            if not (Account.of(p.run_as).matches(user, sid if isinstance(sid, str) else None)
+                    or same_name(user.rpartition("\\")[2], p.run_as.rpartition("\\")[2])):
                 return Verdict.non_conforme(Msg("{observed} ; compte {account}", observed=observed,
                                                 account=user or Msg("(aucun)")), expected,
                                             Msg("La tâche {name} s'exécute en tant que {value}.", name=name,

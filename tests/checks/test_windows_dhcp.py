@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pydantic
 import pytest
 
@@ -81,3 +83,42 @@ def test_parameters_are_validated():
 def test_only_the_probes_needed_are_declared():
     assert set(DhcpScope().probes(DhcpScope.Params(scope="10.0.0.0"))) == {"scope", "service"}
     assert set(DhcpScope().probes(DhcpScope.Params(**FULL))) == {"scope", "service", "options", "reservations"}
+
+
+# --- issue #16: DHCP as a real Windows Server answers ---------------------------------------------
+
+ROUTER_DNS = {"scope": "192.168.10.0", "router": "192.168.10.254", "dns_servers": ["192.168.10.10"]}
+
+
+@pytest.mark.parametrize("options", ["get_dhcpserverv4optionvalue_none", "get_dhcpserverv4optionvalue_not_present"])
+def test_an_unset_option_reads_as_no_option(judge, options):
+    """DHCP 20010 (ERROR_DHCP_OPTION_NOT_PRESENT) is not an error: the scope has no option."""
+    v = judge(DhcpScope, ROUTER_DNS, scope=rec("get_dhcpserverv4scope_lan"), service=rec("get_service_dhcpserver_running"),
+              options=rec(options))
+    assert v.status is Status.NON_CONFORME, v.message
+    assert "aucune option" in v.observed
+    assert "routeur (3)" in v.message and "DNS (6)" in v.message
+
+
+def test_the_probe_takes_an_unset_option_level_as_empty():
+    command = DhcpScope().probes(DhcpScope.Params(**ROUTER_DNS))["options"].command
+    assert command.count("DHCP 20010") == 1 and "throw" in command
+
+
+def test_a_missing_scope_is_told_by_its_dhcp_error_code(judge):
+    """DHCP 20005 (ERROR_DHCP_SUBNET_NOT_PRESENT), whatever category the record carries."""
+    recording = rec("get_dhcpserverv4scope_not_found")
+    assert "DHCP 20005," in recording.stderr
+    blank = dataclasses.replace(recording, stderr=recording.stderr.replace('"ObjectNotFound"', '"NotSpecified"'))
+    v = judge(DhcpScope, {"scope": "192.168.10.0"}, scope=blank, service=rec("get_service_dhcpserver_running"))
+    assert v.status is Status.NON_CONFORME and "inexistante" in v.observed
+
+
+def test_a_stopped_dhcp_service_is_non_conforme_with_its_state(judge):
+    v = judge(DhcpScope, {"scope": "192.168.10.0"}, scope=rec("get_dhcpserverv4scope_service_stopped"),
+              service=rec("get_service_dhcpserver_stopped"))
+    assert v.status is Status.NON_CONFORME, v.message
+    assert "DHCPServer" in v.observed and "Stopped" in v.observed
+    v = judge(DhcpScope, {"scope": "192.168.10.0"}, scope=rec("get_dhcpserverv4scope_service_stopped"),
+              service=rec("get_service_dhcpserver_running"))
+    assert v.status is Status.ERREUR, "the same failure with the service running is not explained"

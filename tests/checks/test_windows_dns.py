@@ -66,7 +66,40 @@ def test_parameters_are_validated(params):
 
 def test_apex_and_record_types_in_the_probe():
     probe = DnsRecord().probes(DnsRecord.Params(zone="tssr.lan", name="@", type="MX"))["records"]
-    assert "-Name '@' -RRType MX" in probe.command and "MailExchange" in probe.command
+    assert "-Name '@' -Node -RRType MX" in probe.command and "MailExchange" in probe.command
+
+
+# Without -Node, Windows also returns the records of every name below the one asked (issue #16).
+APEX_CHILDREN = "get_dnsserverresourcerecord_apex_a_children"  # srv and host.sub, no A for the zone itself
+
+
+def test_the_apex_does_not_borrow_a_child_address(judge):
+    v = judge(DnsRecord, {"zone": "tssr.lan", "name": "@", "value": "192.168.10.10"}, records=rec(APEX_CHILDREN),
+              service=rec(RUNNING))
+    assert v.status is Status.NON_CONFORME and "aucun enregistrement A pour tssr.lan" in v.observed
+    v = judge(DnsRecord, {"zone": "tssr.lan", "name": "@"}, records=rec(APEX_CHILDREN), service=rec(RUNNING))
+    assert v.status is Status.NON_CONFORME
+
+
+def test_the_apex_record_itself_is_found_among_children(judge):
+    v = judge(DnsRecord, {"zone": "tssr.lan", "name": "@", "value": "192.168.10.10"},
+              records=rec("get_dnsserverresourcerecord_apex_a"), service=rec(RUNNING))
+    assert v.status is Status.CONFORME and v.observed == "tssr.lan A 192.168.10.10"
+    v = judge(DnsRecord, {"zone": "tssr.lan", "name": "@", "value": "192.168.10.30"},
+              records=rec("get_dnsserverresourcerecord_apex_a"), service=rec(RUNNING))
+    assert v.status is Status.NON_CONFORME and "192.168.10.30" not in v.observed
+
+
+def test_a_name_with_only_children_has_no_record(judge):
+    v = judge(DnsRecord, {"zone": "tssr.lan", "name": "sub"}, records=rec("get_dnsserverresourcerecord_sub_children"),
+              service=rec(RUNNING))
+    assert v.status is Status.NON_CONFORME and "aucun enregistrement A pour sub.tssr.lan" in v.observed
+    v = judge(DnsRecord, {"zone": "tssr.lan", "name": "Host.Sub", "value": "192.168.10.30"},
+              records=rec("get_dnsserverresourcerecord_sub_children"), service=rec(RUNNING))
+    assert v.status is Status.CONFORME
+    v = judge(DnsRecord, {"zone": "tssr.lan", "name": "srv", "value": "192.168.10.10"}, records=rec(APEX_CHILDREN),
+              service=rec(RUNNING))
+    assert v.status is Status.CONFORME and v.observed == "srv.tssr.lan A 192.168.10.10"
 
 
 # --- windows.dns_zone ----------------------------------------------------------------------------

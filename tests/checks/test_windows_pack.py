@@ -174,6 +174,7 @@ def test_every_recording_states_its_origin_and_is_what_powershell_writes(name):
     if rec.output:
         json.loads(rec.output)
         assert "\r\n" in rec.output and "\n" not in rec.output.replace("\r\n", "")
-        assert re.search(r'^ +"[^"]+":  ', rec.output, re.MULTILINE), "ConvertTo-Json of Windows PowerShell 5.1: two spaces"
+        if rec.output != "[\r\n\r\n]":  # an empty array (ConvertTo-Json -InputObject @()) has no key
+            assert re.search(r'^ +"[^"]+":  ', rec.output, re.MULTILINE), "ConvertTo-Json of Windows PowerShell 5.1: two spaces"
     for error in rec.errors:
         assert set(error) == {"type", "id", "category", "message", "target"}

@@ -122,3 +122,50 @@ def test_every_entry_of_the_group_counts_wherever_it_stands(judge):
     assert v.status is Status.CONFORME
     assert "TSSR\\Comptabilité Allow Modify (explicite)" in v.observed
     assert "TSSR\\Comptabilité Allow ReadAndExecute (héritée)" in v.observed
+
+
+# The same share on a French and an English Windows (issue #16): built-in accounts by SID, whatever the language.
+LANGUAGES = [("get_smbshareaccess_commun", "get_acl_commun"), ("get_smbshareaccess_commun_en", "get_acl_commun_en")]
+
+
+@pytest.mark.parametrize("access,ntfs", LANGUAGES)
+@pytest.mark.parametrize("group,share_access,ntfs_access,status", [
+    ("Comptabilité", "change", "modify", Status.CONFORME),
+    ("Tout le monde", "read", None, Status.CONFORME),
+    ("Everyone", "read", None, Status.CONFORME),
+    ("S-1-1-0", "read", None, Status.CONFORME),
+    ("Tout le monde", "change", None, Status.NON_CONFORME),
+    ("BUILTIN\\Administrateurs", "full", "full_control", Status.CONFORME),
+    ("Administrators", "full", "full_control", Status.CONFORME),
+    ("Système", None, "full_control", Status.CONFORME),
+    ("NT AUTHORITY\\SYSTEM", None, "full_control", Status.CONFORME),
+    ("Utilisateurs du domaine", None, "read_execute", Status.CONFORME),
+    ("TSSR\\Domain Users", None, "read_execute", Status.CONFORME),
+    ("Domain Users", None, "modify", Status.NON_CONFORME),
+    ("Users", None, "read_execute", Status.CONFORME),
+    ("Utilisateurs", None, "modify", Status.NON_CONFORME),
+    ("Invités", "read", "read", Status.NON_CONFORME),
+    ("Guests", "read", "read", Status.NON_CONFORME),
+])
+def test_same_verdict_on_a_french_and_an_english_server(judge, access, ntfs, group, share_access, ntfs_access, status):
+    params = {"share": "Commun", "group": group, "share_access": share_access, "ntfs_access": ntfs_access}
+    recordings = {"share": rec("get_smbshare_commun")}
+    if share_access:
+        recordings["access"] = rec(access)
+    if ntfs_access:
+        recordings["ntfs"] = rec(ntfs)
+    v = judge(SmbShare, {k: x for k, x in params.items() if x is not None}, **recordings)
+    assert v.status is status, v.message
+
+
+def test_built_in_names_match_across_languages_without_sids(judge):
+    """Entries read without their SID (older probe, or a name that did not translate): the tables still apply."""
+    v = judge(SmbShare, {"share": "Commun", "group": "Everyone", "share_access": "full"},
+              share=rec("get_smbshare_commun"), access=rec("get_smbshareaccess_deny"))
+    assert v.status is Status.CONFORME, v.message
+
+
+def test_the_probes_read_sids():
+    probes = SmbShare().probes(SmbShare.Params(share="Commun", group="x", share_access="read", ntfs_access="read"))
+    assert "AccountSid" in probes["access"].command and "IdentitySid" in probes["ntfs"].command
+    assert "[System.Security.Principal.SecurityIdentifier]" in probes["ntfs"].command

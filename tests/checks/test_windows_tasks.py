@@ -72,3 +72,38 @@ def test_parameters_are_validated(params):
 def test_probe_names_the_folder_only_when_given():
     assert "-TaskPath" not in ScheduledTask().probes(ScheduledTask.Params(task="x"))["task"].command
     assert "-TaskPath '\\TSSR\\'" in ScheduledTask().probes(ScheduledTask.Params(task="x", path="\\TSSR\\"))["task"].command
+
+
+# The same task as an English and a French Windows name its account, and as its SID (issue #16).
+DAILY_TWINS = [DAILY, "get_scheduledtask_sauvegarde_daily_fr", "get_scheduledtask_sauvegarde_daily_sid"]
+
+
+@pytest.mark.parametrize("recording", DAILY_TWINS)
+@pytest.mark.parametrize("account", ["SYSTEM", "Système", "système", "NT AUTHORITY\\SYSTEM", "AUTORITE NT\\Système",
+                                     "S-1-5-18"])
+def test_run_as_system_whatever_the_language(judge, recording, account):
+    v = judge(ScheduledTask, {"task": "Sauvegarde Comptabilité", "run_as": account}, task=rec(recording))
+    assert v.status is Status.CONFORME, v.message
+
+
+@pytest.mark.parametrize("recording", DAILY_TWINS)
+@pytest.mark.parametrize("account", ["TSSR\\adm-compta", "Administrateurs", "Administrators", "S-1-5-19",
+                                     "SERVICE LOCAL"])
+def test_run_as_another_account_whatever_the_language(judge, recording, account):
+    v = judge(ScheduledTask, {"task": "Sauvegarde Comptabilité", "run_as": account}, task=rec(recording))
+    assert v.status is Status.NON_CONFORME
+
+
+def test_run_as_without_a_sid_compares_well_known_names_in_both_languages(judge):
+    """A task read without its SID (UserSid null or absent): well-known names still match across languages."""
+    v = judge(ScheduledTask, {"task": "Sauvegarde", "trigger": "daily", "run_as": "Système"},
+              task=rec("get_scheduledtask_two_folders"))
+    assert v.status is Status.CONFORME
+    v = judge(ScheduledTask, {"task": "Sauvegarde", "trigger": "daily", "run_as": "TSSR\\adm-compta"},
+              task=rec("get_scheduledtask_two_folders"))
+    assert v.status is Status.NON_CONFORME
+
+
+def test_the_probe_reads_the_principal_as_a_sid():
+    command = ScheduledTask().probes(ScheduledTask.Params(task="x"))["task"].command
+    assert "UserSid" in command and "[System.Security.Principal.SecurityIdentifier]" in command
