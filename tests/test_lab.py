@@ -297,6 +297,7 @@ def test_hosts_boot_in_waves_each_ready_before_the_next_starts(tmp_path: Path, m
     monkeypatch.setattr(Lab, "_launch", lambda self, spec: launch(spec))
     monkeypatch.setattr(Lab, "_wait_ready", lambda self, *a: ready(*a))
     monkeypatch.setattr(Lab, "_write_known_hosts", lambda self, booted: None)
+    monkeypatch.setattr(lab_hosts, "raise_kernel_limits", lambda hosts: [])
     lab.up(specs, wave=16)
     assert launched == [s.name for s in specs] and most == 16
 
@@ -306,3 +307,15 @@ def _fake_key(tmp_path: Path) -> Path:
     key.write_text("k")
     key.with_name("id.pub").write_text("ssh-ed25519 AAAA test\n")
     return key
+
+
+def test_kernel_limits_are_raised_for_the_room_and_never_lowered(tmp_path: Path) -> None:
+    from grader.lab.hosts import raise_kernel_limits
+
+    (tmp_path / "max_user_instances").write_text("128\n")
+    (tmp_path / "max_user_watches").write_text("1000000\n")
+    changed = raise_kernel_limits(100, root=tmp_path)
+    assert changed == ["fs.inotify.max_user_instances 128 → 1728"]
+    assert (tmp_path / "max_user_instances").read_text() == "1728\n"
+    assert (tmp_path / "max_user_watches").read_text() == "1000000\n"
+    assert raise_kernel_limits(4, root=tmp_path) == []

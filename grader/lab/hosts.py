@@ -59,6 +59,33 @@ HALT_GRACE = 2.0  # a clean halt of 16 hosts takes under 2 s here
 STOP_GRACE = 10.0
 
 
+# Per-host needs of the kernel's per-user tables: every host's systemd, journald, logind and
+# dbus take inotify instances and watches of the *machine's* root user (no user namespace), and
+# the default 128 instances stop the 17th host's boot after systemd-update-utmp (measured,
+# bench/README.md). Values per booted host, with a margin for the machine itself.
+INOTIFY_PER_HOST = {"max_user_instances": 16, "max_user_watches": 4096}
+INOTIFY_MARGIN = {"max_user_instances": 128, "max_user_watches": 65536}
+
+
+def raise_kernel_limits(hosts: int, root: Path = Path("/proc/sys/fs/inotify")) -> list[str]:
+    """Raise the inotify limits to what ``hosts`` booted hosts need; never lowers one. Returns what changed."""
+    changed = []
+    for name, per_host in INOTIFY_PER_HOST.items():
+        path = root / name
+        try:
+            current = int(path.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            continue
+        wanted = per_host * hosts + INOTIFY_MARGIN[name]
+        if wanted > current:
+            try:
+                path.write_text(f"{wanted}\n")
+            except OSError:
+                continue  # the boot then says which host did not come up
+            changed.append(f"fs.inotify.{name} {current} → {wanted}")
+    return changed
+
+
 @dataclass(frozen=True)
 class Link:
     """An extra interface of a host: ``ifname`` (``eth1``...) in ``segment`` with address ``cidr``."""
@@ -468,6 +495,9 @@ class Lab:
                     network.setup_link(spec.name, link.ifname, link.segment, link.cidr)
                 for destination, via in spec.routes:
                     network.add_route(spec.name, destination, via)
+            raised = raise_kernel_limits(len(booted))
+            if raised:
+                say(progress, "Limites du noyau relevées pour le labo : " + ", ".join(raised))
             by_name = {h["name"]: h for h in state["hosts"]}
             waves = [booted[i:i + wave] for i in range(0, len(booted), max(1, wave))]
             for number, hosts in enumerate(waves, 1):
