@@ -15,23 +15,47 @@ Why the script travels on stdin: a Windows command line is at most 32,767 charac
 ``-EncodedCommand`` costs 2.7 characters per script character, so 30 probes (about 12,000
 characters) would not fit. The *bootstrap* is small and fixed; it reads stdin (``$input``,
 as Ansible's WinRM bootstrap does), decodes it and runs it. It also carries the boundary, so
-that even a bootstrap failure is reported in a frame.
+that even a bootstrap failure is reported in a frame. Before anything else it reads
+``$ExecutionContext.SessionState.LanguageMode``: under AppLocker/WDAC PowerShell runs in
+``ConstrainedLanguage``, where the bootstrap's first .NET method call would fail with a message
+that names no cause; the bootstrap then writes ``<B> LANG <mode>`` (a property, a string and
+``exit`` are all that mode needs) and exits 4, and the transport says so.
 
-The script runs each probe
+The script runs in Windows PowerShell 5.1, whose runtime has its own rules:
 
-* in a runspace of its own process (``[PowerShell]::Create()``, ``BeginInvoke``), with its
-  own time budget (``AsyncWaitHandle.WaitOne``); a probe that overruns is stopped and its
-  runspace abandoned, the next probe gets a fresh one (modules already loaded are kept
-  while no probe times out: a second ``Get-WindowsFeature`` costs nothing);
+* the probes' runspace is made from ``InitialSessionState::CreateDefault()`` (a bare
+  ``CreateRunspace()`` is 5.1's legacy runspace) in the same process; a runspace never takes
+  the batch's preferences, so each probe's script starts with ``$ErrorActionPreference =
+  'Continue'`` (a non-terminating error stays one: ``exit_code`` 2 below; probes ask for
+  ``-ErrorAction Stop`` on the cmdlet that decides) and ``$ProgressPreference =
+  'SilentlyContinue'``, on the probe's first line so that its line numbers are kept;
+* each probe runs with ``AddScript(text, useLocalScope=$true)``: its variables live in its own
+  scope and do not leak into the next probe (a 5.1 ``AddScript(text)`` shares the global scope);
+* the modules the probes name cmdlets of (:data:`MODULES`, :func:`modules_for`) are imported
+  once, after ``START`` and before the first probe, outside every probe's budget, each with
+  ``Import-Module -ErrorAction Stop`` inside the overall :data:`MODULE_BUDGET` (a fresh
+  profile's first session builds its module cache and can pass 20 s). A module that is missing
+  or fails is not fatal (the probes that need it fail with PowerShell's own error); one that
+  overruns the budget is stopped and its runspace abandoned for a fresh one (its cmdlets then
+  load on first use, inside their probe's budget). An ``M`` frame reports each import: status,
+  duration, error; the transport shows the total in the host's login line and a failure as an
+  anomaly;
+* each probe has its own time budget (``BeginInvoke``, ``AsyncWaitHandle.WaitOne``); a probe
+  that overruns is stopped and its runspace abandoned, the next probe gets a fresh one (the
+  modules are imported into it again, from what is left of the module budget);
 * inside ``try/catch``: a terminating error (``-ErrorAction Stop``) becomes the probe's error
   record (exception type, ``FullyQualifiedErrorId``, category, message), never the batch's;
-* with its output converted to text (strings kept as is, other objects through
-  ``Out-String``) and capped at ``CAP`` characters;
+* its output is converted to text (strings kept as is, other objects through ``Out-String``)
+  and capped at ``CAP`` characters;
+* the script ends with an explicit ``exit`` right after its ``END`` frame (``[Environment]::Exit``
+  when a runspace was abandoned, whose thread would otherwise keep the process), so that
+  powershell.exe never keeps the shell open until the run's deadline.
 
-and writes one record per probe, as soon as it is known, framed by a random per-run boundary
+It writes one record per probe, as soon as it is known, framed by a random per-run boundary
 (128 bits)::
 
     <B> START
+    <B> M <base64 of {"ms": total, "modules": [{"name", "status", "ms", "error"}...]}>
     <B> R <index> <base64 of the UTF-8 JSON record>
     ...
     <B> END
@@ -61,22 +85,39 @@ import re
 import secrets
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from grader.model import Msg, Probe, ProbeResult
 from grader.transports.envelope import Parsed
 
 CAP = 64 * 1024  # characters of output kept per probe (beyond: truncated)
 EXECUTABLE = "powershell.exe"  # Windows PowerShell 5.1, present on every supported Windows
+MODULE_BUDGET = 60.0  # seconds for all module imports of a run (a fresh profile's first import can pass 20 s)
+
+#: The modules a batch imports before its first probe, each with the cmdlet nouns that belong to
+#: it: a module is imported when a probe's text names one of its cmdlets (``Verb-Noun``, noun
+#: prefix, any case). Other cmdlets still load on first use (PowerShell's autoloading), inside
+#: their probe's budget; add a module here when its first import is slow.
+MODULES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("DnsServer", ("DnsServer",)),
+    ("DhcpServer", ("DhcpServer",)),
+    ("ScheduledTasks", ("ScheduledTask",)),
+    ("ServerManager", ("WindowsFeature",)),
+    ("SmbShare", ("SmbShare",)),
+)
 
 # {B} is the boundary. $input is the process's stdin as lines (PowerShell reads it when it
-# is redirected and the command comes from -EncodedCommand).
+# is redirected and the command comes from -EncodedCommand). The language mode is checked
+# first, with nothing but what ConstrainedLanguage still allows (a property, a string, exit):
+# under AppLocker/WDAC the method calls below would fail with a message that names no cause.
 _BOOTSTRAP = (
     "$ErrorActionPreference='Stop';$ProgressPreference='SilentlyContinue';$B='{B}';"
+    "$L=[string]$ExecutionContext.SessionState.LanguageMode;"
+    "if($L -ne 'FullLanguage'){{$B+' LANG '+$L;exit 4}};"
     "try{{$s=[Text.Encoding]::UTF8.GetString([Convert]::FromBase64String((@($input)-join'').Trim()));"
     "$f=[ScriptBlock]::Create($s)}}catch{{[Console]::Out.Write($B+' FATAL '+[Convert]::ToBase64String("
     "[Text.Encoding]::UTF8.GetBytes([string]$_))+[char]13+[char]10);[Console]::Out.Flush();exit 3}};"
-    "& $f"
+    "& $f;exit 0"
 )
 
 # The script proper. Written for Windows PowerShell 5.1 (no ternary, no ?? , no -AsHashtable).
@@ -89,6 +130,9 @@ $CAP = {CAP}
 $U8 = New-Object -TypeName System.Text.UTF8Encoding -ArgumentList $false
 $script:GraderRunspace = $null
 $script:GraderAbandoned = $false
+$script:GraderModules = @({MODULES})
+$script:GraderModuleLeftMs = {MODULE_MS}
+$PRELUDE = '$ErrorActionPreference = ''Continue''; $ProgressPreference = ''SilentlyContinue''; '
 
 function Write-GraderLine([string]$Line) {
     [Console]::Out.Write($Line + [char]13 + [char]10)
@@ -117,19 +161,70 @@ function ConvertTo-GraderException($Exception) {
     [ordered]@{ type = $Exception.GetType().FullName; id = ''; category = ''; message = [string]$Exception.Message; target = '' }
 }
 
-function Invoke-GraderProbe([int]$Index, [string]$Key, [int]$BudgetMs, [string]$Code) {
+function Open-GraderRunspace {
+    $iss = [System.Management.Automation.Runspaces.InitialSessionState]::CreateDefault()
+    $runspace = [System.Management.Automation.Runspaces.RunspaceFactory]::CreateRunspace($iss)
+    $runspace.Open()
+    $runspace
+}
+
+function Import-GraderModules {
     $clock = [System.Diagnostics.Stopwatch]::StartNew()
-    $record = [ordered]@{ i = $Index; k = $Key; status = 'ok'; out = ''; trunc = $false; errors = @(); ms = 0 }
-    $shell = $null
-    try {
-        $text = $U8.GetString([Convert]::FromBase64String($Code))
-        if ($null -eq $script:GraderRunspace) {
-            $script:GraderRunspace = [System.Management.Automation.Runspaces.RunspaceFactory]::CreateRunspace()
-            $script:GraderRunspace.Open()
-        }
+    $entries = New-Object -TypeName 'System.Collections.ArrayList'
+    foreach ($name in $script:GraderModules) {
+        $entry = [ordered]@{ name = $name; status = 'ok'; ms = 0; error = '' }
+        if ($script:GraderModuleLeftMs -le 0) { $entry.status = 'skipped'; [void]$entries.Add($entry); continue }
+        $one = [System.Diagnostics.Stopwatch]::StartNew()
         $shell = [System.Management.Automation.PowerShell]::Create()
         $shell.Runspace = $script:GraderRunspace
-        [void]$shell.AddScript($text)
+        try {
+            [void]$shell.AddCommand('Import-Module').AddParameter('Name', $name).AddParameter('Scope', 'Global').AddParameter('ErrorAction', 'Stop')
+            $handle = $shell.BeginInvoke()
+            if (-not $handle.AsyncWaitHandle.WaitOne($script:GraderModuleLeftMs)) {
+                $entry.status = 'timeout'
+                try { [void]$shell.BeginStop($null, $null) } catch { }
+                $shell = $null
+                $script:GraderAbandoned = $true
+                $script:GraderModuleLeftMs = 0
+                $script:GraderRunspace = Open-GraderRunspace
+            } elseif ($shell.InvocationStateInfo.State -eq 'Failed') {
+                $entry.status = 'error'
+                $entry.error = [string]$shell.InvocationStateInfo.Reason.Message
+            } elseif ($shell.Streams.Error.Count -gt 0) {
+                $entry.status = 'error'
+                $entry.error = [string]$shell.Streams.Error[0].Exception.Message
+            }
+        } catch {
+            $entry.status = 'error'
+            $entry.error = [string]$_.Exception.Message
+        } finally {
+            if ($null -ne $shell) { $shell.Dispose() }
+        }
+        $entry.ms = [int]$one.ElapsedMilliseconds
+        if ($entry.status -ne 'timeout') { $script:GraderModuleLeftMs = $script:GraderModuleLeftMs - $entry.ms }
+        [void]$entries.Add($entry)
+    }
+    $report = [ordered]@{ ms = [int]$clock.ElapsedMilliseconds; modules = @($entries) }
+    $json = ConvertTo-Json -InputObject $report -Depth 4 -Compress
+    Write-GraderLine -Line ($B + ' M ' + (ConvertTo-GraderBase64 -Text $json))
+}
+
+function New-GraderRunspace {
+    $script:GraderRunspace = Open-GraderRunspace
+    if ($script:GraderModules.Count -gt 0) { Import-GraderModules }
+}
+
+function Invoke-GraderProbe([int]$Index, [string]$Key, [int]$BudgetMs, [string]$Code) {
+    $record = [ordered]@{ i = $Index; k = $Key; status = 'ok'; out = ''; trunc = $false; errors = @(); ms = 0 }
+    $shell = $null
+    $clock = $null
+    try {
+        $text = $U8.GetString([Convert]::FromBase64String($Code))
+        if ($null -eq $script:GraderRunspace) { New-GraderRunspace }
+        $clock = [System.Diagnostics.Stopwatch]::StartNew()
+        $shell = [System.Management.Automation.PowerShell]::Create()
+        $shell.Runspace = $script:GraderRunspace
+        [void]$shell.AddScript($PRELUDE + $text, $true)
         $in = New-Object -TypeName 'System.Management.Automation.PSDataCollection[psobject]'
         $in.Complete()
         $out = New-Object -TypeName 'System.Management.Automation.PSDataCollection[psobject]'
@@ -162,7 +257,7 @@ function Invoke-GraderProbe([int]$Index, [string]$Key, [int]$BudgetMs, [string]$
         $record.status = 'fault'
         $record.errors = @((ConvertTo-GraderError -Record $_))
     } finally {
-        $record.ms = [int]$clock.ElapsedMilliseconds
+        if ($null -ne $clock) { $record.ms = [int]$clock.ElapsedMilliseconds }
         if ($null -ne $shell) { $shell.Dispose() }
     }
     $json = ConvertTo-Json -InputObject $record -Depth 4 -Compress
@@ -170,11 +265,13 @@ function Invoke-GraderProbe([int]$Index, [string]$Key, [int]$BudgetMs, [string]$
 }
 
 Write-GraderLine -Line ($B + ' START')
+try { New-GraderRunspace } catch { $script:GraderRunspace = $null }
 """
 
 _EPILOGUE = r"""
 Write-GraderLine -Line ($B + ' END')
 if ($script:GraderAbandoned) { [Environment]::Exit(0) }
+exit 0
 """
 
 _CALL = "Invoke-GraderProbe -Index {i} -Key '{key}' -BudgetMs {ms} -Code '{code}'"
@@ -188,6 +285,12 @@ class PsEnvelope:
     bootstrap: str  # the text given to -EncodedCommand
     script: str  # the text the bootstrap runs
     probes: tuple[Probe, ...]
+    modules: tuple[str, ...] = ()  # imported before the first probe (see MODULES)
+
+    @property
+    def module_budget(self) -> float:
+        """Seconds the run may spend importing modules, on top of the probes' budgets."""
+        return MODULE_BUDGET if self.modules else 0.0
 
     @property
     def arguments(self) -> list[str]:
@@ -201,6 +304,17 @@ class PsEnvelope:
         return base64.b64encode(self.script.encode("utf-8")) + b"\r\n"
 
 
+def modules_for(probes: Sequence[Probe]) -> tuple[str, ...]:
+    """The modules of :data:`MODULES` whose cmdlets the probes name, in the table's order."""
+    text = "\n".join(p.command for p in probes)
+    needed = []
+    for module, nouns in MODULES:
+        pattern = r"\b[A-Za-z]+-(?:" + "|".join(re.escape(n) for n in nouns) + ")"
+        if re.search(pattern, text, re.IGNORECASE):
+            needed.append(module)
+    return tuple(needed)
+
+
 def encode_command(text: str) -> str:
     """``-EncodedCommand``'s format: base64 of the UTF-16LE text."""
     return base64.b64encode(text.encode("utf-16-le")).decode("ascii")
@@ -211,7 +325,11 @@ def build(probes: Sequence[Probe], *, boundary: str | None = None) -> PsEnvelope
     b = boundary or "GRADER-" + secrets.token_hex(16)
     if not re.fullmatch(r"[A-Za-z0-9-]+", b):
         raise ValueError(f"invalid boundary {b!r}")
-    lines = [_RUNTIME.replace("{B}", b).replace("{CAP}", str(CAP)).strip("\n")]
+    modules = modules_for(probes)
+    runtime = (_RUNTIME.replace("{B}", b).replace("{CAP}", str(CAP))
+               .replace("{MODULES}", ", ".join(f"'{m}'" for m in modules))
+               .replace("{MODULE_MS}", str(round(MODULE_BUDGET * 1000) if modules else 0)))
+    lines = [runtime.strip("\n")]
     for index, probe in enumerate(probes):
         if not re.fullmatch(r"[A-Za-z0-9_.-]+", probe.key):
             raise ValueError(f"invalid probe key {probe.key!r}")
@@ -220,20 +338,43 @@ def build(probes: Sequence[Probe], *, boundary: str | None = None) -> PsEnvelope
         lines.append(_CALL.format(i=index, key=probe.key, ms=budget, code=code))
     lines.append(_EPILOGUE.strip("\n"))
     script = "\r\n".join("\n".join(lines).split("\n")) + "\r\n"
-    return PsEnvelope(b, _BOOTSTRAP.format(B=b), script, tuple(probes))
+    return PsEnvelope(b, _BOOTSTRAP.format(B=b), script, tuple(probes), modules)
 
 
 # --- reading the answer -----------------------------------------------------------------
 
-_FRAME_KINDS = ("START", "R", "END", "FATAL")
+_FRAME_KINDS = ("START", "M", "R", "END", "FATAL", "LANG")
 
 
-def parse(env: PsEnvelope, stdout: bytes, *, started: str = "") -> Parsed:
+@dataclass(frozen=True)
+class ModuleImport:
+    """One module import as an ``M`` frame reported it."""
+
+    name: str
+    status: str  # ok | error | timeout | skipped (the run's module budget was spent)
+    seconds: float
+    error: str = ""
+
+
+@dataclass
+class PsParsed(Parsed):
+    """:class:`~grader.transports.envelope.Parsed` plus what only the PowerShell batch says."""
+
+    language: str | None = None  # the language mode when it was not FullLanguage (LANG frame)
+    imports: list[tuple[float, tuple[ModuleImport, ...]]] = field(default_factory=list)  # one per M frame
+
+    @property
+    def import_seconds(self) -> float:
+        """Time spent importing modules over the whole run."""
+        return sum(seconds for seconds, _ in self.imports)
+
+
+def parse(env: PsEnvelope, stdout: bytes, *, started: str = "") -> PsParsed:
     """Read the framed output (CRLF or LF). Never trusts a record whose frame, index or key is wrong."""
-    out = Parsed()
+    out = PsParsed()
     b = env.boundary
     text = stdout.decode("utf-8", errors="replace")
-    frame = re.compile(r"^" + re.escape(b) + r" (START|R|END|FATAL)(?: (.*))?$")
+    frame = re.compile(r"^" + re.escape(b) + r" (" + "|".join(_FRAME_KINDS) + r")(?: (.*))?$")
     seen_start = False
     stray: list[str] = []
     conflicts: set[int] = set()
@@ -256,6 +397,10 @@ def parse(env: PsEnvelope, stdout: bytes, *, started: str = "") -> Parsed:
             seen_start = True
         elif kind == "FATAL":
             out.anomalies.append(Msg("le lot PowerShell n'a pas pu démarrer : {error}", error=_b64_text(arg)))
+        elif kind == "LANG":
+            out.language = arg if re.fullmatch(r"[A-Za-z]{1,40}", arg) else repr(_clip(arg, 40))
+        elif kind == "M":
+            _imports(out, arg)
         elif kind == "END":
             out.complete = seen_start
         elif kind == "R":
@@ -273,6 +418,30 @@ def parse(env: PsEnvelope, stdout: bytes, *, started: str = "") -> Parsed:
                 error=Msg("résultat absent du lot PowerShell (sortie interrompue ou falsifiée)"),
             )
     return out
+
+
+def _imports(out: PsParsed, arg: str) -> None:
+    """An ``M`` frame: ``{"ms": total, "modules": [{"name", "status", "ms", "error"}...]}``."""
+    try:
+        report = json.loads(base64.b64decode(arg, validate=True).decode("utf-8"))
+        entries = report["modules"]
+        if isinstance(entries, dict):  # ConvertTo-Json writes a one-element array as an object in 5.1
+            entries = [entries]
+        imports = tuple(ModuleImport(str(e["name"]), str(e["status"]), max(0.0, float(e["ms"]) / 1000),
+                                     _clip(str(e.get("error") or ""))) for e in entries)
+        seconds = max(0.0, float(report["ms"]) / 1000)
+    except (binascii.Error, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        out.anomalies.append(Msg("rapport d'import des modules illisible ({kind})", kind=type(exc).__name__))
+        return
+    out.imports.append((seconds, imports))
+    for entry in imports:
+        if entry.status == "timeout":
+            out.anomalies.append(Msg("import du module PowerShell {module} interrompu : budget de {seconds:g} s "
+                                     "dépassé (ses cmdlets se chargeront dans le budget de leur sonde)",
+                                     module=entry.name, seconds=MODULE_BUDGET))
+        elif entry.status == "error":
+            out.anomalies.append(Msg("module PowerShell {module} non importé : {error}", module=entry.name,
+                                     error=entry.error))
 
 
 def _record(out: Parsed, env: PsEnvelope, arg: str, started: str, conflicts: set[int]) -> None:

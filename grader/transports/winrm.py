@@ -19,6 +19,22 @@ route, TLS handshake or certificate refused, HTTP 401 (authentication refused), 
 denied. Once the shell exists, a WinRM fault, a cut connection or a PowerShell that cannot
 start the batch is :class:`~grader.errors.TransportError` (``erreur``), with the reason.
 
+When the host's environment blocks the batch, the reason names the cause:
+
+* "Access is denied" on the shell: for an account that may be local (not Kerberos, not
+  ``user@domain``) the message says that UAC remote restrictions filter a *local* member of
+  Administrators (``LocalAccountTokenFilterPolicy`` at 0) and that the remedy, a domain account
+  or ``LocalAccountTokenFilterPolicy=1``, is the exam centre's decision, not a change to make on
+  the candidate's machine during grading (still ``injoignable``, as a refused login);
+* the shell refused by the GPO "Allow Remote Shell Access" (WSManFault
+  ``ERROR_WSMAN_REMOTESHELLS_NOT_ALLOWED``, 0x803381AC): ``erreur``, « l'accès au shell distant est
+  désactivé par stratégie (AllowRemoteShellAccess) »;
+* PowerShell in ``ConstrainedLanguage`` (AppLocker/WDAC; the bootstrap's ``LANG`` frame, see
+  :mod:`psenvelope`): ``erreur``, « PowerShell en mode de langage restreint ».
+
+The run's deadline is the probes' budgets, plus the module import budget when the batch imports
+modules (:data:`psenvelope.MODULE_BUDGET`), plus :data:`STARTUP_MARGIN`.
+
 Kerberos (``auth: kerberos``): the grader is not joined to the candidate's domain, so the ticket
 comes from the account's password, in memory (:mod:`grader.transports.kerberos`: a private
 krb5.conf naming ``kdc``, a ``MEMORY:`` cache, never the user's). pywinrm's Kerberos client
@@ -46,7 +62,6 @@ from grader.model import Msg, Probe, Text
 from grader.probes.winrm import CHANNEL, WinrmOptions
 from grader.transports import kerberos, psenvelope
 from grader.transports.base import Channel, Collected, HostContext
-from grader.transports.envelope import Parsed
 
 if TYPE_CHECKING:
     import requests
@@ -55,6 +70,7 @@ log = logging.getLogger("grader.winrm")
 
 STARTUP_MARGIN = 30.0  # seconds for powershell.exe to start and load its first modules
 STDIN_CHUNK = 48 * 1024  # bytes of stdin per Send message (well under MaxEnvelopeSize)
+REMOTE_SHELLS_NOT_ALLOWED = 0x803381AC  # ERROR_WSMAN_REMOTESHELLS_NOT_ALLOWED (GPO AllowRemoteShellAccess)
 
 
 @dataclass(frozen=True)
@@ -86,7 +102,7 @@ class WinrmTarget:
 class WinrmAnswer:
     """What one batch returned, with the facts the evidence records."""
 
-    parsed: Parsed
+    parsed: psenvelope.PsParsed
     host_key: str
     exit_code: int | None
     stderr: str  # decoded from CLIXML
@@ -117,7 +133,8 @@ def run_batch(target: WinrmTarget, secret: PasswordSecret, probes: Sequence[Prob
     _check_port(target)
     env = psenvelope.build(probes)
     budget = sum(max(0.1, p.timeout) for p in probes)
-    deadline_s = target.run_timeout if target.run_timeout is not None else budget + STARTUP_MARGIN
+    deadline_s = (target.run_timeout if target.run_timeout is not None
+                  else budget + env.module_budget + STARTUP_MARGIN)
     ticket = contextlib.ExitStack()  # Kerberos: the in-memory login, held until the shell exists
     username = secret.username
     if target.auth == "kerberos":
@@ -181,10 +198,14 @@ def run_batch(target: WinrmTarget, secret: PasswordSecret, probes: Sequence[Prob
                                   "que la méthode d'authentification est activée sur l'hôte",
                                   where=target.where, username=secret.username, auth=target.auth)) from exc
         except wexc.WSManFaultError as exc:
-            if exc.wsman_fault_code == 5 or "access is denied" in (exc.reason or "").lower():
-                raise Unreachable(Msg("accès WinRM refusé à « {username} » sur {where} : le compte doit être "
-                                      "administrateur ou membre de « Utilisateurs de gestion à distance »",
-                                      username=secret.username, where=target.where)) from exc
+            if exc.wsman_fault_code in (5, 0x80070005) or "access is denied" in (exc.reason or "").lower():
+                raise Unreachable(_access_denied(target, secret.username)) from exc
+            if exc.wsman_fault_code == REMOTE_SHELLS_NOT_ALLOWED or "not accept any remote shell" in (
+                    exc.reason or "").lower():
+                raise TransportError(Msg("l'accès au shell distant est désactivé par stratégie "
+                                         "(AllowRemoteShellAccess) sur {where} : WinRM répond mais refuse d'ouvrir "
+                                         "un shell ; aucune sonde exécutée (stratégie locale ou du domaine : "
+                                         "Composants Windows > Windows Remote Shell)", where=target.where)) from exc
             raise TransportError(Msg("erreur WinRM de {where} : {error} (code {code})", where=target.where,
                                      error=(exc.reason or '').strip(), code=exc.wsman_fault_code)) from exc
         except wexc.WinRMTransportError as exc:
@@ -211,6 +232,10 @@ def run_batch(target: WinrmTarget, secret: PasswordSecret, probes: Sequence[Prob
         _close(protocol, shell_id, command_id)
     parsed = psenvelope.parse(env, stdout, started=started)
     stderr_text = psenvelope.decode_clixml(stderr)
+    if parsed.language is not None:
+        raise TransportError(Msg("PowerShell en mode de langage restreint ({mode}) : AppLocker/WDAC bloque le lot ; "
+                                 "aucune sonde exécutée sur {where} (une exception pour le compte du correcteur "
+                                 "relève du centre d'examen)", mode=parsed.language, where=target.where))
     if f"{env.boundary} START".encode() not in stdout:  # the script never ran: nothing to judge
         fatal = [a for a in parsed.anomalies if "n'a pas pu démarrer" in a]
         why: str | Msg = fatal[0][:500] if fatal else stderr_text[:500] if stderr_text else (
@@ -226,6 +251,26 @@ def run_batch(target: WinrmTarget, secret: PasswordSecret, probes: Sequence[Prob
         host_key = "x509 SHA256:" + hashlib.sha256(certificate[0]).hexdigest().upper()
     return WinrmAnswer(parsed, host_key, exit_code, stderr_text, started, time.perf_counter() - t0,
                        anomalies, counter.count)
+
+
+def _access_denied(target: WinrmTarget, username: str) -> Msg:
+    """WinRM's "Access is denied" on the shell, in words that do not send anyone to change the candidate's VM.
+
+    A *local* account in Administrators is refused too when UAC remote restrictions filter its
+    network logon (``LocalAccountTokenFilterPolicy`` at 0, the default): its token is a standard
+    user's. An account that may be local (not Kerberos, not ``user@domain``) gets that explanation
+    first; a domain account gets the group memberships.
+    """
+    if target.auth != "kerberos" and "@" not in username:  # grader, .\grader, HOST\grader: may be local
+        return Msg("accès WinRM refusé à « {username} » sur {where} : si c'est un compte *local* membre des "
+                   "Administrateurs, les restrictions distantes de l'UAC filtrent sa connexion réseau "
+                   "(LocalAccountTokenFilterPolicy à 0, le défaut) ; remède : un compte de domaine, ou "
+                   "LocalAccountTokenFilterPolicy=1 — décision du centre d'examen, pas pendant la correction "
+                   "(sinon le compte n'est ni administrateur ni membre de « Utilisateurs de gestion à distance »)",
+                   username=username, where=target.where)
+    return Msg("accès WinRM refusé à « {username} » sur {where} : le compte n'est ni administrateur de l'hôte ni "
+               "membre de « Utilisateurs de gestion à distance » (configuration prévue par le centre d'examen)",
+               username=username, where=target.where)
 
 
 def _kerberos_failure(target: WinrmTarget, principal: str, exc: Exception) -> Msg:
@@ -384,5 +429,9 @@ class WinrmChannel(Channel):
         if options.auth == "kerberos":
             principal, _ = kerberos.principal_and_realm(secret.username, options.realm)
             login = f"{principal} (Kerberos, KDC {options.kdc}, SPN HTTP/{options.spn_host or host.address})"
+        if answer.parsed.imports:
+            modules = ", ".join(dict.fromkeys(m.name for _, imports in answer.parsed.imports for m in imports))
+            login = Msg("{login}, modules PowerShell {modules} importés en {seconds:g} s", login=login,
+                        modules=modules, seconds=round(answer.parsed.import_seconds, 1))
         return Collected(dict(answer.parsed.results), login=login, host_key=answer.host_key, anomalies=anomalies,
                          execs=1, complete=answer.parsed.complete)

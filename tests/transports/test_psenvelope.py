@@ -87,6 +87,47 @@ def test_powershell_source_parses():
         assert newer not in ENV.script
 
 
+def test_each_probe_runs_in_a_default_session_state_with_its_own_scope_and_preferences():
+    # Windows PowerShell 5.1: CreateRunspace() without an InitialSessionState is a legacy runspace, and
+    # AddScript($text) without useLocalScope shares the probes' variables; neither takes the batch's preferences.
+    script = ENV.script
+    assert "[System.Management.Automation.Runspaces.InitialSessionState]::CreateDefault()" in script
+    assert "RunspaceFactory]::CreateRunspace($iss)" in script and "CreateRunspace()" not in script
+    assert "[void]$shell.AddScript($PRELUDE + $text, $true)" in script
+    prelude = next(line for line in script.splitlines() if line.startswith("$PRELUDE = "))
+    assert prelude == "$PRELUDE = '$ErrorActionPreference = ''Continue''; $ProgressPreference = ''SilentlyContinue''; '"
+
+
+def test_the_modules_the_probes_need_are_imported_once_before_the_first_probe():
+    dns = Probe("winrm", "Get-DnsServerZone -Name 'lab.test' -ErrorAction Stop | ConvertTo-Json -Depth 4")
+    feature = Probe("winrm", "get-windowsfeature -Name 'DHCP' | ConvertTo-Json -Depth 4")
+    assert psenvelope.modules_for([A, C, dns, feature]) == ("DnsServer", "ServerManager", "SmbShare")
+    assert psenvelope.modules_for([A]) == ()
+    lines = psenvelope.build([A, C, dns], boundary=B).script.splitlines()
+    assert "$script:GraderModules = @('DnsServer', 'SmbShare')" in lines
+    assert f"$script:GraderModuleLeftMs = {round(psenvelope.MODULE_BUDGET * 1000)}" in lines
+    start = lines.index("Write-GraderLine -Line ($B + ' START')")
+    first = next(i for i, line in enumerate(lines) if line.startswith("Invoke-GraderProbe "))
+    assert start < lines.index("try { New-GraderRunspace } catch { $script:GraderRunspace = $null }") < first
+    bare = psenvelope.build([A], boundary=B)
+    assert "$script:GraderModules = @()" in bare.script.splitlines() and bare.module_budget == 0
+    assert psenvelope.build([C]).module_budget == psenvelope.MODULE_BUDGET
+
+
+def test_the_script_exits_right_after_its_last_frame():
+    lines = ENV.script.splitlines()
+    assert lines[-3:] == ["Write-GraderLine -Line ($B + ' END')",
+                          "if ($script:GraderAbandoned) { [Environment]::Exit(0) }", "exit 0"]
+    assert ENV.bootstrap.endswith("& $f;exit 0")
+
+
+def test_the_bootstrap_checks_the_language_mode_before_any_method_call():
+    bootstrap = ENV.bootstrap
+    check = bootstrap.index("$ExecutionContext.SessionState.LanguageMode")
+    assert check < bootstrap.index("::") and check < bootstrap.index("$input")
+    assert "if($L -ne 'FullLanguage'){$B+' LANG '+$L;exit 4}" in bootstrap
+
+
 # --- reading what comes back --------------------------------------------------------------
 
 def test_records_in_crlf_with_ps51_escaping_and_accents():
@@ -222,3 +263,40 @@ def test_several_clixml_documents_and_plain_text():
     assert psenvelope.decode_clixml(two).startswith('Write-Error "Error"')
     assert psenvelope.decode_clixml("Le programme est bloqué\r\n") == "Le programme est bloqué"
     assert psenvelope.decode_clixml(b"#< CLIXML\r\n<Objs") == "<Objs"  # broken XML is shown as it came
+
+
+# --- module imports and the language mode -----------------------------------------------------
+
+def m_line(report: str) -> str:
+    return f"{B} M {base64.b64encode(report.encode('utf-8')).decode()}\r\n"
+
+
+def test_module_import_frames_are_read_and_failures_said():
+    report = ('{"ms":21450,"modules":[{"name":"DnsServer","status":"ok","ms":21300,"error":""},'
+              '{"name":"DhcpServer","status":"error","ms":150,"error":"The specified module \\u0027DhcpServer\\u0027 '
+              'was not loaded because no valid module file was found in any module directory."}]}')
+    one = '{"ms":0,"modules":{"name":"SmbShare","status":"skipped","ms":0,"error":""}}'
+    parsed = psenvelope.parse(ENV, framed(f"{B} START\r\n", m_line(report), record_line(0, ok_record(0, A, "a")),
+                                          m_line(one), record_line(1, ok_record(1, C, "c")), f"{B} END\r\n"))
+    assert parsed.complete and parsed.results[A.key].ok and parsed.results[C.key].ok
+    assert parsed.import_seconds == 21.45 and len(parsed.imports) == 2
+    assert [(m.name, m.status) for m in parsed.imports[0][1]] == [("DnsServer", "ok"), ("DhcpServer", "error")]
+    assert parsed.imports[1][1][0].status == "skipped", "ConvertTo-Json 5.1 writes a one-element array as an object"
+    assert [str(a) for a in parsed.anomalies] == [
+        ("module PowerShell DhcpServer non importé : The specified module 'DhcpServer' was not loaded because no "
+         "valid module file was found in any module directory.")]
+
+
+def test_a_bad_module_frame_is_an_anomaly_not_a_failure():
+    parsed = psenvelope.parse(ENV, framed(f"{B} START\r\n", f"{B} M not-base64!\r\n", m_line('{"ms":1}'),
+                                          record_line(0, ok_record(0, A, "a")), f"{B} END\r\n"))
+    assert parsed.results[A.key].ok and parsed.imports == []
+    assert [str(a) for a in parsed.anomalies] == ["rapport d'import des modules illisible (Error)",
+                                                  "rapport d'import des modules illisible (KeyError)"]
+
+
+def test_the_language_frame_names_the_mode():
+    parsed = psenvelope.parse(ENV, framed(f"{B} LANG ConstrainedLanguage\r\n"))
+    assert parsed.language == "ConstrainedLanguage" and not parsed.complete
+    assert psenvelope.parse(ENV, framed(f"{B} LANG x y\r\n")).language == "'x y'"
+    assert psenvelope.parse(ENV, framed(f"{B} START\r\n")).language is None

@@ -72,7 +72,8 @@ def test_basic_over_http_one_shell_one_command(password):
     with Standin(windows_host(), auth=("basic",)) as s:
         got = collect(s, password, [SERVICE, SHARE, MISSING], auth="basic")
     assert one_run(s), "one shell, one command, stdin, output, end: nothing per probe"
-    assert got.execs == 1 and got.complete and got.login == "grader (mot de passe)" and got.host_key == ""
+    assert got.execs == 1 and got.complete and got.host_key == ""
+    assert got.login == "grader (mot de passe), modules PowerShell SmbShare importés en 0 s"  # Get-SmbShareAccess
     assert any("en clair" in a for a in got.anomalies)
     service = got.results[SERVICE.key]
     assert service.exit_code == 0 and json.loads(service.stdout)["Name"] == "Spooler"
@@ -257,3 +258,81 @@ def test_nothing_before_the_deadline_is_an_error_not_a_verdict(password):
     with Standin(host, max_wait=0.2) as s, pytest.raises(TransportError, match="rien reçu en 1 s"):
         collect(s, password, [SERVICE], run_timeout=1, operation_timeout=1)
     assert s.count("Delete") == 1
+
+
+# --- what Windows PowerShell 5.1 and the host's policies do to the batch (issue #16) --------
+
+def test_constrained_language_mode_is_an_error_that_names_it(password):
+    host = windows_host()
+    host.language = "ConstrainedLanguage"  # AppLocker/WDAC in enforcement
+    with Standin(host) as s, pytest.raises(TransportError, match=r"mode de langage restreint \(ConstrainedLanguage\) "
+                                                                 r": AppLocker/WDAC bloque le lot") as info:
+        collect(s, password, [SERVICE])
+    assert not isinstance(info.value, Unreachable)
+    assert s.count("Delete") == 1
+
+
+def test_remote_shell_access_disabled_by_policy_is_an_error_that_names_it(password):
+    with Standin(windows_host()) as s:
+        s.refuse_shell("AllowRemoteShellAccess")
+        with pytest.raises(TransportError, match=r"l'accès au shell distant est désactivé par stratégie "
+                                                 r"\(AllowRemoteShellAccess\)") as info:
+            collect(s, password, [SERVICE])
+    assert not isinstance(info.value, Unreachable)
+    assert s.count("Command") == 0
+
+
+def test_a_local_admin_filtered_by_uac_is_told_apart(password, monkeypatch):
+    with Standin(windows_host()) as s:
+        s.refuse_shell("LocalAccountTokenFilterPolicy")
+        with pytest.raises(Unreachable) as info:
+            collect(s, password, [SERVICE])
+    text = str(info.value)
+    assert "compte *local*" in text and "restrictions distantes de l'UAC" in text
+    assert "un compte de domaine, ou LocalAccountTokenFilterPolicy=1" in text and "centre d'examen" in text
+    assert "doit être administrateur" not in text, "nobody is told to change the candidate's machine"
+    monkeypatch.setenv("GRADER_TEST_WINRM_UPN", PASSWORD)
+    upn = Credential(username="grader@lab.test", password_env="GRADER_TEST_WINRM_UPN")
+    with Standin(windows_host(), users={"grader@lab.test": PASSWORD}, auth=("basic",)) as s:
+        s.refuse_shell("LocalAccountTokenFilterPolicy")
+        with pytest.raises(Unreachable, match="Utilisateurs de gestion à distance") as info:
+            collect(s, upn, [SERVICE], auth="basic")
+    assert "UAC" not in str(info.value), "a domain account (user@domain) is not filtered by UAC remote restrictions"
+
+
+def test_module_import_comes_before_the_first_probe_and_outside_its_budget(password):
+    host = windows_host()
+    host.module_load = 1.5  # a fresh profile builds its module cache on the first import
+    share = Probe("winrm", SHARE.command, timeout=1.0)
+    with Standin(host) as s:
+        got = collect(s, password, [share, SERVICE])
+    result = got.results[share.key]
+    assert not result.timed_out and result.ok and accounts(result)
+    assert got.login == "grader (mot de passe), modules PowerShell SmbShare importés en 1.5 s"
+    assert not got.anomalies
+
+
+def test_a_missing_module_is_not_fatal_and_is_said(password):
+    host = windows_host()
+    host.missing_modules = {"SmbShare"}
+    with Standin(host) as s:
+        got = collect(s, password, [SHARE, SERVICE])
+    assert got.complete and got.results[SERVICE.key].ok
+    assert any("module PowerShell SmbShare non importé" in a and "no valid module file" in a for a in got.anomalies)
+
+
+def test_a_module_import_over_its_budget_is_cut_and_said(password, monkeypatch):
+    monkeypatch.setattr("grader.transports.psenvelope.MODULE_BUDGET", 0.3)
+    host = windows_host()
+    host.module_load = 0.5
+    with Standin(host) as s:
+        got = collect(s, password, [SERVICE, SHARE])
+    assert got.complete and got.results[SERVICE.key].ok
+    assert any("import du module PowerShell SmbShare interrompu" in a for a in got.anomalies)
+
+
+def test_the_batch_exits_right_after_its_last_frame(password):
+    with Standin(windows_host(), max_wait=0.2) as s:
+        got = collect(s, password, [SERVICE], run_timeout=5, operation_timeout=1)
+    assert got.complete and got.results[SERVICE.key].ok
+    assert not any("lot interrompu" in a for a in got.anomalies), got.anomalies

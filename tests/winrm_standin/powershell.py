@@ -9,6 +9,21 @@ what ``Write-GraderLine`` writes. This is written from the envelope's documented
 not by calling grader's parser or builder, so a change on one side that the other does not
 follow fails the transport tests.
 
+Windows PowerShell 5.1's runtime facts the stand-in plays, each from the script's text:
+
+* the language mode (``WindowsHost.language``): under ConstrainedLanguage (AppLocker/WDAC) a
+  bootstrap that checks ``$ExecutionContext.SessionState.LanguageMode`` writes its ``LANG`` frame
+  and exits 4; one that does not dies on its first .NET method call, with PowerShell's own
+  message on stderr;
+* module imports: the modules listed in ``$script:GraderModules`` are imported after ``START``,
+  before the first probe, within ``$script:GraderModuleLeftMs`` (``WindowsHost.module_load``
+  seconds each, simulated; ``missing_modules`` fail as Import-Module fails), reported in one
+  ``M`` frame; a module *not* imported up front is loaded by PowerShell's autoloading on the
+  first probe that names one of its cmdlets, inside that probe's budget;
+* the end of the process: the script must ``exit`` after its ``END`` frame; without it, the
+  stand-in plays the case the desk review feared (powershell.exe keeps reading its stdin and
+  the command stays open until the client signals it).
+
 Each probe's answer comes from the host's recordings, looked up by the probe's exact
 command text. Timing is simulated (a recording's ``delay``, capped at the probe's budget);
 a record is emitted as ``ConvertTo-Json -Compress`` of Windows PowerShell 5.1 writes it
@@ -23,7 +38,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from xml.sax.saxutils import escape
 
 from tests.winrm_standin.recordings import Recording, load
@@ -34,6 +49,14 @@ _B_IN_SCRIPT = re.compile(r"^\$B = '([^']+)'\r?$", re.MULTILINE)
 _CALL = re.compile(r"^Invoke-GraderProbe -Index (\d+) -Key '([A-Za-z0-9_.-]+)' -BudgetMs (\d+) -Code '([A-Za-z0-9+/=]*)'\r?$",
                    re.MULTILINE)
 _CAP = re.compile(r"^\$CAP = (\d+)\r?$", re.MULTILINE)
+_LANGUAGE_CHECK = re.compile(r"\$ExecutionContext\.SessionState\.LanguageMode.*' LANG '.*exit 4", re.DOTALL)
+_MODULES = re.compile(r"^\$script:GraderModules = @\(((?:'[A-Za-z]+'(?:, )?)*)\)\r?$", re.MULTILINE)
+_MODULE_MS = re.compile(r"^\$script:GraderModuleLeftMs = (\d+)\r?$", re.MULTILINE)
+_EXIT_AFTER_END = re.compile(r"^Write-GraderLine -Line \(\$B \+ ' END'\)\r?\n(?:.*\r?\n)*?exit 0\r?$", re.MULTILINE)
+# The cmdlet nouns of the modules whose first import is slow (Microsoft Learn: each module's cmdlet list).
+_MODULE_NOUNS = {"DnsServer": "DnsServer", "DhcpServer": "DhcpServer", "ScheduledTasks": "ScheduledTask",
+                 "ServerManager": "WindowsFeature", "SmbShare": "SmbShare"}
+_CLM_ERROR = ("Cannot invoke method. Method invocation is supported only on core types in this language mode.")
 
 
 @dataclass
@@ -48,6 +71,9 @@ class WindowsHost:
     crash: str = ""  # powershell.exe fails before running anything: this CLIXML on stderr, exit code 1
     startup: float = 0.0  # seconds powershell.exe takes to start (simulated, before any output)
     unknown: list[str] = field(default_factory=list)  # probe commands asked for but not recorded
+    language: str = "FullLanguage"  # $ExecutionContext.SessionState.LanguageMode (ConstrainedLanguage: AppLocker/WDAC)
+    module_load: float = 0.0  # seconds a module's first import takes (a fresh profile builds its module cache)
+    missing_modules: set[str] = field(default_factory=set)  # modules Import-Module cannot find
 
     def answer(self, command: str, recording: str | Recording) -> WindowsHost:
         self.recordings[command] = load(recording) if isinstance(recording, str) else recording
@@ -114,6 +140,14 @@ def _play(host: WindowsHost, run: Run, command: str, arguments: list[str], stdin
         _play_single(host, run, bootstrap, log)
         return
     boundary = m.group(1)
+    if host.language != "FullLanguage":
+        if _LANGUAGE_CHECK.search(bootstrap):
+            run.write(f"{boundary} LANG {host.language}\r\n")
+            run.finish(4)
+        else:
+            run.write(_clixml_error(_CLM_ERROR), "stderr")
+            run.finish(1)
+        return
     try:
         script = base64.b64decode(b"".join(stdin.split())).decode("utf-8")
     except ValueError as exc:
@@ -134,6 +168,9 @@ def _play(host: WindowsHost, run: Run, command: str, arguments: list[str], stdin
     if host.before_start:
         run.write(host.before_start)
     run.write(f"{boundary} START\r\n")
+    modules = re.findall(r"'([A-Za-z]+)'", (_MODULES.search(script) or [None, ""])[1] or "")
+    budget = _MODULE_MS.search(script)
+    loaded = _import(host, run, boundary, modules, int(budget.group(1)) / 1000) if modules and budget else set()
     for call in _CALL.finditer(script):
         if run.stopped:
             break
@@ -149,6 +186,13 @@ def _play(host: WindowsHost, run: Run, command: str, arguments: list[str], stdin
                             "message": "stand-in: no recording for this command", "target": ""}],
             }
         else:
+            autoload = 0.0  # PowerShell imports a module on the first use of one of its cmdlets
+            for module, noun in _MODULE_NOUNS.items():
+                if module not in loaded and re.search(rf"\b[A-Za-z]+-{noun}", probe_command, re.IGNORECASE):
+                    loaded.add(module)
+                    autoload += host.module_load
+            if autoload:
+                recording = replace(recording, delay=recording.delay + autoload)
             time.sleep(min(recording.delay, budget_ms / 1000))
             if recording.console:
                 run.write(recording.console + "\r\n")
@@ -157,9 +201,41 @@ def _play(host: WindowsHost, run: Run, command: str, arguments: list[str], stdin
         run.write(f"{boundary} R {index} {payload}\r\n")
     if not run.stopped:
         run.write(f"{boundary} END\r\n")
+        if not _EXIT_AFTER_END.search(script):
+            while not run.stopped:  # no exit: the shell stays open until the client's Signal
+                time.sleep(0.02)
     if host.stderr:
         run.write(host.stderr, "stderr")
     run.finish(host.exit_code if not run.stopped else -1073741510)  # 0xC000013A: ended by Ctrl+C
+
+
+def _import(host: WindowsHost, run: Run, boundary: str, modules: list[str], budget_s: float) -> set[str]:
+    """``Import-GraderModules``: each module in turn within the run's module budget, one ``M`` frame.
+
+    Returns the modules the probes' runspace then holds (none after a timeout: the runtime
+    abandons that runspace for a fresh one).
+    """
+    entries = []
+    left = budget_s
+    for name in modules:
+        if left <= 0:
+            entries.append({"name": name, "status": "skipped", "ms": 0, "error": ""})
+            continue
+        if name in host.missing_modules:
+            entries.append({"name": name, "status": "error", "ms": 15,
+                            "error": f"The specified module '{name}' was not loaded because no valid module file "
+                                     "was found in any module directory."})
+            continue
+        spent = min(host.module_load, left)
+        time.sleep(spent)
+        status = "ok" if host.module_load <= left else "timeout"
+        left = left - spent if status == "ok" else 0
+        entries.append({"name": name, "status": status, "ms": int(spent * 1000), "error": ""})
+    report = {"ms": sum(int(e["ms"]) for e in entries), "modules": entries}
+    run.write(f"{boundary} M " + base64.b64encode(ps51_json(report).encode("utf-8")).decode("ascii") + "\r\n")
+    if any(e["status"] == "timeout" for e in entries):
+        return set()
+    return {str(e["name"]) for e in entries if e["status"] == "ok"}
 
 
 def _play_single(host: WindowsHost, run: Run, command: str, log: Callable[[str], None]) -> None:

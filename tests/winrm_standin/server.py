@@ -73,6 +73,18 @@ ACTIONS = {
 BOUNDARY = b"--Encrypted Boundary"
 ENCRYPTED = "application/HTTP-SPNEGO-session-encrypted"
 TIMED_OUT = 2150858793
+# Why a Windows host refuses the shell itself (the Create action), as WS-Management faults:
+#: GPO "Allow Remote Shell Access" disabled (HKLM\Software\Policies\Microsoft\Windows\WinRM\Service\WinRS
+#: AllowRemoteShellAccess=0): ERROR_WSMAN_REMOTESHELLS_NOT_ALLOWED 0x803381AC, its text as wsmerror.h
+#: states it (dahall/Vanara, PInvoke/WsmSvc/wsmerror.cs).
+REMOTE_SHELLS_NOT_ALLOWED = ("s:Receiver", "w:InternalError",
+                             ("The WS-Management service cannot process the request. The service is configured to "
+                              "not accept any remote shell requests. "), 0x803381AC)
+#: A local account in Administrators whose network logon UAC filters (LocalAccountTokenFilterPolicy=0):
+#: "Access is denied." with E_ACCESSDENIED 0x80070005 as pywinrm reports it (ansible/wazuh-ansible#581,
+#: diyan/pywinrm#338).
+ACCESS_DENIED = ("s:Receiver", "w:InternalError", "Access is denied. ", 0x80070005)
+REFUSALS = {"AllowRemoteShellAccess": REMOTE_SHELLS_NOT_ALLOWED, "LocalAccountTokenFilterPolicy": ACCESS_DENIED}
 MAX_RECEIVE = 96 * 1024  # bytes of output per ReceiveResponse (fits pywinrm's 150 KiB MaxEnvelopeSize)
 
 _ENV_HEAD = ('<s:Envelope xml:lang="en-US" xmlns:s="{s}" xmlns:a="{a}" xmlns:x="{x}" xmlns:w="{w}" xmlns:rsp="{rsp}" '
@@ -193,6 +205,11 @@ class Standin:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def refuse_shell(self, why: str) -> Standin:
+        """Answer Create with the fault Windows gives for ``why`` (a key of :data:`REFUSALS`)."""
+        self.faults["Create"] = REFUSALS[why]
+        return self
 
     def count(self, action: str) -> int:
         return self.actions.count(action)
