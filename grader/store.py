@@ -10,8 +10,10 @@ or key; the rubric is stored as written (rubrics hold references, not secrets).
 
 The jury's observations and overrides live in their own table, ``annotations``, appended to
 and never updated: an override records the status the jury decided, who decided it, when and
-why, and leaves the automated ``results`` row exactly as the judge wrote it, so reports show
-both side by side. A resume replaces a host's results, never its annotations.
+why, and the automated status it replaced (``replaced``), and leaves the automated ``results`` row
+exactly as the judge wrote it, so reports show both side by side. A resume replaces a host's
+results, never its annotations: when it changes the automated status an override replaced, the
+reports flag that decision « à revoir » (:func:`reports.aggregate.overrides`).
 """
 
 from __future__ import annotations
@@ -118,7 +120,8 @@ CREATE TABLE IF NOT EXISTS annotations (      -- the jury's words; never changes
     status TEXT,                    -- override: the status the jury decides; observation: NULL
     text TEXT NOT NULL,             -- the observation, or the override's justification
     author TEXT NOT NULL,
-    created TEXT NOT NULL
+    created TEXT NOT NULL,
+    replaced TEXT                   -- override: the automated status when it was decided (NULL: older store, observation)
 );
 CREATE INDEX IF NOT EXISTS annotations_by_candidate ON annotations (run_id, candidate);
 """
@@ -136,7 +139,8 @@ _INSERT_HOST = f"INSERT OR REPLACE INTO hosts ({', '.join(HOST_COLUMNS)}) VALUES
 _INSERT_EVIDENCE = (f"INSERT OR REPLACE INTO evidence ({', '.join(EVIDENCE_COLUMNS)})"
                     f" VALUES ({', '.join('?' for _ in EVIDENCE_COLUMNS)})")
 # Columns added after the first stores were written: (table, column, declaration).
-ADDED_COLUMNS = (("results", "message_ref", "TEXT"), ("hosts", "text_ref", "TEXT"), ("evidence", "text_ref", "TEXT"))
+ADDED_COLUMNS = (("results", "message_ref", "TEXT"), ("hosts", "text_ref", "TEXT"), ("evidence", "text_ref", "TEXT"),
+                 ("annotations", "replaced", "TEXT"))
 
 
 def _add_missing_columns(db: sqlite3.Connection) -> None:
@@ -326,7 +330,9 @@ class Store:
         The target is a check on one host (``check_id``, and ``host`` unless the check ran on a
         single host of the run), an RC criterion (``criterion``), or the candidate as a whole
         (neither). An override targets a check, names one of the five statuses and carries a
-        non-empty justification in ``text``. Nothing else in the store changes.
+        non-empty justification in ``text``; the row records in ``replaced`` the automated status of
+        that check at that moment (``non_evalue`` when the candidate was never graded on it).
+        Nothing else in the store changes.
 
         :raises AnnotationError: the target does not exist in the run, the text or the author
             is empty, the status is not one of :class:`grader.model.Status`...
@@ -361,20 +367,24 @@ class Store:
         if criterion:
             self._check_criterion(results, criterion)
         value: str | None = None
+        replaced: str | None = None
         if kind == "override":
             if not check_id:
                 raise AnnotationError(t("store.override_needs_check"))
             value = _status_value(status)
+            replaced = next((str(r["status"]) for r in results
+                             if (r["candidate"], r["check_id"], r["host"]) == (candidate, check_id, host)),
+                            Status.NON_EVALUE.value)  # never graded for this candidate (interrupted run)
         elif status is not None and str(status).strip():
             raise AnnotationError(t("store.observation_with_status"))
         row = {"run_id": run_id, "candidate": candidate, "check_id": check_id, "host": host,
                "criterion": criterion, "kind": kind, "status": value, "text": text, "author": author,
-               "created": utcnow()}
+               "created": utcnow(), "replaced": replaced}
         with self._lock:
             try:
                 cur = self._db.execute(
                     "INSERT INTO annotations (run_id, candidate, check_id, host, criterion, kind, status, text,"
-                    " author, created) VALUES (?,?,?,?,?,?,?,?,?,?)", tuple(row.values()))
+                    " author, created, replaced) VALUES (?,?,?,?,?,?,?,?,?,?,?)", tuple(row.values()))
             except sqlite3.Error as exc:
                 raise StoreError(t("store.annotation_not_saved", path=self.path, error=exc)) from exc
         return {"id": cur.lastrowid, **row}

@@ -147,7 +147,7 @@ def load_frames(store: Store, run_id: str, referential: Referential | None = Non
     evidence["exit_code"] = pd.Series([None if _isnull(v) else int(v) for v in evidence["exit_code"]],
                                       index=evidence.index, dtype=object)
     annotations = _frame(store.annotations(run_id), "annotations").drop(columns=["run_id"])
-    for col in ("check_id", "host", "criterion", "status"):  # NULL in the store: None here, never NaN
+    for col in ("check_id", "host", "criterion", "status", "replaced"):  # NULL in the store: None here, never NaN
         annotations[col] = pd.Series([None if _isnull(v) else str(v) for v in annotations[col]],
                                      index=annotations.index, dtype=object)
     return Frames(run=run, candidates=candidates, hosts=hosts, results=localize(results, lang), evidence=evidence,
@@ -472,7 +472,7 @@ def _sort_key(iso: str) -> Any:
 # --- the jury's annotations ---------------------------------------------------------------------
 
 OVERRIDE_COLUMNS = ["candidate", "check_id", "host", "criterion", "status", "automated", "text", "author", "created",
-                    "id", "earlier"]
+                    "id", "earlier", "replaced", "review"]
 
 
 def overrides(frames: Frames) -> pd.DataFrame:
@@ -480,6 +480,9 @@ def overrides(frames: Frames) -> pd.DataFrame:
 
     ``status`` is the jury's, ``automated`` the judge's (never changed); ``criterion`` is the
     check's; ``earlier`` is the number of earlier overrides it replaced (kept in the store).
+    ``replaced`` is the automated status the decision replaced when it was taken (None in a
+    store written before it was recorded); ``review`` is True when the automated status is no
+    longer that one (a resume regraded the check since): the decision is « à revoir ».
     """
     ann = frames.annotations
     decided = ann[ann["kind"] == "override"] if not ann.empty else ann
@@ -491,26 +494,49 @@ def overrides(frames: Frames) -> pd.DataFrame:
     for (cand, check_id, host), group in decided.groupby(["candidate", "check_id", "host"], sort=False):
         latest = group.iloc[-1]  # annotations come oldest first
         result = automated.get((cand, check_id, host), {})
+        replaced = replaced_status(latest)
         rows.append({"candidate": cand, "check_id": check_id, "host": host,
                      "criterion": result.get("criterion", ""), "status": latest["status"],
                      "automated": result.get("status", ""), "text": latest["text"], "author": latest["author"],
-                     "created": latest["created"], "id": int(latest["id"]), "earlier": len(group) - 1})
+                     "created": latest["created"], "id": int(latest["id"]), "earlier": len(group) - 1,
+                     "replaced": replaced, "review": needs_review(replaced, result.get("status"))})
     return pd.DataFrame.from_records(rows, columns=OVERRIDE_COLUMNS).astype(object)
 
 
+def replaced_status(annotation: Any) -> str | None:
+    """The automated status an override recorded as replaced; None for an older store's (not recorded)."""
+    value = annotation.get("replaced") if hasattr(annotation, "get") else None
+    return None if _isnull(value) or not str(value) else str(value)
+
+
+def needs_review(replaced: str | None, automated: Any) -> bool:
+    """An override is « à revoir » when the automated status it replaced is no longer the current one.
+
+    ``automated`` missing (no result for the check): ``non_evalue``, as the store records it.
+    An override without a recorded status (older store) is never flagged.
+    """
+    if replaced is None:
+        return False
+    current = "non_evalue" if _isnull(automated) or not str(automated) else str(automated)
+    return replaced != current
+
+
 def override_counts(frames: Frames) -> pd.DataFrame:
-    """Per candidate: ``overridden`` (checks carrying a jury decision) and ``changed`` (whose status it changes)."""
-    out = pd.DataFrame(0, index=pd.Index(frames.candidate_ids(), name="candidate"), columns=["overridden", "changed"])
+    """Per candidate: ``overridden`` (checks carrying a jury decision), ``changed`` (whose status it changes)
+    and ``review`` (decisions « à revoir »: the automated status they replaced has changed since)."""
+    out = pd.DataFrame(0, index=pd.Index(frames.candidate_ids(), name="candidate"),
+                       columns=["overridden", "changed", "review"])
     for rec in overrides(frames).to_dict("records"):
         if rec["candidate"] in out.index:
             out.loc[rec["candidate"], "overridden"] += 1
             out.loc[rec["candidate"], "changed"] += int(rec["status"] != rec["automated"])
+            out.loc[rec["candidate"], "review"] += int(bool(rec["review"]))
     return out
 
 
 def annotation_counts(frames: Frames) -> pd.DataFrame:
-    """Per candidate: ``observations`` written and checks ``overridden`` by the jury."""
-    out = override_counts(frames)[["overridden"]].copy()
+    """Per candidate: ``observations`` written, checks ``overridden`` by the jury, decisions to ``review``."""
+    out = override_counts(frames)[["overridden", "review"]].copy()
     ann = frames.annotations
     observed = ann[ann["kind"] == "observation"].groupby("candidate").size() if not ann.empty else pd.Series(dtype=int)
     out["observations"] = [int(observed.get(c, 0)) for c in out.index]

@@ -9,8 +9,12 @@ complete stored text stays in ``resultats.json`` and in the SQLite store.
 The jury's annotations are shown beside the automated results, never in their place: under a
 check, the decision in force (the jury's status, who, when, the justification) next to the
 automated status, and the observations; under a criterion, the observations written on it.
-The local web view (:mod:`grader.web`) renders the same pages with ``web`` set: links to its
-own URLs and the annotation forms. Written files never carry a form.
+A decision whose replaced automated status is no longer the current one (a resume regraded the
+check) is flagged « à revoir » with both statuses, on the check and in the candidate's and the
+session's summaries (:func:`reports.aggregate.overrides`); one from an older store, which did
+not record that status, is shown as before. The local web view (:mod:`grader.web`) renders the
+same pages with ``web`` set: links to its own URLs and, when jury members were named, the
+annotation forms. Written files never carry a form.
 
 Two audiences: ``jury`` (the default, everything above) and ``trainee`` (the trainer's
 follow-up): the trainer's note of each check is put forward and every jury-only part is left
@@ -208,7 +212,7 @@ def _check_view(rec: dict[str, Any], evidence: dict[tuple[str, str, str], dict[s
         "points": fmt_number(rec["points"], lang), "missing": not bool(rec.get("stored", True)),
         "probes": probes, "declared_probes": len(keys),
         "host_wide": [str(a) for a in (rec.get("host_wide") or [])] if isinstance(rec.get("host_wide"), list) else [],
-        **(jury or JuryIndex()).for_check(str(rec["check_id"]), str(rec["host"]), lang),
+        **(jury or JuryIndex()).for_check(str(rec["check_id"]), str(rec["host"]), lang, rec.get("status")),
     }
 
 
@@ -228,12 +232,24 @@ class JuryIndex:
             else:
                 self.candidate.append(view)
 
-    def for_check(self, check_id: str, host: str, lang: str) -> dict[str, Any]:
-        """``decision`` (the latest override, or None), ``earlier`` (text), ``observations``."""
+    def for_check(self, check_id: str, host: str, lang: str, automated: Any = None) -> dict[str, Any]:
+        """``decision`` (the latest override, or None), ``earlier`` (text), ``observations``.
+
+        ``automated``: the check's current automated status. When it is no longer the status the
+        decision replaced (a resume regraded the check), the decision carries ``review``, the
+        « à revoir » line naming both statuses; otherwise ``review`` is "".
+        """
         views = self.checks.get((check_id, host), [])
         decisions = [v for v in views if v["kind"] == "override"]
         earlier = len(decisions) - 1
-        return {"decision": decisions[-1] if decisions else None,
+        decision = decisions[-1] if decisions else None
+        if decision is not None:
+            replaced = decision["replaced"]
+            review = aggregate.needs_review(replaced["code"] if replaced else None, automated)
+            decision = decision | {"review": text(lang, "jury.review", replaced=replaced["label"],
+                                                  automated=status_label(lang, str(automated or "non_evalue")))
+                                   if review and replaced else ""}
+        return {"decision": decision,
                 "earlier": text(lang, "jury.earlier", n=earlier) if earlier > 0 else "",
                 "observations": [v for v in views if v["kind"] == "observation"]}
 
@@ -252,8 +268,10 @@ def annotation_view(row: Mapping[str, Any], lang: str) -> dict[str, Any]:
     """One annotation as the pages show it; ``anchor`` is its element id (the web view links to it)."""
     ident = int(row["id"])
     when = fmt_datetime(row.get("created"), lang)
+    replaced = aggregate.replaced_status(row) if row["kind"] == "override" else None
     return {"id": ident, "anchor": f"annotation-{ident}", "kind": row["kind"],
             "status": _status(str(row["status"]), lang) if row["kind"] == "override" else None,
+            "replaced": _status(replaced, lang) if replaced else None, "review": "",
             "text": _text(row.get("text")), "author": _text(row.get("author")), "when": when,
             "by": text(lang, "jury.by", author=_text(row.get("author")), when=when), "target": ""}
 
@@ -334,7 +352,8 @@ def candidate_context(frames: Frames, candidate: str, lang: str = "fr",
     """Everything the candidate page shows, as plain data (the template only lays it out).
 
     :param web: set by the web view only: ``run_href``, ``home_href``, ``action`` (where the
-        annotation forms post), ``csrf`` (the form token) and ``author`` (pre-filled name).
+        annotation forms post), ``csrf`` (the form token), ``jury`` (the names the forms offer;
+        empty: no form, a read-only notice) and ``author`` (the name pre-selected).
     :param audience: ``jury`` (default) or ``trainee`` (hints forward, no jury-only part).
     """
     lang = normalize_lang(lang)
@@ -403,6 +422,8 @@ def candidate_context(frames: Frames, candidate: str, lang: str = "fr",
         "jury_notes": jury.leftovers(lang),
         "jury_summary": text(lang, "jury.overridden_note", n=int(decided["overridden"]),
                              changed=int(decided["changed"])) if int(decided["overridden"]) and not trainee else "",
+        "jury_review": text(lang, "jury.review_note", n=int(decided["review"]))
+        if int(decided["review"]) and not trainee else "",
         "web": web,
     }
 
@@ -545,7 +566,9 @@ def session_context(frames: Frames, lang: str = "fr", web: Mapping[str, Any] | N
                      "total": total_cell, "points": _points_view(frames, cid, lang, pts),
                      "jury": text(lang, "jury.cell", overridden=int(counted["overridden"]),
                                   observations=int(counted["observations"]))
-                     if int(counted["overridden"]) or int(counted["observations"]) else ""})
+                     if int(counted["overridden"]) or int(counted["observations"]) else "",
+                     "jury_review": text(lang, "jury.cell_review", n=int(counted["review"]))
+                     if int(counted["review"]) else ""})
     notes = aggregate.host_notes(frames, lang)
     totals = {(r["candidate"], r["host"]): _chain_view(r, lang)
               for r in aggregate.dependency_totals(frames).to_dict("records")}

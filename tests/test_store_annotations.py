@@ -15,7 +15,8 @@ from grader.rubric import Rubric, load_rubric
 from grader.store import SCHEMA, Store
 from tests.test_store import DEMO, DEMO_ROSTER, RUN, UNREACHABLE, make_report
 
-COLUMNS = ["id", "run_id", "candidate", "check_id", "host", "criterion", "kind", "status", "text", "author", "created"]
+COLUMNS = ["id", "run_id", "candidate", "check_id", "host", "criterion", "kind", "status", "text", "author", "created",
+           "replaced"]
 
 
 @pytest.fixture(scope="module")
@@ -85,6 +86,66 @@ def test_an_override_keeps_the_automated_result_untouched(graded: Store) -> None
     assert raw_results(graded) == before and graded.results(RUN) == rows_before
     automated = {(r["candidate"], r["check_id"], r["host"]): r["status"] for r in graded.results(RUN)}
     assert automated[("01", "check-1", "srv-lin")] == "non_conforme"
+
+
+def test_an_override_records_the_automated_status_it_replaced(graded: Store) -> None:
+    graded_check = graded.add_annotation(RUN, "01", kind="override", check_id="check-1", host="srv-lin",
+                                         status="conforme", text="Montré au jury.", author="J")
+    unreached = graded.add_annotation(RUN, "02", kind="override", check_id="check-0", host="srv-lin",
+                                      status="non_conforme", text="Vu sur place.", author="J")
+    never = graded.add_annotation(RUN, "03", kind="override", check_id="check-0", host="srv-lin",
+                                  status="conforme", text="Vu sur place.", author="J")
+    note = graded.add_annotation(RUN, "01", kind="observation", check_id="check-1", host="srv-lin", text="x",
+                                 author="J")
+    assert [r["replaced"] for r in (graded_check, unreached, never, note)] == [
+        "non_conforme", "injoignable", "non_evalue", None]
+    assert [r["replaced"] for r in graded.annotations(RUN)] == ["non_conforme", "injoignable", "non_evalue", None]
+
+
+def test_a_resume_that_changes_the_replaced_status_flags_the_override(graded: Store) -> None:
+    from reports import aggregate
+
+    graded.add_annotation(RUN, "02", kind="override", check_id="check-0", host="srv-lin", status="conforme",
+                          text="Vu sur place.", author="J")
+    graded.add_annotation(RUN, "01", kind="override", check_id="check-1", host="srv-lin", status="conforme",
+                          text="Montré au jury.", author="J")
+    graded.reopen_run(RUN)
+    graded.save_host(RUN, make_report("02", statuses=("non_conforme", "conforme")))  # the resume reaches 02
+    table = aggregate.overrides(aggregate.load_frames(graded, RUN)).set_index("candidate")
+    assert (table.loc["02", "replaced"], table.loc["02", "automated"], table.loc["02", "review"]) == (
+        "injoignable", "non_conforme", True)
+    assert (table.loc["01", "replaced"], table.loc["01", "automated"], table.loc["01", "review"]) == (
+        "non_conforme", "non_conforme", False)
+    counts = aggregate.override_counts(aggregate.load_frames(graded, RUN))
+    assert counts["review"].to_dict() == {"01": 0, "02": 1, "03": 0}
+
+
+def test_an_old_store_gains_the_replaced_column_and_its_overrides_are_not_flagged(tmp_path: Path, demo: Rubric,
+                                                                                    candidates: list[Candidate]) -> None:
+    from reports import aggregate
+
+    old_dir = tmp_path / "ancienne"
+    old = Store(old_dir)
+    old.new_run(run_id=RUN, rubric=demo, roster_text="", candidates=candidates)
+    old.save_host(RUN, make_report("01"))
+    old.close()
+    db = sqlite3.connect(old_dir / Store.FILENAME)
+    db.execute("ALTER TABLE annotations DROP COLUMN replaced")  # the table as an older grader wrote it
+    db.execute("INSERT INTO annotations (run_id, candidate, check_id, host, kind, status, text, author, created)"
+               " VALUES (?, '01', 'check-1', 'srv-lin', 'override', 'conforme', 'ancienne', 'J', 'now')", (RUN,))
+    db.commit()
+    db.close()
+    reopened = Store(old_dir)
+    try:
+        db = sqlite3.connect(old_dir / Store.FILENAME)
+        assert [row[1] for row in db.execute("PRAGMA table_info(annotations)")] == COLUMNS  # migrated
+        db.close()
+        [row] = reopened.annotations(RUN)
+        assert row["replaced"] is None and row["status"] == "conforme"
+        table = aggregate.overrides(aggregate.load_frames(reopened, RUN))
+        assert table["replaced"].tolist() == [None] and table["review"].tolist() == [False]
+    finally:
+        reopened.close()
 
 
 @pytest.mark.parametrize("spelled, stored", [

@@ -5,12 +5,21 @@
     grader jury note     --candidate 02 [--check ID [--host H] | --criterion CP9.1] --text "…" --author "Nom"
     grader jury override --candidate 02 --check ID [--host H] --status conforme --text "justification" --author "Nom"
     grader jury list     [--candidate 02]
-    grader serve         [--session DIR] [--host 127.0.0.1] [--port 8765]
+    grader serve         [--session DIR] [--jury "Nom" ... | --jury-file FILE] [--host 127.0.0.1] [--port 8765]
+                         [--tls-cert CERT.pem --tls-key KEY.pem]
 
 Every ``jury`` command takes ``--session DIR`` and ``--run RUN`` (default: the latest run). An
 override never touches the automated result: the store keeps both, and the reports show the
-jury's status beside the automated one, with who decided, when and why. The written reports
-show annotations once rewritten (``grader report``); the web view shows them at once.
+jury's status beside the automated one, with who decided, when and why, and the automated
+status the decision replaced. When a resume has changed that status since, the decision is
+shown « à revoir » with both statuses (``jury list``, the reports, the web view). The written
+reports show annotations once rewritten (``grader report``); the web view shows them at once.
+
+``grader serve`` always prints an address carrying this serve's secret (``?token=…``, or
+``GRADER_WEB_TOKEN``), loopback included. Annotations are signed with one of the names given by
+``--jury`` (repeatable) or ``--jury-file`` (UTF-8, one name a line, ``#`` comments), chosen
+from a list in the forms; without any, the view is read-only. An address other than loopback
+is refused (exit 2) unless ``--tls-cert`` and ``--tls-key`` are given: the view is then HTTPS.
 
 Exit codes: 0 done; 2 bad input (unknown run, candidate, check or criterion, empty
 justification...: raised as :class:`grader.errors.GraderError`, turned into one French line by
@@ -63,11 +72,13 @@ def _target(row: dict[str, Any]) -> str:
     return t("jury.target.candidate")
 
 
-def _automated(store: Any, run_id: str, row: dict[str, Any]) -> str:
-    for r in store.results(run_id):
-        if (r["candidate"], r["check_id"], r["host"]) == (row["candidate"], row["check_id"], row["host"]):
-            return str(r["status"])
-    return "non_evalue"  # graded for another candidate, never for this one (interrupted run)
+def read_jury_file(path: Path) -> list[str]:
+    """The names of a ``--jury-file``: UTF-8 (a BOM is allowed), one a line; blank lines and ``#`` lines skipped."""
+    try:
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(t("jury.msg.jury_file", path=path, reason=getattr(exc, "strerror", None) or exc)) from exc
+    return [line for line in lines if line.strip() and not line.lstrip().startswith("#")]
 
 
 def note_cmd(
@@ -105,9 +116,8 @@ def override_cmd(
     with session_run(session, run) as (store, run_id):
         row = store.add_annotation(run_id, candidate, kind="override", status=status, text=text, author=author,
                                    check_id=check, host=host)
-        automated = _automated(store, run_id, row)
     echo(t("jury.msg.override", id=row["id"], cand=candidate, target=_target(row),
-                 status=status_name(row["status"]), automated=status_name(automated), author=row["author"]))
+                 status=status_name(row["status"]), automated=status_name(row["replaced"]), author=row["author"]))
     echo(t("jury.msg.regenerate", session=session, run=run_id))
 
 
@@ -125,39 +135,58 @@ def list_cmd(
     if not rows:
         echo(t("jury.msg.none", run=run_id))
         return
+    from reports.aggregate import needs_review, replaced_status
     from reports.html import fmt_datetime
 
+    in_force = {(r["candidate"], r["check_id"], r["host"]): r["id"] for r in rows if r["kind"] == "override"}
     echo(t("jury.msg.title", run=run_id))
     for row in rows:
         kind = t(ANNOTATION_KINDS[row["kind"]])
+        review = ""
         if row["kind"] == "override":
-            auto = automated.get((row["candidate"], row["check_id"], row["host"]), "non_evalue")
+            target = (row["candidate"], row["check_id"], row["host"])
+            auto = automated.get(target, "non_evalue")
             kind = t("jury.msg.line_decision", automated=status_name(auto), status=status_name(row["status"]))
+            replaced = replaced_status(row)
+            if in_force[target] == row["id"] and replaced and needs_review(replaced, auto):
+                review = t("jury.msg.line_review", replaced=status_name(replaced), automated=status_name(auto))
         echo(t("jury.msg.line", id=row["id"], cand=row["candidate"], target=_target(row), kind=kind,
                      author=row["author"], when=fmt_datetime(row["created"], i18n.get_lang())))
+        if review:
+            echo(f"    {review}")
         for line in row["text"].splitlines() or [""]:
             echo(f"    {line}")
 
 
 def serve_cmd(
     session: Annotated[Path, typer.Option("--session", help=t("jury.opt.sessions"))] = DEFAULT_SESSIONS,
+    jury: Annotated[list[str] | None, typer.Option("--jury", help=t("jury.opt.jury"), show_default=False)] = None,
+    jury_file: Annotated[Path | None, typer.Option("--jury-file", help=t("jury.opt.jury_file"),
+                                                   show_default=False)] = None,
     host: Annotated[str, typer.Option("--host", help=t("jury.opt.host_bind"))] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=0, max=65535, help=t("jury.opt.port"))] = 8765,
+    tls_cert: Annotated[Path | None, typer.Option("--tls-cert", help=t("jury.opt.tls_cert"),
+                                                  show_default=False)] = None,
+    tls_key: Annotated[Path | None, typer.Option("--tls-key", help=t("jury.opt.tls_key"),
+                                                 show_default=False)] = None,
     lang: LangOpt = None,
 ) -> None:
     apply_lang(lang)
     from grader import web
 
+    names = [*(jury or []), *(read_jury_file(jury_file) if jury_file else [])]
     try:
-        served = web.make_server(session, host=host, port=port, lang=i18n.get_lang())
+        served = web.make_server(session, host=host, port=port, lang=i18n.get_lang(), jury=names,
+                                 tls_cert=tls_cert, tls_key=tls_key)
     except OSError as exc:
         raise UsageError(t("jury.msg.port_busy", port=port, host=host, reason=exc.strerror or exc)) from exc
-    names = sorted(web.find_sessions(session))
-    console.print(t("jury.msg.sessions", path=session.resolve(), names=", ".join(names)) if names
+    sessions = sorted(web.find_sessions(session))
+    console.print(t("jury.msg.sessions", path=session.resolve(), names=", ".join(sessions)) if sessions
                   else t("jury.msg.no_session", path=session.resolve()))
+    console.print(t("jury.msg.jury", names=", ".join(served.config.jury)) if served.config.jury
+                  else t("jury.msg.read_only"), markup=False)
     console.print(t("jury.msg.serving", url=served.url), style="bold", soft_wrap=True)
-    if served.token:
-        console.print(t("jury.msg.token"), style="yellow")
+    console.print(t("jury.msg.token"), style="yellow")
     try:
         served.server.serve_forever()
     except KeyboardInterrupt:

@@ -12,11 +12,17 @@ Guards, in :func:`_guard`, before any page:
 
 * **Host header** — on a loopback address only the loopback names of the bound port are
   accepted, so a web page elsewhere cannot reach the view through DNS rebinding.
-* **Token** — when the view listens on any other address, every request needs the token:
+* **Token** — every request needs the secret of this serve (``grader serve`` always sets one,
+  loopback included, so another user of the proctor's machine cannot read nor annotate):
   ``?token=…`` once (checked in constant time, then kept in an HttpOnly, SameSite=Strict
-  cookie and dropped from the address by a redirect), the cookie afterwards.
+  cookie, Secure over HTTPS, and dropped from the address by a redirect), the cookie afterwards.
 * **Forms** — a POST needs the form token the pages embed (an HMAC of a per-process key)
   and, when the browser says where it comes from (``Origin``, ``Sec-Fetch-Site``), this origin.
+
+Who may annotate: the jury members named at start (``WebConfig.jury``, ``grader serve --jury``).
+The forms offer those names in a list; a POST naming anyone else is refused (400). With no
+jury named the view is read-only: no form is shown, a POST is refused (403) and the pages say
+how to enable annotating.
 
 Every response forbids scripts, framing and foreign form targets (Content-Security-Policy),
 and is not cached (pages hold live data).
@@ -28,6 +34,7 @@ import hashlib
 import hmac
 import secrets
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -40,8 +47,9 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse  # what redirect() returns
 
 from grader import __version__
-from grader.errors import AnnotationError, StoreError
-from grader.store import Store
+from grader.errors import AnnotationError, StoreError, UsageError
+from grader.i18n import t
+from grader.store import MAX_AUTHOR, Store
 from reports import aggregate
 from reports.html import TEMPLATE_GLOBALS, fmt_datetime, render_candidate, render_session
 from reports.html import TEMPLATES as REPORT_TEMPLATES
@@ -60,19 +68,43 @@ class WebConfig:
     """What one running view serves and how it is guarded.
 
     :param root: a session directory (holding ``grader.sqlite``) or a directory of sessions.
-    :param token: the access token; ``None`` when the view listens on loopback only.
+    :param token: the access token (:func:`grader.web.make_server` always sets one); ``None``:
+        no token asked, for an application embedded behind its own guard (tests).
     :param allowed_hosts: accepted ``Host`` headers (``127.0.0.1:8765``...); ``None``: any.
+    :param jury: the names an annotation may be signed with (see :func:`jury_names`); empty:
+        the view is read-only.
     """
 
     root: Path
     lang: str = "fr"
     token: str | None = None
     allowed_hosts: frozenset[str] | None = None
+    jury: tuple[str, ...] = ()
     form_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
 
     @property
     def form_token(self) -> str:
         return hmac.new(self.form_key, b"grader-annotation-form", hashlib.sha256).hexdigest()
+
+
+def jury_name(name: str) -> str:
+    """A name as the store records an author: spaces collapsed (« Mme  Martin » is « Mme Martin »)."""
+    return " ".join((name or "").split())
+
+
+def jury_names(names: Iterable[str]) -> tuple[str, ...]:
+    """The jury of a serve: each name as recorded (:func:`jury_name`), blanks dropped, each once, in order.
+
+    :raises UsageError: a name longer than the store accepts for an author.
+    """
+    kept: dict[str, None] = {}
+    for raw in names:
+        name = jury_name(raw)
+        if len(name) > MAX_AUTHOR:
+            raise UsageError(t("web.jury_too_long", name=name[:40] + "…", limit=MAX_AUTHOR))
+        if name:
+            kept[name] = None
+    return tuple(kept)
 
 
 def find_sessions(root: Path) -> dict[str, Path]:
@@ -162,7 +194,8 @@ def create_app(config: WebConfig) -> Flask:
                 rest = [(k, v) for k, v in request.args.items(multi=True) if k != "token"]
                 target = request.path + (f"?{urlencode(rest)}" if rest else "")
                 response = redirect(target, 303)
-                response.set_cookie(TOKEN_COOKIE, config.token, httponly=True, samesite="Strict", path="/")
+                response.set_cookie(TOKEN_COOKIE, config.token, httponly=True, samesite="Strict", path="/",
+                                    secure=request.is_secure)
                 return response
             cookie = request.cookies.get(TOKEN_COOKIE, "")
             if not hmac.compare_digest(cookie.encode(), config.token.encode()):
@@ -220,7 +253,8 @@ def create_app(config: WebConfig) -> Flask:
                     "candidates": len(store.candidates(run["id"])), "annotations": n_ann,
                 })
             sessions.append({"name": name, "path": str(directory.resolve()), "runs": runs})
-        return page("home.html.j2", sessions=sessions, root=str(Path(config.root).resolve()))
+        return page("home.html.j2", sessions=sessions, root=str(Path(config.root).resolve()),
+                    jury=", ".join(config.jury))
 
     @app.get("/s/<session>/r/<run>/")
     def run_page(session: str, run: str) -> Response:
@@ -238,7 +272,8 @@ def create_app(config: WebConfig) -> Flask:
             raise _NotFound
         web = {"home_href": url_for("home"), "run_href": url_for("run_page", session=session, run=run_id),
                "action": url_for("annotate", session=session, run=run_id, candidate=candidate),
-               "csrf": config.form_token, "author": request.cookies.get(AUTHOR_COOKIE, "")}
+               "csrf": config.form_token, "jury": list(config.jury),
+               "author": jury_name(request.cookies.get(AUTHOR_COOKIE, ""))}
         return Response(render_candidate(frames, candidate, lang, web), mimetype="text/html")
 
     @app.post("/s/<session>/r/<run>/c/<candidate>/annotations")
@@ -246,17 +281,23 @@ def create_app(config: WebConfig) -> Flask:
         store, run_id = open_run(session, run)
         form = request.form
         back = url_for("candidate_page", session=session, run=run_id, candidate=candidate)
+        if not config.jury:
+            return message(_("web.refused"), _("web.read_only"), 403, back=back)
+        author = jury_name(form.get("author", ""))
+        if author not in config.jury:
+            return message(_("web.refused"), _("web.not_in_jury", author=author or "—",
+                                               jury=", ".join(config.jury)), 400, back=back)
         try:
             row = store.add_annotation(
                 run_id, candidate, kind=form.get("kind", ""), text=form.get("text", ""),
-                author=form.get("author", ""), check_id=form.get("check_id") or None, host=form.get("host") or None,
+                author=author, check_id=form.get("check_id") or None, host=form.get("host") or None,
                 criterion=form.get("criterion") or None,
                 status=form.get("status") if form.get("kind") == "override" else None)
         except AnnotationError as exc:
             return message(_("web.refused"), str(exc), 400, back=back)
         response = redirect(f"{back}#annotation-{row['id']}", 303)
         response.set_cookie(AUTHOR_COOKIE, row["author"], max_age=30 * 24 * 3600, httponly=True, samesite="Strict",
-                            path="/")
+                            path="/", secure=request.is_secure)
         return response
 
     return app

@@ -1,4 +1,11 @@
-"""Serving the view: loopback without a password, any other address behind a token.
+"""Serving the view: a secret per serve, always; HTTPS required off loopback.
+
+Every serve has its access token (given, else ``GRADER_WEB_TOKEN``, else a new random one),
+loopback included: the printed address carries it once (``?token=…``), a cookie afterwards, so
+another user of the proctor's machine reaches nothing without it. On loopback the ``Host``
+header is checked as well (DNS rebinding). Any other address is refused unless a certificate
+and its key are given (``tls_cert``/``tls_key``): the view is then served over HTTPS only,
+so neither the token nor the jury's annotations cross the room's network in clear.
 
 Why the standard library's threaded WSGI server (through werkzeug's ``make_server``) and not
 a production server: the view runs on the jury's or the proctor's own machine for a few
@@ -12,13 +19,18 @@ import ipaddress
 import os
 import secrets
 import socket
+import ssl
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler
 from werkzeug.serving import make_server as wsgi_server
 
-from grader.web.app import WebConfig, create_app
+from grader.errors import UsageError
+from grader.i18n import t
+from grader.web.app import WebConfig, create_app, jury_names
 
 TOKEN_ENV = "GRADER_WEB_TOKEN"
 
@@ -40,11 +52,41 @@ def loopback_hosts(host: str, port: int) -> frozenset[str]:
     return frozenset(f"{name}:{port}" for name in names)
 
 
-def access_token(host: str, token: str | None = None) -> str | None:
-    """None on loopback (no login there); elsewhere ``token``, else ``GRADER_WEB_TOKEN``, else a new random one."""
-    if is_loopback(host):
-        return None
+def access_token(token: str | None = None) -> str:
+    """The secret of one serve, on any address: ``token``, else ``GRADER_WEB_TOKEN``, else a new random one."""
     return token or os.environ.get(TOKEN_ENV) or secrets.token_urlsafe(24)
+
+
+class _LazyHandshakeContext(ssl.SSLContext):
+    """Accepted connections do their TLS handshake in their request thread, not in ``accept()``.
+
+    werkzeug wraps the listening socket; with the default ``do_handshake_on_connect`` a client
+    that connects and never speaks would hold the serving loop, and with it every other client.
+    """
+
+    def wrap_socket(self, sock: socket.socket, *args: Any, **kwargs: Any) -> ssl.SSLSocket:
+        kwargs["do_handshake_on_connect"] = False
+        return super().wrap_socket(sock, *args, **kwargs)
+
+
+def tls_context(cert: Path | None, key: Path | None) -> ssl.SSLContext | None:
+    """A server TLS context from a PEM certificate (chain) and its key; None when neither is given.
+
+    :raises UsageError: only one of the two is given, or they cannot be loaded (unreadable,
+        not PEM, key not matching the certificate).
+    """
+    if cert is None and key is None:
+        return None
+    if cert is None or key is None:
+        raise UsageError(t("jury.msg.tls_pair"))
+    context = _LazyHandshakeContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(certfile=str(cert), keyfile=str(key))
+    except (OSError, ssl.SSLError) as exc:
+        raise UsageError(t("jury.msg.tls_unusable", certfile=cert, keyfile=key,
+                           reason=getattr(exc, "strerror", None) or exc)) from exc
+    return context
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -76,7 +118,7 @@ class Served:
 
     server: BaseWSGIServer
     url: str
-    token: str | None
+    token: str
     config: WebConfig
 
     def close(self) -> None:
@@ -85,20 +127,29 @@ class Served:
 
 
 def make_server(root: Path, *, host: str = "127.0.0.1", port: int = 8765, lang: str = "fr",
-                token: str | None = None) -> Served:
-    """Bind the view of ``root`` (port 0: any free port). A token is required unless ``host`` is loopback.
+                token: str | None = None, jury: Iterable[str] = (), tls_cert: Path | None = None,
+                tls_key: Path | None = None) -> Served:
+    """Bind the view of ``root`` (port 0: any free port), always behind a token.
 
-    :param token: the access token for a non-loopback address (default: ``GRADER_WEB_TOKEN``,
-        else a new random one); ignored on loopback.
+    :param token: the access token (default: ``GRADER_WEB_TOKEN``, else a new random one).
+    :param jury: the names annotations may be signed with; none: a read-only view.
+    :param tls_cert: PEM certificate (chain) to serve HTTPS with, and ``tls_key`` its key;
+        required together for any address other than loopback.
+    :raises UsageError: a non-loopback ``host`` without certificate and key, a certificate
+        that cannot be loaded, a jury name too long.
     :raises OSError: the address or port cannot be bound (in use, not an address of this machine...).
     """
     loopback = is_loopback(host)
-    token = access_token(host, token)
-    config = WebConfig(root=Path(root), lang=lang, token=token)
+    context = tls_context(tls_cert, tls_key)
+    if not loopback and context is None:
+        raise UsageError(t("jury.msg.tls_required", host=host))
+    token = access_token(token)
+    config = WebConfig(root=Path(root), lang=lang, token=token, jury=jury_names(jury))
     app = create_app(config)
     listening = _listen(host, port)
     try:
-        server = wsgi_server(host, port, app, threaded=True, request_handler=_QuietHandler, fd=listening.fileno())
+        server = wsgi_server(host, port, app, threaded=True, request_handler=_QuietHandler, fd=listening.fileno(),
+                             ssl_context=context)
     finally:
         listening.close()  # the server works on its own duplicate of the descriptor
     bound = server.port
@@ -109,5 +160,5 @@ def make_server(root: Path, *, host: str = "127.0.0.1", port: int = 8765, lang: 
         shown = socket.gethostname()
     elif ":" in host and not host.startswith("["):
         shown = f"[{host}]"
-    url = f"http://{shown}:{bound}/" + (f"?token={token}" if token else "")
+    url = f"{'https' if context else 'http'}://{shown}:{bound}/?token={token}"
     return Served(server=server, url=url, token=token, config=config)

@@ -63,8 +63,10 @@ def test_the_override_sits_beside_the_automated_status(annotated) -> None:
     statuses = {a["check"]: a["status"] for a, _ in _articles(html)}
     assert statuses["syslog-distant"] == "non_conforme"  # the automated verdict is the article's status
     body = article(html, "syslog-distant")
-    decision = re.search(r'<div class="decision" id="annotation-(\d+)" data-jury-status="(\w+)">', body)
+    decision = re.search(r'<div class="decision" id="annotation-(\d+)" data-jury-status="(\w+)" '
+                         r'data-replaced="(\w+)">', body)
     assert decision and int(decision[1]) == rows["override"]["id"] and decision[2] == "conforme"
+    assert decision[3] == "non_conforme" and "À revoir" not in body  # replaced what is still the automated status
     assert '<span class="badge b-conforme">' in body and '<span class="badge b-non_conforme">' in body
     assert "Décision du jury" in body and "statut automatique" in body
     assert "Mme Leroy, le " in body and "Justification :" in body
@@ -102,14 +104,15 @@ def test_counts_and_points_stay_automated_and_the_overrides_are_counted_apart(an
     assert aggregate.points(frames).equals(aggregate.points(reference))
     plain.close()
     decided = aggregate.override_counts(frames)
-    assert decided.to_dict("index") == {"01": {"overridden": 1, "changed": 1}, "02": {"overridden": 1, "changed": 0},
-                                        "03": {"overridden": 0, "changed": 0}}
+    assert decided.to_dict("index") == {"01": {"overridden": 1, "changed": 1, "review": 0},
+                                        "02": {"overridden": 1, "changed": 0, "review": 0},
+                                        "03": {"overridden": 0, "changed": 0, "review": 0}}
     table = aggregate.overrides(frames)
     syslog = table[table["check_id"] == "syslog-distant"].iloc[0]
     assert (syslog["status"], syslog["automated"], syslog["earlier"], syslog["criterion"]) == \
         ("conforme", "non_conforme", 1, "CP13.3")
     counts = aggregate.annotation_counts(frames)
-    assert counts.loc["01"].to_dict() == {"overridden": 1, "observations": 4}
+    assert counts.loc["01"].to_dict() == {"overridden": 1, "review": 0, "observations": 4}
     html = (out / "candidat-01.html").read_text(encoding="utf-8")
     assert "1 vérification(s) avec une décision du jury, dont 1 changeant le statut" in html
     assert "conforme : 4" in html  # the automated count, not 5
@@ -117,6 +120,32 @@ def test_counts_and_points_stay_automated_and_the_overrides_are_counted_apart(an
     assert "<th>Jury</th>" in session and "1 décision(s) · 4 observation(s)" in session
     assert "2 vérification(s) ont reçu une décision du jury" in session
     assert "4/5 conformes" in session  # candidate 01's automated total
+
+
+def test_a_decision_whose_replaced_status_changed_since_is_to_review(annotated) -> None:
+    """A resume regraded syslog-distant of 01 (non conforme → erreur) after the jury's decision: « à revoir »."""
+    store, run_id, _, _, _ = annotated
+    with store._lock:  # as a resume's save_host replaces the host's results
+        store._db.execute("UPDATE results SET status='erreur' WHERE run_id=? AND candidate='01'"
+                          " AND check_id='syslog-distant'", (run_id,))
+    frames = aggregate.load_frames(store, run_id)
+    table = aggregate.overrides(frames).set_index("candidate")
+    assert (table.loc["01", "replaced"], table.loc["01", "automated"], table.loc["01", "review"]) == (
+        "non_conforme", "erreur", True)
+    assert not table.loc["02", "review"]
+    html = render_candidate(frames, "01", "fr")
+    body = article(html, "syslog-distant")
+    assert 'class="decision to-review"' in body and 'data-review="1"' in body
+    flat = " ".join(re.sub(r"<[^>]+>", "", body).split())
+    assert ("À revoir : la décision remplaçait le statut automatique « non conforme » ; il est maintenant "
+            "« erreur »") in flat
+    assert "1 décision(s) du jury à revoir" in html
+    assert "data-review" not in article(render_candidate(frames, "02", "fr"), "ssh-actif")
+    session = render_session(frames, "fr")
+    assert '<span class="review" data-review="01">1 à revoir</span>' in session
+    assert 'data-review="02"' not in session
+    english = " ".join(re.sub(r"<[^>]+>", "", render_candidate(frames, "01", "en")).split())
+    assert "To review: the decision replaced the automated status “not compliant”; it is now “error”" in english
 
 
 def test_written_reports_carry_no_form(annotated) -> None:
@@ -130,12 +159,18 @@ def test_the_web_variant_has_forms_and_its_own_links(annotated) -> None:
     store, run_id, _, _, _ = annotated
     frames = aggregate.load_frames(store, run_id)
     web = {"home_href": "/", "run_href": "/s/x/r/y/", "action": "/s/x/r/y/c/01/annotations", "csrf": "jeton-123",
-           "author": "Mme <Leroy>"}
+           "jury": ["M. Dupont", "Mme <Leroy>"], "author": "Mme <Leroy>"}
     html = render_candidate(frames, "01", "fr", web)
     assert html.count('data-form="override"') == 5 and html.count('data-form="observation"') == 5 + 10 + 1
     assert html.count('value="jeton-123"') == 5 * 2 + 10 + 1
-    assert 'action="/s/x/r/y/c/01/annotations"' in html and 'value="Mme &lt;Leroy&gt;"' in html
+    assert 'action="/s/x/r/y/c/01/annotations"' in html
+    assert html.count('<option value="Mme &lt;Leroy&gt;" selected>Mme &lt;Leroy&gt;</option>') == 5 * 2 + 10 + 1
+    assert html.count('<option value="M. Dupont">M. Dupont</option>') == 5 * 2 + 10 + 1
+    assert 'name="author" maxlength' not in html  # chosen from the list, never typed
     assert 'href="/s/x/r/y/"' in html and 'href="session.html"' not in html
+    read_only = render_candidate(frames, "01", "fr", web | {"jury": []})
+    assert "<form" not in read_only and 'id="read-only"' in read_only and "--jury" in read_only
+    assert JUSTIFICATION in read_only  # the annotations are still shown
     session = render_session(frames, "fr", {"home_href": "/", "candidate_href": lambda c: f"/c/{c}/"})
     assert 'href="/c/01/"' in session and "candidat-01.html" not in session
     assert candidate_context(frames, "01")["web"] is None

@@ -1,8 +1,9 @@
 """The web view in a real headless Chromium (Debian's ``chromium``, driven by Playwright, no browser download).
 
-The server runs in a thread on a random loopback port; the browser loads a candidate's record,
-adds an observation and a decision through the forms, reloads and sees them; no console
-error at any point; a screenshot is taken and checked as a PNG of the viewport's size.
+The server runs in a thread on a random loopback port, as ``grader serve --jury …`` starts it
+(behind its token: the browser opens the printed address once); the browser loads a candidate's
+record, adds an observation and a decision through the forms (signed by choosing a jury member
+from the list), reloads and sees them; no console error at any point; a screenshot is taken and checked as a PNG of the viewport's size.
 Skipped only when Chromium is not installed (``apt-get install chromium``).
 """
 
@@ -49,13 +50,13 @@ def session_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture()
-def server(session_dir: Path) -> Iterator[str]:
-    """The view as ``grader serve`` starts it, on a random loopback port: yields its base URL."""
-    served = make_server(session_dir, host="127.0.0.1", port=0)
+def served(session_dir: Path) -> Iterator[Any]:
+    """The view as ``grader serve --jury "Mme Leroy" --jury "M. Dupont"`` starts it, on a random loopback port."""
+    served = make_server(session_dir, host="127.0.0.1", port=0, jury=["Mme Leroy", "M. Dupont"])
     thread = threading.Thread(target=served.server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield served.url
+        yield served
     finally:
         served.server.shutdown()
         thread.join(10)
@@ -92,6 +93,15 @@ def png_size(data: bytes) -> tuple[int, int]:
     return struct.unpack(">II", data[16:24])
 
 
+@pytest.fixture()
+def server(served: Any, page: Page) -> str:
+    """The base URL, the page already in (it opened the printed address, token included, once)."""
+    page.page.goto(served.url)
+    base = served.url.split("?")[0]
+    assert page.page.url == base  # the token left the address bar
+    return base
+
+
 def test_add_an_observation_and_a_decision_then_see_them_after_reload(server: str, page: Page, session_dir: Path,
                                                                        tmp_path: Path) -> None:
     p = page.page
@@ -107,14 +117,14 @@ def test_add_an_observation_and_a_decision_then_see_them_after_reload(server: st
     syslog.locator("details.jury-form > summary").click()
     observation = syslog.locator('form[data-form="observation"]')
     observation.locator('textarea[name="text"]').fill("Le candidat explique le renvoi TCP vers 10.0.0.5.")
-    observation.locator('input[name="author"]').fill("Mme Leroy")
+    observation.locator('select[name="author"]').select_option("Mme Leroy")
     observation.get_by_role("button", name="Enregistrer l'observation").click()
     p.wait_for_url("**/c/01/#annotation-*")
 
     syslog = p.locator('article[data-check="syslog-distant"][data-host="srv-lin"]')
     syslog.locator("details.jury-form > summary").click()
     decision = syslog.locator('form[data-form="override"]')
-    assert decision.locator('input[name="author"]').input_value() == "Mme Leroy"  # remembered
+    assert decision.locator('select[name="author"]').input_value() == "Mme Leroy"  # remembered
     decision.locator('select[name="status"]').select_option("conforme")
     decision.locator('textarea[name="text"]').fill("Configuration montrée au jury dans /etc/rsyslog.d/90-central.conf.")
     decision.get_by_role("button", name="Enregistrer la décision").click()
@@ -157,7 +167,7 @@ def test_a_criterion_observation_and_a_refused_decision(server: str, page: Page)
     box = p.locator('div.criterion#CP9\\.2 .observations')
     box.locator("summary").click()
     box.locator('textarea[name="text"]').fill("Dossier technique clair.")
-    box.locator('input[name="author"]').fill("M. Dupont")
+    box.locator('select[name="author"]').select_option("M. Dupont")
     box.get_by_role("button").click()
     p.wait_for_url("**/c/02/#annotation-*")
     p.reload()
@@ -177,7 +187,7 @@ def test_a_criterion_observation_and_a_refused_decision(server: str, page: Page)
 def test_with_a_token_the_browser_gets_in_once_and_forms_still_work(session_dir: Path, browser: Any,
                                                                      page: Page) -> None:
     """As on an address other than loopback: the token once in the address, then the cookie."""
-    app = create_app(WebConfig(root=session_dir, token="jeton-de-test"))
+    app = create_app(WebConfig(root=session_dir, token="jeton-de-test", jury=("Mme Leroy",)))
     httpd = wsgi_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
@@ -194,7 +204,7 @@ def test_with_a_token_the_browser_gets_in_once_and_forms_still_work(session_dir:
         notes = p.locator("#jury-notes")
         notes.locator("summary").click()
         notes.locator('textarea[name="text"]').fill("Machine srv-lin éteinte à l'arrivée du jury.")
-        notes.locator('input[name="author"]').fill("Mme Leroy")
+        notes.locator('select[name="author"]').select_option("Mme Leroy")
         notes.get_by_role("button").click()
         p.wait_for_url("**/c/03/#annotation-*")
         p.reload()
