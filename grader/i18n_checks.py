@@ -131,7 +131,8 @@ def template(template_fr: str, lang: str) -> str:
 #: verdicts and the channels' reasons for not grading a host (a third party's pack may store plain
 #: French text, which reports show as stored).
 MSG_PACKS = ("checks/_common", "checks/linux", "checks/network", "checks/windows", "grader/check.py",
-             "grader/runner.py", "grader/probes", "grader/transports", "grader/credentials.py")
+             "grader/runner.py", "grader/probes", "grader/transports", "grader/credentials.py",
+             "grader/windows_record.py")
 
 
 def sentence_msgids(checks: Mapping[str, Any] | None = None) -> dict[str, str]:

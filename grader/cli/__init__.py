@@ -18,7 +18,7 @@ import sys
 import typer
 from rich.markup import escape
 
-from grader.cli import checks, history, hosts, jury, lab, reports, rubric, run
+from grader.cli import checks, history, hosts, jury, lab, reports, rubric, run, windows
 from grader.cli.common import LangOpt, apply_lang, err, error_message, group
 from grader.errors import GraderError, RubricError
 from grader.i18n import N_, t
@@ -43,6 +43,7 @@ rubric.register(app)  # rubric validate/schema, referential
 reports.register(app)  # export, verify, rejudge, junit, moodle
 history.register(app)  # history, diff
 jury.register(app)  # jury note/override/list, serve
+windows.register(app)  # windows record/replay
 
 
 def main() -> None:

@@ -420,6 +420,61 @@ def parse(env: PsEnvelope, stdout: bytes, *, started: str = "") -> PsParsed:
     return out
 
 
+def frames(boundary: str, stdout: bytes) -> list[tuple[str, str]]:
+    """Every frame of a run's output under ``boundary``, in order, as ``(kind, argument)`` text, unread.
+
+    What ``grader windows record`` keeps of a real run: an ``R`` frame's argument is
+    ``"<index> <base64 record>"`` exactly as PowerShell wrote it (nothing decoded, nothing
+    trusted), so that a recording can be read again later by :func:`parse`.
+    """
+    text = stdout.decode("utf-8", errors="replace")
+    frame = re.compile(r"^" + re.escape(boundary) + r" (" + "|".join(_FRAME_KINDS) + r")(?: (.*))?$")
+    found = []
+    for line in re.split(r"\r?\n", text):
+        m = frame.match(line.rstrip("\r"))
+        if m:
+            found.append((m.group(1), m.group(2) or ""))
+    return found
+
+
+#: The fields of a record, each with the JSON types its grammar accepts (``errors``: a list of error
+#: records, or one error record alone, as Windows PowerShell 5.1's ConvertTo-Json writes a one-element
+#: array held by an ordered dictionary).
+RECORD_FIELDS: dict[str, tuple[type, ...]] = {"i": (int,), "k": (str,), "status": (str,), "out": (str,),
+                                               "trunc": (bool,), "errors": (list, dict), "ms": (int, float)}
+RECORD_STATUSES = ("ok", "error", "timeout", "fault")
+ERROR_FIELDS = ("type", "id", "category", "message", "target")
+
+
+def record_problems(record: object) -> list[Msg]:
+    """What makes a decoded record differ from the grammar the script writes (empty: accepted).
+
+    :func:`parse` is lenient with a record whose frame, index and key are right (a field of the
+    wrong type reads as empty, an unknown status is the probe's ``error``), so that one odd field
+    never costs a whole host; this is the strict reading ``grader windows replay`` reports, so that
+    an answer a real Windows gives in another shape is seen before an exam, not during one.
+    """
+    if not isinstance(record, dict):
+        return [Msg("l'enregistrement n'est pas un objet JSON")]
+    problems: list[Msg] = []
+    for name, types in RECORD_FIELDS.items():
+        value = record.get(name)
+        if name not in record:
+            problems.append(Msg("champ {field} absent", field=name))
+        elif isinstance(value, bool) and bool not in types or not isinstance(value, types):
+            problems.append(Msg("champ {field} de type inattendu ({kind})", field=name, kind=type(value).__name__))
+    extra = sorted(set(record) - set(RECORD_FIELDS))
+    if extra:
+        problems.append(Msg("champs inconnus : {fields}", fields=extra))
+    if isinstance(record.get("status"), str) and record["status"] not in RECORD_STATUSES:
+        problems.append(Msg("statut de sonde inconnu : {status}", status=repr(record["status"])))
+    errors = record.get("errors")
+    for error in (errors if isinstance(errors, list) else [errors] if isinstance(errors, dict) else []):
+        if not isinstance(error, dict) or any(not isinstance(error.get(f), str) for f in ERROR_FIELDS):
+            problems.append(Msg("enregistrement d'erreur mal formé : {error}", error=_clip(repr(error), 120)))
+    return problems
+
+
 def _imports(out: PsParsed, arg: str) -> None:
     """An ``M`` frame: ``{"ms": total, "modules": [{"name", "status", "ms", "error"}...]}``."""
     try:

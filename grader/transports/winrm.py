@@ -32,6 +32,10 @@ When the host's environment blocks the batch, the reason names the cause:
 * PowerShell in ``ConstrainedLanguage`` (AppLocker/WDAC; the bootstrap's ``LANG`` frame, see
   :mod:`psenvelope`): ``erreur``, « PowerShell en mode de langage restreint ».
 
+:func:`run_batch` also hands back the batch's stdout exactly as received and its boundary
+(``WinrmAnswer.raw``, ``.boundary``): ``grader windows record`` keeps each probe's ``R`` frame
+from them (:mod:`grader.windows_record`); a grading run reads only the parsed results.
+
 The run's deadline is the probes' budgets, plus the module import budget when the batch imports
 modules (:data:`psenvelope.MODULE_BUDGET`), plus :data:`STARTUP_MARGIN`.
 
@@ -110,6 +114,10 @@ class WinrmAnswer:
     duration: float
     anomalies: list[str | Msg] = field(default_factory=list)
     actions: int = 0  # WS-Management requests sent (Create, Command, Send, Receive..., Signal, Delete)
+    #: The batch's stdout exactly as received, and the run's boundary: what ``grader windows record``
+    #: keeps (:func:`psenvelope.frames`); a grading run reads only ``parsed``.
+    raw: bytes = field(default=b"", repr=False)
+    boundary: str = ""
 
 
 def run_batch(target: WinrmTarget, secret: PasswordSecret, probes: Sequence[Probe]) -> WinrmAnswer:
@@ -250,7 +258,7 @@ def run_batch(target: WinrmTarget, secret: PasswordSecret, probes: Sequence[Prob
     if target.scheme == "https" and certificate:
         host_key = "x509 SHA256:" + hashlib.sha256(certificate[0]).hexdigest().upper()
     return WinrmAnswer(parsed, host_key, exit_code, stderr_text, started, time.perf_counter() - t0,
-                       anomalies, counter.count)
+                       anomalies, counter.count, raw=stdout, boundary=env.boundary)
 
 
 def _access_denied(target: WinrmTarget, username: str) -> Msg:
