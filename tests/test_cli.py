@@ -22,7 +22,8 @@ FIXTURES = Path(__file__).parent / "fixtures" / "rubrics"
 SUBCOMMANDS = (["run"], ["demo"], ["report"], ["referential"], ["lab", "up"], ["lab", "down"], ["lab", "status"],
                ["checks", "list"], ["rubric", "validate"], ["rubric", "schema"], ["export"], ["verify"], ["rejudge"],
                ["junit"], ["moodle"], ["history"], ["diff"],
-               ["jury", "note"], ["jury", "override"], ["jury", "list"], ["serve"])
+               ["jury", "note"], ["jury", "override"], ["jury", "list"], ["serve"], ["windows", "record"],
+               ["windows", "replay"])
 
 
 def grader(*args: str, lang: str | None = None, cwd: Path | None = None, timeout: float = 60):

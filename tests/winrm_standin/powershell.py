@@ -28,6 +28,9 @@ Each probe's answer comes from the host's recordings, looked up by the probe's e
 command text. Timing is simulated (a recording's ``delay``, capped at the probe's budget);
 a record is emitted as ``ConvertTo-Json -Compress`` of Windows PowerShell 5.1 writes it
 (``<``, ``>``, ``&`` and ``'`` as ``\\u003c``...), base64 of its UTF-8.
+A host loaded from a recording bundle (:meth:`WindowsHost.from_bundle`) answers with the
+record a real Windows framed, byte for byte, when the batch gives the probe the same index and
+key as the recorded one (else the same record re-encoded with the batch's index and key).
 """
 
 from __future__ import annotations
@@ -39,9 +42,10 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from xml.sax.saxutils import escape
 
-from tests.winrm_standin.recordings import Recording, load
+from tests.winrm_standin.recordings import Recording, from_bundle, load
 
 _BOOTSTRAP_SHAPE = re.compile(r"\$B='(GRADER-[0-9a-f]{32})'.*\(@\(\$input\)-join''\).*\[ScriptBlock\]::Create\(\$s\)",
                               re.DOTALL)
@@ -74,6 +78,11 @@ class WindowsHost:
     language: str = "FullLanguage"  # $ExecutionContext.SessionState.LanguageMode (ConstrainedLanguage: AppLocker/WDAC)
     module_load: float = 0.0  # seconds a module's first import takes (a fresh profile builds its module cache)
     missing_modules: set[str] = field(default_factory=set)  # modules Import-Module cannot find
+
+    @classmethod
+    def from_bundle(cls, path: Path | str, name: str = "") -> WindowsHost:
+        """A host that answers each command of a recording bundle (``grader windows record``) as recorded."""
+        return cls(name or Path(path).stem, recordings=from_bundle(path))
 
     def answer(self, command: str, recording: str | Recording) -> WindowsHost:
         self.recordings[command] = load(recording) if isinstance(recording, str) else recording
@@ -197,7 +206,10 @@ def _play(host: WindowsHost, run: Run, command: str, arguments: list[str], stdin
             if recording.console:
                 run.write(recording.console + "\r\n")
             record = recording.record(index, key, budget_ms / 1000, int(cap.group(1)))
-        payload = base64.b64encode(ps51_json(record).encode("utf-8")).decode("ascii")
+        if recording is not None and recording.raw and recording.verbatim == record:
+            payload = recording.raw  # a real Windows's record, same index and key: its very bytes
+        else:
+            payload = base64.b64encode(ps51_json(record).encode("utf-8")).decode("ascii")
         run.write(f"{boundary} R {index} {payload}\r\n")
     if not run.stopped:
         run.write(f"{boundary} END\r\n")

@@ -23,10 +23,19 @@ writes them; a section's last line break is not part of the output (``ConvertTo-
 returns its text without a trailing newline). The stand-in answers probes from these files,
 and the judge tests read the same files through :func:`result`, so a judge is tested on
 exactly what the transport would hand it.
+
+A *recording bundle* written by ``grader windows record`` on a real Windows Server (see
+:mod:`grader.windows_record`) is another source: :func:`from_bundle` reads its probes as
+recordings whose origin is that machine (label, OS caption and version, culture, date), each
+carrying the record exactly as that Windows framed it (``raw``): the stand-in then answers with
+those very bytes (:mod:`tests.winrm_standin.powershell`). Bundles a trainer sent back live in
+``bundles/`` (file name = what it is, e.g. ``ws2022-fr-template.json``).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from dataclasses import dataclass, field
 from functools import cache
@@ -36,6 +45,7 @@ from grader.model import Probe, ProbeResult
 from grader.transports import psenvelope
 
 DIR = Path(__file__).parent / "recordings"
+BUNDLES = Path(__file__).parent / "bundles"
 
 
 @dataclass(frozen=True)
@@ -48,9 +58,13 @@ class Recording:
     delay: float = 0.0
     console: str = ""
     meta: dict[str, str] = field(default_factory=dict)
+    raw: str = ""  # from a bundle: the record's base64 text as a real Windows framed it (served as is)
+    verbatim: dict[str, object] | None = None  # from a bundle: that record, decoded
 
     def record(self, index: int, key: str, budget_s: float, cap: int = psenvelope.CAP) -> dict[str, object]:
         """The JSON record the envelope's PowerShell side writes for this output (see psenvelope)."""
+        if self.verbatim is not None:  # a real machine's record: only its index and key follow the batch
+            return {**self.verbatim, "i": index, "k": key}
         status = self.status
         out = self.output
         trunc = False
@@ -114,3 +128,41 @@ def result(name: str, probe: Probe | None = None) -> ProbeResult:
 
 def names() -> list[str]:
     return sorted(p.stem for p in DIR.glob("*.rec"))
+
+
+def from_bundle(path: Path | str) -> dict[str, Recording]:
+    """The probes of a recording bundle as recordings, by command (probes without a frame are left out).
+
+    Read with ``json`` and ``base64`` only, as the stand-in reads everything it plays: never with
+    grader's own bundle reader or envelope parser.
+    """
+    path = Path(path)
+    bundle = json.loads(path.read_text(encoding="utf-8"))
+    if bundle.get("format") != "grader-windows-recording/1":
+        raise ValueError(f"{path.name}: not a grader windows recording")
+    facts = bundle.get("os") or {}
+    origin = (f"recorded with grader {bundle.get('grader')} on {bundle.get('label')} "
+              f"({facts.get('caption', '?')} {facts.get('version', '?')}, OS language {facts.get('os_language', '?')}, "
+              f"UI culture {facts.get('ui_culture', '?')}) at {bundle.get('recorded')}; bundle {path.name}")
+    found: dict[str, Recording] = {}
+    for probe in bundle["probes"]:
+        raw = probe.get("raw")
+        if raw is None:
+            continue
+        try:
+            record = json.loads(base64.b64decode(raw, validate=True).decode("utf-8"))
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            record = None
+        if not isinstance(record, dict):  # served as recorded: whatever the grammar thinks of it
+            record = {}
+        errors = record.get("errors") if isinstance(record.get("errors"), list) else []
+        found[probe["command"]] = Recording(
+            name=f"{path.stem}#{probe['index']}", origin=origin, output=str(record.get("out") or ""),
+            errors=tuple(e for e in errors if isinstance(e, dict)), status=str(record.get("status") or "ok"),
+            meta={"origin": origin, "bundle": str(path)}, raw=raw, verbatim=record)
+    return found
+
+
+def bundles() -> list[Path]:
+    """The recording bundles trainers sent back (``bundles/*.json``)."""
+    return sorted(BUNDLES.glob("*.json"))
