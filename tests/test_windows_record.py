@@ -134,6 +134,8 @@ def test_replay_accepts_the_recording_and_judges_every_check(recorded):
     n = len(json.loads(out.read_text(encoding="utf-8"))["probes"])
     assert f"Les {n} enregistrements ont été acceptés par la grammaire des sondes." in result.stdout
     assert "ws2022-fr-modele" in result.stdout and "Windows Server 2022" in result.stdout
+    assert "Modules PowerShell importés en 0.0 s : DnsServer ok 0.0 s" in result.stdout
+    assert "n'est pas allé à son terme" not in result.stdout
     for entry in ("service-dns", "dhcp-lan", "dns-apex", "partage-commun", "tache-console", "wsus"):
         assert entry in result.stdout
     english = grader("windows", "replay", str(out), "--lang", "en")
@@ -262,3 +264,16 @@ def test_every_bundle_a_trainer_sent_back_replays(bundle):
     document = wr.read_bundle(bundle)
     replayed = wr.replay(document, default_catalogue())
     assert replayed.refused == [], replayed.refused
+
+
+def test_a_batch_cut_short_is_said_and_its_missing_records_refused(recorded, tmp_path):
+    out, _, _ = recorded
+    bundle = json.loads(out.read_text(encoding="utf-8"))
+    bundle["complete"] = False
+    bundle["probes"][-1]["raw"] = bundle["probes"][-1]["record"] = None
+    cut = tmp_path / "cut.json"
+    cut.write_text(json.dumps(bundle), encoding="utf-8")
+    result = grader("windows", "replay", str(cut))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "n'est pas allé à son terme" in result.stdout and "aucun cadre R enregistré" in result.stdout
+    assert "wsus (windows.wsus_client_policy)" in result.stdout and "non jugée : sonde(s) policy" in result.stdout

@@ -137,6 +137,13 @@ def windows_replay(
     echo(t("windows.replay_head", label=str(document.get("label", "?")), recorded=str(document.get("recorded", "?")),
            os=" ".join(str(facts.get(k)) for k in ("caption", "version") if facts.get(k)) or "?",
            culture=str(facts.get("ui_culture") or "?"), grader=str(document.get("grader", "?"))))
+    for report in document.get("modules") or []:
+        if isinstance(report, dict) and isinstance(report.get("modules"), list):
+            echo(t("windows.modules", seconds=report.get("seconds"), modules=", ".join(
+                f"{m.get('name')} {m.get('status')} {m.get('seconds')} s" for m in report["modules"]
+                if isinstance(m, dict))))
+    if document.get("complete") is not True:
+        echo(t("windows.incomplete"))
     table = Table(show_lines=False)
     for col in (N_("windows.col.check"), N_("windows.col.status"), N_("windows.col.observed")):
         table.add_column(t(col), overflow="fold")
