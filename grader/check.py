@@ -52,6 +52,12 @@ class Check:
     platform: ClassVar[str] = "linux"  # linux | windows | network | any (a protocol any host may speak)
     transport: ClassVar[str] = "ssh"  # the transport of its main probes (for `checks list`)
     Params: ClassVar[type[CheckParams]] = CheckParams
+    #: The RC criteria (``CP6.1``...) this check is usually mapped to, shown by ``grader checks show``; a
+    #: rubric may map it to any criterion. Empty: ``checks show`` derives them from the demo rubric's usage.
+    usually_serves: ClassVar[tuple[str, ...]] = ()
+    #: The ``params`` of ``checks show``'s example as a rubric writes them (a YAML flow table,
+    #: ``"{port: 22, allowed: false}"``), when neither the demo rubric nor a sample built from ``Params`` would do.
+    example: ClassVar[str | None] = None
 
     def probes(self, params: Any) -> Mapping[str, Probe]:
         """Name -> probe the judge needs. Declared only; the engine runs them."""

@@ -120,6 +120,8 @@ class FileContains(Check):
     """
 
     id = "linux.file_contains"
+    usually_serves = ("CP9.1",)
+    example = '{path: /etc/ssh/sshd_config, pattern: "^PasswordAuthentication no"}'
     platform = "linux"
     transport = "ssh"
 

@@ -337,6 +337,8 @@ class SnmpdV3User(Check):
     """
 
     id = "linux.snmpd_v3_user"
+    usually_serves = ("CP13.2",)
+    example = "{user: supervision, level: priv}"
     platform = "linux"
     transport = "ssh"
 

@@ -90,6 +90,8 @@ class IosVlans(_IosCheck):
     """
 
     id = "network.ios_vlans"
+    usually_serves = ("CP5.1",)
+    example = "{vlans: {10: ADMIN, 20: UTILISATEURS}, ports: {10: [Gi0/1, Gi0/2]}}"
     command = SHOW_VLAN
 
     class Params(CheckParams):
@@ -125,6 +127,8 @@ class IosInterfaceUp(_IosCheck):
     """
 
     id = "network.ios_interface_up"
+    usually_serves = ("CP5.1",)
+    example = "{interface: GigabitEthernet0/1, address: 192.168.10.254}"
     command = SHOW_BRIEF
 
     class Params(CheckParams):
@@ -148,6 +152,8 @@ class IosRoute(_IosCheck):
     """
 
     id = "network.ios_route"
+    usually_serves = ("CP5.1",)
+    example = "{prefix: 0.0.0.0/0, next_hop: 203.0.113.1}"
     command = SHOW_ROUTE
 
     class Params(CheckParams):
@@ -171,6 +177,8 @@ class IosNatOverload(_RunningConfigCheck):
     """
 
     id = "network.ios_nat_overload"
+    usually_serves = ("CP6.1",)
+    example = "{outside: GigabitEthernet0/0, inside: GigabitEthernet0/1}"
 
     class Params(CheckParams):
         outside: str = Field(min_length=1)
@@ -230,6 +238,8 @@ class IosAclApplied(_RunningConfigCheck):
     """L'ACL {acl} existe et est appliquée en entrée ou sortie ({direction}) de l'interface {interface}."""
 
     id = "network.ios_acl_applied"
+    usually_serves = ("CP6.1",)
+    example = "{interface: GigabitEthernet0/1, acl: FILTRE-LAN, direction: in}"
 
     class Params(CheckParams):
         interface: str = Field(min_length=1)
@@ -265,6 +275,8 @@ class IosLoggingHost(_RunningConfigCheck):
     """Le routeur envoie ses journaux au serveur syslog {host} (logging host)."""
 
     id = "network.ios_logging_host"
+    usually_serves = ("CP13.3",)
+    example = "{host: 192.168.10.5}"
 
     class Params(CheckParams):
         host: str = Field(min_length=1)
@@ -282,6 +294,8 @@ class IosSnmpCommunity(_RunningConfigCheck):
     """La communauté SNMP {community} est configurée en {access} sur l'équipement."""
 
     id = "network.ios_snmp_community"
+    usually_serves = ("CP13.2",)
+    example = "{community: tssr-ro, access: RO}"
 
     class Params(CheckParams):
         community: str = Field(min_length=1)

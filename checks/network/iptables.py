@@ -244,6 +244,8 @@ class IptablesMasquerade(_IptablesCheck):
     """
 
     id = "network.iptables_masquerade"
+    usually_serves = ("CP6.1",)
+    example = "{oifname: eth0, source: 192.168.10.0/24}"
 
     class Params(CheckParams):
         oifname: str | None = None
@@ -287,6 +289,8 @@ class IptablesPortForward(_IptablesCheck):
     """
 
     id = "network.iptables_port_forward"
+    usually_serves = ("CP6.2",)
+    example = "{port: 8080, target: 192.168.10.20, target_port: 80, iifname: eth0}"
 
     class Params(CheckParams):
         port: int = Field(ge=1, le=65535)
@@ -340,6 +344,8 @@ class IptablesPortBlocked(_IptablesCheck):
     """
 
     id = "network.iptables_port_blocked"
+    usually_serves = ("CP6.1",)
+    example = "{port: 22, chain: INPUT, iifname: eth0}"
 
     class Params(CheckParams):
         port: int = Field(ge=1, le=65535)

@@ -62,6 +62,8 @@ class PfPortForward(_PfCheck):
     """
 
     id = "network.pfsense_port_forward"
+    usually_serves = ("CP6.2",)
+    example = "{port: 8080, target: 192.168.1.20, local_port: 80}"
 
     class Params(CheckParams):
         port: int = Field(ge=1, le=65535)
@@ -80,6 +82,8 @@ class PfOutboundNat(_PfCheck):
     """Le NAT sortant du pare-feu traduit le réseau {source} par l'interface {interface}."""
 
     id = "network.pfsense_outbound_nat"
+    usually_serves = ("CP6.1",)
+    example = "{source: 192.168.1.0/24, interface: wan}"
 
     class Params(CheckParams):
         source: Network
@@ -100,6 +104,8 @@ class PfFilterRule(_PfCheck):
     """
 
     id = "network.pfsense_filter"
+    usually_serves = ("CP6.1",)
+    example = "{interface: wan, protocol: tcp, port: 22, allowed: false}"
 
     class Params(CheckParams):
         interface: str
@@ -118,6 +124,8 @@ class PfDhcpRange(_PfCheck):
     """Le serveur DHCP du pare-feu distribue la plage {start} - {end} sur {interface}."""
 
     id = "network.pfsense_dhcp_range"
+    usually_serves = ("CP5.1",)
+    example = "{interface: lan, start: 192.168.1.100, end: 192.168.1.199}"
 
     class Params(CheckParams):
         interface: str = "lan"
@@ -132,6 +140,8 @@ class PfSyslogRemote(_PfCheck):
     """Le pare-feu envoie ses journaux au serveur syslog {server}."""
 
     id = "network.pfsense_syslog_remote"
+    usually_serves = ("CP13.3",)
+    example = "{server: 192.168.1.5, port: 514}"
 
     class Params(CheckParams):
         server: str = Field(min_length=1)

@@ -167,6 +167,8 @@ class SnmpRefusesCommunity(Check):
     """
 
     id = "network.snmp_refuses"
+    usually_serves = ("CP13.2",)
+    example = "{community: public}"
     platform = "any"
     transport = "snmp"
 
@@ -216,6 +218,8 @@ class SnmpInterfaces(Check):
     """
 
     id = "network.snmp_interfaces"
+    usually_serves = ("CP13.2",)
+    example = "{interfaces: [GigabitEthernet0/1, GigabitEthernet0/2], status: up}"
     platform = "any"
     transport = "snmp"
 
@@ -314,6 +318,8 @@ class SnmpVlans(Check):
     """
 
     id = "network.snmp_vlans"
+    usually_serves = ("CP5.1",)
+    example = "{vlans: {10: ADMIN, 20: UTILISATEURS}}"
     platform = "any"
     transport = "snmp"
 

@@ -85,6 +85,8 @@ class DhcpScope(Check):
     """
 
     id = "windows.dhcp_scope"
+    usually_serves = ("CP8.3",)
+    example = "{scope: 192.168.10.0, start: 192.168.10.100, end: 192.168.10.199, router: 192.168.10.254}"
     platform = "windows"
     transport = "winrm"
 

@@ -87,6 +87,8 @@ class DnsRecord(Check):
     """
 
     id = "windows.dns_record"
+    usually_serves = ("CP8.3",)
+    example = "{zone: tssr.lan, name: intranet, type: A, value: 192.168.10.20}"
     platform = "windows"
     transport = "winrm"
 
@@ -180,6 +182,8 @@ class DnsZone(Check):
     """
 
     id = "windows.dns_zone"
+    usually_serves = ("CP8.3",)
+    example = "{zone: tssr.lan, type: Primary, ad_integrated: true}"
     platform = "windows"
     transport = "winrm"
 

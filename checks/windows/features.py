@@ -29,6 +29,8 @@ class FeatureInstalled(Check):
     """
 
     id = "windows.feature_installed"
+    usually_serves = ("CP8.3",)
+    example = "{feature: DHCP}"
     platform = "windows"
     transport = "winrm"
 

@@ -42,6 +42,8 @@ class PsScriptDocumented(Check):
     """
 
     id = "windows.ps_script_documented"
+    usually_serves = ("CP11.4", "CP11.2")
+    example = r"{path: C:\Scripts\sauvegarde.ps1, task: Sauvegarde}"
     platform = "windows"
     transport = "winrm"
 

@@ -44,6 +44,8 @@ class ServiceRunning(Check):
     """
 
     id = "windows.service_running"
+    usually_serves = ("CP8.3",)
+    example = "{service: DHCPServer, start_mode: automatic}"
     platform = "windows"
     transport = "winrm"
 

@@ -87,6 +87,8 @@ class SmbShare(Check):
     """
 
     id = "windows.smb_share"
+    usually_serves = ("CP8.3",)
+    example = r"{share: Compta, path: D:\Partages\Compta, group: DL_Partage_Compta, share_access: change}"
     platform = "windows"
     transport = "winrm"
 

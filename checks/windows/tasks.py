@@ -139,6 +139,8 @@ class ScheduledTask(Check):
     """
 
     id = "windows.scheduled_task"
+    usually_serves = ("CP11.2",)
+    example = "{task: Sauvegarde, trigger: daily, at: 22:00}"
     platform = "windows"
     transport = "winrm"
 

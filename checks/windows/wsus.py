@@ -39,6 +39,8 @@ class WsusClientPolicy(Check):
     """
 
     id = "windows.wsus_client_policy"
+    usually_serves = ("CP10.2", "CP8.2")
+    example = "{server: http://srv-wsus:8530, au_options: 4}"
     platform = "windows"
     transport = "winrm"
 

@@ -39,7 +39,7 @@ def rubric_validate(
 
 def rubric_schema(lang: LangOpt = None) -> None:
     apply_lang(lang)
-    from grader.rubric import rubric_json_schema
+    from grader.schema import rubric_json_schema
 
     sys.stdout.write(json.dumps(rubric_json_schema(), ensure_ascii=False, indent=2) + "\n")
 
