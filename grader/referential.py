@@ -6,7 +6,14 @@ uses. So the blocks, competences, evaluation criteria and modalities live in one
 (RNCP37454, TP-01351), and every rubric entry must name one of its criterion ids (``CP8.2``,
 ``CCS5.1``...). Nothing here is invented or paraphrased: if the RC gives no criterion for a
 competence (``CCS3`` "Superviser les serveurs Linux"), the competence keeps zero criteria and
-says so in its ``note`` rather than borrowing one.
+says so in its ``note`` rather than borrowing one; evidence then attaches to the competence
+itself (a rubric check says ``criterion: CCS3``; see :meth:`Referential.evidence_ids`).
+
+Modalities are kept as the RC writes them, twice: each competence's ``modalities`` is its row of
+§3.2 (access to the title), and each block's ``session`` is that certificate's own session table,
+which differs from §3.2 for some competences (CCP1 evaluates CP4 in the mise en situation).
+:meth:`Referential.modalities_of` gives one or the other. The three compétences transversales
+(RC §3.3) and the competences they are evaluated through are ``transversals``.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ import difflib
 from collections.abc import Iterator, Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 from ruamel.yaml import YAML
@@ -27,6 +34,9 @@ DEFAULT_PATH = Path(__file__).resolve().parent.parent / "rubrics" / "referential
 _KEY = r"^[a-z][a-z0-9_]*$"
 _COMPETENCE_CODE = r"^(CP|CCS)[1-9][0-9]*$"
 _CRITERION_ID = r"^(CP|CCS)[1-9][0-9]*\.[1-9][0-9]*$"
+
+#: The certificates' sessions a rubric may name (``session: ccp1``): each block's code in lower case.
+SessionKey = Literal["ccp1", "ccp2", "ccp3", "ccs"]
 
 
 class _Frozen(BaseModel):
@@ -74,12 +84,47 @@ class Competence(_Frozen):
         return self
 
 
+class SessionRow(_Frozen):
+    """One row of a certificate's session table: a modality and the competences it evaluates there."""
+
+    modality: str = Field(pattern=_KEY)
+    competences: tuple[str, ...] = Field(min_length=1)  # competence codes, in the RC's order
+
+
 class Block(_Frozen):
     """A certificate block: one of the three CCP of the title, or the CCS."""
 
     code: str = Field(pattern=r"^(CCP[1-9]|CCS)$")
     title: str = Field(min_length=1)
+    #: The certificate's own session table, « Sans objet » modalities left out (empty: none given).
+    session: tuple[SessionRow, ...] = ()
     competences: tuple[Competence, ...] = Field(min_length=1)
+
+    @field_validator("session", mode="before")
+    @classmethod
+    def _session_from_mapping(cls, value: Any) -> Any:
+        # In the YAML: ``modality_key: [CP3, CP4]``, in column order.
+        if isinstance(value, Mapping):
+            return [{"modality": k, "competences": v} for k, v in value.items()]
+        return value
+
+    @property
+    def session_key(self) -> str:
+        """How a rubric names this certificate's session (``ccp1``, ``ccs``)."""
+        return self.code.lower()
+
+    def session_modalities(self, code: str) -> tuple[str, ...]:
+        """The modalities evaluating competence ``code`` in this certificate's session, in column order."""
+        return tuple(row.modality for row in self.session if code in row.competences)
+
+
+class Transversal(_Frozen):
+    """A compétence transversale (RC §3.3), evaluated through professional competences."""
+
+    code: str = Field(pattern=r"^CT[1-9]$")  # the project's numbering, in the RC's order
+    title: str = Field(min_length=1)
+    description: tuple[str, ...] = Field(min_length=1)  # the RP fiche's paragraphs, verbatim
+    competences: tuple[str, ...] = Field(min_length=1)  # competence codes, in the RC's order
 
 
 class Referential(_Frozen):
@@ -89,6 +134,7 @@ class Referential(_Frozen):
     source: Source
     modalities: tuple[Modality, ...] = Field(min_length=1)
     blocks: tuple[Block, ...] = Field(min_length=1)
+    transversals: tuple[Transversal, ...] = ()
 
     _competences: dict[str, Competence] = PrivateAttr(default_factory=dict)
     _criteria: dict[str, Criterion] = PrivateAttr(default_factory=dict)
@@ -127,7 +173,40 @@ class Referential(_Frozen):
                 order = [keys.index(m) for m in comp.modalities]
                 if order != sorted(order):
                     raise ValueError(t("ref.modality_order", code=comp.code))
+            self._check_session(block, keys)
+        self._check_transversals(seen)
         return self
+
+    @staticmethod
+    def _check_session(block: Block, keys: list[str]) -> None:
+        if not block.session:
+            return
+        mine = [c.code for c in block.competences]
+        rows = [row.modality for row in block.session]
+        unknown = [m for m in rows if m not in keys]
+        if unknown:
+            raise ValueError(t("ref.unknown_modality_in", code=block.code, unknown=unknown, keys=keys))
+        if len(set(rows)) != len(rows) or [keys.index(m) for m in rows] != sorted(keys.index(m) for m in rows):
+            raise ValueError(t("ref.modality_order", code=block.code))
+        for row in block.session:
+            strangers = [c for c in row.competences if c not in mine]
+            if strangers or len(set(row.competences)) != len(row.competences):
+                raise ValueError(t("ref.session_competences", block=block.code, modality=row.modality,
+                                   codes=list(row.competences), known=mine))
+        evaluated = {c for row in block.session for c in row.competences}
+        missing = [c for c in mine if c not in evaluated]
+        if missing:
+            raise ValueError(t("ref.session_missing", block=block.code, codes=missing))
+
+    def _check_transversals(self, competences: set[str]) -> None:
+        codes = [tr.code for tr in self.transversals]
+        if len(set(codes)) != len(codes):
+            raise ValueError(t("ref.repeated_transversal", codes=codes))
+        for tr in self.transversals:
+            unknown = [c for c in tr.competences if c not in competences]
+            if unknown or len(set(tr.competences)) != len(tr.competences):
+                raise ValueError(t("ref.transversal_competences", code=tr.code, codes=list(tr.competences),
+                                   unknown=unknown))
 
     def model_post_init(self, context: Any, /) -> None:
         for comp in self.competences():
@@ -150,6 +229,15 @@ class Referential(_Frozen):
     def criterion_ids(self) -> set[str]:
         return set(self._criteria)
 
+    def evidence_ids(self) -> list[str]:
+        """Every id a rubric check may name as its ``criterion``, in RC order.
+
+        The criterion ids, and in place of criteria the code of each competence the RC gives none
+        (``CCS3``): its evidence attaches to the competence itself. A competence that has
+        criteria is never a target: its evidence names one of them.
+        """
+        return [i for comp in self.competences() for i in ([c.id for c in comp.criteria] or [comp.code])]
+
     def criterion(self, criterion_id: str) -> Criterion:
         """The criterion ``CP8.2``-style id names; :class:`KeyError` if the RC has none."""
         try:
@@ -165,16 +253,54 @@ class Referential(_Frozen):
             raise KeyError(_unknown(N_("ref.unknown_competence"), code, self._competences)) from None
 
     def competence_of(self, criterion_id: str) -> Competence:
-        """The competence a criterion belongs to; :class:`KeyError` if the criterion is unknown."""
+        """The competence a criterion belongs to; :class:`KeyError` if the criterion is unknown.
+
+        A competence without criteria (``CCS3``) is its own: evidence attaches to it directly.
+        """
         try:
             return self._owner[criterion_id]
         except KeyError:
+            comp = self._competences.get(criterion_id)
+            if comp is not None and not comp.criteria:
+                return comp
             raise KeyError(_unknown(N_("ref.unknown_criterion"), criterion_id, self._criteria)) from None
 
     def block_of(self, code: str) -> Block:
         """The block holding a competence (``CP9``) or a criterion (``CP9.1``)."""
         comp = self.competence_of(code) if "." in code else self.competence(code)
         return next(b for b in self.blocks if comp in b.competences)
+
+    def sessions(self) -> list[str]:
+        """The keys of the certificates' sessions the RC gives a table for (``ccp1``... ``ccs``)."""
+        return [b.session_key for b in self.blocks if b.session]
+
+    def session_block(self, key: str) -> Block:
+        """The block whose session ``key`` names; :class:`KeyError` if none."""
+        for block in self.blocks:
+            if block.session and block.session_key == key:
+                return block
+        raise KeyError(_unknown(N_("ref.unknown_session"), key, self.sessions()))
+
+    def modalities_of(self, code: str, session: str | None = None) -> tuple[str, ...]:
+        """The modality keys evaluating competence ``code``: in ``session``'s own table when given
+        and the competence is one of that certificate's, §3.2's (the competence's) otherwise."""
+        comp = self.competence(code)
+        if session is not None:
+            block = self.session_block(session)
+            if comp in block.competences:
+                return block.session_modalities(code)
+        return comp.modalities
+
+    def transversal(self, code: str) -> Transversal:
+        """The compétence transversale ``CT1``-style code names; :class:`KeyError` if unknown."""
+        for tr in self.transversals:
+            if tr.code == code:
+                return tr
+        raise KeyError(_unknown(N_("ref.unknown_transversal"), code, [tr.code for tr in self.transversals]))
+
+    def transversals_of(self, code: str) -> tuple[Transversal, ...]:
+        """The compétences transversales evaluated through competence ``code`` (RC §3.3), in order."""
+        return tuple(tr for tr in self.transversals if code in tr.competences)
 
     def modality(self, key: str) -> Modality:
         for m in self.modalities:
@@ -208,6 +334,6 @@ def load_referential(path: Path | None = None) -> Referential:
 
 
 __all__ = [
-    "DEFAULT_PATH", "Block", "Competence", "Criterion", "Modality", "Referential", "Source",
-    "load_referential",
+    "DEFAULT_PATH", "Block", "Competence", "Criterion", "Modality", "Referential", "SessionKey", "SessionRow",
+    "Source", "Transversal", "load_referential",
 ]

@@ -118,6 +118,7 @@ class Rubric(_Strict):
     title: str
     version: str = "1"
     description: str = ""
+    session: Literal["ccp1", "ccp2", "ccp3", "ccs"] | None = None  # RC session table the reports follow (None: §3.2)
     variables: dict[str, Variable] = Field(default_factory=dict)
     credentials: dict[str, Credential] = Field(default_factory=dict)
     hosts: list[Host]
@@ -284,7 +285,7 @@ def load_rubric(path: Path, catalogue: Mapping[str, type[Check]] | None = None,
     if criterion_ids is None:
         from grader.referential import load_referential
 
-        criterion_ids = load_referential().criterion_ids()
+        criterion_ids = set(load_referential().evidence_ids())  # criteria, and CCS3-like competences
     source = str(path)
     try:
         text = path.read_text(encoding="utf-8")

@@ -409,7 +409,7 @@ class Store:
     def _check_criterion(results: list[dict[str, Any]], criterion: str) -> None:
         from grader.referential import load_referential
 
-        known = {c.id for c in load_referential().all_criteria()} | {r["criterion"] for r in results}
+        known = set(load_referential().evidence_ids()) | {r["criterion"] for r in results}
         if criterion not in known:
             raise AnnotationError(t("store.unknown_criterion", criterion=criterion))
 

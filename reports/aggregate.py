@@ -33,7 +33,7 @@ from typing import Any
 import pandas as pd
 
 from grader.model import HOST_WIDE_ANOMALIES
-from grader.referential import Referential, load_referential
+from grader.referential import Competence, Referential, load_referential
 from grader.store import SCHEMA, Store
 from reports.labels import DEPENDENCY_KEYS, INCONCLUSIVE, N_, STATUSES, UNREACHED_KEYS, normalize_lang, text
 
@@ -84,6 +84,9 @@ class Frames:
     missing: pd.DataFrame  # results no host produced (run interrupted): same columns, status non_evalue
     referential: Referential
     annotations: pd.DataFrame = field(default_factory=lambda: _frame([], "annotations"))  # the jury's, oldest first
+    #: The certificate session the rubric says it is for (``ccp1``... ``ccs``): its own table gives
+    #: the modalities shown; None (or a key the referential does not know): §3.2's.
+    session: str | None = None
 
     def all_results(self) -> pd.DataFrame:
         """Stored results and the missing ones: what every count is made of."""
@@ -95,17 +98,30 @@ class Frames:
         return [str(c) for c in self.candidates["candidate"]]
 
 
-def _rubric_order(rubric_text: str) -> tuple[dict[str, int], dict[str, int]]:
-    """Order of the checks and hosts as the rubric's author wrote them (best effort)."""
+def _rubric_data(rubric_text: str) -> dict[str, Any]:
+    """The stored rubric as plain data (best effort: an unreadable one is ``{}``)."""
     try:
         from ruamel.yaml import YAML
 
-        data = YAML(typ="safe").load(rubric_text or "") or {}
-        checks = {str(c["id"]): i for i, c in enumerate(data.get("checks") or []) if isinstance(c, dict) and "id" in c}
-        hosts = {str(h["name"]): i for i, h in enumerate(data.get("hosts") or []) if isinstance(h, dict) and "name" in h}
-        return checks, hosts
-    except Exception:  # noqa: BLE001 - an unreadable rubric only loses the author's order
-        return {}, {}
+        data = YAML(typ="safe").load(rubric_text or "")
+        return data if isinstance(data, dict) else {}
+    except Exception:  # noqa: BLE001 - an unreadable rubric only loses the author's order and session
+        return {}
+
+
+def _rubric_order(data: dict[str, Any]) -> tuple[dict[str, int], dict[str, int]]:
+    """Order of the checks and hosts as the rubric's author wrote them (best effort)."""
+    checks = data.get("checks")
+    hosts = data.get("hosts")
+    checks, hosts = (checks if isinstance(checks, list) else []), (hosts if isinstance(hosts, list) else [])
+    return ({str(c["id"]): i for i, c in enumerate(checks) if isinstance(c, dict) and "id" in c},
+            {str(h["name"]): i for i, h in enumerate(hosts) if isinstance(h, dict) and "name" in h})
+
+
+def _rubric_session(data: dict[str, Any], ref: Referential) -> str | None:
+    """The session the rubric names (``session: ccp1``), if the referential has its table."""
+    session = data.get("session")
+    return session if isinstance(session, str) and session in ref.sessions() else None
 
 
 def load_frames(store: Store, run_id: str, referential: Referential | None = None, lang: str = "fr") -> Frames:
@@ -138,7 +154,8 @@ def load_frames(store: Store, run_id: str, referential: Referential | None = Non
     results["host_wide"] = [a if isinstance(a, list) else [] for a in results["host_wide"]]
     results["stored"] = True
 
-    check_order, host_order = _rubric_order(run.get("rubric_text", ""))
+    rubric_data = _rubric_data(run.get("rubric_text", ""))
+    check_order, host_order = _rubric_order(rubric_data)
     missing = _missing(results, candidates)
     results = _decorate(results, ref, check_order, host_order)
     missing = _decorate(missing, ref, check_order, host_order)
@@ -151,7 +168,8 @@ def load_frames(store: Store, run_id: str, referential: Referential | None = Non
         annotations[col] = pd.Series([None if _isnull(v) else str(v) for v in annotations[col]],
                                      index=annotations.index, dtype=object)
     return Frames(run=run, candidates=candidates, hosts=hosts, results=localize(results, lang), evidence=evidence,
-                  missing=localize(missing, lang), referential=ref, annotations=annotations)
+                  missing=localize(missing, lang), referential=ref, annotations=annotations,
+                  session=_rubric_session(rubric_data, ref))
 
 
 def localize(results: pd.DataFrame, lang: str) -> pd.DataFrame:
@@ -275,7 +293,7 @@ def _missing(results: pd.DataFrame, candidates: pd.DataFrame) -> pd.DataFrame:
 def _decorate(results: pd.DataFrame, ref: Referential, check_order: dict[str, int],
               host_order: dict[str, int]) -> pd.DataFrame:
     """Add the RC placement (block, competence, orders) of each result's criterion."""
-    crit_index = {c.id: i for i, c in enumerate(ref.all_criteria())}
+    crit_index = {ident: i for i, ident in enumerate(ref.evidence_ids())}  # CCS3 holds its own place
     comp_index = {c.code: i for i, c in enumerate(ref.competences())}
     outside = len(comp_index)  # criteria unknown to the referential go last
 
@@ -300,6 +318,17 @@ def _decorate(results: pd.DataFrame, ref: Referential, check_order: dict[str, in
 
 
 # --- aggregations ---------------------------------------------------------------------------
+
+
+def grid_rows(comp: Competence) -> list[tuple[str, str]]:
+    """(id, RC text) of the rows a competence has on the grid: its criteria, or, when the RC gives it
+    none (``CCS3``), one row for the competence itself (its code, no text), where its evidence attaches."""
+    return [(c.id, c.text) for c in comp.criteria] or [(comp.code, "")]
+
+
+def competence_modalities(frames: Frames, code: str) -> list[str]:
+    """The modality keys of competence ``code`` for this run: its session's table, or §3.2."""
+    return list(frames.referential.modalities_of(code, frames.session))
 
 
 def touched_competences(frames: Frames) -> list[str]:
@@ -333,10 +362,10 @@ def criteria_table(frames: Frames, candidate: str | None = None) -> pd.DataFrame
             comp = ref.competence(code)
             block = ref.block_of(code)
             base = {"candidate": cand, "block": block.code, "block_title": block.title, "competence": code,
-                    "competence_title": comp.title, "modalities": list(comp.modalities)}
-            for crit in comp.criteria:
-                head = {**base, "criterion": crit.id, "criterion_text": crit.text}
-                group = by_criterion.get(crit.id)
+                    "competence_title": comp.title, "modalities": competence_modalities(frames, code)}
+            for crit_id, crit_text in grid_rows(comp):
+                head = {**base, "criterion": crit_id, "criterion_text": crit_text}
+                group = by_criterion.get(crit_id)
                 if group is None or group.empty:
                     rows.append({**head, "kind": "jury", "status": "jury", "points": 0.0,
                                  "check_id": "", "host": ""})

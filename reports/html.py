@@ -291,6 +291,19 @@ def _modalities(frames: Frames, keys: list[str]) -> list[str]:
     return [frames.referential.modality(k).label for k in keys]
 
 
+def _transversals(frames: Frames, code: str) -> list[dict[str, str]]:
+    """The compétences transversales (RC §3.3) evaluated through competence ``code``."""
+    return [{"code": tr.code, "title": tr.title} for tr in frames.referential.transversals_of(code)]
+
+
+def _modalities_source(frames: Frames, lang: str) -> str:
+    """Which RC table the modalities shown come from: the rubric's session, or §3.2."""
+    if frames.session is None:
+        return text(lang, "meta.modalities_title")
+    block = frames.referential.session_block(frames.session)
+    return text(lang, "meta.modalities_session", code=block.code, title=block.title)
+
+
 def _jury_text(frames: Frames, keys: list[str], lang: str) -> str:
     labels_ = [m[:1].lower() + m[1:] for m in _modalities(frames, keys)]
     return text(lang, "crit.jury", modalities=", ".join(labels_))
@@ -328,6 +341,7 @@ def _run_view(frames: Frames, lang: str, candidate: str | None = None) -> dict[s
         "window": text(lang, "meta.window_value", start=fmt_datetime(start, lang), end=fmt_datetime(end, lang))
         if start else "",
         "referential": f"{frames.referential.title} ({frames.referential.rncp}, {frames.referential.code})",
+        "modalities_source": _modalities_source(frames, lang),
     }
 
 
@@ -375,18 +389,20 @@ def candidate_context(frames: Frames, candidate: str, lang: str = "fr",
         if not blocks or blocks[-1]["code"] != block.code:
             blocks.append({"code": block.code, "title": block.title, "competences": []})
         rows = table[table["competence"] == code]
+        keys = aggregate.competence_modalities(frames, code)
         criteria = []
-        for crit in comp.criteria:
-            crit_rows = rows[rows["criterion"] == crit.id].to_dict("records")
+        for crit_id, crit_text in aggregate.grid_rows(comp):
+            crit_rows = rows[rows["criterion"] == crit_id].to_dict("records")
             checks = [_check_view(r, evidence, lang, jury) for r in crit_rows if r["kind"] in ("check", "missing")]
             if not checks:
                 jury_count += 1
-            criteria.append({"id": crit.id, "text": crit.text, "checks": checks,
-                             "jury": _jury_text(frames, list(comp.modalities), lang) if not checks else "",
-                             "observations": jury.take_criterion(crit.id)})
+            criteria.append({"id": crit_id, "text": crit_text or text(lang, "crit.competence_level"), "checks": checks,
+                             "jury": _jury_text(frames, keys, lang) if not checks else "",
+                             "observations": jury.take_criterion(crit_id)})
         observed = sum(1 for c in criteria if c["checks"])
         blocks[-1]["competences"].append({
-            "code": code, "title": comp.title, "modalities": _modalities(frames, list(comp.modalities)),
+            "code": code, "title": comp.title, "modalities": _modalities(frames, keys),
+            "transversals": _transversals(frames, code),
             "coverage": text(lang, "comp.coverage", observed=observed, total=len(criteria)),
             "criteria": criteria, "counts": _count_badges(rows, lang),
             "chains": [_chain_view(r, lang) for r in chains[chains["competence"] == code].to_dict("records")],
@@ -540,16 +556,20 @@ def session_context(frames: Frames, lang: str = "fr", web: Mapping[str, Any] | N
     totals = aggregate.status_counts(frames)
     pts = aggregate.points(frames)
     comps = list(dict.fromkeys(counts["competence"]))
-    comp_views = []
+    comp_views: list[dict[str, Any]] = []
     everything = frames.all_results()
     for code in comps:
         if code == "":
-            comp_views.append({"code": text(lang, "mx.outside"), "title": "", "coverage": ""})
+            comp_views.append({"code": text(lang, "mx.outside"), "title": "", "coverage": "", "modalities": "",
+                               "transversals": []})
             continue
         comp = frames.referential.competence(code)
         observed = everything[everything["competence"] == code]["criterion"].nunique()
         comp_views.append({"code": code, "title": comp.title,
-                           "coverage": text(lang, "comp.coverage", observed=observed, total=len(comp.criteria))})
+                           "coverage": text(lang, "comp.coverage", observed=observed,
+                                            total=len(aggregate.grid_rows(comp))),
+                           "modalities": ", ".join(_modalities(frames, aggregate.competence_modalities(frames, code))),
+                           "transversals": _transversals(frames, code)})
     jury = aggregate.annotation_counts(frames)
     rows = []
     for cand in frames.candidates.to_dict("records"):

@@ -354,27 +354,27 @@ def _candidate_sheet(ws: Worksheet, frames: Frames, candidate: str, lang: str) -
     for code in dict.fromkeys(c for c in table["competence"] if c):
         comp = frames.referential.competence(code)
         rows = table[table["competence"] == code]
-        modalities = _modality_labels(frames, comp.modalities)
-        observed = sum(1 for crit in comp.criteria if (rows[rows["criterion"] == crit.id]["kind"] != "jury").any())
+        keys = aggregate.competence_modalities(frames, code)
+        modalities = _modality_labels(frames, keys)
+        grid = aggregate.grid_rows(comp)
+        observed = sum(1 for crit_id, _t in grid if (rows[rows["criterion"] == crit_id]["kind"] != "jury").any())
         banner = (f"{code} — {comp.title} · {_('comp.modalities')}{_('colon')} {', '.join(modalities)} · "
-                  + text(lang, "comp.coverage", observed=observed, total=len(comp.criteria)))
+                  + text(lang, "comp.coverage", observed=observed, total=len(grid)))
+        transversals = frames.referential.transversals_of(code)
+        if transversals:
+            banner += f" · {_('comp.transversals')}{_('colon')} {', '.join(tr.title for tr in transversals)}"
         _put(ws, row, 1, banner, font=Font(bold=True, color=ACCENT), fill=BANNER_FILL, alignment=WRAP)
         ws.merge_cells(start_row=row, start_column=1, end_row=row, end_column=len(GRID_COLUMNS))
         ws.row_dimensions[row].height = 30
         row += 1
-        if not comp.criteria:
-            _put(ws, row, 1, _("crit.no_criteria"), alignment=WRAP)
-            ws.merge_cells(start_row=row, start_column=1, end_row=row, end_column=len(GRID_COLUMNS))
-            row += 1
-            continue
-        for crit in comp.criteria:
-            crit_rows = rows[rows["criterion"] == crit.id].to_dict("records")
+        for crit_id, crit_text in grid:
+            crit_rows = rows[rows["criterion"] == crit_id].to_dict("records")
             checks = [r for r in crit_rows if r["kind"] in ("check", "missing")]
-            shared = {"competence": code, "criterion": crit.id, "criterion_text": crit.text,
-                      "modalities": ", ".join(modalities), "observations": jury.criterion_text(crit.id, checks)}
+            shared = {"competence": code, "criterion": crit_id, "criterion_text": crit_text or _("crit.competence_level"),
+                      "modalities": ", ".join(modalities), "observations": jury.criterion_text(crit_id, checks)}
             if not checks:
                 _put(ws, row, COL["check_id"], "", border=BOX)
-                _put(ws, row, COL["sentence"], jury_sentence(frames, comp.modalities, lang),
+                _put(ws, row, COL["sentence"], jury_sentence(frames, keys, lang),
                      font=Font(italic=True, color=ACCENT), fill=BANNER_FILL, border=BOX, alignment=WRAP)
                 ws.merge_cells(start_row=row, start_column=COL["sentence"], end_row=row, end_column=COL["points"])
                 _criterion_cells(ws, row, row, shared)
@@ -411,7 +411,7 @@ class JuryNotes:
         self.automated = {(r["check_id"], r["host"]): str(r["status"])
                           for r in frames.all_results().to_dict("records") if r["candidate"] == candidate}
         ref = frames.referential
-        self.gridded = {c.id for code in aggregate.touched_competences(frames) for c in ref.competence(code).criteria}
+        self.gridded = {i for code in aggregate.touched_competences(frames) for i, _t in aggregate.grid_rows(ref.competence(code))}
 
     def _line(self, a: dict[str, Any]) -> str:
         fields = {"text": a["text"], "author": a["author"], "when": fmt_datetime(a["created"], self.lang),

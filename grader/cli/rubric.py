@@ -1,8 +1,9 @@
 """``grader rubric validate|schema`` and ``grader referential``: what a rubric is written against.
 
 A rubric author checks a rubric (and optionally its roster) before exam day, gets the JSON
-schema for an editor, and reads the certification referential (blocks, competences,
-criteria) that a rubric's checks are mapped to. Nothing here contacts a host.
+schema for an editor, and reads the certification referential (blocks, competences, modalities,
+criteria, compétences transversales; ``--session ccp1``: a certificate session's own modalities)
+that a rubric's checks are mapped to. Nothing here contacts a host.
 """
 
 from __future__ import annotations
@@ -44,17 +45,56 @@ def rubric_schema(lang: LangOpt = None) -> None:
     sys.stdout.write(json.dumps(rubric_json_schema(), ensure_ascii=False, indent=2) + "\n")
 
 
-def referential_cmd(lang: LangOpt = None) -> None:
+def referential_cmd(
+    session: Annotated[str | None, typer.Option("--session", help=t("opt.rc_session"), show_default=False)] = None,
+    lang: LangOpt = None,
+) -> None:
     apply_lang(lang)
+    from grader.errors import UsageError
     from grader.referential import load_referential
 
     ref = load_referential()
-    for block in ref.blocks:
+    if session is not None:
+        try:
+            blocks = [ref.session_block(session.strip().lower())]
+        except KeyError as exc:
+            raise UsageError(exc.args[0]) from None
+        key: str | None = blocks[0].session_key
+        console.print(t("ref.cli_session", code=blocks[0].code), style="italic")
+    else:
+        blocks, key = list(ref.blocks), None
+        console.print(t("ref.cli_title_modalities"), style="italic")
+
+    said_modalities, said_transversals = t("ref.cli_modalities"), t("ref.cli_transversals")
+
+    def labels(keys: tuple[str, ...]) -> str:
+        return ", ".join(ref.modality(k).label for k in keys)
+
+    shown: set[str] = set()
+    for block in blocks:
         console.print(f"[bold]{block.code} — {escape(block.title)}[/]")
         for comp in block.competences:
+            shown.add(comp.code)
             console.print(f"  [bold]{comp.code}[/] {escape(comp.title)}")
+            mods = ref.modalities_of(comp.code, key)
+            line = f"{said_modalities} {escape(labels(mods))}"
+            if mods != comp.modalities:
+                line += " " + t("ref.cli_differs", modalities=escape(labels(comp.modalities)))
+            console.print(f"    {line}", style="dim")
+            transversals = ref.transversals_of(comp.code)
+            if transversals:
+                console.print(f"    {said_transversals} {', '.join(tr.code for tr in transversals)}", style="dim")
             for crit in comp.criteria:
                 console.print(f"    {crit.id}  {escape(crit.text)}")
+            if not comp.criteria:
+                console.print(f"    {comp.code}  " + t("ref.cli_competence_level", code=comp.code))
+    carried = [tr for tr in ref.transversals if shown.intersection(tr.competences)]
+    if carried:
+        console.print(t("ref.cli_transversals_title"), style="bold")
+        through = t("ref.cli_through")
+        for tr in carried:
+            console.print(f"  [bold]{tr.code}[/] {escape(tr.title)}")
+            console.print(f"    {through} {', '.join(tr.competences)}", style="dim")
 
 
 def register(app: typer.Typer) -> None:
