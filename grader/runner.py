@@ -22,7 +22,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from grader.check import TOKEN, Check, evaluate
 from grader.errors import CredentialError, HostKeyMismatch, TransportError, Unreachable, said
@@ -33,6 +33,7 @@ from grader.transports.base import Channel, HostContext
 from grader.transports.deadline import HostDeadline, abort_all
 
 log = logging.getLogger("grader.runner")
+_T = TypeVar("_T")
 
 #: Seconds a channel may spend on its handshake and login, beyond its connect timeout (see HostJob.budget).
 CHANNEL_MARGIN = 15.0
@@ -155,8 +156,9 @@ def now() -> str:
 
 
 def plan(rubric: Rubric, candidates: Iterable[Candidate], catalogue: Mapping[str, type[Check]],
-         only_hosts: set[tuple[str, str]] | None = None) -> list[HostJob]:
-    """One job per (candidate, host) that has at least one check."""
+         only_hosts: set[tuple[str, str]] | None = None, only_checks: Iterable[str] | None = None) -> list[HostJob]:
+    """One job per (candidate, host) that has at least one check (of ``only_checks``, when given: a partial re-grade)."""
+    wanted = set(only_checks) if only_checks is not None else None
     jobs: list[HostJob] = []
     for cand in candidates:
         variables: dict[str, Any] = {**cand.variables, "candidat": cand.id, "nom": cand.name}
@@ -175,7 +177,7 @@ def plan(rubric: Rubric, candidates: Iterable[Candidate], catalogue: Mapping[str
                 continue
             token = secrets.token_hex(8)
             planned = [_plan_check(e, catalogue[e.check], variables, token) for e in rubric.checks
-                       if h in rubric.targets(e)]
+                       if h in rubric.targets(e) and (wanted is None or e.id in wanted)]
             problem = unaddressed.get(h.name) or (unresolved.get(h.credential) if h.credential else None)
             try:
                 options = {name: render_params(values, variables) for name, values in h.options.items()}
@@ -507,8 +509,8 @@ class _DaemonPool:
             threading.Thread(target=self._work, name=f"grader-host-{i}", daemon=True).start()
         self._workers = workers
 
-    def submit(self, fn: Callable[..., HostReport], *args: Any) -> Future[HostReport]:
-        fut: Future[HostReport] = Future()
+    def submit(self, fn: Callable[..., _T], *args: Any) -> Future[_T]:
+        fut: Future[_T] = Future()
         self._queue.put((fut, fn, args))
         return fut
 

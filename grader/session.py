@@ -9,7 +9,7 @@ the words; nothing here prints.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -53,6 +53,10 @@ class Prepared:
     jobs: list[HostJob]
     kept: int = 0  # hosts kept from an earlier attempt (resume)
     resumed: bool = False
+    #: A partial re-grade (``--candidate``/``--check``): the selected results replace the earlier ones
+    #: of the same run, every other result is kept. ``partial``: only some checks of a host are graded.
+    regrade: bool = False
+    partial: bool = False
 
 
 @dataclass
@@ -62,12 +66,21 @@ class Outcome:
     state: str = "termine"
 
 
-def prepare(rubric_path: Path, roster_path: Path, session_dir: Path, *, resume: str | None = None) -> Prepared:
-    """Validate the inputs, open the store and plan the jobs (all of them, or what a resume lacks)."""
+def prepare(rubric_path: Path, roster_path: Path, session_dir: Path, *, resume: str | None = None,
+            only_candidates: Collection[str] | None = None, only_checks: Collection[str] | None = None) -> Prepared:
+    """Validate the inputs, open the store and plan the jobs (all of them, or what a resume lacks).
+
+    ``only_candidates``/``only_checks``: re-grade only those, in the run ``resume`` names or else the
+    session's latest run (same rubric and roster); the other results of that run are kept.
+    """
     catalogue = default_catalogue()
     rubric = load_rubric(rubric_path, catalogue)
     candidates = load_roster(roster_path, rubric)
     roster_text = roster_path.read_text(encoding="utf-8-sig")
+    if only_candidates or only_checks:
+        select_candidates(candidates, only_candidates)
+        select_checks(rubric, only_checks)
+        return _regrade(rubric, candidates, roster_text, session_dir, resume, only_candidates, only_checks)
     store = Store(session_dir)
     if resume:
         row = store.run(resume)
@@ -84,13 +97,58 @@ def prepare(rubric_path: Path, roster_path: Path, session_dir: Path, *, resume: 
     return Prepared(rubric, candidates, roster_text, store, run_id, plan(rubric, candidates, catalogue))
 
 
+def select_candidates(candidates: list[Candidate], wanted: Collection[str] | None) -> list[Candidate]:
+    """The roster's candidates named by ``--candidate`` (all when none); an unknown name is a usage error."""
+    if not wanted:
+        return candidates
+    known = [c.id for c in candidates]
+    unknown = [w for w in wanted if w not in known]
+    if unknown:
+        raise UsageError(t("session.unknown_candidate", names=", ".join(unknown), known=", ".join(known)))
+    return [c for c in candidates if c.id in set(wanted)]
+
+
+def select_checks(rubric: Rubric, wanted: Collection[str] | None) -> set[str] | None:
+    """The rubric's check ids named by ``--check`` (None: all); an unknown id is a usage error."""
+    if not wanted:
+        return None
+    known = [c.id for c in rubric.checks]
+    unknown = [w for w in wanted if w not in known]
+    if unknown:
+        raise UsageError(t("session.unknown_check", names=", ".join(unknown), known=", ".join(known)))
+    return set(wanted)
+
+
+def _regrade(rubric: Rubric, candidates: list[Candidate], roster_text: str, session_dir: Path, run: str | None,
+             only_candidates: Collection[str] | None, only_checks: Collection[str] | None) -> Prepared:
+    """A partial re-grade of an earlier run: its store, its id, the selected jobs only."""
+    if not (session_dir / Store.FILENAME).exists():
+        raise UsageError(t("session.nothing_to_regrade", path=session_dir))
+    store = Store(session_dir)
+    try:
+        run = run or store.latest_run()
+        if run is None:
+            raise UsageError(t("session.nothing_to_regrade", path=session_dir))
+        row = store.run(run)
+        if row["rubric_text"] != rubric.text or row["roster_text"] != roster_text:
+            raise UsageError(t("session.resume_mismatch", run=run))
+    except BaseException:
+        store.close()
+        raise
+    jobs = plan(rubric, select_candidates(candidates, only_candidates), default_catalogue(),
+                only_checks=select_checks(rubric, only_checks))
+    store.reopen_run(run)
+    return Prepared(rubric, candidates, roster_text, store, run, jobs, resumed=True, regrade=True,
+                    partial=bool(only_checks))
+
+
 def grade(prepared: Prepared, *, known_hosts: Path, workers: int = 32,
           on_done: Callable[[HostReport], None] | None = None, snapshot: bool = False) -> Outcome:
     """Run the jobs; each host is committed as it ends. Interrupted or crashed runs are marked so."""
     outcome = Outcome(prepared.run_id)
 
     def done(report: HostReport) -> None:
-        prepared.store.save_host(prepared.run_id, report)
+        prepared.store.save_host(prepared.run_id, report, partial=prepared.partial)
         outcome.reports.append(report)
         if on_done:
             on_done(report)

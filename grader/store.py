@@ -248,13 +248,31 @@ class Store:
         self._write(stmts)
         return run_id
 
-    def save_host(self, run_id: str, report: Any) -> None:
-        """Commit one host whole: replaces what an earlier attempt stored for it (resume)."""
+    def save_host(self, run_id: str, report: Any, *, partial: bool = False) -> None:
+        """Commit one host whole: replaces what an earlier attempt stored for it (resume).
+
+        ``partial``: the report holds only some of the host's checks (``grader run --check``): only
+        their results are replaced; the host's other results stay, with the evidence they cite.
+        """
         key = (run_id, report.candidate, report.host)
         o = report.outcome
+        if partial:
+            ids = tuple(r.check_id for r in report.results)
+            marks = ", ".join("?" for _ in ids)
+            kept = sorted({probe for r in self.results(run_id)
+                           if (r["candidate"], r["host"]) == key[1:] and r["check_id"] not in ids
+                           for probe in json.loads(r["probe_keys"] or "{}").values()})
+            keep = ", ".join("?" for _ in kept)
+            forget: list[tuple[str, tuple[Any, ...]]] = [
+                (f"DELETE FROM results WHERE run_id=? AND candidate=? AND host=? AND check_id IN ({marks})", key + ids),
+                (f"DELETE FROM evidence WHERE run_id=? AND candidate=? AND host=? AND probe_key NOT IN ({keep})",
+                 key + tuple(kept)),
+            ]
+        else:
+            forget = [("DELETE FROM results WHERE run_id=? AND candidate=? AND host=?", key),
+                      ("DELETE FROM evidence WHERE run_id=? AND candidate=? AND host=?", key)]
         stmts: list[tuple[str, tuple[Any, ...]]] = [
-            ("DELETE FROM results WHERE run_id=? AND candidate=? AND host=?", key),
-            ("DELETE FROM evidence WHERE run_id=? AND candidate=? AND host=?", key),
+            *forget,
             (_INSERT_HOST,
              key + (report.address, report.platform, report.transport, o.status.value, _text(o.reason),
                     _text(o.host_key), _text(report.login), json.dumps([_text(a) for a in o.anomalies], ensure_ascii=False),

@@ -12,7 +12,7 @@ import logging
 import re
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 from rich.text import Text
 
 #: C0 controls but tab and newline, DEL, C1 controls; and the Unicode bidi overrides that reorder a line.
@@ -25,11 +25,36 @@ def visible(text: str) -> str:
                         text)
 
 
+#: The width of a console that is not a terminal (a log file, a pipe, CI): nothing is cut or wrapped.
+UNBOUNDED = 10_000
+
+
 class SafeConsole(Console):
-    """A rich console whose every rendered string is :func:`visible` first (tables, live view, messages)."""
+    """A rich console whose every rendered string is :func:`visible` first (tables, live view, messages).
+
+    When its output is not a terminal (redirected to a file, read by CI), it has no width to respect:
+    lines are written whole, never cut at 80 columns (rich's default) or at ``COLUMNS`` (which CI
+    runners set to 80). A table still takes only the width of its content; ``width=`` still wins.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._explicit_width = kwargs.get("width") is not None
 
     def render_str(self, text: str, **kwargs: Any) -> Text:
         return super().render_str(visible(text), **kwargs)
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        dimensions = super().size
+        if not self._explicit_width and not self.is_terminal and not self.is_jupyter:
+            return ConsoleDimensions(UNBOUNDED, dimensions.height)
+        return dimensions
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        self._width, self._height = new_size
+        self._explicit_width = True
 
 
 class _VisibleFormatter(logging.Formatter):

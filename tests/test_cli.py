@@ -19,7 +19,7 @@ import rubrics
 from grader.rubric import load_rubric
 
 FIXTURES = Path(__file__).parent / "fixtures" / "rubrics"
-SUBCOMMANDS = (["run"], ["demo"], ["report"], ["referential"], ["lab", "up"], ["lab", "down"], ["lab", "status"],
+SUBCOMMANDS = (["run"], ["preflight"], ["demo"], ["report"], ["referential"], ["lab", "up"], ["lab", "down"], ["lab", "status"],
                ["checks", "list"], ["rubric", "validate"], ["rubric", "schema"], ["export"], ["verify"], ["rejudge"],
                ["junit"], ["moodle"], ["history"], ["diff"],
                ["jury", "note"], ["jury", "override"], ["jury", "list"], ["serve"], ["windows", "record"],

@@ -14,28 +14,39 @@ and French help pages are in :mod:`grader.cli.common`. They are registered in th
 from __future__ import annotations
 
 import sys
+from typing import Annotated
 
 import typer
 from rich.markup import escape
 
+from grader import __version__
 from grader.cli import checks, history, hosts, jury, lab, reports, rubric, run, windows
-from grader.cli.common import LangOpt, apply_lang, err, error_message, group
+from grader.cli.common import LangOpt, apply_lang, echo, err, error_message, group
 from grader.errors import GraderError, RubricError
 from grader.i18n import N_, t
 from grader.terminal import configure_logging
 
 __all__ = ["app", "main"]
 
-app = group(N_("app.help"), add_completion=False)
+# typer's completion: ``grader --install-completion`` (bash, zsh, fish, PowerShell), ``--show-completion``.
+app = group(N_("app.help"), add_completion=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        echo(f"grader {__version__}")
+        raise typer.Exit(0)
 
 
 @app.callback()
-def root(lang: LangOpt = None) -> None:
+def root(lang: LangOpt = None,
+         version: Annotated[bool, typer.Option("--version", help=t("opt.version"), callback=_version,
+                                               is_eager=True)] = False) -> None:
     """Global options (``--lang`` is also accepted after the subcommand)."""
     apply_lang(lang)
 
 
-run.register(app)  # run, demo, report
+run.register(app)  # run, preflight, demo, report
 lab.register(app)  # lab up/down/status
 hosts.register(app)  # hosts trust/list
 checks.register(app)  # checks list

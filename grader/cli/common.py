@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 DEFAULT_SESSIONS = Path("grader-sessions")  # where sessions live unless --session says otherwise
 DEFAULT_SESSION = DEFAULT_SESSIONS / "demo"  # the session of `grader demo`
+LAST = ".last"  # in DEFAULT_SESSIONS: the folder of the session `grader run` (or demo) last graded
 
 console = SafeConsole(highlight=False)
 err = SafeConsole(stderr=True, highlight=False)
@@ -42,7 +43,10 @@ def echo(message: object = "", *, err: bool = False) -> None:
     typer.echo(visible(str(message)), err=err)
 
 LangOpt = Annotated[str | None, typer.Option("--lang", help=t("opt.lang"), show_default=False)]
-SessionOpt = Annotated[Path, typer.Option("--session", help=t("opt.session"))]
+# No default here: :func:`resolve_session` finds the session of the last run, or of ``--rubric``.
+SessionOpt = Annotated[Path | None, typer.Option("--session", help=t("opt.session_found"), show_default=False)]
+RubricSessionOpt = Annotated[Path | None, typer.Option("--rubric", help=t("opt.session_rubric"),
+                                                       show_default=False)]
 RunOpt = Annotated[str | None, typer.Option("--run", help=t("opt.run"), show_default=False)]
 # A run read from an evidence bundle instead of the session (``grader report`` and the exports).
 FromOpt = Annotated[Path | None, typer.Option("--from", help=t("rep.opt.from"), show_default=False)]
@@ -61,12 +65,75 @@ def status_name(status: str | None) -> str:
     return i18n.status_text(status)
 
 
+def has_store(folder: Path) -> bool:
+    from grader.store import Store
+
+    return (folder / Store.FILENAME).is_file()
+
+
+def session_folders(*roots: Path) -> list[Path]:
+    """The session folders (holding a store) directly under ``roots``, newest store first."""
+    from grader.store import Store
+
+    found: dict[Path, float] = {}
+    for root in roots:
+        try:
+            children = list(root.iterdir())
+        except OSError:
+            continue
+        for child in children:
+            if has_store(child):
+                found.setdefault(child, (child / Store.FILENAME).stat().st_mtime)
+    return sorted(found, key=lambda f: (-found[f], str(f)))
+
+
+def _not_found(message: str, *roots: Path) -> UsageError:
+    """A session that is not there: the message names the ones that are, so the proctor picks one."""
+    existing = session_folders(*roots)
+    if existing:
+        return UsageError(message + " " + t("msg.sessions_found", names=", ".join(str(f) for f in existing)))
+    return UsageError(message + " " + t("msg.no_session_found", path=DEFAULT_SESSIONS))
+
+
+def remember_session(session: Path) -> None:
+    """Note ``session`` as the last one graded (``grader-sessions/.last``): the default of report, export..."""
+    pointer = DEFAULT_SESSIONS / LAST
+    try:
+        pointer.parent.mkdir(parents=True, exist_ok=True)
+        pointer.write_text(str(session.resolve()) + "\n", encoding="utf-8")
+    except OSError:  # a read-only working directory: the commands then take --session
+        pass
+
+
+def resolve_session(session: Path | None, rubric: Path | None = None) -> Path:
+    """The session a command reads: ``--session``; else the one named after ``--rubric`` (as ``grader run``
+    names it); else the last one graded (``grader-sessions/.last``), else the newest under grader-sessions.
+
+    Nothing found is a usage error naming the session folders that do exist.
+    """
+    if session is not None:
+        return session
+    if rubric is not None:
+        return DEFAULT_SESSIONS / rubric.stem
+    pointer = DEFAULT_SESSIONS / LAST
+    try:
+        last = Path(pointer.read_text(encoding="utf-8").strip())
+    except (OSError, UnicodeDecodeError):
+        last = None
+    if last is not None and has_store(last):
+        return last
+    existing = session_folders(DEFAULT_SESSIONS)
+    if existing:
+        return existing[0]
+    raise _not_found(t("msg.no_session", path=DEFAULT_SESSIONS))
+
+
 def open_store(session: Path) -> Store:
     """The session's store; a session without one is a usage error, not an empty store created by mistake."""
     from grader.store import Store
 
-    if not (session / Store.FILENAME).exists():
-        raise UsageError(t("msg.no_run", path=session))
+    if not has_store(session):
+        raise _not_found(t("msg.no_run", path=session), session.parent, DEFAULT_SESSIONS)
     return Store(session)
 
 
@@ -90,6 +157,9 @@ def session_run(session: Path, run: str | None) -> Iterator[tuple[Store, str]]:
 # translation, longest first where one contains another; the texts are in grader/locale.
 FRAGMENTS: tuple[tuple[str, str], ...] = (
     ("Show this message and exit.", N_("click.help_option")),
+    ("Install completion for the current shell.", N_("click.install_completion")),
+    ("Show completion for the current shell, to copy it or customize the installation.",
+     N_("click.show_completion")),
     ("Usage:", N_("click.usage")),
     ("Options:", N_("click.options")),
     ("Commands:", N_("click.commands")),

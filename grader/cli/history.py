@@ -15,7 +15,16 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from grader.cli.common import DEFAULT_SESSION, FrenchCommand, LangOpt, SessionOpt, apply_lang, console, open_store
+from grader.cli.common import (
+    FrenchCommand,
+    LangOpt,
+    RubricSessionOpt,
+    SessionOpt,
+    apply_lang,
+    console,
+    open_store,
+    resolve_session,
+)
 from grader.errors import UsageError
 from grader.i18n import N_, status_text, t
 
@@ -79,10 +88,12 @@ def register(app: typer.Typer) -> None:
     @app.command("history", help=t("cmd.history"), cls=FrenchCommand)
     def history_cmd(
         candidate: Annotated[str, typer.Argument(help=t("arg.candidate"), show_default=False)],
-        session: SessionOpt = DEFAULT_SESSION,
+        session: SessionOpt = None,
+        rubric: RubricSessionOpt = None,
         lang: LangOpt = None,
     ) -> None:
         apply_lang(lang)
+        session = resolve_session(session, rubric)
         rows = history(session, candidate)
         if not rows:
             raise UsageError(t("hist.none", cand=candidate, path=session))
@@ -105,11 +116,12 @@ def register(app: typer.Typer) -> None:
     def diff_cmd(
         run_a: Annotated[str, typer.Argument(help=t("arg.run_a"), show_default=False)],
         run_b: Annotated[str, typer.Argument(help=t("arg.run_b"), show_default=False)],
-        session: SessionOpt = DEFAULT_SESSION,
+        session: SessionOpt = None,
+        rubric: RubricSessionOpt = None,
         lang: LangOpt = None,
     ) -> None:
         apply_lang(lang)
-        changes, compared = _compare(session, run_a, run_b)
+        changes, compared = _compare(resolve_session(session, rubric), run_a, run_b)
         if not changes:
             console.print(t("diff.none", a=run_a, b=run_b, n=compared))
             return

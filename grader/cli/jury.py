@@ -36,16 +36,17 @@ import typer
 
 from grader import i18n
 from grader.cli.common import (
-    DEFAULT_SESSION,
     DEFAULT_SESSIONS,
     FrenchCommand,
     LangOpt,
+    RubricSessionOpt,
     RunOpt,
     SessionOpt,
     apply_lang,
     console,
     echo,
     group,
+    resolve_session,
     session_run,
     status_name,
 )
@@ -89,11 +90,13 @@ def note_cmd(
     host: HostOpt = None,
     criterion: Annotated[str | None, typer.Option("--criterion", help=t("jury.opt.criterion"),
                                                   show_default=False)] = None,
-    session: SessionOpt = DEFAULT_SESSION,
+    session: SessionOpt = None,
+    rubric: RubricSessionOpt = None,
     run: RunOpt = None,
     lang: LangOpt = None,
 ) -> None:
     apply_lang(lang)
+    session = resolve_session(session, rubric)
     with session_run(session, run) as (store, run_id):
         row = store.add_annotation(run_id, candidate, kind="observation", text=text, author=author, check_id=check,
                                    host=host, criterion=criterion)
@@ -108,11 +111,13 @@ def override_cmd(
     text: Annotated[str, typer.Option("--text", help=t("jury.opt.justification"), show_default=False)],
     author: AuthorOpt,
     host: HostOpt = None,
-    session: SessionOpt = DEFAULT_SESSION,
+    session: SessionOpt = None,
+    rubric: RubricSessionOpt = None,
     run: RunOpt = None,
     lang: LangOpt = None,
 ) -> None:
     apply_lang(lang)
+    session = resolve_session(session, rubric)
     with session_run(session, run) as (store, run_id):
         row = store.add_annotation(run_id, candidate, kind="override", status=status, text=text, author=author,
                                    check_id=check, host=host)
@@ -124,11 +129,13 @@ def override_cmd(
 def list_cmd(
     candidate: Annotated[str | None, typer.Option("--candidate", help=t("jury.opt.candidate_filter"),
                                                   show_default=False)] = None,
-    session: SessionOpt = DEFAULT_SESSION,
+    session: SessionOpt = None,
+    rubric: RubricSessionOpt = None,
     run: RunOpt = None,
     lang: LangOpt = None,
 ) -> None:
     apply_lang(lang)
+    session = resolve_session(session, rubric)
     with session_run(session, run) as (store, run_id):
         rows = store.annotations(run_id, candidate)
         automated = {(r["candidate"], r["check_id"], r["host"]): str(r["status"]) for r in store.results(run_id)}

@@ -25,14 +25,15 @@ import typer
 
 from grader import i18n
 from grader.cli.common import (
-    DEFAULT_SESSION,
     FrenchCommand,
     FromOpt,
     LangOpt,
+    RubricSessionOpt,
     RunOpt,
     SessionOpt,
     apply_lang,
     echo,
+    resolve_session,
     session_run,
     status_name,
 )
@@ -47,7 +48,8 @@ OutOpt = Annotated[Path | None, typer.Option("--out", help=t("rep.opt.out"), sho
 
 
 @contextmanager
-def _source(session: Path, run: str | None, bundle: Path | None) -> Iterator[tuple[Store, str, Path | None]]:
+def _source(session: Path | None, run: str | None, bundle: Path | None,
+            rubric: Path | None = None) -> Iterator[tuple[Store, str, Path | None]]:
     """(store, run id, default output directory) from a session or from a bundle."""
     if bundle is not None:
         if run is not None:
@@ -59,13 +61,15 @@ def _source(session: Path, run: str | None, bundle: Path | None) -> Iterator[tup
         return
     from grader.session import reports_dir
 
+    session = resolve_session(session, rubric)
     with session_run(session, run) as (store, run_id):
         yield store, run_id, reports_dir(session, run_id)
 
 
 def export_cmd(
     run: Annotated[str, typer.Argument(help=t("rep.arg.run"), show_default=False)],
-    session: SessionOpt = DEFAULT_SESSION,
+    session: SessionOpt = None,
+    rubric: RubricSessionOpt = None,
     out: Annotated[Path | None, typer.Option("--out", help=t("rep.opt.bundle_out"), show_default=False)] = None,
     sign: Annotated[Path | None, typer.Option("--sign", metavar="KEY", help=t("rep.opt.sign"),
                                               show_default=False)] = None,
@@ -74,6 +78,7 @@ def export_cmd(
     apply_lang(lang)
     from grader import bundle
 
+    session = resolve_session(session, rubric)
     with session_run(session, run) as (store, run_id):
         target = out or session / f"preuves-{run_id}.zip"
         path = bundle.export(store, run_id, target, lang=i18n.get_lang())
@@ -152,26 +157,28 @@ def rejudge_cmd(
     echo(t("rep.msg.same", run=run_id))
 
 
-def junit_cmd(session: SessionOpt = DEFAULT_SESSION, run: RunOpt = None, bundle_path: FromOpt = None,
+def junit_cmd(session: SessionOpt = None, rubric: RubricSessionOpt = None, run: RunOpt = None,
+             bundle_path: FromOpt = None,
               out: OutOpt = None, lang: LangOpt = None) -> None:
     apply_lang(lang)
     from reports import aggregate, exports
 
-    with _source(session, run, bundle_path) as (store, run_id, default_dir):
+    with _source(session, run, bundle_path, rubric) as (store, run_id, default_dir):
         target = out or (default_dir or Path.cwd()) / exports.JUNIT_FILE
         target.parent.mkdir(parents=True, exist_ok=True)
         exports.write_junit(aggregate.load_frames(store, run_id, lang=i18n.get_lang()), target, i18n.get_lang())
     echo(t("rep.msg.export", path=target))
 
 
-def moodle_cmd(session: SessionOpt = DEFAULT_SESSION, run: RunOpt = None, bundle_path: FromOpt = None,
+def moodle_cmd(session: SessionOpt = None, rubric: RubricSessionOpt = None, run: RunOpt = None,
+              bundle_path: FromOpt = None,
                out: OutOpt = None,
                item: Annotated[str | None, typer.Option("--item", help=t("rep.opt.item"), show_default=False)] = None,
                lang: LangOpt = None) -> None:
     apply_lang(lang)
     from reports import aggregate, exports
 
-    with _source(session, run, bundle_path) as (store, run_id, default_dir):
+    with _source(session, run, bundle_path, rubric) as (store, run_id, default_dir):
         target = out or (default_dir or Path.cwd()) / exports.MOODLE_FILE
         target.parent.mkdir(parents=True, exist_ok=True)
         frames = aggregate.load_frames(store, run_id, lang=i18n.get_lang())

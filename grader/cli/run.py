@@ -1,14 +1,18 @@
-"""Grading a room and writing its reports: ``grader run``, ``grader demo`` and ``grader report``.
+"""Grading a room and writing its reports: ``grader run``, ``grader preflight``, ``grader demo`` and ``grader report``.
 
-``run`` grades a session with a live view and ends on a one-screen summary; ``demo`` does the
+``run`` grades a session with a live view and ends on a one-screen summary; ``--candidate`` and
+``--check`` re-grade only part of the room in the session's latest run (or ``--resume``'s), the
+other results kept; ``--dry-run`` (or ``preflight``) only says, in one table, what would fail:
+addresses, credentials, one TCP connect per host (:mod:`grader.preflight`). ``demo`` does the
 same on the local lab with the demo rubric and compares with the planted truth; ``report``
-(re)writes the reports of a graded run, from the session or from an evidence bundle. The three
-stay together because they share the grading and report code, and because they are listed in
-this order in ``grader --help``.
+(re)writes the reports of a graded run, from the session or from an evidence bundle. They stay
+together because they share the grading and report code, and because they are listed in this
+order in ``grader --help``.
 
-Exit codes: 0 finished and every check conclusive (or demo matching its planted truth); 1
-finished with checks not conclusive (erreur, injoignable), or demo mismatch; 130 interrupted
-(results kept, resume command printed).
+Exit codes: 0 finished and every check conclusive (or demo matching its planted truth, or
+preflight all ok); 1 finished with checks not conclusive (erreur, injoignable), demo mismatch,
+or something preflight says would fail; 2 bad input; 130 interrupted (results kept, resume
+command printed).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from grader import i18n
 from grader.cli.common import (
@@ -28,16 +33,25 @@ from grader.cli.common import (
     FrenchCommand,
     FromOpt,
     LangOpt,
+    RubricSessionOpt,
     RunOpt,
     SessionOpt,
     apply_lang,
     console,
     err,
+    remember_session,
+    resolve_session,
     session_run,
 )
 from grader.cli.lab import lab_say, need_root
-from grader.i18n import status_text, t
+from grader.i18n import N_, status_text, t
 from grader.model import Status
+from grader.terminal import visible
+
+# Repeatable: ``--candidate 03 --candidate 07`` re-grades those two (all the room when not given).
+CandidateOpt = Annotated[list[str] | None, typer.Option("--candidate", help=t("opt.only_candidate"),
+                                                        show_default=False)]
+CheckOpt = Annotated[list[str] | None, typer.Option("--check", help=t("opt.only_check"), show_default=False)]
 
 STATUS_STYLE = {"conforme": "green", "non_conforme": "red", "erreur": "yellow", "injoignable": "magenta",
                 "non_evalue": "dim"}
@@ -48,18 +62,22 @@ def status_label(status: str) -> str:
 
 
 def _grade_session(rubric_path: Path, roster_path: Path, session: Path, *, resume: str | None, workers: int,
-                   verbose: bool, report: bool, known_hosts: Path | None = None,
-                   snapshot: bool = False) -> tuple[str, Counter[str]]:
+                   verbose: bool, report: bool, known_hosts: Path | None = None, snapshot: bool = False,
+                   candidates: list[str] | None = None, checks: list[str] | None = None) -> tuple[str, Counter[str]]:
     """Grade with a live view; returns the run id and the count of statuses over the whole run."""
     from grader import session as sess
     from grader.liveview import LiveView  # here: `grader --help` need not load the check model
 
-    prepared = sess.prepare(rubric_path, roster_path, session, resume=resume)
+    prepared = sess.prepare(rubric_path, roster_path, session, resume=resume, only_candidates=candidates,
+                            only_checks=checks)
     store, run_id = prepared.store, prepared.run_id
+    remember_session(session)
     for warning in prepared.rubric.warnings:
         err.print(warning, style="yellow", markup=False, soft_wrap=True)
     n_checks = sum(len(j.checks) for j in prepared.jobs)
-    if prepared.resumed:
+    if prepared.regrade:
+        console.print(t("msg.regrade", run=run_id, hosts=len(prepared.jobs), checks=n_checks))
+    elif prepared.resumed:
         console.print(t("msg.resume", run=run_id, n=len(prepared.jobs), kept=prepared.kept))
     else:
         console.print(t("msg.run_start", run=run_id, cands=len(prepared.candidates), hosts=len(prepared.jobs),
@@ -144,14 +162,68 @@ def run_cmd(
     snapshot: Annotated[bool, typer.Option("--snapshot", help=t("opt.snapshot"))] = False,
     known_hosts: Annotated[Path | None, typer.Option("--known-hosts", help=t("opt.known_hosts"),
                                                      show_default=False)] = None,
+    candidate: CandidateOpt = None,
+    check: CheckOpt = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help=t("opt.dry_run"))] = False,
     lang: LangOpt = None,
 ) -> None:
     apply_lang(lang)
+    if dry_run:
+        raise typer.Exit(_preflight(rubric, roster, candidate, check))
     if session is None:
         session = DEFAULT_SESSIONS / rubric.stem
     _, counts = _grade_session(rubric, roster, session, resume=resume, workers=workers, verbose=verbose,
-                               report=not no_report, snapshot=snapshot, known_hosts=known_hosts)
+                               report=not no_report, snapshot=snapshot, known_hosts=known_hosts,
+                               candidates=candidate, checks=check)
     raise typer.Exit(1 if any(not Status(s).conclusive for s in counts) else 0)
+
+
+def preflight_cmd(
+    rubric: Annotated[Path, typer.Argument(help=t("arg.rubric"), show_default=False)],
+    roster: Annotated[Path, typer.Argument(help=t("arg.roster"), show_default=False)],
+    candidate: CandidateOpt = None,
+    check: CheckOpt = None,
+    lang: LangOpt = None,
+) -> None:
+    apply_lang(lang)
+    raise typer.Exit(_preflight(rubric, roster, candidate, check))
+
+
+def _preflight(rubric_path: Path, roster_path: Path, candidates: list[str] | None, checks: list[str] | None) -> int:
+    """One table of what the run would meet; 0 when nothing would fail, else 1 (bad input raises: 2)."""
+    from grader import preflight
+    from grader import session as sess
+    from grader.plugins import default_catalogue
+    from grader.roster import load_roster
+    from grader.rubric import load_rubric
+    from grader.runner import plan
+
+    catalogue = default_catalogue()
+    rubric = load_rubric(rubric_path, catalogue)
+    for warning in rubric.warnings:
+        err.print(warning, style="yellow", markup=False, soft_wrap=True)
+    chosen = sess.select_candidates(load_roster(roster_path, rubric), candidates)
+    jobs = plan(rubric, chosen, catalogue, only_checks=sess.select_checks(rubric, checks))
+    lines = preflight.check_room(jobs)
+    table = Table(title=t("pre.title", hosts=len(lines), cands=len({x.candidate for x in lines})),
+                  title_justify="left")
+    for key in (N_("col.candidate"), N_("cli.col.host"), N_("pre.col.address"), N_("pre.col.port"),
+                N_("pre.col.credential"), N_("pre.col.state")):
+        table.add_column(t(key))
+    for line in lines:
+        # Text, not markup: names and addresses come from the roster ([brackets] stay as written), made visible.
+        state = (Text(t("pre.state.ok"), style="green") if line.ok
+                 else Text(visible("; ".join(line.problems)), style="red"))
+        table.add_row(*(Text(visible(v)) for v in (line.candidate, line.host, line.address)),
+                      str(line.port) if line.port is not None else "—",
+                      Text(visible(", ".join(line.credentials) or "—")), state)
+    console.print(table)
+    failing = [x for x in lines if not x.ok]
+    if failing:
+        console.print(t("pre.some_fail", n=len(failing), total=len(lines)), style="red")
+        return 1
+    console.print(t("pre.all_ok", total=len(lines)), style="green")
+    return 0
 
 
 def demo_cmd(
@@ -205,7 +277,8 @@ def _compare_truth(session: Path, run_id: str, truth: dict[str, dict[str, str]])
 
 
 def report_cmd(
-    session: SessionOpt = DEFAULT_SESSION,
+    session: SessionOpt = None,
+    rubric: RubricSessionOpt = None,
     run: RunOpt = None,
     out: Annotated[Path | None, typer.Option("--out", help=t("opt.out"), show_default=False)] = None,
     bundle: FromOpt = None,
@@ -230,6 +303,7 @@ def report_cmd(
         for path in written:
             console.print(t("msg.reports", path=path))
         return
+    session = resolve_session(session, rubric)
     with session_run(session, run) as (store, run_id):
         if trainee:  # the trainee's pages only (hints forward, no jury-only part), beside the jury's reports
             from reports.html import TRAINEE_DIR, write_reports
@@ -245,5 +319,6 @@ def report_cmd(
 def register(app: typer.Typer) -> None:
     """Add ``run``, ``demo`` and ``report`` to ``app``."""
     app.command("run", help=t("cmd.run"), cls=FrenchCommand)(run_cmd)
+    app.command("preflight", help=t("cmd.preflight"), cls=FrenchCommand)(preflight_cmd)
     app.command("demo", help=t("cmd.demo"), cls=FrenchCommand)(demo_cmd)
     app.command("report", help=t("cmd.report"), cls=FrenchCommand)(report_cmd)
