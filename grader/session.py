@@ -17,7 +17,7 @@ from pathlib import Path
 from grader.errors import UsageError
 from grader.i18n import t
 from grader.plugins import default_catalogue, get_plugin_manager
-from grader.roster import Candidate, load_roster
+from grader.roster import Candidate, load_roster, read_roster_text
 from grader.rubric import Rubric, load_rubric
 from grader.runner import HostJob, HostReport, plan, run_jobs
 from grader.store import Store
@@ -62,12 +62,17 @@ class Outcome:
     state: str = "termine"
 
 
-def prepare(rubric_path: Path, roster_path: Path, session_dir: Path, *, resume: str | None = None) -> Prepared:
-    """Validate the inputs, open the store and plan the jobs (all of them, or what a resume lacks)."""
+def prepare(rubric_path: Path, roster_path: Path, session_dir: Path, *, resume: str | None = None,
+            separator: str | None = None) -> Prepared:
+    """Validate the inputs, open the store and plan the jobs (all of them, or what a resume lacks).
+
+    The rubric's templates are tried with each candidate's values (not samples): a value that makes
+    an invalid parameter is the roster's located problem, before the store is opened.
+    """
     catalogue = default_catalogue()
-    rubric = load_rubric(rubric_path, catalogue)
-    candidates = load_roster(roster_path, rubric)
-    roster_text = roster_path.read_text(encoding="utf-8-sig")
+    rubric = load_rubric(rubric_path, catalogue, with_roster=True)
+    candidates = load_roster(roster_path, rubric, separator=separator)
+    roster_text = read_roster_text(roster_path)  # as read (cp1252, UTF-16...), stored as text
     store = Store(session_dir)
     if resume:
         row = store.run(resume)
