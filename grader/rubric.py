@@ -9,13 +9,17 @@ all collected, each as ``file:line:column: what is wrong — how to fix it``.
 from __future__ import annotations
 
 import difflib
-from collections import defaultdict
-from collections.abc import Iterable, Mapping
+import ipaddress
+import itertools
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import jinja2
 import jinja2.meta
+import jinja2.nodes
 import jinja2.sandbox
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 from ruamel.yaml import YAML
@@ -73,6 +77,8 @@ class Credential(_Strict):
 
 class Variable(_Strict):
     description: str = ""
+    #: The value of every candidate whose roster cell is empty; with a default, the roster column is
+    #: optional (a roster without it gives every candidate the default).
     default: str | None = None
 
 
@@ -128,6 +134,10 @@ class Rubric(_Strict):
     _source: Path | None = PrivateAttr(default=None)
     _text: str = PrivateAttr(default="")
     _warnings: list[str] = PrivateAttr(default_factory=list)
+    # What load_rubric validated with: candidate_problems tries a roster's values against the same.
+    _tree: Any = PrivateAttr(default=None)
+    _catalogue: Any = PrivateAttr(default=None)
+    _transports: Any = PrivateAttr(default=None)
 
     @property
     def source(self) -> Path | None:
@@ -141,6 +151,12 @@ class Rubric(_Strict):
     @property
     def text(self) -> str:
         return self._text
+
+    def templated(self) -> bool:
+        """Whether a value differs per candidate (a ``{{ }}`` template in an address, option, parameter...)."""
+        values = [[h.address, h.options] for h in self.hosts] + [c.model_dump() for c in self.credentials.values()]
+        values += [[e.params, e.hint] for e in self.checks]
+        return any("{" in text for _, text in _strings(values))
 
     def host(self, name: str) -> Host:
         return next(h for h in self.hosts if h.name == name)
@@ -250,8 +266,10 @@ def _what(err: Any) -> str:
         return err["msg"].removeprefix("Value error, ")
 
 
-def _pydantic_problems(source: str, tree: Any, exc: ValidationError, prefix: tuple[Any, ...] = ()) -> list[str]:
-    problems = []
+def _pydantic_items(tree: Any, exc: ValidationError,
+                    prefix: tuple[Any, ...] = ()) -> list[tuple[int, int, str, str, str]]:
+    """(line, column, field, what, how) of each error, in the trainer's language."""
+    items = []
     for err in exc.errors():
         loc = prefix + tuple(err["loc"])
         line, col = _position(tree, loc)
@@ -262,8 +280,15 @@ def _pydantic_problems(source: str, tree: Any, exc: ValidationError, prefix: tup
             how = t("rubric.how.secret")
         else:
             how = t(_HOW.get(err["type"]) or N_("rubric.how.default"))
-        problems.append(f"{source}:{line}:{col}: " + t("rubric.field_problem", field=field, what=what, how=how))
-    return problems
+        items.append((line, col, field, what, how))
+    return items
+
+
+def _pydantic_problems(source: str, tree: Any, exc: ValidationError, prefix: tuple[Any, ...] = (),
+                       note: str = "") -> list[str]:
+    """``note``: said after what is wrong (the sample values a template was rendered with)."""
+    return [f"{source}:{line}:{col}: " + t("rubric.field_problem", field=field, what=what + note, how=how)
+            for line, col, field, what, how in _pydantic_items(tree, exc, prefix)]
 
 
 def _suggest(name: str, choices: Iterable[str]) -> str:
@@ -272,8 +297,16 @@ def _suggest(name: str, choices: Iterable[str]) -> str:
 
 
 def load_rubric(path: Path, catalogue: Mapping[str, type[Check]] | None = None,
-                criterion_ids: set[str] | None = None, transports: Mapping[str, Any] | None = None) -> Rubric:
-    """Load and fully validate a rubric, or raise :class:`RubricError` with every problem."""
+                criterion_ids: set[str] | None = None, transports: Mapping[str, Any] | None = None, *,
+                with_roster: bool = False) -> Rubric:
+    """Load and fully validate a rubric, or raise :class:`RubricError` with every problem.
+
+    A value written as a template (``"{{ reseau }}.20"``) is checked with sample values that fit it
+    (:data:`SAMPLES`, and the variable's ``default``): it is a problem only when no sample makes it
+    valid, and the message names the samples tried. ``with_roster``: a roster's real values will be
+    tried instead (:func:`candidate_problems`, called by :func:`grader.roster.load_roster`), so a
+    template that no sample fits is not refused here.
+    """
     if catalogue is None:
         from grader.plugins import default_catalogue
 
@@ -305,15 +338,28 @@ def load_rubric(path: Path, catalogue: Mapping[str, type[Check]] | None = None,
         problems = _pydantic_problems(source, tree, exc)
         # Keep going on what did validate so the trainer sees every problem at once.
         problems += _semantic_problems_partial(source, tree, catalogue, criterion_ids)
+        problems += _no_checks_problem(source, tree)
         raise RubricError(problems) from exc
-    problems = _semantic_problems(source, tree, rubric, catalogue, criterion_ids)
-    problems += _transport_problems(source, tree, rubric, catalogue, transports)
+    samples = not with_roster
+    problems = _no_checks_problem(source, tree)
+    problems += _semantic_problems(source, tree, rubric, catalogue, criterion_ids, samples=samples)
+    problems += _transport_problems(source, tree, rubric, catalogue, transports, samples=samples)
+    problems += _ignored_setting_problems(source, tree, rubric, catalogue, transports)
     if problems:
         raise RubricError(problems)
     rubric._source = path
     rubric._text = text
     rubric._warnings = _shared_secret_warnings(source, tree, rubric)
+    rubric._tree, rubric._catalogue, rubric._transports = tree, catalogue, transports
     return rubric
+
+
+def _no_checks_problem(source: str, tree: CommentedMap) -> list[str]:
+    """A rubric without a single check grades nothing: said, not run."""
+    checks = tree.get("checks")
+    if isinstance(checks, list) and not checks:
+        return ["{}:{}:{}: ".format(source, *_position(tree, ("checks",))) + t("rubric.no_checks")]
+    return []
 
 
 #: Channels that send the credential's password itself, or a proof a hostile server can replay or crack.
@@ -380,7 +426,7 @@ def _entry_plugin_problems(source: str, tree: CommentedMap, i: int, entry: Mappi
 
 
 def _semantic_problems(source: str, tree: CommentedMap, rubric: Rubric,
-                       catalogue: Mapping[str, type[Check]], criterion_ids: set[str]) -> list[str]:
+                       catalogue: Mapping[str, type[Check]], criterion_ids: set[str], *, samples: bool = True) -> list[str]:
     problems: list[str] = []
 
     def at(*loc: Any) -> str:
@@ -400,7 +446,11 @@ def _semantic_problems(source: str, tree: CommentedMap, rubric: Rubric,
             if cred.password_based and not cred.allow_password:
                 problems.append(f"{at('hosts', i, 'credential')}: "
                                 + t("rubric.ssh_password", credential=h.credential, host=h.name))
-        problems += _template_problems(at('hosts', i, 'address'), h.address, rubric, with_addr=False)
+        address_templates = _template_problems(at('hosts', i, 'address'), h.address, rubric, with_addr=False)
+        problems += address_templates
+        if not address_templates:
+            problems += _sampled_problems(source, tree, rubric, ('hosts', i, 'address'), h.address, check_address,
+                                          samples=samples)
     for cred_name, cred in rubric.credentials.items():  # a credential may name a per-candidate secret
         for field_name in ("username", "key_file", "password_env", "password_file"):
             field_value = getattr(cred, field_name)
@@ -434,25 +484,17 @@ def _semantic_problems(source: str, tree: CommentedMap, rubric: Rubric,
             problems.append(f"{at('checks', i, 'check')}: " + t("rubric.wrong_platform", check=entry.check,
                                                                   platform=cls.platform,
                                                                   host_platform=targets[0].platform))
-        templated = False
+        problems += _template_problems(at('checks', i, 'hint'), entry.hint, rubric, with_addr=True)
         for name, value in _strings(entry.params):
             problems += _template_problems(at('checks', i, 'params', *name), value, rubric, with_addr=True)
-            templated = templated or "{" in value
-        # Validate parameter types with a neutral rendering of templates.
-        try:
-            sample = render_params(entry.params, _sample_variables(rubric)) if templated else entry.params
-            cls.Params.model_validate(sample)
-        except ValidationError as exc:
-            problems += _pydantic_problems(source, tree, exc, prefix=("checks", i, "params"))
-        except jinja2.TemplateError:
-            pass  # already reported by _template_problems
-        except Exception as exc:  # noqa: BLE001 - a template that fails on values ({{ x | int + 'a' }})
-            problems.append(f"{at('checks', i, 'params')}: " + t("rubric.template_fails", error=exc))
+        # Parameter types, templates rendered with samples that fit them (or the roster's values, later).
+        problems += _sampled_problems(source, tree, rubric, ('checks', i, 'params'), entry.params,
+                                      cls.Params.model_validate, samples=samples)
     return problems
 
 
 def _transport_problems(source: str, tree: CommentedMap, rubric: Rubric, catalogue: Mapping[str, type[Check]],
-                        transports: Mapping[str, Any]) -> list[str]:
+                        transports: Mapping[str, Any], *, samples: bool = True) -> list[str]:
     """Hosts' transports and channel options, and that each check's channel is configured on its hosts."""
     problems: list[str] = []
 
@@ -474,20 +516,12 @@ def _transport_problems(source: str, tree: CommentedMap, rubric: Rubric, catalog
                 problems.append(f"{at('hosts', i, 'options', name)}: "
                                 + t("rubric.options_unknown_transport", transport=name, known=known))
                 continue
-            templated = False
             for loc, value in _strings(values):  # options may differ per candidate, like params
                 problems += _template_problems(at('hosts', i, 'options', name, *loc), value, rubric, with_addr=True)
-                templated = templated or "{" in value
-            try:
-                option_channel.Options.model_validate(
-                    render_params(values, _sample_variables(rubric)) if templated else values)
-            except ValidationError as exc:
-                problems += _pydantic_problems(source, tree, exc, prefix=("hosts", i, "options", name))
-                continue
-            except jinja2.TemplateError:
-                continue  # already reported by _template_problems
-            except Exception as exc:  # noqa: BLE001 - a template that fails on values
-                problems.append(f"{at('hosts', i, 'options', name)}: " + t("rubric.template_fails", error=exc))
+            option_problems = _sampled_problems(source, tree, rubric, ('hosts', i, 'options', name), values,
+                                                option_channel.Options.model_validate, samples=samples)
+            if option_problems:
+                problems += option_problems
                 continue
             # valid: the credentials it names (at any depth: snmp's credential sets) must be declared
             for loc, value in _option_credentials(values):
@@ -526,21 +560,252 @@ def _template_problems(where: str, text: str, rubric: Rubric, *, with_addr: bool
     if "{" not in text:
         return []
     try:
-        used = template_variables(text)
+        ast = _ENV.parse(text)
     except jinja2.TemplateSyntaxError as exc:
         return [f"{where}: " + t("rubric.bad_template", error=exc.message)]
+    used = set(jinja2.meta.find_undeclared_variables(ast))
     known = set(rubric.variables) | BUILTIN_VARIABLES
     if not with_addr:
         known.discard("addr")
-    return [f"{where}: " + t("rubric.undefined_variable", name=name, known=", ".join(sorted(known)))
-            for name in sorted(used - known)]
+    problems = [f"{where}: " + t("rubric.undefined_variable", name=name, known=", ".join(sorted(known)))
+                for name in sorted(used - known)]
+    if with_addr and "addr" in used:  # addr['srv'] names a host of the rubric
+        hosts = [h.name for h in rubric.hosts]
+        for node in ast.find_all((jinja2.nodes.Getitem, jinja2.nodes.Getattr)):
+            target = getattr(node, "node", None)
+            if not (isinstance(target, jinja2.nodes.Name) and target.name == "addr"):
+                continue
+            arg = getattr(node, "arg", None)
+            key = node.attr if isinstance(node, jinja2.nodes.Getattr) else (
+                arg.value if isinstance(arg, jinja2.nodes.Const) else None)
+            if isinstance(key, str) and key not in hosts:
+                problems.append(f"{where}: " + t("rubric.unknown_addr_host", host=key, hint=_close(key, hosts)))
+    return problems
 
 
-def _sample_variables(rubric: Rubric) -> dict[str, Any]:
-    """Neutral values to type-check templated parameters before any roster exists."""
-    sample: dict[str, Any] = {name: v.default or "1" for name, v in rubric.variables.items()}
-    sample.update(candidat="01", nom="exemple", addr=defaultdict(lambda: "192.0.2.1"))
+def _close(name: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(name, choices, n=3, cutoff=0.5)
+    return t("hint.did_you_mean", names=", ".join(close)) if close else t("rubric.known_hosts", hosts=", ".join(choices))
+
+
+#: Values a rubric variable is tried with before any roster exists: a network prefix of 3, 2 or 1
+#: bytes (``"{{ reseau }}.20"``), a whole address, a name. A templated value is valid when one of
+#: them (or the variable's ``default``) makes it valid.
+SAMPLES = ("10.0.0", "10.0", "10", "10.0.0.1", "exemple")
+_CANDIDATE_SAMPLES = ("01", "1")  # a candidate number as rosters write it, and as ``{{ candidat | int }}`` gives it
+_MAX_TRIES = 256
+
+
+def _sample_variables(rubric: Rubric, chosen: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Sample values for every variable (``chosen`` first), builtins included."""
+    sample: dict[str, Any] = {name: v.default or SAMPLES[0] for name, v in rubric.variables.items()}
+    sample.update(candidat=_CANDIDATE_SAMPLES[0], nom="exemple")
+    sample.update(chosen or {})
+    sample["addr"] = {h.name: f"192.0.2.{n}" for n, h in enumerate(rubric.hosts, 1)}
     return sample
+
+
+def _used_variables(value: Any) -> set[str]:
+    used: set[str] = set()
+    for _, text in _strings(value):
+        if "{" in text:
+            try:
+                used |= template_variables(text)
+            except jinja2.TemplateSyntaxError:
+                pass  # said by _template_problems
+    return used
+
+
+def _render_value(value: Any, variables: Mapping[str, Any]) -> Any:
+    return render_params({"value": value}, variables)["value"]
+
+
+def _tries(rubric: Rubric, used: Iterable[str]) -> Iterable[dict[str, str]]:
+    names = sorted(n for n in used if n in rubric.variables or n == "candidat")
+    choices: list[list[str]] = []
+    for n in names:
+        default = rubric.variables[n].default if n in rubric.variables else None
+        choices.append(list(_CANDIDATE_SAMPLES) if n not in rubric.variables else
+                       ([default] if default else []) + list(SAMPLES))
+    for values in itertools.islice(itertools.product(*choices), _MAX_TRIES):
+        yield dict(zip(names, values, strict=True))
+
+
+class AddressError(ValueError):
+    """A host address that is neither an IP address nor a host name."""
+
+
+_LABEL = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)")
+
+
+def check_address(text: str) -> None:
+    """Raise :class:`AddressError` unless ``text`` is an IP address or a DNS name (``10.0.0.999`` is neither)."""
+    bare = text.strip()
+    if bare.startswith("[") and bare.endswith("]"):
+        bare = bare[1:-1]
+    try:
+        ipaddress.ip_address(bare)
+        return
+    except ValueError:
+        pass
+    name = bare.removesuffix(".")
+    labels = name.split(".")
+    if (re.fullmatch(r"[0-9.]+", bare) or not name or len(name) > 253
+            or not all(_LABEL.fullmatch(label) for label in labels) or labels[-1].isdigit()):
+        raise AddressError(text)
+
+
+def _sampled_problems(source: str, tree: CommentedMap, rubric: Rubric, loc: tuple[Any, ...], value: Any,
+                      validate: Callable[[Any], Any], *, samples: bool) -> list[str]:
+    """Problems of ``value`` (``validate`` raises on a bad one); a template is rendered with samples that fit.
+
+    The value is valid when any of the samples tried (:func:`_tries`) makes it valid. Otherwise the
+    try with the fewest problems is said, with the sample values it used. ``samples=False``: a
+    template is left to the roster's values (:func:`candidate_problems`).
+    """
+    used = _used_variables(value)
+    templated = any("{" in text for _, text in _strings(value))
+    if templated and not samples:
+        return []
+    best: tuple[int, Exception, Any, dict[str, str]] | None = None
+    for chosen in _tries(rubric, used) if templated else [{}]:
+        rendered: Any = value
+        try:
+            rendered = _render_value(value, _sample_variables(rubric, chosen)) if templated else value
+            validate(rendered)
+            return []
+        except jinja2.TemplateError:
+            return []  # an undefined variable, an unknown addr[] host: said by _template_problems
+        except ValidationError as exc:
+            count = exc.error_count()
+            error: Exception = exc
+        except Exception as exc:  # noqa: BLE001 - AddressError, or a template failing on values ({{ x | int + 'a' }})
+            count, error = 1, exc
+        if best is None or count < best[0]:
+            best = (count, error, rendered, chosen)
+    assert best is not None
+    _, error, rendered, chosen = best
+    shown = {**{n: v for n, v in _sample_variables(rubric, chosen).items() if n in used and n != "addr"}}
+    note = t("rubric.with_samples", values=", ".join(f"{n}={v}" for n, v in sorted(shown.items()))) if shown else ""
+    where = "{}:{}:{}".format(source, *_position(tree, loc))
+    if isinstance(error, ValidationError):
+        return _pydantic_problems(source, tree, error, prefix=loc, note=note)
+    if isinstance(error, AddressError):
+        return [f"{where}: " + t("rubric.bad_address", address=rendered, note=note)]
+    return [f"{where}: " + t("rubric.template_fails", error=error)]
+
+
+#: Built-in channels that do not read ``hosts[].port`` as their primary transport (those that have a
+#: port of their own take it in ``options.<channel>.port``).
+_NO_HOST_PORT = frozenset({"snmp", "smb", "http", "dns", "tls", "syslog", "dhcp"})
+
+
+def _ignored_setting_problems(source: str, tree: CommentedMap, rubric: Rubric, catalogue: Mapping[str, type[Check]],
+                              transports: Mapping[str, Any]) -> list[str]:
+    """Settings that would be silently ignored: ``port:`` on a host whose transport does not read it, a
+    check written for a device's dialect (``cli``) on a host whose ``options.cli.dialect`` is another."""
+    problems: list[str] = []
+
+    def at(*loc: Any) -> str:
+        return "{}:{}:{}".format(source, *_position(tree, loc))
+
+    for i, h in enumerate(rubric.hosts):
+        if h.port is not None and h.transport in _NO_HOST_PORT:
+            options = getattr(transports.get(h.transport), "Options", None)
+            if options is not None and "port" in getattr(options, "model_fields", {}):
+                how = t("rubric.how.port_option", transport=h.transport, port=h.port)
+            else:
+                how = t("rubric.how.remove_port")
+            problems.append(f"{at('hosts', i, 'port')}: " + t("rubric.ignored_port", transport=h.transport, how=how))
+    cli_options = getattr(transports.get("cli"), "Options", None)
+    field = getattr(cli_options, "model_fields", {}).get("dialect")
+    default_dialect = field.default if field is not None else None
+    names = {h.name for h in rubric.hosts}
+    for i, entry in enumerate(rubric.checks):
+        cls = catalogue.get(entry.check)
+        wanted = getattr(cls, "dialect", None)
+        if cls is None or cls.transport != "cli" or not isinstance(wanted, str):
+            continue
+        if entry.host not in names and entry.role is None:
+            continue  # an undeclared host: said elsewhere
+        for h in rubric.targets(entry):
+            if h.transport != "cli" and "cli" not in h.options:
+                continue  # said by _transport_problems (channel not configured)
+            dialect = (h.options.get("cli") or {}).get("dialect", default_dialect)
+            if isinstance(dialect, str) and "{" not in dialect and dialect != wanted:
+                problems.append(f"{at('checks', i, 'check')}: " + t("rubric.wrong_dialect", check=entry.check,
+                                                                      wanted=wanted, host=h.name, dialect=dialect))
+                break
+    return problems
+
+
+@dataclass(frozen=True)
+class CandidateProblem:
+    """What one candidate's values break in a rubric: where in the rubric, what, and the variables involved."""
+
+    where: str  # file:line:col (field)
+    what: str
+    variables: tuple[str, ...]
+
+
+def candidate_problems(rubric: Rubric, variables: Mapping[str, str]) -> list[CandidateProblem]:
+    """Every templated value of the rubric rendered with one candidate's values and validated as
+    :func:`load_rubric` validates it: host addresses, credentials, channel options, check parameters,
+    hints. ``variables``: the candidate's roster values, ``candidat`` and ``nom`` included.
+
+    Empty for a rubric not read by :func:`load_rubric` (nothing to locate the problems in).
+    """
+    tree, catalogue, transports = rubric._tree, rubric._catalogue, rubric._transports
+    if tree is None:
+        return []
+    source = str(rubric.source)
+    values: dict[str, Any] = {n: v.default for n, v in rubric.variables.items() if v.default is not None}
+    values.update(variables)
+    values.setdefault("candidat", "")
+    values.setdefault("nom", "")
+    problems: list[CandidateProblem] = []
+
+    def at(loc: tuple[Any, ...]) -> str:
+        return "{}:{}:{}".format(source, *_position(tree, loc))
+
+    def check(loc: tuple[Any, ...], value: Any, validate: Callable[[Any], Any]) -> Any:
+        """The value rendered for this candidate (None when it cannot be, the problem said)."""
+        if not any("{" in text for _, text in _strings(value)):
+            return value  # the same for every candidate: load_rubric checked it
+        used = tuple(sorted(_used_variables(value) - {"addr"}))
+        rendered: Any = None
+        try:
+            rendered = _render_value(value, values)
+            validate(rendered)
+            return rendered
+        except ValidationError as exc:
+            for line, col, field, what, _how in _pydantic_items(tree, exc, loc):
+                problems.append(CandidateProblem(f"{source}:{line}:{col} ({field})", what, used))
+        except AddressError:
+            problems.append(CandidateProblem(f"{at(loc)} ({'.'.join(map(str, loc))})",
+                                             t("rubric.what.bad_address", address=rendered), used))
+        except Exception as exc:  # noqa: BLE001 - a template failing on these values
+            problems.append(CandidateProblem(f"{at(loc)} ({'.'.join(map(str, loc))})",
+                                             t("rubric.what.template_fails", error=exc), used))
+        return None
+
+    addresses: dict[str, str] = {}
+    for i, h in enumerate(rubric.hosts):  # an address said wrong stands as a sample: said once, not in every addr[]
+        addresses[h.name] = check(("hosts", i, "address"), h.address, check_address) or f"192.0.2.{i + 1}"
+    for name, cred in rubric.credentials.items():
+        check(("credentials", name), cred.model_dump(), Credential.model_validate)
+    values["addr"] = addresses
+    for i, h in enumerate(rubric.hosts):
+        for name, options in h.options.items():
+            channel = (transports or {}).get(name)
+            if channel is not None:
+                check(("hosts", i, "options", name), options, channel.Options.model_validate)
+    for i, entry in enumerate(rubric.checks):
+        cls = (catalogue or {}).get(entry.check)
+        if cls is not None:
+            check(("checks", i, "params"), entry.params, cls.Params.model_validate)
+        check(("checks", i, "hint"), entry.hint, lambda _: None)
+    return problems
 
 
 def rubric_json_schema() -> dict[str, Any]:

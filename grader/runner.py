@@ -24,6 +24,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from pydantic import ValidationError
+
 from grader.check import TOKEN, Check, evaluate
 from grader.errors import CredentialError, HostKeyMismatch, TransportError, Unreachable, said
 from grader.model import HostOutcome, Msg, Probe, ProbeResult, RefOf, Status, Text, Verdict
@@ -66,10 +68,21 @@ class PlannedCheck:
     params: Any = None  # validated Params instance (None when planning failed)
     probes: Mapping[str, Probe] = field(default_factory=dict)
     problem: str | Msg = ""  # why this check cannot be evaluated for this candidate
+    hint: str = ""  # the trainer's note, its templates filled for this candidate
+    #: The parameters as far as they could be written for this candidate (templates filled when they
+    #: render), shown in the sentence when they did not validate; None: as the rubric writes them.
+    shown_params: Mapping[str, Any] | None = None
 
     @property
     def sentence(self) -> str:
-        return self.cls.sentence(self.params) if self.params is not None else self.cls.sentence(self.entry.params)
+        if self.params is not None:
+            return self.cls.sentence(self.params)
+        return self.cls.sentence(self.written_params)
+
+    @property
+    def written_params(self) -> dict[str, Any]:
+        """The parameters as stored when they did not validate (this candidate's values where they render)."""
+        return dict(self.shown_params if self.shown_params is not None else self.entry.params)
 
 
 @dataclass(frozen=True)
@@ -209,18 +222,38 @@ def _credentials_for(rubric: Rubric, variables: Mapping[str, Any]) -> tuple[dict
 
 def _plan_check(entry: CheckEntry, cls: type[Check], variables: Mapping[str, Any], token: str = "") -> PlannedCheck:
     try:
-        params = cls.Params.model_validate(render_params(entry.params, variables))
-    except Exception as exc:  # noqa: BLE001 - invalid values, or a template failing for this candidate: this check says why
-        return PlannedCheck(entry, cls, problem=Msg("paramètres invalides pour ce candidat : {error}", error=str(exc)))
+        hint = render(entry.hint, variables)
+    except Exception:  # noqa: BLE001 - a hint failing for one candidate is shown as written (the roster check said it)
+        hint = entry.hint
+    try:
+        rendered = render_params(entry.params, variables)
+    except Exception as exc:  # noqa: BLE001 - a template failing for this candidate: this check says why
+        return PlannedCheck(entry, cls, problem=Msg("paramètres invalides pour ce candidat : {error}", error=str(exc)),
+                            hint=hint)
+    try:
+        params = cls.Params.model_validate(rendered)
+    except ValidationError as exc:  # values invalid for this candidate: said in a line, not pydantic's dump
+        return PlannedCheck(entry, cls, problem=Msg("paramètres invalides pour ce candidat : {error}",
+                                                    error=_validation_said(exc)), hint=hint, shown_params=rendered)
+    except Exception as exc:  # noqa: BLE001 - a validator that raised something else
+        return PlannedCheck(entry, cls, problem=Msg("paramètres invalides pour ce candidat : {error}", error=str(exc)),
+                            hint=hint, shown_params=rendered)
     try:
         probes = dict(cls().probes(params))
     except Exception as exc:  # noqa: BLE001 - a plugin bug is this check's erreur, not the run's
         return PlannedCheck(entry, cls, params,
-                            problem=Msg("la vérification n'a pas pu déclarer ses sondes : {error}", error=repr(exc)))
+                            problem=Msg("la vérification n'a pas pu déclarer ses sondes : {error}", error=repr(exc)),
+                            hint=hint)
     if token:
         probes = {name: replace(p, command=p.command.replace(TOKEN, token)) if TOKEN in p.command else p
                   for name, p in probes.items()}
-    return PlannedCheck(entry, cls, params, probes)
+    return PlannedCheck(entry, cls, params, probes, hint=hint)
+
+
+def _validation_said(exc: ValidationError) -> str:
+    """« scope : adresse IPv4 invalide : '127.0.20' » for each error, instead of pydantic's multi-line dump."""
+    return " ; ".join(f"{'.'.join(str(p) for p in err['loc'])} : {err['msg'].removeprefix('Value error, ')}"
+                      if err["loc"] else err["msg"].removeprefix("Value error, ") for err in exc.errors())
 
 
 # --- running one host -----------------------------------------------------------------
@@ -347,9 +380,9 @@ def _judge(job: HostJob, pc: PlannedCheck, results: Mapping[str, ProbeResult], o
         verdict = evaluate(pc.cls(), pc.params, {name: results.get(p.key) for name, p in pc.probes.items()})
     return CheckResult(
         check_id=pc.entry.id, check_type=pc.cls.id, criterion=pc.entry.criterion, points=pc.entry.points,
-        sentence=pc.sentence, params=pc.params.model_dump() if pc.params is not None else dict(pc.entry.params),
+        sentence=pc.sentence, params=pc.params.model_dump() if pc.params is not None else pc.written_params,
         status=verdict.status, observed=verdict.observed, expected=verdict.expected, message=verdict.message,
-        hint=pc.entry.hint, probe_keys={name: p.key for name, p in pc.probes.items()}, judged_at=now(),
+        hint=pc.hint, probe_keys={name: p.key for name, p in pc.probes.items()}, judged_at=now(),
     )
 
 

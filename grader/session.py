@@ -17,7 +17,7 @@ from pathlib import Path
 from grader.errors import UsageError
 from grader.i18n import t
 from grader.plugins import default_catalogue, get_plugin_manager
-from grader.roster import Candidate, load_roster
+from grader.roster import Candidate, load_roster, read_roster_text
 from grader.rubric import Rubric, load_rubric
 from grader.runner import HostJob, HostReport, plan, run_jobs
 from grader.store import Store
@@ -67,16 +67,19 @@ class Outcome:
 
 
 def prepare(rubric_path: Path, roster_path: Path, session_dir: Path, *, resume: str | None = None,
-            only_candidates: Collection[str] | None = None, only_checks: Collection[str] | None = None) -> Prepared:
+            only_candidates: Collection[str] | None = None, only_checks: Collection[str] | None = None,
+            separator: str | None = None) -> Prepared:
     """Validate the inputs, open the store and plan the jobs (all of them, or what a resume lacks).
 
+    The rubric's templates are tried with each candidate's values (not samples): a value that makes
+    an invalid parameter is the roster's located problem, before the store is opened.
     ``only_candidates``/``only_checks``: re-grade only those, in the run ``resume`` names or else the
     session's latest run (same rubric and roster); the other results of that run are kept.
     """
     catalogue = default_catalogue()
-    rubric = load_rubric(rubric_path, catalogue)
-    candidates = load_roster(roster_path, rubric)
-    roster_text = roster_path.read_text(encoding="utf-8-sig")
+    rubric = load_rubric(rubric_path, catalogue, with_roster=True)
+    candidates = load_roster(roster_path, rubric, separator=separator)
+    roster_text = read_roster_text(roster_path)  # as read (cp1252, UTF-16...), stored as text
     if only_candidates or only_checks:
         select_candidates(candidates, only_candidates)
         select_checks(rubric, only_checks)

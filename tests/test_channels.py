@@ -107,10 +107,10 @@ checks:
 """
 
 
-def load(tmp_path: Path, text: str, transports: Mapping[str, type]):
+def load(tmp_path: Path, text: str, transports: Mapping[str, type], *, with_roster: bool = False):
     path = tmp_path / "bareme.yaml"
     path.write_text(textwrap.dedent(text), encoding="utf-8")
-    return load_rubric(path, CATALOGUE, {"CP5.1"}, transports)
+    return load_rubric(path, CATALOGUE, {"CP5.1"}, transports, with_roster=with_roster)
 
 
 def grade(tmp_path, channels: dict[str, type]):
@@ -345,8 +345,12 @@ checks:
 
 
 def one_host(tmp_path, channel, *, address: str = "10.0.0.{{ candidat }}", credential: str = "c7"):
-    """A rubric with one host on ``channel`` whose address and option may be templates."""
-    return load(tmp_path, ONE_HOST.format(address=address, credential=credential), {"fake": channel})
+    """A rubric with one host on ``channel`` whose address and option may be templates.
+
+    Loaded as for a run (``with_roster``): templates are left to the candidates' values, which these
+    tests give to the planner directly (no roster check), so that its own guard is what is tested."""
+    return load(tmp_path, ONE_HOST.format(address=address, credential=credential), {"fake": channel},
+                with_roster=True)
 
 
 def test_host_options_are_rendered_for_each_candidate(tmp_path):
@@ -371,7 +375,7 @@ def test_host_options_are_rendered_for_each_candidate(tmp_path):
 
 def test_host_options_that_cannot_be_rendered_for_a_candidate_make_its_checks_erreur(tmp_path):
     fake, calls = make_channel("fake")
-    rubric = one_host(tmp_path, fake, credential="{{ addr['absent'] }}")
+    rubric = one_host(tmp_path, fake, credential="{{ candidat | int + 'x' }}")
     [job] = plan(rubric, [Candidate("7")], CATALOGUE)
     report = grade_host(job, None, {"fake": fake()})
     [result] = report.results

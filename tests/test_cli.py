@@ -78,6 +78,39 @@ def test_valid_rubric_and_roster():
     assert f"Barème valide : {len(demo.checks)} vérifications" in result.stdout and "3 candidats" in result.stdout
 
 
+ROSTERS = Path(__file__).parent / "fixtures" / "rosters"
+
+
+def test_rubric_validate_reads_an_excel_roster_and_tries_each_candidates_values(tmp_path):
+    # Issue #14: a cp1252 roster (« Hélène Dœuf ») reads; a value that breaks the rubric is located in both files.
+    good = grader("rubric", "validate", str(rubrics.demo_rubric()), "--roster", str(ROSTERS / "cp1252-crlf.csv"))
+    assert good.returncode == 0, good.stderr
+    assert "2 candidats" in good.stdout
+    bad = tmp_path / "liste.csv"
+    bad.write_bytes("candidat;nom;reseau\r\n01;Hélène Dœuf;10.77.1\r\n02;Yanis;127.0\r\n".encode("cp1252"))
+    result = grader("rubric", "validate", str(rubrics.demo_rubric()), "--roster", str(bad))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr and "Barème valide" not in result.stdout
+    assert re.search(rf"{re.escape(str(bad))}:3:3: candidat 02 \(reseau=127.0\) : .*127\.0\.10.*demo\.yaml:\d+:\d+",
+                     result.stderr), result.stderr
+    utf16 = grader("rubric", "validate", str(rubrics.demo_rubric()), "--roster", str(ROSTERS / "utf16-tab.csv"),
+                   "--separator", "tab")
+    assert utf16.returncode == 0, utf16.stderr
+
+
+def test_rubric_validate_without_a_roster_says_it_used_samples():
+    result = grader("rubric", "validate", str(rubrics.demo_rubric()))
+    assert result.returncode == 0, result.stderr
+    assert "valeurs d'essai" in result.stdout and "--roster" in result.stdout
+
+
+def test_a_bad_separator_is_exit_2_without_a_traceback():
+    result = grader("rubric", "validate", str(rubrics.demo_rubric()), "--roster", str(rubrics.demo_roster()),
+                    "--separator", "|")
+    assert result.returncode == 2
+    assert "séparateur « | » inconnu" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_checks_list_filters_by_platform():
     linux = grader("checks", "list", "--platform", "linux")
     ids = set(re.findall(r"linux\.[a-z_0-9]+", linux.stdout))

@@ -211,3 +211,106 @@ def test_every_problem_is_reported_at_once(tmp_path: Path, demo: Rubric) -> None
                     encoding="utf-8")
     problems = problems_of(path, demo)
     assert [parse(p)[1] for p in problems] == [1, 3, 4, 5], problems
+
+
+# --- rosters as Excel writes them (issue #14) ---------------------------------------------
+
+
+def test_a_cp1252_roster_reads(demo: Rubric) -> None:
+    path = ROSTERS / "cp1252-crlf.csv"  # « CSV (séparateur : point-virgule) » from Excel on a French Windows
+    assert b"\xe9" in path.read_bytes() and b"\r\n" in path.read_bytes(), "the fixture must stay cp1252 with CRLF"
+    candidates = load_roster(path, demo)
+    assert [(c.id, c.name, c.variables) for c in candidates] == [
+        ("01", "Hélène Dœuf", {"reseau": "10.77.1"}), ("02", "François Éric", {"reseau": "10.77.2"})]
+
+
+def test_a_utf16_tab_separated_roster_reads(demo: Rubric) -> None:
+    path = ROSTERS / "utf16-tab.csv"  # « Texte Unicode » from Excel: UTF-16 with BOM, tabs
+    assert path.read_bytes().startswith(b"\xff\xfe"), "the fixture must keep its UTF-16 BOM"
+    assert [c.name for c in load_roster(path, demo)] == ["Hélène Dœuf", "Zoé Lefèvre"]
+
+
+def test_utf8_without_bom_crlf_and_trailing_empty_cells(tmp_path: Path, demo: Rubric) -> None:
+    path = tmp_path / "excel.csv"
+    path.write_bytes("candidat;nom;reseau;;\r\n01;Hélène Dœuf;10.77.1;;\r\n".encode())
+    assert load_roster(path, demo) == [Candidate("01", "Hélène Dœuf", {"reseau": "10.77.1"})]
+
+
+def test_the_separator_can_be_forced(tmp_path: Path, demo: Rubric) -> None:
+    path = tmp_path / "forced.csv"  # the header has more commas than semicolons: detection would pick « , »
+    path.write_text("candidat;noms, prénoms, alias;reseau\n01;Martin, Camille, cam;10.77.1\n", encoding="utf-8")
+    assert load_roster(path, demo, separator=";") == [
+        Candidate("01", "", {"noms, prénoms, alias": "Martin, Camille, cam", "reseau": "10.77.1"})]
+    assert load_roster(path.with_name("forced.csv"), demo, separator=";")[0].variables["reseau"] == "10.77.1"
+    tab = tmp_path / "tab.csv"
+    tab.write_text("candidat\tnom\treseau\n01\tA\t10.77.1\n", encoding="utf-8")
+    assert load_roster(tab, demo, separator="tab") == [Candidate("01", "A", {"reseau": "10.77.1"})]
+
+
+def test_an_unknown_separator_is_a_usage_error(demo: Rubric) -> None:
+    from grader.errors import UsageError
+
+    with pytest.raises(UsageError, match="« : »"):
+        load_roster(ROSTERS / "semicolon.csv", demo, separator=":")
+
+
+@pytest.mark.parametrize(("content", "line", "said"), [
+    (b"PK\x03\x04\x14\x00\x06\x00", 1, "classeur"),  # the .xlsx itself
+    (b"\xef\xbb\xbfcandidat;nom;reseau\n01;A;10.77.1\n02;\xe9;10.77.2\n", 3, "utf-8"),  # a BOM, then not UTF-8
+    (b"candidat;nom;reseau\n01;A\x00B;10.77.1\n", 2, "octet nul"),
+    (b"candidat;candidat;reseau\n01;01;10.77.1\n", 1, "en double"),
+    (b"candidat;nom;;reseau\n01;A;x;10.77.1\n", 2, "sans titre"),
+], ids=["xlsx", "bad-utf8-after-bom", "nul", "duplicate-column", "unnamed-column"])
+def test_bad_input_is_a_located_problem_never_a_traceback(tmp_path: Path, demo: Rubric, content: bytes, line: int,
+                                                           said: str) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_bytes(content)
+    problems = problems_of(path, demo)
+    assert any(parse(p)[1] == line and said in p.lower() for p in problems), problems
+
+
+def test_values_that_make_an_invalid_parameter_are_located_in_the_roster_and_the_rubric(
+        tmp_path: Path, demo: Rubric) -> None:
+    # reseau=127.0 makes srv-lin's address « 127.0.10 »: neither an address nor a name. Said at the cell,
+    # with the place in the rubric, before any host is contacted (not a pydantic dump in the report).
+    path = tmp_path / "faux.csv"
+    path.write_text("candidat;nom;reseau\n01;Camille Martin;10.77.1\n02;Yanis Benali;127.0\n", encoding="utf-8")
+    problems = problems_of(path, demo)
+    assert problems, "a roster value that breaks the rubric must be refused"
+    demo_text = (ROOT / "rubrics" / "demo.yaml").read_text(encoding="utf-8")
+    srv_lin = next(n for n, line in enumerate(demo_text.splitlines(), 1) if 'address: "{{ reseau }}.10"' in line)
+    first = problems[0]
+    file, line, col, what, _ = parse(first)
+    assert (file, line, col) == (str(path), 3, 3)
+    assert "02" in what and "reseau=127.0" in what and "127.0.10" in what
+    assert f"demo.yaml:{srv_lin}:5" in what
+    assert all(parse(p)[1:3] == (3, 3) for p in problems)
+    assert not any("validation error" in p or "pydantic" in p for p in problems)
+
+
+def test_an_ip_parameter_built_from_a_variable_validates_against_the_roster(tmp_path: Path) -> None:
+    rubric_path = tmp_path / "dhcp.yaml"
+    rubric_path.write_text("""\
+rubric: dhcp
+title: Étendue DHCP
+variables:
+  reseau: {description: "ex. 10.77.1"}
+credentials:
+  adm: {username: admin, password_env: WINRM_PW}
+hosts:
+  - {name: dc, role: dc, platform: windows, address: "{{ reseau }}.20", transport: winrm, credential: adm}
+checks:
+  - id: etendue
+    check: windows.dhcp_scope
+    host: dc
+    params: {scope: "{{ reseau }}.0"}
+    criterion: CP5.1
+""", encoding="utf-8")
+    rubric = load_rubric(rubric_path, with_roster=True)
+    assert len(load_roster(ROSTERS / "cp1252-crlf.csv", rubric)) == 2
+    bad = tmp_path / "bad.csv"
+    bad.write_text("candidat,reseau\n01,10.77.1\n02,10.77\n", encoding="utf-8")
+    problems = problems_of(bad, rubric)
+    assert [parse(p)[1:3] for p in problems] == [(3, 2), (3, 2)]  # dc's address, then the scope
+    what = parse(problems[1])[3]
+    assert "'10.77.0'" in what and f"{rubric_path}:13:" in what and "checks.0.params.scope" in what

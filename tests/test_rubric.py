@@ -187,6 +187,171 @@ def test_host_referenced_but_not_declared(tmp_path: Path) -> None:
     assert "srv-lin" in parts["how"] and "hosts:" in parts["how"]
 
 
+# --- templates: samples that fit, per-candidate text, settings that would be ignored ------------
+
+DHCP_ON_DC = """
+  - id: etendue-dhcp
+    check: windows.dhcp_scope
+    host: srv-win
+    params: {scope: "{{ reseau }}.0", router: "{{ reseau }}.1"}
+    criterion: CP5.1
+    hint: "Étendue {{ reseau }}.0, passerelle {{ reseau }}.1"
+"""
+
+
+WINDOWS_HOST = """
+  - name: srv-win
+    role: serveur-windows
+    platform: windows
+    address: "{{ reseau }}.50"
+    transport: winrm
+    credential: lecteur-ad
+
+checks:
+"""
+
+
+def demo_with_check(tmp_path: Path, entry: str, name: str = "extra.yaml") -> Path:
+    """The demo rubric with one more check entry at the end of ``checks:``, and a WinRM host srv-win."""
+    text = DEMO.read_text(encoding="utf-8").rstrip("\n") + "\n" + entry
+    text = text.replace("\nchecks:\n", WINDOWS_HOST, 1)
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_an_ip_parameter_built_from_a_variable_validates_with_samples(tmp_path: Path) -> None:
+    # Issue #14: « {{ reseau }}.0 » was rendered with reseau=1 and refused as « adresse IPv4 invalide : '1.0' ».
+    rubric = load_rubric(demo_with_check(tmp_path, DHCP_ON_DC))
+    assert rubric.checks[-1].params["scope"] == "{{ reseau }}.0"
+
+
+def test_when_no_sample_fits_the_message_says_they_were_samples(tmp_path: Path) -> None:
+    path = demo_variant(tmp_path, 'address: "{{ reseau }}.10"', 'address: "{{ reseau }}.999"')
+    [problem] = problems_of(path)
+    parts = parse(problem)
+    assert (int(parts["line"]), int(parts["col"])) == locate(path.read_text(encoding="utf-8"), ".999", "address:")
+    assert ".999" in parts["what"] and "valeurs d'essai" in parts["what"] and "reseau=" in parts["what"]
+    assert "--roster" in parts["what"]
+
+
+@pytest.mark.parametrize(("address", "fine"), [("10.77.0.999", "srv-{{ candidat }}.exam.lan"),
+                                               ("10.77.0", "10.0.0.{{ candidat }}"), ("-srv.lan", "fe80::1")])
+def test_an_address_that_cannot_be_an_address_is_refused(tmp_path: Path, address: str, fine: str) -> None:
+    path = demo_variant(tmp_path, 'address: "{{ reseau }}.10"', f'address: "{address}"')
+    [problem] = problems_of(path)
+    parts = parse(problem)
+    assert (int(parts["line"]), int(parts["col"])) == locate(path.read_text(encoding="utf-8"), f'address: "{address}"',
+                                                             "address:")
+    assert address in parts["what"] and "valeurs d'essai" not in parts["what"]
+    # names and addresses that are one (a candidate number, an IPv6 address) are not refused
+    load_rubric(demo_variant(tmp_path, 'address: "{{ reseau }}.10"', f'address: "{fine}"', "fine.yaml"))
+
+
+def test_a_rubric_without_checks_is_refused(tmp_path: Path) -> None:
+    text = DEMO.read_text(encoding="utf-8")
+    path = tmp_path / "vide.yaml"
+    path.write_text(text[:text.index("\nchecks:")] + "\nchecks: []\n", encoding="utf-8")
+    [problem] = problems_of(path)
+    parts = parse(problem)
+    assert (int(parts["line"]), int(parts["col"])) == locate(path.read_text(encoding="utf-8"), "checks: []", "checks")
+    assert "aucune vérification" in parts["what"]
+
+
+def test_addr_of_an_unknown_host_is_located(tmp_path: Path) -> None:
+    path = demo_variant(tmp_path, "url: \"http://{{ addr['srv-lin'] }}/\"", "url: \"http://{{ addr['srv-linux'] }}/\"")
+    [problem] = problems_of(path)
+    parts = parse(problem)
+    assert (int(parts["line"]), int(parts["col"])) == locate(path.read_text(encoding="utf-8"), "srv-linux", "url:")
+    assert "srv-linux" in parts["what"] and "srv-lin" in parts["how"]
+
+
+def test_a_hint_template_is_checked_like_a_parameter(tmp_path: Path) -> None:
+    path = demo_variant(tmp_path, 'hint: "apt install apache2"', 'hint: "apt install apache2 sur {{ reseu }}.10"')
+    [problem] = problems_of(path)
+    parts = parse(problem)
+    assert (int(parts["line"]), int(parts["col"])) == locate(path.read_text(encoding="utf-8"), "{{ reseu }}", "hint:")
+    assert "reseu" in parts["what"]
+
+
+def test_a_port_the_transport_does_not_read_is_refused(tmp_path: Path) -> None:
+    entry = """
+  - id: agent
+    check: network.snmp_agent
+    host: switch
+    params: {sys_location: Salle B12}
+    criterion: CP13.2
+"""
+    text = DEMO.read_text(encoding="utf-8").rstrip("\n") + "\n" + entry
+    text = text.replace("\nchecks:\n", """
+  - name: switch
+    role: switch
+    platform: network
+    address: "{{ reseau }}.3"
+    transport: snmp
+    port: 1161
+    credential: supervision
+
+checks:
+""", 1)
+    path = tmp_path / "snmp-port.yaml"
+    path.write_text(text, encoding="utf-8")
+    [problem] = problems_of(path)
+    parts = parse(problem)
+    assert (int(parts["line"]), int(parts["col"])) == locate(text, "port: 1161", "port:")
+    assert "snmp" in parts["what"] and "options: {snmp: {port: 1161}}" in parts["how"]
+
+
+def test_a_pfsense_check_on_an_ios_host_is_refused(tmp_path: Path) -> None:
+    text = DEMO.read_text(encoding="utf-8").rstrip("\n") + """
+  - id: pf-syslog
+    check: network.pfsense_syslog_remote
+    host: pare-feu
+    params: {server: 10.77.0.1}
+    criterion: CP13.3
+"""
+    text = text.replace("\nchecks:\n", """
+  - name: pare-feu
+    role: pare-feu
+    platform: network
+    address: "{{ reseau }}.1"
+    transport: cli
+    credential: correcteur
+    options: {cli: {dialect: ios}}
+
+checks:
+""", 1)
+    path = tmp_path / "pf-ios.yaml"
+    path.write_text(text, encoding="utf-8")
+    [problem] = problems_of(path)
+    parts = parse(problem)
+    assert (int(parts["line"]), int(parts["col"])) == locate(text, "network.pfsense_syslog_remote", "check:")
+    assert "shell" in parts["what"] and "ios" in parts["what"] and "pare-feu" in parts["what"]
+    path.write_text(text.replace("options: {cli: {dialect: ios}}", 'options: {cli: {dialect: shell, menu: "8"}}'),
+                    encoding="utf-8")
+    load_rubric(path)
+
+
+def test_hints_and_sentences_are_written_for_each_candidate(tmp_path: Path) -> None:
+    from grader.model import HostOutcome
+    from grader.roster import Candidate
+    from grader.runner import _judge, plan
+
+    rubric = load_rubric(demo_with_check(tmp_path, DHCP_ON_DC), with_roster=True)
+    good, bad = Candidate("01", "", {"reseau": "10.77.1"}), Candidate("02", "", {"reseau": "127.0"})
+    jobs = {(j.candidate.id, j.host.name): j for j in plan(rubric, [good, bad], default_catalogue())}
+    [mine] = [pc for pc in jobs["01", "srv-win"].checks if pc.entry.id == "etendue-dhcp"]
+    assert mine.hint == "Étendue 10.77.1.0, passerelle 10.77.1.1"
+    assert "10.77.1.0" in mine.sentence and "{{" not in mine.sentence
+    [theirs] = [pc for pc in jobs["02", "srv-win"].checks if pc.entry.id == "etendue-dhcp"]
+    assert theirs.hint == "Étendue 127.0.0, passerelle 127.0.1"
+    assert "127.0.0" in theirs.sentence and "{{" not in theirs.sentence  # invalid, yet written with its values
+    result = _judge(jobs["02", "srv-win"], theirs, {}, HostOutcome(True), {})
+    assert result.hint == theirs.hint and result.params["scope"] == "127.0.0"
+    message = str(result.message)
+    assert "127.0.0" in message and "validation error" not in message and "pydantic" not in message
+
+
 # --- YAML syntax ------------------------------------------------------------------------
 
 

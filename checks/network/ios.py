@@ -43,6 +43,7 @@ def _refused(r: ProbeResult, what: str) -> Verdict | None:
 class _IosCheck(Check):
     platform = "network"
     transport = "cli"
+    dialect = "ios"  # what the host's options.cli.dialect must be: Cisco IOS commands (checked by load_rubric)
     command = ""
 
     def probes(self, params: CheckParams) -> Mapping[str, Probe]:

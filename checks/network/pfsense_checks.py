@@ -35,6 +35,7 @@ CONFIG = "/bin/cat /conf/config.xml"
 class _PfCheck(Check):
     platform = "network"
     transport = "cli"
+    dialect = "shell"  # what the host's options.cli.dialect must be: pfSense's shell (console menu option 8) (checked by load_rubric)
 
     def probes(self, params: CheckParams) -> Mapping[str, Probe]:
         return {"config": cli(CONFIG, timeout=30.0)}

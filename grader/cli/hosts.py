@@ -26,6 +26,7 @@ def hosts_trust(
     roster: Annotated[Path | None, typer.Argument(help=t("arg.roster"), show_default=False)] = None,
     from_file: Annotated[Path | None, typer.Option("--from", help=t("hosts.opt.from"), show_default=False)] = None,
     known_hosts: KnownHostsOpt = DEFAULT_ROOM,
+    separator: Annotated[str | None, typer.Option("--separator", help=t("opt.separator"), show_default=False)] = None,
     lang: LangOpt = None,
 ) -> None:
     apply_lang(lang)
@@ -40,7 +41,7 @@ def hosts_trust(
     if from_file is not None:
         seen += _from_file(from_file)
     if rubric is not None and roster is not None:
-        seen += _scan(rubric, roster)
+        seen += _scan(rubric, roster, separator)
     refused = 0
     for host, port, key in seen:
         try:
@@ -69,7 +70,7 @@ def _from_file(path: Path) -> list[tuple[str, int, object]]:
     return found
 
 
-def _scan(rubric_path: Path, roster_path: Path) -> list[tuple[str, int, object]]:
+def _scan(rubric_path: Path, roster_path: Path, separator: str | None = None) -> list[tuple[str, int, object]]:
     """The key every SSH host of the rubric shows for the roster (a handshake only: no login)."""
     import paramiko
 
@@ -78,8 +79,8 @@ def _scan(rubric_path: Path, roster_path: Path) -> list[tuple[str, int, object]]
     from grader.rubric import load_rubric
     from grader.runner import plan
 
-    rubric = load_rubric(rubric_path, default_catalogue())
-    jobs = plan(rubric, load_roster(roster_path, rubric), default_catalogue())
+    rubric = load_rubric(rubric_path, default_catalogue(), with_roster=True)
+    jobs = plan(rubric, load_roster(roster_path, rubric, separator=separator), default_catalogue())
     found = []
     for job in jobs:
         if job.host.transport not in ("ssh", "cli") or job.planning_problem is not None:

@@ -23,19 +23,25 @@ from grader.i18n import N_, t
 def rubric_validate(
     file: Annotated[Path, typer.Argument(help=t("arg.rubric"), show_default=False)],
     roster: Annotated[Path | None, typer.Option("--roster", help=t("opt.roster"), show_default=False)] = None,
+    separator: Annotated[str | None, typer.Option("--separator", help=t("opt.separator"), show_default=False)] = None,
     lang: LangOpt = None,
 ) -> None:
     apply_lang(lang)
-    from grader.roster import load_roster
-    from grader.rubric import load_rubric
+    from grader.roster import load_roster, separator_of
+    from grader.rubric import SAMPLES, load_rubric
 
-    rub = load_rubric(file)
+    separator_of(separator)  # a bad --separator is said before anything is read
+    # With a roster, a templated value is tried with every candidate's values, not with samples.
+    rub = load_rubric(file, with_roster=roster is not None)
+    if roster is not None:
+        cands = load_roster(roster, rub, separator=separator)
     console.print(t("msg.rubric_ok", checks=len(rub.checks), hosts=len(rub.hosts)), style="green")
     for warning in rub.warnings:
         console.print(warning, style="yellow", markup=False, soft_wrap=True)
     if roster is not None:
-        cands = load_roster(roster, rub)
         console.print(t("msg.roster_ok", n=len(cands)), style="green")
+    elif rub.templated():
+        console.print(t("msg.rubric_samples", samples=", ".join(SAMPLES)), style="dim", markup=False, soft_wrap=True)
 
 
 def rubric_schema(lang: LangOpt = None) -> None:
