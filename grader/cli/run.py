@@ -49,6 +49,7 @@ from grader.model import Status
 from grader.terminal import visible
 
 # Repeatable: ``--candidate 03 --candidate 07`` re-grades those two (all the room when not given).
+SeparatorOpt = Annotated[str | None, typer.Option("--separator", help=t("opt.separator"), show_default=False)]
 CandidateOpt = Annotated[list[str] | None, typer.Option("--candidate", help=t("opt.only_candidate"),
                                                         show_default=False)]
 CheckOpt = Annotated[list[str] | None, typer.Option("--check", help=t("opt.only_check"), show_default=False)]
@@ -63,13 +64,14 @@ def status_label(status: str) -> str:
 
 def _grade_session(rubric_path: Path, roster_path: Path, session: Path, *, resume: str | None, workers: int,
                    verbose: bool, report: bool, known_hosts: Path | None = None, snapshot: bool = False,
-                   candidates: list[str] | None = None, checks: list[str] | None = None) -> tuple[str, Counter[str]]:
+                   candidates: list[str] | None = None, checks: list[str] | None = None,
+                   separator: str | None = None) -> tuple[str, Counter[str]]:
     """Grade with a live view; returns the run id and the count of statuses over the whole run."""
     from grader import session as sess
     from grader.liveview import LiveView  # here: `grader --help` need not load the check model
 
     prepared = sess.prepare(rubric_path, roster_path, session, resume=resume, only_candidates=candidates,
-                            only_checks=checks)
+                            only_checks=checks, separator=separator)
     store, run_id = prepared.store, prepared.run_id
     remember_session(session)
     for warning in prepared.rubric.warnings:
@@ -165,16 +167,17 @@ def run_cmd(
     candidate: CandidateOpt = None,
     check: CheckOpt = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help=t("opt.dry_run"))] = False,
+    separator: SeparatorOpt = None,
     lang: LangOpt = None,
 ) -> None:
     apply_lang(lang)
     if dry_run:
-        raise typer.Exit(_preflight(rubric, roster, candidate, check))
+        raise typer.Exit(_preflight(rubric, roster, candidate, check, separator))
     if session is None:
         session = DEFAULT_SESSIONS / rubric.stem
     _, counts = _grade_session(rubric, roster, session, resume=resume, workers=workers, verbose=verbose,
                                report=not no_report, snapshot=snapshot, known_hosts=known_hosts,
-                               candidates=candidate, checks=check)
+                               candidates=candidate, checks=check, separator=separator)
     raise typer.Exit(1 if any(not Status(s).conclusive for s in counts) else 0)
 
 
@@ -183,13 +186,15 @@ def preflight_cmd(
     roster: Annotated[Path, typer.Argument(help=t("arg.roster"), show_default=False)],
     candidate: CandidateOpt = None,
     check: CheckOpt = None,
+    separator: SeparatorOpt = None,
     lang: LangOpt = None,
 ) -> None:
     apply_lang(lang)
-    raise typer.Exit(_preflight(rubric, roster, candidate, check))
+    raise typer.Exit(_preflight(rubric, roster, candidate, check, separator))
 
 
-def _preflight(rubric_path: Path, roster_path: Path, candidates: list[str] | None, checks: list[str] | None) -> int:
+def _preflight(rubric_path: Path, roster_path: Path, candidates: list[str] | None, checks: list[str] | None,
+               separator: str | None = None) -> int:
     """One table of what the run would meet; 0 when nothing would fail, else 1 (bad input raises: 2)."""
     from grader import preflight
     from grader import session as sess
@@ -199,10 +204,10 @@ def _preflight(rubric_path: Path, roster_path: Path, candidates: list[str] | Non
     from grader.runner import plan
 
     catalogue = default_catalogue()
-    rubric = load_rubric(rubric_path, catalogue)
+    rubric = load_rubric(rubric_path, catalogue, with_roster=True)
     for warning in rubric.warnings:
         err.print(warning, style="yellow", markup=False, soft_wrap=True)
-    chosen = sess.select_candidates(load_roster(roster_path, rubric), candidates)
+    chosen = sess.select_candidates(load_roster(roster_path, rubric, separator=separator), candidates)
     jobs = plan(rubric, chosen, catalogue, only_checks=sess.select_checks(rubric, checks))
     lines = preflight.check_room(jobs)
     table = Table(title=t("pre.title", hosts=len(lines), cands=len({x.candidate for x in lines})),
