@@ -806,10 +806,3 @@ def candidate_problems(rubric: Rubric, variables: Mapping[str, str]) -> list[Can
             check(("checks", i, "params"), entry.params, cls.Params.model_validate)
         check(("checks", i, "hint"), entry.hint, lambda _: None)
     return problems
-
-
-def rubric_json_schema() -> dict[str, Any]:
-    """JSON Schema for editors (VS Code's YAML extension reads it)."""
-    schema = Rubric.model_json_schema()
-    schema["title"] = t("rubric.schema_title")
-    return schema

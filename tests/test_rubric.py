@@ -15,7 +15,8 @@ import pytest
 from grader.errors import RubricError
 from grader.plugins import default_catalogue
 from grader.referential import load_referential
-from grader.rubric import load_rubric, rubric_json_schema
+from grader.rubric import load_rubric
+from grader.schema import rubric_json_schema
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "rubrics" / "demo.yaml"
