@@ -308,6 +308,7 @@ def check_info(cls: type[Check], specs: Mapping[str, ChannelSpec]) -> dict[str, 
         "sentence": i18n_checks.template(cls.sentence_template(), i18n.get_lang()) if cls.__doc__ else "",
         "params": [{**_public(r), "schema": r["schema"]} for r in field_rows(cls.Params)],
         "channel": channel_info(cls.transport, specs),
+        "dialect": getattr(cls, "dialect", None),  # a cli check's device dialect (load_rubric checks the host's)
         "criteria": usual_criteria(cls),
         "example": example_yaml(cls),
     }

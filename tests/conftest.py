@@ -173,3 +173,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     else:
         print("built-in checks whose judge never said conforme:", *lines, sep="\n", file=sys.stderr)
     session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.fixture(scope="module")
+def key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh RSA key (mode 0600) for the loopback SSH servers the tests start (tests/hostile/ssh.py)."""
+    import paramiko
+
+    path = tmp_path_factory.mktemp("key") / "id_rsa"
+    paramiko.RSAKey.generate(2048).write_private_key_file(str(path))
+    path.chmod(0o600)
+    return path

@@ -38,6 +38,7 @@ def test_checks_show_says_params_channel_criteria_and_example():
     assert re.search(r"protocol\s+│\s+texte\s+│\s+tcp, udp, icmp\s+│\s+tcp", out), out
     assert re.search(r"allowed\s+│\s+booléen\s+│.*│\s+obligatoire", out), out
     assert "Canal : cli" in out and "hosts[].options.cli" in out and "dialect" in out and "ios, shell" in out
+    assert "options.cli.dialect: shell" in out  # the dialect the host must declare, which load_rubric checks
     assert "CP6.1 — Les mesures de prévention" in out and "déclaré par la vérification" in out
     assert "check: network.pfsense_filter" in out and "allowed: false" in out and "# source: null" in out
 
@@ -111,8 +112,8 @@ def _minimal_rubric(cls, example: str) -> str:
             address: 192.0.2.1
             transport: {transport}
             credential: correcteur
-        checks:
-        """) + textwrap.indent(example, "  ")
+        """) + (f"    options: {{cli: {{dialect: {cls.dialect}}}}}\n" if getattr(cls, "dialect", None) else "") + \
+        "checks:\n" + textwrap.indent(example, "  ")
 
 
 @pytest.mark.parametrize("check_id", list(default_catalogue()))

@@ -18,7 +18,6 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import paramiko
 import pytest
 
 from grader.roster import Candidate
@@ -33,14 +32,6 @@ def grader(*args: str, cwd: Path | None = None, env: dict[str, str] | None = Non
     base["PYTHONPATH"] = str(ROOT) + os.pathsep + base.get("PYTHONPATH", "")
     return subprocess.run([sys.executable, "-m", "grader.cli", *args], check=False, capture_output=True, text=True,
                           env={**base, **(env or {})}, cwd=cwd, timeout=timeout)
-
-
-@pytest.fixture(scope="module")
-def key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("key") / "id_rsa"
-    paramiko.RSAKey.generate(2048).write_private_key_file(str(path))
-    path.chmod(0o600)
-    return path
 
 
 @pytest.fixture

@@ -33,14 +33,6 @@ ROOT = Path(__file__).resolve().parent.parent
 BUDGET = 4.0
 
 
-@pytest.fixture(scope="module")
-def key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("key") / "id_rsa"
-    paramiko.RSAKey.generate(2048).write_private_key_file(str(path))
-    path.chmod(0o600)
-    return path
-
-
 @pytest.fixture
 def endpoints() -> Iterator[dict[str, HostileSsh]]:
     servers = {b: HostileSsh(b) for b in ("no_banner", "silent_exec", "partial_stall", "honest")}

@@ -124,6 +124,8 @@ def _print_check(info: Mapping[str, Any]) -> None:
         out(escape(t("show.channel_host", channel=name)), soft_wrap=True)
         if channel["needs_credential"]:
             out(escape(t("show.channel_credential", channel=name)), soft_wrap=True)
+        if info.get("dialect"):
+            out(escape(t("show.dialect", dialect=info["dialect"])), soft_wrap=True)
     if channel["options"]:
         out(escape(t("show.options", channel=name)))
         out(_fields_table(channel["options"], N_("col.option")))

@@ -53,13 +53,9 @@ SET_FIELDS = ("version", "community_credential", "credential", "auth_protocol", 
               "context_name")
 
 
-class SnmpCredentialSet(BaseModel):
-    """One item of ``hosts[].options.snmp.credentials``: a way to be answered by the agent.
-
-    ``timeout`` and ``retries`` default to those of ``options.snmp``: trying a silent set costs them.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _CredentialFields(BaseModel):
+    """How to be answered by an agent: the fields one credential set is written with (at the top of
+    ``options.snmp`` for one set, or in each item of its ``credentials`` list)."""
 
     version: Literal["v2c", "v3"] = "v2c"
     #: v2c: a rubric credential whose password is the community (default: the host's credential).
@@ -73,6 +69,16 @@ class SnmpCredentialSet(BaseModel):
     #: authentication passphrase, as net-snmp's createUser does when only one is given).
     priv_credential: str | None = None
     context_name: str = ""
+
+
+class SnmpCredentialSet(_CredentialFields):
+    """One item of ``hosts[].options.snmp.credentials``: a way to be answered by the agent.
+
+    ``timeout`` and ``retries`` default to those of ``options.snmp``: trying a silent set costs them.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
     timeout: float | None = Field(default=None, gt=0, le=60)
     retries: int | None = Field(default=None, ge=0, le=5)
 
@@ -90,7 +96,7 @@ class SnmpCredentialSet(BaseModel):
         return self
 
 
-class SnmpOptions(ChannelOptions):
+class SnmpOptions(ChannelOptions, _CredentialFields):
     """``hosts[].options.snmp`` in a rubric.
 
     One credential set is written with the fields at the top (``version``, ``community_credential``,
@@ -102,19 +108,7 @@ class SnmpOptions(ChannelOptions):
             - {version: v2c, community_credential: snmp-ro}
     """
 
-    version: Literal["v2c", "v3"] = "v2c"
     port: int = Field(default=161, ge=1, le=65535)
-    #: v2c: a rubric credential whose password is the community (default: the host's credential).
-    community_credential: str | None = None
-    #: v3: a rubric credential, username = USM user, password = authentication passphrase
-    #: (default: the host's credential).
-    credential: str | None = None
-    auth_protocol: Literal["MD5", "SHA", "SHA-224", "SHA-256", "SHA-384", "SHA-512"] = "SHA"
-    priv_protocol: Literal["none", "DES", "AES", "AES-192", "AES-256"] = "AES"
-    #: v3: a rubric credential whose password is the privacy passphrase (default: the
-    #: authentication passphrase, as net-snmp's createUser does when only one is given).
-    priv_credential: str | None = None
-    context_name: str = ""
     #: Several credential sets, tried in order (each costs one short GET until one is answered);
     #: then the fields of a set above are not written at the top.
     credentials: tuple[SnmpCredentialSet, ...] | None = Field(default=None, min_length=1)
