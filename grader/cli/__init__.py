@@ -55,7 +55,7 @@ reports.register(app)  # export, verify, rejudge, junit, moodle
 history.register(app)  # history, diff
 jury.register(app)  # jury note/override/list, serve
 windows.register(app)  # windows record/replay
-kit.register(app)  # witness install/unit
+kit.register(app)  # witness install/unit, roster from-ansible
 
 
 def main() -> None:

@@ -1,8 +1,10 @@
-"""The exam-day kit: ``grader witness install|unit``.
+"""The exam-day kit: ``grader witness install|unit`` and ``grader roster from-ansible``.
 
-It prepares a room before the exam; it never grades. ``witness install`` puts the exam's
+Both prepare a room before the exam; neither grades. ``witness install`` puts the exam's
 witness (:mod:`grader.witness`) on the exam's WAN and LAN servers over SSH, enables it and
 tests it with one connection; ``witness unit`` prints its unit for an installation by hand.
+``roster from-ansible`` turns the centre's Ansible inventory into a roster and the candidates'
+host addresses (:mod:`grader.ansible_inventory`).
 """
 
 from __future__ import annotations
@@ -95,10 +97,49 @@ def witness_unit(
     typer.echo(unit_text(port), nl=False)
 
 
+def roster_from_ansible(
+    inventory: Annotated[Path, typer.Argument(help=t("roster.arg.inventory"), show_default=False)],
+    output: Annotated[Path | None, typer.Option("-o", "--output", help=t("roster.opt.output"),
+                                                show_default=False)] = None,
+    hosts_out: Annotated[Path | None, typer.Option("--hosts-out", help=t("roster.opt.hosts_out"),
+                                                   show_default=False)] = None,
+    group_by: Annotated[str, typer.Option("--group-by", help=t("roster.opt.group_by"))] = "candidat",
+    role_var: Annotated[str, typer.Option("--role-var", help=t("roster.opt.role_var"))] = "grader_role",
+    lang: LangOpt = None,
+) -> None:
+    apply_lang(lang)
+    from grader.ansible_inventory import read_inventory, to_roster
+
+    imported = to_roster(read_inventory(inventory), group_by=group_by, role_var=role_var)
+    for note in imported.notes:
+        echo(t("roster.note", note=note), err=True)
+    text = imported.csv_text()
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8-sig")  # with a BOM: Excel shows the accents right
+        echo(t("roster.written", path=output, n=len(imported.rows), columns=", ".join(imported.columns)),
+             err=True)
+    if hosts_out is not None:
+        import io
+
+        from ruamel.yaml import YAML
+
+        yaml = YAML()
+        yaml.default_flow_style = False
+        buffer = io.StringIO()
+        yaml.dump(imported.hosts_document(str(inventory)), buffer)
+        hosts_out.write_text(t("roster.hosts_header") + "\n" + buffer.getvalue(), encoding="utf-8")
+        echo(t("roster.hosts_written", path=hosts_out), err=True)
+
+
 def register(app: typer.Typer) -> None:
-    """Add the ``witness`` group (``install``, ``unit``) to ``app``."""
+    """Add the ``witness`` group (``install``, ``unit``) and the ``roster`` group (``from-ansible``) to ``app``."""
     witness_app = group(N_("cmd.witness"))
     witness_app.command("install", help=t("cmd.witness.install"), cls=FrenchCommand)(witness_install)
     witness_app.command("unit", help=t("cmd.witness.unit"), cls=FrenchCommand)(witness_unit)
     app.add_typer(witness_app, name="witness")
+    roster_app = group(N_("cmd.roster"))
+    roster_app.command("from-ansible", help=t("cmd.roster.from_ansible"), cls=FrenchCommand)(roster_from_ansible)
+    app.add_typer(roster_app, name="roster")
 
