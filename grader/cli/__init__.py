@@ -20,7 +20,7 @@ import typer
 from rich.markup import escape
 
 from grader import __version__
-from grader.cli import checks, history, hosts, jury, lab, reports, rubric, run, windows
+from grader.cli import checks, history, hosts, jury, kit, lab, reports, rubric, run, windows
 from grader.cli.common import LangOpt, apply_lang, echo, err, error_message, group
 from grader.errors import GraderError, RubricError
 from grader.i18n import N_, t
@@ -55,6 +55,7 @@ reports.register(app)  # export, verify, rejudge, junit, moodle
 history.register(app)  # history, diff
 jury.register(app)  # jury note/override/list, serve
 windows.register(app)  # windows record/replay
+kit.register(app)  # witness install/unit, roster from-ansible
 
 
 def main() -> None:
