@@ -23,7 +23,8 @@ SUBCOMMANDS = (["run"], ["preflight"], ["demo"], ["report"], ["referential"], ["
                ["checks", "list"], ["rubric", "validate"], ["rubric", "schema"], ["export"], ["verify"], ["rejudge"],
                ["junit"], ["moodle"], ["history"], ["diff"],
                ["jury", "note"], ["jury", "override"], ["jury", "list"], ["serve"], ["windows", "record"],
-               ["windows", "replay"])
+               ["windows", "replay"], ["checks", "show"], ["hosts", "trust"], ["hosts", "list"], ["witness", "install"],
+               ["witness", "unit"], ["roster", "from-ansible"])
 
 
 def grader(*args: str, lang: str | None = None, cwd: Path | None = None, timeout: float = 60):
