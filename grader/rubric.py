@@ -107,6 +107,10 @@ class CheckEntry(_Strict):
     criterion: str
     points: float = Field(default=1.0, ge=0)
     hint: str = ""
+    #: What the candidate is asked to do, in the words of the instruction sheet (French, may use the
+    #: rubric's templates): ``grader pack consignes`` builds the candidate's sheet from it. It states the
+    #: task, never how it is checked; an exam pack requires one on every check (:mod:`grader.packs`).
+    task: str = ""
     #: Hosts (of the same candidate) this check's proof passes through, e.g. the router for a
     #: NAT check run from the LAN client: if one of them is not reached, the check is
     #: ``injoignable`` ("could not check"), never ``non_conforme``.
@@ -155,7 +159,7 @@ class Rubric(_Strict):
     def templated(self) -> bool:
         """Whether a value differs per candidate (a ``{{ }}`` template in an address, option, parameter...)."""
         values = [[h.address, h.options] for h in self.hosts] + [c.model_dump() for c in self.credentials.values()]
-        values += [[e.params, e.hint] for e in self.checks]
+        values += [[e.params, e.hint, e.task] for e in self.checks]
         return any("{" in text for _, text in _strings(values))
 
     def host(self, name: str) -> Host:
@@ -485,6 +489,7 @@ def _semantic_problems(source: str, tree: CommentedMap, rubric: Rubric,
                                                                   platform=cls.platform,
                                                                   host_platform=targets[0].platform))
         problems += _template_problems(at('checks', i, 'hint'), entry.hint, rubric, with_addr=True)
+        problems += _template_problems(at('checks', i, 'task'), entry.task, rubric, with_addr=True)
         for name, value in _strings(entry.params):
             problems += _template_problems(at('checks', i, 'params', *name), value, rubric, with_addr=True)
         # Parameter types, templates rendered with samples that fit them (or the roster's values, later).
@@ -805,4 +810,5 @@ def candidate_problems(rubric: Rubric, variables: Mapping[str, str]) -> list[Can
         if cls is not None:
             check(("checks", i, "params"), entry.params, cls.Params.model_validate)
         check(("checks", i, "hint"), entry.hint, lambda _: None)
+        check(("checks", i, "task"), entry.task, lambda _: None)
     return problems

@@ -124,6 +124,21 @@ CREATE TABLE IF NOT EXISTS annotations (      -- the jury's words; never changes
     replaced TEXT                   -- override: the automated status when it was decided (NULL: older store, observation)
 );
 CREATE INDEX IF NOT EXISTS annotations_by_candidate ON annotations (run_id, candidate);
+CREATE TABLE IF NOT EXISTS incidents (        -- phase-2 incidents the jury injected (grader incident inject)
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    candidate TEXT NOT NULL,
+    incident TEXT NOT NULL,         -- the pack's incident id
+    pack TEXT NOT NULL,
+    title TEXT NOT NULL DEFAULT '',
+    host TEXT NOT NULL,             -- the rubric host it was run on
+    command TEXT NOT NULL,          -- the command, as run
+    check_id TEXT NOT NULL,         -- the rubric check that proves the fix
+    author TEXT NOT NULL,           -- who decided it (a jury member)
+    created TEXT NOT NULL,          -- when (UTC)
+    exit_code INTEGER,              -- NULL: never ran (host not reached)
+    output TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS incidents_by_candidate ON incidents (candidate);
 """
 
 # Named in every insert: a store created before a column was added has it last (ALTER TABLE).
@@ -430,6 +445,37 @@ class Store:
         known = set(load_referential().evidence_ids()) | {r["criterion"] for r in results}
         if criterion not in known:
             raise AnnotationError(t("store.unknown_criterion", criterion=criterion))
+
+    # -- phase-2 incidents ---------------------------------------------------------------
+
+    def add_incident(self, *, candidate: str, incident: str, pack: str, title: str, host: str, command: str,
+                     check_id: str, author: str, exit_code: int | None, output: str = "") -> dict[str, Any]:
+        """Record one injected incident (who, when, what, on which host, and what the command answered).
+
+        Incidents belong to the session, not to one run: the jury injects them between gradings.
+        Appended, never updated. :raises AnnotationError: no author.
+        """
+        author = " ".join((author or "").split())
+        if not author:
+            raise AnnotationError(t("store.no_author"))
+        if len(author) > MAX_AUTHOR:
+            raise AnnotationError(t("store.author_too_long", limit=MAX_AUTHOR))
+        row = {"candidate": candidate, "incident": incident, "pack": pack, "title": title, "host": host,
+               "command": command, "check_id": check_id, "author": author, "created": utcnow(),
+               "exit_code": exit_code, "output": (output or "")[-4000:]}
+        with self._lock:
+            try:
+                cur = self._db.execute(f"INSERT INTO incidents ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})",
+                                       tuple(row.values()))
+            except sqlite3.Error as exc:
+                raise StoreError(t("store.annotation_not_saved", path=self.path, error=exc)) from exc
+        return {"id": cur.lastrowid, **row}
+
+    def incidents(self, candidate: str | None = None) -> list[dict[str, Any]]:
+        """The session's injected incidents (one candidate's when given), oldest first."""
+        if candidate is None:
+            return self._rows("SELECT * FROM incidents ORDER BY created, id")
+        return self._rows("SELECT * FROM incidents WHERE candidate=? ORDER BY created, id", (candidate,))
 
     def annotations(self, run_id: str, candidate: str | None = None) -> list[dict[str, Any]]:
         """The run's annotations (one candidate's when given), oldest first."""

@@ -52,7 +52,7 @@ def _schema_columns() -> dict[str, list[str]]:
     db = sqlite3.connect(":memory:")
     try:
         db.executescript(SCHEMA)
-        tables = ("runs", "candidates", "hosts", "results", "evidence", "annotations")
+        tables = ("runs", "candidates", "hosts", "results", "evidence", "annotations", "incidents")
         return {t: [row[1] for row in db.execute(f"PRAGMA table_info({t})")] for t in tables}
     finally:
         db.close()
@@ -84,6 +84,8 @@ class Frames:
     missing: pd.DataFrame  # results no host produced (run interrupted): same columns, status non_evalue
     referential: Referential
     annotations: pd.DataFrame = field(default_factory=lambda: _frame([], "annotations"))  # the jury's, oldest first
+    #: Phase-2 incidents the jury injected in this session (``grader incident inject``), oldest first.
+    incidents: pd.DataFrame = field(default_factory=lambda: _frame([], "incidents"))
     #: The certificate session the rubric says it is for (``ccp1``... ``ccs``): its own table gives
     #: the modalities shown; None (or a key the referential does not know): §3.2's.
     session: str | None = None
@@ -169,6 +171,7 @@ def load_frames(store: Store, run_id: str, referential: Referential | None = Non
                                      index=annotations.index, dtype=object)
     return Frames(run=run, candidates=candidates, hosts=hosts, results=localize(results, lang), evidence=evidence,
                   missing=localize(missing, lang), referential=ref, annotations=annotations,
+                  incidents=_frame(store.incidents() if hasattr(store, "incidents") else [], "incidents"),
                   session=_rubric_session(rubric_data, ref))
 
 

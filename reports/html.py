@@ -436,6 +436,7 @@ def candidate_context(frames: Frames, candidate: str, lang: str = "fr",
         "outside": outside,
         "session_href": web["run_href"] if web else SESSION_FILE,
         "jury_notes": jury.leftovers(lang),
+        "incidents": [] if trainee else _incident_lines(frames, candidate, lang),
         "jury_summary": text(lang, "jury.overridden_note", n=int(decided["overridden"]),
                              changed=int(decided["changed"])) if int(decided["overridden"]) and not trainee else "",
         "jury_review": text(lang, "jury.review_note", n=int(decided["review"]))
@@ -621,6 +622,23 @@ def _cell(row: Any, lang: str) -> dict[str, Any]:
 
 
 # --- writers ----------------------------------------------------------------------------------
+
+
+def _incident_lines(frames: Frames, candidate: str, lang: str) -> list[dict[str, str]]:
+    """The phase-2 incidents injected on this candidate's machines: who, when, what, which check proves the fix."""
+    lines = []
+    for row in frames.incidents.to_dict("records"):
+        if str(row["candidate"]) != candidate:
+            continue
+        code = None if pd.isna(row["exit_code"]) else row["exit_code"]
+        outcome = (text(lang, "incident.report.ran") if code == 0 else
+                   text(lang, "incident.report.not_run") if code is None else
+                   text(lang, "incident.report.failed", code=int(code)))
+        lines.append({"line": text(lang, "incident.report.line", created=row["created"], title=row["title"],
+                                   incident=row["incident"], host=row["host"], author=row["author"],
+                                   check=row["check_id"], outcome=outcome),
+                      "command": str(row["command"])})
+    return lines
 
 
 def render_candidate(frames: Frames, candidate: str, lang: str = "fr", web: Mapping[str, Any] | None = None,

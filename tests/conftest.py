@@ -69,8 +69,10 @@ def room():
 
 
 def pytest_collection_modifyitems(items):
-    """The test that takes the lab down runs after every other user of the room."""
-    items.sort(key=lambda item: item.name == "test_down_leaves_nothing_and_can_be_repeated")
+    """The test that takes the lab down runs after every other user of the room; the exam packs' self-tests,
+    which boot labs of their own, after it."""
+    items.sort(key=lambda item: (item.path.name == "test_pack_lab.py",
+                                 item.name == "test_down_leaves_nothing_and_can_be_repeated"))
 
 
 # --- every built-in check's judge said « conforme » somewhere in the suite ----------------------------

@@ -20,7 +20,7 @@ import typer
 from rich.markup import escape
 
 from grader import __version__
-from grader.cli import checks, history, hosts, jury, kit, lab, reports, rubric, run, windows
+from grader.cli import checks, history, hosts, jury, kit, lab, pack, reports, rubric, run, windows
 from grader.cli.common import LangOpt, apply_lang, echo, err, error_message, group
 from grader.errors import GraderError, RubricError
 from grader.i18n import N_, t
@@ -48,6 +48,7 @@ def root(lang: LangOpt = None,
 
 run.register(app)  # run, preflight, demo, report
 lab.register(app)  # lab up/down/status
+pack.register(app)  # pack list/consignes/solve/selftest, incident list/inject
 hosts.register(app)  # hosts trust/list
 checks.register(app)  # checks list
 rubric.register(app)  # rubric validate/schema, referential

@@ -9,6 +9,7 @@ when a command runs, so that ``grader --help`` stays quick.
 from __future__ import annotations
 
 import os
+from typing import Annotated
 
 import typer
 from rich.markup import escape
@@ -30,19 +31,29 @@ def lab_say(message: str) -> None:
     console.print(f"[dim]· {escape(message)}[/]")
 
 
-def lab_up(lang: LangOpt = None) -> None:
+def lab_up(pack: Annotated[str | None, typer.Option("--pack", help=t("lab.opt.pack"), show_default=False)] = None,
+           candidates: Annotated[int, typer.Option("--candidates", help=t("pack.opt.candidates"))] = 1,
+           lang: LangOpt = None) -> None:
+    """The demo room; with ``--pack``, that exam pack's start state for ``--candidates`` candidates."""
     apply_lang(lang)
     need_root()
     from grader.lab import base, demo
     from grader.lab.hosts import Lab
     from grader.lab.lock import lab_lock
 
+    if pack is None:
+        specs = demo.demo_specs()
+    else:
+        from grader.lab.packs import candidate_ids, load_module
+        from grader.packs import load_pack
+
+        specs = load_module(load_pack(pack).lab).specs(candidate_ids(candidates), "start")
     base.ensure_host_tools(lab_say)
     base.ensure_base(progress=lab_say)
     lab = Lab()
     lab.ensure_key()
     with lab_lock():
-        hosts = lab.up(demo.demo_specs(), progress=lab_say)
+        hosts = lab.up(specs, progress=lab_say)
     console.print(t("msg.lab_up", n=len(hosts)))
     _lab_table(lab)
 

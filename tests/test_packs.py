@@ -1,0 +1,229 @@
+"""Exam packs (issue #14 §4): loading and validation, the candidate's instruction sheet, incidents off by default.
+
+The end-to-end proof of a pack (its lab booted twice, graded, solved, broken) is
+tests/test_pack_lab.py; here, everything that needs no lab.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from grader import incidents, packs
+from grader.cli import pack as pack_cli
+from grader.cli.common import FrenchGroup
+from grader.errors import RubricError, UsageError
+from grader.store import Store
+
+CCP2 = "ccp2-infra-centralisee"
+
+
+def make_app() -> typer.Typer:
+    app = typer.Typer(rich_markup_mode=None, cls=FrenchGroup, no_args_is_help=True)
+
+    @app.callback()
+    def root() -> None:
+        """grader"""
+
+    pack_cli.register(app)
+    return app
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(make_app(), list(args))
+
+
+def test_every_shipped_pack_loads_and_is_complete() -> None:
+    folders = packs.available()
+    assert CCP2 in [f.name for f in folders]
+    for folder in folders:
+        pack = packs.load_pack(folder.name)
+        assert pack.rubric.session == pack.spec.session == pack.spec.certificate.lower()
+        assert all(entry.task.strip() for entry in pack.rubric.checks)
+        assert len(pack.incidents) == 3  # the issue: three phase-2 incidents per pack
+        checks = {c.id for c in pack.rubric.checks}
+        assert all(i.check in checks for i in pack.incidents)
+        assert pack.consignes_path.is_file() and pack.roster_path.is_file()
+
+
+def test_ccp2_covers_its_certificate_with_the_labs_real_checks() -> None:
+    from grader.referential import load_referential
+
+    pack = packs.load_pack("ccp2")  # the start of exactly one name
+    assert pack.name == CCP2 and pack.lab == "grader.lab.packs.ccp2"
+    ref = load_referential()
+    competences = {ref.competence_of(c.criterion).code for c in pack.rubric.checks}
+    assert competences == {"CP5", "CP6", "CP8", "CP9"}  # CP7 (virtualisation): the jury's, said on the sheet
+    assert 12 <= len(pack.rubric.checks) <= 20
+
+
+def test_lab_module_addresses_match_the_rubric_and_the_sample_roster() -> None:
+    from grader.lab.packs import ccp2
+    from grader.roster import load_roster
+
+    pack = packs.load_pack(CCP2)
+    specs = ccp2.specs(["01", "02"])
+    assert {s.name for s in specs} == {f"c{c}-{h}" for c in ("01", "02") for h in ccp2.HOSTS}
+    roster = load_roster(pack.roster_path, pack.rubric)
+    for candidate in roster[:2]:
+        assert candidate.variables["reseau"] == ccp2.variables(candidate.id)["reseau"]
+        for host in pack.rubric.hosts:
+            ip = next(s.ip for s in specs if s.name == f"c{candidate.id}-{host.name}")
+            assert host.address.replace("{{ reseau }}", candidate.variables["reseau"]) == ip
+    solution = ccp2.specs(["01"], "solution")
+    assert all(s.setup is not None for s in solution)
+    with pytest.raises(Exception, match="état de labo inconnu"):
+        ccp2.specs(["01"], "fini")
+
+
+def test_write_roster_gives_the_booted_room(tmp_path: Path) -> None:
+    from grader.lab.packs import ccp2, write_roster
+
+    path = write_roster(ccp2, ["01", "02"], tmp_path / "c.csv")
+    assert path.read_text().splitlines() == ["candidat;nom;reseau", "01;Candidat 01;10.77.1", "02;Candidat 02;10.77.2"]
+
+
+def test_consignes_are_up_to_date_with_grader_pack_consignes() -> None:
+    for folder in packs.available():
+        result = invoke("pack", "consignes", folder.name)
+        assert result.exit_code == 0, result.output
+        committed = packs.load_pack(folder.name).consignes_path.read_text(encoding="utf-8")
+        assert result.output == committed, f"régénérez : grader pack consignes {folder.name} -o {folder}/consignes.md"
+
+
+def test_consignes_state_tasks_never_the_checks() -> None:
+    pack = packs.load_pack(CCP2)
+    sheet = packs.consignes(pack)
+    for entry in pack.rubric.checks:
+        assert entry.id not in sheet and entry.check not in sheet
+        assert entry.hint not in sheet
+    for incident in pack.incidents:  # phase 2 is the jury's surprise
+        assert incident.command not in sheet and incident.title not in sheet
+    assert "{{" not in sheet and "‹reseau›.10" in sheet
+    assert "### CP8 — " in sheet and "CP7 (Maintenir et exploiter un environnement virtualisé)" in sheet
+    assert "Créer l'unité d'organisation « Comptabilité »" in sheet
+
+
+def _copy_pack(tmp_path: Path) -> Path:
+    folder = tmp_path / CCP2
+    shutil.copytree(packs.find(CCP2), folder)
+    return folder
+
+
+def test_a_broken_pack_is_refused_with_every_problem(tmp_path: Path) -> None:
+    folder = _copy_pack(tmp_path)
+    spec = (folder / "pack.yaml").read_text(encoding="utf-8")
+    spec = spec.replace("check: site-intranet", "check: site-absent").replace("host: routeur\n", "host: box\n")
+    (folder / "pack.yaml").write_text(spec, encoding="utf-8")
+    rubric = (folder / "rubric.yaml").read_text(encoding="utf-8")
+    rubric = rubric.replace("session: ccp2", "session: ccp3")
+    rubric = rubric.replace('    task: "Interdire toute connexion SSH directe du compte root à srv-lin."\n', "")
+    (folder / "rubric.yaml").write_text(rubric, encoding="utf-8")
+    (folder / "consignes.md").unlink()
+    with pytest.raises(RubricError) as caught:
+        packs.load_pack(folder)
+    said = "\n".join(caught.value.problems)
+    assert "site-absent" in said and "'box'" in said and "session: 'ccp3'" in said
+    assert "checks.sshd-root: pas de « task: »" in said and "consignes.md: fichier absent" in said
+
+
+def test_unknown_or_ambiguous_pack_names_are_said(tmp_path: Path) -> None:
+    with pytest.raises(RubricError, match="paquet introuvable.*ccp2-infra-centralisee"):
+        packs.find("ccp9")
+    for name in ("ccp-a", "ccp-b"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "pack.yaml").write_text("pack: x\n")
+    with pytest.raises(RubricError, match="ambigu"):
+        packs.find("ccp", tmp_path)
+
+
+def test_task_templates_are_checked_like_hints(tmp_path: Path) -> None:
+    from grader.rubric import load_rubric
+
+    folder = _copy_pack(tmp_path)
+    rubric = (folder / "rubric.yaml").read_text(encoding="utf-8").replace(
+        "Interdire toute connexion SSH directe du compte root à srv-lin.", "{{ reseua }} interdit root")
+    (folder / "rubric.yaml").write_text(rubric, encoding="utf-8")
+    with pytest.raises(RubricError) as caught:
+        load_rubric(folder / "rubric.yaml")
+    assert any("reseua" in p and "task" in p for p in caught.value.problems)
+
+
+# --- incidents: off by default, recorded ---------------------------------------------------------------
+
+def test_incident_inject_refuses_without_yes_or_author_and_runs_nothing(tmp_path: Path) -> None:
+    session = tmp_path / "session"
+    for args, said in ((["--author", "Mme Martin"], "--yes"), (["--yes"], "--author")):
+        result = invoke("incident", "inject", "intranet-arrete", "--pack", CCP2, "--candidate", "01",
+                        "--session", str(session), *args)
+        assert result.exit_code != 0
+        assert isinstance(result.exception, UsageError) and said in str(result.exception)
+    assert not session.exists()  # nothing opened, nothing recorded, nothing run
+    result = invoke("incident", "inject", "inconnu", "--pack", CCP2, "--candidate", "01", "--yes", "--author", "X")
+    assert isinstance(result.exception, RubricError) and "incident inconnu" in str(result.exception)
+
+
+def test_inject_without_confirmation_or_author_never_calls_the_host(tmp_path: Path) -> None:
+    pack = packs.load_pack(CCP2)
+    called: list[tuple[str, str]] = []
+
+    def runner(host: str, command: str) -> tuple[int, str]:
+        called.append((host, command))
+        return 0, ""
+
+    with incidents.open_session_store(tmp_path / "s") as store:
+        with pytest.raises(UsageError):
+            incidents.inject(pack, "intranet-arrete", "01", "Mme Martin", store=store, runner=runner, confirmed=False)
+        with pytest.raises(UsageError):
+            incidents.inject(pack, "intranet-arrete", "01", "   ", store=store, runner=runner)
+        assert store.incidents() == [] and called == []
+
+
+def test_inject_records_who_when_what_and_the_outcome(tmp_path: Path) -> None:
+    pack = packs.load_pack(CCP2)
+
+    def runner(host: str, command: str) -> tuple[int, str]:
+        if host == "dc":
+            raise OSError("hôte injoignable")
+        return (0, "") if host == "srv-lin" else (1, "sysctl: permission denied")
+
+    with incidents.open_session_store(tmp_path / "s") as store:
+        row = incidents.inject(pack, "intranet-arrete", "01", "  Mme   Martin ", store=store, runner=runner)
+        incidents.inject(pack, "internet-coupe", "01", "M. Durand", store=store, runner=runner)
+        incidents.inject(pack, "alice-sans-acces", "02", "M. Durand", store=store, runner=runner)
+    assert row["author"] == "Mme Martin" and row["created"] and row["exit_code"] == 0
+    store = Store(tmp_path / "s")
+    try:
+        mine = store.incidents("01")
+        assert [(r["incident"], r["host"], r["check_id"], r["exit_code"]) for r in mine] == [
+            ("intranet-arrete", "srv-lin", "site-intranet", 0), ("internet-coupe", "routeur", "nat-fonctionne", 1)]
+        assert mine[0]["command"] == "/usr/bin/systemctl stop apache2.service" and mine[0]["pack"] == CCP2
+        assert "permission denied" in mine[1]["output"]
+        other = store.incidents("02")[0]
+        assert other["exit_code"] is None and "injoignable" in other["output"]
+    finally:
+        store.close()
+
+
+def test_the_candidate_report_shows_the_incidents(tmp_path: Path) -> None:
+    from reports import aggregate, html
+    from tests.reports.test_reports import build_store
+
+    store, run_id = build_store(tmp_path)
+    try:
+        store.add_incident(candidate="01", incident="intranet-arrete", pack=CCP2, title="L'intranet ne répond plus",
+                           host="srv-lin", command="/usr/bin/systemctl stop apache2.service", check_id="site-intranet",
+                           author="Mme Martin", exit_code=0)
+        frames = aggregate.load_frames(store, run_id)
+        page = html.render_candidate(frames, "01")
+        assert "Incidents de la phase 2" in page and "décidé par Mme Martin" in page
+        assert "systemctl stop apache2.service" in page and "site-intranet" in page
+        assert "Incidents de la phase 2" not in html.render_candidate(frames, "02")
+        assert "Phase-2 incidents" in html.render_candidate(aggregate.load_frames(store, run_id, lang="en"), "01",
+                                                               lang="en")
+    finally:
+        store.close()
