@@ -24,7 +24,8 @@ SUBCOMMANDS = (["run"], ["preflight"], ["demo"], ["report"], ["referential"], ["
                ["junit"], ["moodle"], ["history"], ["diff"],
                ["jury", "note"], ["jury", "override"], ["jury", "list"], ["serve"], ["windows", "record"],
                ["windows", "replay"], ["checks", "show"], ["hosts", "trust"], ["hosts", "list"], ["witness", "install"],
-               ["witness", "unit"], ["roster", "from-ansible"])
+               ["witness", "unit"], ["roster", "from-ansible"], ["pack", "list"], ["pack", "consignes"],
+               ["pack", "solve"], ["pack", "selftest"], ["incident", "list"], ["incident", "inject"])
 
 
 def grader(*args: str, lang: str | None = None, cwd: Path | None = None, timeout: float = 60):
