@@ -80,6 +80,53 @@ def test_lab_module_addresses_match_the_rubric_and_the_sample_roster() -> None:
         ccp2.specs(["01"], "fini")
 
 
+CCP3 = "ccp3-infra-distribuee"
+
+
+def test_ccp3_covers_the_mise_en_situation_and_supervision_with_the_labs_real_checks() -> None:
+    from grader.referential import load_referential
+
+    pack = packs.load_pack("ccp3")
+    assert pack.name == CCP3 and pack.lab == "grader.lab.packs.ccp3" and pack.rubric.session == "ccp3"
+    ref = load_referential()
+    competences = {ref.competence_of(c.criterion).code for c in pack.rubric.checks}
+    # CP10, CP11, CP12: the session table's mise en situation; CP13 observed for the entretien; CP14, CP15: the jury's
+    assert competences == {"CP10", "CP11", "CP12", "CP13"}
+    assert 12 <= len(pack.rubric.checks) <= 18
+    assert {i.check for i in pack.incidents} == {"vpn-tunnel", "supervision-hotes", "journaux-recus"}
+    sheet = packs.consignes(pack)
+    for entry in pack.rubric.checks:
+        assert entry.id not in sheet and entry.check not in sheet and entry.hint not in sheet
+    for incident in pack.incidents:
+        assert incident.command not in sheet and incident.title not in sheet
+    assert "### CP10 — " in sheet and "### CP13 — " in sheet and "CP14 (Intervenir dans un environnement" in sheet
+
+
+def test_ccp3_lab_module_matches_the_rubric_the_roster_and_the_vpn() -> None:
+    from grader.lab import vpn
+    from grader.lab.packs import ccp3
+    from grader.roster import load_roster
+
+    pack = packs.load_pack(CCP3)
+    specs = {s.name: s for s in ccp3.specs(["01", "02"])}
+    assert set(specs) == {f"c{c}-{h}" for c in ("01", "02") for h in ccp3.HOSTS}
+    assert {h.name for h in pack.rubric.hosts} == set(ccp3.HOSTS)
+    roster = load_roster(pack.roster_path, pack.rubric)
+    for candidate in roster[:2]:
+        assert candidate.variables["reseau"] == ccp3.variables(candidate.id)["reseau"]
+        for host in pack.rubric.hosts:
+            assert host.address.replace("{{ reseau }}", candidate.variables["reseau"]) == \
+                specs[f"c{candidate.id}-{host.name}"].ip
+    # the VPN's two ends can open /dev/net/tun; the LAN routes the tunnel's network back through the router
+    assert specs["c01-routeur"].tun and specs["c01-srv-wan"].tun
+    assert (vpn.tunnel_net("01"), "10.77.1.65") in specs["c01-pc-lan"].routes
+    # the start state: nothing of the candidate's work (no setup beyond the lab's own)
+    assert specs["c01-dc"].setup is None
+    assert all(s.setup is not None for s in ccp3.specs(["01"], "solution"))
+    with pytest.raises(Exception, match="état de labo inconnu"):
+        ccp3.specs(["01"], "fini")
+
+
 def test_write_roster_gives_the_booted_room(tmp_path: Path) -> None:
     from grader.lab.packs import ccp2, write_roster
 
