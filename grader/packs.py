@@ -261,11 +261,24 @@ def consignes(pack: Pack) -> str:
             lines.append(f"{number}. {task}")
     block = next((b for b in referential.blocks if b.code == spec.certificate), None)
     untouched = [c for c in (block.competences if block else ()) if c.code not in by_competence]
-    if untouched:
-        named = ", ".join(f"{c.code} ({c.title})" for c in untouched)
-        lines += ["", (f"La compétence {named} est évaluée" if len(untouched) == 1 else
+    # The session table says how the others are evaluated: in this mise en situation (its phase 2 and
+    # the technical interview), or only outside it (the CCS's report, « questionnement à partir de
+    # productions »): the sheet must not send the candidate to look for them here.
+    in_situation = [c for c in untouched if block is None or not block.session
+                    or "mise_en_situation" in block.session_modalities(c.code)]
+    elsewhere = [c for c in untouched if c not in in_situation]
+    if in_situation:
+        named = ", ".join(f"{c.code} ({c.title})" for c in in_situation)
+        lines += ["", (f"La compétence {named} est évaluée" if len(in_situation) == 1 else
                        f"Les compétences {named} sont évaluées")
                   + " par le jury lors de la phase 2 et de l'entretien technique."]
+    if elsewhere and block is not None:
+        named = ", ".join(f"{c.code} ({c.title})" for c in elsewhere)
+        how = ", ".join(dict.fromkeys(referential.modality(m).label.lower() for c in elsewhere
+                                      for m in block.session_modalities(c.code)))
+        lines += ["", (f"La compétence {named} n'est pas évaluée" if len(elsewhere) == 1 else
+                       f"Les compétences {named} ne sont pas évaluées")
+                  + f" dans cette mise en situation, mais par le jury ({how})."]
     lines += ["", "## Tracer vos interventions", "",
               ("Notez dans votre document, pour chaque demande, ce que vous avez fait et comment vous l'avez "
               "vérifié (commandes, copies d'écran). Ce document est remis au jury pour l'entretien technique."),

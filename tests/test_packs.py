@@ -20,6 +20,7 @@ from grader.errors import RubricError, UsageError
 from grader.store import Store
 
 CCP2 = "ccp2-infra-centralisee"
+CCS = "ccs-linux"
 
 
 def make_app() -> typer.Typer:
@@ -39,7 +40,7 @@ def invoke(*args: str):
 
 def test_every_shipped_pack_loads_and_is_complete() -> None:
     folders = packs.available()
-    assert CCP2 in [f.name for f in folders]
+    assert {CCP2, CCS} <= {f.name for f in folders}
     for folder in folders:
         pack = packs.load_pack(folder.name)
         assert pack.rubric.session == pack.spec.session == pack.spec.certificate.lower()
@@ -125,6 +126,63 @@ def test_ccp3_lab_module_matches_the_rubric_the_roster_and_the_vpn() -> None:
     assert all(s.setup is not None for s in ccp3.specs(["01"], "solution"))
     with pytest.raises(Exception, match="état de labo inconnu"):
         ccp3.specs(["01"], "fini")
+
+
+def test_ccs_covers_the_mise_en_situation_competences_only() -> None:
+    from grader.referential import load_referential
+
+    pack = packs.load_pack("ccs")
+    assert pack.name == CCS and pack.lab == "grader.lab.packs.ccs" and pack.rubric.session == "ccs"
+    ref = load_referential()
+    competences = {ref.competence_of(c.criterion).code for c in pack.rubric.checks}
+    # the RC's CCS session table: CCS1, CCS3, CCS5 in the mise en situation; CCS2, CCS4 on the report
+    assert competences == {"CCS1", "CCS3", "CCS5"}
+    assert "CCS3" in {c.criterion for c in pack.rubric.checks}  # no RC criterion: the competence itself
+    assert 12 <= len(pack.rubric.checks) <= 18
+    assert {i.host for i in pack.incidents} == {"srv-web", "supervision"}
+
+
+def test_ccs_lab_module_addresses_match_the_rubric_and_the_sample_roster() -> None:
+    from grader.lab.packs import ccs
+    from grader.roster import load_roster
+
+    pack = packs.load_pack(CCS)
+    specs = ccs.specs(["01", "02"])
+    assert {s.name for s in specs} == {f"c{c}-{h}" for c in ("01", "02") for h in ccs.HOSTS}
+    assert {h.name for h in pack.rubric.hosts} == set(ccs.HOSTS)
+    roster = load_roster(pack.roster_path, pack.rubric)
+    for candidate in roster[:2]:
+        assert candidate.variables["reseau"] == ccs.variables(candidate.id)["reseau"]
+        for host in pack.rubric.hosts:
+            ip = next(s.ip for s in specs if s.name == f"c{candidate.id}-{host.name}")
+            assert host.address.replace("{{ reseau }}", candidate.variables["reseau"]) == ip
+    assert all(s.setup is not None for s in ccs.specs(["01"], "solution"))
+    with pytest.raises(Exception, match="état de labo inconnu"):
+        ccs.specs(["01"], "fini")
+
+
+def test_ccs_start_state_is_planted_and_the_server_runs_no_router_daemon(tmp_path: Path) -> None:
+    from grader.lab.packs import ccs
+
+    wants = tmp_path / "etc/systemd/system/multi-user.target.wants"
+    wants.mkdir(parents=True)
+    for unit in ("dnsmasq.service", "squid.service", "apache2.service"):
+        (wants / unit).symlink_to(f"/lib/systemd/system/{unit}")
+    ccs._plant_server(tmp_path)
+    assert sorted(p.name for p in wants.iterdir()) == ["apache2.service"]
+    assert "Extranet clients" in (tmp_path / "srv/extranet/index.html").read_text(encoding="utf-8")
+    assert (tmp_path / "etc/systemd/system/sockets.target.wants/grader-temoin.socket").is_symlink()  # port 7777
+
+
+def test_consignes_send_competences_outside_the_mise_en_situation_to_their_modality() -> None:
+    sheet = packs.consignes(packs.load_pack(CCS))
+    assert "### CCS1 — " in sheet and "### CCS3 — " in sheet and "### CCS5 — " in sheet
+    assert ("Les compétences CCS2 (Mettre une application en production), CCS4 (S'appuyer sur les communautés "
+            "d'utilisateurs) ne sont pas évaluées dans cette mise en situation, mais par le jury (questionnement "
+            "à partir de productions).") in sheet
+    assert "phase 2" not in sheet  # nothing of the CCS is left to a phase 2 of this sheet
+    for entry in packs.load_pack(CCS).rubric.checks:
+        assert entry.id not in sheet and entry.check not in sheet
 
 
 def test_write_roster_gives_the_booted_room(tmp_path: Path) -> None:
