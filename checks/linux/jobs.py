@@ -12,11 +12,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import field_validator, model_validator
 
-from checks._common.params import Regex
+from checks._common.params import Hours, Regex
 from checks._common.text import clip, limited, said
 from checks.linux._parse import cannot_run, text_lines
 from checks.linux.services import _UNIT, BOOT_OK
@@ -28,8 +27,6 @@ TIMER_PROPERTIES = ("Id", "LoadState", "ActiveState", "UnitFileState", "Unit", "
 SERVICE_PROPERTIES = ("Id", "LoadState", "ActiveState", "SubState", "Result", "ExecMainStatus", "ExecMainCode",
                       "ExecMainStartTimestamp", "ExecMainExitTimestamp")
 NOW = "printf ':: now %s\\n' \"$(/bin/date +%s)\""
-#: A window of hours: a quarter of an hour to a month.
-Hours = Annotated[float, Field(ge=0.25, le=24 * 31)]
 
 _STAMP = re.compile(r"^(?:[A-Za-z]{3} )?(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}) UTC$")
 _CALENDAR = re.compile(r"^\{ OnCalendar=(.*?) ; next_elapse=.*\}$")

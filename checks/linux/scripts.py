@@ -23,10 +23,11 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from checks._common.params import Hours
 from checks._common.text import clip, limited, said
 from checks.linux._parse import cannot_run, text_lines
 from checks.linux.files import AbsolutePath
-from checks.linux.jobs import NOW, Hours, ago
+from checks.linux.jobs import NOW, ago
 from grader.check import Check, CheckParams
 from grader.model import Msg, Probe, ProbeResult, Verdict
 from grader.probes.ssh import quote, ssh

@@ -9,8 +9,8 @@ from typing import Any, Literal
 
 from pydantic import field_validator
 
+from checks._common.params import Hours
 from checks._common.text import clip, commas
-from checks.linux.jobs import Hours
 from checks.windows._ps import (
     Account,
     ExactName,
