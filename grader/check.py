@@ -67,6 +67,20 @@ class Check:
         """Pure function of the parameters and the probe results."""
         raise NotImplementedError
 
+    def analyse(self, params: Any, results: Mapping[str, ProbeResult]) -> Mapping[str, ProbeResult]:
+        """Grader-side work on what the probes brought back, done before ``judge``: name -> result. Default: none.
+
+        For a fact the host must not compute (a linter the candidate's machine need not have, and
+        could fake): ``script.bash`` runs shellcheck here on the script's fetched text. The engine
+        calls it once, on the grader machine, only when every probe of the check came back usable
+        (:func:`analysed`); each result it returns is stored as evidence like a probe's (its
+        ``transport`` is ``"grader"``, its ``key`` names the tool and a digest of its input) and is
+        given to ``judge`` under its name. So ``judge`` stays pure, and ``rejudge`` reads the stored
+        analysis back instead of running the tool again. The analysis must be bounded (time, size),
+        never execute what it reads, and say a missing tool as the result's ``error`` (then ``erreur``).
+        """
+        return {}
+
     # -- helpers shared by every check -------------------------------------------------
 
     @classmethod
@@ -114,6 +128,22 @@ def is_ip_address(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def analysed(check: Check, params: Any, results: Mapping[str, ProbeResult | None]) -> dict[str, ProbeResult]:
+    """:meth:`Check.analyse` when every probe came back usable (else nothing: ``evaluate`` says why it cannot judge).
+
+    An analysis that raises gives one result whose ``error`` says so: the check is ``erreur``, the run goes on.
+    """
+    if any(r is None or not r.ok for r in results.values()):
+        return {}
+    present = {name: r for name, r in results.items() if r is not None}
+    try:
+        return dict(check.analyse(params, present))
+    except Exception as exc:  # noqa: BLE001 - an analysis bug is this check's erreur, not the run's
+        return {"analyse": ProbeResult(key=f"grader-{check.id}", transport="grader", command=f"{check.id} analyse",
+                                       error=Msg("l'analyse côté correcteur a échoué : {error}",
+                                                 error=f"{type(exc).__name__}: {exc}"))}
 
 
 def evaluate(check: Check, params: Any, results: Mapping[str, ProbeResult | None]) -> Verdict:

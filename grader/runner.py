@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from grader.check import TOKEN, Check, evaluate
+from grader.check import TOKEN, Check, analysed, evaluate
 from grader.errors import CredentialError, HostKeyMismatch, TransportError, Unreachable, said
 from grader.model import HostOutcome, Msg, Probe, ProbeResult, RefOf, Status, Text, Verdict
 from grader.roster import Candidate
@@ -367,8 +367,10 @@ def default_channels() -> dict[str, Channel]:
     return {name: cls() for name, cls in default_transports().items()}
 
 
-def _judge(job: HostJob, pc: PlannedCheck, results: Mapping[str, ProbeResult], outcome: HostOutcome,
+def _judge(job: HostJob, pc: PlannedCheck, results: dict[str, ProbeResult], outcome: HostOutcome,
            failed: Mapping[str, Verdict]) -> CheckResult:
+    """One check's verdict; its grader-side analyses (:meth:`Check.analyse`) join ``results``, stored as evidence."""
+    extra: dict[str, ProbeResult] = {}
     channel_failure = next((failed[p.transport] for p in pc.probes.values() if p.transport in failed), None)
     if pc.problem:
         verdict = Verdict.erreur(pc.problem)
@@ -377,12 +379,16 @@ def _judge(job: HostJob, pc: PlannedCheck, results: Mapping[str, ProbeResult], o
     elif channel_failure is not None:
         verdict = channel_failure
     else:
-        verdict = evaluate(pc.cls(), pc.params, {name: results.get(p.key) for name, p in pc.probes.items()})
+        collected = {name: results.get(p.key) for name, p in pc.probes.items()}
+        extra = analysed(pc.cls(), pc.params, collected)
+        results.update({r.key: r for r in extra.values()})
+        verdict = evaluate(pc.cls(), pc.params, {**collected, **extra})
     return CheckResult(
         check_id=pc.entry.id, check_type=pc.cls.id, criterion=pc.entry.criterion, points=pc.entry.points,
         sentence=pc.sentence, params=pc.params.model_dump() if pc.params is not None else pc.written_params,
         status=verdict.status, observed=verdict.observed, expected=verdict.expected, message=verdict.message,
-        hint=pc.hint, probe_keys={name: p.key for name, p in pc.probes.items()}, judged_at=now(),
+        hint=pc.hint, probe_keys={**{name: p.key for name, p in pc.probes.items()}, **{n: r.key for n, r in extra.items()}},
+        judged_at=now(),
     )
 
 

@@ -417,3 +417,48 @@ def test_a_channel_that_crashes_makes_its_checks_erreur_and_the_run_goes_on(tmp_
         assert statuses == {"a": Status.CONFORME, "b": Status.CONFORME, "c": Status.ERREUR, "d": Status.CONFORME}
         [side_check] = [r for r in report.results if r.check_id == "c"]
         assert side_check.message == "le canal « side » a échoué sur cet hôte : KeyError: 'ifIndex'"
+
+
+# --- grader-side analysis of collected evidence (Check.analyse, issue #12) ----------------------------
+
+class AnalysedCheck(EchoCheck):
+    """La valeur {value} est renvoyée puis doublée par le correcteur."""
+
+    id = "test.analysed"
+    calls = 0
+
+    def analyse(self, params, results):
+        type(self).calls += 1
+        out = results["echo"].stdout
+        return {"double": ProbeResult(f"grader-double-{out}", "grader", f"double {out}", stdout=out * 2, exit_code=0)}
+
+    def judge(self, params, results):
+        double = results["double"].stdout
+        return Verdict.conforme(double) if double == params.value * 2 else Verdict.non_conforme(double, params.value)
+
+
+def test_an_analysis_runs_once_on_the_grader_is_stored_as_evidence_and_rejudged_from_it(tmp_path):
+    from grader.bundle import rejudge_store
+    from grader.store import Store
+
+    fake, _ = make_channel("fake")
+    text = RUBRIC.split("checks:")[0] + "checks:\n  - {id: z, check: test.analysed, host: sw, params: {value: \"5\"}, " \
+                                        "criterion: CP5.1}\n"
+    catalogue = {**CATALOGUE, AnalysedCheck.id: AnalysedCheck}
+    path = tmp_path / "bareme.yaml"
+    path.write_text(text, encoding="utf-8")
+    rubric = load_rubric(path, catalogue, {"CP5.1"}, {"fake": fake, "side": fake}, with_roster=False)
+    AnalysedCheck.calls = 0
+    [job] = plan(rubric, [Candidate("7")], catalogue)
+    report = grade_host(job, None, {"fake": fake()})
+    [result] = report.results
+    assert result.status is Status.CONFORME and result.observed == "55" and AnalysedCheck.calls == 1
+    assert result.probe_keys["double"] == "grader-double-5"
+    assert any(p.key == "grader-double-5" and p.transport == "grader" for p in report.probes)
+    store = Store(tmp_path / "session")
+    run_id = store.new_run(run_id="20261206-120000-ab12", rubric=rubric, roster_text="id\n7\n",
+                           candidates=[Candidate("7")])
+    store.save_host(run_id, report)
+    [again] = rejudge_store(store, run_id, catalogue)
+    assert again.rejudged and again.status == "conforme" and AnalysedCheck.calls == 1  # read back, not re-run
+    store.close()

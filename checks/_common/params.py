@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, Field
 
 
 def valid_regex(value: str) -> str:
@@ -25,3 +25,6 @@ def valid_regex(value: str) -> str:
 
 #: A parameter holding a Python regular expression: refused when the rubric loads if it is empty or does not compile.
 Regex = Annotated[str, AfterValidator(valid_regex)]
+
+#: A window of hours (« ran within N hours », « written less than N hours ago »): a quarter of an hour to a month.
+Hours = Annotated[float, Field(ge=0.25, le=24 * 31)]

@@ -9,9 +9,11 @@ from __future__ import annotations
 from checks.linux.accounts import UserInGroups
 from checks.linux.cron import CronEntryExists
 from checks.linux.files import FileContains, FileExists
+from checks.linux.jobs import JobRan, TimerActive
 from checks.linux.packages import PackageInstalled
 from checks.linux.ports import PortListening
 from checks.linux.rsyslog import RsyslogForward
+from checks.linux.scripts import BashScript
 from checks.linux.services import ServiceActive
 from checks.linux.snmpd import SnmpdCommunity, SnmpdV3User
 from checks.linux.sshd import SshdSetting
@@ -27,6 +29,9 @@ CHECKS: tuple[type[Check], ...] = (
     FileExists,
     FileContains,
     CronEntryExists,
+    TimerActive,
+    JobRan,
+    BashScript,
     SshdSetting,
     RsyslogForward,
     SnmpdCommunity,

@@ -5,10 +5,14 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Annotated
+
+from pydantic import AfterValidator
 
 from checks._common.params import Regex
 from checks._common.text import clip, commas, limited, said
 from checks.linux._parse import DumpedFile, Strip, dump_command, read_dump
+from checks.linux._schedule import same_schedule, valid_schedule
 from grader.check import Check, CheckParams
 from grader.model import Msg, Probe, ProbeResult, Verdict
 from grader.probes.ssh import ssh
@@ -160,6 +164,9 @@ class CronEntryExists(Check):
     given, is the account the job runs as. Commented-out entries do not count. The host
     drops comment lines (except those that read as a job) and blank lines before the output
     cap, so a table padded with comments is still read whole; line numbers are the file's own.
+    ``schedule``, when given (``"0 2 * * *"``, ``@daily``), is compared as cron reads it
+    (:mod:`checks.linux._schedule`): ``00 02 * * *`` equals ``0 2 * * *``, ``@daily`` equals
+    ``0 0 * * *``, ``mon-fri`` equals ``1-5``; a matching job planned at other times is non conforme.
     """
 
     id = "linux.cron_entry"
@@ -169,14 +176,17 @@ class CronEntryExists(Check):
     class Params(CheckParams):
         pattern: Regex
         user: str | None = None
+        schedule: Annotated[str, AfterValidator(valid_schedule)] | None = None
 
     def probes(self, params: Params) -> Mapping[str, Probe]:
         return {"crontabs": ssh(dump_command(CRON_PATHS, family=True, strip=STRIP))}
 
     def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
         r = results["crontabs"]
-        expected = (Msg("tâche cron active /{pattern}/ pour {user}", pattern=params.pattern, user=params.user)
-                    if params.user else Msg("tâche cron active /{pattern}/", pattern=params.pattern))
+        expected: str | Msg = (Msg("tâche cron active /{pattern}/ pour {user}", pattern=params.pattern, user=params.user)
+                               if params.user else Msg("tâche cron active /{pattern}/", pattern=params.pattern))
+        if params.schedule:
+            expected = Msg("{expected}, planifiée « {schedule} »", expected=expected, schedule=params.schedule)
         dump = read_dump(r, expected, what=Msg("lecture des tables cron impossible"), need_family=True)
         if isinstance(dump, Verdict):
             return dump
@@ -212,6 +222,13 @@ class CronEntryExists(Check):
                 refused += [Msg("{entry} — {reason}", entry=e.describe(), reason=_all(reasons)) for e in wanted]
                 continue
             good += wanted
+        if good and params.schedule:
+            timed = [e for e in good if same_schedule(e.schedule, params.schedule)]
+            if not timed:
+                return Verdict.non_conforme(said(limited([e.describe() for e in good])), expected,
+                                            Msg("La tâche existe mais n'est pas planifiée « {schedule} ».",
+                                                schedule=params.schedule))
+            good = timed
         if good:
             return Verdict.conforme(said(limited([e.describe() for e in good])), expected,
                                     Msg("La tâche planifiée attendue est présente dans une table lue par cron."))

@@ -91,14 +91,26 @@ def as_list(value: Any) -> list[Any]:
 
 
 _DATE = re.compile(r"^/Date\((-?\d+)(?:[+-]\d{4})?\)/$")
+_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})?$")
 
 
 def ps_date(value: Any) -> datetime | None:
-    """``/Date(1717200000000)/`` (milliseconds since 1970, UTC) as a datetime; None otherwise."""
+    """A date as ConvertTo-Json writes it, as an aware datetime; None otherwise.
+
+    Windows PowerShell 5.1 writes ``/Date(1717200000000)/`` (milliseconds since 1970, UTC);
+    PowerShell 7 writes ISO 8601, ``2026-11-28T03:00:00+01:00`` (a local date, with its offset),
+    ``...Z`` (UTC) or without offset (a date of unspecified kind: read as UTC).
+    """
     if isinstance(value, str):
         m = _DATE.match(value)
         if m:
             return datetime.fromtimestamp(int(m.group(1)) / 1000, tz=UTC)
+        if _ISO.match(value):
+            try:
+                parsed = datetime.fromisoformat(value)
+            except ValueError:
+                return None
+            return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
     return None
 
 

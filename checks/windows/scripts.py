@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import field_validator
 
+from checks._common.params import Hours
 from checks._common.text import clip, commas
 from checks.windows._ps import (
     ExactName,
@@ -25,6 +27,7 @@ from grader.model import Msg, Probe, ProbeResult, Verdict
 from grader.probes.winrm import winrm
 
 _WINDOWS_PATH = re.compile(r"^[A-Za-z]:\\([^\\/:*?\"<>|\r\n]+\\)*[^\\/:*?\"<>|\r\n]+\.ps1$", re.IGNORECASE)
+_ANY_WINDOWS_PATH = re.compile(r"^[A-Za-z]:\\([^\\/:*?\"<>|\r\n]+\\)*[^\\/:*?\"<>|\r\n]+$")
 
 
 def _help_text(value: Any) -> str:
@@ -38,7 +41,10 @@ class PsScriptDocumented(Check):
     ``GetHelpContent()``: the rules ``Get-Help`` applies), never run. Conforme when the file
     exists, parses without error, has comment-based help with a non-empty ``.SYNOPSIS`` and
     ``.DESCRIPTION``, and, when ``scheduled`` is true, an enabled scheduled task (named
-    ``task`` when given) has an action that runs this path and at least one enabled trigger.
+    ``task`` when given) has an action that runs this path and at least one enabled trigger;
+    when ``artefact`` is given (the full path of what the script produces), that file exists, is
+    not empty and, with ``artefact_max_age_hours``, was written within that many hours of the
+    host's clock (both read in the same probe, as seconds since 1970 UTC).
     """
 
     id = "windows.ps_script_documented"
@@ -51,6 +57,15 @@ class PsScriptDocumented(Check):
         path: str
         scheduled: bool = True
         task: ExactName | None = None
+        artefact: str | None = None
+        artefact_max_age_hours: Hours | None = None
+
+        @field_validator("artefact")
+        @classmethod
+        def _artefact(cls, value: str | None) -> str | None:
+            if value is not None and not _ANY_WINDOWS_PATH.match(value):
+                raise ValueError("chemin Windows complet attendu (ex. D:\\Sauvegardes\\compta.zip)")
+            return value
 
         @field_validator("path")
         @classmethod
@@ -70,6 +85,14 @@ class PsScriptDocumented(Check):
             "Synopsis = $(if ($null -ne $help) { $help.Synopsis } else { $null }); "
             "Description = $(if ($null -ne $help) { $help.Description } else { $null }); "
             "Examples = $(if ($null -ne $help) { @($help.Examples).Count } else { 0 }) } | ConvertTo-Json -Depth 4")}
+        if params.artefact:
+            probes["artefact"] = winrm(
+                f"$item = Get-Item -LiteralPath {ps_quote(params.artefact)} -ErrorAction SilentlyContinue; "
+                "[pscustomobject]@{ Now = [DateTimeOffset]::UtcNow.ToUnixTimeSeconds(); Exists = $null -ne $item; "
+                "Directory = $(if ($item) { $item.PSIsContainer } else { $null }); "
+                "Length = $(if ($item -and -not $item.PSIsContainer) { $item.Length } else { $null }); "
+                "Written = $(if ($item) { ([DateTimeOffset]$item.LastWriteTimeUtc).ToUnixTimeSeconds() } "
+                "else { $null }) } | ConvertTo-Json")
         if params.scheduled:
             leaf = params.path.rpartition("\\")[2]
             probes["tasks"] = winrm(
@@ -89,7 +112,12 @@ class PsScriptDocumented(Check):
         if params.scheduled:
             scheduled = (Msg(", lancé par une tâche planifiée active ({task})", task=params.task) if params.task
                          else Msg(", lancé par une tâche planifiée active"))
-        expected = Msg(".SYNOPSIS et .DESCRIPTION renseignés{scheduled}", scheduled=scheduled)
+        expected: str | Msg = Msg(".SYNOPSIS et .DESCRIPTION renseignés{scheduled}", scheduled=scheduled)
+        if params.artefact:
+            expected = Msg("{expected}, {artefact} produit depuis moins de {hours} h", expected=expected,
+                           artefact=params.artefact, hours=f"{params.artefact_max_age_hours:g}") \
+                if params.artefact_max_age_hours else Msg("{expected}, {artefact} produit", expected=expected,
+                                                          artefact=params.artefact)
         r = results["script"]
         f = failure(r)
         if f is not None and f.kind == "not_found" and "PathNotFound" in f.error_id:
@@ -120,6 +148,10 @@ class PsScriptDocumented(Check):
             verdict = self._scheduled(params, results["tasks"], observed, problems, expected)
             if verdict is not None:
                 return verdict
+        if params.artefact:
+            verdict = self._artefact(params, results["artefact"], observed, problems, expected)
+            if verdict is not None:
+                return verdict
         how = Msg(" et planifié") if params.scheduled else ""
         return settle(observed, problems, expected, Msg("Le script est documenté{how}.", how=how))
 
@@ -145,6 +177,35 @@ class PsScriptDocumented(Check):
         if not active:
             problems.append(Msg("Le script n'est pas lancé par la tâche {task} active avec un déclencheur.", task=p.task)
                             if p.task else Msg("Le script n'est pas lancé par aucune tâche planifiée active."))
+        return None
+
+
+    @staticmethod
+    def _artefact(p: Params, r: ProbeResult, observed: list[str | Msg], problems: list[str | Msg],
+                  expected: str | Msg) -> Verdict | None:
+        found = read_items(r, Msg("lecture du fichier produit"), expected)
+        if isinstance(found, Verdict):
+            return found
+        item = found[0] if len(found) == 1 else {}
+        now, written, length = item.get("Now"), item.get("Written"), item.get("Length")
+        if not isinstance(now, int) or not isinstance(item.get("Exists"), bool):
+            return Verdict.erreur(Msg("réponse inattendue à la lecture du fichier produit"), expected=expected)
+        if not item["Exists"]:
+            observed.append(Msg("{artefact} : absent", artefact=p.artefact))
+            problems.append(Msg("Le fichier produit par le script ({artefact}) n'existe pas.", artefact=p.artefact))
+            return None
+        if item.get("Directory") or not isinstance(length, int) or length == 0 or not isinstance(written, int):
+            observed.append(Msg("{artefact} : dossier ou fichier vide", artefact=p.artefact))
+            problems.append(Msg("Le fichier produit par le script ({artefact}) est vide ou n'est pas un fichier.",
+                                artefact=p.artefact))
+            return None
+        clock, when = datetime.fromtimestamp(now, tz=UTC), datetime.fromtimestamp(written, tz=UTC)
+        age = (clock - when).total_seconds() / 3600
+        observed.append(Msg("{artefact} : {size} octets, écrit le {date} UTC (il y a {age} h)", artefact=p.artefact,
+                            size=str(length), date=when.strftime("%Y-%m-%d %H:%M"), age=f"{age:.1f}"))
+        if p.artefact_max_age_hours and clock - when > timedelta(hours=p.artefact_max_age_hours):
+            problems.append(Msg("Le fichier produit par le script ({artefact}) date de plus de {hours} h.",
+                                artefact=p.artefact, hours=f"{p.artefact_max_age_hours:g}"))
         return None
 
 

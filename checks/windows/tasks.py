@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import field_validator
 
-from checks._common.text import commas
+from checks._common.params import Hours
+from checks._common.text import clip, commas
 from checks.windows._ps import (
     Account,
     ExactName,
@@ -30,6 +32,10 @@ from grader.probes.winrm import winrm
 
 # TASK_STATE (taskschd.h): the State of MSFT_ScheduledTask.
 STATE = {0: "Unknown", 1: "Disabled", 2: "Queued", 3: "Ready", 4: "Running"}
+# LastTaskResult values that are not an exit code (taskschd SCHED_S_*): never run, running now.
+NEVER_RAN, RUNNING = 267011, 267009
+#: The host's clock for "ran within N hours" (seconds since 1970, UTC), read in the same WinRM batch.
+CLOCK = "[pscustomobject]@{ Now = [DateTimeOffset]::UtcNow.ToUnixTimeSeconds() } | ConvertTo-Json"
 # The CIM class of each trigger, as the ScheduledTasks module returns them.
 TRIGGERS = {
     "MSFT_TaskDailyTrigger": "daily",
@@ -135,7 +141,11 @@ class ScheduledTask(Check):
     ``command_contains`` (case-insensitive); runs as ``run_as``: a built-in account
     (``SYSTEM``, « Système », ``S-1-5-18``...) is compared by its SID, whatever the language the
     rubric or the server names it in (:class:`~checks.windows._ps.Account`), any other account by
-    name, with or without its domain. A task that does not exist is non conforme.
+    name, with or without its domain; with ``ran_within_hours``, ran within that many hours of
+    the host's clock (``LastRunTime``, read in the same batch as the clock) with ``LastTaskResult``
+    0 (267011 is "never ran", 267009 "running"; other values are the program's exit code or an
+    HRESULT, shown in hexadecimal). ``LastRunTime`` is read as Windows PowerShell 5.1 writes it
+    (``/Date(ms)/``) or PowerShell 7 (ISO 8601). A task that does not exist is non conforme.
     """
 
     id = "windows.scheduled_task"
@@ -153,6 +163,7 @@ class ScheduledTask(Check):
         days: list[Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]] | None = None
         command_contains: str | None = None
         run_as: str | None = None
+        ran_within_hours: Hours | None = None
 
         @field_validator("path")
         @classmethod
@@ -173,8 +184,11 @@ class ScheduledTask(Check):
 
     def probes(self, params: Params) -> Mapping[str, Probe]:
         where = f" -TaskPath {ps_quote(params.path)}" if params.path else ""
-        return {"task": winrm(f"Get-ScheduledTask -TaskName {ps_quote(params.task)}{where} -ErrorAction Stop | "
-                              f"{TASK_PROJECTION} | ConvertTo-Json -Depth 4", timeout=30)}
+        probes = {"task": winrm(f"Get-ScheduledTask -TaskName {ps_quote(params.task)}{where} -ErrorAction Stop | "
+                                f"{TASK_PROJECTION} | ConvertTo-Json -Depth 4", timeout=30)}
+        if params.ran_within_hours:
+            probes["clock"] = winrm(CLOCK)
+        return probes
 
     def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
         expected = self._expected(params)
@@ -187,11 +201,21 @@ class ScheduledTask(Check):
         found = read_items(r, "Get-ScheduledTask", expected)
         if isinstance(found, Verdict):
             return found
+        now: datetime | None = None
+        if params.ran_within_hours:
+            clock = read_items(results["clock"], Msg("horloge de l'hôte"), expected)
+            if isinstance(clock, Verdict):
+                return clock
+            seconds = clock[0].get("Now") if len(clock) == 1 else None
+            if not isinstance(seconds, int) or isinstance(seconds, bool):
+                return Verdict.erreur(Msg("horloge de l'hôte illisible : {value}",
+                                          value=clip(str(results["clock"].stdout), 40) or "-"), expected=expected)
+            now = datetime.fromtimestamp(seconds, tz=UTC)
         tasks = [t for t in found if same_name(t.get("TaskName"), params.task)]
         if not tasks:
             return Verdict.non_conforme(Msg("tâche inexistante"), expected,
                                         Msg("Aucune tâche planifiée nommée « {task} ».", task=params.task))
-        verdicts = [self._one(params, t, expected) for t in tasks]
+        verdicts = [self._one(params, t, expected, now) for t in tasks]
         return next((v for v in verdicts if v.status is Status.CONFORME), verdicts[0])
 
     def _expected(self, p: Params) -> Msg:
@@ -203,13 +227,15 @@ class ScheduledTask(Check):
                        Msg(", déclencheur {trigger}{at}", trigger=FRENCH_TRIGGER[p.trigger], at=at))
         elif p.at:
             trigger = Msg(", déclencheur à {time}", time=p.at)
-        return Msg("{task} : {state}{trigger}{command}{run_as}", task=p.task,
+        return Msg("{task} : {state}{trigger}{command}{run_as}{ran}", task=p.task,
                    state=Msg("activée") if p.enabled else Msg("désactivée"), trigger=trigger,
                    command=Msg(", action contenant « {command} »", command=p.command_contains)
                    if p.command_contains else "",
-                   run_as=Msg(", exécutée en tant que {account}", account=p.run_as) if p.run_as else "")
+                   run_as=Msg(", exécutée en tant que {account}", account=p.run_as) if p.run_as else "",
+                   ran=Msg(", exécutée depuis moins de {hours} h avec le résultat 0", hours=f"{p.ran_within_hours:g}")
+                   if p.ran_within_hours else "")
 
-    def _one(self, p: Params, task: dict[str, Any], expected: str | Msg) -> Verdict:
+    def _one(self, p: Params, task: dict[str, Any], expected: str | Msg, now: datetime | None = None) -> Verdict:
         observed = describe_task(task)
         name = task.get("TaskName")
         if task_enabled(task) != p.enabled:
@@ -240,4 +266,30 @@ class ScheduledTask(Check):
                                                 account=user or Msg("(aucun)")), expected,
                                             Msg("La tâche {name} s'exécute en tant que {value}.", name=name,
                                                 value=user or Msg("(aucun)")))
+        if p.ran_within_hours and now is not None:
+            verdict = self._ran(p, task, observed, expected, now)
+            if verdict is not None:
+                return verdict
         return Verdict.conforme(observed, expected, Msg("La tâche {name} est planifiée comme attendu.", name=name))
+
+    @staticmethod
+    def _ran(p: Params, task: dict[str, Any], observed: Msg, expected: str | Msg, now: datetime) -> Verdict | None:
+        """Non conforme unless the task's last run is within the window (host's clock) with result 0."""
+        name, hours = task.get("TaskName"), f"{p.ran_within_hours:g}"
+        last, result = ps_date(task.get("LastRunTime")), task.get("LastTaskResult")
+        if last is None or last.year < 2000 or result == NEVER_RAN:
+            return Verdict.non_conforme(observed, expected, Msg("La tâche {name} ne s'est jamais exécutée.", name=name))
+        age = (now - last).total_seconds() / 3600
+        seen = Msg("{observed} ; horloge de l'hôte {now} UTC (il y a {age} h)", observed=observed,
+                   now=now.strftime("%Y-%m-%d %H:%M"), age=f"{age:.1f}")
+        if now - last > timedelta(hours=p.ran_within_hours or 0):
+            return Verdict.non_conforme(seen, expected, Msg("La tâche {name} ne s'est pas exécutée depuis {hours} h.",
+                                                            name=name, hours=hours))
+        if result == RUNNING:
+            return Verdict.non_conforme(seen, expected, Msg("La tâche {name} est en cours d'exécution : son résultat "
+                                                            "n'est pas encore connu.", name=name))
+        if result != 0:
+            code = f"0x{result & 0xFFFFFFFF:08X}" if isinstance(result, int) else str(result)
+            return Verdict.non_conforme(seen, expected, Msg("La dernière exécution de la tâche {name} a échoué "
+                                                            "(résultat {code}).", name=name, code=code))
+        return None

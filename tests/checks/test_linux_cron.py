@@ -12,6 +12,7 @@ import pydantic
 import pytest
 
 from checks.linux._parse import parse_dump
+from checks.linux._schedule import ScheduleError, normalise, same_schedule
 from checks.linux.cron import CronEntryExists
 from grader.model import Status
 
@@ -132,3 +133,67 @@ def test_probe_reads_every_table_location():
     command = CronEntryExists().probes(CronEntryExists.Params(pattern="x"))["crontabs"].command
     assert "for f in /etc/crontab /etc/cron.d/* /var/spool/cron/crontabs/* /var/spool/cron/*;" in command
     assert command.startswith("if [ -r /etc/debian_version ]")
+
+
+# -- schedule (issue #12): compared as cron reads it ------------------------------------------------
+
+@pytest.mark.parametrize("a,b", [
+    ("00 02 * * *", "0 2 * * *"),
+    ("@daily", "0 0 * * *"),
+    ("@midnight", "0 0 * * *"),
+    ("@hourly", "0 * * * *"),
+    ("@weekly", "0 0 * * 7"),
+    ("@monthly", "0 0 1 * *"),
+    ("@yearly", "0 0 1 jan *"),
+    ("0 8 * * mon-fri", "0 8 * * 1-5"),
+    ("0 8 * * MON,Tue,wed,thu,FRI", "0 8 * * 1,2,3,4,5"),
+    ("*/15 * * * *", "0,15,30,45 * * * *"),
+    ("0-59/15 * * * *", "0,15,30,45 * * * *"),
+    ("0 */6 * * *", "0 0,6,12,18 * * *"),
+    ("0 1-10/3 * * *", "0 1,4,7,10 * * *"),
+    ("0 0 * * 0-6", "0 0 * * *"),  # the day of week is « * » either way: every day
+    ("0 0 1-31 * mon", "0 0 * * *"),  # both restricted: either matches, and one matches every day
+    ("30 2 * jun-aug sun", "30 2 * 6,7,8 7"),
+])
+def test_same_schedules(a, b):
+    assert same_schedule(a, b) and same_schedule(b, a)
+
+
+@pytest.mark.parametrize("a,b", [
+    ("0 2 * * *", "0 3 * * *"),
+    ("@daily", "@hourly"),
+    ("@reboot", "0 0 * * *"),
+    ("*/15 * * * *", "*/20 * * * *"),
+    ("0 0 1 * mon", "0 0 1 * *"),  # restricted day of month and week: the 1st OR Mondays
+    ("0 0 */2 * mon", "0 0 * * mon"),  # not quite: « */2 » counts as a star, so odd days AND Mondays
+    ("0 8 * * mon-fri", "0 8 * * 1-6"),
+])
+def test_different_schedules(a, b):
+    assert not same_schedule(a, b)
+
+
+def test_day_fields_star_rule():
+    assert normalise("0 0 */2 * mon").days[0] == "and"
+    assert normalise("0 0 1,15 * mon").days[0] == "or"
+
+
+@pytest.mark.parametrize("bad", ["0 2 * *", "61 * * * *", "0 24 * * *", "0 0 0 * *", "@sometimes", "0 0 * * lun",
+                                 "5-1 * * * *", "*/0 * * * *", "~ 2 * * *"])
+def test_unreadable_schedules_are_refused(bad):
+    with pytest.raises(ScheduleError):
+        normalise(bad)
+    with pytest.raises(pydantic.ValidationError):
+        CronEntryExists.Params(pattern="x", schedule=bad)
+
+
+def test_schedule_param_on_a_found_job(judge, capture):
+    for schedule in ("30 2 * * *", "30 02 * * *", "30 2 1-31 * *", "30 2 * * 0-7"):
+        v = debian(judge, capture, pattern=r"/usr/local/bin/sauvegarde\.sh", user="root", schedule=schedule)
+        assert v.status is Status.CONFORME, schedule
+    v = debian(judge, capture, pattern=r"/usr/local/bin/sauvegarde\.sh", schedule="0 2 * * *")
+    assert v.status is Status.NON_CONFORME
+    assert "n'est pas planifiée « 0 2 * * * »" in v.message and "30 2 * * *" in v.observed
+    assert "0 2 * * *" in v.expected
+    v = debian(judge, capture, pattern="demarrage", user="alice", schedule="@reboot")
+    assert v.status is Status.CONFORME
+    assert debian(judge, capture, pattern="demarrage", schedule="@daily").status is Status.NON_CONFORME

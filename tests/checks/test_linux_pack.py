@@ -39,6 +39,10 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "linux.snmpd_community": {"community": "tssr-ro"},
     "linux.snmpd_v3_user": {"user": "supervision"},
     "linux.http_answers": {"url": "http://srv-web/", "contains": "Bienvenue"},
+    "linux.timer": {"timer": "sauvegarde", "calendar": "daily", "ran_within_hours": 24},
+    "linux.job_ran": {"command": "sauvegarde", "user": "root", "within_hours": 24},
+    "script.bash": {"path": "/usr/local/bin/sauvegarde.sh", "artefact": "/var/backups/etc.tar.gz",
+                    "artefact_max_age_hours": 24},
 }
 
 SHELL_KEYWORDS = {"if", "then", "else", "elif", "fi", "do", "done", "while", "until", "!", "{", "}"}
@@ -122,7 +126,7 @@ def test_pack_is_registered_through_the_entry_point():
 @pytest.mark.parametrize("check_id", IDS)
 def test_identity_and_sentence(check_id):
     cls = CATALOGUE[check_id]
-    assert check_id.startswith("linux.") and cls.id == check_id
+    assert check_id.startswith(("linux.", "script.")) and cls.id == check_id  # script.*: the candidate's scripts
     assert cls.platform == "linux" and cls.transport in ("ssh", "http")
     sentence = cls.sentence_template()
     assert sentence.endswith(".") and "\n" not in sentence
@@ -218,10 +222,10 @@ def test_probes_run_in_the_real_batch_envelope():
                           capture_output=True, timeout=120, check=False)
     parsed = envelope.parse(env, proc.stdout)
     assert parsed.complete and not parsed.anomalies
-    for r in parsed.results.values():
+    for key, r in parsed.results.items():
         assert r.ok, r
         assert "syntax error" not in r.stderr and "unexpected" not in r.stderr, r.stderr
-        if ":: " in r.stdout or "==> " in r.stdout:
+        if "printf '==> %s\\n'" in probes[key].command:  # a file dump (other probes print their own « :: » lines)
             parse_dump(r.stdout, truncated=r.truncated)
     for check_id in IDS:
         cls = CATALOGUE[check_id]

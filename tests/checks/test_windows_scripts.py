@@ -59,3 +59,30 @@ def test_the_script_is_parsed_never_run():
     command = PsScriptDocumented().probes(PsScriptDocumented.Params(path=PATH))["script"].command
     assert "Parser]::ParseFile" in command and "GetHelpContent()" in command
     assert "& " not in command and "Invoke-Expression" not in command and ". $" not in command
+
+
+# -- the artefact the script produces (issue #12), against the host's clock -------------------------------
+
+ART = {"path": PATH, "scheduled": False, "artefact": "D:\\Sauvegardes\\compta.zip"}
+
+
+def test_artefact_present_and_fresh(judge):
+    v = judge(PsScriptDocumented, {**ART, "artefact_max_age_hours": 12}, script=rec("script_documented"),
+              artefact=rec("get_item_artefact_fresh"))
+    assert v.status is Status.CONFORME
+    assert "D:\\Sauvegardes\\compta.zip : 5242880 octets, écrit le 2026-11-28 02:05 UTC (il y a 8.9 h)" in v.observed
+    v = judge(PsScriptDocumented, {**ART, "artefact_max_age_hours": 8}, script=rec("script_documented"),
+              artefact=rec("get_item_artefact_fresh"))
+    assert v.status is Status.NON_CONFORME and "plus de 8 h" in v.message
+
+
+def test_artefact_absent(judge):
+    v = judge(PsScriptDocumented, ART, script=rec("script_documented"), artefact=rec("get_item_artefact_absent"))
+    assert v.status is Status.NON_CONFORME and "n'existe pas" in v.message
+
+
+def test_artefact_param_is_a_full_windows_path():
+    with pytest.raises(pydantic.ValidationError):
+        PsScriptDocumented.Params(path=PATH, artefact="compta.zip")
+    probe = PsScriptDocumented().probes(PsScriptDocumented.Params(**ART))["artefact"]
+    assert "Get-Item -LiteralPath 'D:\\Sauvegardes\\compta.zip'" in probe.command and "ToUnixTimeSeconds()" in probe.command

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pydantic
 import pytest
 
@@ -107,3 +109,45 @@ def test_run_as_without_a_sid_compares_well_known_names_in_both_languages(judge)
 def test_the_probe_reads_the_principal_as_a_sid():
     command = ScheduledTask().probes(ScheduledTask.Params(task="x"))["task"].command
     assert "UserSid" in command and "[System.Security.Principal.SecurityIdentifier]" in command
+
+
+# -- ran within N hours with result 0 (issue #12): LastRunTime / LastTaskResult against the host's clock ----
+
+RAN = {"task": "Sauvegarde Comptabilité", "ran_within_hours": 12}
+
+
+@pytest.mark.parametrize("name", [DAILY, "get_scheduledtask_sauvegarde_daily_fr", "get_scheduledtask_sauvegarde_daily_ps7"])
+def test_ran_within_the_window_with_result_zero(judge, name):
+    v = judge(ScheduledTask, RAN, task=rec(name), clock=rec("clock_utc_unix"))
+    assert v.status is Status.CONFORME, v.message
+    assert "dernière exécution 2026-11-28 02:00 UTC (résultat 0)" in v.observed  # ISO with +01:00 read as 02:00 UTC
+    v = judge(ScheduledTask, {**RAN, "ran_within_hours": 8}, task=rec(name), clock=rec("clock_utc_unix"))
+    assert v.status is Status.NON_CONFORME and "depuis 8 h" in v.message and "il y a 9.0 h" in v.observed
+
+
+def test_last_run_failed_on_a_french_server(judge):
+    v = judge(ScheduledTask, RAN, task=rec("get_scheduledtask_sauvegarde_failed_fr"), clock=rec("clock_utc_unix"))
+    assert v.status is Status.NON_CONFORME and "a échoué (résultat 0x80070002)" in v.message
+    v = judge(ScheduledTask, {"task": "Sauvegarde Comptabilité"}, task=rec("get_scheduledtask_sauvegarde_failed_fr"))
+    assert v.status is Status.CONFORME  # without ran_within_hours the last result is evidence only
+
+
+def test_never_ran_and_running(judge, result):
+    v = judge(ScheduledTask, {"task": "Nettoyage", "enabled": False, "ran_within_hours": 24},
+              task=rec("get_scheduledtask_weekly_disabled"), clock=rec("clock_utc_unix"))
+    assert v.status is Status.NON_CONFORME and "jamais exécutée" in v.message
+    running = json.loads(rec("get_scheduledtask_two_folders").stdout)[1]  # \\TSSR\\Sauvegarde, LastTaskResult 267009
+    v = judge(ScheduledTask, {"task": "Sauvegarde", "path": "\\TSSR\\", "ran_within_hours": 24},
+              task=result(json.dumps(running), transport="winrm"), clock=rec("clock_utc_unix"))
+    assert v.status is Status.NON_CONFORME and "en cours" in v.message
+
+
+def test_unreadable_clock_is_erreur(judge, result):
+    v = judge(ScheduledTask, RAN, task=rec(DAILY), clock=result('{\r\n    "Now":  "bientôt"\r\n}', transport="winrm"))
+    assert v.status is Status.ERREUR and "horloge" in v.message
+
+
+def test_clock_probe_only_when_asked():
+    assert set(ScheduledTask().probes(ScheduledTask.Params(task="x"))) == {"task"}
+    probes = ScheduledTask().probes(ScheduledTask.Params(task="x", ran_within_hours=24))
+    assert probes["clock"].command.startswith("[pscustomobject]@{ Now = [DateTimeOffset]::UtcNow.ToUnixTimeSeconds()")
