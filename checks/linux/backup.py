@@ -153,7 +153,9 @@ def parse_backups(tool: str, stdout: str) -> list[Backup]:
 
 
 def _tool_said(r: ProbeResult) -> str:
-    return clip(" ".join(r.stderr.split()), 300) if r.stderr.strip() else ""
+    """What the tool wrote on stderr (the probe's own marks left out), on one line."""
+    words = " ".join(" ".join(line for line in r.stderr.splitlines() if not line.startswith("## ")).split())
+    return clip(words, 300)
 
 
 def read_list(p: _Repository, r: ProbeResult, expected: Msg) -> list[Backup] | Verdict:
@@ -220,12 +222,16 @@ class BackupRecent(Check):
 _HASH = re.compile(r"^\\?([0-9a-f]{64})  ")
 
 
-def parse_restore(stdout: str) -> dict[str, str]:
-    """The restore probe's marks: ``archive``, ``restore-rc``, ``restored`` (hash), ``live-rc``, ``live`` (hash)."""
+def parse_restore(stdout: str, stderr: str = "") -> dict[str, str]:
+    """The restore probe's marks: ``archive``, ``restore-rc`` (on stderr, after the tool's own words: a pipe
+    loses the tool's exit code), ``restored`` (hash), ``live-rc``, ``live`` (hash)."""
     out: dict[str, str] = {}
+    for line in stderr.splitlines():
+        if line.startswith("## restore-rc "):
+            out["restore-rc"] = line.removeprefix("## restore-rc ")
     section = ""
     for line in stdout.splitlines():
-        if line.startswith(":: "):
+        if line.startswith("## "):
             word, _, value = line[3:].partition(" ")
             if word in ("restore", "live"):
                 section = word
@@ -270,20 +276,20 @@ class BackupRestorable(Check):
 
     def probes(self, params: Params) -> Mapping[str, Probe]:
         f = quote(params.file)
-        live = f"printf ':: live\\n'; /usr/bin/sha256sum -- {f}; printf ':: live-rc %s\\n' \"$?\""
+        live = f"printf '## live\\n'; /usr/bin/sha256sum -- {f}; printf '## live-rc %s\\n' \"$?\""
         if params.tool == "restic":
             dump = _restic(params, "dump", "latest", f)
-            restore = (f"printf ':: restore\\n'; {{ {{ {dump}; printf ':: restore-rc %s\\n' \"$?\" >&3; }} "
-                       f"| /usr/bin/sha256sum; }} 3>&1; {live}")
+            restore = (f"printf '## restore\\n'; {{ {dump}; printf '## restore-rc %s\\n' \"$?\" >&2; }} "
+                       f"| /usr/bin/sha256sum; {live}")
         else:
             last = _borg(params, "list", "--short", "--sort-by", "timestamp", "--last", "1", quote(params.repository))
             extract = _borg(params, "extract", "--stdout", f'{quote(params.repository)}::"$a"',
                             quote(params.file.lstrip("/")))
-            restore = (_BORG_TMP + f"a=$({last}); rc=$?; printf ':: archive %s\\n' \"$a\"; printf ':: restore\\n'; "
-                       f"if [ \"$rc\" -eq 0 ] && [ -n \"$a\" ]; then {{ {{ {extract}; "
-                       f"printf ':: restore-rc %s\\n' \"$?\" >&3; }} | /usr/bin/sha256sum; }} 3>&1; "
-                       f"elif [ \"$rc\" -eq 0 ]; then printf ':: restore-rc none\\n'; "
-                       f"else printf ':: restore-rc %s\\n' \"$rc\"; fi; {live}; rc=0" + _BORG_END)
+            restore = (_BORG_TMP + f"a=$({last}); rc=$?; printf '## archive %s\\n' \"$a\"; printf '## restore\\n'; "
+                       f"if [ \"$rc\" -eq 0 ] && [ -n \"$a\" ]; then {{ {extract}; "
+                       f"printf '## restore-rc %s\\n' \"$?\" >&2; }} | /usr/bin/sha256sum; "
+                       f"elif [ \"$rc\" -eq 0 ]; then printf '## restore-rc none\\n'; "
+                       f"else printf '## restore-rc %s\\n' \"$rc\"; fi; {live}; rc=0" + _BORG_END)
         return {"list": list_probe(params), "restore": ssh(restore, timeout=120, secret=params.password_credential)}
 
     def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
@@ -299,7 +305,7 @@ class BackupRestorable(Check):
             return Verdict.non_conforme(Msg("aucune sauvegarde"), expected,
                                         Msg("Aucune sauvegarde de {source}.", source=source_of(params)))
         r = results["restore"]
-        marks = parse_restore(r.stdout)
+        marks = parse_restore(r.stdout, r.stderr)
         said = _tool_said(r)
         restored_from = describe(last)
         if r.exit_code not in (0, None) or "restore-rc" not in marks or "live-rc" not in marks:

@@ -10,7 +10,6 @@ the normalised backups of :mod:`checks._common.backup`, judged as restic and bor
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from pydantic import Field, field_validator
 
@@ -25,7 +24,7 @@ PROJECTION = ("ForEach-Object { [pscustomobject]@{ VersionId = $_.VersionId; Bac
 
 
 class WindowsBackupRecent(Check):
-    """La dernière sauvegarde Windows Server Backup{of_volume} a moins de {max_age_hours} heures.
+    """La dernière sauvegarde Windows Server Backup a moins de {max_age_hours} heures.
 
     ``Get-WBBackupSet`` lists the backups of the server's catalogue; with ``volume`` (``C:``), only
     those holding that volume count. The most recent must be younger than ``max_age_hours`` at the
@@ -49,13 +48,6 @@ class WindowsBackupRecent(Check):
             if value is not None and (not value.strip() or any(ord(c) < 32 for c in value)):
                 raise ValueError("volume vide ou caractère de contrôle")
             return value
-
-    @classmethod
-    def sentence_values(cls, params: object) -> dict[str, Any]:
-        values = super().sentence_values(params)
-        volume = values.get("volume")
-        values["of_volume"] = Msg(" du volume {volume}", volume=volume) if volume else ""
-        return values
 
     def probes(self, params: Params) -> Mapping[str, Probe]:
         return {"sets": winrm(f"Get-WBBackupSet -ErrorAction Stop | {PROJECTION} | ConvertTo-Json -Depth 4",

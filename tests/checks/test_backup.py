@@ -120,9 +120,9 @@ def test_a_backup_dated_in_the_future_is_shown_not_counted(judge):
 
 def restore_output(restored: str = HASH, live: str = HASH, rc: str = "0", live_rc: str = "0",
                    archive: str | None = None) -> str:
-    head = f":: archive {archive}\n" if archive is not None else ""
+    head = f"## archive {archive}\n" if archive is not None else ""
     live_line = f"{live}  /srv/partage/compta.ods\n" if live_rc == "0" else ""
-    return (f"{head}:: restore\n:: restore-rc {rc}\n{restored}  -\n:: live\n{live_line}:: live-rc {live_rc}\n")
+    return (f"{head}## restore\n## restore-rc {rc}\n{restored}  -\n## live\n{live_line}## live-rc {live_rc}\n")
 
 
 @pytest.mark.parametrize("params,listing,archive", [(RESTIC, RESTIC_SNAPSHOTS, None),
@@ -152,7 +152,7 @@ def test_an_unreadable_live_file_is_erreur_and_no_archive_non_conforme(judge):
     v = judge(BackupRestorable, p, list=res(BORG_LIST), restore=res(restore_output(live_rc="1", archive="a"), stderr))
     assert v.status is Status.ERREUR and "Permission denied" in v.message
     v = judge(BackupRestorable, p, list=res('{"archives": []}'),
-              restore=res(":: archive \n:: restore\n:: restore-rc none\n:: live\n:: live-rc 1\n"))
+              restore=res("## archive \n## restore\n## restore-rc none\n## live\n## live-rc 1\n"))
     assert v.status is Status.NON_CONFORME and "Aucune sauvegarde" in v.message
 
 

@@ -36,12 +36,6 @@ def test_no_backup_is_non_conforme_and_no_module_erreur(judge):
     assert v.status is Status.ERREUR and "n'existe pas" in v.message
 
 
-def test_the_sentence_names_the_volume_only_when_given():
-    assert WindowsBackupRecent.sentence({"volume": "C:", "max_age_hours": 24}).startswith(
-        "La dernière sauvegarde Windows Server Backup du volume C: a moins de 24")
-    assert "du volume" not in WindowsBackupRecent.sentence({"volume": None, "max_age_hours": 24})
-
-
 def test_parameters_are_validated():
     with pytest.raises(pydantic.ValidationError):
         WindowsBackupRecent.Params(volume=" ")
