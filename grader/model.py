@@ -68,17 +68,24 @@ class Probe:
     :param timeout: seconds the probe may run before it is killed (then the check is ``erreur``).
     :param active: True when the probe causes an effect on the host (a test connection, a log
         line); active probes are listed as such in the evidence.
+    :param secret: the name of a rubric credential whose password this probe needs (a backup
+        repository's password). The command never holds the password: it names the shell variable
+        ``$GRADER_SECRET`` (:data:`grader.probes.ssh.SECRET`), which the channel sets inside this
+        probe's own subshell only, so the recorded command shows the placeholder and the evidence
+        never the secret (only the ``ssh`` channel carries secrets, see :mod:`grader.transports.envelope`).
     """
 
     transport: str
     command: str
     timeout: float = 10.0
     active: bool = False
+    secret: str | None = None
 
     @property
     def key(self) -> str:
-        """Stable identity: two checks asking for the same command share one execution."""
-        digest = hashlib.sha256(f"{self.transport}\0{self.command}".encode()).hexdigest()
+        """Stable identity: two checks asking for the same command (with the same secret) share one execution."""
+        named = f"\0secret={self.secret}" if self.secret is not None else ""
+        digest = hashlib.sha256(f"{self.transport}\0{self.command}{named}".encode()).hexdigest()
         return f"{self.transport}-{digest[:12]}"
 
 

@@ -376,7 +376,9 @@ def _shared_secret_warnings(source: str, tree: CommentedMap, rubric: Rubric) -> 
     for name, cred in rubric.credentials.items():
         if not cred.password_based or cred.per_candidate():
             continue
-        users = sorted({h.name for h in rubric.hosts if _uses_credential(h, name)})
+        users = sorted({h.name for h in rubric.hosts if _uses_credential(h, name)}
+                       | {h.name for e in rubric.checks if any(v == name for _, v in _option_credentials(e.params))
+                          for h in rubric.targets(e)})
         if users:
             where = "{}:{}:{}".format(source, *_position(tree, ("credentials", name)))
             warnings.append(f"{where}: " + t("rubric.shared_secret", credential=name, hosts=", ".join(users)))
@@ -490,6 +492,11 @@ def _semantic_problems(source: str, tree: CommentedMap, rubric: Rubric,
                                                                   host_platform=targets[0].platform))
         problems += _template_problems(at('checks', i, 'hint'), entry.hint, rubric, with_addr=True)
         problems += _template_problems(at('checks', i, 'task'), entry.task, rubric, with_addr=True)
+        # a parameter naming a credential (``password_credential``: a backup repository's password) names a declared one
+        for loc, value in _option_credentials(entry.params):
+            if "{" not in value and value not in rubric.credentials:
+                problems.append(f"{at('checks', i, 'params', *loc)}: "
+                                + t("rubric.undeclared_option_credential", credential=value))
         for name, value in _strings(entry.params):
             problems += _template_problems(at('checks', i, 'params', *name), value, rubric, with_addr=True)
         # Parameter types, templates rendered with samples that fit them (or the roster's values, later).

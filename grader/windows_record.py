@@ -337,7 +337,9 @@ def replay(document: Mapping[str, Any], catalogue: Mapping[str, type[Check]],
             out.refused.append(Refusal(index, users, probe.command, tuple(reasons)))
             continue
         text = f"{REPLAY_BOUNDARY} START\r\n{REPLAY_BOUNDARY} R {index} {entry['raw']}\r\n{REPLAY_BOUNDARY} END\r\n"
-        results[probe.key] = psenvelope.parse(env, text.encode("utf-8")).results[probe.key]
+        # judged as of the recording's date (a check that compares dates, backup.windows_recent, needs one)
+        results[probe.key] = psenvelope.parse(env, text.encode("utf-8"),
+                                              started=str(document.get("recorded") or "")).results[probe.key]
         out.accepted += 1
     if rubric is not None:
         checks = [{"id": c.id, "check": c.check, "params": c.params}

@@ -51,6 +51,7 @@ ANSWERS = {
     ("script-sauvegarde", "script"): "script_documented",
     ("script-sauvegarde", "tasks"): "tasks_running_script",
     ("wsus", "policy"): "wsus_policy_configured",
+    ("sauvegarde-wsb", "sets"): "get_wbbackupset_two_versions",
 }
 
 

@@ -7,6 +7,7 @@ with a pure function (see :mod:`grader.check`). Shared parsing lives in ``_parse
 from __future__ import annotations
 
 from checks.linux.accounts import UserInGroups
+from checks.linux.backup import BackupRecent, BackupRestorable
 from checks.linux.cron import CronEntryExists
 from checks.linux.files import FileContains, FileExists
 from checks.linux.jobs import JobRan, TimerActive
@@ -37,6 +38,8 @@ CHECKS: tuple[type[Check], ...] = (
     SnmpdCommunity,
     SnmpdV3User,
     HttpAnswers,
+    BackupRecent,
+    BackupRestorable,
 )
 
 

@@ -9,6 +9,7 @@ Windows PowerShell 5.1 JSON, how a failed probe is judged) live in ``_ps``. Dire
 
 from __future__ import annotations
 
+from checks.windows.backup import WindowsBackupRecent
 from checks.windows.dhcp import DhcpScope
 from checks.windows.dns import DnsRecord, DnsZone
 from checks.windows.features import FeatureInstalled
@@ -30,6 +31,7 @@ CHECKS: tuple[type[Check], ...] = (
     DnsZone,
     PsScriptDocumented,
     WsusClientPolicy,
+    WindowsBackupRecent,
 )
 
 

@@ -39,6 +39,8 @@ PACKAGES: tuple[str, ...] = (
     # nagios4-common needs "bsd-mailx | mailx" and bsd-mailx an MTA; debootstrap keeps only the first
     # alternative of a dependency and drops virtual ones (default-mta), so name a real one (no daemon)
     "msmtp-mta",
+    # backups (issue #12): the restic and borg repositories the backup.* checks read
+    "restic", "borgbackup",
 )
 # Bumped when the customisation below changes, so an old tree is not reused with new rules.
 RECIPE = 1

@@ -16,9 +16,18 @@ from grader.probes.channel import ChannelSpec
 CHANNEL = ChannelSpec("ssh", "grader.transports.ssh:SshChannel", needs_credential=True)
 
 
-def ssh(command: str, timeout: float = 10.0) -> Probe:
-    """A passive probe run on the host inside the batch envelope (absolute paths only)."""
-    return Probe("ssh", command, timeout)
+#: How a probe's command names the password of its ``secret`` credential: a shell variable the
+#: envelope sets in that probe's subshell only (never exported, never in the command text). Pass it
+#: to the one program that needs it as an environment assignment: ``RESTIC_PASSWORD={SECRET} /usr/bin/restic …``.
+SECRET = '"$GRADER_SECRET"'
+
+
+def ssh(command: str, timeout: float = 10.0, *, secret: str | None = None) -> Probe:
+    """A passive probe run on the host inside the batch envelope (absolute paths only).
+
+    ``secret``: the name of a rubric credential whose password the command reads as :data:`SECRET`.
+    """
+    return Probe("ssh", command, timeout, secret=secret)
 
 
 def quote(value: str) -> str:

@@ -54,7 +54,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -117,9 +117,18 @@ class Envelope:
         return f"/tmp/{self.boundary}"
 
 
-def build(probes: Sequence[Probe], *, boundary: str | None = None) -> Envelope:
-    """Render the script for already-deduplicated probes (order kept, index = position)."""
+def build(probes: Sequence[Probe], *, boundary: str | None = None,
+          passwords: Mapping[str, str] | None = None) -> Envelope:
+    """Render the script for already-deduplicated probes (order kept, index = position).
+
+    ``passwords``: credential name -> password, for the probes that name a ``secret``. The password
+    is written in the script (sent on the exec's stdin, never recorded) as the third argument of the
+    ``k`` function, which sets it in that probe's subshell only; the probe's recorded command keeps
+    ``$GRADER_SECRET``. A probe whose secret is not given is refused (ValueError): the channel resolves
+    every secret before building, and leaves out the probes whose secret it could not resolve.
+    """
     b = boundary or "GRADER-" + secrets.token_hex(16)
+    passwords = passwords or {}
     lines = [
         "set -u",
         "umask 077",
@@ -151,6 +160,13 @@ def build(probes: Sequence[Probe], *, boundary: str | None = None) -> Envelope:
         '  ( set +u; eval "$3" ) </dev/null >"$D/$1.o" 2>"$D/$1.e" &',
         '  run "$1"',
         "}",
+        # k INDEX CENTISECONDS SECRET COMMAND: as p, with a credential's password in the shell variable
+        # GRADER_SECRET of this probe's subshell only (not exported: the command passes it on by name).
+        "k() {",
+        '  now; s=$R; cs; d=$(( C + $2 ))',
+        '  ( set +u; GRADER_SECRET=$3; eval "$4" ) </dev/null >"$D/$1.o" 2>"$D/$1.e" &',
+        '  run "$1"',
+        "}",
         # q INDEX CENTISECONDS WORD...: a simple command (see is_simple), started directly.
         "q() {",
         '  i=$1; now; s=$R; cs; d=$(( C + $2 )); shift 2',
@@ -170,7 +186,11 @@ def build(probes: Sequence[Probe], *, boundary: str | None = None) -> Envelope:
     pending: list[str] = []
     for index, probe in enumerate(probes):
         timeout = str(max(10, round(probe.timeout * 100)))  # centiseconds
-        if is_simple(probe.command):
+        if probe.secret is not None:
+            if probe.secret not in passwords:
+                raise ValueError(f"no password for the secret of probe {index}")
+            lines.append(f"k {index} {timeout} {_sh_quote(passwords[probe.secret])} {_sh_quote(probe.command)}")
+        elif is_simple(probe.command):
             lines.append(f"q {index} {timeout} {probe.command}")
         else:
             lines.append(f"p {index} {timeout} {_sh_quote(probe.command)}")

@@ -17,16 +17,16 @@ import hashlib
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import paramiko
 
-from grader.credentials import SshSecret, resolve_ssh
-from grader.errors import CredentialError, HostKeyMismatch, TransportError, Unreachable
-from grader.model import Msg, Probe
+from grader.credentials import SshSecret, resolve_password, resolve_ssh
+from grader.errors import CredentialError, HostKeyMismatch, TransportError, Unreachable, said
+from grader.model import Msg, Probe, ProbeResult
 from grader.probes.ssh import CHANNEL
 from grader.transports import envelope
 from grader.transports.base import Channel, Collected, HostContext
@@ -128,15 +128,22 @@ class KnownHosts:
                    other=first)
 
 
-def run_batch(target: SshTarget, secret: SshSecret, probes: Sequence[Probe], known_hosts: KnownHosts) -> BatchAnswer:
-    """Connect, authenticate, send the envelope in one exec, return the parsed answer."""
+def run_batch(target: SshTarget, secret: SshSecret, probes: Sequence[Probe], known_hosts: KnownHosts, *,
+              passwords: Mapping[str, str] | None = None) -> BatchAnswer:
+    """Connect, authenticate, send the envelope in one exec, return the parsed answer.
+
+    ``passwords`` (credential name -> password) are the secrets some probes name (:attr:`Probe.secret`):
+    written in the script on the exec's stdin, and masked (:func:`redact`) in whatever came back
+    before anything reads it, so that a host that echoes one cannot put it in the evidence.
+    """
     started = datetime.now(UTC).isoformat(timespec="milliseconds")
     t0 = time.perf_counter()
     transport, key, note = open_transport(target, secret, known_hosts)
     try:
         host_key = fingerprint(key)
-        env = envelope.build(probes)
+        env = envelope.build(probes, passwords=passwords)
         raw, err, status = _exec(transport, target, env.remote_command(sudo=target.sudo), env.script, len(probes))
+        raw, err = redact(raw, passwords), redact(err.encode(), passwords).decode(errors="replace")
         parsed = envelope.parse(env, raw, started=started, cut=_cut(target) if status == _CUT else None)
         if not parsed.complete and status != 0 and not parsed.anomalies and err:
             parsed.anomalies.append(Msg("l'exécution distante a échoué (code {status}) : {error}", status=status,
@@ -146,6 +153,20 @@ def run_batch(target: SshTarget, secret: SshSecret, probes: Sequence[Probe], kno
         return BatchAnswer(parsed, host_key, status, err, started, time.perf_counter() - t0)
     finally:
         transport.close()
+
+
+#: What a password read back from the host is replaced with (see :func:`redact`).
+MASK = b"[secret masque]"
+#: Shorter passwords are not masked: a 3-letter password would be found inside ordinary output (a
+#: path, a hash) and masking it there would change what the judge reads.
+MIN_MASKED = 6
+
+
+def redact(data: bytes, passwords: Mapping[str, str] | None) -> bytes:
+    """``data`` with every password of ``passwords`` (of :data:`MIN_MASKED` characters or more) masked."""
+    for password in sorted((p for p in (passwords or {}).values() if len(p) >= MIN_MASKED), key=len, reverse=True):
+        data = data.replace(password.encode(), MASK)
+    return data
 
 
 def open_transport(target: SshTarget, secret: SshSecret, known_hosts: KnownHosts, *,
@@ -322,9 +343,12 @@ class SshChannel(Channel):
         if host.credential is None:
             raise CredentialError(Msg("aucun identifiant SSH pour l'hôte {host}", host=host.name))
         secret = resolve_ssh(host.credential)
+        passwords, refused = _probe_passwords(host, probes)
+        probes = [p for p in probes if p.key not in refused]
         target = SshTarget(host.address, host.port or 22, host.sudo, host.connect_timeout,
                            exec_timeout=sum(p.timeout for p in probes) + EXEC_MARGIN, deadline=host.deadline)
-        answer = run_batch(target, secret, probes, self._known_hosts(host.known_hosts))
+        answer = run_batch(target, secret, probes, self._known_hosts(host.known_hosts), passwords=passwords)
+        answer.parsed.results.update(refused)
         anomalies = list(answer.parsed.anomalies)
         if not answer.parsed.complete:
             anomalies.append(Msg("l'enveloppe de sondes n'est pas allée à son terme"))
@@ -333,3 +357,28 @@ class SshChannel(Channel):
             login = Msg("{login}, shell de connexion {shell}", login=login, shell=answer.parsed.shell)
         return Collected(dict(answer.parsed.results), login=login, host_key=answer.host_key,
                          anomalies=anomalies, execs=answer.execs, complete=answer.parsed.complete)
+
+
+def _probe_passwords(host: HostContext, probes: Sequence[Probe]) -> tuple[dict[str, str], dict[str, ProbeResult]]:
+    """The passwords the probes' ``secret`` name (credential name -> password), and, for a probe whose
+    credential is not declared or not a readable password, its result: an error, the probe not sent."""
+    passwords: dict[str, str] = {}
+    failed: dict[str, Msg | str] = {}  # credential name -> why its password could not be read
+    refused: dict[str, ProbeResult] = {}
+    for probe in probes:
+        name = probe.secret
+        if name is None or name in passwords:
+            continue
+        if name not in failed:
+            ref = host.credentials.get(name)
+            try:
+                if ref is None:
+                    raise CredentialError(Msg("identifiants « {name} » non déclarés dans le barème", name=name))
+                passwords[name] = resolve_password(ref).password
+                continue
+            except CredentialError as exc:
+                failed[name] = said(exc)
+        refused[probe.key] = ProbeResult(key=probe.key, transport=probe.transport, command=probe.command,
+                                         started=datetime.now(UTC).isoformat(timespec="milliseconds"),
+                                         error=failed[name])
+    return passwords, refused

@@ -43,6 +43,10 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "linux.job_ran": {"command": "sauvegarde", "user": "root", "within_hours": 24},
     "script.bash": {"path": "/usr/local/bin/sauvegarde.sh", "artefact": "/var/backups/etc.tar.gz",
                     "artefact_max_age_hours": 24},
+    "backup.recent": {"tool": "restic", "repository": "/srv/sauvegardes/restic", "path": "/srv/partage",
+                      "password_credential": "depot"},
+    "backup.restorable": {"tool": "borg", "repository": "/srv/sauvegardes/borg", "archives": "partage-*",
+                          "file": "/srv/partage/compta.ods", "password_credential": "depot"},
 }
 
 SHELL_KEYWORDS = {"if", "then", "else", "elif", "fi", "do", "done", "while", "until", "!", "{", "}"}
@@ -126,7 +130,7 @@ def test_pack_is_registered_through_the_entry_point():
 @pytest.mark.parametrize("check_id", IDS)
 def test_identity_and_sentence(check_id):
     cls = CATALOGUE[check_id]
-    assert check_id.startswith(("linux.", "script.")) and cls.id == check_id  # script.*: the candidate's scripts
+    assert check_id.startswith(("linux.", "script.", "backup.")) and cls.id == check_id  # script.*, backup.*: issue #12's ids
     assert cls.platform == "linux" and cls.transport in ("ssh", "http")
     sentence = cls.sentence_template()
     assert sentence.endswith(".") and "\n" not in sentence
@@ -217,7 +221,8 @@ def test_probes_run_in_the_real_batch_envelope():
         for probe in cls().probes(cls.Params(**SAMPLES[check_id])).values():
             if probe.transport == "ssh":
                 probes[probe.key] = probe
-    env = envelope.build(list(probes.values()))
+    secrets = {p.secret: "mot-de-passe-essai" for p in probes.values() if p.secret is not None}
+    env = envelope.build(list(probes.values()), passwords=secrets)
     proc = subprocess.run(["/bin/sh", "-c", env.remote_command()], input=env.script.encode(),
                           capture_output=True, timeout=120, check=False)
     parsed = envelope.parse(env, proc.stdout)

@@ -44,6 +44,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "windows.dns_zone": {"zone": "tssr.lan", "type": "Primary", "ad_integrated": True},
     "windows.ps_script_documented": {"path": "C:\\Scripts\\sauvegarde.ps1", "task": "Sauvegarde"},
     "windows.wsus_client_policy": {"server": "http://srv-wsus:8530", "au_options": 4, "target_group": "Postes"},
+    "backup.windows_recent": {"volume": "C:", "max_age_hours": 24},
 }
 ALLOWED_BARE = {"foreach"}  # keywords the grammar may report as names; never an alias
 
@@ -72,7 +73,7 @@ def test_pack_is_registered_through_the_entry_point():
 @pytest.mark.parametrize("check_id", IDS)
 def test_identity_and_sentence(check_id):
     cls = CATALOGUE[check_id]
-    assert check_id.startswith("windows.") and cls.id == check_id
+    assert check_id.startswith(("windows.", "backup.")) and cls.id == check_id  # backup.*: issue #12's ids
     assert cls.platform == "windows" and cls.transport == "winrm"
     sentence = cls.sentence_template()
     assert sentence.endswith(".") and "\n" not in sentence
