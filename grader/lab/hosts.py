@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from grader.errors import LabError
-from grader.lab import network, router, samba
+from grader.lab import hypervisor, network, router, samba
 from grader.lab.base import (
     DEFAULT_CACHE,
     GRADER_USER,
@@ -54,7 +54,8 @@ READY_STATES = ("running", "degraded")
 #: Hosts booted at once (see :meth:`Lab.up`): a room of 16 boots in one wave, as before.
 BOOT_WAVE = 16
 #: The kinds of host a spec may ask for (``HostSpec.flavor``).
-FLAVORS: dict[str, Flavor] = {LINUX.name: LINUX, samba.DC.name: samba.DC, router.ROUTER.name: router.ROUTER}
+FLAVORS: dict[str, Flavor] = {LINUX.name: LINUX, samba.DC.name: samba.DC, router.ROUTER.name: router.ROUTER,
+                              hypervisor.HYPERVISOR.name: hypervisor.HYPERVISOR}
 HALT_GRACE = 2.0  # a clean halt of 16 hosts takes under 2 s here
 STOP_GRACE = 10.0
 
