@@ -21,6 +21,7 @@ from grader.store import Store
 
 CCP2 = "ccp2-infra-centralisee"
 CCS = "ccs-linux"
+CCP1 = "ccp1-assistance"
 
 
 def make_app() -> typer.Typer:
@@ -40,7 +41,7 @@ def invoke(*args: str):
 
 def test_every_shipped_pack_loads_and_is_complete() -> None:
     folders = packs.available()
-    assert {CCP2, CCS} <= {f.name for f in folders}
+    assert {CCP1, CCP2, CCS} <= {f.name for f in folders}
     for folder in folders:
         pack = packs.load_pack(folder.name)
         assert pack.rubric.session == pack.spec.session == pack.spec.certificate.lower()
@@ -172,6 +173,71 @@ def test_ccs_start_state_is_planted_and_the_server_runs_no_router_daemon(tmp_pat
     assert sorted(p.name for p in wants.iterdir()) == ["apache2.service"]
     assert "Extranet clients" in (tmp_path / "srv/extranet/index.html").read_text(encoding="utf-8")
     assert (tmp_path / "etc/systemd/system/sockets.target.wants/grader-temoin.socket").is_symlink()  # port 7777
+
+
+def test_ccp1_covers_the_mise_en_situation_around_collaborative_resources() -> None:
+    from grader.referential import load_referential
+
+    pack = packs.load_pack("ccp1")
+    assert pack.name == CCP1 and pack.lab == "grader.lab.packs.ccp1" and pack.rubric.session == "ccp1"
+    ref = load_referential()
+    points: dict[str, float] = {}
+    for entry in pack.rubric.checks:
+        code = ref.competence_of(entry.criterion).code
+        points[code] = points.get(code, 0) + entry.points
+    # CP4 is the scenario (the most points); CP1 and CP3 where a machine shows them; CP2 (answer,
+    # communication) is the jury's
+    assert set(points) == {"CP1", "CP3", "CP4"}
+    assert points["CP4"] > max(p for code, p in points.items() if code != "CP4")
+    assert 10 <= len(pack.rubric.checks) <= 16
+    assert {i.check for i in pack.incidents} == {"ad-user-lea", "partage-projets", "espace-projets"}
+    assert {i.host for i in pack.incidents} == {"dc", "srv-lin"}
+    sheet = packs.consignes(pack)
+    assert "### CP1 — " in sheet and "### CP3 — " in sheet and "### CP4 — " in sheet
+    assert "La compétence CP2 (Assister les utilisateurs sur leurs équipements numériques) est évaluée par le jury" in sheet
+    for entry in pack.rubric.checks:
+        assert entry.id not in sheet and entry.check not in sheet and entry.hint not in sheet
+    for incident in pack.incidents:
+        assert incident.command not in sheet and incident.title not in sheet
+
+
+def test_ccp1_lab_module_addresses_match_the_rubric_and_the_sample_roster() -> None:
+    from grader.lab.packs import ccp1
+    from grader.roster import load_roster
+
+    pack = packs.load_pack(CCP1)
+    specs = {s.name: s for s in ccp1.specs(["01", "02"])}
+    assert set(specs) == {f"c{c}-{h}" for c in ("01", "02") for h in ccp1.HOSTS}
+    assert {h.name for h in pack.rubric.hosts} == set(ccp1.HOSTS)
+    roster = load_roster(pack.roster_path, pack.rubric)
+    for candidate in roster[:2]:
+        assert candidate.variables["reseau"] == ccp1.variables(candidate.id)["reseau"]
+        for host in pack.rubric.hosts:
+            assert host.address.replace("{{ reseau }}", candidate.variables["reseau"]) == \
+                specs[f"c{candidate.id}-{host.name}"].ip
+    assert specs["c01-dc"].flavor == "dc"
+    # the start state: nothing of the candidate's work (no setup beyond the lab's own)
+    assert all(s.setup is None for s in ccp1.specs(["01"]))
+    assert all(s.setup is not None for s in ccp1.specs(["01"], "solution"))
+    with pytest.raises(Exception, match="état de labo inconnu"):
+        ccp1.specs(["01"], "fini")
+
+
+def test_ccp1_solution_matches_the_rubric() -> None:
+    """The reference solution plants what the checks ask: logins, group, folder, GPO values, homepage."""
+    from grader.lab.packs import ccp1
+
+    checks = {c.id: c.params for c in packs.load_pack(CCP1).rubric.checks}
+    logins = [login for login, *_ in ccp1.USERS]
+    assert checks["ad-group-projets"]["members"] == logins and checks["ad-group-projets"]["name"] == ccp1.GROUP
+    assert {checks["ad-user-lea"]["login"], checks["ad-user-hugo"]["login"]} == set(logins)
+    assert checks["partage-projets"]["path"] == ccp1.SHARE and checks["partage-projets"]["group"] == ccp1.LINUX_GROUP
+    assert checks["gpo-lien"]["gpo"] == ccp1.GPO_NAME and checks["gpo-lien"]["target"] == ccp1.TEAM_OU
+    assert checks["gpo-page-accueil"]["data"] == ccp1.HOMEPAGE and checks["gpo-page-accueil"]["key"] == ccp1.EDGE_KEY
+    assert checks["gpo-ecran-delai"]["key"] == ccp1.DESKTOP_KEY
+    assert checks["espace-projets"]["contains"] in ccp1.SPACE_HTML
+    assert checks["page-securite"]["contains"] in ccp1.SECURITY_HTML
+    assert checks["fiche-connaissances"]["contains"] in ccp1.KB_HTML
 
 
 def test_consignes_send_competences_outside_the_mise_en_situation_to_their_modality() -> None:
