@@ -1,0 +1,173 @@
+"""The ``pve`` channel: the Proxmox VE REST API, read by the grader with an API token.
+
+One ``requests`` session per host, no proxy from the environment, the certificate checked
+(``options.pve``). The token is sent in the ``Authorization`` header of each request and nowhere
+else: results hold the API's answers (``data``), the login says the token's id, never its secret.
+A refused token (401) is :class:`CredentialError` (every check of the host ``erreur``); an API that
+does not answer is :class:`Unreachable` when ``pve`` is the host's primary transport. One request
+that fails inside the walk (a 403 on ``/cluster/ha/resources`` for a token without ``Sys.Audit``)
+leaves that part ``null`` and its reason in ``errors``: the judges then say they cannot tell.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import socket
+import time
+import urllib.parse
+from collections.abc import Sequence
+from typing import Any
+
+import requests
+
+from grader.credentials import resolve_password
+from grader.errors import CredentialError, TransportError, Unreachable
+from grader.model import Msg, Probe, ProbeResult
+from grader.probes.pve import AGENT, CHANNEL, INVENTORY, PveOptions
+from grader.transports.base import Channel, Collected, HostContext, option_credential, probe_fields
+from grader.transports.envelope import CAP
+
+
+class ApiError(Exception):
+    """One request the API answered with an error (or did not answer): its status (-1: no answer) and reason."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(f"{status} {reason}")
+        self.status, self.reason = status, reason
+
+
+def _loopback(address: str) -> bool:
+    try:
+        return all(ipaddress.ip_address(info[4][0]).is_loopback for info in socket.getaddrinfo(address, None))
+    except (OSError, ValueError):
+        return False
+
+
+class Api:
+    """The API of one host through one session; :meth:`get`/:meth:`post` return the answer's ``data``."""
+
+    def __init__(self, base: str, token_id: str, secret: str, verify: bool | str, timeout: float) -> None:
+        self.base, self.timeout = base, timeout
+        self.session = requests.Session()
+        self.session.trust_env = False  # no proxy, no .netrc from the environment
+        self.session.verify = verify
+        self.session.headers.update({"Authorization": f"PVEAPIToken={token_id}={secret}",
+                                     "User-Agent": "grader (TSSR)"})
+        self.requests = 0
+
+    def call(self, method: str, path: str) -> Any:
+        self.requests += 1
+        try:
+            response = self.session.request(method, self.base + path, timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise ApiError(-1, type(exc).__name__) from None  # never str(exc): no header in the evidence
+        if response.status_code == 401:
+            raise CredentialError(Msg("jeton d'API refusé par Proxmox VE (401 {reason})", reason=response.reason))
+        if response.status_code != 200:
+            raise ApiError(response.status_code, response.reason or "")
+        try:
+            return response.json().get("data")
+        except (ValueError, AttributeError):
+            raise ApiError(response.status_code, "réponse non JSON") from None
+
+    def get(self, path: str) -> Any:
+        return self.call("GET", path)
+
+    def close(self) -> None:
+        self.session.close()
+
+
+def _quote(value: object) -> str:
+    return urllib.parse.quote(str(value), safe="")
+
+
+def walk(api: Api) -> dict[str, Any]:
+    """The whole inventory (see :mod:`grader.probes.pve`); only ``/nodes`` failing fails it."""
+    errors: list[str] = []
+
+    def part(path: str) -> Any:
+        try:
+            return api.get(path)
+        except ApiError as exc:
+            errors.append(f"GET {path}: {exc}")
+            return None
+
+    nodes = api.get("/nodes") or []
+    cluster = part("/cluster/status")
+    local = next((m.get("name") for m in cluster or () if m.get("type") == "node" and m.get("local")), None)
+    online = [n["node"] for n in nodes if n.get("status") == "online" and n.get("node")]
+    if local is None and len(online) == 1:
+        local = online[0]
+    vms: list[dict[str, Any]] = []
+    for node in online:
+        for vm in part(f"/nodes/{_quote(node)}/qemu") or ():
+            base = f"/nodes/{_quote(node)}/qemu/{_quote(vm.get('vmid'))}"
+            vms.append({"node": node, "vmid": vm.get("vmid"), "list": vm, "config": part(base + "/config"),
+                        "snapshots": part(base + "/snapshot")})
+    vms.sort(key=lambda v: int(v["vmid"] or 0))
+    return {"version": part("/version"), "local": local, "nodes": nodes, "cluster": cluster,
+            "ha": part("/cluster/ha/resources"), "vms": vms,
+            "network": part(f"/nodes/{_quote(local)}/network") if local else None,
+            "storage": part(f"/nodes/{_quote(local)}/storage") if local else None, "errors": errors}
+
+
+def agent(api: Api, name: str) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of asking the guest agent of the VM named ``name``."""
+    for node in api.get("/nodes") or ():
+        if node.get("status") != "online":
+            continue
+        for vm in api.get(f"/nodes/{_quote(node['node'])}/qemu") or ():
+            if vm.get("name") == name:
+                base = f"/nodes/{_quote(node['node'])}/qemu/{_quote(vm.get('vmid'))}/agent"
+                try:
+                    api.call("POST", base + "/ping")
+                    info = api.get(base + "/info")
+                except ApiError as exc:
+                    return exc.status, "", exc.reason
+                return 0, json.dumps(info, sort_keys=True), ""
+    return 404, "", f"VM {name} introuvable"
+
+
+class PveChannel(Channel):
+    """The ``pve`` channel: the host's probes answered through its Proxmox VE API, one session per host."""
+
+    spec = CHANNEL
+
+    def collect(self, host: HostContext, probes: Sequence[Probe]) -> Collected:
+        options = host.options if isinstance(host.options, PveOptions) else PveOptions()
+        ref = option_credential(host, options.credential,
+                                missing=Msg("un jeton d'API Proxmox est attendu (options.pve.credential)"))
+        secret = resolve_password(ref)
+        if "!" not in secret.username or "@" not in secret.username:
+            raise CredentialError(Msg("« {username} » n'est pas un jeton d'API (utilisateur@royaume!jeton) : "
+                                      "le grader ne se connecte jamais à Proxmox avec un mot de passe",
+                                      username=secret.username))
+        if options.scheme == "http" and not _loopback(host.address):
+            raise TransportError(Msg("http n'est accepté que vers la boucle locale : un jeton ne circule pas en clair"))
+        netloc = f"[{host.address}]" if ":" in host.address else host.address
+        verify: bool | str = options.ca_file or options.verify_tls
+        timeout = min(host.connect_timeout * 4, max(1.0, host.deadline.remaining()))
+        api = Api(f"{options.scheme}://{netloc}:{options.port}/api2/json", secret.username, secret.password,
+                  verify, timeout)
+        host.deadline.guard(api.close)
+        results: dict[str, ProbeResult] = {}
+        try:
+            for probe in probes:
+                base, t0 = probe_fields(probe), time.perf_counter()
+                try:
+                    if probe.command == INVENTORY:
+                        code, out, err = 0, json.dumps(walk(api), sort_keys=True, ensure_ascii=False), ""
+                    elif probe.command.startswith(AGENT):
+                        code, out, err = agent(api, probe.command[len(AGENT):])
+                    else:
+                        code, out, err = 2, "", f"requête pve inconnue : {probe.command}"
+                except ApiError as exc:
+                    if exc.status == -1 and host.primary and not results:
+                        raise Unreachable(Msg("l'API Proxmox VE ne répond pas : {reason}", reason=exc.reason)) from None
+                    code, out, err = exc.status, "", exc.reason
+                results[probe.key] = ProbeResult(**base, stdout=out[:CAP], stderr=err, exit_code=code,
+                                                 duration=time.perf_counter() - t0, truncated=len(out) > CAP)
+        finally:
+            api.close()
+        return Collected(results, login=Msg("{token} (jeton d'API)", token=secret.username), execs=api.requests)
