@@ -8,12 +8,14 @@ Hyper-V (PowerShell over WinRM) and VMware plug in here with the same judges.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Protocol
 
-from checks.hypervisor import _libvirt
+from checks.hypervisor import _libvirt, _proxmox
 from checks.hypervisor._model import Inventory
 from grader.model import Probe
+from grader.probes import pve
 from grader.probes.ssh import ssh
 
 
@@ -26,6 +28,8 @@ class Backend(Protocol):
     def parse_inventory(self, text: str, *, truncated: bool = False) -> Inventory: ...
 
     def agent_probe(self, vm: str) -> Probe: ...
+
+    def agent_version(self, text: str) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -43,5 +47,28 @@ class Libvirt:
     def agent_probe(self, vm: str) -> Probe:
         return ssh(_libvirt.agent_command(vm), timeout=15)
 
+    def agent_version(self, text: str) -> str:
+        """qemu-ga's answer to ``guest-info``; :raises ValueError, KeyError, TypeError: when it is not one."""
+        return str(json.loads(text)["return"]["version"])
 
-BACKENDS: dict[str, Backend] = {"libvirt": Libvirt()}
+
+@dataclass(frozen=True)
+class Proxmox:
+    """Proxmox VE through its REST API with an API token (the ``pve`` channel, :mod:`grader.transports.pve`)."""
+
+    name: str = _proxmox.NAME
+
+    def inventory_probe(self) -> Probe:
+        return pve.inventory()
+
+    def parse_inventory(self, text: str, *, truncated: bool = False) -> Inventory:
+        return _proxmox.parse_inventory(text, truncated=truncated)
+
+    def agent_probe(self, vm: str) -> Probe:
+        return pve.agent_ping(vm)
+
+    def agent_version(self, text: str) -> str:
+        return _proxmox.agent_version(text)
+
+
+BACKENDS: dict[str, Backend] = {"libvirt": Libvirt(), "proxmox": Proxmox()}

@@ -137,6 +137,34 @@ class Pool:
     path: str | None = None
 
 
+@dataclass(frozen=True)
+class ClusterNode:
+    """A member of a hypervisor cluster (Proxmox VE ``/cluster/status``) and whether it is online."""
+
+    name: str
+    online: bool | None = None
+    ip: str | None = None
+
+
+@dataclass(frozen=True)
+class HaResource:
+    """A resource managed by the cluster's high availability (``vm:100``), its requested state, its VM's name."""
+
+    sid: str
+    state: str | None = None  # started | stopped | disabled | ignored
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """What the hypervisor says of its cluster; ``name`` is None for a host alone (no cluster)."""
+
+    name: str | None = None
+    quorate: bool | None = None
+    nodes: tuple[ClusterNode, ...] = ()
+    ha: tuple[HaResource, ...] | None = None  # None: not read
+
+
 @dataclass
 class Inventory:
     """Everything one hypervisor host reported, in one round trip."""
@@ -148,6 +176,7 @@ class Inventory:
     bridges: list[Bridge] | None = None  # None: not read
     pools: list[Pool] = field(default_factory=list)
     truncated: bool = False  # the output was cut: what is missing may exist
+    cluster: Cluster | None = None  # None: not read (libvirt has no cluster)
 
     def vm(self, name: str) -> Vm | None:
         return next((v for v in self.vms if v.name == name), None)

@@ -8,7 +8,6 @@ the verdict ``erreur``, never ``non_conforme``: the grader cannot tell.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Literal
@@ -18,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from checks._common.text import clip, reason_of
 from checks.hypervisor._backends import BACKENDS
 from checks.hypervisor._libvirt import FramingError
-from checks.hypervisor._model import RUNNING, Disk, Inventory, Nic, Vm, parse_size, show_size, within
+from checks.hypervisor._model import RUNNING, Cluster, Disk, Inventory, Nic, Vm, parse_size, show_size, within
 from checks.linux._parse import cannot_run
 from grader.check import Check, CheckParams
 from grader.model import Msg, Probe, ProbeResult, Verdict
@@ -33,8 +32,9 @@ def _size_ok(value: Size | None) -> Size | None:
 
 
 class HypervisorParams(CheckParams):
-    #: Which hypervisor the host runs (the back-end that reads it): ``libvirt`` (virsh over SSH).
-    backend: Literal["libvirt"] = "libvirt"
+    #: Which hypervisor the host runs (the back-end that reads it): ``libvirt`` (virsh over SSH) or
+    #: ``proxmox`` (Proxmox VE's REST API with an API token, the ``pve`` channel).
+    backend: Literal["libvirt", "proxmox"] = "libvirt"
 
 
 class _Part(BaseModel):
@@ -517,8 +517,7 @@ class GuestAgent(Check):
             return Verdict.non_conforme(Msg("l'agent ne répond pas : {detail}", detail=detail), expected,
                                         Msg("L'agent invité de la VM {vm} ne répond pas.", vm=vm.name))
         try:
-            answer = json.loads(agent.stdout)
-            version = str(answer["return"]["version"])
+            version = BACKENDS[params.backend].agent_version(agent.stdout)
         except (ValueError, KeyError, TypeError):
             return Verdict.erreur(Msg("réponse de l'agent illisible"), observed=clip(agent.stdout), expected=expected)
         return Verdict.conforme(Msg("qemu-ga {version} répond (canal {state})", version=version,
@@ -526,4 +525,89 @@ class GuestAgent(Check):
                                 Msg("L'agent invité de la VM {vm} répond.", vm=vm.name))
 
 
-CHECKS: tuple[type[Check], ...] = (VmConfigured, VmSnapshot, NetworkBridge, StoragePool, GuestAgent)
+class ClusterHealthy(Check):
+    """Le cluster d'hyperviseurs est en bon état.
+
+    Proxmox VE (``backend: proxmox``): the host belongs to a cluster (``name``: its name), which is
+    quorate; every node of ``nodes`` is a member and online (``min_nodes``: at least that many
+    members online); every resource of ``ha`` (a VM's name or an HA id such as ``vm:100``) is
+    managed by the high availability, in state ``started``.
+    """
+
+    id = "hypervisor.cluster"
+    platform = "linux"
+    transport = "pve"
+    usually_serves = ("CP7.1",)
+    example = "{backend: proxmox, nodes: [pve1, pve2, pve3], ha: ['{{ candidat }}-web']}"
+
+    class Params(HypervisorParams):
+        backend: Literal["libvirt", "proxmox"] = "proxmox"
+        name: str | None = None
+        nodes: list[str] = Field(default_factory=list)
+        min_nodes: int | None = Field(default=None, ge=1)
+        quorate: bool = True
+        ha: list[str] = Field(default_factory=list)
+
+    def probes(self, params: Params) -> Mapping[str, Probe]:
+        return {"inventory": BACKENDS[params.backend].inventory_probe()}
+
+    @staticmethod
+    def observed(cluster: Cluster) -> Msg:
+        nodes: tuple[Msg, ...] | str = tuple(
+            Msg("nœud {node} en ligne", node=n.name) if n.online else Msg("nœud {node} hors ligne", node=n.name)
+            for n in cluster.nodes) or "-"
+        ha = "?" if cluster.ha is None else ", ".join(f"{r.name or r.sid} {r.state}" for r in cluster.ha) or "-"
+        return Msg("cluster {name}, quorum {quorate} ; nœuds : {nodes} ; HA : {ha}", name=cluster.name or "-",
+                   quorate=Msg("oui") if cluster.quorate else Msg("non"), nodes=nodes, ha=ha)
+
+    def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
+        bits: list[str | Msg] = [Msg("le cluster {name}", name=params.name) if params.name else Msg("un cluster")]
+        if params.quorate:
+            bits.append(Msg("avec quorum"))
+        bits += [Msg("nœud {node} en ligne", node=n) for n in params.nodes]
+        if params.min_nodes:
+            bits.append(Msg("au moins {count} nœuds en ligne", count=params.min_nodes))
+        bits += [Msg("HA {resource} démarrée", resource=r) for r in params.ha]
+        expected = Msg("{items}", items=tuple(bits))
+        inventory = read_inventory(params, results["inventory"], expected)
+        if isinstance(inventory, Verdict):
+            return inventory
+        cluster = inventory.cluster
+        if cluster is None:
+            return Verdict.erreur(Msg("l'hyperviseur ne dit rien de son cluster"), expected=expected)
+        observed = self.observed(cluster)
+        if cluster.name is None:
+            return Verdict.non_conforme(observed, expected, Msg("Cet hyperviseur n'appartient à aucun cluster."))
+        wrong: list[Msg] = []
+        if params.name is not None and cluster.name != params.name:
+            wrong.append(Msg("cluster {seen} au lieu de {wanted}", seen=cluster.name, wanted=params.name))
+        if params.quorate and not cluster.quorate:
+            wrong.append(Msg("pas de quorum"))
+        members = {n.name: n for n in cluster.nodes}
+        for node in params.nodes:
+            if node not in members:
+                wrong.append(Msg("nœud {node} absent du cluster", node=node))
+            elif not members[node].online:
+                wrong.append(Msg("nœud {node} hors ligne", node=node))
+        online = sum(1 for n in cluster.nodes if n.online)
+        if params.min_nodes and online < params.min_nodes:
+            wrong.append(Msg("{count} nœuds en ligne au lieu de {wanted}", count=online, wanted=params.min_nodes))
+        if params.ha and cluster.ha is None:
+            if wrong:
+                return Verdict.non_conforme(observed, expected, Msg("Le cluster ne correspond pas : {wrong}.",
+                                                                    wrong=tuple(wrong)))
+            return Verdict.erreur(Msg("les ressources HA n'ont pas pu être lues"), observed=observed, expected=expected)
+        for wanted in params.ha:
+            resource = next((r for r in cluster.ha or () if wanted in (r.sid, r.name)), None)
+            if resource is None:
+                wrong.append(Msg("{resource} n'est pas gérée par la HA", resource=wanted))
+            elif resource.state != "started":
+                wrong.append(Msg("ressource HA {resource} dans l'état {state}", resource=wanted,
+                                 state=resource.state or "?"))
+        if wrong:
+            return Verdict.non_conforme(observed, expected, Msg("Le cluster ne correspond pas : {wrong}.",
+                                                                wrong=tuple(wrong)))
+        return Verdict.conforme(observed, expected, Msg("Le cluster {name} est en bon état.", name=cluster.name))
+
+
+CHECKS: tuple[type[Check], ...] = (VmConfigured, VmSnapshot, NetworkBridge, StoragePool, GuestAgent, ClusterHealthy)

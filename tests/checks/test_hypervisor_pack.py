@@ -33,6 +33,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "hypervisor.network": {"name": "br0", "ports": ["eth1"], "vlans": [10]},
     "hypervisor.storage": {"pool": "vms", "type": "dir", "free": "1G"},
     "hypervisor.guest_agent": {"vm": "c01-web"},
+    "hypervisor.cluster": {"nodes": ["pve1", "pve2"], "ha": ["c01-web"]},  # Proxmox only: backend proxmox
 }
 
 CATALOGUE = collect_checks(get_plugin_manager(load_entrypoints=False, extra=(checks.hypervisor,)))
@@ -80,22 +81,28 @@ def test_probes_are_deterministic_absolute_and_shared(check_id):
     params = cls.Params(**SAMPLES[check_id])
     first, second = cls().probes(params), cls().probes(params)
     assert first == second and first
+    channel = {"libvirt": "ssh", "proxmox": "pve"}[params.backend]
     for name, probe in first.items():
-        assert re.fullmatch(r"[a-z][a-z0-9_]*", name) and probe.timeout > 0 and probe.transport == "ssh"
-        assert all(head.startswith("/") for head in command_heads(probe.command)), probe.command
-        assert not probe.active
-    inventory = {cls().probes(cls.Params(**SAMPLES[other]))["inventory"].key for other in IDS
-                 for cls in [CATALOGUE[other]]}
-    assert len(inventory) == 1, "every hypervisor check of a host shares one inventory probe"
+        assert re.fullmatch(r"[a-z][a-z0-9_]*", name) and probe.timeout > 0 and probe.transport == channel
+        if channel == "ssh":
+            assert all(head.startswith("/") for head in command_heads(probe.command)), probe.command
+            assert not probe.active
+        else:  # the pve channel's language: the inventory walk (GET only), the agent ping (a POST, active)
+            assert probe.active == (name == "agent")
+    for backend in ("libvirt", "proxmox"):
+        inventory = {cls().probes(cls.Params(**SAMPLES[other] | {"backend": backend}))["inventory"].key
+                     for other in IDS for cls in [CATALOGUE[other]]}
+        assert len(inventory) == 1, "every hypervisor check of a host shares one inventory probe"
 
 
 @pytest.mark.parametrize("stdout", ["", "Bienvenue sur le serveur du candidat !\n", "\x00\x01garbage\n",
                                     ":: libvirt 9.0.0\n"])
 @pytest.mark.parametrize("exit_code", [0, 1])
+@pytest.mark.parametrize("backend", ["libvirt", "proxmox"])
 @pytest.mark.parametrize("check_id", IDS)
-def test_empty_or_garbage_output_is_never_conforme(check_id, stdout, exit_code):
+def test_empty_or_garbage_output_is_never_conforme(check_id, backend, stdout, exit_code):
     cls = CATALOGUE[check_id]
-    params = cls.Params(**SAMPLES[check_id])
+    params = cls.Params(**SAMPLES[check_id] | {"backend": backend})
     results = {name: ProbeResult(key=p.key, transport=p.transport, command=p.command, stdout=stdout,
                                  exit_code=exit_code) for name, p in cls().probes(params).items()}
     verdict = cls().judge(params, results)
