@@ -546,15 +546,29 @@ def _transport_problems(source: str, tree: CommentedMap, rubric: Rubric, catalog
         cls = catalogue.get(entry.check)
         if cls is None:
             continue
-        channel = transports.get(cls.transport)
-        if channel is None or getattr(channel, "grader_side", False):
-            continue
-        for h in rubric.targets(entry) if (entry.host in {x.name for x in rubric.hosts} or entry.role) else []:
-            if cls.transport != h.transport and cls.transport not in h.options:
-                problems.append(f"{at('checks', i, 'check')}: " + t("rubric.channel_not_configured", check=entry.check,
-                                                                      transport=cls.transport, host=h.name,
-                                                                      host_transport=h.transport))
+        for wanted in _check_channels(cls, entry.params):
+            channel = transports.get(wanted)
+            if channel is None or getattr(channel, "grader_side", False):
+                continue
+            for h in rubric.targets(entry) if (entry.host in {x.name for x in rubric.hosts} or entry.role) else []:
+                if wanted != h.transport and wanted not in h.options:
+                    problems.append(f"{at('checks', i, 'check')}: " + t("rubric.channel_not_configured",
+                                                                          check=entry.check, transport=wanted,
+                                                                          host=h.name, host_transport=h.transport))
     return problems
+
+
+def _check_channels(cls: type[Check], params: Mapping[str, Any]) -> list[str]:
+    """The channel(s) a check entry must find configured on its hosts: ``cls.transport``, unless the
+    probes its parameters declare do not ride it at all (a ``hypervisor.*`` check with ``backend:
+    proxmox`` rides ``pve``, not ``ssh``): then theirs. Parameters that do not validate yet (reported
+    by the parameter checks) keep ``cls.transport``."""
+    try:
+        probes = cls().probes(cls.Params.model_validate(dict(params)))
+        found = sorted({p.transport for p in probes.values()} - {"grader"})
+    except Exception:  # noqa: BLE001 - a parameter problem is reported by the parameter checks
+        return [cls.transport]
+    return [cls.transport] if not found or cls.transport in found else found
 
 
 def _strings(value: Any, path: tuple[Any, ...] = ()) -> Iterable[tuple[tuple[Any, ...], str]]:
