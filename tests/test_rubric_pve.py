@@ -63,3 +63,45 @@ def test_the_libvirt_backend_on_a_pve_host_asks_for_ssh(tmp_path: Path) -> None:
         load_rubric(write(tmp_path, "libvirt"), default_catalogue())
     said = str(caught.value)
     assert "hypervisor.vm" in said and "ssh" in said and "hypervisor.cluster" not in said
+
+
+SECRET = "0d8e5a1c-7f3b-4a2e-9c61-5b4d3e2f1a00"
+
+
+def graded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, token: str):
+    """The rubric above run for real (plan, grade_host, the store) against the stand-in API on loopback."""
+    from grader.model import Status
+    from grader.roster import Candidate
+    from grader.runner import grade_host, plan
+    from grader.store import Store
+    from tests.pve_standin.server import serving
+
+    monkeypatch.setenv("PVE_TOKEN", token)
+    with serving(token=f"grader@pve!audit={SECRET}") as server:
+        text = RUBRIC.replace("BACKEND", "proxmox").replace("192.0.2.11", "127.0.0.1").replace(
+            "{ca_file: /var/lib/grader/pve-root-ca.pem}", f"{{port: {server.server_address[1]}, scheme: http}}")
+        path = tmp_path / "pve.yaml"
+        path.write_text(text, encoding="utf-8")
+        catalogue = default_catalogue()
+        rubric = load_rubric(path, catalogue)
+        [job] = plan(rubric, [Candidate("7")], catalogue)
+        report = grade_host(job, None)
+    store = Store(tmp_path / "session")
+    run_id = store.new_run(run_id="20261206-120000-ab12", rubric=rubric, roster_text="id\n7\n",
+                           candidates=[Candidate("7")])
+    store.save_host(run_id, report)
+    store.close()
+    stored = b"".join(p.read_bytes() for p in (tmp_path / "session").rglob("*") if p.is_file())
+    return {r.check_id: r.status for r in report.results}, stored, Status
+
+
+def test_graded_for_real_the_token_never_reaches_the_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    statuses, stored, status = graded(tmp_path, monkeypatch, SECRET)
+    assert statuses == {"vm-web": status.CONFORME, "cluster": status.CONFORME}
+    assert SECRET.encode() not in stored and b"grader@pve!audit" in stored
+
+
+def test_a_wrong_token_makes_every_check_erreur(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    statuses, stored, status = graded(tmp_path, monkeypatch, "not-the-token")
+    assert statuses == {"vm-web": status.ERREUR, "cluster": status.ERREUR}
+    assert b"not-the-token" not in stored
