@@ -30,6 +30,11 @@ def lab_available() -> bool:
     return os.geteuid() == 0 and shutil.which("systemd-nspawn") is not None
 
 
+#: Whether this session's demo room (the ``room`` fixture) is up: a test that boots a lab of its own
+#: takes it down (instead of being skipped) once every user of the room has run.
+_ROOM = {"up": False}
+
+
 @contextlib.contextmanager
 def locked_lab() -> Iterator[Any]:
     """The lab (:class:`grader.lab.hosts.Lab`), ready to build hosts, with the machine-wide lock held.
@@ -48,7 +53,12 @@ def locked_lab() -> Iterator[Any]:
             fcntl.flock(lock, fcntl.LOCK_EX)
         lab = Lab()
         if any(h["state"] == "running" for h in lab.status()):
-            pytest.skip("un labo est déjà démarré sur cette machine : « grader lab down » avant les tests")
+            if not _ROOM["up"]:
+                pytest.skip("un labo est déjà démarré sur cette machine : « grader lab down » avant les tests")
+            # This session's demo room: every test that uses it has run (own_lab tests are sorted after
+            # them, see pytest_collection_modifyitems), so it comes down for this test's own hosts.
+            lab.down()
+            _ROOM["up"] = False
         base.ensure_host_tools()
         base.ensure_base()
         lab.ensure_key()
@@ -65,17 +75,20 @@ def room():
     with locked_lab() as lab:
         os.environ["GRADER_LAB_LOCK_HELD"] = "1"  # a grader CLI this session starts must not wait for us
         info = lab.up(demo.demo_specs(), timeout=90)
+        _ROOM["up"] = True
         try:
             yield lab, {h["name"]: h for h in info}
         finally:
             lab.down()
+            _ROOM["up"] = False
             os.environ.pop("GRADER_LAB_LOCK_HELD", None)
 
 
 def pytest_collection_modifyitems(items):
-    """The test that takes the lab down runs after every other user of the room; the exam packs' self-tests,
-    which boot labs of their own, after it."""
-    items.sort(key=lambda item: (item.path.name == "test_pack_lab.py",
+    """The test that takes the lab down runs after every other user of the room; the tests that boot labs
+    of their own (marked ``own_lab``: the exam packs' self-tests, the backup, jobs and hypervisor hosts)
+    after it, so that they never meet the room (they would be skipped: one lab at a time)."""
+    items.sort(key=lambda item: (item.get_closest_marker("own_lab") is not None,
                                  item.name == "test_down_leaves_nothing_and_can_be_repeated"))
 
 

@@ -28,7 +28,7 @@ from grader.rubric import load_rubric
 from grader.runner import plan, run_jobs
 from tests.conftest import lab_available, locked_lab
 
-pytestmark = pytest.mark.lab
+pytestmark = [pytest.mark.lab, pytest.mark.own_lab]  # boots its own hosts: after the demo room
 
 IP = "10.77.41.10"
 PASSWORD = "Depot-Sauvegarde-2026"

@@ -64,6 +64,7 @@ def _plant(h) -> None:
 
 
 @pytest.mark.lab
+@pytest.mark.own_lab  # boots its own host: after the demo room
 def test_a_timer_that_ran_a_cron_job_and_a_script_checked_on_the_grader(tmp_path):
     if not lab_available():
         pytest.skip("le labo exige root et systemd-nspawn (apt-get install systemd-container)")

@@ -23,7 +23,7 @@ from grader import packs
 from grader.store import Store
 from tests.conftest import lab_available, locked_lab
 
-pytestmark = pytest.mark.lab
+pytestmark = [pytest.mark.lab, pytest.mark.own_lab]  # boots its own hosts: after the demo room
 ROOT = Path(__file__).resolve().parent.parent
 
 
