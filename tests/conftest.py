@@ -35,12 +35,17 @@ def lab_available() -> bool:
 _ROOM = {"up": False}
 
 
+#: How many locked_lab blocks this process is inside (the lock is taken by the outermost one only).
+_HOLDING = {"depth": 0}
+
+
 @contextlib.contextmanager
 def locked_lab() -> Iterator[Any]:
     """The lab (:class:`grader.lab.hosts.Lab`), ready to build hosts, with the machine-wide lock held.
 
-    Skips when a lab is already running (a demo someone started by hand); the caller brings its
-    hosts up and takes them down inside the block, before the lock is released.
+    Skips when a lab is already running (a demo someone started by hand); this session's own demo
+    room is taken down instead (see :data:`_ROOM`). The caller brings its hosts up and takes them
+    down inside the block, before the lock is released.
     """
     from grader.lab import base
     from grader.lab.hosts import Lab
@@ -48,21 +53,26 @@ def locked_lab() -> Iterator[Any]:
 
     with open(LOCK, "w") as lock:
         # A session started under the lock (``flock /run/grader-lab.lock env GRADER_LAB_LOCK_HELD=1 pytest ...``)
-        # must not wait for its own parent, as the CLI does not (grader.lab.lock).
-        if os.environ.get(HELD_ENV) != "1":
+        # must not wait for its own parent, as the CLI does not (grader.lab.lock); nor may a test wait for
+        # the lock this very process already holds (the room, an outer block): flock would never return.
+        if os.environ.get(HELD_ENV) != "1" and not _HOLDING["depth"]:
             fcntl.flock(lock, fcntl.LOCK_EX)
-        lab = Lab()
-        if any(h["state"] == "running" for h in lab.status()):
-            if not _ROOM["up"]:
-                pytest.skip("un labo est déjà démarré sur cette machine : « grader lab down » avant les tests")
-            # This session's demo room: every test that uses it has run (own_lab tests are sorted after
-            # them, see pytest_collection_modifyitems), so it comes down for this test's own hosts.
-            lab.down()
-            _ROOM["up"] = False
-        base.ensure_host_tools()
-        base.ensure_base()
-        lab.ensure_key()
-        yield lab
+        _HOLDING["depth"] += 1
+        try:
+            lab = Lab()
+            if any(h["state"] == "running" for h in lab.status()):
+                if not _ROOM["up"]:
+                    pytest.skip("un labo est déjà démarré sur cette machine : « grader lab down » avant les tests")
+                # This session's demo room: every test that uses it has run (own_lab tests are sorted after
+                # them, see pytest_collection_modifyitems), so it comes down for this test's own hosts.
+                lab.down()
+                _ROOM["up"] = False
+            base.ensure_host_tools()
+            base.ensure_base()
+            lab.ensure_key()
+            yield lab
+        finally:
+            _HOLDING["depth"] -= 1
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,6 @@ Nothing is written on the host: no lock in the repositories, no restic cache, no
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -110,7 +109,7 @@ def test_restic_and_borg_backups_graded_through_the_real_ssh_batch(tmp_path: Pat
     monkeypatch.setenv("GRADER_TEST_BACKUP_PASSWORD", PASSWORD)
     monkeypatch.setenv("GRADER_TEST_BACKUP_WRONG", "pas-le-bon-mot-de-passe")
     with locked_lab() as lab:
-        os.environ["GRADER_LAB_LOCK_HELD"] = "1"
+        monkeypatch.setenv("GRADER_LAB_LOCK_HELD", "1")  # restored after the test: the room may still hold the lock
         try:
             lab.up([HostSpec(name="bk-srv-lin", ip=IP, hostname="srv-lin", setup=_setup)], timeout=120)
             path = tmp_path / "bareme.yaml"
@@ -139,4 +138,3 @@ def test_restic_and_borg_backups_graded_through_the_real_ssh_batch(tmp_path: Pat
             assert left.stdout.strip() == "", left.stdout
         finally:
             lab.down()
-            os.environ.pop("GRADER_LAB_LOCK_HELD", None)
