@@ -56,6 +56,50 @@ def lab_name(candidate: str, host: str) -> str:
     return f"c{candidate}-{host}"
 
 
+def number(candidate: str) -> int:
+    """A candidate's number, which names its network 10.77.<n>.0/24 in the lab."""
+    n = int(candidate)
+    if not 1 <= n <= 199:
+        raise LabError(f"candidat hors du labo : {candidate!r} (01 à 199)")
+    return n
+
+
+def network_variables(candidate: str) -> dict[str, str]:
+    """The roster values every pack's lab gives a candidate: ``reseau``, the first three bytes of its network."""
+    return {"reseau": f"10.77.{number(candidate)}"}
+
+
+def plant_file(root: Path, path: str, data: str | bytes, mode: int = 0o644) -> None:
+    """Write ``path`` into a host's tree before boot (a symbolic link there is replaced, never followed)."""
+    target = root / path.lstrip("/")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.is_symlink():
+        target.unlink()
+    target.write_bytes(data.encode() if isinstance(data, str) else data)
+    target.chmod(mode)
+
+
+Solver = Callable[[HostShell, str], None]
+
+
+def with_solution(spec: HostSpec, candidate: str, solvers: Mapping[str, Solver]) -> HostSpec:
+    """``spec`` whose setup, once the host is up, also does the reference solution of its host."""
+    from dataclasses import replace
+
+    from grader.lab.hosts import then
+
+    host = spec.own_hostname
+    return replace(spec, setup=then(spec.setup, lambda shell: solvers[host](shell, candidate)))
+
+
+def solve_hosts(shells: Mapping[str, HostShell], candidate: str, hosts: Sequence[str],
+                solvers: Mapping[str, Solver]) -> None:
+    """What the reference candidate does, host by host in ``hosts``' order (only the hosts given)."""
+    for host in hosts:
+        if host in shells:
+            solvers[host](shells[host], candidate)
+
+
 def candidate_ids(count: int) -> list[str]:
     """``01``, ``02``... (the lab's networks are 10.77.<n>.0/24)."""
     if not 1 <= count <= MAX_CANDIDATES:

@@ -22,13 +22,21 @@ Administrator, the GPO's registry policies written as the editor writes them, fi
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
 from pathlib import Path
 
 from grader.errors import LabError
 from grader.lab import gpo, samba
-from grader.lab.hosts import HostShell, HostSpec, then
-from grader.lab.packs import STATES, lab_name, sh, write
+from grader.lab.hosts import HostShell, HostSpec
+from grader.lab.packs import (
+    STATES,
+    lab_name,
+    network_variables,
+    number,
+    sh,
+    solve_hosts,
+    with_solution,
+    write,
+)
 
 SRV, DC = "srv-lin", "dc"
 HOSTS = (SRV, DC)
@@ -88,16 +96,7 @@ KB_HTML = """<!DOCTYPE html>
 """
 
 
-def number(candidate: str) -> int:
-    n = int(candidate)
-    if not 1 <= n <= 199:
-        raise LabError(f"candidat hors du labo : {candidate!r} (01 à 199)")
-    return n
-
-
-def variables(candidate: str) -> dict[str, str]:
-    """The candidate's roster values: ``reseau``, the first three bytes of its network."""
-    return {"reseau": f"10.77.{number(candidate)}"}
+variables = network_variables  # the candidate's roster values (``reseau``)
 
 
 def address(candidate: str, host: str) -> str:
@@ -132,17 +131,14 @@ def specs(candidates: Sequence[str], state: str = "start") -> list[HostSpec]:
 
 
 def _with_solution(spec: HostSpec, candidate: str) -> HostSpec:
-    host = spec.own_hostname
-    return replace(spec, setup=then(spec.setup, lambda shell: SOLVERS[host](shell, candidate)))
+    return with_solution(spec, candidate, SOLVERS)
 
 
 # --- the reference solution (in the running hosts) ---------------------------------------------------------
 
 def solve(shells: Mapping[str, HostShell], candidate: str) -> None:
     """What the reference candidate does, host by host (only the hosts given)."""
-    for host in HOSTS:
-        if host in shells:
-            SOLVERS[host](shells[host], candidate)
+    solve_hosts(shells, candidate, HOSTS, SOLVERS)
 
 
 def solve_server(shell: HostShell, candidate: str) -> None:

@@ -25,8 +25,18 @@ from pathlib import Path
 
 from grader.errors import LabError
 from grader.lab import dhcp, proxy, router, samba
-from grader.lab.hosts import HostShell, HostSpec, Link, then
-from grader.lab.packs import STATES, lab_name, sh, write
+from grader.lab.hosts import HostShell, HostSpec, Link
+from grader.lab.packs import (
+    STATES,
+    lab_name,
+    network_variables,
+    number,
+    plant_file,
+    sh,
+    solve_hosts,
+    with_solution,
+    write,
+)
 
 SRV, DC, ROUTER, LAN_CLIENT, WAN_SERVER = "srv-lin", "dc", "routeur", "pc-lan", "srv-wan"
 HOSTS = (SRV, DC, ROUTER, LAN_CLIENT, WAN_SERVER)
@@ -72,16 +82,7 @@ COMPUTER = "PC-COMPTA01"
 GPO_WALLPAPER = "Fond d'écran"
 
 
-def number(candidate: str) -> int:
-    n = int(candidate)
-    if not 1 <= n <= 199:
-        raise LabError(f"candidat hors du labo : {candidate!r} (01 à 199)")
-    return n
-
-
-def variables(candidate: str) -> dict[str, str]:
-    """The candidate's roster values: ``reseau``, the first three bytes of its network."""
-    return {"reseau": f"10.77.{number(candidate)}"}
+variables = network_variables  # the candidate's roster values (``reseau``)
 
 
 def address(candidate: str, host: str) -> str:
@@ -97,13 +98,7 @@ def segments(candidate: str) -> dict[str, str]:
 
 # --- the start state (planted before boot) -----------------------------------------------------------------
 
-def _file(root: Path, path: str, text: str, mode: int = 0o644) -> None:
-    target = root / path.lstrip("/")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if target.is_symlink():
-        target.unlink()
-    target.write_text(text, encoding="utf-8")
-    target.chmod(mode)
+_file = plant_file
 
 
 def _plant_server(root: Path) -> None:
@@ -154,19 +149,14 @@ def specs(candidates: Sequence[str], state: str = "start") -> list[HostSpec]:
 
 
 def _with_solution(spec: HostSpec, candidate: str) -> HostSpec:
-    from dataclasses import replace
-
-    host = spec.own_hostname
-    return replace(spec, setup=then(spec.setup, lambda shell: SOLVERS[host](shell, candidate)))
+    return with_solution(spec, candidate, SOLVERS)
 
 
 # --- the reference solution (in the running hosts) ---------------------------------------------------------
 
 def solve(shells: Mapping[str, HostShell], candidate: str) -> None:
     """What the reference candidate does, host by host (only the hosts given)."""
-    for host in HOSTS:
-        if host in shells:
-            SOLVERS[host](shells[host], candidate)
+    solve_hosts(shells, candidate, HOSTS, SOLVERS)
 
 
 def solve_server(shell: HostShell, candidate: str) -> None:

@@ -32,7 +32,17 @@ from pathlib import Path
 from grader.errors import LabError
 from grader.lab import gpo, pki, router, samba, supervision, vpn
 from grader.lab.hosts import HostShell, HostSpec, Link, then
-from grader.lab.packs import STATES, lab_name, sh, write
+from grader.lab.packs import (
+    STATES,
+    lab_name,
+    network_variables,
+    number,
+    plant_file,
+    sh,
+    solve_hosts,
+    with_solution,
+    write,
+)
 
 SRV, DC, ROUTER, LAN_CLIENT, WAN_SERVER = "srv-lin", "dc", "routeur", "pc-lan", "srv-wan"
 HOSTS = (SRV, DC, ROUTER, LAN_CLIENT, WAN_SERVER)
@@ -76,16 +86,7 @@ WU_KEY = r"HKLM\Software\Policies\Microsoft\Windows\WindowsUpdate"
 WU_SERVER = "http://wsus.tssr.lan:8530"
 
 
-def number(candidate: str) -> int:
-    n = int(candidate)
-    if not 1 <= n <= 199:
-        raise LabError(f"candidat hors du labo : {candidate!r} (01 à 199)")
-    return n
-
-
-def variables(candidate: str) -> dict[str, str]:
-    """The candidate's roster values: ``reseau``, the first three bytes of its network."""
-    return {"reseau": f"10.77.{number(candidate)}"}
+variables = network_variables  # the candidate's roster values (``reseau``)
 
 
 def address(candidate: str, host: str) -> str:
@@ -102,13 +103,7 @@ def segments(candidate: str) -> dict[str, str]:
 
 # --- the start state (planted before boot) -----------------------------------------------------------------
 
-def _file(root: Path, path: str, data: str | bytes, mode: int = 0o644) -> None:
-    target = root / path.lstrip("/")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if target.is_symlink():
-        target.unlink()
-    target.write_bytes(data.encode() if isinstance(data, str) else data)
-    target.chmod(mode)
+_file = plant_file
 
 
 def _plant_server(root: Path) -> None:
@@ -180,11 +175,10 @@ def specs(candidates: Sequence[str], state: str = "start") -> list[HostSpec]:
 
 
 def _with_solution(spec: HostSpec, candidate: str) -> HostSpec:
-    host = spec.own_hostname
-    setup = then(spec.setup, lambda shell: SOLVERS[host](shell, candidate))
-    if host == ROUTER:  # the remote worker's client retries by itself: wait until it is connected
-        setup = then(setup, vpn.wait_for_client)
-    return replace(spec, setup=setup)
+    solved = with_solution(spec, candidate, SOLVERS)
+    if spec.own_hostname == ROUTER:  # the remote worker's client retries by itself: wait until it is connected
+        solved = replace(solved, setup=then(solved.setup, vpn.wait_for_client))
+    return solved
 
 
 # --- the reference solution (in the running hosts) ---------------------------------------------------------
@@ -195,9 +189,7 @@ def solve(shells: Mapping[str, HostShell], candidate: str) -> None:
     Once the router's VPN server runs, the remote worker is asked to reconnect (as the jury's
     « utilisateur » would) and the router waits until its status file lists him.
     """
-    for host in HOSTS:
-        if host in shells:
-            SOLVERS[host](shells[host], candidate)
+    solve_hosts(shells, candidate, HOSTS, SOLVERS)
     if ROUTER in shells and WAN_SERVER in shells:
         sh(shells[WAN_SERVER], f"/usr/bin/systemctl restart openvpn-client@{vpn.CLIENT_INSTANCE}.service",
            what="reconnexion du télétravailleur")

@@ -25,13 +25,22 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
 from pathlib import Path
 
 from grader.errors import LabError
 from grader.lab import router, supervision
 from grader.lab.hosts import HostShell, HostSpec
-from grader.lab.packs import STATES, lab_name, sh, write
+from grader.lab.packs import (
+    STATES,
+    lab_name,
+    network_variables,
+    number,
+    plant_file,
+    sh,
+    solve_hosts,
+    with_solution,
+    write,
+)
 
 SRV, SUP = "srv-web", "supervision"
 HOSTS = (SRV, SUP)
@@ -107,16 +116,7 @@ rocommunity {community} {supervision} -V systemonly
 """
 
 
-def number(candidate: str) -> int:
-    n = int(candidate)
-    if not 1 <= n <= 199:
-        raise LabError(f"candidat hors du labo : {candidate!r} (01 à 199)")
-    return n
-
-
-def variables(candidate: str) -> dict[str, str]:
-    """The candidate's roster values: ``reseau``, the first three bytes of its network."""
-    return {"reseau": f"10.77.{number(candidate)}"}
+variables = network_variables  # the candidate's roster values (``reseau``)
 
 
 def address(candidate: str, host: str) -> str:
@@ -125,13 +125,7 @@ def address(candidate: str, host: str) -> str:
 
 # --- the start state (planted before boot) -----------------------------------------------------------------
 
-def _file(root: Path, path: str, text: str, mode: int = 0o644) -> None:
-    target = root / path.lstrip("/")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if target.is_symlink():
-        target.unlink()
-    target.write_text(text, encoding="utf-8")
-    target.chmod(mode)
+_file = plant_file
 
 
 def _plant_server(root: Path) -> None:
@@ -177,19 +171,14 @@ def specs(candidates: Sequence[str], state: str = "start") -> list[HostSpec]:
 
 
 def _with_solution(spec: HostSpec, candidate: str) -> HostSpec:
-    from grader.lab.hosts import then
-
-    host = spec.own_hostname
-    return replace(spec, setup=then(spec.setup, lambda shell: SOLVERS[host](shell, candidate)))
+    return with_solution(spec, candidate, SOLVERS)
 
 
 # --- the reference solution (in the running hosts) ---------------------------------------------------------
 
 def solve(shells: Mapping[str, HostShell], candidate: str) -> None:
     """What the reference candidate does, host by host (only the hosts given)."""
-    for host in HOSTS:
-        if host in shells:
-            SOLVERS[host](shells[host], candidate)
+    solve_hosts(shells, candidate, HOSTS, SOLVERS)
 
 
 def solve_server(shell: HostShell, candidate: str) -> None:
