@@ -119,7 +119,17 @@ def describe_vm(vm: Vm) -> str:
     return ", ".join(parts)
 
 
-class VmConfigured(Check):
+class _InventoryCheck(Check):
+    """A hypervisor check read from the host's one inventory probe (every such check of a host shares it)."""
+
+    platform = "linux"
+    transport = "ssh"
+
+    def probes(self, params: HypervisorParams) -> Mapping[str, Probe]:
+        return {"inventory": BACKENDS[params.backend].inventory_probe()}
+
+
+class VmConfigured(_InventoryCheck):
     """La machine virtuelle {vm} existe avec la configuration attendue.
 
     Every fact the rubric gives is compared with what the hypervisor reports: state
@@ -130,8 +140,6 @@ class VmConfigured(Check):
     """
 
     id = "hypervisor.vm"
-    platform = "linux"
-    transport = "ssh"
     usually_serves = ("CP7.2",)
     example = "{vm: '{{ candidat }}-web', state: running, vcpus: 2, memory: 2G, disks: [{size: 20G, bus: virtio}]}"
 
@@ -148,9 +156,6 @@ class VmConfigured(Check):
         tolerance: float = Field(default=10, ge=0, le=100)
 
         _memory = field_validator("memory")(classmethod(lambda cls, v: _size_ok(v)))
-
-    def probes(self, params: Params) -> Mapping[str, Probe]:
-        return {"inventory": BACKENDS[params.backend].inventory_probe()}
 
     @staticmethod
     def expected(p: Params) -> str:
@@ -266,7 +271,7 @@ class VmConfigured(Check):
                                  seen=nic.model or "?", wanted=spec.model))
 
 
-class VmSnapshot(Check):
+class VmSnapshot(_InventoryCheck):
     """Un instantané de la machine virtuelle {vm} existe.
 
     ``name``: the snapshot's exact name (any snapshot when left out); ``after``: it must have
@@ -274,8 +279,6 @@ class VmSnapshot(Check):
     """
 
     id = "hypervisor.snapshot"
-    platform = "linux"
-    transport = "ssh"
     usually_serves = ("CP7.1",)
     example = "{vm: '{{ candidat }}-web', name: avant-maj, after: '2026-06-15T08:30:00+02:00'}"
 
@@ -290,9 +293,6 @@ class VmSnapshot(Check):
             if value is not None and value.tzinfo is None:
                 raise ValueError("indiquez le fuseau horaire (ex. : 2026-06-15T08:30:00+02:00)")
             return value
-
-    def probes(self, params: Params) -> Mapping[str, Probe]:
-        return {"inventory": BACKENDS[params.backend].inventory_probe()}
 
     def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
         expected: str | Msg = Msg("un instantané {name}", name=params.name) if params.name else Msg("un instantané")
@@ -329,7 +329,7 @@ class VmSnapshot(Check):
         return Verdict.conforme(observed, expected, Msg("La VM {vm} a l'instantané attendu.", vm=vm.name))
 
 
-class NetworkBridge(Check):
+class NetworkBridge(_InventoryCheck):
     """Le réseau {name} existe sur l'hyperviseur.
 
     ``name`` is a bridge of the host (Linux bridge) or a virtual network of the hypervisor (its
@@ -339,8 +339,6 @@ class NetworkBridge(Check):
     """
 
     id = "hypervisor.network"
-    platform = "linux"
-    transport = "ssh"
     usually_serves = ("CP7.1",)
     example = "{name: br0, ports: [eth1], vlans: [10, 20]}"
 
@@ -349,9 +347,6 @@ class NetworkBridge(Check):
         ports: list[str] = Field(default_factory=list)
         vlans: list[int] = Field(default_factory=list)
         vlan_aware: bool | None = None
-
-    def probes(self, params: Params) -> Mapping[str, Probe]:
-        return {"inventory": BACKENDS[params.backend].inventory_probe()}
 
     def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
         bits: list[str | Msg] = [params.name] + [f"port {p}" for p in params.ports]
@@ -399,7 +394,7 @@ class NetworkBridge(Check):
         return Verdict.conforme(observed, expected, Msg("Le réseau {name} est en place.", name=params.name))
 
 
-class StoragePool(Check):
+class StoragePool(_InventoryCheck):
     """Le pool de stockage {pool} existe sur l'hyperviseur.
 
     Active (unless ``active: false``), of ``type`` (``dir``, ``logical``, ``netfs``...), with a
@@ -407,8 +402,6 @@ class StoragePool(Check):
     """
 
     id = "hypervisor.storage"
-    platform = "linux"
-    transport = "ssh"
     usually_serves = ("CP7.2",)
     example = "{pool: vms, type: dir, free: 10G}"
 
@@ -422,9 +415,6 @@ class StoragePool(Check):
         tolerance: float = Field(default=10, ge=0, le=100)
 
         _sizes = field_validator("capacity", "free")(classmethod(lambda cls, v: _size_ok(v)))
-
-    def probes(self, params: Params) -> Mapping[str, Probe]:
-        return {"inventory": BACKENDS[params.backend].inventory_probe()}
 
     def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
         bits: list[str | Msg] = [params.pool] + [x for x in (params.type,) if x]
@@ -525,7 +515,7 @@ class GuestAgent(Check):
                                 Msg("L'agent invité de la VM {vm} répond.", vm=vm.name))
 
 
-class ClusterHealthy(Check):
+class ClusterHealthy(_InventoryCheck):
     """Le cluster d'hyperviseurs est en bon état.
 
     Proxmox VE (``backend: proxmox``): the host belongs to a cluster (``name``: its name), which is
@@ -535,7 +525,6 @@ class ClusterHealthy(Check):
     """
 
     id = "hypervisor.cluster"
-    platform = "linux"
     transport = "pve"
     usually_serves = ("CP7.1",)
     example = "{backend: proxmox, nodes: [pve1, pve2, pve3], ha: ['{{ candidat }}-web']}"
@@ -547,9 +536,6 @@ class ClusterHealthy(Check):
         min_nodes: int | None = Field(default=None, ge=1)
         quorate: bool = True
         ha: list[str] = Field(default_factory=list)
-
-    def probes(self, params: Params) -> Mapping[str, Probe]:
-        return {"inventory": BACKENDS[params.backend].inventory_probe()}
 
     @staticmethod
     def observed(cluster: Cluster) -> Msg:
