@@ -228,3 +228,71 @@ def test_the_clock_offset_is_rounded_to_the_quarter() -> None:
     assert clock_offset({"glpi": "2026-06-15 04:29:59", "utc": "2026-06-15T10:00:00+00:00"}) == timedelta(
         hours=-5, minutes=-30)
     assert clock_offset({"glpi": "?"}) is None
+
+
+# --- the channel alone ------------------------------------------------------------------------------
+
+
+class _Ref:
+    """A rubric credential (``grader.rubric.Credential``'s fields) whose secret is in an environment variable."""
+
+    def __init__(self, username: str, env: str) -> None:
+        self.username, self.password_env = username, env
+        self.key_file = self.password_file = None
+        self.agent = False
+
+
+def channel_collect(monkeypatch: pytest.MonkeyPatch, port: int, probes: list[Any], address: str = "127.0.0.1"):
+    from grader.probes.glpi import GlpiOptions
+    from grader.transports.base import HostContext
+    from grader.transports.glpi import GlpiChannel
+
+    monkeypatch.setenv("GLPI_USER_TOKEN", USER_TOKEN)
+    monkeypatch.setenv("GLPI_APP_TOKEN", APP_TOKEN)
+    host = HostContext(name="glpi", address=address, platform="linux", port=None,
+                       credential=_Ref("grader-api", "GLPI_USER_TOKEN"),
+                       credentials={"app": _Ref("grader", "GLPI_APP_TOKEN")},
+                       options=GlpiOptions(app_credential="app", scheme="http", port=port), primary=True,
+                       connect_timeout=1.0)
+    return GlpiChannel().collect(host, probes)
+
+
+def test_a_ticket_found_by_a_word_of_its_description(monkeypatch: pytest.MonkeyPatch) -> None:
+    from grader.probes.glpi import lookup
+    from tests.glpi_standin.server import serving
+
+    probe = lookup("ticket", "Ticket", text="bouton")
+    with serving() as server:
+        collected = channel_collect(monkeypatch, server.port, [probe])
+    doc = json.loads(collected.results[probe.key].stdout)
+    assert [i["item"]["id"] for i in doc["items"]] == [12] and doc["errors"] == []
+    assert doc["names"]["User/5"]["name"] == "jdupont" and doc["names"]["Ticket/12"]["name"].startswith("Le poste")
+    assert "criteria%5B0%5D%5Bfield%5D=21" in next(line for line, _ in server.seen if "/search/" in line)
+    assert str(collected.login) == "grader-api (jeton utilisateur GLPI)"
+
+
+def test_a_glpi_that_does_not_answer_is_unreachable(monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    from grader.errors import Unreachable
+    from grader.probes.glpi import lookup
+
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]  # bound, never listening: the connection is refused
+        with pytest.raises(Unreachable):
+            channel_collect(monkeypatch, port, [lookup("asset", "Computer", name="x")])
+
+
+def test_tokens_never_cross_a_network_in_clear(monkeypatch: pytest.MonkeyPatch) -> None:
+    from grader.errors import TransportError
+    from grader.probes.glpi import lookup
+
+    with pytest.raises(TransportError):
+        channel_collect(monkeypatch, 80, [lookup("asset", "Computer", name="x")], address="192.0.2.70")
+
+
+def test_wrong_qualification_is_said_in_words() -> None:
+    verdict = judge("helpdesk.ticket", {"title": "écran", "type": "incident", "urgency": 5}, ticket_doc(urgency=3))
+    assert verdict.status == Status.NON_CONFORME
+    assert "type demande au lieu de incident" in str(verdict.message) and "urgence 3 au lieu de 5" in str(verdict.message)

@@ -200,10 +200,12 @@ class Ticket(_TicketCheck):
             problems.append(Msg("catégorie {seen} au lieu de {wanted}", wanted=params.category,
                                 seen=lk.label("ITILCategory", t.get("itilcategories_id"))))
         if params.type and t.get("type") != TYPES[params.type]:
-            problems.append(Msg("type {seen} au lieu de {wanted}", seen=str(t.get("type")), wanted=params.type))
-        for field, level in (("urgency", params.urgency), ("priority", params.priority)):
+            seen = next((name for name, value in TYPES.items() if value == t.get("type")), str(t.get("type")))
+            problems.append(Msg("type {seen} au lieu de {wanted}", seen=seen, wanted=params.type))
+        for field, level, label in (("urgency", params.urgency, Msg("urgence")),
+                                    ("priority", params.priority, Msg("priorité"))):
             if level is not None and t.get(field) != level:
-                problems.append(Msg("{field} {seen} au lieu de {wanted}", field=field, seen=str(t.get(field)),
+                problems.append(Msg("{label} {seen} au lieu de {wanted}", label=label, seen=str(t.get(field)),
                                     wanted=level))
         if params.status and STATUS_NAMES.get(t.get("status")) not in params.status:
             problems.append(_status(t))
