@@ -113,6 +113,8 @@ class _GlpiCheck(Check):
     def judge(self, params: Any, results: Mapping[str, ProbeResult]) -> Verdict:
         """Conforme when one match has no problem; erreur when none passes and one could not be judged."""
         expected = self.expectation(params)
+        if params.after is not None:
+            expected = Msg("{what}, depuis le {after}", what=expected, after=params.after.isoformat())
         lk = read_lookup(results["glpi"], expected)
         if isinstance(lk, Verdict):
             return lk
@@ -122,7 +124,7 @@ class _GlpiCheck(Check):
         if not matches:
             if not lk.complete:
                 return Verdict.erreur(too_many, expected=expected)
-            return Verdict.non_conforme(observed, expected, Msg("{what} introuvable dans GLPI.", what=self.what))
+            return Verdict.non_conforme(observed, expected, Msg("{what} est introuvable dans GLPI.", what=self.what))
         first: Problems | None = None
         unknown: Msg | None = None
         for match in matches:
@@ -132,7 +134,7 @@ class _GlpiCheck(Check):
                 unknown = unknown or exc.reason
                 continue
             if not problems:
-                return Verdict.conforme(observed, expected, Msg("{what} conforme dans GLPI.", what=self.what))
+                return Verdict.conforme(observed, expected, Msg("{what} est conforme dans GLPI.", what=self.what))
             first = first or problems
         if unknown is not None:
             detail = Msg("{reason} ; {errors}", reason=unknown, errors="; ".join(lk.errors)) if lk.errors else unknown
@@ -140,7 +142,7 @@ class _GlpiCheck(Check):
                                   expected=expected)
         if not lk.complete:
             return Verdict.erreur(too_many, observed=observed, expected=expected)
-        return Verdict.non_conforme(observed, expected, Msg("{what} non conforme : {problems}.", what=self.what,
+        return Verdict.non_conforme(observed, expected, Msg("{what} n'est pas conforme : {problems}.", what=self.what,
                                                             problems=tuple(first or ())))
 
 
