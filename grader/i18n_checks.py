@@ -130,7 +130,8 @@ def template(template_fr: str, lang: str) -> str:
 #: Where messages are built with :class:`grader.model.Msg`: the built-in packs, the engine's own
 #: verdicts and the channels' reasons for not grading a host (a third party's pack may store plain
 #: French text, which reports show as stored).
-MSG_PACKS = ("checks/_common", "checks/linux", "checks/network", "checks/windows", "checks/hypervisor", "grader/check.py",
+MSG_PACKS = ("checks/_common", "checks/linux", "checks/network", "checks/windows", "checks/hypervisor", "checks/helpdesk",
+             "grader/check.py",
              "grader/runner.py", "grader/probes", "grader/transports", "grader/credentials.py",
              "grader/windows_record.py")
 

@@ -13,6 +13,7 @@ import pytest
 from grader.errors import RubricError
 from grader.plugins import default_catalogue
 from grader.rubric import load_rubric
+from tests.standin import stored_bytes
 
 RUBRIC = """\
 rubric: pve-demo
@@ -73,7 +74,6 @@ def graded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, token: str):
     from grader.model import Status
     from grader.roster import Candidate
     from grader.runner import grade_host, plan
-    from grader.store import Store
     from tests.pve_standin.server import serving
 
     monkeypatch.setenv("PVE_TOKEN", token)
@@ -86,12 +86,7 @@ def graded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, token: str):
         rubric = load_rubric(path, catalogue)
         [job] = plan(rubric, [Candidate("7")], catalogue)
         report = grade_host(job, None)
-    store = Store(tmp_path / "session")
-    run_id = store.new_run(run_id="20261206-120000-ab12", rubric=rubric, roster_text="id\n7\n",
-                           candidates=[Candidate("7")])
-    store.save_host(run_id, report)
-    store.close()
-    stored = b"".join(p.read_bytes() for p in (tmp_path / "session").rglob("*") if p.is_file())
+    stored = stored_bytes(tmp_path, rubric, report)
     return {r.check_id: r.status for r in report.results}, stored, Status
 
 

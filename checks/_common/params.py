@@ -7,6 +7,7 @@ The messages are French, shown to the trainer by ``grader rubric validate`` (pyd
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Annotated
 
 from pydantic import AfterValidator, Field
@@ -28,3 +29,14 @@ Regex = Annotated[str, AfterValidator(valid_regex)]
 
 #: A window of hours (« ran within N hours », « written less than N hours ago »): a quarter of an hour to a month.
 Hours = Annotated[float, Field(ge=0.25, le=24 * 31)]
+
+
+def aware(value: datetime) -> datetime:
+    """Parameter validator: a moment with its offset (a naive time would be read in the grader's zone, not the room's)."""
+    if value.tzinfo is None:
+        raise ValueError("indiquez le fuseau horaire (ex. : 2026-06-15T08:30:00+02:00)")
+    return value
+
+
+#: A moment a rubric gives (the exam's start: ``after``), ISO 8601 with its offset.
+Moment = Annotated[datetime, AfterValidator(aware)]

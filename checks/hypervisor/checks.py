@@ -14,6 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from checks._common.params import Moment
 from checks._common.text import clip, reason_of
 from checks.hypervisor._backends import BACKENDS
 from checks.hypervisor._libvirt import FramingError
@@ -285,14 +286,7 @@ class VmSnapshot(_InventoryCheck):
     class Params(HypervisorParams):
         vm: str = Field(min_length=1)
         name: str | None = None
-        after: datetime | None = None
-
-        @field_validator("after")
-        @classmethod
-        def _aware(cls, value: datetime | None) -> datetime | None:
-            if value is not None and value.tzinfo is None:
-                raise ValueError("indiquez le fuseau horaire (ex. : 2026-06-15T08:30:00+02:00)")
-            return value
+        after: Moment | None = None
 
     def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
         expected: str | Msg = Msg("un instantané {name}", name=params.name) if params.name else Msg("un instantané")

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import copy
 import json
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+from tests.standin import running
 
 RECORDED: dict[str, Any] = json.loads((Path(__file__).parent / "recorded.json").read_text(encoding="utf-8"))
 PREFIX = "/api2/json"
@@ -72,11 +73,5 @@ def recorded() -> dict[str, Any]:
 
 @contextmanager
 def serving(answers: dict[str, Any] | None = None, token: str = "grader@pve!audit=secret") -> Iterator[StandIn]:
-    server = StandIn(recorded() if answers is None else answers, token)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
-    thread.start()
-    try:
+    with running(StandIn(recorded() if answers is None else answers, token)) as server:
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
