@@ -191,6 +191,18 @@ class Inventory:
         return next((p for p in self.pools if p.name == name), None)
 
 
+def vlan_tags(text: str) -> tuple[int, ...]:
+    """VLAN tags as hypervisors list them: ``10;20;30-32`` (Proxmox trunks), ``2-4094``/``10 20`` (bridge-vids),
+    ``1-3,10`` (Hyper-V's ``AllowedVlanIdListString``); what is not a number or a range is left out."""
+    found: list[int] = []
+    for item in re.split(r"[,;\s]+", text.strip()):
+        low, dash, high = item.partition("-")
+        if not low.isdigit() or (dash and not high.isdigit()):
+            continue
+        found += range(int(low), int(high) + 1) if dash else [int(low)]
+    return tuple(found)
+
+
 # -- sizes -------------------------------------------------------------------------------------
 
 _UNITS = {"": 1, "b": 1, "o": 1,
