@@ -77,7 +77,7 @@ INTEGRATION = {
 }
 HEARTBEAT = "84EAAE65-2F2E-45F5-9BB5-0E857DC8EB47"
 #: ``VMIntegrationComponentOperationalStatus`` ``Ok`` (2): the guest's component answers.
-_OK = ("Ok", 2)
+_OK = ("ok", "2")
 _STATES = {"Running": RUNNING, "Off": SHUT_OFF, "Paused": PAUSED}
 
 # A NIC (a VM's or the host's) as the script projects it, VLAN settings included.
@@ -123,7 +123,8 @@ $list = @(foreach ($vm in $vms) {
 $switches = Read-GraderPart 'Get-VMSwitch' { foreach ($s in @(Get-VMSwitch)) {
     $descriptions = @(@($s.NetAdapterInterfaceDescriptions) + @($s.NetAdapterInterfaceDescription) |
         Where-Object { $_ } | Select-Object -Unique)
-    $uplinks = @(foreach ($d in $descriptions) { Get-NetAdapter -InterfaceDescription $d | ForEach-Object { $_.Name } })
+    $uplinks = @(if ($descriptions.Count -gt 0) { Get-NetAdapter |
+        Where-Object { $descriptions -contains $_.InterfaceDescription } | ForEach-Object { $_.Name } })
     [pscustomobject]@{ Name = $s.Name; Id = [string]$s.Id; SwitchType = [string]$s.SwitchType;
         AllowManagementOS = $s.AllowManagementOS; Uplinks = $uplinks } } }
 $hostNics = Read-GraderPart 'Get-VMNetworkAdapter -ManagementOS' {
@@ -220,7 +221,7 @@ def _agent(integration: list[Any] | None) -> AgentChannel:
 
 def answers(service: dict[str, Any]) -> bool:
     """An integration service enabled whose guest component answers (``PrimaryOperationalStatus`` ``Ok``)."""
-    return bool(service.get("Enabled")) and service.get("Status") in _OK
+    return bool(service.get("Enabled")) and str(service.get("Status")).casefold() in _OK
 
 
 def _vm(entry: dict[str, Any]) -> Vm:
@@ -288,7 +289,7 @@ def parse_inventory(text: str, *, truncated: bool = False) -> Inventory:
                                forward={"External": "bridge", "Internal": "open"}.get(str(s.get("SwitchType"))))
                 for s in as_list(switches) if isinstance(s, dict) and s.get("Name")]
     return Inventory(backend=NAME, version=data.get("Version") or None, vms=[_vm(v) for v in vms],
-                     networks=networks, truncated=truncated,
+                     networks=networks, truncated=truncated, errors=[str(e) for e in as_list(data.get("Errors"))],
                      bridges=None if switches is None else _switches(as_list(switches), vms,
                                                                      None if host_nics is None else as_list(host_nics)),
                      pools=[_pool(v) for v in as_list(volumes) if isinstance(v, dict)])

@@ -177,6 +177,7 @@ class Inventory:
     pools: list[Pool] = field(default_factory=list)
     truncated: bool = False  # the output was cut: what is missing may exist
     cluster: Cluster | None = None  # None: not read (libvirt has no cluster)
+    errors: list[str] = field(default_factory=list)  # why parts were not read, as the hypervisor said (Hyper-V)
 
     def vm(self, name: str) -> Vm | None:
         return next((v for v in self.vms if v.name == name), None)

@@ -95,6 +95,9 @@ def find_vm(inventory: Inventory, name: str, expected: str | Msg) -> Vm | Verdic
         return Verdict.non_conforme(Msg("VM présentes : {names}", names=names), expected,
                                     Msg("La VM {vm} n'existe pas sur cet hyperviseur.", vm=name))
     if not vm.complete:
+        if inventory.errors:  # a part the hypervisor refused (Hyper-V), not the output cap
+            return Verdict.erreur(Msg("la VM {vm} n'a pas été lue en entier : {errors}", vm=name,
+                                      errors=clip(" ; ".join(inventory.errors), 300)), expected=expected)
         return Verdict.erreur(Msg("inventaire tronqué : la VM {vm} n'a pas été lue en entier", vm=name),
                               expected=expected)
     return vm

@@ -62,7 +62,8 @@ def test_vm_conforme_then_each_difference_said():
 
 def test_a_part_hyperv_refused_is_erreur_never_non_conforme():
     v = judge(VmConfigured, WEB, inventory=inventory("hyperv_inventory_disks_denied"))
-    assert v.status is Status.ERREUR and "n'a pas été lue en entier" in v.message
+    assert v.status is Status.ERREUR and "n'a pas été lue en entier : Get-VMHardDiskDrive c01-web" in v.message
+    assert "required permission" in v.message
     assert judge(VmConfigured, {"backend": "hyperv", "vm": "c01-db", "vcpus": 1},
                  inventory=inventory("hyperv_inventory_disks_denied")).status is Status.CONFORME
     v = judge(VmConfigured, WEB, inventory=inventory("command_not_found_get_vm"))
