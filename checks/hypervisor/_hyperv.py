@@ -12,6 +12,10 @@
       "Disks": [...] | null, "Nics": [...] | null, "Snapshots": [...] | null, "Integration": [...] | null}],
      "Switches": [...] | null, "HostNics": [...] | null, "Volumes": [...] | null, "Errors": ["..."]}
 
+``SeesAll`` says whether the account is an administrator or a member of « Hyper-V Administrators »
+(S-1-5-32-578): without those rights Hyper-V's cmdlets may answer with short or empty lists rather
+than an error, so a VM or a switch missing from the lists is then ``erreur``, not ``non conforme``.
+
 Enums are written by their names (``[string]``: ``Running``, ``Off``, ``StartIfRunning``, ``Access``),
 which PowerShell never localises; integration services are known by their GUID (the last part of
 ``Id``), never by their ``Name``, which is localised (« Pulsation » on a French host). A part that fails
@@ -132,7 +136,10 @@ $hostNics = Read-GraderPart 'Get-VMNetworkAdapter -ManagementOS' {
 $volumes = Read-GraderPart 'Get-Volume' { foreach ($v in @(Get-Volume | Where-Object { $_.DriveLetter })) {
     [pscustomobject]@{ DriveLetter = [string]$v.DriveLetter; FileSystem = $v.FileSystem; DriveType = [string]$v.DriveType;
         Size = $v.Size; SizeRemaining = $v.SizeRemaining; HealthStatus = [string]$v.HealthStatus } } }
-[pscustomobject]@{ Version = [Environment]::OSVersion.Version.ToString(); VMs = $list; Switches = $switches;
+$me = New-Object -TypeName Security.Principal.WindowsPrincipal -ArgumentList ([Security.Principal.WindowsIdentity]::GetCurrent())
+$seesAll = $me.IsInRole([Security.Principal.WindowsBuiltInRole]::Administrator) -or
+    $me.IsInRole((New-Object -TypeName Security.Principal.SecurityIdentifier -ArgumentList 'S-1-5-32-578'))
+[pscustomobject]@{ Version = [Environment]::OSVersion.Version.ToString(); SeesAll = $seesAll; VMs = $list; Switches = $switches;
     HostNics = $hostNics; Volumes = $volumes; Errors = @($errs) } | ConvertTo-Json -Depth 6 -Compress
 """
 
@@ -288,7 +295,10 @@ def parse_inventory(text: str, *, truncated: bool = False) -> Inventory:
                                bridge=str(s["Name"]),
                                forward={"External": "bridge", "Internal": "open"}.get(str(s.get("SwitchType"))))
                 for s in as_list(switches) if isinstance(s, dict) and s.get("Name")]
-    return Inventory(backend=NAME, version=data.get("Version") or None, vms=[_vm(v) for v in vms],
+    blind = None if data.get("SeesAll") is not False else Msg(
+        "le compte n'est ni administrateur ni membre de « Administrateurs Hyper-V » : Hyper-V peut lui cacher "
+        "des VM et des commutateurs")
+    return Inventory(backend=NAME, version=data.get("Version") or None, vms=[_vm(v) for v in vms], blind=blind,
                      networks=networks, truncated=truncated, errors=[str(e) for e in as_list(data.get("Errors"))],
                      bridges=None if switches is None else _switches(as_list(switches), vms,
                                                                      None if host_nics is None else as_list(host_nics)),

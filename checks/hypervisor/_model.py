@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from grader.model import Msg
+
 #: VM states as the model says them (libvirt's own words; other back-ends map theirs onto these).
 RUNNING = "running"
 SHUT_OFF = "shut off"
@@ -178,6 +180,7 @@ class Inventory:
     truncated: bool = False  # the output was cut: what is missing may exist
     cluster: Cluster | None = None  # None: not read (libvirt has no cluster)
     errors: list[str] = field(default_factory=list)  # why parts were not read, as the hypervisor said (Hyper-V)
+    blind: Msg | None = None  # why the lists may hide objects from the grader's account (Hyper-V without rights)
 
     def vm(self, name: str) -> Vm | None:
         return next((v for v in self.vms if v.name == name), None)

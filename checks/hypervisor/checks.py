@@ -91,6 +91,9 @@ def find_vm(inventory: Inventory, name: str, expected: str | Msg) -> Vm | Verdic
     if vm is None:
         if inventory.truncated:
             return Verdict.erreur(Msg("inventaire tronqué : la VM {vm} n'y figure pas", vm=name), expected=expected)
+        if inventory.blind:
+            return Verdict.erreur(Msg("la VM {vm} n'est pas dans la liste : {reason}", vm=name, reason=inventory.blind),
+                                  expected=expected)
         names = ", ".join(v.name for v in inventory.vms) or Msg("aucune")
         return Verdict.non_conforme(Msg("VM présentes : {names}", names=names), expected,
                                     Msg("La VM {vm} n'existe pas sur cet hyperviseur.", vm=name))
@@ -370,6 +373,9 @@ class NetworkBridge(_InventoryCheck):
         if network is not None and network.active is False:
             return Verdict.non_conforme(Msg("réseau {name} inactif", name=network.name), expected,
                                         Msg("Le réseau {name} est défini mais inactif.", name=network.name))
+        if bridge is None and inventory.blind:
+            return Verdict.erreur(Msg("le réseau {name} n'est pas dans la liste : {reason}", name=params.name,
+                                      reason=inventory.blind), expected=expected)
         if bridge is None:
             known = ", ".join([b.name for b in inventory.bridges] + [n.name for n in inventory.networks]) or Msg(
                 "aucun")

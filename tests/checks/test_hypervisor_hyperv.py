@@ -133,3 +133,12 @@ def test_the_vm_name_is_a_literal_in_the_agent_script():
     script = _hyperv.agent_script("c01'; Stop-VM *; '")
     assert "$_.Name -eq 'c01''; Stop-VM *; '''" in script
     assert "-VMName" not in script, "-VMName takes wildcards"
+
+
+def test_an_account_without_hyperv_rights_cannot_say_a_vm_is_missing():
+    blind = inventory("hyperv_inventory_unprivileged")
+    v = judge(VmConfigured, WEB, inventory=blind)
+    assert v.status is Status.ERREUR and "Administrateurs Hyper-V" in v.message
+    assert judge(NetworkBridge, {"backend": "hyperv", "name": "LAN"}, inventory=blind).status is Status.ERREUR
+    assert judge(StoragePool, {"backend": "hyperv", "pool": "D:"}, inventory=blind).status is Status.CONFORME
+    assert judge(VmConfigured, WEB | {"vm": "c02-web"}).status is Status.NON_CONFORME, "with the rights, missing is missing"
