@@ -97,6 +97,10 @@ def find_vm(inventory: Inventory, name: str, expected: str | Msg) -> Vm | Verdic
         names = ", ".join(v.name for v in inventory.vms) or Msg("aucune")
         return Verdict.non_conforme(Msg("VM présentes : {names}", names=names), expected,
                                     Msg("La VM {vm} n'existe pas sur cet hyperviseur.", vm=name))
+    same = [v for v in inventory.vms if v.name == name]
+    if len(same) > 1:  # Hyper-V and Proxmox VE allow it: which one the rubric means cannot be told
+        return Verdict.erreur(Msg("{count} VM portent le nom {vm} sur l'hôte", count=len(same), vm=name),
+                              expected=expected)
     if not vm.complete:
         if inventory.errors:  # a part the hypervisor refused (Hyper-V), not the output cap
             return Verdict.erreur(Msg("la VM {vm} n'a pas été lue en entier : {errors}", vm=name,

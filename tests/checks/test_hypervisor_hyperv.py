@@ -142,3 +142,10 @@ def test_an_account_without_hyperv_rights_cannot_say_a_vm_is_missing():
     assert judge(NetworkBridge, {"backend": "hyperv", "name": "LAN"}, inventory=blind).status is Status.ERREUR
     assert judge(StoragePool, {"backend": "hyperv", "pool": "D:"}, inventory=blind).status is Status.CONFORME
     assert judge(VmConfigured, WEB | {"vm": "c02-web"}).status is Status.NON_CONFORME, "with the rights, missing is missing"
+
+
+def test_two_vms_of_the_same_name_are_erreur():
+    whole = inventory()
+    twice = replace(whole, stdout=whole.stdout.replace('"Name":"c01-db"', '"Name":"c01-web"'))
+    v = judge(VmConfigured, WEB, inventory=twice)
+    assert v.status is Status.ERREUR and "2 VM portent le nom c01-web" in v.message
