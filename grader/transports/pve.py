@@ -24,7 +24,7 @@ import requests
 from grader.credentials import resolve_password
 from grader.errors import CredentialError, TransportError, Unreachable
 from grader.model import Msg, Probe, ProbeResult
-from grader.probes.pve import AGENT, CHANNEL, INVENTORY, PveOptions
+from grader.probes.pve import AGENT, BACKUPS, CHANNEL, INVENTORY, PveOptions
 from grader.transports.base import Channel, Collected, HostContext, option_credential, probe_fields
 from grader.transports.envelope import CAP
 
@@ -82,20 +82,33 @@ def _quote(value: object) -> str:
     return urllib.parse.quote(str(value), safe="")
 
 
-def walk(api: Api) -> dict[str, Any]:
-    """The whole inventory (see :mod:`grader.probes.pve`); only ``/nodes`` failing fails it."""
-    errors: list[str] = []
+class _Parts:
+    """The requests of one walk: :meth:`get` leaves a refused part ``None`` and its reason in ``errors``."""
 
-    def part(path: str) -> Any:
+    def __init__(self, api: Api) -> None:
+        self.api = api
+        self.errors: list[str] = []
+
+    def get(self, path: str) -> Any:
         try:
-            return api.get(path)
+            return self.api.get(path)
         except ApiError as exc:
-            errors.append(f"GET {path}: {exc}")
+            self.errors.append(f"GET {path}: {exc}")
             return None
 
-    nodes = api.get("/nodes") or []
-    cluster = part("/cluster/status")
-    local = next((m.get("name") for m in cluster or () if m.get("type") == "node" and m.get("local")), None)
+    def cluster(self) -> tuple[list[dict[str, Any]], Any, str | None]:
+        """``/nodes`` (its failure fails the walk), ``/cluster/status`` and the node the API answers from."""
+        nodes = self.api.get("/nodes") or []
+        cluster = self.get("/cluster/status")
+        local = next((m.get("name") for m in cluster or () if m.get("type") == "node" and m.get("local")), None)
+        return nodes, cluster, local
+
+
+def walk(api: Api) -> dict[str, Any]:
+    """The whole inventory (see :mod:`grader.probes.pve`); only ``/nodes`` failing fails it."""
+    parts = _Parts(api)
+    part, errors = parts.get, parts.errors
+    nodes, cluster, local = parts.cluster()
     online = [n["node"] for n in nodes if n.get("status") == "online" and n.get("node")]
     if local is None and len(online) == 1:
         local = online[0]
@@ -110,6 +123,47 @@ def walk(api: Api) -> dict[str, Any]:
             "ha": part("/cluster/ha/resources"), "vms": vms,
             "network": part(f"/nodes/{_quote(local)}/network") if local else None,
             "storage": part(f"/nodes/{_quote(local)}/storage") if local else None, "errors": errors}
+
+
+#: What an archive of a storage's content keeps (its notes, verification log... left out: the output has a cap).
+_ARCHIVE = ("volid", "vmid", "ctime", "format", "size", "subtype", "protected")
+#: What a task of the list keeps.
+_TASK = ("upid", "node", "type", "id", "user", "starttime", "endtime", "status")
+
+
+def backups(api: Api) -> dict[str, Any]:
+    """What proves a VM was backed up (see :mod:`grader.probes.pve`); only ``/nodes`` failing fails it.
+
+    A request refused (403) leaves its part ``null`` and the reason in ``errors``: the judge then says
+    it cannot tell, never that no backup was made.
+    """
+    parts = _Parts(api)
+    part, errors = parts.get, parts.errors
+    nodes, _cluster, local = parts.cluster()
+    shared: set[str] = set()
+    read: list[dict[str, Any]] = []
+    for node in sorted(n["node"] for n in nodes if n.get("status") == "online" and n.get("node")):
+        base = f"/nodes/{_quote(node)}"
+        tasks = part(base + "/tasks?typefilter=vzdump&limit=500")
+        permissions = part("/access/permissions?path=" + _quote(f"/nodes/{node}"))
+        audit = None if not isinstance(permissions, dict) else bool(
+            (permissions.get(f"/nodes/{node}") or {}).get("Sys.Audit"))
+        storages = part(base + "/storage?content=backup")
+        kept: list[dict[str, Any]] = []
+        for storage in storages or ():
+            name = str(storage.get("storage") or "")
+            if not name or "backup" not in str(storage.get("content") or "").split(",") or name in shared:
+                continue
+            if storage.get("shared"):
+                shared.add(name)
+            content = part(f"{base}/storage/{_quote(name)}/content?content=backup")
+            kept.append({"storage": name, "type": storage.get("type"), "shared": bool(storage.get("shared")),
+                         "backups": None if content is None else
+                         [{k: e[k] for k in _ARCHIVE if k in e} for e in content if e.get("content", "backup") == "backup"]})
+        read.append({"node": node, "audit": audit, "storages": None if storages is None else kept,
+                     "tasks": None if tasks is None else [{k: t[k] for k in _TASK if k in t} for t in tasks]})
+    return {"local": local, "vms": part("/cluster/resources?type=vm"), "jobs": part("/cluster/backup"),
+            "nodes": read, "errors": errors}
 
 
 def agent(api: Api, name: str) -> tuple[int, str, str]:
@@ -158,6 +212,8 @@ class PveChannel(Channel):
                 try:
                     if probe.command == INVENTORY:
                         code, out, err = 0, json.dumps(walk(api), sort_keys=True, ensure_ascii=False), ""
+                    elif probe.command == BACKUPS:
+                        code, out, err = 0, json.dumps(backups(api), sort_keys=True, ensure_ascii=False), ""
                     elif probe.command.startswith(AGENT):
                         code, out, err = agent(api, probe.command[len(AGENT):])
                     else:
