@@ -140,3 +140,23 @@ def test_request_carries_fresh_identifiers() -> None:
     text = options_request(a, target="10.77.1.20", port=5060, local="10.77.0.1", local_port=40000, transport="udp")
     assert text.startswith("OPTIONS sip:10.77.1.20:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 10.77.0.1:40000;branch=z9hG4bK")
     assert f"Call-ID: {a.call_id}\r\n" in text and text.endswith("Content-Length: 0\r\n\r\n")
+
+
+def test_perfect_forgery_from_another_port_never_reaches_us() -> None:
+    """Even a neighbour who saw our request (same Call-ID, branch, tag) is dropped: the socket is connected."""
+    server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    server.bind(("127.0.0.1", 0))
+    forger = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    forger.bind(("127.0.0.1", 0))
+
+    def serve() -> None:
+        data, peer = server.recvfrom(65535)
+        forger.sendto(_reply(data, "200 OK"), peer)  # a perfect answer, from the wrong port
+        server.sendto(_reply(data, "486 Busy Here"), peer)
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        record, result = _run(server.getsockname()[1])
+    finally:
+        server.close()
+        forger.close()
+    assert result.exit_code == 0 and record["status"] == 486 and record["ignored"] == 0
