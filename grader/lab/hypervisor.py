@@ -6,10 +6,11 @@ chroot (debootstrap cannot configure ``polkitd``), where the tiny guest is built
 
 * its kernel is Debian's ``linux-image-*-cloud-amd64`` (``apt-get download``, ``dpkg-deb -x``);
 * its initramfs (a merged ``/usr``, like Debian 12's) holds busybox with every applet where Debian has
-  the program (``/usr/bin/env``, ``/usr/bin/head``: the batch envelope runs there too), ``qemu-ga`` with the libraries ``ldd`` names, the virtio modules
-  the agent and the NIC need, and an ``/init`` that mounts the usual file systems, loads them,
-  brings ``eth0`` up with the address given on the kernel command line (``grader.ip=``) and runs
-  the agent on the ``org.qemu.guest_agent.0`` port. Written in newc cpio by Python (no cpio here).
+  the program (``/usr/bin/env``, ``/usr/bin/head``: the ``guest`` channel's batch envelope runs there),
+  ``qemu-ga`` with the libraries ``ldd`` names, the virtio modules the agent and the NIC need, and an
+  ``/init`` that mounts the usual file systems, loads them, writes ``/etc/hostname``, brings ``eth0`` up
+  with the address given on the kernel command line (``grader.ip=``; none: the network is down) and
+  runs the agent on the ``org.qemu.guest_agent.0`` port. Written in newc cpio by Python (no cpio here).
 
 libvirtd runs inside the host (socket-activated by its systemd), with QEMU as root, no cgroups,
 no namespaces and no security driver: what a container lets it do. Guests run under TCG

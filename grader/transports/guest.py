@@ -70,7 +70,7 @@ def exec_request(script: str) -> str:
         "capture-output": True}}, separators=(",", ":"))
 
 
-def hypervisor_script(domain: str, request: str | None, seconds: float, boundary: str) -> str:
+def hypervisor_script(domain: str, request: str | None, seconds: float, boundary: str, *, virsh: str = VIRSH) -> str:
     """The sh script run on the hypervisor: the domain's UUID and state, then (``request`` given, the
     domain running) the batch started and awaited at most ``seconds``. Its frames, ``<boundary> WORD``::
 
@@ -86,7 +86,7 @@ def hypervisor_script(domain: str, request: str | None, seconds: float, boundary
     oneline = "/usr/bin/tr '\\n' ' ' | /usr/bin/head -c 300"
     lines = [
         "set -u",
-        f"V={quote(VIRSH)}; D={quote(domain)}",
+        f"V={quote(virsh)}; D={quote(domain)}",
         f"u=$($V domuuid -- \"$D\" 2>&1) || {{ {say} \"NODOMAIN $(printf '%s' \"$u\" | {oneline})\"; exit 0; }}",
         f"{say} \"UUID $(printf '%s' \"$u\" | {oneline})\"",
         f"s=$($V domstate -- \"$D\" 2>&1); {say} \"STATE $(printf '%s' \"$s\" | {oneline})\"",
@@ -108,7 +108,7 @@ def hypervisor_script(domain: str, request: str | None, seconds: float, boundary
         (f"  r=$($V qemu-agent-command --timeout {AGENT_TIMEOUT} -- \"$D\""
         " \"{\\\"execute\\\":\\\"guest-exec-status\\\",\\\"arguments\\\":{\\\"pid\\\":$p}}\" 2>&1)"
         f" || {{ {say} \"AGENT $(printf '%s' \"$r\" | {oneline})\"; exit 0; }}"),
-        f"  case $r in *'\"exited\":true'*) {say} STATUS; printf '%s\\n' \"$r\"; {say} END; exit 0;; esac",
+        f"  case $r in *'\"exited\":true'*|*'\"exited\": true'*) {say} STATUS; printf '%s\\n' \"$r\"; {say} END; exit 0;; esac",
         f"  now; [ \"$N\" -lt \"$E\" ] || {{ {say} TIMEOUT; {say} END; exit 0; }}",
         f"  /bin/sleep {POLL:g}",
         "done",
