@@ -574,7 +574,7 @@ def _host_reference_problems(at: Callable[..., str], rubric: Rubric, i: int, nam
     reaches the VM) names a declared host, not this one, that uses the transport the channel needs."""
     problems: list[str] = []
     host = rubric.hosts[i]
-    for key, transport in getattr(channel.Options, "host_fields", {}).items():
+    for key, transports in getattr(channel.Options, "host_fields", {}).items():
         other = values.get(key)
         if not isinstance(other, str) or "{" in other:
             continue
@@ -582,8 +582,8 @@ def _host_reference_problems(at: Callable[..., str], rubric: Rubric, i: int, nam
         names = [h.name for h in rubric.hosts if h.name != host.name]
         if other not in names:
             problems.append(f"{where}: " + t("rubric.option_unknown_host", host=other, known=", ".join(names) or "-"))
-        elif rubric.host(other).transport != transport:
-            problems.append(f"{where}: " + t("rubric.option_host_transport", host=other, transport=transport,
+        elif rubric.host(other).transport not in transports:
+            problems.append(f"{where}: " + t("rubric.option_host_transport", host=other, transports=", ".join(transports),
                                              host_transport=rubric.host(other).transport))
     return problems
 

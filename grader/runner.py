@@ -192,10 +192,7 @@ def plan(rubric: Rubric, candidates: Iterable[Candidate], catalogue: Mapping[str
                 unaddressed[h.name] = Msg("adresse de l'hôte invalide pour ce candidat : {error}", error=str(exc))
         variables["addr"] = addresses
         credentials, unresolved = _credentials_for(rubric, variables)
-        peers = {h.name: Peer(h.name, addresses[h.name], h.transport, h.port,
-                              credentials.get(h.credential) if h.credential else None, h.sudo, h.connect_timeout)
-                 for h in rubric.hosts if h.name not in unaddressed
-                 and not (h.credential and h.credential in unresolved)}
+        peers = _peers(rubric, variables, addresses, credentials, set(unaddressed) | set(unresolved))
         for h in rubric.hosts:
             if only_hosts is not None and (cand.id, h.name) not in only_hosts:
                 continue
@@ -216,6 +213,24 @@ def plan(rubric: Rubric, candidates: Iterable[Candidate], catalogue: Mapping[str
                                     credentials, options, problem,
                                     {name: peer for name, peer in peers.items() if name != h.name}))
     return jobs
+
+
+def _peers(rubric: Rubric, variables: Mapping[str, Any], addresses: Mapping[str, str], credentials: Mapping[str, Any],
+           unusable: set[str]) -> dict[str, Peer]:
+    """Every host of the rubric as another host's channel may go through it (a VM's hypervisor), for one
+    candidate; a host whose address, credential or options cannot be written for this candidate is left out."""
+    peers: dict[str, Peer] = {}
+    for h in rubric.hosts:
+        if h.name in unusable or (h.credential and h.credential in unusable):
+            continue
+        try:
+            options = {name: render_params(values, variables) for name, values in h.options.items()}
+        except Exception:  # noqa: BLE001, S112 - said on that host's own checks; not a way through for another
+            continue
+        peers[h.name] = Peer(h.name, addresses[h.name], h.transport, h.port,
+                             credentials.get(h.credential) if h.credential else None, h.sudo, h.connect_timeout,
+                             options)
+    return peers
 
 
 def _credentials_for(rubric: Rubric, variables: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Msg]]:

@@ -24,7 +24,7 @@ candidate's machines report: a batch is only ever credited to the VM the rubric 
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import ClassVar
 
 from pydantic import Field, field_validator
 
@@ -36,16 +36,16 @@ DOMAIN = r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,199}$"
 class GuestOptions(ChannelOptions):
     """``hosts[].options.guest`` in a rubric.
 
-    ``hypervisor``: the rubric host (``transport: ssh``) whose account asks libvirt; ``domain``: the
-    VM's name on it; ``backend``: ``libvirt`` (``virsh qemu-agent-command``).
+    ``hypervisor``: the rubric host that reaches the VM's agent, and how, by its transport: ``ssh``
+    (libvirt: ``virsh qemu-agent-command`` run by its account) or ``pve`` (Proxmox VE's API:
+    ``agent/exec`` with its API token); ``domain``: the VM's name on it.
     """
 
-    #: Fields naming another host of the rubric, and the transport that host must use (checked by the rubric).
-    host_fields: ClassVar[dict[str, str]] = {"hypervisor": "ssh"}
+    #: Fields naming another host of the rubric, and the transports that host may use (checked by the rubric).
+    host_fields: ClassVar[dict[str, tuple[str, ...]]] = {"hypervisor": ("ssh", "pve")}
 
     hypervisor: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     domain: str = Field(pattern=DOMAIN)
-    backend: Literal["libvirt"] = "libvirt"
 
     @field_validator("domain")
     @classmethod

@@ -45,6 +45,7 @@ class Peer:
     credential: Any  # grader.rubric.Credential, or None
     sudo: bool = False
     connect_timeout: float = 5.0
+    options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # its channels' options, rendered
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,9 @@ evidence says it came through the agent (the login line). A batch the agent did 
 time is cut: every probe erreur (the agent hands no partial output), the guest process left to
 the envelope's own per-probe deadlines.
 
-Back-ends: ``libvirt`` (``virsh`` over SSH on the hypervisor). What a back-end returns is an
-:class:`AgentAnswer`, the interface a Proxmox ``agent/exec`` back-end would also fill.
+Back-ends, by the hypervisor host's transport: ``ssh`` is libvirt (``virsh`` over SSH on the
+hypervisor, :class:`LibvirtAgent`), ``pve`` is Proxmox VE's API (``agent/exec``, :class:`ProxmoxAgent`).
+Both fill an :class:`AgentAnswer`; the channel reads only that.
 """
 
 from __future__ import annotations
@@ -45,8 +46,9 @@ from grader.credentials import resolve_ssh
 from grader.errors import CredentialError, TransportError, Unreachable, said
 from grader.model import Msg, Probe, ProbeResult, Text
 from grader.probes.guest import CHANNEL, GuestOptions
+from grader.probes.pve import PveOptions
 from grader.probes.ssh import quote
-from grader.transports import envelope
+from grader.transports import envelope, pve
 from grader.transports.base import Channel, Collected, HostContext, Peer, probe_fields
 from grader.transports.ssh import EXEC_MARGIN, KnownHosts, SshTarget, run_script
 
@@ -121,6 +123,7 @@ class AgentAnswer:
     """What the hypervisor said of the domain and of one batch run by its agent (any back-end)."""
 
     uuid: str | None = None
+    identity: str = ""  # the VM as the hypervisor names it for the evidence (« UUID … », « vmid 100, nœud pve1 »)
     missing: str | None = None  # why the domain the rubric names is not there
     state: str | None = None
     agent_error: str | None = None
@@ -210,42 +213,138 @@ class Route:
         if peer is None:
             raise TransportError(Msg("hyperviseur « {hypervisor} » inconnu ou sans adresse pour ce candidat",
                                      hypervisor=options.hypervisor))
-        if peer.transport != "ssh":
-            raise TransportError(Msg("l'hyperviseur {hypervisor} doit être joint par ssh (transport {transport})",
+        if peer.transport not in BACKENDS:
+            raise TransportError(Msg("l'hyperviseur {hypervisor} doit être joint par ssh ou pve (transport {transport})",
                                      hypervisor=peer.name, transport=peer.transport))
-        if peer.credential is None:
+        if peer.credential is None and peer.transport == "ssh":
             raise CredentialError(Msg("aucun identifiant SSH pour l'hyperviseur {hypervisor}", hypervisor=peer.name))
         return Route(options, peer)
 
 
+@dataclass(frozen=True)
+class Seen:
+    """How the grader reached the hypervisor: its login (never a secret), its identity, a note (cloned key)."""
+
+    login: Text
+    key: str
+    note: Msg | None = None
+
+
 class LibvirtAgent:
-    """The ``libvirt`` back-end: :func:`hypervisor_script` in one SSH exec on the hypervisor."""
+    """The ``libvirt`` back-end (a hypervisor reached by ``ssh``): :func:`hypervisor_script` in one SSH
+    exec there, the batch started by ``virsh qemu-agent-command`` and awaited in the same exec."""
 
     def __init__(self, known_hosts: KnownHosts) -> None:
         self.known_hosts = known_hosts
 
-    def ask(self, host: HostContext, route: Route, request: str | None, seconds: float,
-            outputs: int) -> tuple[AgentAnswer, str, Msg | None]:
-        """The hypervisor's answer, its SSH host key, and a note (a cloned host key)."""
+    def ask(self, host: HostContext, route: Route, script: str | None, seconds: float,
+            outputs: int) -> tuple[AgentAnswer, Seen]:
+        """The hypervisor's answer (``script`` None: the domain's state only) and how it was reached."""
+        request = None if script is None else exec_request(script)
+        if request is not None and len(request) > REQUEST_MAX:
+            raise TransportError(Msg("lot trop long pour l'agent invité ({size} octets, au plus {limit})",
+                                     size=len(request), limit=REQUEST_MAX))
         peer = route.hypervisor
         boundary = "GRADER-" + secrets.token_hex(16)
         target = SshTarget(peer.address, peer.port or 22, peer.sudo, peer.connect_timeout,
                            exec_timeout=seconds + 2 * AGENT_TIMEOUT + EXEC_MARGIN, deadline=host.deadline)
-        script = hypervisor_script(route.options.domain, request, seconds, boundary)
+        secret = resolve_ssh(peer.credential)
         try:
-            got = run_script(target, resolve_ssh(peer.credential), self.known_hosts, script, outputs=outputs)
+            got = run_script(target, secret, self.known_hosts,
+                             hypervisor_script(route.options.domain, request, seconds, boundary), outputs=outputs)
         except Unreachable as exc:
             raise Unreachable(Msg("hyperviseur {hypervisor} injoignable : {reason}", hypervisor=peer.name,
                                   reason=said(exc))) from exc
         answer = parse_answer(got.stdout, boundary)
-        if not answer.complete and not answer.timed_out and answer.missing is None:
+        if not answer.complete and answer.missing is None:
             raise TransportError(Msg("réponse incomplète de l'hyperviseur {hypervisor} (code {status}) : {error}",
                                      hypervisor=peer.name, status=got.exit_status, error=got.stderr[:300]))
-        return answer, got.host_key, got.note
+        if answer.uuid:
+            answer.identity = f"UUID {answer.uuid}"
+        return answer, Seen(secret.describe(), got.host_key, got.note)
+
+
+class ProxmoxAgent:
+    """The Proxmox back-end (a hypervisor reached by ``pve``): its API with the hypervisor host's token.
+
+    The VM is looked up by name in the cluster (two VMs of that name: not designated, refused), its
+    state read from the list, the batch started by ONE ``POST …/agent/exec`` (``command`` the shell,
+    ``input-data`` the envelope: Proxmox encodes it for the agent) and ``GET …/agent/exec-status``
+    polled until ``exited`` or the deadline; Proxmox hands ``out-data`` back decoded."""
+
+    def ask(self, host: HostContext, route: Route, script: str | None, seconds: float,
+            outputs: int) -> tuple[AgentAnswer, Seen]:
+        peer, vm = route.hypervisor, route.options.domain
+        api_host = HostContext(name=peer.name, address=peer.address, platform="linux", port=peer.port,
+                               credential=peer.credential, credentials=host.credentials,
+                               options=PveOptions.model_validate(dict(peer.options.get("pve", {}))),
+                               connect_timeout=peer.connect_timeout, deadline=host.deadline)
+        api, token = pve.open_api(api_host)
+        answer = AgentAnswer()
+        try:
+            found = pve.vms_named(api, vm)
+            if len(found) != 1:
+                answer.missing = (f"{len(found)} VM de ce nom (vmid {', '.join(str(v.get('vmid')) for _, v in found)}) :"
+                                  " la VM n'est pas désignée sans ambiguïté" if found else "aucune VM de ce nom")
+            else:
+                node, entry = found[0]
+                answer.identity = f"vmid {entry.get('vmid')}, nœud {node}"
+                answer.state = "shut off" if entry.get("status") == "stopped" else str(entry.get("status"))
+                if script is not None and answer.state == "running":
+                    _proxmox_run(api, pve.vm_path(node, entry) + "/agent", script, seconds, host, answer)
+            answer.complete = True
+        except pve.ApiError as exc:
+            if exc.status == -1:
+                raise Unreachable(Msg("hyperviseur {hypervisor} injoignable : l'API Proxmox VE ne répond pas ({reason})",
+                                      hypervisor=peer.name, reason=exc.reason)) from None
+            raise TransportError(Msg("l'API Proxmox VE de {hypervisor} a refusé une requête : {status} {reason}",
+                                     hypervisor=peer.name, status=exc.status, reason=exc.reason)) from None
+        finally:
+            api.close()
+        return answer, Seen(Msg("{token} (jeton d'API)", token=token), f"API Proxmox VE {peer.address}")
+
+
+def _proxmox_run(api: pve.Api, base: str, script: str, seconds: float, host: HostContext,
+                 answer: AgentAnswer) -> None:
+    """Start the batch (``agent/exec``) and poll ``agent/exec-status`` until it has exited or ``seconds`` passed."""
+    fields = [("command", GUEST_PATH), *(("command", arg) for arg in GUEST_ARGS), ("input-data", script)]
+    try:
+        started = api.call("POST", base + "/exec", data=fields)
+        answer.pid = int(started["pid"])
+    except pve.ApiError as exc:
+        if exc.status == -1:
+            raise
+        answer.agent_error = f"{exc.status} {exc.reason}"
+        return
+    except (TypeError, KeyError, ValueError):
+        answer.agent_error = "réponse sans pid"
+        return
+    end = time.monotonic() + seconds
+    while True:
+        status = api.get(f"{base}/exec-status?pid={answer.pid}")
+        if not isinstance(status, dict):
+            answer.unread.append(repr(status)[:200])
+            return
+        if status.get("exited") in (True, 1):
+            code = status.get("exitcode")
+            answer.exited = True
+            answer.exitcode = code if isinstance(code, int) and not isinstance(code, bool) else None
+            answer.out = str(status.get("out-data") or "").encode()
+            answer.err = str(status.get("err-data") or "").encode()
+            answer.truncated = bool(status.get("out-truncated") or status.get("err-truncated"))
+            return
+        if time.monotonic() >= end or host.deadline.expired:
+            answer.timed_out = True
+            return
+        time.sleep(max(0.0, min(POLL, host.deadline.remaining())))
+
+
+#: The back-end by the hypervisor host's transport.
+BACKENDS = ("ssh", "pve")
 
 
 class GuestChannel(Channel):
-    """The ``guest`` channel: a host's ``ssh`` probes in one ``guest-exec`` through its hypervisor."""
+    """The ``guest`` channel: a host's ``ssh`` probes in one agent exec through its hypervisor."""
 
     spec = CHANNEL
 
@@ -253,14 +352,16 @@ class GuestChannel(Channel):
         self._known: dict[Path | None, KnownHosts] = {}
         self._lock = threading.Lock()
 
-    def _agent(self, host: HostContext) -> LibvirtAgent:
+    def _agent(self, host: HostContext, route: Route) -> LibvirtAgent | ProxmoxAgent:
+        if route.hypervisor.transport == "pve":
+            return ProxmoxAgent()
         with self._lock:  # one parsed known_hosts per file and run, as the ssh channel's
             return LibvirtAgent(self._known.setdefault(host.known_hosts, KnownHosts(host.known_hosts)))
 
     def explain(self, host: HostContext) -> Text | None:
         try:
             route = Route.of(host)
-            answer, _, _ = self._agent(host).ask(host, route, None, 0, 1)
+            answer, _ = self._agent(host, route).ask(host, route, None, 0, 1)
         except Exception:  # noqa: BLE001 - a vantage point that could not see says nothing
             return None
         return state_said(route.options.domain, route.hypervisor.name, answer)
@@ -269,18 +370,14 @@ class GuestChannel(Channel):
         route = Route.of(host)
         vm, hypervisor = route.options.domain, route.hypervisor.name
         refused = {p.key: ProbeResult(**probe_fields(p), error=Msg(
-            "sonde à secret non envoyée par l'agent invité : le lot passe en argument de virsh sur l'hyperviseur"))
+            "sonde à secret non envoyée par l'agent invité : le lot transite en clair par l'hyperviseur"))
             for p in probes if p.secret is not None}
         probes = [p for p in probes if p.key not in refused]
         env = envelope.build(probes)
-        request = exec_request(env.script)
-        if len(request) > REQUEST_MAX:
-            raise TransportError(Msg("lot trop long pour l'agent invité ({size} octets, au plus {limit})",
-                                     size=len(request), limit=REQUEST_MAX))
         seconds = max(1.0, min(sum(p.timeout for p in probes) + EXEC_MARGIN, host.deadline.remaining() - 2))
         started = datetime.now(UTC).isoformat(timespec="milliseconds")
         t0 = time.perf_counter()
-        answer, key, note = self._agent(host).ask(host, route, request, seconds, 2 * len(probes) + 2)
+        answer, seen = self._agent(host, route).ask(host, route, env.script, seconds, 2 * len(probes) + 2)
         if answer.missing is not None or answer.state != "running":
             raise Unreachable(state_said(vm, hypervisor, answer))
         if answer.agent_error is not None:
@@ -301,12 +398,13 @@ class GuestChannel(Channel):
             if answer.exited and answer.err.strip():
                 anomalies.append(Msg("le lot a échoué dans la VM (code {status}) : {error}", status=answer.exitcode,
                                      error=answer.err[:300].decode(errors="replace")))
-        if note is not None:
-            anomalies.append(note)
-        login = Msg("{login} via l'agent invité de {vm} sur {hypervisor}",
-                    login=resolve_ssh(route.hypervisor.credential).describe(), vm=vm, hypervisor=hypervisor)
-        identity = Msg("VM {vm} (UUID {uuid}) ; hyperviseur {hypervisor} : {key} ; lot en {seconds:.2f} s", vm=vm,
-                       uuid=answer.uuid or "?", hypervisor=hypervisor, key=key, seconds=time.perf_counter() - t0)
+        if seen.note is not None:
+            anomalies.append(seen.note)
+        login = Msg("{login} via l'agent invité de {vm} sur {hypervisor}", login=seen.login, vm=vm,
+                    hypervisor=hypervisor)
+        identity = Msg("VM {vm} ({identity}) ; hyperviseur {hypervisor} : {key} ; lot en {seconds:.2f} s", vm=vm,
+                       identity=answer.identity or "?", hypervisor=hypervisor, key=seen.key,
+                       seconds=time.perf_counter() - t0)
         results = {**parsed.results, **refused}
         return Collected(results, login=login, host_key=identity, anomalies=anomalies, execs=1,
                          complete=parsed.complete)
