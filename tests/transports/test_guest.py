@@ -278,3 +278,113 @@ def test_without_fallback_the_hypervisor_only_explains_the_silence(tmp_path):
     assert agent.collected == [] and agent.explained == ["c01-db"]
     assert [c.status for c in report.results] == [Status.INJOIGNABLE]
     assert "VM en marche, réseau injoignable" in report.results[0].message
+
+
+# --- the Proxmox back-end, against the pve stand-in --------------------------------------------------
+
+PVE_SECRET = "5a0c3e21-9b7d-4f1e-8c2a-6d4b3a2f1e00"
+PVE_RUBRIC = """\
+rubric: invites-pve
+title: invites-pve
+credentials:
+  jeton: {username: "grader@pve!audit", password_env: PVE_GUEST_TOKEN}
+hosts:
+  - name: pve1
+    role: hyperviseur
+    platform: linux
+    address: 127.0.0.1
+    transport: pve
+    credential: jeton
+    options: {pve: {port: PORT, scheme: http}}
+  - name: web
+    role: web
+    platform: linux
+    address: 192.0.2.51
+    transport: guest
+    options: {guest: {hypervisor: pve1, domain: "c{{ candidat }}-web"}}
+  - name: db
+    role: db
+    platform: linux
+    address: 192.0.2.52
+    transport: guest
+    options: {guest: {hypervisor: pve1, domain: "c{{ candidat }}-db"}}
+checks:
+  - {id: os-web, check: linux.file_contains, host: web, params: {path: /etc/os-release, pattern: "^ID="}, criterion: CP7.2}
+  - {id: faux-web, check: linux.file_contains, host: web, params: {path: /etc/os-release, pattern: "^ID=windows$"},
+     criterion: CP7.2}
+  - {id: os-db, check: linux.file_contains, host: db, params: {path: /etc/os-release, pattern: "^ID="}, criterion: CP7.2}
+"""
+
+
+def _agent_exec_standin() -> tuple[dict, dict]:
+    """``agent/exec`` and ``agent/exec-status`` of VM 100 as Proxmox VE's API documents them
+    (https://pve.proxmox.com/pve-docs/api-viewer/, nodes/{node}/qemu/{vmid}/agent/exec: ``command`` an
+    array of strings, ``input-data`` the process's stdin, returns ``{"pid": N}``; agent/exec-status:
+    ``pid`` in the query, returns ``exited`` (0/1), ``exitcode``, ``out-data``/``err-data``), the
+    outputs handed back decoded from the agent's base64 as Proxmox does. The "guest" is this machine."""
+    runs: dict[int, dict] = {}
+    seen: dict = {"exec": []}
+
+    def start(form, query):
+        seen["exec"].append(form)
+        done = subprocess.run(form["command"], check=False, capture_output=True, timeout=60, env={},
+                              input=form.get("input-data", [""])[0].encode())
+        pid = 700 + len(runs)
+        runs[pid] = {"polls": 0, "exitcode": done.returncode, "out-data": done.stdout.decode(errors="replace"),
+                     "err-data": done.stderr.decode(errors="replace")}
+        return {"data": {"pid": pid}}
+
+    def status(form, query):
+        run = runs[int(query["pid"][0])]
+        run["polls"] += 1
+        if run["polls"] < 2:
+            return {"data": {"exited": 0}}
+        return {"data": {"exited": 1, "exitcode": run["exitcode"], "out-data": run["out-data"],
+                         "err-data": run["err-data"]}}
+
+    return ({"POST /nodes/pve1/qemu/100/agent/exec": start, "GET /nodes/pve1/qemu/100/agent/exec-status": status},
+            seen)
+
+
+def _pve_reports(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, answers: dict):
+    from grader.plugins import default_catalogue
+    from grader.roster import Candidate
+    from tests.pve_standin.server import serving
+
+    monkeypatch.setenv("PVE_GUEST_TOKEN", PVE_SECRET)
+    with serving(answers, token=f"grader@pve!audit={PVE_SECRET}") as server:
+        path = tmp_path / "pve.yaml"
+        path.write_text(PVE_RUBRIC.replace("PORT", str(server.server_address[1])), encoding="utf-8")
+        rubric = load_rubric(path)
+        jobs = plan(rubric, [Candidate("01", "Camille", {})], default_catalogue())
+        return {j.host.name: grade_host(j, None) for j in jobs if j.host.name in ("web", "db")}
+
+
+def test_proxmox_agent_exec_runs_the_batch_and_a_stopped_vm_is_vm_arretee(tmp_path, monkeypatch):
+    from tests.pve_standin.server import recorded
+
+    answers = recorded()
+    handlers, seen = _agent_exec_standin()
+    answers.update(handlers)
+    reports = _pve_reports(tmp_path, monkeypatch, answers)
+    web, db = reports["web"], reports["db"]
+    assert [c.status for c in web.results] == [Status.CONFORME, Status.NON_CONFORME], [c.message for c in web.results]
+    assert "grader@pve!audit (jeton d'API) via l'agent invité de c01-web sur pve1" == web.login
+    assert "vmid 100, nœud pve1" in web.outcome.host_key
+    [form] = seen["exec"]  # one agent/exec for the whole batch
+    assert form["command"] == ["/usr/bin/env", *g.GUEST_ARGS]
+    assert [c.status for c in db.results] == [Status.INJOIGNABLE]
+    assert "VM arrêtée" in db.results[0].message
+
+
+def test_two_proxmox_vms_of_the_declared_name_are_not_graded(tmp_path, monkeypatch):
+    from tests.pve_standin.server import recorded
+
+    answers = recorded()
+    handlers, seen = _agent_exec_standin()
+    answers.update(handlers)
+    twin = dict(answers["GET /nodes/pve2/qemu"]["data"][0], vmid=102, name="c01-web", status="running")
+    answers["GET /nodes/pve2/qemu"]["data"].append(twin)
+    web = _pve_reports(tmp_path, monkeypatch, answers)["web"]
+    assert {c.status for c in web.results} == {Status.INJOIGNABLE} and seen["exec"] == []
+    assert "sans ambiguïté" in web.results[0].message
