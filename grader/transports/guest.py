@@ -91,6 +91,8 @@ def hypervisor_script(domain: str, request: str | None, seconds: float, boundary
         f"V={quote(virsh)}; D={quote(domain)}",
         f"u=$($V domuuid -- \"$D\" 2>&1) || {{ {say} \"NODOMAIN $(printf '%s' \"$u\" | {oneline})\"; exit 0; }}",
         f"{say} \"UUID $(printf '%s' \"$u\" | {oneline})\"",
+        # From here on the domain is named by that UUID: every later command reaches the same domain.
+        "case $u in ''|*[!0-9a-f-]*) ;; *) D=$u ;; esac",
         f"s=$($V domstate -- \"$D\" 2>&1); {say} \"STATE $(printf '%s' \"$s\" | {oneline})\"",
     ]
     if request is None:

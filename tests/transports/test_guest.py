@@ -66,6 +66,8 @@ def test_a_batch_goes_through_the_agent_and_the_same_parser(tmp_path):
     got = [(r.exit_code, r.stdout) for r in parsed.results.values()]
     assert got[0] == (0, "bonjour\n") and got[1] == (3, "a\nb")
     assert got[2][0] == 1 and "absent-du-test" in parsed.results[probes[2].key].stderr
+    calls = (tmp_path / "calls").read_text().splitlines()  # named once by the rubric's name, then by its UUID
+    assert calls[0] == "domuuid c01-web" and all(c.endswith(UUID) for c in calls[1:]) and len(calls) >= 4, calls
 
 
 def test_a_shut_off_vm_is_not_asked_to_run_anything_and_says_so(tmp_path):
