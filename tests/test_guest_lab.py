@@ -192,6 +192,9 @@ def test_vms_without_network_are_graded_through_the_guest_agent(hypervisor_host,
     MEASURED["run"] = seconds
     print(f"\nagents {agent}, run {seconds:.2f} s; web host {web.duration:.2f} s ({web.outcome.host_key}); "
           f"db host (SSH then agent) {db.duration:.2f} s; probe durations {batch}")
+    for key in ("nom-web-ssh", "nom-app", "nom-app-guest"):
+        print(f"{key}: {got[key].status.value} — {got[key].message}")
+    print(f"db: {db.login} — {db.outcome.anomalies[0]}")
 
 
 def test_one_guest_batch_timing(hypervisor_host, tmp_path):
