@@ -56,10 +56,11 @@ class Api:
                                      "User-Agent": "grader (TSSR)"})
         self.requests = 0
 
-    def call(self, method: str, path: str) -> Any:
+    def call(self, method: str, path: str, data: Any = None) -> Any:
+        """``data``: the request's form fields (a POST's parameters), as ``requests`` takes them."""
         self.requests += 1
         try:
-            response = self.session.request(method, self.base + path, timeout=self.timeout)
+            response = self.session.request(method, self.base + path, data=data, timeout=self.timeout)
         except requests.RequestException as exc:
             raise ApiError(-1, type(exc).__name__) from None  # never str(exc): no header in the evidence
         if response.status_code == 401:
@@ -166,21 +167,59 @@ def backups(api: Api) -> dict[str, Any]:
             "nodes": read, "errors": errors}
 
 
-def agent(api: Api, name: str) -> tuple[int, str, str]:
-    """(exit code, stdout, stderr) of asking the guest agent of the VM named ``name``."""
+def vms_named(api: Api, name: str) -> list[tuple[str, dict[str, Any]]]:
+    """(node, its ``qemu`` list entry) of every VM of the cluster named ``name`` (Proxmox does not make
+    names unique: a caller that must designate one VM refuses two)."""
+    found = []
     for node in api.get("/nodes") or ():
         if node.get("status") != "online":
             continue
         for vm in api.get(f"/nodes/{_quote(node['node'])}/qemu") or ():
             if vm.get("name") == name:
-                base = f"/nodes/{_quote(node['node'])}/qemu/{_quote(vm.get('vmid'))}/agent"
-                try:
-                    api.call("POST", base + "/ping")
-                    info = api.get(base + "/info")
-                except ApiError as exc:
-                    return exc.status, "", exc.reason
-                return 0, json.dumps(info, sort_keys=True), ""
+                found.append((str(node["node"]), vm))
+    return found
+
+
+def vm_path(node: str, vm: dict[str, Any]) -> str:
+    """The API path of a VM (``/nodes/<node>/qemu/<vmid>``)."""
+    return f"/nodes/{_quote(node)}/qemu/{_quote(vm.get('vmid'))}"
+
+
+def agent(api: Api, name: str) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of asking the guest agent of the VM named ``name``."""
+    for node, vm in vms_named(api, name)[:1]:
+        base = vm_path(node, vm) + "/agent"
+        try:
+            api.call("POST", base + "/ping")
+            info = api.get(base + "/info")
+        except ApiError as exc:
+            return exc.status, "", exc.reason
+        return 0, json.dumps(info, sort_keys=True), ""
     return 404, "", f"VM {name} introuvable"
+
+
+def open_api(host: HostContext) -> tuple[Api, str]:
+    """A session on the host's API (``options.pve``) and the token's id; closed by the host's deadline.
+
+    Refuses a user that is not an API token (the grader never logs in to Proxmox with a password) and
+    ``http`` towards anything but loopback."""
+    options = host.options if isinstance(host.options, PveOptions) else PveOptions()
+    ref = option_credential(host, options.credential,
+                            missing=Msg("un jeton d'API Proxmox est attendu (options.pve.credential)"))
+    secret = resolve_password(ref)
+    if "!" not in secret.username or "@" not in secret.username:
+        raise CredentialError(Msg("« {username} » n'est pas un jeton d'API (utilisateur@royaume!jeton) : "
+                                  "le grader ne se connecte jamais à Proxmox avec un mot de passe",
+                                  username=secret.username))
+    if options.scheme == "http" and not _loopback(host.address):
+        raise TransportError(Msg("http n'est accepté que vers la boucle locale : un jeton ne circule pas en clair"))
+    netloc = f"[{host.address}]" if ":" in host.address else host.address
+    verify: bool | str = options.ca_file or options.verify_tls
+    timeout = min(host.connect_timeout * 4, max(1.0, host.deadline.remaining()))
+    api = Api(f"{options.scheme}://{netloc}:{options.port}/api2/json", secret.username, secret.password,
+              verify, timeout)
+    host.deadline.guard(api.close)
+    return api, secret.username
 
 
 class PveChannel(Channel):
@@ -189,22 +228,7 @@ class PveChannel(Channel):
     spec = CHANNEL
 
     def collect(self, host: HostContext, probes: Sequence[Probe]) -> Collected:
-        options = host.options if isinstance(host.options, PveOptions) else PveOptions()
-        ref = option_credential(host, options.credential,
-                                missing=Msg("un jeton d'API Proxmox est attendu (options.pve.credential)"))
-        secret = resolve_password(ref)
-        if "!" not in secret.username or "@" not in secret.username:
-            raise CredentialError(Msg("« {username} » n'est pas un jeton d'API (utilisateur@royaume!jeton) : "
-                                      "le grader ne se connecte jamais à Proxmox avec un mot de passe",
-                                      username=secret.username))
-        if options.scheme == "http" and not _loopback(host.address):
-            raise TransportError(Msg("http n'est accepté que vers la boucle locale : un jeton ne circule pas en clair"))
-        netloc = f"[{host.address}]" if ":" in host.address else host.address
-        verify: bool | str = options.ca_file or options.verify_tls
-        timeout = min(host.connect_timeout * 4, max(1.0, host.deadline.remaining()))
-        api = Api(f"{options.scheme}://{netloc}:{options.port}/api2/json", secret.username, secret.password,
-                  verify, timeout)
-        host.deadline.guard(api.close)
+        api, token = open_api(host)
         results: dict[str, ProbeResult] = {}
         try:
             for probe in probes:
@@ -226,4 +250,4 @@ class PveChannel(Channel):
                                                  duration=time.perf_counter() - t0, truncated=len(out) > CAP)
         finally:
             api.close()
-        return Collected(results, login=Msg("{token} (jeton d'API)", token=secret.username), execs=api.requests)
+        return Collected(results, login=Msg("{token} (jeton d'API)", token=token), execs=api.requests)
