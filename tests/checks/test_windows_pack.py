@@ -172,7 +172,10 @@ def test_every_recording_states_its_origin_and_is_what_powershell_writes(name):
         assert rec.output.startswith("#< CLIXML\r\n")
         return
     assert "shape" in rec.meta
-    if rec.output:
+    if rec.output and "-Compress" in rec.meta["shape"]:
+        json.loads(rec.output)  # ConvertTo-Json -Compress: one line, no layout to check
+        assert "\n" not in rec.output.strip()
+    elif rec.output:
         json.loads(rec.output)
         assert "\r\n" in rec.output and "\n" not in rec.output.replace("\r\n", "")
         if rec.output != "[\r\n\r\n]":  # an empty array (ConvertTo-Json -InputObject @()) has no key
