@@ -7,7 +7,7 @@ keeps connection libraries out of ``rubric validate`` and ``checks list``.
 from __future__ import annotations
 
 from grader.hookspecs import hookimpl
-from grader.probes import cli, dhcp, dns, glpi, http, kdc, ldap, pve, smb, smb_as, snmp, ssh, syslog, tls, winrm
+from grader.probes import cli, dhcp, dns, glpi, http, kdc, ldap, pve, smb, smb_as, snmp, ssh, ssh_peer, syslog, tls, winrm
 from grader.probes.channel import ChannelSpec
 
 
@@ -15,4 +15,4 @@ from grader.probes.channel import ChannelSpec
 def grader_register_transports() -> list[ChannelSpec]:
     """Every built-in channel, by its declaration."""
     return [m.CHANNEL for m in (ssh, http, snmp, syslog, winrm, ldap, dns, cli, dhcp, smb, tls, pve, glpi, kdc,
-                                smb_as)]
+                                smb_as, ssh_peer)]
