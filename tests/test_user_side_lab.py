@@ -15,6 +15,11 @@ Graded through the runner (plan + run_jobs), the DC's primary channel being LDAP
   denied); public refused to bob: non conforme (bob reads it); an absent share: non conforme; a
   user refused because their *logon* fails: erreur; a server that does not answer: injoignable.
 
+* drive maps (Group Policy Preferences, ``Drives.xml`` written in SYSVOL over SMB as the editor saves
+  it): S: to the compta share of dc, targeted on GG_Compta, conforme; P: mapped to another path, T: whose item
+  is disabled (a reader who greps « T: » in the file would say yes), and a GPO without Drives.xml:
+  non conforme.
+
 No password comes back in any probe's command or output.
 """
 
@@ -25,8 +30,8 @@ from pathlib import Path
 
 import pytest
 
-from grader.lab import samba
-from grader.lab.hosts import HostSpec
+from grader.lab import gpo, samba
+from grader.lab.hosts import HostShell, HostSpec
 from grader.model import Status
 from grader.plugins import default_catalogue
 from grader.roster import Candidate
@@ -74,6 +79,7 @@ hosts:
     connect_timeout: 3
     options:
       ldap: {{credential: lecteur-ad, tls: ldaps, ca_file: "{ca}"}}
+      smb: {{credential: lecteur-ad}}
   - name: dc-muet
     role: autre
     platform: windows
@@ -103,8 +109,41 @@ CASES = {  # id -> (host, check, params, expected status)
     "partage-absent": ("dc", "smb.access_as", "share: archives, allowed_credentials: [alice]", Status.NON_CONFORME),
     "partage-refus-non-prouve": ("dc", "smb.access_as", "share: compta, file: lisezmoi.txt, denied_credentials: [carole]",
                                  Status.ERREUR),
-    "partage-serveur-muet": ("dc-muet", "smb.access_as", "share: compta, allowed_credentials: [alice]", Status.INJOIGNABLE),
+    "partage-serveur-muet": ("dc-muet", "smb.access_as", "share: compta, allowed_credentials: [alice]",
+                             Status.INJOIGNABLE),
+    "lecteur-s": ("dc", "ad.gpo_drive_map", (r"gpo: Lecteurs réseau, letter: S, path: '\\dc\compta', "
+                                             "group: GG_Compta, label: Comptabilité"), Status.CONFORME),
+    "lecteur-p": ("dc", "ad.gpo_drive_map", r"gpo: Lecteurs réseau, letter: P, path: '\\dc\public'",
+                  Status.NON_CONFORME),
+    "lecteur-t": ("dc", "ad.gpo_drive_map", r"gpo: Lecteurs réseau, letter: T, path: '\\dc\compta'",
+                  Status.NON_CONFORME),
+    "lecteur-sans-fichier": ("dc", "ad.gpo_drive_map", r"gpo: Sans lecteurs, letter: S, path: '\\dc\compta'",
+                             Status.NON_CONFORME),
 }
+
+# As the Group Policy Management Editor saves it (MS-GPPREF §2.2.1.4, Drive Maps); P: points at a
+# share that is not the exam's, T:'s item is disabled.
+DRIVES_XML = """<?xml version="1.0" encoding="utf-8"?>
+<Drives clsid="{8FDDCC1A-0C3C-43cd-A6B4-71A6DF20DA8C}">
+<Drive clsid="{935D1B74-9CB8-4e3c-9914-7DD559B7A417}" name="S:" status="S:" image="2" changed="2026-12-06 10:00:00" \
+uid="{0B8A3C4E-1111-4A2B-9C3D-000000000001}" bypassErrors="1"><Properties action="U" thisDrive="NOCHANGE" \
+allDrives="NOCHANGE" userName="" path="\\\\dc\\compta" label="Comptabilité" persistent="1" useLetter="1" letter="S"/>\
+<Filters><FilterGroup bool="AND" not="0" name="TSSR\\GG_Compta" sid="S-1-5-21-1-2-3-1105" userContext="1" \
+primaryGroup="0" localGroup="0"/></Filters></Drive>
+<Drive clsid="{935D1B74-9CB8-4e3c-9914-7DD559B7A417}" name="P:" status="P:" image="2" changed="2026-12-06 10:00:00" \
+uid="{0B8A3C4E-1111-4A2B-9C3D-000000000002}" bypassErrors="1"><Properties action="U" thisDrive="NOCHANGE" \
+allDrives="NOCHANGE" userName="" path="\\\\dc\\publique" label="" persistent="1" useLetter="1" letter="P"/></Drive>
+<Drive clsid="{935D1B74-9CB8-4e3c-9914-7DD559B7A417}" name="T:" status="T:" image="2" changed="2026-12-06 10:00:00" \
+uid="{0B8A3C4E-1111-4A2B-9C3D-000000000003}" disabled="1" bypassErrors="1"><Properties action="U" \
+thisDrive="NOCHANGE" allDrives="NOCHANGE" userName="" path="\\\\dc\\compta" label="" persistent="1" useLetter="1" \
+letter="T"/></Drive>
+</Drives>
+"""
+
+
+def _plant_gpos(shell: HostShell) -> None:
+    gpo.set_drive_maps(shell, gpo.create_gpo(shell, "Lecteurs réseau"), DRIVES_XML)
+    gpo.create_gpo(shell, "Sans lecteurs")
 
 
 def _checks() -> str:
@@ -160,8 +199,8 @@ def test_logon_and_share_access_graded_for_real(tmp_path: Path, monkeypatch):
     with locked_lab() as lab:
         monkeypatch.setenv("GRADER_LAB_LOCK_HELD", "1")
         try:
-            lab.up([HostSpec(name="us-dc", ip=DC_IP, plant=_plant, hostname=samba.DC_HOSTNAME, flavor="dc")],
-                   timeout=90)
+            lab.up([HostSpec(name="us-dc", ip=DC_IP, plant=_plant, hostname=samba.DC_HOSTNAME, flavor="dc",
+                            setup=_plant_gpos)], timeout=120)
             _wait_for_kdc()
             _lock_dave()
             path = tmp_path / "bareme.yaml"
@@ -184,6 +223,10 @@ def test_logon_and_share_access_graded_for_real(tmp_path: Path, monkeypatch):
             assert "bob@tssr.lan accède au partage" in got["partage-public"].message
             assert "n'existe pas" in got["partage-absent"].message
             assert "STATUS_ACCOUNT_DISABLED" in got["partage-refus-non-prouve"].message
+            assert "S: → \\\\dc\\compta [U] « Comptabilité » si TSSR\\GG_Compta" in got["lecteur-s"].observed
+            assert "chemin \\\\dc\\publique au lieu de" in got["lecteur-p"].message
+            assert "élément désactivé" in got["lecteur-t"].message
+            assert "pas de Drives.xml" in got["lecteur-sans-fichier"].message
             # dave's entry still reads enabled in the directory: only the KDC knew he was locked out
             uac = lab.nsenter("us-dc", "/usr/bin/ldbsearch", "-H", "/var/lib/samba/private/sam.ldb",
                               "(sAMAccountName=dave)", "userAccountControl").stdout
