@@ -9,8 +9,11 @@ srv-log ever writes the line. Graded through the runner (srv-a's batch runs ``lo
 
 * srv-log, through sudo: conforme, the line quoted with its file;
 * srv-log2: non conforme (configured, never arriving);
-* srv-log without sudo: its log files are 0640 root:adm: erreur (nothing can be concluded);
-* a collector address where nothing answers: injoignable; srv-a as its own collector: erreur.
+* srv-log without sudo: the per-host file rsyslog made is readable, the line is found: conforme;
+  srv-log2 without sudo: nothing found, but some files under /var/log are not readable by the
+  grader's account: erreur (nothing can be concluded);
+* a collector address where nothing answers: injoignable (erreur, saying so, when the host's other
+  collectors answered: the channel's verdict is all or nothing); srv-a as its own collector: erreur.
 """
 
 from __future__ import annotations
@@ -48,23 +51,30 @@ credentials:
 hosts:
   - {{name: srv-a, role: serveur-linux, platform: linux, address: "{a}", credential: correcteur, sudo: true,
      connect_timeout: 3}}
+  - {{name: srv-a-seul, role: autre, platform: linux, address: "{a}", credential: correcteur, sudo: true,
+     connect_timeout: 3}}
 checks:
 {checks}
 """
 
-CASES = {  # id -> (params, expected status)
+CASES = {  # id -> (params, expected status), on srv-a (srv-a-seul: its only check)
     "recu-srv-log": (f"collector: {LOG}, collector_sudo: true, paths: [/var/log/distants], wait: 10",
                      Status.CONFORME),
     "recu-srv-log2": (f"collector: {LOG2}, collector_sudo: true, paths: [/var/log/distants], wait: 4",
                       Status.NON_CONFORME),
-    "recu-sans-sudo": (f"collector: {LOG}, wait: 3", Status.ERREUR),
+    "recu-sans-sudo": (f"collector: {LOG}, paths: [/var/log/distants], wait: 10", Status.CONFORME),
+    "non-recu-sans-sudo": (f"collector: {LOG2}, wait: 3", Status.ERREUR),
     "recu-muet": (f"collector: {SILENT}, collector_sudo: true, wait: 3", Status.INJOIGNABLE),
+    "recu-muet-parmi-d-autres": (f"collector: {SILENT}, collector_sudo: true, wait: 2", Status.ERREUR),
     "recu-soi-meme": (f"collector: {A}, collector_sudo: true, wait: 3", Status.ERREUR),
 }
 
 
 def _checks() -> str:
-    return "\n".join(f"  - {{id: {cid}, check: network.syslog_received, host: srv-a, criterion: CP13.3, "
+    def host(cid: str) -> str:
+        return "srv-a-seul" if cid == "recu-muet" else "srv-a"
+
+    return "\n".join(f"  - {{id: {cid}, check: network.syslog_received, host: {host(cid)}, criterion: CP13.3, "
                      f"params: {{{params}}}}}" for cid, (params, _) in CASES.items())
 
 
@@ -91,15 +101,16 @@ def test_a_line_must_be_written_by_the_candidates_own_collector(tmp_path: Path, 
             path.write_text(RUBRIC.format(key=lab.key_path, a=A, checks=_checks()), encoding="utf-8")
             jobs = plan(load_rubric(path), [Candidate("01")], default_catalogue())
             t0 = time.perf_counter()
-            [report] = run_jobs(jobs, known_hosts_path=lab.known_hosts_path, workers=1)
+            reports = run_jobs(jobs, known_hosts_path=lab.known_hosts_path, workers=1)
             print(f"graded in {time.perf_counter() - t0:.1f} s")
-            got = {c.check_id: c for c in report.results}
+            got = {c.check_id: c for r in reports for c in r.results}
             for check_id, (_, status) in CASES.items():
                 assert got[check_id].status is status, (check_id, got[check_id].message, got[check_id].observed)
             assert "/var/log/distants/srv-a.log:" in got["recu-srv-log"].observed
             assert "grader-probe" in got["recu-srv-log"].observed
-            assert "illisibles" in got["recu-sans-sudo"].observed
+            assert "illisibles" in got["non-recu-sans-sudo"].observed
             assert SILENT in got["recu-muet"].message
+            assert f"témoin {SILENT} injoignable" in got["recu-muet-parmi-d-autres"].message
             assert "propre témoin" in got["recu-soi-meme"].message
             # srv-log2 is configured like srv-log: it did not write srv-a's line, but it runs and listens
             listening = lab.nsenter("us-log2", "/usr/bin/ss", "-uln").stdout

@@ -224,7 +224,8 @@ class SyslogReceived(Check):
         return {"logger": Probe("ssh", f"/usr/bin/logger -t {TAG} {TOKEN}", 10.0, active=True),
                 "collector": on_peer(params.collector, search_command(params.paths, params.wait),
                                      credential=params.collector_credential, port=params.collector_port,
-                                     sudo=params.collector_sudo, timeout=params.wait + 15.0)}
+                                     sudo=params.collector_sudo, timeout=params.wait + 15.0,
+                                     active=True)}  # read-only on B, but it carries the run's token
 
     def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
         logger, found = results["logger"], results["collector"]

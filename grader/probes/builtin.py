@@ -7,7 +7,24 @@ keeps connection libraries out of ``rubric validate`` and ``checks list``.
 from __future__ import annotations
 
 from grader.hookspecs import hookimpl
-from grader.probes import cli, dhcp, dns, glpi, http, kdc, ldap, pve, smb, smb_as, snmp, ssh, ssh_peer, syslog, tls, winrm
+from grader.probes import (
+    cli,
+    dhcp,
+    dns,
+    glpi,
+    http,
+    kdc,
+    ldap,
+    pve,
+    smb,
+    smb_as,
+    snmp,
+    ssh,
+    ssh_peer,
+    syslog,
+    tls,
+    winrm,
+)
 from grader.probes.channel import ChannelSpec
 
 

@@ -6,6 +6,11 @@ run's known-hosts file: the peer's key is checked like any host's) and the ``ssh
 the command in its batch envelope, with the same deadlines and caps. The result is given back
 under the probe's own key. The host itself is refused as its own peer (a log line found on the
 machine that wrote it proves no delivery).
+
+A peer that cannot be reached: when no probe's peer could be reached, the channel raises
+:class:`~grader.errors.Unreachable` (its checks are ``injoignable``, B named); when others were
+read, that probe alone carries the reason as its ``error`` (``erreur``): the runner's verdict for
+a channel is all or nothing, and a check whose own collector answered must not take another's.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import replace
 
-from grader.errors import CredentialError
+from grader.errors import CredentialError, Unreachable, said
 from grader.model import Msg, Probe, ProbeResult
 from grader.probes.ssh_peer import CHANNEL, validate_spec
 from grader.transports.base import Channel, Collected, HostContext, probe_fields
@@ -30,6 +35,7 @@ class SshPeerChannel(Channel):
         results: dict[str, ProbeResult] = {}
         logins: list[str | Msg] = []
         anomalies: list[str | Msg] = []
+        unreachable: list[Unreachable] = []
         for probe in probes:
             try:
                 spec = validate_spec(json.loads(probe.command))
@@ -51,7 +57,13 @@ class SshPeerChannel(Channel):
             peer = replace(host, name=f"{host.name}→{spec['host']}", address=spec["host"], port=spec["port"],
                            credential=credential, sudo=spec["sudo"], options=None, primary=False)
             inner = Probe("ssh", spec["command"], probe.timeout, active=probe.active)
-            got = SshChannel().collect(peer, [inner])
+            try:
+                got = SshChannel().collect(peer, [inner])
+            except Unreachable as exc:
+                unreachable.append(exc)
+                results[probe.key] = ProbeResult(**probe_fields(probe), error=Msg(
+                    "témoin {host} injoignable : {reason}", host=spec["host"], reason=said(exc)))
+                continue
             answer = got.results.get(inner.key)
             results[probe.key] = (replace(answer, key=probe.key, transport=probe.transport, command=probe.command)
                                   if answer is not None else
@@ -59,4 +71,6 @@ class SshPeerChannel(Channel):
                                                                                host=spec["host"])))
             logins.append(Msg("{login} sur {host}", login=got.login, host=spec["host"]))
             anomalies += got.said_anomalies()
+        if unreachable and len(unreachable) == len(results):
+            raise unreachable[0]
         return Collected(results, login=logins[0] if logins else "", anomalies=anomalies, execs=len(logins))

@@ -160,12 +160,12 @@ def test_the_search_command_finds_the_token_in_real_files(tmp_path):
     (tmp_path / "distants" / "srv-a.log").write_text(f"Dec  6 19:10:00 srv-a grader-probe: {TOKEN_SEEN}\n")
     (tmp_path / "binaire.journal").write_bytes(b"\0\0" + TOKEN_SEEN.encode() + b"\0")
     command = search_command([str(tmp_path)], 1).replace(TOKEN, TOKEN_SEEN)
-    done = subprocess.run(["/bin/sh", "-c", command], capture_output=True, text=True, timeout=10)
+    done = subprocess.run(["/bin/sh", "-c", command], capture_output=True, text=True, timeout=10, check=False)
     assert done.returncode == 0 and done.stdout.startswith(f"{tmp_path}/distants/srv-a.log:")
     assert "binaire" not in done.stdout  # binary files (a journal) are not searched
     missing = search_command([str(tmp_path)], 1).replace(TOKEN, "0000000000000000")
     t0 = time.monotonic()
-    done = subprocess.run(["/bin/sh", "-c", missing], capture_output=True, text=True, timeout=10)
+    done = subprocess.run(["/bin/sh", "-c", missing], capture_output=True, text=True, timeout=10, check=False)
     assert done.returncode == 1 and time.monotonic() - t0 >= 1  # it waited its second
 
 
@@ -184,3 +184,27 @@ def test_the_peer_channel_refuses_the_host_as_its_own_witness_and_undeclared_acc
         SshPeerChannel().collect(host, [on_peer("10.77.13.11", "/usr/bin/true", credential="journaux")])
     with pytest.raises(ValueError, match="adresse"):
         on_peer("10.77.13.11 -oProxyCommand=x", "/usr/bin/true")
+
+
+def test_a_silent_peer_is_injoignable_alone_and_erreur_among_peers_that_answered(monkeypatch):
+    from grader.errors import Unreachable
+    from grader.model import Msg
+    from grader.probes.ssh_peer import on_peer
+    from grader.transports import ssh_peer
+    from grader.transports.base import Collected, HostContext
+
+    def fake_collect(self, host, probes):
+        if host.address == "10.77.13.13":
+            raise Unreachable(Msg("pas de réponse de {address}", address=host.address))
+        return Collected({probes[0].key: ProbeResult(probes[0].key, "ssh", probes[0].command, exit_code=0)},
+                         login="grader (clé)", execs=1)
+
+    monkeypatch.setattr(ssh_peer.SshChannel, "collect", fake_collect)
+    host = HostContext(name="srv-a", address="10.77.13.10", platform="linux", port=None, credential=None,
+                       credentials={}, options=None)
+    silent, answers = on_peer("10.77.13.13", "/usr/bin/true"), on_peer("10.77.13.11", "/usr/bin/true")
+    with pytest.raises(Unreachable, match="10.77.13.13"):
+        ssh_peer.SshPeerChannel().collect(host, [silent])
+    got = ssh_peer.SshPeerChannel().collect(host, [silent, answers])
+    assert got.results[answers.key].exit_code == 0 and got.results[answers.key].key == answers.key
+    assert "témoin 10.77.13.13 injoignable" in got.results[silent.key].error
