@@ -73,6 +73,8 @@ class Probe:
         ``$GRADER_SECRET`` (:data:`grader.probes.ssh.SECRET`), which the channel sets inside this
         probe's own subshell only, so the recorded command shows the placeholder and the evidence
         never the secret (only the ``ssh`` channel carries secrets, see :mod:`grader.transports.envelope`).
+        The ``kdc`` and ``smb_as`` channels read the credential named here to log in *as* that account
+        (a user's test password: an AS exchange, a share opened as the user); their commands name it only.
     """
 
     transport: str

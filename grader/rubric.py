@@ -396,11 +396,14 @@ def _uses_credential(host: Host, name: str) -> bool:
 
 
 def _option_credentials(value: Any, path: tuple[Any, ...] = ()) -> Iterable[tuple[tuple[Any, ...], str]]:
-    """(location, name) of each credential an option names (``credential``, ``*_credential``), at any depth."""
+    """(location, name) of each credential an option names (``credential``, ``*_credential``, and each name of a
+    ``*_credentials`` list: the accounts ``smb.access_as`` tries), at any depth."""
     if isinstance(value, Mapping):
         for k, v in value.items():
             if isinstance(v, str) and isinstance(k, str) and (k == "credential" or k.endswith("_credential")):
                 yield path + (k,), v
+            elif isinstance(v, list) and isinstance(k, str) and k.endswith("_credentials"):
+                yield from ((path + (k, n), name) for n, name in enumerate(v) if isinstance(name, str))
             else:
                 yield from _option_credentials(v, path + (k,))
     elif isinstance(value, list):

@@ -105,6 +105,8 @@ def _minimal_rubric(cls, example: str) -> str:
         title: Essai
         credentials:
           correcteur: {{username: grader, key_file: /var/lib/grader/id_ed25519}}
+          alice: {{username: alice@tssr.lan, password_file: /var/lib/grader/alice.password}}
+          bob: {{username: bob@tssr.lan, password_file: /var/lib/grader/bob.password}}
         hosts:
           - name: h1
             role: {EXAMPLE_ROLES[cls.platform]}

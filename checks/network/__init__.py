@@ -23,7 +23,7 @@ from checks.network.reach import DnsResolves, NatWorks, PortFiltered, PortForwar
 from checks.network.snmp import SnmpAgent, SnmpInterfaces, SnmpRefusesCommunity, SnmpVlans
 from checks.network.snmp_source import SnmpRestrictedSource
 from checks.network.supervision import SupervisionHosts
-from checks.network.syslog import SyslogDelivered
+from checks.network.syslog import SyslogDelivered, SyslogReceived
 from checks.network.voip import ExtensionRegistered, SipOptions
 from checks.network.vpn import VpnReaches, VpnTunnelUp
 from grader.check import Check
@@ -35,6 +35,7 @@ CHECKS: tuple[type[Check], ...] = (
     SnmpInterfaces,
     SnmpVlans,
     SyslogDelivered,
+    SyslogReceived,
     NftMasquerade,
     NatWorks,
     PortForward,

@@ -13,6 +13,7 @@ from checks.windows.backup import WindowsBackupRecent
 from checks.windows.dhcp import DhcpScope
 from checks.windows.dns import DnsRecord, DnsZone
 from checks.windows.features import FeatureInstalled
+from checks.windows.gpresult import GpoApplied
 from checks.windows.scripts import PsScriptDocumented
 from checks.windows.services import ServiceRunning
 from checks.windows.shares import SmbShare
@@ -32,6 +33,7 @@ CHECKS: tuple[type[Check], ...] = (
     PsScriptDocumented,
     WsusClientPolicy,
     WindowsBackupRecent,
+    GpoApplied,
 )
 
 

@@ -140,7 +140,7 @@ class GpoSetting(Check):
              expected: str | Msg, holders: Holders | Verdict) -> Verdict:
         guid = gpo_guid(gpo)
         label = Msg("« {value} » {guid}", value=str(gpo.first("displayName")), guid=guid)
-        folder = _folder(gpo, guid, dirs)
+        folder = folder_of(gpo, guid, dirs)
         if isinstance(folder, Msg):
             if truncated:
                 return Verdict.erreur(Msg("liste des dossiers de SYSVOL tronquée : impossible de conclure"),
@@ -197,7 +197,7 @@ def _holders_written(data: Any) -> str:
     return ", ".join(str(d) for d in data) if isinstance(data, list) else str(data)
 
 
-def _folder(gpo: Entry, guid: str, dirs: list[dict[str, Any]]) -> tuple[str, dict[str, Any]] | Msg:
+def folder_of(gpo: Entry, guid: str, dirs: list[dict[str, Any]]) -> tuple[str, dict[str, Any]] | Msg:
     """The SYSVOL folder clients use for this GPO (from gPCFileSysPath), or why there is none."""
     by_path = {str(d.get("path", "")).lower(): d for d in dirs}
     fs_path = str(gpo.first("gPCFileSysPath") or "")
@@ -357,5 +357,7 @@ CHECKS: tuple[type[Check], ...] = (GpoSetting,)
 
 @hookimpl
 def grader_register_checks() -> list[type[Check]]:
-    """The GPO-setting check (LDAP for the GPO, SMB for its files)."""
-    return list(CHECKS)
+    """The GPO checks that read SYSVOL (LDAP for the GPO, SMB for its files): settings, drive maps."""
+    from checks.windows.gpo_drives import GpoDriveMap  # it imports this module: registered from here
+
+    return [*CHECKS, GpoDriveMap]

@@ -10,7 +10,8 @@ extension in ``gPCUserExtensionNames`` / ``gPCMachineExtensionNames``. Security 
 through ``samba-tool gpo manage security set`` (GptTmpl.inf); user rights, which it does not
 know, are written into GptTmpl.inf over SMB as the editor writes them. A delegation is an ACE added
 to the OU with ``samba-tool dsacl set --sddl``, the ACE the « Délégation de contrôle »
-wizard writes, for the group's SID.
+wizard writes, for the group's SID. Drive maps (Group Policy Preferences) are the editor's
+``User/Preferences/Drives/Drives.xml``, written over SMB the same way (:func:`set_drive_maps`).
 """
 
 from __future__ import annotations
@@ -165,3 +166,39 @@ def delegate(root: Path, ou_dn: str, group: str, task: str = "reset_password") -
     sddl = DELEGATION_SDDL[task].format(sid=group_sid(root, group))
     samba.samba_tool(root, "dsacl", "set", f"--objectdn={ou_dn}", f"--sddl={sddl}")
     return sddl
+
+
+def create_gpo(shell: Any, name: str) -> str:
+    """Create a GPO inside the running DC (``samba-tool gpo create``); its {GUID}."""
+    out = samba.samba_tool_online(shell, "gpo", "create", name, "-H", f"ldap://{samba.DC_HOSTNAME}.{samba.DNS_DOMAIN}")
+    guid = next((w for w in out.replace("'", " ").split() if w.startswith("{") and w.endswith("}")), None)
+    if guid is None:
+        raise LabError(f"GUID de la GPO « {name} » introuvable dans : {out.strip()}")
+    return guid
+
+
+#: Group Policy Preferences Drive Maps client-side extension + its editor tool, as GPMC records them.
+DRIVES_CSE = "[{00000000-0000-0000-0000-000000000000}{2EA1A81B-48E5-45E9-8BB7-A6E3AC170006}]" \
+             "[{5794DAFD-BE60-433F-88A2-1A31939AC01F}{2EA1A81B-48E5-45E9-8BB7-A6E3AC170006}]"
+
+# Drives.xml written over SMB where the editor writes it (User\Preferences\Drives), a user-part change.
+_WRITE_DRIVES = _DC_PRELUDE + r"""
+path = folder
+for name in ("User", "Preferences", "Drives"):
+    path += "\\" + name
+    try:
+        conn.mkdir(path)
+    except Exception:
+        pass  # already there
+conn.savefile(path + "\\Drives.xml", sys.argv[4].encode("utf-8"))
+step, part = 65536, "user"
+""" + _DC_EPILOGUE
+
+
+def set_drive_maps(shell: Any, guid: str, xml: str) -> int:
+    """A GPO's drive maps (Group Policy Preferences): its Drives.xml over SMB, as the editor saves it; the new version."""
+    proc = shell.run("/usr/bin/python3", "-c", _WRITE_DRIVES, guid, samba.ADMIN_PASSWORD_FILE, DRIVES_CSE, xml,
+                     timeout=120)
+    if proc.returncode != 0:
+        raise LabError(f"Drives.xml de {guid} : {(proc.stderr or proc.stdout).strip()[-500:]}")
+    return int(proc.stdout.strip().splitlines()[-1])

@@ -103,7 +103,7 @@ def krb5_conf(realm: str, kdc: str) -> str:
         "  dns_canonicalize_hostname = false\n"
         "  rdns = false\n"
         "  forwardable = false\n"
-        "  udp_preference_limit = 1\n"  # TCP, as checked by _check_kdc (and no UDP retries)
+        "  udp_preference_limit = 1\n"  # TCP, as checked by check_kdc (and no UDP retries)
         "[realms]\n"
         f"  {realm} = {{\n    kdc = {kdc}\n  }}\n"
     )
@@ -115,12 +115,44 @@ def kerberos_login(secret: PasswordSecret, *, realm: str | None, kdc: str, timeo
     why = unavailable()
     if why:
         raise TransportError(why)
-    import gssapi
     import gssapi.raw as graw
 
     principal, realm = principal_and_realm(secret.username, realm)
     conf = krb5_conf(realm, kdc)
-    _check_kdc(kdc, principal, timeout)
+    check_kdc(kdc, principal, timeout)
+    with private_environment(conf) as ccache:
+        try:
+            acquired = acquire_with_password(principal, secret.password)
+            graw.store_cred_into({b"ccache": ccache.encode()}, acquired.creds, usage="initiate",
+                                 mech=_kerberos_mech(), overwrite=True)
+        except graw.GSSError as exc:
+            raise TransportError(explain(exc, principal, kdc)) from exc
+        yield KerberosLogin(principal, realm, kdc, ccache, acquired.creds)
+
+
+def _kerberos_mech() -> Any:
+    import gssapi
+
+    return gssapi.MechType.kerberos
+
+
+def acquire_with_password(principal: str, password: str) -> Any:
+    """``gss_acquire_cred_with_password``: an AS exchange whose answer libkrb5 decrypts with the password's key.
+
+    Raises ``gssapi.raw.GSSError`` (the KDC's refusal, or an answer that does not decrypt) as is.
+    """
+    import gssapi
+    import gssapi.raw as graw
+
+    name = gssapi.Name(principal, gssapi.NameType.kerberos_principal)
+    return graw.acquire_cred_with_password(name, password.encode("utf-8"), usage="initiate",
+                                           mechs=[gssapi.MechType.kerberos])
+
+
+@contextlib.contextmanager
+def private_environment(conf: str) -> Iterator[str]:
+    """``KRB5_CONFIG`` on a private file holding ``conf`` and ``KRB5CCNAME`` on a fresh ``MEMORY:`` cache
+    (yielded), under the process-wide lock; the environment is given back and both are destroyed after."""
     fd, conf_path = tempfile.mkstemp(prefix="grader-krb5-", suffix=".conf")
     ccache = f"MEMORY:grader-{uuid.uuid4().hex}"
     with _ENV_LOCK:
@@ -130,15 +162,7 @@ def kerberos_login(secret: PasswordSecret, *, realm: str | None, kdc: str, timeo
                 out.write(conf)
             os.environ["KRB5_CONFIG"] = conf_path
             os.environ["KRB5CCNAME"] = ccache
-            name = gssapi.Name(principal, gssapi.NameType.kerberos_principal)
-            try:
-                acquired = graw.acquire_cred_with_password(name, secret.password.encode("utf-8"), usage="initiate",
-                                                           mechs=[gssapi.MechType.kerberos])
-                graw.store_cred_into({b"ccache": ccache.encode()}, acquired.creds, usage="initiate",
-                                     mech=gssapi.MechType.kerberos, overwrite=True)
-            except graw.GSSError as exc:
-                raise TransportError(explain(exc, principal, kdc)) from exc
-            yield KerberosLogin(principal, realm, kdc, ccache, acquired.creds)
+            yield ccache
         finally:
             _destroy(ccache)
             for key, value in saved.items():
@@ -150,7 +174,7 @@ def kerberos_login(secret: PasswordSecret, *, realm: str | None, kdc: str, timeo
                 os.unlink(conf_path)
 
 
-def _check_kdc(kdc: str, principal: str, timeout: float) -> None:
+def check_kdc(kdc: str, principal: str, timeout: float, failure: type[TransportError] = TransportError) -> None:
     """A TCP connect to the KDC first: MIT Kerberos 1.20 has no timeout setting of its own, and a
     silent KDC would cost its whole retry schedule; this bounds it by the host's connect timeout."""
     match = _KDC.match(kdc)
@@ -161,9 +185,9 @@ def _check_kdc(kdc: str, principal: str, timeout: float) -> None:
         socket.create_connection((host, port), timeout=timeout).close()
     except OSError as exc:
         why = Msg("délai dépassé") if isinstance(exc, TimeoutError) else (exc.strerror or type(exc).__name__)
-        raise TransportError(Msg("KDC {kdc} injoignable : aucun ticket Kerberos pour {principal} "
-                                 "(port {port}/tcp : {why})", kdc=kdc, principal=principal, port=port,
-                                 why=why)) from exc
+        raise failure(Msg("KDC {kdc} injoignable : aucun ticket Kerberos pour {principal} "
+                          "(port {port}/tcp : {why})", kdc=kdc, principal=principal, port=port,
+                          why=why)) from exc
 
 
 def explain(exc: Exception, principal: str, kdc: str) -> Msg:

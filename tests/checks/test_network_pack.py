@@ -32,6 +32,8 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "network.snmp_interfaces": {"interfaces": ["eth0"]},
     "network.snmp_vlans": {"vlans": {10: "SERVEURS", 20: None}},
     "network.syslog_delivered": {},
+    "network.syslog_received": {"collector": "192.168.10.50", "collector_credential": "journaux", "collector_sudo": True,
+                                "collector_port": 22, "paths": ["/var/log/distants"], "wait": 5},
     "network.nft_masquerade": {"oifname": "eth2", "source": "192.168.10.0/24"},
     "network.nat_works": {"witness": "203.0.113.10", "source": "203.0.113.1"},
     "network.port_forward": {"address": "203.0.113.1", "port": 8080, "server": "srv-web"},

@@ -369,8 +369,12 @@ def test_failed_search_and_garbage_are_erreur():
 
 def test_the_pack_is_registered_and_documented():
     catalogue = default_catalogue()
+    user_side = {ad.UserCanLogon: "kdc", ad.ShareAccessAs: "smb_as"}  # what a user does, proved by doing it
     for cls in ad.CHECKS:
-        assert catalogue[cls.id] is cls and cls.id.startswith("ad.")
+        assert catalogue[cls.id] is cls and cls.id.startswith("smb." if cls is ad.ShareAccessAs else "ad.")
+        if cls in user_side:
+            assert cls.platform == "any" and cls.transport == user_side[cls]  # a KDC, a file server: any host
+            continue
         assert cls.platform == "windows" and cls.transport == ("dns" if cls is ad.DnsRecord else "ldap")
         sentence = cls.sentence_template()
         assert sentence.endswith(".") and sentence[0].isupper() and sentence != cls.id

@@ -45,6 +45,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "windows.ps_script_documented": {"path": "C:\\Scripts\\sauvegarde.ps1", "task": "Sauvegarde"},
     "windows.wsus_client_policy": {"server": "http://srv-wsus:8530", "au_options": 4, "target_group": "Postes"},
     "backup.windows_recent": {"volume": "C:", "max_age_hours": 24},
+    "windows.gpo_applied": {"gpo": "Sécurité des postes", "applied": True},
 }
 ALLOWED_BARE = {"foreach"}  # keywords the grammar may report as names; never an alias
 

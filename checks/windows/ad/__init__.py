@@ -1,4 +1,5 @@
-"""Active Directory checks read over LDAP (entry point ``windows_ad``): OUs, accounts, groups, GPOs.
+"""Active Directory checks read over LDAP (entry point ``windows_ad``): OUs, accounts, groups, GPOs; and what a user
+of the domain can do, proved by doing it: log on (``logon``, the KDC), open a share (``share_access``).
 
 One module per family of directory objects (``ous``, ``accounts``, ``groups``, ``gpos``,
 ``policy``, ``dns``); what they share (the searches, placing a DN in the tree) is ``_directory``.
@@ -17,16 +18,20 @@ from checks.windows.ad.accounts import ComputerInOu, UserAccount
 from checks.windows.ad.dns import DnsRecord
 from checks.windows.ad.gpos import GpoExists, GpoLink
 from checks.windows.ad.groups import GroupMembers
+from checks.windows.ad.logon import UserCanLogon
 from checks.windows.ad.ous import InheritanceBlocked, OuExists
 from checks.windows.ad.policy import PasswordPolicy
+from checks.windows.ad.share_access import ShareAccessAs
 from grader.check import Check
 from grader.plugins import hookimpl
 
 __all__ = ["CHECKS", "DOMAIN", "GPOS", "OUS", "PRINCIPALS", "ComputerInOu", "DnsRecord", "GpoExists", "GpoLink",
-           "GroupMembers", "InheritanceBlocked", "OuExists", "OuPath", "PasswordPolicy", "UserAccount"]
+           "GroupMembers", "InheritanceBlocked", "OuExists", "OuPath", "PasswordPolicy", "ShareAccessAs", "UserAccount",
+           "UserCanLogon"]
 
 CHECKS: tuple[type[Check], ...] = (OuExists, UserAccount, GroupMembers, GpoExists, GpoLink, InheritanceBlocked,
-                                   PasswordPolicy, ComputerInOu, DnsRecord)
+                                   PasswordPolicy, ComputerInOu, DnsRecord, UserCanLogon,
+                                   ShareAccessAs)
 
 
 @hookimpl
