@@ -58,6 +58,7 @@ ANSWERS = {
     ("hyperv-volume", "inventory"): "hyperv_inventory_lab",
     ("hyperv-agent", "inventory"): "hyperv_inventory_lab",
     ("hyperv-agent", "agent"): "hyperv_agent_web_fr",
+    ("gpo-appliquee", "gpresult"): "gpresult_computer_fr_denied",
 }
 
 
