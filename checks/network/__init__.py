@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from checks.network.dhcp import DhcpOffer
 from checks.network.ios import CHECKS as IOS_CHECKS
+from checks.network.ipsec import CHECKS as IPSEC_CHECKS
 from checks.network.iptables import CHECKS as IPTABLES_CHECKS
 from checks.network.nftables import NftMasquerade
 from checks.network.pfsense_checks import CHECKS as PFSENSE_CHECKS
@@ -49,6 +50,7 @@ CHECKS: tuple[type[Check], ...] = (
     *IOS_CHECKS,  # Cisco IOS over the cli channel
     *PFSENSE_CHECKS,  # pfSense config.xml over the cli channel (console menu, shell)
     *IPTABLES_CHECKS,
+    *IPSEC_CHECKS,  # strongSwan site-to-site IPsec (swanctl)
 )
 
 
