@@ -13,6 +13,7 @@ Parsers for configurations read by other means live beside them: :mod:`checks.ne
 from __future__ import annotations
 
 from checks.network.dhcp import DhcpOffer
+from checks.network.intervlan import CHECKS as INTERVLAN_CHECKS
 from checks.network.ios import CHECKS as IOS_CHECKS
 from checks.network.ipsec import CHECKS as IPSEC_CHECKS
 from checks.network.iptables import CHECKS as IPTABLES_CHECKS
@@ -51,6 +52,7 @@ CHECKS: tuple[type[Check], ...] = (
     *PFSENSE_CHECKS,  # pfSense config.xml over the cli channel (console menu, shell)
     *IPTABLES_CHECKS,
     *IPSEC_CHECKS,  # strongSwan site-to-site IPsec (swanctl)
+    *INTERVLAN_CHECKS,
 )
 
 
