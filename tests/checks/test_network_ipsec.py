@@ -157,3 +157,10 @@ def test_the_real_connection_through_the_tunnel():
 ])
 def test_the_witness_not_reached_or_not_the_witness(connection, status):
     assert _l2l(_probe_output(INSTALLED.stdout, connection, INSTALLED.stdout)).status is status
+
+
+def test_the_real_clear_path_the_witness_alone_would_take_for_the_tunnel():
+    """The SA terminated, the LANs routed over the WAN: the witness still sees rt-a's LAN address."""
+    v = evaluate(IpsecLanToLan(), IpsecLanToLan.Params(**L2L), {"lan_a_lan": load_capture("ipsec_lan_to_lan_clear.txt")})
+    assert v.status is Status.NON_CONFORME and "en clair" in v.message
+    assert "depuis l'adresse 10.77.47.65" in v.observed and "aucune SA IKE" in v.observed
