@@ -31,7 +31,7 @@ from grader.plugins import default_catalogue
 from grader.roster import Candidate
 from grader.rubric import load_rubric
 from grader.runner import plan, run_jobs
-from tests.conftest import lab_available, locked_lab
+from tests.conftest import own_hosts
 
 pytestmark = [pytest.mark.lab, pytest.mark.own_lab]  # boots its own hosts: after the demo room
 
@@ -110,38 +110,31 @@ def _grade(lab, tmp_path: Path, record: str) -> dict:
 
 
 def test_site_to_site_ipsec_proved_by_the_sas_counters(tmp_path: Path, monkeypatch):
-    if not lab_available():
-        pytest.skip("le labo exige root et systemd-nspawn (apt-get install systemd-container)")
-    with locked_lab() as lab:
-        monkeypatch.setenv("GRADER_LAB_LOCK_HELD", "1")
-        try:
-            started = time.monotonic()
-            lab.up([_site("b"),
-                    HostSpec(name="ip-srv-b", ip="10.77.48.10", hostname="srv-b", plant=router.plant_witness,
-                             links=(Link("eth1", "s2s-lanb", f"{SRV_B}/27"),), routes=((LAN_A, RT_B_LAN),)),
-                    _site("a")], timeout=120)
-            booted = time.monotonic() - started
-            sas = lab.nsenter("ip-rt-a", "/usr/sbin/swanctl", "--list-sas")
-            assert "INSTALLED" in sas.stdout, (sas.stdout, sas.stderr)
-            got = _grade(lab, tmp_path, "tunnel")
-            assert got["sa"].status is Status.CONFORME, (got["sa"].message, got["sa"].observed)
-            assert "rt-b @ 10.77.47.130" in got["sa"].observed and "10.77.47.64/27 <-> 10.77.48.64/27" in got["sa"].observed
-            assert got["sa-autre-lan"].status is Status.NON_CONFORME
-            tunnel = got["lan-a-lan"]
-            assert tunnel.status is Status.CONFORME, (tunnel.message, tunnel.observed)
-            assert f"depuis l'adresse {RT_A_LAN}" in tunnel.observed and "paquets sortis" in tunnel.observed
+    started = time.monotonic()
+    specs = [_site("b"),
+             HostSpec(name="ip-srv-b", ip="10.77.48.10", hostname="srv-b", plant=router.plant_witness,
+                      links=(Link("eth1", "s2s-lanb", f"{SRV_B}/27"),), routes=((LAN_A, RT_B_LAN),)),
+             _site("a")]
+    with own_hosts(specs, monkeypatch) as lab:
+        print(f"lock, boot and SA in {time.monotonic() - started:.1f} s")
+        sas = lab.nsenter("ip-rt-a", "/usr/sbin/swanctl", "--list-sas")
+        assert "INSTALLED" in sas.stdout, (sas.stdout, sas.stderr)
+        got = _grade(lab, tmp_path, "tunnel")
+        assert got["sa"].status is Status.CONFORME, (got["sa"].message, got["sa"].observed)
+        assert "rt-b @ 10.77.47.130" in got["sa"].observed and "10.77.47.64/27 <-> 10.77.48.64/27" in got["sa"].observed
+        assert got["sa-autre-lan"].status is Status.NON_CONFORME
+        tunnel = got["lan-a-lan"]
+        assert tunnel.status is Status.CONFORME, (tunnel.message, tunnel.observed)
+        assert f"depuis l'adresse {RT_A_LAN}" in tunnel.observed and "paquets sortis" in tunnel.observed
 
-            # the SA gone, the LANs routed to each other in the clear: same source at the witness, no SA
-            down = lab.nsenter("ip-rt-a", "/usr/sbin/swanctl", "--terminate", "--ike", ipsec.CONNECTION)
-            assert down.returncode == 0, down.stdout + down.stderr
-            for host, lan, via, src in (("ip-rt-a", LAN_B, RT_B_WAN, RT_A_LAN), ("ip-rt-b", LAN_A, RT_A_WAN, RT_B_LAN)):
-                routed = lab.nsenter(host, "/usr/sbin/ip", "route", "replace", lan, "via", via, "src", src)
-                assert routed.returncode == 0, routed.stderr
-            got = _grade(lab, tmp_path, "clear")
-            clear = got["lan-a-lan"]
-            assert clear.status is Status.NON_CONFORME, (clear.message, clear.observed)
-            assert f"depuis l'adresse {RT_A_LAN}" in clear.observed and "en clair" in clear.message
-            assert got["sa"].status is Status.NON_CONFORME
-            print(f"lab up in {booted:.1f} s")
-        finally:
-            lab.down()
+        # the SA gone, the LANs routed to each other in the clear: same source at the witness, no SA
+        down = lab.nsenter("ip-rt-a", "/usr/sbin/swanctl", "--terminate", "--ike", ipsec.CONNECTION)
+        assert down.returncode == 0, down.stdout + down.stderr
+        for host, lan, via, src in (("ip-rt-a", LAN_B, RT_B_WAN, RT_A_LAN), ("ip-rt-b", LAN_A, RT_A_WAN, RT_B_LAN)):
+            routed = lab.nsenter(host, "/usr/sbin/ip", "route", "replace", lan, "via", via, "src", src)
+            assert routed.returncode == 0, routed.stderr
+        got = _grade(lab, tmp_path, "clear")
+        clear = got["lan-a-lan"]
+        assert clear.status is Status.NON_CONFORME, (clear.message, clear.observed)
+        assert f"depuis l'adresse {RT_A_LAN}" in clear.observed and "en clair" in clear.message
+        assert got["sa"].status is Status.NON_CONFORME

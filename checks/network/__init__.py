@@ -13,6 +13,7 @@ Parsers for configurations read by other means live beside them: :mod:`checks.ne
 from __future__ import annotations
 
 from checks.network.dhcp import DhcpOffer
+from checks.network.dhcp_relay import DhcpRelay
 from checks.network.intervlan import CHECKS as INTERVLAN_CHECKS
 from checks.network.ios import CHECKS as IOS_CHECKS
 from checks.network.ipsec import CHECKS as IPSEC_CHECKS
@@ -42,6 +43,7 @@ CHECKS: tuple[type[Check], ...] = (
     PortFiltered,
     DnsResolves,
     DhcpOffer,
+    DhcpRelay,
     ProxyFilters,
     HttpsIssuedByCa,
     VpnTunnelUp,

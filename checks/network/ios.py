@@ -317,5 +317,44 @@ class IosSnmpCommunity(_RunningConfigCheck):
                                                         community=params.community, access=access))
 
 
+class IosHelperAddress(_RunningConfigCheck):
+    """L'interface {interface} relaie les requêtes DHCP de son réseau vers le serveur {server} (ip helper-address).
+
+    From the running-config: the interface (or router-on-a-stick subinterface, ``Gi0/0.10``)
+    exists, is not shut down and has ``ip helper-address server``. What it proves is the
+    configuration only; the functional proof is ``network.dhcp_offer`` from a client of that
+    VLAN (the OFFER comes back from the server through the relay).
+    """
+
+    id = "network.ios_helper_address"
+    usually_serves = ("CP5.1",)
+    example = "{interface: GigabitEthernet0/0.10, server: 192.168.20.5}"
+
+    class Params(CheckParams):
+        interface: str = Field(min_length=1)
+        server: Address
+
+    def judge_config(self, params: Params, cfg: RouterConfig) -> Verdict:
+        expected = f"interface {params.interface} : ip helper-address {params.server}"
+        facts = cfg.interface(params.interface)
+        relaying = said(limited([f"{i.name} -> {', '.join(i.helpers)}" for i in cfg.interfaces.values() if i.helpers]))
+        if facts is None:
+            return Verdict.non_conforme(Msg("interface {interface} absente ; relais : {relays}",
+                                            interface=params.interface, relays=relaying or Msg("aucun")),
+                                        expected, Msg("L'interface {interface} n'existe pas.",
+                                                      interface=params.interface))
+        vlan = f" (VLAN {facts.dot1q})" if facts.dot1q is not None else ""  # the same words in every language
+        observed = Msg("{interface}{vlan} : {helpers}", interface=facts.name, vlan=vlan,
+                       helpers=", ".join(f"ip helper-address {h}" for h in facts.helpers) or Msg("aucun relais DHCP"))
+        if params.server not in facts.helpers:
+            return Verdict.non_conforme(observed, expected, Msg("{interface} ne relaie pas le DHCP vers {server}.",
+                                                                interface=facts.name, server=params.server))
+        if facts.shutdown:
+            return Verdict.non_conforme(Msg("{shown} ; shutdown", shown=observed), expected,
+                                        Msg("{interface} est désactivée (shutdown).", interface=facts.name))
+        return Verdict.conforme(observed, expected, Msg("{interface} relaie le DHCP vers {server}.",
+                                                        interface=facts.name, server=params.server))
+
+
 CHECKS: tuple[type[Check], ...] = (IosVlans, IosInterfaceUp, IosRoute, IosNatOverload, IosAclApplied, IosLoggingHost,
-                                   IosSnmpCommunity)
+                                   IosSnmpCommunity, IosHelperAddress)

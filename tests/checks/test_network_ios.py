@@ -12,6 +12,7 @@ import pytest
 
 from checks.network.ios import (
     IosAclApplied,
+    IosHelperAddress,
     IosInterfaceUp,
     IosLoggingHost,
     IosNatOverload,
@@ -30,6 +31,7 @@ def out(text: str, exit_code: int = 0) -> ProbeResult:
 
 SWITCH_RUN = out(running_config(recorded(FIXTURES / "cisco" / "ciscoconfparse_sample_04.ios")))
 ROUTER_RUN = out(running_config(recorded(RECORDINGS / "r1_running_config.ios")))
+STICK_RUN = out(running_config(recorded(RECORDINGS / "r2_router_on_a_stick.ios")))
 REFUSED = out("                  ^\n% Invalid input detected at '^' marker.\n\n", exit_code=1)
 
 
@@ -210,5 +212,23 @@ def test_check_ids():
 
     assert [c.id for c in CHECKS] == ["network.ios_vlans", "network.ios_interface_up", "network.ios_route",
                                       "network.ios_nat_overload", "network.ios_acl_applied",
-                                      "network.ios_logging_host", "network.ios_snmp_community"]
+                                      "network.ios_logging_host", "network.ios_snmp_community", "network.ios_helper_address"]
     assert {c.transport for c in CHECKS} == {"cli"}
+
+
+def test_router_on_a_stick_subinterfaces_and_dhcp_relay(judge):
+    cfg = parse_router_config(STICK_RUN.stdout)
+    assert cfg.interface("Gi0/0.10").dot1q == 10 and cfg.interface("Gi0/0.10").helpers == ["192.168.20.5"]
+    assert cfg.interface("GigabitEthernet0/0.99").dot1q == 99 and cfg.interface("Gi0/0").dot1q is None
+    v = judge(IosHelperAddress, {"interface": "Gi0/0.10", "server": "192.168.20.5"}, sortie=STICK_RUN)
+    assert v.status is Status.CONFORME and "(VLAN 10)" in v.observed
+    v = judge(IosHelperAddress, {"interface": "GigabitEthernet0/0.20", "server": "192.168.20.5"}, sortie=STICK_RUN)
+    assert v.status is Status.NON_CONFORME and "aucun relais DHCP" in v.observed
+    v = judge(IosHelperAddress, {"interface": "Gi0/0.30", "server": "192.168.20.5"}, sortie=STICK_RUN)
+    assert v.status is Status.NON_CONFORME and "shutdown" in v.message
+    v = judge(IosHelperAddress, {"interface": "Gi0/0.10", "server": "192.168.20.6"}, sortie=STICK_RUN)
+    assert v.status is Status.NON_CONFORME
+    v = judge(IosHelperAddress, {"interface": "Gi0/0.40", "server": "192.168.20.5"}, sortie=STICK_RUN)
+    assert v.status is Status.NON_CONFORME and "GigabitEthernet0/0.10 -> 192.168.20.5" in v.observed
+    assert judge(IosHelperAddress, {"interface": "Gi0/0.10", "server": "192.168.20.5"},
+                 sortie=REFUSED).status is Status.ERREUR
