@@ -25,6 +25,7 @@ from checks.network.proxy import ProxyFilters
 from checks.network.reach import DnsResolves, NatWorks, PortFiltered, PortForward
 from checks.network.snmp import SnmpAgent, SnmpInterfaces, SnmpRefusesCommunity, SnmpVlans
 from checks.network.snmp_source import SnmpRestrictedSource
+from checks.network.snmp_trunk import SnmpTrunk
 from checks.network.supervision import SupervisionHosts
 from checks.network.syslog import SyslogDelivered
 from checks.network.vpn import VpnReaches, VpnTunnelUp
@@ -50,6 +51,7 @@ CHECKS: tuple[type[Check], ...] = (
     VpnReaches,
     SupervisionHosts,
     SnmpRestrictedSource,
+    SnmpTrunk,
     *IOS_CHECKS,  # Cisco IOS over the cli channel
     *PFSENSE_CHECKS,  # pfSense config.xml over the cli channel (console menu, shell)
     *IPTABLES_CHECKS,
