@@ -20,6 +20,7 @@ from pydantic import Field
 from checks._common.text import clip, limited, reason_of, said
 from checks.network import ios_show
 from checks.network._common import Address, Network
+from checks.network._trunk import TrunkParams, expected_trunk, judge_trunk
 from checks.network.ios_config import RouterConfig, acl_permits, parse_router_config, short_name
 from grader.check import Check, CheckParams
 from grader.model import Msg, Probe, ProbeResult, Verdict
@@ -29,6 +30,7 @@ SHOW_VLAN = "show vlan brief"
 SHOW_BRIEF = "show ip interface brief"
 SHOW_ROUTE = "show ip route"
 SHOW_RUN = "show running-config"
+SHOW_SWITCHPORT = "show interfaces switchport"
 
 
 def _refused(r: ProbeResult, what: str) -> Verdict | None:
@@ -356,5 +358,35 @@ class IosHelperAddress(_RunningConfigCheck):
                                                         interface=facts.name, server=params.server))
 
 
+class IosTrunk(_IosCheck):
+    """Le port {interface} du commutateur est un trunk 802.1Q qui laisse passer les VLAN attendus.
+
+    From ``show interfaces switchport`` (ntc-templates; ntc-templates has no template for ``show
+    interfaces trunk`` on IOS): the port's *operational* mode is trunk, its native VLAN is
+    ``native`` (when given), every VLAN of ``allowed`` is in « Trunking VLANs Enabled »; with
+    ``only``, no other VLAN is. The same judgement as ``network.snmp_trunk`` (CISCO-VTP-MIB).
+    """
+
+    id = "network.ios_trunk"
+    usually_serves = ("CP5.1",)
+    example = "{interface: Gi0/1, allowed: [10, 20, 99], native: 99, only: true}"
+    command = SHOW_SWITCHPORT
+
+    class Params(TrunkParams):
+        pass
+
+    def judge(self, params: TrunkParams, results: Mapping[str, ProbeResult]) -> Verdict:
+        ports, problem = _parsed(results["sortie"], SHOW_SWITCHPORT, ios_show.parse_show_interfaces_switchport)
+        if problem is not None:
+            return problem
+        wanted = short_name(params.interface)
+        port = next((p for p in ports if short_name(p.interface) == wanted), None)
+        if port is None:
+            return Verdict.non_conforme(Msg("ports : {ports}", ports=", ".join(p.interface for p in ports)),
+                                        expected_trunk(params), Msg("Le port {interface} n'existe pas sur "
+                                                                    "l'équipement.", interface=params.interface))
+        return judge_trunk(port, params)
+
+
 CHECKS: tuple[type[Check], ...] = (IosVlans, IosInterfaceUp, IosRoute, IosNatOverload, IosAclApplied, IosLoggingHost,
-                                   IosSnmpCommunity, IosHelperAddress)
+                                   IosSnmpCommunity, IosHelperAddress, IosTrunk)

@@ -13,13 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from pydantic import Field, field_validator
-
-from checks._common.text import commas
 from checks.network._snmp import IF_DESCR, IF_NAME
+from checks.network._trunk import Trunk, TrunkParams, expected_trunk, judge_trunk
 from checks.network.ios_config import short_name
 from checks.network.snmp import _read
-from grader.check import Check, CheckParams
+from grader.check import Check
 from grader.model import Msg, Probe, ProbeResult, Verdict
 from grader.probes.snmp import VarBind, column, snmp
 
@@ -48,19 +46,6 @@ def vlans_of(blocks: list[bytes]) -> set[int]:
     return {v for v in vlans if 1 <= v <= 4094}
 
 
-def ranges(vlans: set[int]) -> str:
-    """``1-4,10,20-22`` as IOS prints a VLAN list."""
-    out, ordered = [], sorted(vlans)
-    i = 0
-    while i < len(ordered):
-        j = i
-        while j + 1 < len(ordered) and ordered[j + 1] == ordered[j] + 1:
-            j += 1
-        out.append(str(ordered[i]) if i == j else f"{ordered[i]}-{ordered[j]}")
-        i = j + 1
-    return ",".join(out)
-
-
 class SnmpTrunk(Check):
     """Le port {interface} du commutateur est un trunk 802.1Q qui laisse passer les VLAN attendus.
 
@@ -78,31 +63,14 @@ class SnmpTrunk(Check):
     platform = "any"
     transport = "snmp"
 
-    class Params(CheckParams):
-        interface: str = Field(min_length=1)
-        allowed: list[int] = Field(default_factory=list)
-        native: int | None = Field(default=None, ge=1, le=4094)
-        only: bool = False
+    class Params(TrunkParams):
+        pass
 
-        @field_validator("allowed")
-        @classmethod
-        def _ids(cls, value: list[int]) -> list[int]:
-            bad = [v for v in value if not 1 <= v <= 4094]
-            if bad:
-                raise ValueError(f"identifiant de VLAN hors de 1-4094 : {bad}")
-            return value
-
-    def probes(self, params: Params) -> Mapping[str, Probe]:
+    def probes(self, params: TrunkParams) -> Mapping[str, Probe]:
         return {"trunks": snmp(TRUNK_WALK)}
 
-    def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
-        parts: list[str | Msg] = [Msg("trunk sur {interface}", interface=params.interface)]
-        if params.native is not None:
-            parts.append(Msg("VLAN natif {vlan}", vlan=params.native))
-        if params.allowed:
-            parts.append(Msg("VLAN autorisés {vlans}{only}", vlans=ranges(set(params.allowed)),
-                             only=Msg(" (et eux seuls)") if params.only else ""))
-        expected = commas(parts)
+    def judge(self, params: TrunkParams, results: Mapping[str, ProbeResult]) -> Verdict:
+        expected = expected_trunk(params)
         got = _read(results["trunks"], expected, Msg("table des trunks"))
         if isinstance(got, Verdict):
             return got
@@ -122,27 +90,9 @@ class SnmpTrunk(Check):
         native = column(got, NATIVE).get(index)
         blocks = [bitmap_bytes(vb) for root in ENABLED if (vb := column(got, root).get(index)) is not None
                   and vb.present]
-        enabled = vlans_of(blocks)
-        trunking = status.value == 1
-        observed = Msg("{interface} : {state}, VLAN natif {native}, VLAN autorisés {vlans}", interface=names[index],
-                       state=Msg("en trunk") if trunking else Msg("pas en trunk"),
-                       native=native.text() if native is not None else "?", vlans=ranges(enabled) or Msg("aucun"))
-        if not trunking:
-            return Verdict.non_conforme(observed, expected, Msg("Le port {interface} n'est pas en trunk.",
-                                                                interface=names[index]))
-        if params.native is not None and (native is None or native.value != params.native):
-            return Verdict.non_conforme(observed, expected, Msg("Le VLAN natif de {interface} n'est pas {vlan}.",
-                                                                interface=names[index], vlan=params.native))
-        missing = set(params.allowed) - enabled
-        if missing:
-            return Verdict.non_conforme(observed, expected, Msg("VLAN non autorisés sur le trunk : {vlans}.",
-                                                                vlans=ranges(missing)))
-        extra = enabled - set(params.allowed) - ({params.native} if params.native else set())
-        if params.only and extra:
-            return Verdict.non_conforme(observed, expected, Msg("Le trunk laisse aussi passer {vlans}.",
-                                                                vlans=ranges(extra)))
-        return Verdict.conforme(observed, expected, Msg("Le trunk {interface} est configuré comme attendu.",
-                                                        interface=names[index]))
+        return judge_trunk(Trunk(names[index], status.value == 1,
+                                 native.value if native is not None and isinstance(native.value, int) else None,
+                                 frozenset(vlans_of(blocks))), params)
 
 
 CHECKS: tuple[type[Check], ...] = (SnmpTrunk,)

@@ -18,6 +18,7 @@ from checks.network.ios import (
     IosNatOverload,
     IosRoute,
     IosSnmpCommunity,
+    IosTrunk,
     IosVlans,
 )
 from checks.network.ios_config import parse_router_config, short_name
@@ -212,7 +213,8 @@ def test_check_ids():
 
     assert [c.id for c in CHECKS] == ["network.ios_vlans", "network.ios_interface_up", "network.ios_route",
                                       "network.ios_nat_overload", "network.ios_acl_applied",
-                                      "network.ios_logging_host", "network.ios_snmp_community", "network.ios_helper_address"]
+                                      "network.ios_logging_host", "network.ios_snmp_community", "network.ios_helper_address",
+                                      "network.ios_trunk"]
     assert {c.transport for c in CHECKS} == {"cli"}
 
 
@@ -232,3 +234,22 @@ def test_router_on_a_stick_subinterfaces_and_dhcp_relay(judge):
     assert v.status is Status.NON_CONFORME and "GigabitEthernet0/0.10 -> 192.168.20.5" in v.observed
     assert judge(IosHelperAddress, {"interface": "Gi0/0.10", "server": "192.168.20.5"},
                  sortie=REFUSED).status is Status.ERREUR
+
+
+def test_trunks_from_show_interfaces_switchport(judge):
+    ntc = out(recorded(FIXTURES / "cisco" / "cisco_ios_show_interfaces_switchport.raw"))
+    own = out(recorded(RECORDINGS / "sw1_show_interfaces_switchport.txt"))
+    v = judge(IosTrunk, {"interface": "Gi0/1", "allowed": [10, 20], "native": 1}, sortie=ntc)
+    assert v.status is Status.CONFORME and "VLAN autorisés 1-4094" in v.observed
+    v = judge(IosTrunk, {"interface": "Gi0/1", "allowed": [10, 20], "only": True}, sortie=ntc)
+    assert v.status is Status.NON_CONFORME and "laisse aussi passer" in v.message  # left at ALL
+    v = judge(IosTrunk, {"interface": "GigabitEthernet0/2", "allowed": [100]}, sortie=ntc)
+    assert v.status is Status.NON_CONFORME and "pas en trunk" in v.observed  # an access port
+    v = judge(IosTrunk, {"interface": "Gi0/1", "allowed": [10, 20], "native": 99, "only": True}, sortie=own)
+    assert v.status is Status.CONFORME and "VLAN natif 99, VLAN autorisés 10,20,99" in v.observed
+    assert judge(IosTrunk, {"interface": "Gi0/1", "native": 1}, sortie=own).status is Status.NON_CONFORME
+    assert judge(IosTrunk, {"interface": "Gi0/1", "allowed": [30]}, sortie=own).status is Status.NON_CONFORME
+    v = judge(IosTrunk, {"interface": "Gi0/2", "allowed": [10]}, sortie=own)  # configured trunk, operationally down
+    assert v.status is Status.NON_CONFORME
+    assert judge(IosTrunk, {"interface": "Gi0/9"}, sortie=own).status is Status.NON_CONFORME
+    assert judge(IosTrunk, {"interface": "Gi0/1"}, sortie=REFUSED).status is Status.ERREUR

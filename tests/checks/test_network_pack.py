@@ -48,6 +48,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "network.dhcp_relay": {"server": "192.168.20.5", "interfaces": ["eth1"]},
     "network.ios_helper_address": {"interface": "Gi0/0.10", "server": "192.168.20.5"},
     "network.snmp_trunk": {"interface": "Gi0/1", "allowed": [10, 20], "native": 99},
+    "network.ios_trunk": {"interface": "Gi0/1", "allowed": [10, 20], "native": 99, "only": True},
     "vpn.ipsec_lan_to_lan": {"witness": "192.168.20.70", "local_ts": ["192.168.10.0/24"], "server": "srv-b"},
     "supervision.hosts": {"hosts": ["srv-lin", "192.168.10.254"]},
     "snmp.restricted_source": {"agent": "192.168.10.254", "community": "tssr-ro"},

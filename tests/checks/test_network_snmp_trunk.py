@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from checks.network.snmp_trunk import SnmpTrunk, bitmap_bytes, ranges, vlans_of
+from checks.network._trunk import ranges
+from checks.network.snmp_trunk import SnmpTrunk, bitmap_bytes, vlans_of
 from grader.check import evaluate
 from grader.model import Status
 from grader.probes.snmp import SnmpOptions, VarBind
