@@ -34,7 +34,7 @@ from typing import Any
 
 from pydantic import Field
 
-from checks._common.text import clip, limited, said
+from checks._common.text import clip, limited, reason_of, said
 from checks.network._common import Address, Network, covered_by
 from checks.network.reach import WITNESS_PORT, connect_probe, parse_connection
 from grader.check import Check, CheckParams
@@ -161,22 +161,28 @@ def _daemon_down(r: ProbeResult) -> bool:
     return "vici" in text and ("No such file or directory" in text or "Connection refused" in text)
 
 
+def _said(r: ProbeResult) -> str:
+    """What swanctl said, without the warnings of plugins its package does not ship (« plugin 'ldap': failed… »)."""
+    lines = [line for line in f"{r.stderr}\n{r.stdout}".splitlines() if line.strip() and not line.startswith("plugin '")]
+    return clip("\n".join(lines), 240)
+
+
 def _sas_or_verdict(r: ProbeResult, expected: str | Msg) -> list[IkeSa] | Verdict:
     if r.exit_code == 127:
         return Verdict.erreur(Msg("swanctl introuvable (/usr/sbin/swanctl) : strongSwan n'est pas installé ou "
                                   "l'IPsec est fait par un autre logiciel"),
-                              observed=clip(r.stderr or r.stdout), expected=expected)
+                              observed=_said(r), expected=expected)
     if r.exit_code != 0:
         if _daemon_down(r):
             return Verdict.non_conforme(Msg("le démon charon ne répond pas (socket VICI absente) : {output}",
-                                            output=clip(r.stderr.strip() or r.stdout.strip(), 160)),
+                                            output=_said(r)),
                                         expected, Msg("strongSwan n'est pas en marche : aucune SA IPsec."))
         return Verdict.erreur(Msg("lecture des SA impossible (code {code})", code=r.exit_code),
-                              observed=clip(r.stderr or r.stdout), expected=expected)
+                              observed=_said(r), expected=expected)
     try:
         return parse_sas(r.stdout)
     except ValueError as exc:
-        return Verdict.erreur(Msg("sortie de « swanctl --list-sas » illisible : {exc}", exc=str(exc)),
+        return Verdict.erreur(Msg("sortie de « swanctl --list-sas » illisible : {exc}", exc=reason_of(exc)),
                               observed=clip(r.stdout), expected=expected)
 
 
@@ -331,7 +337,7 @@ class IpsecLanToLan(Check):
         try:
             parts = split_lan_to_lan(r)
         except ValueError as exc:
-            return Verdict.erreur(Msg("sonde interrompue : {exc}", exc=str(exc)), observed=clip(r.stdout),
+            return Verdict.erreur(Msg("sonde interrompue : {exc}", exc=reason_of(exc)), observed=clip(r.stdout),
                                   expected=expected)
         before = _sas_or_verdict(parts.before, expected)
         if isinstance(before, Verdict):

@@ -71,10 +71,11 @@ def _replace(text: str, changes: dict[str, str]) -> str:
 
 def test_charon_down_swanctl_missing_or_refused():
     down = ProbeResult("k", "ssh", "/usr/sbin/swanctl --list-sas", exit_code=1,
-                       stderr="connecting to 'unix:///var/run/charon.vici' failed: No such file or directory\n"
+                       stderr="plugin 'ldap': failed to load - ldap_plugin_create not found and no plugin file available\n"
+                              "connecting to 'unix:///var/run/charon.vici' failed: No such file or directory\n"
                               "Error: connecting to 'default' URI failed: No such file or directory\n")
     v = _sa(down)
-    assert v.status is Status.NON_CONFORME and "charon" in v.observed
+    assert v.status is Status.NON_CONFORME and "charon.vici' failed" in v.observed and "ldap" not in v.observed
     assert _sa(replace(down, exit_code=127, stderr="sh: 1: /usr/sbin/swanctl: not found")).status is Status.ERREUR
     denied = replace(down, stderr="connecting to 'unix:///var/run/charon.vici' failed: Permission denied\n")
     assert _sa(denied).status is Status.ERREUR
