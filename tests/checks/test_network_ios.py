@@ -155,6 +155,7 @@ checks:
   - {id: route, check: network.ios_route, host: sw1, criterion: CP5.1, params: {prefix: 0.0.0.0/0}}
   - {id: logging, check: network.ios_logging_host, host: sw1, criterion: CP5.1, params: {host: 172.28.26.15}}
   - {id: snmp, check: network.ios_snmp_community, host: sw1, criterion: CP5.1, params: {community: public1}}
+  - {id: trunk, check: network.ios_trunk, host: sw1, criterion: CP5.1, params: {interface: Gi0/1, allowed: [10, 20]}}
 """
 
 
@@ -184,11 +185,12 @@ def test_graded_through_the_runner(graded):
     report, standin = graded(cisco_switch())
     statuses = {r.check_id: r.status for r in report.results}
     assert statuses == {"vlans": Status.CONFORME, "vlan-absent": Status.NON_CONFORME, "interface": Status.CONFORME,
-                        "route": Status.CONFORME, "logging": Status.CONFORME, "snmp": Status.CONFORME}
+                        "route": Status.CONFORME, "logging": Status.CONFORME, "snmp": Status.CONFORME,
+                        "trunk": Status.CONFORME}
     assert report.outcome.reached and report.outcome.execs == 1 and report.transport == "cli"
-    assert report.login.endswith("1 connexion SSH, 1 session interactive, 4 commande(s)")
+    assert report.login.endswith("1 connexion SSH, 1 session interactive, 5 commande(s)")
     assert standin.counts["connections"] == 1 and standin.counts["shells"] == 1
-    assert len(report.probes) == 4  # show vlan brief once for two checks, running-config once for two
+    assert len(report.probes) == 5  # show vlan brief once for two checks, running-config once for two
 
 
 def test_graded_a_command_that_hangs_is_erreur_for_its_checks_only(graded, monkeypatch):
