@@ -11,7 +11,8 @@ ESP, so charon carries ESP itself (kernel-libipsec, see :mod:`grader.lab.ipsec`)
   counts its packets: ``vpn.ipsec_lan_to_lan`` conforme;
 * then the SA is torn down and the two LANs routed to each other in the clear over the WAN:
   the witness still sees the LAN A address (what a reader of the configuration, or the witness
-  alone, would take for the tunnel), but no SA counts it: non conforme; ``vpn.ipsec_sa`` too.
+  alone, would take for the tunnel), but no SA counts it: non conforme; ``vpn.ipsec_sa`` too;
+* last, charon stopped: ``swanctl`` finds no VICI socket, ``vpn.ipsec_sa`` is non conforme.
 
 Set GRADER_RECORD_DIR to keep the real ``swanctl --list-sas`` outputs (tests/checks/data/ipsec_*).
 """
@@ -66,13 +67,18 @@ def _record(name: str, origin: str, result) -> None:
             f"{result.stdout}\n# --- stderr\n{result.stderr}\n# --- end\n", encoding="utf-8")
 
 
-def _established(shell: HostShell, limit: float = 45.0) -> None:
-    """Wait until rt-a's CHILD SA is installed (rt-b may boot a little later: rt-a retries)."""
+def _established(shell: HostShell, limit: float = 90.0) -> None:
+    """Wait until rt-a's CHILD SA is installed, initiating it again while it is not.
+
+    rt-b may start its charon after rt-a's first IKE_SA_INIT, and charon then waits out its
+    retransmission back-off (4 s, 7 s, 13 s, 23 s...): ``swanctl --initiate`` asks at once, as an
+    administrator would. On the exam's routers the tunnel has been up long before the grading.
+    """
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
-        done = shell.run("/usr/sbin/swanctl", "--list-sas", timeout=10)
-        if "INSTALLED" in done.stdout:
+        if "INSTALLED" in shell.run("/usr/sbin/swanctl", "--list-sas", timeout=10).stdout:
             return
+        shell.run("/usr/sbin/swanctl", "--initiate", "--child", ipsec.CHILD, "--timeout", "10", timeout=20)
         time.sleep(1)
 
 
@@ -138,3 +144,9 @@ def test_site_to_site_ipsec_proved_by_the_sas_counters(tmp_path: Path, monkeypat
         assert clear.status is Status.NON_CONFORME, (clear.message, clear.observed)
         assert f"depuis l'adresse {RT_A_LAN}" in clear.observed and "en clair" in clear.message
         assert got["sa"].status is Status.NON_CONFORME
+
+        # charon stopped: swanctl cannot reach its VICI socket, which is the fact (no SA can exist)
+        stop = lab.nsenter("ip-rt-a", "/usr/bin/systemctl", "stop", "strongswan")
+        assert stop.returncode == 0, stop.stderr
+        got = _grade(lab, tmp_path, "stopped")
+        assert got["sa"].status is Status.NON_CONFORME and "VICI" in got["sa"].observed, got["sa"].observed

@@ -165,3 +165,9 @@ def test_the_real_clear_path_the_witness_alone_would_take_for_the_tunnel():
     v = evaluate(IpsecLanToLan(), IpsecLanToLan.Params(**L2L), {"lan_a_lan": load_capture("ipsec_lan_to_lan_clear.txt")})
     assert v.status is Status.NON_CONFORME and "en clair" in v.message
     assert "depuis l'adresse 10.77.47.65" in v.observed and "aucune SA IKE" in v.observed
+
+
+def test_the_real_swanctl_of_a_stopped_charon():
+    """systemctl stop strongswan on rt-a: the VICI socket refuses, swanctl exits 111 and prints its usage."""
+    v = _sa(load_capture("ipsec_list_sas_stopped.txt"))
+    assert v.status is Status.NON_CONFORME and "Connection refused" in v.observed and "plugin '" not in v.observed
