@@ -90,7 +90,8 @@ def needed_credentials(job: HostJob) -> list[tuple[str, Any, str]]:
 
     specs = default_channel_specs()
     primary = job.host.transport
-    names = [primary] + sorted({p.transport for p in job.unique_probes()} - {primary})
+    carried = set(specs[primary].carries) if primary in specs else set()  # run by the primary (guest: ssh)
+    names = [primary] + sorted({p.transport for p in job.unique_probes()} - {primary} - carried)
     needs: list[tuple[str, Any, str]] = []
     for name in names:
         spec = specs.get(name)

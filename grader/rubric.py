@@ -88,6 +88,9 @@ class Host(_Strict):
     platform: Literal["linux", "windows", "network"]
     address: str = Field(min_length=1)
     transport: str = Field(default="ssh", min_length=1)  # the primary channel: its failure is "injoignable"
+    #: A channel that runs the primary's probes when the primary cannot reach the host (``guest``: through
+    #: the VM's hypervisor); configured in ``options.<fallback>``. None: the host is then injoignable.
+    fallback: str | None = Field(default=None, min_length=1)
     port: int | None = Field(default=None, ge=1, le=65535)  # None: the transport's usual port
     credential: str | None = None
     options: dict[str, dict[str, Any]] = Field(default_factory=dict)  # per-channel settings, by channel name
@@ -522,6 +525,9 @@ def _transport_problems(source: str, tree: CommentedMap, rubric: Rubric, catalog
         elif getattr(channel, "needs_credential", False) and h.credential is None:
             problems.append(f"{at('hosts', i, 'name')}: "
                             + t("rubric.no_credential", host=h.name, transport=h.transport))
+        elif h.transport not in h.options and not _defaults_valid(channel):
+            problems.append(f"{at('hosts', i, 'transport')}: " + t("rubric.transport_needs_options",
+                                                                     transport=h.transport))
         for name, values in h.options.items():
             option_channel = transports.get(name)
             if option_channel is None:
@@ -530,6 +536,7 @@ def _transport_problems(source: str, tree: CommentedMap, rubric: Rubric, catalog
                 continue
             for loc, value in _strings(values):  # options may differ per candidate, like params
                 problems += _template_problems(at('hosts', i, 'options', name, *loc), value, rubric, with_addr=True)
+            problems += _host_reference_problems(at, rubric, i, name, values, option_channel)
             option_problems = _sampled_problems(source, tree, rubric, ('hosts', i, 'options', name), values,
                                                 option_channel.Options.model_validate, samples=samples)
             if option_problems:
@@ -542,6 +549,8 @@ def _transport_problems(source: str, tree: CommentedMap, rubric: Rubric, catalog
                 if value not in rubric.credentials:
                     problems.append(f"{at('hosts', i, 'options', name, *loc)}: "
                                     + t("rubric.undeclared_option_credential", credential=value))
+        if h.fallback is not None:
+            problems += _fallback_problems(at, i, h, transports)
     for i, entry in enumerate(rubric.checks):
         cls = catalogue.get(entry.check)
         if cls is None:
@@ -551,11 +560,56 @@ def _transport_problems(source: str, tree: CommentedMap, rubric: Rubric, catalog
             if channel is None or getattr(channel, "grader_side", False):
                 continue
             for h in rubric.targets(entry) if (entry.host in {x.name for x in rubric.hosts} or entry.role) else []:
-                if wanted != h.transport and wanted not in h.options:
+                carried = getattr(transports.get(h.transport), "carries", ())
+                if wanted != h.transport and wanted not in h.options and wanted not in carried:
                     problems.append(f"{at('checks', i, 'check')}: " + t("rubric.channel_not_configured",
                                                                           check=entry.check, transport=wanted,
                                                                           host=h.name, host_transport=h.transport))
     return problems
+
+
+def _host_reference_problems(at: Callable[..., str], rubric: Rubric, i: int, name: str, values: Mapping[str, Any],
+                             channel: Any) -> list[str]:
+    """An option naming another host of the rubric (``options.guest.hypervisor``: the host whose account
+    reaches the VM) names a declared host, not this one, that uses the transport the channel needs."""
+    problems: list[str] = []
+    host = rubric.hosts[i]
+    for key, transports in getattr(channel.Options, "host_fields", {}).items():
+        other = values.get(key)
+        if not isinstance(other, str) or "{" in other:
+            continue
+        where = at('hosts', i, 'options', name, key)
+        names = [h.name for h in rubric.hosts if h.name != host.name]
+        if other not in names:
+            problems.append(f"{where}: " + t("rubric.option_unknown_host", host=other, known=", ".join(names) or "-"))
+        elif rubric.host(other).transport not in transports:
+            problems.append(f"{where}: " + t("rubric.option_host_transport", host=other, transports=", ".join(transports),
+                                             host_transport=rubric.host(other).transport))
+    return problems
+
+
+def _defaults_valid(channel: Any) -> bool:
+    """Whether a channel works without ``options.<channel>`` (``guest`` must be told its hypervisor and VM)."""
+    try:
+        channel.Options.model_validate({})
+    except ValidationError:
+        return False
+    return True
+
+
+def _fallback_problems(at: Callable[..., str], i: int, host: Host, transports: Mapping[str, Any]) -> list[str]:
+    """``fallback:`` names a channel configured on the host (``options.<fallback>``) that runs the probes of
+    the host's transport (``guest`` runs ``ssh`` probes), other than the transport itself."""
+    channel = transports.get(host.fallback or "")
+    where = at('hosts', i, 'fallback')
+    if channel is None:
+        return [f"{where}: " + t("rubric.unknown_transport", transport=host.fallback,
+                                 known=", ".join(sorted(transports)))]
+    if host.transport not in getattr(channel, "carries", ()):
+        return [f"{where}: " + t("rubric.fallback_cannot_carry", fallback=host.fallback, transport=host.transport)]
+    if host.fallback not in host.options:
+        return [f"{where}: " + t("rubric.fallback_not_configured", fallback=host.fallback)]
+    return []
 
 
 def _check_channels(cls: type[Check], params: Mapping[str, Any]) -> list[str]:

@@ -31,7 +31,7 @@ from grader.errors import CredentialError, HostKeyMismatch, TransportError, Unre
 from grader.model import HostOutcome, Msg, Probe, ProbeResult, RefOf, Status, Text, Verdict
 from grader.roster import Candidate
 from grader.rubric import CheckEntry, Host, Rubric, render, render_params
-from grader.transports.base import Channel, HostContext
+from grader.transports.base import Channel, HostContext, Peer
 from grader.transports.deadline import HostDeadline, abort_all
 
 log = logging.getLogger("grader.runner")
@@ -95,6 +95,7 @@ class HostJob:
     credentials: Mapping[str, Any] = field(default_factory=dict)
     options: Mapping[str, Mapping[str, Any]] | None = None  # the host's channel options for this candidate
     planning_problem: Msg | None = None  # why its address or options cannot be written for this candidate (not contacted)
+    peers: Mapping[str, Peer] = field(default_factory=dict)  # the candidate's other hosts (a VM's hypervisor)
 
     def channel_options(self, channel: str) -> Mapping[str, Any]:
         """The options of ``channel`` on this host, templates rendered for this candidate."""
@@ -104,6 +105,10 @@ class HostJob:
     @property
     def label(self) -> str:
         return f"{self.candidate.id}/{self.host.name}"
+
+    def channel_names(self) -> set[str]:
+        """The channels configured on this host (``options.<channel>``)."""
+        return set(self.options if self.options is not None else self.host.options)
 
     def unique_probes(self) -> list[Probe]:
         """Every probe once, whatever the number of checks asking for it."""
@@ -120,6 +125,8 @@ class HostJob:
             return self.host.budget
         probes = self.unique_probes()
         channels = {p.transport for p in probes} | {self.host.transport}
+        if self.host.fallback is not None:  # the fallback's round trip, when the primary could not reach the host
+            channels.add(self.host.fallback)
         return len(channels) * (self.host.connect_timeout + CHANNEL_MARGIN) + sum(p.timeout for p in probes)
 
 
@@ -185,6 +192,7 @@ def plan(rubric: Rubric, candidates: Iterable[Candidate], catalogue: Mapping[str
                 unaddressed[h.name] = Msg("adresse de l'hôte invalide pour ce candidat : {error}", error=str(exc))
         variables["addr"] = addresses
         credentials, unresolved = _credentials_for(rubric, variables)
+        peers = _peers(rubric, variables, addresses, credentials, set(unaddressed) | set(unresolved))
         for h in rubric.hosts:
             if only_hosts is not None and (cand.id, h.name) not in only_hosts:
                 continue
@@ -202,8 +210,27 @@ def plan(rubric: Rubric, candidates: Iterable[Candidate], catalogue: Mapping[str
             if planned:
                 jobs.append(HostJob(cand, h, addresses[h.name], tuple(planned),
                                     credentials.get(h.credential) if h.credential else None,
-                                    credentials, options, problem))
+                                    credentials, options, problem,
+                                    {name: peer for name, peer in peers.items() if name != h.name}))
     return jobs
+
+
+def _peers(rubric: Rubric, variables: Mapping[str, Any], addresses: Mapping[str, str], credentials: Mapping[str, Any],
+           unusable: set[str]) -> dict[str, Peer]:
+    """Every host of the rubric as another host's channel may go through it (a VM's hypervisor), for one
+    candidate; a host whose address, credential or options cannot be written for this candidate is left out."""
+    peers: dict[str, Peer] = {}
+    for h in rubric.hosts:
+        if h.name in unusable or (h.credential and h.credential in unusable):
+            continue
+        try:
+            options = {name: render_params(values, variables) for name, values in h.options.items()}
+        except Exception:  # noqa: BLE001, S112 - said on that host's own checks; not a way through for another
+            continue
+        peers[h.name] = Peer(h.name, addresses[h.name], h.transport, h.port,
+                             credentials.get(h.credential) if h.credential else None, h.sudo, h.connect_timeout,
+                             options)
+    return peers
 
 
 def _credentials_for(rubric: Rubric, variables: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Msg]]:
@@ -272,10 +299,11 @@ def grade_host(job: HostJob, known_hosts: Path | None, channels: Mapping[str, Ch
     """
     channels = channels if channels is not None else default_channels()
     started, t0 = now(), time.perf_counter()
+    primary = job.host.transport
+    carried = set(getattr(channels.get(primary), "carries", ()))  # probe languages the primary runs (guest: ssh)
     by_channel: dict[str, list[Probe]] = {}
     for probe in job.unique_probes():
-        by_channel.setdefault(probe.transport, []).append(probe)
-    primary = job.host.transport
+        by_channel.setdefault(primary if probe.transport in carried else probe.transport, []).append(probe)
     order = [primary] + sorted(t for t in by_channel if t != primary)
     results: dict[str, ProbeResult] = {}
     failed: dict[str, Verdict] = {}
@@ -300,6 +328,8 @@ def grade_host(job: HostJob, known_hosts: Path | None, channels: Mapping[str, Ch
                                                   "non interrogé", seconds=deadline.seconds, channel=name))
                 continue
             got = _collect(job, channel, name, probes, known_hosts, deadline, primary, failed)
+            if got is None and name == primary:
+                got = _another_way(job, channels, probes, known_hosts, deadline, failed)
             if got is None:
                 if name == primary:  # the host could not be graded: no other channel is asked
                     break
@@ -345,6 +375,47 @@ def _collect(job: HostJob, channel: Channel, name: str, probes: list[Probe], kno
     return None
 
 
+def _another_way(job: HostJob, channels: Mapping[str, Channel], probes: list[Probe], known_hosts: Path | None,
+                 deadline: HostDeadline, failed: dict[str, Verdict]) -> Any:
+    """When the primary channel could not reach the host (injoignable): its ``fallback`` channel runs the
+    primary's probes (``fallback: guest``: the batch through the VM's hypervisor), and the evidence says
+    so; without a fallback, or when it cannot either, the channels configured on the host say what they
+    see of it (:meth:`Channel.explain`: « VM arrêtée »), added to the reason. Never a result from
+    anything but the host the rubric names: the fallback reaches it by the rubric's own designation."""
+    primary = job.host.transport
+    verdict = failed.get(primary)
+    if verdict is None or verdict.status is not Status.INJOIGNABLE or deadline.expired:
+        return None
+    fallback = job.host.fallback
+    if fallback is not None and fallback in channels:
+        tried: dict[str, Verdict] = {}
+        got = _collect(job, channels[fallback], fallback, probes, known_hosts, deadline, fallback, tried)
+        if got is not None:
+            del failed[primary]
+            got.anomalies.insert(0, Msg("{transport} injoignable ({reason}) : lot exécuté par le canal de secours "
+                                        "« {fallback} »", transport=primary, reason=verdict.message,
+                                        fallback=fallback))
+            return got
+        failed[primary] = Verdict(Status.INJOIGNABLE, message=Msg("{reason} ; canal de secours « {fallback} » : "
+                                                                  "{why}", reason=verdict.message, fallback=fallback,
+                                                                  why=tried[fallback].message))
+        return None
+    for name in sorted(job.channel_names()):
+        channel = channels.get(name)
+        if name == primary or channel is None or deadline.expired:
+            continue
+        try:
+            seen = channel.explain(_context(job, channel, False, known_hosts, deadline))
+        except Exception:
+            log.exception("channel %s could not explain %s", name, job.label)
+            continue
+        if seen:
+            failed[primary] = Verdict(Status.INJOIGNABLE, message=Msg("{reason} ; {seen}", reason=verdict.message,
+                                                                      seen=seen))
+            break
+    return None
+
+
 def _reason(exc: Exception) -> Msg | str:
     """Why a channel could not grade the host: its :class:`Msg` when raised with one (said in any language)."""
     return said(exc)
@@ -358,7 +429,7 @@ def _context(job: HostJob, channel: Channel, primary: bool, known_hosts: Path | 
                        credential=job.credential, credentials=job.credentials,
                        options=channel.Options.model_validate(raw), sudo=host.sudo,
                        connect_timeout=host.connect_timeout, known_hosts=known_hosts, primary=primary,
-                       deadline=deadline)
+                       peers=job.peers, deadline=deadline)
 
 
 def default_channels() -> dict[str, Channel]:

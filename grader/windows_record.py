@@ -82,7 +82,8 @@ OS_FACTS = winrm(
 #: Verdict templates that mean a judge could not read an answer (not "the server is not configured"):
 #: replay lists them with the refused records.
 UNREADABLE = frozenset({"le juge de la vérification a échoué", "{what} : sortie illisible ({exc})",
-                        "sortie illisible : {exc}"})
+                        "sortie illisible : {exc}", "inventaire de l'hyperviseur illisible : {exc}",
+                        "réponse de l'agent illisible"})
 
 
 def default_rubric() -> Path:

@@ -76,7 +76,8 @@ def test_flavors_have_their_own_cache_keys_and_unknown_ones_are_refused():
     from grader.lab import samba
     from grader.lab.hosts import FLAVORS
 
-    assert set(FLAVORS) == {"linux", "dc", "router", "hypervisor"}
+    assert set(FLAVORS) == {"linux", "dc", "router", "hypervisor", "voip"}
+    assert {"kamailio", "baresip-core"} <= set(FLAVORS["voip"].packages) and FLAVORS["voip"].provision is None
     assert FLAVORS["hypervisor"].provision is not None and "qemu-system-x86" in FLAVORS["hypervisor"].packages
     assert base.cache_key(FLAVORS["router"].packages) != base.cache_key(base.PACKAGES)
     assert base.cache_key(samba.PACKAGES) != base.cache_key(base.PACKAGES)

@@ -45,6 +45,12 @@ checks:
     params: {nodes: [pve1, pve2], ha: [c01-web]}
     criterion: CP7.1
     points: 1
+  - id: sauvegarde
+    check: backup.pve_recent
+    host: pve1
+    params: {vm: c01-web, storage: sauvegardes, job: true, max_age_hours: 1000000}
+    criterion: CP9.1
+    points: 1
 """
 
 
@@ -64,6 +70,7 @@ def test_the_libvirt_backend_on_a_pve_host_asks_for_ssh(tmp_path: Path) -> None:
         load_rubric(write(tmp_path, "libvirt"), default_catalogue())
     said = str(caught.value)
     assert "hypervisor.vm" in said and "ssh" in said and "hypervisor.cluster" not in said
+    assert "backup.pve_recent" not in said, "the vzdump check rides pve"
 
 
 SECRET = "0d8e5a1c-7f3b-4a2e-9c61-5b4d3e2f1a00"
@@ -92,11 +99,11 @@ def graded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, token: str):
 
 def test_graded_for_real_the_token_never_reaches_the_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     statuses, stored, status = graded(tmp_path, monkeypatch, SECRET)
-    assert statuses == {"vm-web": status.CONFORME, "cluster": status.CONFORME}
+    assert statuses == {"vm-web": status.CONFORME, "cluster": status.CONFORME, "sauvegarde": status.CONFORME}
     assert SECRET.encode() not in stored and b"grader@pve!audit" in stored
 
 
 def test_a_wrong_token_makes_every_check_erreur(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     statuses, stored, status = graded(tmp_path, monkeypatch, "not-the-token")
-    assert statuses == {"vm-web": status.ERREUR, "cluster": status.ERREUR}
+    assert statuses == {"vm-web": status.ERREUR, "cluster": status.ERREUR, "sauvegarde": status.ERREUR}
     assert b"not-the-token" not in stored

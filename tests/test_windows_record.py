@@ -52,6 +52,12 @@ ANSWERS = {
     ("script-sauvegarde", "tasks"): "tasks_running_script",
     ("wsus", "policy"): "wsus_policy_configured",
     ("sauvegarde-wsb", "sets"): "get_wbbackupset_two_versions",
+    ("hyperv-vm", "inventory"): "hyperv_inventory_lab",
+    ("hyperv-point-controle", "inventory"): "hyperv_inventory_lab",
+    ("hyperv-commutateur", "inventory"): "hyperv_inventory_lab",
+    ("hyperv-volume", "inventory"): "hyperv_inventory_lab",
+    ("hyperv-agent", "inventory"): "hyperv_inventory_lab",
+    ("hyperv-agent", "agent"): "hyperv_agent_web_fr",
 }
 
 
@@ -102,7 +108,8 @@ def test_record_runs_every_probe_in_one_batch_and_writes_the_bundle(recorded):
     assert bundle["recorded"].endswith("+00:00")
     checks = {c["check"] for c in bundle["checks"]}
     winrm_types = {cid for cid, cls in default_catalogue().items() if cls.transport == "winrm"}
-    assert checks == winrm_types, "the recording rubric holds one instance of every installed WinRM check"
+    hyperv = {"hypervisor.vm", "hypervisor.snapshot", "hypervisor.network", "hypervisor.storage", "hypervisor.guest_agent"}
+    assert checks == winrm_types | hyperv, "one instance of every installed WinRM check, and the Hyper-V back-end's"
     probes = bundle["probes"]
     assert probes[0]["command"] == wr.OS_FACTS.command and probes[0]["checks"] == ["(os)"]
     assert [p["index"] for p in probes] == list(range(len(probes)))
@@ -277,4 +284,5 @@ def test_a_batch_cut_short_is_said_and_its_missing_records_refused(recorded, tmp
     result = grader("windows", "replay", str(cut))
     assert result.returncode == 1, result.stdout + result.stderr
     assert "n'est pas allé à son terme" in result.stdout and "aucun cadre R enregistré" in result.stdout
-    assert "wsus (windows.wsus_client_policy)" in result.stdout and "non jugée : sonde(s) policy" in result.stdout
+    assert bundle["probes"][-1]["checks"] == ["hyperv-agent"], "the rubric's last entry's own probe is the last one"
+    assert "hyperv-agent (hypervisor.guest_agent)" in result.stdout and "non jugée : sonde(s) agent" in result.stdout

@@ -8,11 +8,15 @@ shares one inventory probe: a room's hypervisor is read in one round trip.
 
 from __future__ import annotations
 
-from checks.hypervisor.checks import CHECKS
+from checks.hypervisor import checks
+from checks.hypervisor.backup import PveBackupRecent
 from grader.check import Check
 from grader.plugins import hookimpl
 
 __all__ = ["CHECKS", "grader_register_checks"]
+
+#: The ``hypervisor.*`` checks, and the Proxmox VE backups (``backup.pve_recent``, same ``pve`` channel).
+CHECKS: tuple[type[Check], ...] = (*checks.CHECKS, PveBackupRecent)
 
 
 @hookimpl

@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from grader.model import Msg
+
 #: VM states as the model says them (libvirt's own words; other back-ends map theirs onto these).
 RUNNING = "running"
 SHUT_OFF = "shut off"
@@ -177,6 +179,8 @@ class Inventory:
     pools: list[Pool] = field(default_factory=list)
     truncated: bool = False  # the output was cut: what is missing may exist
     cluster: Cluster | None = None  # None: not read (libvirt has no cluster)
+    errors: list[str] = field(default_factory=list)  # why parts were not read, as the hypervisor said (Hyper-V)
+    blind: Msg | None = None  # why the lists may hide objects from the grader's account (Hyper-V without rights)
 
     def vm(self, name: str) -> Vm | None:
         return next((v for v in self.vms if v.name == name), None)
@@ -189,6 +193,18 @@ class Inventory:
 
     def pool(self, name: str) -> Pool | None:
         return next((p for p in self.pools if p.name == name), None)
+
+
+def vlan_tags(text: str) -> tuple[int, ...]:
+    """VLAN tags as hypervisors list them: ``10;20;30-32`` (Proxmox trunks), ``2-4094``/``10 20`` (bridge-vids),
+    ``1-3,10`` (Hyper-V's ``AllowedVlanIdListString``); what is not a number or a range is left out."""
+    found: list[int] = []
+    for item in re.split(r"[,;\s]+", text.strip()):
+        low, dash, high = item.partition("-")
+        if not low.isdigit() or (dash and not high.isdigit()):
+            continue
+        found += range(int(low), int(high) + 1) if dash else [int(low)]
+    return tuple(found)
 
 
 # -- sizes -------------------------------------------------------------------------------------

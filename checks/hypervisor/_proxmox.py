@@ -31,6 +31,7 @@ from checks.hypervisor._model import (
     Snapshot,
     Vm,
     parse_size,
+    vlan_tags,
 )
 
 NAME = "proxmox"
@@ -71,17 +72,6 @@ def _memory(value: object) -> int | None:
     return mib * 2**20 if mib is not None else None
 
 
-def _vlans(text: str) -> tuple[int, ...]:
-    """``10;20;30-32`` (trunks) or ``2-4094`` / ``10 20`` (bridge-vids) as tags."""
-    tags: list[int] = []
-    for item in re.split(r"[;\s]+", text.strip()):
-        low, dash, high = item.partition("-")
-        if _int(low) is None or (dash and _int(high) is None):
-            continue
-        tags += range(int(low), int(high) + 1) if dash else [int(low)]
-    return tuple(tags)
-
-
 def _disk(key: str, value: object, storage_types: dict[str, str]) -> Disk:
     volume, opts = _options(value)
     device = opts.get("media", "disk")
@@ -105,7 +95,7 @@ def _nic(value: object) -> Nic:
     _, opts = _options(value)
     model, mac = next(((k, v) for k, v in opts.items() if _MAC.match(v)), (None, None))
     tag, trunks = _int(opts.get("tag")), opts.get("trunks")
-    vlans = (tag,) if tag is not None else _vlans(trunks) if trunks else ()
+    vlans = (tag,) if tag is not None else vlan_tags(trunks) if trunks else ()
     bridge = opts.get("bridge")
     return Nic(mac=mac, kind="bridge" if bridge else "user", source=bridge, bridge=bridge, vlans=vlans,
                trunk=bool(trunks), model=model)
@@ -140,7 +130,7 @@ def _vm(entry: dict[str, Any], storage_types: dict[str, str]) -> Vm:
 def _bridge(iface: dict[str, Any]) -> Bridge:
     ports = str(iface.get("bridge_ports") or iface.get("ovs_ports") or "").split()
     aware = _flag(iface.get("bridge_vlan_aware", 0))
-    vids = _vlans(str(iface.get("bridge_vids") or "2-4094")) if aware else ()
+    vids = vlan_tags(str(iface.get("bridge_vids") or "2-4094")) if aware else ()
     return Bridge(name=str(iface["iface"]), vlan_filtering=aware, up=_flag(iface.get("active", 0)),
                   ports=tuple(BridgePort(name=p, vlans=vids, pvid=1 if aware else None) for p in ports))
 

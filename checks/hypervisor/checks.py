@@ -12,14 +12,15 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from checks._common.params import Moment
 from checks._common.text import clip, reason_of
-from checks.hypervisor._backends import BACKENDS
+from checks.hypervisor._backends import BACKENDS, AgentError
 from checks.hypervisor._libvirt import FramingError
 from checks.hypervisor._model import RUNNING, Cluster, Disk, Inventory, Nic, Vm, parse_size, show_size, within
 from checks.linux._parse import cannot_run
+from checks.windows._ps import failure
 from grader.check import Check, CheckParams
 from grader.model import Msg, Probe, ProbeResult, Verdict
 
@@ -33,9 +34,10 @@ def _size_ok(value: Size | None) -> Size | None:
 
 
 class HypervisorParams(CheckParams):
-    #: Which hypervisor the host runs (the back-end that reads it): ``libvirt`` (virsh over SSH) or
-    #: ``proxmox`` (Proxmox VE's REST API with an API token, the ``pve`` channel).
-    backend: Literal["libvirt", "proxmox"] = "libvirt"
+    #: Which hypervisor the host runs (the back-end that reads it): ``libvirt`` (virsh over SSH),
+    #: ``proxmox`` (Proxmox VE's REST API with an API token, the ``pve`` channel) or ``hyperv``
+    #: (Hyper-V's cmdlets in the ``winrm`` batch).
+    backend: Literal["libvirt", "proxmox", "hyperv"] = "libvirt"
 
 
 class _Part(BaseModel):
@@ -68,8 +70,10 @@ def read_inventory(params: HypervisorParams, result: ProbeResult, expected: str 
         return Verdict.erreur(Msg("l'inventaire de l'hyperviseur n'a pas pu être lu : {reason}", reason=reason),
                               expected=expected)
     if result.exit_code != 0 and not result.truncated:
+        said = failure(result) if result.transport == "winrm" else None  # PowerShell's error record, not its JSON
         return Verdict.erreur(Msg("l'inventaire de l'hyperviseur a échoué (code {code}) : {detail}",
-                                  code=result.exit_code, detail=clip(result.stderr.strip(), 160)),
+                                  code=result.exit_code, detail=said.describe() if said else
+                                  clip(result.stderr.strip(), 160)),
                               observed=clip(result.stdout), expected=expected)
     try:
         return BACKENDS[params.backend].parse_inventory(result.stdout, truncated=result.truncated)
@@ -87,10 +91,20 @@ def find_vm(inventory: Inventory, name: str, expected: str | Msg) -> Vm | Verdic
     if vm is None:
         if inventory.truncated:
             return Verdict.erreur(Msg("inventaire tronqué : la VM {vm} n'y figure pas", vm=name), expected=expected)
+        if inventory.blind:
+            return Verdict.erreur(Msg("la VM {vm} n'est pas dans la liste : {reason}", vm=name, reason=inventory.blind),
+                                  expected=expected)
         names = ", ".join(v.name for v in inventory.vms) or Msg("aucune")
         return Verdict.non_conforme(Msg("VM présentes : {names}", names=names), expected,
                                     Msg("La VM {vm} n'existe pas sur cet hyperviseur.", vm=name))
+    same = [v for v in inventory.vms if v.name == name]
+    if len(same) > 1:  # Hyper-V and Proxmox VE allow it: which one the rubric means cannot be told
+        return Verdict.erreur(Msg("{count} VM portent le nom {vm} sur l'hôte", count=len(same), vm=name),
+                              expected=expected)
     if not vm.complete:
+        if inventory.errors:  # a part the hypervisor refused (Hyper-V), not the output cap
+            return Verdict.erreur(Msg("la VM {vm} n'a pas été lue en entier : {errors}", vm=name,
+                                      errors=clip(" ; ".join(inventory.errors), 300)), expected=expected)
         return Verdict.erreur(Msg("inventaire tronqué : la VM {vm} n'a pas été lue en entier", vm=name),
                               expected=expected)
     return vm
@@ -121,9 +135,13 @@ def describe_vm(vm: Vm) -> str:
 
 
 class _InventoryCheck(Check):
-    """A hypervisor check read from the host's one inventory probe (every such check of a host shares it)."""
+    """A hypervisor check read from the host's one inventory probe (every such check of a host shares it).
 
-    platform = "linux"
+    Its platform is ``any``: libvirt and Proxmox VE run on Linux hosts, Hyper-V on Windows ones; the
+    rubric's validation asks for the channel the back-end's probes take (``ssh``, ``pve``, ``winrm``).
+    """
+
+    platform = "any"
     transport = "ssh"
 
     def probes(self, params: HypervisorParams) -> Mapping[str, Probe]:
@@ -359,6 +377,9 @@ class NetworkBridge(_InventoryCheck):
         if network is not None and network.active is False:
             return Verdict.non_conforme(Msg("réseau {name} inactif", name=network.name), expected,
                                         Msg("Le réseau {name} est défini mais inactif.", name=network.name))
+        if bridge is None and inventory.blind:
+            return Verdict.erreur(Msg("le réseau {name} n'est pas dans la liste : {reason}", name=params.name,
+                                      reason=inventory.blind), expected=expected)
         if bridge is None:
             known = ", ".join([b.name for b in inventory.bridges] + [n.name for n in inventory.networks]) or Msg(
                 "aucun")
@@ -461,25 +482,49 @@ class StoragePool(_InventoryCheck):
 class GuestAgent(Check):
     """L'agent invité de la machine virtuelle {vm} répond.
 
-    The VM must exist, run, declare a guest agent channel, and its agent must answer
-    ``guest-info`` through the hypervisor (libvirt: ``virsh qemu-agent-command``) within 5 s.
+    The VM must exist and run, and its agent answer through the hypervisor: libvirt and Proxmox ask
+    qemu-ga ``guest-info`` (``virsh qemu-agent-command``, ``POST .../agent/ping``) within 5 s;
+    Hyper-V reads the VM's integration services (``Get-VMIntegrationService``): the heartbeat must be
+    enabled and its guest component answer ``OK``, as each of ``services`` (Hyper-V only: ``Guest
+    Service Interface``, ``Shutdown``, ``Time Synchronization``, ``Key-Value Pair Exchange``, ``VSS``,
+    known by their GUID whatever the host's language).
     """
 
     id = "hypervisor.guest_agent"
-    platform = "linux"
+    platform = "any"
     transport = "ssh"
     usually_serves = ("CP7.1",)
     example = "{vm: '{{ candidat }}-web'}"
 
     class Params(HypervisorParams):
         vm: str = Field(min_length=1)
+        services: list[str] = Field(default_factory=list)
+
+        @field_validator("services")
+        @classmethod
+        def _known(cls, value: list[str]) -> list[str]:
+            from checks.hypervisor._hyperv import INTEGRATION, guid_of
+
+            unknown = [v for v in value if guid_of(v) is None]
+            if unknown:
+                raise ValueError(f"service d'intégration inconnu : {', '.join(unknown)} "
+                                 f"(connus : {', '.join(INTEGRATION.values())})")
+            return value
+
+        @model_validator(mode="after")
+        def _hyperv_only(self) -> GuestAgent.Params:
+            if self.services and self.backend != "hyperv":
+                raise ValueError("services ne s'applique qu'à backend: hyperv (services d'intégration)")
+            return self
 
     def probes(self, params: Params) -> Mapping[str, Probe]:
         backend = BACKENDS[params.backend]
         return {"inventory": backend.inventory_probe(), "agent": backend.agent_probe(params.vm)}
 
     def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
-        expected = Msg("l'agent invité répond (guest-info)")
+        expected = (Msg("les services d'intégration répondent : {services}",
+                        services=", ".join(["Heartbeat", *params.services]))
+                    if params.backend == "hyperv" else Msg("l'agent invité répond (guest-info)"))
         inventory = read_inventory(params, results["inventory"], expected)
         if isinstance(inventory, Verdict):
             return inventory
@@ -492,21 +537,14 @@ class GuestAgent(Check):
         if not vm.agent.declared:
             return Verdict.non_conforme(Msg("aucun canal d'agent invité dans la définition de la VM"), expected,
                                         Msg("La VM {vm} n'a pas de canal pour l'agent invité.", vm=vm.name))
-        agent = results["agent"]
-        reason = cannot_run(agent)
-        if reason:
-            return Verdict.erreur(Msg("l'agent n'a pas pu être interrogé : {reason}", reason=reason), expected=expected)
-        if agent.exit_code != 0:
-            detail = clip((agent.stderr or agent.stdout).strip(), 200)
-            return Verdict.non_conforme(Msg("l'agent ne répond pas : {detail}", detail=detail), expected,
-                                        Msg("L'agent invité de la VM {vm} ne répond pas.", vm=vm.name))
         try:
-            version = BACKENDS[params.backend].agent_version(agent.stdout)
-        except (ValueError, KeyError, TypeError):
-            return Verdict.erreur(Msg("réponse de l'agent illisible"), observed=clip(agent.stdout), expected=expected)
-        return Verdict.conforme(Msg("qemu-ga {version} répond (canal {state})", version=version,
-                                    state=vm.agent.state or "?"), expected,
-                                Msg("L'agent invité de la VM {vm} répond.", vm=vm.name))
+            answer = BACKENDS[params.backend].agent_answer(results["agent"], vm, params.services)
+        except AgentError as exc:
+            return Verdict.erreur(exc.reason, observed=exc.observed, expected=expected)
+        if not answer.answered:
+            return Verdict.non_conforme(answer.observed, expected,
+                                        Msg("L'agent invité de la VM {vm} ne répond pas.", vm=vm.name))
+        return Verdict.conforme(answer.observed, expected, Msg("L'agent invité de la VM {vm} répond.", vm=vm.name))
 
 
 class ClusterHealthy(_InventoryCheck):

@@ -28,6 +28,7 @@ from checks.network.snmp_source import SnmpRestrictedSource
 from checks.network.snmp_trunk import SnmpTrunk
 from checks.network.supervision import SupervisionHosts
 from checks.network.syslog import SyslogDelivered
+from checks.network.voip import ExtensionRegistered, SipOptions
 from checks.network.vpn import VpnReaches, VpnTunnelUp
 from grader.check import Check
 from grader.plugins import hookimpl
@@ -52,6 +53,8 @@ CHECKS: tuple[type[Check], ...] = (
     SupervisionHosts,
     SnmpRestrictedSource,
     SnmpTrunk,
+    SipOptions,  # telephony (CP5.4): the IPBX answers the grader's OPTIONS
+    ExtensionRegistered,
     *IOS_CHECKS,  # Cisco IOS over the cli channel
     *PFSENSE_CHECKS,  # pfSense config.xml over the cli channel (console menu, shell)
     *IPTABLES_CHECKS,

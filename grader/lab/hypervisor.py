@@ -5,10 +5,12 @@ libvirt itself is installed once into the flavor's provisioned layer with ``apt-
 chroot (debootstrap cannot configure ``polkitd``), where the tiny guest is built too:
 
 * its kernel is Debian's ``linux-image-*-cloud-amd64`` (``apt-get download``, ``dpkg-deb -x``);
-* its initramfs holds busybox, ``qemu-ga`` with the libraries ``ldd`` names, the virtio modules
-  the agent and the NIC need, and an ``/init`` that mounts the usual file systems, loads them,
-  brings ``eth0`` up with the address given on the kernel command line (``grader.ip=``) and runs
-  the agent on the ``org.qemu.guest_agent.0`` port. Written in newc cpio by Python (no cpio here).
+* its initramfs (a merged ``/usr``, like Debian 12's) holds busybox with every applet where Debian has
+  the program (``/usr/bin/env``, ``/usr/bin/head``: the ``guest`` channel's batch envelope runs there),
+  ``qemu-ga`` with the libraries ``ldd`` names, the virtio modules the agent and the NIC need, and an
+  ``/init`` that mounts the usual file systems, loads them, writes ``/etc/hostname``, brings ``eth0`` up
+  with the address given on the kernel command line (``grader.ip=``; none: the network is down) and
+  runs the agent on the ``org.qemu.guest_agent.0`` port. Written in newc cpio by Python (no cpio here).
 
 libvirtd runs inside the host (socket-activated by its systemd), with QEMU as root, no cgroups,
 no namespaces and no security driver: what a container lets it do. Guests run under TCG
@@ -62,7 +64,7 @@ cgroup_controllers = [ ]
 namespaces = [ ]
 """
 GUEST_INIT = """#!/bin/busybox sh
-/bin/busybox --install -s /bin
+/bin/busybox --install -s
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
@@ -71,6 +73,7 @@ mount -t devpts devpts /dev/pts
 for m in $(cat /etc/modules); do insmod /lib/modules/$m.ko 2>/dev/null; done
 for a in $(cat /proc/cmdline); do case $a in grader.ip=*) ip=${a#grader.ip=};; grader.name=*) n=${a#grader.name=};; esac; done
 hostname "${n:-invite}"
+echo "${n:-invite}" > /etc/hostname
 ip link set lo up
 if [ -n "$ip" ] && [ -e /sys/class/net/eth0 ]; then ip link set eth0 up; ip addr add "$ip" dev eth0; fi
 port=
@@ -133,12 +136,16 @@ def build_guest(root: Path, progress: Progress = None) -> dict[str, Any]:
     release = kernel.name[len("vmlinuz-"):]
     modules = work / "x/lib/modules" / release
     entries: list[tuple[str, int, bytes]] = []
-    dirs = ["bin", "sbin", "usr", "usr/sbin", "usr/bin", "lib", "lib/modules", "lib64", "etc", "proc", "sys", "dev",
+    dirs = ["usr", "usr/sbin", "usr/bin", "lib", "lib/modules", "lib64", "etc", "proc", "sys", "dev",
             "run", "tmp", "var"]
     for d in dirs:
         entries.append((d, stat.S_IFDIR | 0o755, b""))
-    entries.append(("bin/busybox", stat.S_IFREG | 0o755, (root / "bin/busybox").read_bytes()))
-    entries.append(("bin/sh", stat.S_IFLNK | 0o777, b"busybox"))
+    # Merged /usr, as a Debian 12 guest has it: /bin/sh, /usr/bin/env, /usr/bin/head... all answer (the
+    # batch envelope names them by absolute path; busybox --install puts each applet where Debian has it).
+    entries.append(("bin", stat.S_IFLNK | 0o777, b"usr/bin"))
+    entries.append(("sbin", stat.S_IFLNK | 0o777, b"usr/sbin"))
+    entries.append(("usr/bin/busybox", stat.S_IFREG | 0o755, (root / "bin/busybox").read_bytes()))
+    entries.append(("usr/bin/sh", stat.S_IFLNK | 0o777, b"busybox"))
     entries.append(("init", stat.S_IFREG | 0o755, GUEST_INIT.encode()))
     entries.append(("usr/sbin/qemu-ga", stat.S_IFREG | 0o755, (root / "usr/sbin/qemu-ga").read_bytes()))
     seen = set()
@@ -206,7 +213,7 @@ def provision(root: Path, progress: Progress = None) -> None:
     (root / GUEST_DIR / "guest.json").write_text(json.dumps(meta, indent=2) + "\n")
 
 
-HYPERVISOR = Flavor("hypervisor", PACKAGES, BASE_REQUIRED, recipe=2, provision=provision,
+HYPERVISOR = Flavor("hypervisor", PACKAGES, BASE_REQUIRED, recipe=3, provision=provision,
                     description="hyperviseur Debian (libvirt, QEMU en TCG, invités minuscules)")
 
 

@@ -33,6 +33,8 @@ class ChannelSpec:
         channel needs no ``options.<name>`` on its host. Like every channel, it runs only once the
         host's primary channel has reached the host.
     :param needs_credential: a host must name a credential to use this channel as its primary transport.
+    :param carries: the probe languages (other channels' names) this channel runs for its host: a host
+        whose primary transport it is sends it those probes (``guest`` runs ``ssh`` probes in a VM).
     """
 
     name: str
@@ -40,6 +42,7 @@ class ChannelSpec:
     Options: type[ChannelOptions] = ChannelOptions
     grader_side: bool = False
     needs_credential: bool = False
+    carries: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, channel: type[Any]) -> ChannelSpec:
@@ -47,7 +50,8 @@ class ChannelSpec:
         declared = getattr(channel, "spec", None)
         if isinstance(declared, ChannelSpec):
             return declared
-        return cls(channel.name, channel, channel.Options, channel.grader_side, channel.needs_credential)
+        return cls(channel.name, channel, channel.Options, channel.grader_side, channel.needs_credential,
+                   tuple(getattr(channel, "carries", ())))
 
     def load(self) -> type[Any]:
         """The channel class, a :class:`~grader.transports.base.Channel` (imported now if declared by its address).

@@ -11,7 +11,19 @@ every VM's ``config`` and ``snapshot`` list, the host's own ``network`` and ``st
 each value the ``data`` member of the API's answer, ``null`` when that request failed (the reason in
 ``errors``). :func:`agent_ping` asks a VM's guest agent (``POST .../agent/ping``, then
 ``GET .../agent/info``): ``stdout`` is the info's ``data``, ``exit_code`` 0 or the HTTP status of the
-failed request, its reason in ``stderr``. The grader logs in with an API token only
+failed request, its reason in ``stderr``. :func:`backups` reads what proves a VM was backed up
+(``backup.pve_recent``): the cluster's VMs (``/cluster/resources?type=vm``), backup jobs (``/cluster/backup``),
+each online node's vzdump tasks (``/nodes/{node}/tasks?typefilter=vzdump``), whether the token may see
+every task there (``/access/permissions``: ``Sys.Audit`` on ``/nodes/{node}``), and the backup archives of
+each storage that holds backups (``/nodes/{node}/storage/{storage}/content?content=backup``; a shared
+storage once)::
+
+    {"local": "pve1", "vms": [...] | null, "jobs": [...] | null,
+     "nodes": [{"node": "pve1", "tasks": [...] | null, "audit": true | false | null,
+                "storages": [{"storage", "type", "shared", "backups": [{"volid", "vmid", "ctime", ...}] | null}] | null}],
+     "errors": ["GET /nodes/pve2/tasks?...: 403 Permission check failed"]}
+
+The grader logs in with an API token only
 (``Authorization: PVEAPIToken=USER@REALM!TOKENID=SECRET``), never a password; the secret never
 reaches a result (see :mod:`grader.transports.pve`).
 """
@@ -25,6 +37,7 @@ from grader.probes.channel import ChannelOptions, ChannelSpec
 
 INVENTORY = "inventory"
 AGENT = "agent-ping "
+BACKUPS = "backups"
 
 
 class PveOptions(ChannelOptions):
@@ -56,3 +69,8 @@ def inventory(timeout: float = 60.0) -> Probe:
 def agent_ping(vm: str, timeout: float = 15.0) -> Probe:
     """A VM's guest agent asked through Proxmox (the VM by its name)."""
     return Probe("pve", AGENT + vm, timeout, active=True)
+
+
+def backups(timeout: float = 60.0) -> Probe:
+    """What proves the cluster's VMs were backed up by vzdump (one probe per host and run, for every VM)."""
+    return Probe("pve", BACKUPS, timeout)

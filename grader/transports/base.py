@@ -34,6 +34,21 @@ from grader.transports.deadline import HostDeadline
 
 
 @dataclass(frozen=True)
+class Peer:
+    """Another host of the rubric as a channel that goes through it sees it (a VM's hypervisor), for one
+    candidate: its address and credential rendered, its transport and login settings."""
+
+    name: str
+    address: str
+    transport: str
+    port: int | None
+    credential: Any  # grader.rubric.Credential, or None
+    sudo: bool = False
+    connect_timeout: float = 5.0
+    options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # its channels' options, rendered
+
+
+@dataclass(frozen=True)
 class HostContext:
     """What a channel may know of the host it talks to. Secrets are resolved by the channel itself."""
 
@@ -50,6 +65,8 @@ class HostContext:
     #: True when this channel is the host's primary transport: its silence means "host down"
     #: (injoignable); a secondary channel's silence on a host already reached is an observation.
     primary: bool = False
+    #: The other hosts of the same candidate, by name (a VM's channel goes through its hypervisor).
+    peers: Mapping[str, Peer] = field(default_factory=dict)
     #: The host's one budget (see :mod:`grader.transports.deadline`): register what you open with
     #: ``deadline.guard(close)``; give no wait more than ``deadline.remaining()``. Unstarted (never
     #: expiring) when a channel is called outside a run.
@@ -118,6 +135,8 @@ class Channel:
     grader_side: ClassVar[bool] = False
     #: True when the host must name a credential to use this channel as its primary transport.
     needs_credential: ClassVar[bool] = False
+    #: Probe languages this channel runs for a host whose primary transport it is (see ChannelSpec.carries).
+    carries: ClassVar[tuple[str, ...]] = ()
     Options: ClassVar[type[ChannelOptions]] = ChannelOptions
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -126,6 +145,7 @@ class Channel:
         if spec is not None:
             cls.name, cls.Options = spec.name, spec.Options
             cls.grader_side, cls.needs_credential = spec.grader_side, spec.needs_credential
+            cls.carries = spec.carries
 
     def start(self, jobs: Sequence[Any]) -> None:
         """Run-level set-up before any host is graded (e.g. a syslog collector starts listening).
@@ -136,6 +156,13 @@ class Channel:
 
     def stop(self) -> None:
         """Run-level tear-down, always called after the run (also on Ctrl-C or a crash)."""
+
+    def explain(self, host: HostContext) -> Text | None:
+        """Why the host is silent, as another vantage point sees it (the ``guest`` channel asks the VM's
+        hypervisor: « VM arrêtée »), or None when this channel cannot tell. Asked by the runner for a
+        host whose primary channel could not reach it, when this channel is configured on the host
+        (``options.<name>``) but not its fallback. Never raises: what it could not learn is None."""
+        return None
 
     def collect(self, host: HostContext, probes: Sequence[Probe]) -> Collected:  # pragma: no cover - abstract
         raise NotImplementedError

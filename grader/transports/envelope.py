@@ -243,14 +243,17 @@ class Parsed:
     shell_report: list[str] = field(default_factory=list)  # what it said of its commands and functions
 
 
-def parse(envelope: Envelope, raw: bytes, *, started: str = "", cut: Msg | None = None) -> Parsed:
+def parse(envelope: Envelope, raw: bytes, *, started: str = "", cut: Msg | None = None,
+          login_shell: bool = True) -> Parsed:
     """Read the framed output. Never trusts a frame whose boundary, order or file header is wrong.
 
     A probe has a result only if its ``R`` frame (exit code, clock) came first and a later
     ``F``…``G`` block carried both of its files under headers naming the private directory,
     in the order the ``F`` frame announced. Anything else is an ``error`` on that probe: ``cut``
     (why the output stopped, e.g. the host's deadline) for a probe whose end never came, and
-    « sortie interrompue ou falsifiée » for one whose frames were wrong.
+    « sortie interrompue ou falsifiée » for one whose frames were wrong. ``login_shell=False``: the
+    script was started without a login shell (a guest agent execs ``/bin/sh`` itself), so none had to
+    describe itself; a ``SHELL`` frame is then an anomaly like any frame out of place.
     """
     b = envelope.boundary.encode()
     out = Parsed()
@@ -280,7 +283,7 @@ def parse(envelope: Envelope, raw: bytes, *, started: str = "", cut: Msg | None 
             out.anomalies.append(Msg("ligne de cadre illisible : {line}", line=repr(piece[:120])))
             continue
         kind, arg = m.group(1).decode(), (m.group(2) or b"").decode(errors="replace")
-        if kind == "SHELL" and not seen_start and out.shell is None:
+        if kind == "SHELL" and login_shell and not seen_start and out.shell is None:
             out.shell, in_shell = arg[:200], True
             continue
         in_shell = False
@@ -323,7 +326,7 @@ def parse(envelope: Envelope, raw: bytes, *, started: str = "", cut: Msg | None 
             elif block:  # F announced files but no text came: every file lost its header
                 bad.update(block)
             block = None
-    if seen_start or out.shell is not None:
+    if login_shell and (seen_start or out.shell is not None):
         out.anomalies.extend(shell_anomalies(out.shell, out.shell_report))
     for index, probe in enumerate(envelope.probes):
         if index in bad or index not in ends or index not in files:

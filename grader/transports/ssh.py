@@ -155,6 +155,30 @@ def run_batch(target: SshTarget, secret: SshSecret, probes: Sequence[Probe], kno
         transport.close()
 
 
+@dataclass
+class ScriptAnswer:
+    """What one exec of a script of the grader's own returned (not an envelope: the caller reads it)."""
+
+    stdout: bytes
+    stderr: str
+    exit_status: int  # -2 (cut): the exec's deadline or the host's ended the output
+    host_key: str
+    note: Msg | None  # another host of the room showed the same key
+
+
+def run_script(target: SshTarget, secret: SshSecret, known_hosts: KnownHosts, script: str, *,
+               outputs: int = 1) -> ScriptAnswer:
+    """One exec of ``script`` on ``/bin/sh -s`` in an emptied environment (as the envelope's), on a host
+    the grader logs in to: what a channel that goes through that host (``guest``, via a hypervisor)
+    runs there. ``outputs``: how many probes' capped outputs the answer may hold (its read bound)."""
+    transport, key, note = open_transport(target, secret, known_hosts)
+    try:
+        raw, err, status = _exec(transport, target, envelope.remote_command(sudo=target.sudo), script, outputs)
+        return ScriptAnswer(raw, err, status, fingerprint(key), note)
+    finally:
+        transport.close()
+
+
 #: What a password read back from the host is replaced with (see :func:`redact`).
 MASK = b"[secret masque]"
 #: Shorter passwords are not masked: a 3-letter password would be found inside ordinary output (a

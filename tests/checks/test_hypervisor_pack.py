@@ -34,7 +34,9 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "hypervisor.storage": {"pool": "vms", "type": "dir", "free": "1G"},
     "hypervisor.guest_agent": {"vm": "c01-web"},
     "hypervisor.cluster": {"nodes": ["pve1", "pve2"], "ha": ["c01-web"]},  # Proxmox only: backend proxmox
+    "backup.pve_recent": {"vm": "c01-web", "storage": "sauvegardes", "job": True},  # Proxmox only, no backend
 }
+BACKENDS = {"libvirt": "ssh", "proxmox": "pve", "hyperv": "winrm"}
 
 CATALOGUE = collect_checks(get_plugin_manager(load_entrypoints=False, extra=(checks.hypervisor,)))
 IDS = sorted(CATALOGUE)
@@ -55,7 +57,7 @@ def test_messages_are_in_the_translated_packs():
 @pytest.mark.parametrize("check_id", IDS)
 def test_identity_and_sentence(check_id):
     cls = CATALOGUE[check_id]
-    assert check_id.startswith("hypervisor.") and cls.id == check_id
+    assert check_id.startswith(("hypervisor.", "backup.")) and cls.id == check_id  # backup.pve_recent: issue #12
     assert cls.transport in default_transports()
     sentence = cls.sentence_template()
     assert sentence.endswith(".") and "\n" not in sentence
@@ -81,7 +83,7 @@ def test_probes_are_deterministic_absolute_and_shared(check_id):
     params = cls.Params(**SAMPLES[check_id])
     first, second = cls().probes(params), cls().probes(params)
     assert first == second and first
-    channel = {"libvirt": "ssh", "proxmox": "pve"}[params.backend]
+    channel = BACKENDS[getattr(params, "backend", "proxmox")]
     for name, probe in first.items():
         assert re.fullmatch(r"[a-z][a-z0-9_]*", name) and probe.timeout > 0 and probe.transport == channel
         if channel == "ssh":
@@ -89,20 +91,34 @@ def test_probes_are_deterministic_absolute_and_shared(check_id):
             assert not probe.active
         else:  # the pve channel's language: the inventory walk (GET only), the agent ping (a POST, active)
             assert probe.active == (name == "agent")
-    for backend in ("libvirt", "proxmox"):
+    for backend in BACKENDS:
         inventory = {cls().probes(cls.Params(**SAMPLES[other] | {"backend": backend}))["inventory"].key
-                     for other in IDS for cls in [CATALOGUE[other]]}
+                     for other in IDS if other.startswith("hypervisor.") and not (
+                         other == "hypervisor.cluster" and backend == "hyperv") for cls in [CATALOGUE[other]]}
         assert len(inventory) == 1, "every hypervisor check of a host shares one inventory probe"
+
+
+def _proxmox_only(check_id: str) -> bool:
+    """A check with no ``backend`` parameter: it reads the Proxmox API only."""
+    return "backend" not in CATALOGUE[check_id].Params.model_fields
+
+
+#: Every check with each back-end it runs on (a Proxmox-only check once; Hyper-V has no cluster check).
+_CHECK_BACKENDS = [(check_id, backend) for check_id in IDS for backend in BACKENDS
+                   if (not _proxmox_only(check_id) or backend == "proxmox")
+                   and not (check_id == "hypervisor.cluster" and backend == "hyperv")]
 
 
 @pytest.mark.parametrize("stdout", ["", "Bienvenue sur le serveur du candidat !\n", "\x00\x01garbage\n",
                                     ":: libvirt 9.0.0\n"])
 @pytest.mark.parametrize("exit_code", [0, 1])
-@pytest.mark.parametrize("backend", ["libvirt", "proxmox"])
-@pytest.mark.parametrize("check_id", IDS)
+@pytest.mark.parametrize(("check_id", "backend"), _CHECK_BACKENDS)
 def test_empty_or_garbage_output_is_never_conforme(check_id, backend, stdout, exit_code):
     cls = CATALOGUE[check_id]
-    params = cls.Params(**SAMPLES[check_id] | {"backend": backend})
+    if _proxmox_only(check_id):
+        params = cls.Params(**SAMPLES[check_id])
+    else:
+        params = cls.Params(**SAMPLES[check_id] | {"backend": backend})
     results = {name: ProbeResult(key=p.key, transport=p.transport, command=p.command, stdout=stdout,
                                  exit_code=exit_code) for name, p in cls().probes(params).items()}
     verdict = cls().judge(params, results)

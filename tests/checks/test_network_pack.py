@@ -69,6 +69,8 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "network.iptables_masquerade": {"oifname": "eth1", "source": "192.168.10.0/24"},
     "network.iptables_port_forward": {"port": 8080, "target": "192.168.10.20", "target_port": 80},
     "network.iptables_port_blocked": {"port": 23},
+    "voip.sip_options": {"server_contains": "Asterisk"},
+    "voip.extension_registered": {"extension": "101", "address": "192.168.10.21"},
 }
 
 CATALOGUE = collect_checks(get_plugin_manager(load_entrypoints=False, extra=(checks.network,)))
@@ -84,7 +86,8 @@ def test_pack_is_registered_through_the_entry_point():
 @pytest.mark.parametrize("check_id", IDS)
 def test_identity_and_sentence(check_id):
     cls = CATALOGUE[check_id]
-    assert check_id.startswith(("network.", "proxy.", "pki.", "vpn.", "supervision.", "snmp.")) and cls.id == check_id
+    assert check_id.startswith(("network.", "proxy.", "pki.", "vpn.", "supervision.", "snmp.", "voip."))
+    assert cls.id == check_id
     assert cls.platform in ("linux", "network", "any") and cls.transport in default_transports()
     sentence = cls.sentence_template()
     assert sentence.endswith(".") and "\n" not in sentence

@@ -4,13 +4,16 @@
 :data:`RECORDED` and changes what it needs. A request without the expected
 ``Authorization: PVEAPIToken=...`` header is answered 401, as Proxmox does; a path not recorded
 is 501 (as pveproxy says of a method it does not implement); an answer recorded as
-``{"status": 500, "reason": ...}`` is sent as that error (a guest agent that does not run).
+``{"status": 500, "reason": ...}`` is sent as that error (a guest agent that does not run). A test may
+give a function instead of an answer: called with the request's form fields and query (each name to
+its list of values), it returns the answer (``agent/exec``, which starts a process and says its pid).
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -38,10 +41,14 @@ class _Handler(BaseHTTPRequestHandler):
     def _answer(self, method: str) -> None:
         auth = self.headers.get("Authorization", "")
         self.server.seen.append((f"{method} {self.path}", auth))
-        path = self.path.split("?", 1)[0]
+        path, _, query = self.path.partition("?")
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length).decode() if length else ""
         if auth != f"PVEAPIToken={self.server.token}":
             return self._send(401, "authentication failure", {"data": None})
         answer = self.server.answers.get(f"{method} {path[len(PREFIX):]}") if path.startswith(PREFIX) else None
+        if callable(answer):
+            answer = answer(urllib.parse.parse_qs(body), urllib.parse.parse_qs(query))
         if answer is None:
             return self._send(501, f"Method '{method} {path}' not implemented", {"data": None})
         if "status" in answer:
