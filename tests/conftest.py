@@ -75,6 +75,23 @@ def locked_lab() -> Iterator[Any]:
             _HOLDING["depth"] -= 1
 
 
+@contextlib.contextmanager
+def own_hosts(specs: Any, monkeypatch: pytest.MonkeyPatch, *, timeout: float = 120) -> Iterator[Any]:
+    """The lab with a test's own hosts booted (``specs``), taken down on the way out, the lock held meanwhile.
+
+    Skips where no lab can run. The grader CLI the test may start must not wait for the lock it holds.
+    """
+    if not lab_available():
+        pytest.skip("le labo exige root et systemd-nspawn (apt-get install systemd-container)")
+    with locked_lab() as lab:
+        monkeypatch.setenv("GRADER_LAB_LOCK_HELD", "1")  # restored after the test: the room may still hold the lock
+        try:
+            lab.up(specs, timeout=timeout)
+            yield lab
+        finally:
+            lab.down()
+
+
 @pytest.fixture(scope="session")
 def room():
     """(Lab, {name: host info}) with candidates 01 and 02 booted and 03 down, as in the demo."""

@@ -22,6 +22,9 @@ import pytest
 
 FIXTURE = Path(__file__).parent / "fixtures" / "network" / "procurve.snmprec"
 COMMUNITY = "sw-ro"
+#: Further devices of the same agent, each answering to its own community (the data file's name).
+CISCO_TRUNKS = Path(__file__).parent / "fixtures" / "network" / "cisco_trunks.snmprec"
+CISCO_COMMUNITY = "cisco-ro"
 V3_USER, V3_AUTH, V3_PRIV = "supervision", "authpass-tssr", "privpass-tssr"
 
 
@@ -73,6 +76,7 @@ def serve(tmp_path_factory):
     data.mkdir()
     cache.mkdir()
     shutil.copy(FIXTURE, data / f"{COMMUNITY}.snmprec")
+    shutil.copy(CISCO_TRUNKS, data / f"{CISCO_COMMUNITY}.snmprec")
     port = _free_udp_port()
     env = {**os.environ, "SNMPSIM_ALLOW_ROOT": "true"}  # as root, snmpsim would otherwise insist on dropping to a user
     argv = [sys.executable, "-c", "import sys; from snmpsim.commands.responder import main; sys.exit(main())",

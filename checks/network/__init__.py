@@ -13,7 +13,10 @@ Parsers for configurations read by other means live beside them: :mod:`checks.ne
 from __future__ import annotations
 
 from checks.network.dhcp import DhcpOffer
+from checks.network.dhcp_relay import DhcpRelay
+from checks.network.intervlan import CHECKS as INTERVLAN_CHECKS
 from checks.network.ios import CHECKS as IOS_CHECKS
+from checks.network.ipsec import CHECKS as IPSEC_CHECKS
 from checks.network.iptables import CHECKS as IPTABLES_CHECKS
 from checks.network.nftables import NftMasquerade
 from checks.network.pfsense_checks import CHECKS as PFSENSE_CHECKS
@@ -22,6 +25,7 @@ from checks.network.proxy import ProxyFilters
 from checks.network.reach import DnsResolves, NatWorks, PortFiltered, PortForward
 from checks.network.snmp import SnmpAgent, SnmpInterfaces, SnmpRefusesCommunity, SnmpVlans
 from checks.network.snmp_source import SnmpRestrictedSource
+from checks.network.snmp_trunk import SnmpTrunk
 from checks.network.supervision import SupervisionHosts
 from checks.network.syslog import SyslogDelivered, SyslogReceived
 from checks.network.voip import ExtensionRegistered, SipOptions
@@ -42,17 +46,21 @@ CHECKS: tuple[type[Check], ...] = (
     PortFiltered,
     DnsResolves,
     DhcpOffer,
+    DhcpRelay,
     ProxyFilters,
     HttpsIssuedByCa,
     VpnTunnelUp,
     VpnReaches,
     SupervisionHosts,
     SnmpRestrictedSource,
+    SnmpTrunk,
     SipOptions,  # telephony (CP5.4): the IPBX answers the grader's OPTIONS
     ExtensionRegistered,
     *IOS_CHECKS,  # Cisco IOS over the cli channel
     *PFSENSE_CHECKS,  # pfSense config.xml over the cli channel (console menu, shell)
     *IPTABLES_CHECKS,
+    *IPSEC_CHECKS,  # strongSwan site-to-site IPsec (swanctl)
+    *INTERVLAN_CHECKS,
 )
 
 

@@ -20,6 +20,7 @@ from pydantic import Field
 from checks._common.text import clip, limited, reason_of, said
 from checks.network import ios_show
 from checks.network._common import Address, Network
+from checks.network._trunk import TrunkParams, expected_trunk, judge_trunk
 from checks.network.ios_config import RouterConfig, acl_permits, parse_router_config, short_name
 from grader.check import Check, CheckParams
 from grader.model import Msg, Probe, ProbeResult, Verdict
@@ -29,6 +30,7 @@ SHOW_VLAN = "show vlan brief"
 SHOW_BRIEF = "show ip interface brief"
 SHOW_ROUTE = "show ip route"
 SHOW_RUN = "show running-config"
+SHOW_SWITCHPORT = "show interfaces switchport"
 
 
 def _refused(r: ProbeResult, what: str) -> Verdict | None:
@@ -317,5 +319,74 @@ class IosSnmpCommunity(_RunningConfigCheck):
                                                         community=params.community, access=access))
 
 
+class IosHelperAddress(_RunningConfigCheck):
+    """L'interface {interface} relaie les requêtes DHCP de son réseau vers le serveur {server} (ip helper-address).
+
+    From the running-config: the interface (or router-on-a-stick subinterface, ``Gi0/0.10``)
+    exists, is not shut down and has ``ip helper-address server``. What it proves is the
+    configuration only; the functional proof is ``network.dhcp_offer`` from a client of that
+    VLAN (the OFFER comes back from the server through the relay).
+    """
+
+    id = "network.ios_helper_address"
+    usually_serves = ("CP5.1",)
+    example = "{interface: GigabitEthernet0/0.10, server: 192.168.20.5}"
+
+    class Params(CheckParams):
+        interface: str = Field(min_length=1)
+        server: Address
+
+    def judge_config(self, params: Params, cfg: RouterConfig) -> Verdict:
+        expected = f"interface {params.interface} : ip helper-address {params.server}"
+        facts = cfg.interface(params.interface)
+        relaying = said(limited([f"{i.name} -> {', '.join(i.helpers)}" for i in cfg.interfaces.values() if i.helpers]))
+        if facts is None:
+            return Verdict.non_conforme(Msg("interface {interface} absente ; relais : {relays}",
+                                            interface=params.interface, relays=relaying or Msg("aucun")),
+                                        expected, Msg("L'interface {interface} n'existe pas.",
+                                                      interface=params.interface))
+        vlan = f" (VLAN {facts.dot1q})" if facts.dot1q is not None else ""  # the same words in every language
+        observed = Msg("{interface}{vlan} : {helpers}", interface=facts.name, vlan=vlan,
+                       helpers=", ".join(f"ip helper-address {h}" for h in facts.helpers) or Msg("aucun relais DHCP"))
+        if params.server not in facts.helpers:
+            return Verdict.non_conforme(observed, expected, Msg("{interface} ne relaie pas le DHCP vers {server}.",
+                                                                interface=facts.name, server=params.server))
+        if facts.shutdown:
+            return Verdict.non_conforme(Msg("{shown} ; shutdown", shown=observed), expected,
+                                        Msg("{interface} est désactivée (shutdown).", interface=facts.name))
+        return Verdict.conforme(observed, expected, Msg("{interface} relaie le DHCP vers {server}.",
+                                                        interface=facts.name, server=params.server))
+
+
+class IosTrunk(_IosCheck):
+    """Le port {interface} du commutateur est un trunk 802.1Q qui laisse passer les VLAN attendus.
+
+    From ``show interfaces switchport`` (ntc-templates; ntc-templates has no template for ``show
+    interfaces trunk`` on IOS): the port's *operational* mode is trunk, its native VLAN is
+    ``native`` (when given), every VLAN of ``allowed`` is in « Trunking VLANs Enabled »; with
+    ``only``, no other VLAN is. The same judgement as ``network.snmp_trunk`` (CISCO-VTP-MIB).
+    """
+
+    id = "network.ios_trunk"
+    usually_serves = ("CP5.1",)
+    example = "{interface: Gi0/1, allowed: [10, 20, 99], native: 99, only: true}"
+    command = SHOW_SWITCHPORT
+
+    class Params(TrunkParams):
+        pass
+
+    def judge(self, params: TrunkParams, results: Mapping[str, ProbeResult]) -> Verdict:
+        ports, problem = _parsed(results["sortie"], SHOW_SWITCHPORT, ios_show.parse_show_interfaces_switchport)
+        if problem is not None:
+            return problem
+        wanted = short_name(params.interface)
+        port = next((p for p in ports if short_name(p.interface) == wanted), None)
+        if port is None:
+            return Verdict.non_conforme(Msg("ports : {ports}", ports=", ".join(p.interface for p in ports)),
+                                        expected_trunk(params), Msg("Le port {interface} n'existe pas sur "
+                                                                    "l'équipement.", interface=params.interface))
+        return judge_trunk(port, params)
+
+
 CHECKS: tuple[type[Check], ...] = (IosVlans, IosInterfaceUp, IosRoute, IosNatOverload, IosAclApplied, IosLoggingHost,
-                                   IosSnmpCommunity)
+                                   IosSnmpCommunity, IosHelperAddress, IosTrunk)

@@ -43,6 +43,8 @@ class IfFacts:
     acl_in: str = ""
     acl_out: str = ""
     shutdown: bool = False
+    helpers: list[str] = field(default_factory=list)  # ip helper-address: where DHCP broadcasts are relayed
+    dot1q: int | None = None  # encapsulation dot1Q N: a router-on-a-stick subinterface's VLAN
 
 
 @dataclass
@@ -120,7 +122,7 @@ def _entry(words: list[str], extended: bool) -> AclEntry | None:
 
 
 def parse_router_config(text: str) -> RouterConfig:
-    """NAT, ACLs, interfaces' NAT side and ACLs, logging hosts and SNMP communities."""
+    """NAT, ACLs, interfaces' NAT side, ACLs, DHCP helpers and 802.1Q VLAN, logging hosts and SNMP communities."""
     if "interface " not in text and "hostname " not in text:
         raise ValueError(Msg("ce n'est pas une configuration IOS (ni hostname ni interface)"))
     cfg = RouterConfig()
@@ -139,6 +141,10 @@ def parse_router_config(text: str) -> RouterConfig:
                         facts.acl_out = c[2]
                 elif c == ["shutdown"]:
                     facts.shutdown = True
+                elif c[:2] == ["ip", "helper-address"] and len(c) >= 3:
+                    facts.helpers.append(c[-1])  # "ip helper-address [vrf NAME | global] A.B.C.D"
+                elif [w.lower() for w in c[:2]] == ["encapsulation", "dot1q"] and len(c) >= 3 and c[2].isdigit():
+                    facts.dot1q = int(c[2])
             cfg.interfaces[facts.name] = facts
         elif words[:5] == ["ip", "nat", "inside", "source", "list"] and len(words) >= 8:
             acl, kind, value = words[5], words[6], words[7]

@@ -1,6 +1,6 @@
 """Cisco IOS show commands parsed with well-kept parsers, and the judges the IOS checks build on.
 
-``show vlan [brief]``, ``show ip interface brief`` and ``show ip route`` go through TextFSM
+``show vlan [brief]``, ``show ip interface brief``, ``show ip route`` and ``show interfaces switchport`` go through TextFSM
 with networktocode's ntc-templates (the community's maintained templates, tested on real
 outputs). Pure functions: the ``cli`` channel collects the outputs, :mod:`checks.network.ios`
 holds the checks; the running-config has its own parser (:mod:`checks.network.ios_config`).
@@ -15,6 +15,7 @@ from typing import Any
 
 from checks._common.text import commas, limited, said
 from checks.network._common import vlan_named
+from checks.network._trunk import Trunk, parse_ranges
 from grader.model import Msg, Verdict
 
 
@@ -43,6 +44,13 @@ def parse_show_vlan(text: str) -> list[Vlan]:
     """``show vlan`` or ``show vlan brief``."""
     return [Vlan(int(r["vlan_id"]), r["vlan_name"], r["status"], tuple(r["interfaces"]))
             for r in _textfsm("show vlan", text)]
+
+
+def parse_show_interfaces_switchport(text: str) -> list[Trunk]:
+    """``show interfaces switchport``: each port's operational mode, native VLAN and allowed VLANs."""
+    return [Trunk(r["interface"], r["mode"].strip().lower() == "trunk",
+                  int(r["native_vlan"]) if r["native_vlan"].isdigit() else None, parse_ranges(r["trunking_vlans"]))
+            for r in _textfsm("show interfaces switchport", text)]
 
 
 @dataclass(frozen=True)

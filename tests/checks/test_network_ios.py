@@ -12,11 +12,13 @@ import pytest
 
 from checks.network.ios import (
     IosAclApplied,
+    IosHelperAddress,
     IosInterfaceUp,
     IosLoggingHost,
     IosNatOverload,
     IosRoute,
     IosSnmpCommunity,
+    IosTrunk,
     IosVlans,
 )
 from checks.network.ios_config import parse_router_config, short_name
@@ -30,6 +32,7 @@ def out(text: str, exit_code: int = 0) -> ProbeResult:
 
 SWITCH_RUN = out(running_config(recorded(FIXTURES / "cisco" / "ciscoconfparse_sample_04.ios")))
 ROUTER_RUN = out(running_config(recorded(RECORDINGS / "r1_running_config.ios")))
+STICK_RUN = out(running_config(recorded(RECORDINGS / "r2_router_on_a_stick.ios")))
 REFUSED = out("                  ^\n% Invalid input detected at '^' marker.\n\n", exit_code=1)
 
 
@@ -152,6 +155,7 @@ checks:
   - {id: route, check: network.ios_route, host: sw1, criterion: CP5.1, params: {prefix: 0.0.0.0/0}}
   - {id: logging, check: network.ios_logging_host, host: sw1, criterion: CP5.1, params: {host: 172.28.26.15}}
   - {id: snmp, check: network.ios_snmp_community, host: sw1, criterion: CP5.1, params: {community: public1}}
+  - {id: trunk, check: network.ios_trunk, host: sw1, criterion: CP5.1, params: {interface: Gi0/1, allowed: [10, 20]}}
 """
 
 
@@ -181,11 +185,12 @@ def test_graded_through_the_runner(graded):
     report, standin = graded(cisco_switch())
     statuses = {r.check_id: r.status for r in report.results}
     assert statuses == {"vlans": Status.CONFORME, "vlan-absent": Status.NON_CONFORME, "interface": Status.CONFORME,
-                        "route": Status.CONFORME, "logging": Status.CONFORME, "snmp": Status.CONFORME}
+                        "route": Status.CONFORME, "logging": Status.CONFORME, "snmp": Status.CONFORME,
+                        "trunk": Status.CONFORME}
     assert report.outcome.reached and report.outcome.execs == 1 and report.transport == "cli"
-    assert report.login.endswith("1 connexion SSH, 1 session interactive, 4 commande(s)")
+    assert report.login.endswith("1 connexion SSH, 1 session interactive, 5 commande(s)")
     assert standin.counts["connections"] == 1 and standin.counts["shells"] == 1
-    assert len(report.probes) == 4  # show vlan brief once for two checks, running-config once for two
+    assert len(report.probes) == 5  # show vlan brief once for two checks, running-config once for two
 
 
 def test_graded_a_command_that_hangs_is_erreur_for_its_checks_only(graded, monkeypatch):
@@ -210,5 +215,43 @@ def test_check_ids():
 
     assert [c.id for c in CHECKS] == ["network.ios_vlans", "network.ios_interface_up", "network.ios_route",
                                       "network.ios_nat_overload", "network.ios_acl_applied",
-                                      "network.ios_logging_host", "network.ios_snmp_community"]
+                                      "network.ios_logging_host", "network.ios_snmp_community", "network.ios_helper_address",
+                                      "network.ios_trunk"]
     assert {c.transport for c in CHECKS} == {"cli"}
+
+
+def test_router_on_a_stick_subinterfaces_and_dhcp_relay(judge):
+    cfg = parse_router_config(STICK_RUN.stdout)
+    assert cfg.interface("Gi0/0.10").dot1q == 10 and cfg.interface("Gi0/0.10").helpers == ["192.168.20.5"]
+    assert cfg.interface("GigabitEthernet0/0.99").dot1q == 99 and cfg.interface("Gi0/0").dot1q is None
+    v = judge(IosHelperAddress, {"interface": "Gi0/0.10", "server": "192.168.20.5"}, sortie=STICK_RUN)
+    assert v.status is Status.CONFORME and "(VLAN 10)" in v.observed
+    v = judge(IosHelperAddress, {"interface": "GigabitEthernet0/0.20", "server": "192.168.20.5"}, sortie=STICK_RUN)
+    assert v.status is Status.NON_CONFORME and "aucun relais DHCP" in v.observed
+    v = judge(IosHelperAddress, {"interface": "Gi0/0.30", "server": "192.168.20.5"}, sortie=STICK_RUN)
+    assert v.status is Status.NON_CONFORME and "shutdown" in v.message
+    v = judge(IosHelperAddress, {"interface": "Gi0/0.10", "server": "192.168.20.6"}, sortie=STICK_RUN)
+    assert v.status is Status.NON_CONFORME
+    v = judge(IosHelperAddress, {"interface": "Gi0/0.40", "server": "192.168.20.5"}, sortie=STICK_RUN)
+    assert v.status is Status.NON_CONFORME and "GigabitEthernet0/0.10 -> 192.168.20.5" in v.observed
+    assert judge(IosHelperAddress, {"interface": "Gi0/0.10", "server": "192.168.20.5"},
+                 sortie=REFUSED).status is Status.ERREUR
+
+
+def test_trunks_from_show_interfaces_switchport(judge):
+    ntc = out(recorded(FIXTURES / "cisco" / "cisco_ios_show_interfaces_switchport.raw"))
+    own = out(recorded(RECORDINGS / "sw1_show_interfaces_switchport.txt"))
+    v = judge(IosTrunk, {"interface": "Gi0/1", "allowed": [10, 20], "native": 1}, sortie=ntc)
+    assert v.status is Status.CONFORME and "VLAN autorisés 1-4094" in v.observed
+    v = judge(IosTrunk, {"interface": "Gi0/1", "allowed": [10, 20], "only": True}, sortie=ntc)
+    assert v.status is Status.NON_CONFORME and "laisse aussi passer" in v.message  # left at ALL
+    v = judge(IosTrunk, {"interface": "GigabitEthernet0/2", "allowed": [100]}, sortie=ntc)
+    assert v.status is Status.NON_CONFORME and "pas en trunk" in v.observed  # an access port
+    v = judge(IosTrunk, {"interface": "Gi0/1", "allowed": [10, 20], "native": 99, "only": True}, sortie=own)
+    assert v.status is Status.CONFORME and "VLAN natif 99, VLAN autorisés 10,20,99" in v.observed
+    assert judge(IosTrunk, {"interface": "Gi0/1", "native": 1}, sortie=own).status is Status.NON_CONFORME
+    assert judge(IosTrunk, {"interface": "Gi0/1", "allowed": [30]}, sortie=own).status is Status.NON_CONFORME
+    v = judge(IosTrunk, {"interface": "Gi0/2", "allowed": [10]}, sortie=own)  # configured trunk, operationally down
+    assert v.status is Status.NON_CONFORME
+    assert judge(IosTrunk, {"interface": "Gi0/9"}, sortie=own).status is Status.NON_CONFORME
+    assert judge(IosTrunk, {"interface": "Gi0/1"}, sortie=REFUSED).status is Status.ERREUR

@@ -42,6 +42,7 @@ def cisco_switch(**overrides: object) -> IosDevice:
             "show vlan brief": show_vlan_brief(),
             "show ip interface brief": recorded(FIXTURES / "cisco" / "cisco_ios_show_ip_interface_brief.raw"),
             "show ip route": recorded(FIXTURES / "cisco" / "cisco_ios_show_ip_route.raw"),
+            "show interfaces switchport": recorded(FIXTURES / "cisco" / "cisco_ios_show_interfaces_switchport.raw"),
         },
         privileged={"show running-config": running_config(recorded(FIXTURES / "cisco" / "ciscoconfparse_sample_04.ios"))},
     )
