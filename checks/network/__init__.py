@@ -22,9 +22,10 @@ from checks.network.proxy import ProxyFilters
 from checks.network.reach import DnsResolves, NatWorks, PortFiltered, PortForward
 from checks.network.snmp import SnmpAgent, SnmpInterfaces, SnmpRefusesCommunity, SnmpVlans
 from checks.network.snmp_source import SnmpRestrictedSource
-from checks.network.supervision import SupervisionHosts
+from checks.network.supervision import SupervisionHosts, SupervisionService
 from checks.network.syslog import SyslogDelivered
 from checks.network.vpn import VpnReaches, VpnTunnelUp
+from checks.network.zabbix import CHECKS as ZABBIX_CHECKS
 from grader.check import Check
 from grader.plugins import hookimpl
 
@@ -45,6 +46,8 @@ CHECKS: tuple[type[Check], ...] = (
     VpnTunnelUp,
     VpnReaches,
     SupervisionHosts,
+    SupervisionService,
+    *ZABBIX_CHECKS,  # Zabbix's JSON-RPC API over the zabbix channel
     SnmpRestrictedSource,
     *IOS_CHECKS,  # Cisco IOS over the cli channel
     *PFSENSE_CHECKS,  # pfSense config.xml over the cli channel (console menu, shell)

@@ -7,11 +7,11 @@ keeps connection libraries out of ``rubric validate`` and ``checks list``.
 from __future__ import annotations
 
 from grader.hookspecs import hookimpl
-from grader.probes import cli, dhcp, dns, http, ldap, pve, smb, snmp, ssh, syslog, tls, winrm
+from grader.probes import cli, dhcp, dns, http, ldap, pve, smb, snmp, ssh, syslog, tls, winrm, zabbix
 from grader.probes.channel import ChannelSpec
 
 
 @hookimpl
 def grader_register_transports() -> list[ChannelSpec]:
     """Every built-in channel, by its declaration."""
-    return [m.CHANNEL for m in (ssh, http, snmp, syslog, winrm, ldap, dns, cli, dhcp, smb, tls, pve)]
+    return [m.CHANNEL for m in (ssh, http, snmp, syslog, winrm, ldap, dns, cli, dhcp, smb, tls, pve, zabbix)]
