@@ -21,11 +21,13 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from checks._common.text import clip, limited, reason_of
-from checks.network._monitoring import AVAILABLE, BACKENDS, UNAVAILABLE, Answer, Host, Interface
+from checks.network._monitoring import AVAILABLE, BACKENDS, UNAVAILABLE, UNKNOWN, Answer, Host, Interface
 from grader.check import Check, CheckParams
 from grader.model import Msg, Probe, ProbeResult, Verdict
 
 HOST_EXAMPLE = "c{{ candidat }}-srv"
+#: How the evidence says the server's verdict on an interface (translated).
+AVAILABILITY = {AVAILABLE: Msg("disponible"), UNAVAILABLE: Msg("indisponible"), UNKNOWN: Msg("inconnue")}
 
 
 class MonitoringParams(CheckParams):
@@ -170,7 +172,7 @@ class ZabbixAgent(_MonitoringCheck):
             return Verdict.non_conforme(Msg("{host} : aucune interface agent", host=host.name), expected,
                                         Msg("L'hôte {host} n'a pas d'interface agent Zabbix.", host=params.host))
         shown = Msg("interface {interface} : {availability}", interface=interface.show(),
-                    availability=interface.availability)
+                    availability=AVAILABILITY[interface.availability])
         if interface.error:
             shown = Msg("{shown} ({error})", shown=shown, error=clip(interface.error, 200))
         if not host.enabled:
