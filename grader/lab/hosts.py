@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from grader.errors import LabError
-from grader.lab import hypervisor, network, router, samba
+from grader.lab import hypervisor, network, router, samba, zabbix
 from grader.lab.base import (
     DEFAULT_CACHE,
     GRADER_USER,
@@ -55,7 +55,8 @@ READY_STATES = ("running", "degraded")
 BOOT_WAVE = 16
 #: The kinds of host a spec may ask for (``HostSpec.flavor``).
 FLAVORS: dict[str, Flavor] = {LINUX.name: LINUX, samba.DC.name: samba.DC, router.ROUTER.name: router.ROUTER,
-                              hypervisor.HYPERVISOR.name: hypervisor.HYPERVISOR}
+                              hypervisor.HYPERVISOR.name: hypervisor.HYPERVISOR, zabbix.ZABBIX.name: zabbix.ZABBIX,
+                              zabbix.ZABBIX_AGENT.name: zabbix.ZABBIX_AGENT}
 HALT_GRACE = 2.0  # a clean halt of 16 hosts takes under 2 s here
 STOP_GRACE = 10.0
 
