@@ -149,3 +149,13 @@ def test_nagios_service_of_a_stopped_or_stale_daemon_proves_nothing():
     assert v.status is Status.NON_CONFORME and "arrêté" in v.message
     v = _service(_aged(_service_status(now), 3600))
     assert v.status is Status.ERREUR
+
+
+def test_nagios_service_states_recorded_in_the_lab():
+    """tests/test_zabbix_lab.py's Nagios: SSH answers on both machines, apache2 is off (HTTP CRITICAL)."""
+    pgrep, status = load_capture("nagios_services_pgrep.txt"), load_capture("nagios_services_status.txt")
+    v = _service(status, pgrep, host="c02-srv", service="SSH")
+    assert v.status is Status.CONFORME and "TCP OK - port 22" in v.observed
+    v = _service(status, pgrep, host="c01-srv", service="HTTP")
+    assert v.status is Status.NON_CONFORME and "TCP CRITICAL - port 80" in v.observed
+    assert _service(status, pgrep, host="localhost", service="no such service").status is Status.NON_CONFORME

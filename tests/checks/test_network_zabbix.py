@@ -5,7 +5,8 @@ the Zabbix 6.0 API reference (https://www.zabbix.com/documentation/6.0/en/manual
 host.get with ``selectInterfaces`` — ``available`` 0 unknown, 1 available, 2 unavailable, on the
 interface in 6.0 —, item.get ``lastclock``/``lastvalue``/``state``, trigger.get ``status``/``state``/
 ``value``, problem.get); the error texts are those Zabbix 6.0.14 (Debian 12) gave in the lab
-(tests/test_zabbix_lab.py). The channel is exercised against a JSON-RPC endpoint on loopback that
+(tests/test_zabbix_lab.py), and the recorded answers ``data/zabbix_*`` are that real server's, captured
+by the lab test (``GRADER_CAPTURE_ZABBIX``). The channel is exercised against a JSON-RPC endpoint on loopback that
 answers as 6.0 does: the token in the request's ``auth`` member, ``apiinfo.version`` refusing it.
 """
 
@@ -29,7 +30,7 @@ from grader.probes.zabbix import ZabbixOptions, parse_command, query
 from grader.rubric import Credential
 from grader.transports.base import HostContext
 from grader.transports.zabbix import ZabbixChannel
-from tests.checks.conftest import make_result
+from tests.checks.conftest import load_capture, make_result
 
 NOW = 1796500000
 TOKEN = "9f3c1a" + "0" * 58
@@ -160,6 +161,30 @@ def test_refused_or_unreadable_answers_are_erreur():
         assert judge(check, refused).status is Status.ERREUR
     assert judge(ZabbixHost(), make_result("<html>", transport="zabbix")).status is Status.ERREUR
     assert judge(ZabbixHost(), make_result("{}", truncated=True, transport="zabbix")).status is Status.ERREUR
+
+
+# --- answers of the real Zabbix 6.0.14 in the lab (tests/test_zabbix_lab.py) ------------------------------
+
+def test_recorded_answers_of_a_host_defined_with_its_agent_rejecting_the_server():
+    """c01's agent answers the server; c02's host is defined alike but its agent's Server= names another address."""
+    ssh = {"key": "net.tcp.service[ssh]"}
+    for candidate, want in (("01", Status.CONFORME), ("02", Status.CONFORME)):
+        v = judge(ZabbixHost(), load_capture(f"zabbix_host_c{candidate}.txt"), host=f"c{candidate}-srv",
+                  address=f"10.77.50.2{candidate[-1]}", templates=["Linux by Zabbix agent"])
+        assert v.status is want, v.message
+        v = judge(ZabbixTrigger(), load_capture(f"zabbix_triggers_c{candidate}.txt"), host=f"c{candidate}-srv",
+                  trigger="SSH", **ssh)
+        assert v.status is Status.CONFORME, v.message
+    assert judge(ZabbixAgent(), load_capture("zabbix_host_c01.txt"), max_age=120).status is Status.CONFORME
+    v = judge(ZabbixAgent(), load_capture("zabbix_host_c02.txt"), host="c02-srv")
+    assert v.status is Status.NON_CONFORME and "access permissions" in v.observed
+    v = judge(ZabbixItem(), load_capture("zabbix_items_c01.txt"), value="^1$", max_age=60, **ssh)
+    assert v.status is Status.CONFORME and "= 1 il y a 5 s" in v.observed
+    assert judge(ZabbixItem(), load_capture("zabbix_items_c02.txt"), host="c02-srv", **ssh).status is Status.NON_CONFORME
+    for candidate, want in (("01", Status.CONFORME), ("02", Status.NON_CONFORME)):
+        v = judge(ZabbixProblem(), load_capture(f"zabbix_problems_c{candidate}.txt"), host=f"c{candidate}-srv",
+                  present=["HTTP"], absent=["SSH"])
+        assert v.status is want, v.message
 
 
 # --- the channel, against a JSON-RPC endpoint on loopback answering as Zabbix 6.0 ---------------------------
