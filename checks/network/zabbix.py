@@ -268,7 +268,7 @@ class ZabbixItem(_MonitoringCheck):
 
 
 class ZabbixTrigger(_MonitoringCheck):
-    """Un déclencheur surveille {host} ({trigger}) et il est activé.
+    """Un déclencheur activé surveille un service de {host}.
 
     ``trigger.get``: among the host's triggers (own and inherited from templates), one whose
     description (macros expanded) contains ``trigger`` (case ignored) and/or whose items include the
