@@ -191,16 +191,22 @@ def test_recorded_answers_of_a_host_defined_with_its_agent_rejecting_the_server(
 
 class _Api(BaseHTTPRequestHandler):
     calls: ClassVar[list[dict[str, Any]]] = []
+    version: ClassVar[str] = "6.0.14"
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         type(self).calls.append({**body, "header": self.headers.get("Authorization")})
         method = body["method"]
-        if method == "apiinfo.version":
-            answer: dict[str, Any] = ({"error": {"code": -32602, "message": "Invalid params.", "data":
-                                                 'The "apiinfo.version" method must be called without the "auth" '
-                                                 "parameter."}} if "auth" in body else {"result": "6.0.14"})
-        elif body.get("auth") != TOKEN:
+        bearer = self.headers.get("Authorization") == f"Bearer {TOKEN}"
+        modern = self.version >= "6.4"  # 7.4 answers this way to an "auth" member
+        if modern and "auth" in body:
+            answer: dict[str, Any] = {"error": {"code": -32600, "message": "Invalid request.",
+                                                "data": 'Invalid parameter "/": unexpected parameter "auth".'}}
+        elif method == "apiinfo.version":
+            answer = ({"error": {"code": -32602, "message": "Invalid params.", "data":
+                                 'The "apiinfo.version" method must be called without the "auth" parameter.'}}
+                      if "auth" in body else {"result": self.version})
+        elif (not bearer) if modern else body.get("auth") != TOKEN:
             answer = {"error": {"code": -32602, "message": "Invalid params.", "data": "Not authorized."}}
         elif method == "host.get":
             answer = {"result": "1" if body["params"].get("countOutput") else
@@ -221,8 +227,8 @@ class _Api(BaseHTTPRequestHandler):
 
 
 @contextmanager
-def serving() -> Iterator[int]:
-    _Api.calls = []
+def serving(version: str = "6.0.14") -> Iterator[int]:
+    _Api.calls, _Api.version = [], version
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Api)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -251,6 +257,17 @@ def test_channel_reads_with_the_token_in_auth_and_never_shows_it(monkeypatch: py
     assert methods[0] == "apiinfo.version" and "auth" not in _Api.calls[0]
     assert all(m.endswith(".get") for m in methods[1:]) and all(c["header"] is None for c in _Api.calls)
     assert "grader" in str(collected.login) and TOKEN not in str(collected.login)
+
+
+def test_channel_sends_the_token_as_a_bearer_header_from_6_4(monkeypatch: pytest.MonkeyPatch):
+    """Zabbix 6.4 and later: ``Authorization: Bearer``; 7.4 refuses an ``auth`` member outright."""
+    monkeypatch.setenv("ZABBIX_TOKEN", TOKEN)
+    with serving("7.4.1") as port:
+        collected = ZabbixChannel().collect(_host(port), [query("host", host="c01-srv")])
+    [result] = collected.results.values()
+    assert result.exit_code == 0 and parse_zabbix(result.stdout).version == "7.4.1", result.stderr
+    assert all("auth" not in c for c in _Api.calls) and _Api.calls[0]["header"] is None
+    assert all(c["header"] == f"Bearer {TOKEN}" for c in _Api.calls[1:])
 
 
 def test_channel_refused_token_is_a_credential_error(monkeypatch: pytest.MonkeyPatch):
