@@ -78,6 +78,7 @@ class Api:
         self.requests, self.version = 0, ""
         self.now: int | None = None
         self._in_body = True
+        self._answers: dict[str, Any] = {}  # read-only calls, asked once per session (every probe counts hosts)
 
     def login(self) -> str:
         """Ask the version (no token) and choose where the token goes; the version."""
@@ -90,6 +91,12 @@ class Api:
     def call(self, method: str, params: dict[str, Any], *, auth: bool = True) -> Any:
         if not (method.endswith(".get") or method == "apiinfo.version"):
             raise ValueError(f"méthode refusée (lecture seule) : {method}")
+        key = json.dumps([method, params, auth], sort_keys=True)
+        if key not in self._answers:
+            self._answers[key] = self._post(method, params, auth)
+        return self._answers[key]
+
+    def _post(self, method: str, params: dict[str, Any], auth: bool) -> Any:
         self.requests += 1
         body: dict[str, Any] = {"jsonrpc": "2.0", "method": method, "params": params, "id": self.requests}
         if auth and self._in_body:

@@ -248,8 +248,10 @@ def _host(port: int, env: str = "ZABBIX_TOKEN", **options: Any) -> HostContext:
 def test_channel_reads_with_the_token_in_auth_and_never_shows_it(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("ZABBIX_TOKEN", TOKEN)
     with serving() as port:
-        collected = ZabbixChannel().collect(_host(port), [ZabbixAgent().probes(ZabbixAgent.Params(host="c01-srv"))["api"]])
-    [result] = collected.results.values()
+        probes = [ZabbixAgent().probes(ZabbixAgent.Params(host="c01-srv"))["api"],
+                  query("items", host="c01-srv", key="agent.ping")]
+        collected = ZabbixChannel().collect(_host(port), probes)
+    result = collected.results[probes[0].key]
     assert result.exit_code == 0 and TOKEN not in result.stdout + result.stderr + result.command
     answer = parse_zabbix(result.stdout)
     assert answer.version == "6.0.14" and answer.now and answer.hosts[0].agent_clocks == (1796499990,)
@@ -257,6 +259,8 @@ def test_channel_reads_with_the_token_in_auth_and_never_shows_it(monkeypatch: py
     assert methods[0] == "apiinfo.version" and "auth" not in _Api.calls[0]
     assert all(m.endswith(".get") for m in methods[1:]) and all(c["header"] is None for c in _Api.calls)
     assert "grader" in str(collected.login) and TOKEN not in str(collected.login)
+    # one session: what both probes ask alike (the host count, the host by name) is asked once
+    assert methods.count("host.get") == 2 and collected.execs == len(_Api.calls) == 5
 
 
 def test_channel_sends_the_token_as_a_bearer_header_from_6_4(monkeypatch: pytest.MonkeyPatch):
