@@ -132,7 +132,8 @@ class HostSpec:
     host that is "down": no namespace, no address, nothing answers. ``hostname`` is the name
     the host gives itself (several candidates' hosts may share one, e.g. ``srv-lin``); ``name``
     must be unique in the lab. ``flavor`` names the kind of host (:data:`FLAVORS`: ``linux``,
-    the default, ``dc``, a Samba AD domain controller, or ``router``, nftables and dnsmasq).
+    the default, ``dc``, a Samba AD domain controller, ``router``, nftables and dnsmasq, ``zabbix``,
+    a Zabbix 6.0 server, or ``zabbix-agent``, a server with the Zabbix agent: see :mod:`grader.lab.zabbix`).
     ``links`` are extra interfaces into per-candidate segments (LAN, WAN...) and ``routes``
     static routes ``(destination, via)`` set before boot; ``eth0`` stays the management
     interface on ``grlab0`` that the grader reaches. ``tun`` binds the grading machine's
