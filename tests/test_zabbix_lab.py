@@ -13,7 +13,8 @@ and is enabled, but its ``Server=`` names another address: its host is defined i
 interface, template and triggers exactly as c01's — a reader of the configuration sees nothing
 wrong — and the server marks its agent unavailable (« connection rejected »): the agent, item and
 problem checks are non conforme for the reason the server itself gives. A wrong token is erreur,
-never non conforme.
+never non conforme; so is c01's agent once the server is stopped (still green in the database, but
+no value arrives any more).
 
 The same server runs Nagios 4 with TCP service checks (SSH on each machine, HTTP on c01):
 ``supervision.nagios_service`` reads their states from the running daemon's status.dat.
@@ -60,7 +61,7 @@ checks:
   - {{id: zbx-hote, check: supervision.zabbix_host, role: supervision, criterion: CP13.2,
      params: {{host: "c{{{{ candidat }}}}-srv", address: "{{{{ agent }}}}", templates: ["{template}"]}}}}
   - {{id: zbx-agent, check: supervision.zabbix_agent, role: supervision, criterion: CP13.2,
-     params: {{host: "c{{{{ candidat }}}}-srv", max_age: 120}}}}
+     params: {{host: "c{{{{ candidat }}}}-srv", max_age: {agent_age}}}}}
   - {{id: zbx-ssh, check: supervision.zabbix_item, role: supervision, criterion: CP13.2,
      params: {{host: "c{{{{ candidat }}}}-srv", key: "net.tcp.service[ssh]", max_age: 60, value: "^1$"}}}}
   - {{id: zbx-declencheur, check: supervision.zabbix_trigger, role: supervision, criterion: CP13.2,
@@ -137,17 +138,19 @@ def _wait(predicate, seconds: float) -> float:
     raise AssertionError(f"délai de {seconds} s dépassé")
 
 
-def _grade(lab, tmp_path: Path, *, token: Path) -> dict[tuple[str, str], object]:
+def _grade(lab, tmp_path: Path, *, token: Path, agent_age: int = 120,
+           capture: bool = False) -> dict[tuple[str, str], object]:
     from grader.lab.samba import ca_path
 
     path = tmp_path / "bareme.yaml"
     path.write_text(RUBRIC.format(key=lab.key_path, token=token, ip=SERVER_IP, ca=ca_path(lab.state_dir),
-                                  template=TEMPLATE), encoding="utf-8")
+                                  template=TEMPLATE, agent_age=agent_age), encoding="utf-8")
     roster = [Candidate(c, variables={"agent": ip}) for c, ip in AGENTS.items()]
     reports = run_jobs(plan(load_rubric(path), roster, default_catalogue()),
                        known_hosts_path=lab.known_hosts_path, workers=2)
     STATE["reports"] = reports  # type: ignore[assignment]
-    _capture(reports)
+    if capture:
+        _capture(reports)
     return {(r.candidate, c.check_id): c for r in reports for c in r.results}
 
 
@@ -187,7 +190,7 @@ def test_zabbix_and_nagios_graded_on_real_servers(tmp_path: Path, monkeypatch):
             # the server's own verdicts: c01 green, c02 red ("1" available, "2" unavailable)
             waited = _wait(lambda: _availability(lab) == {"c01-srv": "1", "c02-srv": "2"}, 120)
             _wait(lambda: any("HTTP arrêté sur c01-srv" == p for p in _problems(lab)), 60)
-            got = _grade(lab, tmp_path, token=zabbix.token_path(lab.state_dir))
+            got = _grade(lab, tmp_path, token=zabbix.token_path(lab.state_dir), capture=True)
             print(f"\nlabo prêt en {booted:.1f} s, hôtes définis en {STATE['defined']:.1f} s, "
                   f"disponibilités décidées {waited:.1f} s après")
             statuses = {k: v.status for k, v in got.items()}  # type: ignore[attr-defined]
@@ -212,5 +215,12 @@ def test_zabbix_and_nagios_graded_on_real_servers(tmp_path: Path, monkeypatch):
                 if check_id.startswith("zbx-"):
                     assert verdict.status is Status.ERREUR, (check_id, verdict.message)  # type: ignore
                     assert "jeton d'API refusé par Zabbix" in verdict.message  # type: ignore[attr-defined]
+            # the server stopped: its database still says c01's agent is green, but no value comes any more
+            assert lab.nsenter("zbx", "/usr/bin/systemctl", "stop", "zabbix-server").returncode == 0
+            time.sleep(15)
+            stopped = _grade(lab, tmp_path, token=zabbix.token_path(lab.state_dir), agent_age=10)
+            assert _availability(lab)["c01-srv"] == "1"
+            agent01 = stopped[("01", "zbx-agent")]
+            assert agent01.status is Status.ERREUR and "ne collecte plus" in agent01.message  # type: ignore
         finally:
             lab.down()
