@@ -11,7 +11,7 @@ layer (see :func:`grader.lab.base.ensure_flavor`), as the Samba DC is.
 
 The grader's account is what the README asks a proctor to make: a user ``grader`` with the
 « User role » (read-only by type), in a user group ``Lecteurs grader`` with read rights on the
-host groups, and an API token (Users → API tokens) that the lab copies to its state directory
+host groups, and an API token (6.0: Administration → General → API tokens) that the lab copies to its state directory
 (mode 0600). Admin's password is changed to a random one kept at /root/lab-zabbix-admin.password.
 
 Per server, before boot (:func:`prepare`): its HTTPS certificate, issued by the lab's CA. After
