@@ -76,8 +76,11 @@ def test_flavors_have_their_own_cache_keys_and_unknown_ones_are_refused():
     from grader.lab import samba
     from grader.lab.hosts import FLAVORS
 
-    assert set(FLAVORS) == {"linux", "dc", "router", "hypervisor", "voip"}
+    assert set(FLAVORS) == {"linux", "dc", "router", "hypervisor", "voip", "site-router", "zabbix", "zabbix-agent"}
     assert {"kamailio", "baresip-core"} <= set(FLAVORS["voip"].packages) and FLAVORS["voip"].provision is None
+    # the Zabbix server and its agents share one base tree; only the server has a provisioned layer
+    assert FLAVORS["zabbix"].packages == FLAVORS["zabbix-agent"].packages and "zabbix-agent" in FLAVORS["zabbix"].packages
+    assert FLAVORS["zabbix"].provision is not None and FLAVORS["zabbix-agent"].provision is None
     assert FLAVORS["hypervisor"].provision is not None and "qemu-system-x86" in FLAVORS["hypervisor"].packages
     assert base.cache_key(FLAVORS["router"].packages) != base.cache_key(base.PACKAGES)
     assert base.cache_key(samba.PACKAGES) != base.cache_key(base.PACKAGES)

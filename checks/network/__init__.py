@@ -26,10 +26,11 @@ from checks.network.reach import DnsResolves, NatWorks, PortFiltered, PortForwar
 from checks.network.snmp import SnmpAgent, SnmpInterfaces, SnmpRefusesCommunity, SnmpVlans
 from checks.network.snmp_source import SnmpRestrictedSource
 from checks.network.snmp_trunk import SnmpTrunk
-from checks.network.supervision import SupervisionHosts
+from checks.network.supervision import SupervisionHosts, SupervisionService
 from checks.network.syslog import SyslogDelivered, SyslogReceived
 from checks.network.voip import ExtensionRegistered, SipOptions
 from checks.network.vpn import VpnReaches, VpnTunnelUp
+from checks.network.zabbix import CHECKS as ZABBIX_CHECKS
 from grader.check import Check
 from grader.plugins import hookimpl
 
@@ -52,6 +53,8 @@ CHECKS: tuple[type[Check], ...] = (
     VpnTunnelUp,
     VpnReaches,
     SupervisionHosts,
+    SupervisionService,
+    *ZABBIX_CHECKS,  # Zabbix's JSON-RPC API over the zabbix channel
     SnmpRestrictedSource,
     SnmpTrunk,
     SipOptions,  # telephony (CP5.4): the IPBX answers the grader's OPTIONS

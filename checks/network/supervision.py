@@ -31,18 +31,32 @@ from grader.probes.ssh import quote, ssh
 STATUS_FILE = "/var/lib/nagios4/status.dat"
 OBJECTS_FILE = "/var/lib/nagios4/objects.cache"
 PROCESSES = "/usr/bin/pgrep -a -x 'nagios4?'"
-_STATUS_LINES = r"/bin/grep -E '^[a-z]+ \{|^[[:space:]]*(created|nagios_pid|host_name)=' --"
+_STATUS_LINES = (r"/bin/grep -E '^[a-z]+ \{|^[[:space:]]*(created|nagios_pid|host_name|service_description|"
+                 r"current_state|has_been_checked|last_check|plugin_output)=' --")
 _OBJECT_LINES = r"/bin/grep -E '^define [a-z]+ \{|^[[:space:]]*(host_name|address)[[:space:]]' --"
 _BLOCK = re.compile(r"^([a-z]+) \{\s*$")
 _DEFINE = re.compile(r"^define ([a-z]+) \{\s*$")
 
 
 @dataclass
+class ServiceState:
+    """One ``servicestatus`` block: the service's last result as the daemon holds it."""
+
+    host: str = ""
+    description: str = ""
+    state: int | None = None  # 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN
+    checked: bool = False
+    last_check: int = 0
+    output: str = ""
+
+
+@dataclass
 class NagiosStatus:
-    """What ``status.dat`` says: the daemon's pid and the hosts it holds a status for."""
+    """What ``status.dat`` says: the daemon's pid, the hosts and the services it holds a status for."""
 
     pid: int | None = None
     hosts: list[str] = field(default_factory=list)
+    services: list[ServiceState] = field(default_factory=list)
 
 
 def parse_status_dat(text: str) -> NagiosStatus:
@@ -54,6 +68,8 @@ def parse_status_dat(text: str) -> NagiosStatus:
         header = _BLOCK.match(line)
         if header:
             block = header.group(1)
+            if block == "servicestatus":
+                status.services.append(ServiceState())
             continue
         key, sep, value = line.partition("=")
         if not sep:
@@ -62,7 +78,24 @@ def parse_status_dat(text: str) -> NagiosStatus:
             status.pid = int(value)
         elif block == "hoststatus" and key == "host_name" and value:
             status.hosts.append(value)
+        elif block == "servicestatus":
+            _service_line(status.services[-1], key, value)
     return status
+
+
+def _service_line(service: ServiceState, key: str, value: str) -> None:
+    if key == "host_name":
+        service.host = value
+    elif key == "service_description":
+        service.description = value
+    elif key == "current_state" and value.isdigit():
+        service.state = int(value)
+    elif key == "has_been_checked":
+        service.checked = value == "1"
+    elif key == "last_check" and value.isdigit():
+        service.last_check = int(value)
+    elif key == "plugin_output":
+        service.output = value
 
 
 def parse_objects(text: str) -> dict[str, str]:
@@ -202,3 +235,78 @@ class SupervisionHosts(Check):
                                   observed=observed, expected=expected)
         return status, Msg("Nagios en marche (pid {pid}), {written}", pid=status.pid, written=written)
 
+
+
+STATE_NAMES = {0: "OK", 1: "WARNING", 2: "CRITICAL", 3: "UNKNOWN"}
+
+
+class SupervisionService(Check):
+    """Le Nagios en marche vérifie le service {service} de {host}, dans l'état attendu.
+
+    Same probes and trust rule as ``supervision.hosts`` (status.dat fresh, written by a running
+    Nagios): the ``servicestatus`` block of ``host`` (its host_name, case ignored) whose
+    description is ``service`` (case ignored) exists, has been checked (``has_been_checked=1``:
+    a service never checked yet proves nothing) and its ``current_state`` is ``state`` (``OK``
+    by default; ``CRITICAL`` when the rubric expects the supervision to see a planted outage).
+    """
+
+    id = "supervision.nagios_service"
+    platform = "linux"
+    transport = "ssh"
+    usually_serves = ("CP13.2",)
+    example = "{host: srv-lin, service: SSH, state: OK}"
+
+    class Params(CheckParams):
+        host: str = Field(min_length=1)
+        service: str = Field(min_length=1)
+        state: str = Field(default="OK", pattern="^(OK|WARNING|CRITICAL|UNKNOWN)$")
+        status_file: Annotated[str, absolute_path()] = STATUS_FILE
+        max_age: int = Field(default=120, ge=10, le=3600)
+
+    def probes(self, params: Params) -> Mapping[str, Probe]:
+        return {"processus": ssh(PROCESSES), "etat": dated_probe(params.status_file, _STATUS_LINES)}
+
+    def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
+        expected = Msg("service « {service} » de {host} vérifié par Nagios : {state}", service=params.service,
+                       host=params.host, state=params.state)
+        procs = results["processus"]
+        if procs.exit_code not in (0, 1):
+            return Verdict.erreur(Msg("liste des processus impossible (code {code})", code=procs.exit_code),
+                                  observed=clip(procs.stderr), expected=expected)
+        r = results["etat"]
+        try:
+            dated = parse_dated(r.stdout)
+        except ValueError as exc:
+            return Verdict.erreur(Msg("lecture de {status_file} impossible : {exc}", status_file=params.status_file,
+                                      exc=reason_of(exc)), observed=clip(r.stdout), expected=expected)
+        hosts_params = SupervisionHosts.Params(hosts=[params.host], status_file=params.status_file,
+                                               max_age=params.max_age)
+        freshness = SupervisionHosts._freshness(hosts_params, dated, parse_processes(procs.stdout), r, expected)
+        if isinstance(freshness, Verdict):
+            return freshness
+        status, daemon = freshness
+        found = [s for s in status.services if s.host.casefold() == params.host.casefold()
+                 and s.description.casefold() == params.service.casefold()]
+        if not found:
+            if r.truncated:
+                return Verdict.erreur(Msg("le fichier d'état est trop long pour être lu en entier : service absent non "
+                                          "prouvé"), observed=daemon, expected=expected)
+            of_host = sorted({s.description for s in status.services if s.host.casefold() == params.host.casefold()})
+            return Verdict.non_conforme(Msg("{daemon} ; services de {host} : {services}", daemon=daemon,
+                                            host=params.host, services=limited(of_host) if of_host else Msg("aucun")),
+                                        expected, Msg("Nagios ne vérifie pas le service {service} de {host}.",
+                                                      service=params.service, host=params.host))
+        service = found[0]
+        state = STATE_NAMES.get(service.state, "?") if service.state is not None else "?"
+        observed = Msg("{daemon} ; {service} : {state}", daemon=daemon, service=service.description, state=state)
+        if not service.checked:
+            return Verdict.erreur(Msg("le service {service} n'a pas encore été vérifié par Nagios (état en attente)",
+                                      service=params.service), observed=observed, expected=expected)
+        if service.output:
+            observed = Msg("{observed} ({output})", observed=observed, output=clip(service.output, 160))
+        if state != params.state:
+            return Verdict.non_conforme(observed, expected, Msg("Le service {service} de {host} est {state} pour "
+                                                                "Nagios.", service=params.service, host=params.host,
+                                                                state=state))
+        return Verdict.conforme(observed, expected, Msg("Nagios vérifie le service {service} de {host} : {state}.",
+                                                        service=params.service, host=params.host, state=state))

@@ -10,6 +10,8 @@ over SSH. One lab per machine: everything is named ``grlab-*``/``gv-*`` and ``do
   layer provisioned once on top of its base);
 - ``samba``: the ``dc`` flavor, a Samba AD domain controller (tssr.lan) provisioned once, and
   the tools to plant a candidate's directory (samba-tool offline before boot, online after);
+- ``zabbix``: the ``zabbix`` flavor, a Zabbix 6.0 server (PostgreSQL, frontend, API token for the
+  grader) provisioned once, and ``zabbix-agent`` hosts; hosts defined through the API after boot;
 - ``network``: the bridge and one namespace + veth per host;
 - ``hosts``: ``HostSpec`` (``flavor``, ``plant`` before boot, ``setup`` after) and ``Lab``
   (up, down, status, nsenter);

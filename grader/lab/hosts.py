@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from grader.errors import LabError
-from grader.lab import hypervisor, ipsec, network, router, samba, voip
+from grader.lab import hypervisor, ipsec, network, router, samba, voip, zabbix
 from grader.lab.base import (
     DEFAULT_CACHE,
     GRADER_USER,
@@ -56,7 +56,8 @@ BOOT_WAVE = 16
 #: The kinds of host a spec may ask for (``HostSpec.flavor``).
 FLAVORS: dict[str, Flavor] = {LINUX.name: LINUX, samba.DC.name: samba.DC, router.ROUTER.name: router.ROUTER,
                               hypervisor.HYPERVISOR.name: hypervisor.HYPERVISOR, voip.VOIP.name: voip.VOIP,
-                              ipsec.SITE_ROUTER.name: ipsec.SITE_ROUTER}
+                              ipsec.SITE_ROUTER.name: ipsec.SITE_ROUTER, zabbix.ZABBIX.name: zabbix.ZABBIX,
+                              zabbix.ZABBIX_AGENT.name: zabbix.ZABBIX_AGENT}
 HALT_GRACE = 2.0  # a clean halt of 16 hosts takes under 2 s here
 STOP_GRACE = 10.0
 
@@ -132,8 +133,9 @@ class HostSpec:
     host that is "down": no namespace, no address, nothing answers. ``hostname`` is the name
     the host gives itself (several candidates' hosts may share one, e.g. ``srv-lin``); ``name``
     must be unique in the lab. ``flavor`` names the kind of host (:data:`FLAVORS`: ``linux``,
-    the default, ``dc``, a Samba AD domain controller, ``router``, nftables and dnsmasq, or
-    ``site-router``, the same with strongSwan and isc-dhcp-relay).
+    the default, ``dc``, a Samba AD domain controller, ``router``, nftables and dnsmasq, ``site-router``,
+    the same with strongSwan and isc-dhcp-relay, ``zabbix``, a Zabbix 6.0 server, or ``zabbix-agent``, a
+    server with the Zabbix agent: see :mod:`grader.lab.zabbix`).
     ``links`` are extra interfaces into per-candidate segments (LAN, WAN...) and ``routes``
     static routes ``(destination, via)`` set before boot; ``eth0`` stays the management
     interface on ``grlab0`` that the grader reaches. ``tun`` binds the grading machine's

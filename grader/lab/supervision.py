@@ -59,3 +59,49 @@ def with_nagios(plant: Callable[[Path], None] | None, addresses: Mapping[str, st
     """``plant``, then Nagios supervising ``names`` (at their ``addresses``)."""
     hosts = {name: addresses[name] for name in names}
     return then(plant, lambda root: plant_nagios(root, hosts))
+
+
+SERVICES_CONF = "/etc/nagios4/conf.d/tssr-services.cfg"
+#: A TCP service check without monitoring-plugins (a Recommends the base tree leaves out): bash's
+#: /dev/tcp, in a script (a ``;`` in a command_line would start a comment in Nagios' object files).
+TCP_SCRIPT = "/usr/local/lib/nagios/tssr_check_tcp"
+TCP_SCRIPT_TEXT = """#!/bin/bash
+# Nagios plugin: TCP connection to $1 port $2 (0 OK, 2 CRITICAL).
+if /usr/bin/timeout 5 /bin/bash -c "exec 3<>/dev/tcp/$1/$2" 2>/dev/null; then
+    echo "TCP OK - port $2"
+    exit 0
+fi
+echo "TCP CRITICAL - port $2 fermé"
+exit 2
+"""
+TCP_COMMAND = ("define command {\n    command_name    tssr_check_tcp\n"
+               f"    command_line    {TCP_SCRIPT} $HOSTADDRESS$ $ARG1$\n}}\n")
+
+
+def plant_nagios_services(root: Path, services: Iterable[tuple[str, str, int]]) -> None:
+    """Services checked by TCP connection (host, description, port), first checked seconds after start.
+
+    ``interval_length=5`` makes a check interval of 1 five seconds and scales
+    ``max_service_check_spread`` (in interval units) the same way, so that a lab test sees every
+    service checked in seconds; ``status_update_interval`` drops to 2 s. An administrator may
+    tune the same settings; the grader only reads the result.
+    """
+    script = root / TCP_SCRIPT.lstrip("/")
+    script.parent.mkdir(parents=True, exist_ok=True)
+    script.write_text(TCP_SCRIPT_TEXT)
+    script.chmod(0o755)
+    blocks = [TCP_COMMAND]
+    for host, description, port in services:
+        blocks.append(f"define service {{\n    use                     generic-service\n    host_name               {host}\n"
+                      f"    service_description     {description}\n    check_command           tssr_check_tcp!{port}\n"
+                      "    check_interval          1\n    retry_interval          1\n    max_check_attempts      1\n}\n")
+    conf = root / SERVICES_CONF.lstrip("/")
+    conf.parent.mkdir(parents=True, exist_ok=True)
+    conf.write_text("\n".join(blocks))
+    conf.chmod(0o644)
+    cfg = root / "etc/nagios4/nagios.cfg"
+    tuned = {"interval_length": "5", "max_service_check_spread": "1", "max_host_check_spread": "1",
+             "status_update_interval": "2"}
+    lines = [f"{line.partition('=')[0]}={tuned[line.partition('=')[0]]}" if line.partition("=")[0] in tuned else line
+             for line in cfg.read_text().splitlines()]
+    cfg.write_text("\n".join(lines) + "\n")

@@ -26,6 +26,7 @@ from grader.probes import (
     syslog,
     tls,
     winrm,
+    zabbix,
 )
 from grader.probes.channel import ChannelSpec
 
@@ -35,4 +36,5 @@ def grader_register_transports() -> list[ChannelSpec]:
     """Every built-in channel, by its declaration."""
     return [m.CHANNEL for m in (
         ssh, http, snmp, syslog, winrm, ldap, dns, cli, dhcp, smb, tls, pve, glpi, sip, guest, kdc, smb_as, ssh_peer,
+        zabbix,
     )]

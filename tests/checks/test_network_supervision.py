@@ -103,3 +103,59 @@ def test_host_names_in_a_service_block_do_not_count():
            "servicestatus {\n\thost_name=dc\n"
     v = _judge(make_result("46 /usr/sbin/nagios4 /etc/nagios4/nagios.cfg\n"), make_result(text), hosts=["dc"])
     assert v.status is Status.NON_CONFORME and "hôtes chargés : aucun" in v.observed
+
+
+# --- supervision.nagios_service: a service's state as the running daemon holds it -------------------------
+
+def _service_status(now: int, *, state: int = 0, checked: int = 1, output: str = "TCP OK - port 22") -> ProbeResult:
+    """status.dat lines as the probe's grep keeps them (Nagios 4.4.6's servicestatus block fields)."""
+    text = (f"{now}\n{now - 2}\ninfo {{\n\tcreated={now - 2}\nprogramstatus {{\n\tnagios_pid=61\n"
+            "hoststatus {\n\thost_name=c01-srv\n"
+            f"servicestatus {{\n\thost_name=c01-srv\n\tservice_description=SSH\n\thas_been_checked={checked}\n"
+            f"\tcurrent_state={state}\n\tlast_check={now - 3}\n\tplugin_output={output}\n"
+            "servicestatus {\n\thost_name=c02-srv\n\tservice_description=HTTP\n\thas_been_checked=1\n"
+            "\tcurrent_state=2\n")
+    return make_result(text)
+
+
+def _service(etat: ProbeResult, processus: ProbeResult | None = None, **params):
+    from checks.network.supervision import SupervisionService
+
+    check = SupervisionService()
+    p = SupervisionService.Params(**{"host": "c01-srv", "service": "ssh", **params})
+    assert set(check.probes(p)) == {"processus", "etat"}
+    verdict = evaluate(check, p, {"processus": processus or make_result("61 /usr/sbin/nagios4 /etc/nagios4/nagios.cfg\n"),
+                                  "etat": etat})
+    assert verdict.message
+    return verdict
+
+
+def test_nagios_service_state_read_from_the_running_daemon():
+    now = 1795925910
+    v = _service(_service_status(now))
+    assert v.status is Status.CONFORME and "SSH : OK (TCP OK - port 22)" in v.observed
+    v = _service(_service_status(now, state=2, output="TCP CRITICAL - port 22 fermé"))
+    assert v.status is Status.NON_CONFORME and "CRITICAL" in v.message
+    assert _service(_service_status(now, state=2), state="CRITICAL").status is Status.CONFORME
+    v = _service(_service_status(now, checked=0))
+    assert v.status is Status.ERREUR and "pas encore été vérifié" in v.message
+    v = _service(_service_status(now), service="HTTP")
+    assert v.status is Status.NON_CONFORME and "services de c01-srv : SSH" in v.observed
+
+
+def test_nagios_service_of_a_stopped_or_stale_daemon_proves_nothing():
+    now = 1795925910
+    v = _service(_service_status(now), load_capture("nagios_pgrep_stopped.txt"))
+    assert v.status is Status.NON_CONFORME and "arrêté" in v.message
+    v = _service(_aged(_service_status(now), 3600))
+    assert v.status is Status.ERREUR
+
+
+def test_nagios_service_states_recorded_in_the_lab():
+    """tests/test_zabbix_lab.py's Nagios: SSH answers on both machines, apache2 is off (HTTP CRITICAL)."""
+    pgrep, status = load_capture("nagios_services_pgrep.txt"), load_capture("nagios_services_status.txt")
+    v = _service(status, pgrep, host="c02-srv", service="SSH")
+    assert v.status is Status.CONFORME and "TCP OK - port 22" in v.observed
+    v = _service(status, pgrep, host="c01-srv", service="HTTP")
+    assert v.status is Status.NON_CONFORME and "TCP CRITICAL - port 80" in v.observed
+    assert _service(status, pgrep, host="localhost", service="no such service").status is Status.NON_CONFORME
