@@ -560,7 +560,9 @@ def run_jobs(jobs: list[HostJob], *, known_hosts_path: Path | None, workers: int
     at once, what was done is handed to ``on_done``, and the interrupt propagates.
     """
     def grade_group(group: list[HostJob], known: Path | None, chans: Mapping[str, Channel]) -> list[HostReport]:
-        return [grade_host(group[0], known, chans)] if len(group) == 1 else grade_shared(group, known, chans)
+        if len(group) == 1 and group[0].share_key() is None:
+            return [grade_host(group[0], known, chans)]
+        return grade_shared(group, known, chans)  # alone on a shared machine too: their own view only
 
     task: Callable[[list[HostJob], Path | None, Mapping[str, Channel]], list[HostReport]] = grade_group
     raise_file_limit()
@@ -591,7 +593,7 @@ def run_jobs(jobs: list[HostJob], *, known_hosts_path: Path | None, workers: int
                 on_done(ready)
 
     def budget(group: list[HostJob]) -> float:
-        return group[0].budget() if len(group) == 1 else replace(
+        return group[0].budget() if len(group) == 1 else replace(  # the one collection carries every probe
             group[0], checks=tuple(pc for j in group for pc in j.checks)).budget()
 
     try:

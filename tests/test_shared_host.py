@@ -118,6 +118,25 @@ def test_one_collection_serves_four_candidates_each_judged_on_their_own_vms(tmp_
         assert agents == [next(p.command for p in probes if f"c{cand}-web" in p.command)]
 
 
+def test_a_candidate_alone_on_a_shared_hypervisor_still_sees_only_their_own_vms(tmp_path):
+    Hypervisor.collections = []
+    [alone] = share_groups(_jobs(tmp_path))[1]
+    [report] = grade_shared([alone], None, {"ssh": Hypervisor()})
+    inventory = next(p for p in report.probes if p.command.startswith("if [ ! -x"))
+    assert "<name>c01-web</name>" not in inventory.stdout and "<name>c02-web</name>" not in inventory.stdout
+    assert report.outcome.execs == 1
+
+
+def test_run_jobs_grades_a_lone_candidate_of_a_shared_machine_through_the_shared_path(tmp_path, monkeypatch):
+    from grader import runner
+
+    seen: list[list[str]] = []
+    monkeypatch.setattr(runner, "grade_shared", lambda group, known, chans: seen.append(
+        [j.candidate.id for j in group]) or [runner.abandoned(j, 1) for j in group])
+    runner.run_jobs(_jobs(tmp_path), known_hosts_path=None, workers=2)
+    assert sorted(seen) == [["01", "02", "03", "04"], ["05"]]
+
+
 def test_a_host_not_shared_is_collected_per_candidate(tmp_path):
     jobs = _jobs(tmp_path)
     unshared = [j.__class__(**{**j.__dict__, "own": None}) for j in jobs]
