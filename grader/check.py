@@ -27,7 +27,7 @@ from __future__ import annotations
 import ipaddress
 import string
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
@@ -80,6 +80,17 @@ class Check:
         never execute what it reads, and say a missing tool as the result's ``error`` (then ``erreur``).
         """
         return {}
+
+    @classmethod
+    def own_view(cls, name: str, result: ProbeResult, owns: Callable[[str], bool]) -> ProbeResult:
+        """What of probe ``name``'s result one candidate may see on a shared host (``hosts[].shared``). Default: all.
+
+        A shared machine (the hypervisor of a cluster of four) is read once for all its candidates;
+        each candidate's evidence and verdict must hold only their own objects (``owns(name)``: the
+        object's name matches the rubric's ``shared.own``) and the machine's own facts, so one
+        candidate's report never shows another's VMs. A check reading such a machine overrides this.
+        """
+        return result
 
     # -- helpers shared by every check -------------------------------------------------
 

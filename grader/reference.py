@@ -200,8 +200,11 @@ def example_params(cls: type[Check]) -> dict[str, Any]:
         from grader.rubric import render, render_params
 
         hosts = [h for h in _demo_tree().get("hosts") or [] if isinstance(h, dict)]
-        addr = {str(h.get("name")): render(str(h.get("address", "")), _EXAMPLE_VARIABLES) for h in hosts}
-        return render_params(demo, {**_EXAMPLE_VARIABLES, "addr": addr})
+        declared = _demo_tree().get("variables") or {}
+        defaults = {str(k): str(v["default"]) for k, v in declared.items() if isinstance(v, dict) and "default" in v}
+        values = {**defaults, **_EXAMPLE_VARIABLES}  # a variable the example does not set keeps its default
+        addr = {str(h.get("name")): render(str(h.get("address", "")), values) for h in hosts}
+        return render_params(demo, {**values, "addr": addr})
     schema = cls.Params.model_json_schema()
     defs = schema.get("$defs", {})
     return {name: _sample(name, schema["properties"][name], defs) for name in schema.get("required", [])}

@@ -82,6 +82,18 @@ class Variable(_Strict):
     default: str | None = None
 
 
+class SharedHost(_Strict):
+    """A machine several candidates work on at once, as the exam's hypervisor shared by a cluster of four.
+
+    Every candidate whose roster gives it the same address (and port, credential and options) is
+    graded from one collection on it: one round trip per machine, not per candidate. ``own`` (a
+    glob, with the rubric's templates: ``"c{{ candidat }}-*"``) names what on it is the candidate's;
+    each candidate's evidence and verdicts see only those objects (their VMs) and the machine's own.
+    """
+
+    own: str = Field(min_length=1)
+
+
 class Host(_Strict):
     name: str = Field(pattern=SLUG)
     role: str = Field(min_length=1)
@@ -99,6 +111,8 @@ class Host(_Strict):
     #: The longest the grader spends on this host, every channel and stage included (seconds); past it
     #: the host's sessions are closed and what did not come is erreur. Default: see runner.HostJob.budget.
     budget: float | None = Field(default=None, gt=0, le=3600)
+    #: Shared by several candidates (see :class:`SharedHost`); None: each candidate has their own.
+    shared: SharedHost | None = None
 
 
 class CheckEntry(_Strict):
@@ -161,7 +175,8 @@ class Rubric(_Strict):
 
     def templated(self) -> bool:
         """Whether a value differs per candidate (a ``{{ }}`` template in an address, option, parameter...)."""
-        values = [[h.address, h.options] for h in self.hosts] + [c.model_dump() for c in self.credentials.values()]
+        values: list[Any] = [[h.address, h.options, h.shared.own if h.shared else ""] for h in self.hosts]
+        values += [c.model_dump() for c in self.credentials.values()]
         values += [[e.params, e.hint, e.task] for e in self.checks]
         return any("{" in text for _, text in _strings(values))
 
@@ -460,6 +475,8 @@ def _semantic_problems(source: str, tree: CommentedMap, rubric: Rubric,
                                 + t("rubric.ssh_password", credential=h.credential, host=h.name))
         address_templates = _template_problems(at('hosts', i, 'address'), h.address, rubric, with_addr=False)
         problems += address_templates
+        if h.shared is not None:
+            problems += _template_problems(at('hosts', i, 'shared', 'own'), h.shared.own, rubric, with_addr=False)
         if not address_templates:
             problems += _sampled_problems(source, tree, rubric, ('hosts', i, 'address'), h.address, check_address,
                                           samples=samples)

@@ -12,6 +12,8 @@ nothing already collected.
 from __future__ import annotations
 
 import contextlib
+import fnmatch
+import json
 import logging
 import queue
 import secrets
@@ -96,6 +98,19 @@ class HostJob:
     options: Mapping[str, Mapping[str, Any]] | None = None  # the host's channel options for this candidate
     planning_problem: Msg | None = None  # why its address or options cannot be written for this candidate (not contacted)
     peers: Mapping[str, Peer] = field(default_factory=dict)  # the candidate's other hosts (a VM's hypervisor)
+    own: str | None = None  # on a shared host (``hosts[].shared``): the glob naming this candidate's objects
+
+    def share_key(self) -> str | None:
+        """Jobs with the same key read the same machine the same way: one collection serves them all.
+
+        None for a host that is not shared (or one this candidate cannot be graded on).
+        """
+        if self.host.shared is None or self.own is None or self.planning_problem is not None:
+            return None
+        cred = self.credential.model_dump() if hasattr(self.credential, "model_dump") else self.credential
+        return json.dumps([self.host.name, self.address, self.host.port, self.host.transport, cred,
+                           self.options if self.options is not None else self.host.options], sort_keys=True,
+                          default=str)
 
     def channel_options(self, channel: str) -> Mapping[str, Any]:
         """The options of ``channel`` on this host, templates rendered for this candidate."""
@@ -205,13 +220,19 @@ def plan(rubric: Rubric, candidates: Iterable[Candidate], catalogue: Mapping[str
             except Exception as exc:  # noqa: BLE001 - as for the address
                 problem = problem or Msg("options de l'hôte invalides pour ce candidat : {error}", error=str(exc))
                 options = h.options
+            own = None
+            if h.shared is not None:
+                try:
+                    own = render(h.shared.own, variables)
+                except Exception as exc:  # noqa: BLE001 - as for the address
+                    problem = problem or Msg("partage de l'hôte invalide pour ce candidat : {error}", error=str(exc))
             if problem is not None:  # every check of the host says why, none is judged
                 planned = [replace(pc, problem=problem) for pc in planned]
             if planned:
                 jobs.append(HostJob(cand, h, addresses[h.name], tuple(planned),
                                     credentials.get(h.credential) if h.credential else None,
                                     credentials, options, problem,
-                                    {name: peer for name, peer in peers.items() if name != h.name}))
+                                    {name: peer for name, peer in peers.items() if name != h.name}, own))
     return jobs
 
 
@@ -286,6 +307,18 @@ def _validation_said(exc: ValidationError) -> str:
 # --- running one host -----------------------------------------------------------------
 
 
+@dataclass
+class _Collected:
+    """What one host's collection brought (every channel), before any check is judged."""
+
+    results: dict[str, ProbeResult]
+    failed: dict[str, Verdict]
+    outcome: HostOutcome
+    login: str | Msg
+    started: str
+    t0: float
+
+
 def grade_host(job: HostJob, known_hosts: Path | None, channels: Mapping[str, Channel] | None = None) -> HostReport:
     """Collect everything for one host in one round trip per channel, then judge locally.
 
@@ -297,7 +330,69 @@ def grade_host(job: HostJob, known_hosts: Path | None, channels: Mapping[str, Ch
     :class:`~grader.transports.deadline.HostDeadline` (:meth:`HostJob.budget`): past it, the
     host's sessions are closed and the channels not yet asked are not asked.
     """
-    channels = channels if channels is not None else default_channels()
+    got = _collect_host(job, known_hosts, channels if channels is not None else default_channels())
+    judged = [_judge(job, pc, got.results, got.outcome, got.failed) for pc in job.checks]
+    return HostReport(job.candidate.id, job.host.name, job.address, job.host.platform, job.host.transport, got.login,
+                      got.outcome, got.started, time.perf_counter() - got.t0, list(got.results.values()), judged)
+
+
+def grade_shared(jobs: list[HostJob], known_hosts: Path | None,
+                 channels: Mapping[str, Channel] | None = None) -> list[HostReport]:
+    """Several candidates' jobs on one shared machine (same :meth:`HostJob.share_key`): one collection, a report each.
+
+    Every candidate's probes go in the one round trip (the same inventory once, each one's own
+    agent probes beside it); then each candidate is judged on their own view of it
+    (:meth:`Check.own_view`): their objects and the machine's, never another candidate's. The
+    round trips are counted in the first candidate's report; the others say whose collection they share.
+    """
+    lead = jobs[0]
+    merged = replace(lead, checks=tuple(pc for job in jobs for pc in job.checks))
+    got = _collect_host(merged, known_hosts, channels if channels is not None else default_channels())
+    duration = time.perf_counter() - got.t0
+    reports = []
+    for n, job in enumerate(jobs):
+        outcome = got.outcome if n == 0 else replace(
+            got.outcome, execs=0, extra={**got.outcome.extra, "collecte_partagee_avec": lead.candidate.id})
+        view = own_view(job, got.results)
+        judged = [_judge(job, pc, view, outcome, got.failed) for pc in job.checks]
+        reports.append(HostReport(job.candidate.id, job.host.name, job.address, job.host.platform, job.host.transport,
+                                  got.login, outcome, got.started, duration, list(view.values()), judged))
+    return reports
+
+
+def own_view(job: HostJob, results: Mapping[str, ProbeResult]) -> dict[str, ProbeResult]:
+    """The results of ``job``'s own probes, each cut to what its candidate owns on the shared host."""
+    pattern = job.own or "*"
+
+    def owns(name: str) -> bool:
+        return fnmatch.fnmatchcase(name, pattern)
+
+    view: dict[str, ProbeResult] = {}
+    for pc in job.checks:
+        for name, probe in pc.probes.items():
+            if probe.key not in view and probe.key in results:
+                view[probe.key] = pc.cls.own_view(name, results[probe.key], owns)
+    return view
+
+
+def share_groups(jobs: Iterable[HostJob]) -> list[list[HostJob]]:
+    """The jobs in the groups they are collected in: alone, or with the other candidates of their shared machine."""
+    groups: list[list[HostJob]] = []
+    shared: dict[str, list[HostJob]] = {}
+    for job in jobs:
+        key = job.share_key()
+        if key is None:
+            groups.append([job])
+        elif key in shared:
+            shared[key].append(job)
+        else:
+            shared[key] = [job]
+            groups.append(shared[key])
+    return groups
+
+
+def _collect_host(job: HostJob, known_hosts: Path | None, channels: Mapping[str, Channel]) -> _Collected:
+    """Every channel's collection on the host, primary first, within the host's one deadline."""
     started, t0 = now(), time.perf_counter()
     primary = job.host.transport
     carried = set(getattr(channels.get(primary), "carries", ()))  # probe languages the primary runs (guest: ssh)
@@ -347,9 +442,7 @@ def grade_host(job: HostJob, known_hosts: Path | None, channels: Mapping[str, Ch
     if outcome is None:
         outcome = HostOutcome(True, host_key=host_key, anomalies=tuple(anomalies), execs=execs,
                               status=Status.CONFORME)
-    judged = [_judge(job, pc, results, outcome, failed) for pc in job.checks]
-    return HostReport(job.candidate.id, job.host.name, job.address, job.host.platform, job.host.transport, login,
-                      outcome, started, time.perf_counter() - t0, list(results.values()), judged)
+    return _Collected(results, failed, outcome, login, started, t0)
 
 
 def _collect(job: HostJob, channel: Channel, name: str, probes: list[Probe], known_hosts: Path | None,
@@ -537,18 +630,24 @@ def run_jobs(jobs: list[HostJob], *, known_hosts_path: Path | None, workers: int
     are erreur; its thread, a daemon, is left behind). On Ctrl-C every host's deadline is spent
     at once, what was done is handed to ``on_done``, and the interrupt propagates.
     """
-    task: Callable[[HostJob, Path | None, Mapping[str, Channel]], HostReport] = grade_host
-    raise_file_limit()
-    if snapshot:
-        workers = min(max(workers, len(jobs)), SNAPSHOT_MAX)
-        barrier = threading.Barrier(min(len(jobs), workers) or 1)
+    def grade_group(group: list[HostJob], known: Path | None, chans: Mapping[str, Channel]) -> list[HostReport]:
+        if len(group) == 1 and group[0].share_key() is None:
+            return [grade_host(group[0], known, chans)]
+        return grade_shared(group, known, chans)  # alone on a shared machine too: their own view only
 
-        def in_step(job: HostJob, known: Path | None, chans: Mapping[str, Channel]) -> HostReport:
+    task: Callable[[list[HostJob], Path | None, Mapping[str, Channel]], list[HostReport]] = grade_group
+    raise_file_limit()
+    groups = share_groups(jobs)  # a shared machine (hosts[].shared) is collected once for its candidates
+    if snapshot:
+        workers = min(max(workers, len(groups)), SNAPSHOT_MAX)
+        barrier = threading.Barrier(min(len(groups), workers) or 1)
+
+        def in_step(group: list[HostJob], known: Path | None, chans: Mapping[str, Channel]) -> list[HostReport]:
             try:
                 barrier.wait(timeout=30)
             except threading.BrokenBarrierError:
                 pass  # a thread that could not start in time must not hold the others
-            return grade_host(job, known, chans)
+            return grade_group(group, known, chans)
 
         task = in_step
     gate = DependencyGate(jobs)
@@ -556,7 +655,7 @@ def run_jobs(jobs: list[HostJob], *, known_hosts_path: Path | None, workers: int
     used = {p.transport for j in jobs for p in j.unique_probes()} | {j.host.transport for j in jobs}
     started: list[Channel] = []
     reports: list[HostReport] = []
-    pool = _DaemonPool(max(1, min(workers, len(jobs) or 1)))
+    pool = _DaemonPool(max(1, min(workers, len(groups) or 1)))
 
     def hand(report: HostReport) -> None:
         for ready in gate.arrived(report):
@@ -564,22 +663,28 @@ def run_jobs(jobs: list[HostJob], *, known_hosts_path: Path | None, workers: int
             if on_done:
                 on_done(ready)
 
+    def budget(group: list[HostJob]) -> float:
+        return group[0].budget() if len(group) == 1 else replace(  # the one collection carries every probe
+            group[0], checks=tuple(pc for j in group for pc in j.checks)).budget()
+
     try:
         for name in sorted(used & set(channels)):  # run-level resources (a syslog collector...) first
             channels[name].start(jobs)
             started.append(channels[name])
-        pending = {pool.submit(task, j, known_hosts_path, channels): j for j in jobs}
+        pending = {pool.submit(task, g, known_hosts_path, channels): g for g in groups}
         while pending:
             done, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
             for fut in done:
-                hand(fut.result())
+                for report in fut.result():
+                    hand(report)
                 del pending[fut]
-            for fut, job in list(pending.items()):
+            for fut, group in list(pending.items()):
                 began = pool.started_at(fut)
-                if began is not None and time.monotonic() - began > job.budget() + ABANDON_GRACE:
-                    log.warning("host %s ignored its deadline: given up", job.label)
+                if began is not None and time.monotonic() - began > budget(group) + ABANDON_GRACE:
+                    log.warning("host %s ignored its deadline: given up", group[0].label)
                     del pending[fut]
-                    hand(abandoned(job, job.budget()))
+                    for job in group:
+                        hand(abandoned(job, budget(group)))
     except BaseException:
         abort_all()  # every waiting channel returns at once
         pool.cancel_pending()

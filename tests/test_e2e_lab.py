@@ -47,7 +47,8 @@ def test_demo_room_graded_as_planted(room, tmp_path):
     for r in store.results(prepared.run_id):
         got.setdefault(r["candidate"], {})[r["check_id"]] = r["status"]
     assert got == demo.PLANTED_TRUTH
-    assert "non_conforme" not in got["03"].values()
+    # 03's machines are down: only the shared hypervisor, up, can say « non conforme » (its VM shut off)
+    assert {k for k, v in got["03"].items() if v == "non_conforme"} <= set(demo.HYPERVISOR_CHECK_IDS)
     everything = {(h["candidate"], h["host"]): h for h in store.hosts(prepared.run_id)}
     hosts = {c: h for (c, name), h in everything.items() if name == "srv-lin"}
     # One SSH exec per reached host, carrying every probe of its ten checks.
@@ -56,6 +57,13 @@ def test_demo_room_graded_as_planted(room, tmp_path):
     # One LDAPS session per reached DC; 03's DC is down.
     assert everything[("01", "dc")]["execs"] == everything[("02", "dc")]["execs"] == 1
     assert everything[("03", "dc")]["execs"] == 0 and "10.77.3.20" in everything[("03", "dc")]["reason"]
+    # The shared hypervisor is read in one SSH exec for the three candidates; each sees only their own VM.
+    assert sorted(everything[(c, "hyperviseur")]["execs"] for c in ("01", "02", "03")) == [0, 0, 1]
+    for e in store.evidence(prepared.run_id):
+        if e["host"] == "hyperviseur" and e["command"].startswith("if [ ! -x /usr/bin/virsh ]"):
+            others = {f"c{c}-web" for c in ("01", "02", "03")} - {f"c{e['candidate']}-web"}
+            assert f"<name>c{e['candidate']}-web</name>" in e["stdout"]
+            assert not any(f"<name>{o}</name>" in e["stdout"] for o in others), e["candidate"]
     report01 = next(r for r in outcome.reports if r.candidate == "01" and r.host == "srv-lin")
     assert len([p for p in report01.probes if p.transport == "ssh"]) >= 9
     # The host key fingerprint is in the evidence, and it is the key the lab recorded at boot.
@@ -147,7 +155,8 @@ def test_kill_9_midway_then_resume_completes_the_same_run(room, tmp_path):
     db = session / Store.FILENAME
     deadline = time.monotonic() + 60
     per_host = len(load_rubric(RUBRIC).hosts)  # hosts per candidate
-    while len(_stored_hosts(db)) < 2 * per_host and time.monotonic() < deadline and proc.poll() is None:
+    # The shared hypervisor is collected once, at 01's turn, for all three: 03's comes with it.
+    while len(_stored_hosts(db)) < 2 * per_host + 1 and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.05)
     assert proc.poll() is None, "grader run ended before it could be killed"
     proc.send_signal(signal.SIGKILL)
@@ -157,20 +166,22 @@ def test_kill_9_midway_then_resume_completes_the_same_run(room, tmp_path):
     assert run_id is not None
     kept = {(r["candidate"], r["check_id"]): r["judged_at"] for r in store.results(run_id)}
     per_candidate = len(demo.CHECK_IDS)
-    assert {c for c, _ in kept} == {"01", "02"} and len(kept) == 2 * per_candidate
+    hv_checks = len(demo.HYPERVISOR_CHECK_IDS)
+    assert {c for c, _ in kept} == {"01", "02", "03"} and len(kept) == 2 * per_candidate + hv_checks
+    assert {k for c, k in kept if c == "03"} == set(demo.HYPERVISOR_CHECK_IDS)
     assert store.run(run_id)["state"] == "en_cours"  # killed: nobody could mark it
     store.close()
 
     done = subprocess.run(cmd + ["--resume", run_id], check=False, capture_output=True, text=True, timeout=120)
     assert done.returncode == 1, done.stdout + done.stderr  # 03 is injoignable: finished, not all conclusive
-    assert f"{per_host} hôte(s) à recorriger, {2 * per_host} conservé(s)" in done.stdout
+    assert f"{per_host - 1} hôte(s) à recorriger, {2 * per_host + 1} conservé(s)" in done.stdout
     store = Store(session)
     row = store.run(run_id)
     assert row["state"] == "termine" and row["resumes"] == 1
     results = store.results(run_id)
     assert len(results) == 3 * per_candidate
     for r in results:  # the kept hosts were not graded again
-        if r["candidate"] in ("01", "02"):
+        if (r["candidate"], r["check_id"]) in kept:
             assert r["judged_at"] == kept[(r["candidate"], r["check_id"])]
     got = {(r["candidate"], r["check_id"]): r["status"] for r in results}
     assert got == {(c, k): s for c, checks in demo.PLANTED_TRUTH.items() for k, s in checks.items()}

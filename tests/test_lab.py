@@ -37,7 +37,11 @@ def test_planted_truth_covers_every_check_for_every_candidate():
     for verdicts in demo.PLANTED_TRUTH.values():
         assert set(verdicts) == set(demo.CHECK_IDS)
         assert set(verdicts.values()) <= STATUSES
-    assert set(demo.PLANTED_TRUTH["03"].values()) == {"injoignable"}
+    # 03's machines are down; only the shared hypervisor, which is up, says what became of its VM
+    assert {k for k, v in demo.PLANTED_TRUTH["03"].items() if v != "injoignable"} <= set(demo.HYPERVISOR_CHECK_IDS)
+    assert demo.PLANTED_TRUTH["03"]["vm-web"] == "non_conforme"  # shut off, the rubric wants it running
+    # 02's VM: the wrong memory and no snapshot
+    assert (demo.PLANTED_TRUTH["02"]["vm-web"], demo.PLANTED_TRUTH["02"]["vm-web-instantane"]) == ("non_conforme",) * 2
 
 
 def test_demo_specs_match_the_room():
@@ -57,6 +61,26 @@ def test_demo_specs_match_the_room():
         back = ((f"10.77.{n}.192/27", f"10.77.{n}.65"),) if c != "03" else ()  # to the VPN's tunnel network
         assert lan.routes == ((f"10.77.{n}.128/27", f"10.77.{n}.65"),) + back and wan.routes == ()
         assert routeur.tun == wan.tun == (c != "03") and not lan.tun  # OpenVPN server and client
+    shared = specs[demo.HYPERVISOR]  # one hypervisor for the room's candidates, each with their own VM on it
+    assert (shared.ip, shared.flavor, shared.boot, shared.tun) == (demo.HYPERVISOR_IP, "hypervisor", True, True)
+    guests = {g.name: g for g in demo.demo_guests()}
+    assert set(guests) == {"c01-web", "c02-web", "c03-web"}
+    assert (guests["c01-web"].memory_mib, guests["c01-web"].snapshot, guests["c01-web"].start) == (96, "avant-maj", True)
+    assert (guests["c02-web"].memory_mib, guests["c02-web"].snapshot) == (128, None)
+    assert not guests["c03-web"].start
+
+
+def test_the_demo_roster_names_the_shared_hypervisor():
+    import rubrics
+    from grader.plugins import default_catalogue
+    from grader.roster import load_roster
+    from grader.rubric import load_rubric
+
+    rubric = load_rubric(rubrics.demo_rubric(), default_catalogue())
+    host = rubric.host("hyperviseur")
+    assert host.shared is not None and host.shared.own == "c{{ candidat }}-*"
+    roster = load_roster(rubrics.demo_roster(), rubric)
+    assert {c.variables["hyperviseur"] for c in roster} == {demo.HYPERVISOR_IP}
 
 
 def test_links_are_checked():
@@ -163,7 +187,8 @@ def test_systemd_boots_and_sshd_is_active(room):
     assert states == {"c01-srv-lin": "running", "c02-srv-lin": "running", "c03-srv-lin": "down",
                       "c01-dc": "running", "c02-dc": "running", "c03-dc": "down",
                       **{f"c{c}-{h}": "down" if c == "03" else "running" for c in ("01", "02", "03")
-                         for h in ("routeur", "pc-lan", "srv-wan")}}
+                         for h in ("routeur", "pc-lan", "srv-wan")},
+                      demo.HYPERVISOR: "running"}
 
 
 @pytest.mark.lab

@@ -17,10 +17,13 @@ ROSTERS = FIXTURES / "rosters"
 
 PROBLEM = re.compile(r"^(?P<file>.+?):(?P<line>\d+):(?P<col>\d+): (?P<what>.+?) — (?P<how>.+)$", re.DOTALL)
 
+#: The demo rubric's shared hypervisor: a roster without the column gets its default.
+HV = {"hyperviseur": "10.77.0.50"}
+
 DEMO_CANDIDATES = [
-    Candidate("01", "Camille Martin", {"reseau": "10.77.1"}),
-    Candidate("02", "Yanis Benali", {"reseau": "10.77.2"}),
-    Candidate("03", "Léa Dubois", {"reseau": "10.77.3"}),
+    Candidate("01", "Camille Martin", {"reseau": "10.77.1", **HV}),
+    Candidate("02", "Yanis Benali", {"reseau": "10.77.2", **HV}),
+    Candidate("03", "Léa Dubois", {"reseau": "10.77.3", **HV}),
 ]
 
 
@@ -74,7 +77,7 @@ def test_tab_delimited_roster(tmp_path: Path, demo: Rubric) -> None:
 def test_quoted_value_containing_the_delimiter(tmp_path: Path, demo: Rubric) -> None:
     path = tmp_path / "quoted.csv"
     path.write_text('candidat,nom,reseau\n01,"Martin, Camille",10.77.1\n', encoding="utf-8")
-    assert load_roster(path, demo) == [Candidate("01", "Martin, Camille", {"reseau": "10.77.1"})]
+    assert load_roster(path, demo) == [Candidate("01", "Martin, Camille", {"reseau": "10.77.1", **HV})]
 
 
 def test_one_column_roster(dns_rubric: Rubric) -> None:
@@ -92,7 +95,7 @@ def test_one_column_roster_without_rubric() -> None:
 def test_ids_keep_their_leading_zeros_and_surrounding_spaces_are_trimmed(tmp_path: Path, demo: Rubric) -> None:
     path = tmp_path / "spaces.csv"
     path.write_text("candidat ; nom ; reseau\n 007 ; Camille Martin ; 10.77.7 \n", encoding="utf-8")
-    assert load_roster(path, demo) == [Candidate("007", "Camille Martin", {"reseau": "10.77.7"})]
+    assert load_roster(path, demo) == [Candidate("007", "Camille Martin", {"reseau": "10.77.7", **HV})]
 
 
 def test_utf8_bom_and_accents(demo: Rubric) -> None:
@@ -101,7 +104,7 @@ def test_utf8_bom_and_accents(demo: Rubric) -> None:
     candidates = load_roster(path, demo)
     assert [c.id for c in candidates] == ["01", "02", "03"]  # not "\ufeff01", and « candidat » was found
     assert [c.name for c in candidates] == ["Léa Dubois", "Zoé Lefèvre-Œuvray", "Çağlar Öztürk"]
-    assert [c.variables for c in candidates] == [{"reseau": f"10.77.{i}"} for i in (1, 2, 3)]
+    assert [c.variables for c in candidates] == [{"reseau": f"10.77.{i}", **HV} for i in (1, 2, 3)]
 
 
 def test_blank_rows_are_skipped(tmp_path: Path, demo: Rubric) -> None:
@@ -221,7 +224,7 @@ def test_a_cp1252_roster_reads(demo: Rubric) -> None:
     assert b"\xe9" in path.read_bytes() and b"\r\n" in path.read_bytes(), "the fixture must stay cp1252 with CRLF"
     candidates = load_roster(path, demo)
     assert [(c.id, c.name, c.variables) for c in candidates] == [
-        ("01", "Hélène Dœuf", {"reseau": "10.77.1"}), ("02", "François Éric", {"reseau": "10.77.2"})]
+        ("01", "Hélène Dœuf", {"reseau": "10.77.1", **HV}), ("02", "François Éric", {"reseau": "10.77.2", **HV})]
 
 
 def test_a_utf16_tab_separated_roster_reads(demo: Rubric) -> None:
@@ -233,18 +236,18 @@ def test_a_utf16_tab_separated_roster_reads(demo: Rubric) -> None:
 def test_utf8_without_bom_crlf_and_trailing_empty_cells(tmp_path: Path, demo: Rubric) -> None:
     path = tmp_path / "excel.csv"
     path.write_bytes("candidat;nom;reseau;;\r\n01;Hélène Dœuf;10.77.1;;\r\n".encode())
-    assert load_roster(path, demo) == [Candidate("01", "Hélène Dœuf", {"reseau": "10.77.1"})]
+    assert load_roster(path, demo) == [Candidate("01", "Hélène Dœuf", {"reseau": "10.77.1", **HV})]
 
 
 def test_the_separator_can_be_forced(tmp_path: Path, demo: Rubric) -> None:
     path = tmp_path / "forced.csv"  # the header has more commas than semicolons: detection would pick « , »
     path.write_text("candidat;noms, prénoms, alias;reseau\n01;Martin, Camille, cam;10.77.1\n", encoding="utf-8")
     assert load_roster(path, demo, separator=";") == [
-        Candidate("01", "", {"noms, prénoms, alias": "Martin, Camille, cam", "reseau": "10.77.1"})]
+        Candidate("01", "", {"noms, prénoms, alias": "Martin, Camille, cam", "reseau": "10.77.1", **HV})]
     assert load_roster(path.with_name("forced.csv"), demo, separator=";")[0].variables["reseau"] == "10.77.1"
     tab = tmp_path / "tab.csv"
     tab.write_text("candidat\tnom\treseau\n01\tA\t10.77.1\n", encoding="utf-8")
-    assert load_roster(tab, demo, separator="tab") == [Candidate("01", "A", {"reseau": "10.77.1"})]
+    assert load_roster(tab, demo, separator="tab") == [Candidate("01", "A", {"reseau": "10.77.1", **HV})]
 
 
 def test_an_unknown_separator_is_a_usage_error(demo: Rubric) -> None:

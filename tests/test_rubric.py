@@ -65,12 +65,13 @@ def demo_variant(tmp_path: Path, old: str, new: str, name: str = "variant.yaml")
 def test_demo_rubric_loads() -> None:
     rubric = load_rubric(DEMO)
     assert rubric.rubric == "demo-srv-lin"
-    assert [h.name for h in rubric.hosts] == ["srv-lin", "dc", "routeur", "pc-lan", "srv-wan"]
+    assert [h.name for h in rubric.hosts] == ["srv-lin", "dc", "routeur", "pc-lan", "srv-wan", "hyperviseur"]
+    assert [h.name for h in rubric.hosts if h.shared is not None] == ["hyperviseur"]  # one for a cluster of four
     from grader.lab.demo import CHECK_IDS  # the demo room's planted truth names every check of the rubric
 
     assert sorted(c.id for c in rubric.checks) == sorted(CHECK_IDS)
     assert len({c.id for c in rubric.checks}) == len(rubric.checks)
-    assert set(rubric.variables) == {"reseau"}
+    assert set(rubric.variables) == {"reseau", "hyperviseur"}
     assert rubric.source == DEMO
     assert rubric.text == DEMO.read_text(encoding="utf-8")
     catalogue = default_catalogue()
@@ -81,7 +82,8 @@ def test_demo_rubric_loads() -> None:
         host = {"ad": "dc", "network.nat_works": "pc-lan", "network.port_forward": "srv-wan",
                 "network.port_filtered": "srv-wan", "network.nft_masquerade": "routeur",
                 "network.dns_resolves": "routeur", "network.dhcp_offer": "routeur",
-                "vpn.tunnel_up": "routeur", "vpn.reaches": "srv-wan", "proxy.filters": "pc-lan"}
+                "vpn.tunnel_up": "routeur", "vpn.reaches": "srv-wan", "proxy.filters": "pc-lan",
+                "hypervisor": "hyperviseur"}
         name = host.get(entry.check, host.get(entry.check.split(".")[0], "srv-lin"))
         assert rubric.targets(entry) == [rubric.host(name)]
 

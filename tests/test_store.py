@@ -97,7 +97,7 @@ def test_new_run_records_the_rubric_roster_and_candidates(store: Store, demo: Ru
     rows = store.candidates(RUN)
     assert [(r["candidate"], r["name"]) for r in rows] == [("01", "Camille Martin"), ("02", "Yanis Benali"),
                                                            ("03", "Léa Dubois")]
-    assert [json.loads(r["variables"]) for r in rows] == [{"reseau": f"10.77.{i}"} for i in (1, 2, 3)]
+    assert [json.loads(r["variables"]) for r in rows] == [{"reseau": f"10.77.{i}", "hyperviseur": "10.77.0.50"} for i in (1, 2, 3)]
 
 
 def test_save_host_round_trip(store: Store) -> None:

@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from xml.etree.ElementTree import Element
+from xml.sax.saxutils import unescape
 
 from defusedxml import ElementTree
 
@@ -208,6 +209,46 @@ def parse_framing(text: str, *, truncated: bool = False) -> Framed:
     if part is not None and part.rc is None and not truncated:
         raise FramingError(Msg("la section {part} n'a pas de fin (sortie interrompue)", part=part.name))
     return framed
+
+
+_NAME_LINE = re.compile(r"^\|<name>([^<]*)</name>$")
+
+
+def own_domains(text: str, owns: Callable[[str], bool]) -> str:
+    """The probe's output without the domains ``owns`` refuses (by the ``<name>`` of their dumpxml).
+
+    What a shared hypervisor's candidate sees (:meth:`grader.check.Check.own_view`): their VMs,
+    and the host's networks, pools and bridges. A domain whose name was not printed (dumpxml
+    failed, output cut) is kept: dropping it could turn « could not read » into « no such VM ».
+    """
+    out: list[str] = []
+    held: list[str] | None = None  # a domain's lines until its name is known
+    name: str | None = None
+    in_xml = False
+
+    def release() -> None:
+        if held is not None and (name is None or owns(name)):
+            out.extend(held)
+
+    for line in text.split("\n"):
+        if not line.startswith("|") and (line.startswith("@@ ") or _LISTING.match(line)):
+            release()
+            held, name, in_xml = ([line], None, False) if line.startswith("@@ domain ") else (None, None, False)
+            if held is None:
+                out.append(line)
+            continue
+        if held is None:
+            out.append(line)
+            continue
+        held.append(line)
+        if line.startswith("== "):
+            in_xml = line == "== xml"
+        elif in_xml and name is None:
+            m = _NAME_LINE.match(line)
+            if m:
+                name = unescape(m.group(1), {"&apos;": "'", "&quot;": '"'})
+    release()
+    return "\n".join(out)
 
 
 # -- XML ---------------------------------------------------------------------------------------

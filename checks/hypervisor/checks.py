@@ -8,7 +8,8 @@ the verdict ``erreur``, never ``non_conforme``: the grader cannot tell.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Literal
 
@@ -17,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from checks._common.params import Moment
 from checks._common.text import clip, reason_of
 from checks.hypervisor._backends import BACKENDS, AgentError
-from checks.hypervisor._libvirt import FramingError
+from checks.hypervisor._libvirt import FramingError, own_domains
 from checks.hypervisor._model import RUNNING, Cluster, Disk, Inventory, Nic, Vm, parse_size, show_size, within
 from checks.linux._parse import cannot_run
 from checks.windows._ps import failure
@@ -146,6 +147,16 @@ class _InventoryCheck(Check):
 
     def probes(self, params: HypervisorParams) -> Mapping[str, Probe]:
         return {"inventory": BACKENDS[params.backend].inventory_probe()}
+
+    @classmethod
+    def own_view(cls, name: str, result: ProbeResult, owns: Callable[[str], bool]) -> ProbeResult:
+        """On a shared hypervisor, the candidate's inventory holds their VMs only (libvirt's framing).
+
+        The host's bridges, networks and pools stay: every candidate uses them.
+        """
+        if name != "inventory" or not isinstance(result.stdout, str) or not result.stdout.startswith(":: libvirt "):
+            return result
+        return replace(result, stdout=own_domains(result.stdout, owns))
 
 
 class VmConfigured(_InventoryCheck):

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from grader.errors import LabError
 from grader.lab import dhcp, gpo, pki, proxy, router, samba, supervision, vpn
+from grader.lab import hypervisor as hv
 from grader.lab.hosts import HostShell, HostSpec, Link
 
 HOST = "srv-lin"
@@ -69,6 +70,9 @@ CHECK_IDS += VPN_CHECK_IDS
 #: The router's SNMP agent, open to the supervision server (srv-lin) only.
 SNMP_SOURCE_CHECK_IDS = ("snmp-routeur-restreint",)
 CHECK_IDS += SNMP_SOURCE_CHECK_IDS
+#: Each candidate's VM on the room's shared hypervisor (one per four candidates, as in the exam's clusters).
+HYPERVISOR_CHECK_IDS = ("vm-web", "vm-web-instantane", "vm-web-agent")
+CHECK_IDS += HYPERVISOR_CHECK_IDS
 _C, _N, _I = "conforme", "non_conforme", "injoignable"
 PLANTED_TRUTH: dict[str, dict[str, str]] = {
     "01": dict.fromkeys(CHECK_IDS, _C),
@@ -82,7 +86,7 @@ PLANTED_TRUTH: dict[str, dict[str, str]] = {
            # the masquerade rule is there (nat-regle) but IPv4 forwarding is off: nothing gets through
            "nat-regle": _C, "nat-fonctionne": _N, "redirection-web": _N, "filtrage-ssh-wan": _N,
            "dns-intranet": _N,
-           "dhcp-lan": _N,
+           "dhcp-lan": _N,  # the DHCP offer's router option is .1, outside its LAN, not the router's .65
            # wallpaper GPO sets another file; Default Domain Policy keeps its default; no delegation (and no OU)
            "ad-gpo-fond-parametre": _N, "ad-gpo-mdp-longueur": _N, "ad-delegation-compta": _N,
            # « Sécurité des postes » grants remote desktop logon to the Administrators only
@@ -95,8 +99,12 @@ PLANTED_TRUTH: dict[str, dict[str, str]] = {
            "vpn-tunnel": _C, "vpn-lan": _N, "supervision-hotes": _N,
            # the router's agent answers everyone (« rocommunity tssr-ro » without a source)
            "snmp-routeur-restreint": _N,
-           },  # the DHCP offer's router option is .1, outside its LAN, not the router's .65
-    "03": dict.fromkeys(CHECK_IDS, _I),
+           # c02-web given 128 MiB instead of 96, and no snapshot taken before the update
+           "vm-web": _N, "vm-web-instantane": _N, "vm-web-agent": _C,
+           },
+    # 03's machines are off, the VM on the shared hypervisor too: the hypervisor answers and says it
+    # (the VM is as asked, snapshot taken, but shut off; its agent cannot answer)
+    "03": {**dict.fromkeys(CHECK_IDS, _I), "vm-web": _N, "vm-web-instantane": _C, "vm-web-agent": _N},
 }
 DEMO_RUBRIC_NOTES: dict[str, str] = {
     "01": "tout est fait : apache2 actif et activé, page « Intranet TSSR », alice dans webadmins, "
@@ -110,7 +118,9 @@ DEMO_RUBRIC_NOTES: dict[str, str] = {
           "jeux.example ; intranet en HTTPS, certificat émis par son AC publiée dans "
           "/usr/local/share/ca-certificates/tssr-ca.crt ; VPN OpenVPN du télétravailleur (srv-wan) vers le routeur, "
           "route du LAN poussée ; Nagios sur srv-lin supervise srv-lin, routeur et dc ; agent SNMP du routeur "
-          "réservé à srv-lin.",
+          "réservé à srv-lin ; sur l'hyperviseur partagé (10.77.0.50), VM c01-web en marche comme demandé "
+          "(1 vCPU, 96 Mio, disque qcow2 de 64 Mio en virtio, carte virtio sur br0, démarrage automatique) "
+          "avec son instantané « avant-maj ».",
     "02": "plusieurs erreurs : apache2 désactivé et arrêté (page Debian par défaut), alice hors de webadmins, "
           "PermitRootLogin yes, ligne cron commentée, rsyslog vers le port 5514, communauté SNMP public ; "
           "pièges dans le compte grader (.bashrc bavard, alias et faux systemctl/ss/dpkg-query qui répondent « active ») ; "
@@ -122,9 +132,11 @@ DEMO_RUBRIC_NOTES: dict[str, str] = {
           "côté WAN, intranet.tssr.lan résolu vers une mauvaise adresse ; proxy squid : « allow lan » avant "
           "« deny jeux » (jeux.example servi) ; certificat HTTPS auto-signé au lieu d'un certificat de son AC ; "
           "tunnel VPN monté mais sans route poussée vers le LAN ; Nagios sans le contrôleur de domaine ; DHCP qui "
-          "annonce la passerelle .1 au lieu de .65 ; agent SNMP du routeur ouvert à tous.",
+          "annonce la passerelle .1 au lieu de .65 ; agent SNMP du routeur ouvert à tous ; VM "
+          "c02-web avec 128 Mio de mémoire au lieu de 96, sans instantané avant la mise à jour.",
     "03": "serveur, contrôleur de domaine et réseau routé éteints : rien ne répond sur 10.77.3.10, 10.77.3.20, "
-          "10.77.3.2 (routeur), 10.77.3.30 (pc-lan) ni 10.77.3.40 (srv-wan).",
+          "10.77.3.2 (routeur), 10.77.3.30 (pc-lan) ni 10.77.3.40 (srv-wan) ; sa VM c03-web, configurée "
+          "et son instantané pris, est arrêtée sur l'hyperviseur partagé.",
 }
 
 INDEX_HTML = """<!DOCTYPE html>
@@ -402,8 +414,40 @@ def _supervision_secret(shell: HostShell) -> None:
     os.chmod(SNMP_COMMUNITY_FILE, 0o600)
 
 
+# --- the room's shared hypervisor -----------------------------------------------------------
+
+HYPERVISOR, HYPERVISOR_IP = "hyperviseur", "10.77.0.50"  # one per four candidates; the roster's « hyperviseur »
+#: Seconds a guest's agent has to answer once started: TCG guests boot in 7-10 s alone, slower while the
+#: rest of the room sets up on the same two cores. Past it the lab fails to come up (never a flaky verdict).
+AGENT_DEADLINE = 180.0
+
+
+def demo_guests() -> tuple[hv.Guest, ...]:
+    """Each candidate's VM on the shared hypervisor, as they left it (tiny TCG guests: 96-128 MiB)."""
+    return (
+        hv.Guest("c01-web", memory_mib=96, disk_mib=64, bridge=hv.BRIDGE, autostart=True, snapshot="avant-maj"),
+        hv.Guest("c02-web", memory_mib=128, disk_mib=64, bridge=hv.BRIDGE, autostart=True),  # 128 MiB, no snapshot
+        hv.Guest("c03-web", memory_mib=96, disk_mib=64, bridge=hv.BRIDGE, autostart=True, snapshot="avant-maj",
+                 start=False),  # shut off
+    )
+
+
+def setup_hypervisor(shell: HostShell) -> None:
+    """libvirtd, bridge and pool ready; the candidates' VMs defined, snapshotted, started; their agents answering."""
+    hv.prepare_host(shell)
+    waited = hv.define_guests(shell, demo_guests(), agent_timeout=AGENT_DEADLINE)
+    silent = [name for name, seconds in waited.items() if seconds is None]
+    if silent:
+        raise LabError(f"agent invité muet après {AGENT_DEADLINE:.0f} s : {', '.join(silent)}")
+
+
+def hypervisor_spec() -> HostSpec:
+    return HostSpec(name=HYPERVISOR, ip=HYPERVISOR_IP, hostname=HYPERVISOR, flavor=hv.HYPERVISOR.name, tun=True,
+                    setup=setup_hypervisor)
+
+
 def demo_specs() -> list[HostSpec]:
-    """The three candidates' srv-lin, dc and routed network (03's are down)."""
+    """The three candidates' srv-lin, dc and routed network (03's are down), and the hypervisor they share."""
     return [
         HostSpec(name="c01-srv-lin", ip=DEMO_ROOM["01"][HOST], hostname=HOST,
                  plant=supervision.with_nagios(plant_candidate_01, DEMO_ROOM["01"], (HOST, ROUTER, DC)),
@@ -419,6 +463,7 @@ def demo_specs() -> list[HostSpec]:
         HostSpec(name="c03-dc", ip=DEMO_ROOM["03"][DC], boot=False, hostname=DC, flavor="dc"),
         *vpn.equip("01", network_specs("01")), *vpn.equip("02", network_specs("02"), push_route=False),
         *network_specs("03", boot=False),
+        hypervisor_spec(),  # its guests boot while the rest of the room sets up (setups run side by side)
     ]
 
 

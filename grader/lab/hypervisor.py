@@ -291,8 +291,12 @@ def agent_answers(shell: Any, name: str, timeout: float = 60) -> float | None:
     return None
 
 
-def define_guests(shell: Any, guests: Sequence[Guest], *, wait_agent: bool = True) -> dict[str, float | None]:
-    """Define (and start, snapshot, autostart) each guest with the host's own virsh; agent answer times."""
+def define_guests(shell: Any, guests: Sequence[Guest], *, wait_agent: bool = True,
+                  agent_timeout: float = 60) -> dict[str, float | None]:
+    """Define (and start, snapshot, autostart) each guest with the host's own virsh; agent answer times.
+
+    Each started guest's agent is waited for at most ``agent_timeout`` seconds (None: it never answered).
+    """
     times: dict[str, float | None] = {}
     for guest in guests:
         if guest.disk_mib:
@@ -313,7 +317,7 @@ def define_guests(shell: Any, guests: Sequence[Guest], *, wait_agent: bool = Tru
             _virsh(shell, "start", guest.name)
     for guest in guests:
         if guest.start and wait_agent:
-            times[guest.name] = agent_answers(shell, guest.name)
+            times[guest.name] = agent_answers(shell, guest.name, timeout=agent_timeout)
     return times
 
 

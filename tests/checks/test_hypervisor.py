@@ -194,3 +194,24 @@ def test_bad_sizes_are_refused_when_the_rubric_loads():
     with pytest.raises(ValueError, match="taille invalide"):
         VmConfigured.Params(vm="x", memory="deux gigas")
     assert show_size(96 * 2**20) == "96 MiB" and show_size(3 * 2**29) == "1.5 GiB"
+
+
+def test_a_shared_hypervisor_shows_each_candidate_only_their_own_vms():
+    text = inventory().stdout
+    only_web = _libvirt.own_domains(text, lambda name: name == "c01-web")
+    inv = _libvirt.parse_inventory(only_web)
+    assert [v.name for v in inv.vms] == ["c01-web"] and "c01-db" not in only_web
+    assert inv.pool("vms") is not None and inv.bridge("br0") is not None  # the host's own facts stay
+    nobody = _libvirt.parse_inventory(_libvirt.own_domains(text, lambda name: False))
+    assert nobody.vms == [] and nobody.network("default") is not None
+    assert _libvirt.own_domains(text, lambda name: True) == text
+    verdict = run_judge(VmConfigured, WEB | {"vm": "c02-web"}, inventory=make_result(
+        _libvirt.own_domains(text, lambda name: name.startswith("c02-"))))
+    assert verdict.status is Status.NON_CONFORME and "c01" not in verdict.observed
+
+
+def test_a_domain_whose_name_was_not_printed_is_kept():
+    """Dropping it could turn « could not read » (erreur) into « no such VM » (non conforme)."""
+    text = inventory().stdout.replace("|<name>c01-db</name>", "|<nom>c01-db</nom>")
+    kept = _libvirt.own_domains(text, lambda name: name == "c01-web")
+    assert "b1fc6988-8f8b-4ce0-9c91-dd83bf9d3194" in kept
