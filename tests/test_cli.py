@@ -143,6 +143,7 @@ def test_run_against_a_closed_port_is_injoignable_with_reports(tmp_path):
     for suffix in (".20", ".2", ".30", ".40"):  # the DC and the routed network's hosts too
         text = text.replace(f'address: "{{{{ reseau }}}}{suffix}"', 'address: "127.0.0.1"\n    port: 9')
     text = text.replace('address: "{{ hyperviseur }}"', 'address: "127.0.0.1"\n    port: 9')  # the shared hypervisor
+    text = text.replace('address: "10.77.{{ candidat | int }}.50"', 'address: "127.0.0.1"\n    port: 9')  # its VM
     rubric.write_text(text, encoding="utf-8")
     roster = tmp_path / "candidats.csv"
     roster.write_text("candidat;nom;reseau\n07;Test;10.0.0\n", encoding="utf-8")

@@ -64,6 +64,13 @@ def test_demo_room_graded_as_planted(room, tmp_path):
             others = {f"c{c}-web" for c in ("01", "02", "03")} - {f"c{e['candidate']}-web"}
             assert f"<name>c{e['candidate']}-web</name>" in e["stdout"]
             assert not any(f"<name>{o}</name>" in e["stdout"] for o in others), e["candidate"]
+    # The candidates' VMs have no network: 01's and 02's are graded through the guest agent (the evidence says
+    # so), 03's is shut off, and its injoignable evidence says what the hypervisor sees.
+    for cand in ("01", "02"):
+        vm = everything[(cand, "vm-web")]
+        assert "agent invité" in vm["login"] and f"c{cand}-web" in vm["login"], vm
+        assert any("guest" in a for a in json.loads(vm["anomalies"])), vm["anomalies"]
+    assert "VM arrêtée" in everything[("03", "vm-web")]["reason"], everything[("03", "vm-web")]
     report01 = next(r for r in outcome.reports if r.candidate == "01" and r.host == "srv-lin")
     assert len([p for p in report01.probes if p.transport == "ssh"]) >= 9
     # The host key fingerprint is in the evidence, and it is the key the lab recorded at boot.

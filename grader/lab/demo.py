@@ -72,7 +72,9 @@ SNMP_SOURCE_CHECK_IDS = ("snmp-routeur-restreint",)
 CHECK_IDS += SNMP_SOURCE_CHECK_IDS
 #: Each candidate's VM on the room's shared hypervisor (one per four candidates, as in the exam's clusters).
 HYPERVISOR_CHECK_IDS = ("vm-web", "vm-web-instantane", "vm-web-agent")
-CHECK_IDS += HYPERVISOR_CHECK_IDS
+#: Inside that VM, whose network is not set up: graded through the hypervisor's guest agent (« fallback: guest »).
+GUEST_CHECK_IDS = ("vm-web-nom",)
+CHECK_IDS += HYPERVISOR_CHECK_IDS + GUEST_CHECK_IDS
 _C, _N, _I = "conforme", "non_conforme", "injoignable"
 PLANTED_TRUTH: dict[str, dict[str, str]] = {
     "01": dict.fromkeys(CHECK_IDS, _C),
@@ -101,9 +103,12 @@ PLANTED_TRUTH: dict[str, dict[str, str]] = {
            "snmp-routeur-restreint": _N,
            # c02-web given 128 MiB instead of 96, and no snapshot taken before the update
            "vm-web": _N, "vm-web-instantane": _N, "vm-web-agent": _C,
+           # inside the VM, through its guest agent (no network): named as asked
+           "vm-web-nom": _C,
            },
     # 03's machines are off, the VM on the shared hypervisor too: the hypervisor answers and says it
-    # (the VM is as asked, snapshot taken, but shut off; its agent cannot answer)
+    # (the VM is as asked, snapshot taken, but shut off; its agent cannot answer, and the VM itself is
+    # injoignable with « VM arrêtée » in its evidence)
     "03": {**dict.fromkeys(CHECK_IDS, _I), "vm-web": _N, "vm-web-instantane": _C, "vm-web-agent": _N},
 }
 DEMO_RUBRIC_NOTES: dict[str, str] = {
@@ -120,7 +125,8 @@ DEMO_RUBRIC_NOTES: dict[str, str] = {
           "route du LAN poussée ; Nagios sur srv-lin supervise srv-lin, routeur et dc ; agent SNMP du routeur "
           "réservé à srv-lin ; sur l'hyperviseur partagé (10.77.0.50), VM c01-web en marche comme demandé "
           "(1 vCPU, 96 Mio, disque qcow2 de 64 Mio en virtio, carte virtio sur br0, démarrage automatique) "
-          "avec son instantané « avant-maj ».",
+          "avec son instantané « avant-maj » ; le réseau de la VM n'est pas configuré : elle est corrigée par "
+          "l'agent invité (nom c01-web).",
     "02": "plusieurs erreurs : apache2 désactivé et arrêté (page Debian par défaut), alice hors de webadmins, "
           "PermitRootLogin yes, ligne cron commentée, rsyslog vers le port 5514, communauté SNMP public ; "
           "pièges dans le compte grader (.bashrc bavard, alias et faux systemctl/ss/dpkg-query qui répondent « active ») ; "
@@ -133,10 +139,11 @@ DEMO_RUBRIC_NOTES: dict[str, str] = {
           "« deny jeux » (jeux.example servi) ; certificat HTTPS auto-signé au lieu d'un certificat de son AC ; "
           "tunnel VPN monté mais sans route poussée vers le LAN ; Nagios sans le contrôleur de domaine ; DHCP qui "
           "annonce la passerelle .1 au lieu de .65 ; agent SNMP du routeur ouvert à tous ; VM "
-          "c02-web avec 128 Mio de mémoire au lieu de 96, sans instantané avant la mise à jour.",
+          "c02-web avec 128 Mio de mémoire au lieu de 96, sans instantané avant la mise à jour (son réseau non "
+          "configuré, elle est corrigée par l'agent invité).",
     "03": "serveur, contrôleur de domaine et réseau routé éteints : rien ne répond sur 10.77.3.10, 10.77.3.20, "
           "10.77.3.2 (routeur), 10.77.3.30 (pc-lan) ni 10.77.3.40 (srv-wan) ; sa VM c03-web, configurée "
-          "et son instantané pris, est arrêtée sur l'hyperviseur partagé.",
+          "et son instantané pris, est arrêtée sur l'hyperviseur partagé (injoignable, « VM arrêtée »).",
 }
 
 INDEX_HTML = """<!DOCTYPE html>
