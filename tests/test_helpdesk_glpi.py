@@ -81,10 +81,10 @@ def catalogue() -> dict[str, Any]:
 
 def graded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, data: dict[str, Any] | None = None,
            user: str = USER_TOKEN, app: str = APP_TOKEN, expire_after: int | None = None):
+    from grader.lab.glpi_standin.server import serving
     from grader.roster import Candidate
     from grader.rubric import load_rubric
     from grader.runner import grade_host, plan
-    from grader.lab.glpi_standin.server import serving
 
     monkeypatch.setenv("GLPI_USER_TOKEN", user)
     monkeypatch.setenv("GLPI_APP_TOKEN", app)
@@ -258,8 +258,8 @@ def channel_collect(monkeypatch: pytest.MonkeyPatch, port: int, probes: list[Any
 
 
 def test_a_ticket_found_by_a_word_of_its_description(monkeypatch: pytest.MonkeyPatch) -> None:
-    from grader.probes.glpi import lookup
     from grader.lab.glpi_standin.server import serving
+    from grader.probes.glpi import lookup
 
     probe = lookup("ticket", "Ticket", text="bouton")
     with serving() as server:

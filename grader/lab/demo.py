@@ -19,15 +19,16 @@ end-to-end test of the whole chain. ``bench_specs`` clones candidate 01 for benc
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 from grader.errors import LabError
-from grader.lab import dhcp, gpo, pki, proxy, router, samba, supervision, vpn
+from grader.lab import dhcp, glpi, gpo, logserver, pki, proxy, router, samba, supervision, vpn
 from grader.lab import hypervisor as hv
-from grader.lab.hosts import HostShell, HostSpec, Link
+from grader.lab.hosts import HostShell, HostSpec, Link, then
 
 HOST = "srv-lin"
 DC = "dc"
@@ -75,6 +76,11 @@ HYPERVISOR_CHECK_IDS = ("vm-web", "vm-web-instantane", "vm-web-agent")
 #: Inside that VM, whose network is not set up: graded through the hypervisor's guest agent (« fallback: guest »).
 GUEST_CHECK_IDS = ("vm-web-nom",)
 CHECK_IDS += HYPERVISOR_CHECK_IDS + GUEST_CHECK_IDS
+#: The candidate's GLPI (the API stand-in on loopback, grader/lab/glpi.py) and their own log server:
+#: pc-lan's journal forwarded to srv-lin's rsyslog (grader/lab/logserver.py).
+HELPDESK_CHECK_IDS = ("glpi-ticket", "glpi-ticket-resolu", "glpi-parc")
+LOG_SERVER_CHECK_IDS = ("journaux-serveur-candidat",)
+CHECK_IDS += HELPDESK_CHECK_IDS + LOG_SERVER_CHECK_IDS
 _C, _N, _I = "conforme", "non_conforme", "injoignable"
 PLANTED_TRUTH: dict[str, dict[str, str]] = {
     "01": dict.fromkeys(CHECK_IDS, _C),
@@ -145,6 +151,37 @@ DEMO_RUBRIC_NOTES: dict[str, str] = {
           "10.77.3.2 (routeur), 10.77.3.30 (pc-lan) ni 10.77.3.40 (srv-wan) ; sa VM c03-web, configurée "
           "et son instantané pris, est arrêtée sur l'hyperviseur partagé (injoignable, « VM arrêtée »).",
 }
+
+# --- GLPI and the candidate's own log server: 02 wrong where only the facts show it ------------------
+PLANTED_TRUTH["02"].update({
+    # the ticket is all there, its opening date typed as 10:05 on the exam's day, but GLPI recorded it the
+    # evening before; the asset record was updated during the exam
+    "glpi-ticket": _N, "glpi-ticket-resolu": _N, "glpi-parc": _C,
+    # pc-lan forwards to srv-lin:514, srv-lin's rsyslog input is bound to 127.0.0.1: the line never arrives
+    "journaux-serveur-candidat": _N,
+})
+DEMO_RUBRIC_NOTES["01"] += (" GLPI : ticket « Le poste C01-PC12 ne démarre plus » créé pendant l'épreuve, résolu "
+                            "(solution documentée, approuvée), poste C01-PC12 inventorié et lié au ticket ; "
+                            "journaux de pc-lan reçus par le serveur de journaux srv-lin (rsyslog, UDP 514).")
+DEMO_RUBRIC_NOTES["02"] += (" GLPI : ticket à la date d'ouverture saisie pendant l'épreuve mais enregistré la veille ; "
+                            "pc-lan envoie ses journaux à srv-lin:514, dont l'entrée rsyslog n'écoute que 127.0.0.1.")
+DEMO_RUBRIC_NOTES["03"] += " Son GLPI ne répond pas."
+
+
+def _with_helpdesk_and_logs(specs: list[HostSpec]) -> list[HostSpec]:
+    """srv-lin as the log server pc-lan forwards to (02's deaf); the GLPI service started with 01's srv-lin."""
+    def add(spec: HostSpec) -> HostSpec:
+        candidate = spec.name[1:3]
+        if spec.name in ("c01-srv-lin", "c02-srv-lin"):
+            spec = dataclasses.replace(spec, plant=then(spec.plant, logserver.plant_collector(
+                listening=candidate == "01")))
+        if spec.name in (f"c01-{LAN_CLIENT}", f"c02-{LAN_CLIENT}"):
+            spec = dataclasses.replace(spec, plant=then(spec.plant, logserver.plant_sender(DEMO_ROOM[candidate][HOST])))
+        if spec.name == "c01-srv-lin":
+            spec = dataclasses.replace(spec, setup=then(spec.setup, glpi.start_service))
+        return spec
+    return [add(s) for s in specs]
+
 
 INDEX_HTML = """<!DOCTYPE html>
 <html lang="fr">
@@ -455,7 +492,7 @@ def hypervisor_spec() -> HostSpec:
 
 def demo_specs() -> list[HostSpec]:
     """The three candidates' srv-lin, dc and routed network (03's are down), and the hypervisor they share."""
-    return [
+    return _with_helpdesk_and_logs([
         HostSpec(name="c01-srv-lin", ip=DEMO_ROOM["01"][HOST], hostname=HOST,
                  plant=supervision.with_nagios(plant_candidate_01, DEMO_ROOM["01"], (HOST, ROUTER, DC)),
                  setup=_supervision_secret),
@@ -471,7 +508,7 @@ def demo_specs() -> list[HostSpec]:
         *vpn.equip("01", network_specs("01")), *vpn.equip("02", network_specs("02"), push_route=False),
         *network_specs("03", boot=False),
         hypervisor_spec(),  # its guests boot while the rest of the room sets up (setups run side by side)
-    ]
+    ])
 
 
 MAX_BENCH_HOSTS = 200  # 10.77.200.11 to .210: one /24, clear of the gateway and broadcast

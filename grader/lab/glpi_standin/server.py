@@ -102,7 +102,7 @@ class _Handler(BaseHTTPRequestHandler):
             token = secrets.token_hex(20)
             self.server.sessions.add(token)
             return 200, {"session_token": token}
-        token = self.headers.get("Session-Token")
+        token = self.headers.get("Session-Token") or ""
         if not token:
             return 400, ["ERROR_SESSION_TOKEN_MISSING", "parameter session_token is missing or empty"]
         in_session = sum(1 for line, h in self.server.seen if h.get("Session-Token") == token)
