@@ -12,7 +12,10 @@ port-forwarded service) and a WAN segment (``srv-wan``, the exam's WAN server wi
 witness); 01's router translates, forwards port 8080, filters SSH from the WAN and resolves
 intranet.tssr.lan; 02's has the masquerade and forward rules but IPv4 forwarding off, no
 filtering and a wrong DNS record, and 02's srv-lin has snmpd bound to 127.0.0.1 and rsyslog
-sending to the wrong port; 03's router, LAN client and WAN server are down. ``PLANTED_TRUTH``
+sending to the wrong port; 03's router, LAN client and WAN server are down. Each candidate's GLPI is
+the API stand-in on loopback (:mod:`grader.lab.glpi`; 02's ticket recorded before the exam behind a recent
+opening date, 03's GLPI down) and srv-lin is the log server pc-lan forwards to (:mod:`grader.lab.logserver`;
+02's rsyslog input bound to 127.0.0.1). ``PLANTED_TRUTH``
 says what an honest grader must conclude, check by check, so the demo doubles as an
 end-to-end test of the whole chain. ``bench_specs`` clones candidate 01 for benchmarks.
 """
