@@ -24,7 +24,7 @@ import pytest
 
 import rubrics
 from grader import session as sess
-from grader.lab import demo
+from grader.lab import demo, glpi
 from grader.rubric import load_rubric
 from grader.store import Store
 
@@ -136,10 +136,16 @@ def test_refused_login_is_injoignable_not_non_conforme(room, tmp_path):
     os.chmod(wrong_password, 0o600)
     rubric = tmp_path / "rubric.yaml"
     rubric.write_text(RUBRIC.read_text(encoding="utf-8").replace(str(lab.key_path), str(wrong_key))
-                      .replace(str(lab.state_dir / "ad-lecteur.password"), str(wrong_password)), encoding="utf-8")
+                      .replace(str(lab.state_dir / "ad-lecteur.password"), str(wrong_password))
+                      .replace(str(glpi.USER_TOKEN_FILE), str(wrong_password))  # GLPI refuses the tokens too
+                      .replace(str(glpi.APP_TOKEN_FILE), str(wrong_password)), encoding="utf-8")
     prepared, _ = _grade(tmp_path, lab.known_hosts_path, rubric)
-    statuses = {r["status"] for r in prepared.store.results(prepared.run_id)}
-    assert statuses == {"injoignable"}
+    results = prepared.store.results(prepared.run_id)
+    assert {r["status"] for r in results if r["host"] != "glpi"} == {"injoignable"}
+    # GLPI answers and refuses the token: erreur with GLPI's reason (its channel's rule), never non conforme;
+    # 03's GLPI does not answer at all
+    assert {(r["candidate"], r["status"]) for r in results if r["host"] == "glpi"} == {
+        ("01", "erreur"), ("02", "erreur"), ("03", "injoignable")}
 
 
 def _stored_hosts(db: Path) -> list[tuple[str, str]]:

@@ -71,7 +71,7 @@ def _write_secret(path: Path, value: str) -> None:
     os.chmod(path, 0o600)
 
 
-def _accepts(host: str, port: int) -> bool:
+def accepts(host: str, port: int) -> bool:
     try:
         with socket.create_connection((host, port), timeout=0.5):
             return True
@@ -90,7 +90,7 @@ def start_service(_shell: object = None) -> None:
         proc = subprocess.Popen([sys.executable, "-m", "grader.lab.glpi", SERVICE_FLAG], stdin=subprocess.DEVNULL,
                                 stdout=log, stderr=log, start_new_session=True, close_fds=True)
     deadline = time.monotonic() + START_DEADLINE
-    while not all(_accepts(address(c), PORT) for c in SERVING):
+    while not all(accepts(address(c), PORT) for c in SERVING):
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
             proc.wait(5)

@@ -213,14 +213,14 @@ def _is_lab_nspawn(pid: int, name: str | None = None) -> bool:
 SERVICE_FLAG = "--grader-lab-service"
 
 
-def _lab_services() -> set[int]:
+def lab_services() -> set[int]:
     """The lab's host-side processes still running (started detached by a host's setup)."""
     return {int(p.name) for p in Path("/proc").iterdir()
             if p.name.isdigit() and SERVICE_FLAG in _cmdline(int(p.name)) and _alive(int(p.name))}
 
 
 def _stop_services(progress: Progress) -> None:
-    services = _lab_services()
+    services = lab_services()
     if services:
         say(progress, f"Arrêt de {len(services)} service(s) du labo…")
         _signal(services, signal.SIGTERM)
