@@ -154,13 +154,58 @@ def connect_problem(address: str, port: int, timeout: float) -> str | None:
         return t("pre.state.unreachable", error=exc.strerror or exc)
 
 
+def ssh_banner_problem(address: str, port: int, timeout: float) -> str | None:
+    """One TCP connect and the server's first line, read within ``timeout``: None when it is an SSH banner.
+
+    An SSH server speaks first (RFC 4253 §4.2: ``SSH-2.0-…``). A port that accepts and stays silent,
+    or answers something else, is a firewall, a proxy that accepts every connection, or another
+    service: the run would fail there, so preflight says it now. Nothing is sent.
+    """
+    deadline, first, connected = time.monotonic() + timeout, b"", False
+    try:
+        with socket.create_connection((address, port), timeout=timeout) as sock:
+            connected = True
+            while _version_line(first) is None and len(first) < 1024:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError
+                sock.settimeout(left)
+                chunk = sock.recv(256)
+                if not chunk:
+                    break
+                first += chunk
+    except TimeoutError:
+        if not connected:
+            return t("pre.state.timeout", seconds=timeout)
+        if not first:
+            return t("pre.state.no_banner", seconds=timeout)
+    except ConnectionRefusedError:
+        return t("pre.state.closed")
+    except OSError as exc:
+        return t("pre.state.unreachable", error=exc.strerror or exc)
+    if _version_line(first) is not None:
+        return None
+    return t("pre.state.not_ssh", answer=first.split(b"\n", 1)[0].decode("ascii", "replace").strip()[:60] or "—")
+
+
+def _version_line(received: bytes) -> bytes | None:
+    """The server's ``SSH-…`` line among the complete lines received (a server may send others first)."""
+    return next((line for line in received.split(b"\n")[:-1] if line.startswith(b"SSH-")), None)
+
+
 def check_room(jobs: Iterable[HostJob], *, timeout: float = CONNECT_TIMEOUT, workers: int = 32,
-               connect: Callable[[str, int, float], str | None] = connect_problem) -> list[Line]:
-    """A :class:`Line` per job, sorted by candidate and host; every distinct address:port connected to once."""
+               connect: Callable[[str, int, float], str | None] = connect_problem,
+               banner: Callable[[str, int, float], str | None] = ssh_banner_problem) -> list[Line]:
+    """A :class:`Line` per job, sorted by candidate and host; every distinct address:port connected to once.
+
+    An SSH host's port must also greet with an SSH banner (:func:`ssh_banner_problem`); other ports
+    need only accept the connection.
+    """
     jobs = list(jobs)
     lines: list[Line] = []
     resolved: dict[tuple[str, str], str | None] = {}
     targets: dict[tuple[str, int], float] = {}
+    speaks_ssh: set[tuple[str, int]] = set()
     for job in jobs:
         line = Line(job.candidate.id, job.host.name, job.address, None)
         lines.append(line)
@@ -182,7 +227,13 @@ def check_room(jobs: Iterable[HostJob], *, timeout: float = CONNECT_TIMEOUT, wor
         if line.port is not None:
             wait_for = min(timeout, job.host.connect_timeout)
             targets[(job.address, line.port)] = min(targets.get((job.address, line.port), wait_for), wait_for)
-    answers = _connect_all(targets, workers, connect)
+            if job.host.transport == "ssh":
+                speaks_ssh.add((job.address, line.port))
+
+    def probe(address: str, port: int, seconds: float) -> str | None:
+        return (banner if (address, port) in speaks_ssh else connect)(address, port, seconds)
+
+    answers = _connect_all(targets, workers, probe)
     for line in lines:
         if line.port is not None and (line.address, line.port) in answers:
             problem = answers[(line.address, line.port)]

@@ -140,7 +140,7 @@ def test_run_against_a_closed_port_is_injoignable_with_reports(tmp_path):
     text = rubrics.demo_rubric().read_text(encoding="utf-8")
     text = text.replace("/var/lib/grader/lab/id_ed25519", str(key)).replace('address: "{{ reseau }}.10"',
                                                                              'address: "127.0.0.1"\n    port: 9')
-    for suffix in (".20", ".2", ".30", ".40"):  # the DC and the routed network's hosts too
+    for suffix in (".20", ".2", ".30", ".40", ".60", ".25"):  # the DC, the routed network, Zabbix and the IPBX too
         text = text.replace(f'address: "{{{{ reseau }}}}{suffix}"', 'address: "127.0.0.1"\n    port: 9')
     text = text.replace('address: "{{ hyperviseur }}"', 'address: "127.0.0.1"\n    port: 9')  # the shared hypervisor
     text = text.replace('address: "10.77.{{ candidat | int }}.50"', 'address: "127.0.0.1"\n    port: 9')  # its VM
@@ -159,8 +159,9 @@ def test_run_against_a_closed_port_is_injoignable_with_reports(tmp_path):
     n_checks = sum(len(demo.targets(c)) for c in demo.checks)
     assert [cell.strip() for cell in summary_row.split("│")[2:8]] == ["·", "·", "·", str(n_checks), "·", f"0/{points:g}"]
     for host in demo.hosts:  # every host of the rubric is said unreachable in plain words
-        said = "l'API de GLPI ne répond pas" if host.transport == "glpi" else "127.0.0.1"
-        assert f"l'hôte {host.name} du candidat 07 (127.0.0.1) : {said}" in result.stdout
+        why = {"zabbix": "l'API Zabbix ne répond pas", "glpi": "l'API de GLPI ne répond pas"}.get(
+            host.transport, "127.0.0.1")  # a REST channel's words
+        assert f"l'hôte {host.name} du candidat 07 (127.0.0.1) : {why}" in result.stdout
     assert "Fenêtre de collecte" in result.stdout
     run_dirs = list((session / "rapports").iterdir())
     assert len(run_dirs) == 1

@@ -15,6 +15,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,13 +35,32 @@ def grader(*args: str, cwd: Path | None = None, env: dict[str, str] | None = Non
                           env={**base, **(env or {})}, cwd=cwd, timeout=timeout)
 
 
-@pytest.fixture
-def listener() -> Iterator[int]:
-    """An open TCP port on loopback (accepts, says nothing)."""
+def greeter(greeting: bytes | None) -> tuple[int, socket.socket]:
+    """A loopback TCP port that accepts every connection and sends ``greeting`` (None: says nothing)."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     sock.listen(16)
-    yield sock.getsockname()[1]
+
+    def serve() -> None:
+        kept = []  # a silent port keeps its connections open: the client must wait for a banner that never comes
+        while True:
+            try:
+                conn, _ = sock.accept()
+            except OSError:
+                return
+            if greeting is not None:
+                conn.sendall(greeting)
+            kept.append(conn)
+
+    threading.Thread(target=serve, daemon=True).start()
+    return sock.getsockname()[1], sock
+
+
+@pytest.fixture
+def listener() -> Iterator[int]:
+    """An open TCP port on loopback that greets like an SSH server (and does nothing more)."""
+    port, sock = greeter(b"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n")
+    yield port
     sock.close()
 
 
@@ -97,8 +117,11 @@ def test_preflight_says_every_credential_and_port_problem_in_one_table(tmp_path:
         f'  illisible: {{username: grader, key_file: "{not_a_key}"}}',
     ])
     closed = closed_port()
+    silent, silent_sock = greeter(None)  # accepts and says nothing: a firewall or a proxy, not sshd
+    web, web_sock = greeter(b"HTTP/1.1 400 Bad Request\r\n\r\n")
     rubric = write_rubric(tmp_path, credentials=credentials, hosts=[
         ("ok", "127.0.0.1", listener, "bonne"), ("ferme", "127.0.0.1", closed, "bonne"),
+        ("muet", "127.0.0.1", silent, "bonne"), ("web", "127.0.0.1", web, "bonne"),
         ("absente", "127.0.0.1", listener, "absente"), ("ouverte", "127.0.0.1", listener, "ouverte"),
         ("variable", "127.0.0.1", listener, "variable"), ("illisible", "127.0.0.1", listener, "illisible")])
     roster = write_roster(tmp_path, "01;Alice;1\n")
@@ -107,12 +130,16 @@ def test_preflight_says_every_credential_and_port_problem_in_one_table(tmp_path:
     rows = {line.split("│")[2].strip(): [c.strip() for c in line.split("│")[1:-1]]
             for line in result.stdout.splitlines() if line.startswith("│")}
     assert rows["ok"] == ["01", "ok", "127.0.0.1", str(listener), "bonne", "ok"]
+    silent_sock.close()
+    web_sock.close()
     assert rows["ferme"][5] == "port fermé"
+    assert rows["muet"][5].startswith("port ouvert mais muet : pas de bannière SSH"), rows["muet"]
+    assert rows["web"][5] == "port ouvert mais ce n'est pas un serveur SSH (il répond « HTTP/1.1 400 Bad Request »)"
     assert rows["absente"][5] == f"absente : fichier absent ({tmp_path}/cle-01)"
     assert rows["ouverte"][5] == f"ouverte : droits trop ouverts (0644) : chmod 600 {open_mode}"
     assert rows["variable"][5] == "variable : variable non définie (GRADER_TEST_ABSENTE)"
     assert rows["illisible"][5] == f"illisible : clé illisible ({not_a_key})"
-    assert "5 hôte(s) sur 6 échoueraient" in result.stdout
+    assert "7 hôte(s) sur 8 échoueraient" in result.stdout
     assert "secret" not in result.stdout  # the password file's content is never shown
     assert not (tmp_path / "grader-sessions").exists()  # nothing written
     dry = grader("run", "--dry-run", str(rubric), str(roster), "--lang", "en", cwd=tmp_path)

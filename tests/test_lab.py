@@ -68,6 +68,14 @@ def test_demo_specs_match_the_room():
     assert (guests["c01-web"].memory_mib, guests["c01-web"].snapshot, guests["c01-web"].start) == (96, "avant-maj", True)
     assert (guests["c02-web"].memory_mib, guests["c02-web"].snapshot) == (128, None)
     assert not guests["c03-web"].start
+    # each candidate's own Zabbix server and IPBX (03's down, like its other machines)
+    for c in ("01", "02", "03"):
+        zbx, agent, ipbx = specs[f"c{c}-zabbix"], specs[f"c{c}-srv-fic"], specs[f"c{c}-ipbx"]
+        n = int(c)
+        assert [(s.ip, s.flavor, s.boot) for s in (zbx, agent, ipbx, specs[f"c{c}-accueil"], specs[f"c{c}-bureau"])] \
+            == [(f"10.77.{n}.{h}", f, c != "03") for h, f in ((60, "zabbix"), (61, "zabbix-agent"), (25, "voip"),
+                                                                (26, "voip"), (27, "voip"))]
+        assert (zbx.setup is not None, ipbx.setup is not None) == (c != "03",) * 2  # readiness waited for in the lab
 
 
 def test_the_demo_roster_names_the_shared_hypervisor():
@@ -188,7 +196,9 @@ def test_systemd_boots_and_sshd_is_active(room):
                       "c01-dc": "running", "c02-dc": "running", "c03-dc": "down",
                       **{f"c{c}-{h}": "down" if c == "03" else "running" for c in ("01", "02", "03")
                          for h in ("routeur", "pc-lan", "srv-wan")},
-                      demo.HYPERVISOR: "running"}
+                      demo.HYPERVISOR: "running",
+                      **{f"c{c}-{h}": "down" if c == "03" else "running" for c in ("01", "02", "03")
+                         for h in ("zabbix", "srv-fic", "ipbx", "accueil", "bureau")}}
 
 
 @pytest.mark.lab

@@ -67,6 +67,15 @@ def find_host(params: MonitoringParams, answer: Answer, expected: str | Msg) -> 
                                 expected, Msg("L'hôte {host} n'est pas défini dans Zabbix.", host=params.host))
 
 
+def answer_about(params: MonitoringParams, result: ProbeResult, expected: str | Msg) -> tuple[Answer, Host] | Verdict:
+    """The API's answer and the rubric's host in it, or the verdict saying why the check stops there."""
+    answer = read_answer(params, result, expected)
+    if isinstance(answer, Verdict):
+        return answer
+    host = find_host(params, answer, expected)
+    return host if isinstance(host, Verdict) else (answer, host)
+
+
 def _age(seconds: int) -> str:
     return f"{seconds} s" if seconds < 120 else f"{seconds // 60} min"
 
@@ -107,12 +116,10 @@ class ZabbixHost(_MonitoringCheck):
         expected = Msg("hôte {host} surveillé, interface {kind} {address}, modèles : {templates}", host=params.host,
                        kind=params.interface, address=params.address or "?",
                        templates=", ".join(params.templates) or "—")
-        answer = read_answer(params, results["api"], expected)
-        if isinstance(answer, Verdict):
-            return answer
-        host = find_host(params, answer, expected)
-        if isinstance(host, Verdict):
-            return host
+        read = answer_about(params, results["api"], expected)
+        if isinstance(read, Verdict):
+            return read
+        _answer, host = read
         observed = Msg("{host} ({state}) ; interfaces : {interfaces} ; modèles : {templates}", host=host.name,
                        state=Msg("surveillé") if host.enabled else Msg("désactivé"),
                        interfaces=", ".join(i.show() for i in host.interfaces) or Msg("aucune"),
@@ -161,12 +168,10 @@ class ZabbixAgent(_MonitoringCheck):
     def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
         expected = Msg("agent de {host} disponible, valeur reçue depuis moins de {age}", host=params.host,
                        age=_age(params.max_age))
-        answer = read_answer(params, results["api"], expected)
-        if isinstance(answer, Verdict):
-            return answer
-        host = find_host(params, answer, expected)
-        if isinstance(host, Verdict):
-            return host
+        read = answer_about(params, results["api"], expected)
+        if isinstance(read, Verdict):
+            return read
+        answer, host = read
         interface = _agent_interface(host)
         if interface is None:
             return Verdict.non_conforme(Msg("{host} : aucune interface agent", host=host.name), expected,
@@ -231,12 +236,10 @@ class ZabbixItem(_MonitoringCheck):
                        age=_age(params.max_age))
         if params.value is not None:
             expected = Msg("{expected}, conforme à {value}", expected=expected, value=params.value)
-        answer = read_answer(params, results["api"], expected)
-        if isinstance(answer, Verdict):
-            return answer
-        host = find_host(params, answer, expected)
-        if isinstance(host, Verdict):
-            return host
+        read = answer_about(params, results["api"], expected)
+        if isinstance(read, Verdict):
+            return read
+        answer, host = read
         if not answer.items:
             return Verdict.non_conforme(Msg("{host} : aucun élément {key}", host=host.name, key=params.key), expected,
                                         Msg("L'élément {key} n'existe pas sur {host}.", key=params.key,
@@ -293,12 +296,10 @@ class ZabbixTrigger(_MonitoringCheck):
     def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
         wanted = " / ".join(x for x in (params.trigger, params.key) if x)
         expected = Msg("déclencheur activé sur {host} : {wanted}", host=params.host, wanted=wanted)
-        answer = read_answer(params, results["api"], expected)
-        if isinstance(answer, Verdict):
-            return answer
-        host = find_host(params, answer, expected)
-        if isinstance(host, Verdict):
-            return host
+        read = answer_about(params, results["api"], expected)
+        if isinstance(read, Verdict):
+            return read
+        answer, host = read
         matching = [t for t in answer.triggers
                     if (params.trigger is None or params.trigger.casefold() in t.description.casefold())
                     and (params.key is None or params.key in t.item_keys)]
@@ -344,12 +345,10 @@ class ZabbixProblem(_MonitoringCheck):
                            present=", ".join(params.present) or "—", absent=", ".join(params.absent) or "—")
         else:
             expected = Msg("aucun problème en cours sur {host}", host=params.host)
-        answer = read_answer(params, results["api"], expected)
-        if isinstance(answer, Verdict):
-            return answer
-        host = find_host(params, answer, expected)
-        if isinstance(host, Verdict):
-            return host
+        read = answer_about(params, results["api"], expected)
+        if isinstance(read, Verdict):
+            return read
+        answer, host = read
         names = [p.name for p in answer.problems]
         observed = Msg("problèmes en cours sur {host} : {problems}", host=host.name,
                        problems=limited(names) if names else Msg("aucun"))

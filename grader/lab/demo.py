@@ -29,6 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from grader.errors import LabError
+from grader.lab import demo_supervision_voip as supervision_voip
 from grader.lab import dhcp, glpi, gpo, logserver, pki, proxy, router, samba, supervision, vpn
 from grader.lab import hypervisor as hv
 from grader.lab.hosts import HostShell, HostSpec, Link, then
@@ -84,6 +85,9 @@ CHECK_IDS += HYPERVISOR_CHECK_IDS + GUEST_CHECK_IDS
 HELPDESK_CHECK_IDS = ("glpi-ticket", "glpi-ticket-resolu", "glpi-parc")
 LOG_SERVER_CHECK_IDS = ("journaux-serveur-candidat",)
 CHECK_IDS += HELPDESK_CHECK_IDS + LOG_SERVER_CHECK_IDS
+#: Each candidate's Zabbix server and IPBX with its phones (grader/lab/demo_supervision_voip.py, issue #13).
+SUPERVISION_VOIP_CHECK_IDS = supervision_voip.CHECK_IDS
+CHECK_IDS += SUPERVISION_VOIP_CHECK_IDS
 _C, _N, _I = "conforme", "non_conforme", "injoignable"
 PLANTED_TRUTH: dict[str, dict[str, str]] = {
     "01": dict.fromkeys(CHECK_IDS, _C),
@@ -154,6 +158,10 @@ DEMO_RUBRIC_NOTES: dict[str, str] = {
           "10.77.3.2 (routeur), 10.77.3.30 (pc-lan) ni 10.77.3.40 (srv-wan) ; sa VM c03-web, configurée "
           "et son instantané pris, est arrêtée sur l'hyperviseur partagé (injoignable, « VM arrêtée »).",
 }
+# --- Zabbix supervision and telephony (issue #13): what grader/lab/demo_supervision_voip.py plants -------
+PLANTED_TRUTH["02"].update(supervision_voip.PLANTED_02)
+for _candidate, _note in supervision_voip.NOTES.items():
+    DEMO_RUBRIC_NOTES[_candidate] += " " + _note
 
 # --- GLPI and the candidate's own log server: 02 wrong where only the facts show it ------------------
 PLANTED_TRUTH["02"].update({
@@ -511,6 +519,7 @@ def demo_specs() -> list[HostSpec]:
         *vpn.equip("01", network_specs("01")), *vpn.equip("02", network_specs("02"), push_route=False),
         *network_specs("03", boot=False),
         hypervisor_spec(),  # its guests boot while the rest of the room sets up (setups run side by side)
+        *supervision_voip.room_specs(),  # each candidate's Zabbix server and IPBX (after: their setups wait)
     ])
 
 

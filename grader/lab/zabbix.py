@@ -221,7 +221,11 @@ def prepare(root: Path, spec: Any, lab: Any) -> None:
     token = (root / TOKEN_FILE.lstrip("/")).read_text().strip()
     state = token_path(lab.state_dir)
     state.parent.mkdir(parents=True, exist_ok=True)
-    _secret_file(state, token)
+    # Several servers (the demo's candidates) are prepared side by side and share the layer's token: each
+    # writes its own file and renames it over the state's, never two creations of one file at once.
+    mine = state.with_name(f".{state.name}.{spec.name}")
+    _secret_file(mine, token)
+    os.replace(mine, state)
 
 
 # --- agents, and hosts defined through the API once the server runs -------------------------------
