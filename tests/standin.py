@@ -1,4 +1,4 @@
-"""What the REST stand-ins (``pve_standin``, ``glpi_standin``) and their graded-for-real tests share.
+"""What the REST stand-ins (``pve_standin``, ``grader/lab/glpi_standin``) and their graded-for-real tests share.
 
 :func:`running` serves a stand-in on its own thread for a ``with`` block and always closes its
 socket; :func:`stored_bytes` saves a graded host in a fresh store and returns every byte written,
@@ -7,25 +7,12 @@ for a test to prove that no secret reached it.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from socketserver import BaseServer
-from typing import Any, TypeVar
+from typing import Any
 
-Server = TypeVar("Server", bound=BaseServer)
+from grader.lab.standin import running
 
-
-@contextmanager
-def running(server: Server) -> Iterator[Server]:
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
+__all__ = ["running", "stored_bytes"]
 
 
 def stored_bytes(tmp_path: Path, rubric: Any, report: Any) -> bytes:

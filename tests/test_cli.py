@@ -144,6 +144,8 @@ def test_run_against_a_closed_port_is_injoignable_with_reports(tmp_path):
         text = text.replace(f'address: "{{{{ reseau }}}}{suffix}"', 'address: "127.0.0.1"\n    port: 9')
     text = text.replace('address: "{{ hyperviseur }}"', 'address: "127.0.0.1"\n    port: 9')  # the shared hypervisor
     text = text.replace('address: "10.77.{{ candidat | int }}.50"', 'address: "127.0.0.1"\n    port: 9')  # its VM
+    text = text.replace('address: "127.77.{{ candidat | int }}.1"', 'address: "127.0.0.1"').replace(
+        "port: 8880", "port: 9")  # the candidate's GLPI (its API's port is a channel option)
     rubric.write_text(text, encoding="utf-8")
     roster = tmp_path / "candidats.csv"
     roster.write_text("candidat;nom;reseau\n07;Test;10.0.0\n", encoding="utf-8")
@@ -157,7 +159,8 @@ def test_run_against_a_closed_port_is_injoignable_with_reports(tmp_path):
     n_checks = sum(len(demo.targets(c)) for c in demo.checks)
     assert [cell.strip() for cell in summary_row.split("│")[2:8]] == ["·", "·", "·", str(n_checks), "·", f"0/{points:g}"]
     for host in demo.hosts:  # every host of the rubric is said unreachable in plain words
-        why = "l'API Zabbix ne répond pas" if host.transport == "zabbix" else "127.0.0.1"  # a REST channel's words
+        why = {"zabbix": "l'API Zabbix ne répond pas", "glpi": "l'API de GLPI ne répond pas"}.get(
+            host.transport, "127.0.0.1")  # a REST channel's words
         assert f"l'hôte {host.name} du candidat 07 (127.0.0.1) : {why}" in result.stdout
     assert "Fenêtre de collecte" in result.stdout
     run_dirs = list((session / "rapports").iterdir())

@@ -24,7 +24,7 @@ import pytest
 
 import rubrics
 from grader import session as sess
-from grader.lab import demo
+from grader.lab import demo, glpi
 from grader.rubric import load_rubric
 from grader.store import Store
 
@@ -140,16 +140,19 @@ def test_refused_login_is_injoignable_not_non_conforme(room, tmp_path):
     rubric = tmp_path / "rubric.yaml"
     rubric.write_text(RUBRIC.read_text(encoding="utf-8").replace(str(lab.key_path), str(wrong_key))
                       .replace(str(lab.state_dir / "ad-lecteur.password"), str(wrong_password))
-                      .replace(str(lab.state_dir / "zabbix-token"), str(wrong_token)), encoding="utf-8")
+                      .replace(str(lab.state_dir / "zabbix-token"), str(wrong_token))
+                      .replace(str(glpi.USER_TOKEN_FILE), str(wrong_password))  # GLPI refuses the tokens too
+                      .replace(str(glpi.APP_TOKEN_FILE), str(wrong_password)), encoding="utf-8")
     prepared, _ = _grade(tmp_path, lab.known_hosts_path, rubric)
     results = prepared.store.results(prepared.run_id)
     # The grader's own SIP OPTIONS need no login: the IPBXs that are up still answer them.
-    statuses = {r["status"] for r in results if r["check_id"] != "sip-ipbx" and r["host"] != "zabbix"}
+    statuses = {r["status"] for r in results if r["check_id"] != "sip-ipbx" and r["host"] not in ("zabbix", "glpi")}
     assert statuses == {"injoignable"}
-    # A token the Zabbix API refuses is « erreur » (the server answered, with its words), never non conforme;
-    # 03's Zabbix server is down.
-    zabbix = {(r["candidate"], r["status"]) for r in results if r["host"] == "zabbix"}
-    assert zabbix == {("01", "erreur"), ("02", "erreur"), ("03", "injoignable")}
+    # A token the Zabbix API (or GLPI) refuses is « erreur » (the server answered, with its words), never non
+    # conforme; 03's Zabbix server and GLPI are down.
+    for api in ("zabbix", "glpi"):
+        got = {(r["candidate"], r["status"]) for r in results if r["host"] == api}
+        assert got == {("01", "erreur"), ("02", "erreur"), ("03", "injoignable")}, api
 
 
 def _stored_hosts(db: Path) -> list[tuple[str, str]]:

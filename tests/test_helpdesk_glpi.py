@@ -81,10 +81,10 @@ def catalogue() -> dict[str, Any]:
 
 def graded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, data: dict[str, Any] | None = None,
            user: str = USER_TOKEN, app: str = APP_TOKEN, expire_after: int | None = None):
+    from grader.lab.glpi_standin.server import serving
     from grader.roster import Candidate
     from grader.rubric import load_rubric
     from grader.runner import grade_host, plan
-    from tests.glpi_standin.server import serving
 
     monkeypatch.setenv("GLPI_USER_TOKEN", user)
     monkeypatch.setenv("GLPI_APP_TOKEN", app)
@@ -118,7 +118,7 @@ def test_the_right_candidate_is_conforme_in_one_killed_session(tmp_path: Path, m
 
 def test_a_ticket_recorded_before_the_start_is_non_conforme_though_its_opening_date_says_after(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from tests.glpi_standin.server import seed
+    from grader.lab.glpi_standin.server import seed
 
     data = seed()
     data["Ticket"]["12"]["date_creation"] = "2026-06-14 17:40:00"  # the day before; "date" (typed) stays 10:05
@@ -132,7 +132,7 @@ def test_a_ticket_recorded_before_the_start_is_non_conforme_though_its_opening_d
 
 def test_the_dates_are_read_in_glpi_s_time_zone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """08:40 at UTC-05:00 is 15:40 in Paris: after an 08:30+02:00 start, whatever the grader's zone."""
-    from tests.glpi_standin.server import seed
+    from grader.lab.glpi_standin.server import seed
 
     data = seed()
     data["_timezone"] = "-05:00"
@@ -161,7 +161,7 @@ def test_a_session_expired_midway_is_erreur_and_still_killed(tmp_path: Path, mon
 
 
 def test_a_list_glpi_refuses_to_show_is_erreur_not_non_conforme(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from tests.glpi_standin.server import seed
+    from grader.lab.glpi_standin.server import seed
 
     data = seed()
     data["_denied"] = ["TicketTask"]
@@ -258,8 +258,8 @@ def channel_collect(monkeypatch: pytest.MonkeyPatch, port: int, probes: list[Any
 
 
 def test_a_ticket_found_by_a_word_of_its_description(monkeypatch: pytest.MonkeyPatch) -> None:
+    from grader.lab.glpi_standin.server import serving
     from grader.probes.glpi import lookup
-    from tests.glpi_standin.server import serving
 
     probe = lookup("ticket", "Ticket", text="bouton")
     with serving() as server:

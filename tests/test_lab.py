@@ -17,8 +17,8 @@ import paramiko
 import pytest
 
 from grader.errors import LabError
-from grader.lab import base, demo, network
-from grader.lab.hosts import CGROUP_PREFIX, FLAVORS, PROPAGATE_DIR, HostSpec, Lab
+from grader.lab import base, demo, glpi, network
+from grader.lab.hosts import CGROUP_PREFIX, FLAVORS, PROPAGATE_DIR, HostSpec, Lab, lab_services
 
 BOOTED = {"01": "c01-srv-lin", "02": "c02-srv-lin"}
 DOWN_IP = demo.DEMO_ROOM["03"][demo.HOST]
@@ -280,6 +280,8 @@ def _leftovers(lab: Lab) -> list[str]:
             if argv[0].endswith(b"systemd-nspawn") and any(b"/run/netns/grlab-" in a for a in argv):
                 left.append(f"processus {proc.name}")
     left += [f"cgroup {p}" for p in Path("/sys/fs/cgroup").glob(f"*/{CGROUP_PREFIX}*")]
+    left += [f"service {pid}" for pid in lab_services()]  # the demo's GLPI stand-in
+    left += [f"GLPI {c}" for c in glpi.SERVING if glpi.accepts(glpi.address(c), glpi.PORT)]
     left += [f"propagate {p}" for p in PROPAGATE_DIR.glob("*-srv-lin")] + [
         f"propagate {p}" for p in PROPAGATE_DIR.glob("c0*-dc")] + [
         f"propagate {p}" for pattern in ("c0*-routeur", "c0*-pc-lan", "c0*-srv-wan") for p in PROPAGATE_DIR.glob(pattern)]
@@ -293,6 +295,7 @@ def _leftovers(lab: Lab) -> list[str]:
 def test_down_leaves_nothing_and_can_be_repeated(room):
     """Runs last: it takes the session's lab down."""
     lab, _ = room
+    assert all(glpi.accepts(glpi.address(c), glpi.PORT) for c in glpi.SERVING)  # started with the room
     lab.down()
     assert _leftovers(lab) == []
     assert lab.status() == []

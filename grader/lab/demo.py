@@ -12,13 +12,17 @@ port-forwarded service) and a WAN segment (``srv-wan``, the exam's WAN server wi
 witness); 01's router translates, forwards port 8080, filters SSH from the WAN and resolves
 intranet.tssr.lan; 02's has the masquerade and forward rules but IPv4 forwarding off, no
 filtering and a wrong DNS record, and 02's srv-lin has snmpd bound to 127.0.0.1 and rsyslog
-sending to the wrong port; 03's router, LAN client and WAN server are down. ``PLANTED_TRUTH``
+sending to the wrong port; 03's router, LAN client and WAN server are down. Each candidate's GLPI is
+the API stand-in on loopback (:mod:`grader.lab.glpi`; 02's ticket recorded before the exam behind a recent
+opening date, 03's GLPI down) and srv-lin is the log server pc-lan forwards to (:mod:`grader.lab.logserver`;
+02's rsyslog input bound to 127.0.0.1). ``PLANTED_TRUTH``
 says what an honest grader must conclude, check by check, so the demo doubles as an
 end-to-end test of the whole chain. ``bench_specs`` clones candidate 01 for benchmarks.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 from collections.abc import Callable
@@ -26,9 +30,9 @@ from pathlib import Path
 
 from grader.errors import LabError
 from grader.lab import demo_supervision_voip as supervision_voip
-from grader.lab import dhcp, gpo, pki, proxy, router, samba, supervision, vpn
+from grader.lab import dhcp, glpi, gpo, logserver, pki, proxy, router, samba, supervision, vpn
 from grader.lab import hypervisor as hv
-from grader.lab.hosts import HostShell, HostSpec, Link
+from grader.lab.hosts import HostShell, HostSpec, Link, then
 
 HOST = "srv-lin"
 DC = "dc"
@@ -76,6 +80,11 @@ HYPERVISOR_CHECK_IDS = ("vm-web", "vm-web-instantane", "vm-web-agent")
 #: Inside that VM, whose network is not set up: graded through the hypervisor's guest agent (« fallback: guest »).
 GUEST_CHECK_IDS = ("vm-web-nom",)
 CHECK_IDS += HYPERVISOR_CHECK_IDS + GUEST_CHECK_IDS
+#: The candidate's GLPI (the API stand-in on loopback, grader/lab/glpi.py) and their own log server:
+#: pc-lan's journal forwarded to srv-lin's rsyslog (grader/lab/logserver.py).
+HELPDESK_CHECK_IDS = ("glpi-ticket", "glpi-ticket-resolu", "glpi-parc")
+LOG_SERVER_CHECK_IDS = ("journaux-serveur-candidat",)
+CHECK_IDS += HELPDESK_CHECK_IDS + LOG_SERVER_CHECK_IDS
 #: Each candidate's Zabbix server and IPBX with its phones (grader/lab/demo_supervision_voip.py, issue #13).
 SUPERVISION_VOIP_CHECK_IDS = supervision_voip.CHECK_IDS
 CHECK_IDS += SUPERVISION_VOIP_CHECK_IDS
@@ -153,6 +162,37 @@ DEMO_RUBRIC_NOTES: dict[str, str] = {
 PLANTED_TRUTH["02"].update(supervision_voip.PLANTED_02)
 for _candidate, _note in supervision_voip.NOTES.items():
     DEMO_RUBRIC_NOTES[_candidate] += " " + _note
+
+# --- GLPI and the candidate's own log server: 02 wrong where only the facts show it ------------------
+PLANTED_TRUTH["02"].update({
+    # the ticket is all there, its opening date typed as 10:05 on the exam's day, but GLPI recorded it the
+    # evening before; the asset record was updated during the exam
+    "glpi-ticket": _N, "glpi-ticket-resolu": _N, "glpi-parc": _C,
+    # pc-lan forwards to srv-lin:514, srv-lin's rsyslog input is bound to 127.0.0.1: the line never arrives
+    "journaux-serveur-candidat": _N,
+})
+DEMO_RUBRIC_NOTES["01"] += (" GLPI : ticket « Le poste C01-PC12 ne démarre plus » créé pendant l'épreuve, résolu "
+                            "(solution documentée, approuvée), poste C01-PC12 inventorié et lié au ticket ; "
+                            "journaux de pc-lan reçus par le serveur de journaux srv-lin (rsyslog, UDP 514).")
+DEMO_RUBRIC_NOTES["02"] += (" GLPI : ticket à la date d'ouverture saisie pendant l'épreuve mais enregistré la veille ; "
+                            "pc-lan envoie ses journaux à srv-lin:514, dont l'entrée rsyslog n'écoute que 127.0.0.1.")
+DEMO_RUBRIC_NOTES["03"] += " Son GLPI ne répond pas."
+
+
+def _with_helpdesk_and_logs(specs: list[HostSpec]) -> list[HostSpec]:
+    """srv-lin as the log server pc-lan forwards to (02's deaf); the GLPI service started with 01's srv-lin."""
+    def add(spec: HostSpec) -> HostSpec:
+        candidate = spec.name[1:3]
+        if spec.name in ("c01-srv-lin", "c02-srv-lin"):
+            spec = dataclasses.replace(spec, plant=then(spec.plant, logserver.plant_collector(
+                listening=candidate == "01")))
+        if spec.name in (f"c01-{LAN_CLIENT}", f"c02-{LAN_CLIENT}"):
+            spec = dataclasses.replace(spec, plant=then(spec.plant, logserver.plant_sender(DEMO_ROOM[candidate][HOST])))
+        if spec.name == "c01-srv-lin":
+            spec = dataclasses.replace(spec, setup=then(spec.setup, glpi.start_service))
+        return spec
+    return [add(s) for s in specs]
+
 
 INDEX_HTML = """<!DOCTYPE html>
 <html lang="fr">
@@ -463,7 +503,7 @@ def hypervisor_spec() -> HostSpec:
 
 def demo_specs() -> list[HostSpec]:
     """The three candidates' srv-lin, dc and routed network (03's are down), and the hypervisor they share."""
-    return [
+    return _with_helpdesk_and_logs([
         HostSpec(name="c01-srv-lin", ip=DEMO_ROOM["01"][HOST], hostname=HOST,
                  plant=supervision.with_nagios(plant_candidate_01, DEMO_ROOM["01"], (HOST, ROUTER, DC)),
                  setup=_supervision_secret),
@@ -480,7 +520,7 @@ def demo_specs() -> list[HostSpec]:
         *network_specs("03", boot=False),
         hypervisor_spec(),  # its guests boot while the rest of the room sets up (setups run side by side)
         *supervision_voip.room_specs(),  # each candidate's Zabbix server and IPBX (after: their setups wait)
-    ]
+    ])
 
 
 MAX_BENCH_HOSTS = 200  # 10.77.200.11 to .210: one /24, clear of the gateway and broadcast

@@ -209,6 +209,25 @@ def _is_lab_nspawn(pid: int, name: str | None = None) -> bool:
     return any(a == wanted if name else a.startswith(wanted) for a in argv)
 
 
+#: On the command line of the lab's host-side services (the demo's GLPI, :mod:`grader.lab.glpi`): ``down`` stops them.
+SERVICE_FLAG = "--grader-lab-service"
+
+
+def lab_services() -> set[int]:
+    """The lab's host-side processes still running (started detached by a host's setup)."""
+    return {int(p.name) for p in Path("/proc").iterdir()
+            if p.name.isdigit() and SERVICE_FLAG in _cmdline(int(p.name)) and _alive(int(p.name))}
+
+
+def _stop_services(progress: Progress) -> None:
+    services = lab_services()
+    if services:
+        say(progress, f"Arrêt de {len(services)} service(s) du labo…")
+        _signal(services, signal.SIGTERM)
+        _signal(_wait_gone(services, 5), signal.SIGKILL)
+        _wait_gone(services, 5)
+
+
 def _lab_nspawns() -> list[int]:
     """Every nspawn of a lab host on this machine, whatever state file knows about it."""
     return [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and _is_lab_nspawn(int(p.name))]
@@ -684,6 +703,7 @@ class Lab:
 
     def down(self, progress: Progress = None) -> None:
         """Stop every lab host and remove what the lab made; keeps the base tree and the lab key."""
+        _stop_services(progress)
         state = self._read_state()
         names = {h["name"] for h in state["hosts"] if h.get("name")}
         if self.hosts_dir.is_dir():

@@ -1,5 +1,8 @@
 """A stand-in for GLPI's REST API (``apirest.php``) on loopback, seeded from ``seed.json``.
 
+GLPI is not packaged in Debian: the demo room's GLPI is this stand-in (:mod:`grader.lab.glpi`), and the
+tests play the real exchanges against it (``tests/test_helpdesk_glpi.py``).
+
 It answers the exchanges of apirest.md as GLPI does: ``initSession`` checks the ``App-Token`` header
 (missing: 400 ``ERROR_APP_TOKEN_PARAMETERS_MISSING``; wrong: 400 ``ERROR_WRONG_APP_TOKEN_PARAMETER``, as
 GLPI's ``API::initSession`` answers) and ``Authorization: user_token ...`` (wrong: 401
@@ -27,7 +30,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from tests.standin import running
+from grader.lab.standin import running
 
 SEED: dict[str, Any] = json.loads((Path(__file__).parent / "seed.json").read_text(encoding="utf-8"))
 PATH = "/apirest.php"
@@ -45,8 +48,8 @@ def seed() -> dict[str, Any]:
 class StandIn(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, data: dict[str, Any]) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+    def __init__(self, data: dict[str, Any], address: tuple[str, int] = ("127.0.0.1", 0)) -> None:
+        super().__init__(address, _Handler)
         self.data = data
         self.sessions: set[str] = set()
         self.killed: list[str] = []
@@ -99,7 +102,7 @@ class _Handler(BaseHTTPRequestHandler):
             token = secrets.token_hex(20)
             self.server.sessions.add(token)
             return 200, {"session_token": token}
-        token = self.headers.get("Session-Token")
+        token = self.headers.get("Session-Token") or ""
         if not token:
             return 400, ["ERROR_SESSION_TOKEN_MISSING", "parameter session_token is missing or empty"]
         in_session = sum(1 for line, h in self.server.seen if h.get("Session-Token") == token)
