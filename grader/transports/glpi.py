@@ -34,6 +34,7 @@ from grader.probes.glpi import CHANNEL, ID, LOOKUPS, MAX_MATCHES, NAME, TEXT, Gl
 from grader.transports.base import Channel, Collected, HostContext, option_credential, probe_fields
 from grader.transports.envelope import CAP
 from grader.transports.pve import ApiError, _loopback
+from grader.transports.rest import request_failure
 
 #: GLPI's error codes that mean "these tokens do not open (or no longer hold) a session".
 REFUSED = ("ERROR_SESSION_TOKEN_INVALID", "ERROR_SESSION_TOKEN_MISSING", "ERROR_APP_TOKEN_PARAMETERS_MISSING",
@@ -77,7 +78,7 @@ class Session:
         try:
             return self.http.get(self.base + path, headers=headers, timeout=self.timeout)
         except requests.RequestException as exc:
-            raise ApiError(-1, type(exc).__name__) from None  # never str(exc): no header in the evidence
+            raise ApiError(-1, request_failure(exc)) from None  # never str(exc): see grader.transports.rest
 
     def open(self, user_token: str) -> None:
         response = self._send("/initSession", {"Authorization": f"user_token {user_token}"})

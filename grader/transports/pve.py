@@ -27,6 +27,7 @@ from grader.model import Msg, Probe, ProbeResult
 from grader.probes.pve import AGENT, BACKUPS, CHANNEL, INVENTORY, PveOptions
 from grader.transports.base import Channel, Collected, HostContext, option_credential, probe_fields
 from grader.transports.envelope import CAP
+from grader.transports.rest import request_failure
 
 
 class ApiError(Exception):
@@ -62,7 +63,7 @@ class Api:
         try:
             response = self.session.request(method, self.base + path, data=data, timeout=self.timeout)
         except requests.RequestException as exc:
-            raise ApiError(-1, type(exc).__name__) from None  # never str(exc): no header in the evidence
+            raise ApiError(-1, request_failure(exc)) from None  # never str(exc): see grader.transports.rest
         if response.status_code == 401:
             raise CredentialError(Msg("jeton d'API refusé par Proxmox VE (401 {reason})", reason=response.reason))
         if response.status_code != 200:

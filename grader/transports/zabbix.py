@@ -31,6 +31,7 @@ from grader.model import Msg, Probe, ProbeResult
 from grader.probes.zabbix import CHANNEL, ZabbixOptions, parse_command
 from grader.transports.base import Channel, Collected, HostContext, option_credential, probe_fields
 from grader.transports.envelope import CAP
+from grader.transports.rest import request_failure
 
 #: Words of Zabbix's JSON-RPC errors that mean "this token is not accepted" (6.0: -32602 "Invalid
 #: params." with data "Not authorized." or "API token expired."; 6.4+: -32500 "Not authorized.").
@@ -104,7 +105,7 @@ class Api:
         try:
             response = self.session.post(self.url, data=json.dumps(body), timeout=self.timeout)
         except requests.RequestException as exc:
-            raise ApiError(-1, type(exc).__name__) from None  # never str(exc): no token in the evidence
+            raise ApiError(-1, request_failure(exc)) from None  # never str(exc): see grader.transports.rest
         date = response.headers.get("Date")
         if date:
             try:
