@@ -191,8 +191,8 @@ def test_routed_network_proved_from_both_sides(room):
     got = {k: v.value for k, v in _statuses(reports).items()}
     want = {(c, k): v for c, checks in demo.PLANTED_TRUTH.items() for k, v in checks.items()
             if (c, k) in got}
-    assert got == want and len(got) == 3 * 9  # 5 CP6 checks, the DHCP offer (dhcp-lan), the proxy (proxy-filtrage),
-    # the VPN (vpn-tunnel, vpn-lan)
+    assert got == want and len(got) == 3 * 10  # 5 CP6 checks, the DHCP offer (dhcp-lan), the proxy (proxy-filtrage),
+    # the VPN (vpn-tunnel, vpn-lan), pc-lan's lines reaching the candidate's own log server (journaux-serveur-candidat)
     assert {r.host: r.outcome.execs for r in reports if r.candidate == "01"} == {"routeur": 1, "pc-lan": 1, "srv-wan": 1}
     res = {(r.candidate, c.check_id): c for r in reports for c in r.results}
     nat01, nat02 = res[("01", "nat-fonctionne")], res[("02", "nat-fonctionne")]
