@@ -140,7 +140,7 @@ def test_run_against_a_closed_port_is_injoignable_with_reports(tmp_path):
     text = rubrics.demo_rubric().read_text(encoding="utf-8")
     text = text.replace("/var/lib/grader/lab/id_ed25519", str(key)).replace('address: "{{ reseau }}.10"',
                                                                              'address: "127.0.0.1"\n    port: 9')
-    for suffix in (".20", ".2", ".30", ".40", ".60", ".25"):  # the DC, the routed network, Zabbix and the IPBX too
+    for suffix in (".20", ".2", ".30", ".40", ".60", ".25", ".3", ".4"):  # the DC, the routed networks, Zabbix, the IPBX
         text = text.replace(f'address: "{{{{ reseau }}}}{suffix}"', 'address: "127.0.0.1"\n    port: 9')
     text = text.replace('address: "{{ hyperviseur }}"', 'address: "127.0.0.1"\n    port: 9')  # the shared hypervisor
     text = text.replace('address: "10.77.{{ candidat | int }}.50"', 'address: "127.0.0.1"\n    port: 9')  # its VM

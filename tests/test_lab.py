@@ -8,6 +8,7 @@ is left. The other tests are pure and run anywhere.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import shutil
 import socket
@@ -76,6 +77,20 @@ def test_demo_specs_match_the_room():
             == [(f"10.77.{n}.{h}", f, c != "03") for h, f in ((60, "zabbix"), (61, "zabbix-agent"), (25, "voip"),
                                                                 (26, "voip"), (27, "voip"))]
         assert (zbx.setup is not None, ipbx.setup is not None) == (c != "03",) * 2  # readiness waited for in the lab
+    # each candidate's second VLAN: router between two /27s of its own, a VLAN 10 client, the VLAN 20 witness
+    for c in ("01", "02", "03"):
+        rt, pc, srv = specs[f"c{c}-rt-vlan"], specs[f"c{c}-pc-10"], specs[f"c{c}-srv-20"]
+        n = int(c)
+        assert [(s.ip, s.boot) for s in (rt, pc, srv)] == [(f"10.77.{n}.{h}", c != "03") for h in (3, 4, 5)]
+        assert [(k.ifname, k.segment, k.cidr) for k in rt.links] == [
+            ("eth1", f"c{c}-v10", f"10.77.{n}.161/27"), ("eth2", f"c{c}-v20", f"10.77.{n}.225/27")]
+        assert pc.routes == ((f"10.77.{n}.224/27", f"10.77.{n}.161"),)
+        assert srv.routes == ((f"10.77.{n}.160/27", f"10.77.{n}.225"),)
+    # no two hosts share a management address, no two segments a /27
+    assert len({s.ip for s in specs.values()}) == len(specs)
+    cidrs = [ipaddress.ip_interface(k.cidr).network for s in specs.values() for k in s.links]
+    by_segment = {k.segment: ipaddress.ip_interface(k.cidr).network for s in specs.values() for k in s.links}
+    assert set(cidrs) == set(by_segment.values()) and len(set(by_segment.values())) == len(by_segment)
 
 
 def test_the_demo_roster_names_the_shared_hypervisor():

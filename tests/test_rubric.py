@@ -66,7 +66,7 @@ def test_demo_rubric_loads() -> None:
     rubric = load_rubric(DEMO)
     assert rubric.rubric == "demo-srv-lin"
     assert [h.name for h in rubric.hosts] == ["srv-lin", "dc", "routeur", "pc-lan", "srv-wan", "hyperviseur", "vm-web",
-                                              "zabbix", "ipbx", "glpi"]
+                                              "zabbix", "ipbx", "glpi", "rt-vlan", "pc-10"]
     assert rubric.host("zabbix").transport == "zabbix"  # the candidate's own supervision server, read by its API
     assert [h.name for h in rubric.hosts if h.shared is not None] == ["hyperviseur"]  # one for a cluster of four
     from grader.lab.demo import CHECK_IDS  # the demo room's planted truth names every check of the rubric
@@ -86,6 +86,7 @@ def test_demo_rubric_loads() -> None:
                 "network.dns_resolves": "routeur", "network.dhcp_offer": "routeur",
                 "vpn.tunnel_up": "routeur", "vpn.reaches": "srv-wan", "proxy.filters": "pc-lan",
                 "hypervisor": "hyperviseur", "voip": "ipbx", "helpdesk": "glpi", "network.syslog_received": "pc-lan",
+                "network.intervlan_routed": "pc-10", "network.dhcp_relay": "rt-vlan",
                 **dict.fromkeys(("supervision.zabbix_host", "supervision.zabbix_agent", "supervision.zabbix_item"),
                                 "zabbix")}
         name = "vm-web" if entry.id == "vm-web-nom" else host.get(entry.check, host.get(entry.check.split(".")[0],

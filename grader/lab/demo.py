@@ -15,7 +15,8 @@ filtering and a wrong DNS record, and 02's srv-lin has snmpd bound to 127.0.0.1 
 sending to the wrong port; 03's router, LAN client and WAN server are down. Each candidate's GLPI is
 the API stand-in on loopback (:mod:`grader.lab.glpi`; 02's ticket recorded before the exam behind a recent
 opening date, 03's GLPI down) and srv-lin is the log server pc-lan forwards to (:mod:`grader.lab.logserver`;
-02's rsyslog input bound to 127.0.0.1). ``PLANTED_TRUTH``
+02's rsyslog input bound to 127.0.0.1), and a routed two-VLAN site (:mod:`grader.lab.demo_vlan`; 02's
+router masquerades between the VLANs and its DHCP relay is stopped). ``PLANTED_TRUTH``
 says what an honest grader must conclude, check by check, so the demo doubles as an
 end-to-end test of the whole chain. ``bench_specs`` clones candidate 01 for benchmarks.
 """
@@ -30,7 +31,7 @@ from pathlib import Path
 
 from grader.errors import LabError
 from grader.lab import demo_supervision_voip as supervision_voip
-from grader.lab import dhcp, glpi, gpo, logserver, pki, proxy, router, samba, supervision, vpn
+from grader.lab import demo_vlan, dhcp, glpi, gpo, logserver, pki, proxy, router, samba, supervision, vpn
 from grader.lab import hypervisor as hv
 from grader.lab.hosts import HostShell, HostSpec, Link, then
 
@@ -88,6 +89,9 @@ CHECK_IDS += HELPDESK_CHECK_IDS + LOG_SERVER_CHECK_IDS
 #: Each candidate's Zabbix server and IPBX with its phones (grader/lab/demo_supervision_voip.py, issue #13).
 SUPERVISION_VOIP_CHECK_IDS = supervision_voip.CHECK_IDS
 CHECK_IDS += SUPERVISION_VOIP_CHECK_IDS
+#: Each candidate's second VLAN: a routed two-VLAN site with a DHCP relay (grader/lab/demo_vlan.py, issue #13).
+VLAN_CHECK_IDS = demo_vlan.CHECK_IDS
+CHECK_IDS += VLAN_CHECK_IDS
 _C, _N, _I = "conforme", "non_conforme", "injoignable"
 PLANTED_TRUTH: dict[str, dict[str, str]] = {
     "01": dict.fromkeys(CHECK_IDS, _C),
@@ -161,6 +165,10 @@ DEMO_RUBRIC_NOTES: dict[str, str] = {
 # --- Zabbix supervision and telephony (issue #13): what grader/lab/demo_supervision_voip.py plants -------
 PLANTED_TRUTH["02"].update(supervision_voip.PLANTED_02)
 for _candidate, _note in supervision_voip.NOTES.items():
+    DEMO_RUBRIC_NOTES[_candidate] += " " + _note
+# --- the second VLAN (issue #13): what grader/lab/demo_vlan.py plants ---------------------------------
+PLANTED_TRUTH["02"].update(demo_vlan.PLANTED_02)
+for _candidate, _note in demo_vlan.NOTES.items():
     DEMO_RUBRIC_NOTES[_candidate] += " " + _note
 
 # --- GLPI and the candidate's own log server: 02 wrong where only the facts show it ------------------
@@ -520,6 +528,7 @@ def demo_specs() -> list[HostSpec]:
         *network_specs("03", boot=False),
         hypervisor_spec(),  # its guests boot while the rest of the room sets up (setups run side by side)
         *supervision_voip.room_specs(),  # each candidate's Zabbix server and IPBX (after: their setups wait)
+        *demo_vlan.room_specs(),  # each candidate's two-VLAN site (router, VLAN 10 client, VLAN 20 witness)
     ])
 
 

@@ -23,19 +23,49 @@ client of the relayed VLAN.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from grader.lab import router
 from grader.lab.hosts import HostShell, HostSpec, Link, then
 from grader.lab.ipsec import SITE_ROUTER
 
-VLAN10, VLAN20 = "10.77.49.64/27", "10.77.49.96/27"
-ROUTER_10, ROUTER_20 = "10.77.49.65", "10.77.49.97"
-PC_10, SRV_20 = "10.77.49.70", "10.77.49.100"
-SEGMENT_10, SEGMENT_20 = "ivl-v10", "ivl-v20"
-RANGE = ("10.77.49.80", "10.77.49.90")
 RELAY_DEFAULTS = "/etc/default/isc-dhcp-relay"
 DNSMASQ_CONF = "/etc/dnsmasq.d/dhcp-vlan10.conf"
+
+
+@dataclass(frozen=True)
+class AddressPlan:
+    """Where a two-VLAN site lives: its VLANs, the addresses on them, its hosts' management addresses.
+
+    The VLANs' /27s must be more specific than the management network and clear of every other
+    segment of the room (the demo room gives each candidate its own, :mod:`grader.lab.demo_vlan`).
+    """
+
+    vlan10: str
+    vlan20: str
+    router_10: str
+    router_20: str
+    pc_10: str
+    srv_20: str
+    dhcp_range: tuple[str, str]
+    management: dict[str, str]  # machine (``rt-vlan``, ``pc-10``, ``srv-20``) -> management address
+    segment_10: str
+    segment_20: str
+
+
+#: The lab test's site (tests/test_intervlan_lab.py), in 10.77.49.0/24.
+PLAN = AddressPlan(vlan10="10.77.49.64/27", vlan20="10.77.49.96/27", router_10="10.77.49.65",
+                   router_20="10.77.49.97", pc_10="10.77.49.70", srv_20="10.77.49.100",
+                   dhcp_range=("10.77.49.80", "10.77.49.90"),
+                   management={"rt-vlan": "10.77.49.2", "pc-10": "10.77.49.10", "srv-20": "10.77.49.20"},
+                   segment_10="ivl-v10", segment_20="ivl-v20")
+VLAN10, VLAN20 = PLAN.vlan10, PLAN.vlan20
+ROUTER_10, ROUTER_20 = PLAN.router_10, PLAN.router_20
+PC_10, SRV_20 = PLAN.pc_10, PLAN.srv_20
+SEGMENT_10, SEGMENT_20 = PLAN.segment_10, PLAN.segment_20
+RANGE = PLAN.dhcp_range
 
 
 def _write(root: Path, path: str, text: str, mode: int = 0o644) -> None:
@@ -51,32 +81,39 @@ def relay_defaults(servers: str, interfaces: str) -> str:
             f"SERVERS=\"{servers}\"\nINTERFACES=\"{interfaces}\"\nOPTIONS=\"\"\n")
 
 
-def plant_router(root: Path) -> None:
-    _write(root, "/etc/sysctl.d/99-routeur.conf", "net.ipv4.ip_forward = 1\n")
-    _write(root, RELAY_DEFAULTS, relay_defaults(SRV_20, "eth1 eth2"))
+def plant_router(plan: AddressPlan = PLAN) -> Callable[[Path], None]:
+    def plant(root: Path) -> None:
+        _write(root, "/etc/sysctl.d/99-routeur.conf", "net.ipv4.ip_forward = 1\n")
+        _write(root, RELAY_DEFAULTS, relay_defaults(plan.srv_20, "eth1 eth2"))
+    return plant
 
 
-def plant_server(root: Path) -> None:
+def plant_server(plan: AddressPlan = PLAN) -> Callable[[Path], None]:
     """srv-20: the witness, and dnsmasq offering VLAN 10's range to relayed requests."""
-    router.plant_witness(root)
-    mask = ipaddress.IPv4Network(VLAN10).netmask
-    _write(root, DNSMASQ_CONF, "# DHCP du VLAN 10, reçu par le relais du routeur\n"
-           "no-dhcp-interface=eth0\nport=0\n"
-           f"dhcp-range={RANGE[0]},{RANGE[1]},{mask},3600\n"
-           f"dhcp-option=option:router,{ROUTER_10}\ndhcp-option=option:dns-server,{SRV_20}\n"
-           "dhcp-authoritative\nno-ping\n")
+    def plant(root: Path) -> None:
+        router.plant_witness(root)
+        mask = ipaddress.IPv4Network(plan.vlan10).netmask
+        first, last = plan.dhcp_range
+        _write(root, DNSMASQ_CONF, "# DHCP du VLAN 10, reçu par le relais du routeur\n"
+               "no-dhcp-interface=eth0\nport=0\n"
+               f"dhcp-range={first},{last},{mask},3600\n"
+               f"dhcp-option=option:router,{plan.router_10}\ndhcp-option=option:dns-server,{plan.srv_20}\n"
+               "dhcp-authoritative\nno-ping\n")
+    return plant
 
 
-def specs(prefix: str = "ivl") -> list[HostSpec]:
-    """The three hosts, server first (the relay forwards to it), management addresses 10.77.49.2/.10/.20."""
+def specs(prefix: str = "ivl", plan: AddressPlan = PLAN, *, boot: bool = True) -> list[HostSpec]:
+    """The three hosts, server first (the relay forwards to it), at ``plan``'s addresses."""
+    seg10, seg20, mgmt = plan.segment_10, plan.segment_20, plan.management
     return [
-        HostSpec(name=f"{prefix}-srv-20", ip="10.77.49.20", hostname="srv-20", flavor=SITE_ROUTER.name,
-                 plant=plant_server, links=(Link("eth1", SEGMENT_20, f"{SRV_20}/27"),), routes=((VLAN10, ROUTER_20),)),
-        HostSpec(name=f"{prefix}-rt-vlan", ip="10.77.49.2", hostname="rt-vlan", flavor=SITE_ROUTER.name,
-                 plant=plant_router, setup=then(router.apply_sysctl, _restart_relay),
-                 links=(Link("eth1", SEGMENT_10, f"{ROUTER_10}/27"), Link("eth2", SEGMENT_20, f"{ROUTER_20}/27"))),
-        HostSpec(name=f"{prefix}-pc-10", ip="10.77.49.10", hostname="pc-10",
-                 links=(Link("eth1", SEGMENT_10, f"{PC_10}/27"),), routes=((VLAN20, ROUTER_10),)),
+        HostSpec(name=f"{prefix}-srv-20", ip=mgmt["srv-20"], hostname="srv-20", flavor=SITE_ROUTER.name, boot=boot,
+                 plant=plant_server(plan), links=(Link("eth1", seg20, f"{plan.srv_20}/27"),),
+                 routes=((plan.vlan10, plan.router_20),)),
+        HostSpec(name=f"{prefix}-rt-vlan", ip=mgmt["rt-vlan"], hostname="rt-vlan", flavor=SITE_ROUTER.name, boot=boot,
+                 plant=plant_router(plan), setup=then(router.apply_sysctl, _restart_relay),
+                 links=(Link("eth1", seg10, f"{plan.router_10}/27"), Link("eth2", seg20, f"{plan.router_20}/27"))),
+        HostSpec(name=f"{prefix}-pc-10", ip=mgmt["pc-10"], hostname="pc-10", boot=boot,
+                 links=(Link("eth1", seg10, f"{plan.pc_10}/27"),), routes=((plan.vlan20, plan.router_10),)),
     ]
 
 
