@@ -213,7 +213,7 @@ def test_systemd_boots_and_sshd_is_active(room):
                          for h in ("routeur", "pc-lan", "srv-wan")},
                       demo.HYPERVISOR: "running",
                       **{f"c{c}-{h}": "down" if c == "03" else "running" for c in ("01", "02", "03")
-                         for h in ("zabbix", "srv-fic", "ipbx", "accueil", "bureau")}}
+                         for h in ("zabbix", "srv-fic", "ipbx", "accueil", "bureau", "srv-20", "rt-vlan", "pc-10")}}
 
 
 @pytest.mark.lab
