@@ -23,7 +23,7 @@ from pydantic import Field, field_validator
 
 from checks._common.text import clip, limited, reason_of
 from checks.network._common import absolute_path
-from checks.network.vpn import Dated, dated_probe, parse_dated
+from checks.network.vpn import dated_probe, parse_dated
 from grader.check import Check, CheckParams, is_ip_address
 from grader.model import Msg, Probe, ProbeResult, Verdict
 from grader.probes.ssh import quote, ssh
@@ -167,18 +167,7 @@ class SupervisionHosts(Check):
 
     def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
         expected = Msg("Nagios en marche, hôtes chargés : {hosts}", hosts=", ".join(params.hosts))
-        procs = results["processus"]
-        if procs.exit_code not in (0, 1):
-            return Verdict.erreur(Msg("liste des processus impossible (code {code})", code=procs.exit_code),
-                                  observed=clip(procs.stderr), expected=expected)
-        running = parse_processes(procs.stdout)
-        r = results["etat"]
-        try:
-            dated = parse_dated(r.stdout)
-        except ValueError as exc:
-            return Verdict.erreur(Msg("lecture de {status_file} impossible : {exc}", status_file=params.status_file,
-                                      exc=reason_of(exc)), observed=clip(r.stdout), expected=expected)
-        freshness = self._freshness(params, dated, running, r, expected)
+        freshness = running_status(results, params.status_file, params.max_age, expected)
         if isinstance(freshness, Verdict):
             return freshness
         status, observed = freshness
@@ -195,7 +184,7 @@ class SupervisionHosts(Check):
             return Verdict.conforme(observed, expected,
                                     Msg("Le serveur de supervision en marche surveille les hôtes attendus."))
         by_address = [h for h in missing if is_ip_address(h)]
-        if r.truncated:
+        if results["etat"].truncated:
             return Verdict.erreur(Msg("le fichier d'état est trop long pour être lu en entier : hôtes absents non "
                                       "prouvés"), observed=observed, expected=expected)
         if by_address and objects_r.exit_code not in (0, 1):
@@ -206,35 +195,50 @@ class SupervisionHosts(Check):
         return Verdict.non_conforme(observed, expected, Msg("Le serveur de supervision ne surveille pas : {hosts}.",
                                                             hosts=", ".join(missing)))
 
-    @staticmethod
-    def _freshness(params: Params, dated: Dated, running: dict[int, str], r: ProbeResult,
-                   expected: Msg) -> tuple[NagiosStatus, Msg] | Verdict:
-        """status.dat parsed when a running daemon wrote it recently; else the verdict."""
-        procs = (Msg("aucun processus Nagios") if not running else
-                 Msg("processus Nagios : {pids}", pids=", ".join(map(str, sorted(running)))))
-        if dated.mtime is None:
-            where = Msg("{status_file} absent ({detail})", status_file=params.status_file,
-                        detail=clip(r.stderr.strip(), 120) or Msg("illisible"))
-            if not running:
-                return Verdict.non_conforme(Msg("{shown} ; {output}", shown=procs, output=where), expected,
-                                            Msg("Le serveur de supervision Nagios ne tourne pas."))
-            return Verdict.erreur(Msg("Nagios tourne, mais {where} : indiquez son status_file", where=where),
-                                  observed=procs, expected=expected)
-        status = parse_status_dat(dated.text)
-        age = dated.now - dated.mtime
-        written = (Msg("{status_file} écrit il y a {age} par le pid {pid}", status_file=params.status_file,
-                       age=_age(max(age, 0)), pid=status.pid) if status.pid else
-                   Msg("{status_file} écrit il y a {age}", status_file=params.status_file, age=_age(max(age, 0))))
-        observed = Msg("{shown} ; {output}", shown=procs, output=written)
-        if not running:
-            return Verdict.non_conforme(observed, expected, Msg("Le serveur de supervision Nagios ne tourne pas : son "
-                                                                "fichier d'état est celui d'un démon arrêté."))
-        if status.pid not in running or age > params.max_age or age < -60:
-            return Verdict.erreur(Msg("le fichier d'état n'est pas tenu à jour par le démon Nagios en marche (trop "
-                                      "ancien ou d'un autre processus) : ses hôtes ne peuvent pas être lus ainsi"),
-                                  observed=observed, expected=expected)
-        return status, Msg("Nagios en marche (pid {pid}), {written}", pid=status.pid, written=written)
 
+
+def running_status(results: Mapping[str, ProbeResult], status_file: str, max_age: int,
+                   expected: Msg) -> tuple[NagiosStatus, Msg] | Verdict:
+    """status.dat parsed when a running Nagios wrote it recently (probes ``processus`` and ``etat``); else the verdict.
+
+    Both Nagios checks trust the file on that one rule: a file left by a stopped daemon still lists
+    its hosts and services, and proves nothing.
+    """
+    procs = results["processus"]
+    if procs.exit_code not in (0, 1):
+        return Verdict.erreur(Msg("liste des processus impossible (code {code})", code=procs.exit_code),
+                              observed=clip(procs.stderr), expected=expected)
+    running = parse_processes(procs.stdout)
+    r = results["etat"]
+    try:
+        dated = parse_dated(r.stdout)
+    except ValueError as exc:
+        return Verdict.erreur(Msg("lecture de {status_file} impossible : {exc}", status_file=status_file,
+                                  exc=reason_of(exc)), observed=clip(r.stdout), expected=expected)
+    daemons = (Msg("aucun processus Nagios") if not running else
+               Msg("processus Nagios : {pids}", pids=", ".join(map(str, sorted(running)))))
+    if dated.mtime is None:
+        where = Msg("{status_file} absent ({detail})", status_file=status_file,
+                    detail=clip(r.stderr.strip(), 120) or Msg("illisible"))
+        if not running:
+            return Verdict.non_conforme(Msg("{shown} ; {output}", shown=daemons, output=where), expected,
+                                        Msg("Le serveur de supervision Nagios ne tourne pas."))
+        return Verdict.erreur(Msg("Nagios tourne, mais {where} : indiquez son status_file", where=where),
+                              observed=daemons, expected=expected)
+    status = parse_status_dat(dated.text)
+    age = dated.now - dated.mtime
+    written = (Msg("{status_file} écrit il y a {age} par le pid {pid}", status_file=status_file,
+                   age=_age(max(age, 0)), pid=status.pid) if status.pid else
+               Msg("{status_file} écrit il y a {age}", status_file=status_file, age=_age(max(age, 0))))
+    observed = Msg("{shown} ; {output}", shown=daemons, output=written)
+    if not running:
+        return Verdict.non_conforme(observed, expected, Msg("Le serveur de supervision Nagios ne tourne pas : son "
+                                                            "fichier d'état est celui d'un démon arrêté."))
+    if status.pid not in running or age > max_age or age < -60:
+        return Verdict.erreur(Msg("le fichier d'état n'est pas tenu à jour par le démon Nagios en marche (trop "
+                                  "ancien ou d'un autre processus) : ses hôtes ne peuvent pas être lus ainsi"),
+                              observed=observed, expected=expected)
+    return status, Msg("Nagios en marche (pid {pid}), {written}", pid=status.pid, written=written)
 
 
 STATE_NAMES = {0: "OK", 1: "WARNING", 2: "CRITICAL", 3: "UNKNOWN"}
@@ -269,26 +273,14 @@ class SupervisionService(Check):
     def judge(self, params: Params, results: Mapping[str, ProbeResult]) -> Verdict:
         expected = Msg("service « {service} » de {host} vérifié par Nagios : {state}", service=params.service,
                        host=params.host, state=params.state)
-        procs = results["processus"]
-        if procs.exit_code not in (0, 1):
-            return Verdict.erreur(Msg("liste des processus impossible (code {code})", code=procs.exit_code),
-                                  observed=clip(procs.stderr), expected=expected)
-        r = results["etat"]
-        try:
-            dated = parse_dated(r.stdout)
-        except ValueError as exc:
-            return Verdict.erreur(Msg("lecture de {status_file} impossible : {exc}", status_file=params.status_file,
-                                      exc=reason_of(exc)), observed=clip(r.stdout), expected=expected)
-        hosts_params = SupervisionHosts.Params(hosts=[params.host], status_file=params.status_file,
-                                               max_age=params.max_age)
-        freshness = SupervisionHosts._freshness(hosts_params, dated, parse_processes(procs.stdout), r, expected)
+        freshness = running_status(results, params.status_file, params.max_age, expected)
         if isinstance(freshness, Verdict):
             return freshness
         status, daemon = freshness
         found = [s for s in status.services if s.host.casefold() == params.host.casefold()
                  and s.description.casefold() == params.service.casefold()]
         if not found:
-            if r.truncated:
+            if results["etat"].truncated:
                 return Verdict.erreur(Msg("le fichier d'état est trop long pour être lu en entier : service absent non "
                                           "prouvé"), observed=daemon, expected=expected)
             of_host = sorted({s.description for s in status.services if s.host.casefold() == params.host.casefold()})
