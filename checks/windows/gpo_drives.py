@@ -20,10 +20,10 @@ import defusedxml.ElementTree as SafeET
 from pydantic import Field, field_validator
 
 from checks._common.text import commas
-from checks.windows._ad import Entry, clip_list, gpo_guid, gpo_missing, gpo_names, gpo_near_misses, gpos_named, read
+from checks.windows._ad import Entry, clip_list, gpo_missing, gpo_names, gpo_near_misses, gpos_named, read
 from checks.windows._gpo import as_int
 from checks.windows.ad._directory import GPOS
-from checks.windows.gpo_settings import FLAG_USER_DISABLED, folder_of
+from checks.windows.gpo_settings import FLAG_USER_DISABLED, sysvol_folder
 from grader.check import Check, CheckParams
 from grader.model import Msg, Probe, ProbeResult, Verdict
 from grader.probes import smb
@@ -148,15 +148,10 @@ class GpoDriveMap(Check):
 
     def _one(self, params: Params, gpo: Entry, dirs: list[dict[str, object]], truncated: bool,
              expected: Msg) -> Verdict:
-        label = Msg("« {value} » {guid}", value=str(gpo.first("displayName")), guid=gpo_guid(gpo))
-        folder = folder_of(gpo, gpo_guid(gpo), dirs)
-        if isinstance(folder, Msg):
-            if truncated:
-                return Verdict.erreur(Msg("liste des dossiers de SYSVOL tronquée : impossible de conclure"),
-                                      observed=folder, expected=expected)
-            return Verdict.non_conforme(folder, expected, Msg("Les fichiers de la stratégie {label} sont absents de "
-                                                              "SYSVOL : elle ne s'applique pas.", label=label))
-        path, files = folder
+        found = sysvol_folder(gpo, dirs, truncated, expected)
+        if isinstance(found, Verdict):
+            return found
+        label, path, files = found
         entry = files.get(DRIVES_XML) or {"absent": True}
         where = Msg("{label} : {path}/{file}", label=label, path=path, file=DRIVES_XML)
         if entry.get("error") or entry.get("truncated"):

@@ -138,16 +138,10 @@ class GpoSetting(Check):
 
     def _one(self, params: Params, gpo: Entry, dirs: list[dict[str, Any]], truncated: bool,
              expected: str | Msg, holders: Holders | Verdict) -> Verdict:
-        guid = gpo_guid(gpo)
-        label = Msg("« {value} » {guid}", value=str(gpo.first("displayName")), guid=guid)
-        folder = folder_of(gpo, guid, dirs)
-        if isinstance(folder, Msg):
-            if truncated:
-                return Verdict.erreur(Msg("liste des dossiers de SYSVOL tronquée : impossible de conclure"),
-                                      observed=folder, expected=expected)
-            return Verdict.non_conforme(folder, expected, Msg("Les fichiers de la stratégie {label} sont absents de "
-                                                              "SYSVOL : elle ne s'applique pas.", label=label))
-        path, files = folder
+        found = sysvol_folder(gpo, dirs, truncated, expected)
+        if isinstance(found, Verdict):
+            return found
+        label, path, files = found
         if params.key is not None:
             part, key = split_hive(params.key)
             name = MACHINE_POL if part == "machine" else USER_POL
@@ -195,6 +189,25 @@ def _expected(params: GpoSetting.Params) -> Msg:
 def _holders_written(data: Any) -> str:
     """A right's holders as the rubric names them: « Administrateurs, Utilisateurs du Bureau à distance »."""
     return ", ".join(str(d) for d in data) if isinstance(data, list) else str(data)
+
+
+def sysvol_folder(gpo: Entry, dirs: list[dict[str, Any]], truncated: bool,
+                  expected: str | Msg) -> tuple[Msg, str, dict[str, Any]] | Verdict:
+    """(the GPO's label, its SYSVOL folder, that folder's files), or the verdict when it has none.
+
+    No folder is non conforme (clients apply nothing), unless the folder list was cut short: then
+    nobody can tell, and it is erreur.
+    """
+    guid = gpo_guid(gpo)
+    label = Msg("« {value} » {guid}", value=str(gpo.first("displayName")), guid=guid)
+    folder = folder_of(gpo, guid, dirs)
+    if isinstance(folder, Msg):
+        if truncated:
+            return Verdict.erreur(Msg("liste des dossiers de SYSVOL tronquée : impossible de conclure"),
+                                  observed=folder, expected=expected)
+        return Verdict.non_conforme(folder, expected, Msg("Les fichiers de la stratégie {label} sont absents de "
+                                                          "SYSVOL : elle ne s'applique pas.", label=label))
+    return label, *folder
 
 
 def folder_of(gpo: Entry, guid: str, dirs: list[dict[str, Any]]) -> tuple[str, dict[str, Any]] | Msg:
